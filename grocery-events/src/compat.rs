@@ -1,0 +1,1 @@
+//! Schema compatibility (placeholder, being written).

@@ -1,0 +1,17 @@
+//! grocery-events: a schema-first client for Confluent Cloud.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod compat;
+pub mod topics;
+
+/// Types generated at build time from the Avro schemas in `schemas/`, in a module named for
+/// their Avro namespace (`io.groceryevents`).
+pub mod io {
+    /// The `io.groceryevents` Avro namespace.
+    #[allow(missing_docs)]
+    pub mod groceryevents {
+        include!(concat!(env!("OUT_DIR"), "/schemas.rs"));
+    }
+}
+
+pub use io::groceryevents::{Order, OrderLine, PickLine, PickList, StockStatus};
