@@ -1,0 +1,1 @@
+//! Store domain logic (being written).
