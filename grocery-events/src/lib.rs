@@ -1,8 +1,17 @@
 //! grocery-events: a schema-first client for Confluent Cloud.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod codec;
 pub mod compat;
+mod error;
+mod event;
+pub mod registry;
 pub mod topics;
+pub mod wire;
+
+pub use codec::{Codec, CodecOptions};
+pub use error::{Error, RecordLocation, Result};
+pub use event::{Event, SubjectNameStrategy};
 
 /// Types generated at build time from the Avro schemas in `schemas/`, in a module named for
 /// their Avro namespace (`io.groceryevents`).

@@ -1,0 +1,304 @@
+//! Encoding and decoding of [`Event`]s in Confluent's wire format, with the writer schema
+//! fetched by id and resolved into the reader's schema.
+//!
+//! Decoding takes one of two paths. When the writer schema has the same Parsing Canonical Form
+//! as the reader's (the common case: both sides run the same schema version) the Avro body is
+//! deserialized straight into the Rust type by `serde_avro_fast`. Otherwise apache-avro decodes
+//! the body with the writer schema and resolves it into the reader schema (defaults for added
+//! fields, dropped removed fields, promotions), and the resolved value becomes the Rust type.
+
+use std::{
+    any::TypeId,
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use apache_avro::{
+    Schema, reader::datum::GenericDatumReader, types::Value, writer::datum::GenericDatumWriter,
+};
+use tracing::{debug, instrument};
+
+use crate::{
+    Error, Event, Result, SubjectNameStrategy,
+    registry::{RegistryClient, RegistryConfig},
+    wire,
+};
+
+/// How the [`Codec`] picks the schema id it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CodecOptions {
+    /// Register the type's schema under its subject when encoding (Confluent's
+    /// `auto.register.schemas`, default `true`). Off in production, where schemas are
+    /// registered by Terraform or CI: the codec then looks the schema up.
+    pub auto_register: bool,
+    /// Write with the latest version registered under the subject rather than the type's own
+    /// schema (Confluent's `use.latest.version`). The type's value is resolved into the latest
+    /// schema, which must be able to read it.
+    pub use_latest_version: bool,
+    /// How subjects are named.
+    pub subject_strategy: SubjectNameStrategy,
+}
+
+impl Default for CodecOptions {
+    fn default() -> Self {
+        Self {
+            auto_register: true,
+            use_latest_version: false,
+            subject_strategy: SubjectNameStrategy::TopicName,
+        }
+    }
+}
+
+/// The schema a Rust type is compiled against.
+#[derive(Debug)]
+struct ReaderSchema {
+    avro: Schema,
+    fast: serde_avro_fast::Schema,
+    canonical: String,
+}
+
+/// A schema fetched from the registry by id.
+#[derive(Debug)]
+struct WriterSchema {
+    avro: Schema,
+    canonical: String,
+}
+
+/// What encoding writes for one (type, topic).
+#[derive(Debug)]
+enum WriteTarget {
+    /// The type's own schema, registered under this id.
+    Own(u32),
+    /// A different latest version (`use_latest_version`): values are resolved into it.
+    Latest(u32, Arc<Schema>),
+}
+
+/// Encodes and decodes [`Event`]s in Confluent's wire format. Create one per application and
+/// share it (it is `Send + Sync`, and cheap to share in an `Arc`): it caches schema ids and
+/// schemas, so once warm it keeps working while the registry is down.
+#[derive(Debug)]
+pub struct Codec {
+    registry: RegistryClient,
+    options: CodecOptions,
+    readers: RwLock<HashMap<TypeId, Arc<ReaderSchema>>>,
+    writers: RwLock<HashMap<u32, Arc<WriterSchema>>>,
+    targets: RwLock<HashMap<(TypeId, String), Arc<WriteTarget>>>,
+}
+
+impl Codec {
+    /// A codec talking to the registry described by `config`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the registry configuration is unusable.
+    pub fn new(config: &RegistryConfig, options: CodecOptions) -> Result<Self> {
+        Ok(Self::with_client(RegistryClient::new(config)?, options))
+    }
+
+    /// A codec over an existing registry client.
+    pub fn with_client(registry: RegistryClient, options: CodecOptions) -> Self {
+        // `uuid` logical types are strings on the wire: serde must see human-readable UUIDs.
+        apache_avro::util::set_serde_human_readable(true);
+        Self {
+            registry,
+            options,
+            readers: RwLock::default(),
+            writers: RwLock::default(),
+            targets: RwLock::default(),
+        }
+    }
+
+    /// The registry client.
+    pub fn registry(&self) -> &RegistryClient {
+        &self.registry
+    }
+
+    /// The options this codec was built with.
+    pub fn options(&self) -> CodecOptions {
+        self.options
+    }
+
+    /// The subject `E` is written under on `topic`.
+    pub fn subject<E: Event>(&self, topic: &str) -> String {
+        self.options.subject_strategy.subject(topic, E::FULL_NAME)
+    }
+
+    /// Encodes `event` for its default topic [`Event::TOPIC`].
+    ///
+    /// # Errors
+    /// Registry errors while finding the schema id (only on the first call per type), or
+    /// [`Error::Encode`] when the value does not fit the schema.
+    pub async fn encode<E: Event>(&self, event: &E) -> Result<Vec<u8>> {
+        self.encode_for(E::TOPIC, event).await
+    }
+
+    /// Encodes `event` for `topic` (the topic decides the subject).
+    ///
+    /// # Errors
+    /// As [`Codec::encode`].
+    pub async fn encode_for<E: Event>(&self, topic: &str, event: &E) -> Result<Vec<u8>> {
+        let target = self.write_target::<E>(topic).await?;
+        let reader = self.reader::<E>()?;
+        let encode_err = |reason: String| Error::Encode {
+            reader: E::FULL_NAME.into(),
+            subject: self.subject::<E>(topic),
+            reason,
+        };
+        match &*target {
+            WriteTarget::Own(id) => {
+                let mut buf = Vec::with_capacity(128);
+                wire::write_header(&mut buf, *id);
+                let mut config = serde_avro_fast::ser::SerializerConfig::new(&reader.fast);
+                serde_avro_fast::to_datum(event, buf, &mut config)
+                    .map_err(|e| encode_err(e.to_string()))
+            }
+            WriteTarget::Latest(id, latest) => {
+                let value = apache_avro::to_value(event)
+                    .and_then(|v| v.resolve(&reader.avro))
+                    .and_then(|v| v.resolve(latest))
+                    .map_err(|e| encode_err(e.to_string()))?;
+                let mut buf = Vec::with_capacity(128);
+                wire::write_header(&mut buf, *id);
+                GenericDatumWriter::builder(latest)
+                    .build()
+                    .and_then(|writer| writer.write_value(&mut buf, value))
+                    .map_err(|e| encode_err(e.to_string()))?;
+                Ok(buf)
+            }
+        }
+    }
+
+    /// Decodes a Confluent-framed payload into `E`, resolving the writer's schema version into
+    /// `E`'s.
+    ///
+    /// # Errors
+    /// [`Error::EmptyPayload`], [`Error::BadMagicByte`], [`Error::TruncatedHeader`] for bytes
+    /// that are not Confluent-framed; [`Error::UnknownSchemaId`] for an id the registry does not
+    /// know; [`Error::Decode`] for a body that does not decode or resolve; registry errors when
+    /// the writer schema is not cached and cannot be fetched.
+    pub async fn decode<E: Event>(&self, payload: &[u8]) -> Result<E> {
+        let (schema_id, body) = wire::split(payload)?;
+        let writer = self.writer(schema_id).await?;
+        let reader = self.reader::<E>()?;
+        let decode_err = |reason: String| Error::Decode {
+            schema_id,
+            reader: E::FULL_NAME.into(),
+            location: None,
+            reason,
+        };
+        if writer.canonical == reader.canonical {
+            return serde_avro_fast::from_datum_slice::<E>(body, &reader.fast)
+                .map_err(|e| decode_err(e.to_string()));
+        }
+        let mut cursor = body;
+        let value = GenericDatumReader::builder(&writer.avro)
+            .reader_schema(&reader.avro)
+            .build()
+            .and_then(|datum_reader| datum_reader.read_value(&mut cursor))
+            .map_err(|e| decode_err(e.to_string()))?;
+        from_resolved_value::<E>(&value).map_err(decode_err)
+    }
+
+    /// The compiled schema of `E`.
+    fn reader<E: Event>(&self) -> Result<Arc<ReaderSchema>> {
+        let key = TypeId::of::<E>();
+        if let Some(found) = read_lock(&self.readers).get(&key) {
+            return Ok(found.clone());
+        }
+        let invalid = |reason: String| Error::InvalidSchema {
+            origin: format!("type {}", E::FULL_NAME),
+            reason,
+        };
+        let avro = Schema::parse_str(E::SCHEMA).map_err(|e| invalid(e.to_string()))?;
+        let fast = E::SCHEMA
+            .parse::<serde_avro_fast::Schema>()
+            .map_err(|e| invalid(e.to_string()))?;
+        let canonical = avro.canonical_form();
+        let compiled = Arc::new(ReaderSchema {
+            avro,
+            fast,
+            canonical,
+        });
+        write_lock(&self.readers).insert(key, compiled.clone());
+        Ok(compiled)
+    }
+
+    /// The writer schema with global id `id`, from the cache or the registry.
+    async fn writer(&self, id: u32) -> Result<Arc<WriterSchema>> {
+        if let Some(found) = read_lock(&self.writers).get(&id) {
+            return Ok(found.clone());
+        }
+        let fetched = self.registry.schema_by_id(id).await?;
+        let avro = Schema::parse_str(&fetched.schema).map_err(|e| Error::InvalidSchema {
+            origin: format!("schema id {id} from {}", self.registry.url()),
+            reason: e.to_string(),
+        })?;
+        debug!(schema_id = id, "fetched writer schema");
+        let canonical = avro.canonical_form();
+        let writer = Arc::new(WriterSchema { avro, canonical });
+        write_lock(&self.writers).insert(id, writer.clone());
+        Ok(writer)
+    }
+
+    /// The schema id (and schema) encoding `E` for `topic` writes with.
+    #[instrument(level = "debug", skip(self), fields(event = E::FULL_NAME))]
+    async fn write_target<E: Event>(&self, topic: &str) -> Result<Arc<WriteTarget>> {
+        let key = (TypeId::of::<E>(), topic.to_owned());
+        if let Some(found) = read_lock(&self.targets).get(&key) {
+            return Ok(found.clone());
+        }
+        let subject = self.subject::<E>(topic);
+        let reader = self.reader::<E>()?;
+        let target = if self.options.use_latest_version {
+            let latest = self.registry.latest(&subject).await?;
+            let schema = Schema::parse_str(&latest.schema).map_err(|e| Error::InvalidSchema {
+                origin: format!("latest version of subject '{subject}'"),
+                reason: e.to_string(),
+            })?;
+            if schema.canonical_form() == reader.canonical {
+                WriteTarget::Own(latest.id)
+            } else {
+                let readable = apache_avro::schema_compatibility::SchemaCompatibility::can_read(
+                    &reader.avro,
+                    &schema,
+                );
+                if !matches!(
+                    readable,
+                    Ok(apache_avro::schema_compatibility::Compatibility::Full)
+                ) {
+                    return Err(Error::IncompatibleSchema {
+                        subject,
+                        messages: vec![format!(
+                            "the latest version (id {}) cannot read {}: {readable:?}",
+                            latest.id,
+                            E::FULL_NAME
+                        )],
+                    });
+                }
+                WriteTarget::Latest(latest.id, Arc::new(schema))
+            }
+        } else if self.options.auto_register {
+            WriteTarget::Own(self.registry.register(&subject, E::SCHEMA).await?)
+        } else {
+            WriteTarget::Own(self.registry.lookup(&subject, E::SCHEMA).await?)
+        };
+        debug!(%subject, ?target, "resolved write schema");
+        let target = Arc::new(target);
+        write_lock(&self.targets).insert(key, target.clone());
+        Ok(target)
+    }
+}
+
+/// Turns a value resolved into the reader schema into the Rust type.
+fn from_resolved_value<E: Event>(value: &Value) -> std::result::Result<E, String> {
+    apache_avro::from_value::<E>(value).map_err(|e| e.to_string())
+}
+
+fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

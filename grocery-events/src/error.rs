@@ -1,0 +1,192 @@
+//! The library's error type.
+
+use std::fmt;
+
+/// Where a record came from, attached to decode errors when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordLocation {
+    /// Topic the record was read from.
+    pub topic: String,
+    /// Partition the record was read from.
+    pub partition: i32,
+    /// Offset of the record in its partition.
+    pub offset: i64,
+}
+
+impl fmt::Display for RecordLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}]@{}", self.topic, self.partition, self.offset)
+    }
+}
+
+/// Everything that can go wrong in `grocery-events`.
+///
+/// Variants name what failed and carry the context needed to act on it (schema id, subject,
+/// topic/partition/offset, configuration key). No variant ever carries a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The payload has no bytes at all, so it cannot be Confluent-framed Avro.
+    #[error("empty payload: not in Confluent wire format (expected magic byte 0 and a schema id)")]
+    EmptyPayload,
+    /// The first byte is not Confluent's magic byte `0`.
+    #[error("not in Confluent wire format: first byte is {found:#04x}, expected magic byte 0x00")]
+    BadMagicByte {
+        /// The byte found where the magic byte should be.
+        found: u8,
+    },
+    /// The payload ends inside the 5-byte Confluent header.
+    #[error("truncated Confluent header: {len} bytes, need at least 5 (magic byte and schema id)")]
+    TruncatedHeader {
+        /// Length of the payload.
+        len: usize,
+    },
+    /// The Schema Registry has no schema with this id.
+    #[error("unknown schema id {id}: the Schema Registry at {registry} has no such schema")]
+    UnknownSchemaId {
+        /// The schema id read from the payload.
+        id: u32,
+        /// URL of the registry that was asked.
+        registry: String,
+    },
+    /// The Schema Registry could not be reached (connection refused, DNS, timeout).
+    #[error("Schema Registry at {registry} is unreachable: {reason}")]
+    RegistryUnreachable {
+        /// URL of the registry.
+        registry: String,
+        /// What the HTTP client reported.
+        reason: String,
+    },
+    /// The Schema Registry refused the credentials (HTTP 401 or 403).
+    #[error("Schema Registry at {registry} refused the credentials (HTTP {status}): {reason}")]
+    RegistryUnauthorized {
+        /// URL of the registry.
+        registry: String,
+        /// The HTTP status.
+        status: u16,
+        /// What the registry said.
+        reason: String,
+    },
+    /// The subject has no registered version (and auto-registration is off).
+    #[error(
+        "subject '{subject}' has no matching schema in the Schema Registry at {registry} \
+         (auto-registration is off): {reason}"
+    )]
+    SchemaNotRegistered {
+        /// The subject looked up.
+        subject: String,
+        /// URL of the registry.
+        registry: String,
+        /// What the registry said.
+        reason: String,
+    },
+    /// The registry rejected the schema as incompatible with the subject's earlier versions.
+    #[error("schema for subject '{subject}' is incompatible: {}", messages.join("; "))]
+    IncompatibleSchema {
+        /// The subject.
+        subject: String,
+        /// Each rule broken, naming the field.
+        messages: Vec<String>,
+    },
+    /// Any other error answer from the Schema Registry.
+    #[error("Schema Registry at {registry} failed: {reason}")]
+    Registry {
+        /// URL of the registry.
+        registry: String,
+        /// What the registry or the HTTP client said.
+        reason: String,
+    },
+    /// A schema text is not a valid Avro schema.
+    #[error("invalid Avro schema ({origin}): {reason}")]
+    InvalidSchema {
+        /// Where the schema came from, e.g. `schema id 7` or `type io.groceryevents.Order`.
+        origin: String,
+        /// What the parser said.
+        reason: String,
+    },
+    /// The Avro body does not decode with the writer schema, or does not resolve into the
+    /// reader type.
+    #[error("{}cannot decode Avro body written with schema id {schema_id} as {reader}: {reason}",
+        location.as_ref().map(|l| format!("record {l}: ")).unwrap_or_default())]
+    Decode {
+        /// The writer schema id from the payload.
+        schema_id: u32,
+        /// Full name of the reader type.
+        reader: String,
+        /// Where the record was read from, when known.
+        location: Option<RecordLocation>,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// A value could not be encoded with its schema.
+    #[error("cannot encode {reader} for subject '{subject}': {reason}")]
+    Encode {
+        /// Full name of the type being encoded.
+        reader: String,
+        /// The subject.
+        subject: String,
+        /// What the encoder said.
+        reason: String,
+    },
+    /// Configuration is missing or invalid.
+    #[error("configuration key '{key}': {reason}")]
+    Config {
+        /// The configuration key at fault (Confluent's / librdkafka's property name).
+        key: String,
+        /// What is wrong with it. Never contains the value of a secret.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Attaches where the record came from to a [`Error::Decode`]; other errors are returned
+    /// unchanged.
+    pub fn at(mut self, location: RecordLocation) -> Self {
+        if let Self::Decode { location: loc, .. } = &mut self {
+            *loc = Some(location);
+        }
+        self
+    }
+
+    /// Whether retrying the same operation later may succeed (the registry was unreachable or
+    /// answered with a server error), as opposed to bad data or configuration.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::RegistryUnreachable { .. })
+    }
+
+    /// Whether the error is about the record's bytes (it would fail the same way again), so the
+    /// record belongs in a dead-letter topic.
+    pub fn is_poison(&self) -> bool {
+        matches!(
+            self,
+            Self::EmptyPayload
+                | Self::BadMagicByte { .. }
+                | Self::TruncatedHeader { .. }
+                | Self::UnknownSchemaId { .. }
+                | Self::Decode { .. }
+                | Self::InvalidSchema { .. }
+        )
+    }
+
+    /// A short stable name of the variant, for metrics labels and dead-letter headers.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::EmptyPayload => "empty_payload",
+            Self::BadMagicByte { .. } => "bad_magic_byte",
+            Self::TruncatedHeader { .. } => "truncated_header",
+            Self::UnknownSchemaId { .. } => "unknown_schema_id",
+            Self::RegistryUnreachable { .. } => "registry_unreachable",
+            Self::RegistryUnauthorized { .. } => "registry_unauthorized",
+            Self::SchemaNotRegistered { .. } => "schema_not_registered",
+            Self::IncompatibleSchema { .. } => "incompatible_schema",
+            Self::Registry { .. } => "registry",
+            Self::InvalidSchema { .. } => "invalid_schema",
+            Self::Decode { .. } => "decode",
+            Self::Encode { .. } => "encode",
+            Self::Config { .. } => "config",
+        }
+    }
+}
+
+/// `Result` with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
