@@ -2,10 +2,10 @@ terraform {
   required_version = ">= 1.5.0"
 
   required_providers {
+    # 2.83.x: the newest minor release line when this was written. Patch releases only;
+    # move to a new minor release deliberately (read the provider's CHANGELOG first).
     confluent = {
-      source = "confluentinc/confluent"
-      # 2.83.x: the newest minor release line when this was written. Patch releases only;
-      # move to a new minor release deliberately (read the provider's CHANGELOG first).
+      source  = "confluentinc/confluent"
       version = "~> 2.83.0"
     }
   }
