@@ -38,7 +38,7 @@ output "identity_provider_id" {
 
 output "identity_pool_ids" {
   description = "Identity pool id (pool-...) of each role: the identityPoolId SASL extension and bearer.auth.identity.pool.id."
-  value       = {
+  value = {
     order_producer    = confluent_identity_pool.order_producer.id
     fulfillment       = confluent_identity_pool.fulfillment.id
     picklist_consumer = confluent_identity_pool.picklist_consumer.id
