@@ -1,1 +1,27 @@
-//! Store domain logic (being written).
+//! Domain logic of the grocery example services, free of Kafka and I/O (apart from reading a
+//! catalog file).
+//!
+//! - [`catalog`]: what the store sells, where it is shelved, how much is in stock
+//!   ([`Catalog::builtin`] is compiled in).
+//! - [`simulate`]: reproducible simulated customers placing [`Order`](grocery_events::Order)s
+//!   (the order producer).
+//! - [`request`]: validating orders placed through the HTTP Order API.
+//! - [`picking`] and [`roster`]: turning each order into exactly one
+//!   [`PickList`](grocery_events::PickList), deterministically (the fulfillment service).
+//! - [`view`]: showing pick lists to staff as text or JSON, once each (the pick-list consumer).
+
+pub mod catalog;
+pub mod picking;
+pub mod request;
+pub mod roster;
+pub mod simulate;
+pub mod view;
+
+pub use catalog::{Catalog, CatalogError, CatalogItem};
+pub use picking::{PICKLIST_NAMESPACE, PickListBuilder, StockCheck, check_stock, picklist_id};
+pub use request::{
+    OrderRejection, OrderRequest, OrderRequestItem, guest_customer_id, validate_order_request,
+};
+pub use roster::{PickerRoster, RosterError};
+pub use simulate::{OrderSimulator, order_total_cents};
+pub use view::{Dedup, render_text, to_json};

@@ -1,0 +1,166 @@
+//! Turning an order into its pick list.
+//!
+//! [`PickListBuilder::build`] is a pure function of the order, the catalog snapshot, the roster
+//! and the creation time, so the fulfillment service can process an order twice (after a crash,
+//! a rebalance, a redelivery) and publish the very same pick list:
+//! - the pick list id is [`picklist_id`], a UUIDv5 of the order id;
+//! - the picker comes from [`PickerRoster::assign`], a hash of the order id;
+//! - the stock check reads the catalog's stock levels as a **snapshot and never decrements
+//!   them** across orders. Decrementing would make the result depend on which orders were
+//!   processed before, so a reprocessed order could come out SHORT the second time because it
+//!   had "used up" its own stock the first time. Reserving stock belongs to an inventory
+//!   service with its own transactional state, not to this function. Within one order, lines
+//!   repeating a SKU do share that SKU's stock, in walking order.
+//!
+//! Every order line appears on the pick list, sorted in walking order: aisle walk rank, then
+//! shelf location, then SKU, then the line's position in the order. Lines whose SKU is not in
+//! the catalog come last with status UNKNOWN_SKU, aisle [`UNKNOWN_AISLE`] and nothing to pick.
+
+use std::collections::HashMap;
+
+use grocery_events::{Order, PickLine, PickList, StockStatus};
+use uuid::Uuid;
+
+use crate::catalog::Catalog;
+use crate::roster::PickerRoster;
+
+/// Namespace of pick list ids: fixed for this project, never change it (every pick list id
+/// already published would change with it).
+pub const PICKLIST_NAMESPACE: Uuid = uuid::uuid!("b7c1d2e4-5f60-4a8b-9c0d-1e2f3a4b5c6d");
+
+/// Aisle shown for lines whose SKU the catalog does not know.
+pub const UNKNOWN_AISLE: &str = "?? Not in catalog";
+
+/// The id of the pick list for `order_id`: UUIDv5 of the order id's 16 bytes in
+/// [`PICKLIST_NAMESPACE`].
+pub fn picklist_id(order_id: Uuid) -> Uuid {
+    Uuid::new_v5(&PICKLIST_NAMESPACE, order_id.as_bytes())
+}
+
+/// Outcome of checking one line against the stock on hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockCheck {
+    /// The line's status.
+    pub status: StockStatus,
+    /// Units the picker should take, 0 to `quantity`.
+    pub quantity_to_pick: i32,
+    /// Why the line cannot be picked in full; `None` when it can.
+    pub note: Option<String>,
+}
+
+/// Checks a request for `quantity` units against `available` units on hand (`None` when the
+/// SKU is unknown).
+///
+/// A quantity below 1 (which valid orders never have) is picked as 0 units, IN_STOCK, with a
+/// note, so the line stays visible to staff rather than failing the whole pick list.
+pub fn check_stock(available: Option<u32>, quantity: i32) -> StockCheck {
+    let Some(available) = available else {
+        return StockCheck {
+            status: StockStatus::UnknownSku,
+            quantity_to_pick: 0,
+            note: Some("SKU not in the store catalog; ask the service desk".to_owned()),
+        };
+    };
+    if quantity < 1 {
+        return StockCheck {
+            status: StockStatus::InStock,
+            quantity_to_pick: 0,
+            note: Some(format!(
+                "ordered quantity {quantity} is not positive; nothing to pick"
+            )),
+        };
+    }
+    let available_i32 = i32::try_from(available).unwrap_or(i32::MAX);
+    if available_i32 >= quantity {
+        StockCheck {
+            status: StockStatus::InStock,
+            quantity_to_pick: quantity,
+            note: None,
+        }
+    } else if available == 0 {
+        StockCheck {
+            status: StockStatus::OutOfStock,
+            quantity_to_pick: 0,
+            note: Some(format!("out of stock; none of {quantity} can be picked")),
+        }
+    } else {
+        StockCheck {
+            status: StockStatus::Short,
+            quantity_to_pick: available_i32,
+            note: Some(format!("only {available} in stock of {quantity} ordered")),
+        }
+    }
+}
+
+/// Builds pick lists from orders against one catalog snapshot and picker roster.
+#[derive(Debug, Clone)]
+pub struct PickListBuilder<'a> {
+    catalog: &'a Catalog,
+    roster: PickerRoster,
+}
+
+impl<'a> PickListBuilder<'a> {
+    /// A builder checking stock against `catalog` and assigning pickers from `roster`.
+    pub fn new(catalog: &'a Catalog, roster: PickerRoster) -> Self {
+        PickListBuilder { catalog, roster }
+    }
+
+    /// The roster pickers are assigned from.
+    pub fn roster(&self) -> &PickerRoster {
+        &self.roster
+    }
+
+    /// The one pick list for `order`, created at `created_time_millis`.
+    pub fn build(&self, order: &Order, created_time_millis: i64) -> PickList {
+        // Sort keys: (walk rank, location, sku, original position); unknown SKUs last.
+        let mut lines: Vec<(u32, &str, &str, usize)> = order
+            .items
+            .iter()
+            .enumerate()
+            .map(|(position, line)| match self.catalog.get(&line.sku) {
+                Some(item) => (
+                    item.walk_rank,
+                    item.location.as_str(),
+                    line.sku.as_str(),
+                    position,
+                ),
+                None => (u32::MAX, "", line.sku.as_str(), position),
+            })
+            .collect();
+        lines.sort_unstable();
+
+        // Stock left per SKU within this order only (see the module docs).
+        let mut remaining: HashMap<&str, u32> = HashMap::new();
+        let items_to_pick = lines
+            .into_iter()
+            .enumerate()
+            .map(|(index, (_, _, sku, position))| {
+                let line = &order.items[position];
+                let item = self.catalog.get(sku);
+                let available = item.map(|i| *remaining.entry(sku).or_insert(i.stock));
+                let check = check_stock(available, line.quantity);
+                if let Some(left) = remaining.get_mut(sku) {
+                    *left -= u32::try_from(check.quantity_to_pick).unwrap_or(0);
+                }
+                PickLine {
+                    sku: line.sku.clone(),
+                    name: item.map_or_else(|| line.name.clone(), |i| i.name.clone()),
+                    quantity: line.quantity,
+                    quantity_to_pick: check.quantity_to_pick,
+                    aisle: item.map_or_else(|| UNKNOWN_AISLE.to_owned(), |i| i.aisle.clone()),
+                    walk_sequence: i32::try_from(index + 1).unwrap_or(i32::MAX),
+                    stock_status: check.status,
+                    note: check.note,
+                }
+            })
+            .collect();
+
+        PickList {
+            picklist_id: picklist_id(order.order_id),
+            order_id: order.order_id,
+            items_to_pick,
+            assigned_picker: self.roster.assign(order.order_id).to_owned(),
+            created_time: created_time_millis,
+        }
+    }
+}
