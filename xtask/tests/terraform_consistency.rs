@@ -129,7 +129,7 @@ impl Config {
         Ok(match expr {
             Expression::Null => Value::Null,
             Expression::Bool(b) => Value::Bool(*b),
-            Expression::Number(n) => Value::Number(n.clone()),
+            Expression::Number(n) => Value::Number(*n),
             Expression::String(s) => Value::String(s.clone()),
             Expression::Array(items) => Value::Array(
                 items
