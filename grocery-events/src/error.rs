@@ -128,6 +128,27 @@ pub enum Error {
         /// What the encoder said.
         reason: String,
     },
+    /// An OAuth access token could not be obtained or used: the token endpoint is unreachable,
+    /// refused the client credentials, or answered with something that is not a token.
+    #[error("OAuth token endpoint {endpoint}: {reason}")]
+    Auth {
+        /// URL of the OAuth token endpoint.
+        endpoint: String,
+        /// What failed. Never contains the client secret or a token.
+        reason: String,
+    },
+    /// A Kafka client operation failed.
+    #[error("Kafka {operation} failed{}: {source}",
+        topic.as_ref().map(|t| format!(" on topic {t}")).unwrap_or_default())]
+    Kafka {
+        /// What was being done, e.g. `produce`, `commit`, `create consumer`.
+        operation: &'static str,
+        /// The topic, when the operation concerns one.
+        topic: Option<String>,
+        /// librdkafka's error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
     /// Configuration is missing or invalid.
     #[error("configuration key '{key}': {reason}")]
     Config {
@@ -184,6 +205,8 @@ impl Error {
             Self::Decode { .. } => "decode",
             Self::Encode { .. } => "encode",
             Self::Config { .. } => "config",
+            Self::Kafka { .. } => "kafka",
+            Self::Auth { .. } => "auth",
         }
     }
 }

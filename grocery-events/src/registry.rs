@@ -1,7 +1,7 @@
 //! Schema Registry access: REST calls through `schema_registry_converter`, with the answers
 //! mapped onto [`Error`](crate::Error) variants.
 
-use std::{error::Error as _, fmt, time::Duration};
+use std::{error::Error as _, fmt, sync::Arc, time::Duration};
 
 use schema_registry_converter::{
     async_impl::schema_registry::{SrSettings, get_schema_by_id, perform_sr_call},
@@ -10,7 +10,10 @@ use schema_registry_converter::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{Error, Result};
+use crate::{
+    Error, Result,
+    auth::{BearerAuthMiddleware, TokenProvider},
+};
 
 /// How the library authenticates to the Schema Registry.
 #[derive(Clone, Default)]
@@ -29,6 +32,17 @@ pub enum RegistryAuth {
     },
     /// A fixed bearer token (`bearer.auth.credentials.source=STATIC_TOKEN`).
     StaticToken(SecretString),
+    /// OAuth bearer tokens from a token endpoint, refreshed before they expire
+    /// (`bearer.auth.credentials.source=OAUTHBEARER`), sent with the `target-sr-cluster` and
+    /// `Confluent-Identity-Pool-Id` headers.
+    OAuth {
+        /// Where the tokens come from.
+        provider: Arc<TokenProvider>,
+        /// The Schema Registry logical cluster (`bearer.auth.logical.cluster`, `lsrc-…`).
+        logical_cluster: String,
+        /// The identity pool (`bearer.auth.identity.pool.id`, `pool-…`), unless auto-mapped.
+        identity_pool_id: Option<String>,
+    },
 }
 
 impl fmt::Debug for RegistryAuth {
@@ -41,6 +55,16 @@ impl fmt::Debug for RegistryAuth {
                 .field("password", &"[REDACTED]")
                 .finish(),
             Self::StaticToken(_) => f.write_str("StaticToken([REDACTED])"),
+            Self::OAuth {
+                provider,
+                logical_cluster,
+                identity_pool_id,
+            } => f
+                .debug_struct("OAuth")
+                .field("provider", provider)
+                .field("logical_cluster", logical_cluster)
+                .field("identity_pool_id", identity_pool_id)
+                .finish(),
         }
     }
 }
@@ -118,6 +142,17 @@ impl RegistryClient {
             }
             RegistryAuth::StaticToken(token) => {
                 builder.set_token_authorization(token.expose_secret());
+            }
+            RegistryAuth::OAuth {
+                provider,
+                logical_cluster,
+                identity_pool_id,
+            } => {
+                builder.with_middleware(BearerAuthMiddleware::new(
+                    provider.clone(),
+                    logical_cluster,
+                    identity_pool_id.as_deref(),
+                )?);
             }
         }
         for (name, value) in &config.headers {
@@ -234,7 +269,21 @@ impl RegistryClient {
                 reason: raw_message(&e),
             };
         }
-        let transport = e.source().and_then(|s| s.downcast_ref::<reqwest::Error>());
+        let source = e.source();
+        // With a middleware (OAuth), failures come wrapped in `reqwest_middleware::Error`.
+        let wrapped = source.and_then(|s| s.downcast_ref::<reqwest_middleware::Error>());
+        if let Some(reqwest_middleware::Error::Middleware(m)) = wrapped
+            && let Some(Error::Auth { endpoint, reason }) = m.downcast_ref::<Error>()
+        {
+            return Error::Auth {
+                endpoint: endpoint.clone(),
+                reason: reason.clone(),
+            };
+        }
+        let transport = match wrapped {
+            Some(reqwest_middleware::Error::Reqwest(t)) => Some(t),
+            _ => source.and_then(|s| s.downcast_ref::<reqwest::Error>()),
+        };
         match transport {
             Some(t) if t.is_connect() || t.is_timeout() || t.is_request() => {
                 Error::RegistryUnreachable {

@@ -1,0 +1,20 @@
+//! OAuth for Confluent Cloud, on both sides:
+//!
+//! - [`TokenProvider`] fetches access tokens with the OAuth2 client-credentials grant from
+//!   [`OAuthClientCredentials`], caches them and refreshes them at 80% of their lifetime;
+//! - [`KafkaOAuth`] hands them to librdkafka as SASL/OAUTHBEARER tokens together with the SASL
+//!   extensions Confluent Cloud needs (`logicalCluster`, `identityPoolId`), and keeps them fresh;
+//! - [`BearerAuthMiddleware`] sends them to the Schema Registry as `Authorization: Bearer`, with
+//!   the `target-sr-cluster` and `Confluent-Identity-Pool-Id` headers (Confluent's
+//!   `bearer.auth.credentials.source=OAUTHBEARER`); see
+//!   [`RegistryAuth::OAuth`](crate::registry::RegistryAuth::OAuth).
+//!
+//! Neither the client secret nor a token ever appears in `Debug` output or an error message.
+
+mod bearer;
+mod kafka;
+mod token;
+
+pub use bearer::{BearerAuthMiddleware, IDENTITY_POOL_ID, TARGET_SR_CLUSTER};
+pub use kafka::{KafkaOAuth, OAuthBearerClient, RefreshHandle, parse_extensions};
+pub use token::{AccessToken, ClientAuthMethod, OAuthClientCredentials, TokenProvider};

@@ -1,0 +1,67 @@
+//! Creating rdkafka clients from a [`Config`], with the library's authentication installed.
+
+use std::sync::Arc;
+
+use rdkafka::{ClientContext, config::FromClientConfigAndContext};
+
+use crate::{
+    Config, Error, Result,
+    auth::{KafkaOAuth, OAuthBearerClient, OAuthClientCredentials, RefreshHandle, TokenProvider},
+    config::OAuthSettings,
+};
+
+/// Keeps a client's authentication alive (the OAuth token refresh task); dropping it stops
+/// the refreshing.
+#[derive(Debug, Default)]
+pub(crate) struct AuthGuard {
+    _refresh: Option<RefreshHandle>,
+}
+
+/// A token provider for `settings`.
+pub(crate) fn token_provider(settings: &OAuthSettings) -> Result<Arc<TokenProvider>> {
+    let mut credentials = OAuthClientCredentials::new(
+        settings.token_endpoint.clone(),
+        settings.client_id.clone(),
+        settings.client_secret.clone(),
+    );
+    if let Some(scope) = &settings.scope {
+        credentials = credentials.with_scope(scope.clone());
+    }
+    Ok(Arc::new(TokenProvider::new(credentials)?))
+}
+
+/// Creates an rdkafka client of type `T` with `context`, after validating `config`; with
+/// OAuth configured, fetches the first token and keeps it fresh.
+pub(crate) async fn create<T, C>(
+    config: &Config,
+    rd: rdkafka::ClientConfig,
+    context: C,
+    operation: &'static str,
+) -> Result<(Arc<T>, AuthGuard)>
+where
+    C: ClientContext,
+    T: FromClientConfigAndContext<C> + OAuthBearerClient,
+{
+    config.validate()?;
+    let oauth = config.kafka_oauth()?;
+    let client = T::from_config_and_context(&rd, context).map_err(|source| Error::Kafka {
+        operation,
+        topic: None,
+        source,
+    })?;
+    let client = Arc::new(client);
+    let guard = match oauth {
+        None => AuthGuard::default(),
+        Some(settings) => {
+            let mut kafka_oauth =
+                KafkaOAuth::with_extensions_property(token_provider(&settings.credentials)?, "")?;
+            for (key, value) in settings.extensions {
+                kafka_oauth = kafka_oauth.with_extension(key, value);
+            }
+            AuthGuard {
+                _refresh: Some(kafka_oauth.install(&client).await?),
+            }
+        }
+    };
+    Ok((client, guard))
+}

@@ -1,0 +1,229 @@
+//! The typed producer: `send(&event)` encodes with the [`Codec`], keys the record with
+//! [`Event::key`] and resolves to where the broker stored it.
+
+use std::{sync::Arc, time::Duration};
+
+use rdkafka::{
+    error::{KafkaError, RDKafkaErrorCode},
+    message::OwnedHeaders,
+    producer::{FutureProducer, FutureRecord, Producer as _},
+    util::Timeout,
+};
+use tracing::{Instrument, debug, info_span};
+
+use crate::{Codec, Config, Error, Event, Result, client, context::LoggingContext};
+
+/// Where the broker stored a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset in the partition.
+    pub offset: i64,
+}
+
+/// A record handed to librdkafka, acknowledged when awaited.
+pub type PendingDelivery = std::pin::Pin<Box<dyn Future<Output = Result<Delivered>> + Send>>;
+
+/// A typed, idempotent Kafka producer.
+///
+/// Idempotence (`enable.idempotence=true`, so `acks=all`) is on unless the configuration sets
+/// it. Dropping the producer flushes what is still queued (for up to 30 s); call
+/// [`Producer::flush`] to wait explicitly.
+pub struct Producer {
+    inner: Arc<FutureProducer<LoggingContext>>,
+    codec: Arc<Codec>,
+    _auth: client::AuthGuard,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").finish_non_exhaustive()
+    }
+}
+
+impl Producer {
+    /// Creates a producer from `config`, encoding with `codec`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for bad configuration, [`Error::Kafka`] when librdkafka refuses it.
+    pub async fn new(config: &Config, codec: Arc<Codec>) -> Result<Self> {
+        let mut rd = config.rdkafka_config();
+        if config.get("enable.idempotence").is_none() {
+            rd.set("enable.idempotence", "true");
+        }
+        let (inner, auth): (Arc<FutureProducer<LoggingContext>>, _) = client::create(
+            config,
+            rd,
+            LoggingContext::new("producer"),
+            "create producer",
+        )
+        .await?;
+        if config.transactional_id().is_some() {
+            let native = FutureProducer::clone(&inner);
+            tokio::task::spawn_blocking(move || native.init_transactions(Duration::from_secs(30)))
+                .await
+                .map_err(|e| kafka_err("init transactions", None, KafkaError::Canceled, e))?
+                .map_err(|source| Error::Kafka {
+                    operation: "init transactions",
+                    topic: None,
+                    source,
+                })?;
+        }
+        Ok(Self {
+            inner,
+            codec,
+            _auth: auth,
+        })
+    }
+
+    /// The codec this producer encodes with.
+    pub fn codec(&self) -> &Arc<Codec> {
+        &self.codec
+    }
+
+    /// The underlying rdkafka producer (for transactions and metrics).
+    pub fn rdkafka(&self) -> &FutureProducer<LoggingContext> {
+        &self.inner
+    }
+
+    /// Sends `event` to its topic [`Event::TOPIC`] and waits for the acknowledgement.
+    ///
+    /// # Errors
+    /// Encoding errors, or [`Error::Kafka`] when the broker did not acknowledge the record.
+    pub async fn send<E: Event>(&self, event: &E) -> Result<Delivered> {
+        self.send_to(E::TOPIC, event).await
+    }
+
+    /// Sends `event` to `topic` and waits for the acknowledgement.
+    ///
+    /// # Errors
+    /// As [`Producer::send`].
+    pub async fn send_to<E: Event>(&self, topic: &str, event: &E) -> Result<Delivered> {
+        self.enqueue_to(topic, event).await?.await
+    }
+
+    /// Encodes `event` and hands it to librdkafka without waiting for the acknowledgement,
+    /// which the returned future yields. Lets a caller keep many records in flight.
+    ///
+    /// # Errors
+    /// Encoding errors, or [`Error::Kafka`] when the record cannot be queued.
+    pub async fn enqueue_to<E: Event>(&self, topic: &str, event: &E) -> Result<PendingDelivery> {
+        let key = event.key();
+        let span = info_span!("send", topic, key = %key, event = E::FULL_NAME);
+        let payload = self
+            .codec
+            .encode_for(topic, event)
+            .instrument(span.clone())
+            .await?;
+        self.enqueue_raw(topic, Some(key.as_bytes()), &payload, None)
+            .instrument(span)
+            .await
+    }
+
+    /// Queues already-encoded bytes. Used for dead-letter records, which keep their original
+    /// bytes.
+    pub(crate) async fn enqueue_raw(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        headers: Option<OwnedHeaders>,
+    ) -> Result<PendingDelivery> {
+        let mut headers = headers;
+        loop {
+            let mut record = FutureRecord::<[u8], [u8]>::to(topic).payload(payload);
+            if let Some(key) = key {
+                record = record.key(key);
+            }
+            if let Some(h) = headers.take() {
+                record = record.headers(h);
+            }
+            match self.inner.send_result(record) {
+                Ok(future) => {
+                    let topic = topic.to_owned();
+                    return Ok(Box::pin(async move {
+                        match future.await {
+                            Ok(Ok(d)) => {
+                                debug!(
+                                    topic,
+                                    partition = d.partition,
+                                    offset = d.offset,
+                                    "delivered"
+                                );
+                                Ok(Delivered {
+                                    topic,
+                                    partition: d.partition,
+                                    offset: d.offset,
+                                })
+                            }
+                            Ok(Err((source, _))) => Err(Error::Kafka {
+                                operation: "produce",
+                                topic: Some(topic),
+                                source,
+                            }),
+                            Err(_) => Err(Error::Kafka {
+                                operation: "produce",
+                                topic: Some(topic),
+                                source: KafkaError::Canceled,
+                            }),
+                        }
+                    }));
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
+                    headers = record.headers;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((source, _)) => {
+                    return Err(Error::Kafka {
+                        operation: "produce",
+                        topic: Some(topic.to_owned()),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Waits until every queued record is acknowledged, or `timeout` passes.
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] when records are still unacknowledged at the timeout.
+    pub async fn flush(&self, timeout: Duration) -> Result<()> {
+        let inner = FutureProducer::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.flush(Timeout::After(timeout)))
+            .await
+            .map_err(|e| kafka_err("flush", None, KafkaError::Canceled, e))?
+            .map_err(|source| Error::Kafka {
+                operation: "flush",
+                topic: None,
+                source,
+            })
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        if self.inner.in_flight_count() > 0
+            && let Err(error) = self.inner.flush(Timeout::After(Duration::from_secs(30)))
+        {
+            tracing::error!(%error, unsent = self.inner.in_flight_count(), "records left unsent at shutdown");
+        }
+    }
+}
+
+fn kafka_err(
+    operation: &'static str,
+    topic: Option<String>,
+    source: KafkaError,
+    join: tokio::task::JoinError,
+) -> Error {
+    tracing::error!(%join, operation, "blocking Kafka call did not finish");
+    Error::Kafka {
+        operation,
+        topic,
+        source,
+    }
+}
