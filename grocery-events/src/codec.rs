@@ -50,6 +50,26 @@ impl Default for CodecOptions {
     }
 }
 
+impl CodecOptions {
+    /// Sets [`CodecOptions::auto_register`].
+    pub fn with_auto_register(mut self, on: bool) -> Self {
+        self.auto_register = on;
+        self
+    }
+
+    /// Sets [`CodecOptions::use_latest_version`].
+    pub fn with_use_latest_version(mut self, on: bool) -> Self {
+        self.use_latest_version = on;
+        self
+    }
+
+    /// Sets [`CodecOptions::subject_strategy`].
+    pub fn with_subject_strategy(mut self, strategy: SubjectNameStrategy) -> Self {
+        self.subject_strategy = strategy;
+        self
+    }
+}
+
 /// The schema a Rust type is compiled against.
 #[derive(Debug)]
 struct ReaderSchema {

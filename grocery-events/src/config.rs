@@ -461,10 +461,7 @@ impl Config {
     /// # Errors
     /// [`Error::Config`] for a value that is not a boolean or a known strategy.
     pub fn codec_options(&self) -> Result<CodecOptions> {
-        let mut options = CodecOptions::default();
-        options.auto_register = self.flag("auto.register.schemas", true)?;
-        options.use_latest_version = self.flag("use.latest.version", false)?;
-        options.subject_strategy = match self.get("value.subject.name.strategy") {
+        let strategy = match self.get("value.subject.name.strategy") {
             None => SubjectNameStrategy::TopicName,
             Some(s) => match s.rsplit('.').next().unwrap_or(s) {
                 "TopicNameStrategy" => SubjectNameStrategy::TopicName,
@@ -478,6 +475,10 @@ impl Config {
                 }
             },
         };
+        let options = CodecOptions::default()
+            .with_auto_register(self.flag("auto.register.schemas", true)?)
+            .with_use_latest_version(self.flag("use.latest.version", false)?)
+            .with_subject_strategy(strategy);
         Ok(options)
     }
 

@@ -10,6 +10,7 @@ pub mod consumer;
 pub mod context;
 mod error;
 mod event;
+pub mod pipeline;
 pub mod producer;
 pub mod registry;
 pub mod topics;
@@ -20,6 +21,7 @@ pub use config::Config;
 pub use consumer::{Consumer, ConsumerOptions, Received, RecordMeta};
 pub use error::{Error, RecordLocation, Result};
 pub use event::{Event, SubjectNameStrategy};
+pub use pipeline::{Pipeline, PipelineOptions, PipelineStats};
 pub use producer::{Delivered, Producer};
 
 /// Types generated at build time from the Avro schemas in `schemas/`, in a module named for

@@ -1,1 +1,37 @@
-fn main() {}
+//! `cargo xtask`: the project's developer commands.
+//!
+//! - `cargo xtask stack [--properties-out PATH]`: runs the local stack (mock Kafka and the
+//!   Schema Registry) until Ctrl-C or SIGTERM.
+
+mod stack;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "grocery-events developer commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the local stack (mock Kafka cluster and Schema Registry) until Ctrl-C or SIGTERM.
+    Stack(stack::StackArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,librdkafka=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match Cli::parse().command {
+        Command::Stack(args) => runtime.block_on(stack::run(args)),
+    }
+}
