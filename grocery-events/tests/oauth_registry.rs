@@ -120,6 +120,7 @@ async fn token_endpoint_failures_surface_as_auth_errors() {
         .await
         .unwrap_err();
     let text = err.to_string();
+    println!("refused: {text}");
     assert!(
         matches!(err, Error::Auth { ref endpoint, .. } if endpoint == &tokens.url),
         "{err:?}"
@@ -138,10 +139,35 @@ async fn token_endpoint_failures_surface_as_auth_errors() {
         .await
         .unwrap_err();
     let text = err.to_string();
+    println!("unreachable: {text}");
     assert!(matches!(err, Error::Auth { .. }), "{err:?}");
     assert!(
         text.contains(&closed) && text.contains("unreachable"),
         "{text}"
     );
     assert!(!text.contains(CLIENT_SECRET), "{text}");
+}
+
+#[tokio::test]
+async fn a_rejected_token_is_dropped_and_the_next_call_fetches_a_new_one() {
+    let tokens = TokenServer::start(Duration::from_secs(60), Mode::Normal).await;
+    let registry = FakeRegistry::start(tokens.clone()).await;
+    let client = client(&registry, provider(&tokens.url, CLIENT_SECRET), Some(POOL));
+    client.schema_by_id(1).await.expect("first call");
+    let first = tokens.issued()[0].token.clone();
+
+    registry.revoke(&first);
+    let err = client.schema_by_id(2).await.unwrap_err();
+    println!("after revocation: {err}");
+    assert!(
+        matches!(err, Error::RegistryUnauthorized { status: 401, .. }),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains(&first), "{err}");
+
+    client.schema_by_id(3).await.expect("call with a new token");
+    let last = registry.seen().last().cloned().unwrap();
+    assert!(last.accepted);
+    assert_ne!(last.bearer().as_deref(), Some(first.as_str()));
+    assert_eq!(tokens.requests(), 2);
 }

@@ -42,6 +42,7 @@ pub struct FakeRegistry {
     pub url: String,
     tokens: TokenServer,
     seen: Arc<Mutex<Vec<Seen>>>,
+    revoked: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeRegistry {
@@ -52,6 +53,7 @@ impl FakeRegistry {
             url: format!("http://{addr}"),
             tokens,
             seen: Arc::default(),
+            revoked: Arc::default(),
         };
         let app = Router::new()
             .route("/schemas/ids/{id}", get(schema_by_id))
@@ -62,6 +64,11 @@ impl FakeRegistry {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// From now on, answers 401 to `token` even while it is unexpired.
+    pub fn revoke(&self, token: &str) {
+        self.revoked.lock().unwrap().push(token.to_owned());
     }
 }
 
@@ -74,9 +81,11 @@ async fn schema_by_id(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let accepted = token
-        .and_then(|t| registry.tokens.find(t))
-        .is_some_and(|issued| issued.valid_at(Instant::now()));
+    let revoked = token.is_some_and(|t| registry.revoked.lock().unwrap().iter().any(|r| r == t));
+    let accepted = !revoked
+        && token
+            .and_then(|t| registry.tokens.find(t))
+            .is_some_and(|issued| issued.valid_at(Instant::now()));
     registry.seen.lock().unwrap().push(Seen {
         headers: headers.clone(),
         accepted,
