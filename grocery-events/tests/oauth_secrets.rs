@@ -48,6 +48,7 @@ async fn a_malformed_answer_is_reported_without_its_body() {
     let err = provider.token().await.unwrap_err();
     let text = err.to_string();
     let debug = format!("{err:?}");
+    println!("malformed: {text}");
     assert!(text.contains(&tokens.url), "{text}");
     assert!(
         text.contains("malformed token answer") && text.contains("expires_in"),
