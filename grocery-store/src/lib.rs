@@ -24,4 +24,4 @@ pub use request::{
 };
 pub use roster::{PickerRoster, RosterError};
 pub use simulate::{OrderSimulator, order_total_cents};
-pub use view::{Dedup, render_text, to_json};
+pub use view::{Dedup, render_text, render_text_with_shelves, to_json};

@@ -81,7 +81,7 @@ pub fn check_stock(available: Option<u32>, quantity: i32) -> StockCheck {
         StockCheck {
             status: StockStatus::OutOfStock,
             quantity_to_pick: 0,
-            note: Some(format!("out of stock; none of {quantity} can be picked")),
+            note: Some(format!("none in stock; 0 of {quantity} can be picked")),
         }
     } else {
         StockCheck {

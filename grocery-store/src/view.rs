@@ -11,19 +11,32 @@ use std::fmt::Write as _;
 use grocery_events::{PickList, StockStatus};
 use uuid::Uuid;
 
+use crate::catalog::Catalog;
+
 /// Widest item name shown in the text view before it is cut with `~`.
 const NAME_WIDTH: usize = 40;
 
 /// The pick list as a text block: header, then one row per line in walking order.
 ///
 /// ```text
-/// PICK LIST 0b6a...  for order 5f2c...
-/// Picker: Maria Gonzalez   Created: 2025-03-14 09:26:53 UTC
-/// 3 lines, 7 units to pick; 1 line needs attention
-///   #  AISLE                    LOCATION QTY PICK  ITEM                                  STATUS
-/// ...
+/// PICK LIST 36e44a95-c9cc-5deb-859c-054b12767be8  for order c1ecc73d-72bb-4b05-9cef-f602d9f13583
+/// Picker: Aisha Patel   Created: 2025-01-01 12:01:01 UTC
+/// 2 lines, 1 unit to pick; 1 line needs attention
+///   #  AISLE             QTY PICK  ITEM                                      STATUS
+///   1  P01 Produce         1    1  Navel Oranges (per lb)                    ok
+///   2  P01 Produce         1    0  Russet Potatoes 5 lb Bag                  OUT_OF_STOCK (none in stock; 0 of 1 can be picked)
 /// ```
 pub fn render_text(pick_list: &PickList) -> String {
+    render(pick_list, None)
+}
+
+/// Like [`render_text`], with a SHELF column giving each item's shelf location from `catalog`
+/// (pick lines carry the aisle only); `-` for SKUs the catalog does not know.
+pub fn render_text_with_shelves(pick_list: &PickList, catalog: &Catalog) -> String {
+    render(pick_list, Some(catalog))
+}
+
+fn render(pick_list: &PickList, catalog: Option<&Catalog>) -> String {
     let lines = &pick_list.items_to_pick;
     let to_pick: i64 = lines.iter().map(|l| i64::from(l.quantity_to_pick)).sum();
     let attention = lines
@@ -36,6 +49,23 @@ pub fn render_text(pick_list: &PickList) -> String {
         .max()
         .unwrap_or(0)
         .max(5);
+    let shelf = |sku: &str| -> Option<String> {
+        catalog.map(|c| {
+            c.get(sku)
+                .map_or_else(|| "-".to_owned(), |i| i.location.clone())
+        })
+    };
+    let shelf_width = lines
+        .iter()
+        .filter_map(|l| shelf(&l.sku))
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let shelf_cell = |text: &str| match catalog {
+        Some(_) => format!("{text:<shelf_width$}  "),
+        None => String::new(),
+    };
 
     let mut out = String::new();
     // Writing to a String cannot fail.
@@ -64,24 +94,30 @@ pub fn render_text(pick_list: &PickList) -> String {
     );
     let _ = writeln!(
         out,
-        "{:>3}  {:<aisle_width$}  {:>4} {:>4}  {:<NAME_WIDTH$}  STATUS",
-        "#", "AISLE", "QTY", "PICK", "ITEM"
+        "{:>3}  {:<aisle_width$}  {}{:>4} {:>4}  {:<NAME_WIDTH$}  STATUS",
+        "#",
+        "AISLE",
+        shelf_cell("SHELF"),
+        "QTY",
+        "PICK",
+        "ITEM"
     );
     for line in lines {
         let status = match (&line.stock_status, &line.note) {
             (StockStatus::InStock, None) => "ok".to_owned(),
             (status, None) => status_symbol(*status).to_owned(),
-            (status, Some(note)) => format!("{}: {note}", status_symbol(*status)),
+            (status, Some(note)) => format!("{} ({note})", status_symbol(*status)),
         };
-        let _ = writeln!(
-            out,
-            "{:>3}  {:<aisle_width$}  {:>4} {:>4}  {:<NAME_WIDTH$}  {status}",
+        let row = format!(
+            "{:>3}  {:<aisle_width$}  {}{:>4} {:>4}  {:<NAME_WIDTH$}  {status}",
             line.walk_sequence,
             line.aisle,
+            shelf_cell(&shelf(&line.sku).unwrap_or_default()),
             line.quantity,
             line.quantity_to_pick,
             truncate(&line.name, NAME_WIDTH),
         );
+        let _ = writeln!(out, "{}", row.trim_end());
     }
     out
 }

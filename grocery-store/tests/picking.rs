@@ -118,7 +118,10 @@ fn stock_statuses_and_notes() {
         (out.stock_status, out.quantity_to_pick),
         (StockStatus::OutOfStock, 0)
     );
-    assert!(out.note.as_deref().unwrap().contains("out of stock"));
+    assert_eq!(
+        out.note.as_deref(),
+        Some("none in stock; 0 of 1 can be picked")
+    );
 
     let unknown = by_sku["GONE-9"];
     assert_eq!(
