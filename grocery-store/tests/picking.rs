@@ -315,3 +315,17 @@ fn roster_validation() {
     let solo = PickerRoster::new(["Solo"]).unwrap();
     assert_eq!(solo.assign(Uuid::from_u128(3)), "Solo");
 }
+
+#[test]
+fn default_roster_assignments_are_pinned() {
+    // If these change, orders in flight would move to other pickers after an upgrade.
+    let roster = PickerRoster::default();
+    let assigned: Vec<&str> = (0..4u128)
+        .map(|n| roster.assign(order(n, &[]).order_id))
+        .collect();
+    // Cross-checked with an independent implementation of the documented hash.
+    assert_eq!(
+        assigned,
+        ["Grace Kim", "Luis Romero", "Maria Gonzalez", "Luis Romero"]
+    );
+}
