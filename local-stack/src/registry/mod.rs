@@ -1,0 +1,216 @@
+//! A Confluent-compatible Schema Registry for local development and tests.
+//!
+//! It speaks Confluent's REST API (subjects, versions, global schema ids, soft and permanent
+//! deletes, compatibility configuration and checks) for Avro schemas, with the compatibility
+//! rules of [`grocery_events::compat`]. State lives in memory, optionally persisted to a JSON
+//! file that is rewritten atomically on every change, so a restart keeps ids and versions.
+//! Schema references and schema types other than Avro are not supported.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use local_stack::registry::SchemaRegistry;
+//!
+//! let registry = SchemaRegistry::start("127.0.0.1:0".parse().unwrap(), None).await?;
+//! println!("schema.registry.url={}", registry.url());
+//! registry.shutdown().await
+//! # }
+//! ```
+
+mod error;
+mod routes;
+mod store;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, oneshot};
+use tokio::task::JoinHandle;
+
+pub use error::ApiError;
+pub use routes::{CONTENT_TYPE, router};
+use store::Store;
+
+/// The registry's shared state: what [`router`] serves. Cheap to clone.
+#[derive(Clone)]
+pub struct RegistryState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Mutex<Store>,
+    persist: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for RegistryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryState")
+            .field("persist", &self.inner.persist)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryState {
+    /// An empty registry kept in memory only.
+    pub fn in_memory() -> Self {
+        Self::with(Store::default(), None)
+    }
+
+    /// A registry persisted to `path` (a JSON file): loaded from it if it exists, rewritten
+    /// atomically after every change.
+    pub fn open(path: impl Into<PathBuf>) -> io::Result<Self> {
+        let path = path.into();
+        let store = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let mut store: Store = serde_json::from_slice(&bytes).map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: {e}", path.display()),
+                    )
+                })?;
+                store.rebuild().map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: {e}", path.display()),
+                    )
+                })?;
+                tracing::info!(path = %path.display(), "loaded schema registry state");
+                store
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Store::default(),
+            Err(e) => return Err(e),
+        };
+        Ok(Self::with(store, Some(path)))
+    }
+
+    fn with(store: Store, persist: Option<PathBuf>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store: Mutex::new(store),
+                persist,
+            }),
+        }
+    }
+
+    pub(crate) async fn read<T>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let store = self.inner.store.lock().await;
+        f(&store)
+    }
+
+    /// Applies a change to a copy of the store, persists the copy if the change says so, and
+    /// only then makes it current: a failed write leaves the registry as it was.
+    pub(crate) async fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<(T, bool), ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut store = self.inner.store.lock().await;
+        let mut next = store.clone();
+        let (out, changed) = f(&mut next)?;
+        if changed && let Some(path) = &self.inner.persist {
+            let bytes = serde_json::to_vec_pretty(&next).map_err(ApiError::store)?;
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+                .await
+                .map_err(ApiError::store)?
+                .map_err(ApiError::store)?;
+        }
+        *store = next;
+        Ok(out)
+    }
+}
+
+/// Writes `bytes` to a sibling temporary file, syncs it and renames it over `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)
+}
+
+/// Starts registries.
+#[derive(Debug)]
+pub struct SchemaRegistry;
+
+impl SchemaRegistry {
+    /// Serves a registry on `addr` (`127.0.0.1:0` picks a free port), persisted to `persist`
+    /// if given. Returns once the socket is bound.
+    pub async fn start(addr: SocketAddr, persist: Option<PathBuf>) -> io::Result<RegistryHandle> {
+        let state = match persist {
+            Some(path) => RegistryState::open(path)?,
+            None => RegistryState::in_memory(),
+        };
+        Self::serve(addr, state).await
+    }
+
+    /// Serves `state` on `addr`.
+    pub async fn serve(addr: SocketAddr, state: RegistryState) -> io::Result<RegistryHandle> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let app = router(state);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        tracing::info!(%addr, "schema registry listening");
+        Ok(RegistryHandle {
+            addr,
+            stop: Some(tx),
+            task: Some(task),
+        })
+    }
+}
+
+/// A running registry. Dropping it stops the server (without waiting for it).
+#[derive(Debug)]
+pub struct RegistryHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl RegistryHandle {
+    /// The base URL, e.g. `http://127.0.0.1:41234` (Confluent's `schema.registry.url`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, and waits for the server.
+    pub async fn shutdown(mut self) -> io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.map_err(io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RegistryHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! The REST API: Confluent's paths, JSON shapes and content type.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use grocery_events::compat::CompatibilityLevel;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::RegistryState;
+use super::error::ApiError;
+use super::store::{Candidate, VersionRef};
+
+/// Confluent's response content type.
+pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
+type Params = Query<HashMap<String, String>>;
+type ApiResult = Result<Response, ApiError>;
+
+/// A JSON response with Confluent's content type.
+pub(crate) fn vnd_json(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn ok(body: Value) -> ApiResult {
+    Ok(vnd_json(StatusCode::OK, &body))
+}
+
+/// A boolean query flag (`?deleted=true`; Python's client sends `True`/`False`).
+fn flag(params: &HashMap<String, String>, name: &str) -> bool {
+    params
+        .get(name)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The axum router serving the registry API on `state`.
+pub fn router(state: RegistryState) -> Router {
+    Router::new()
+        .route("/", get(|| async { ok(json!({})) }))
+        .route("/subjects", get(list_subjects))
+        .route("/subjects/{subject}", post(lookup).delete(delete_subject))
+        .route(
+            "/subjects/{subject}/versions",
+            get(list_versions).post(register),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}",
+            get(get_version).delete(delete_version),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/schema",
+            get(get_version_schema),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/referencedby",
+            get(referenced_by),
+        )
+        .route("/schemas/types", get(|| async { ok(json!(["AVRO"])) }))
+        .route("/schemas/ids/{id}", get(schema_by_id))
+        .route("/schemas/ids/{id}/schema", get(raw_schema_by_id))
+        .route("/schemas/ids/{id}/versions", get(versions_by_id))
+        .route(
+            "/config",
+            get(get_global_config)
+                .put(put_global_config)
+                .delete(delete_global_config),
+        )
+        .route(
+            "/config/{subject}",
+            get(get_subject_config)
+                .put(put_subject_config)
+                .delete(delete_subject_config),
+        )
+        .route("/mode", get(|| async { ok(json!({"mode": "READWRITE"})) }))
+        .route(
+            "/compatibility/subjects/{subject}/versions",
+            post(compatibility_all),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions/{version}",
+            post(compatibility_one),
+        )
+        .fallback(|| async { ApiError::not_found() })
+        .with_state(state)
+}
+
+/// The body of register, lookup and compatibility requests.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SchemaRequest {
+    schema: Option<String>,
+    schema_type: Option<String>,
+    references: Option<Vec<Value>>,
+    normalize: Option<bool>,
+}
+
+/// Parses a request body as Confluent does: any content type, JSON expected.
+fn schema_request(
+    body: &[u8],
+    params: &HashMap<String, String>,
+) -> Result<(Candidate, bool), ApiError> {
+    let request: SchemaRequest = serde_json::from_slice(body).map_err(ApiError::bad_request)?;
+    let normalize = flag(params, "normalize") || request.normalize.unwrap_or(false);
+    if let Some(kind) = &request.schema_type
+        && !kind.eq_ignore_ascii_case("AVRO")
+    {
+        return Err(ApiError::invalid_schema(format!(
+            "schema type {kind} is not supported by this registry (AVRO only)"
+        )));
+    }
+    if request.references.as_ref().is_some_and(|r| !r.is_empty()) {
+        return Err(ApiError::invalid_schema(
+            "schema references are not supported by this registry",
+        ));
+    }
+    let text = request
+        .schema
+        .ok_or_else(|| ApiError::invalid_schema("the request has no 'schema'"))?;
+    Ok((Candidate::parse(&text, normalize)?, normalize))
+}
+
+fn level(body: &[u8]) -> Result<CompatibilityLevel, ApiError> {
+    #[derive(Deserialize)]
+    struct ConfigRequest {
+        compatibility: Option<String>,
+    }
+    let request: ConfigRequest = serde_json::from_slice(body).map_err(ApiError::bad_request)?;
+    let text = request.compatibility.unwrap_or_default();
+    text.parse()
+        .map_err(|_| ApiError::invalid_compatibility_level(&text))
+}
+
+async fn list_subjects(State(state): State<RegistryState>, Query(params): Params) -> ApiResult {
+    let deleted = flag(&params, "deleted");
+    let subjects = state.read(|s| Ok(s.subjects(deleted))).await?;
+    ok(json!(subjects))
+}
+
+async fn list_versions(
+    State(state): State<RegistryState>,
+    Path(subject): Path<String>,
+    Query(params): Params,
+) -> ApiResult {
+    let deleted = flag(&params, "deleted");
+    let versions = state.read(|s| s.versions(&subject, deleted)).await?;
+    ok(json!(versions))
+}
+
+async fn register(
+    State(state): State<RegistryState>,
+    Path(subject): Path<String>,
+    Query(params): Params,
+    body: Bytes,
+) -> ApiResult {
+    let (candidate, normalize) = schema_request(&body, &params)?;
+    let registered = state
+        .write(|s| {
+            let r = s.register(&subject, candidate, normalize)?;
+            let changed = r.created;
+            Ok((r, changed))
+        })
+        .await?;
+    if registered.created {
+        tracing::info!(%subject, id = registered.id, version = registered.version, "registered schema");
+    }
+    ok(json!({ "id": registered.id }))
+}
+
+async fn lookup(
+    State(state): State<RegistryState>,
+    Path(subject): Path<String>,
+    Query(params): Params,
+    body: Bytes,
+) -> ApiResult {
+    let (candidate, normalize) = schema_request(&body, &params)?;
+    let deleted = flag(&params, "deleted");
+    let view = state
+        .read(|s| s.lookup(&subject, &candidate, normalize, deleted))
+        .await?;
+    ok(json!({
+        "subject": view.subject, "id": view.id, "version": view.version, "schema": view.schema,
+    }))
+}
+
+async fn get_version(
+    State(state): State<RegistryState>,
+    Path((subject, version)): Path<(String, String)>,
+    Query(params): Params,
+) -> ApiResult {
+    let at = VersionRef::parse(&version)?;
+    let deleted = flag(&params, "deleted");
+    let view = state.read(|s| s.version(&subject, at, deleted)).await?;
+    ok(json!({
+        "subject": view.subject, "version": view.version, "id": view.id, "schema": view.schema,
+    }))
+}
+
+async fn get_version_schema(
+    State(state): State<RegistryState>,
+    Path((subject, version)): Path<(String, String)>,
+    Query(params): Params,
+) -> ApiResult {
+    let at = VersionRef::parse(&version)?;
+    let deleted = flag(&params, "deleted");
+    let view = state.read(|s| s.version(&subject, at, deleted)).await?;
+    Ok(raw(view.schema))
+}
+
+fn raw(schema: String) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        schema,
+    )
+        .into_response()
+}
+
+async fn referenced_by(
+    State(state): State<RegistryState>,
+    Path((subject, version)): Path<(String, String)>,
+) -> ApiResult {
+    let at = VersionRef::parse(&version)?;
+    state.read(|s| s.version(&subject, at, false)).await?;
+    // Schema references are not supported, so nothing refers to anything.
+    ok(json!([]))
+}
+
+async fn delete_subject(
+    State(state): State<RegistryState>,
+    Path(subject): Path<String>,
+    Query(params): Params,
+) -> ApiResult {
+    let permanent = flag(&params, "permanent");
+    let versions = state
+        .write(|s| Ok((s.delete_subject(&subject, permanent)?, true)))
+        .await?;
+    tracing::info!(%subject, permanent, ?versions, "deleted subject");
+    ok(json!(versions))
+}
+
+async fn delete_version(
+    State(state): State<RegistryState>,
+    Path((subject, version)): Path<(String, String)>,
+    Query(params): Params,
+) -> ApiResult {
+    let at = VersionRef::parse(&version)?;
+    let permanent = flag(&params, "permanent");
+    let deleted = state
+        .write(|s| Ok((s.delete_version(&subject, at, permanent)?, true)))
+        .await?;
+    tracing::info!(%subject, version = deleted, permanent, "deleted version");
+    ok(json!(deleted))
+}
+
+fn schema_id(text: &str) -> Result<u32, ApiError> {
+    text.parse().map_err(|_| ApiError::schema_not_found(text))
+}
+
+async fn schema_by_id(State(state): State<RegistryState>, Path(id): Path<String>) -> ApiResult {
+    let id = schema_id(&id)?;
+    let schema = state
+        .read(|s| s.schema_by_id(id).map(str::to_owned))
+        .await?;
+    ok(json!({ "schema": schema }))
+}
+
+async fn raw_schema_by_id(State(state): State<RegistryState>, Path(id): Path<String>) -> ApiResult {
+    let id = schema_id(&id)?;
+    let schema = state
+        .read(|s| s.schema_by_id(id).map(str::to_owned))
+        .await?;
+    Ok(raw(schema))
+}
+
+async fn versions_by_id(
+    State(state): State<RegistryState>,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> ApiResult {
+    let id = schema_id(&id)?;
+    let deleted = flag(&params, "deleted");
+    let pairs = state
+        .read(|s| {
+            s.schema_by_id(id)?;
+            Ok(s.subject_versions_of(id, deleted))
+        })
+        .await?;
+    let body: Vec<Value> = pairs
+        .into_iter()
+        .map(|(subject, version)| json!({ "subject": subject, "version": version }))
+        .collect();
+    ok(json!(body))
+}
+
+async fn get_global_config(State(state): State<RegistryState>) -> ApiResult {
+    let level = state.read(|s| Ok(s.global_level())).await?;
+    ok(json!({ "compatibilityLevel": level }))
+}
+
+async fn put_global_config(State(state): State<RegistryState>, body: Bytes) -> ApiResult {
+    let level = level(&body)?;
+    state
+        .write(|s| Ok((s.set_global(Some(level)), true)))
+        .await?;
+    tracing::info!(%level, "global compatibility set");
+    ok(json!({ "compatibility": level }))
+}
+
+async fn delete_global_config(State(state): State<RegistryState>) -> ApiResult {
+    let previous = state
+        .write(|s| {
+            let previous = s.global_level();
+            s.set_global(None);
+            Ok((previous, true))
+        })
+        .await?;
+    ok(json!({ "compatibilityLevel": previous }))
+}
+
+async fn get_subject_config(
+    State(state): State<RegistryState>,
+    Path(subject): Path<String>,
+    Query(params): Params,
+) -> ApiResult {
+    let default_to_global = flag(&params, "defaultToGlobal");
+    let level = state
+        .read(|s| match s.subject_level(&subject) {
+            Some(level) => Ok(level),
+            None if default_to_global => Ok(s.global_level()),
+            None => Err(ApiError::subject_has_no_config(&subject)),
+        })
+        .await?;
+    ok(json!({ "compatibilityLevel": level }))
+}
+
+async fn put_subject_config(
+    State(state): State<RegistryState>,
+    Path(subject): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let level = level(&body)?;
+    state
+        .write(|s| Ok((s.set_subject_level(&subject, Some(level)), true)))
+        .await?;
+    tracing::info!(%subject, %level, "subject compatibility set");
+    ok(json!({ "compatibility": level }))
+}
+
+async fn delete_subject_config(
+    State(state): State<RegistryState>,
+    Path(subject): Path<String>,
+) -> ApiResult {
+    let previous = state
+        .write(|s| {
+            let previous = s
+                .subject_level(&subject)
+                .ok_or_else(|| ApiError::subject_not_found(&subject))?;
+            s.set_subject_level(&subject, None);
+            Ok((previous, true))
+        })
+        .await?;
+    ok(json!({ "compatibilityLevel": previous }))
+}
+
+fn compatibility_body(
+    report: &grocery_events::compat::CompatibilityReport,
+    verbose: bool,
+) -> Value {
+    if verbose {
+        json!({ "is_compatible": report.is_compatible(), "messages": report.messages() })
+    } else {
+        json!({ "is_compatible": report.is_compatible() })
+    }
+}
+
+async fn compatibility_one(
+    State(state): State<RegistryState>,
+    Path((subject, version)): Path<(String, String)>,
+    Query(params): Params,
+    body: Bytes,
+) -> ApiResult {
+    let at = VersionRef::parse(&version)?;
+    let (candidate, _) = schema_request(&body, &params)?;
+    let report = state
+        .read(|s| s.compatibility(&subject, Some(at), &candidate))
+        .await?;
+    ok(compatibility_body(&report, flag(&params, "verbose")))
+}
+
+async fn compatibility_all(
+    State(state): State<RegistryState>,
+    Path(subject): Path<String>,
+    Query(params): Params,
+    body: Bytes,
+) -> ApiResult {
+    let (candidate, _) = schema_request(&body, &params)?;
+    let report = state
+        .read(|s| s.compatibility(&subject, None, &candidate))
+        .await?;
+    ok(compatibility_body(&report, flag(&params, "verbose")))
+}
