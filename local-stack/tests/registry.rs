@@ -735,6 +735,23 @@ async fn soft_and_permanent_deletes() {
     assert_error(&api.delete("/subjects/s").await, 404, 40404);
     assert_eq!(api.get("/subjects").await, (200, json!([])));
     assert_eq!(api.get("/subjects?deleted=true").await, (200, json!(["s"])));
+    api.register_ok("t", &v1).await;
+    assert_eq!(
+        api.get("/subjects?deleted=true").await,
+        (200, json!(["s", "t"]))
+    );
+    assert_eq!(
+        api.get("/subjects?deletedOnly=true").await,
+        (200, json!(["s"]))
+    );
+    assert_eq!(
+        api.get("/subjects?subjectPrefix=t").await,
+        (200, json!(["t"]))
+    );
+    assert_eq!(
+        api.get("/subjects?deleted=true&offset=1&limit=1").await,
+        (200, json!(["t"]))
+    );
     assert_error(&api.get("/subjects/s/versions").await, 404, 40401);
     assert_error(&api.get("/subjects/s/versions/latest").await, 404, 40401);
     assert_error(
@@ -763,7 +780,7 @@ async fn soft_and_permanent_deletes() {
         api.delete("/subjects/s?permanent=true").await,
         (200, json!([2, 3]))
     );
-    assert_eq!(api.get("/subjects?deleted=true").await, (200, json!([])));
+    assert_eq!(api.get("/subjects?deleted=true").await, (200, json!(["t"])));
     assert_error(&api.delete("/subjects/s").await, 404, 40401);
     assert_error(&api.get(&format!("/schemas/ids/{id2}")).await, 404, 40403);
     // Ids are not reused after a permanent delete.

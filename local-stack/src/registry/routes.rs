@@ -141,8 +141,26 @@ fn level(body: &[u8]) -> Result<CompatibilityLevel, ApiError> {
 }
 
 async fn list_subjects(State(state): State<RegistryState>, Query(params): Params) -> ApiResult {
-    let deleted = flag(&params, "deleted");
-    let subjects = state.read(|s| Ok(s.subjects(deleted))).await?;
+    // `deletedOnly`, `subjectPrefix`, `offset` and `limit` as Confluent (and its clients) use them.
+    let deleted_only = flag(&params, "deletedOnly");
+    let deleted = deleted_only || flag(&params, "deleted");
+    let prefix = params
+        .get("subjectPrefix")
+        .map(String::as_str)
+        .unwrap_or("");
+    let number = |name: &str| params.get(name).and_then(|v| v.parse::<i64>().ok());
+    let offset = usize::try_from(number("offset").unwrap_or(0)).unwrap_or(0);
+    let limit = usize::try_from(number("limit").unwrap_or(-1)).unwrap_or(usize::MAX);
+    let live = state.read(|s| Ok(s.subjects(false))).await?;
+    let subjects: Vec<String> = state
+        .read(|s| Ok(s.subjects(deleted)))
+        .await?
+        .into_iter()
+        .filter(|name| name.starts_with(prefix))
+        .filter(|name| !deleted_only || !live.contains(name))
+        .skip(offset)
+        .take(limit)
+        .collect();
     ok(json!(subjects))
 }
 
