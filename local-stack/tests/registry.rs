@@ -163,6 +163,27 @@ async fn register_fetch_and_ids() {
     );
     assert_eq!(api.get("/schemas/types").await, (200, json!(["AVRO"])));
 
+    // Subject names with URL-special characters (percent-encoded by clients).
+    assert_eq!(api.register_ok("ns%3Aorders.v1%2Fvalue", &v1).await, id);
+    assert_eq!(
+        api.get("/subjects/ns%3Aorders.v1%2Fvalue/versions").await,
+        (200, json!([1]))
+    );
+    let (_, subjects) = api.get("/subjects").await;
+    assert!(
+        subjects
+            .as_array()
+            .unwrap()
+            .contains(&json!("ns:orders.v1/value"))
+    );
+    assert_eq!(api.delete("/subjects/ns:orders.v1%2Fvalue").await.0, 200);
+    assert_eq!(
+        api.delete("/subjects/ns:orders.v1%2Fvalue?permanent=true")
+            .await
+            .0,
+        200
+    );
+
     // Ids are global: the same schema under a second subject gets the same id.
     assert_eq!(api.register_ok("other-value", &v1).await, id);
     let (status, body) = api.get(&format!("/schemas/ids/{id}/versions")).await;
@@ -348,10 +369,10 @@ async fn config_and_mode() {
         api.get("/config/s?defaultToGlobal=true").await,
         (200, json!({"compatibilityLevel": "FULL"}))
     );
-    // Lower case is accepted, answered in Confluent's spelling.
+    // Lower case is accepted; the answer echoes the request, as Confluent's does.
     assert_eq!(
         api.put("/config/s", json!({"compatibility": "none"})).await,
-        (200, json!({"compatibility": "NONE"}))
+        (200, json!({"compatibility": "none"}))
     );
     assert_eq!(
         api.get("/config/s").await,
@@ -764,21 +785,28 @@ async fn soft_and_permanent_deletes() {
         .await;
     assert_eq!((status, body["version"].clone()), (200, json!(2)));
 
-    // Re-registering a soft-deleted schema: same id, a new version number.
+    // Re-registering a soft-deleted schema: same id, a new version number, and (as in
+    // Confluent) the soft-deleted version of the same schema is gone for good.
     assert_eq!(api.register_ok("s", &v2).await, id2);
     assert_eq!(api.get("/subjects/s/versions").await, (200, json!([3])));
     assert_eq!(
         api.get("/subjects/s/versions?deleted=true").await,
-        (200, json!([2, 3]))
+        (200, json!([3]))
     );
-
+    // A different schema after that keeps counting versions.
+    let v4 = rec(&format!(r#"{ID},{{"name":"e","type":"int","default":0}}"#));
+    api.register_ok("s", &v4).await;
+    assert_eq!(
+        api.delete("/subjects/s/versions/latest").await,
+        (200, json!(4))
+    );
     assert_eq!(
         api.delete("/subjects/s/versions/latest").await,
         (200, json!(3))
     );
     assert_eq!(
         api.delete("/subjects/s?permanent=true").await,
-        (200, json!([2, 3]))
+        (200, json!([3, 4]))
     );
     assert_eq!(api.get("/subjects?deleted=true").await, (200, json!(["t"])));
     assert_error(&api.delete("/subjects/s").await, 404, 40401);

@@ -129,15 +129,18 @@ fn schema_request(
     Ok((Candidate::parse(&text, normalize)?, normalize))
 }
 
-fn level(body: &[u8]) -> Result<CompatibilityLevel, ApiError> {
+/// The level of a config update, and its text as sent (Confluent echoes the request).
+fn level(body: &[u8]) -> Result<(CompatibilityLevel, String), ApiError> {
     #[derive(Deserialize)]
     struct ConfigRequest {
         compatibility: Option<String>,
     }
     let request: ConfigRequest = serde_json::from_slice(body).map_err(ApiError::bad_request)?;
     let text = request.compatibility.unwrap_or_default();
-    text.parse()
-        .map_err(|_| ApiError::invalid_compatibility_level(&text))
+    let level = text
+        .parse()
+        .map_err(|_| ApiError::invalid_compatibility_level(&text))?;
+    Ok((level, text))
 }
 
 async fn list_subjects(State(state): State<RegistryState>, Query(params): Params) -> ApiResult {
@@ -326,12 +329,12 @@ async fn get_global_config(State(state): State<RegistryState>) -> ApiResult {
 }
 
 async fn put_global_config(State(state): State<RegistryState>, body: Bytes) -> ApiResult {
-    let level = level(&body)?;
+    let (level, sent) = level(&body)?;
     state
         .write(|s| Ok((s.set_global(Some(level)), true)))
         .await?;
     tracing::info!(%level, "global compatibility set");
-    ok(json!({ "compatibility": level }))
+    ok(json!({ "compatibility": sent }))
 }
 
 async fn delete_global_config(State(state): State<RegistryState>) -> ApiResult {
@@ -366,12 +369,12 @@ async fn put_subject_config(
     Path(subject): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let level = level(&body)?;
+    let (level, sent) = level(&body)?;
     state
         .write(|s| Ok((s.set_subject_level(&subject, Some(level)), true)))
         .await?;
     tracing::info!(%subject, %level, "subject compatibility set");
-    ok(json!({ "compatibility": level }))
+    ok(json!({ "compatibility": sent }))
 }
 
 async fn delete_subject_config(

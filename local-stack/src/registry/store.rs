@@ -406,6 +406,9 @@ impl Store {
         let s = self.subjects.entry(subject.to_owned()).or_default();
         // Soft-deleted versions keep their numbers: a new version always counts on.
         let version = s.versions.last().map_or(1, |v| v.version + 1);
+        // As Confluent does, a soft-deleted version of the same schema in this subject is
+        // removed for good when the schema is registered again (it gets the new version).
+        s.versions.retain(|v| !(v.deleted && v.id == id));
         s.versions.push(Version {
             version,
             id,
