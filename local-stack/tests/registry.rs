@@ -888,3 +888,31 @@ async fn corrupt_persistence_file_is_an_error_not_a_panic() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
     let _ = std::fs::remove_dir_all(file.parent().unwrap());
 }
+
+#[tokio::test]
+async fn shutdown_and_drop_stop_the_server() {
+    for graceful in [true, false] {
+        let registry = SchemaRegistry::start(([127, 0, 0, 1], 0).into(), None)
+            .await
+            .unwrap();
+        let addr = registry.addr();
+        assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
+        if graceful {
+            registry.shutdown().await.unwrap();
+        } else {
+            drop(registry);
+        }
+        let mut refused = false;
+        for _ in 0..50 {
+            if tokio::net::TcpStream::connect(addr).await.is_err() {
+                refused = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(
+            refused,
+            "still listening after shutdown (graceful: {graceful})"
+        );
+    }
+}
