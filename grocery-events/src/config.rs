@@ -333,10 +333,10 @@ impl Config {
     pub fn kafka_properties(&self) -> impl Iterator<Item = (&str, &str)> {
         let oidc = self.uses_kafka_oidc();
         self.iter().filter(move |(key, value)| {
-            !value.is_empty()
-                && !LIBRARY_KEYS.contains(key)
-                && !JAVA_ONLY_KEYS.contains(key)
-                && !(oidc && KAFKA_OIDC_KEYS.contains(key))
+            let handled_here = LIBRARY_KEYS.contains(key)
+                || JAVA_ONLY_KEYS.contains(key)
+                || (oidc && KAFKA_OIDC_KEYS.contains(key));
+            !value.is_empty() && !handled_here
         })
     }
 

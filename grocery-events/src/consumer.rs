@@ -9,12 +9,16 @@
 //! the error and where it came from, and then acknowledged. Errors that may pass (the registry
 //! unreachable) are retried with backoff; nothing is skipped silently.
 
-use std::{marker::PhantomData, sync::Arc, time::Duration};
+use std::{
+    marker::PhantomData,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
 
 use rdkafka::{
     Message,
     consumer::{CommitMode, Consumer as _, StreamConsumer},
-    message::{BorrowedMessage, Header, Headers, OwnedHeaders},
+    message::{Header, Headers, OwnedHeaders, OwnedMessage},
 };
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -104,6 +108,8 @@ pub struct Consumer<E> {
     codec: Arc<Codec>,
     dlq: Producer,
     options: ConsumerOptions,
+    /// The record being decoded or dead-lettered (see [`Consumer::recv`]).
+    parked: Mutex<Option<Arc<OwnedMessage>>>,
     _auth: client::AuthGuard,
     _event: PhantomData<fn() -> E>,
 }
@@ -171,6 +177,7 @@ impl<E: Event> Consumer<E> {
             codec,
             dlq,
             options,
+            parked: Mutex::new(None),
             _auth: auth,
             _event: PhantomData,
         })
@@ -186,24 +193,43 @@ impl<E: Event> Consumer<E> {
     ///
     /// The returned event is not acknowledged: call [`Consumer::ack`] once it is handled.
     ///
+    /// Cancel-safe: if the future is dropped before it completes (e.g. in `tokio::select!`),
+    /// no record is lost; the next call returns it.
+    ///
     /// # Errors
     /// [`Error::Kafka`] when consuming fails, a transient error that outlasted the retries, or
     /// a failure to write a dead-letter record (the record is then not acknowledged).
     pub async fn recv(&self) -> Result<Received<E>> {
         loop {
-            let message = self.inner.recv().await.map_err(|source| Error::Kafka {
-                operation: "consume",
-                topic: None,
-                source,
-            })?;
+            // A record taken from librdkafka is parked until it is decoded or dead-lettered, so
+            // that a `recv` cancelled at an await point (e.g. in `select!`) loses nothing: the
+            // next call picks the same record up again.
+            let parked = lock(&self.parked).clone();
+            let message = match parked {
+                Some(message) => message,
+                None => {
+                    let message = self.inner.recv().await.map_err(|source| Error::Kafka {
+                        operation: "consume",
+                        topic: None,
+                        source,
+                    })?;
+                    let message = Arc::new(message.detach());
+                    *lock(&self.parked) = Some(message.clone());
+                    message
+                }
+            };
             let meta = meta_of(&message);
             let span = info_span!("receive", topic = %meta.topic, partition = meta.partition, offset = meta.offset);
             match self.decode(&message, &meta).instrument(span.clone()).await {
-                Ok(event) => return Ok(Received { event, meta }),
+                Ok(event) => {
+                    *lock(&self.parked) = None;
+                    return Ok(Received { event, meta });
+                }
                 Err(error) if error.is_poison() => {
                     self.dead_letter(&message, &meta, &error)
                         .instrument(span)
                         .await?;
+                    *lock(&self.parked) = None;
                 }
                 Err(error) => return Err(error),
             }
@@ -211,7 +237,7 @@ impl<E: Event> Consumer<E> {
     }
 
     /// Decodes a record, retrying transient errors with backoff.
-    async fn decode(&self, message: &BorrowedMessage<'_>, meta: &RecordMeta) -> Result<E> {
+    async fn decode(&self, message: &OwnedMessage, meta: &RecordMeta) -> Result<E> {
         let payload = message.payload().unwrap_or_default();
         let mut backoff = self.options.initial_backoff;
         let mut attempt = 0;
@@ -232,7 +258,7 @@ impl<E: Event> Consumer<E> {
     /// Copies a record that cannot be decoded to the dead-letter topic, then acknowledges it.
     async fn dead_letter(
         &self,
-        message: &BorrowedMessage<'_>,
+        message: &OwnedMessage,
         meta: &RecordMeta,
         error: &Error,
     ) -> Result<()> {
@@ -359,13 +385,18 @@ impl<E: Event> Consumer<E> {
                 source,
             }),
         };
-        self.inner.unsubscribe();
         debug!("consumer closed");
         result
     }
 }
 
-fn meta_of(message: &BorrowedMessage<'_>) -> RecordMeta {
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn meta_of(message: &OwnedMessage) -> RecordMeta {
     RecordMeta {
         topic: message.topic().to_owned(),
         partition: message.partition(),

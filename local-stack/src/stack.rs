@@ -113,7 +113,11 @@ impl Stack {
         format!(
             "# Local stack: librdkafka mock cluster (no SASL/SSL) and the local Schema Registry.\n\
              bootstrap.servers={}\n\
-             schema.registry.url={}\n",
+             schema.registry.url={}\n\
+             # The mock cluster keeps a departed group member until its session times out:\n\
+             # a short timeout lets a restarted consumer get its partitions back quickly.\n\
+             session.timeout.ms=6000\n\
+             heartbeat.interval.ms=1000\n",
             self.bootstrap_servers(),
             self.registry_url()
         )
