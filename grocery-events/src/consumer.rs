@@ -11,7 +11,10 @@
 
 use std::{
     marker::PhantomData,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -108,6 +111,8 @@ pub struct Consumer<E> {
     codec: Arc<Codec>,
     dlq: Producer,
     options: ConsumerOptions,
+    /// Records sent to the dead-letter topic so far.
+    dead_lettered: AtomicU64,
     /// The record being decoded or dead-lettered (see [`Consumer::recv`]).
     parked: Mutex<Option<Arc<OwnedMessage>>>,
     _auth: client::AuthGuard,
@@ -177,10 +182,16 @@ impl<E: Event> Consumer<E> {
             codec,
             dlq,
             options,
+            dead_lettered: AtomicU64::new(0),
             parked: Mutex::new(None),
             _auth: auth,
             _event: PhantomData,
         })
+    }
+
+    /// How many records this consumer has sent to the dead-letter topic.
+    pub fn dead_lettered(&self) -> u64 {
+        self.dead_lettered.load(Ordering::Relaxed)
     }
 
     /// The underlying rdkafka consumer (for group metadata, positions and lag).
@@ -301,6 +312,7 @@ impl<E: Event> Consumer<E> {
             )
             .await?
             .await?;
+        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
         warn!(
             error_kind = error.kind(),
             %error,
