@@ -1,5 +1,5 @@
 //! Schema Registry access: REST calls through `schema_registry_converter`, with the answers
-//! mapped onto [`Error`](crate::Error) variants.
+//! mapped onto [`Error`] variants.
 
 use std::{error::Error as _, fmt, sync::Arc, time::Duration};
 
