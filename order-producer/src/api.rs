@@ -1,0 +1,103 @@
+//! The HTTP Order API: `POST /orders` validates an order request against the catalog, sends
+//! the order and answers once the broker has acknowledged it; `GET /health`.
+
+use std::{net::SocketAddr, process::ExitCode, sync::Arc};
+
+use anyhow::Context;
+use axum::{
+    Json, Router,
+    extract::{State, rejection::JsonRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use grocery_events::Producer;
+use grocery_store::{Catalog, OrderRequest, validate_order_request};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::startup::{now_ms, shutdown_signal};
+
+#[derive(Clone)]
+struct AppState {
+    producer: Arc<Producer>,
+    catalog: Arc<Catalog>,
+}
+
+/// Serves the API on `listen` until SIGINT or SIGTERM.
+pub(crate) async fn serve(
+    listen: SocketAddr,
+    producer: Producer,
+    catalog: Catalog,
+) -> anyhow::Result<ExitCode> {
+    let state = AppState {
+        producer: Arc::new(producer),
+        catalog: Arc::new(catalog),
+    };
+    let app = router(state.clone());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!("listening on http://{addr}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    state
+        .producer
+        .flush(std::time::Duration::from_secs(30))
+        .await?;
+    tracing::info!("Order API stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/orders", post(place_order))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(state)
+}
+
+fn problem(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
+    let body = json!({ "error": code, "message": message.to_string() });
+    (status, Json(body)).into_response()
+}
+
+async fn place_order(
+    State(state): State<AppState>,
+    request: Result<Json<OrderRequest>, JsonRejection>,
+) -> Response {
+    let Json(request) = match request {
+        Ok(request) => request,
+        Err(rejection) => {
+            let code = match rejection {
+                JsonRejection::MissingJsonContentType(_) => "unsupported_content_type",
+                _ => "malformed_json",
+            };
+            return problem(StatusCode::BAD_REQUEST, code, rejection.body_text());
+        }
+    };
+    let order_id = Uuid::new_v4();
+    let order = match validate_order_request(&request, &state.catalog, order_id, now_ms()) {
+        Ok(order) => order,
+        Err(rejection) => {
+            tracing::info!(%rejection, "order rejected");
+            return problem(StatusCode::BAD_REQUEST, rejection.code(), rejection);
+        }
+    };
+    match state.producer.send(&order).await {
+        Ok(delivered) => {
+            tracing::info!(%order_id, partition = delivered.partition, offset = delivered.offset, "order accepted");
+            let body = json!({
+                "order_id": order_id,
+                "partition": delivered.partition,
+                "offset": delivered.offset,
+            });
+            (StatusCode::ACCEPTED, Json(body)).into_response()
+        }
+        Err(error) => {
+            tracing::error!(%order_id, %error, "order not acknowledged");
+            problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", error)
+        }
+    }
+}
