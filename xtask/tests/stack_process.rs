@@ -81,7 +81,13 @@ fn a_client_in_another_process_produces_and_consumes_through_the_running_stack()
 
     // SIGTERM: exits 0 and leaves nothing behind.
     let pid = stack.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(status) = stack.try_wait().unwrap() {
