@@ -20,7 +20,7 @@ async fn accepts_valid_orders_and_rejects_bad_ones() {
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config);
-    let server = Running::start(command);
+    let mut server = Running::start(command);
     let base = format!("http://{}", server.listening_addr());
     let http = reqwest::Client::new();
 

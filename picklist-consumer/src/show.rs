@@ -1,0 +1,92 @@
+//! The consume-and-show loop: each pick list shown once, acknowledged after showing.
+
+use std::io::Write;
+
+use grocery_events::{Consumer, PickList};
+use grocery_store::{Dedup, render_text, to_json};
+use serde::Serialize;
+
+use crate::{startup::now_ms, web::Live};
+
+/// Ids remembered for de-duplication; redeliveries arrive close together.
+const DEDUP_LIMIT: usize = 500_000;
+
+/// How pick lists are printed on stdout.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Format {
+    /// A text block per pick list.
+    Text,
+    /// One flat JSON object per line.
+    Json,
+}
+
+/// What happened, written to `--stats-file` at exit.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Stats {
+    pub(crate) shown: u64,
+    pub(crate) duplicates_suppressed: u64,
+    pub(crate) dead_lettered: u64,
+}
+
+/// The counts, and how the loop ended.
+pub(crate) struct Outcome {
+    pub(crate) stats: Stats,
+    pub(crate) result: anyhow::Result<()>,
+}
+
+/// Shows pick lists until `shutdown` resolves or the consumer fails; closes the consumer.
+pub(crate) async fn run(
+    consumer: &Consumer<PickList>,
+    format: Format,
+    live: &Live,
+    shutdown: impl Future<Output = ()>,
+) -> Outcome {
+    tokio::pin!(shutdown);
+    let mut dedup = Dedup::with_limit(DEDUP_LIMIT);
+    let mut stats = Stats::default();
+    let result = async {
+        loop {
+            let received = tokio::select! {
+                () = &mut shutdown => break,
+                received = consumer.recv() => received?,
+            };
+            let pick_list = &received.event;
+            if dedup.observe(pick_list) {
+                show(pick_list, format, live)?;
+                stats.shown += 1;
+            } else {
+                stats.duplicates_suppressed += 1;
+                tracing::info!(
+                    picklist_id = %pick_list.picklist_id,
+                    partition = received.meta.partition,
+                    offset = received.meta.offset,
+                    "duplicate pick list suppressed"
+                );
+            }
+            consumer.ack(&received.meta)?;
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    let closed = consumer.close().await;
+    stats.dead_lettered = consumer.dead_lettered();
+    Outcome {
+        stats,
+        result: result.and(closed.map_err(Into::into)),
+    }
+}
+
+fn show(pick_list: &PickList, format: Format, live: &Live) -> anyhow::Result<()> {
+    let mut json = to_json(pick_list);
+    if let Some(object) = json.as_object_mut() {
+        object.insert("displayed_at_ms".into(), now_ms().into());
+    }
+    let mut stdout = std::io::stdout().lock();
+    match format {
+        Format::Text => writeln!(stdout, "{}", render_text(pick_list))?,
+        Format::Json => writeln!(stdout, "{json}")?,
+    }
+    stdout.flush()?;
+    live.publish(json.to_string());
+    Ok(())
+}
