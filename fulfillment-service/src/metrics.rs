@@ -1,0 +1,205 @@
+//! Prometheus metrics of the service, the consumer-lag tracker, and the HTTP endpoints
+//! (`/metrics`, `/health`).
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex, atomic::Ordering},
+    time::Duration,
+};
+
+use anyhow::Context;
+use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
+use grocery_events::{Order, Pipeline};
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{
+        counter::Counter,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+use rdkafka::{Offset, consumer::Consumer as _};
+use tokio::sync::watch;
+
+/// How often the consumer lag is measured.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+/// Timeout of each broker query while measuring lag.
+const LAG_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The service's metrics.
+pub(crate) struct Metrics {
+    registry: Registry,
+    consumed: Counter,
+    produced: Counter,
+    dead_lettered: Counter,
+    /// Seconds from `order_time` to the pick list being built.
+    pub(crate) latency: Histogram,
+    lag: Gauge,
+    /// Serializes scrapes, which bring the counters up to date.
+    scrape: Mutex<()>,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let mut registry = Registry::default();
+        let consumed = Counter::default();
+        let produced = Counter::default();
+        let dead_lettered = Counter::default();
+        // 1 ms to about 65 s.
+        let latency = Histogram::new(exponential_buckets(0.001, 2.0, 17));
+        let lag = Gauge::default();
+        // Counter names get their `_total` suffix from the encoder.
+        registry.register(
+            "fulfillment_orders_consumed",
+            "Orders read and turned into pick lists",
+            consumed.clone(),
+        );
+        registry.register(
+            "fulfillment_picklists_produced",
+            "Pick lists acknowledged by the broker",
+            produced.clone(),
+        );
+        registry.register(
+            "fulfillment_dead_lettered",
+            "Order records that could not be decoded, sent to the dead-letter topic",
+            dead_lettered.clone(),
+        );
+        registry.register(
+            "fulfillment_processing_latency_seconds",
+            "Time from the order being placed to its pick list being built",
+            latency.clone(),
+        );
+        registry.register(
+            "fulfillment_consumer_lag",
+            "Records not yet read, summed over the partitions assigned to this instance",
+            lag.clone(),
+        );
+        Self {
+            registry,
+            consumed,
+            produced,
+            dead_lettered,
+            latency,
+            lag,
+            scrape: Mutex::new(()),
+        }
+    }
+
+    /// The metrics in text format, counters brought up to date with the pipeline.
+    fn render(&self, pipeline: &Pipeline<Order>) -> String {
+        let _guard = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        let stats = pipeline.stats();
+        catch_up(&self.consumed, stats.consumed.load(Ordering::Relaxed));
+        catch_up(&self.produced, stats.produced.load(Ordering::Relaxed));
+        catch_up(&self.dead_lettered, pipeline.consumer().dead_lettered());
+        let mut text = String::new();
+        if let Err(error) = encode(&mut text, &self.registry) {
+            tracing::error!(%error, "cannot encode metrics");
+        }
+        text
+    }
+}
+
+fn catch_up(counter: &Counter, value: u64) {
+    let current = counter.get();
+    if value > current {
+        counter.inc_by(value - current);
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    metrics: Arc<Metrics>,
+    pipeline: Arc<Pipeline<Order>>,
+}
+
+/// Binds `addr` and serves `/metrics` and `/health` until `shutdown` turns true.
+pub(crate) async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    pipeline: Arc<Pipeline<Order>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!("listening on http://{local}");
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(AppState { metrics, pipeline });
+    Ok(tokio::spawn(async move {
+        let stopped = async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            tracing::error!(%error, "metrics server failed");
+        }
+    }))
+}
+
+async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(&state.pipeline),
+    )
+}
+
+/// Measures the consumer lag every [`LAG_INTERVAL`] on the blocking pool until `shutdown`.
+pub(crate) async fn track_lag(
+    metrics: Arc<Metrics>,
+    pipeline: Arc<Pipeline<Order>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(LAG_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = ticker.tick() => {}
+        }
+        let pipeline = pipeline.clone();
+        match tokio::task::spawn_blocking(move || consumer_lag(&pipeline)).await {
+            Ok(Ok(lag)) => {
+                metrics.lag.set(lag);
+            }
+            Ok(Err(error)) => tracing::debug!(%error, "cannot measure consumer lag"),
+            Err(error) => tracing::warn!(%error, "lag measurement failed"),
+        }
+    }
+}
+
+/// High watermark minus position, summed over the assigned partitions. A partition with no
+/// position yet counts from its committed offset, or from its low watermark.
+fn consumer_lag(pipeline: &Pipeline<Order>) -> rdkafka::error::KafkaResult<i64> {
+    let consumer = pipeline.consumer().rdkafka();
+    let assignment = consumer.assignment()?;
+    if assignment.count() == 0 {
+        return Ok(0);
+    }
+    let positions = consumer.position()?;
+    let committed = consumer.committed(LAG_TIMEOUT).ok();
+    let mut lag = 0;
+    for element in positions.elements() {
+        let (topic, partition) = (element.topic(), element.partition());
+        let (low, high) = consumer.fetch_watermarks(topic, partition, LAG_TIMEOUT)?;
+        let committed_offset = committed
+            .as_ref()
+            .and_then(|c| c.find_partition(topic, partition))
+            .map(|e| e.offset());
+        let position = match (element.offset(), committed_offset) {
+            (Offset::Offset(n), _) | (_, Some(Offset::Offset(n))) => n,
+            _ => low,
+        };
+        lag += (high - position).max(0);
+    }
+    Ok(lag)
+}

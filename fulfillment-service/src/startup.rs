@@ -1,0 +1,92 @@
+//! Start-up and shutdown plumbing: logging, configuration, signals.
+
+use std::{io::IsTerminal, path::Path, process::ExitCode};
+
+use grocery_events::Config;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the tracing subscriber: `RUST_LOG` (default `info`), logs on stderr.
+pub(crate) fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// Reads `path` (when given), applies the `GROCERY_*` environment overrides, and validates.
+///
+/// # Errors
+/// The library's configuration error, naming the file or key at fault.
+pub(crate) fn load_config(path: Option<&Path>) -> grocery_events::Result<Config> {
+    let config = match path {
+        Some(path) => Config::from_file(path)?,
+        None => Config::new(),
+    }
+    .with_env_overrides();
+    config.validate()?;
+    Ok(config)
+}
+
+/// Bad configuration: one line on stderr, exit status 2.
+pub(crate) fn config_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+/// Whether `error` (from anyhow) is a configuration problem of the library.
+pub(crate) fn is_config_error(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<grocery_events::Error>(),
+        Some(grocery_events::Error::Config { .. })
+    )
+}
+
+/// Resolves at the first SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        () = term => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// The catalog at `path`, or the built-in one.
+///
+/// # Errors
+/// When the catalog file cannot be read or parsed.
+pub(crate) fn load_catalog(path: Option<&Path>) -> anyhow::Result<grocery_store::Catalog> {
+    match path {
+        Some(path) => Ok(grocery_store::Catalog::load(path)?),
+        None => Ok(grocery_store::Catalog::builtin()),
+    }
+}
