@@ -1,10 +1,12 @@
 //! `cargo xtask`: the project's developer commands.
 //!
+//! - `cargo xtask demo [--orders N]`: the whole flow on the local stack, with a summary.
 //! - `cargo xtask stack [--properties-out PATH]`: runs the local stack (mock Kafka and the
 //!   Schema Registry) until Ctrl-C or SIGTERM.
 //! - `cargo xtask schemas check [--base REV] [--level LEVEL] [--registry-config FILE]`: checks
 //!   `schemas/*.avsc` against their previous versions (see `schemas.rs`).
 
+mod demo;
 mod schemas;
 mod stack;
 
@@ -19,6 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the three services on the local stack, send orders, show the pick lists.
+    Demo(demo::DemoArgs),
     /// Run the local stack (mock Kafka cluster and Schema Registry) until Ctrl-C or SIGTERM.
     Stack(stack::StackArgs),
     /// Schema tools: `schemas check` compares schemas/ with git history or a registry.
@@ -28,8 +32,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,librdkafka=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -37,6 +40,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match Cli::parse().command {
+        Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::Stack(args) => runtime.block_on(stack::run(args)),
         Command::Schemas(args) => runtime.block_on(schemas::run(args)),
     }
