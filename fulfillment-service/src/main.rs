@@ -53,7 +53,7 @@ async fn main() -> ExitCode {
     };
     let catalog = match startup::load_catalog(cli.catalog.as_deref()) {
         Ok(catalog) => catalog,
-        Err(error) => return startup::config_error(format!("{error:#}")),
+        Err(error) => return startup::config_error(startup::describe(&error)),
     };
     let result = async {
         let codec = Arc::new(Codec::from_config(&config)?);
@@ -89,7 +89,8 @@ async fn main() -> ExitCode {
             tracing::debug!(order_id = %order.order_id, picker = %pick_list.assigned_picker, "pick list built");
             vec![pick_list]
         };
-        let outcome = pipeline.run(transform, stopped(shutdown)).await;
+        let outcome = pipeline.run(transform, stopped(shutdown.clone())).await;
+        let outcome = startup::tolerate_final_commit(outcome, *shutdown.borrow());
         shutdown_tx.send_replace(true);
         let _ = lag.await;
         let _ = server.await;
@@ -107,8 +108,9 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if startup::is_config_error(&error) => startup::config_error(error),
         Err(error) => {
-            tracing::error!("{error:#}");
-            eprintln!("error: {error:#}");
+            let message = startup::describe(&error);
+            tracing::error!("{message}");
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }

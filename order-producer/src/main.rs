@@ -72,7 +72,7 @@ async fn main() -> ExitCode {
     };
     let catalog = match startup::load_catalog(cli.catalog.as_deref()) {
         Ok(catalog) => catalog,
-        Err(error) => return startup::config_error(format!("{error:#}")),
+        Err(error) => return startup::config_error(startup::describe(&error)),
     };
     let result = async {
         let codec = Arc::new(Codec::from_config(&config)?);
@@ -95,8 +95,9 @@ async fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) if startup::is_config_error(&error) => startup::config_error(error),
         Err(error) => {
-            tracing::error!("{error:#}");
-            eprintln!("error: {error:#}");
+            let message = startup::describe(&error);
+            tracing::error!("{message}");
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }

@@ -90,3 +90,18 @@ pub(crate) fn load_catalog(path: Option<&Path>) -> anyhow::Result<grocery_store:
         None => Ok(grocery_store::Catalog::builtin()),
     }
 }
+
+/// The error and its causes, each cause once (library errors already show their source).
+pub(crate) fn describe(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}

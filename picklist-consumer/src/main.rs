@@ -94,8 +94,9 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if startup::is_config_error(&error) => startup::config_error(error),
         Err(error) => {
-            tracing::error!("{error:#}");
-            eprintln!("error: {error:#}");
+            let message = startup::describe(&error);
+            tracing::error!("{message}");
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }

@@ -79,3 +79,38 @@ pub(crate) fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
 }
+
+/// A failed final commit at shutdown (typically `RebalanceInProgress`, when another member
+/// of the group leaves at the same moment) is logged, not fatal: the records since the last
+/// commit are processed again by the group, which at-least-once delivery allows for.
+pub(crate) fn tolerate_final_commit(
+    result: grocery_events::Result<()>,
+    stopping: bool,
+) -> grocery_events::Result<()> {
+    match result {
+        Err(grocery_events::Error::Kafka {
+            operation: "commit",
+            source,
+            ..
+        }) if stopping => {
+            tracing::warn!(error = %source, "final offset commit failed; uncommitted records will be processed again");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// The error and its causes, each cause once (library errors already show their source).
+pub(crate) fn describe(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}
