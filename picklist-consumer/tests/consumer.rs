@@ -171,3 +171,49 @@ async fn text_view_and_live_page() {
     let status = consumer.terminate();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_output_even_at_trace_level() {
+    let stack = Stack::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let properties = format!(
+        "{}basic.auth.credentials.source=USER_INFO\nbasic.auth.user.info=KEY:SuperSecret123\n",
+        stack.client_properties()
+    );
+    let config = write_config(dir.path(), &properties);
+    producer(&stack).await.send(&pick_list(5)).await.unwrap();
+    let mut command = Command::new(BIN);
+    command
+        .arg("--config")
+        .arg(&config)
+        .arg("--json")
+        .env("RUST_LOG", "trace");
+    let mut consumer = Running::start(command);
+    // Decoding fetched the writer schema from the registry with the credentials.
+    consumer
+        .stdout
+        .wait_for(WAIT, |l| l.contains("picklist_id"));
+    assert!(consumer.terminate().success());
+    let all = [consumer.stdout.all(), consumer.stderr.all()]
+        .concat()
+        .join("\n");
+    assert!(all.len() > 1000, "trace logging produced output");
+    assert!(!all.contains("SuperSecret123"), "secret leaked");
+    assert!(
+        !all.contains("S0VZOlN1cGVyU2VjcmV0MTIz"),
+        "secret leaked (base64)"
+    );
+}
+
+#[test]
+fn bad_configuration_exits_2_with_one_line() {
+    let out = Command::new(BIN)
+        .args(["--config", "/nonexistent/client.properties"])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: ") && stderr.contains("/nonexistent/client.properties"));
+}
