@@ -80,7 +80,11 @@ fn read_hex(path: &Path) -> Vec<u8> {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let text = text.trim();
-    assert!(text.len().is_multiple_of(2), "{}: odd hex length", path.display());
+    assert!(
+        text.len().is_multiple_of(2),
+        "{}: odd hex length",
+        path.display()
+    );
     (0..text.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex digit"))
@@ -138,8 +142,8 @@ fn codec(url: &str) -> Codec {
     Codec::new(&RegistryConfig::new(url), CodecOptions::default()).expect("codec")
 }
 
-/// Decodes Python's bytes in `dir` and compares them with `dir/expected.json`; checks each
-/// header carries `ids` (order, pick list).
+/// Decodes Python's bytes with the codec and compares them, field by field, with
+/// `dir/expected.json` (the values Python serialized).
 async fn decode_and_compare(codec: &Codec, dir: &Path, order_bytes: &[u8], pick_bytes: &[u8]) {
     let expected = read_json(&dir.join("expected.json"));
 
