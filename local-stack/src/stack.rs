@@ -117,7 +117,10 @@ impl Stack {
              # The mock cluster keeps a departed group member until its session times out:\n\
              # a short timeout lets a restarted consumer get its partitions back quickly.\n\
              session.timeout.ms=6000\n\
-             heartbeat.interval.ms=1000\n",
+             heartbeat.interval.ms=1000\n\
+             # The mock broker answers a fetch only when its wait expires, not when data\n\
+             # arrives: a short wait keeps end-to-end latency low.\n\
+             fetch.wait.max.ms=10\n",
             self.bootstrap_servers(),
             self.registry_url()
         )

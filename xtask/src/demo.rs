@@ -103,7 +103,9 @@ fn run_services(
     let stats = dir.join("picklist-consumer.stats.json");
     let report = dir.join("orders.jsonl");
     let _ = std::fs::remove_file(&stats);
-    let env = [("RUST_LOG", "warn")];
+    // Rebalances are logged at info by the library's client context: the demo waits for both
+    // consumer groups to have their partitions before it sends orders.
+    let env = [("RUST_LOG", "warn,grocery_events::context=info")];
 
     let mut fulfillment = Service::start(
         "fulfillment-service",
@@ -132,6 +134,8 @@ fn run_services(
         &log,
         true,
     )?;
+    services::wait_for_log(&log, "partitions assigned", 2, Duration::from_secs(60))
+        .context("waiting for the services to join their consumer groups")?;
     eprintln!("sending {} orders at {}/s…", args.orders, args.rate);
     let mut producer = Service::start(
         "order-producer",

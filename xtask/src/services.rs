@@ -227,6 +227,33 @@ pub fn read_report(path: &Path) -> anyhow::Result<HashMap<String, i64>> {
         .collect()
 }
 
+/// Waits until `log` contains `needle` at least `times` times.
+///
+/// # Errors
+/// When it does not within `timeout`.
+pub fn wait_for_log(
+    log: &Path,
+    needle: &str,
+    times: usize,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.matches(needle).count() >= times {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "'{needle}' seen {} of {times} times in {}",
+                text.matches(needle).count(),
+                log.display()
+            );
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Reads a Prometheus counter or gauge value from `/metrics` text.
 pub fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
