@@ -556,3 +556,165 @@ async fn online_unreachable_registry_fails_naming_the_url() {
         run.both()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Online: credentials, against a stand-in registry that answers as Confluent Cloud does.
+
+/// Serves HTTP/1.1 on a free port: 401 unless `Authorization` is `expected_auth`, else
+/// Confluent-shaped answers (one registered version; an incompatible verbose check). Returns
+/// the URL and the `Authorization` headers seen.
+async fn fake_cloud_registry(
+    expected_auth: &'static str,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(socket);
+                let mut request_line = String::new();
+                reader.read_line(&mut request_line).await.ok()?;
+                let (mut auth, mut length) = (String::new(), 0usize);
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).await.ok()?;
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    let (name, value) = line.split_once(':')?;
+                    match name.to_ascii_lowercase().as_str() {
+                        "authorization" => value.trim().clone_into(&mut auth),
+                        "content-length" => length = value.trim().parse().ok()?,
+                        _ => {}
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).await.ok()?;
+                log.lock().unwrap().push(auth.clone());
+                let path = request_line.split_whitespace().nth(1).unwrap_or("");
+                let (status, answer) = if auth != expected_auth {
+                    (
+                        "401 Unauthorized",
+                        json!({"error_code": 401, "message": "Unauthorized"}),
+                    )
+                } else if path.starts_with("/subjects/") {
+                    ("200 OK", json!([1]))
+                } else if path.starts_with("/config/") {
+                    ("200 OK", json!({"compatibilityLevel": "BACKWARD"}))
+                } else {
+                    (
+                        "200 OK",
+                        json!({"is_compatible": false, "messages": [
+                            "{errorType:'READER_FIELD_MISSING_DEFAULT_VALUE', description:'The field 'loyalty_id' at path '/fields/6' in the new schema has no default value and is missing in the old schema', additionalInfo:'loyalty_id'}",
+                            "{oldSchemaVersion: 1}",
+                        ]}),
+                    )
+                };
+                let answer = answer.to_string();
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let mut socket = reader.into_inner();
+                socket.write_all(response.as_bytes()).await.ok()?;
+                socket.shutdown().await.ok()
+            });
+        }
+    });
+    (url, seen)
+}
+
+async fn check_with_properties(repo: &Path, properties: &str) -> Run {
+    let file = repo.join("cloud.properties");
+    std::fs::write(&file, properties).expect("write properties");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["schemas", "check", "--repo"])
+        .arg(repo)
+        .arg("--registry-config")
+        .arg(&file)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("run xtask");
+    from_output(output)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn online_sends_basic_auth_and_prints_confluent_messages() {
+    let (url, seen) = fake_cloud_registry("Basic S0VZOlNFQ1JFVA==").await;
+    let repo = repo();
+    let run = check_with_properties(
+        repo.path(),
+        &format!(
+            "schema.registry.url={url}\nbasic.auth.credentials.source=USER_INFO\n\
+             basic.auth.user.info=KEY:SECRET\n"
+        ),
+    )
+    .await;
+    run.assert_rejected(&[
+        ORDERS_SUBJECT,
+        "READER_FIELD_MISSING_DEFAULT_VALUE",
+        "loyalty_id",
+    ]);
+    run.assert_line(&[ORDERS_SUBJECT, "INCOMPATIBLE at level BACKWARD", &url]);
+    run.assert_line(&[ORDERS_SUBJECT, "{oldSchemaVersion: 1}"]);
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|a| a == "Basic S0VZOlNFQ1JFVA=="),
+        "{seen:?}"
+    );
+
+    // Wrong secret: a clear refusal naming the registry, not a verdict.
+    let run = check_with_properties(
+        repo.path(),
+        &format!(
+            "schema.registry.url={url}\nbasic.auth.credentials.source=USER_INFO\n\
+             basic.auth.user.info=KEY:WRONG\n"
+        ),
+    )
+    .await;
+    assert!(!run.passed(), "{}", run.both());
+    assert!(
+        run.stderr.contains(&format!(
+            "the Schema Registry at {url} refused the credentials (401"
+        )),
+        "{}",
+        run.both()
+    );
+    assert!(
+        !run.both().contains("WRONG"),
+        "secret printed: {}",
+        run.both()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn online_sends_a_static_bearer_token() {
+    let (url, seen) = fake_cloud_registry("Bearer t0ken").await;
+    let repo = repo();
+    let run = check_with_properties(
+        repo.path(),
+        &format!(
+            "schema.registry.url={url}\nbearer.auth.credentials.source=STATIC_TOKEN\n\
+             bearer.auth.token=t0ken\n"
+        ),
+    )
+    .await;
+    run.assert_rejected(&[ORDERS_SUBJECT, "READER_FIELD_MISSING_DEFAULT_VALUE"]);
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|a| a == "Bearer t0ken"),
+        "{seen:?}"
+    );
+}
