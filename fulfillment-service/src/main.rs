@@ -13,7 +13,7 @@
 //! to stderr (`RUST_LOG`, default `info`); SIGINT or SIGTERM stop gracefully.
 
 mod metrics;
-mod startup;
+use service_support as startup;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 

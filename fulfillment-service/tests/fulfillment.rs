@@ -1,7 +1,7 @@
 //! The fulfillment service as a process against the local stack: one pick list per order,
 //! metrics, transactions, bad configuration.
 
-mod support;
+use service_support::testing as support;
 
 use std::{collections::BTreeSet, process::Command, sync::Arc, time::Duration};
 

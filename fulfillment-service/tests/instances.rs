@@ -1,6 +1,6 @@
 //! Two instances of the fulfillment service share the work in one consumer group.
 
-mod support;
+use service_support::testing as support;
 
 use std::{collections::BTreeSet, process::Command, sync::Arc, time::Duration};
 

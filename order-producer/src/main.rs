@@ -13,7 +13,7 @@
 
 mod api;
 mod simulate;
-mod startup;
+use service_support as startup;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 

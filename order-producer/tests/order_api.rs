@@ -1,6 +1,6 @@
 //! The HTTP Order API as a process against the local stack.
 
-mod support;
+use service_support::testing as support;
 
 use std::{process::Command, sync::Arc, time::Duration};
 

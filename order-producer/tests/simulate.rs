@@ -1,7 +1,7 @@
 //! The simulation mode against the local stack: report, summary, reproducibility, bad
 //! configuration and secrets in logs.
 
-mod support;
+use service_support::testing as support;
 
 use std::{collections::BTreeSet, process::Command};
 

@@ -12,7 +12,7 @@
 //! to stderr (`RUST_LOG`, default `info`).
 
 mod show;
-mod startup;
+use service_support as startup;
 mod web;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};

@@ -1,7 +1,7 @@
 //! The pick-list consumer as a process against the local stack: each pick list shown once,
 //! stats at exit, the live page.
 
-mod support;
+use service_support::testing as support;
 
 use std::{process::Command, sync::Arc, time::Duration};
 

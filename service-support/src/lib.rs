@@ -1,4 +1,8 @@
-//! Start-up and shutdown plumbing: logging, configuration, signals.
+//! What the three example services share: start-up and shutdown plumbing (logging,
+//! configuration with exit status 2 on bad configuration, signals), and, in [`testing`], the
+//! helpers their process tests use.
+
+pub mod testing;
 
 use std::{io::IsTerminal, path::Path, process::ExitCode};
 
@@ -6,7 +10,7 @@ use grocery_events::Config;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the tracing subscriber: `RUST_LOG` (default `info`), logs on stderr.
-pub(crate) fn init_tracing() {
+pub fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -19,7 +23,7 @@ pub(crate) fn init_tracing() {
 ///
 /// # Errors
 /// The library's configuration error, naming the file or key at fault.
-pub(crate) fn load_config(path: Option<&Path>) -> grocery_events::Result<Config> {
+pub fn load_config(path: Option<&Path>) -> grocery_events::Result<Config> {
     let config = match path {
         Some(path) => Config::from_file(path)?,
         None => Config::new(),
@@ -30,13 +34,13 @@ pub(crate) fn load_config(path: Option<&Path>) -> grocery_events::Result<Config>
 }
 
 /// Bad configuration: one line on stderr, exit status 2.
-pub(crate) fn config_error(message: impl std::fmt::Display) -> ExitCode {
+pub fn config_error(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(2)
 }
 
 /// Whether `error` (from anyhow) is a configuration problem of the library.
-pub(crate) fn is_config_error(error: &anyhow::Error) -> bool {
+pub fn is_config_error(error: &anyhow::Error) -> bool {
     matches!(
         error.downcast_ref::<grocery_events::Error>(),
         Some(grocery_events::Error::Config { .. })
@@ -44,7 +48,7 @@ pub(crate) fn is_config_error(error: &anyhow::Error) -> bool {
 }
 
 /// Resolves at the first SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(%error, "cannot listen for SIGINT");
@@ -73,17 +77,28 @@ pub(crate) async fn shutdown_signal() {
 }
 
 /// Milliseconds since the Unix epoch, now.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
 }
 
+/// The catalog at `path`, or the built-in one.
+///
+/// # Errors
+/// When the catalog file cannot be read or parsed.
+pub fn load_catalog(path: Option<&Path>) -> anyhow::Result<grocery_store::Catalog> {
+    match path {
+        Some(path) => Ok(grocery_store::Catalog::load(path)?),
+        None => Ok(grocery_store::Catalog::builtin()),
+    }
+}
+
 /// A failed final commit at shutdown (typically `RebalanceInProgress`, when another member
 /// of the group leaves at the same moment) is logged, not fatal: the records since the last
 /// commit are processed again by the group, which at-least-once delivery allows for.
-pub(crate) fn tolerate_final_commit(
+pub fn tolerate_final_commit(
     result: grocery_events::Result<()>,
     stopping: bool,
 ) -> grocery_events::Result<()> {
@@ -101,7 +116,7 @@ pub(crate) fn tolerate_final_commit(
 }
 
 /// The error and its causes, each cause once (library errors already show their source).
-pub(crate) fn describe(error: &anyhow::Error) -> String {
+pub fn describe(error: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in error.chain() {
         let text = cause.to_string();

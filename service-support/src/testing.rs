@@ -1,7 +1,5 @@
-//! Test helpers: the local stack as a config file, and child processes whose output lines
+//! Test helpers of the services' process tests: the local stack as a config file, and child processes whose output lines
 //! can be waited for.
-
-#![allow(dead_code, unreachable_pub)]
 
 use std::{
     io::{BufRead, BufReader, Read},
@@ -74,8 +72,11 @@ impl Lines {
 
 /// A running binary; killed when dropped.
 pub struct Running {
+    /// The process.
     pub child: Child,
+    /// Its stdout lines.
     pub stdout: Lines,
+    /// Its stderr lines.
     pub stderr: Lines,
 }
 
