@@ -53,7 +53,10 @@ fn pick_list(order: &Order) -> PickList {
     }
 }
 
-async fn run_pipeline(config: Config, count: u32) -> (Arc<grocery_events::PipelineStats>, BTreeSet<Uuid>) {
+async fn run_pipeline(
+    config: Config,
+    count: u32,
+) -> (Arc<grocery_events::PipelineStats>, BTreeSet<Uuid>) {
     let codec = Arc::new(Codec::from_config(&config).unwrap());
     let producer = Producer::new(&config.clone().set("transactional.id", ""), codec.clone())
         .await
@@ -115,7 +118,11 @@ async fn each_order_becomes_one_pick_list_with_acks_in_order() {
     assert_eq!(seen.len(), 200);
     assert_eq!(stats.consumed.load(Ordering::Relaxed), 200);
     assert_eq!(stats.produced.load(Ordering::Relaxed), 200);
-    assert_eq!(stats.transactions.load(Ordering::Relaxed), 0, "no transactions configured");
+    assert_eq!(
+        stats.transactions.load(Ordering::Relaxed),
+        0,
+        "no transactions configured"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -123,11 +130,17 @@ async fn with_a_transactional_id_outputs_are_committed_in_transactions() {
     let stack = Stack::start().await.unwrap();
     let config = Config::from_properties_str(&stack.client_properties())
         .unwrap()
-        .set("transactional.id", format!("fulfillment-test-{}", Uuid::new_v4().simple()));
+        .set(
+            "transactional.id",
+            format!("fulfillment-test-{}", Uuid::new_v4().simple()),
+        );
     let (stats, seen) = run_pipeline(config, 200).await;
     assert_eq!(seen.len(), 200);
     assert_eq!(stats.consumed.load(Ordering::Relaxed), 200);
     assert_eq!(stats.produced.load(Ordering::Relaxed), 200);
     let transactions = stats.transactions.load(Ordering::Relaxed);
-    assert!(transactions >= 1, "pick lists were committed in transactions: {transactions}");
+    assert!(
+        transactions >= 1,
+        "pick lists were committed in transactions: {transactions}"
+    );
 }

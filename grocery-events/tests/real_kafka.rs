@@ -16,8 +16,7 @@
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use grocery_events::{
-    Codec, Config, Consumer, ConsumerOptions, Order, OrderLine, Producer,
-    context::LoggingContext,
+    Codec, Config, Consumer, ConsumerOptions, Order, OrderLine, Producer, context::LoggingContext,
 };
 use rdkafka::{
     config::FromClientConfigAndContext,
@@ -132,7 +131,9 @@ async fn aborted_transactions_stay_invisible_to_read_committed_consumers() {
     producer.abort_transaction(Duration::from_secs(30)).unwrap();
     producer.begin_transaction().unwrap();
     send(2).await;
-    producer.commit_transaction(Duration::from_secs(30)).unwrap();
+    producer
+        .commit_transaction(Duration::from_secs(30))
+        .unwrap();
 
     let seen = read_ids(&consumer, run, 1).await;
     assert_eq!(seen, BTreeSet::from([order(run, 2).order_id]));
