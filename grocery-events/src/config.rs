@@ -71,6 +71,72 @@ const KAFKA_OIDC_KEYS: &[&str] = &[
 /// them in `client.properties`. They are ignored.
 const JAVA_ONLY_KEYS: &[&str] = &["client.dns.lookup", "sasl.jaas.config"];
 
+/// librdkafka properties only consumers use (librdkafka warns when a producer gets them).
+const CONSUMER_ONLY_KEYS: &[&str] = &[
+    "group.id",
+    "group.instance.id",
+    "group.protocol",
+    "group.remote.assignor",
+    "partition.assignment.strategy",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "coordinator.query.interval.ms",
+    "max.poll.interval.ms",
+    "enable.auto.commit",
+    "auto.commit.interval.ms",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+    "queued.min.messages",
+    "queued.max.messages.kbytes",
+    "fetch.wait.max.ms",
+    "fetch.queue.backoff.ms",
+    "fetch.message.max.bytes",
+    "max.partition.fetch.bytes",
+    "fetch.max.bytes",
+    "fetch.min.bytes",
+    "fetch.error.backoff.ms",
+    "isolation.level",
+    "enable.partition.eof",
+    "check.crcs",
+];
+
+/// librdkafka properties only producers use (librdkafka warns when a consumer gets them).
+const PRODUCER_ONLY_KEYS: &[&str] = &[
+    "transactional.id",
+    "transaction.timeout.ms",
+    "enable.idempotence",
+    "enable.gapless.guarantee",
+    "queue.buffering.max.messages",
+    "queue.buffering.max.kbytes",
+    "queue.buffering.max.ms",
+    "linger.ms",
+    "message.send.max.retries",
+    "retries",
+    "compression.codec",
+    "compression.type",
+    "compression.level",
+    "batch.num.messages",
+    "batch.size",
+    "delivery.report.only.error",
+    "request.required.acks",
+    "acks",
+    "request.timeout.ms",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
+    "partitioner",
+    "sticky.partitioning.linger.ms",
+];
+
+/// Which kind of Kafka client a configuration is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientRole {
+    /// A producer: consumer-only properties are left out.
+    Producer,
+    /// A consumer: producer-only properties are left out.
+    Consumer,
+}
+
 /// Whether the value of `key` is a secret that must never be shown.
 pub fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
@@ -349,6 +415,24 @@ impl Config {
         config
     }
 
+    /// An rdkafka client configuration for a client of `role`: one `client.properties` can
+    /// serve producers and consumers alike without librdkafka warning about properties the
+    /// other kind of client uses.
+    pub fn rdkafka_config_for(&self, role: ClientRole) -> rdkafka::ClientConfig {
+        let other = match role {
+            ClientRole::Producer => CONSUMER_ONLY_KEYS,
+            ClientRole::Consumer => PRODUCER_ONLY_KEYS,
+        };
+        let mut config = rdkafka::ClientConfig::new();
+        for (key, value) in self
+            .kafka_properties()
+            .filter(|(key, _)| !other.contains(key))
+        {
+            config.set(key, value);
+        }
+        config
+    }
+
     /// The Schema Registry settings.
     ///
     /// # Errors
@@ -578,6 +662,24 @@ basic.auth.user.info=SRKEY:sr-s3cret
         .validate()
         .unwrap_err();
         assert!(matches!(err, Error::Config { ref key, .. } if key == "auto.register.schemas"));
+    }
+
+    #[test]
+    fn each_client_role_gets_only_its_own_properties() {
+        let c = config(
+            "bootstrap.servers=b:9092\nsession.timeout.ms=6000\nlinger.ms=5\n\
+             transactional.id=t1\nclient.id=shared\n",
+        );
+        let producer = c.rdkafka_config_for(ClientRole::Producer);
+        assert_eq!(producer.get("linger.ms"), Some("5"));
+        assert_eq!(producer.get("transactional.id"), Some("t1"));
+        assert_eq!(producer.get("session.timeout.ms"), None);
+        let consumer = c.rdkafka_config_for(ClientRole::Consumer);
+        assert_eq!(consumer.get("session.timeout.ms"), Some("6000"));
+        assert_eq!(consumer.get("linger.ms"), None);
+        assert_eq!(consumer.get("transactional.id"), None);
+        assert_eq!(consumer.get("client.id"), Some("shared"));
+        assert_eq!(producer.get("client.id"), Some("shared"));
     }
 
     #[test]

@@ -21,13 +21,15 @@ use std::{
 use rdkafka::{
     Message,
     consumer::{CommitMode, Consumer as _, StreamConsumer},
+    error::KafkaError,
     message::{Header, Headers, OwnedHeaders, OwnedMessage},
+    types::RDKafkaErrorCode,
 };
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::{
-    Codec, Config, Error, Event, Producer, RecordLocation, Result, client, context::LoggingContext,
-    topics,
+    Codec, Config, Error, Event, Producer, RecordLocation, Result, client, config::ClientRole,
+    context::LoggingContext, topics,
 };
 
 /// Headers a dead-letter record carries, besides the original record's own headers.
@@ -146,7 +148,7 @@ impl<E: Event> Consumer<E> {
         options: ConsumerOptions,
         topics: &[&str],
     ) -> Result<Self> {
-        let mut rd = config.rdkafka_config();
+        let mut rd = config.rdkafka_config_for(ClientRole::Consumer);
         if config.get("group.id").is_none() {
             rd.set("group.id", &options.group_id);
         }
@@ -344,10 +346,7 @@ impl<E: Event> Consumer<E> {
     /// [`Error::Kafka`] when the commit fails.
     pub async fn commit(&self) -> Result<()> {
         match self.inner.commit_consumer_state(CommitMode::Async) {
-            Ok(())
-            | Err(rdkafka::error::KafkaError::ConsumerCommit(
-                rdkafka::types::RDKafkaErrorCode::NoOffset,
-            )) => Ok(()),
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
             Err(source) => Err(Error::Kafka {
                 operation: "commit",
                 topic: None,
@@ -386,16 +385,29 @@ impl<E: Event> Consumer<E> {
     /// # Errors
     /// [`Error::Kafka`] when the final commit fails.
     pub async fn close(&self) -> Result<()> {
-        let result = match self.inner.commit_consumer_state(CommitMode::Sync) {
-            Ok(())
-            | Err(rdkafka::error::KafkaError::ConsumerCommit(
-                rdkafka::types::RDKafkaErrorCode::NoOffset,
-            )) => Ok(()),
-            Err(source) => Err(Error::Kafka {
-                operation: "commit",
-                topic: None,
-                source,
-            }),
+        // A commit refused because the group is rebalancing (another member joining or
+        // leaving at the same moment) is retried a few times before giving up.
+        let mut attempt = 0;
+        let result = loop {
+            match self.inner.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
+                    break Ok(());
+                }
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::RebalanceInProgress))
+                    if attempt < 10 =>
+                {
+                    attempt += 1;
+                    debug!(attempt, "final commit refused during a rebalance; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(source) => {
+                    break Err(Error::Kafka {
+                        operation: "commit",
+                        topic: None,
+                        source,
+                    });
+                }
+            }
         };
         debug!("consumer closed");
         result

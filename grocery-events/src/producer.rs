@@ -11,7 +11,9 @@ use rdkafka::{
 };
 use tracing::{Instrument, debug, info_span};
 
-use crate::{Codec, Config, Error, Event, Result, client, context::LoggingContext};
+use crate::{
+    Codec, Config, Error, Event, Result, client, config::ClientRole, context::LoggingContext,
+};
 
 /// Where the broker stored a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +52,7 @@ impl Producer {
     /// # Errors
     /// [`Error::Config`] for bad configuration, [`Error::Kafka`] when librdkafka refuses it.
     pub async fn new(config: &Config, codec: Arc<Codec>) -> Result<Self> {
-        let mut rd = config.rdkafka_config();
+        let mut rd = config.rdkafka_config_for(ClientRole::Producer);
         if config.get("enable.idempotence").is_none() {
             rd.set("enable.idempotence", "true");
         }
