@@ -7,7 +7,7 @@ use std::{
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
-    sync::mpsc::{self, Receiver, RecvTimeoutError},
+    sync::mpsc::{self, Receiver},
     thread,
     time::{Duration, Instant},
 };
@@ -143,10 +143,7 @@ impl Service {
 
     /// The next stdout line, or `None` after `timeout` or at end of output.
     pub fn next_line(&mut self, timeout: Duration) -> Option<String> {
-        match self.lines.as_ref()?.recv_timeout(timeout) {
-            Ok(line) => Some(line),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.lines.as_ref()?.recv_timeout(timeout).ok()
     }
 
     fn signal(&self, signal: &str) -> anyhow::Result<()> {
