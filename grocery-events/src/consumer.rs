@@ -249,6 +249,27 @@ impl<E: Event> Consumer<E> {
         }
     }
 
+    /// The events as an async [`Stream`](futures::Stream): each item is what
+    /// [`Consumer::recv`] returns. Acknowledge each event with [`Consumer::ack`] once handled.
+    ///
+    /// ```no_run
+    /// # async fn run(consumer: grocery_events::Consumer<grocery_events::Order>) -> grocery_events::Result<()> {
+    /// use futures::StreamExt as _;
+    ///
+    /// let mut events = std::pin::pin!(consumer.stream());
+    /// while let Some(received) = events.next().await {
+    ///     let received = received?;
+    ///     println!("order {} from partition {}", received.event.order_id, received.meta.partition);
+    ///     consumer.ack(&received.meta)?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn stream(&self) -> impl futures::Stream<Item = Result<Received<E>>> + '_ {
+        futures::stream::unfold(self, |consumer| async move {
+            Some((consumer.recv().await, consumer))
+        })
+    }
+
     /// Decodes a record, retrying transient errors with backoff.
     async fn decode(&self, message: &OwnedMessage, meta: &RecordMeta) -> Result<E> {
         let payload = message.payload().unwrap_or_default();

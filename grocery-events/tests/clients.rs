@@ -99,7 +99,19 @@ async fn typed_round_trip_with_metadata() {
     );
 
     let consumer = consumer(&config, &codec, group("round-trip"), &topic).await;
-    let received = receive(&consumer, 30).await;
+    let received: Vec<Received<Order>> = {
+        use futures::StreamExt as _;
+        let stream = consumer.stream().take(30);
+        tokio::time::timeout(WAIT, stream.collect::<Vec<_>>())
+            .await
+            .expect("30 events within the wait")
+            .into_iter()
+            .map(Result::unwrap)
+            .collect()
+    };
+    for r in &received {
+        consumer.ack(&r.meta).unwrap();
+    }
     for r in &received {
         let (partition, offset) = delivered[&r.event.order_id];
         assert_eq!((r.meta.partition, r.meta.offset), (partition, offset));
