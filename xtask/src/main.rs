@@ -1,11 +1,13 @@
 //! `cargo xtask`: the project's developer commands.
 //!
 //! - `cargo xtask demo [--orders N]`: the whole flow on the local stack, with a summary.
+//! - `cargo xtask bench`: producer, pipeline, latency and memory figures (table and JSON).
 //! - `cargo xtask stack [--properties-out PATH]`: runs the local stack (mock Kafka and the
 //!   Schema Registry) until Ctrl-C or SIGTERM.
 //! - `cargo xtask schemas check [--base REV] [--level LEVEL] [--registry-config FILE]`: checks
 //!   `schemas/*.avsc` against their previous versions (see `schemas.rs`).
 
+mod bench;
 mod demo;
 mod schemas;
 mod stack;
@@ -21,6 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Measure: typed producer vs raw rdkafka, fulfillment throughput, latency, memory.
+    Bench(bench::BenchArgs),
     /// Run the three services on the local stack, send orders, show the pick lists.
     Demo(demo::DemoArgs),
     /// Run the local stack (mock Kafka cluster and Schema Registry) until Ctrl-C or SIGTERM.
@@ -40,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match Cli::parse().command {
+        Command::Bench(args) => runtime.block_on(bench::run(args)),
         Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::Stack(args) => runtime.block_on(stack::run(args)),
         Command::Schemas(args) => runtime.block_on(schemas::run(args)),

@@ -40,19 +40,29 @@ impl Binaries {
     /// # Errors
     /// When the build fails.
     pub fn build() -> anyhow::Result<Self> {
+        Self::build_profile(false)
+    }
+
+    /// Builds the three binaries with the release profile (for benchmarks).
+    ///
+    /// # Errors
+    /// When the build fails.
+    pub fn build_release() -> anyhow::Result<Self> {
+        Self::build_profile(true)
+    }
+
+    fn build_profile(release: bool) -> anyhow::Result<Self> {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut args = vec!["build", "--quiet"];
+        if release {
+            args.push("--release");
+        }
+        for package in ["order-producer", "fulfillment-service", "picklist-consumer"] {
+            args.extend(["-p", package]);
+        }
         let status = Command::new(cargo)
             .current_dir(workspace_dir())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "order-producer",
-                "-p",
-                "fulfillment-service",
-                "-p",
-                "picklist-consumer",
-            ])
+            .args(&args)
             .status()
             .context("running cargo build")?;
         if !status.success() {
@@ -61,7 +71,7 @@ impl Binaries {
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace_dir().join("target"))
-            .join("debug");
+            .join(if release { "release" } else { "debug" });
         Ok(Self {
             order_producer: target.join("order-producer"),
             fulfillment_service: target.join("fulfillment-service"),
