@@ -187,7 +187,15 @@ impl Service {
         self.wait(timeout)
     }
 
-    /// Waits up to `timeout` for the process to exit.
+    /// The exit status, if the process has exited (never blocks, never kills).
+    ///
+    /// # Errors
+    /// When the status cannot be read.
+    pub fn try_wait(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+
+    /// Waits up to `timeout` for the process to exit; kills it if it does not.
     ///
     /// # Errors
     /// When it does not exit in time (it is then killed).

@@ -18,7 +18,7 @@ use xtask::services::{self, Binaries, Service};
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct PipelineBenchArgs {
     /// Orders preloaded for the saturation run.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 100_000)]
     saturation_orders: usize,
     /// Fixed order rates (orders/s) for the latency runs.
     #[arg(long, value_delimiter = ',', default_value = "100,1000,5000")]
@@ -32,13 +32,30 @@ pub(crate) struct PipelineBenchArgs {
 #[derive(Debug, Serialize)]
 pub(crate) struct Saturation {
     pub(crate) orders: usize,
+    /// Orders produced between the first and the last timed scrape.
+    pub(crate) timed_orders: usize,
     pub(crate) seconds: f64,
     pub(crate) orders_per_sec: f64,
 }
 
+/// Client settings of a latency run.
+const PROFILES: [(&str, &[(&str, &str)]); 2] = [
+    // The local client.properties as the demo uses it (librdkafka's linger.ms=5).
+    ("local defaults", &[]),
+    // Latency over batching: no linger, and the mock broker's fetch wait cut to 2 ms.
+    (
+        "low latency (linger.ms=0, fetch.wait.max.ms=2)",
+        &[
+            ("GROCERY_LINGER_MS", "0"),
+            ("GROCERY_FETCH_WAIT_MAX_MS", "2"),
+        ],
+    ),
+];
+
 /// Order-to-display latency at one rate.
 #[derive(Debug, Serialize)]
 pub(crate) struct Latency {
+    pub(crate) profile: &'static str,
     pub(crate) rate: u32,
     pub(crate) orders: usize,
     pub(crate) p50_ms: Option<i64>,
@@ -78,6 +95,8 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
 
 struct Env {
     bins: Binaries,
+    /// Environment overrides (`GROCERY_<KEY>`) given to every service.
+    overrides: &'static [(&'static str, &'static str)],
     config: String,
     dir: std::path::PathBuf,
     log: std::path::PathBuf,
@@ -93,14 +112,9 @@ impl Env {
     ) -> anyhow::Result<Service> {
         let mut all = vec!["--config".to_owned(), self.config.clone()];
         all.extend(args.iter().map(|a| (*a).to_owned()));
-        Service::start(
-            name,
-            program,
-            &all,
-            &[("RUST_LOG", "warn,grocery_events::context=info")],
-            &self.log,
-            stdout,
-        )
+        let mut env = vec![("RUST_LOG", "warn,grocery_events::context=info")];
+        env.extend_from_slice(self.overrides);
+        Service::start(name, program, &all, &env, &self.log, stdout)
     }
 
     /// Runs order-producer to completion, sampling its peak RSS.
@@ -130,7 +144,7 @@ impl Env {
             if let Some(mib) = peak_rss_mib(pid) {
                 *rss = rss.max(mib);
             }
-            if let Ok(status) = producer.wait(Duration::from_millis(100)) {
+            if let Some(status) = producer.try_wait()? {
                 if !status.success() {
                     bail!(
                         "order-producer failed ({status}); see {}",
@@ -142,6 +156,7 @@ impl Env {
             if Instant::now() > deadline {
                 bail!("order-producer did not finish");
             }
+            std::thread::sleep(Duration::from_millis(100));
         }
         services::read_report(&report)
     }
@@ -178,28 +193,40 @@ pub(crate) async fn pipeline_bench(
                     .and_then(|t| services::metric(&t, name))
                     .unwrap_or(0.0)
             };
+            // The rate is measured between the first scrape that shows pick lists produced and
+            // the one that shows the backlog drained, so start-up and the group join are not
+            // counted.
             let deadline = Instant::now() + Duration::from_secs(300);
-            while counter("fulfillment_orders_consumed_total") < 1.0 {
-                if Instant::now() > deadline {
-                    bail!("fulfillment-service never started consuming");
+            let total = orders.len() as f64;
+            let (started, produced_at_start) = loop {
+                let produced = counter("fulfillment_picklists_produced_total");
+                if produced > 0.0 {
+                    break (Instant::now(), produced);
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                if Instant::now() > deadline {
+                    bail!("fulfillment-service never produced");
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            };
+            if produced_at_start > total / 2.0 {
+                bail!("backlog of {total} drained before it could be timed; use more --saturation-orders");
             }
-            let started = Instant::now();
-            while counter("fulfillment_picklists_produced_total") < orders.len() as f64 {
+            while counter("fulfillment_picklists_produced_total") < total {
                 if Instant::now() > deadline {
                     bail!("fulfillment-service did not drain the backlog");
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(Duration::from_millis(5));
             }
             let seconds = started.elapsed().as_secs_f64();
+            let timed = total - produced_at_start;
             let fulfillment_rss = peak_rss_mib(fulfillment.pid()).unwrap_or_default();
             fulfillment.terminate(Duration::from_secs(30))?;
             Ok((
                 Saturation {
                     orders: orders.len(),
+                    timed_orders: timed as usize,
                     seconds,
-                    orders_per_sec: orders.len() as f64 / seconds,
+                    orders_per_sec: timed / seconds,
                 },
                 producer_rss,
                 fulfillment_rss,
@@ -214,19 +241,28 @@ pub(crate) async fn pipeline_bench(
 
     // Latency: all three services, orders at a fixed rate, order time to display time.
     let mut latency = Vec::new();
-    for rate in args.rates.clone() {
-        let stack = Stack::start().await.context("starting the local stack")?;
-        let env = run_env(&bins, &stack, dir, &format!("latency-{rate}"))?;
-        let count = (rate * args.seconds) as usize;
-        let (result, rss) =
-            tokio::task::spawn_blocking(move || latency_run(&env, rate, count)).await??;
-        peak.order_producer_mib = peak.order_producer_mib.max(rss.order_producer_mib);
-        peak.fulfillment_service_mib = peak
-            .fulfillment_service_mib
-            .max(rss.fulfillment_service_mib);
-        peak.picklist_consumer_mib = peak.picklist_consumer_mib.max(rss.picklist_consumer_mib);
-        latency.push(result);
-        stack.shutdown().await;
+    for (profile, overrides) in PROFILES {
+        for rate in args.rates.clone() {
+            let stack = Stack::start().await.context("starting the local stack")?;
+            let mut env = run_env(
+                &bins,
+                &stack,
+                dir,
+                &format!("latency-{rate}-{}", latency.len()),
+            )?;
+            env.overrides = overrides;
+            let count = (rate * args.seconds) as usize;
+            let (mut result, rss) =
+                tokio::task::spawn_blocking(move || latency_run(&env, rate, count)).await??;
+            result.profile = profile;
+            peak.order_producer_mib = peak.order_producer_mib.max(rss.order_producer_mib);
+            peak.fulfillment_service_mib = peak
+                .fulfillment_service_mib
+                .max(rss.fulfillment_service_mib);
+            peak.picklist_consumer_mib = peak.picklist_consumer_mib.max(rss.picklist_consumer_mib);
+            latency.push(result);
+            stack.shutdown().await;
+        }
     }
     Ok(PipelineReport {
         saturation,
@@ -244,6 +280,7 @@ fn run_env(bins: &Binaries, stack: &Stack, dir: &Path, name: &str) -> anyhow::Re
     std::fs::write(&log, "")?;
     Ok(Env {
         bins: bins.clone(),
+        overrides: &[],
         config: config.display().to_string(),
         dir: run_dir,
         log,
@@ -296,6 +333,7 @@ fn latency_run(env: &Env, rate: u32, count: usize) -> anyhow::Result<(Latency, P
     latencies.sort_unstable();
     Ok((
         Latency {
+            profile: "",
             rate,
             orders: orders.len(),
             p50_ms: services::percentile(&latencies, 50.0),

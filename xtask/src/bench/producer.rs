@@ -223,7 +223,7 @@ pub(crate) async fn producer_bench(args: ProducerBenchArgs) -> anyhow::Result<Pr
         .await
         .context("creating the typed producer")?;
     let raw: FutureProducer = config
-        .rdkafka_config()
+        .rdkafka_config_for(grocery_events::config::ClientRole::Producer)
         .create()
         .context("creating the raw producer")?;
 
