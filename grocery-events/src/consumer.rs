@@ -116,7 +116,7 @@ pub struct Consumer<E> {
     /// Records sent to the dead-letter topic so far.
     dead_lettered: AtomicU64,
     /// The record being decoded or dead-lettered (see [`Consumer::recv`]).
-    parked: Mutex<Option<Arc<OwnedMessage>>>,
+    parked: Mutex<Option<(u64, Arc<OwnedMessage>)>>,
     _auth: client::AuthGuard,
     _event: PhantomData<fn() -> E>,
 }
@@ -217,9 +217,17 @@ impl<E: Event> Consumer<E> {
             // A record taken from librdkafka is parked until it is decoded or dead-lettered, so
             // that a `recv` cancelled at an await point (e.g. in `select!`) loses nothing: the
             // next call picks the same record up again.
-            let parked = lock(&self.parked).clone();
+            // A parked record from before a rebalance is dropped: its partition is read again
+            // from the committed position, by this consumer or its new owner.
+            let epoch = self.inner.context().rebalances();
+            let parked = lock(&self.parked)
+                .take()
+                .filter(|(parked_epoch, _)| *parked_epoch == epoch);
             let message = match parked {
-                Some(message) => message,
+                Some((_, message)) => {
+                    *lock(&self.parked) = Some((epoch, message.clone()));
+                    message
+                }
                 None => {
                     let message = self.inner.recv().await.map_err(|source| Error::Kafka {
                         operation: "consume",
@@ -227,7 +235,9 @@ impl<E: Event> Consumer<E> {
                         source,
                     })?;
                     let message = Arc::new(message.detach());
-                    *lock(&self.parked) = Some(message.clone());
+                    // Received after any rebalance the poll just served.
+                    let epoch = self.inner.context().rebalances();
+                    *lock(&self.parked) = Some((epoch, message.clone()));
                     message
                 }
             };
@@ -361,18 +371,40 @@ impl<E: Event> Consumer<E> {
             })
     }
 
-    /// Commits the acknowledged offsets now and waits for the broker.
+    /// Commits the acknowledged offsets now and waits for the broker. A commit refused because
+    /// the group is rebalancing (another member joining or leaving at the same moment) is
+    /// retried a few times.
     ///
     /// # Errors
     /// [`Error::Kafka`] when the commit fails.
     pub async fn commit(&self) -> Result<()> {
-        match self.inner.commit_consumer_state(CommitMode::Async) {
-            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
-            Err(source) => Err(Error::Kafka {
-                operation: "commit",
-                topic: None,
-                source,
-            }),
+        let mut attempt = 0;
+        loop {
+            let consumer = self.inner.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                consumer.commit_consumer_state(CommitMode::Sync)
+            })
+            .await
+            .unwrap_or(Err(KafkaError::Canceled));
+            match result {
+                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
+                    return Ok(());
+                }
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::RebalanceInProgress))
+                    if attempt < 10 =>
+                {
+                    attempt += 1;
+                    debug!(attempt, "commit refused during a rebalance; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(source) => {
+                    return Err(Error::Kafka {
+                        operation: "commit",
+                        topic: None,
+                        source,
+                    });
+                }
+            }
         }
     }
 
@@ -401,35 +433,13 @@ impl<E: Event> Consumer<E> {
         self.close().await
     }
 
-    /// Commits what was acknowledged and leaves the group.
+    /// Commits what was acknowledged, before shutdown (the group is left when the consumer is
+    /// dropped).
     ///
     /// # Errors
     /// [`Error::Kafka`] when the final commit fails.
     pub async fn close(&self) -> Result<()> {
-        // A commit refused because the group is rebalancing (another member joining or
-        // leaving at the same moment) is retried a few times before giving up.
-        let mut attempt = 0;
-        let result = loop {
-            match self.inner.commit_consumer_state(CommitMode::Sync) {
-                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
-                    break Ok(());
-                }
-                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::RebalanceInProgress))
-                    if attempt < 10 =>
-                {
-                    attempt += 1;
-                    debug!(attempt, "final commit refused during a rebalance; retrying");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(source) => {
-                    break Err(Error::Kafka {
-                        operation: "commit",
-                        topic: None,
-                        source,
-                    });
-                }
-            }
-        };
+        let result = self.commit().await;
         debug!("consumer closed");
         result
     }

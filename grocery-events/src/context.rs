@@ -1,11 +1,17 @@
 //! rdkafka client contexts: librdkafka's logs and errors go to `tracing`, rebalances and
 //! commits are logged with structured fields.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
 use rdkafka::{
     ClientContext, TopicPartitionList,
     config::RDKafkaLogLevel,
-    consumer::{BaseConsumer, ConsumerContext, Rebalance},
-    error::KafkaResult,
+    consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance},
+    error::{KafkaError, KafkaResult},
+    types::RDKafkaErrorCode,
 };
 use tracing::{debug, error, info, warn};
 
@@ -13,12 +19,22 @@ use tracing::{debug, error, info, warn};
 #[derive(Debug, Clone, Default)]
 pub struct LoggingContext {
     client: &'static str,
+    rebalances: Arc<AtomicU64>,
 }
 
 impl LoggingContext {
     /// A context whose log lines carry `client` (e.g. `producer`, `consumer`).
     pub fn new(client: &'static str) -> Self {
-        Self { client }
+        Self {
+            client,
+            rebalances: Arc::default(),
+        }
+    }
+
+    /// How many assignments and revocations this consumer has seen. A record fetched before
+    /// the count changed may be fetched again from the committed position.
+    pub fn rebalances(&self) -> u64 {
+        self.rebalances.load(Ordering::SeqCst)
     }
 }
 
@@ -44,10 +60,19 @@ impl ClientContext for LoggingContext {
 }
 
 impl ConsumerContext for LoggingContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.rebalances.fetch_add(1, Ordering::SeqCst);
         match rebalance {
             Rebalance::Assign(tpl) => info!(partitions = %describe(tpl), "partitions assigned"),
-            Rebalance::Revoke(tpl) => info!(partitions = %describe(tpl), "partitions revoked"),
+            Rebalance::Revoke(tpl) => {
+                info!(partitions = %describe(tpl), "partitions revoked");
+                // Commit what was acknowledged before the partitions move, so their next owner
+                // does not read those records again.
+                match consumer.commit_consumer_state(CommitMode::Sync) {
+                    Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                    Err(error) => warn!(%error, "commit before revocation failed"),
+                }
+            }
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
         }
     }

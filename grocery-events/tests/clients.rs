@@ -132,13 +132,26 @@ async fn two_consumers_in_a_group_split_the_partitions_without_duplicates() {
     let config = config(&stack);
     let topic = stack.unique_topic("orders", 3).unwrap();
     let codec = Arc::new(Codec::from_config(&config).unwrap());
+    let options = group("split");
+    let a = consumer(&config, &codec, options.clone(), &topic).await;
+    let b = consumer(&config, &codec, options, &topic).await;
+    // A clean run: both members hold their partitions before records arrive. (A rebalance in
+    // the middle of consumption may hand acknowledged-but-uncommitted records to the next
+    // owner: at-least-once allows that.)
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let assigned = |c: &Consumer<Order>| c.rdkafka().assignment().map_or(0, |a| a.count());
+    while assigned(&a) + assigned(&b) < 3 || assigned(&a) == 0 || assigned(&b) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "group never settled"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(100), a.recv()).await;
+        let _ = tokio::time::timeout(Duration::from_millis(100), b.recv()).await;
+    }
     let producer = Producer::new(&config, codec.clone()).await.unwrap();
     for n in 0..300 {
         producer.send_to(&topic, &order(n)).await.unwrap();
     }
-    let options = group("split");
-    let a = consumer(&config, &codec, options.clone(), &topic).await;
-    let b = consumer(&config, &codec, options, &topic).await;
 
     let mut seen: BTreeMap<Uuid, &str> = BTreeMap::new();
     let mut per_consumer: BTreeMap<&str, BTreeSet<i32>> = BTreeMap::new();
