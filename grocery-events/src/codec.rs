@@ -103,7 +103,8 @@ pub struct Codec {
     options: CodecOptions,
     readers: RwLock<HashMap<TypeId, Arc<ReaderSchema>>>,
     writers: RwLock<HashMap<u32, Arc<WriterSchema>>>,
-    targets: RwLock<HashMap<(TypeId, String), Arc<WriteTarget>>>,
+    /// By type, then by topic (looked up with the borrowed topic: no allocation per encode).
+    targets: RwLock<HashMap<TypeId, HashMap<String, Arc<WriteTarget>>>>,
 }
 
 impl Codec {
@@ -272,8 +273,11 @@ impl Codec {
     /// The schema id (and schema) encoding `E` for `topic` writes with.
     #[instrument(level = "debug", skip(self), fields(event = E::FULL_NAME))]
     async fn write_target<E: Event>(&self, topic: &str) -> Result<Arc<WriteTarget>> {
-        let key = (TypeId::of::<E>(), topic.to_owned());
-        if let Some(found) = read_lock(&self.targets).get(&key) {
+        let key = TypeId::of::<E>();
+        if let Some(found) = read_lock(&self.targets)
+            .get(&key)
+            .and_then(|by_topic| by_topic.get(topic))
+        {
             return Ok(found.clone());
         }
         let subject = self.subject::<E>(topic);
@@ -313,7 +317,10 @@ impl Codec {
         };
         debug!(%subject, ?target, "resolved write schema");
         let target = Arc::new(target);
-        write_lock(&self.targets).insert(key, target.clone());
+        write_lock(&self.targets)
+            .entry(key)
+            .or_default()
+            .insert(topic.to_owned(), target.clone());
         Ok(target)
     }
 }
