@@ -53,11 +53,10 @@ where
     let guard = match oauth {
         None => AuthGuard::default(),
         Some(settings) => {
-            let mut kafka_oauth =
-                KafkaOAuth::with_extensions_property(token_provider(&settings.credentials)?, "")?;
-            for (key, value) in settings.extensions {
-                kafka_oauth = kafka_oauth.with_extension(key, value);
-            }
+            let kafka_oauth = KafkaOAuth::with_extensions(
+                token_provider(&settings.credentials)?,
+                settings.extensions,
+            );
             AuthGuard {
                 _refresh: Some(kafka_oauth.install(&client).await?),
             }

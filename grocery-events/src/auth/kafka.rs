@@ -130,11 +130,19 @@ impl KafkaOAuth {
     /// # Errors
     /// [`Error::Config`] when the value is not a comma-separated list of `key=value`.
     pub fn with_extensions_property(provider: Arc<TokenProvider>, value: &str) -> Result<Self> {
-        Ok(Self {
+        Ok(Self::with_extensions(provider, parse_extensions(value)?))
+    }
+
+    /// Tokens from `provider` with already parsed SASL extensions (see [`parse_extensions`]).
+    pub fn with_extensions(
+        provider: Arc<TokenProvider>,
+        extensions: Vec<(String, String)>,
+    ) -> Self {
+        Self {
             provider,
-            extensions: parse_extensions(value)?,
+            extensions,
             principal: None,
-        })
+        }
     }
 
     /// Adds a SASL extension (RFC 7628 §3.1: the key is letters only).
