@@ -84,9 +84,9 @@ impl<In: Event> Pipeline<In> {
     /// Configuration or client creation errors.
     pub async fn new(config: &Config, codec: Arc<Codec>, options: PipelineOptions) -> Result<Self> {
         let transactional = config.transactional_id().is_some();
-        let consumer_config = config.clone().set("transactional.id", "");
-        let consumer =
-            Consumer::<In>::new(&consumer_config, codec.clone(), options.consumer.clone()).await?;
+        // The consumer leaves producer-only keys such as `transactional.id` aside, and its
+        // dead-letter producer is not transactional.
+        let consumer = Consumer::<In>::new(config, codec.clone(), options.consumer.clone()).await?;
         let producer = Producer::new(config, codec).await?;
         info!(transactional, "pipeline ready");
         Ok(Self {
