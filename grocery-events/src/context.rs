@@ -67,8 +67,9 @@ impl ConsumerContext for LoggingContext {
             Rebalance::Revoke(tpl) => {
                 info!(partitions = %describe(tpl), "partitions revoked");
                 // Commit what was acknowledged before the partitions move, so their next owner
-                // does not read those records again.
-                match consumer.commit_consumer_state(CommitMode::Sync) {
+                // does not read those records again. Asynchronously: a blocking commit inside
+                // the rebalance callback can stall a consumer that is closing.
+                match consumer.commit_consumer_state(CommitMode::Async) {
                     Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
                     Err(error) => warn!(%error, "commit before revocation failed"),
                 }
