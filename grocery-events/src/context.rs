@@ -9,9 +9,8 @@ use std::sync::{
 use rdkafka::{
     ClientContext, TopicPartitionList,
     config::RDKafkaLogLevel,
-    consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance},
-    error::{KafkaError, KafkaResult},
-    types::RDKafkaErrorCode,
+    consumer::{BaseConsumer, ConsumerContext, Rebalance},
+    error::KafkaResult,
 };
 use tracing::{debug, error, info, warn};
 
@@ -60,20 +59,11 @@ impl ClientContext for LoggingContext {
 }
 
 impl ConsumerContext for LoggingContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         self.rebalances.fetch_add(1, Ordering::SeqCst);
         match rebalance {
             Rebalance::Assign(tpl) => info!(partitions = %describe(tpl), "partitions assigned"),
-            Rebalance::Revoke(tpl) => {
-                info!(partitions = %describe(tpl), "partitions revoked");
-                // Commit what was acknowledged before the partitions move, so their next owner
-                // does not read those records again. Asynchronously: a blocking commit inside
-                // the rebalance callback can stall a consumer that is closing.
-                match consumer.commit_consumer_state(CommitMode::Async) {
-                    Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-                    Err(error) => warn!(%error, "commit before revocation failed"),
-                }
-            }
+            Rebalance::Revoke(tpl) => info!(partitions = %describe(tpl), "partitions revoked"),
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
         }
     }
