@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
-use rdkafka::{ClientContext, config::FromClientConfigAndContext};
+use rdkafka::config::FromClientConfigAndContext;
 
 use crate::{
     Config, Error, Result,
     auth::{KafkaOAuth, OAuthBearerClient, OAuthClientCredentials, RefreshHandle, TokenProvider},
     config::OAuthSettings,
+    context::LoggingContext,
 };
 
 /// Keeps a client's authentication alive (the OAuth token refresh task); dropping it stops
@@ -32,18 +33,23 @@ pub(crate) fn token_provider(settings: &OAuthSettings) -> Result<Arc<TokenProvid
 
 /// Creates an rdkafka client of type `T` with `context`, after validating `config`; with
 /// OAuth configured, fetches the first token and keeps it fresh.
-pub(crate) async fn create<T, C>(
+pub(crate) async fn create<T>(
     config: &Config,
     rd: rdkafka::ClientConfig,
-    context: C,
+    context: LoggingContext,
     operation: &'static str,
 ) -> Result<(Arc<T>, AuthGuard)>
 where
-    C: ClientContext,
-    T: FromClientConfigAndContext<C> + OAuthBearerClient,
+    T: FromClientConfigAndContext<LoggingContext> + OAuthBearerClient,
 {
     config.validate()?;
     let oauth = config.kafka_oauth()?;
+    let mechanism = config
+        .get("sasl.mechanisms")
+        .or_else(|| config.get("sasl.mechanism"));
+    if let Some(mechanism) = mechanism {
+        context.set_sasl_mechanism(mechanism);
+    }
     let client = T::from_config_and_context(&rd, context).map_err(|source| Error::Kafka {
         operation,
         topic: None,

@@ -149,6 +149,25 @@ pub enum Error {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    /// A broker refused the client's credentials (SASL authentication failed): a wrong
+    /// password or API key, or a token the broker does not accept (expired, wrongly signed,
+    /// wrong audience). Retrying with the same credentials cannot help.
+    #[error("Kafka broker refused SASL/{mechanism} authentication: {reason}")]
+    Authentication {
+        /// The SASL mechanism (`sasl.mechanisms`), e.g. `PLAIN` or `OAUTHBEARER`.
+        mechanism: String,
+        /// What librdkafka and the broker said. Never contains a credential.
+        reason: String,
+    },
+    /// librdkafka raised a fatal error: the client cannot go on (for example a transactional
+    /// producer fenced by a newer instance with the same `transactional.id`).
+    #[error("Kafka {operation} failed fatally: {reason}")]
+    Fatal {
+        /// What was being done.
+        operation: &'static str,
+        /// librdkafka's description.
+        reason: String,
+    },
     /// Configuration is missing or invalid.
     #[error("configuration key '{key}': {reason}")]
     Config {
@@ -189,6 +208,26 @@ impl Error {
         )
     }
 
+    /// Whether a broker refused the client: its credentials (authentication) or its rights on
+    /// a topic, group, transactional id or the cluster (authorization, from the ACLs or RBAC).
+    pub fn is_refused(&self) -> bool {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        match self {
+            Self::Authentication { .. } => true,
+            Self::Kafka { source, .. } => matches!(
+                source.rdkafka_error_code(),
+                Some(
+                    Code::TopicAuthorizationFailed
+                        | Code::GroupAuthorizationFailed
+                        | Code::ClusterAuthorizationFailed
+                        | Code::TransactionalIdAuthorizationFailed
+                        | Code::SaslAuthenticationFailed
+                )
+            ),
+            _ => false,
+        }
+    }
+
     /// A short stable name of the variant, for metrics labels and dead-letter headers.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -207,6 +246,8 @@ impl Error {
             Self::Config { .. } => "config",
             Self::Kafka { .. } => "kafka",
             Self::Auth { .. } => "auth",
+            Self::Authentication { .. } => "authentication",
+            Self::Fatal { .. } => "fatal",
         }
     }
 }

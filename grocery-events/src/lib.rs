@@ -57,6 +57,7 @@ pub mod compat;
 pub mod config;
 pub mod consumer;
 pub mod context;
+pub mod dlq;
 mod error;
 mod event;
 pub mod pipeline;

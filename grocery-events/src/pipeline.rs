@@ -3,14 +3,20 @@
 //!
 //! Without `transactional.id` the pipeline is at-least-once: outputs are produced
 //! idempotently and an input's offset is stored only after all its outputs are acknowledged,
-//! in input order, with many records in flight. A crash replays the unacknowledged inputs;
-//! a deterministic transform (e.g. ids derived from the input) makes the replays harmless to
-//! readers that drop duplicates.
+//! in input order, with many records in flight. An acknowledgement that arrives after its
+//! partition was revoked is dropped (the partition's new owner reads the input again), so a
+//! rebalance or a crash replays inputs: derive output ids from the input (as
+//! `fulfillment-service` does) so that replays are recognisable.
 //!
-//! With `transactional.id` (Confluent Cloud) outputs and input offsets are committed together
-//! in Kafka transactions, batch by batch: exactly once for `read_committed` readers. When a
-//! transaction fails it is aborted and [`Pipeline::run`] returns the error: restart the
-//! process, and the group resumes from the last committed batch.
+//! With `transactional.id` the pipeline is exactly-once for `read_committed` readers: outputs,
+//! dead-letter records and input offsets are committed together in Kafka transactions, batch
+//! by batch; the consumer commits nothing by itself. A failed batch is aborted and its inputs
+//! are read again; errors are handled as Kafka classifies them: retriable calls are retried,
+//! abortable ones abort the batch and rewind, fatal ones (a newer instance with the same
+//! `transactional.id` fenced this one) end [`Pipeline::run`]. A batch during which one of its
+//! partitions was revoked is aborted too, so the partition's new owner and this instance never
+//! both commit outputs for the same input. Give each instance its own, stable
+//! `transactional.id` (the same one across its restarts, so a restart fences its predecessor).
 
 use std::{
     collections::BTreeMap,
@@ -22,11 +28,16 @@ use std::{
 };
 
 use futures::{StreamExt, stream::FuturesOrdered};
-use rdkafka::{Offset, TopicPartitionList, consumer::Consumer as _, producer::Producer as _};
-use tracing::{debug, info};
+use rdkafka::{
+    Offset, TopicPartitionList, consumer::Consumer as _, error::KafkaError, producer::Producer as _,
+};
+use tracing::{debug, info, warn};
 
 use crate::{
     Codec, Config, Consumer, ConsumerOptions, Error, Event, Producer, Received, RecordMeta, Result,
+    consumer::{Mode, Polled},
+    context::LoggingContext,
+    producer::PendingDelivery,
 };
 
 /// Counters of a running pipeline.
@@ -34,10 +45,12 @@ use crate::{
 pub struct PipelineStats {
     /// Inputs read and transformed.
     pub consumed: AtomicU64,
-    /// Outputs acknowledged by the broker.
+    /// Outputs acknowledged by the broker (in transactional mode: committed).
     pub produced: AtomicU64,
     /// Transactions committed (transactional mode only).
     pub transactions: AtomicU64,
+    /// Transactions aborted (transactional mode only); their inputs were read again.
+    pub aborted: AtomicU64,
 }
 
 /// Tuning of a [`Pipeline`].
@@ -76,6 +89,27 @@ pub struct Pipeline<In: Event> {
     stats: Arc<PipelineStats>,
 }
 
+/// What a transaction call's failure calls for, as Kafka classifies it.
+enum Failure {
+    /// Try the same call again.
+    Retry(Error),
+    /// Abort the transaction and process its inputs again.
+    Abort(Error),
+    /// The producer cannot go on.
+    Fatal(Error),
+}
+
+/// The inputs and outputs of one transaction.
+#[derive(Default)]
+struct Batch {
+    /// Per partition: the first input's offset and the assignment it was read under.
+    first: BTreeMap<(String, i32), (i64, Option<u64>)>,
+    /// Per partition: the offset to commit (last input + 1).
+    next: BTreeMap<(String, i32), i64>,
+    produced: u64,
+    dead_lettered: u64,
+}
+
 impl<In: Event> Pipeline<In> {
     /// Creates the consumer and the producer. Transactions are used when `config` has a
     /// `transactional.id`.
@@ -84,10 +118,20 @@ impl<In: Event> Pipeline<In> {
     /// Configuration or client creation errors.
     pub async fn new(config: &Config, codec: Arc<Codec>, options: PipelineOptions) -> Result<Self> {
         let transactional = config.transactional_id().is_some();
-        // The consumer leaves producer-only keys such as `transactional.id` aside, and its
-        // dead-letter producer is not transactional.
-        let consumer = Consumer::<In>::new(config, codec.clone(), options.consumer.clone()).await?;
-        let producer = Producer::new(config, codec).await?;
+        let (mode, producer) = if transactional {
+            (
+                Mode::Transactional,
+                Producer::transactional(config, codec.clone()).await?,
+            )
+        } else {
+            (
+                Mode::AtLeastOnce,
+                Producer::new(config, codec.clone()).await?,
+            )
+        };
+        let consumer =
+            Consumer::<In>::with_mode(config, codec, options.consumer.clone(), &[In::TOPIC], mode)
+                .await?;
         info!(transactional, "pipeline ready");
         Ok(Self {
             consumer,
@@ -103,17 +147,28 @@ impl<In: Event> Pipeline<In> {
         self.stats.clone()
     }
 
-    /// The consumer (for lag and dead-letter counts).
+    /// The consumer (for lag, owned partitions and dead-letter counts).
     pub fn consumer(&self) -> &Consumer<In> {
         &self.consumer
+    }
+
+    /// Whether the pipeline's clients last found the brokers reachable (see
+    /// [`LoggingContext::brokers_down`]).
+    pub fn brokers_reachable(&self) -> bool {
+        !self.consumer.context().brokers_down() && !self.producer_context().brokers_down()
+    }
+
+    fn producer_context(&self) -> &LoggingContext {
+        self.producer.context()
     }
 
     /// Runs until `shutdown` resolves, turning each input into the outputs `transform`
     /// returns (written to each output's [`Event::TOPIC`]).
     ///
     /// # Errors
-    /// The first consumer, producer or transaction error; inputs not yet committed are read
-    /// again after a restart.
+    /// A refusal by the broker (credentials, rights), a fatal producer error (fenced), a
+    /// failed delivery in at-least-once mode, or a transient error that outlasted the consumer's
+    /// retries. Inputs not yet committed are read again after a restart.
     pub async fn run<Out, F, S>(&self, transform: F, shutdown: S) -> Result<()>
     where
         Out: Event,
@@ -145,7 +200,7 @@ impl<In: Event> Pipeline<In> {
                     self.stats.consumed.fetch_add(1, Ordering::Relaxed);
                     let mut deliveries = Vec::new();
                     for out in transform(&received) {
-                        deliveries.push(self.producer.enqueue_to(Out::TOPIC, &out).await?);
+                        deliveries.push(self.enqueue(&out).await?);
                     }
                     let meta = received.meta;
                     in_flight.push_back(async move {
@@ -171,6 +226,22 @@ impl<In: Event> Pipeline<In> {
         self.consumer.close().await
     }
 
+    /// Encodes and queues `out`, waiting out errors that may pass (the registry unreachable
+    /// when the output schema is first looked up).
+    async fn enqueue<Out: Event>(&self, out: &Out) -> Result<PendingDelivery> {
+        let mut backoff = self.options.consumer.initial_backoff;
+        loop {
+            match self.producer.enqueue_to(Out::TOPIC, out).await {
+                Err(error) if error.is_transient() => {
+                    warn!(%error, backoff_ms = backoff.as_millis() as u64, "cannot encode an output yet; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                result => return result,
+            }
+        }
+    }
+
     async fn run_transactional<Out, F, S>(&self, mut transform: F, shutdown: S) -> Result<()>
     where
         Out: Event,
@@ -182,41 +253,43 @@ impl<In: Event> Pipeline<In> {
             // Wait for the first record of a batch (or shutdown) before opening a transaction.
             let first = tokio::select! {
                 () = &mut shutdown => break,
-                received = self.consumer.recv() => received?,
+                polled = self.consumer.poll() => polled?,
             };
             self.txn("begin transaction", |p| p.begin_transaction())
-                .await?;
-            let result = self.fill_batch(first, &mut transform).await;
-            match result {
-                Ok((offsets, produced)) => {
-                    let metadata =
-                        self.consumer
-                            .rdkafka()
-                            .group_metadata()
-                            .ok_or_else(|| Error::Kafka {
-                                operation: "send offsets to transaction",
-                                topic: None,
-                                source: rdkafka::error::KafkaError::Canceled,
-                            })?;
-                    let tpl = offsets_tpl(&offsets)?;
-                    self.txn("send offsets to transaction", move |p| {
-                        p.send_offsets_to_transaction(&tpl, &metadata, Duration::from_secs(30))
-                    })
-                    .await?;
-                    self.txn("commit transaction", |p| {
-                        p.commit_transaction(Duration::from_secs(30))
-                    })
-                    .await?;
-                    self.stats.produced.fetch_add(produced, Ordering::Relaxed);
-                    self.stats.transactions.fetch_add(1, Ordering::Relaxed);
-                    debug!(inputs = offsets.len(), produced, "transaction committed");
+                .await
+                .map_err(|failure| match failure {
+                    Failure::Retry(e) | Failure::Abort(e) | Failure::Fatal(e) => e,
+                })?;
+            let mut batch = Batch::default();
+            let filled = self.fill_batch(first, &mut transform, &mut batch).await;
+            let outcome = match filled {
+                Ok(()) => self.commit_batch(&batch).await,
+                Err(error) if error.is_refused() || matches!(error, Error::Fatal { .. }) => {
+                    Err(Failure::Fatal(error))
                 }
-                Err(error) => {
-                    let _ = self
-                        .txn("abort transaction", |p| {
-                            p.abort_transaction(Duration::from_secs(30))
-                        })
-                        .await;
+                Err(error) => Err(Failure::Abort(error)),
+            };
+            match outcome {
+                Ok(()) => {
+                    self.stats
+                        .produced
+                        .fetch_add(batch.produced, Ordering::Relaxed);
+                    self.stats.transactions.fetch_add(1, Ordering::Relaxed);
+                    for _ in 0..batch.dead_lettered {
+                        self.consumer.count_dead_lettered();
+                    }
+                    debug!(
+                        partitions = batch.next.len(),
+                        produced = batch.produced,
+                        "transaction committed"
+                    );
+                }
+                Err(Failure::Abort(error) | Failure::Retry(error)) => {
+                    warn!(%error, "aborting the transaction; its inputs are read again");
+                    self.abort(&batch).await?;
+                }
+                Err(Failure::Fatal(error)) => {
+                    let _ = self.abort(&batch).await;
                     return Err(error);
                 }
             }
@@ -224,72 +297,190 @@ impl<In: Event> Pipeline<In> {
         self.consumer.close().await
     }
 
-    /// Reads up to `batch_size` inputs (or for `batch_linger`), produces their outputs, and
-    /// waits for the acknowledgements. Returns the next offset per partition and the number of
-    /// outputs.
+    /// Reads up to `batch_size` inputs (or for `batch_linger`) into `batch`, queues their
+    /// outputs and dead-letter records in the open transaction, and waits for the
+    /// acknowledgements.
     async fn fill_batch<Out, F>(
         &self,
-        first: Received<In>,
+        first: Polled<In>,
         transform: &mut F,
-    ) -> Result<(BTreeMap<(String, i32), i64>, u64)>
+        batch: &mut Batch,
+    ) -> Result<()>
     where
         Out: Event,
         F: FnMut(&Received<In>) -> Vec<Out>,
     {
         let deadline = tokio::time::Instant::now() + self.options.batch_linger;
-        let mut offsets = BTreeMap::new();
-        let mut deliveries = Vec::new();
+        let context = self.consumer.context();
         let mut next = Some(first);
         let mut count = 0;
-        while let Some(received) = next.take() {
-            self.stats.consumed.fetch_add(1, Ordering::Relaxed);
+        let mut deliveries = Vec::new();
+        while let Some(polled) = next.take() {
             count += 1;
-            for out in transform(&received) {
-                deliveries.push(self.producer.enqueue_to(Out::TOPIC, &out).await?);
-            }
-            offsets.insert(
-                (received.meta.topic.clone(), received.meta.partition),
-                received.meta.offset + 1,
-            );
+            let meta = match polled {
+                Polled::Event(received) => {
+                    self.stats.consumed.fetch_add(1, Ordering::Relaxed);
+                    for out in transform(&received) {
+                        deliveries.push(self.enqueue(&out).await?);
+                        batch.produced += 1;
+                    }
+                    received.meta
+                }
+                Polled::Poison {
+                    message,
+                    meta,
+                    error,
+                } => {
+                    let dlq_topic = self.consumer.dead_letter_topic(&meta.topic);
+                    warn!(error_kind = error.kind(), %error, dlq_topic, topic = %meta.topic, partition = meta.partition, offset = meta.offset, "record sent to dead-letter topic in the transaction");
+                    deliveries.push(
+                        crate::dlq::enqueue(&self.producer, &dlq_topic, &message, &meta, &error)
+                            .await?,
+                    );
+                    batch.dead_lettered += 1;
+                    meta
+                }
+            };
+            let partition = (meta.topic, meta.partition);
+            batch.first.entry(partition.clone()).or_insert_with(|| {
+                (
+                    meta.offset,
+                    context.assignment_of(&partition.0, partition.1),
+                )
+            });
+            batch.next.insert(partition, meta.offset + 1);
             if count < self.options.batch_size {
                 next = tokio::select! {
                     () = tokio::time::sleep_until(deadline) => None,
-                    received = self.consumer.recv() => Some(received?),
+                    polled = self.consumer.poll() => Some(polled?),
                 };
             }
         }
-        let produced = deliveries.len() as u64;
         for delivery in deliveries {
             delivery.await?;
         }
-        Ok((offsets, produced))
+        Ok(())
     }
 
-    /// Runs a blocking transaction call of the producer on the blocking pool.
-    async fn txn<T, F>(&self, operation: &'static str, call: F) -> Result<T>
+    /// Sends the batch's offsets to the transaction and commits it; aborts instead when one of
+    /// its partitions was revoked while it was filled.
+    async fn commit_batch(&self, batch: &Batch) -> Result<(), Failure> {
+        let context = self.consumer.context();
+        if let Some((topic, partition)) = batch.first.iter().find_map(|(tp, (_, assignment))| {
+            (context.assignment_of(&tp.0, tp.1) != *assignment).then_some(tp)
+        }) {
+            return Err(Failure::Abort(Error::Kafka {
+                operation: "commit transaction",
+                topic: Some(format!("{topic}[{partition}]")),
+                source: KafkaError::Rebalance(
+                    rdkafka::types::RDKafkaErrorCode::RebalanceInProgress,
+                ),
+            }));
+        }
+        let metadata = self.consumer.rdkafka().group_metadata().ok_or_else(|| {
+            Failure::Fatal(Error::Kafka {
+                operation: "send offsets to transaction",
+                topic: None,
+                source: KafkaError::Canceled,
+            })
+        })?;
+        let tpl = offsets_tpl(&batch.next).map_err(Failure::Fatal)?;
+        let metadata = Arc::new(metadata);
+        self.retrying("send offsets to transaction", move |p| {
+            p.send_offsets_to_transaction(&tpl, &metadata, Duration::from_secs(30))
+        })
+        .await?;
+        self.retrying("commit transaction", |p| {
+            p.commit_transaction(Duration::from_secs(30))
+        })
+        .await
+    }
+
+    /// Aborts the open transaction and rewinds the consumer to the batch's first inputs.
+    async fn abort(&self, batch: &Batch) -> Result<()> {
+        self.retrying("abort transaction", |p| {
+            p.abort_transaction(Duration::from_secs(30))
+        })
+        .await
+        .map_err(|failure| match failure {
+            Failure::Retry(e) | Failure::Abort(e) | Failure::Fatal(e) => e,
+        })?;
+        self.stats.aborted.fetch_add(1, Ordering::Relaxed);
+        let to = batch
+            .first
+            .iter()
+            .map(|(tp, (offset, _))| (tp.clone(), *offset))
+            .collect();
+        self.consumer.rewind(to).await
+    }
+
+    /// Runs a transaction call, retrying it while Kafka calls its failure retriable.
+    async fn retrying<F>(&self, operation: &'static str, call: F) -> Result<(), Failure>
+    where
+        F: Fn(&TxnProducer) -> rdkafka::error::KafkaResult<()> + Send + Sync + 'static,
+    {
+        let call = Arc::new(call);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let call = call.clone();
+            match self.txn(operation, move |p| call(p)).await {
+                Err(Failure::Retry(error)) => {
+                    warn!(%error, operation, "transaction call failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Runs a blocking transaction call of the producer on the blocking pool and classifies
+    /// its failure.
+    async fn txn<T, F>(&self, operation: &'static str, call: F) -> Result<T, Failure>
     where
         T: Send + 'static,
-        F: FnOnce(
-                &rdkafka::producer::FutureProducer<crate::context::LoggingContext>,
-            ) -> rdkafka::error::KafkaResult<T>
-            + Send
-            + 'static,
+        F: FnOnce(&TxnProducer) -> rdkafka::error::KafkaResult<T> + Send + 'static,
     {
         let producer = self.producer.rdkafka().clone();
-        tokio::task::spawn_blocking(move || call(&producer))
+        let result = tokio::task::spawn_blocking(move || call(&producer))
             .await
-            .map_err(|_| Error::Kafka {
-                operation,
-                topic: None,
-                source: rdkafka::error::KafkaError::Canceled,
-            })?
-            .map_err(|source| Error::Kafka {
+            .map_err(|_| {
+                Failure::Fatal(Error::Kafka {
+                    operation,
+                    topic: None,
+                    source: KafkaError::Canceled,
+                })
+            })?;
+        result.map_err(|source| {
+            let (fatal, abort, retry) = match &source {
+                KafkaError::Transaction(e) => {
+                    (e.is_fatal(), e.txn_requires_abort(), e.is_retriable())
+                }
+                _ => (true, false, false),
+            };
+            let context = self.producer.context();
+            if fatal && let Some(refusal) = context.refusal() {
+                return Failure::Fatal(context.refusal_error(refusal, operation));
+            }
+            let error = Error::Kafka {
                 operation,
                 topic: None,
                 source,
-            })
+            };
+            if fatal {
+                Failure::Fatal(error)
+            } else if abort {
+                Failure::Abort(error)
+            } else if retry {
+                Failure::Retry(error)
+            } else {
+                Failure::Fatal(error)
+            }
+        })
     }
 }
+
+type TxnProducer = rdkafka::producer::FutureProducer<LoggingContext>;
 
 fn offsets_tpl(offsets: &BTreeMap<(String, i32), i64>) -> Result<TopicPartitionList> {
     let mut tpl = TopicPartitionList::new();

@@ -36,6 +36,7 @@ pub type PendingDelivery = std::pin::Pin<Box<dyn Future<Output = Result<Delivere
 /// [`Producer::flush`] to wait explicitly.
 pub struct Producer {
     inner: Arc<FutureProducer<LoggingContext>>,
+    context: LoggingContext,
     codec: Arc<Codec>,
     _auth: client::AuthGuard,
 }
@@ -47,35 +48,64 @@ impl std::fmt::Debug for Producer {
 }
 
 impl Producer {
-    /// Creates a producer from `config`, encoding with `codec`.
+    /// Creates a producer from `config`, encoding with `codec`. It is never transactional: a
+    /// `transactional.id` in `config` is left to [`Pipeline`](crate::Pipeline), so one
+    /// `client.properties` serves the pipeline and plain producers alike.
     ///
     /// # Errors
     /// [`Error::Config`] for bad configuration, [`Error::Kafka`] when librdkafka refuses it.
     pub async fn new(config: &Config, codec: Arc<Codec>) -> Result<Self> {
         let mut rd = config.rdkafka_config_for(ClientRole::Producer);
+        if rd.get("transactional.id").is_some() {
+            debug!("plain producer: transactional.id left to the pipeline");
+            rd.remove("transactional.id");
+            rd.remove("transaction.timeout.ms");
+        }
+        Self::create(config, rd, codec, "producer").await
+    }
+
+    /// Creates a transactional producer with `config`'s `transactional.id` and initialises its
+    /// transactions (fencing any earlier producer with the same id).
+    ///
+    /// # Errors
+    /// [`Error::Config`] without `transactional.id`; [`Error::Kafka`] when the transactions
+    /// cannot be initialised (broker unreachable, not authorized for the transactional id).
+    pub(crate) async fn transactional(config: &Config, codec: Arc<Codec>) -> Result<Self> {
+        if config.transactional_id().is_none() {
+            return Err(Error::Config {
+                key: "transactional.id".into(),
+                reason: "needed for a transactional producer".into(),
+            });
+        }
+        let rd = config.rdkafka_config_for(ClientRole::Producer);
+        let producer = Self::create(config, rd, codec, "transactional producer").await?;
+        let native = FutureProducer::clone(&producer.inner);
+        tokio::task::spawn_blocking(move || native.init_transactions(Duration::from_secs(60)))
+            .await
+            .map_err(|e| kafka_err("init transactions", None, KafkaError::Canceled, e))?
+            .map_err(|source| Error::Kafka {
+                operation: "init transactions",
+                topic: None,
+                source,
+            })?;
+        Ok(producer)
+    }
+
+    async fn create(
+        config: &Config,
+        mut rd: rdkafka::ClientConfig,
+        codec: Arc<Codec>,
+        client: &'static str,
+    ) -> Result<Self> {
         if config.get("enable.idempotence").is_none() {
             rd.set("enable.idempotence", "true");
         }
-        let (inner, auth): (Arc<FutureProducer<LoggingContext>>, _) = client::create(
-            config,
-            rd,
-            LoggingContext::new("producer"),
-            "create producer",
-        )
-        .await?;
-        if config.transactional_id().is_some() {
-            let native = FutureProducer::clone(&inner);
-            tokio::task::spawn_blocking(move || native.init_transactions(Duration::from_secs(30)))
-                .await
-                .map_err(|e| kafka_err("init transactions", None, KafkaError::Canceled, e))?
-                .map_err(|source| Error::Kafka {
-                    operation: "init transactions",
-                    topic: None,
-                    source,
-                })?;
-        }
+        let context = LoggingContext::new(client);
+        let (inner, auth): (Arc<FutureProducer<LoggingContext>>, _) =
+            client::create(config, rd, context.clone(), "create producer").await?;
         Ok(Self {
             inner,
+            context,
             codec,
             _auth: auth,
         })
@@ -84,6 +114,11 @@ impl Producer {
     /// The codec this producer encodes with.
     pub fn codec(&self) -> &Arc<Codec> {
         &self.codec
+    }
+
+    /// The client context: broker reachability, refusals.
+    pub fn context(&self) -> &LoggingContext {
+        &self.context
     }
 
     /// The underlying rdkafka producer (for transactions and metrics).
@@ -120,23 +155,32 @@ impl Producer {
             .encode_for(topic, event)
             .instrument(span.clone())
             .await?;
-        self.enqueue_raw(topic, Some(key.as_bytes()), &payload, None)
+        self.enqueue_raw(topic, Some(key.as_bytes()), Some(&payload), None)
             .instrument(span)
             .await
     }
 
-    /// Queues already-encoded bytes. Used for dead-letter records, which keep their original
-    /// bytes.
+    /// Queues already-encoded bytes (`None`: a tombstone). Used for dead-letter records, which
+    /// keep their original bytes.
+    ///
+    /// The returned delivery fails at once, rather than at `message.timeout.ms`, when a broker
+    /// refuses the client's credentials or librdkafka raises a fatal error.
     pub(crate) async fn enqueue_raw(
         &self,
         topic: &str,
         key: Option<&[u8]>,
-        payload: &[u8],
+        payload: Option<&[u8]>,
         headers: Option<OwnedHeaders>,
     ) -> Result<PendingDelivery> {
         let mut headers = headers;
         loop {
-            let mut record = FutureRecord::<[u8], [u8]>::to(topic).payload(payload);
+            if let Some(refusal) = self.context.refusal() {
+                return Err(self.context.refusal_error(refusal, "produce"));
+            }
+            let mut record = FutureRecord::<[u8], [u8]>::to(topic);
+            if let Some(payload) = payload {
+                record = record.payload(payload);
+            }
             if let Some(key) = key {
                 record = record.key(key);
             }
@@ -146,8 +190,16 @@ impl Producer {
             match self.inner.send_result(record) {
                 Ok(future) => {
                     let topic = topic.to_owned();
+                    let context = self.context.clone();
                     return Ok(Box::pin(async move {
-                        match future.await {
+                        let delivered = tokio::select! {
+                            biased;
+                            delivered = future => delivered,
+                            refusal = context.refused() => {
+                                return Err(context.refusal_error(refusal, "produce"));
+                            }
+                        };
+                        match delivered {
                             Ok(Ok(d)) => {
                                 debug!(
                                     topic,
@@ -208,6 +260,12 @@ impl Producer {
 
 impl Drop for Producer {
     fn drop(&mut self) {
+        if let Some(refusal) = self.context.refusal() {
+            if self.inner.in_flight_count() > 0 {
+                tracing::error!(unsent = self.inner.in_flight_count(), reason = %refusal.reason, "records left unsent: the broker refused the client");
+            }
+            return;
+        }
         if self.inner.in_flight_count() > 0
             && let Err(error) = self.inner.flush(Timeout::After(Duration::from_secs(30)))
         {
