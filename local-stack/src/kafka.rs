@@ -36,6 +36,7 @@ enum Command {
     },
     BrokerDown(i32, Reply),
     BrokerUp(i32, Reply),
+    RoundTripTime(i32, Duration, Reply),
     Stop,
 }
 
@@ -101,6 +102,19 @@ impl MockKafka {
         self.call(|reply| Command::BrokerUp(broker_id, reply))
     }
 
+    /// Delays every answer of broker `broker_id` by `delay` (zero: no delay), e.g. to hold a
+    /// produce request in flight while a test cancels the caller.
+    ///
+    /// # Errors
+    /// When no such broker exists.
+    pub fn set_round_trip_time(
+        &self,
+        broker_id: i32,
+        delay: Duration,
+    ) -> Result<(), MockKafkaError> {
+        self.call(|reply| Command::RoundTripTime(broker_id, delay, reply))
+    }
+
     fn call(&self, command: impl FnOnce(Reply) -> Command) -> Result<(), MockKafkaError> {
         let (reply, answer) = mpsc::channel();
         self.commands
@@ -154,6 +168,18 @@ fn host(brokers: i32, inbox: Receiver<Command>, ready: Sender<Result<String, Moc
             Command::BrokerUp(id, reply) => {
                 info!(broker = id, "bringing broker up");
                 let _ = reply.send(cluster.broker_up(id).map_err(Into::into));
+            }
+            Command::RoundTripTime(id, delay, reply) => {
+                info!(
+                    broker = id,
+                    delay_ms = delay.as_millis() as u64,
+                    "setting broker round-trip time"
+                );
+                let _ = reply.send(
+                    cluster
+                        .broker_round_trip_time(id, delay)
+                        .map_err(Into::into),
+                );
             }
             Command::Stop => break,
         }

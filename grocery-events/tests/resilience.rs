@@ -1,0 +1,295 @@
+//! Regression tests for the consumer and pipeline defects found under rebalances, outages and
+//! cancellation (issue 10), on the local stack. Each fails on the code before the fix.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use grocery_events::{
+    Codec, Config, Consumer, ConsumerOptions, Order, OrderLine, PickLine, PickList, Pipeline,
+    PipelineOptions, Producer, StockStatus,
+};
+use local_stack::Stack;
+use rdkafka::{
+    ClientConfig,
+    consumer::{BaseConsumer, Consumer as _},
+    producer::{FutureProducer, FutureRecord},
+};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn order(n: u32) -> Order {
+    Order {
+        order_id: Uuid::from_u128(u128::from(n) + 1),
+        customer_id: Uuid::from_u128(7),
+        items: vec![OrderLine {
+            sku: format!("PRD-{n:05}"),
+            name: "Bananas".into(),
+            quantity: 1,
+            unit_price_cents: 59,
+        }],
+        order_total_cents: 59,
+        currency: "USD".into(),
+        order_time: 1_763_769_600_000 + i64::from(n),
+    }
+}
+
+fn pick_list(order: &Order) -> PickList {
+    PickList {
+        picklist_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, order.order_id.as_bytes()),
+        order_id: order.order_id,
+        items_to_pick: order
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, l)| PickLine {
+                sku: l.sku.clone(),
+                name: l.name.clone(),
+                quantity: l.quantity,
+                quantity_to_pick: l.quantity,
+                aisle: "C01 Dairy".into(),
+                walk_sequence: i as i32 + 1,
+                stock_status: StockStatus::InStock,
+                note: None,
+            })
+            .collect(),
+        assigned_picker: "Ana".into(),
+        created_time: 0,
+    }
+}
+
+fn group(name: &str) -> ConsumerOptions {
+    ConsumerOptions::new(format!("{name}-{}", Uuid::new_v4().simple()))
+}
+
+/// Raw bytes straight to `topic`, bypassing the codec.
+async fn produce_raw(stack: &Stack, topic: &str, key: &str, payload: &[u8]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", stack.bootstrap_servers())
+        .create()
+        .unwrap();
+    producer
+        .send(
+            FutureRecord::to(topic).key(key).payload(payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+}
+
+/// Counts the records on `topic` (all partitions) by reading it from the start.
+fn count_records(stack: &Stack, topic: &str, expect_at_least: usize) -> usize {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", stack.bootstrap_servers())
+        .set("group.id", format!("count-{}", Uuid::new_v4().simple()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut count = 0;
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut quiet_polls = 0;
+    // Reads until at least `expect_at_least` arrived and then three empty polls in a row.
+    while std::time::Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(_)) => {
+                count += 1;
+                quiet_polls = 0;
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None if count >= expect_at_least => {
+                quiet_polls += 1;
+                if quiet_polls >= 3 {
+                    break;
+                }
+            }
+            None => {}
+        }
+    }
+    count
+}
+
+/// An acknowledgement that arrives after its partition was revoked used to fail with
+/// `Store offset error: State`, which ended `Pipeline::run` and the instance.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ack_after_revocation_is_dropped_not_an_error() {
+    let stack = Stack::start().await.unwrap();
+    let topic = stack.unique_topic("late-ack", 1).unwrap();
+    let config = Config::from_properties_str(&stack.client_properties()).unwrap();
+    let codec = Arc::new(Codec::from_config(&config).unwrap());
+    let producer = Producer::new(&config, codec.clone()).await.unwrap();
+    producer.send_to(&topic, &order(1)).await.unwrap();
+
+    let consumer = Consumer::<Order>::subscribed_to(&config, codec, group("late-ack"), &[&topic])
+        .await
+        .unwrap();
+    let received = tokio::time::timeout(WAIT, consumer.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        consumer.context().owned_partitions(),
+        vec![(topic.clone(), 0)]
+    );
+
+    // Leave the group: the revocation is served by the next poll.
+    consumer.rdkafka().unsubscribe();
+    while !consumer.context().owned_partitions().is_empty() {
+        let _ = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await;
+    }
+    consumer
+        .ack(&received.meta)
+        .expect("a late ack is not an error");
+    assert_eq!(consumer.late_acks(), 1);
+}
+
+/// A `Producer` built from a configuration with `transactional.id` (the fulfillment
+/// service's) could not send: librdkafka refuses a transactional producer's records outside a
+/// transaction.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_producer_from_a_transactional_config_sends() {
+    let stack = Stack::start().await.unwrap();
+    let topic = stack.unique_topic("txn-config", 1).unwrap();
+    let config = Config::from_properties_str(&stack.client_properties())
+        .unwrap()
+        .set("transactional.id", format!("t-{}", Uuid::new_v4().simple()));
+    let codec = Arc::new(Codec::from_config(&config).unwrap());
+    let producer = Producer::new(&config, codec).await.unwrap();
+    let delivered = tokio::time::timeout(WAIT, producer.send_to(&topic, &order(2)))
+        .await
+        .expect("delivered in time")
+        .expect("a plain producer sends outside transactions");
+    assert_eq!(delivered.offset, 0);
+}
+
+/// A `recv` cancelled while it awaited the dead-letter delivery (as in `select!` with a
+/// timeout) used to dead-letter the same record again on the next call.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_recv_does_not_dead_letter_twice() {
+    let stack = Stack::start().await.unwrap();
+    let topic = stack.unique_topic("dlq-cancel", 1).unwrap();
+    let dlq = format!("{topic}.dlq");
+    stack.kafka().create_topic(&dlq, 1).unwrap();
+    let config = Config::from_properties_str(&stack.client_properties()).unwrap();
+    let codec = Arc::new(Codec::from_config(&config).unwrap());
+    let producer = Producer::new(&config, codec.clone()).await.unwrap();
+    producer.send_to(&topic, &order(1)).await.unwrap();
+    produce_raw(&stack, &topic, "poison", b"not avro at all").await;
+    producer.send_to(&topic, &order(3)).await.unwrap();
+
+    let consumer = Consumer::<Order>::subscribed_to(&config, codec, group("dlq-cancel"), &[&topic])
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(WAIT, consumer.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.event, order(1));
+    // Every answer of the broker now takes 1.5 s: the dead-letter produce stays in flight
+    // while each `recv` below is cancelled after 200 ms.
+    stack
+        .kafka()
+        .set_round_trip_time(1, Duration::from_millis(1500))
+        .unwrap();
+    let mut cancelled = 0;
+    let third = loop {
+        match tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await {
+            Ok(received) => break received.unwrap(),
+            Err(_) => cancelled += 1,
+        }
+        assert!(cancelled < 300, "the third record never arrived");
+    };
+    stack
+        .kafka()
+        .set_round_trip_time(1, Duration::ZERO)
+        .unwrap();
+    assert_eq!(third.event, order(3));
+    assert!(
+        cancelled >= 3,
+        "recv was cancelled mid-delivery ({cancelled} times)"
+    );
+    assert_eq!(consumer.dead_lettered(), 1);
+    assert_eq!(
+        count_records(&stack, &dlq, 1),
+        1,
+        "one dead-letter copy on {dlq}"
+    );
+}
+
+/// Reads pick lists until `n` distinct orders have one.
+async fn read(reader: &Consumer<PickList>, seen: &mut BTreeMap<Uuid, PickList>, n: usize) {
+    while seen.len() < n {
+        let received = tokio::time::timeout(Duration::from_secs(60), reader.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {n} pick lists", seen.len()))
+            .unwrap();
+        reader.ack(&received.meta).unwrap();
+        seen.insert(received.event.order_id, received.event);
+    }
+}
+
+/// With every broker unreachable for a moment the pipeline used to end with `AllBrokersDown`,
+/// which librdkafka reports as transient; it now reports the outage and goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pipeline_rides_out_a_broker_outage() {
+    let stack = Stack::start().await.unwrap();
+    let config = Config::from_properties_str(&stack.client_properties()).unwrap();
+    let codec = Arc::new(Codec::from_config(&config).unwrap());
+    let producer = Producer::new(&config, codec.clone()).await.unwrap();
+    let mut options = PipelineOptions::new(format!("outage-{}", Uuid::new_v4().simple()));
+    options.consumer.initial_backoff = Duration::from_millis(50);
+    let pipeline = Arc::new(
+        Pipeline::<Order>::new(&config, codec.clone(), options)
+            .await
+            .unwrap(),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn({
+        let pipeline = pipeline.clone();
+        async move {
+            pipeline
+                .run(|received| vec![pick_list(&received.event)], async {
+                    let _ = stop_rx.await;
+                })
+                .await
+        }
+    });
+    let reader = Consumer::<PickList>::new(&config, codec, group("outage-reader"))
+        .await
+        .unwrap();
+    let mut seen = BTreeMap::new();
+    for n in 0..20 {
+        producer.send(&order(n)).await.unwrap();
+    }
+    read(&reader, &mut seen, 20).await;
+
+    stack.kafka().broker_down(1).unwrap();
+    while pipeline.brokers_reachable() {
+        assert!(
+            !running.is_finished(),
+            "the pipeline ended during the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !running.is_finished(),
+        "the pipeline ended during the outage"
+    );
+    stack.kafka().broker_up(1).unwrap();
+    for n in 20..40 {
+        producer.send(&order(n)).await.unwrap();
+    }
+    read(&reader, &mut seen, 40).await;
+    assert!(!running.is_finished(), "the pipeline kept running");
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(WAIT, running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(pipeline.stats().consumed.load(Ordering::Relaxed), 40);
+}
