@@ -104,16 +104,7 @@ async fn main() -> ExitCode {
         Ok::<_, anyhow::Error>(outcome?)
     }
     .await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) if startup::is_config_error(&error) => startup::config_error(error),
-        Err(error) => {
-            let message = startup::describe(&error);
-            tracing::error!("{message}");
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    startup::exit_code(result.map(|()| ExitCode::SUCCESS))
 }
 
 /// Resolves once `shutdown` turns true.

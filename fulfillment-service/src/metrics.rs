@@ -24,6 +24,8 @@ use tokio::sync::watch;
 
 /// How often the consumer lag is measured.
 const LAG_INTERVAL: Duration = Duration::from_secs(5);
+/// How long `/health` waits for the brokers to answer during a reported outage.
+const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Timeout of each broker query while measuring lag.
 const LAG_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -128,7 +130,7 @@ pub(crate) async fn serve(
     tracing::info!("listening on http://{local}");
     let app = Router::new()
         .route("/metrics", get(scrape))
-        .route("/health", get(|| async { "ok" }))
+        .route("/health", get(health))
         .with_state(AppState { metrics, pipeline });
     Ok(tokio::spawn(async move {
         let stopped = async move {
@@ -141,6 +143,19 @@ pub(crate) async fn serve(
             tracing::error!(%error, "metrics server failed");
         }
     }))
+}
+
+/// `200 ok`, or `503` while the brokers cannot be reached (the service keeps running and
+/// resumes when they are back).
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    if state.pipeline.check_brokers(HEALTH_PROBE_TIMEOUT).await {
+        (axum::http::StatusCode::OK, "ok")
+    } else {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "brokers unreachable; retrying",
+        )
+    }
 }
 
 async fn scrape(State(state): State<AppState>) -> impl IntoResponse {

@@ -278,6 +278,21 @@ impl<E: Event> Consumer<E> {
         self.inner.context()
     }
 
+    /// Asks the brokers for metadata (for at most `timeout`): true when they answer. Clears
+    /// the context's brokers-down mark when they do, so a health check of an idle consumer
+    /// sees the end of an outage.
+    pub async fn probe_brokers(&self, timeout: Duration) -> bool {
+        let consumer = self.inner.clone();
+        let answered =
+            tokio::task::spawn_blocking(move || consumer.fetch_metadata(None, timeout).is_ok())
+                .await
+                .unwrap_or(false);
+        if answered {
+            self.inner.context().brokers_reachable();
+        }
+        answered
+    }
+
     /// The dead-letter topic for records read from `source_topic`.
     pub(crate) fn dead_letter_topic(&self, source_topic: &str) -> String {
         crate::dlq::topic_for(self.options.dead_letter_topic.as_deref(), source_topic)

@@ -162,6 +162,20 @@ impl<In: Event> Pipeline<In> {
         self.producer.context()
     }
 
+    /// Whether the brokers can be reached now: true at once when no outage was reported,
+    /// otherwise after the brokers answer a metadata request within `timeout` (which ends the
+    /// reported outage).
+    pub async fn check_brokers(&self, timeout: Duration) -> bool {
+        if self.brokers_reachable() {
+            return true;
+        }
+        let answered = self.consumer.probe_brokers(timeout).await;
+        if answered {
+            self.producer_context().brokers_reachable();
+        }
+        answered
+    }
+
     /// Runs until `shutdown` resolves, turning each input into the outputs `transform`
     /// returns (written to each output's [`Event::TOPIC`]).
     ///

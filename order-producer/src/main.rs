@@ -91,14 +91,5 @@ async fn main() -> ExitCode {
         }
     }
     .await;
-    match result {
-        Ok(code) => code,
-        Err(error) if startup::is_config_error(&error) => startup::config_error(error),
-        Err(error) => {
-            let message = startup::describe(&error);
-            tracing::error!("{message}");
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    startup::exit_code(result)
 }

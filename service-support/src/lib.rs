@@ -39,6 +39,34 @@ pub fn config_error(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// Exit status when a broker refused the client: its credentials (SASL authentication) or its
+/// rights (ACLs / RBAC on a topic, group or transactional id).
+pub const EXIT_REFUSED: u8 = 3;
+
+/// The exit status for `result`, printing the error (one `error: …` line on stderr, and the
+/// log): 0 on success, 2 for bad configuration, 3 when a broker refused the client's
+/// credentials or rights ([`EXIT_REFUSED`]), 1 for any other failure.
+pub fn exit_code(result: anyhow::Result<ExitCode>) -> ExitCode {
+    let error = match result {
+        Ok(code) => return code,
+        Err(error) => error,
+    };
+    if is_config_error(&error) {
+        return config_error(error);
+    }
+    let message = describe(&error);
+    tracing::error!("{message}");
+    eprintln!("error: {message}");
+    let refused = error
+        .downcast_ref::<grocery_events::Error>()
+        .is_some_and(grocery_events::Error::is_refused);
+    if refused {
+        ExitCode::from(EXIT_REFUSED)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 /// Whether `error` (from anyhow) is a configuration problem of the library.
 pub fn is_config_error(error: &anyhow::Error) -> bool {
     matches!(
