@@ -28,13 +28,65 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// Longest wait between two refresh attempts after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+mod sealed {
+    /// Keeps [`OAuthBearerClient`](super::OAuthBearerClient) implemented only here: its
+    /// `native_ptr` goes to FFI, so an implementation returning a dangling pointer would be
+    /// undefined behaviour in safe code.
+    pub trait Sealed {}
+}
+
 /// A librdkafka client (producer, consumer, admin client) whose OAUTHBEARER token can be set.
 ///
 /// Implemented for rdkafka's clients; the client must have been created with
 /// `sasl.mechanisms=OAUTHBEARER` and without `sasl.oauthbearer.method=oidc`.
-pub trait OAuthBearerClient: Send + Sync + 'static {
-    /// The native librdkafka handle. It must stay valid as long as `self` is alive.
+///
+/// The trait is sealed: its native handle is handed to librdkafka, so only rdkafka's own
+/// clients, whose handle lives as long as they do, implement it. Outside implementations are
+/// refused:
+///
+/// ```compile_fail
+/// use grocery_events::auth::OAuthBearerClient;
+///
+/// struct Dangling;
+///
+/// impl OAuthBearerClient for Dangling {
+///     fn native_ptr(&self) -> *mut rdkafka::bindings::rd_kafka_t {
+///         std::ptr::dangling_mut()
+///     }
+/// }
+/// ```
+pub trait OAuthBearerClient: sealed::Sealed + Send + Sync + 'static {
+    /// The native librdkafka handle. It stays valid as long as `self` is alive.
     fn native_ptr(&self) -> *mut RDKafka;
+}
+
+impl<C: ClientContext + 'static> sealed::Sealed for Client<C> {}
+impl<C: ClientContext + 'static> sealed::Sealed for AdminClient<C> {}
+impl<C, Part> sealed::Sealed for BaseProducer<C, Part>
+where
+    Part: Partitioner + Send + Sync + 'static,
+    C: ProducerContext<Part> + 'static,
+{
+}
+impl<C, Part> sealed::Sealed for ThreadedProducer<C, Part>
+where
+    Part: Partitioner + Send + Sync + 'static,
+    C: ProducerContext<Part> + 'static,
+{
+}
+impl<C, R, Part> sealed::Sealed for FutureProducer<C, R, Part>
+where
+    Part: Partitioner + Send + Sync + 'static,
+    C: ClientContext + 'static,
+    R: AsyncRuntime + Send + Sync + 'static,
+{
+}
+impl<C: ConsumerContext + 'static> sealed::Sealed for BaseConsumer<C> {}
+impl<C, R> sealed::Sealed for StreamConsumer<C, R>
+where
+    C: ConsumerContext + 'static,
+    R: AsyncRuntime + Send + Sync + 'static,
+{
 }
 
 impl<C: ClientContext + 'static> OAuthBearerClient for Client<C> {
