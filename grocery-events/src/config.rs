@@ -9,7 +9,13 @@
 //! extensions Confluent Cloud needs (`logicalCluster`, `identityPoolId`) reach the broker.
 //!
 //! Environment variables override the file: `GROCERY_BOOTSTRAP_SERVERS` sets
-//! `bootstrap.servers` (prefix `GROCERY_`, upper case, `.` written as `_`).
+//! `bootstrap.servers` (prefix `GROCERY_`, upper case, `.` written as `_`). Only variables that
+//! name a property librdkafka or this library knows become properties; any other `GROCERY_*`
+//! variable (`GROCERY_CONFIG`, `GROCERY_CATALOG`, a test suite's own switches) is left alone.
+//!
+//! [`Config::validate`] asks librdkafka about every Kafka property, so a mistyped key
+//! (`bootstrap.server`, `linger.mss`) or a value librdkafka refuses is reported as
+//! [`Error::Config`] naming the key (never quoting a secret's value) before a client is built.
 //!
 //! ```
 //! use grocery_events::Config;
@@ -26,6 +32,7 @@
 
 use std::{collections::BTreeMap, fmt, fs::File, io::BufReader, path::Path, time::Duration};
 
+use rdkafka::{error::KafkaError, types::RDKafkaConfRes};
 use secrecy::SecretString;
 
 use crate::{
@@ -149,6 +156,51 @@ pub fn is_secret_key(key: &str) -> bool {
         || key.ends_with(".pem")
 }
 
+/// Whether `key` is a property a [`Config`] uses: one librdkafka knows (its client and topic
+/// properties), or one the library reads itself (Schema Registry, serializer and OAuth keys).
+pub fn is_known_property(key: &str) -> bool {
+    LIBRARY_KEYS.contains(&key)
+        || KAFKA_OIDC_KEYS.contains(&key)
+        || JAVA_ONLY_KEYS.contains(&key)
+        || !matches!(
+            librdkafka_refusal(key, ""),
+            Some((RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN, _))
+        )
+}
+
+/// What librdkafka says when `key` is set to `value` on a scratch configuration: `None` when it
+/// takes it, otherwise its result code and message.
+fn librdkafka_refusal(key: &str, value: &str) -> Option<(RDKafkaConfRes, String)> {
+    let mut scratch = rdkafka::ClientConfig::new();
+    scratch.set(key, value);
+    match scratch.create_native_config() {
+        Ok(_) => None,
+        Err(KafkaError::ClientConfig(code, description, _, _)) => Some((code, description)),
+        Err(other) => Some((RDKafkaConfRes::RD_KAFKA_CONF_INVALID, other.to_string())),
+    }
+}
+
+/// [`Error::Config`] naming `key` when librdkafka does not take `key=value`. The value of a
+/// secret key is never quoted.
+fn check_with_librdkafka(key: &str, value: &str) -> Result<()> {
+    let Some((code, description)) = librdkafka_refusal(key, value) else {
+        return Ok(());
+    };
+    let reason = if code == RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN {
+        "not a property librdkafka knows (mistyped?); see \
+         https://docs.confluent.io/platform/current/clients/librdkafka/html/md_CONFIGURATION.html"
+            .to_owned()
+    } else if is_secret_key(key) && (value.is_empty() || description.contains(value)) {
+        "librdkafka refuses the value (not shown: it is a secret)".to_owned()
+    } else {
+        format!("librdkafka refuses the value: {description}")
+    };
+    Err(Error::Config {
+        key: key.to_owned(),
+        reason,
+    })
+}
+
 /// OAuth client credentials, as configured for Kafka (`sasl.oauthbearer.*`) or the Schema
 /// Registry (`bearer.auth.*`).
 #[derive(Clone)]
@@ -255,14 +307,22 @@ impl Config {
     }
 
     /// Applies overrides from `vars` named like environment variables (`GROCERY_…`).
+    ///
+    /// `GROCERY_LINGER_MS=5` sets `linger.ms`: the name after the prefix, lower case, with `_`
+    /// written as `.`. A variable becomes a property only when that key is a property
+    /// librdkafka knows or one the library reads (`schema.registry.url`, `basic.auth.*`,
+    /// `bearer.auth.*`, …; see [`is_known_property`]); other `GROCERY_*` variables, such as the
+    /// services' `GROCERY_CONFIG` and `GROCERY_CATALOG`, are ignored.
     pub fn with_overrides_from(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
         for (name, value) in vars {
-            if let Some(rest) = name.strip_prefix(ENV_PREFIX)
-                && !rest.is_empty()
-                && rest != "CONFIG"
-            {
-                let key = rest.to_ascii_lowercase().replace('_', ".");
+            let Some(rest) = name.strip_prefix(ENV_PREFIX).filter(|r| !r.is_empty()) else {
+                continue;
+            };
+            let key = rest.to_ascii_lowercase().replace('_', ".");
+            if is_known_property(&key) {
                 self.properties.insert(key, value);
+            } else {
+                tracing::debug!(variable = %name, "not a property name; environment variable not used as an override");
             }
         }
         self
@@ -340,6 +400,9 @@ impl Config {
     /// [`Error::Config`] for the first problem found.
     pub fn validate(&self) -> Result<()> {
         self.require("bootstrap.servers", "the Kafka cluster's host:port list")?;
+        for (key, value) in self.kafka_properties() {
+            check_with_librdkafka(key, value)?;
+        }
         self.kafka_oauth()?;
         self.registry_config()?;
         self.codec_options()?;
@@ -751,6 +814,66 @@ basic.auth.user.info=SRKEY:sr-s3cret
         assert_eq!(c.get("bootstrap.servers"), Some("env:9092"));
         assert_eq!(c.get("schema.registry.url"), Some("http://env"));
         assert_eq!(c.iter().count(), 2);
+    }
+
+    #[test]
+    fn only_variables_naming_a_property_override() {
+        let c = config("bootstrap.servers=file:9092").with_overrides_from(
+            [
+                ("GROCERY_CATALOG", "data/catalog.csv"),
+                ("GROCERY_REAL_KAFKA_CONFIG", "/tmp/real.properties"),
+                ("GROCERY_CONFIG", "/path"),
+                ("GROCERY_", "x"),
+                ("GROCERY_LINGER_MS", "7"),
+                ("GROCERY_BASIC_AUTH_USER_INFO", "k:s"),
+                ("GROCERY_SASL_OAUTHBEARER_CLIENT_ID", "cid"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let keys: Vec<&str> = c.iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                "basic.auth.user.info",
+                "bootstrap.servers",
+                "linger.ms",
+                "sasl.oauthbearer.client.id"
+            ]
+        );
+        assert!(is_known_property("bootstrap.servers") && is_known_property("schema.registry.url"));
+        assert!(!is_known_property("real.kafka.config") && !is_known_property("catalog"));
+    }
+
+    #[test]
+    fn validate_names_a_key_librdkafka_does_not_take() {
+        let base = "bootstrap.servers=b:9092\nschema.registry.url=http://x\n";
+        for (extra, key) in [
+            ("bootstrap.server=b:9092", "bootstrap.server"),
+            ("linger.mss=5", "linger.mss"),
+            ("linger.ms=soon", "linger.ms"),
+            ("sasl.pasword=hunter2-s3cret", "sasl.pasword"),
+            ("security.protocol=SASL_PLAINTXT", "security.protocol"),
+        ] {
+            let err = config(&format!("{base}{extra}\n")).validate().unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(err, Error::Config { key: ref k, .. } if k == key),
+                "{text}"
+            );
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+        // A secret key's refused value is never quoted.
+        let err = config(&format!("{base}ssl.key.password=\n")).validate();
+        assert!(err.is_ok(), "an empty value is left out: {err:?}");
+        assert!(check_with_librdkafka("acks", "all").is_ok());
+        // librdkafka's message is shown only when it does not quote a secret value.
+        let text = check_with_librdkafka("sasl.oauthbearer.client.secret", "x")
+            .map_or_else(|e| e.to_string(), |()| String::new());
+        println!("{text}");
+        assert!(!text.contains("\"x\""), "{text}");
+        let text = check_with_librdkafka("ssl.key.password", "s3cret\0")
+            .map_or_else(|e| e.to_string(), |()| String::new());
+        assert!(!text.contains("s3cret"), "{text}");
     }
 
     #[test]
