@@ -7,6 +7,10 @@
 //! client credentials for Kafka (`sasl.oauthbearer.method=oidc` with
 //! `sasl.oauthbearer.client.id`, …) are handled by the library itself, so that the SASL
 //! extensions Confluent Cloud needs (`logicalCluster`, `identityPoolId`) reach the broker.
+//! Token endpoints (`sasl.oauthbearer.token.endpoint.url`, `bearer.auth.issuer.endpoint.url`)
+//! must be `https://` URLs, so that client secrets never cross a network in clear text;
+//! `http://` is accepted only for loopback hosts (`localhost`, `127.0.0.0/8`, `::1`), where
+//! local test identity providers run.
 //!
 //! Environment variables override the file: `GROCERY_BOOTSTRAP_SERVERS` sets
 //! `bootstrap.servers` (prefix `GROCERY_`, upper case, `.` written as `_`). Only variables that
@@ -439,10 +443,11 @@ impl Config {
             return Ok(None);
         }
         let why = "needed with sasl.oauthbearer.method=oidc";
+        let endpoint_key = "sasl.oauthbearer.token.endpoint.url";
+        let token_endpoint = self.require(endpoint_key, why)?;
+        crate::auth::check_token_endpoint(endpoint_key, token_endpoint)?;
         let credentials = OAuthSettings {
-            token_endpoint: self
-                .require("sasl.oauthbearer.token.endpoint.url", why)?
-                .to_owned(),
+            token_endpoint: token_endpoint.to_owned(),
             client_id: self.require("sasl.oauthbearer.client.id", why)?.to_owned(),
             client_secret: self.require("sasl.oauthbearer.client.secret", why)?.into(),
             scope: self.get("sasl.oauthbearer.scope").map(str::to_owned),
@@ -573,11 +578,12 @@ impl Config {
             return Ok(None);
         }
         let why = "needed with bearer.auth.credentials.source=OAUTHBEARER";
+        let endpoint_key = "bearer.auth.issuer.endpoint.url";
+        let token_endpoint = self.require(endpoint_key, why)?;
+        crate::auth::check_token_endpoint(endpoint_key, token_endpoint)?;
         Ok(Some(RegistryOAuthSettings {
             credentials: OAuthSettings {
-                token_endpoint: self
-                    .require("bearer.auth.issuer.endpoint.url", why)?
-                    .to_owned(),
+                token_endpoint: token_endpoint.to_owned(),
                 client_id: self.require("bearer.auth.client.id", why)?.to_owned(),
                 client_secret: self.require("bearer.auth.client.secret", why)?.into(),
                 scope: self.get("bearer.auth.scope").map(str::to_owned),
@@ -777,6 +783,35 @@ basic.auth.user.info=SRKEY:sr-s3cret
         assert!(
             matches!(err, Error::Config { ref key, .. } if key == "sasl.oauthbearer.extensions")
         );
+    }
+
+    #[test]
+    fn token_endpoints_must_be_https_off_loopback() {
+        let kafka = "bootstrap.servers=b:9092\nschema.registry.url=https://sr\n\
+                     sasl.mechanisms=OAUTHBEARER\nsasl.oauthbearer.method=oidc\n\
+                     sasl.oauthbearer.client.id=cid\nsasl.oauthbearer.client.secret=csecret\n";
+        let registry = "bootstrap.servers=b:9092\nschema.registry.url=https://sr\n\
+                        bearer.auth.credentials.source=OAUTHBEARER\n\
+                        bearer.auth.logical.cluster=lsrc-1\n\
+                        bearer.auth.client.id=cid\nbearer.auth.client.secret=csecret\n";
+        for (base, key) in [
+            (kafka, "sasl.oauthbearer.token.endpoint.url"),
+            (registry, "bearer.auth.issuer.endpoint.url"),
+        ] {
+            let err = config(&format!("{base}{key}=http://idp.example/token\n"))
+                .validate()
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::Config { key: ref k, .. } if k == key),
+                "{err}"
+            );
+            assert!(err.to_string().contains("https://"), "{err}");
+            for ok in ["https://idp.example/token", "http://127.0.0.1:9/token"] {
+                config(&format!("{base}{key}={ok}\n"))
+                    .validate()
+                    .unwrap_or_else(|e| panic!("{ok}: {e}"));
+            }
+        }
     }
 
     #[test]

@@ -273,11 +273,16 @@ impl RegistryClient {
         // With a middleware (OAuth), failures come wrapped in `reqwest_middleware::Error`.
         let wrapped = source.and_then(|s| s.downcast_ref::<reqwest_middleware::Error>());
         if let Some(reqwest_middleware::Error::Middleware(m)) = wrapped
-            && let Some(Error::Auth { endpoint, reason }) = m.downcast_ref::<Error>()
+            && let Some(Error::Auth {
+                endpoint,
+                reason,
+                transient,
+            }) = m.downcast_ref::<Error>()
         {
             return Error::Auth {
                 endpoint: endpoint.clone(),
                 reason: reason.clone(),
+                transient: *transient,
             };
         }
         let transport = match wrapped {
