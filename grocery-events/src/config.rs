@@ -263,6 +263,9 @@ impl fmt::Debug for Config {
         for (key, value) in &self.properties {
             if is_secret_key(key) {
                 map.entry(key, &"[REDACTED]");
+            } else if key == "schema.registry.url" {
+                let urls: Vec<String> = value.split(',').map(crate::redact::redact_url).collect();
+                map.entry(key, &urls.join(","));
             } else {
                 map.entry(key, value);
             }
@@ -696,7 +699,12 @@ basic.auth.user.info=SRKEY:sr-s3cret
 
     #[test]
     fn debug_redacts_every_secret() {
-        let c = config(CLOUD_API_KEY).set("sasl.oauthbearer.client.secret", "oidc-s3cret");
+        let c = config(CLOUD_API_KEY)
+            .set("sasl.oauthbearer.client.secret", "oidc-s3cret")
+            .set(
+                "schema.registry.url",
+                "https://SRKEY:url-s3cret@psrc.example",
+            );
         let shown = format!("{c:?} {:?}", c.registry_config().unwrap());
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("KAFKAKEY") && shown.contains("[REDACTED]"));
