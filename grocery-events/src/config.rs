@@ -65,6 +65,7 @@ const LIBRARY_KEYS: &[&str] = &[
     "auto.register.schemas",
     "use.latest.version",
     "value.subject.name.strategy",
+    "avro.max.allocation.bytes",
     "dlq.topic.suffix",
 ];
 
@@ -612,7 +613,7 @@ impl Config {
     }
 
     /// The serializer settings (`auto.register.schemas`, `use.latest.version`,
-    /// `value.subject.name.strategy`).
+    /// `value.subject.name.strategy`, `avro.max.allocation.bytes`).
     ///
     /// # Errors
     /// [`Error::Config`] for a value that is not a boolean or a known strategy.
@@ -631,7 +632,20 @@ impl Config {
                 }
             },
         };
-        let options = CodecOptions::default()
+        let mut options = CodecOptions::default();
+        if let Some(bytes) = self.get("avro.max.allocation.bytes") {
+            let bytes = bytes
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|b| *b >= 1024)
+                .ok_or_else(|| Error::Config {
+                    key: "avro.max.allocation.bytes".into(),
+                    reason: format!("'{bytes}' is not a number of bytes (at least 1024)"),
+                })?;
+            options = options.with_max_allocation_bytes(bytes);
+        }
+        let options = options
             .with_auto_register(self.flag("auto.register.schemas", true)?)
             .with_use_latest_version(self.flag("use.latest.version", false)?)
             .with_subject_strategy(strategy);
@@ -927,6 +941,17 @@ basic.auth.user.info=SRKEY:sr-s3cret
         );
         let o = c.codec_options().unwrap();
         assert!(!o.auto_register && o.use_latest_version);
+        assert_eq!(
+            o.max_allocation_bytes,
+            crate::codec::DEFAULT_MAX_ALLOCATION_BYTES
+        );
+        let o = c.clone().set("avro.max.allocation.bytes", "1048576");
+        assert_eq!(o.codec_options().unwrap().max_allocation_bytes, 1 << 20);
+        let err = c
+            .set("avro.max.allocation.bytes", "lots")
+            .codec_options()
+            .unwrap_err();
+        assert!(matches!(err, Error::Config { ref key, .. } if key == "avro.max.allocation.bytes"));
         assert_eq!(o.subject_strategy, SubjectNameStrategy::TopicRecordName);
     }
 }
