@@ -945,8 +945,11 @@ basic.auth.user.info=SRKEY:sr-s3cret
             o.max_allocation_bytes,
             crate::codec::DEFAULT_MAX_ALLOCATION_BYTES
         );
-        let o = c.clone().set("avro.max.allocation.bytes", "1048576");
-        assert_eq!(o.codec_options().unwrap().max_allocation_bytes, 1 << 20);
+        let bounded = c.clone().set("avro.max.allocation.bytes", "1048576");
+        assert_eq!(
+            bounded.codec_options().unwrap().max_allocation_bytes,
+            1 << 20
+        );
         let err = c
             .set("avro.max.allocation.bytes", "lots")
             .codec_options()
