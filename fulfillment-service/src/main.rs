@@ -84,7 +84,7 @@ async fn main() -> ExitCode {
         let transform = |received: &Received<Order>| -> Vec<PickList> {
             let now = startup::now_ms();
             let order = &received.event;
-            latency.observe((now - order.order_time).max(0) as f64 / 1000.0);
+            latency.observe(metrics::latency_seconds(now, order.order_time));
             let pick_list = builder.build(order, now);
             tracing::debug!(order_id = %order.order_id, picker = %pick_list.assigned_picker, "pick list built");
             vec![pick_list]

@@ -218,3 +218,25 @@ fn consumer_lag(pipeline: &Pipeline<Order>) -> rdkafka::error::KafkaResult<i64> 
     }
     Ok(lag)
 }
+
+/// Seconds from `order_time_ms` to `now_ms`, never negative. Saturating: an order's time is
+/// producer input, and a hostile one (`i64::MIN`, far future) must not overflow.
+pub(crate) fn latency_seconds(now_ms: i64, order_time_ms: i64) -> f64 {
+    now_ms.saturating_sub(order_time_ms).max(0) as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::latency_seconds;
+
+    #[test]
+    fn latency_of_hostile_order_times_does_not_overflow() {
+        let now = 1_800_000_000_000;
+        assert_eq!(latency_seconds(now, now - 1_500), 1.5);
+        assert_eq!(latency_seconds(now, i64::MAX), 0.0);
+        assert_eq!(latency_seconds(now, now + 10), 0.0);
+        assert_eq!(latency_seconds(now, i64::MIN), i64::MAX as f64 / 1000.0);
+        assert_eq!(latency_seconds(i64::MIN, i64::MAX), 0.0);
+        assert_eq!(latency_seconds(-1, i64::MAX), 0.0);
+    }
+}

@@ -6,6 +6,13 @@
 //! deserialized straight into the Rust type by `serde_avro_fast`. Otherwise apache-avro decodes
 //! the body with the writer schema and resolves it into the reader schema (defaults for added
 //! fields, dropped removed fields, promotions), and the resolved value becomes the Rust type.
+//!
+//! Writer schemas come from the registry, so decoding bounds what a record can make it
+//! allocate: apache-avro's allocation bound is set to [`CodecOptions::max_allocation_bytes`]
+//! (`avro.max.allocation.bytes`, default 16 MiB, instead of apache-avro's 512 MiB), and a writer
+//! schema with an array whose items encode to zero bytes (`{"type":"array","items":"null"}`,
+//! an empty record), with which a few bytes could claim millions of items, is refused as
+//! [`Error::InvalidSchema`].
 
 use std::{
     any::TypeId,
@@ -38,7 +45,16 @@ pub struct CodecOptions {
     pub use_latest_version: bool,
     /// How subjects are named.
     pub subject_strategy: SubjectNameStrategy,
+    /// The most bytes one decoded value may make apache-avro allocate for a string, bytes or
+    /// the items of an array or map (`avro.max.allocation.bytes`, default
+    /// [`DEFAULT_MAX_ALLOCATION_BYTES`]). apache-avro keeps this bound process-wide and takes
+    /// only the first value set: the first [`Codec`] created sets it, and a later codec asking
+    /// for another value logs a warning.
+    pub max_allocation_bytes: usize,
 }
+
+/// Default of [`CodecOptions::max_allocation_bytes`]: 16 MiB, far above any grocery event.
+pub const DEFAULT_MAX_ALLOCATION_BYTES: usize = 16 * 1024 * 1024;
 
 impl Default for CodecOptions {
     fn default() -> Self {
@@ -46,6 +62,7 @@ impl Default for CodecOptions {
             auto_register: true,
             use_latest_version: false,
             subject_strategy: SubjectNameStrategy::TopicName,
+            max_allocation_bytes: DEFAULT_MAX_ALLOCATION_BYTES,
         }
     }
 }
@@ -66,6 +83,12 @@ impl CodecOptions {
     /// Sets [`CodecOptions::subject_strategy`].
     pub fn with_subject_strategy(mut self, strategy: SubjectNameStrategy) -> Self {
         self.subject_strategy = strategy;
+        self
+    }
+
+    /// Sets [`CodecOptions::max_allocation_bytes`].
+    pub fn with_max_allocation_bytes(mut self, bytes: usize) -> Self {
+        self.max_allocation_bytes = bytes;
         self
     }
 }
@@ -129,6 +152,14 @@ impl Codec {
     pub fn with_client(registry: RegistryClient, options: CodecOptions) -> Self {
         // `uuid` logical types are strings on the wire: serde must see human-readable UUIDs.
         apache_avro::util::set_serde_human_readable(true);
+        let bound = apache_avro::util::max_allocation_bytes(options.max_allocation_bytes);
+        if bound != options.max_allocation_bytes {
+            tracing::warn!(
+                requested = options.max_allocation_bytes,
+                in_effect = bound,
+                "apache-avro's allocation bound is process-wide and was already set; keeping it"
+            );
+        }
         Self {
             registry,
             options,
@@ -259,10 +290,12 @@ impl Codec {
             return Ok(found.clone());
         }
         let fetched = self.registry.schema_by_id(id).await?;
-        let avro = Schema::parse_str(&fetched.schema).map_err(|e| Error::InvalidSchema {
+        let invalid = |reason: String| Error::InvalidSchema {
             origin: format!("schema id {id} from {}", self.registry.url()),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let avro = Schema::parse_str(&fetched.schema).map_err(|e| invalid(e.to_string()))?;
+        check_array_items(&avro).map_err(invalid)?;
         debug!(schema_id = id, "fetched writer schema");
         let canonical = avro.canonical_form();
         let writer = Arc::new(WriterSchema { avro, canonical });
@@ -322,6 +355,84 @@ impl Codec {
             .or_default()
             .insert(topic.to_owned(), target.clone());
         Ok(target)
+    }
+}
+
+/// Refuses a writer schema with an array whose items encode to zero bytes: a record of a few
+/// bytes could then claim any number of items.
+fn check_array_items(schema: &Schema) -> std::result::Result<(), String> {
+    let resolved =
+        apache_avro::schema::ResolvedSchema::try_from(schema).map_err(|e| e.to_string())?;
+    let names = resolved.get_names();
+    let mut visited = Vec::new();
+    walk_arrays(schema, names, &mut visited)
+}
+
+fn walk_arrays<'s>(
+    schema: &'s Schema,
+    names: &apache_avro::schema::NamesRef<'s>,
+    visited: &mut Vec<&'s apache_avro::schema::Name>,
+) -> std::result::Result<(), String> {
+    match schema {
+        Schema::Array(array) => {
+            if encodes_to_nothing(&array.items, names, &mut Vec::new()) {
+                return Err(format!(
+                    "an array's items ({}) encode to zero bytes, so a few bytes could claim \
+                     millions of items; such writer schemas are refused",
+                    array.items.canonical_form()
+                ));
+            }
+            walk_arrays(&array.items, names, visited)
+        }
+        Schema::Map(map) => walk_arrays(&map.types, names, visited),
+        Schema::Union(union) => union
+            .variants()
+            .iter()
+            .try_for_each(|v| walk_arrays(v, names, visited)),
+        Schema::Record(record) => {
+            if visited.contains(&&record.name) {
+                return Ok(());
+            }
+            visited.push(&record.name);
+            record
+                .fields
+                .iter()
+                .try_for_each(|f| walk_arrays(&f.schema, names, visited))
+        }
+        Schema::Ref { name } => match names.get(name) {
+            Some(target) if !visited.contains(&name) => walk_arrays(target, names, visited),
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// Whether every value of `schema` encodes to zero bytes (`null`, an empty record, a record of
+/// such fields, a zero-size fixed).
+fn encodes_to_nothing<'s>(
+    schema: &'s Schema,
+    names: &apache_avro::schema::NamesRef<'s>,
+    in_progress: &mut Vec<&'s apache_avro::schema::Name>,
+) -> bool {
+    match schema {
+        Schema::Null => true,
+        Schema::Fixed(fixed) => fixed.size == 0,
+        Schema::Record(record) => {
+            if in_progress.contains(&&record.name) {
+                return false;
+            }
+            in_progress.push(&record.name);
+            let nothing = record
+                .fields
+                .iter()
+                .all(|f| encodes_to_nothing(&f.schema, names, in_progress));
+            in_progress.pop();
+            nothing
+        }
+        Schema::Ref { name } => names
+            .get(name)
+            .is_some_and(|target| encodes_to_nothing(target, names, in_progress)),
+        _ => false,
     }
 }
 

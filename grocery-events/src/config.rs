@@ -7,9 +7,19 @@
 //! client credentials for Kafka (`sasl.oauthbearer.method=oidc` with
 //! `sasl.oauthbearer.client.id`, …) are handled by the library itself, so that the SASL
 //! extensions Confluent Cloud needs (`logicalCluster`, `identityPoolId`) reach the broker.
+//! Token endpoints (`sasl.oauthbearer.token.endpoint.url`, `bearer.auth.issuer.endpoint.url`)
+//! must be `https://` URLs, so that client secrets never cross a network in clear text;
+//! `http://` is accepted only for loopback hosts (`localhost`, `127.0.0.0/8`, `::1`), where
+//! local test identity providers run.
 //!
 //! Environment variables override the file: `GROCERY_BOOTSTRAP_SERVERS` sets
-//! `bootstrap.servers` (prefix `GROCERY_`, upper case, `.` written as `_`).
+//! `bootstrap.servers` (prefix `GROCERY_`, upper case, `.` written as `_`). Only variables that
+//! name a property librdkafka or this library knows become properties; any other `GROCERY_*`
+//! variable (`GROCERY_CONFIG`, `GROCERY_CATALOG`, a test suite's own switches) is left alone.
+//!
+//! [`Config::validate`] asks librdkafka about every Kafka property, so a mistyped key
+//! (`bootstrap.server`, `linger.mss`) or a value librdkafka refuses is reported as
+//! [`Error::Config`] naming the key (never quoting a secret's value) before a client is built.
 //!
 //! ```
 //! use grocery_events::Config;
@@ -26,6 +36,7 @@
 
 use std::{collections::BTreeMap, fmt, fs::File, io::BufReader, path::Path, time::Duration};
 
+use rdkafka::{error::KafkaError, types::RDKafkaConfRes};
 use secrecy::SecretString;
 
 use crate::{
@@ -54,6 +65,7 @@ const LIBRARY_KEYS: &[&str] = &[
     "auto.register.schemas",
     "use.latest.version",
     "value.subject.name.strategy",
+    "avro.max.allocation.bytes",
     "dlq.topic.suffix",
 ];
 
@@ -149,6 +161,51 @@ pub fn is_secret_key(key: &str) -> bool {
         || key.ends_with(".pem")
 }
 
+/// Whether `key` is a property a [`Config`] uses: one librdkafka knows (its client and topic
+/// properties), or one the library reads itself (Schema Registry, serializer and OAuth keys).
+pub fn is_known_property(key: &str) -> bool {
+    LIBRARY_KEYS.contains(&key)
+        || KAFKA_OIDC_KEYS.contains(&key)
+        || JAVA_ONLY_KEYS.contains(&key)
+        || !matches!(
+            librdkafka_refusal(key, ""),
+            Some((RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN, _))
+        )
+}
+
+/// What librdkafka says when `key` is set to `value` on a scratch configuration: `None` when it
+/// takes it, otherwise its result code and message.
+fn librdkafka_refusal(key: &str, value: &str) -> Option<(RDKafkaConfRes, String)> {
+    let mut scratch = rdkafka::ClientConfig::new();
+    scratch.set(key, value);
+    match scratch.create_native_config() {
+        Ok(_) => None,
+        Err(KafkaError::ClientConfig(code, description, _, _)) => Some((code, description)),
+        Err(other) => Some((RDKafkaConfRes::RD_KAFKA_CONF_INVALID, other.to_string())),
+    }
+}
+
+/// [`Error::Config`] naming `key` when librdkafka does not take `key=value`. The value of a
+/// secret key is never quoted.
+fn check_with_librdkafka(key: &str, value: &str) -> Result<()> {
+    let Some((code, description)) = librdkafka_refusal(key, value) else {
+        return Ok(());
+    };
+    let reason = if code == RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN {
+        "not a property librdkafka knows (mistyped?); see \
+         https://docs.confluent.io/platform/current/clients/librdkafka/html/md_CONFIGURATION.html"
+            .to_owned()
+    } else if is_secret_key(key) && (value.is_empty() || description.contains(value)) {
+        "librdkafka refuses the value (not shown: it is a secret)".to_owned()
+    } else {
+        format!("librdkafka refuses the value: {description}")
+    };
+    Err(Error::Config {
+        key: key.to_owned(),
+        reason,
+    })
+}
+
 /// OAuth client credentials, as configured for Kafka (`sasl.oauthbearer.*`) or the Schema
 /// Registry (`bearer.auth.*`).
 #[derive(Clone)]
@@ -207,6 +264,9 @@ impl fmt::Debug for Config {
         for (key, value) in &self.properties {
             if is_secret_key(key) {
                 map.entry(key, &"[REDACTED]");
+            } else if key == "schema.registry.url" {
+                let urls: Vec<String> = value.split(',').map(crate::redact::redact_url).collect();
+                map.entry(key, &urls.join(","));
             } else {
                 map.entry(key, value);
             }
@@ -255,14 +315,22 @@ impl Config {
     }
 
     /// Applies overrides from `vars` named like environment variables (`GROCERY_…`).
+    ///
+    /// `GROCERY_LINGER_MS=5` sets `linger.ms`: the name after the prefix, lower case, with `_`
+    /// written as `.`. A variable becomes a property only when that key is a property
+    /// librdkafka knows or one the library reads (`schema.registry.url`, `basic.auth.*`,
+    /// `bearer.auth.*`, …; see [`is_known_property`]); other `GROCERY_*` variables, such as the
+    /// services' `GROCERY_CONFIG` and `GROCERY_CATALOG`, are ignored.
     pub fn with_overrides_from(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
         for (name, value) in vars {
-            if let Some(rest) = name.strip_prefix(ENV_PREFIX)
-                && !rest.is_empty()
-                && rest != "CONFIG"
-            {
-                let key = rest.to_ascii_lowercase().replace('_', ".");
+            let Some(rest) = name.strip_prefix(ENV_PREFIX).filter(|r| !r.is_empty()) else {
+                continue;
+            };
+            let key = rest.to_ascii_lowercase().replace('_', ".");
+            if is_known_property(&key) {
                 self.properties.insert(key, value);
+            } else {
+                tracing::debug!(variable = %name, "not a property name; environment variable not used as an override");
             }
         }
         self
@@ -340,6 +408,9 @@ impl Config {
     /// [`Error::Config`] for the first problem found.
     pub fn validate(&self) -> Result<()> {
         self.require("bootstrap.servers", "the Kafka cluster's host:port list")?;
+        for (key, value) in self.kafka_properties() {
+            check_with_librdkafka(key, value)?;
+        }
         self.kafka_oauth()?;
         self.registry_config()?;
         self.codec_options()?;
@@ -376,10 +447,11 @@ impl Config {
             return Ok(None);
         }
         let why = "needed with sasl.oauthbearer.method=oidc";
+        let endpoint_key = "sasl.oauthbearer.token.endpoint.url";
+        let token_endpoint = self.require(endpoint_key, why)?;
+        crate::auth::check_token_endpoint(endpoint_key, token_endpoint)?;
         let credentials = OAuthSettings {
-            token_endpoint: self
-                .require("sasl.oauthbearer.token.endpoint.url", why)?
-                .to_owned(),
+            token_endpoint: token_endpoint.to_owned(),
             client_id: self.require("sasl.oauthbearer.client.id", why)?.to_owned(),
             client_secret: self.require("sasl.oauthbearer.client.secret", why)?.into(),
             scope: self.get("sasl.oauthbearer.scope").map(str::to_owned),
@@ -510,11 +582,12 @@ impl Config {
             return Ok(None);
         }
         let why = "needed with bearer.auth.credentials.source=OAUTHBEARER";
+        let endpoint_key = "bearer.auth.issuer.endpoint.url";
+        let token_endpoint = self.require(endpoint_key, why)?;
+        crate::auth::check_token_endpoint(endpoint_key, token_endpoint)?;
         Ok(Some(RegistryOAuthSettings {
             credentials: OAuthSettings {
-                token_endpoint: self
-                    .require("bearer.auth.issuer.endpoint.url", why)?
-                    .to_owned(),
+                token_endpoint: token_endpoint.to_owned(),
                 client_id: self.require("bearer.auth.client.id", why)?.to_owned(),
                 client_secret: self.require("bearer.auth.client.secret", why)?.into(),
                 scope: self.get("bearer.auth.scope").map(str::to_owned),
@@ -540,7 +613,7 @@ impl Config {
     }
 
     /// The serializer settings (`auto.register.schemas`, `use.latest.version`,
-    /// `value.subject.name.strategy`).
+    /// `value.subject.name.strategy`, `avro.max.allocation.bytes`).
     ///
     /// # Errors
     /// [`Error::Config`] for a value that is not a boolean or a known strategy.
@@ -559,7 +632,20 @@ impl Config {
                 }
             },
         };
-        let options = CodecOptions::default()
+        let mut options = CodecOptions::default();
+        if let Some(bytes) = self.get("avro.max.allocation.bytes") {
+            let bytes = bytes
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|b| *b >= 1024)
+                .ok_or_else(|| Error::Config {
+                    key: "avro.max.allocation.bytes".into(),
+                    reason: format!("'{bytes}' is not a number of bytes (at least 1024)"),
+                })?;
+            options = options.with_max_allocation_bytes(bytes);
+        }
+        let options = options
             .with_auto_register(self.flag("auto.register.schemas", true)?)
             .with_use_latest_version(self.flag("use.latest.version", false)?)
             .with_subject_strategy(strategy);
@@ -627,7 +713,12 @@ basic.auth.user.info=SRKEY:sr-s3cret
 
     #[test]
     fn debug_redacts_every_secret() {
-        let c = config(CLOUD_API_KEY).set("sasl.oauthbearer.client.secret", "oidc-s3cret");
+        let c = config(CLOUD_API_KEY)
+            .set("sasl.oauthbearer.client.secret", "oidc-s3cret")
+            .set(
+                "schema.registry.url",
+                "https://SRKEY:url-s3cret@psrc.example",
+            );
         let shown = format!("{c:?} {:?}", c.registry_config().unwrap());
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("KAFKAKEY") && shown.contains("[REDACTED]"));
@@ -717,6 +808,35 @@ basic.auth.user.info=SRKEY:sr-s3cret
     }
 
     #[test]
+    fn token_endpoints_must_be_https_off_loopback() {
+        let kafka = "bootstrap.servers=b:9092\nschema.registry.url=https://sr\n\
+                     sasl.mechanisms=OAUTHBEARER\nsasl.oauthbearer.method=oidc\n\
+                     sasl.oauthbearer.client.id=cid\nsasl.oauthbearer.client.secret=csecret\n";
+        let registry = "bootstrap.servers=b:9092\nschema.registry.url=https://sr\n\
+                        bearer.auth.credentials.source=OAUTHBEARER\n\
+                        bearer.auth.logical.cluster=lsrc-1\n\
+                        bearer.auth.client.id=cid\nbearer.auth.client.secret=csecret\n";
+        for (base, key) in [
+            (kafka, "sasl.oauthbearer.token.endpoint.url"),
+            (registry, "bearer.auth.issuer.endpoint.url"),
+        ] {
+            let err = config(&format!("{base}{key}=http://idp.example/token\n"))
+                .validate()
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::Config { key: ref k, .. } if k == key),
+                "{err}"
+            );
+            assert!(err.to_string().contains("https://"), "{err}");
+            for ok in ["https://idp.example/token", "http://127.0.0.1:9/token"] {
+                config(&format!("{base}{key}={ok}\n"))
+                    .validate()
+                    .unwrap_or_else(|e| panic!("{ok}: {e}"));
+            }
+        }
+    }
+
+    #[test]
     fn registry_oauth_needs_the_logical_cluster() {
         let base = "bootstrap.servers=b\nschema.registry.url=https://sr\n\
                     bearer.auth.credentials.source=OAUTHBEARER\n\
@@ -754,6 +874,66 @@ basic.auth.user.info=SRKEY:sr-s3cret
     }
 
     #[test]
+    fn only_variables_naming_a_property_override() {
+        let c = config("bootstrap.servers=file:9092").with_overrides_from(
+            [
+                ("GROCERY_CATALOG", "data/catalog.csv"),
+                ("GROCERY_REAL_KAFKA_CONFIG", "/tmp/real.properties"),
+                ("GROCERY_CONFIG", "/path"),
+                ("GROCERY_", "x"),
+                ("GROCERY_LINGER_MS", "7"),
+                ("GROCERY_BASIC_AUTH_USER_INFO", "k:s"),
+                ("GROCERY_SASL_OAUTHBEARER_CLIENT_ID", "cid"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let keys: Vec<&str> = c.iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                "basic.auth.user.info",
+                "bootstrap.servers",
+                "linger.ms",
+                "sasl.oauthbearer.client.id"
+            ]
+        );
+        assert!(is_known_property("bootstrap.servers") && is_known_property("schema.registry.url"));
+        assert!(!is_known_property("real.kafka.config") && !is_known_property("catalog"));
+    }
+
+    #[test]
+    fn validate_names_a_key_librdkafka_does_not_take() {
+        let base = "bootstrap.servers=b:9092\nschema.registry.url=http://x\n";
+        for (extra, key) in [
+            ("bootstrap.server=b:9092", "bootstrap.server"),
+            ("linger.mss=5", "linger.mss"),
+            ("linger.ms=soon", "linger.ms"),
+            ("sasl.pasword=hunter2-s3cret", "sasl.pasword"),
+            ("security.protocol=SASL_PLAINTXT", "security.protocol"),
+        ] {
+            let err = config(&format!("{base}{extra}\n")).validate().unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(err, Error::Config { key: ref k, .. } if k == key),
+                "{text}"
+            );
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+        // A secret key's refused value is never quoted.
+        let err = config(&format!("{base}ssl.key.password=\n")).validate();
+        assert!(err.is_ok(), "an empty value is left out: {err:?}");
+        assert!(check_with_librdkafka("acks", "all").is_ok());
+        // librdkafka's message is shown only when it does not quote a secret value.
+        let text = check_with_librdkafka("sasl.oauthbearer.client.secret", "x")
+            .map_or_else(|e| e.to_string(), |()| String::new());
+        println!("{text}");
+        assert!(!text.contains("\"x\""), "{text}");
+        let text = check_with_librdkafka("ssl.key.password", "s3cret\0")
+            .map_or_else(|e| e.to_string(), |()| String::new());
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    #[test]
     fn codec_options_follow_confluent_names() {
         let c = config(
             "auto.register.schemas=false\nuse.latest.version=true\n\
@@ -761,6 +941,20 @@ basic.auth.user.info=SRKEY:sr-s3cret
         );
         let o = c.codec_options().unwrap();
         assert!(!o.auto_register && o.use_latest_version);
+        assert_eq!(
+            o.max_allocation_bytes,
+            crate::codec::DEFAULT_MAX_ALLOCATION_BYTES
+        );
+        let bounded = c.clone().set("avro.max.allocation.bytes", "1048576");
+        assert_eq!(
+            bounded.codec_options().unwrap().max_allocation_bytes,
+            1 << 20
+        );
+        let err = c
+            .set("avro.max.allocation.bytes", "lots")
+            .codec_options()
+            .unwrap_err();
+        assert!(matches!(err, Error::Config { ref key, .. } if key == "avro.max.allocation.bytes"));
         assert_eq!(o.subject_strategy, SubjectNameStrategy::TopicRecordName);
     }
 }

@@ -132,10 +132,14 @@ pub enum Error {
     /// refused the client credentials, or answered with something that is not a token.
     #[error("OAuth token endpoint {endpoint}: {reason}")]
     Auth {
-        /// URL of the OAuth token endpoint.
+        /// URL of the OAuth token endpoint (without userinfo or query).
         endpoint: String,
-        /// What failed. Never contains the client secret or a token.
+        /// What failed. Never contains the client secret, a token or the endpoint's answer
+        /// body.
         reason: String,
+        /// Whether asking again later may succeed: the endpoint was unreachable, timed out or
+        /// answered with a server error (5xx, 429), as opposed to refusing the credentials.
+        transient: bool,
     },
     /// A Kafka client operation failed.
     #[error("Kafka {operation} failed{}: {source}",
@@ -188,10 +192,18 @@ impl Error {
         self
     }
 
-    /// Whether retrying the same operation later may succeed (the registry was unreachable or
-    /// answered with a server error), as opposed to bad data or configuration.
+    /// Whether retrying the same operation later may succeed (the registry or the OAuth token
+    /// endpoint was unreachable or answered with a server error), as opposed to bad data or
+    /// configuration.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::RegistryUnreachable { .. })
+        matches!(
+            self,
+            Self::RegistryUnreachable { .. }
+                | Self::Auth {
+                    transient: true,
+                    ..
+                }
+        )
     }
 
     /// Whether the error is about the record's bytes (it would fail the same way again), so the

@@ -62,6 +62,7 @@ mod error;
 mod event;
 pub mod pipeline;
 pub mod producer;
+mod redact;
 pub mod registry;
 pub mod topics;
 pub mod wire;

@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::{
     Error, Result,
     auth::{BearerAuthMiddleware, TokenProvider},
+    redact::{redact_url, split_userinfo},
 };
 
 /// How the library authenticates to the Schema Registry.
@@ -69,10 +70,14 @@ impl fmt::Debug for RegistryAuth {
     }
 }
 
-/// Where the Schema Registry is and how to talk to it.
-#[derive(Debug, Clone)]
+/// Where the Schema Registry is and how to talk to it. `Debug` shows the URLs without their
+/// userinfo.
+#[derive(Clone)]
 pub struct RegistryConfig {
-    /// Base URL(s) of the registry (`schema.registry.url`, comma-separated there).
+    /// Base URL(s) of the registry (`schema.registry.url`, comma-separated there). A URL may
+    /// carry credentials (`https://KEY:SECRET@host`): as with Confluent's clients they become
+    /// HTTP basic auth when [`RegistryConfig::auth`] is [`RegistryAuth::None`], and are never
+    /// shown in errors, logs or `Debug` output.
     pub urls: Vec<String>,
     /// Credentials.
     pub auth: RegistryAuth,
@@ -82,8 +87,20 @@ pub struct RegistryConfig {
     pub timeout: Duration,
 }
 
+impl fmt::Debug for RegistryConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|u| redact_url(u)).collect();
+        f.debug_struct("RegistryConfig")
+            .field("urls", &urls)
+            .field("auth", &self.auth)
+            .field("headers", &self.headers)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 impl RegistryConfig {
-    /// A registry at `url` without credentials.
+    /// A registry at `url` without credentials (unless the URL carries them).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             urls: vec![url.into()],
@@ -120,23 +137,33 @@ impl RegistryClient {
             key: "schema.registry.url".into(),
             reason,
         };
-        let (first, rest) = config
-            .urls
-            .split_first()
-            .ok_or_else(|| config_err("no Schema Registry URL given".into()))?;
+        let mut urls = Vec::with_capacity(config.urls.len());
+        let mut url_credentials = None;
         for url in &config.urls {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(config_err(format!(
-                    "'{url}' is not an http:// or https:// URL"
+                    "'{}' is not an http:// or https:// URL",
+                    redact_url(url)
                 )));
             }
+            let (bare, credentials) = split_userinfo(url);
+            url_credentials = url_credentials.or(credentials);
+            urls.push(bare.trim_end_matches('/').to_owned());
         }
-        let mut builder = SrSettings::new_builder(first.trim_end_matches('/').to_owned());
+        let (first, rest) = urls
+            .split_first()
+            .ok_or_else(|| config_err("no Schema Registry URL given".into()))?;
+        let mut builder = SrSettings::new_builder(first.clone());
         for url in rest {
-            builder.add_url(url.trim_end_matches('/').to_owned());
+            builder.add_url(url.clone());
         }
         match &config.auth {
-            RegistryAuth::None => {}
+            RegistryAuth::None => {
+                // Confluent's clients take `https://KEY:SECRET@host` as basic auth.
+                if let Some((username, password)) = &url_credentials {
+                    builder.set_basic_authorization(username, Some(password));
+                }
+            }
             RegistryAuth::Basic { username, password } => {
                 builder.set_basic_authorization(username, Some(password.expose_secret()));
             }
@@ -164,11 +191,11 @@ impl RegistryClient {
             .map_err(|e| config_err(format!("cannot build the HTTP client: {}", e.error)))?;
         Ok(Self {
             settings,
-            url: config.urls.join(","),
+            url: urls.join(","),
         })
     }
 
-    /// The registry URL(s), for messages.
+    /// The registry URL(s), for messages (without credentials).
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -273,11 +300,16 @@ impl RegistryClient {
         // With a middleware (OAuth), failures come wrapped in `reqwest_middleware::Error`.
         let wrapped = source.and_then(|s| s.downcast_ref::<reqwest_middleware::Error>());
         if let Some(reqwest_middleware::Error::Middleware(m)) = wrapped
-            && let Some(Error::Auth { endpoint, reason }) = m.downcast_ref::<Error>()
+            && let Some(Error::Auth {
+                endpoint,
+                reason,
+                transient,
+            }) = m.downcast_ref::<Error>()
         {
             return Error::Auth {
                 endpoint: endpoint.clone(),
                 reason: reason.clone(),
+                transient: *transient,
             };
         }
         let transport = match wrapped {
@@ -366,6 +398,68 @@ mod tests {
             !shown.contains("s3cr3t") && !shown.contains("tok3n"),
             "{shown}"
         );
+    }
+
+    /// Credentials in `schema.registry.url` never reach an error or `Debug` output.
+    #[tokio::test]
+    async fn url_userinfo_is_never_shown() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let config = RegistryConfig::new(format!("http://SRKEY:Sr-S3cret@{closed}"));
+        let client = RegistryClient::new(&config).unwrap();
+        let err = client.schema_by_id(1).await.unwrap_err();
+        let shown = format!("{err} {err:?} {config:?} {client:?}");
+        println!("{err}");
+        assert!(matches!(err, Error::RegistryUnreachable { .. }), "{err:?}");
+        assert!(!shown.contains("Sr-S3cret"), "{shown}");
+        assert!(!shown.contains("SRKEY"), "{shown}");
+        assert!(err.to_string().contains(&closed.to_string()), "{err}");
+        let err = RegistryClient::new(&RegistryConfig::new("ftp://K:Sr-S3cret@host")).unwrap_err();
+        assert!(!err.to_string().contains("Sr-S3cret"), "{err}");
+    }
+
+    /// As with Confluent's clients, URL userinfo becomes HTTP basic auth.
+    #[tokio::test]
+    async fn url_userinfo_becomes_basic_auth() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "connection closed before the request head ended");
+                head.extend_from_slice(&buf[..n]);
+            }
+            let body = r#"{"error_code":40403,"message":"Schema not found"}"#;
+            let answer = format!(
+                "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(answer.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&head).to_ascii_lowercase()
+        });
+        let client = RegistryClient::new(&RegistryConfig::new(format!(
+            "http://SRKEY:Sr-S3cret@{addr}/"
+        )))
+        .unwrap();
+        let err = client.schema_by_id(5).await.unwrap_err();
+        assert!(
+            matches!(err, Error::UnknownSchemaId { id: 5, .. }),
+            "{err:?}"
+        );
+        let head = server.await.unwrap();
+        assert!(head.starts_with("get /schemas/ids/5"), "{head}");
+        assert!(
+            head.contains("authorization: basic u1jlrvk6u3ituznjcmv0"),
+            "{head}"
+        );
+        assert_eq!(client.url(), format!("http://{addr}"));
     }
 
     #[test]

@@ -259,3 +259,51 @@ async fn install_refuses_a_client_without_oauthbearer() {
     );
     assert!(!text.contains(&tokens.issued()[0].token), "{text}");
 }
+
+/// Identity provider down when the client is created: `install` succeeds (the failure is
+/// reported to librdkafka and logged), the refresh task retries with backoff, and once the
+/// endpoint answers the token reaches the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_provider_down_at_start_then_up_the_token_reaches_the_broker() {
+    let idp = TokenServer::reserve_addr();
+    let url = TokenServer::url_at(idp);
+    let kafka = FakeKafka::start().await;
+    let provider = Arc::new(
+        TokenProvider::new(OAuthClientCredentials::new(&url, CLIENT_ID, CLIENT_SECRET)).unwrap(),
+    );
+    let oauth = KafkaOAuth::new(provider.clone(), LOGICAL_CLUSTER, None);
+    let client = Arc::new(producer(&kafka.bootstrap, "OAUTHBEARER"));
+    let handle = oauth
+        .install(&client)
+        .await
+        .expect("an unreachable identity provider is not fatal");
+    assert_eq!(provider.fetch_count().await, 1);
+    assert!(!handle.is_finished());
+
+    let tokens = TokenServer::start_on(idp, Duration::from_secs(60), Mode::Normal).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let connector = keep_connecting(client.clone(), stop.clone());
+    let arrived = wait_until(Duration::from_secs(20), || {
+        kafka
+            .messages()
+            .iter()
+            .any(|m| m.token().is_some_and(|t| tokens.find(&t).is_some()))
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    connector.join().unwrap();
+    assert!(
+        arrived,
+        "no token reached the broker after the identity provider came up ({} token requests)",
+        tokens.requests()
+    );
+    assert!(provider.fetch_count().await >= 2);
+    let first = &kafka.messages()[0];
+    assert_eq!(
+        first.text(),
+        format!(
+            "n,,\u{1}auth=Bearer {}\u{1}logicalCluster={LOGICAL_CLUSTER}\u{1}\u{1}",
+            tokens.issued()[0].token
+        )
+    );
+}

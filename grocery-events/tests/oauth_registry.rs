@@ -171,3 +171,29 @@ async fn a_rejected_token_is_dropped_and_the_next_call_fetches_a_new_one() {
     assert_ne!(last.bearer().as_deref(), Some(first.as_str()));
     assert_eq!(tokens.requests(), 2);
 }
+
+/// Identity provider down when the registry client starts: each request fails with a
+/// transient `Error::Auth` naming the endpoint (so callers retry), and once the endpoint
+/// answers the same client gets its token and the registry accepts it.
+#[tokio::test]
+async fn identity_provider_down_at_start_is_a_transient_error_per_request() {
+    let tokens = TokenServer::start(Duration::from_secs(60), Mode::Normal).await;
+    let registry = FakeRegistry::start(tokens.clone()).await;
+    let idp = TokenServer::reserve_addr();
+    let url = TokenServer::url_at(idp);
+    let client = client(&registry, provider(&url, CLIENT_SECRET), None);
+    for _ in 0..2 {
+        let err = client.schema_by_id(7).await.unwrap_err();
+        assert!(
+            matches!(err, Error::Auth { ref endpoint, transient: true, .. } if endpoint == &url),
+            "{err:?}"
+        );
+        assert!(err.is_transient());
+        assert!(!err.to_string().contains(CLIENT_SECRET), "{err}");
+    }
+    assert!(registry.seen().is_empty());
+    tokens.listen_also_on(idp).await;
+    let schema = client.schema_by_id(7).await.expect("after the IdP came up");
+    assert!(schema.schema.contains("F7"));
+    assert!(registry.seen().iter().all(|s| s.accepted));
+}

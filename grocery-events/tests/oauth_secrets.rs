@@ -2,13 +2,39 @@
 
 mod support;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use grocery_events::{
+    Error,
     auth::{KafkaOAuth, OAuthClientCredentials, TokenProvider},
     registry::RegistryAuth,
 };
-use support::token_server::{CLIENT_ID, CLIENT_SECRET, Mode, TokenServer};
+use rdkafka::{ClientConfig, producer::BaseProducer};
+use support::token_server::{BODY_MARKER, CLIENT_ID, CLIENT_SECRET, Mode, TokenServer};
+
+/// Log output of this thread, captured at every level.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
 
 #[tokio::test]
 async fn debug_output_never_shows_secret_or_token() {
@@ -74,4 +100,124 @@ fn rejects_a_token_endpoint_that_is_not_http() {
         "{text}"
     );
     assert!(!text.contains(CLIENT_SECRET), "{text}");
+}
+
+/// A token endpoint's error body (an HTML page quoting the request, or an OAuth error answer
+/// echoing the secret) reaches no error message, no `Debug` output, no log line and not
+/// librdkafka (which gets the error text through `set_token_failure`). The status and the
+/// RFC 6749 `error` code are reported.
+#[tokio::test]
+async fn error_bodies_reach_no_error_and_no_log() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer({
+            let captured = captured.clone();
+            move || captured.clone()
+        })
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    for (mode, expected) in [
+        (Mode::ErrorPage, "HTTP 500"),
+        (Mode::EchoingOAuthError, "HTTP 400"),
+    ] {
+        let tokens = TokenServer::start(Duration::from_secs(60), mode).await;
+        let provider = Arc::new(
+            TokenProvider::new(OAuthClientCredentials::new(
+                &tokens.url,
+                CLIENT_ID,
+                CLIENT_SECRET,
+            ))
+            .unwrap(),
+        );
+        let err = provider.token().await.unwrap_err();
+        let text = err.to_string();
+        println!("{mode:?}: {text}");
+        assert!(!text.contains(BODY_MARKER), "the body leaked: {text}");
+        assert!(
+            text.contains(&tokens.url) && text.contains(expected),
+            "{text}"
+        );
+        if mode == Mode::EchoingOAuthError {
+            assert!(text.contains("invalid_request"), "{text}");
+            assert!(!err.is_transient(), "{err:?}");
+        } else {
+            assert!(err.is_transient(), "a 500 is worth retrying: {err:?}");
+        }
+        // The Kafka side: librdkafka is told why (a 500 is retried in the background, a
+        // refused request fails the install).
+        let client: Arc<BaseProducer> = Arc::new(
+            ClientConfig::new()
+                .set("bootstrap.servers", "127.0.0.1:9")
+                .set("security.protocol", "SASL_PLAINTEXT")
+                .set("sasl.mechanisms", "OAUTHBEARER")
+                .create()
+                .unwrap(),
+        );
+        let installed = KafkaOAuth::new(provider.clone(), "lkc-1", None)
+            .install(&client)
+            .await;
+        let install_text = match &installed {
+            Ok(_) => String::new(),
+            Err(e) => format!("{e} {e:?}"),
+        };
+        assert_eq!(installed.is_ok(), mode == Mode::ErrorPage, "{install_text}");
+        for shown in [text, format!("{err:?}"), install_text] {
+            assert!(!shown.contains(BODY_MARKER), "the body leaked: {shown}");
+            assert!(!shown.contains(CLIENT_SECRET), "the secret leaked: {shown}");
+            assert!(!shown.contains("<html"), "the body leaked: {shown}");
+        }
+    }
+    let logs = captured.text();
+    assert!(
+        logs.contains("cannot fetch the first OAUTHBEARER token"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains(BODY_MARKER),
+        "the body reached a log: {logs}"
+    );
+    assert!(
+        !logs.contains(CLIENT_SECRET),
+        "the secret reached a log: {logs}"
+    );
+}
+
+/// Token endpoints must be https://, except on loopback hosts (local test identity providers).
+#[test]
+fn refuses_clear_text_token_endpoints_off_loopback() {
+    for url in [
+        "http://idp.example/oauth2/token",
+        "http://10.0.0.7:8080/token",
+        "ftp://idp.example/token",
+    ] {
+        let err = TokenProvider::new(OAuthClientCredentials::new(url, CLIENT_ID, CLIENT_SECRET))
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, Error::Config { ref key, .. } if key == "sasl.oauthbearer.token.endpoint.url"),
+            "{text}"
+        );
+        assert!(!text.contains(CLIENT_SECRET), "{text}");
+    }
+    for url in [
+        "https://idp.example/oauth2/token",
+        "http://localhost:8080/token",
+        "http://127.0.0.1:8080/token",
+        "http://127.8.9.10/token",
+        "http://[::1]:8080/token",
+    ] {
+        TokenProvider::new(OAuthClientCredentials::new(url, CLIENT_ID, CLIENT_SECRET))
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    // Userinfo and query of the endpoint are never shown.
+    let err = TokenProvider::new(OAuthClientCredentials::new(
+        "http://user:pa55word@idp.example/token?key=qu3ry",
+        CLIENT_ID,
+        CLIENT_SECRET,
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(!err.contains("pa55word") && !err.contains("qu3ry"), "{err}");
 }

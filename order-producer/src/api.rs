@@ -1,13 +1,17 @@
 //! The HTTP Order API: `POST /orders` validates an order request against the catalog, sends
 //! the order and answers once the broker has acknowledged it; `GET /health`.
+//!
+//! When the broker does not acknowledge the order within the deadline (`--deadline-ms`), or
+//! the send fails, the answer is `503 Service Unavailable` with a fixed message and a
+//! `Retry-After` header; the cause is logged, never sent to the caller.
 
-use std::{net::SocketAddr, process::ExitCode, sync::Arc};
+use std::{net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{
     Json, Router,
     extract::{State, rejection::JsonRejection},
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -18,21 +22,28 @@ use uuid::Uuid;
 
 use crate::startup::{now_ms, shutdown_signal};
 
+/// Seconds a caller is asked to wait before retrying after a 503.
+const RETRY_AFTER_SECONDS: u64 = 5;
+
 #[derive(Clone)]
 struct AppState {
     producer: Arc<Producer>,
     catalog: Arc<Catalog>,
+    deadline: Duration,
 }
 
-/// Serves the API on `listen` until SIGINT or SIGTERM.
+/// Serves the API on `listen` until SIGINT or SIGTERM; an order not acknowledged within
+/// `deadline` is answered with 503.
 pub(crate) async fn serve(
     listen: SocketAddr,
     producer: Producer,
     catalog: Catalog,
+    deadline: Duration,
 ) -> anyhow::Result<ExitCode> {
     let state = AppState {
         producer: Arc::new(producer),
         catalog: Arc::new(catalog),
+        deadline,
     };
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind(listen)
@@ -85,8 +96,8 @@ async fn place_order(
             return problem(StatusCode::BAD_REQUEST, rejection.code(), rejection);
         }
     };
-    match state.producer.send(&order).await {
-        Ok(delivered) => {
+    match tokio::time::timeout(state.deadline, state.producer.send(&order)).await {
+        Ok(Ok(delivered)) => {
             tracing::info!(%order_id, partition = delivered.partition, offset = delivered.offset, "order accepted");
             let body = json!({
                 "order_id": order_id,
@@ -95,9 +106,30 @@ async fn place_order(
             });
             (StatusCode::ACCEPTED, Json(body)).into_response()
         }
-        Err(error) => {
+        Ok(Err(error)) => {
             tracing::error!(%order_id, %error, "order not acknowledged");
-            problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", error)
+            unavailable()
+        }
+        Err(_elapsed) => {
+            tracing::error!(
+                %order_id,
+                deadline_ms = state.deadline.as_millis() as u64,
+                "order not acknowledged within the deadline"
+            );
+            unavailable()
         }
     }
+}
+
+/// 503 with a fixed message and `Retry-After`: the cause stays in the server's log.
+fn unavailable() -> Response {
+    let mut response = problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the order could not be stored right now; retry later",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    response
 }

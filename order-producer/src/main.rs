@@ -53,6 +53,10 @@ enum Command {
         /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
         #[arg(long, env = "ORDER_API_LISTEN")]
         listen: SocketAddr,
+        /// Milliseconds an order may wait for the broker's acknowledgement before the API
+        /// answers 503 (with `Retry-After`).
+        #[arg(long, env = "ORDER_API_DEADLINE_MS", default_value_t = 5000)]
+        deadline_ms: u64,
     },
 }
 
@@ -78,7 +82,13 @@ async fn main() -> ExitCode {
         let codec = Arc::new(Codec::from_config(&config)?);
         let producer = Producer::new(&config, codec).await?;
         match cli.command {
-            Some(Command::Serve { listen }) => api::serve(listen, producer, catalog).await,
+            Some(Command::Serve {
+                listen,
+                deadline_ms,
+            }) => {
+                let deadline = std::time::Duration::from_millis(deadline_ms);
+                api::serve(listen, producer, catalog, deadline).await
+            }
             None => {
                 let options = simulate::Options {
                     count: cli.count,

@@ -114,3 +114,83 @@ async fn accepts_valid_orders_and_rejects_bad_ones() {
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
 }
+
+/// With the broker down, `POST /orders` answers 503 with a fixed message and `Retry-After`,
+/// whether the producer gives up first (`message.timeout.ms`) or the API's deadline expires
+/// first; librdkafka's error text stays in the server's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_down_gives_503_without_internal_text() {
+    let stack = Stack::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sku = grocery_store::Catalog::builtin().items()[0].sku.clone();
+    let order = json!({ "items": [{ "sku": sku, "quantity": 1 }] });
+    let http = reqwest::Client::new();
+    let cases = [
+        // The producer's own timeout fires first: the send fails with librdkafka's error.
+        (
+            "message.timeout.ms=1500\n",
+            "60000",
+            "order not acknowledged",
+        ),
+        // The API's deadline fires first.
+        ("", "800", "within the deadline"),
+    ];
+    let mut servers = Vec::new();
+    for (extra, deadline, _) in cases {
+        let config = write_config(dir.path(), &format!("{}{extra}", stack.client_properties()));
+        let mut command = Command::new(BIN);
+        command
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--deadline-ms",
+                deadline,
+            ])
+            .arg("--config")
+            .arg(&config);
+        let server = Running::start(command);
+        let base = format!("http://{}", server.listening_addr());
+        // Warm up: metadata and schema id known while the broker is up.
+        let response = http
+            .post(format!("{base}/orders"))
+            .json(&order)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        servers.push((server, base));
+    }
+    stack.kafka().broker_down(1).unwrap();
+    for ((server, base), (_, _, logged)) in servers.iter_mut().zip(cases) {
+        let response = http
+            .post(format!("{base}/orders"))
+            .json(&order)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503);
+        assert_eq!(
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("5")
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["error"], "unavailable", "{problem}");
+        assert_eq!(
+            problem["message"], "the order could not be stored right now; retry later",
+            "{problem}"
+        );
+        server
+            .stderr
+            .wait_for(Duration::from_secs(30), |l| l.contains(logged));
+    }
+    // With the broker back, the shutdown flush delivers what is still queued: both exit 0.
+    stack.kafka().broker_up(1).unwrap();
+    for (server, _) in &mut servers {
+        let status = server.terminate();
+        assert!(status.success(), "{status:?}");
+    }
+}

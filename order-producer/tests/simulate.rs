@@ -62,6 +62,15 @@ fn bad_configuration_exits_2_with_one_line() {
             "bootstrap.servers=127.0.0.1:1\nschema.registry.url=http://127.0.0.1:1\nauto.register.schemas=maybe\n",
             "auto.register.schemas",
         ),
+        // Mistyped librdkafka properties: exit 2 naming the key, not exit 1 at client creation.
+        (
+            "bootstrap.server=127.0.0.1:1\nbootstrap.servers=127.0.0.1:1\nschema.registry.url=http://127.0.0.1:1\n",
+            "'bootstrap.server'",
+        ),
+        (
+            "bootstrap.servers=127.0.0.1:1\nschema.registry.url=http://127.0.0.1:1\nlinger.mss=5\n",
+            "'linger.mss'",
+        ),
     ];
     for (properties, named) in cases {
         let config = if properties.is_empty() {
@@ -113,4 +122,26 @@ async fn secrets_never_reach_the_output() {
     assert!(!all.contains("SuperSecret123"), "secret leaked");
     // Base64 of "KEY:SuperSecret123", as an Authorization header would carry it.
     assert!(!all.contains("S0VZOlN1cGVyU2VjcmV0MTIz"), "secret leaked");
+}
+
+/// `GROCERY_*` variables the binary reads itself (here `GROCERY_CATALOG`) are not taken for
+/// Kafka properties.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grocery_catalog_variable_is_not_a_kafka_property() {
+    let stack = Stack::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &stack.client_properties());
+    let catalog = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/catalog.csv");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["--count", "3", "--rate", "0"])
+        .env("GROCERY_CATALOG", catalog)
+        .env("GROCERY_REAL_KAFKA_CONFIG", "/nonexistent/real.properties")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.starts_with("sent 3 orders in "), "{stdout}");
 }

@@ -68,8 +68,11 @@ impl Middleware for BearerAuthMiddleware {
         let mut bearer =
             HeaderValue::from_str(&format!("Bearer {}", token.secret())).map_err(|_| {
                 reqwest_middleware::Error::middleware(crate::Error::Auth {
-                    endpoint: self.provider.credentials().token_endpoint().to_owned(),
+                    endpoint: crate::redact::redact_url(
+                        self.provider.credentials().token_endpoint(),
+                    ),
                     reason: "the access token cannot be sent in an HTTP header".into(),
+                    transient: false,
                 })
             })?;
         bearer.set_sensitive(true);

@@ -28,13 +28,65 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// Longest wait between two refresh attempts after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+mod sealed {
+    /// Keeps [`OAuthBearerClient`](super::OAuthBearerClient) implemented only here: its
+    /// `native_ptr` goes to FFI, so an implementation returning a dangling pointer would be
+    /// undefined behaviour in safe code.
+    pub trait Sealed {}
+}
+
 /// A librdkafka client (producer, consumer, admin client) whose OAUTHBEARER token can be set.
 ///
 /// Implemented for rdkafka's clients; the client must have been created with
 /// `sasl.mechanisms=OAUTHBEARER` and without `sasl.oauthbearer.method=oidc`.
-pub trait OAuthBearerClient: Send + Sync + 'static {
-    /// The native librdkafka handle. It must stay valid as long as `self` is alive.
+///
+/// The trait is sealed: its native handle is handed to librdkafka, so only rdkafka's own
+/// clients, whose handle lives as long as they do, implement it. Outside implementations are
+/// refused:
+///
+/// ```compile_fail
+/// use grocery_events::auth::OAuthBearerClient;
+///
+/// struct Dangling;
+///
+/// impl OAuthBearerClient for Dangling {
+///     fn native_ptr(&self) -> *mut rdkafka::bindings::rd_kafka_t {
+///         std::ptr::dangling_mut()
+///     }
+/// }
+/// ```
+pub trait OAuthBearerClient: sealed::Sealed + Send + Sync + 'static {
+    /// The native librdkafka handle. It stays valid as long as `self` is alive.
     fn native_ptr(&self) -> *mut RDKafka;
+}
+
+impl<C: ClientContext + 'static> sealed::Sealed for Client<C> {}
+impl<C: ClientContext + 'static> sealed::Sealed for AdminClient<C> {}
+impl<C, Part> sealed::Sealed for BaseProducer<C, Part>
+where
+    Part: Partitioner + Send + Sync + 'static,
+    C: ProducerContext<Part> + 'static,
+{
+}
+impl<C, Part> sealed::Sealed for ThreadedProducer<C, Part>
+where
+    Part: Partitioner + Send + Sync + 'static,
+    C: ProducerContext<Part> + 'static,
+{
+}
+impl<C, R, Part> sealed::Sealed for FutureProducer<C, R, Part>
+where
+    Part: Partitioner + Send + Sync + 'static,
+    C: ClientContext + 'static,
+    R: AsyncRuntime + Send + Sync + 'static,
+{
+}
+impl<C: ConsumerContext + 'static> sealed::Sealed for BaseConsumer<C> {}
+impl<C, R> sealed::Sealed for StreamConsumer<C, R>
+where
+    C: ConsumerContext + 'static,
+    R: AsyncRuntime + Send + Sync + 'static,
+{
 }
 
 impl<C: ClientContext + 'static> OAuthBearerClient for Client<C> {
@@ -173,19 +225,42 @@ impl KafkaOAuth {
     /// Call it right after creating the client (librdkafka waits for a token before it
     /// authenticates) and from within a tokio runtime.
     ///
+    /// When the identity provider cannot be reached or answers with a server error, the
+    /// failure is logged (naming the endpoint, never the secret), reported to librdkafka
+    /// (`rd_kafka_oauthbearer_set_token_failure`, so its clients see an authentication error
+    /// rather than waiting silently), and the task keeps asking with a jittered exponential
+    /// backoff (0.5 s doubling up to 30 s): the client authenticates once a token arrives.
+    ///
     /// # Errors
-    /// [`Error::Auth`] when no token can be fetched or librdkafka refuses it (e.g. the client is
-    /// not configured with `sasl.mechanisms=OAUTHBEARER`, or an extension is malformed).
+    /// [`Error::Auth`] when the endpoint refuses the client credentials (an OAuth error answer
+    /// such as `invalid_client`) or answers with something that is not a token, or when
+    /// librdkafka refuses the token (e.g. the client is not configured with
+    /// `sasl.mechanisms=OAUTHBEARER`, or an extension is malformed).
     pub async fn install<T: OAuthBearerClient>(&self, client: &Arc<T>) -> Result<RefreshHandle> {
-        let token = self.provider.token().await?;
-        set_token(
-            client.as_ref(),
-            &token,
-            self.principal_for(&token),
-            &self.extensions,
-        )
-        .map_err(|reason| self.auth_error(reason))?;
-        let task = tokio::spawn(refresh_loop(self.clone(), Arc::downgrade(client), token));
+        let first = match self.provider.token().await {
+            Ok(token) => {
+                set_token(
+                    client.as_ref(),
+                    &token,
+                    self.principal_for(&token),
+                    &self.extensions,
+                )
+                .map_err(|reason| self.auth_error(reason))?;
+                Some(token)
+            }
+            Err(error) if error.is_transient() => {
+                tracing::warn!(
+                    endpoint = %self.provider.shown_endpoint(),
+                    %error,
+                    "cannot fetch the first OAUTHBEARER token; retrying with backoff"
+                );
+                set_token_failure(client.as_ref(), &error.to_string())
+                    .map_err(|reason| self.auth_error(reason))?;
+                None
+            }
+            Err(error) => return Err(error),
+        };
+        let task = tokio::spawn(refresh_loop(self.clone(), Arc::downgrade(client), first));
         Ok(RefreshHandle { task })
     }
 
@@ -198,8 +273,9 @@ impl KafkaOAuth {
 
     fn auth_error(&self, reason: String) -> Error {
         Error::Auth {
-            endpoint: self.provider.credentials().token_endpoint().to_owned(),
+            endpoint: self.provider.shown_endpoint().to_owned(),
             reason,
+            transient: false,
         }
     }
 }
@@ -223,18 +299,24 @@ impl Drop for RefreshHandle {
     }
 }
 
+/// Keeps `client`'s token fresh; `first` is the token set at install, if one could be fetched.
 async fn refresh_loop<T: OAuthBearerClient>(
     oauth: KafkaOAuth,
     client: Weak<T>,
-    first: AccessToken,
+    first: Option<AccessToken>,
 ) {
     let mut current = first;
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let wait = current
-            .refresh_at()
-            .saturating_duration_since(Instant::now());
-        tokio::time::sleep(if wait.is_zero() { backoff } else { wait }).await;
+        let wait = current.as_ref().map_or(Duration::ZERO, |token| {
+            token.refresh_at().saturating_duration_since(Instant::now())
+        });
+        tokio::time::sleep(if wait.is_zero() {
+            jittered(backoff)
+        } else {
+            wait
+        })
+        .await;
         if client.strong_count() == 0 {
             break;
         }
@@ -243,7 +325,11 @@ async fn refresh_loop<T: OAuthBearerClient>(
             break;
         };
         match fetched {
-            Ok(token) if token.secret() == current.secret() => {
+            Ok(token)
+                if current
+                    .as_ref()
+                    .is_some_and(|c| token.secret() == c.secret()) =>
+            {
                 // The provider kept the current token (its refresh failed but the token is
                 // still valid): ask again after a backoff.
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -258,19 +344,19 @@ async fn refresh_loop<T: OAuthBearerClient>(
                     Ok(()) => {
                         tracing::debug!("set a refreshed OAUTHBEARER token");
                         backoff = FIRST_BACKOFF;
-                        current = token;
+                        current = Some(token);
                     }
                     Err(reason) => {
                         // `current` stays due, so the next attempt comes after the backoff.
                         tracing::warn!(%reason, "librdkafka refused the refreshed OAUTHBEARER token");
-                        set_token_failure(strong.as_ref(), &reason);
+                        let _ = set_token_failure(strong.as_ref(), &reason);
                         backoff = (backoff * 2).min(MAX_BACKOFF);
                     }
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot refresh the OAUTHBEARER token");
-                set_token_failure(strong.as_ref(), &e.to_string());
+                tracing::warn!(error = %e, "cannot fetch an OAUTHBEARER token; retrying with backoff");
+                let _ = set_token_failure(strong.as_ref(), &e.to_string());
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
@@ -332,13 +418,39 @@ fn set_token<T: OAuthBearerClient + ?Sized>(
     }
 }
 
-fn set_token_failure<T: OAuthBearerClient + ?Sized>(client: &T, reason: &str) {
+/// Tells librdkafka that no token could be fetched (it reports `reason` as an authentication
+/// error). `reason` must not hold a secret. Returns librdkafka's refusal, e.g. when the client
+/// does not use OAUTHBEARER.
+fn set_token_failure<T: OAuthBearerClient + ?Sized>(
+    client: &T,
+    reason: &str,
+) -> std::result::Result<(), String> {
     let reason = CString::new(reason.replace('\0', " ")).unwrap_or_default();
     // SAFETY: `client` is borrowed for the call, so its native handle is alive; `reason` is a
     // NUL-terminated string that librdkafka copies.
-    unsafe {
-        rdsys::rd_kafka_oauthbearer_set_token_failure(client.native_ptr(), reason.as_ptr());
+    let code = unsafe {
+        rdsys::rd_kafka_oauthbearer_set_token_failure(client.native_ptr(), reason.as_ptr())
+    };
+    if code == rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        Ok(())
+    } else {
+        Err(format!(
+            "librdkafka refused the token failure ({code:?}): is the client configured with \
+             sasl.mechanisms=OAUTHBEARER?"
+        ))
     }
+}
+
+/// `backoff` with equal jitter: between half of it and all of it, so that many clients whose
+/// identity provider came back do not all ask at the same moment.
+fn jittered(backoff: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // A fresh `RandomState` is randomly keyed: a cheap source of jitter, no RNG dependency.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let half = backoff / 2;
+    half + half.mul_f64((random % 1024) as f64 / 1024.0)
 }
 
 /// Parses a `sasl.oauthbearer.extensions` value: `key=value` pairs separated by commas, keys of

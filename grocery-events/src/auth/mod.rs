@@ -17,4 +17,5 @@ mod token;
 
 pub use bearer::{BearerAuthMiddleware, IDENTITY_POOL_ID, TARGET_SR_CLUSTER};
 pub use kafka::{KafkaOAuth, OAuthBearerClient, RefreshHandle, parse_extensions};
+pub(crate) use token::check_token_endpoint;
 pub use token::{AccessToken, ClientAuthMethod, OAuthClientCredentials, TokenProvider};

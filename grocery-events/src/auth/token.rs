@@ -15,7 +15,7 @@ use oauth2::{
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use crate::{Error, Result};
+use crate::{Error, Result, redact::redact_url};
 
 /// Share of a token's lifetime after which it is refreshed.
 const REFRESH_FRACTION: f64 = 0.8;
@@ -170,6 +170,8 @@ struct Cache {
 /// wait for one fetch instead of each sending their own.
 pub struct TokenProvider {
     credentials: OAuthClientCredentials,
+    /// The endpoint as errors and logs show it (no userinfo, no query).
+    shown_endpoint: String,
     http: HttpClient,
     cache: Mutex<Cache>,
 }
@@ -186,20 +188,15 @@ impl TokenProvider {
     /// A provider for `credentials`. No request is sent until a token is needed.
     ///
     /// # Errors
-    /// [`Error::Config`] when the endpoint is not an http(s) URL or the HTTP client cannot be
+    /// [`Error::Config`] when the endpoint is not an `https://` URL (`http://` is accepted for
+    /// loopback hosts only: `localhost`, `127.0.0.0/8`, `::1`, as local test identity providers
+    /// use; a client secret never crosses a network in clear text) or the HTTP client cannot be
     /// built.
     pub fn new(credentials: OAuthClientCredentials) -> Result<Self> {
-        let endpoint = &credentials.token_endpoint;
-        if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
-            return Err(Error::Config {
-                key: "sasl.oauthbearer.token.endpoint.url".into(),
-                reason: format!("'{endpoint}' is not an http:// or https:// URL"),
-            });
-        }
-        TokenUrl::new(endpoint.clone()).map_err(|e| Error::Config {
-            key: "sasl.oauthbearer.token.endpoint.url".into(),
-            reason: format!("'{endpoint}' is not a valid URL: {e}"),
-        })?;
+        check_token_endpoint(
+            "sasl.oauthbearer.token.endpoint.url",
+            &credentials.token_endpoint,
+        )?;
         let client = reqwest::Client::builder()
             // The token endpoint must answer itself: following redirects would send the
             // credentials elsewhere.
@@ -211,6 +208,7 @@ impl TokenProvider {
                 reason: format!("cannot build the HTTP client: {e}"),
             })?;
         Ok(Self {
+            shown_endpoint: redact_url(&credentials.token_endpoint),
             credentials,
             http: HttpClient(client),
             cache: Mutex::new(Cache {
@@ -224,6 +222,11 @@ impl TokenProvider {
     /// The credentials this provider uses.
     pub fn credentials(&self) -> &OAuthClientCredentials {
         &self.credentials
+    }
+
+    /// The token endpoint as errors and logs show it: without userinfo or query.
+    pub fn shown_endpoint(&self) -> &str {
+        &self.shown_endpoint
     }
 
     /// The current token, fetching a new one when none is cached or the cached one is due for
@@ -255,7 +258,7 @@ impl TokenProvider {
                 match &cache.token {
                     Some(old) if !old.is_expired() => {
                         tracing::warn!(
-                            endpoint = %self.credentials.token_endpoint,
+                            endpoint = %self.shown_endpoint,
                             error = %e,
                             "OAuth token refresh failed; using the current token until it expires"
                         );
@@ -288,8 +291,9 @@ impl TokenProvider {
     async fn fetch(&self) -> Result<AccessToken> {
         let creds = &self.credentials;
         let auth_err = |reason: String| Error::Auth {
-            endpoint: creds.token_endpoint.clone(),
+            endpoint: self.shown_endpoint.clone(),
             reason,
+            transient: false,
         };
         let client = BasicClient::new(ClientId::new(creds.client_id.clone()))
             .set_client_secret(ClientSecret::new(
@@ -297,7 +301,7 @@ impl TokenProvider {
             ))
             .set_token_uri(
                 TokenUrl::new(creds.token_endpoint.clone())
-                    .map_err(|e| auth_err(format!("invalid URL: {e}")))?,
+                    .map_err(|_| auth_err("not a valid URL".into()))?,
             )
             .set_auth_type(match creds.auth_method {
                 ClientAuthMethod::Basic => AuthType::BasicAuth,
@@ -311,10 +315,14 @@ impl TokenProvider {
         }
         let fetched_at = Instant::now();
         let wall = SystemTime::now();
-        let response = request
-            .request_async(&self.http)
-            .await
-            .map_err(|e| auth_err(describe_token_error(e)))?;
+        let response = request.request_async(&self.http).await.map_err(|e| {
+            let (reason, transient) = describe_token_error(e, creds.client_secret.expose_secret());
+            Error::Auth {
+                endpoint: self.shown_endpoint.clone(),
+                reason,
+                transient,
+            }
+        })?;
         let secret = response.access_token().secret();
         if secret.is_empty() {
             return Err(auth_err("the answer has an empty access_token".into()));
@@ -333,7 +341,7 @@ impl TokenProvider {
             .as_ref()
             .and_then(|c| c.get("sub")?.as_str().map(str::to_owned));
         tracing::debug!(
-            endpoint = %creds.token_endpoint,
+            endpoint = %self.shown_endpoint,
             lifetime_ms = lifetime.as_millis() as u64,
             "fetched an OAuth access token"
         );
@@ -375,16 +383,30 @@ fn jwt_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>>
     }
 }
 
-/// Describes a failed token request without the response body (a malformed answer may carry
-/// the token) and without the credentials.
+/// Describes a failed token request, and whether asking again later may succeed. Never quotes
+/// the answer's body (a non-OAuth error page may echo the request, a malformed answer may carry
+/// a token) or the credentials: only the HTTP status and, for an RFC 6749 error answer, its
+/// `error` code and a short `error_description` when that is plain text without the secret.
 fn describe_token_error(
     e: RequestTokenError<HttpError, oauth2::basic::BasicErrorResponse>,
-) -> String {
+    client_secret: &str,
+) -> (String, bool) {
     match e {
         RequestTokenError::ServerResponse(answer) => {
-            format!("the endpoint refused the request: {answer}")
+            let answer = OAuthErrorAnswer::sanitized(
+                answer.error().as_ref(),
+                answer.error_description().map(String::as_str),
+            );
+            let transient = answer.as_ref().is_some_and(OAuthErrorAnswer::is_transient);
+            let text = format!(
+                "the endpoint refused the request{}",
+                describe_answer(answer.as_ref(), client_secret)
+            );
+            (text, transient)
         }
         RequestTokenError::Request(HttpError::Transport(t)) => {
+            let transient = t.is_connect() || t.is_timeout() || t.is_request() || t.is_body();
+            let t = t.without_url();
             let mut text = format!("unreachable: {t}");
             let mut source = std::error::Error::source(&t);
             while let Some(s) = source {
@@ -392,21 +414,116 @@ fn describe_token_error(
                 text.push_str(&s.to_string());
                 source = s.source();
             }
-            text
+            (text, transient)
         }
-        RequestTokenError::Request(e @ HttpError::Status { .. }) => e.to_string(),
+        RequestTokenError::Request(HttpError::Status { status, answer }) => {
+            let transient = matches!(status, 408 | 429 | 500..)
+                || answer.as_ref().is_some_and(OAuthErrorAnswer::is_transient);
+            let what = if answer.is_some() {
+                "the endpoint refused the request"
+            } else {
+                "unexpected answer"
+            };
+            let text = format!(
+                "{what} (HTTP {status}){}",
+                describe_answer(answer.as_ref(), client_secret)
+            );
+            (text, transient)
+        }
         RequestTokenError::Parse(e, _body) => {
             let inner = e.inner();
-            format!(
+            let text = format!(
                 "malformed token answer: {:?} error at `{}` (line {}, column {})",
                 inner.classify(),
                 e.path(),
                 inner.line(),
                 inner.column()
-            )
+            );
+            (text, false)
         }
-        RequestTokenError::Other(reason) => format!("unexpected answer: {reason}"),
+        RequestTokenError::Other(reason) => (
+            format!("unexpected answer: {}", printable(&reason, 120)),
+            false,
+        ),
     }
+}
+
+/// The part of a message describing an error answer.
+fn describe_answer(answer: Option<&OAuthErrorAnswer>, client_secret: &str) -> String {
+    let Some(answer) = answer else {
+        return " (body not shown: not an OAuth error answer)".into();
+    };
+    let mut text = format!(": OAuth error `{}`", answer.code);
+    if let Some(description) = &answer.description
+        && (client_secret.is_empty() || !description.contains(client_secret))
+    {
+        text.push_str(" (");
+        text.push_str(description);
+        text.push(')');
+    }
+    text
+}
+
+/// Longest `error` code kept from an answer.
+const MAX_ERROR_CODE: usize = 64;
+/// Longest `error_description` kept from an answer.
+const MAX_ERROR_DESCRIPTION: usize = 120;
+
+/// The parts of an RFC 6749 §5.2 error answer the library shows.
+#[derive(Debug)]
+pub(crate) struct OAuthErrorAnswer {
+    code: String,
+    description: Option<String>,
+}
+
+impl OAuthErrorAnswer {
+    /// The answer in `body` when it is a JSON object with a string `error` made of the
+    /// characters RFC 6749 allows for it.
+    fn parse(body: &[u8]) -> Option<Self> {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let code = value.get("error")?.as_str()?;
+        let description = value
+            .get("error_description")
+            .and_then(serde_json::Value::as_str);
+        Self::sanitized(code, description)
+    }
+
+    /// The answer when `code` looks like an RFC 6749 error code (short, printable, no space);
+    /// the description cut short and kept to printable ASCII.
+    fn sanitized(code: &str, description: Option<&str>) -> Option<Self> {
+        let code_ok = !code.is_empty()
+            && code.len() <= MAX_ERROR_CODE
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+        if !code_ok {
+            return None;
+        }
+        let description = description
+            .map(|d| printable(d, MAX_ERROR_DESCRIPTION))
+            .filter(|d| !d.trim().is_empty());
+        Some(Self {
+            code: code.to_owned(),
+            description,
+        })
+    }
+
+    fn is_transient(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "temporarily_unavailable" | "server_error"
+        )
+    }
+}
+
+/// `text` with only printable ASCII kept, cut to `max` characters.
+fn printable(text: &str, max: usize) -> String {
+    let mut kept = text.chars().filter(|c| c.is_ascii_graphic() || *c == ' ');
+    let mut out: String = kept.by_ref().take(max).collect();
+    if kept.next().is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// Failures of the HTTP exchange itself.
@@ -414,9 +531,13 @@ fn describe_token_error(
 pub(crate) enum HttpError {
     #[error("{0}")]
     Transport(reqwest::Error),
-    /// A non-success status whose body is not an OAuth error object.
-    #[error("HTTP {status} from the endpoint ({body})")]
-    Status { status: u16, body: String },
+    /// A non-success status, with the answer when it is an OAuth error object. The body itself
+    /// is never kept.
+    #[error("HTTP {status} from the endpoint")]
+    Status {
+        status: u16,
+        answer: Option<OAuthErrorAnswer>,
+    },
 }
 
 /// oauth2's async HTTP client over the workspace's reqwest 0.13.
@@ -440,19 +561,10 @@ impl<'c> oauth2::AsyncHttpClient<'c> for HttpClient {
             let status = response.status();
             let headers = response.headers().clone();
             let body = response.bytes().await.map_err(HttpError::Transport)?;
-            if !status.is_success() && !is_oauth_error_body(&body) {
-                let text = String::from_utf8_lossy(&body);
-                let mut snippet: String = text.chars().take(160).collect();
-                if snippet.len() < text.len() {
-                    snippet.push('…');
-                }
+            if !status.is_success() {
                 return Err(HttpError::Status {
                     status: status.as_u16(),
-                    body: if snippet.trim().is_empty() {
-                        "empty body".into()
-                    } else {
-                        snippet
-                    },
+                    answer: OAuthErrorAnswer::parse(&body),
                 });
             }
             let mut out = oauth2::http::Response::new(body.to_vec());
@@ -463,10 +575,40 @@ impl<'c> oauth2::AsyncHttpClient<'c> for HttpClient {
     }
 }
 
-fn is_oauth_error_body(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .is_some_and(|v| v.get("error").is_some_and(serde_json::Value::is_string))
+/// Checks a token endpoint URL read from `key`: an `https://` URL, or `http://` on a loopback
+/// host (`localhost`, `127.0.0.0/8`, `::1`), as local test identity providers use. A client
+/// secret never crosses a network in clear text.
+///
+/// # Errors
+/// [`Error::Config`] naming `key`.
+pub(crate) fn check_token_endpoint(key: &str, endpoint: &str) -> Result<()> {
+    let shown = redact_url(endpoint);
+    let config_err = |reason: String| Error::Config {
+        key: key.into(),
+        reason,
+    };
+    let url = reqwest::Url::parse(endpoint)
+        .map_err(|e| config_err(format!("'{shown}' is not a valid URL: {e}")))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => Err(config_err(format!(
+            "'{shown}' is http://: the client secret would cross the network in clear text; \
+             use https:// (http:// is accepted for localhost, 127.0.0.0/8 and ::1 only)"
+        ))),
+        _ => Err(config_err(format!("'{shown}' is not an https:// URL"))),
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ use base64::Engine as _;
 pub const CLIENT_ID: &str = "grocery-client";
 pub const CLIENT_SECRET: &str = "s3cr3t-Client-Value";
 pub const SUBJECT: &str = "sa-grocery-test";
+/// A marker the failing modes put in their answer bodies: it must never reach an error or a log.
+pub const BODY_MARKER: &str = "B0DY-M4RKER-never-shown";
 
 /// What the endpoint answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,11 @@ pub enum Mode {
     Normal,
     /// A 200 answer that is not a valid token response (and contains a token-like string).
     Malformed,
+    /// HTTP 500 with an HTML error page quoting the request (and [`BODY_MARKER`]).
+    ErrorPage,
+    /// HTTP 400 with an RFC 6749 error answer whose description and extra fields echo the
+    /// client secret and [`BODY_MARKER`].
+    EchoingOAuthError,
 }
 
 /// How the client authenticated itself.
@@ -69,7 +76,25 @@ pub struct TokenServer {
 impl TokenServer {
     /// Starts the endpoint on 127.0.0.1 with tokens living `lifetime`.
     pub async fn start(lifetime: Duration, mode: Mode) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0".parse().unwrap(), lifetime, mode).await
+    }
+
+    /// A free loopback address where no endpoint listens yet (for "identity provider down").
+    pub fn reserve_addr() -> SocketAddr {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    }
+
+    /// The URL an endpoint started on `addr` will have.
+    pub fn url_at(addr: SocketAddr) -> String {
+        format!("http://{addr}/oauth2/token")
+    }
+
+    /// Starts the endpoint on `addr`.
+    pub async fn start_on(addr: SocketAddr, lifetime: Duration, mode: Mode) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let server = Self {
             url: format!("http://{addr}/oauth2/token"),
@@ -82,6 +107,15 @@ impl TokenServer {
             .with_state(server.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         server
+    }
+
+    /// Serves this same endpoint (same tokens, same records) on `addr` too, from now on.
+    pub async fn listen_also_on(&self, addr: SocketAddr) {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let app = Router::new()
+            .route("/oauth2/token", post(token))
+            .with_state(self.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     }
 
     /// How many requests reached the endpoint (good or bad).
@@ -118,6 +152,31 @@ async fn token(
         inner.requests += 1;
         inner.requests
     };
+    match server.mode {
+        Mode::ErrorPage => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/html")],
+                format!(
+                    "<html><body><h1>Internal error</h1><pre>request: {form:?} {headers:?} \
+                     {BODY_MARKER}</pre></body></html>"
+                ),
+            )
+                .into_response();
+        }
+        Mode::EchoingOAuthError => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({
+                    "error": "invalid_request",
+                    "error_description": format!("bad request client_secret={CLIENT_SECRET} {BODY_MARKER}"),
+                    "request": format!("{form:?} {BODY_MARKER}"),
+                })),
+            )
+                .into_response();
+        }
+        Mode::Normal | Mode::Malformed => {}
+    }
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
