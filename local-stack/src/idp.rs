@@ -72,6 +72,8 @@ impl std::fmt::Debug for IdpOptions {
 }
 
 const KID: &str = "local-idp-1";
+/// The scope of the deliberately bad tokens (so that only their one defect is wrong).
+const SCOPE: &str = "kafka";
 
 struct Shared {
     key: RsaKeyPair,
@@ -152,11 +154,12 @@ impl IdentityProvider {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                         return;
                     };
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = stopped.await;
-                        })
-                        .await;
+                    // Not a graceful shutdown: clients keep idle connections open, and
+                    // dropping the runtime closes them.
+                    tokio::select! {
+                        _ = axum::serve(listener, app) => {}
+                        _ = stopped => {}
+                    }
                 });
             })?;
         Ok(Self {
@@ -234,25 +237,25 @@ impl IdentityProvider {
         )
     }
 
-    /// A token for `sub` that expired a minute ago (otherwise valid).
+    /// A token for `sub` that expired a minute ago (otherwise valid; scope `kafka`).
     pub fn mint_expired(&self, sub: &str) -> String {
         let now = now_secs();
         let s = &self.shared;
-        s.sign(&s.key, sub, &s.audience, "", now - 600, now - 60)
+        s.sign(&s.key, sub, &s.audience, SCOPE, now - 600, now - 60)
     }
 
     /// A token for `sub` signed by a key the JWKS does not publish (same `kid`).
     pub fn mint_foreign_key(&self, sub: &str) -> String {
         let now = now_secs();
         let s = &self.shared;
-        s.sign(&s.foreign_key, sub, &s.audience, "", now, now + 300)
+        s.sign(&s.foreign_key, sub, &s.audience, SCOPE, now, now + 300)
     }
 
     /// A token for `sub` for another audience.
     pub fn mint_wrong_audience(&self, sub: &str) -> String {
         let now = now_secs();
         let s = &self.shared;
-        s.sign(&s.key, sub, "some-other-service", "", now, now + 300)
+        s.sign(&s.key, sub, "some-other-service", SCOPE, now, now + 300)
     }
 }
 
@@ -335,7 +338,9 @@ async fn token(
     let Some((id, secret)) = credentials else {
         return s.refuse(StatusCode::UNAUTHORIZED, "invalid_client");
     };
-    let known = lock(&s.clients).get(&id).is_some_and(|want| *want == secret);
+    let known = lock(&s.clients)
+        .get(&id)
+        .is_some_and(|want| *want == secret);
     if !known {
         return s.refuse(StatusCode::UNAUTHORIZED, "invalid_client");
     }
@@ -372,7 +377,9 @@ async fn jwks(State(s): State<Arc<Shared>>) -> Response {
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (RFC 6749, 2.3.1).
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()?;

@@ -9,9 +9,9 @@ pub mod idp;
 pub mod kafka;
 /// Python virtual environment with Confluent's Python client, for interoperability tests.
 pub mod python;
+pub mod real_broker;
 /// A Confluent-compatible Schema Registry (REST API, compatibility checks, optional persistence).
 pub mod registry;
-pub mod real_broker;
 pub mod stack;
 
 pub use real_broker::KafkaAuth;

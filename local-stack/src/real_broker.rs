@@ -67,23 +67,60 @@ pub fn service_acls() -> Vec<AclRule> {
     topic(ORDER_PRODUCER, topics::ORDERS, &[Op::Write, Op::Describe]);
     topic(FULFILLMENT, topics::ORDERS, &[Op::Read, Op::Describe]);
     topic(FULFILLMENT, topics::PICKLISTS, &[Op::Write, Op::Describe]);
-    topic(FULFILLMENT, &dlq(topics::ORDERS), &[Op::Write, Op::Describe]);
-    topic(PICKLIST_CONSUMER, topics::PICKLISTS, &[Op::Read, Op::Describe]);
-    topic(PICKLIST_CONSUMER, &dlq(topics::PICKLISTS), &[Op::Write, Op::Describe]);
+    topic(
+        FULFILLMENT,
+        &dlq(topics::ORDERS),
+        &[Op::Write, Op::Describe],
+    );
+    topic(
+        PICKLIST_CONSUMER,
+        topics::PICKLISTS,
+        &[Op::Read, Op::Describe],
+    );
+    topic(
+        PICKLIST_CONSUMER,
+        &dlq(topics::PICKLISTS),
+        &[Op::Write, Op::Describe],
+    );
     let prefixed = |who: &str, resource: Res, prefix: &str, op: Op| {
         AclRule::allow(user(who), resource, prefix, op).prefixed()
     };
     rules.push(prefixed(FULFILLMENT, Res::Group, "fulfillment", Op::Read));
-    rules.push(prefixed(FULFILLMENT, Res::Group, "fulfillment", Op::Describe));
+    rules.push(prefixed(
+        FULFILLMENT,
+        Res::Group,
+        "fulfillment",
+        Op::Describe,
+    ));
     for op in [Op::Write, Op::Describe] {
-        rules.push(prefixed(FULFILLMENT, Res::TransactionalId, "fulfillment", op));
+        rules.push(prefixed(
+            FULFILLMENT,
+            Res::TransactionalId,
+            "fulfillment",
+            op,
+        ));
     }
-    rules.push(prefixed(PICKLIST_CONSUMER, Res::Group, "picklist", Op::Read));
-    rules.push(prefixed(PICKLIST_CONSUMER, Res::Group, "picklist", Op::Describe));
+    rules.push(prefixed(
+        PICKLIST_CONSUMER,
+        Res::Group,
+        "picklist",
+        Op::Read,
+    ));
+    rules.push(prefixed(
+        PICKLIST_CONSUMER,
+        Res::Group,
+        "picklist",
+        Op::Describe,
+    ));
     for resource in [Res::Topic, Res::Group, Res::TransactionalId] {
         rules.push(AclRule::allow(user(ADMIN), resource, "*", Op::All));
     }
-    rules.push(AclRule::allow(user(ADMIN), Res::Cluster, "kafka-cluster", Op::All));
+    rules.push(AclRule::allow(
+        user(ADMIN),
+        Res::Cluster,
+        "kafka-cluster",
+        Op::All,
+    ));
     rules
 }
 

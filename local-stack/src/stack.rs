@@ -206,10 +206,10 @@ impl Stack {
     /// A `client.properties` text that points a client at this stack (on a real broker: the
     /// [`ADMIN`] identity, allowed everything).
     pub fn client_properties(&self) -> String {
-        if let Broker::Real(real) = &self.broker {
-            if let Some(text) = real.properties_for(ADMIN, &self.registry_url()) {
-                return text;
-            }
+        if let Broker::Real(real) = &self.broker
+            && let Some(text) = real.properties_for(ADMIN, &self.registry_url())
+        {
+            return text;
         }
         format!(
             "# Local stack: librdkafka mock cluster (no SASL/SSL) and the local Schema Registry.\n\
@@ -269,10 +269,10 @@ impl Stack {
         if let Err(error) = self.registry.shutdown().await {
             tracing::warn!(%error, "Schema Registry did not stop cleanly");
         }
-        if let Broker::Real(real) = &self.broker {
-            if let Err(error) = real.broker.stop().await {
-                tracing::warn!(%error, "Kafka broker did not stop cleanly");
-            }
+        if let Broker::Real(real) = &self.broker
+            && let Err(error) = real.broker.stop().await
+        {
+            tracing::warn!(%error, "Kafka broker did not stop cleanly");
         }
         drop(self.broker);
     }

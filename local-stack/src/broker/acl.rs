@@ -113,7 +113,12 @@ pub(crate) fn add(classpath: &str, bootstrap: &str, rules: &[AclRule]) -> Result
         )));
     }
     let output = Command::new("java")
-        .args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", classpath])
+        .args([
+            "-XX:TieredStopAtLevel=1",
+            "-XX:+UseSerialGC",
+            "-cp",
+            classpath,
+        ])
         .arg(jars::acl_tool_source())
         .arg(bootstrap)
         .args(rules.iter().map(AclRule::spec))

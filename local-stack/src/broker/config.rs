@@ -39,7 +39,10 @@ pub(crate) fn server_properties(
     };
     line("process.roles", "broker,controller");
     line("node.id", "1");
-    line("controller.quorum.voters", &format!("1@127.0.0.1:{controller}"));
+    line(
+        "controller.quorum.voters",
+        &format!("1@127.0.0.1:{controller}"),
+    );
     line("controller.listener.names", CONTROLLER);
     line("inter.broker.listener.name", PLAINTEXT);
     // The OAuth listener exists only with an identity provider to validate tokens against.
@@ -56,7 +59,9 @@ pub(crate) fn server_properties(
     );
     line(
         "advertised.listeners",
-        &format!("{PLAINTEXT}://127.0.0.1:{plaintext},{APIKEY}://127.0.0.1:{plain}{oauth_listener}"),
+        &format!(
+            "{PLAINTEXT}://127.0.0.1:{plaintext},{APIKEY}://127.0.0.1:{plain}{oauth_listener}"
+        ),
     );
     line(
         "listener.security.protocol.map",
@@ -86,7 +91,10 @@ pub(crate) fn server_properties(
     line("group.consumer.session.timeout.ms", "10000");
     line("group.consumer.min.heartbeat.interval.ms", "500");
     line("group.consumer.heartbeat.interval.ms", "1000");
-    line("transaction.abort.timed.out.transaction.cleanup.interval.ms", "5000");
+    line(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "5000",
+    );
 
     // Authorization: ACLs, denied unless allowed; PLAINTEXT (tests, admin) and the controller
     // connect as User:ANONYMOUS and are super users.
@@ -104,24 +112,31 @@ pub(crate) fn server_properties(
     );
     let oauth_l = OAUTH.to_ascii_lowercase();
     if let Some(jwks) = jwks_url {
-    line(
-        &format!("listener.name.{oauth_l}.sasl.enabled.mechanisms"),
-        "OAUTHBEARER",
-    );
-    line(
-        &format!("listener.name.{oauth_l}.oauthbearer.sasl.jaas.config"),
-        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;",
-    );
-    line(
-        &format!("listener.name.{oauth_l}.oauthbearer.sasl.server.callback.handler.class"),
-        "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
-    );
-    line("sasl.oauthbearer.jwks.endpoint.url", jwks);
-    line("sasl.oauthbearer.expected.audience", &options.audience);
-    line("sasl.oauthbearer.sub.claim.name", "sub");
-    if let Some(issuer) = &options.expected_issuer {
-        line("sasl.oauthbearer.expected.issuer", issuer);
-    }
+        line(
+            &format!("listener.name.{oauth_l}.sasl.enabled.mechanisms"),
+            "OAUTHBEARER",
+        );
+        line(
+            &format!("listener.name.{oauth_l}.oauthbearer.sasl.jaas.config"),
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;",
+        );
+        line(
+            &format!("listener.name.{oauth_l}.oauthbearer.sasl.server.callback.handler.class"),
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+        );
+        line("sasl.oauthbearer.jwks.endpoint.url", jwks);
+        // Kafka 4.1's default `DefaultJwtValidator`, built by the callback handler without a key
+        // resolver, falls back to `ClientJwtValidator`, which checks claims only: no signature,
+        // no audience. `BrokerJwtValidator` checks both against the JWKS.
+        line(
+            "sasl.oauthbearer.jwt.validator.class",
+            "org.apache.kafka.common.security.oauthbearer.BrokerJwtValidator",
+        );
+        line("sasl.oauthbearer.expected.audience", &options.audience);
+        line("sasl.oauthbearer.sub.claim.name", "sub");
+        if let Some(issuer) = &options.expected_issuer {
+            line("sasl.oauthbearer.expected.issuer", issuer);
+        }
     }
     let apikey_l = APIKEY.to_ascii_lowercase();
     line(
@@ -146,7 +161,8 @@ fn escape(value: &str) -> String {
 }
 
 /// log4j2 configuration: everything to stdout (captured by the broker handle), Kafka at INFO,
-/// authentication at DEBUG so (re-)authentications can be counted.
+/// authentication and token validation at DEBUG so (re-)authentications can be counted and
+/// refused tokens show why.
 pub(crate) const LOG4J2: &str = "\
 status = warn
 appender.out.type = Console
@@ -158,6 +174,8 @@ rootLogger.level = INFO
 rootLogger.appenderRef.out.ref = OUT
 logger.auth.name = org.apache.kafka.common.security.authenticator.SaslServerAuthenticator
 logger.auth.level = DEBUG
+logger.oauth.name = org.apache.kafka.common.security.oauthbearer
+logger.oauth.level = DEBUG
 logger.authz.name = kafka.authorizer.logger
 logger.authz.level = INFO
 ";

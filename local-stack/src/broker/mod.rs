@@ -300,7 +300,9 @@ impl KafkaBroker {
             .map_err(|e| BrokerError::Admin(format!("creating topic {name}: {e}")))?;
         for result in results {
             if let Err((topic, code)) = result {
-                return Err(BrokerError::Admin(format!("creating topic {topic}: {code}")));
+                return Err(BrokerError::Admin(format!(
+                    "creating topic {topic}: {code}"
+                )));
             }
         }
         Ok(())
@@ -424,16 +426,17 @@ impl Inner {
         {
             return Ok(());
         }
-        let exited = self.kill()?;
+        let exited = self
+            .child
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .and_then(|child| child.try_wait().ok().flatten());
+        self.kill()?;
         Err(BrokerError::Start {
             reason: match exited {
-                Some(status) if !status.code().is_some_and(|c| c == 0) => {
-                    format!("the JVM exited ({status}) before \"{STARTED}\"")
-                }
-                _ => format!(
-                    "no \"{STARTED}\" within {:?}",
-                    self.options.start_timeout
-                ),
+                Some(status) => format!("the JVM exited ({status}) before \"{STARTED}\""),
+                None => format!("no \"{STARTED}\" within {:?}", self.options.start_timeout),
             },
             log_tail: self.log.tail(60),
         })

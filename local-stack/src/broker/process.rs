@@ -58,7 +58,13 @@ impl LogBook {
 
     /// Waits until `count` lines from `from` on contain `needle` (true), or until the JVM's
     /// output closed or `timeout` passed (false).
-    pub(crate) fn wait_for(&self, needle: &str, count: usize, from: usize, timeout: Duration) -> bool {
+    pub(crate) fn wait_for(
+        &self,
+        needle: &str,
+        count: usize,
+        from: usize,
+        timeout: Duration,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
         loop {
