@@ -177,14 +177,14 @@ async fn oauth_clients_authenticate_reauthenticate_and_are_refused_what_acls_den
     stack.shutdown().await;
 }
 
-/// A client context that hands librdkafka one fixed OAUTHBEARER token and records the errors
-/// librdkafka reports.
-struct FixedToken {
+/// A client context that hands librdkafka one fixed OAUTHBEARER token (if set) and records the
+/// errors librdkafka reports.
+struct Recorder {
     token: String,
     errors: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-impl ClientContext for FixedToken {
+impl ClientContext for Recorder {
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
 
     fn generate_oauth_token(
@@ -213,18 +213,18 @@ impl ClientContext for FixedToken {
     }
 }
 
-/// Asks the OAuth listener for metadata with `token` (within 10 s); the errors librdkafka
-/// reported on refusal.
-async fn metadata_with_token(bootstrap: &str, token: String) -> Result<(), Vec<String>> {
-    let bootstrap = bootstrap.to_owned();
+/// Asks the broker for metadata (within 10 s) as a client with `properties` (plus `token` for
+/// OAUTHBEARER); on refusal, the errors librdkafka reported.
+async fn metadata_as(properties: Vec<(String, String)>, token: String) -> Result<(), Vec<String>> {
     tokio::task::spawn_blocking(move || {
         let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut config = ClientConfig::new();
+        for (key, value) in properties {
+            config.set(key, value);
+        }
         // A FutureProducer polls its events (the token refresh among them) on a thread of its own.
-        let producer: FutureProducer<FixedToken> = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .set("security.protocol", "SASL_PLAINTEXT")
-            .set("sasl.mechanisms", "OAUTHBEARER")
-            .create_with_context(FixedToken {
+        let producer: FutureProducer<Recorder> = config
+            .create_with_context(Recorder {
                 token,
                 errors: errors.clone(),
             })
@@ -243,6 +243,23 @@ async fn metadata_with_token(bootstrap: &str, token: String) -> Result<(), Vec<S
     })
     .await
     .unwrap()
+}
+
+/// Asks the OAuth listener for metadata with `token`.
+async fn metadata_with_token(bootstrap: &str, token: String) -> Result<(), Vec<String>> {
+    let properties = [
+        ("bootstrap.servers", bootstrap),
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanisms", "OAUTHBEARER"),
+    ];
+    metadata_as(
+        properties
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        token,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -312,14 +329,32 @@ async fn plain_api_keys_right_password_works_wrong_password_is_a_clear_error() {
     // Clients go before the broker: a consumer dropped after it waits for it to leave its group.
     drop(consumer);
 
-    let wrong = producer_config
-        .clone()
-        .set("sasl.password", "not-the-password")
-        .set("message.timeout.ms", "15000");
-    let producer = Producer::new(&wrong, codec).await.unwrap();
-    let error = producer.send(&order(Uuid::new_v4(), 2)).await.unwrap_err();
-    let message = error.to_string();
-    assert!(message.contains("produce"), "{message}");
+    // The same key with a wrong password: librdkafka reports the broker's refusal.
+    let wrong: Vec<(String, String)> = producer_config
+        .rdkafka_config()
+        .config_map()
+        .iter()
+        .map(|(&k, &v)| {
+            let v = if k == "sasl.password" {
+                "not-the-password"
+            } else {
+                v
+            };
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    let errors = metadata_as(wrong, String::new()).await.unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("SASL authentication error")
+                && e.contains("Invalid username or password")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors.iter().all(|e| !e.contains("not-the-password")),
+        "password in an error: {errors:?}"
+    );
     assert!(
         broker
             .wait_for_log("Failed authentication", 1, Duration::from_secs(30))
