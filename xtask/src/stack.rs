@@ -1,6 +1,9 @@
 //! `cargo xtask stack`: the local stack for running the services by hand.
 
-use std::path::{Path, PathBuf};
+use std::{
+    io::Write as _,
+    path::{Path, PathBuf},
+};
 
 use anyhow::Context as _;
 use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions, real_broker::IDENTITIES};
@@ -84,15 +87,21 @@ pub(crate) async fn run(args: StackArgs) -> anyhow::Result<()> {
             written.push(path);
         }
     }
-    println!("{properties}");
+    // Whoever started the stack may stop reading its output: a closed stdout must not end it
+    // (println! would panic on EPIPE).
+    let mut banner = format!("{properties}\n");
     for path in &written[1..] {
-        println!("# per-service identity: {}", path.display());
+        banner.push_str(&format!("# per-service identity: {}\n", path.display()));
     }
-    println!(
-        "# written to {}; run the services with --config {0}",
+    banner.push_str(&format!(
+        "# written to {}; run the services with --config {0}\n# Ctrl-C stops the stack.\n",
         args.properties_out.display()
-    );
-    println!("# Ctrl-C stops the stack.");
+    ));
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(banner.as_bytes())
+        .and_then(|()| stdout.flush());
+    drop(stdout);
 
     tokio::select! {
         _ = interrupt.recv() => {}
@@ -102,6 +111,6 @@ pub(crate) async fn run(args: StackArgs) -> anyhow::Result<()> {
     for path in written {
         let _ = std::fs::remove_file(path);
     }
-    eprintln!("local stack stopped");
+    let _ = writeln!(std::io::stderr(), "local stack stopped");
     Ok(())
 }

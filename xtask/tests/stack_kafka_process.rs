@@ -24,7 +24,14 @@ async fn an_oauth_real_broker_stack_serves_other_processes_and_stops_on_sigterm(
     let dir = tempfile::tempdir().unwrap();
     let props_path = dir.path().join("client.properties");
     let mut stack = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["stack", "--broker", "kafka", "--auth", "oauth", "--properties-out"])
+        .args([
+            "stack",
+            "--broker",
+            "kafka",
+            "--auth",
+            "oauth",
+            "--properties-out",
+        ])
         .arg(&props_path)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -84,7 +91,9 @@ async fn an_oauth_real_broker_stack_serves_other_processes_and_stops_on_sigterm(
     // This library's producer and consumer, with the per-service identities.
     let producer_config = Config::from_file(&per_service).unwrap();
     let codec = Arc::new(Codec::from_config(&producer_config).unwrap());
-    let producer = Producer::new(&producer_config, codec.clone()).await.unwrap();
+    let producer = Producer::new(&producer_config, codec.clone())
+        .await
+        .unwrap();
     let run = Uuid::new_v4();
     let order = Order {
         order_id: run,
@@ -142,7 +151,10 @@ async fn an_oauth_real_broker_stack_serves_other_processes_and_stops_on_sigterm(
     };
     assert!(status.success(), "{status:?}");
     assert!(!props_path.exists(), "client.properties removed on exit");
-    assert!(!per_service.exists(), "per-service properties removed on exit");
+    assert!(
+        !per_service.exists(),
+        "per-service properties removed on exit"
+    );
     for address in [
         bootstrap.clone(),
         token_url
