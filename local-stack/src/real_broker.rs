@@ -125,12 +125,22 @@ pub fn service_acls() -> Vec<AclRule> {
 }
 
 /// A real broker with its identity provider and the secrets of the stack's identities.
-#[derive(Debug)]
 pub(crate) struct RealKafka {
     pub(crate) broker: KafkaBroker,
     pub(crate) idp: IdentityProvider,
     pub(crate) auth: KafkaAuth,
     secrets: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for RealKafka {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RealKafka")
+            .field("broker", &self.broker)
+            .field("idp", &self.idp)
+            .field("auth", &self.auth)
+            .field("identities", &IDENTITIES)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RealKafka {

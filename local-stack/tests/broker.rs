@@ -366,6 +366,16 @@ async fn plain_api_keys_right_password_works_wrong_password_is_a_clear_error() {
         !tail.contains("not-the-password"),
         "password in the broker log"
     );
+    let password = producer_config.get("sasl.password").unwrap();
+    assert_eq!(
+        broker.log_count(password),
+        0,
+        "a password in the broker log"
+    );
+    assert!(
+        !format!("{stack:?}").contains(password),
+        "a password in Debug"
+    );
     drop(producer);
     stack.shutdown().await;
 }
