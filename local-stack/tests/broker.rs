@@ -1,8 +1,9 @@
 //! The real Apache Kafka broker the project starts itself: the library's clients through its
 //! PLAINTEXT, OAUTHBEARER and PLAIN listeners, re-authentication on live connections, ACLs,
-//! tokens the broker must refuse, and data surviving a SIGKILL.
+//! tokens the broker must refuse, and data surviving a SIGKILL (read by a KIP-848 group).
 //!
-//! Each test starts a JVM; they run one at a time (two cores are shared).
+//! Each test starts a JVM; they run one at a time (two cores are shared). Built only with the
+//! `real-broker` feature: `cargo test -p local-stack --features real-broker --test broker`.
 
 use std::{
     sync::Arc,
@@ -397,8 +398,9 @@ async fn records_survive_a_sigkill_and_restart_on_the_same_data() {
     broker.kill().await.unwrap();
     broker.restart().await.unwrap();
 
+    // A KIP-848 consumer group (`group.protocol=consumer`), which the broker enables.
     let consumer = Consumer::<Order>::new(
-        &config,
+        &config.clone().set("group.protocol", "consumer"),
         codec.clone(),
         ConsumerOptions::new(format!("after-restart-{run}")),
     )
@@ -414,6 +416,12 @@ async fn records_survive_a_sigkill_and_restart_on_the_same_data() {
         assert_eq!(received.event.customer_id, run);
         seen.insert(received.event.order_id);
     }
+    let joined = format!("[GroupId after-restart-{run}] Member ");
+    assert!(
+        broker.log_tail(5000).lines().any(|l| l.contains(&joined)
+            && l.contains("joins the consumer group using the consumer protocol")),
+        "the group did not use the KIP-848 consumer protocol"
+    );
     consumer.close().await.unwrap();
     drop(consumer);
     let dir = broker.log_file().parent().unwrap().to_path_buf();

@@ -1,6 +1,9 @@
 //! `cargo xtask stack --broker kafka --auth oauth` as a person runs it: a real Apache Kafka
 //! broker and its identity provider in a separate process; Confluent's Python client and this
 //! library's clients use the written client.properties unchanged; SIGTERM stops everything.
+//!
+//! Built only with the `real-broker` feature:
+//! `cargo test -p xtask --features real-broker --test stack_kafka_process`.
 
 use std::{
     io::{BufRead, BufReader},
