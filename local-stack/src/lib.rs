@@ -1,11 +1,18 @@
-//! Local development stack: librdkafka's mock cluster and a Confluent-compatible Schema
-//! Registry, started in-process on ephemeral ports of 127.0.0.1 for the demo and the tests.
+//! Local development stack: a Kafka broker — librdkafka's mock cluster, or a real Apache Kafka
+//! broker the project starts itself ([`broker`]) with a test identity provider ([`idp`]) — and a
+//! Confluent-compatible Schema Registry, on ephemeral ports of 127.0.0.1 for the demo and the
+//! tests.
 
+pub mod broker;
+pub mod client_properties;
+pub mod idp;
 pub mod kafka;
 /// Python virtual environment with Confluent's Python client, for interoperability tests.
 pub mod python;
+pub mod real_broker;
 /// A Confluent-compatible Schema Registry (REST API, compatibility checks, optional persistence).
 pub mod registry;
 pub mod stack;
 
-pub use stack::{Stack, StackError, StackOptions};
+pub use real_broker::KafkaAuth;
+pub use stack::{BrokerKind, Stack, StackError, StackOptions};

@@ -22,7 +22,7 @@ pub fn requirements_file() -> PathBuf {
     workspace_dir().join("scripts/interop/requirements.txt")
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|dir| {

@@ -1,5 +1,7 @@
-//! The whole local stack in one call: the mock Kafka cluster with the application's topics and
-//! the Schema Registry, on ephemeral ports of 127.0.0.1.
+//! The whole local stack in one call: a Kafka broker with the application's topics and the
+//! Schema Registry, on ephemeral ports of 127.0.0.1. The broker is librdkafka's mock cluster by
+//! default, or a real Apache Kafka broker ([`BrokerKind::Kafka`]) with the test identity
+//! provider, one identity per service and least-privilege ACLs.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), local_stack::StackError> {
@@ -11,13 +13,16 @@
 //!
 //! Everything stops when the [`Stack`] is dropped; nothing outlives the process.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use grocery_events::topics;
 use tracing::info;
 
 use crate::{
+    broker::{BrokerError, KafkaBroker},
+    idp::IdentityProvider,
     kafka::{MockKafka, MockKafkaError},
+    real_broker::{ADMIN, KafkaAuth, RealKafka},
     registry::{RegistryHandle, SchemaRegistry},
 };
 
@@ -31,6 +36,26 @@ pub enum StackError {
     /// The Schema Registry could not start (e.g. its address is taken).
     #[error("Schema Registry: {0}")]
     Registry(#[from] std::io::Error),
+    /// The real Kafka broker failed.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// The identity provider could not start.
+    #[error("identity provider: {0}")]
+    Idp(std::io::Error),
+}
+
+/// Which broker the stack runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BrokerKind {
+    /// librdkafka's mock cluster (in-process, fast; no SASL, transactions not enforced).
+    #[default]
+    Mock,
+    /// A real Apache Kafka broker (a child JVM); clients authenticate with `auth`.
+    Kafka {
+        /// How the stack's client properties authenticate.
+        auth: KafkaAuth,
+    },
 }
 
 /// How to start the stack.
@@ -44,6 +69,10 @@ pub struct StackOptions {
     pub registry_file: Option<PathBuf>,
     /// Create the application's topics ([`topics::ALL`]) with [`topics::PARTITIONS`] partitions.
     pub create_topics: bool,
+    /// Which broker to run.
+    pub broker: BrokerKind,
+    /// Real broker only: `connections.max.reauth.ms`, how often SASL connections re-authenticate.
+    pub max_reauth: Duration,
 }
 
 impl Default for StackOptions {
@@ -53,14 +82,23 @@ impl Default for StackOptions {
             registry_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             registry_file: None,
             create_topics: true,
+            broker: BrokerKind::Mock,
+            max_reauth: Duration::from_secs(10),
         }
     }
 }
 
-/// A running local stack: mock Kafka plus Schema Registry.
+#[derive(Debug)]
+enum Broker {
+    Mock(MockKafka),
+    Real(Box<RealKafka>),
+}
+
+/// A running local stack: a Kafka broker plus the Schema Registry.
 #[derive(Debug)]
 pub struct Stack {
-    kafka: MockKafka,
+    broker: Broker,
+    bootstrap_servers: String,
     registry: RegistryHandle,
 }
 
@@ -78,24 +116,42 @@ impl Stack {
     /// # Errors
     /// When the broker or the registry cannot start.
     pub async fn start_with(options: StackOptions) -> Result<Self, StackError> {
-        let kafka = MockKafka::start(options.brokers)?;
-        if options.create_topics {
-            for topic in topics::ALL {
-                kafka.create_topic(topic, topics::PARTITIONS)?;
+        let broker = match options.broker {
+            BrokerKind::Mock => {
+                let kafka = MockKafka::start(options.brokers)?;
+                if options.create_topics {
+                    for topic in topics::ALL {
+                        kafka.create_topic(topic, topics::PARTITIONS)?;
+                    }
+                }
+                Broker::Mock(kafka)
             }
-        }
+            // The application's topics are always created: the real broker does not
+            // auto-create topics.
+            BrokerKind::Kafka { auth } => {
+                Broker::Real(Box::new(RealKafka::start(auth, options.max_reauth).await?))
+            }
+        };
+        let bootstrap_servers = match &broker {
+            Broker::Mock(kafka) => kafka.bootstrap_servers().to_owned(),
+            Broker::Real(real) => real.broker.plaintext_bootstrap(),
+        };
         let registry = SchemaRegistry::start(options.registry_addr, options.registry_file).await?;
         info!(
-            bootstrap_servers = kafka.bootstrap_servers(),
+            %bootstrap_servers,
             registry = %registry.url(),
             "local stack started"
         );
-        Ok(Self { kafka, registry })
+        Ok(Self {
+            broker,
+            bootstrap_servers,
+            registry,
+        })
     }
 
-    /// The mock cluster's `bootstrap.servers`.
+    /// The broker's unauthenticated `bootstrap.servers` (the real broker's PLAINTEXT listener).
     pub fn bootstrap_servers(&self) -> &str {
-        self.kafka.bootstrap_servers()
+        &self.bootstrap_servers
     }
 
     /// The Schema Registry's base URL.
@@ -104,12 +160,57 @@ impl Stack {
     }
 
     /// The mock Kafka cluster, e.g. to inject broker faults.
+    ///
+    /// # Panics
+    /// When the stack runs a real broker ([`BrokerKind::Kafka`]); see [`Stack::mock_kafka`].
+    #[track_caller]
     pub fn kafka(&self) -> &MockKafka {
-        &self.kafka
+        self.mock_kafka()
+            .expect("Stack::kafka() is the mock cluster, but this stack runs a real broker")
     }
 
-    /// A `client.properties` text that points a client at this stack.
+    /// The mock Kafka cluster, if the stack runs one.
+    pub fn mock_kafka(&self) -> Option<&MockKafka> {
+        match &self.broker {
+            Broker::Mock(kafka) => Some(kafka),
+            Broker::Real(_) => None,
+        }
+    }
+
+    /// The real Kafka broker, if the stack runs one.
+    pub fn kafka_broker(&self) -> Option<&KafkaBroker> {
+        match &self.broker {
+            Broker::Real(real) => Some(&real.broker),
+            Broker::Mock(_) => None,
+        }
+    }
+
+    /// The identity provider of a real-broker stack.
+    pub fn identity_provider(&self) -> Option<&IdentityProvider> {
+        match &self.broker {
+            Broker::Real(real) => Some(&real.idp),
+            Broker::Mock(_) => None,
+        }
+    }
+
+    /// The client properties of one identity ([`crate::real_broker::IDENTITIES`]) on a
+    /// real-broker stack, authenticating as the stack's [`KafkaAuth`] mode says; `None` on the
+    /// mock stack or for an unknown identity.
+    pub fn client_properties_for(&self, identity: &str) -> Option<String> {
+        match &self.broker {
+            Broker::Real(real) => real.properties_for(identity, &self.registry_url()),
+            Broker::Mock(_) => None,
+        }
+    }
+
+    /// A `client.properties` text that points a client at this stack (on a real broker: the
+    /// [`ADMIN`] identity, allowed everything).
     pub fn client_properties(&self) -> String {
+        if let Broker::Real(real) = &self.broker
+            && let Some(text) = real.properties_for(ADMIN, &self.registry_url())
+        {
+            return text;
+        }
         format!(
             "# Local stack: librdkafka mock cluster (no SASL/SSL) and the local Schema Registry.\n\
              bootstrap.servers={}\n\
@@ -133,15 +234,46 @@ impl Stack {
     /// When the cluster refuses the topic.
     pub fn unique_topic(&self, prefix: &str, partitions: i32) -> Result<String, StackError> {
         let name = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
-        self.kafka.create_topic(&name, partitions)?;
+        match &self.broker {
+            Broker::Mock(kafka) => kafka.create_topic(&name, partitions)?,
+            Broker::Real(_) => {
+                return Err(StackError::Broker(BrokerError::Admin(
+                    "unique_topic is synchronous and serves the mock cluster; \
+                     use Stack::create_unique_topic on a real broker"
+                        .into(),
+                )));
+            }
+        }
         Ok(name)
     }
 
-    /// Stops the registry gracefully, then the broker.
+    /// Creates a topic named `<prefix>-<random>` on whichever broker the stack runs.
+    ///
+    /// # Errors
+    /// When the broker refuses the topic.
+    pub async fn create_unique_topic(
+        &self,
+        prefix: &str,
+        partitions: i32,
+    ) -> Result<String, StackError> {
+        let name = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
+        match &self.broker {
+            Broker::Mock(kafka) => kafka.create_topic(&name, partitions)?,
+            Broker::Real(real) => real.broker.create_topic(&name, partitions).await?,
+        }
+        Ok(name)
+    }
+
+    /// Stops the registry gracefully, then the broker (a real broker with SIGTERM).
     pub async fn shutdown(self) {
         if let Err(error) = self.registry.shutdown().await {
             tracing::warn!(%error, "Schema Registry did not stop cleanly");
         }
-        drop(self.kafka);
+        if let Broker::Real(real) = &self.broker
+            && let Err(error) = real.broker.stop().await
+        {
+            tracing::warn!(%error, "Kafka broker did not stop cleanly");
+        }
+        drop(self.broker);
     }
 }

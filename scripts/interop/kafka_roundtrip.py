@@ -1,22 +1,41 @@
 """Produce to and consume from a topic with Confluent's Python client (librdkafka underneath).
 
-Usage: kafka_roundtrip.py BOOTSTRAP_SERVERS TOPIC COUNT
+Usage: kafka_roundtrip.py BOOTSTRAP_SERVERS|CLIENT_PROPERTIES_FILE TOPIC COUNT
 
 Run against `cargo xtask stack` from another process: it checks that the local broker is
-reachable over TCP by a client no one here wrote. Prints one JSON line with what it saw.
+reachable over TCP by a client no one here wrote. Given a client.properties file instead of a
+bootstrap list, its Kafka properties are used unchanged (SASL, OAuth OIDC ...; the Schema
+Registry keys are left out). Prints one JSON line with what it saw.
 """
 
 import json
+import os
 import sys
 import uuid
 
 from confluent_kafka import Consumer, Producer
 
 
+def client_config(target: str) -> dict:
+    if not os.path.isfile(target):
+        return {"bootstrap.servers": target}
+    config = {}
+    with open(target, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith(("#", "!")) or "=" not in line:
+                continue
+            key, value = (part.strip() for part in line.split("=", 1))
+            if not key.startswith(("schema.registry.", "basic.auth.", "bearer.auth.")):
+                config[key] = value
+    return config
+
+
 def main() -> int:
-    bootstrap, topic, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    base = client_config(sys.argv[1])
+    topic, count = sys.argv[2], int(sys.argv[3])
     run = uuid.uuid4().hex
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer = Producer({**base, "enable.idempotence": True})
     delivered = []
 
     def on_delivery(err, msg):
@@ -34,7 +53,7 @@ def main() -> int:
 
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **base,
             "group.id": f"python-{run}",
             "auto.offset.reset": "earliest",
             "session.timeout.ms": 6000,

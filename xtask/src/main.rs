@@ -2,8 +2,9 @@
 //!
 //! - `cargo xtask demo [--orders N]`: the whole flow on the local stack, with a summary.
 //! - `cargo xtask bench`: producer, pipeline, latency and memory figures (table and JSON).
-//! - `cargo xtask stack [--properties-out PATH]`: runs the local stack (mock Kafka and the
-//!   Schema Registry) until Ctrl-C or SIGTERM.
+//! - `cargo xtask stack [--broker mock|kafka] [--auth none|oauth|plain] [--properties-out PATH]`:
+//!   runs the local stack (the mock cluster or a real Apache Kafka broker, and the Schema
+//!   Registry) until Ctrl-C or SIGTERM.
 //! - `cargo xtask schemas check [--base REV] [--level LEVEL] [--registry-config FILE]`: checks
 //!   `schemas/*.avsc` against their previous versions (see `schemas.rs`).
 
@@ -27,7 +28,7 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run the three services on the local stack, send orders, show the pick lists.
     Demo(demo::DemoArgs),
-    /// Run the local stack (mock Kafka cluster and Schema Registry) until Ctrl-C or SIGTERM.
+    /// Run the local stack (mock or real Kafka broker, Schema Registry) until Ctrl-C or SIGTERM.
     Stack(stack::StackArgs),
     /// Schema tools: `schemas check` compares schemas/ with git history or a registry.
     Schemas(schemas::SchemasArgs),

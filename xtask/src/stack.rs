@@ -1,10 +1,22 @@
 //! `cargo xtask stack`: the local stack for running the services by hand.
 
-use std::path::PathBuf;
+use std::{
+    io::Write as _,
+    path::{Path, PathBuf},
+};
 
 use anyhow::Context as _;
-use local_stack::{Stack, StackOptions};
+use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions, real_broker::IDENTITIES};
 use tokio::signal::unix::{SignalKind, signal};
+
+/// Which broker `cargo xtask stack` runs.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum BrokerArg {
+    /// librdkafka's mock cluster (in-process).
+    Mock,
+    /// A real Apache Kafka broker (needs Java 17 and Maven).
+    Kafka,
+}
 
 /// Arguments of `cargo xtask stack`.
 #[derive(clap::Args)]
@@ -15,35 +27,90 @@ pub(crate) struct StackArgs {
     /// Keep the registry's schemas in this file across restarts.
     #[arg(long)]
     registry_file: Option<PathBuf>,
+    /// The broker: the mock cluster or a real Apache Kafka broker.
+    #[arg(long, value_enum, default_value = "mock")]
+    broker: BrokerArg,
+    /// With `--broker kafka`: how the written properties authenticate (none, oauth, plain).
+    #[arg(long, default_value = "none")]
+    auth: KafkaAuth,
+}
+
+/// `<dir>/<stem>.<identity>.<ext>` beside `path`, for one service identity.
+fn identity_path(path: &Path, identity: &str) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "client".into());
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    path.with_file_name(format!("{stem}.{identity}{ext}"))
 }
 
 pub(crate) async fn run(args: StackArgs) -> anyhow::Result<()> {
-    let stack = Stack::start_with(StackOptions {
+    let broker = match args.broker {
+        BrokerArg::Mock => {
+            anyhow::ensure!(
+                args.auth == KafkaAuth::None,
+                "--auth needs --broker kafka: the mock cluster has no SASL"
+            );
+            BrokerKind::Mock
+        }
+        BrokerArg::Kafka => BrokerKind::Kafka { auth: args.auth },
+    };
+    // Signals are caught from the start, so a SIGTERM during a slow broker start still
+    // stops everything cleanly.
+    let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let start = Stack::start_with(StackOptions {
         registry_file: args.registry_file,
+        broker,
         ..StackOptions::default()
-    })
-    .await
-    .context("starting the local stack")?;
+    });
+    let stack = tokio::select! {
+        stack = start => stack.context("starting the local stack")?,
+        _ = terminate.recv() => return Ok(()),
+        _ = interrupt.recv() => return Ok(()),
+    };
     let properties = stack.client_properties();
     if let Some(dir) = args.properties_out.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    let mut written = vec![args.properties_out.clone()];
     std::fs::write(&args.properties_out, &properties)
         .with_context(|| format!("writing {}", args.properties_out.display()))?;
-    println!("{properties}");
-    println!(
-        "# written to {}; run the services with --config {0}",
+    for identity in IDENTITIES {
+        if let Some(text) = stack.client_properties_for(identity) {
+            let path = identity_path(&args.properties_out, identity);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            written.push(path);
+        }
+    }
+    // Whoever started the stack may stop reading its output: a closed stdout must not end it
+    // (println! would panic on EPIPE).
+    let mut banner = format!("{properties}\n");
+    for path in &written[1..] {
+        banner.push_str(&format!("# per-service identity: {}\n", path.display()));
+    }
+    banner.push_str(&format!(
+        "# written to {}; run the services with --config {0}\n# Ctrl-C stops the stack.\n",
         args.properties_out.display()
-    );
-    println!("# Ctrl-C stops the stack.");
+    ));
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(banner.as_bytes())
+        .and_then(|()| stdout.flush());
+    drop(stdout);
 
-    let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
+        _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
     }
     stack.shutdown().await;
-    let _ = std::fs::remove_file(&args.properties_out);
-    eprintln!("local stack stopped");
+    for path in written {
+        let _ = std::fs::remove_file(path);
+    }
+    let _ = writeln!(std::io::stderr(), "local stack stopped");
     Ok(())
 }

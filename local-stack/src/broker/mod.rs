@@ -1,0 +1,521 @@
+//! A real Apache Kafka broker (KRaft, single node, `broker,controller`) the project starts
+//! itself: a child JVM on ephemeral ports of 127.0.0.1, data in a temporary directory.
+//!
+//! Listeners:
+//! - PLAINTEXT: unrestricted (its principal `User:ANONYMOUS` is a super user), for tests and
+//!   admin operations;
+//! - OAUTH (SASL_PLAINTEXT, OAUTHBEARER): JWTs checked by Kafka's own
+//!   `OAuthBearerValidatorCallbackHandler` against the JWKS of an identity provider
+//!   ([`crate::idp`]), with `connections.max.reauth.ms` short so live connections
+//!   re-authenticate (KIP-368); present only when [`KafkaBrokerOptions::jwks_url`] is set;
+//! - APIKEY (SASL_PLAINTEXT, PLAIN): the users of [`KafkaBrokerOptions::plain_users`].
+//!
+//! `StandardAuthorizer` with `allow.everyone.if.no.acl.found=false`: SASL principals may do
+//! only what [`KafkaBroker::allow`] granted. The jars come from Maven ([`jars`]); `java` (17+)
+//! and `mvn` must be on `PATH`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), local_stack::broker::BrokerError> {
+//! use local_stack::broker::{KafkaBroker, KafkaBrokerOptions};
+//! let broker = KafkaBroker::start(KafkaBrokerOptions::default()).await?;
+//! broker.create_topic("orders", 3).await?;
+//! println!("{}", broker.plaintext_bootstrap());
+//! # Ok(()) }
+//! ```
+
+mod acl;
+mod config;
+pub mod jars;
+mod process;
+
+use std::{
+    fmt,
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, ExitStatus},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use rdkafka::{
+    ClientConfig,
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+};
+use tracing::{info, warn};
+
+pub use acl::{AclOperation, AclResource, AclRule};
+use config::Ports;
+use process::{LogBook, Spawner};
+
+/// The log line a broker prints once it serves clients.
+const STARTED: &str = "Kafka Server started";
+
+/// A failure of the real broker.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// `java` or `mvn` is missing, or Maven could not resolve the Kafka jars.
+    #[error("{0}")]
+    Tooling(String),
+    /// A file or process operation failed.
+    #[error("Kafka broker: {what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The broker (or its storage formatting) did not come up; the log tail is included.
+    #[error("Kafka broker did not start: {reason}\n--- broker log (last lines) ---\n{log_tail}")]
+    Start {
+        /// Why.
+        reason: String,
+        /// The last lines the JVM printed.
+        log_tail: String,
+    },
+    /// An admin request (e.g. creating a topic) failed.
+    #[error("Kafka broker admin request failed: {0}")]
+    Admin(String),
+    /// Adding ACLs failed.
+    #[error("adding ACLs failed: {0}")]
+    Acl(String),
+    /// The broker exited with a failure status when asked to stop.
+    #[error("Kafka broker exited with {status}\n--- broker log (last lines) ---\n{log_tail}")]
+    Exit {
+        /// Its exit status.
+        status: ExitStatus,
+        /// The last lines it printed.
+        log_tail: String,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BrokerError {
+    let what = what.into();
+    move |source| BrokerError::Io { what, source }
+}
+
+/// How to start a [`KafkaBroker`].
+#[derive(Clone)]
+pub struct KafkaBrokerOptions {
+    /// JWKS of the identity provider; enables the OAUTH listener.
+    pub jwks_url: Option<String>,
+    /// The identity provider's token endpoint, allow-listed beside the JWKS URL
+    /// (`org.apache.kafka.sasl.oauthbearer.allowed.urls`).
+    pub token_url: Option<String>,
+    /// `sasl.oauthbearer.expected.audience`: tokens must carry it in `aud`.
+    pub audience: String,
+    /// `sasl.oauthbearer.expected.issuer`, if tokens' `iss` should be checked.
+    pub expected_issuer: Option<String>,
+    /// `connections.max.reauth.ms`: SASL connections re-authenticate at least this often.
+    pub max_reauth: Duration,
+    /// Users and passwords of the PLAIN (API key) listener.
+    pub plain_users: Vec<(String, String)>,
+    /// How long to wait for the broker to come up.
+    pub start_timeout: Duration,
+    /// Maximum JVM heap in MiB.
+    pub heap_mib: u32,
+}
+
+impl Default for KafkaBrokerOptions {
+    fn default() -> Self {
+        Self {
+            jwks_url: None,
+            token_url: None,
+            audience: "grocery-kafka".into(),
+            expected_issuer: None,
+            max_reauth: Duration::from_secs(10),
+            plain_users: Vec::new(),
+            start_timeout: Duration::from_secs(180),
+            heap_mib: 768,
+        }
+    }
+}
+
+impl fmt::Debug for KafkaBrokerOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let users: Vec<&str> = self.plain_users.iter().map(|(u, _)| u.as_str()).collect();
+        f.debug_struct("KafkaBrokerOptions")
+            .field("jwks_url", &self.jwks_url)
+            .field("token_url", &self.token_url)
+            .field("audience", &self.audience)
+            .field("expected_issuer", &self.expected_issuer)
+            .field("max_reauth", &self.max_reauth)
+            .field("plain_users", &users)
+            .field("start_timeout", &self.start_timeout)
+            .field("heap_mib", &self.heap_mib)
+            .finish()
+    }
+}
+
+struct Inner {
+    options: KafkaBrokerOptions,
+    classpath: String,
+    ports: Ports,
+    dir: tempfile::TempDir,
+    log: Arc<LogBook>,
+    spawner: Spawner,
+    child: Mutex<Option<Child>>,
+}
+
+/// A running single-node Kafka broker. Dropping it kills the JVM and deletes its data.
+pub struct KafkaBroker {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for KafkaBroker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaBroker")
+            .field("plaintext", &self.plaintext_bootstrap())
+            .field("dir", &self.inner.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    job: impl FnOnce() -> Result<T, BrokerError> + Send + 'static,
+) -> Result<T, BrokerError> {
+    tokio::task::spawn_blocking(job)
+        .await
+        .map_err(|e| BrokerError::Admin(format!("broker task failed: {e}")))?
+}
+
+impl KafkaBroker {
+    /// Resolves the jars (Maven, first time only), formats storage in a new temporary
+    /// directory and starts the broker; returns once it serves clients.
+    ///
+    /// # Errors
+    /// [`BrokerError::Tooling`] without `java`/`mvn`; [`BrokerError::Start`] with the broker's
+    /// log tail when it exits or does not come up within [`KafkaBrokerOptions::start_timeout`].
+    pub async fn start(options: KafkaBrokerOptions) -> Result<Self, BrokerError> {
+        blocking(move || Self::start_blocking(options)).await
+    }
+
+    fn start_blocking(options: KafkaBrokerOptions) -> Result<Self, BrokerError> {
+        let started = Instant::now();
+        let classpath = jars::classpath()?;
+        let ports = Ports {
+            plaintext: free_port()?,
+            oauth: free_port()?,
+            plain: free_port()?,
+            controller: free_port()?,
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("kafka-broker-")
+            .tempdir()
+            .map_err(io("creating the data directory"))?;
+        let data = dir.path().join("data");
+        let properties = config::server_properties(
+            &options,
+            ports,
+            &data.to_string_lossy(),
+            options.jwks_url.as_deref(),
+        );
+        std::fs::write(dir.path().join("server.properties"), properties)
+            .map_err(io("writing server.properties"))?;
+        std::fs::write(dir.path().join("log4j2.properties"), config::LOG4J2)
+            .map_err(io("writing log4j2.properties"))?;
+        let inner = Arc::new(Inner {
+            options,
+            classpath,
+            ports,
+            dir,
+            log: Arc::default(),
+            spawner: Spawner::new().map_err(io("starting the spawner thread"))?,
+            child: Mutex::new(None),
+        });
+        inner.format()?;
+        inner.launch()?;
+        info!(
+            plaintext = %format!("127.0.0.1:{}", ports.plaintext),
+            elapsed = ?started.elapsed(),
+            "Kafka broker started"
+        );
+        Ok(Self { inner })
+    }
+
+    /// `bootstrap.servers` of the PLAINTEXT listener (unrestricted).
+    pub fn plaintext_bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.inner.ports.plaintext)
+    }
+
+    /// `bootstrap.servers` of the OAUTHBEARER listener, if it is enabled.
+    pub fn oauth_bootstrap(&self) -> Option<String> {
+        self.inner
+            .options
+            .jwks_url
+            .as_ref()
+            .map(|_| format!("127.0.0.1:{}", self.inner.ports.oauth))
+    }
+
+    /// `bootstrap.servers` of the PLAIN (API key) listener.
+    pub fn plain_bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.inner.ports.plain)
+    }
+
+    /// The options the broker was started with.
+    pub fn options(&self) -> &KafkaBrokerOptions {
+        &self.inner.options
+    }
+
+    /// The file the broker's output is appended to (across restarts).
+    pub fn log_file(&self) -> PathBuf {
+        self.inner.log_file()
+    }
+
+    /// The last `lines` lines the broker printed.
+    pub fn log_tail(&self, lines: usize) -> String {
+        self.inner.log.tail(lines)
+    }
+
+    /// How many lines the broker printed so far contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.inner.log.count(needle, 0)
+    }
+
+    /// Waits until `count` broker log lines contain `needle` (true), or `timeout` passes or the
+    /// broker exits (false).
+    pub async fn wait_for_log(&self, needle: &str, count: usize, timeout: Duration) -> bool {
+        let log = self.inner.log.clone();
+        let needle = needle.to_owned();
+        tokio::task::spawn_blocking(move || log.wait_for(&needle, count, 0, timeout))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Creates `name` with `partitions` partitions (replication factor 1) over PLAINTEXT.
+    ///
+    /// # Errors
+    /// [`BrokerError::Admin`] naming the topic when the broker refuses (e.g. it exists).
+    pub async fn create_topic(&self, name: &str, partitions: i32) -> Result<(), BrokerError> {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", self.plaintext_bootstrap())
+            .create()
+            .map_err(|e| BrokerError::Admin(format!("admin client: {e}")))?;
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = admin
+            .create_topics([&topic], &options)
+            .await
+            .map_err(|e| BrokerError::Admin(format!("creating topic {name}: {e}")))?;
+        for result in results {
+            if let Err((topic, code)) = result {
+                return Err(BrokerError::Admin(format!(
+                    "creating topic {topic}: {code}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds ACLs (allow rules) in one batch.
+    ///
+    /// # Errors
+    /// [`BrokerError::Acl`] with the reason when the broker refuses or Java fails.
+    pub async fn allow(&self, rules: Vec<AclRule>) -> Result<(), BrokerError> {
+        let classpath = self.inner.classpath.clone();
+        let bootstrap = self.plaintext_bootstrap();
+        blocking(move || acl::add(&classpath, &bootstrap, &rules)).await
+    }
+
+    /// Kills the JVM with SIGKILL (no clean shutdown); the data directory is kept for
+    /// [`restart`](Self::restart).
+    ///
+    /// # Errors
+    /// When the process cannot be signalled or reaped.
+    pub async fn kill(&self) -> Result<(), BrokerError> {
+        let inner = self.inner.clone();
+        blocking(move || inner.kill().map(|_| ())).await
+    }
+
+    /// Stops the JVM with SIGTERM (a clean shutdown) and waits for it to exit.
+    ///
+    /// # Errors
+    /// [`BrokerError::Exit`] when it exits with a failure status.
+    pub async fn stop(&self) -> Result<(), BrokerError> {
+        let inner = self.inner.clone();
+        blocking(move || inner.stop()).await
+    }
+
+    /// Starts the broker again on the same data and ports (after [`kill`](Self::kill) or
+    /// [`stop`](Self::stop); a running broker is killed first).
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub async fn restart(&self) -> Result<(), BrokerError> {
+        let inner = self.inner.clone();
+        blocking(move || {
+            inner.kill()?;
+            inner.launch()
+        })
+        .await
+    }
+}
+
+impl Inner {
+    fn log_file(&self) -> PathBuf {
+        self.dir.path().join("broker.log")
+    }
+
+    fn java(&self) -> Command {
+        let mut command = Command::new("java");
+        command
+            .current_dir(self.dir.path())
+            .arg(format!("-Xmx{}m", self.options.heap_mib))
+            .args(["-Xms128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
+            .arg("-Djava.awt.headless=true")
+            .arg(format!(
+                "-Dlog4j2.configurationFile={}",
+                self.dir.path().join("log4j2.properties").display()
+            ));
+        let allowed: Vec<&str> = [&self.options.jwks_url, &self.options.token_url]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        if !allowed.is_empty() {
+            command.arg(format!(
+                "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={}",
+                allowed.join(",")
+            ));
+        }
+        command.arg("-cp").arg(&self.classpath);
+        command
+    }
+
+    fn server_properties(&self) -> PathBuf {
+        self.dir.path().join("server.properties")
+    }
+
+    /// Formats the storage directory for a new cluster (KRaft needs it before the first start).
+    fn format(&self) -> Result<(), BrokerError> {
+        let output = self
+            .java()
+            .args(["kafka.tools.StorageTool", "format", "--cluster-id"])
+            .arg(cluster_id())
+            .arg("--config")
+            .arg(self.server_properties())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(io("running the storage format tool"))?;
+        if !output.status.success() {
+            return Err(BrokerError::Start {
+                reason: format!("formatting the storage failed ({})", output.status),
+                log_tail: format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn launch(&self) -> Result<(), BrokerError> {
+        let from = self.log.len();
+        let mut command = self.java();
+        command.arg("kafka.Kafka").arg(self.server_properties());
+        let child = self
+            .spawner
+            .spawn(command, &self.log, &self.log_file())
+            .map_err(io("starting the broker JVM"))?;
+        *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
+        if self
+            .log
+            .wait_for(STARTED, 1, from, self.options.start_timeout)
+        {
+            return Ok(());
+        }
+        let exited = self
+            .child
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .and_then(|child| child.try_wait().ok().flatten());
+        self.kill()?;
+        Err(BrokerError::Start {
+            reason: match exited {
+                Some(status) => format!("the JVM exited ({status}) before \"{STARTED}\""),
+                None => format!("no \"{STARTED}\" within {:?}", self.options.start_timeout),
+            },
+            log_tail: self.log.tail(60),
+        })
+    }
+
+    /// SIGKILLs the JVM if it runs; returns its exit status if there was one.
+    fn kill(&self) -> Result<Option<ExitStatus>, BrokerError> {
+        let mut slot = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mut child) = slot.take() else {
+            return Ok(None);
+        };
+        if let Some(status) = child.try_wait().map_err(io("checking the broker JVM"))? {
+            return Ok(Some(status));
+        }
+        child.kill().map_err(io("killing the broker JVM"))?;
+        let status = child.wait().map_err(io("reaping the broker JVM"))?;
+        // The output readers finish once the pipes close.
+        self.log.wait_closed(Duration::from_secs(10));
+        Ok(Some(status))
+    }
+
+    fn stop(&self) -> Result<(), BrokerError> {
+        let mut slot = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mut child) = slot.take() else {
+            return Ok(());
+        };
+        let status = match child.try_wait().map_err(io("checking the broker JVM"))? {
+            Some(status) => status,
+            None => {
+                process::signal(child.id(), libc::SIGTERM).map_err(io("signalling the broker"))?;
+                match process::wait_timeout(&mut child, &self.log, Duration::from_secs(60))
+                    .map_err(io("waiting for the broker JVM"))?
+                {
+                    Some(status) => status,
+                    None => {
+                        warn!("Kafka broker ignored SIGTERM for 60 s; killing it");
+                        child.kill().map_err(io("killing the broker JVM"))?;
+                        child.wait().map_err(io("reaping the broker JVM"))?
+                    }
+                }
+            }
+        };
+        // The JVM answers SIGTERM by running its shutdown hooks and exiting with 143.
+        if status.success() || status.code() == Some(143) {
+            Ok(())
+        } else {
+            Err(BrokerError::Exit {
+                status,
+                log_tail: self.log.tail(60),
+            })
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(error) = self.kill() {
+            warn!(%error, "could not kill the Kafka broker");
+        }
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+fn free_port() -> Result<u16, BrokerError> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(io("picking a free port"))
+}
+
+/// A random KRaft cluster id: 16 bytes in URL-safe base64 without padding, not starting with
+/// `-` (which the storage tool would read as an option).
+fn cluster_id() -> String {
+    use base64::Engine as _;
+    loop {
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(uuid::Uuid::new_v4().as_bytes());
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
+}
