@@ -17,7 +17,13 @@ use rdkafka::{
     consumer::{BaseConsumer, Consumer as _},
     producer::{FutureProducer, FutureRecord},
 };
+use support::{
+    fake_registry::FakeRegistry,
+    token_server::{CLIENT_ID, CLIENT_SECRET, Mode, TokenServer},
+};
 use uuid::Uuid;
+
+mod support;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -292,4 +298,51 @@ async fn the_pipeline_rides_out_a_broker_outage() {
         .unwrap()
         .unwrap();
     assert_eq!(pipeline.stats().consumed.load(Ordering::Relaxed), 40);
+}
+
+/// A Schema Registry 401 during a cold decode (a token revoked or expired early) used to end
+/// `recv` and so the pipeline; it is now retried, the next attempt fetches a new token, and the
+/// record is handled (here: dead-lettered, since the fake registry's schema is not an order).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_401_during_a_cold_decode_is_retried() {
+    let stack = Stack::start().await.unwrap();
+    let topic = stack.unique_topic("sr-401", 1).unwrap();
+    let tokens = TokenServer::start(Duration::from_secs(600), Mode::Normal).await;
+    let registry = FakeRegistry::start(tokens.clone()).await;
+    let config = Config::new()
+        .set("bootstrap.servers", stack.bootstrap_servers())
+        .set("schema.registry.url", &registry.url)
+        .set("bearer.auth.credentials.source", "OAUTHBEARER")
+        .set("bearer.auth.issuer.endpoint.url", &tokens.url)
+        .set("bearer.auth.client.id", CLIENT_ID)
+        .set("bearer.auth.client.secret", CLIENT_SECRET)
+        .set("bearer.auth.logical.cluster", "lsrc-gr0c");
+    let codec = Arc::new(Codec::from_config(&config).unwrap());
+    // Warm the token up on another schema id, then have the registry refuse it.
+    let _ = codec.decode::<Order>(&[0, 0, 0, 0, 1, 0]).await;
+    let first = tokens.issued()[0].token.clone();
+    registry.revoke(&first);
+
+    // Schema id 7, not cached: the first fetch meets the 401.
+    produce_raw(&stack, &topic, "k", &[0, 0, 0, 0, 7, 1, 2, 3, 4]).await;
+    produce_raw(&stack, &topic, "k", &[0, 0, 0, 0, 7, 5, 6, 7, 8]).await;
+    let mut options = group("sr-401");
+    options.initial_backoff = Duration::from_millis(20);
+    let consumer = Consumer::<Order>::subscribed_to(&config, codec, options, &[&topic])
+        .await
+        .unwrap();
+    // recv must not fail: it handles both records and waits for a good one.
+    let handled = async {
+        while consumer.dead_lettered() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        outcome = consumer.recv() => panic!("recv returned: {:?}", outcome.map(|r| r.meta)),
+        done = tokio::time::timeout(WAIT, handled) => done.expect("both records handled in time"),
+    }
+    assert_eq!(consumer.dead_lettered(), 2, "both records were handled");
+    let refused = registry.seen().iter().filter(|s| !s.accepted).count();
+    assert!(refused >= 1, "the registry refused the revoked token");
+    assert_eq!(tokens.requests(), 2, "one new token after the 401");
 }
