@@ -1,0 +1,298 @@
+//! The library's `Pipeline` on the real broker with KIP-848 consumer groups
+//! (`group.protocol=consumer`, what Confluent recommends): instances join and leave a group
+//! while orders flow, in both modes, and the output topic is checked with a `read_committed`
+//! reader: every order has its pick list; in transactional mode none twice.
+//!
+//! Built only with the `real-broker` feature:
+//! `cargo test -p local-stack --features real-broker --test broker_pipeline`.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, atomic::Ordering},
+    time::{Duration, Instant},
+};
+
+use grocery_events::{
+    Codec, Config, Order, OrderLine, PickLine, PickList, Pipeline, PipelineOptions, Producer,
+    StockStatus, topics,
+};
+use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions};
+use rdkafka::{
+    ClientConfig, Message,
+    consumer::{BaseConsumer, Consumer as _},
+};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const ORDERS: u32 = 3_000;
+
+fn order(run: Uuid, n: u32) -> Order {
+    Order {
+        order_id: Uuid::new_v5(&run, &n.to_be_bytes()),
+        customer_id: run,
+        items: vec![OrderLine {
+            sku: "PRD-00001".into(),
+            name: "Milk".into(),
+            quantity: 1,
+            unit_price_cents: 349,
+        }],
+        order_total_cents: 349,
+        currency: "USD".into(),
+        order_time: 0,
+    }
+}
+
+fn pick_list(order: &Order) -> PickList {
+    PickList {
+        picklist_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, order.order_id.as_bytes()),
+        order_id: order.order_id,
+        items_to_pick: vec![PickLine {
+            sku: "PRD-00001".into(),
+            name: "Milk".into(),
+            quantity: 1,
+            quantity_to_pick: 1,
+            aisle: "C01 Dairy".into(),
+            walk_sequence: 1,
+            stock_status: StockStatus::InStock,
+            note: None,
+        }],
+        assigned_picker: "Ana".into(),
+        created_time: 0,
+    }
+}
+
+/// A pipeline instance running on its own task until stopped.
+struct Instance {
+    pipeline: Arc<Pipeline<Order>>,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<grocery_events::Result<()>>,
+}
+
+impl Instance {
+    async fn start(config: &Config, codec: &Arc<Codec>, group: &str) -> Self {
+        let pipeline = Arc::new(
+            Pipeline::<Order>::new(config, codec.clone(), PipelineOptions::new(group))
+                .await
+                .unwrap(),
+        );
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn({
+            let pipeline = pipeline.clone();
+            async move {
+                pipeline
+                    .run(|received| vec![pick_list(&received.event)], async {
+                        let _ = stopped.await;
+                    })
+                    .await
+            }
+        });
+        Self {
+            pipeline,
+            stop,
+            task,
+        }
+    }
+
+    /// Waits until this instance owns at least one partition.
+    async fn wait_assigned(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self
+            .pipeline
+            .consumer()
+            .context()
+            .owned_partitions()
+            .is_empty()
+        {
+            assert!(Instant::now() < deadline, "no partition assigned in 60 s");
+            assert!(!self.task.is_finished(), "the instance ended");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the instance and returns how many inputs it consumed; it must end cleanly.
+    async fn stop(self) -> u64 {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("the instance stops within a minute")
+            .expect("the task did not panic")
+            .expect("the instance ends without an error");
+        self.pipeline.stats().consumed.load(Ordering::Relaxed)
+    }
+}
+
+/// Waits until the instances (plus `already` from stopped ones) consumed at least `at_least`.
+async fn wait_consumed(instances: &[&Instance], already: u64, at_least: u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let consumed: u64 = already
+            + instances
+                .iter()
+                .map(|i| i.pipeline.stats().consumed.load(Ordering::Relaxed))
+                .sum::<u64>();
+        if consumed >= at_least {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {consumed} of {at_least} consumed in 120 s"
+        );
+        for instance in instances {
+            assert!(!instance.task.is_finished(), "an instance ended early");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Counts the pick lists of `run` on the pick-list topic as a `read_committed` reader sees
+/// them, per order id, until `want` distinct orders are there and the topic is drained.
+fn pick_lists_on_topic(
+    stack: &Stack,
+    codec: &Codec,
+    wanted: &BTreeSet<Uuid>,
+) -> BTreeMap<Uuid, u32> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", stack.bootstrap_servers())
+        .set("group.id", format!("verify-{}", Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topics::PICKLISTS]).unwrap();
+    let runtime = tokio::runtime::Handle::current();
+    let mut counts = BTreeMap::<Uuid, u32>::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut quiet = 0;
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(message)) => {
+                quiet = 0;
+                let payload = message.payload().unwrap_or_default().to_vec();
+                let pick: PickList = tokio::task::block_in_place(|| {
+                    runtime.block_on(codec.decode::<PickList>(&payload))
+                })
+                .unwrap();
+                if wanted.contains(&pick.order_id) {
+                    *counts.entry(pick.order_id).or_default() += 1;
+                }
+            }
+            Some(Err(e)) => panic!("reading pick lists: {e}"),
+            None if counts.len() >= wanted.len() => {
+                quiet += 1;
+                if quiet >= 4 {
+                    break;
+                }
+            }
+            None => {}
+        }
+    }
+    counts
+}
+
+async fn scale_run(transactional: bool) {
+    let _serial = SERIAL.lock().await;
+    let stack = Stack::start_with(StackOptions {
+        broker: BrokerKind::Kafka {
+            auth: KafkaAuth::None,
+        },
+        ..StackOptions::default()
+    })
+    .await
+    .unwrap();
+    let run = Uuid::new_v4();
+    let base = Config::from_properties_str(&stack.client_properties())
+        .unwrap()
+        .set("group.protocol", "consumer");
+    let codec = Arc::new(Codec::from_config(&base).unwrap());
+    let group = format!("fulfillment-kip848-{}", run.simple());
+    let config_for = |instance: u32| {
+        if transactional {
+            base.clone()
+                .set("transactional.id", format!("fulfillment-kip848-{instance}"))
+        } else {
+            base.clone()
+        }
+    };
+
+    let producer = Producer::new(&base, codec.clone()).await.unwrap();
+    let send = |range: std::ops::Range<u32>| {
+        let producer = &producer;
+        async move {
+            let mut pending = Vec::new();
+            for n in range {
+                pending.push(
+                    producer
+                        .enqueue_to(topics::ORDERS, &order(run, n))
+                        .await
+                        .unwrap(),
+                );
+            }
+            for delivery in pending {
+                delivery.await.unwrap();
+            }
+        }
+    };
+    let third_of = ORDERS / 3;
+
+    // Two instances share the group, then a third joins under load, then two leave.
+    let first = Instance::start(&config_for(1), &codec, &group).await;
+    let second = Instance::start(&config_for(2), &codec, &group).await;
+    first.wait_assigned().await;
+    second.wait_assigned().await;
+    send(0..third_of).await;
+    wait_consumed(&[&first, &second], 0, u64::from(third_of) / 2).await;
+    let third = Instance::start(&config_for(3), &codec, &group).await;
+    third.wait_assigned().await;
+    send(third_of..2 * third_of).await;
+    wait_consumed(&[&first, &second, &third], 0, u64::from(third_of)).await;
+    wait_consumed(&[&third], 0, 1).await;
+    let mut stopped = vec![second.stop().await];
+    stopped.push(third.stop().await);
+    send(2 * third_of..ORDERS).await;
+    let wanted: BTreeSet<Uuid> = (0..ORDERS).map(|n| order(run, n).order_id).collect();
+    let counts = pick_lists_on_topic(&stack, &codec, &wanted);
+    let consumed_last = first.stop().await;
+    let missing = wanted.iter().filter(|id| !counts.contains_key(id)).count();
+    let duplicates: u32 = counts.values().map(|c| c - 1).sum();
+    eprintln!(
+        "KIP-848 scale ({}): {} orders, {} with a pick list, {} missing, {} duplicate pick lists on \
+         the topic; consumed by the instances that left: {:?}, by the one that stayed: {}",
+        if transactional {
+            "transactional"
+        } else {
+            "at-least-once"
+        },
+        ORDERS,
+        counts.len(),
+        missing,
+        duplicates,
+        stopped,
+        consumed_last
+    );
+    assert_eq!(missing, 0, "every order has its pick list");
+    if transactional {
+        assert_eq!(
+            duplicates, 0,
+            "exactly once on the topic in transactional mode"
+        );
+    }
+    assert!(
+        stopped.iter().all(|c| *c > 0),
+        "each instance that left had processed orders: {stopped:?}"
+    );
+    drop(producer);
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kip848_group_scales_under_load_at_least_once() {
+    scale_run(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kip848_group_scales_under_load_exactly_once_in_transactions() {
+    scale_run(true).await;
+}
