@@ -375,9 +375,14 @@ async fn token(
     let token = match issue {
         TokenIssue::Valid => s.sign(&s.key, &id, &s.audience, &scope, now, now + lifetime),
         TokenIssue::Expired => s.sign(&s.key, &id, &s.audience, &scope, now - 600, now - 60),
-        TokenIssue::ForeignKey => {
-            s.sign(&s.foreign_key, &id, &s.audience, &scope, now, now + lifetime)
-        }
+        TokenIssue::ForeignKey => s.sign(
+            &s.foreign_key,
+            &id,
+            &s.audience,
+            &scope,
+            now,
+            now + lifetime,
+        ),
         TokenIssue::WrongAudience => s.sign(
             &s.key,
             &id,
