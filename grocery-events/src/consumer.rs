@@ -506,6 +506,14 @@ impl<E: Event> Consumer<E> {
                     if let Some(refusal) = context.refusal() {
                         return Err(context.refusal_error(refusal, "consume"));
                     }
+                    if code == RDKafkaErrorCode::Authentication {
+                        // No broker refused anything: the client has no OAUTHBEARER token yet
+                        // (the identity provider is unreachable), which the library keeps
+                        // fetching with backoff. A refusal that arrives later is picked up by
+                        // `context.refused()` above.
+                        debug!(error = %source, "no token yet; waiting for the token refresh");
+                        continue;
+                    }
                     return Err(Error::Kafka {
                         operation: "consume",
                         topic: Some(self.topics.clone()),

@@ -10,8 +10,9 @@
 //!
 //! It runs on a thread and runtime of its own, so callers may block (e.g. while a broker that
 //! fetches the JWKS starts). For tests: counters of tokens issued, [`IdentityProvider::set_available`]
-//! to take it down (503) and back up, a settable token lifetime, and helpers that mint
-//! deliberately bad tokens (expired, foreign key, wrong audience).
+//! to take it down (503) and back up, a settable token lifetime, helpers that mint
+//! deliberately bad tokens (expired, foreign key, wrong audience), and
+//! [`IdentityProvider::set_issue`] to make the token endpoint itself issue such tokens.
 
 use std::{
     collections::HashMap,
@@ -71,6 +72,22 @@ impl std::fmt::Debug for IdpOptions {
     }
 }
 
+/// What kind of token the token endpoint issues ([`IdentityProvider::set_issue`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TokenIssue {
+    /// Valid tokens (the default).
+    #[default]
+    Valid,
+    /// Tokens whose `exp` passed a minute ago, though `expires_in` announces the usual
+    /// lifetime (an identity provider whose clock is wrong).
+    Expired,
+    /// Tokens signed by a key the JWKS does not publish (same `kid`).
+    ForeignKey,
+    /// Tokens for another audience.
+    WrongAudience,
+}
+
 const KID: &str = "local-idp-1";
 /// The scope of the deliberately bad tokens (so that only their one defect is wrong).
 const SCOPE: &str = "kafka";
@@ -84,6 +101,7 @@ struct Shared {
     clients: Mutex<HashMap<String, String>>,
     lifetime: Mutex<Duration>,
     available: AtomicBool,
+    issue: Mutex<TokenIssue>,
     issued: Mutex<HashMap<String, u64>>,
     refused: Mutex<u64>,
 }
@@ -136,6 +154,7 @@ impl IdentityProvider {
             clients: Mutex::new(options.clients.into_iter().collect()),
             lifetime: Mutex::new(options.token_lifetime),
             available: AtomicBool::new(true),
+            issue: Mutex::default(),
             issued: Mutex::default(),
             refused: Mutex::default(),
         });
@@ -203,6 +222,11 @@ impl IdentityProvider {
     /// Takes the provider down (`false`: every request gets 503) or brings it back up.
     pub fn set_available(&self, available: bool) {
         self.shared.available.store(available, Ordering::SeqCst);
+    }
+
+    /// Makes the token endpoint issue `issue` tokens from now on (they count as issued).
+    pub fn set_issue(&self, issue: TokenIssue) {
+        *lock(&self.shared.issue) = issue;
     }
 
     /// Tokens issued to `client_id` so far.
@@ -347,7 +371,27 @@ async fn token(
     let lifetime = lock(&s.lifetime).as_secs().max(1);
     let scope = form.scope.unwrap_or_default();
     let now = now_secs();
-    let token = s.sign(&s.key, &id, &s.audience, &scope, now, now + lifetime);
+    let issue = *lock(&s.issue);
+    let token = match issue {
+        TokenIssue::Valid => s.sign(&s.key, &id, &s.audience, &scope, now, now + lifetime),
+        TokenIssue::Expired => s.sign(&s.key, &id, &s.audience, &scope, now - 600, now - 60),
+        TokenIssue::ForeignKey => s.sign(
+            &s.foreign_key,
+            &id,
+            &s.audience,
+            &scope,
+            now,
+            now + lifetime,
+        ),
+        TokenIssue::WrongAudience => s.sign(
+            &s.key,
+            &id,
+            "some-other-service",
+            &scope,
+            now,
+            now + lifetime,
+        ),
+    };
     *lock(&s.issued).entry(id).or_default() += 1;
     (
         [(header::CACHE_CONTROL, "no-store")],

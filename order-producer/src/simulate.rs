@@ -44,7 +44,7 @@ struct Tally {
 }
 
 /// Sends the simulated orders, writes the report and the summary. Exit status 1 when any
-/// order failed.
+/// order failed; a refusal by the broker (credentials, rights) ends the run with that error.
 pub(crate) async fn run(
     options: &Options,
     producer: &Producer,
@@ -94,6 +94,9 @@ pub(crate) async fn run(
         };
         match enqueued {
             Ok(pending) => in_flight.push(acknowledged(order.order_id, order.order_time, pending)),
+            // The broker refused the credentials or the rights: every further order would fail
+            // the same way, so stop with that error (exit status 3) instead of counting them.
+            Err(error) if error.is_refused() => return Err(error.into()),
             Err(error) => {
                 tracing::error!(order_id = %order.order_id, %error, "order not sent");
                 tally.failed += 1;
@@ -163,6 +166,7 @@ fn record(
                 report.write_all(b"\n").context("cannot write the report")?;
             }
         }
+        Err(error) if error.is_refused() => return Err(error.into()),
         Err(error) => {
             tally.failed += 1;
             tracing::error!(order_id = %line.order_id, %error, "order not acknowledged");
