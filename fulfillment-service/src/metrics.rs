@@ -38,6 +38,7 @@ pub(crate) struct Metrics {
     /// Seconds from `order_time` to the pick list being built.
     pub(crate) latency: Histogram,
     lag: Gauge,
+    assigned: Gauge,
     /// Serializes scrapes, which bring the counters up to date.
     scrape: Mutex<()>,
 }
@@ -77,6 +78,12 @@ impl Metrics {
             "Records not yet read, summed over the partitions assigned to this instance",
             lag.clone(),
         );
+        let assigned = Gauge::default();
+        registry.register(
+            "fulfillment_assigned_partitions",
+            "Partitions of the orders topic this instance owns now",
+            assigned.clone(),
+        );
         Self {
             registry,
             consumed,
@@ -84,6 +91,7 @@ impl Metrics {
             dead_lettered,
             latency,
             lag,
+            assigned,
             scrape: Mutex::new(()),
         }
     }
@@ -95,6 +103,8 @@ impl Metrics {
         catch_up(&self.consumed, stats.consumed.load(Ordering::Relaxed));
         catch_up(&self.produced, stats.produced.load(Ordering::Relaxed));
         catch_up(&self.dead_lettered, pipeline.consumer().dead_lettered());
+        let owned = pipeline.consumer().context().owned_partitions().len();
+        self.assigned.set(i64::try_from(owned).unwrap_or(i64::MAX));
         let mut text = String::new();
         if let Err(error) = encode(&mut text, &self.registry) {
             tracing::error!(%error, "cannot encode metrics");

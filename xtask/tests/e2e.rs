@@ -330,8 +330,24 @@ async fn two_fulfillment_instances_share_the_work_without_duplicates() {
     let mut a = run.fulfillment(&a_addr);
     let mut b = run.fulfillment(&b_addr);
     let mut consumer = run.picklist_consumer();
-    // Let both join the group before the orders arrive.
-    std::thread::sleep(Duration::from_secs(3));
+    // Both instances own partitions (the group has settled) before the orders arrive: in
+    // at-least-once mode a rebalance in the middle replays unacknowledged orders, which the
+    // real-broker suite counts; here the claim is that a settled group processes each once.
+    let assigned = |addr: &str| {
+        services::metric(&metrics(addr), "fulfillment_assigned_partitions").unwrap_or(0.0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (pa, pb) = (assigned(&a_addr), assigned(&b_addr));
+        if pa > 0.0 && pb > 0.0 && pa + pb == 3.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the group did not settle: {pa} + {pb} partitions"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let orders = run.produce(600, 300);
     let shown = collect(
         &mut consumer,
