@@ -284,7 +284,15 @@ fn log_tail(log: &Path) -> String {
 
 /// Produces `count` simulated orders (seed `seed`) through the library's idempotent producer,
 /// at about `rate` per second (0: as fast as possible); returns the acknowledged order ids.
-async fn produce_orders(config: Config, seed: u64, count: usize, rate: u32) -> HashSet<String> {
+/// With `gate`, no more than `gate.allowed` orders are sent at any time (`gate.sent` counts
+/// them), so a test can keep orders for later.
+async fn produce_orders(
+    config: Config,
+    seed: u64,
+    count: usize,
+    rate: u32,
+    gate: Option<Arc<Gate>>,
+) -> HashSet<String> {
     let codec = Arc::new(Codec::from_config(&config).unwrap());
     let producer = Producer::new(&config, codec).await.unwrap();
     let catalog = Catalog::builtin();
@@ -305,17 +313,26 @@ async fn produce_orders(config: Config, seed: u64, count: usize, rate: u32) -> H
     let mut sent = 0;
     while sent < count {
         ticker.tick().await;
+        let allowed = gate
+            .as_ref()
+            .map_or(count, |g| g.allowed.load(Ordering::Relaxed).min(count));
+        if sent >= allowed {
+            continue;
+        }
         let mut pending = Vec::new();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_millis() as i64;
-        for _ in 0..chunk.min(count - sent) {
+        for _ in 0..chunk.min(allowed - sent) {
             let order = simulator.next_order(now);
             let id = order.order_id.to_string();
             let delivery = producer.enqueue_to(topics::ORDERS, &order).await.unwrap();
             pending.push((id, delivery));
             sent += 1;
+        }
+        if let Some(gate) = &gate {
+            gate.sent.store(sent, Ordering::Relaxed);
         }
         if rate == 0 {
             for (id, delivery) in pending {
@@ -351,13 +368,31 @@ fn spawn_orders(
     count: usize,
     rate: u32,
 ) -> tokio::task::JoinHandle<HashSet<String>> {
+    spawn_orders_held(suite, seed, count, rate, None)
+}
+
+/// How many orders a producer may send, and has sent.
+#[derive(Default)]
+struct Gate {
+    allowed: std::sync::atomic::AtomicUsize,
+    sent: std::sync::atomic::AtomicUsize,
+}
+
+/// [`spawn_orders`] through a [`Gate`]; see [`produce_orders`].
+fn spawn_orders_held(
+    suite: &Suite,
+    seed: u64,
+    count: usize,
+    rate: u32,
+    gate: Option<Arc<Gate>>,
+) -> tokio::task::JoinHandle<HashSet<String>> {
     let config = suite.library_config();
     tokio::task::spawn_blocking(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(produce_orders(config, seed, count, rate))
+            .block_on(produce_orders(config, seed, count, rate, gate))
     })
 }
 
@@ -614,28 +649,51 @@ async fn ten_sigkills_of_transactional_instances_leave_exactly_one_pick_list_per
         .iter()
         .map(|id| suite.fulfillment(id, Some(id)))
         .collect();
-    let producing = spawn_orders(&suite, SEED, ORDERS, 120);
+    // A dead member keeps its partitions until its session times out (10 s), so each kill
+    // costs seconds: orders flow slowly, and the last 1,000 are let out 100 at a time only when
+    // no instance is working, so that there is always work for an instance to be caught doing.
+    let gate = Arc::new(Gate::default());
+    gate.allowed.store(ORDERS - 1000, Ordering::Relaxed);
+    let producing = spawn_orders_held(&suite, SEED, ORDERS, 60, Some(gate.clone()));
     let mut rng = Rng(SEED);
-    for kill in 1..=KILLS {
-        let victim = rng.below(2) as usize;
-        let jitter = Duration::from_millis(rng.below(1500));
-        let instance = &mut instances[victim];
+    let mut kill = 0;
+    let deadline = Instant::now() + Duration::from_secs(400);
+    while kill < KILLS {
+        assert!(Instant::now() < deadline, "{kill} kills only");
         // Proof it works: partitions held (assigned, not revoked since) and pick lists
-        // committed since this process started; then a random moment later, checked again.
-        let (held, produced) = loop {
-            instance.wait_working(Duration::from_secs(120));
-            std::thread::sleep(jitter);
-            let held = instance.held_partitions();
-            let produced = instance.produced();
-            if !held.is_empty() && produced > 0.0 {
-                break (held, produced);
+        // committed since this process started; the victim is drawn among the instances
+        // working now, killed a random moment later if it still holds partitions.
+        let working: Vec<usize> = (0..instances.len())
+            .filter(|&i| {
+                instances[i].assert_running();
+                !instances[i].held_partitions().is_empty() && instances[i].produced() > 0.0
+            })
+            .collect();
+        let draw = rng.next();
+        if working.is_empty() {
+            let allowed = gate.allowed.load(Ordering::Relaxed);
+            if gate.sent.load(Ordering::Relaxed) >= allowed && live.count() >= allowed {
+                gate.allowed
+                    .store((allowed + 100).min(ORDERS - 1), Ordering::Relaxed);
             }
-        };
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        let victim = working[(draw % working.len() as u64) as usize];
+        std::thread::sleep(Duration::from_millis(rng.below(1500)));
+        let instance = &mut instances[victim];
+        let held = instance.held_partitions();
+        let produced = instance.produced();
+        if held.is_empty() || produced == 0.0 {
+            continue;
+        }
         let status = instance.service.kill().unwrap();
         assert_eq!(status.signal(), Some(9), "{} died of SIGKILL", ids[victim]);
+        kill += 1;
         eprintln!(
-            "[sigkill] kill {kill}: {} (txn id {}) held {}[{held:?}], had committed {produced} \
-             pick lists; {} orders done so far",
+            "[sigkill] kill {kill} at {:.0}s: {} (txn id {}) held {}{held:?}, had committed \
+             {produced} pick lists; {} orders done so far",
+            suite.started.elapsed().as_secs_f64(),
             instance.name,
             ids[victim],
             topics::ORDERS,
@@ -643,6 +701,7 @@ async fn ten_sigkills_of_transactional_instances_leave_exactly_one_pick_list_per
         );
         instances[victim] = suite.fulfillment(ids[victim], Some(ids[victim]));
     }
+    gate.allowed.store(ORDERS, Ordering::Relaxed);
     let orders = producing.await.unwrap();
     live.wait_for(ORDERS, Duration::from_secs(300), || {
         for instance in &mut instances {
