@@ -81,7 +81,16 @@ impl Suite {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("client.properties");
-        std::fs::write(&config, stack.client_properties()).unwrap();
+        // A SIGKILLed member holds its partitions until its session times out (45 s by
+        // default); 6 s keeps the kill-and-restart tests short.
+        std::fs::write(
+            &config,
+            format!(
+                "{}session.timeout.ms=6000\nheartbeat.interval.ms=1000\n",
+                stack.client_properties()
+            ),
+        )
+        .unwrap();
         eprintln!(
             "[{name}] broker up in {:.1}s; files in {}",
             started.elapsed().as_secs_f64(),
