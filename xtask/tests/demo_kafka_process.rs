@@ -18,7 +18,9 @@ fn field<'a>(summary: &'a str, name: &str) -> &'a str {
 fn the_demo_runs_on_a_real_kafka_broker() {
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["demo", "--broker", "kafka", "--orders", "40", "--rate", "40", "--dir"])
+        .args([
+            "demo", "--broker", "kafka", "--orders", "40", "--rate", "40", "--dir",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();
