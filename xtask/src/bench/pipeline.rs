@@ -109,7 +109,7 @@ impl Comparison {
 
 /// The flows of round `round`, alternating which goes first.
 fn flows(round: usize) -> [Flow; 2] {
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         [Flow::Typed, Flow::PassThrough]
     } else {
         [Flow::PassThrough, Flow::Typed]
