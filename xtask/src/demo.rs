@@ -9,9 +9,11 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use local_stack::Stack;
+use local_stack::KafkaAuth;
 use serde_json::Value;
 use xtask::services::{self, Binaries, Service};
+
+use crate::broker::{BrokerArg, start_stack};
 
 /// Arguments of `cargo xtask demo`.
 #[derive(clap::Args)]
@@ -31,6 +33,12 @@ pub(crate) struct DemoArgs {
     /// Where the run's files go (client.properties, logs, reports).
     #[arg(long, default_value = "target/demo")]
     dir: PathBuf,
+    /// The broker: the mock cluster or a real Apache Kafka broker (Java 17, Maven).
+    #[arg(long, value_enum, default_value = "mock")]
+    broker: BrokerArg,
+    /// With `--broker kafka`: how the services authenticate (none, oauth, plain).
+    #[arg(long, default_value = "none")]
+    auth: KafkaAuth,
 }
 
 pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -38,18 +46,22 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let bins = tokio::task::spawn_blocking(Binaries::build).await??;
     let dir = services::workspace_dir().join(&args.dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let stack = Stack::start().await.context("starting the local stack")?;
+    let label = args.broker.label(args.auth);
+    let stack = start_stack(args.broker, args.auth).await?;
     let config = dir.join("client.properties");
     std::fs::write(&config, stack.client_properties())?;
     eprintln!(
-        "local stack: Kafka {} · Schema Registry {} · config {}",
+        "local stack: {label} {} · Schema Registry {} · config {}",
         stack.bootstrap_servers(),
         stack.registry_url(),
         config.display()
     );
     let summary =
-        tokio::task::spawn_blocking(move || run_services(&args, &bins, &dir, &config)).await??;
+        tokio::task::spawn_blocking(move || run_services(&args, &bins, &dir, &config)).await;
+    // The stack stops whatever the services did (a real broker is a child JVM).
     stack.shutdown().await;
+    let mut summary = summary??;
+    summary.broker = label;
     println!("{summary}");
     if summary.missing > 0 {
         bail!("{} order(s) have no pick list", summary.missing);
@@ -59,6 +71,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
 /// What the demo observed.
 struct Summary {
+    broker: String,
     sent: usize,
     shown: usize,
     duplicates_suppressed: u64,
@@ -72,6 +85,7 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ms = |v: Option<i64>| v.map_or_else(|| "n/a".into(), |v| format!("{v} ms"));
         writeln!(f, "\n── demo summary ──────────────────────────────")?;
+        writeln!(f, "broker                    {}", self.broker)?;
         writeln!(f, "orders sent               {}", self.sent)?;
         writeln!(f, "pick lists shown          {}", self.shown)?;
         writeln!(
@@ -203,6 +217,7 @@ fn run_services(
     let missing = orders.keys().filter(|id| !shown.contains(*id)).count()
         + args.orders.saturating_sub(orders.len());
     Ok(Summary {
+        broker: String::new(),
         sent: orders.len(),
         shown: shown.len(),
         duplicates_suppressed,

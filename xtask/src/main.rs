@@ -1,7 +1,10 @@
 //! `cargo xtask`: the project's developer commands.
 //!
-//! - `cargo xtask demo [--orders N]`: the whole flow on the local stack, with a summary.
-//! - `cargo xtask bench`: producer, pipeline, latency and memory figures (table and JSON).
+//! - `cargo xtask demo [--orders N] [--broker mock|kafka] [--auth none|oauth|plain]`: the whole
+//!   flow on the local stack (mock cluster or a real Apache Kafka broker), with a summary.
+//! - `cargo xtask bench [--broker mock|kafka]`: producer comparison (typed, the
+//!   rdkafka + schema_registry_converter anchor, raw bytes), the pipeline beside a pass-through
+//!   copy, latency and memory figures (table and JSON).
 //! - `cargo xtask stack [--broker mock|kafka] [--auth none|oauth|plain] [--properties-out PATH]`:
 //!   runs the local stack (the mock cluster or a real Apache Kafka broker, and the Schema
 //!   Registry) until Ctrl-C or SIGTERM.
@@ -9,6 +12,7 @@
 //!   `schemas/*.avsc` against their previous versions (see `schemas.rs`).
 
 mod bench;
+mod broker;
 mod demo;
 mod schemas;
 mod stack;

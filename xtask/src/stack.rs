@@ -6,17 +6,10 @@ use std::{
 };
 
 use anyhow::Context as _;
-use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions, real_broker::IDENTITIES};
+use local_stack::{KafkaAuth, Stack, StackOptions, real_broker::IDENTITIES};
 use tokio::signal::unix::{SignalKind, signal};
 
-/// Which broker `cargo xtask stack` runs.
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub(crate) enum BrokerArg {
-    /// librdkafka's mock cluster (in-process).
-    Mock,
-    /// A real Apache Kafka broker (needs Java 17 and Maven).
-    Kafka,
-}
+use crate::broker::BrokerArg;
 
 /// Arguments of `cargo xtask stack`.
 #[derive(clap::Args)]
@@ -49,16 +42,7 @@ fn identity_path(path: &Path, identity: &str) -> PathBuf {
 }
 
 pub(crate) async fn run(args: StackArgs) -> anyhow::Result<()> {
-    let broker = match args.broker {
-        BrokerArg::Mock => {
-            anyhow::ensure!(
-                args.auth == KafkaAuth::None,
-                "--auth needs --broker kafka: the mock cluster has no SASL"
-            );
-            BrokerKind::Mock
-        }
-        BrokerArg::Kafka => BrokerKind::Kafka { auth: args.auth },
-    };
+    let broker = args.broker.kind(args.auth)?;
     // Signals are caught from the start, so a SIGTERM during a slow broker start still
     // stops everything cleanly.
     let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;

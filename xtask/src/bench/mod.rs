@@ -5,6 +5,7 @@
 //! serializable [`producer::ProducerReport`]; [`pipeline::pipeline_bench`] runs the three
 //! services under load. [`run`] does both and prints the table.
 
+pub(crate) mod passthrough;
 pub(crate) mod pipeline;
 pub(crate) mod producer;
 mod report;

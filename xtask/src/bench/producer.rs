@@ -1,14 +1,19 @@
-//! The typed [`grocery_events::Producer`] against a raw rdkafka `FutureProducer` sending the
-//! same bytes.
+//! The typed [`grocery_events::Producer`] beside what a Rust user writes today and beside raw
+//! bytes, all through rdkafka's `FutureProducer`:
 //!
-//! Both producers get the same configuration (the stack's `client.properties`, plus
+//! - typed: `Producer::enqueue_to`, encoding each order as it sends it;
+//! - anchor: `FutureProducer` + schema_registry_converter's `AvroEncoder::encode_struct` with
+//!   `SubjectNameStrategy::TopicNameStrategy` (the schema id looked up in the local registry
+//!   once, then cached by the encoder), encoding each order as it sends it;
+//! - raw: `FutureProducer` sending bytes encoded once beforehand by the library's codec, keys
+//!   computed beforehand too.
+//!
+//! All three get the same librdkafka configuration (the stack's `client.properties`, plus
 //! `enable.idempotence=true` and the same `linger.ms`) and send the same pre-built orders to
 //! the same topic, keeping every record of a run in flight and then awaiting all the
-//! acknowledgements. The typed producer encodes each order as it sends it (`enqueue_to`); the
-//! raw one sends bytes encoded once beforehand by the same codec, with keys computed
-//! beforehand too: the difference is what the typed API costs. Runs alternate (typed then raw
-//! in even rounds, raw then typed in odd ones) so that drift on a noisy machine hits both, and
-//! the headline ratio is the median of the per-round ratios.
+//! acknowledgements. The order of the sides rotates from round to round so that drift on a
+//! noisy machine hits all of them, and each headline ratio is the median of the per-round
+//! ratios.
 
 use std::{
     path::PathBuf,
@@ -21,7 +26,11 @@ use grocery_events::{Codec, Config, Event, Order, OrderLine, Producer};
 use local_stack::Stack;
 use rdkafka::{
     error::{KafkaError, RDKafkaErrorCode},
-    producer::{FutureProducer, FutureRecord},
+    producer::{DeliveryFuture, FutureProducer, FutureRecord},
+};
+use schema_registry_converter::{
+    async_impl::{avro::AvroEncoder, schema_registry::SrSettings},
+    schema_registry_common::SubjectNameStrategy,
 };
 use serde::Serialize;
 
@@ -71,9 +80,14 @@ impl Default for ProducerBenchArgs {
 pub(crate) enum Side {
     /// `grocery_events::Producer::enqueue_to`, encoding as it goes.
     Typed,
+    /// rdkafka's `FutureProducer` + schema_registry_converter's `AvroEncoder`.
+    Anchor,
     /// rdkafka's `FutureProducer` with pre-encoded bytes.
     Raw,
 }
+
+/// The sides in the order of round 0; later rounds rotate it.
+const SIDES: [Side; 3] = [Side::Typed, Side::Anchor, Side::Raw];
 
 /// One timed run.
 #[derive(Debug, Clone, Serialize)]
@@ -90,22 +104,33 @@ pub(crate) struct Run {
     pub(crate) messages_per_sec: f64,
 }
 
+/// One ratio between two sides: the median of its per-round values and their range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Ratio {
+    /// Median over the rounds of numerator/denominator within the round.
+    pub(crate) median: f64,
+    /// Smallest and largest per-round ratio.
+    pub(crate) range: (f64, f64),
+}
+
 /// Medians over the rounds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct Summary {
     /// Median messages/s of the typed producer.
     pub(crate) typed_median_per_sec: f64,
+    /// Median messages/s of the anchor (rdkafka + schema_registry_converter).
+    pub(crate) anchor_median_per_sec: f64,
     /// Median messages/s of the raw producer.
     pub(crate) raw_median_per_sec: f64,
-    /// Median over the rounds of typed/raw within the round (the headline figure).
-    pub(crate) ratio: f64,
-    /// `typed_median_per_sec / raw_median_per_sec`.
-    pub(crate) ratio_of_medians: f64,
-    /// Smallest and largest per-round ratio.
-    pub(crate) ratio_range: (f64, f64),
-    /// [`TARGET_RATIO`].
+    /// typed / raw (the headline figure).
+    pub(crate) typed_vs_raw: Ratio,
+    /// anchor / raw.
+    pub(crate) anchor_vs_raw: Ratio,
+    /// typed / anchor.
+    pub(crate) typed_vs_anchor: Ratio,
+    /// [`TARGET_RATIO`] (for typed / raw).
     pub(crate) target: f64,
-    /// `ratio >= target`.
+    /// `typed_vs_raw.median >= target`.
     pub(crate) meets_target: bool,
 }
 
@@ -148,49 +173,63 @@ pub(crate) fn median(values: &[f64]) -> Option<f64> {
     })
 }
 
-/// Summarizes runs: medians per side, and the median of the per-round typed/raw ratios
-/// (rounds missing either side are left out of the ratios). `None` without a complete round.
-pub(crate) fn summarize(runs: &[Run], target: f64) -> Option<Summary> {
-    let per_side = |side: Side| -> Vec<f64> {
-        runs.iter()
-            .filter(|run| run.side == side)
-            .map(|run| run.messages_per_sec)
-            .collect()
-    };
-    let typed_median_per_sec = median(&per_side(Side::Typed))?;
-    let raw_median_per_sec = median(&per_side(Side::Raw))?;
+/// The median and range of the per-round ratios `num / den` (rounds missing either side left
+/// out); `None` without a complete round.
+pub(crate) fn ratio(runs: &[Run], num: Side, den: Side) -> Option<Ratio> {
     let ratios: Vec<f64> = runs
         .iter()
-        .filter(|run| run.side == Side::Typed)
-        .filter_map(|typed| {
+        .filter(|run| run.side == num)
+        .filter_map(|n| {
             runs.iter()
-                .find(|raw| raw.side == Side::Raw && raw.round == typed.round)
-                .map(|raw| typed.messages_per_sec / raw.messages_per_sec)
+                .find(|d| d.side == den && d.round == n.round)
+                .map(|d| n.messages_per_sec / d.messages_per_sec)
         })
         .collect();
-    let ratio = median(&ratios)?;
-    let lowest = ratios.iter().copied().fold(f64::INFINITY, f64::min);
-    let highest = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    Some(Summary {
-        typed_median_per_sec,
-        raw_median_per_sec,
-        ratio,
-        ratio_of_medians: typed_median_per_sec / raw_median_per_sec,
-        ratio_range: (lowest, highest),
-        target,
-        meets_target: ratio >= target,
+    Some(Ratio {
+        median: median(&ratios)?,
+        range: (
+            ratios.iter().copied().fold(f64::INFINITY, f64::min),
+            ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        ),
     })
 }
 
-/// Runs the comparison. Starts a local stack unless `args.config` names a cluster.
+/// Summarizes runs: medians per side and the per-round ratios. `None` without a complete
+/// round.
+pub(crate) fn summarize(runs: &[Run], target: f64) -> Option<Summary> {
+    let per_side = |side: Side| -> Option<f64> {
+        let values: Vec<f64> = runs
+            .iter()
+            .filter(|run| run.side == side)
+            .map(|run| run.messages_per_sec)
+            .collect();
+        median(&values)
+    };
+    let typed_vs_raw = ratio(runs, Side::Typed, Side::Raw)?;
+    Some(Summary {
+        typed_median_per_sec: per_side(Side::Typed)?,
+        anchor_median_per_sec: per_side(Side::Anchor)?,
+        raw_median_per_sec: per_side(Side::Raw)?,
+        meets_target: typed_vs_raw.median >= target,
+        typed_vs_raw,
+        anchor_vs_raw: ratio(runs, Side::Anchor, Side::Raw)?,
+        typed_vs_anchor: ratio(runs, Side::Typed, Side::Anchor)?,
+        target,
+    })
+}
+
+/// Runs the comparison on `stack` unless `args.config` names a cluster.
 ///
 /// # Errors
-/// When the stack, the codec or a producer cannot start, or a record is not acknowledged.
-pub(crate) async fn producer_bench(args: ProducerBenchArgs) -> anyhow::Result<ProducerReport> {
+/// When the codec or a producer cannot start, or a record is not acknowledged.
+pub(crate) async fn producer_bench(
+    args: ProducerBenchArgs,
+    stack: &Stack,
+) -> anyhow::Result<ProducerReport> {
     if args.messages == 0 || args.rounds == 0 {
         bail!("--messages and --rounds must be at least 1");
     }
-    let (_stack, properties, topic, cluster) = match &args.config {
+    let (properties, topic, cluster) = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
@@ -198,21 +237,16 @@ pub(crate) async fn producer_bench(args: ProducerBenchArgs) -> anyhow::Result<Pr
                 .topic
                 .clone()
                 .context("--topic is needed with --config")?;
-            (None, text, topic, path.display().to_string())
+            (text, topic, path.display().to_string())
         }
         None => {
-            let stack = Stack::start().await.context("starting the local stack")?;
-            let topic = match &args.topic {
-                Some(topic) => {
-                    stack
-                        .kafka()
-                        .create_topic(topic, grocery_events::topics::PARTITIONS)?;
-                    topic.clone()
-                }
-                None => stack.unique_topic("bench-orders", grocery_events::topics::PARTITIONS)?,
-            };
-            let properties = stack.client_properties();
-            (Some(stack), properties, topic, "local stack".to_owned())
+            let topic = stack
+                .create_unique_topic(
+                    args.topic.as_deref().unwrap_or("bench-orders"),
+                    grocery_events::topics::PARTITIONS,
+                )
+                .await?;
+            (stack.client_properties(), topic, "local stack".to_owned())
         }
     };
     let config = Config::from_properties_str(&properties)?
@@ -222,10 +256,26 @@ pub(crate) async fn producer_bench(args: ProducerBenchArgs) -> anyhow::Result<Pr
     let typed = Producer::new(&config, codec.clone())
         .await
         .context("creating the typed producer")?;
-    let raw: FutureProducer = config
-        .rdkafka_config_for(grocery_events::config::ClientRole::Producer)
+    let rdkafka_config = config.rdkafka_config_for(grocery_events::config::ClientRole::Producer);
+    let raw: FutureProducer = rdkafka_config
         .create()
         .context("creating the raw producer")?;
+    let anchor_producer: FutureProducer = rdkafka_config
+        .create()
+        .context("creating the anchor's producer")?;
+    let registry_url = config
+        .get("schema.registry.url")
+        .context("no schema.registry.url")?
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let anchor = Anchor {
+        producer: anchor_producer,
+        encoder: AvroEncoder::new(SrSettings::new(registry_url)),
+        strategy: SubjectNameStrategy::TopicNameStrategy(topic.clone(), false),
+    };
 
     let orders: Vec<Order> = (0..args.messages).map(|i| order(i, args.lines)).collect();
     let mut encoded = Vec::with_capacity(orders.len());
@@ -233,22 +283,31 @@ pub(crate) async fn producer_bench(args: ProducerBenchArgs) -> anyhow::Result<Pr
         encoded.push((order.key(), codec.encode_for(&topic, order).await?));
     }
     let payload_bytes = encoded[0].1.len();
+    // The anchor writes the same bytes: same schema id, same Avro encoding.
+    let anchor_bytes = anchor
+        .encoder
+        .encode_struct(&orders[0], &anchor.strategy)
+        .await
+        .context("schema_registry_converter encoding an order")?;
+    anyhow::ensure!(
+        anchor_bytes == encoded[0].1,
+        "schema_registry_converter and the codec encode the same order differently"
+    );
 
-    // Warm both (connections, metadata, producer ids) outside the timing.
+    // Warm all three (connections, metadata, producer ids, schema ids) outside the timing.
     let warm = args.messages.min(1_000);
     send_typed(&typed, &topic, &orders[..warm]).await?;
+    send_anchor(&anchor, &topic, &orders[..warm]).await?;
     send_raw(&raw, &topic, &encoded[..warm]).await?;
 
-    let mut runs = Vec::with_capacity(2 * args.rounds);
+    let mut runs = Vec::with_capacity(SIDES.len() * args.rounds);
     for round in 0..args.rounds {
-        let order_of_sides = if round % 2 == 0 {
-            [Side::Typed, Side::Raw]
-        } else {
-            [Side::Raw, Side::Typed]
-        };
-        for side in order_of_sides {
+        let mut sides = SIDES;
+        sides.rotate_left(round % SIDES.len());
+        for side in sides {
             let seconds = match side {
                 Side::Typed => send_typed(&typed, &topic, &orders).await?,
+                Side::Anchor => send_anchor(&anchor, &topic, &orders).await?,
                 Side::Raw => send_raw(&raw, &topic, &encoded).await?,
             }
             .as_secs_f64();
@@ -275,6 +334,13 @@ pub(crate) async fn producer_bench(args: ProducerBenchArgs) -> anyhow::Result<Pr
         runs,
         summary,
     })
+}
+
+/// The anchor: what a Rust user writes today without this library.
+struct Anchor {
+    producer: FutureProducer,
+    encoder: AvroEncoder,
+    strategy: SubjectNameStrategy,
 }
 
 /// The `i`th benchmark order, with `lines` lines.
@@ -315,8 +381,26 @@ async fn send_typed(
     Ok(start.elapsed())
 }
 
+/// Sends every order through the anchor, encoding each with schema_registry_converter as it
+/// goes, all in flight, and waits for every acknowledgement.
+async fn send_anchor(anchor: &Anchor, topic: &str, orders: &[Order]) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut pending = Vec::with_capacity(orders.len());
+    for order in orders {
+        let payload = anchor
+            .encoder
+            .encode_struct(order, &anchor.strategy)
+            .await
+            .context("schema_registry_converter encoding an order")?;
+        let key = order.key();
+        pending.push(queue(&anchor.producer, topic, &key, &payload).await?);
+    }
+    await_all(pending).await?;
+    Ok(start.elapsed())
+}
+
 /// Sends every pre-encoded record with the raw producer, all in flight, and waits for every
-/// acknowledgement. A full queue is waited out as the typed producer does.
+/// acknowledgement.
 async fn send_raw(
     producer: &FutureProducer,
     topic: &str,
@@ -325,30 +409,40 @@ async fn send_raw(
     let start = Instant::now();
     let mut pending = Vec::with_capacity(records.len());
     for (key, payload) in records {
-        loop {
-            let record = FutureRecord::to(topic)
-                .key(key.as_str())
-                .payload(payload.as_slice());
-            match producer.send_result(record) {
-                Ok(delivery) => {
-                    pending.push(delivery);
-                    break;
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err((error, _)) => return Err(error).context("queueing a raw record"),
+        pending.push(queue(producer, topic, key, payload).await?);
+    }
+    await_all(pending).await?;
+    Ok(start.elapsed())
+}
+
+/// Queues one record; a full queue is waited out as the typed producer does.
+async fn queue(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+) -> anyhow::Result<DeliveryFuture> {
+    loop {
+        let record = FutureRecord::to(topic).key(key).payload(payload);
+        match producer.send_result(record) {
+            Ok(delivery) => return Ok(delivery),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
+            Err((error, _)) => return Err(error).context("queueing a record"),
         }
     }
+}
+
+async fn await_all(pending: Vec<DeliveryFuture>) -> anyhow::Result<()> {
     for delivery in pending {
         match delivery.await {
             Ok(Ok(_)) => {}
-            Ok(Err((error, _))) => return Err(error).context("raw record not acknowledged"),
-            Err(_) => bail!("raw delivery canceled"),
+            Ok(Err((error, _))) => return Err(error).context("record not acknowledged"),
+            Err(_) => bail!("delivery canceled"),
         }
     }
-    Ok(start.elapsed())
+    Ok(())
 }
 
 #[cfg(test)]
@@ -384,15 +478,26 @@ mod tests {
             run(2, Side::Typed, 40.0),
             run(2, Side::Raw, 100.0),
         ];
-        let summary = summarize(&runs, 0.9).unwrap();
-        assert_eq!(summary.typed_median_per_sec, 90.0);
-        assert_eq!(summary.raw_median_per_sec, 100.0);
+        // No anchor runs: no summary, but the typed/raw ratio stands on its own.
+        assert_eq!(summarize(&runs, 0.9), None);
+        let typed_vs_raw = ratio(&runs, Side::Typed, Side::Raw).unwrap();
         // Per-round ratios 0.9, 0.95, 0.4: the outlier round does not move the median.
-        assert_eq!(summary.ratio, 0.9);
-        assert_eq!(summary.ratio_of_medians, 0.9);
-        assert_eq!(summary.ratio_range, (0.4, 0.95));
+        assert_eq!(typed_vs_raw.median, 0.9);
+        assert_eq!(typed_vs_raw.range, (0.4, 0.95));
+        let mut all = runs.to_vec();
+        all.extend([
+            run(0, Side::Anchor, 50.0),
+            run(1, Side::Anchor, 100.0),
+            run(2, Side::Anchor, 40.0),
+        ]);
+        let summary = summarize(&all, 0.9).unwrap();
+        assert_eq!(summary.typed_median_per_sec, 90.0);
+        assert_eq!(summary.anchor_median_per_sec, 50.0);
+        assert_eq!(summary.raw_median_per_sec, 100.0);
+        assert_eq!(summary.typed_vs_anchor.median, 1.8);
+        assert_eq!(summary.anchor_vs_raw.median, 0.5);
         assert!(summary.meets_target);
-        assert!(!summarize(&runs, 0.91).unwrap().meets_target);
+        assert!(!summarize(&all, 0.91).unwrap().meets_target);
     }
 
     #[test]

@@ -6,10 +6,13 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use serde::Serialize;
 
+use local_stack::KafkaAuth;
+
 use super::{
-    pipeline::{PipelineBenchArgs, PipelineReport, pipeline_bench},
-    producer::{ProducerBenchArgs, ProducerReport, producer_bench},
+    pipeline::{Comparison, PIPELINE_TARGET, PipelineBenchArgs, PipelineReport, pipeline_bench},
+    producer::{ProducerBenchArgs, ProducerReport, Ratio, producer_bench},
 };
+use crate::broker::{BrokerArg, start_stack};
 
 /// Arguments of `cargo xtask bench`.
 #[derive(clap::Args, Debug)]
@@ -18,13 +21,21 @@ pub(crate) struct BenchArgs {
     producer: ProducerBenchArgs,
     #[command(flatten)]
     pipeline: PipelineBenchArgs,
-    /// Where the JSON report goes.
-    #[arg(long, default_value = "target/bench/report.json")]
-    out: PathBuf,
+    /// Where the JSON report goes (default: `target/bench/report-<broker>.json`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The broker: the mock cluster or a real Apache Kafka broker (Java 17, Maven).
+    #[arg(long, value_enum, default_value = "mock")]
+    broker: BrokerArg,
+    /// With `--broker kafka`: how the clients authenticate (none, oauth, plain).
+    #[arg(long, default_value = "none")]
+    auth: KafkaAuth,
 }
 
 #[derive(Serialize)]
 struct Report {
+    broker: String,
+    command: String,
     machine: Machine,
     producer: ProducerReport,
     pipeline: PipelineReport,
@@ -72,17 +83,41 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let dir = xtask::services::workspace_dir().join("target/bench");
-    eprintln!("producer: typed vs raw rdkafka…");
-    let producer = producer_bench(args.producer).await?;
-    let pipeline = pipeline_bench(args.pipeline, &dir).await?;
+    let broker = args.broker.label(args.auth);
+    let name = format!("{:?}", args.broker).to_lowercase();
+    let dir = xtask::services::workspace_dir()
+        .join("target/bench")
+        .join(&name);
+    let started = std::time::Instant::now();
+    let stack = start_stack(args.broker, args.auth).await?;
+    eprintln!(
+        "{broker} up in {:.1} s; producer: typed vs anchor vs raw rdkafka…",
+        started.elapsed().as_secs_f64()
+    );
+    let result = async {
+        let producer = producer_bench(args.producer, &stack).await?;
+        let pipeline = pipeline_bench(args.pipeline, &stack, &dir).await?;
+        anyhow::Ok((producer, pipeline))
+    }
+    .await;
+    stack.shutdown().await;
+    let (producer, pipeline) = result?;
     let report = Report {
+        broker,
+        command: format!(
+            "cargo xtask {}",
+            std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+        ),
         machine: machine(),
         producer,
         pipeline,
     };
     print(&report);
-    let out = xtask::services::workspace_dir().join(&args.out);
+    eprintln!("bench took {:.0} s", started.elapsed().as_secs_f64());
+    let out = xtask::services::workspace_dir().join(
+        args.out
+            .unwrap_or_else(|| PathBuf::from(format!("target/bench/report-{name}.json"))),
+    );
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -92,31 +127,68 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn ratio(r: &Ratio) -> String {
+    format!(
+        "**{:.2}×** (rounds {:.2}–{:.2})",
+        r.median, r.range.0, r.range.1
+    )
+}
+
+fn comparison(c: &Comparison) -> String {
+    format!(
+        "{:.0} / {:.0} orders/s = **{:.2}×** (rounds {:.2}–{:.2})",
+        c.typed_median_per_sec,
+        c.passthrough_median_per_sec,
+        c.ratio,
+        c.ratio_range.0,
+        c.ratio_range.1
+    )
+}
+
 fn print(report: &Report) {
-    let p = &report.producer.summary;
+    let p = &report.producer;
+    let s = &p.summary;
     let ms = |v: Option<i64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v} ms"));
+    println!("\nbroker: {}", report.broker);
+    println!("command: {}", report.command);
     println!(
-        "\nmachine: {} CPUs, {} (kernel {})",
+        "machine: {} CPUs, {} (kernel {})",
         report.machine.cpus, report.machine.cpu_model, report.machine.kernel
     );
-    println!("\n| measure | figure | target |");
+    println!("\n| measure ({}) | figure | target |", report.broker);
     println!("|---|---|---|");
     println!(
-        "| producer: typed / raw rdkafka ({} × {} msgs, {} B) | {:.0} / {:.0} msg/s = **{:.2}×** (rounds {:.2}–{:.2}) | ≥ {:.1}× |",
-        report.producer.rounds,
-        report.producer.messages,
-        report.producer.payload_bytes,
-        p.typed_median_per_sec,
-        p.raw_median_per_sec,
-        p.ratio,
-        p.ratio_range.0,
-        p.ratio_range.1,
-        p.target
+        "| producer msgs/s ({} rounds × {} msgs, {} B): typed / anchor / raw | {:.0} / {:.0} / {:.0} | |",
+        p.rounds,
+        p.messages,
+        p.payload_bytes,
+        s.typed_median_per_sec,
+        s.anchor_median_per_sec,
+        s.raw_median_per_sec
     );
-    let s = &report.pipeline.saturation;
     println!(
-        "| fulfillment at saturation ({} orders backlog, {} timed) | {:.0} orders/s | |",
-        s.orders, s.timed_orders, s.orders_per_sec
+        "| producer: typed / raw rdkafka bytes | {} | ≥ {:.1}× |",
+        ratio(&s.typed_vs_raw),
+        s.target
+    );
+    println!(
+        "| producer: typed / anchor (rdkafka + schema_registry_converter) | {} | |",
+        ratio(&s.typed_vs_anchor)
+    );
+    println!(
+        "| producer: anchor / raw rdkafka bytes | {} | |",
+        ratio(&s.anchor_vs_raw)
+    );
+    let l = &report.pipeline;
+    println!(
+        "| saturation ({} orders backlog): fulfillment-service / pass-through copy | {} | ≥ {PIPELINE_TARGET}× |",
+        l.backlog,
+        comparison(&l.saturation)
+    );
+    println!(
+        "| end to end ({} orders, sent → shown): typed services / pass-through copy | {} | ≥ {PIPELINE_TARGET}× |",
+        l.end_to_end.runs.first().map_or(0, |r| r.orders),
+        comparison(&l.end_to_end)
     );
     for l in &report.pipeline.latency {
         println!(
