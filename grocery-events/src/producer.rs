@@ -9,7 +9,7 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord, Producer as _},
     util::Timeout,
 };
-use tracing::{Instrument, debug, info_span};
+use tracing::{Instrument, debug, debug_span};
 
 use crate::{
     Codec, Config, Error, Event, Result, client, config::ClientRole, context::LoggingContext,
@@ -149,7 +149,7 @@ impl Producer {
     /// Encoding errors, or [`Error::Kafka`] when the record cannot be queued.
     pub async fn enqueue_to<E: Event>(&self, topic: &str, event: &E) -> Result<PendingDelivery> {
         let key = event.key();
-        let span = info_span!("send", topic, key = %key, event = E::FULL_NAME);
+        let span = debug_span!("send", topic, key = %key, event = E::FULL_NAME);
         let payload = self
             .codec
             .encode_for(topic, event)
