@@ -48,7 +48,9 @@ struct Shared {
 #[derive(Debug, Default)]
 struct Owned {
     next: u64,
-    partitions: HashMap<(String, i32), u64>,
+    /// Topic → partition → assignment; keyed by topic first so that the per-record lookup
+    /// borrows the topic instead of allocating a key.
+    partitions: HashMap<String, HashMap<i32, u64>>,
 }
 
 /// The context of every client the library creates.
@@ -118,7 +120,8 @@ impl LoggingContext {
     pub fn assignment_of(&self, topic: &str, partition: i32) -> Option<u64> {
         lock(&self.shared.owned)
             .partitions
-            .get(&(topic.to_owned(), partition))
+            .get(topic)?
+            .get(&partition)
             .copied()
     }
 
@@ -126,8 +129,8 @@ impl LoggingContext {
     pub fn owned_partitions(&self) -> Vec<(String, i32)> {
         let mut owned: Vec<_> = lock(&self.shared.owned)
             .partitions
-            .keys()
-            .cloned()
+            .iter()
+            .flat_map(|(topic, partitions)| partitions.keys().map(|p| (topic.clone(), *p)))
             .collect();
         owned.sort();
         owned
@@ -239,19 +242,23 @@ impl ConsumerContext for LoggingContext {
                 for element in tpl.elements() {
                     owned.next += 1;
                     let assignment = owned.next;
-                    owned.partitions.insert(
-                        (element.topic().to_owned(), element.partition()),
-                        assignment,
-                    );
+                    owned
+                        .partitions
+                        .entry(element.topic().to_owned())
+                        .or_default()
+                        .insert(element.partition(), assignment);
                 }
                 info!(client = self.client, partitions = %describe(tpl), "partitions assigned");
             }
             Rebalance::Revoke(tpl) => {
                 let mut owned = lock(&self.shared.owned);
                 for element in tpl.elements() {
-                    owned
-                        .partitions
-                        .remove(&(element.topic().to_owned(), element.partition()));
+                    if let Some(partitions) = owned.partitions.get_mut(element.topic()) {
+                        partitions.remove(&element.partition());
+                        if partitions.is_empty() {
+                            owned.partitions.remove(element.topic());
+                        }
+                    }
                 }
                 info!(client = self.client, partitions = %describe(tpl), "partitions revoked");
             }

@@ -99,6 +99,14 @@ enum Failure {
     Fatal(Error),
 }
 
+impl Failure {
+    fn into_error(self) -> Error {
+        match self {
+            Self::Retry(e) | Self::Abort(e) | Self::Fatal(e) => e,
+        }
+    }
+}
+
 /// The inputs and outputs of one transaction.
 #[derive(Default)]
 struct Batch {
@@ -271,9 +279,7 @@ impl<In: Event> Pipeline<In> {
             };
             self.txn("begin transaction", |p| p.begin_transaction())
                 .await
-                .map_err(|failure| match failure {
-                    Failure::Retry(e) | Failure::Abort(e) | Failure::Fatal(e) => e,
-                })?;
+                .map_err(Failure::into_error)?;
             let mut batch = Batch::default();
             let filled = self.fill_batch(first, &mut transform, &mut batch).await;
             let outcome = match filled {
@@ -416,9 +422,7 @@ impl<In: Event> Pipeline<In> {
             p.abort_transaction(Duration::from_secs(30))
         })
         .await
-        .map_err(|failure| match failure {
-            Failure::Retry(e) | Failure::Abort(e) | Failure::Fatal(e) => e,
-        })?;
+        .map_err(Failure::into_error)?;
         self.stats.aborted.fetch_add(1, Ordering::Relaxed);
         let to = batch
             .first
