@@ -1,11 +1,17 @@
 //! The HTTP Order API: `POST /orders` validates an order request against the catalog, sends
-//! the order and answers once the broker has acknowledged it; `GET /health`.
+//! the order and answers once the broker has acknowledged it; `GET /health`; `GET /metrics`
+//! (orders acknowledged and failed, Prometheus text).
 //!
 //! When the broker does not acknowledge the order within the deadline (`--deadline-ms`), or
 //! the send fails, the answer is `503 Service Unavailable` with a fixed message and a
 //! `Retry-After` header; the cause is logged, never sent to the caller.
 
-use std::{net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    process::ExitCode,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use anyhow::Context;
 use axum::{
@@ -20,7 +26,10 @@ use grocery_store::{Catalog, OrderRequest, validate_order_request};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::startup::{now_ms, shutdown_signal};
+use crate::{
+    control::{Counters, render},
+    startup::{now_ms, shutdown_signal},
+};
 
 /// Seconds a caller is asked to wait before retrying after a 503.
 const RETRY_AFTER_SECONDS: u64 = 5;
@@ -30,6 +39,7 @@ struct AppState {
     producer: Arc<Producer>,
     catalog: Arc<Catalog>,
     deadline: Duration,
+    counters: Arc<Counters>,
 }
 
 /// Serves the API on `listen` until SIGINT or SIGTERM; an order not acknowledged within
@@ -44,6 +54,7 @@ pub(crate) async fn serve(
         producer: Arc::new(producer),
         catalog: Arc::new(catalog),
         deadline,
+        counters: Arc::default(),
     };
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind(listen)
@@ -66,6 +77,18 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/orders", post(place_order))
         .route("/health", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    render(&state.counters, None),
+                )
+            }),
+        )
         .with_state(state)
 }
 
@@ -98,6 +121,7 @@ async fn place_order(
     };
     match tokio::time::timeout(state.deadline, state.producer.send(&order)).await {
         Ok(Ok(delivered)) => {
+            state.counters.acked.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%order_id, partition = delivered.partition, offset = delivered.offset, "order accepted");
             let body = json!({
                 "order_id": order_id,
@@ -107,10 +131,12 @@ async fn place_order(
             (StatusCode::ACCEPTED, Json(body)).into_response()
         }
         Ok(Err(error)) => {
+            state.counters.failed.fetch_add(1, Ordering::Relaxed);
             tracing::error!(%order_id, %error, "order not acknowledged");
             unavailable()
         }
         Err(_elapsed) => {
+            state.counters.failed.fetch_add(1, Ordering::Relaxed);
             tracing::error!(
                 %order_id,
                 deadline_ms = state.deadline.as_millis() as u64,

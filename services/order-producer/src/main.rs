@@ -3,8 +3,9 @@
 //! Two modes:
 //! - default: simulated customers ([`grocery_store::OrderSimulator`]) send `--count` orders at
 //!   `--rate` orders per second, reproducibly from `--seed`; `--report` lists every
-//!   acknowledged order as JSON lines, and a one-line summary goes to stdout;
-//! - `serve --listen ADDR`: the HTTP Order API (`POST /orders`, `GET /health`).
+//!   acknowledged order as JSON lines, and a one-line summary goes to stdout; `--listen ADDR`
+//!   serves `GET /health`, `GET /metrics` and `PUT /rate` (`{"rate": N}`) while it runs;
+//! - `serve --listen ADDR`: the HTTP Order API (`POST /orders`, `GET /health`, `GET /metrics`).
 //!
 //! Kafka, the Schema Registry and authentication come from `--config` (a Confluent
 //! `client.properties`, env `GROCERY_CONFIG`, overridden by `GROCERY_*` variables). Bad
@@ -12,6 +13,7 @@
 //! (`RUST_LOG`, default `info`); SIGINT or SIGTERM stop gracefully.
 
 mod api;
+mod control;
 mod simulate;
 use service_kit as startup;
 
@@ -42,6 +44,10 @@ struct Cli {
     /// Write `{"order_id":…,"order_time_ms":…}` per acknowledged order to this file.
     #[arg(long, env = "ORDER_PRODUCER_REPORT")]
     report: Option<PathBuf>,
+    /// Serve `/health`, `/metrics` and `PUT /rate` on this address while simulating (port 0
+    /// picks a free port).
+    #[arg(long, env = "ORDER_PRODUCER_LISTEN")]
+    listen: Option<SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -64,7 +70,7 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     startup::init_tracing();
-    if !(cli.rate.is_finite() && cli.rate >= 0.0) {
+    if !control::valid_rate(cli.rate) {
         return startup::config_error(format!(
             "--rate must be a number of orders per second ≥ 0, got {}",
             cli.rate
@@ -95,6 +101,7 @@ async fn main() -> ExitCode {
                     rate: cli.rate,
                     seed: cli.seed,
                     report: cli.report,
+                    listen: cli.listen,
                 };
                 simulate::run(&options, &producer, &catalog).await
             }

@@ -1,10 +1,13 @@
-//! Simulated customers: `--count` orders at `--rate` per second, many in flight at once.
+//! Simulated customers: `--count` orders at `--rate` per second, many in flight at once; with
+//! `--listen`, the rate can be changed while it runs (`PUT /rate`, see [`crate::control`]).
 
 use std::{
     fs::File,
     io::{BufWriter, Write},
+    net::SocketAddr,
     path::PathBuf,
     process::ExitCode,
+    sync::{Arc, atomic::Ordering},
     time::{Duration, Instant},
 };
 
@@ -13,10 +16,16 @@ use futures::{StreamExt, stream::FuturesUnordered};
 use grocery_events::{Event, Order, Producer, producer::PendingDelivery};
 use grocery_store::{Catalog, OrderSimulator};
 use serde::Serialize;
-use tokio::time::MissedTickBehavior;
+use tokio::{
+    sync::watch,
+    time::{Interval, MissedTickBehavior},
+};
 use uuid::Uuid;
 
-use crate::startup::{now_ms, shutdown_signal};
+use crate::{
+    control::{self, Counters},
+    startup::{now_ms, shutdown_signal},
+};
 
 /// At most this many orders wait for their acknowledgement at once.
 const MAX_IN_FLIGHT: usize = 10_000;
@@ -28,6 +37,8 @@ pub(crate) struct Options {
     pub(crate) rate: f64,
     pub(crate) seed: u64,
     pub(crate) report: Option<PathBuf>,
+    /// Serve `/health`, `/metrics` and `PUT /rate` here while the simulation runs.
+    pub(crate) listen: Option<SocketAddr>,
 }
 
 /// A line of the report.
@@ -37,10 +48,20 @@ struct ReportLine {
     order_time_ms: i64,
 }
 
-#[derive(Default)]
-struct Tally {
-    acked: u64,
-    failed: u64,
+/// A ticker for `rate` orders per second; none for 0 (as fast as possible).
+fn make_ticker(rate: f64) -> Option<Interval> {
+    (rate > 0.0).then(|| {
+        let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        t.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        t
+    })
+}
+
+/// What ended a wait for the next order's turn.
+enum Turn {
+    Send,
+    RateChanged,
+    Stop,
 }
 
 /// Sends the simulated orders, writes the report and the summary. Exit status 1 when any
@@ -59,15 +80,16 @@ pub(crate) async fn run(
         None => None,
     };
     let mut simulator = OrderSimulator::new(options.seed, catalog);
-    let mut ticker = (options.rate > 0.0).then(|| {
-        let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / options.rate));
-        t.set_missed_tick_behavior(MissedTickBehavior::Burst);
-        t
-    });
+    let (rate_tx, mut rate) = watch::channel(options.rate);
+    let tally = Arc::new(Counters::default());
+    let server = match options.listen {
+        Some(addr) => Some(control::spawn(addr, tally.clone(), Arc::new(rate_tx)).await?),
+        None => None,
+    };
+    let mut ticker = make_ticker(options.rate);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let started = Instant::now();
-    let mut tally = Tally::default();
     let mut in_flight = FuturesUnordered::new();
     tracing::info!(
         count = options.count,
@@ -75,17 +97,34 @@ pub(crate) async fn run(
         seed = options.seed,
         "sending simulated orders"
     );
-    for _ in 0..options.count {
+    let mut attempted = 0;
+    while attempted < options.count {
         if in_flight.len() >= MAX_IN_FLIGHT
             && let Some(done) = in_flight.next().await
         {
-            record(done, &mut tally, report.as_mut())?;
+            record(done, &tally, report.as_mut())?;
         }
-        if let Some(ticker) = ticker.as_mut() {
-            tokio::select! {
-                () = &mut shutdown => break,
-                _ = ticker.tick() => {}
+        let turn = match ticker.as_mut() {
+            Some(ticker) => tokio::select! {
+                () = &mut shutdown => Turn::Stop,
+                changed = rate.changed(), if server.is_some() => match changed {
+                    Ok(()) => Turn::RateChanged,
+                    Err(_) => Turn::Send,
+                },
+                _ = ticker.tick() => Turn::Send,
+            },
+            None if rate.has_changed().unwrap_or(false) => Turn::RateChanged,
+            None => Turn::Send,
+        };
+        match turn {
+            Turn::Stop => break,
+            Turn::RateChanged => {
+                let now = *rate.borrow_and_update();
+                tracing::info!(rate = now, "order rate changed");
+                ticker = make_ticker(now);
+                continue;
             }
+            Turn::Send => attempted += 1,
         }
         let order = simulator.next_order(now_ms());
         let enqueued = tokio::select! {
@@ -99,31 +138,35 @@ pub(crate) async fn run(
             Err(error) if error.is_refused() => return Err(error.into()),
             Err(error) => {
                 tracing::error!(order_id = %order.order_id, %error, "order not sent");
-                tally.failed += 1;
+                tally.failed.fetch_add(1, Ordering::Relaxed);
             }
         }
         while let Some(Some(done)) = futures::FutureExt::now_or_never(in_flight.next()) {
-            record(done, &mut tally, report.as_mut())?;
+            record(done, &tally, report.as_mut())?;
         }
     }
     while let Some(done) = in_flight.next().await {
-        record(done, &mut tally, report.as_mut())?;
+        record(done, &tally, report.as_mut())?;
     }
     if let Some(report) = report.as_mut() {
         report.flush().context("cannot write the report")?;
     }
+    if let Some(server) = server {
+        server.abort();
+    }
+    let (acked, failed) = (
+        tally.acked.load(Ordering::Relaxed),
+        tally.failed.load(Ordering::Relaxed),
+    );
     let seconds = started.elapsed().as_secs_f64();
     let per_second = if seconds > 0.0 {
-        tally.acked as f64 / seconds
+        acked as f64 / seconds
     } else {
         0.0
     };
-    println!(
-        "sent {} orders in {seconds:.2} s ({per_second:.1} orders/s), {} failed",
-        tally.acked, tally.failed
-    );
-    tracing::info!(sent = tally.acked, failed = tally.failed, seconds, "done");
-    Ok(if tally.failed > 0 {
+    println!("sent {acked} orders in {seconds:.2} s ({per_second:.1} orders/s), {failed} failed");
+    tracing::info!(sent = acked, failed, seconds, "done");
+    Ok(if failed > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -154,12 +197,12 @@ fn record(
         ReportLine,
         grocery_events::Result<grocery_events::Delivered>,
     ),
-    tally: &mut Tally,
+    tally: &Counters,
     report: Option<&mut BufWriter<File>>,
 ) -> anyhow::Result<()> {
     match result {
         Ok(delivered) => {
-            tally.acked += 1;
+            tally.acked.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(order_id = %line.order_id, partition = delivered.partition, offset = delivered.offset, "order acknowledged");
             if let Some(report) = report {
                 serde_json::to_writer(&mut *report, &line)?;
@@ -168,7 +211,7 @@ fn record(
         }
         Err(error) if error.is_refused() => return Err(error.into()),
         Err(error) => {
-            tally.failed += 1;
+            tally.failed.fetch_add(1, Ordering::Relaxed);
             tracing::error!(order_id = %line.order_id, %error, "order not acknowledged");
         }
     }

@@ -80,6 +80,14 @@ async fn accepts_valid_orders_and_rejects_bad_ones() {
         .await
         .unwrap();
     assert!(unknown["message"].as_str().unwrap().contains("NO-SUCH-SKU"));
+    // One order acknowledged; rejected requests are not orders.
+    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(
+        metrics.contains("\norder_producer_orders_acked_total 1\n")
+            && metrics.contains("\norder_producer_orders_failed_total 0\n"),
+        "{metrics}"
+    );
 
     for (body, content_type) in [
         ("{not json", "application/json"),

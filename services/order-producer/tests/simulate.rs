@@ -143,3 +143,69 @@ async fn grocery_catalog_variable_is_not_a_kafka_property() {
     assert!(out.status.success(), "{out:?}");
     assert!(stdout.starts_with("sent 3 orders in "), "{stdout}");
 }
+
+/// `--listen`: `/health`, `/metrics`, and the rate changed at run time through `PUT /rate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_changes_while_it_runs() {
+    use std::time::{Duration, Instant};
+
+    let stack = Stack::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
+    let mut producer = test_support::Process::start(
+        "order-producer",
+        Command::new(BIN).arg("--config").arg(&config).args([
+            "--count",
+            "1000000",
+            "--rate",
+            "1",
+            "--listen",
+            "127.0.0.1:0",
+        ]),
+        test_support::Output::default(),
+    )
+    .unwrap();
+    let addr = producer.listening_addr(Duration::from_secs(60)).unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let request = http.get(format!("http://{addr}{path}"));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    assert_eq!(get("/health").await, "ok");
+    let metrics = get("/metrics").await;
+    assert!(metrics.contains("\norder_producer_rate 1\n"), "{metrics}");
+    let put = |body: &'static str| {
+        http.put(format!("http://{addr}/rate"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    for bad in [r#"{"rate": -1}"#, r#"{"rate": "fast"}"#, "rate=5"] {
+        let status = put(bad).await.unwrap().status();
+        assert_eq!(status, 400, "{bad}");
+    }
+    assert_eq!(put(r#"{"rate": 500}"#).await.unwrap().status(), 200);
+    // At 1 order/s, 300 orders would take 5 minutes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let metrics = get("/metrics").await;
+        let acked: u64 = counter(&metrics, "order_producer_orders_acked_total");
+        if acked >= 300 {
+            assert!(metrics.contains("\norder_producer_rate 500\n"), "{metrics}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "rate unchanged: {metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = producer.terminate(Duration::from_secs(30)).unwrap();
+    assert!(status.success(), "{status}");
+    let summary = producer.stdout().all().join("\n");
+    assert!(summary.starts_with("sent "), "{summary}");
+    assert!(summary.trim_end().ends_with(", 0 failed"), "{summary}");
+}
+
+fn counter(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0)
+}
