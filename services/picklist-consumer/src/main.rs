@@ -4,7 +4,8 @@
 //! twice (same `picklist_id`) is shown once, and every record is acknowledged after it has
 //! been shown. Output on stdout: a text block per pick list, or with `--json` one flat JSON
 //! object per line (the pick list's fields plus `displayed_at_ms`). `--http ADDR` also serves
-//! a live page at `/` fed by server-sent events at `/events`. On SIGINT or SIGTERM the
+//! a live page at `/` fed by server-sent events at `/events`, with `/health` and `/metrics`
+//! (Prometheus text). On SIGINT or SIGTERM the
 //! counts go to the log and to `--stats-file`.
 //!
 //! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`

@@ -63,6 +63,7 @@ pub(crate) async fn run(
                     "duplicate pick list suppressed"
                 );
             }
+            live.count(stats.shown, stats.duplicates_suppressed);
             consumer.ack(&received.meta)?;
         }
         Ok::<_, anyhow::Error>(())

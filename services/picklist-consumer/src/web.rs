@@ -1,11 +1,15 @@
 //! The live web page: `/` (self-contained HTML and JavaScript), `/events` (server-sent events,
-//! one `picklist` event per pick list shown, starting with the most recent ones), `/health`.
+//! one `picklist` event per pick list shown, starting with the most recent ones), `/health`,
+//! `/metrics` (Prometheus text: pick lists shown, duplicates suppressed).
 
 use std::{
     collections::VecDeque,
     convert::Infallible,
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -13,6 +17,7 @@ use anyhow::Context;
 use axum::{
     Router,
     extract::State,
+    http::header,
     response::{
         Html,
         sse::{Event, KeepAlive, Sse},
@@ -33,6 +38,8 @@ const PAGE: &str = include_str!("page.html");
 pub(crate) struct Live {
     tx: broadcast::Sender<String>,
     recent: Arc<Mutex<VecDeque<String>>>,
+    /// Pick lists shown and duplicates suppressed so far, for `/metrics`.
+    counts: Arc<[AtomicU64; 2]>,
 }
 
 impl Live {
@@ -40,7 +47,27 @@ impl Live {
         Self {
             tx: broadcast::channel(1024).0,
             recent: Arc::default(),
+            counts: Arc::default(),
         }
+    }
+
+    /// Updates the counts `/metrics` shows.
+    pub(crate) fn count(&self, shown: u64, duplicates_suppressed: u64) {
+        self.counts[0].store(shown, Ordering::Relaxed);
+        self.counts[1].store(duplicates_suppressed, Ordering::Relaxed);
+    }
+
+    fn metrics(&self) -> String {
+        format!(
+            "# HELP picklist_consumer_shown_total Pick lists shown\n\
+             # TYPE picklist_consumer_shown_total counter\n\
+             picklist_consumer_shown_total {}\n\
+             # HELP picklist_consumer_duplicates_suppressed_total Pick lists delivered again and not shown\n\
+             # TYPE picklist_consumer_duplicates_suppressed_total counter\n\
+             picklist_consumer_duplicates_suppressed_total {}\n",
+            self.counts[0].load(Ordering::Relaxed),
+            self.counts[1].load(Ordering::Relaxed)
+        )
     }
 
     /// Publishes a pick list (as JSON) to the open pages.
@@ -116,6 +143,7 @@ pub(crate) async fn spawn(
         .route("/", get(|| async { Html(PAGE) }))
         .route("/events", get(events))
         .route("/health", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .with_state(AppState {
             live,
             shutdown: shutdown.clone(),
@@ -126,6 +154,16 @@ pub(crate) async fn spawn(
             .await
     });
     Ok(Server { task })
+}
+
+async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.live.metrics(),
+    )
 }
 
 async fn events(

@@ -171,6 +171,21 @@ async fn text_view_and_live_page() {
         "{text}"
     );
     assert!(text.contains("Ana"), "{text}");
+    // `/metrics` counts both (the count follows the page's event by a moment: polled).
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
+        let metrics = metrics.text().await.unwrap();
+        if metrics.contains("\npicklist_consumer_shown_total 2\n") {
+            assert!(
+                metrics.contains("\npicklist_consumer_duplicates_suppressed_total 0\n"),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // SIGTERM stops the process even with a page still connected.
     let status = consumer.terminate(Duration::from_secs(60)).unwrap();
