@@ -6,7 +6,7 @@
 use std::{
     net::TcpStream,
     path::PathBuf,
-    process::Command,
+    process::{Command, ExitStatus},
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
 };
@@ -86,6 +86,7 @@ impl Browser {
                 "--disable-component-update",
                 "--disable-sync",
                 "--remote-debugging-port=0",
+                "--window-size=1280,1400",
             ])
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg(url);
@@ -133,31 +134,69 @@ impl Browser {
         })
     }
 
-    /// Evaluates `expression` in the page and returns its value.
+    /// Calls DevTools method `method` with `params` and returns its result.
     ///
     /// # Errors
-    /// When the protocol fails or the expression throws.
-    pub fn eval(&mut self, expression: &str) -> anyhow::Result<Value> {
+    /// When the protocol fails or the method answers with an error.
+    pub fn call(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
         let id = self.next_id;
         self.next_id += 1;
-        let request = json!({
-            "id": id,
-            "method": "Runtime.evaluate",
-            "params": {"expression": expression, "returnByValue": true},
-        });
+        let request = json!({ "id": id, "method": method, "params": params });
         self.socket.send(Message::text(request.to_string()))?;
         loop {
             let Message::Text(text) = self.socket.read()? else {
                 continue;
             };
-            let answer: Value = serde_json::from_str(text.as_str())?;
+            let mut answer: Value = serde_json::from_str(text.as_str())?;
             if answer["id"] == id {
-                if let Some(exception) = answer["result"].get("exceptionDetails") {
-                    bail!("page threw: {exception}");
+                if let Some(error) = answer.get("error") {
+                    bail!("{method} failed: {error}");
                 }
-                return Ok(answer["result"]["result"]["value"].clone());
+                return Ok(answer["result"].take());
             }
         }
+    }
+
+    /// Evaluates `expression` in the page and returns its value.
+    ///
+    /// # Errors
+    /// When the protocol fails or the expression throws.
+    pub fn eval(&mut self, expression: &str) -> anyhow::Result<Value> {
+        let mut result = self.call(
+            "Runtime.evaluate",
+            json!({"expression": expression, "returnByValue": true}),
+        )?;
+        if let Some(exception) = result.get("exceptionDetails") {
+            bail!("page threw: {exception}");
+        }
+        Ok(result["result"]["value"].take())
+    }
+
+    /// The whole page as a PNG image (`Page.captureScreenshot`).
+    ///
+    /// # Errors
+    /// When the protocol fails or the image is not base64.
+    pub fn screenshot(&mut self) -> anyhow::Result<Vec<u8>> {
+        use base64::Engine as _;
+        let result = self.call(
+            "Page.captureScreenshot",
+            json!({"format": "png", "captureBeyondViewport": true}),
+        )?;
+        let data = result["data"].as_str().context("no image in the answer")?;
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .context("the screenshot is not base64")
+    }
+
+    /// Closes the browser (`Browser.close`) and returns Chromium's exit status.
+    ///
+    /// # Errors
+    /// When it does not exit within 30 s (it is then killed).
+    pub fn close(mut self) -> anyhow::Result<ExitStatus> {
+        let request = json!({ "id": self.next_id, "method": "Browser.close", "params": {} });
+        // Chromium may close the socket before it answers.
+        let _ = self.socket.send(Message::text(request.to_string()));
+        self.child.wait(Duration::from_secs(30))
     }
 
     /// The page's visible text.
