@@ -39,9 +39,27 @@ pub(crate) struct DemoArgs {
     /// With `--broker kafka`: how the services authenticate (none, oauth, plain).
     #[arg(long, default_value = "none")]
     auth: KafkaAuth,
+    /// Instead of a terminal run: the control room (`cargo xtask control`) with this demo's
+    /// broker, rate and seed, its page on `--listen`.
+    #[arg(long)]
+    ui: bool,
+    /// With `--ui`: the page's address (loopback only).
+    #[arg(long, default_value = "127.0.0.1:8080", requires = "ui")]
+    listen: std::net::SocketAddr,
 }
 
 pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    if args.ui {
+        return crate::control::run(crate::control::ControlArgs {
+            listen: args.listen,
+            rate: f64::from(args.rate),
+            seed: args.seed,
+            dir: args.dir,
+            broker: args.broker,
+            auth: args.auth,
+        })
+        .await;
+    }
     eprintln!("building the services…");
     let bins = tokio::task::spawn_blocking(Binaries::build).await??;
     let dir = services::workspace_dir().join(&args.dir);

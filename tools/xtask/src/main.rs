@@ -2,6 +2,9 @@
 //!
 //! - `cargo xtask demo [--orders N] [--broker mock|kafka] [--auth none|oauth|plain]`: the whole
 //!   flow on the local stack (mock cluster or a real Apache Kafka broker), with a summary.
+//! - `cargo xtask control [--listen ADDR] [--broker mock|kafka]` (or `cargo xtask demo --ui`):
+//!   the control room, one page on 127.0.0.1 that starts and stops the services, sets the
+//!   order rate, injects a malformed record and shows the flow live (see `control/`).
 //! - `cargo xtask bench [--broker mock|kafka]`: producer comparison (typed, the
 //!   rdkafka + schema_registry_converter anchor, raw bytes), the pipeline beside a pass-through
 //!   copy, latency and memory figures (table and JSON).
@@ -13,6 +16,7 @@
 
 mod bench;
 mod broker;
+mod control;
 mod demo;
 mod schemas;
 mod stack;
@@ -32,6 +36,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run the three services on the local stack, send orders, show the pick lists.
     Demo(demo::DemoArgs),
+    /// The control room: a page that starts and stops the services and shows them live.
+    Control(control::ControlArgs),
     /// Run the local stack (mock or real Kafka broker, Schema Registry) until Ctrl-C or SIGTERM.
     Stack(stack::StackArgs),
     /// Schema tools: `schemas check` compares schemas/ with git history or a registry.
@@ -51,6 +57,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => runtime.block_on(bench::run(args)),
         Command::Demo(args) => runtime.block_on(demo::run(args)),
+        Command::Control(args) => runtime.block_on(control::run(args)),
         Command::Stack(args) => runtime.block_on(stack::run(args)),
         Command::Schemas(args) => runtime.block_on(schemas::run(args)),
     }

@@ -1,0 +1,234 @@
+//! `cargo xtask control` (also `cargo xtask demo --ui`): the control room. Starts the local
+//! stack and serves one page on 127.0.0.1 that starts and stops the three services (as the
+//! processes they are), sets the simulated order rate, injects a malformed record into the
+//! orders topic, and shows live what Kafka holds: orders/s, pick lists/s, the fulfillment
+//! group's lag per partition, the dead-lettered records, order → pick-list latency and the
+//! latest pick lists. The page polls `GET /api/state` once a second; no page reloads, no CDN.
+//!
+//! On SIGINT or SIGTERM the running services are stopped, every run's exit status is printed
+//! (`<service> run ended: stopped, exit status 0`), and the command fails if any run ended
+//! other than with status 0.
+
+mod observe;
+mod supervisor;
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+
+use anyhow::Context as _;
+use axum::{
+    Json, Router,
+    extract::{Path, State, rejection::JsonRejection},
+    http::StatusCode,
+    response::{Html, IntoResponse, Response},
+    routing::{get, post},
+};
+use grocery_events::Config;
+use local_stack::KafkaAuth;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::signal::unix::{SignalKind, signal};
+use xtask::services::{self, Binaries};
+
+use crate::broker::{BrokerArg, start_stack};
+use observe::Observer;
+use supervisor::Supervisor;
+
+const PAGE: &str = include_str!("page.html");
+
+/// Arguments of `cargo xtask control`.
+#[derive(clap::Args)]
+pub(crate) struct ControlArgs {
+    /// Address of the page; loopback only (the page starts processes).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) listen: SocketAddr,
+    /// Simulated orders per second the order producer starts with.
+    #[arg(long, default_value_t = 20.0)]
+    pub(crate) rate: f64,
+    /// Seed of the simulated customers (each producer run adds its run number).
+    #[arg(long, default_value_t = 42)]
+    pub(crate) seed: u64,
+    /// Where the run's files go (client.properties, services.log).
+    #[arg(long, default_value = "target/control")]
+    pub(crate) dir: PathBuf,
+    /// The broker: the mock cluster or a real Apache Kafka broker (Java 17, Maven).
+    #[arg(long, value_enum, default_value = "mock")]
+    pub(crate) broker: BrokerArg,
+    /// With `--broker kafka`: how the services authenticate (none or plain).
+    #[arg(long, default_value = "none")]
+    pub(crate) auth: KafkaAuth,
+}
+
+struct AppState {
+    broker: String,
+    supervisor: Supervisor,
+    observer: Observer,
+    /// Where the injected malformed records went: (partition, offset).
+    injected: Mutex<Vec<(i32, i64)>>,
+}
+
+type Shared = Arc<AppState>;
+
+pub(crate) async fn run(args: ControlArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.listen.ip().is_loopback(),
+        "--listen {}: the control room serves on loopback only (its page starts processes)",
+        args.listen
+    );
+    anyhow::ensure!(
+        args.rate.is_finite() && args.rate > 0.0,
+        "--rate must be a number of orders per second above 0, got {}",
+        args.rate
+    );
+    let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    // Caught from the start: a signal during the build or the stack's start stops the page
+    // as soon as it serves.
+    let stopped = async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    };
+    eprintln!("building the services…");
+    let bins = tokio::task::spawn_blocking(Binaries::build).await??;
+    let dir = services::workspace_dir().join(&args.dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let broker = args.broker.label(args.auth);
+    let stack = start_stack(args.broker, args.auth).await?;
+    let config_path = dir.join("client.properties");
+    std::fs::write(&config_path, stack.client_properties())?;
+    let log = dir.join("services.log");
+    std::fs::write(&log, "")?;
+    let served = async {
+        let config = Config::from_file(&config_path)?;
+        let state = Arc::new(AppState {
+            broker: format!("{broker} at {}", stack.bootstrap_servers()),
+            supervisor: Supervisor::new(bins, config_path.clone(), log, args.seed, args.rate),
+            observer: Observer::start(&config)?,
+            injected: Mutex::default(),
+        });
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        eprintln!(
+            "control room: {broker} {} · Schema Registry {} · services log {}",
+            stack.bootstrap_servers(),
+            stack.registry_url(),
+            dir.join("services.log").display()
+        );
+        eprintln!("control room listening on http://{addr}/ (Ctrl-C stops it)");
+        axum::serve(listener, router(state.clone()))
+            .with_graceful_shutdown(stopped)
+            .await?;
+        state.observer.stop().await;
+        Ok::<_, anyhow::Error>(state.supervisor.stop_all().await)
+    }
+    .await;
+    stack.shutdown().await;
+    let ended = served?;
+    let mut failed = 0;
+    for (name, stopped, status) in &ended {
+        let how = if *stopped {
+            "stopped"
+        } else {
+            "exited by itself"
+        };
+        println!(
+            "{name} run ended: {how}, exit {}",
+            supervisor::describe(*status)
+        );
+        failed += usize::from(!status.success());
+    }
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} service run(s) ended with a failure; see the services log"
+    );
+    Ok(())
+}
+
+fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/api/state", get(current))
+        .route("/api/services/{name}/{action}", post(service))
+        .route("/api/rate", post(set_rate))
+        .route("/api/inject", post(inject))
+        .with_state(state)
+}
+
+fn failure(status: StatusCode, error: &anyhow::Error) -> Response {
+    (status, Json(json!({ "error": format!("{error:#}") }))).into_response()
+}
+
+async fn current(State(state): State<Shared>) -> Json<Value> {
+    let (kafka, latency, latest) = state.observer.figures();
+    let injected = state
+        .injected
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    Json(json!({
+        "broker": state.broker,
+        "rate": state.supervisor.rate(),
+        "services": state.supervisor.states(),
+        "kafka": kafka,
+        "latency": latency,
+        "latest": latest,
+        "injected": injected,
+        // The order status funnel needs the order-status contract (issue 12, item 2).
+        "funnel": Value::Null,
+    }))
+}
+
+async fn service(
+    State(state): State<Shared>,
+    Path((name, action)): Path<(String, String)>,
+) -> Response {
+    let result = match action.as_str() {
+        "start" => state.supervisor.start(&name).await,
+        "stop" => state.supervisor.stop(&name).await,
+        other => Err(anyhow::anyhow!("unknown action {other:?}: start or stop")),
+    };
+    match result {
+        Ok(()) => Json(json!({ "ok": true })).into_response(),
+        Err(error) => failure(StatusCode::BAD_REQUEST, &error),
+    }
+}
+
+#[derive(Deserialize)]
+struct RateRequest {
+    rate: f64,
+}
+
+async fn set_rate(
+    State(state): State<Shared>,
+    request: Result<Json<RateRequest>, JsonRejection>,
+) -> Response {
+    let rate = match request {
+        Ok(Json(RateRequest { rate })) => rate,
+        Err(rejection) => return (StatusCode::BAD_REQUEST, rejection.body_text()).into_response(),
+    };
+    match state.supervisor.set_rate(rate).await {
+        Ok(()) => Json(json!({ "rate": rate })).into_response(),
+        Err(error) => failure(StatusCode::BAD_REQUEST, &error),
+    }
+}
+
+async fn inject(State(state): State<Shared>) -> Response {
+    match state.observer.inject_malformed().await {
+        Ok((partition, offset)) => {
+            state
+                .injected
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((partition, offset));
+            Json(json!({ "partition": partition, "offset": offset })).into_response()
+        }
+        Err(error) => failure(StatusCode::BAD_GATEWAY, &error),
+    }
+}
