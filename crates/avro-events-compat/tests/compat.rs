@@ -1,7 +1,7 @@
 //! Compatibility rules, checked against what Confluent's Schema Registry answers.
 
 use apache_avro::Schema;
-use grocery_events::compat::{
+use avro_events_compat::{
     CompatibilityLevel, Direction, IncompatibilityKind, Previous, can_read, check, check_versions,
 };
 
