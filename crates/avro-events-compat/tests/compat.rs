@@ -434,19 +434,6 @@ fn arrays_and_maps_report_nested_paths() {
     assert!(can_read(&m2, &m1));
 }
 
-#[test]
-fn project_schemas_are_compatible_with_themselves() {
-    for text in [
-        include_str!("../schemas/grocery.orders.v1.avsc"),
-        include_str!("../schemas/grocery.picklist.v1.avsc"),
-    ] {
-        let schema = s(text);
-        for level in CompatibilityLevel::ALL {
-            assert!(check(level, &schema, &[schema.clone(), schema.clone()]).is_compatible());
-        }
-    }
-}
-
 /// The cases where the rules on top of apache-avro matter: apache-avro alone answers
 /// differently from Confluent, and `check` answers as Confluent does.
 #[test]

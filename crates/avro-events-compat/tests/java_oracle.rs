@@ -479,10 +479,9 @@ fn oracle_dir() -> PathBuf {
 }
 
 fn run(command: &mut Command, what: &str) -> Output {
-    let output = command.stdin(Stdio::null()).output().unwrap_or_else(|e| {
+    command.stdin(Stdio::null()).output().unwrap_or_else(|e| {
         panic!("{what}: cannot start it (Java 17 and Maven must be on PATH): {e}")
-    });
-    output
+    })
 }
 
 fn tail(output: &Output) -> String {
