@@ -3,17 +3,17 @@
 //! [`RegistryClient`] speaks Confluent's REST API over `reqwest`: schemas by id, register and
 //! look up, the latest version (cached for [`RegistryConfig::latest_cache_ttl`]), subjects and
 //! versions, compatibility levels (get and set), compatibility tests, and soft and permanent
-//! deletes. Answers become typed [`Error`]s by HTTP status and Confluent's `error_code`:
+//! deletes. Answers become typed [`Error`](crate::Error)s by HTTP status and Confluent's `error_code`:
 //!
 //! | status | `error_code` | error |
 //! |---|---|---|
-//! | 404 | 40401 subject not found | [`Error::SubjectNotFound`] |
-//! | 404 | 40402 version not found | [`Error::VersionNotFound`] |
-//! | 404 | 40403 schema not found | [`Error::UnknownSchemaId`] (by id), [`Error::SchemaNotRegistered`] (lookup) |
-//! | 409 | 409, 40901 | [`Error::IncompatibleSchema`] |
-//! | 422 | 422xx invalid schema, version or level | [`Error::RegistryRejected`] |
-//! | 401, 403 | | [`Error::RegistryUnauthorized`] |
-//! | 429, 5xx | | retried with jittered exponential backoff, then [`Error::RegistryUnreachable`] |
+//! | 404 | 40401 subject not found | [`Error::SubjectNotFound`](crate::Error::SubjectNotFound) |
+//! | 404 | 40402 version not found | [`Error::VersionNotFound`](crate::Error::VersionNotFound) |
+//! | 404 | 40403 schema not found | [`Error::UnknownSchemaId`](crate::Error::UnknownSchemaId) (by id), [`Error::SchemaNotRegistered`](crate::Error::SchemaNotRegistered) (lookup) |
+//! | 409 | 409, 40901 | [`Error::IncompatibleSchema`](crate::Error::IncompatibleSchema) |
+//! | 422 | 422xx invalid schema, version or level | [`Error::RegistryRejected`](crate::Error::RegistryRejected) |
+//! | 401, 403 | | [`Error::RegistryUnauthorized`](crate::Error::RegistryUnauthorized) |
+//! | 429, 5xx | | retried with jittered exponential backoff, then [`Error::RegistryUnreachable`](crate::Error::RegistryUnreachable) |
 //!
 //! Credentials: none, HTTP basic (an API key, or the URL's userinfo), a static bearer token,
 //! OAuth tokens from a [`TokenProvider`], or any [`BearerTokenSource`].
