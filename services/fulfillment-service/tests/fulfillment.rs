@@ -3,9 +3,9 @@
 
 use service_kit::testing as support;
 
-use std::{collections::BTreeSet, process::Command, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, process::Command, time::Duration};
 
-use grocery_events::{Codec, Config, Consumer, ConsumerOptions, PickList, Producer};
+use grocery_events::{Client, Config, ConsumerOptions, PickList};
 use grocery_store::{Catalog, OrderSimulator};
 use local_stack::Stack;
 use support::{Running, write_config};
@@ -26,11 +26,11 @@ async fn one_pick_list_per_order(extra_properties: &str) {
     let dir = tempfile::tempdir().unwrap();
     let config_file = write_config(dir.path(), &properties);
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
+    let client = Client::from_config(config.clone()).unwrap();
 
     let catalog = Catalog::builtin();
     let mut simulator = OrderSimulator::new(3, &catalog);
-    let producer = Producer::new(&config, codec.clone()).await.unwrap();
+    let producer = client.producer().await.unwrap();
     let mut order_ids = BTreeSet::new();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -52,7 +52,8 @@ async fn one_pick_list_per_order(extra_properties: &str) {
     let mut service = Running::start(command);
     let base = format!("http://{}", service.listening_addr());
 
-    let reader = Consumer::<PickList>::new(&config, codec, ConsumerOptions::new("reader"))
+    let reader = client
+        .consumer::<PickList>(ConsumerOptions::new("reader"))
         .await
         .unwrap();
     let mut seen = BTreeSet::new();

@@ -20,7 +20,7 @@ use grocery_store::{Catalog, OrderRequest, validate_order_request};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::startup::{now_ms, shutdown_signal};
+use crate::startup::{Shutdown, now_ms};
 
 /// Seconds a caller is asked to wait before retrying after a 503.
 const RETRY_AFTER_SECONDS: u64 = 5;
@@ -39,6 +39,7 @@ pub(crate) async fn serve(
     producer: Producer,
     catalog: Catalog,
     deadline: Duration,
+    shutdown: Shutdown,
 ) -> anyhow::Result<ExitCode> {
     let state = AppState {
         producer: Arc::new(producer),
@@ -52,7 +53,7 @@ pub(crate) async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown.requested())
         .await?;
     state
         .producer

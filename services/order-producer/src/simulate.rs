@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio::time::MissedTickBehavior;
 use uuid::Uuid;
 
-use crate::startup::{now_ms, shutdown_signal};
+use crate::startup::{Shutdown, now_ms};
 
 /// At most this many orders wait for their acknowledgement at once.
 const MAX_IN_FLIGHT: usize = 10_000;
@@ -49,6 +49,7 @@ pub(crate) async fn run(
     options: &Options,
     producer: &Producer,
     catalog: &Catalog,
+    shutdown: Shutdown,
 ) -> anyhow::Result<ExitCode> {
     let mut report = match &options.report {
         Some(path) => {
@@ -64,7 +65,7 @@ pub(crate) async fn run(
         t.set_missed_tick_behavior(MissedTickBehavior::Burst);
         t
     });
-    let shutdown = shutdown_signal();
+    let shutdown = shutdown.requested();
     tokio::pin!(shutdown);
     let started = Instant::now();
     let mut tally = Tally::default();

@@ -3,9 +3,9 @@
 
 use service_kit::testing as support;
 
-use std::{process::Command, sync::Arc, time::Duration};
+use std::{process::Command, time::Duration};
 
-use grocery_events::{Codec, Config, PickLine, PickList, Producer, StockStatus};
+use grocery_events::{Client, Config, PickLine, PickList, Producer, StockStatus};
 use local_stack::Stack;
 use serde_json::Value;
 use support::{Running, write_config};
@@ -47,8 +47,8 @@ fn pick_list(n: u128) -> PickList {
 
 async fn producer(stack: &Stack) -> Producer {
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
-    Producer::new(&config, codec).await.unwrap()
+    let client = Client::from_config(config.clone()).unwrap();
+    client.producer().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

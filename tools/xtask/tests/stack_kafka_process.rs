@@ -8,11 +8,10 @@
 use std::{
     io::{BufRead, BufReader},
     process::{Command, Stdio},
-    sync::Arc,
     time::{Duration, Instant},
 };
 
-use grocery_events::{Codec, Config, Consumer, ConsumerOptions, Order, OrderLine, Producer};
+use grocery_events::{Client, Config, ConsumerOptions, Order, OrderLine};
 use uuid::Uuid;
 
 fn get(text: &str, key: &str) -> String {
@@ -93,10 +92,8 @@ async fn an_oauth_real_broker_stack_serves_other_processes_and_stops_on_sigterm(
 
     // This library's producer and consumer, with the per-service identities.
     let producer_config = Config::from_file(&per_service).unwrap();
-    let codec = Arc::new(Codec::from_config(&producer_config).unwrap());
-    let producer = Producer::new(&producer_config, codec.clone())
-        .await
-        .unwrap();
+    let client = Client::from_config(producer_config.clone()).unwrap();
+    let producer = client.producer().await.unwrap();
     let run = Uuid::new_v4();
     let order = Order {
         order_id: run,
@@ -114,13 +111,11 @@ async fn an_oauth_real_broker_stack_serves_other_processes_and_stops_on_sigterm(
     producer.send(&order).await.unwrap();
     let consumer_config =
         Config::from_file(dir.path().join("client.fulfillment-service.properties")).unwrap();
-    let consumer = Consumer::<Order>::new(
-        &consumer_config,
-        codec,
-        ConsumerOptions::new(format!("fulfillment-xtask-{run}")),
-    )
-    .await
-    .unwrap();
+    let consumer = Client::from_config(consumer_config)
+        .unwrap()
+        .consumer::<Order>(ConsumerOptions::new(format!("fulfillment-xtask-{run}")))
+        .await
+        .unwrap();
     loop {
         let received = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
             .await
