@@ -972,6 +972,22 @@ basic.auth.user.info=SRKEY:sr-s3cret
     }
 
     #[test]
+    fn dlq_topic_suffix_is_read_and_checked() {
+        let base = "bootstrap.servers=b:9092\nschema.registry.url=http://x\n";
+        assert_eq!(config(base).dead_letter_suffix().unwrap(), ".dlq");
+        let c = config(&format!("{base}dlq.topic.suffix=-dead_letters.v1\n"));
+        c.validate().unwrap();
+        assert_eq!(c.dead_letter_suffix().unwrap(), "-dead_letters.v1");
+        for bad in ["dlq.topic.suffix=\n", "dlq.topic.suffix=/x\n", "dlq.topic.suffix=a b\n"] {
+            let err = config(&format!("{base}{bad}")).validate().unwrap_err();
+            assert!(
+                matches!(err, Error::Config { ref key, .. } if key == "dlq.topic.suffix"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn codec_options_follow_confluent_names() {
         let c = config(
             "auto.register.schemas=false\nuse.latest.version=true\n\
