@@ -978,7 +978,11 @@ basic.auth.user.info=SRKEY:sr-s3cret
         let c = config(&format!("{base}dlq.topic.suffix=-dead_letters.v1\n"));
         c.validate().unwrap();
         assert_eq!(c.dead_letter_suffix().unwrap(), "-dead_letters.v1");
-        for bad in ["dlq.topic.suffix=\n", "dlq.topic.suffix=/x\n", "dlq.topic.suffix=a b\n"] {
+        for bad in [
+            "dlq.topic.suffix=\n",
+            "dlq.topic.suffix=/x\n",
+            "dlq.topic.suffix=a b\n",
+        ] {
             let err = config(&format!("{base}{bad}")).validate().unwrap_err();
             assert!(
                 matches!(err, Error::Config { ref key, .. } if key == "dlq.topic.suffix"),

@@ -386,7 +386,10 @@ async fn dlq_topic_suffix_names_the_dead_letter_topic() {
     assert_eq!(count_records(&stack, &dead, 1), 1, "the copy is on {dead}");
     assert_eq!(count_records(&stack, &format!("{topic}.dlq"), 0), 0);
     // The application's hooks were told, instead of the default log lines.
-    assert_eq!(*hooks.dead_lettered.lock().unwrap(), std::slice::from_ref(&dead));
+    assert_eq!(
+        *hooks.dead_lettered.lock().unwrap(),
+        std::slice::from_ref(&dead)
+    );
     assert!(hooks.assigned.lock().unwrap().contains(&(topic.clone(), 0)));
 
     for bad in ["", "/dlq", ".dlq letters"] {

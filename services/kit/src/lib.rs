@@ -1,6 +1,6 @@
 //! What the three example services share: one start-up skeleton ([`run`]: logging,
-//! configuration loaded and validated once into a [`Client`], signals, exit statuses), and, in
-//! [`testing`], the helpers their process tests use.
+//! configuration loaded and validated once into a [`Client`], signals, exit statuses). Their
+//! process tests use the workspace's one process harness, the dev-only `test-support` crate.
 //!
 //! ```no_run
 //! fn main() -> std::process::ExitCode {
@@ -12,8 +12,6 @@
 //!     })
 //! }
 //! ```
-
-pub mod testing;
 
 use std::{fmt, future::Future, io::IsTerminal, path::Path, process::ExitCode, sync::Arc};
 
