@@ -69,7 +69,6 @@
 pub mod auth;
 mod client;
 pub mod codec;
-pub mod compat;
 pub mod config;
 pub mod consumer;
 pub mod context;
@@ -83,6 +82,10 @@ pub mod registry;
 mod retry;
 pub mod wire;
 
+/// Avro schema compatibility with Confluent's answers: the [`avro-events-compat`] crate.
+///
+/// [`avro-events-compat`]: avro_events_compat
+pub use avro_events_compat as compat;
 pub use client::{Client, ClientBuilder};
 pub use codec::{Codec, CodecOptions};
 pub use config::Config;
