@@ -13,7 +13,7 @@ Usage:
       confluent-kafka's AvroDeserializer (writer schema fetched by the id in the header) and
       prints one JSON object: {"order": {...}, "picklist": {...}, "schema_ids": {...}}.
 
-The checked-in fixtures under grocery-events/tests/fixtures/python/ are the output of
+The checked-in fixtures under crates/grocery-events/tests/fixtures/python/ are the output of
 `serialize` against a fresh local registry (order schema registered first: id 1, pick list
 schema second: id 2). To regenerate them run
   GROCERY_REGENERATE_PYTHON_FIXTURES=1 cargo test -p grocery-events --test interop_python \

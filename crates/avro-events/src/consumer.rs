@@ -1,0 +1,724 @@
+//! The typed consumer: decoded events with their metadata, at-least-once delivery, and a
+//! dead-letter topic for records that cannot be decoded.
+//!
+//! Offsets are stored only when the application says a record is done
+//! ([`Consumer::ack`], or automatically by [`Consumer::run`] after the handler succeeds), and
+//! committed by librdkafka in the background and once more at [`Consumer::close`]. A record
+//! that can never be decoded (not Confluent framing, unknown schema id, an Avro body that does
+//! not decode) is copied with its original bytes to the dead-letter topic, with headers naming
+//! the error and where it came from, and then acknowledged. Errors that may pass (the registry
+//! unreachable) are retried with backoff; nothing is skipped silently.
+
+use std::{
+    marker::PhantomData,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use rdkafka::{
+    Message,
+    consumer::{CommitMode, Consumer as _, StreamConsumer},
+    error::KafkaError,
+    message::OwnedMessage,
+    types::RDKafkaErrorCode,
+};
+use tracing::{Instrument, debug, debug_span, info, warn};
+
+use crate::{
+    Codec, Config, Error, Event, Producer, RecordLocation, Result, client, config::ClientRole,
+    context::LoggingContext, producer::PendingDelivery,
+};
+
+/// Headers a dead-letter record carries (kept here for compatibility; see [`crate::dlq`]).
+pub use crate::dlq::headers as dlq_headers;
+
+/// Where a received record came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMeta {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset in the partition.
+    pub offset: i64,
+    /// The record key, when it is UTF-8.
+    pub key: Option<String>,
+    /// The record timestamp in milliseconds since the epoch, when known.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl RecordMeta {
+    /// The location of the record, for errors.
+    pub fn location(&self) -> RecordLocation {
+        RecordLocation {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: self.offset,
+        }
+    }
+}
+
+/// A decoded event with its metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received<E> {
+    /// The event.
+    pub event: E,
+    /// Where it came from.
+    pub meta: RecordMeta,
+}
+
+/// Options of a [`Consumer`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConsumerOptions {
+    /// Consumer group id (`group.id`); the configuration's value wins when set there.
+    pub group_id: String,
+    /// Dead-letter topic for records that cannot be decoded; `None` for `<topic>.dlq`.
+    pub dead_letter_topic: Option<String>,
+    /// How often an error that may pass (the registry unreachable, failing, or refusing a token
+    /// about to be refreshed) is retried before the consumer gives up; by default it never
+    /// does, so a record is never skipped or dead-lettered for the registry's trouble.
+    pub max_retries: u32,
+    /// First backoff between retries; doubled each time, up to 10 s.
+    pub initial_backoff: Duration,
+}
+
+impl ConsumerOptions {
+    /// Options for group `group_id`, with defaults for the rest.
+    pub fn new(group_id: impl Into<String>) -> Self {
+        Self {
+            group_id: group_id.into(),
+            dead_letter_topic: None,
+            max_retries: u32::MAX,
+            initial_backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// How a consumer's records are finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Offsets are stored by [`Consumer::ack`] and committed by librdkafka in the background
+    /// and at [`Consumer::close`]; undecodable records go to the dead-letter topic through the
+    /// consumer's own producer.
+    AtLeastOnce,
+    /// Offsets are committed only inside the owner's Kafka transactions
+    /// (`send_offsets_to_transaction`): no automatic commit, no stored offsets, and dead-letter
+    /// records are written by the owner's transactional producer.
+    Transactional,
+}
+
+/// A record taken from librdkafka and not yet handed out (see [`Consumer::recv`]).
+struct Parked {
+    message: Arc<OwnedMessage>,
+    /// The assignment of its partition when it was fetched.
+    assignment: Option<u64>,
+    /// Its dead-letter copy, handed to the producer and not yet acknowledged.
+    dead_letter: Option<PendingDelivery>,
+}
+
+/// The next record, decoded or not.
+pub(crate) enum Polled<E> {
+    /// A record that decoded.
+    Event(Received<E>),
+    /// A record that can never be decoded: it belongs in the dead-letter topic.
+    Poison {
+        /// The record as read.
+        message: Arc<OwnedMessage>,
+        /// Where it came from.
+        meta: RecordMeta,
+        /// Why it does not decode.
+        error: Error,
+    },
+}
+
+/// A typed consumer of `E` events.
+pub struct Consumer<E> {
+    inner: Arc<StreamConsumer<LoggingContext>>,
+    codec: Arc<Codec>,
+    /// Writes dead-letter records ([`Mode::AtLeastOnce`] only).
+    dlq: Option<Producer>,
+    options: ConsumerOptions,
+    mode: Mode,
+    topics: String,
+    /// Records sent to the dead-letter topic so far.
+    dead_lettered: AtomicU64,
+    /// Acknowledgements that arrived after their partition was revoked.
+    late_acks: AtomicU64,
+    /// The record being decoded or dead-lettered; a `tokio` mutex held across the awaits, so
+    /// a cancelled call leaves the record (and its pending dead-letter delivery) here.
+    parked: tokio::sync::Mutex<Option<Parked>>,
+    _auth: client::AuthGuard,
+    _event: PhantomData<fn() -> E>,
+}
+
+impl<E> std::fmt::Debug for Consumer<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("options", &self.options)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: Event> Consumer<E> {
+    /// Creates a consumer of `E` and subscribes it to [`Event::TOPIC`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] or [`Error::Kafka`] when the client cannot be created.
+    pub async fn new(config: &Config, codec: Arc<Codec>, options: ConsumerOptions) -> Result<Self> {
+        Self::subscribed_to(config, codec, options, &[E::TOPIC]).await
+    }
+
+    /// Creates a consumer of `E` subscribed to `topics`.
+    ///
+    /// # Errors
+    /// As [`Consumer::new`].
+    pub async fn subscribed_to(
+        config: &Config,
+        codec: Arc<Codec>,
+        options: ConsumerOptions,
+        topics: &[&str],
+    ) -> Result<Self> {
+        Self::with_mode(config, codec, options, topics, Mode::AtLeastOnce).await
+    }
+
+    pub(crate) async fn with_mode(
+        config: &Config,
+        codec: Arc<Codec>,
+        options: ConsumerOptions,
+        topics: &[&str],
+        mode: Mode,
+    ) -> Result<Self> {
+        let mut rd = config.rdkafka_config_for(ClientRole::Consumer);
+        if config.get("group.id").is_none() {
+            rd.set("group.id", &options.group_id);
+        }
+        // Only offsets of finished records are stored, and those are committed.
+        rd.set("enable.auto.offset.store", "false");
+        for (key, default) in [
+            ("enable.auto.commit", "true"),
+            ("auto.offset.reset", "earliest"),
+            ("isolation.level", "read_committed"),
+        ] {
+            if config.get(key).is_none() {
+                rd.set(key, default);
+            }
+        }
+        let dlq = match mode {
+            Mode::AtLeastOnce => Some(Producer::new(config, codec.clone()).await?),
+            Mode::Transactional => {
+                if config
+                    .get("enable.auto.commit")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+                {
+                    warn!(
+                        "enable.auto.commit=true is ignored in transactional mode: offsets are \
+                         committed only inside transactions"
+                    );
+                }
+                rd.set("enable.auto.commit", "false");
+                None
+            }
+        };
+        let (inner, auth): (Arc<StreamConsumer<LoggingContext>>, _) = client::create(
+            config,
+            rd,
+            LoggingContext::new("consumer"),
+            "create consumer",
+        )
+        .await?;
+        inner.subscribe(topics).map_err(|source| Error::Kafka {
+            operation: "subscribe",
+            topic: Some(topics.join(",")),
+            source,
+        })?;
+        info!(group = %options.group_id, ?topics, ?mode, "consumer subscribed");
+        Ok(Self {
+            inner,
+            codec,
+            dlq,
+            options,
+            mode,
+            topics: topics.join(","),
+            dead_lettered: AtomicU64::new(0),
+            late_acks: AtomicU64::new(0),
+            parked: tokio::sync::Mutex::new(None),
+            _auth: auth,
+            _event: PhantomData,
+        })
+    }
+
+    /// How many records this consumer has sent to the dead-letter topic.
+    pub fn dead_lettered(&self) -> u64 {
+        self.dead_lettered.load(Ordering::Relaxed)
+    }
+
+    /// Counts a record dead-lettered by the owner of a transactional consumer.
+    pub(crate) fn count_dead_lettered(&self) {
+        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many acknowledgements arrived after their partition had been revoked (their records
+    /// are read again by the partition's new owner).
+    pub fn late_acks(&self) -> u64 {
+        self.late_acks.load(Ordering::Relaxed)
+    }
+
+    /// The underlying rdkafka consumer (for group metadata, positions and lag).
+    pub fn rdkafka(&self) -> &StreamConsumer<LoggingContext> {
+        &self.inner
+    }
+
+    /// The client context: owned partitions, broker reachability, refusals.
+    pub fn context(&self) -> &LoggingContext {
+        self.inner.context()
+    }
+
+    /// Asks the brokers for metadata (for at most `timeout`): true when they answer. Clears
+    /// the context's brokers-down mark when they do, so a health check of an idle consumer
+    /// sees the end of an outage.
+    pub async fn probe_brokers(&self, timeout: Duration) -> bool {
+        let consumer = self.inner.clone();
+        let answered =
+            tokio::task::spawn_blocking(move || consumer.fetch_metadata(None, timeout).is_ok())
+                .await
+                .unwrap_or(false);
+        if answered {
+            self.inner.context().brokers_reachable();
+        }
+        answered
+    }
+
+    /// The dead-letter topic for records read from `source_topic`.
+    pub(crate) fn dead_letter_topic(&self, source_topic: &str) -> String {
+        crate::dlq::topic_for(self.options.dead_letter_topic.as_deref(), source_topic)
+    }
+
+    /// Waits for the next event that decodes. Records that can never be decoded go to the
+    /// dead-letter topic on the way (and are acknowledged); their count is logged.
+    ///
+    /// The returned event is not acknowledged: call [`Consumer::ack`] once it is handled.
+    ///
+    /// Transient trouble is waited out: brokers unreachable (librdkafka reconnects), the Schema
+    /// Registry unreachable or refusing a token about to be refreshed (retried with backoff,
+    /// [`ConsumerOptions::max_retries`] times).
+    ///
+    /// Cancel-safe: if the future is dropped before it completes (e.g. in `tokio::select!`),
+    /// no record is lost and none is dead-lettered twice; the next call goes on with it.
+    ///
+    /// # Errors
+    /// [`Error::Authentication`] when a broker refuses the credentials, [`Error::Kafka`] for an
+    /// authorization failure (naming the topic) or a failure to write a dead-letter record (the
+    /// record is then not acknowledged), [`Error::Fatal`], or a transient error that outlasted
+    /// the retries.
+    pub async fn recv(&self) -> Result<Received<E>> {
+        let mut slot = self.parked.lock().await;
+        loop {
+            let parked = self.fill(&mut slot).await?;
+            let meta = meta_of(&parked.message);
+            // Per-record spans are at DEBUG: at INFO a subscriber formats their fields for every
+            // record (about a fifth of a fulfillment instance's instructions, callgrind).
+            let span = debug_span!("receive", topic = %meta.topic, partition = meta.partition, offset = meta.offset);
+            if parked.dead_letter.is_none() {
+                let error = match self
+                    .decode(&parked.message, &meta)
+                    .instrument(span.clone())
+                    .await
+                {
+                    Ok(event) => {
+                        *slot = None;
+                        return Ok(Received { event, meta });
+                    }
+                    Err(error) => error,
+                };
+                let Some(dlq) = self.dlq.as_ref().filter(|_| error.is_poison()) else {
+                    return Err(error);
+                };
+                let dlq_topic = self.dead_letter_topic(&meta.topic);
+                let pending = crate::dlq::enqueue(dlq, &dlq_topic, &parked.message, &meta, &error)
+                    .instrument(span.clone())
+                    .await?;
+                warn!(
+                    parent: &span,
+                    topic = %meta.topic,
+                    partition = meta.partition,
+                    offset = meta.offset,
+                    error_kind = error.kind(),
+                    %error,
+                    dlq_topic,
+                    "record sent to dead-letter topic"
+                );
+                parked.dead_letter = Some(pending);
+            }
+            let pending = parked.dead_letter.as_mut().expect("set above");
+            match pending.await {
+                Ok(delivered) => {
+                    *slot = None;
+                    self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    debug!(parent: &span, dlq_partition = delivered.partition, dlq_offset = delivered.offset, "dead-letter record acknowledged");
+                    self.ack(&meta)?;
+                }
+                Err(error) => {
+                    // The next call writes the dead-letter copy again.
+                    parked.dead_letter = None;
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// The next record, decoded or found undecodable; nothing is written or acknowledged.
+    /// Cancel-safe as [`Consumer::recv`].
+    pub(crate) async fn poll(&self) -> Result<Polled<E>> {
+        let mut slot = self.parked.lock().await;
+        let parked = self.fill(&mut slot).await?;
+        let meta = meta_of(&parked.message);
+        let span = debug_span!("receive", topic = %meta.topic, partition = meta.partition, offset = meta.offset);
+        match self.decode(&parked.message, &meta).instrument(span).await {
+            Ok(event) => {
+                *slot = None;
+                Ok(Polled::Event(Received { event, meta }))
+            }
+            Err(error) if error.is_poison() => {
+                let message = parked.message.clone();
+                *slot = None;
+                Ok(Polled::Poison {
+                    message,
+                    meta,
+                    error,
+                })
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Moves the position of each owned partition of `to` back to its offset (after an aborted
+    /// transaction), and forgets a record parked from one of them. Partitions no longer owned
+    /// are left to their new owner, who reads from the committed position.
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] when librdkafka refuses to seek a partition this consumer still owns.
+    pub(crate) async fn rewind(&self, to: Vec<((String, i32), i64)>) -> Result<()> {
+        let consumer = self.inner.clone();
+        let sought = tokio::task::spawn_blocking(move || {
+            for ((topic, partition), offset) in &to {
+                if consumer
+                    .context()
+                    .assignment_of(topic, *partition)
+                    .is_none()
+                {
+                    continue;
+                }
+                let result = consumer.seek(
+                    topic,
+                    *partition,
+                    rdkafka::Offset::Offset(*offset),
+                    Duration::from_secs(10),
+                );
+                if let Err(source) = result {
+                    if consumer
+                        .context()
+                        .assignment_of(topic, *partition)
+                        .is_none()
+                    {
+                        continue;
+                    }
+                    return Err(Error::Kafka {
+                        operation: "seek",
+                        topic: Some(topic.clone()),
+                        source,
+                    });
+                }
+                debug!(
+                    topic,
+                    partition, offset, "rewound after an aborted transaction"
+                );
+            }
+            Ok(to)
+        })
+        .await
+        .map_err(|_| Error::Kafka {
+            operation: "seek",
+            topic: None,
+            source: KafkaError::Canceled,
+        })??;
+        let mut slot = self.parked.lock().await;
+        if slot.as_ref().is_some_and(|parked| {
+            sought.iter().any(|((topic, partition), _)| {
+                parked.message.topic() == topic && parked.message.partition() == *partition
+            })
+        }) {
+            *slot = None;
+        }
+        Ok(())
+    }
+
+    /// Makes sure a record is parked, fetching one when needed. A parked record whose partition
+    /// was revoked (or revoked and assigned again) since it was fetched is dropped: its
+    /// partition is read again from the committed position, by this consumer or its new owner.
+    /// One that is being dead-lettered is finished first.
+    async fn fill<'a>(&self, slot: &'a mut Option<Parked>) -> Result<&'a mut Parked> {
+        let context = self.inner.context();
+        if let Some(parked) = slot.as_ref()
+            && parked.dead_letter.is_none()
+            && context.assignment_of(parked.message.topic(), parked.message.partition())
+                != parked.assignment
+        {
+            debug!(
+                topic = parked.message.topic(),
+                partition = parked.message.partition(),
+                offset = parked.message.offset(),
+                "partition revoked since the record was fetched; dropping it"
+            );
+            *slot = None;
+        }
+        if slot.is_none() {
+            let message = self.next_message().await?;
+            let assignment = context.assignment_of(message.topic(), message.partition());
+            *slot = Some(Parked {
+                message: Arc::new(message),
+                assignment,
+                dead_letter: None,
+            });
+        }
+        match slot.as_mut() {
+            Some(parked) => Ok(parked),
+            None => unreachable!("a record was parked above"),
+        }
+    }
+
+    /// The next record from librdkafka. Errors librdkafka recovers from by itself (brokers
+    /// down, connections failing) are logged and waited out; refusals and fatal errors end it.
+    async fn next_message(&self) -> Result<OwnedMessage> {
+        let context = self.inner.context();
+        loop {
+            let result = tokio::select! {
+                biased;
+                refusal = context.refused() => return Err(context.refusal_error(refusal, "consume")),
+                result = self.inner.recv() => result,
+            };
+            match result {
+                Ok(message) => {
+                    context.brokers_reachable();
+                    return Ok(message.detach());
+                }
+                Err(KafkaError::PartitionEOF(_)) => {}
+                Err(KafkaError::MessageConsumptionFatal(code)) => {
+                    return Err(Error::Fatal {
+                        operation: "consume",
+                        reason: code.to_string(),
+                    });
+                }
+                Err(source @ KafkaError::MessageConsumption(code)) if is_refusal(code) => {
+                    if let Some(refusal) = context.refusal() {
+                        return Err(context.refusal_error(refusal, "consume"));
+                    }
+                    if code == RDKafkaErrorCode::Authentication {
+                        // No broker refused anything: the client has no OAUTHBEARER token yet
+                        // (the identity provider is unreachable), which the library keeps
+                        // fetching with backoff. A refusal that arrives later is picked up by
+                        // `context.refused()` above.
+                        debug!(error = %source, "no token yet; waiting for the token refresh");
+                        continue;
+                    }
+                    return Err(Error::Kafka {
+                        operation: "consume",
+                        topic: Some(self.topics.clone()),
+                        source,
+                    });
+                }
+                Err(error) => {
+                    debug!(%error, "consumer error; librdkafka recovers by itself");
+                }
+            }
+        }
+    }
+
+    /// The events as an async [`Stream`](futures::Stream): each item is what
+    /// [`Consumer::recv`] returns. Acknowledge each event with [`Consumer::ack`] once handled.
+    ///
+    /// ```no_run
+    /// # async fn run<E: avro_events::Event + std::fmt::Debug>(consumer: avro_events::Consumer<E>) -> avro_events::Result<()> {
+    /// use futures::StreamExt as _;
+    ///
+    /// let mut events = std::pin::pin!(consumer.stream());
+    /// while let Some(received) = events.next().await {
+    ///     let received = received?;
+    ///     println!("{:?} from partition {}", received.event, received.meta.partition);
+    ///     consumer.ack(&received.meta)?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn stream(&self) -> impl futures::Stream<Item = Result<Received<E>>> + '_ {
+        futures::stream::unfold(self, |consumer| async move {
+            Some((consumer.recv().await, consumer))
+        })
+    }
+
+    /// Decodes a record, retrying errors that may pass with backoff: the registry unreachable,
+    /// answering with a server error, or refusing a token (which the next refresh may mend).
+    async fn decode(&self, message: &OwnedMessage, meta: &RecordMeta) -> Result<E> {
+        let payload = message.payload().unwrap_or_default();
+        let mut backoff = self.options.initial_backoff;
+        let mut attempt = 0;
+        loop {
+            match self.codec.decode::<E>(payload).await {
+                Ok(event) => return Ok(event),
+                Err(error) if may_pass(&error) && attempt < self.options.max_retries => {
+                    attempt += 1;
+                    warn!(%error, attempt, backoff_ms = backoff.as_millis() as u64, "decode failed for a reason that may pass; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                Err(error) => return Err(error.at(meta.location())),
+            }
+        }
+    }
+
+    /// Marks the record as done: its offset is committed with the next commit. An
+    /// acknowledgement that comes after the record's partition was revoked is dropped (and
+    /// counted, [`Consumer::late_acks`]): the partition's new owner reads the record again.
+    /// In transactional mode offsets go through transactions only, and this does nothing.
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] when librdkafka refuses the offset for another reason.
+    pub fn ack(&self, meta: &RecordMeta) -> Result<()> {
+        if self.mode == Mode::Transactional {
+            return Ok(());
+        }
+        match self
+            .inner
+            .store_offset(&meta.topic, meta.partition, meta.offset)
+        {
+            Ok(()) => Ok(()),
+            Err(KafkaError::StoreOffset(RDKafkaErrorCode::State)) => {
+                self.late_acks.fetch_add(1, Ordering::Relaxed);
+                debug!(
+                    topic = %meta.topic,
+                    partition = meta.partition,
+                    offset = meta.offset,
+                    "acknowledged after its partition was revoked; the new owner reads it again"
+                );
+                Ok(())
+            }
+            Err(source) => Err(Error::Kafka {
+                operation: "store offset",
+                topic: Some(meta.topic.clone()),
+                source,
+            }),
+        }
+    }
+
+    /// Commits the acknowledged offsets now and waits for the broker. A commit refused because
+    /// the group is rebalancing (another member joining or leaving at the same moment) is
+    /// retried a few times. Does nothing in transactional mode.
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] when the commit fails.
+    pub async fn commit(&self) -> Result<()> {
+        if self.mode == Mode::Transactional {
+            return Ok(());
+        }
+        let mut attempt = 0;
+        loop {
+            let consumer = self.inner.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                consumer.commit_consumer_state(CommitMode::Sync)
+            })
+            .await
+            .unwrap_or(Err(KafkaError::Canceled));
+            match result {
+                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
+                    return Ok(());
+                }
+                Err(KafkaError::ConsumerCommit(
+                    RDKafkaErrorCode::RebalanceInProgress
+                    | RDKafkaErrorCode::IllegalGeneration
+                    | RDKafkaErrorCode::UnknownMemberId
+                    | RDKafkaErrorCode::StaleMemberEpoch,
+                )) if attempt < 10 => {
+                    attempt += 1;
+                    debug!(attempt, "commit refused during a rebalance; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(source) => {
+                    return Err(Error::Kafka {
+                        operation: "commit",
+                        topic: None,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Handles events with `handler` until `shutdown` resolves: each event is acknowledged
+    /// after the handler returns `Ok`. A handler error stops the loop (the event stays
+    /// unacknowledged, so it is delivered again after a restart).
+    ///
+    /// # Errors
+    /// The first consumer or handler error.
+    pub async fn run<F, Fut, S>(&self, mut handler: F, shutdown: S) -> Result<()>
+    where
+        F: FnMut(Received<E>) -> Fut,
+        Fut: Future<Output = Result<()>>,
+        S: Future<Output = ()>,
+    {
+        tokio::pin!(shutdown);
+        loop {
+            let received = tokio::select! {
+                () = &mut shutdown => break,
+                received = self.recv() => received?,
+            };
+            let meta = received.meta.clone();
+            handler(received).await?;
+            self.ack(&meta)?;
+        }
+        self.close().await
+    }
+
+    /// Commits what was acknowledged, before shutdown (the group is left when the consumer is
+    /// dropped).
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] when the final commit fails.
+    pub async fn close(&self) -> Result<()> {
+        let result = self.commit().await;
+        debug!("consumer closed");
+        result
+    }
+}
+
+/// Consumer errors that retrying cannot mend: the broker refused the credentials or the rights.
+fn is_refusal(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::GroupAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed
+            | RDKafkaErrorCode::SaslAuthenticationFailed
+            | RDKafkaErrorCode::Authentication
+    )
+}
+
+/// Decode errors that may pass when retried.
+fn may_pass(error: &Error) -> bool {
+    error.is_transient() || matches!(error, Error::RegistryUnauthorized { .. })
+}
+
+fn meta_of(message: &OwnedMessage) -> RecordMeta {
+    RecordMeta {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message
+            .key()
+            .and_then(|k| std::str::from_utf8(k).ok())
+            .map(str::to_owned),
+        timestamp_ms: message.timestamp().to_millis(),
+    }
+}

@@ -1,0 +1,65 @@
+//! The typed boundary between domain types and the wire: [`Event`] ties a Rust type to its
+//! topic, its Schema Registry subject and the Avro schema it was generated from.
+
+use serde::{Serialize, de::DeserializeOwned};
+
+/// A type that travels on a Kafka topic, Avro-encoded in Confluent's wire format.
+///
+/// Types generated from `.avsc` files implement it; implement it for your own serde types
+/// (for example a newer or older version of a schema) to use them with the
+/// [`Codec`](crate::Codec), producers and consumers.
+pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The topic the event is produced to by default.
+    const TOPIC: &'static str;
+    /// The Avro schema, as JSON text. For the generated types this is the very `.avsc` file.
+    const SCHEMA: &'static str;
+    /// The record's full name (`namespace.name`), used by the record-name subject strategies.
+    const FULL_NAME: &'static str;
+
+    /// The Kafka record key of this event.
+    fn key(&self) -> String;
+}
+
+/// How the Schema Registry subject of an event is named, as in Confluent's serializers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SubjectNameStrategy {
+    /// `<topic>-value` (Confluent's default).
+    #[default]
+    TopicName,
+    /// `<record full name>`.
+    RecordName,
+    /// `<topic>-<record full name>`.
+    TopicRecordName,
+}
+
+impl SubjectNameStrategy {
+    /// The value subject of a record named `full_name` on `topic`.
+    pub fn subject(self, topic: &str, full_name: &str) -> String {
+        match self {
+            Self::TopicName => format!("{topic}-value"),
+            Self::RecordName => full_name.to_owned(),
+            Self::TopicRecordName => format!("{topic}-{full_name}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_strategies_follow_confluent_naming() {
+        let t = "grocery.orders.v1";
+        let n = "io.groceryevents.Order";
+        assert_eq!(
+            SubjectNameStrategy::TopicName.subject(t, n),
+            "grocery.orders.v1-value"
+        );
+        assert_eq!(SubjectNameStrategy::RecordName.subject(t, n), n);
+        assert_eq!(
+            SubjectNameStrategy::TopicRecordName.subject(t, n),
+            "grocery.orders.v1-io.groceryevents.Order"
+        );
+    }
+}

@@ -1,0 +1,32 @@
+//! Topic names and layout shared by the library, the local stack, the services and Terraform.
+
+/// Topic that carries [`Order`](crate::Order) events.
+pub const ORDERS: &str = "grocery.orders.v1";
+/// Topic that carries [`PickList`](crate::PickList) events.
+pub const PICKLISTS: &str = "grocery.picklist.v1";
+/// Partition count of [`ORDERS`] and [`PICKLISTS`] (and of their dead-letter topics).
+pub const PARTITIONS: i32 = 3;
+pub use avro_events::dlq::DLQ_SUFFIX;
+/// Every topic the application uses, dead-letter topics included.
+pub const ALL: [&str; 4] = [
+    ORDERS,
+    PICKLISTS,
+    "grocery.orders.v1.dlq",
+    "grocery.picklist.v1.dlq",
+];
+
+/// The dead-letter topic of `topic`: `<topic>.dlq`.
+pub fn dead_letter(topic: &str) -> String {
+    avro_events::dlq::dead_letter_topic(topic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_the_dead_letter_topics_of_both_topics() {
+        assert_eq!(ALL[2], dead_letter(ORDERS));
+        assert_eq!(ALL[3], dead_letter(PICKLISTS));
+    }
+}

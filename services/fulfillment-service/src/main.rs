@@ -1,0 +1,113 @@
+//! `fulfillment-service`: turns each order of `grocery.orders.v1` into exactly one pick list
+//! on `grocery.picklist.v1`.
+//!
+//! A [`Pipeline`] reads orders in consumer group `--group` (run several instances to share
+//! the partitions) and builds each pick list with [`PickListBuilder`]: walking order, stock
+//! check against the catalog, a picker from `--roster`, and `picklist_id` derived from the
+//! order id so replays yield the same pick list. With `transactional.id` in the configuration
+//! outputs and offsets are committed in Kafka transactions (the library does it).
+//!
+//! `--listen` serves `GET /metrics` (Prometheus/OpenMetrics text) and `GET /health`.
+//! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`
+//! overrides; bad configuration prints one `error: …` line and exits with status 2. Logs go
+//! to stderr (`RUST_LOG`, default `info`); SIGINT or SIGTERM stop gracefully.
+
+mod metrics;
+use service_kit as startup;
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
+
+use clap::Parser;
+use grocery_events::{Codec, Order, PickList, Pipeline, PipelineOptions, Received};
+use grocery_store::{PickListBuilder, PickerRoster};
+use tokio::sync::watch;
+
+/// Turns grocery orders into pick lists.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Confluent client.properties file (Kafka, Schema Registry, credentials).
+    #[arg(long, env = "GROCERY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Consumer group shared by all instances.
+    #[arg(long, env = "FULFILLMENT_GROUP", default_value = "fulfillment-service")]
+    group: String,
+    /// Pickers on shift, comma-separated.
+    #[arg(long, env = "FULFILLMENT_ROSTER", default_value_t = PickerRoster::default())]
+    roster: PickerRoster,
+    /// Store catalog CSV (default: the built-in catalog).
+    #[arg(long, env = "GROCERY_CATALOG")]
+    catalog: Option<PathBuf>,
+    /// Address of the metrics and health endpoints (port 0 picks a free port).
+    #[arg(long, env = "FULFILLMENT_LISTEN", default_value = "127.0.0.1:9464")]
+    listen: SocketAddr,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    startup::init_tracing();
+    let config = match startup::load_config(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => return startup::config_error(error),
+    };
+    let catalog = match startup::load_catalog(cli.catalog.as_deref()) {
+        Ok(catalog) => catalog,
+        Err(error) => return startup::config_error(startup::describe(&error)),
+    };
+    let result = async {
+        let codec = Arc::new(Codec::from_config(&config)?);
+        let options = PipelineOptions::new(cli.group.clone());
+        let pipeline = Arc::new(Pipeline::<Order>::new(&config, codec, options).await?);
+        let metrics = Arc::new(metrics::Metrics::new());
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let shutdown_tx = Arc::new(shutdown_tx);
+        tokio::spawn({
+            let tx = shutdown_tx.clone();
+            async move {
+                startup::shutdown_signal().await;
+                tx.send_replace(true);
+            }
+        });
+        let server =
+            metrics::serve(cli.listen, metrics.clone(), pipeline.clone(), shutdown.clone())
+                .await?;
+        let lag = tokio::spawn(metrics::track_lag(
+            metrics.clone(),
+            pipeline.clone(),
+            shutdown.clone(),
+        ));
+        tracing::info!(group = %cli.group, roster = %cli.roster, "fulfillment service running");
+
+        let builder = PickListBuilder::new(&catalog, cli.roster.clone());
+        let latency = metrics.latency.clone();
+        let transform = |received: &Received<Order>| -> Vec<PickList> {
+            let now = startup::now_ms();
+            let order = &received.event;
+            latency.observe(metrics::latency_seconds(now, order.order_time));
+            let pick_list = builder.build(order, now);
+            tracing::debug!(order_id = %order.order_id, picker = %pick_list.assigned_picker, "pick list built");
+            vec![pick_list]
+        };
+        let outcome = pipeline.run(transform, stopped(shutdown.clone())).await;
+        let outcome = startup::tolerate_final_commit(outcome, *shutdown.borrow());
+        shutdown_tx.send_replace(true);
+        let _ = lag.await;
+        let _ = server.await;
+        let stats = pipeline.stats();
+        tracing::info!(
+            consumed = stats.consumed.load(std::sync::atomic::Ordering::Relaxed),
+            produced = stats.produced.load(std::sync::atomic::Ordering::Relaxed),
+            dead_lettered = pipeline.consumer().dead_lettered(),
+            "fulfillment service stopped"
+        );
+        Ok::<_, anyhow::Error>(outcome?)
+    }
+    .await;
+    startup::exit_code(result.map(|()| ExitCode::SUCCESS))
+}
+
+/// Resolves once `shutdown` turns true.
+async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}

@@ -1,0 +1,169 @@
+//! The fulfillment service as a process against the local stack: one pick list per order,
+//! metrics, transactions, bad configuration.
+
+use std::{collections::BTreeSet, process::Command, sync::Arc, time::Duration};
+
+use grocery_events::{Codec, Config, Consumer, ConsumerOptions, PickList, Producer};
+use grocery_store::{Catalog, OrderSimulator};
+use local_stack::Stack;
+use test_support::{Output, Process, write_config};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fulfillment-service");
+const WAIT: Duration = Duration::from_secs(60);
+const ORDERS: usize = 12;
+
+/// The value of the metric line starting with `name ` (no labels).
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+async fn one_pick_list_per_order(extra_properties: &str) {
+    let stack = Stack::start().await.unwrap();
+    let properties = format!("{}{extra_properties}", stack.client_properties());
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = write_config(dir.path(), &properties).unwrap();
+    let config = Config::from_properties_str(&stack.client_properties()).unwrap();
+    let codec = Arc::new(Codec::from_config(&config).unwrap());
+
+    let catalog = Catalog::builtin();
+    let mut simulator = OrderSimulator::new(3, &catalog);
+    let producer = Producer::new(&config, codec.clone()).await.unwrap();
+    let mut order_ids = BTreeSet::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for _ in 0..ORDERS {
+        let order = simulator.next_order(now);
+        order_ids.insert(order.order_id);
+        producer.send(&order).await.unwrap();
+    }
+
+    let mut command = Command::new(BIN);
+    command.arg("--config").arg(&config_file).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--roster",
+        "Ana, Ben",
+    ]);
+    let mut service =
+        Process::start("fulfillment-service", &mut command, Output::default()).unwrap();
+    let base = format!(
+        "http://{}",
+        service.listening_addr(Duration::from_secs(60)).unwrap()
+    );
+
+    let reader = Consumer::<PickList>::new(&config, codec, ConsumerOptions::new("reader"))
+        .await
+        .unwrap();
+    let mut seen = BTreeSet::new();
+    let mut records = 0;
+    tokio::time::timeout(WAIT, async {
+        while seen.len() < ORDERS {
+            let received = reader.recv().await.unwrap();
+            let pick_list = received.event;
+            assert_eq!(
+                pick_list.picklist_id,
+                grocery_store::picklist_id(pick_list.order_id)
+            );
+            assert!(["Ana", "Ben"].contains(&pick_list.assigned_picker.as_str()));
+            assert!(!pick_list.items_to_pick.is_empty());
+            seen.insert(pick_list.order_id);
+            records += 1;
+        }
+    })
+    .await
+    .expect("a pick list for every order");
+    assert_eq!(seen, order_ids);
+    // Nothing more arrives: exactly one pick list per order.
+    let extra = tokio::time::timeout(Duration::from_secs(2), reader.recv()).await;
+    assert!(extra.is_err(), "unexpected extra pick list: {extra:?}");
+    assert_eq!(records, ORDERS);
+
+    let http = reqwest::Client::new();
+    let mut text = String::new();
+    let wanted = ORDERS as f64;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metric(&text, "fulfillment_picklists_produced_total") == Some(wanted)
+            && metric(&text, "fulfillment_consumer_lag") == Some(0.0)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        metric(&text, "fulfillment_orders_consumed_total"),
+        Some(wanted),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "fulfillment_picklists_produced_total"),
+        Some(wanted),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "fulfillment_dead_lettered_total"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "fulfillment_processing_latency_seconds_count"),
+        Some(wanted),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "fulfillment_consumer_lag"),
+        Some(0.0),
+        "{text}"
+    );
+    let health = http.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
+
+    let status = service.terminate(Duration::from_secs(60)).unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_pick_list_per_order_with_metrics() {
+    one_pick_list_per_order("").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_pick_list_per_order_in_transactions() {
+    one_pick_list_per_order("transactional.id=fulfillment-test\n").await;
+}
+
+#[test]
+fn bad_configuration_exits_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "bootstrap.servers=127.0.0.1:1\nschema.registry.url=http://127.0.0.1:1\n\
+         basic.auth.credentials.source=USER_INFO\nbasic.auth.user.info=nocolon\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("basic.auth.user.info"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("nocolon"), "{stderr}");
+}

@@ -1,0 +1,105 @@
+//! `order-producer`: places grocery orders on `grocery.orders.v1`.
+//!
+//! Two modes:
+//! - default: simulated customers ([`grocery_store::OrderSimulator`]) send `--count` orders at
+//!   `--rate` orders per second, reproducibly from `--seed`; `--report` lists every
+//!   acknowledged order as JSON lines, and a one-line summary goes to stdout;
+//! - `serve --listen ADDR`: the HTTP Order API (`POST /orders`, `GET /health`).
+//!
+//! Kafka, the Schema Registry and authentication come from `--config` (a Confluent
+//! `client.properties`, env `GROCERY_CONFIG`, overridden by `GROCERY_*` variables). Bad
+//! configuration prints one `error: …` line and exits with status 2. Logs go to stderr
+//! (`RUST_LOG`, default `info`); SIGINT or SIGTERM stop gracefully.
+
+mod api;
+mod simulate;
+use service_kit as startup;
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
+
+use clap::{Parser, Subcommand};
+use grocery_events::{Codec, Producer};
+
+/// Places grocery orders: simulated customers, or the HTTP Order API (`serve`).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Confluent client.properties file (Kafka, Schema Registry, credentials).
+    #[arg(long, env = "GROCERY_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Store catalog CSV (default: the built-in catalog).
+    #[arg(long, env = "GROCERY_CATALOG", global = true)]
+    catalog: Option<PathBuf>,
+    /// Number of simulated orders to send.
+    #[arg(long, env = "ORDER_PRODUCER_COUNT", default_value_t = 100)]
+    count: u64,
+    /// Orders per second; 0 sends as fast as possible.
+    #[arg(long, env = "ORDER_PRODUCER_RATE", default_value_t = 50.0)]
+    rate: f64,
+    /// Seed of the simulation: the same seed gives the same orders.
+    #[arg(long, env = "ORDER_PRODUCER_SEED", default_value_t = 42)]
+    seed: u64,
+    /// Write `{"order_id":…,"order_time_ms":…}` per acknowledged order to this file.
+    #[arg(long, env = "ORDER_PRODUCER_REPORT")]
+    report: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serves the HTTP Order API.
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
+        #[arg(long, env = "ORDER_API_LISTEN")]
+        listen: SocketAddr,
+        /// Milliseconds an order may wait for the broker's acknowledgement before the API
+        /// answers 503 (with `Retry-After`).
+        #[arg(long, env = "ORDER_API_DEADLINE_MS", default_value_t = 5000)]
+        deadline_ms: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    startup::init_tracing();
+    if !(cli.rate.is_finite() && cli.rate >= 0.0) {
+        return startup::config_error(format!(
+            "--rate must be a number of orders per second ≥ 0, got {}",
+            cli.rate
+        ));
+    }
+    let config = match startup::load_config(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => return startup::config_error(error),
+    };
+    let catalog = match startup::load_catalog(cli.catalog.as_deref()) {
+        Ok(catalog) => catalog,
+        Err(error) => return startup::config_error(startup::describe(&error)),
+    };
+    let result = async {
+        let codec = Arc::new(Codec::from_config(&config)?);
+        let producer = Producer::new(&config, codec).await?;
+        match cli.command {
+            Some(Command::Serve {
+                listen,
+                deadline_ms,
+            }) => {
+                let deadline = std::time::Duration::from_millis(deadline_ms);
+                api::serve(listen, producer, catalog, deadline).await
+            }
+            None => {
+                let options = simulate::Options {
+                    count: cli.count,
+                    rate: cli.rate,
+                    seed: cli.seed,
+                    report: cli.report,
+                };
+                simulate::run(&options, &producer, &catalog).await
+            }
+        }
+    }
+    .await;
+    startup::exit_code(result)
+}

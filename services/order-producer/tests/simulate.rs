@@ -1,0 +1,145 @@
+//! The simulation mode against the local stack: report, summary, reproducibility, bad
+//! configuration and secrets in logs.
+
+use std::{collections::BTreeSet, process::Command};
+
+use local_stack::Stack;
+use test_support::write_config;
+
+const BIN: &str = env!("CARGO_BIN_EXE_order-producer");
+
+fn report_ids(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(v["order_time_ms"].as_i64().unwrap() > 1_700_000_000_000);
+            v["order_id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_reports_and_summarises_reproducibly() {
+    let stack = Stack::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
+    let mut runs = Vec::new();
+    for (run, rate) in [(1, "0"), (2, "200")] {
+        let report = dir.path().join(format!("report-{run}.jsonl"));
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .args(["--count", "25", "--rate", rate, "--seed", "7", "--report"])
+            .arg(&report)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{out:?}");
+        assert!(stdout.starts_with("sent 25 orders in "), "{stdout}");
+        assert!(stdout.trim_end().ends_with(", 0 failed"), "{stdout}");
+        let ids = report_ids(&report);
+        assert_eq!(ids.len(), 25);
+        runs.push(ids.into_iter().collect::<BTreeSet<_>>());
+    }
+    assert_eq!(runs[0].len(), 25, "order ids are unique");
+    assert_eq!(runs[0], runs[1], "same seed, same orders");
+}
+
+#[test]
+fn bad_configuration_exits_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("", "missing.properties"),
+        (
+            "schema.registry.url=http://127.0.0.1:1\n",
+            "bootstrap.servers",
+        ),
+        (
+            "bootstrap.servers=127.0.0.1:1\nschema.registry.url=http://127.0.0.1:1\nauto.register.schemas=maybe\n",
+            "auto.register.schemas",
+        ),
+        // Mistyped librdkafka properties: exit 2 naming the key, not exit 1 at client creation.
+        (
+            "bootstrap.server=127.0.0.1:1\nbootstrap.servers=127.0.0.1:1\nschema.registry.url=http://127.0.0.1:1\n",
+            "'bootstrap.server'",
+        ),
+        (
+            "bootstrap.servers=127.0.0.1:1\nschema.registry.url=http://127.0.0.1:1\nlinger.mss=5\n",
+            "'linger.mss'",
+        ),
+    ];
+    for (properties, named) in cases {
+        let config = if properties.is_empty() {
+            dir.path().join("missing.properties")
+        } else {
+            write_config(dir.path(), properties).unwrap()
+        };
+        for args in [&["--count", "1"][..], &["serve", "--listen", "127.0.0.1:0"]] {
+            let out = Command::new(BIN)
+                .arg("--config")
+                .arg(&config)
+                .args(args)
+                .env_remove("GROCERY_CONFIG")
+                .env("RUST_LOG", "off")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(stderr.starts_with("error: "), "{stderr}");
+            assert!(stderr.contains(named), "{stderr} should name {named}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_output() {
+    let stack = Stack::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let properties = format!(
+        "{}basic.auth.credentials.source=USER_INFO\nbasic.auth.user.info=KEY:SuperSecret123\n",
+        stack.client_properties()
+    );
+    let config = write_config(dir.path(), &properties).unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["--count", "3", "--rate", "0"])
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.len() > 1000, "trace logging produced output");
+    assert!(!all.contains("SuperSecret123"), "secret leaked");
+    // Base64 of "KEY:SuperSecret123", as an Authorization header would carry it.
+    assert!(!all.contains("S0VZOlN1cGVyU2VjcmV0MTIz"), "secret leaked");
+}
+
+/// `GROCERY_*` variables the binary reads itself (here `GROCERY_CATALOG`) are not taken for
+/// Kafka properties.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grocery_catalog_variable_is_not_a_kafka_property() {
+    let stack = Stack::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
+    let catalog = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/catalog.csv");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["--count", "3", "--rate", "0"])
+        .env("GROCERY_CATALOG", catalog)
+        .env("GROCERY_REAL_KAFKA_CONFIG", "/nonexistent/real.properties")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.starts_with("sent 3 orders in "), "{stdout}");
+}

@@ -1,0 +1,99 @@
+//! `picklist-consumer`: shows each pick list of `grocery.picklist.v1` to store staff, once.
+//!
+//! Pick lists are read with the typed consumer of group `--group`; a pick list delivered
+//! twice (same `picklist_id`) is shown once, and every record is acknowledged after it has
+//! been shown. Output on stdout: a text block per pick list, or with `--json` one flat JSON
+//! object per line (the pick list's fields plus `displayed_at_ms`). `--http ADDR` also serves
+//! a live page at `/` fed by server-sent events at `/events`. On SIGINT or SIGTERM the
+//! counts go to the log and to `--stats-file`.
+//!
+//! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`
+//! overrides; bad configuration prints one `error: …` line and exits with status 2. Logs go
+//! to stderr (`RUST_LOG`, default `info`).
+
+mod show;
+use service_kit as startup;
+mod web;
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
+
+use clap::Parser;
+use grocery_events::{Codec, Consumer, ConsumerOptions, PickList};
+
+/// Shows pick lists to store staff, each once.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Confluent client.properties file (Kafka, Schema Registry, credentials).
+    #[arg(long, env = "GROCERY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Consumer group.
+    #[arg(
+        long,
+        env = "PICKLIST_CONSUMER_GROUP",
+        default_value = "picklist-consumer"
+    )]
+    group: String,
+    /// One JSON object per line instead of text blocks.
+    #[arg(long, env = "PICKLIST_CONSUMER_JSON")]
+    json: bool,
+    /// Also serve the live web page on this address (port 0 picks a free port).
+    #[arg(long, env = "PICKLIST_CONSUMER_HTTP")]
+    http: Option<SocketAddr>,
+    /// At exit, write `{"shown":…,"duplicates_suppressed":…,"dead_lettered":…}` here.
+    #[arg(long, env = "PICKLIST_CONSUMER_STATS_FILE")]
+    stats_file: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    startup::init_tracing();
+    let config = match startup::load_config(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => return startup::config_error(error),
+    };
+    let result = async {
+        let codec = Arc::new(Codec::from_config(&config)?);
+        let options = ConsumerOptions::new(cli.group.clone());
+        let consumer = Consumer::<PickList>::new(&config, codec, options).await?;
+        let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            startup::shutdown_signal().await;
+            let _ = shutdown_tx.send(true);
+        });
+        let live = web::Live::new();
+        let server = match cli.http {
+            Some(addr) => Some(web::spawn(addr, live.clone(), shutdown.clone()).await?),
+            None => None,
+        };
+        let format = if cli.json {
+            show::Format::Json
+        } else {
+            show::Format::Text
+        };
+        let outcome = show::run(&consumer, format, &live, stopped(shutdown)).await;
+        if let Some(server) = server {
+            server.stop().await;
+        }
+        let stats = outcome.stats;
+        tracing::info!(
+            shown = stats.shown,
+            duplicates_suppressed = stats.duplicates_suppressed,
+            dead_lettered = stats.dead_lettered,
+            "pick-list consumer stopped"
+        );
+        if let Some(path) = &cli.stats_file {
+            std::fs::write(path, serde_json::to_string(&stats)? + "\n")
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        }
+        outcome.result
+    }
+    .await;
+    startup::exit_code(result.map(|()| ExitCode::SUCCESS))
+}
+
+/// Resolves once `shutdown` turns true.
+async fn stopped(mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}

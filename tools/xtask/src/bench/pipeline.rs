@@ -1,0 +1,657 @@
+//! The services under load, as separate release-built processes on one local stack:
+//! fulfillment-service beside a pass-through copy (see `passthrough.rs`) at saturation and end
+//! to end, order-to-display latency at fixed rates, and each service's peak resident memory.
+//! Every run uses fresh consumer groups; runs that must see only their own orders start from
+//! offsets committed at the topics' ends.
+
+use std::{
+    collections::HashSet,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use grocery_events::topics;
+use local_stack::Stack;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use xtask::services::{self, Binaries, Process};
+
+use super::passthrough::{self, commit_to_end};
+
+/// Arguments of the pipeline part of `cargo xtask bench`.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct PipelineBenchArgs {
+    /// Orders preloaded for the saturation run. The mock cluster keeps a bounded log per
+    /// partition (about 11,000 orders here) and drops the oldest records beyond it, so the
+    /// backlog stays under that.
+    #[arg(long, default_value_t = 20_000)]
+    saturation_orders: usize,
+    /// Fixed order rates (orders/s) for the latency runs.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,5000")]
+    rates: Vec<u32>,
+    /// Seconds each latency run sends orders for.
+    #[arg(long, default_value_t = 5)]
+    seconds: u32,
+    /// Rounds of the pipeline / pass-through comparisons (each runs both, order alternating).
+    #[arg(long, default_value_t = 3)]
+    pipeline_rounds: usize,
+    /// Orders of each end-to-end run (sent as fast as order-producer can).
+    #[arg(long, default_value_t = 10_000)]
+    e2e_orders: usize,
+}
+
+/// One side of a pipeline comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Flow {
+    /// fulfillment-service (decode, pick list, encode), the typed pipeline.
+    Typed,
+    /// rdkafka copying bytes, no decode or encode.
+    PassThrough,
+}
+
+/// One timed run of a comparison.
+#[derive(Debug, Serialize)]
+pub(crate) struct FlowRun {
+    pub(crate) round: usize,
+    pub(crate) flow: Flow,
+    pub(crate) orders: usize,
+    pub(crate) seconds: f64,
+    pub(crate) orders_per_sec: f64,
+}
+
+/// typed / pass-through: the median of the per-round ratios, and their range.
+#[derive(Debug, Serialize)]
+pub(crate) struct Comparison {
+    pub(crate) runs: Vec<FlowRun>,
+    pub(crate) typed_median_per_sec: f64,
+    pub(crate) passthrough_median_per_sec: f64,
+    pub(crate) ratio: f64,
+    pub(crate) ratio_range: (f64, f64),
+}
+
+/// The typed pipeline's throughput should be at least this fraction of the pass-through's.
+pub(crate) const PIPELINE_TARGET: f64 = 0.8;
+
+impl Comparison {
+    fn new(runs: Vec<FlowRun>) -> anyhow::Result<Self> {
+        let per = |flow: Flow| -> Vec<f64> {
+            runs.iter()
+                .filter(|r| r.flow == flow)
+                .map(|r| r.orders_per_sec)
+                .collect()
+        };
+        let ratios: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.flow == Flow::Typed)
+            .filter_map(|t| {
+                runs.iter()
+                    .find(|p| p.flow == Flow::PassThrough && p.round == t.round)
+                    .map(|p| t.orders_per_sec / p.orders_per_sec)
+            })
+            .collect();
+        let median = super::producer::median;
+        Ok(Self {
+            typed_median_per_sec: median(&per(Flow::Typed)).context("no typed run")?,
+            passthrough_median_per_sec: median(&per(Flow::PassThrough))
+                .context("no pass-through run")?,
+            ratio: median(&ratios).context("no complete round")?,
+            ratio_range: (
+                ratios.iter().copied().fold(f64::INFINITY, f64::min),
+                ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            ),
+            runs,
+        })
+    }
+}
+
+/// The flows of round `round`, alternating which goes first.
+fn flows(round: usize) -> [Flow; 2] {
+    if round.is_multiple_of(2) {
+        [Flow::Typed, Flow::PassThrough]
+    } else {
+        [Flow::PassThrough, Flow::Typed]
+    }
+}
+
+/// Client settings of a latency run.
+const PROFILES: [(&str, &[(&str, &str)]); 2] = [
+    // The local client.properties as the demo uses it (librdkafka's linger.ms=5).
+    ("local defaults", &[]),
+    // Latency over batching: no linger, and the mock broker's fetch wait cut to 2 ms.
+    (
+        "low latency (linger.ms=0, fetch.wait.max.ms=2)",
+        &[
+            ("GROCERY_LINGER_MS", "0"),
+            ("GROCERY_FETCH_WAIT_MAX_MS", "2"),
+        ],
+    ),
+];
+
+/// Order-to-display latency at one rate.
+#[derive(Debug, Serialize)]
+pub(crate) struct Latency {
+    pub(crate) profile: &'static str,
+    pub(crate) rate: u32,
+    pub(crate) orders: usize,
+    pub(crate) p50_ms: Option<i64>,
+    pub(crate) p99_ms: Option<i64>,
+    pub(crate) p999_ms: Option<i64>,
+}
+
+/// Peak resident set size of each service, in MiB (the largest seen over all runs).
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct PeakRss {
+    pub(crate) order_producer_mib: f64,
+    pub(crate) fulfillment_service_mib: f64,
+    pub(crate) picklist_consumer_mib: f64,
+}
+
+/// Everything the pipeline bench measured.
+#[derive(Debug, Serialize)]
+pub(crate) struct PipelineReport {
+    /// Orders of the saturation backlog.
+    pub(crate) backlog: usize,
+    /// Typed pipeline vs pass-through, backlog drained.
+    pub(crate) saturation: Comparison,
+    /// Typed pipeline vs pass-through, orders sent → pick lists (copies) shown.
+    pub(crate) end_to_end: Comparison,
+    pub(crate) latency: Vec<Latency>,
+    pub(crate) peak_rss: PeakRss,
+}
+
+/// Peak resident set size (`VmHWM`) of a live process, in MiB.
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
+#[derive(Clone)]
+struct Env {
+    bins: Binaries,
+    /// Environment overrides (`GROCERY_<KEY>`) given to every service.
+    overrides: &'static [(&'static str, &'static str)],
+    config: String,
+    dir: std::path::PathBuf,
+    log: std::path::PathBuf,
+}
+
+impl Env {
+    fn service(&self, name: &str, program: &Path, args: &[&str]) -> anyhow::Result<Process> {
+        let mut all = vec!["--config".to_owned(), self.config.clone()];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        let mut env = vec![("RUST_LOG", "warn,avro_events::context=info")];
+        env.extend_from_slice(self.overrides);
+        services::start(name, program, &all, &env, &self.log)
+    }
+
+    /// Runs order-producer to completion, sampling its peak RSS.
+    fn produce(
+        &self,
+        count: usize,
+        rate: u32,
+        rss: &mut f64,
+    ) -> anyhow::Result<std::collections::HashMap<String, i64>> {
+        let report = self.dir.join(format!("orders-{count}-{rate}.jsonl"));
+        let producer = self.service(
+            "order-producer",
+            &self.bins.order_producer,
+            &[
+                "--count",
+                &count.to_string(),
+                "--rate",
+                &rate.to_string(),
+                "--report",
+                &report.display().to_string(),
+            ],
+        )?;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let pid = producer.pid();
+        loop {
+            if let Some(mib) = peak_rss_mib(pid) {
+                *rss = rss.max(mib);
+            }
+            if let Some(status) = producer.try_wait() {
+                if !status.success() {
+                    bail!(
+                        "order-producer failed ({status}); see {}",
+                        self.log.display()
+                    );
+                }
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("order-producer did not finish");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        services::read_report(&report)
+    }
+}
+
+/// Runs the comparisons and the latency measurements on `stack`.
+pub(crate) async fn pipeline_bench(
+    args: PipelineBenchArgs,
+    stack: &Stack,
+    dir: &Path,
+) -> anyhow::Result<PipelineReport> {
+    eprintln!("building the services (release)…");
+    let bins = tokio::task::spawn_blocking(Binaries::build_release).await??;
+    std::fs::create_dir_all(dir)?;
+    let mut peak = PeakRss::default();
+    let properties = stack.client_properties();
+
+    // Saturation: a backlog of orders, then each round drains all of it once with the typed
+    // pipeline and once with the pass-through, each as a new consumer group.
+    eprintln!(
+        "saturation: {} orders backlog, {} rounds…",
+        args.saturation_orders, args.pipeline_rounds
+    );
+    let env = run_env(&bins, &properties, dir, "saturation")?;
+    let (env, backlog) = {
+        let count = args.saturation_orders;
+        let (env, orders, rss) = tokio::task::spawn_blocking(move || {
+            let mut rss = 0.0;
+            let orders = env.produce(count, 0, &mut rss)?;
+            anyhow::Ok((env, orders, rss))
+        })
+        .await??;
+        peak.order_producer_mib = peak.order_producer_mib.max(rss);
+        (env, orders.len())
+    };
+    let mut runs = Vec::new();
+    for round in 0..args.pipeline_rounds {
+        for flow in flows(round) {
+            let seconds = match flow {
+                Flow::Typed => {
+                    let env = env.clone();
+                    let group = format!("bench-saturation-typed-{round}");
+                    let (seconds, rss) =
+                        tokio::task::spawn_blocking(move || drain_typed(&env, &group, backlog))
+                            .await??;
+                    peak.fulfillment_service_mib = peak.fulfillment_service_mib.max(rss);
+                    seconds
+                }
+                Flow::PassThrough => {
+                    let to = stack
+                        .create_unique_topic("bench-copy", topics::PARTITIONS)
+                        .await?;
+                    let copied = passthrough::copy(
+                        properties.clone(),
+                        format!("bench-saturation-copy-{round}"),
+                        topics::ORDERS.to_owned(),
+                        to,
+                        backlog as u64,
+                        None,
+                    )
+                    .await?;
+                    (copied.last - copied.first).as_secs_f64()
+                }
+            };
+            // Timed from the first output acknowledged to the last: one output fewer.
+            let timed = backlog.saturating_sub(1).max(1);
+            runs.push(FlowRun {
+                round,
+                flow,
+                orders: timed,
+                seconds,
+                orders_per_sec: timed as f64 / seconds,
+            });
+        }
+    }
+    let saturation = Comparison::new(runs)?;
+
+    // End to end: all groups assigned, then orders as fast as order-producer sends them,
+    // until every order's pick list (copy) is shown.
+    eprintln!(
+        "end to end: {} orders per run, {} rounds…",
+        args.e2e_orders, args.pipeline_rounds
+    );
+    let mut runs = Vec::new();
+    for round in 0..args.pipeline_rounds {
+        for flow in flows(round) {
+            let env = run_env(&bins, &properties, dir, &format!("e2e-{round}-{flow:?}"))?;
+            let count = args.e2e_orders;
+            let (orders, seconds) = match flow {
+                Flow::Typed => {
+                    let (seconds, rss) =
+                        tokio::task::spawn_blocking(move || e2e_typed(&env, round, count))
+                            .await??;
+                    peak.max(&rss);
+                    (count, seconds)
+                }
+                Flow::PassThrough => e2e_passthrough(stack, env, round, count).await?,
+            };
+            runs.push(FlowRun {
+                round,
+                flow,
+                orders,
+                seconds,
+                orders_per_sec: orders as f64 / seconds,
+            });
+        }
+    }
+    let end_to_end = Comparison::new(runs)?;
+
+    // Latency: all three services, orders at a fixed rate, order time to display time.
+    let mut latency = Vec::new();
+    for (profile, overrides) in PROFILES {
+        for rate in args.rates.clone() {
+            eprintln!("latency: {profile}, {rate} orders/s…");
+            let mut env = run_env(
+                &bins,
+                &properties,
+                dir,
+                &format!("latency-{rate}-{}", latency.len()),
+            )?;
+            env.overrides = overrides;
+            let count = (rate * args.seconds) as usize;
+            let run = latency.len();
+            let (mut result, rss) =
+                tokio::task::spawn_blocking(move || latency_run(&env, run, rate, count)).await??;
+            result.profile = profile;
+            peak.max(&rss);
+            latency.push(result);
+        }
+    }
+    Ok(PipelineReport {
+        backlog,
+        saturation,
+        end_to_end,
+        latency,
+        peak_rss: peak,
+    })
+}
+
+impl PeakRss {
+    fn max(&mut self, other: &PeakRss) {
+        self.order_producer_mib = self.order_producer_mib.max(other.order_producer_mib);
+        self.fulfillment_service_mib = self
+            .fulfillment_service_mib
+            .max(other.fulfillment_service_mib);
+        self.picklist_consumer_mib = self.picklist_consumer_mib.max(other.picklist_consumer_mib);
+    }
+}
+
+/// fulfillment-service as group `group` drains the backlog of `total` orders: seconds from the
+/// first scrape that shows pick lists produced to the one that shows all, scaled to
+/// `total - 1` outputs as the pass-through is timed; and its peak RSS.
+fn drain_typed(env: &Env, group: &str, total: usize) -> anyhow::Result<(f64, f64)> {
+    let metrics = format!("127.0.0.1:{}", services::free_port()?);
+    let mut fulfillment = env.service(
+        "fulfillment-service",
+        &env.bins.fulfillment_service,
+        &["--listen", &metrics, "--group", group],
+    )?;
+    let counter = || {
+        services::http_get(&metrics, "/metrics")
+            .ok()
+            .and_then(|t| services::metric(&t, "fulfillment_picklists_produced_total"))
+            .unwrap_or(0.0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let total = total as f64;
+    let (started, produced_at_start) = loop {
+        let produced = counter();
+        if produced > 0.0 {
+            break (Instant::now(), produced);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "fulfillment-service never produced; see {}",
+                env.log.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    if produced_at_start > total / 2.0 {
+        bail!("backlog of {total} drained before it could be timed; use more --saturation-orders");
+    }
+    while counter() < total {
+        if Instant::now() > deadline {
+            bail!(
+                "fulfillment-service did not drain the backlog: {} of {total} pick lists; see {}",
+                counter(),
+                env.log.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let seconds = started.elapsed().as_secs_f64() * (total - 1.0) / (total - produced_at_start);
+    let rss = peak_rss_mib(fulfillment.pid()).unwrap_or_default();
+    let status = fulfillment.terminate(Duration::from_secs(30))?;
+    anyhow::ensure!(status.success(), "fulfillment-service exited with {status}");
+    Ok((seconds, rss))
+}
+
+/// Seconds from the first order's time to the last display.
+fn span_seconds(orders: &std::collections::HashMap<String, i64>, last_shown_ms: i64) -> f64 {
+    let first_sent = orders.values().copied().min().unwrap_or(last_shown_ms);
+    ((last_shown_ms - first_sent).max(1)) as f64 / 1000.0
+}
+
+/// Typed end to end: fulfillment-service and picklist-consumer (new groups starting at the
+/// topics' ends) assigned, then `count` orders at full speed until every pick list is shown.
+fn e2e_typed(env: &Env, round: usize, count: usize) -> anyhow::Result<(f64, PeakRss)> {
+    let properties = std::fs::read_to_string(&env.config)?;
+    let (fulfillment_group, display_group) = (
+        format!("bench-e2e-typed-{round}"),
+        format!("bench-e2e-display-{round}"),
+    );
+    commit_to_end(&properties, &fulfillment_group, topics::ORDERS)?;
+    commit_to_end(&properties, &display_group, topics::PICKLISTS)?;
+    let mut fulfillment = env.service(
+        "fulfillment-service",
+        &env.bins.fulfillment_service,
+        &[
+            "--listen",
+            &format!("127.0.0.1:{}", services::free_port()?),
+            "--group",
+            &fulfillment_group,
+        ],
+    )?;
+    let mut consumer = env.service(
+        "picklist-consumer",
+        &env.bins.picklist_consumer,
+        &["--json", "--group", &display_group],
+    )?;
+    services::wait_until_assigned(&[&fulfillment, &consumer], Duration::from_secs(60))?;
+    let mut rss = PeakRss::default();
+    let orders = env.produce(count, 0, &mut rss.order_producer_mib)?;
+    let (shown, last) = read_pick_lists(&mut consumer, &orders)?;
+    if shown < orders.len() {
+        bail!(
+            "only {shown} of {} pick lists shown end to end",
+            orders.len()
+        );
+    }
+    rss.fulfillment_service_mib = peak_rss_mib(fulfillment.pid()).unwrap_or_default();
+    rss.picklist_consumer_mib = peak_rss_mib(consumer.pid()).unwrap_or_default();
+    for (name, service) in [
+        ("picklist-consumer", &mut consumer),
+        ("fulfillment-service", &mut fulfillment),
+    ] {
+        let status = service.terminate(Duration::from_secs(30))?;
+        anyhow::ensure!(status.success(), "{name} exited with {status}");
+    }
+    Ok((span_seconds(&orders, last), rss))
+}
+
+/// Reads picklist-consumer's JSON lines until every order in `orders` was shown (or 120 s
+/// pass): how many were, and the last display time.
+fn read_pick_lists(
+    consumer: &mut Process,
+    orders: &std::collections::HashMap<String, i64>,
+) -> anyhow::Result<(usize, i64)> {
+    let mut shown = HashSet::new();
+    let mut last = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while shown.len() < orders.len() && Instant::now() < deadline {
+        let Some(line) = consumer.next_line(Duration::from_millis(200)) else {
+            continue;
+        };
+        let v: Value = serde_json::from_str(&line)?;
+        let id = v["order_id"].as_str().unwrap_or_default().to_owned();
+        if orders.contains_key(&id) && shown.insert(id) {
+            last = last.max(v["displayed_at_ms"].as_i64().unwrap_or_default());
+        }
+    }
+    Ok((shown.len(), last))
+}
+
+/// Pass-through end to end: the copy and a reader of the copies (new groups, the copy's
+/// starting at the orders topic's end) assigned, then `count` orders at full speed until every
+/// copy was read.
+async fn e2e_passthrough(
+    stack: &Stack,
+    env: Env,
+    round: usize,
+    count: usize,
+) -> anyhow::Result<(usize, f64)> {
+    let properties = std::fs::read_to_string(&env.config)?;
+    let group = format!("bench-e2e-copy-{round}");
+    {
+        let (properties, group) = (properties.clone(), group.clone());
+        tokio::task::spawn_blocking(move || commit_to_end(&properties, &group, topics::ORDERS))
+            .await??;
+    }
+    let to = stack
+        .create_unique_topic("bench-e2e-copy", topics::PARTITIONS)
+        .await?;
+    let (copy_ready, copy_assigned) = oneshot::channel();
+    let (reader_ready, reader_assigned) = oneshot::channel();
+    let (send_keys, keys) = oneshot::channel();
+    let copy = tokio::spawn(passthrough::copy(
+        properties.clone(),
+        group,
+        topics::ORDERS.to_owned(),
+        to.clone(),
+        count as u64,
+        Some(copy_ready),
+    ));
+    let reader = tokio::spawn(passthrough::count_keys(
+        properties,
+        format!("bench-e2e-reader-{round}"),
+        to,
+        reader_ready,
+        keys,
+    ));
+    copy_assigned
+        .await
+        .context("the copy ended before its assignment")?;
+    reader_assigned
+        .await
+        .context("the reader ended before its assignment")?;
+    let orders = tokio::task::spawn_blocking(move || {
+        let mut rss = 0.0;
+        env.produce(count, 0, &mut rss)
+    })
+    .await??;
+    let _ = send_keys.send(orders.keys().cloned().collect());
+    let limit = Duration::from_secs(120);
+    tokio::time::timeout(limit, copy)
+        .await
+        .context("the pass-through did not copy every order in 120 s")???;
+    let last = tokio::time::timeout(limit, reader)
+        .await
+        .context("the copies were not all read in 120 s")???;
+    Ok((orders.len(), span_seconds(&orders, last)))
+}
+
+fn run_env(bins: &Binaries, properties: &str, dir: &Path, name: &str) -> anyhow::Result<Env> {
+    let run_dir = dir.join(name);
+    std::fs::create_dir_all(&run_dir)?;
+    let config = run_dir.join("client.properties");
+    std::fs::write(&config, properties)?;
+    let log = run_dir.join("services.log");
+    std::fs::write(&log, "")?;
+    Ok(Env {
+        bins: bins.clone(),
+        overrides: &[],
+        config: config.display().to_string(),
+        dir: run_dir,
+        log,
+    })
+}
+
+fn latency_run(
+    env: &Env,
+    run: usize,
+    rate: u32,
+    count: usize,
+) -> anyhow::Result<(Latency, PeakRss)> {
+    let properties = std::fs::read_to_string(&env.config)?;
+    let (fulfillment_group, display_group) = (
+        format!("bench-latency-{run}"),
+        format!("bench-latency-display-{run}"),
+    );
+    commit_to_end(&properties, &fulfillment_group, topics::ORDERS)?;
+    commit_to_end(&properties, &display_group, topics::PICKLISTS)?;
+    let metrics = format!("127.0.0.1:{}", services::free_port()?);
+    let mut fulfillment = env.service(
+        "fulfillment-service",
+        &env.bins.fulfillment_service,
+        &["--listen", &metrics, "--group", &fulfillment_group],
+    )?;
+    let mut consumer = env.service(
+        "picklist-consumer",
+        &env.bins.picklist_consumer,
+        &["--json", "--group", &display_group],
+    )?;
+    services::wait_until_assigned(&[&fulfillment, &consumer], Duration::from_secs(60))?;
+    let mut rss = PeakRss::default();
+    let orders = env.produce(count, rate, &mut rss.order_producer_mib)?;
+    let mut shown = HashSet::new();
+    let mut latencies = Vec::with_capacity(orders.len());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while shown.len() < orders.len() && Instant::now() < deadline {
+        let Some(line) = consumer.next_line(Duration::from_millis(200)) else {
+            continue;
+        };
+        let v: Value = serde_json::from_str(&line)?;
+        let id = v["order_id"].as_str().unwrap_or_default().to_owned();
+        if let (Some(sent), Some(shown_at)) = (orders.get(&id), v["displayed_at_ms"].as_i64())
+            && shown.insert(id)
+        {
+            latencies.push(shown_at - sent);
+        }
+    }
+    if shown.len() < orders.len() {
+        bail!(
+            "only {} of {} pick lists shown at {rate}/s",
+            shown.len(),
+            orders.len()
+        );
+    }
+    rss.fulfillment_service_mib = peak_rss_mib(fulfillment.pid()).unwrap_or_default();
+    rss.picklist_consumer_mib = peak_rss_mib(consumer.pid()).unwrap_or_default();
+    for (name, service) in [
+        ("picklist-consumer", &mut consumer),
+        ("fulfillment-service", &mut fulfillment),
+    ] {
+        let status = service.terminate(Duration::from_secs(30))?;
+        anyhow::ensure!(status.success(), "{name} exited with {status}");
+    }
+    latencies.sort_unstable();
+    Ok((
+        Latency {
+            profile: "",
+            rate,
+            orders: orders.len(),
+            p50_ms: services::percentile(&latencies, 50.0),
+            p99_ms: services::percentile(&latencies, 99.0),
+            p999_ms: services::percentile(&latencies, 99.9),
+        },
+        rss,
+    ))
+}

@@ -1,0 +1,892 @@
+//! Checks that the Terraform in `terraform/` agrees with the Rust code and the schema files:
+//! topic names and partition counts with `grocery_events::topics`, subjects and schema files
+//! with `schemas/*.avsc` (TopicNameStrategy), the grants of each service (identity pool or
+//! service account) with what it reads and writes, and which outputs are sensitive. Topics,
+//! subjects and grants are data in `locals` that the resources iterate over with `for_each`;
+//! what the plan makes of them (every CRN, every partition count) is checked by `tofu test`
+//! in `terraform/tests/` (.ci/terraform-check).
+//!
+//! The `.tf` files are parsed with `hcl-rs`. Attribute values are evaluated just far enough to
+//! compare names: string literals, numbers, lists, `${...}` interpolation, `local.x` (also
+//! `local.x.y` into an object), `path.module`, and attributes of other resources that are
+//! written in the configuration (`confluent_kafka_topic.orders.topic_name`). Whatever only
+//! Terraform can know (`local.kafka.id`, `confluent_identity_pool.x.id`, function calls) is
+//! rendered as a placeholder `<...>` naming the reference, so that failure messages show it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use grocery_events::topics::{self, ORDERS, PARTITIONS, PICKLISTS};
+use hcl::template::Element;
+use hcl::{Body, Expression, Template, TraversalOperator, Value};
+
+/// Consumer group of fulfillment-service (reads orders).
+const FULFILLMENT_GROUP: &str = "fulfillment-service";
+/// Consumer group of picklist-consumer (reads pick lists).
+const PICKLIST_GROUP: &str = "picklist-consumer";
+/// Prefix of fulfillment-service's transactional ids; the binding covers `<prefix>*`.
+const FULFILLMENT_TRANSACTIONAL_ID_PREFIX: &str = "fulfillment-service-";
+/// Prefix of the consumer groups of the operators' dead-letter readers; the binding covers
+/// `<prefix>*`.
+const DLQ_READER_GROUP_PREFIX: &str = "grocery-events-dlq-reader";
+
+/// Value subject of `topic` under TopicNameStrategy.
+fn value_subject(topic: &str) -> String {
+    format!("{topic}-value")
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .parent()
+        .expect("xtask lives in tools/ of the workspace")
+        .to_path_buf()
+}
+
+/// The parsed Terraform configuration of one directory.
+struct Config {
+    dir: PathBuf,
+    locals: BTreeMap<String, Expression>,
+    /// `(resource type, name)` to body, for `resource` blocks; data sources are keyed with the
+    /// type prefixed by `data.`.
+    resources: BTreeMap<(String, String), Body>,
+}
+
+impl Config {
+    fn load(dir: &Path) -> Config {
+        let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+            .map(|e| e.expect("directory entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "tf"))
+            .collect();
+        entries.sort();
+        assert!(!entries.is_empty(), "no .tf files in {}", dir.display());
+
+        let mut locals = BTreeMap::new();
+        let mut resources = BTreeMap::new();
+        for path in entries {
+            let text = fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+            let body: Body = hcl::parse(&text)
+                .unwrap_or_else(|e| panic!("{} is not valid HCL: {e}", path.display()));
+            for block in body.blocks() {
+                let labels: Vec<&str> = block.labels.iter().map(|l| l.as_str()).collect();
+                match (block.identifier.as_str(), labels.as_slice()) {
+                    ("locals", []) => {
+                        for attr in block.body.attributes() {
+                            let old = locals.insert(attr.key.to_string(), attr.expr.clone());
+                            assert!(
+                                old.is_none(),
+                                "local.{} is defined twice",
+                                attr.key.as_str()
+                            );
+                        }
+                    }
+                    ("resource", [kind, name]) => {
+                        resources.insert((kind.to_string(), name.to_string()), block.body.clone());
+                    }
+                    ("data", [kind, name]) => {
+                        resources.insert(
+                            (format!("data.{kind}"), name.to_string()),
+                            block.body.clone(),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Config {
+            dir: dir.to_path_buf(),
+            locals,
+            resources,
+        }
+    }
+
+    /// Bodies of every resource of `kind`, by resource name.
+    fn resources_of(&self, kind: &str) -> BTreeMap<&str, &Body> {
+        self.resources
+            .iter()
+            .filter(|((k, _), _)| k == kind)
+            .map(|((_, name), body)| (name.as_str(), body))
+            .collect()
+    }
+
+    fn attr<'b>(body: &'b Body, key: &str) -> Option<&'b Expression> {
+        body.attributes()
+            .find(|a| a.key.as_str() == key)
+            .map(|a| &a.expr)
+    }
+
+    /// Evaluates attribute `key` of `body` to a string (numbers are rendered in decimal).
+    fn string_attr(&self, what: &str, body: &Body, key: &str) -> Result<String, String> {
+        let expr = Self::attr(body, key).ok_or_else(|| format!("{what} has no `{key}`"))?;
+        match self.eval(expr, 0)? {
+            Value::String(s) => Ok(s),
+            Value::Number(n) => Ok(n.to_string()),
+            other => Err(format!("{what}.{key} is not a string: {other:?}")),
+        }
+    }
+
+    fn eval(&self, expr: &Expression, depth: usize) -> Result<Value, String> {
+        if depth > 32 {
+            return Err("references nest too deep (a cycle between locals?)".into());
+        }
+        Ok(match expr {
+            Expression::Null => Value::Null,
+            Expression::Bool(b) => Value::Bool(*b),
+            Expression::Number(n) => Value::Number(*n),
+            Expression::String(s) => Value::String(s.clone()),
+            Expression::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|e| self.eval(e, depth + 1))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Expression::Object(object) => {
+                let mut out = hcl::Map::new();
+                for (key, value) in object {
+                    let key = match key {
+                        hcl::ObjectKey::Identifier(id) => id.to_string(),
+                        hcl::ObjectKey::Expression(e) => match self.eval(e, depth + 1)? {
+                            Value::String(s) => s,
+                            other => return Err(format!("object key {other:?} is not a string")),
+                        },
+                        other => return Err(format!("unsupported object key {other:?}")),
+                    };
+                    out.insert(key, self.eval(value, depth + 1)?);
+                }
+                Value::Object(out)
+            }
+            Expression::TemplateExpr(template) => {
+                let template = Template::from_expr(template)
+                    .map_err(|e| format!("cannot parse template: {e}"))?;
+                let mut out = String::new();
+                for element in template.elements() {
+                    match element {
+                        Element::Literal(s) => out.push_str(s),
+                        Element::Interpolation(i) => match self.eval(&i.expr, depth + 1)? {
+                            Value::String(s) => out.push_str(&s),
+                            Value::Number(n) => {
+                                write!(out, "{n}").expect("writing to a String");
+                            }
+                            other => return Err(format!("cannot interpolate {other:?}")),
+                        },
+                        Element::Directive(_) => {
+                            return Err("template directives are not supported here".into());
+                        }
+                    }
+                }
+                Value::String(out)
+            }
+            Expression::Parenthesis(inner) => self.eval(inner, depth + 1)?,
+            Expression::Traversal(traversal) => self.eval_traversal(traversal, depth)?,
+            Expression::FuncCall(call) => {
+                Value::String(format!("<{}(...)>", call.name.name.as_str()))
+            }
+            Expression::Variable(v) => return Err(format!("bare variable `{}`", v.as_str())),
+            _ => Value::String("<expression>".into()),
+        })
+    }
+
+    fn eval_traversal(&self, traversal: &hcl::Traversal, depth: usize) -> Result<Value, String> {
+        let Expression::Variable(root) = &traversal.expr else {
+            return Ok(Value::String("<expression>".into()));
+        };
+        let mut path = vec![root.as_str().to_string()];
+        for op in &traversal.operators {
+            match op {
+                TraversalOperator::GetAttr(id) => path.push(id.to_string()),
+                _ => return Ok(Value::String(format!("<{}[...]>", path.join(".")))),
+            }
+        }
+        let placeholder = || Value::String(format!("<{}>", path.join(".")));
+        let names: Vec<&str> = path.iter().map(String::as_str).collect();
+        match names.as_slice() {
+            ["path", "module"] => Ok(Value::String(self.dir.display().to_string())),
+            ["local", name, rest @ ..] => {
+                let expr = self
+                    .locals
+                    .get(*name)
+                    .ok_or_else(|| format!("local.{name} is not defined"))?;
+                let mut value = self.eval(expr, depth + 1)?;
+                for key in rest {
+                    value = match value {
+                        Value::Object(mut o) => match o.swap_remove(*key) {
+                            Some(v) => v,
+                            None => return Err(format!("{} is not defined", path.join("."))),
+                        },
+                        // An unknown object (a function call): its attributes are unknown too.
+                        Value::String(s) if s.starts_with('<') => return Ok(placeholder()),
+                        other => return Err(format!("{} indexes {other:?}", path.join("."))),
+                    };
+                }
+                // A value made of unknown parts is named by the reference that reached it.
+                match value {
+                    Value::String(s) if s.starts_with('<') && s.ends_with("(...)>") => {
+                        Ok(placeholder())
+                    }
+                    v => Ok(v),
+                }
+            }
+            ["var", ..] | ["each", ..] | ["count", ..] => Ok(placeholder()),
+            ["data", kind, name, attr, ..] => {
+                self.resource_attr(&format!("data.{kind}"), name, attr, depth, placeholder)
+            }
+            [kind, name, attr, ..] => self.resource_attr(kind, name, attr, depth, placeholder),
+            _ => Ok(placeholder()),
+        }
+    }
+
+    fn resource_attr(
+        &self,
+        kind: &str,
+        name: &str,
+        attr: &str,
+        depth: usize,
+        placeholder: impl Fn() -> Value,
+    ) -> Result<Value, String> {
+        let body = self
+            .resources
+            .get(&(kind.to_string(), name.to_string()))
+            .ok_or_else(|| format!("{kind}.{name} is referenced but not defined"))?;
+        match Self::attr(body, attr) {
+            // An argument written in the configuration: its value is known.
+            Some(expr) => self.eval(expr, depth + 1),
+            // An attribute computed by the provider (id, rbac_crn, resource_name, ...).
+            None => Ok(placeholder()),
+        }
+    }
+}
+
+fn config() -> Config {
+    Config::load(&repo_root().join("terraform"))
+}
+
+fn fail_if_any(problems: Vec<String>) {
+    assert!(
+        problems.is_empty(),
+        "terraform/ disagrees with the Rust code or the schema files:\n  - {}\n",
+        problems.join("\n  - ")
+    );
+}
+
+/// Drops `.` and resolves `..` without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `local.<name>` evaluated to an object, by key.
+fn local_object(config: &Config, name: &str) -> Result<hcl::Map<String, Value>, String> {
+    match config.locals.get(name).map(|e| config.eval(e, 0)) {
+        Some(Ok(Value::Object(o))) => Ok(o),
+        Some(Ok(other)) => Err(format!("local.{name} is not an object: {other:?}")),
+        Some(Err(e)) => Err(format!("local.{name}: {e}")),
+        None => Err(format!("local.{name} is not defined")),
+    }
+}
+
+/// Field `key` of `entry` (an element of a local object or list) as a string.
+fn field(what: &str, entry: &Value, key: &str) -> Result<String, String> {
+    match entry {
+        Value::Object(o) => match o.get(key) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            Some(other) => Err(format!("{what}.{key} is not a string: {other:?}")),
+            None => Err(format!("{what} has no `{key}`")),
+        },
+        other => Err(format!("{what} is not an object: {other:?}")),
+    }
+}
+
+/// Checks that resource `kind.name` exists and that its attribute `key` evaluates to `want`
+/// (for example `topic_name` to `<each.value.name>`).
+fn expect_attr(config: &Config, kind: &str, name: &str, key: &str, want: &str) -> Option<String> {
+    let what = format!("{kind}.{name}");
+    let Some(body) = config.resources.get(&(kind.to_string(), name.to_string())) else {
+        return Some(format!("resource {what} is missing"));
+    };
+    match config.string_attr(&what, body, key) {
+        Ok(got) if got == want => None,
+        Ok(got) => Some(format!("{what}.{key} is \"{got}\", expected \"{want}\"")),
+        Err(e) => Some(e),
+    }
+}
+
+/// Checks that resource `kind.name` exists and iterates with `for_each = local.<local>`.
+fn expect_for_each(config: &Config, kind: &str, name: &str, local: &str) -> Option<String> {
+    let what = format!("{kind}.{name}");
+    let Some(body) = config.resources.get(&(kind.to_string(), name.to_string())) else {
+        return Some(format!("resource {what} is missing"));
+    };
+    match Config::attr(body, "for_each") {
+        Some(Expression::Traversal(t))
+            if matches!(&t.expr, Expression::Variable(v) if v.as_str() == "local")
+                && matches!(t.operators.as_slice(), [TraversalOperator::GetAttr(id)] if id.as_str() == local) =>
+        {
+            None
+        }
+        _ => Some(format!("{what} must have `for_each = local.{local}`")),
+    }
+}
+
+#[test]
+fn topics_agree_with_grocery_events_topics() {
+    let config = config();
+    let mut problems = Vec::new();
+
+    // Key of local.topics (the confluent_kafka_topic.this instance) -> the topic it creates.
+    let expected: BTreeMap<&str, String> = [
+        ("orders", ORDERS.to_string()),
+        ("picklist", PICKLISTS.to_string()),
+        ("orders_dlq", topics::dead_letter(ORDERS)),
+        ("picklist_dlq", topics::dead_letter(PICKLISTS)),
+    ]
+    .into_iter()
+    .collect();
+    let all: BTreeSet<String> = topics::ALL.iter().map(|t| t.to_string()).collect();
+    assert_eq!(
+        expected.values().cloned().collect::<BTreeSet<_>>(),
+        all,
+        "this test's list of topics is out of date with grocery_events::topics::ALL"
+    );
+
+    // One resource, for_each over local.topics, every instance with the same partition count.
+    problems.extend(expect_for_each(
+        &config,
+        "confluent_kafka_topic",
+        "this",
+        "topics",
+    ));
+    match config.locals.get("topics") {
+        Some(Expression::Object(_)) => {}
+        _ => problems.push(
+            "local.topics must be an object literal (the for_each of confluent_kafka_topic.this)"
+                .into(),
+        ),
+    }
+    problems.extend(expect_attr(
+        &config,
+        "confluent_kafka_topic",
+        "this",
+        "topic_name",
+        "<each.value.name>",
+    ));
+    problems.extend(expect_attr(
+        &config,
+        "confluent_kafka_topic",
+        "this",
+        "partitions_count",
+        &PARTITIONS.to_string(),
+    ));
+    let others: Vec<String> = config
+        .resources_of("confluent_kafka_topic")
+        .keys()
+        .filter(|name| **name != "this")
+        .map(|name| format!("confluent_kafka_topic.{name}"))
+        .collect();
+    if !others.is_empty() {
+        problems.push(format!(
+            "{others:?}: every topic is an entry of local.topics (confluent_kafka_topic.this)"
+        ));
+    }
+
+    match local_object(&config, "topics") {
+        Ok(declared) => {
+            let mut declared_names = BTreeSet::new();
+            for (key, entry) in &declared {
+                let what = format!("local.topics.{key}");
+                match field(&what, entry, "name") {
+                    Ok(topic) => {
+                        match expected.get(key.as_str()) {
+                            Some(want) if *want != topic => problems.push(format!(
+                                "{what}.name is \"{topic}\", grocery_events::topics says \"{want}\""
+                            )),
+                            None => problems.push(format!(
+                                "{what} (topic \"{topic}\") is not a topic of grocery_events::topics::ALL"
+                            )),
+                            _ => {}
+                        }
+                        declared_names.insert(topic);
+                    }
+                    Err(e) => problems.push(e),
+                }
+            }
+            for missing in all.difference(&declared_names) {
+                problems.push(format!(
+                    "topic \"{missing}\" of grocery_events::topics::ALL is not in local.topics"
+                ));
+            }
+        }
+        Err(e) => problems.push(e),
+    }
+
+    // The listing local must be the same list as grocery_events::topics::ALL.
+    match config.locals.get("topic_names").map(|e| config.eval(e, 0)) {
+        Some(Ok(Value::Array(items))) => {
+            let listed: Vec<String> = items
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => s,
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            if listed != topics::ALL {
+                problems.push(format!(
+                    "local.topic_names is {listed:?}, grocery_events::topics::ALL is {:?}",
+                    topics::ALL
+                ));
+            }
+        }
+        Some(Ok(other)) => problems.push(format!("local.topic_names is not a list: {other:?}")),
+        Some(Err(e)) => problems.push(format!("local.topic_names: {e}")),
+        None => problems.push("local.topic_names is not defined".into()),
+    }
+
+    fail_if_any(problems);
+}
+
+#[test]
+fn subjects_and_schema_files_agree_with_schemas_dir() {
+    let config = config();
+    let root = repo_root();
+    let schemas_dir = root.join("schemas");
+    let mut problems = Vec::new();
+
+    // Topic -> full name of the record its value schema must define.
+    let expected: BTreeMap<&str, &str> = [
+        (ORDERS, "io.groceryevents.Order"),
+        (PICKLISTS, "io.groceryevents.PickList"),
+    ]
+    .into_iter()
+    .collect();
+    let expected_subjects: BTreeSet<String> = expected.keys().map(|t| value_subject(t)).collect();
+
+    // confluent_subject_config.this and confluent_schema.this: for_each over local.subjects,
+    // every attribute from the entry.
+    for kind in ["confluent_subject_config", "confluent_schema"] {
+        problems.extend(expect_for_each(&config, kind, "this", "subjects"));
+        problems.extend(expect_attr(
+            &config,
+            kind,
+            "this",
+            "subject_name",
+            "<each.value.name>",
+        ));
+        let others: Vec<&str> = config
+            .resources_of(kind)
+            .into_keys()
+            .filter(|name| *name != "this")
+            .collect();
+        if !others.is_empty() {
+            problems.push(format!(
+                "{kind} {others:?}: every subject is an entry of local.subjects ({kind}.this)"
+            ));
+        }
+    }
+    problems.extend(expect_attr(
+        &config,
+        "confluent_subject_config",
+        "this",
+        "compatibility_level",
+        "<each.value.compatibility>",
+    ));
+    problems.extend(expect_attr(
+        &config,
+        "confluent_schema",
+        "this",
+        "format",
+        "AVRO",
+    ));
+
+    // schema = file("${path.module}/../schemas/${each.value.schema_file}")
+    let schema_dir_of_resource = config
+        .resources
+        .get(&("confluent_schema".to_string(), "this".to_string()))
+        .and_then(|body| match Config::attr(body, "schema") {
+            Some(Expression::FuncCall(call))
+                if call.name.name.as_str() == "file" && call.args.len() == 1 =>
+            {
+                match config.eval(&call.args[0], 0) {
+                    Ok(Value::String(p)) => p
+                        .strip_suffix("/<each.value.schema_file>")
+                        .map(|dir| normalize(Path::new(dir))),
+                    _ => None,
+                }
+            }
+            _ => None,
+        });
+    if schema_dir_of_resource.as_deref() != Some(schemas_dir.as_path()) {
+        problems.push(format!(
+            "confluent_schema.this.schema must be file(\"${{path.module}}/../schemas/${{each.value.schema_file}}\"), reading {}",
+            schemas_dir.display()
+        ));
+    }
+
+    let mut subjects = BTreeSet::new();
+    let mut files = BTreeSet::new();
+    match local_object(&config, "subjects") {
+        Ok(declared) => {
+            for (key, entry) in &declared {
+                let what = format!("local.subjects.{key}");
+                let subject = match field(&what, entry, "name") {
+                    Ok(s) => s,
+                    Err(e) => {
+                        problems.push(e);
+                        continue;
+                    }
+                };
+                subjects.insert(subject.clone());
+                match field(&what, entry, "compatibility") {
+                    Ok(level) if level == "BACKWARD" => {}
+                    Ok(level) => problems.push(format!(
+                        "{what}.compatibility is \"{level}\", expected \"BACKWARD\""
+                    )),
+                    Err(e) => problems.push(e),
+                }
+                let topic = subject.strip_suffix("-value");
+                let Some((topic, record)) = topic.and_then(|t| expected.get_key_value(t)) else {
+                    problems.push(format!(
+                        "{what}.name is \"{subject}\", expected one of {expected_subjects:?} \
+                         (TopicNameStrategy value subjects of grocery_events::topics)"
+                    ));
+                    continue;
+                };
+                let file = match field(&what, entry, "schema_file") {
+                    Ok(f) => f,
+                    Err(e) => {
+                        problems.push(e);
+                        continue;
+                    }
+                };
+                let path = schemas_dir.join(&file);
+                let want_path = schemas_dir.join(format!("{topic}.avsc"));
+                if path != want_path {
+                    problems.push(format!(
+                        "{what} (subject \"{subject}\") reads {}, expected {}",
+                        path.display(),
+                        want_path.display()
+                    ));
+                }
+                files.insert(path.clone());
+                let text = match fs::read_to_string(&path) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        problems.push(format!(
+                            "{what} reads {}, which cannot be read: {e}",
+                            path.display()
+                        ));
+                        continue;
+                    }
+                };
+                match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(schema) => {
+                        let name = schema["name"].as_str().unwrap_or_default();
+                        let full = match schema["namespace"].as_str() {
+                            Some(ns) if !name.contains('.') => format!("{ns}.{name}"),
+                            _ => name.to_string(),
+                        };
+                        if full != *record {
+                            problems.push(format!(
+                                "{} defines record \"{full}\", but subject \"{subject}\" carries {record}",
+                                path.display()
+                            ));
+                        }
+                    }
+                    Err(e) => problems.push(format!("{} is not JSON: {e}", path.display())),
+                }
+            }
+        }
+        Err(e) => problems.push(e),
+    }
+    for missing in expected_subjects.difference(&subjects) {
+        problems.push(format!("subject \"{missing}\" is not in local.subjects"));
+    }
+
+    // Every schema file in schemas/ is registered by Terraform.
+    let mut on_disk = BTreeSet::new();
+    for entry in fs::read_dir(&schemas_dir).expect("schemas/ exists") {
+        let path = entry.expect("directory entry").path();
+        if path.extension().is_some_and(|x| x == "avsc") {
+            on_disk.insert(path);
+        }
+    }
+    for unused in on_disk.difference(&files) {
+        problems.push(format!(
+            "{} is not registered by any confluent_schema",
+            unused.display()
+        ));
+    }
+
+    fail_if_any(problems);
+}
+
+/// One role binding as `(role, resource kind, resource name)`, for example
+/// `("DeveloperRead", "group", "fulfillment-service")`.
+type Grant = (String, String, String);
+
+fn grant(role: &str, kind: &str, name: &str) -> Grant {
+    (role.to_string(), kind.to_string(), name.to_string())
+}
+
+/// A list of `{ role, kind, name }` objects as grants.
+fn grants(what: &str, value: &Value, problems: &mut Vec<String>) -> BTreeSet<Grant> {
+    let mut out = BTreeSet::new();
+    let Value::Array(items) = value else {
+        problems.push(format!("{what} is not a list: {value:?}"));
+        return out;
+    };
+    for (i, item) in items.iter().enumerate() {
+        let what = format!("{what}[{i}]");
+        match (
+            field(&what, item, "role"),
+            field(&what, item, "kind"),
+            field(&what, item, "name"),
+        ) {
+            (Ok(role), Ok(kind), Ok(name)) => {
+                if !["topic", "group", "transactional-id", "subject"].contains(&kind.as_str()) {
+                    problems.push(format!(
+                        "{what}.kind \"{kind}\" is not a topic, group, transactional-id or subject"
+                    ));
+                }
+                let new = out.insert((role.clone(), kind.clone(), name.clone()));
+                if !new {
+                    problems.push(format!("{what} repeats {role} on {kind} \"{name}\""));
+                }
+            }
+            (r, k, n) => problems.extend([r.err(), k.err(), n.err()].into_iter().flatten()),
+        }
+    }
+    out
+}
+
+#[test]
+fn role_bindings_grant_each_service_what_it_uses() {
+    let config = config();
+    let mut problems = Vec::new();
+
+    let orders_subject = value_subject(ORDERS);
+    let picklist_subject = value_subject(PICKLISTS);
+    let orders_dlq = topics::dead_letter(ORDERS);
+    let picklist_dlq = topics::dead_letter(PICKLISTS);
+    let transactional_ids = format!("{FULFILLMENT_TRANSACTIONAL_ID_PREFIX}*");
+    let dlq_reader_groups = format!("{DLQ_READER_GROUP_PREFIX}*");
+
+    // Service (key of local.services and local.service_grants) -> exactly the grants it needs.
+    let expected: BTreeMap<&str, BTreeSet<Grant>> = [
+        (
+            "order_producer",
+            [
+                grant("DeveloperWrite", "topic", ORDERS),
+                grant("DeveloperRead", "subject", &orders_subject),
+            ]
+            .into(),
+        ),
+        (
+            "fulfillment",
+            [
+                grant("DeveloperRead", "topic", ORDERS),
+                grant("DeveloperRead", "group", FULFILLMENT_GROUP),
+                grant("DeveloperWrite", "topic", PICKLISTS),
+                grant("DeveloperWrite", "topic", &orders_dlq),
+                grant("DeveloperWrite", "transactional-id", &transactional_ids),
+                grant("DeveloperRead", "subject", &orders_subject),
+                // Schemas are registered by Terraform only (auto-registration is off), so
+                // reading the pick-list subject is enough to produce pick lists.
+                grant("DeveloperRead", "subject", &picklist_subject),
+            ]
+            .into(),
+        ),
+        (
+            "picklist_consumer",
+            [
+                grant("DeveloperRead", "topic", PICKLISTS),
+                grant("DeveloperRead", "group", PICKLIST_GROUP),
+                grant("DeveloperRead", "subject", &picklist_subject),
+                grant("DeveloperWrite", "topic", &picklist_dlq),
+            ]
+            .into(),
+        ),
+        (
+            // Operators' tools: read both dead-letter topics and decode their records with
+            // the original subjects (dead-lettered records keep their schema ids).
+            "dlq_reader",
+            [
+                grant("DeveloperRead", "topic", &orders_dlq),
+                grant("DeveloperRead", "topic", &picklist_dlq),
+                grant("DeveloperRead", "group", &dlq_reader_groups),
+                grant("DeveloperRead", "subject", &orders_subject),
+                grant("DeveloperRead", "subject", &picklist_subject),
+            ]
+            .into(),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let expected_services: BTreeSet<&str> = expected.keys().copied().collect();
+
+    match local_object(&config, "services") {
+        Ok(services) => {
+            let got: BTreeSet<&str> = services.keys().map(String::as_str).collect();
+            if got != expected_services {
+                problems.push(format!(
+                    "local.services is {got:?}, the services are {expected_services:?}"
+                ));
+            }
+        }
+        Err(e) => problems.push(e),
+    }
+
+    match local_object(&config, "service_grants") {
+        Ok(declared) => {
+            for (service, value) in &declared {
+                let what = format!("local.service_grants.{service}");
+                let got = grants(&what, value, &mut problems);
+                let Some(want) = expected.get(service.as_str()) else {
+                    problems.push(format!(
+                        "{what}: {service} is not one of the services this test knows: {expected_services:?}"
+                    ));
+                    continue;
+                };
+                for (role, kind, name) in want.difference(&got) {
+                    problems.push(format!("{service} lacks {role} on {kind} \"{name}\""));
+                }
+                for (role, kind, name) in got.difference(want) {
+                    problems.push(format!(
+                        "{service} has {role} on {kind} \"{name}\", which it does not need \
+                         (or the name disagrees with grocery_events)"
+                    ));
+                }
+            }
+            for service in &expected_services {
+                if !declared.contains_key(*service) {
+                    problems.push(format!("local.service_grants has no entry for {service}"));
+                }
+            }
+        }
+        Err(e) => problems.push(e),
+    }
+
+    // Both auth variants give every service its principal, and the bindings are built from
+    // local.service_grants (tofu test checks every CRN in the plan).
+    problems.extend(expect_for_each(
+        &config,
+        "confluent_role_binding",
+        "service",
+        "service_role_bindings",
+    ));
+    for kind in ["confluent_identity_pool", "confluent_service_account"] {
+        if !config
+            .resources
+            .contains_key(&(kind.to_string(), "service".to_string()))
+        {
+            problems.push(format!(
+                "resource {kind}.service (one per service) is missing"
+            ));
+        }
+    }
+
+    // The manager owns the project's prefix and nothing else; every topic and subject is
+    // under it.
+    let prefix = match config
+        .locals
+        .get("manager_prefix")
+        .map(|e| config.eval(e, 0))
+    {
+        Some(Ok(Value::String(p))) => p,
+        other => {
+            problems.push(format!("local.manager_prefix is not a string: {other:?}"));
+            String::new()
+        }
+    };
+    match config
+        .locals
+        .get("manager_grants")
+        .map(|e| config.eval(e, 0))
+    {
+        Some(Ok(value)) => {
+            let got = grants("local.manager_grants", &value, &mut problems);
+            let want: BTreeSet<Grant> = [
+                grant("ResourceOwner", "topic", &format!("{prefix}*")),
+                grant("ResourceOwner", "subject", &format!("{prefix}*")),
+            ]
+            .into();
+            if got != want {
+                problems.push(format!(
+                    "local.manager_grants is {got:?}, expected ResourceOwner on the topics and subjects \"{prefix}*\" only"
+                ));
+            }
+        }
+        Some(Err(e)) => problems.push(format!("local.manager_grants: {e}")),
+        None => problems.push("local.manager_grants is not defined".into()),
+    }
+    for name in topics::ALL
+        .iter()
+        .map(|t| t.to_string())
+        .chain([orders_subject.clone(), picklist_subject.clone()])
+    {
+        if prefix.is_empty() || !name.starts_with(&prefix) {
+            problems.push(format!(
+                "\"{name}\" is not under the manager's prefix \"{prefix}\": Terraform could not manage it"
+            ));
+        }
+    }
+
+    fail_if_any(problems);
+}
+
+#[test]
+fn only_outputs_with_secrets_are_sensitive_and_they_are() {
+    let dir = repo_root().join("terraform");
+    let text = fs::read_to_string(dir.join("outputs.tf")).expect("terraform/outputs.tf exists");
+    let body: Body = hcl::parse(&text).expect("outputs.tf is valid HCL");
+    // What an output's value may reference only when the output is sensitive.
+    let secret_sources = ["secret", "confluent_api_key", "client_properties"];
+    let mut problems = Vec::new();
+    let mut sensitive_outputs = BTreeSet::new();
+    for block in body.blocks().filter(|b| b.identifier.as_str() == "output") {
+        let name = block.labels.first().map(|l| l.as_str()).unwrap_or("?");
+        let value = Config::attr(&block.body, "value")
+            .map(|e| format!("{e:?}"))
+            .unwrap_or_default();
+        let sensitive = matches!(
+            Config::attr(&block.body, "sensitive"),
+            Some(Expression::Bool(true))
+        );
+        let secret = secret_sources.iter().any(|s| value.contains(s));
+        if sensitive {
+            sensitive_outputs.insert(name.to_string());
+        }
+        if secret && !sensitive {
+            problems.push(format!(
+                "output \"{name}\" carries a secret and must be sensitive = true"
+            ));
+        }
+        if !secret && Config::attr(&block.body, "sensitive").is_some() {
+            problems.push(format!(
+                "output \"{name}\" carries no secret: leave it readable (no `sensitive`)"
+            ));
+        }
+    }
+    let want: BTreeSet<String> = ["client_properties", "service_api_keys"]
+        .map(String::from)
+        .into();
+    if sensitive_outputs != want {
+        problems.push(format!(
+            "sensitive outputs are {sensitive_outputs:?}, expected {want:?}"
+        ));
+    }
+    fail_if_any(problems);
+}
