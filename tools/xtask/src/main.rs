@@ -11,10 +11,14 @@
 //! - `cargo xtask schemas check [--base REV] [--level LEVEL] [--registry-config FILE]`: checks
 //!   `schemas/*.avsc` against their previous versions (see `schemas.rs`).
 
+#[cfg(feature = "stack")]
 mod bench;
+#[cfg(feature = "stack")]
 mod broker;
+#[cfg(feature = "stack")]
 mod demo;
 mod schemas;
+#[cfg(feature = "stack")]
 mod stack;
 
 use clap::{Parser, Subcommand};
@@ -29,10 +33,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Measure: typed producer vs raw rdkafka, fulfillment throughput, latency, memory.
+    #[cfg(feature = "stack")]
     Bench(bench::BenchArgs),
     /// Run the three services on the local stack, send orders, show the pick lists.
+    #[cfg(feature = "stack")]
     Demo(demo::DemoArgs),
     /// Run the local stack (mock or real Kafka broker, Schema Registry) until Ctrl-C or SIGTERM.
+    #[cfg(feature = "stack")]
     Stack(stack::StackArgs),
     /// Schema tools: `schemas check` compares schemas/ with git history or a registry.
     Schemas(schemas::SchemasArgs),
@@ -49,8 +56,11 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match Cli::parse().command {
+        #[cfg(feature = "stack")]
         Command::Bench(args) => runtime.block_on(bench::run(args)),
+        #[cfg(feature = "stack")]
         Command::Demo(args) => runtime.block_on(demo::run(args)),
+        #[cfg(feature = "stack")]
         Command::Stack(args) => runtime.block_on(stack::run(args)),
         Command::Schemas(args) => runtime.block_on(schemas::run(args)),
     }
