@@ -1,7 +1,8 @@
 # Names shared with the Rust code. They must agree with `grocery_events::topics` and the files
 # in ../schemas: `cargo test -p xtask --test terraform_consistency` parses this directory and
-# fails on any disagreement. Keep these plain strings and `${local.x}` interpolations so that
-# the test can evaluate them.
+# fails on any disagreement. Keep these plain strings, `${local.x}` interpolations, lists and
+# objects so that the test can evaluate them; `tofu test` (tests/) checks what the plan makes
+# of them.
 locals {
   orders_topic   = "grocery.orders.v1"
   picklist_topic = "grocery.picklist.v1"
@@ -21,18 +22,42 @@ locals {
   # grocery_events::topics::PARTITIONS, for the topics and their dead-letter topics alike.
   partitions_count = 3
 
-  # TopicNameStrategy: the value subject of topic T is "T-value".
+  # Dead-letter topics keep their records longer than the default 7 days so that an operator
+  # has time to look at them and replay them.
+  dlq_retention_ms = "1209600000" # 14 days
+
+  # One confluent_kafka_topic each (for_each); the key is the resource instance key.
+  topics = {
+    orders       = { name = local.orders_topic, config = {} }
+    picklist     = { name = local.picklist_topic, config = {} }
+    orders_dlq   = { name = local.orders_dlq_topic, config = { "retention.ms" = local.dlq_retention_ms } }
+    picklist_dlq = { name = local.picklist_dlq_topic, config = { "retention.ms" = local.dlq_retention_ms } }
+  }
+
+  # TopicNameStrategy: the value subject of topic T is "T-value", its schema ../schemas/T.avsc.
   orders_subject   = "${local.orders_topic}-value"
   picklist_subject = "${local.picklist_topic}-value"
+
+  # One confluent_subject_config and one confluent_schema each (for_each).
+  subjects = {
+    orders = {
+      name          = local.orders_subject
+      schema_file   = "${local.orders_topic}.avsc"
+      compatibility = "BACKWARD"
+    }
+    picklist = {
+      name          = local.picklist_subject
+      schema_file   = "${local.picklist_topic}.avsc"
+      compatibility = "BACKWARD"
+    }
+  }
 
   # Consumer groups and the transactional id prefix of the services.
   fulfillment_consumer_group          = "fulfillment-service"
   picklist_consumer_group             = "picklist-consumer"
   fulfillment_transactional_id_prefix = "fulfillment-service-"
-
-  # Dead-letter topics keep their records longer than the default 7 days so that an operator
-  # has time to look at them and replay them.
-  dlq_retention_ms = "1209600000" # 14 days
+  # Operators' tools that read the dead-letter topics use consumer groups with this prefix.
+  dlq_reader_group_prefix = "grocery-events-dlq-reader"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -63,18 +88,22 @@ data "confluent_environment" "existing" {
 # Kafka cluster (created, or an existing one by id)
 # ---------------------------------------------------------------------------------------------
 
+locals {
+  # Availability when kafka_cluster_availability is null: the cheapest each type accepts.
+  default_availability = {
+    STANDARD   = "SINGLE_ZONE"
+    ENTERPRISE = "LOW"
+  }
+  kafka_cluster_availability = coalesce(var.kafka_cluster_availability, local.default_availability[var.kafka_cluster_type])
+}
+
 resource "confluent_kafka_cluster" "this" {
   count = var.kafka_cluster_id == null ? 1 : 0
 
   display_name = var.kafka_cluster_name
-  availability = var.kafka_cluster_availability
+  availability = local.kafka_cluster_availability
   cloud        = var.cloud
   region       = var.region
-
-  dynamic "basic" {
-    for_each = var.kafka_cluster_type == "BASIC" ? [1] : []
-    content {}
-  }
 
   dynamic "standard" {
     for_each = var.kafka_cluster_type == "STANDARD" ? [1] : []
@@ -92,6 +121,19 @@ resource "confluent_kafka_cluster" "this" {
 
   lifecycle {
     prevent_destroy = true
+
+    precondition {
+      condition     = var.kafka_cluster_type != "STANDARD" || contains(["SINGLE_ZONE", "MULTI_ZONE"], local.kafka_cluster_availability)
+      error_message = "A STANDARD cluster's availability is SINGLE_ZONE or MULTI_ZONE, not ${local.kafka_cluster_availability}."
+    }
+    precondition {
+      condition     = var.kafka_cluster_type != "ENTERPRISE" || contains(["HIGH", "LOW"], local.kafka_cluster_availability)
+      error_message = "An ENTERPRISE cluster's availability is HIGH or LOW, not ${local.kafka_cluster_availability}."
+    }
+    precondition {
+      condition     = var.kafka_cluster_type != "ENTERPRISE" || contains(["AWS", "AZURE"], var.cloud)
+      error_message = "ENTERPRISE clusters are offered on AWS and AZURE, not ${var.cloud}."
+    }
   }
 }
 
@@ -102,6 +144,13 @@ data "confluent_kafka_cluster" "existing" {
 
   environment {
     id = local.environment.id
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = length(self.basic) == 0
+      error_message = "Kafka cluster ${var.kafka_cluster_id} is a BASIC cluster: Confluent Cloud has no role bindings on the topics, consumer groups and transactional ids of Basic clusters, which access.tf grants. Use a STANDARD or ENTERPRISE cluster."
+    }
   }
 }
 
@@ -126,96 +175,32 @@ locals {
 # Schema Registry: provisioned with the environment's Stream Governance package; read it.
 # ---------------------------------------------------------------------------------------------
 
+# No depends_on: it would defer the read, and so every subject CRN built from resource_name,
+# to apply time whenever the cluster or environment has a pending change, and plans would show
+# the role bindings' CRNs as "known after apply". The reference to the environment id is the
+# dependency that matters: a new environment's id is unknown until it exists, which defers
+# the read by itself.
 data "confluent_schema_registry_cluster" "this" {
   environment {
     id = local.environment.id
   }
-
-  # When the environment is created in the same apply, its Schema Registry cluster must exist
-  # before it is looked up.
-  depends_on = [
-    confluent_environment.this,
-    confluent_kafka_cluster.this,
-  ]
 }
 
 # ---------------------------------------------------------------------------------------------
 # Topics
 # ---------------------------------------------------------------------------------------------
 
-resource "confluent_kafka_topic" "orders" {
+resource "confluent_kafka_topic" "this" {
+  for_each = local.topics
+
   kafka_cluster {
     id = local.kafka.id
   }
   rest_endpoint = local.kafka.rest_endpoint
 
-  topic_name       = local.orders_topic
+  topic_name       = each.value.name
   partitions_count = local.partitions_count
-
-  credentials {
-    key    = confluent_api_key.manager_kafka.id
-    secret = confluent_api_key.manager_kafka.secret
-  }
-
-  lifecycle {
-    prevent_destroy = true
-  }
-}
-
-resource "confluent_kafka_topic" "picklist" {
-  kafka_cluster {
-    id = local.kafka.id
-  }
-  rest_endpoint = local.kafka.rest_endpoint
-
-  topic_name       = local.picklist_topic
-  partitions_count = local.partitions_count
-
-  credentials {
-    key    = confluent_api_key.manager_kafka.id
-    secret = confluent_api_key.manager_kafka.secret
-  }
-
-  lifecycle {
-    prevent_destroy = true
-  }
-}
-
-resource "confluent_kafka_topic" "orders_dlq" {
-  kafka_cluster {
-    id = local.kafka.id
-  }
-  rest_endpoint = local.kafka.rest_endpoint
-
-  topic_name       = local.orders_dlq_topic
-  partitions_count = local.partitions_count
-
-  config = {
-    "retention.ms" = local.dlq_retention_ms
-  }
-
-  credentials {
-    key    = confluent_api_key.manager_kafka.id
-    secret = confluent_api_key.manager_kafka.secret
-  }
-
-  lifecycle {
-    prevent_destroy = true
-  }
-}
-
-resource "confluent_kafka_topic" "picklist_dlq" {
-  kafka_cluster {
-    id = local.kafka.id
-  }
-  rest_endpoint = local.kafka.rest_endpoint
-
-  topic_name       = local.picklist_dlq_topic
-  partitions_count = local.partitions_count
-
-  config = {
-    "retention.ms" = local.dlq_retention_ms
-  }
+  config           = each.value.config
 
   credentials {
     key    = confluent_api_key.manager_kafka.id
@@ -232,14 +217,16 @@ resource "confluent_kafka_topic" "picklist_dlq" {
 # the services run with auto.register.schemas=false and only look schemas up.
 # ---------------------------------------------------------------------------------------------
 
-resource "confluent_subject_config" "orders" {
+resource "confluent_subject_config" "this" {
+  for_each = local.subjects
+
   schema_registry_cluster {
     id = data.confluent_schema_registry_cluster.this.id
   }
   rest_endpoint = data.confluent_schema_registry_cluster.this.rest_endpoint
 
-  subject_name        = local.orders_subject
-  compatibility_level = "BACKWARD"
+  subject_name        = each.value.name
+  compatibility_level = each.value.compatibility
 
   credentials {
     key    = confluent_api_key.manager_schema_registry.id
@@ -247,60 +234,25 @@ resource "confluent_subject_config" "orders" {
   }
 }
 
-resource "confluent_subject_config" "picklist" {
+resource "confluent_schema" "this" {
+  for_each = local.subjects
+
   schema_registry_cluster {
     id = data.confluent_schema_registry_cluster.this.id
   }
   rest_endpoint = data.confluent_schema_registry_cluster.this.rest_endpoint
 
-  subject_name        = local.picklist_subject
-  compatibility_level = "BACKWARD"
-
-  credentials {
-    key    = confluent_api_key.manager_schema_registry.id
-    secret = confluent_api_key.manager_schema_registry.secret
-  }
-}
-
-resource "confluent_schema" "orders" {
-  schema_registry_cluster {
-    id = data.confluent_schema_registry_cluster.this.id
-  }
-  rest_endpoint = data.confluent_schema_registry_cluster.this.rest_endpoint
-
-  subject_name = local.orders_subject
+  subject_name = each.value.name
   format       = "AVRO"
-  schema       = file("${path.module}/../schemas/grocery.orders.v1.avsc")
+  schema       = file("${path.module}/../schemas/${each.value.schema_file}")
 
   credentials {
     key    = confluent_api_key.manager_schema_registry.id
     secret = confluent_api_key.manager_schema_registry.secret
   }
 
-  # The subject's BACKWARD compatibility must be in force before the first version lands.
-  depends_on = [confluent_subject_config.orders]
-
-  lifecycle {
-    prevent_destroy = true
-  }
-}
-
-resource "confluent_schema" "picklist" {
-  schema_registry_cluster {
-    id = data.confluent_schema_registry_cluster.this.id
-  }
-  rest_endpoint = data.confluent_schema_registry_cluster.this.rest_endpoint
-
-  subject_name = local.picklist_subject
-  format       = "AVRO"
-  schema       = file("${path.module}/../schemas/grocery.picklist.v1.avsc")
-
-  credentials {
-    key    = confluent_api_key.manager_schema_registry.id
-    secret = confluent_api_key.manager_schema_registry.secret
-  }
-
-  depends_on = [confluent_subject_config.picklist]
+  # The subject's compatibility level must be in force before the first version lands.
+  depends_on = [confluent_subject_config.this]
 
   lifecycle {
     prevent_destroy = true

@@ -79,24 +79,29 @@ variable "kafka_cluster_name" {
 }
 
 variable "kafka_cluster_type" {
-  description = "Type of the Kafka cluster to create: BASIC, STANDARD or ENTERPRISE."
+  description = "Type of the Kafka cluster to create: STANDARD or ENTERPRISE. BASIC is refused: Basic clusters have no role bindings on topics, consumer groups or transactional ids, which access.tf grants."
   type        = string
   default     = "STANDARD"
 
   validation {
+    condition     = var.kafka_cluster_type != "BASIC"
+    error_message = "kafka_cluster_type BASIC is not supported: Confluent Cloud has no role bindings on the topics, consumer groups and transactional ids of Basic clusters, and every binding in access.tf needs them. Use STANDARD or ENTERPRISE."
+  }
+
+  validation {
     condition     = contains(["BASIC", "STANDARD", "ENTERPRISE"], var.kafka_cluster_type)
-    error_message = "kafka_cluster_type must be BASIC, STANDARD or ENTERPRISE."
+    error_message = "kafka_cluster_type must be STANDARD or ENTERPRISE."
   }
 }
 
 variable "kafka_cluster_availability" {
-  description = "Availability of the Kafka cluster to create: SINGLE_ZONE or MULTI_ZONE (BASIC supports SINGLE_ZONE only)."
+  description = "Availability of the Kafka cluster to create. STANDARD: SINGLE_ZONE or MULTI_ZONE (null: SINGLE_ZONE); ENTERPRISE: LOW or HIGH (null: LOW)."
   type        = string
-  default     = "SINGLE_ZONE"
+  default     = null
 
   validation {
-    condition     = contains(["SINGLE_ZONE", "MULTI_ZONE"], var.kafka_cluster_availability)
-    error_message = "kafka_cluster_availability must be SINGLE_ZONE or MULTI_ZONE."
+    condition     = var.kafka_cluster_availability == null || contains(["SINGLE_ZONE", "MULTI_ZONE", "LOW", "HIGH"], coalesce(var.kafka_cluster_availability, "-"))
+    error_message = "kafka_cluster_availability must be null, SINGLE_ZONE or MULTI_ZONE (STANDARD), or LOW or HIGH (ENTERPRISE)."
   }
 }
 
@@ -123,8 +128,23 @@ variable "region" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# OAuth/OIDC: the identity provider whose tokens the services present, and the claim filters
-# that map a token to one identity pool (one pool per role).
+# How the services authenticate.
+# ---------------------------------------------------------------------------------------------
+
+variable "auth_method" {
+  description = "How the services authenticate: \"oauth\" (tokens of your OIDC identity provider, one identity pool per service) or \"api_keys\" (one service account per service with a Kafka and a Schema Registry API key; the secrets are in the state and in sensitive outputs)."
+  type        = string
+  default     = "oauth"
+
+  validation {
+    condition     = contains(["oauth", "api_keys"], var.auth_method)
+    error_message = "auth_method must be \"oauth\" or \"api_keys\"."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# OAuth/OIDC (auth_method = "oauth"): the identity provider whose tokens the services present,
+# and the claim filters that map a token to one identity pool (one pool per service).
 # ---------------------------------------------------------------------------------------------
 
 variable "identity_provider_name" {
@@ -134,21 +154,23 @@ variable "identity_provider_name" {
 }
 
 variable "oidc_issuer_uri" {
-  description = "Issuer URI of the OIDC identity provider (the iss claim of its tokens), for example https://login.example.com/oauth2/default."
+  description = "Issuer URI of the OIDC identity provider (the iss claim of its tokens), for example https://login.example.com/oauth2/default. Required when auth_method is \"oauth\"."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^https://", var.oidc_issuer_uri))
+    condition     = var.oidc_issuer_uri == null || can(regex("^https://", var.oidc_issuer_uri))
     error_message = "oidc_issuer_uri must be an https:// URI."
   }
 }
 
 variable "oidc_jwks_uri" {
-  description = "JWKS URI of the OIDC identity provider, for example https://login.example.com/oauth2/default/v1/keys."
+  description = "JWKS URI of the OIDC identity provider, for example https://login.example.com/oauth2/default/v1/keys. Required when auth_method is \"oauth\"."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^https://", var.oidc_jwks_uri))
+    condition     = var.oidc_jwks_uri == null || can(regex("^https://", var.oidc_jwks_uri))
     error_message = "oidc_jwks_uri must be an https:// URI."
   }
 }
@@ -164,32 +186,18 @@ variable "identity_claim" {
   }
 }
 
-variable "order_producer_pool_filter" {
-  description = "CEL filter selecting the tokens of order-producer instances, for example claims.sub == \"order-producer-client-id\"."
-  type        = string
+variable "identity_pool_filters" {
+  description = "CEL filter of each service's identity pool, selecting that service's tokens and no other's, for example { fulfillment = \"claims.sub == 'fulfillment-service-client-id'\" }. Keys: order_producer, fulfillment, picklist_consumer, dlq_reader. Required when auth_method is \"oauth\"."
+  type        = map(string)
+  default     = {}
 
   validation {
-    condition     = length(trimspace(var.order_producer_pool_filter)) > 0 && trimspace(var.order_producer_pool_filter) != "true"
-    error_message = "order_producer_pool_filter must be a CEL expression that selects only the order producers' tokens."
+    condition     = alltrue([for f in values(var.identity_pool_filters) : length(trimspace(f)) > 0 && trimspace(f) != "true"])
+    error_message = "Every identity pool filter must be a CEL expression that selects only that service's tokens (not empty, not \"true\")."
   }
-}
-
-variable "fulfillment_pool_filter" {
-  description = "CEL filter selecting the tokens of fulfillment-service instances, for example claims.sub == \"fulfillment-service-client-id\"."
-  type        = string
 
   validation {
-    condition     = length(trimspace(var.fulfillment_pool_filter)) > 0 && trimspace(var.fulfillment_pool_filter) != "true"
-    error_message = "fulfillment_pool_filter must be a CEL expression that selects only the fulfillment service's tokens."
-  }
-}
-
-variable "picklist_consumer_pool_filter" {
-  description = "CEL filter selecting the tokens of picklist-consumer instances, for example claims.sub == \"picklist-consumer-client-id\"."
-  type        = string
-
-  validation {
-    condition     = length(trimspace(var.picklist_consumer_pool_filter)) > 0 && trimspace(var.picklist_consumer_pool_filter) != "true"
-    error_message = "picklist_consumer_pool_filter must be a CEL expression that selects only the pick-list consumers' tokens."
+    condition     = length(setsubtract(keys(var.identity_pool_filters), ["order_producer", "fulfillment", "picklist_consumer", "dlq_reader"])) == 0
+    error_message = "identity_pool_filters has keys for order_producer, fulfillment, picklist_consumer and dlq_reader only."
   }
 }

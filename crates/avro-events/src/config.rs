@@ -420,7 +420,43 @@ impl Config {
         self.kafka_oauth()?;
         self.registry_config()?;
         self.codec_options()?;
+        self.dead_letter_suffix()?;
         Ok(())
+    }
+
+    /// The suffix that names a topic's default dead-letter topic (`dlq.topic.suffix`, default
+    /// [`DLQ_SUFFIX`](crate::dlq::DLQ_SUFFIX), `.dlq`): records of `orders` that cannot be
+    /// decoded go to `orders.dlq`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the suffix has a character a Kafka topic name cannot have (only
+    /// ASCII letters, digits, `.`, `_` and `-`) or is longer than 200 characters.
+    pub fn dead_letter_suffix(&self) -> Result<&str> {
+        let key = "dlq.topic.suffix";
+        let Some(suffix) = self.properties.get(key) else {
+            return Ok(crate::dlq::DLQ_SUFFIX);
+        };
+        let suffix = suffix.trim();
+        if suffix.is_empty() {
+            return Err(Error::Config {
+                key: key.into(),
+                reason: "empty: the dead-letter topic would be the topic itself".into(),
+            });
+        }
+        if suffix.len() > 200
+            || !suffix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(Error::Config {
+                key: key.into(),
+                reason: format!(
+                    "'{suffix}' cannot end a Kafka topic name (ASCII letters, digits, '.', '_' \
+                     and '-' only, at most 200 characters)"
+                ),
+            });
+        }
+        Ok(suffix)
     }
 
     /// Whether Kafka OAuth is handled by the library (`sasl.mechanisms=OAUTHBEARER` with
@@ -586,7 +622,9 @@ impl Config {
                         reason: "OAUTHBEARER settings are incomplete".into(),
                     })?;
                     RegistryAuth::OAuth {
-                        provider: crate::client::token_provider(&oauth.credentials)?,
+                        provider: std::sync::Arc::new(crate::client::token_provider(
+                            &oauth.credentials,
+                        )?),
                         logical_cluster: oauth.logical_cluster,
                         identity_pool_id: oauth.identity_pool_id,
                     }
@@ -975,6 +1013,26 @@ basic.auth.user.info=SRKEY:sr-s3cret
         let text = check_with_librdkafka("ssl.key.password", "s3cret\0")
             .map_or_else(|e| e.to_string(), |()| String::new());
         assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    #[test]
+    fn dlq_topic_suffix_is_read_and_checked() {
+        let base = "bootstrap.servers=b:9092\nschema.registry.url=http://x\n";
+        assert_eq!(config(base).dead_letter_suffix().unwrap(), ".dlq");
+        let c = config(&format!("{base}dlq.topic.suffix=-dead_letters.v1\n"));
+        c.validate().unwrap();
+        assert_eq!(c.dead_letter_suffix().unwrap(), "-dead_letters.v1");
+        for bad in [
+            "dlq.topic.suffix=\n",
+            "dlq.topic.suffix=/x\n",
+            "dlq.topic.suffix=a b\n",
+        ] {
+            let err = config(&format!("{base}{bad}")).validate().unwrap_err();
+            assert!(
+                matches!(err, Error::Config { ref key, .. } if key == "dlq.topic.suffix"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

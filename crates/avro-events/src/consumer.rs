@@ -18,6 +18,7 @@ use std::{
     time::Duration,
 };
 
+use backon::Retryable as _;
 use rdkafka::{
     Message,
     consumer::{CommitMode, Consumer as _, StreamConsumer},
@@ -28,8 +29,11 @@ use rdkafka::{
 use tracing::{Instrument, debug, debug_span, info, warn};
 
 use crate::{
-    Codec, Config, Error, Event, Producer, RecordLocation, Result, client, config::ClientRole,
-    context::LoggingContext, producer::PendingDelivery,
+    Client, Codec, Error, Event, Producer, RecordLocation, Result, client,
+    config::ClientRole,
+    context::{DeadLettered, KafkaContext},
+    error::KafkaOperation,
+    producer::PendingDelivery,
 };
 
 /// Headers a dead-letter record carries (kept here for compatibility; see [`crate::dlq`]).
@@ -82,7 +86,8 @@ pub struct ConsumerOptions {
     /// about to be refreshed) is retried before the consumer gives up; by default it never
     /// does, so a record is never skipped or dead-lettered for the registry's trouble.
     pub max_retries: u32,
-    /// First backoff between retries; doubled each time, up to 10 s.
+    /// First backoff between retries; doubled each time, up to 10 s, each wait drawn between
+    /// half of that and all of it (jitter).
     pub initial_backoff: Duration,
 }
 
@@ -97,6 +102,21 @@ impl ConsumerOptions {
         }
     }
 }
+
+impl From<&str> for ConsumerOptions {
+    fn from(group_id: &str) -> Self {
+        Self::new(group_id)
+    }
+}
+
+impl From<String> for ConsumerOptions {
+    fn from(group_id: String) -> Self {
+        Self::new(group_id)
+    }
+}
+
+/// Longest wait between two attempts to decode a record whose trouble may pass.
+const MAX_DECODE_BACKOFF: Duration = Duration::from_secs(10);
 
 /// How a consumer's records are finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,10 +157,12 @@ pub(crate) enum Polled<E> {
 
 /// A typed consumer of `E` events.
 pub struct Consumer<E> {
-    inner: Arc<StreamConsumer<LoggingContext>>,
+    inner: Arc<StreamConsumer<KafkaContext>>,
     codec: Arc<Codec>,
     /// Writes dead-letter records ([`Mode::AtLeastOnce`] only).
     dlq: Option<Producer>,
+    /// Names default dead-letter topics (`dlq.topic.suffix`).
+    dlq_suffix: String,
     options: ConsumerOptions,
     mode: Mode,
     topics: String,
@@ -165,34 +187,15 @@ impl<E> std::fmt::Debug for Consumer<E> {
 }
 
 impl<E: Event> Consumer<E> {
-    /// Creates a consumer of `E` and subscribes it to [`Event::TOPIC`].
-    ///
-    /// # Errors
-    /// [`Error::Config`] or [`Error::Kafka`] when the client cannot be created.
-    pub async fn new(config: &Config, codec: Arc<Codec>, options: ConsumerOptions) -> Result<Self> {
-        Self::subscribed_to(config, codec, options, &[E::TOPIC]).await
-    }
-
-    /// Creates a consumer of `E` subscribed to `topics`.
-    ///
-    /// # Errors
-    /// As [`Consumer::new`].
-    pub async fn subscribed_to(
-        config: &Config,
-        codec: Arc<Codec>,
-        options: ConsumerOptions,
-        topics: &[&str],
-    ) -> Result<Self> {
-        Self::with_mode(config, codec, options, topics, Mode::AtLeastOnce).await
-    }
-
-    pub(crate) async fn with_mode(
-        config: &Config,
-        codec: Arc<Codec>,
+    /// Creates a consumer of `E` subscribed to `topics` ([`Client::consumer`]); in
+    /// [`Mode::AtLeastOnce`] with its own producer for dead-letter records.
+    pub(crate) async fn create(
+        client: &Client,
         options: ConsumerOptions,
         topics: &[&str],
         mode: Mode,
     ) -> Result<Self> {
+        let config = client.config();
         let mut rd = config.rdkafka_config_for(ClientRole::Consumer);
         if config.get("group.id").is_none() {
             rd.set("group.id", &options.group_id);
@@ -209,7 +212,7 @@ impl<E: Event> Consumer<E> {
             }
         }
         let dlq = match mode {
-            Mode::AtLeastOnce => Some(Producer::new(config, codec.clone()).await?),
+            Mode::AtLeastOnce => Some(client.producer().await?),
             Mode::Transactional => {
                 if config
                     .get("enable.auto.commit")
@@ -224,23 +227,20 @@ impl<E: Event> Consumer<E> {
                 None
             }
         };
-        let (inner, auth): (Arc<StreamConsumer<LoggingContext>>, _) = client::create(
-            config,
-            rd,
-            LoggingContext::new("consumer"),
-            "create consumer",
-        )
-        .await?;
+        let (inner, auth, _): (Arc<StreamConsumer<KafkaContext>>, _, _) = client
+            .create_native(&rd, "consumer", KafkaOperation::CreateConsumer)
+            .await?;
         inner.subscribe(topics).map_err(|source| Error::Kafka {
-            operation: "subscribe",
+            operation: KafkaOperation::Subscribe,
             topic: Some(topics.join(",")),
             source,
         })?;
         info!(group = %options.group_id, ?topics, ?mode, "consumer subscribed");
         Ok(Self {
             inner,
-            codec,
+            codec: client.codec().clone(),
             dlq,
+            dlq_suffix: client.dead_letter_suffix().to_owned(),
             options,
             mode,
             topics: topics.join(","),
@@ -269,12 +269,12 @@ impl<E: Event> Consumer<E> {
     }
 
     /// The underlying rdkafka consumer (for group metadata, positions and lag).
-    pub fn rdkafka(&self) -> &StreamConsumer<LoggingContext> {
+    pub fn rdkafka(&self) -> &StreamConsumer<KafkaContext> {
         &self.inner
     }
 
     /// The client context: owned partitions, broker reachability, refusals.
-    pub fn context(&self) -> &LoggingContext {
+    pub fn context(&self) -> &KafkaContext {
         self.inner.context()
     }
 
@@ -295,7 +295,11 @@ impl<E: Event> Consumer<E> {
 
     /// The dead-letter topic for records read from `source_topic`.
     pub(crate) fn dead_letter_topic(&self, source_topic: &str) -> String {
-        crate::dlq::topic_for(self.options.dead_letter_topic.as_deref(), source_topic)
+        crate::dlq::topic_for(
+            self.options.dead_letter_topic.as_deref(),
+            source_topic,
+            &self.dlq_suffix,
+        )
     }
 
     /// Waits for the next event that decodes. Records that can never be decoded go to the
@@ -342,16 +346,14 @@ impl<E: Event> Consumer<E> {
                 let pending = crate::dlq::enqueue(dlq, &dlq_topic, &parked.message, &meta, &error)
                     .instrument(span.clone())
                     .await?;
-                warn!(
-                    parent: &span,
-                    topic = %meta.topic,
-                    partition = meta.partition,
-                    offset = meta.offset,
-                    error_kind = error.kind(),
-                    %error,
-                    dlq_topic,
-                    "record sent to dead-letter topic"
-                );
+                span.in_scope(|| {
+                    self.context().hooks().dead_lettered(&DeadLettered {
+                        meta: &meta,
+                        dlq_topic: &dlq_topic,
+                        error: &error,
+                        transactional: false,
+                    });
+                });
                 parked.dead_letter = Some(pending);
             }
             let pending = parked.dead_letter.as_mut().expect("set above");
@@ -428,7 +430,7 @@ impl<E: Event> Consumer<E> {
                         continue;
                     }
                     return Err(Error::Kafka {
-                        operation: "seek",
+                        operation: KafkaOperation::Seek,
                         topic: Some(topic.clone()),
                         source,
                     });
@@ -442,7 +444,7 @@ impl<E: Event> Consumer<E> {
         })
         .await
         .map_err(|_| Error::Kafka {
-            operation: "seek",
+            operation: KafkaOperation::Seek,
             topic: None,
             source: KafkaError::Canceled,
         })??;
@@ -498,7 +500,7 @@ impl<E: Event> Consumer<E> {
         loop {
             let result = tokio::select! {
                 biased;
-                refusal = context.refused() => return Err(context.refusal_error(refusal, "consume")),
+                refusal = context.refused() => return Err(context.refusal_error(refusal, KafkaOperation::Consume)),
                 result = self.inner.recv() => result,
             };
             match result {
@@ -509,13 +511,13 @@ impl<E: Event> Consumer<E> {
                 Err(KafkaError::PartitionEOF(_)) => {}
                 Err(KafkaError::MessageConsumptionFatal(code)) => {
                     return Err(Error::Fatal {
-                        operation: "consume",
+                        operation: KafkaOperation::Consume,
                         reason: code.to_string(),
                     });
                 }
                 Err(source @ KafkaError::MessageConsumption(code)) if is_refusal(code) => {
                     if let Some(refusal) = context.refusal() {
-                        return Err(context.refusal_error(refusal, "consume"));
+                        return Err(context.refusal_error(refusal, KafkaOperation::Consume));
                     }
                     if code == RDKafkaErrorCode::Authentication {
                         // No broker refused anything: the client has no OAUTHBEARER token yet
@@ -526,7 +528,7 @@ impl<E: Event> Consumer<E> {
                         continue;
                     }
                     return Err(Error::Kafka {
-                        operation: "consume",
+                        operation: KafkaOperation::Consume,
                         topic: Some(self.topics.clone()),
                         source,
                     });
@@ -563,20 +565,22 @@ impl<E: Event> Consumer<E> {
     /// answering with a server error, or refusing a token (which the next refresh may mend).
     async fn decode(&self, message: &OwnedMessage, meta: &RecordMeta) -> Result<E> {
         let payload = message.payload().unwrap_or_default();
-        let mut backoff = self.options.initial_backoff;
-        let mut attempt = 0;
-        loop {
-            match self.codec.decode::<E>(payload).await {
-                Ok(event) => return Ok(event),
-                Err(error) if may_pass(&error) && attempt < self.options.max_retries => {
-                    attempt += 1;
-                    warn!(%error, attempt, backoff_ms = backoff.as_millis() as u64, "decode failed for a reason that may pass; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-                Err(error) => return Err(error.at(meta.location())),
-            }
-        }
+        let retries = (self.options.max_retries != u32::MAX)
+            .then(|| usize::try_from(self.options.max_retries).unwrap_or(usize::MAX));
+        let mut attempt = 0_u32;
+        (|| self.codec.decode::<E>(payload))
+            .retry(crate::retry::exponential(
+                self.options.initial_backoff,
+                MAX_DECODE_BACKOFF,
+                retries,
+            ))
+            .when(may_pass)
+            .notify(|error, wait| {
+                attempt += 1;
+                warn!(%error, attempt, backoff_ms = wait.as_millis() as u64, "decode failed for a reason that may pass; retrying");
+            })
+            .await
+            .map_err(|error| error.at(meta.location()))
     }
 
     /// Marks the record as done: its offset is committed with the next commit. An
@@ -606,7 +610,7 @@ impl<E: Event> Consumer<E> {
                 Ok(())
             }
             Err(source) => Err(Error::Kafka {
-                operation: "store offset",
+                operation: KafkaOperation::StoreOffset,
                 topic: Some(meta.topic.clone()),
                 source,
             }),
@@ -623,37 +627,42 @@ impl<E: Event> Consumer<E> {
         if self.mode == Mode::Transactional {
             return Ok(());
         }
-        let mut attempt = 0;
-        loop {
+        let commit = || async {
             let consumer = self.inner.clone();
-            let result = tokio::task::spawn_blocking(move || {
+            match tokio::task::spawn_blocking(move || {
                 consumer.commit_consumer_state(CommitMode::Sync)
             })
             .await
-            .unwrap_or(Err(KafkaError::Canceled));
-            match result {
-                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
-                    return Ok(());
-                }
-                Err(KafkaError::ConsumerCommit(
-                    RDKafkaErrorCode::RebalanceInProgress
-                    | RDKafkaErrorCode::IllegalGeneration
-                    | RDKafkaErrorCode::UnknownMemberId
-                    | RDKafkaErrorCode::StaleMemberEpoch,
-                )) if attempt < 10 => {
-                    attempt += 1;
-                    debug!(attempt, "commit refused during a rebalance; retrying");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(source) => {
-                    return Err(Error::Kafka {
-                        operation: "commit",
-                        topic: None,
-                        source,
-                    });
-                }
+            .unwrap_or(Err(KafkaError::Canceled))
+            {
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+                other => other,
             }
-        }
+        };
+        commit
+            .retry(crate::retry::exponential(
+                Duration::from_millis(200),
+                Duration::from_secs(1),
+                Some(10),
+            ))
+            .when(|error| {
+                matches!(
+                    error,
+                    KafkaError::ConsumerCommit(
+                        RDKafkaErrorCode::RebalanceInProgress
+                            | RDKafkaErrorCode::IllegalGeneration
+                            | RDKafkaErrorCode::UnknownMemberId
+                            | RDKafkaErrorCode::StaleMemberEpoch,
+                    )
+                )
+            })
+            .notify(|error, _| debug!(%error, "commit refused during a rebalance; retrying"))
+            .await
+            .map_err(|source| Error::Kafka {
+                operation: KafkaOperation::Commit,
+                topic: None,
+                source,
+            })
     }
 
     /// Handles events with `handler` until `shutdown` resolves: each event is acknowledged

@@ -1,10 +1,20 @@
-//! rdkafka client contexts: librdkafka's logs and errors go to `tracing`, rebalances and
-//! commits are logged with structured fields, and the state the typed clients act on is kept:
-//! which partitions this consumer owns (and since which assignment), whether the brokers are
-//! reachable, and whether a broker refused this client's credentials.
+//! Client contexts and hooks.
+//!
+//! [`Hooks`] is what an application implements to be told what its clients go through (as
+//! rdkafka's `ClientContext` and `ConsumerContext`, with defaults): librdkafka's log lines and
+//! errors, assignments and revocations, commits, dead-lettered records, authentication
+//! failures. Every method has a default, and [`DefaultHooks`] keeps them all: log lines to
+//! `tracing` with structured fields. Hand your own to
+//! [`ClientBuilder::hooks`](crate::ClientBuilder::hooks).
+//!
+//! [`KafkaContext`] is the rdkafka context of every client the library creates. Besides calling
+//! the hooks, it keeps the state the typed clients act on, whatever the hooks do: which
+//! partitions a consumer owns (and since which assignment), whether the brokers are reachable,
+//! and whether a broker refused the client's credentials.
 
 use std::{
     collections::HashMap,
+    fmt,
     sync::{
         Arc, Mutex, MutexGuard, OnceLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -20,6 +30,8 @@ use rdkafka::{
 };
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
+
+use crate::error::KafkaOperation;
 
 /// A refusal by the broker that retrying with the same credentials cannot mend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,22 +65,199 @@ struct Owned {
     partitions: HashMap<String, HashMap<i32, u64>>,
 }
 
-/// The context of every client the library creates.
-#[derive(Debug, Clone)]
-pub struct LoggingContext {
-    client: &'static str,
-    shared: Arc<Shared>,
+/// How a client's credentials failed, as told to [`Hooks::auth_failed`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AuthFailure<'a> {
+    /// A broker refused the client's SASL credentials; the client stops (the typed clients
+    /// return [`Error::Authentication`](crate::Error::Authentication)).
+    BrokerRefused {
+        /// The client (`producer`, `consumer`, …).
+        client: &'a str,
+        /// What the broker said.
+        refusal: &'a Refusal,
+    },
+    /// The OAuth token endpoint did not issue a token (unreachable, refused the client
+    /// credentials, or answered with something that is not a token). Kafka clients keep
+    /// asking with backoff; a registry request fails with this error.
+    TokenEndpoint {
+        /// The error, naming the endpoint (never the secret).
+        error: &'a crate::Error,
+    },
 }
 
-impl Default for LoggingContext {
+/// A record copied to its dead-letter topic, as told to [`Hooks::dead_lettered`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct DeadLettered<'a> {
+    /// Where the record was read.
+    pub meta: &'a crate::RecordMeta,
+    /// The dead-letter topic it was written to.
+    pub dlq_topic: &'a str,
+    /// Why it cannot be decoded.
+    pub error: &'a crate::Error,
+    /// Whether it was written inside a Kafka transaction (and is visible only once that
+    /// commits).
+    pub transactional: bool,
+}
+
+/// What a [`Client`](crate::Client)'s Kafka clients tell the application. Every method has a
+/// default that logs to `tracing` as [`DefaultHooks`] does; override the ones you need. Hooks
+/// are called on librdkafka's threads or the runtime's: keep them short and never block.
+///
+/// ```
+/// use avro_events::context::{DeadLettered, Hooks};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// #[derive(Default)]
+/// struct CountDeadLetters(AtomicU64);
+///
+/// impl Hooks for CountDeadLetters {
+///     fn dead_lettered(&self, record: &DeadLettered<'_>) {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///     }
+/// }
+/// ```
+pub trait Hooks: Send + Sync + 'static {
+    /// A librdkafka log line.
+    fn log(&self, client: &str, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => error!(client, facility, "librdkafka: {message}"),
+            RDKafkaLogLevel::Warning => warn!(client, facility, "librdkafka: {message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                info!(client, facility, "librdkafka: {message}")
+            }
+            RDKafkaLogLevel::Debug => debug!(client, facility, "librdkafka: {message}"),
+        }
+    }
+
+    /// A client error librdkafka recovers from by itself (a connection failed, a request
+    /// timed out). Refusals, fatal errors and outages have hooks of their own.
+    fn error(&self, client: &str, error: &KafkaError, reason: &str) {
+        warn!(client, %error, reason, "Kafka client error");
+    }
+
+    /// librdkafka reports every broker unreachable; the client keeps retrying. Called once
+    /// per outage.
+    fn brokers_down(&self, client: &str, error: &KafkaError, reason: &str) {
+        warn!(client, %error, reason, "all brokers are down; the client keeps retrying");
+    }
+
+    /// The brokers answered again after [`Hooks::brokers_down`].
+    fn brokers_reachable(&self, client: &str) {
+        info!(client, "brokers reachable again");
+    }
+
+    /// Credentials failed: a broker refused them, or no OAuth token could be obtained.
+    fn auth_failed(&self, failure: &AuthFailure<'_>) {
+        match failure {
+            AuthFailure::BrokerRefused { client, refusal } => error!(
+                client,
+                code = ?refusal.code,
+                reason = %refusal.reason,
+                "the broker refused this client's credentials"
+            ),
+            // The caller logs or returns the error itself.
+            AuthFailure::TokenEndpoint { error } => {
+                debug!(%error, "no OAuth token from the token endpoint")
+            }
+        }
+    }
+
+    /// librdkafka raised a fatal error: the client cannot go on (e.g. a transactional
+    /// producer fenced by a newer instance).
+    fn fatal(&self, client: &str, refusal: &Refusal) {
+        error!(client, code = ?refusal.code, reason = %refusal.reason, "fatal client error");
+    }
+
+    /// Partitions were assigned to this consumer.
+    fn assigned(&self, client: &str, partitions: &TopicPartitionList) {
+        info!(client, partitions = %describe(partitions), "partitions assigned");
+    }
+
+    /// Partitions were taken from this consumer.
+    fn revoked(&self, client: &str, partitions: &TopicPartitionList) {
+        info!(client, partitions = %describe(partitions), "partitions revoked");
+    }
+
+    /// A rebalance failed.
+    fn rebalance_error(&self, client: &str, error: &KafkaError) {
+        warn!(client, %error, "rebalance error");
+    }
+
+    /// Offsets were committed, or the commit failed.
+    fn committed(&self, result: Result<(), &KafkaError>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => debug!(offsets = %describe(offsets), "offsets committed"),
+            Err(error) => {
+                warn!(%error, offsets = %describe(offsets), "offset commit failed")
+            }
+        }
+    }
+
+    /// A record that can never be decoded was handed to its dead-letter topic.
+    fn dead_lettered(&self, record: &DeadLettered<'_>) {
+        let DeadLettered {
+            meta,
+            dlq_topic,
+            error,
+            transactional,
+        } = record;
+        warn!(
+            topic = %meta.topic,
+            partition = meta.partition,
+            offset = meta.offset,
+            error_kind = error.kind(),
+            %error,
+            dlq_topic,
+            transactional,
+            "record sent to dead-letter topic"
+        );
+    }
+}
+
+/// The hooks a [`Client`](crate::Client) uses unless given others: every default of
+/// [`Hooks`], i.e. structured log lines through `tracing`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultHooks;
+
+impl Hooks for DefaultHooks {}
+
+/// The rdkafka context of every client the library creates: calls the [`Hooks`] and keeps
+/// the state the typed clients act on (owned partitions, broker reachability, refusals).
+#[derive(Clone)]
+pub struct KafkaContext {
+    client: &'static str,
+    shared: Arc<Shared>,
+    hooks: Arc<dyn Hooks>,
+}
+
+impl fmt::Debug for KafkaContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaContext")
+            .field("client", &self.client)
+            .field("shared", &self.shared)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for KafkaContext {
     fn default() -> Self {
         Self::new("client")
     }
 }
 
-impl LoggingContext {
-    /// A context whose log lines carry `client` (e.g. `producer`, `consumer`).
+impl KafkaContext {
+    /// A context with [`DefaultHooks`] whose log lines carry `client` (e.g. `producer`).
     pub fn new(client: &'static str) -> Self {
+        Self::with_hooks(client, Arc::new(DefaultHooks))
+    }
+
+    /// A context calling `hooks`, which are told `client` (e.g. `producer`, `consumer`).
+    pub fn with_hooks(client: &'static str, hooks: Arc<dyn Hooks>) -> Self {
         Self {
             client,
             shared: Arc::new(Shared {
@@ -78,7 +267,13 @@ impl LoggingContext {
                 brokers_down: AtomicBool::new(false),
                 refused: watch::Sender::new(None),
             }),
+            hooks,
         }
+    }
+
+    /// The hooks this context calls.
+    pub fn hooks(&self) -> &dyn Hooks {
+        self.hooks.as_ref()
     }
 
     /// Names the SASL mechanism (`sasl.mechanisms`) in the errors of refused credentials.
@@ -87,7 +282,11 @@ impl LoggingContext {
     }
 
     /// The error a typed client returns for `refusal`, met while doing `operation`.
-    pub(crate) fn refusal_error(&self, refusal: Refusal, operation: &'static str) -> crate::Error {
+    pub(crate) fn refusal_error(
+        &self,
+        refusal: Refusal,
+        operation: KafkaOperation,
+    ) -> crate::Error {
         if matches!(
             refusal.code,
             RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed
@@ -145,7 +344,7 @@ impl LoggingContext {
     /// Marks the brokers reachable again (a record or a metadata answer arrived).
     pub fn brokers_reachable(&self) {
         if self.shared.brokers_down.swap(false, Ordering::Relaxed) {
-            info!(client = self.client, "brokers reachable again");
+            self.hooks.brokers_reachable(self.client);
         }
     }
 
@@ -155,7 +354,7 @@ impl LoggingContext {
         self.shared.refused.borrow().clone()
     }
 
-    /// Resolves with the first refusal (see [`LoggingContext::refusal`]).
+    /// Resolves with the first refusal (see [`KafkaContext::refusal`]).
     pub async fn refused(&self) -> Refusal {
         let mut receiver = self.shared.refused.subscribe();
         loop {
@@ -168,7 +367,8 @@ impl LoggingContext {
         }
     }
 
-    fn refuse(&self, code: RDKafkaErrorCode, reason: &str) {
+    /// Records the first refusal; returns this one.
+    fn refuse(&self, code: RDKafkaErrorCode, reason: &str) -> Refusal {
         let refusal = Refusal {
             code,
             reason: reason.to_owned(),
@@ -177,9 +377,10 @@ impl LoggingContext {
             if current.is_some() {
                 return false;
             }
-            *current = Some(refusal);
+            *current = Some(refusal.clone());
             true
         });
+        refusal
     }
 }
 
@@ -192,20 +393,9 @@ fn broker_refused_credentials(code: RDKafkaErrorCode, reason: &str) -> bool {
     ) && reason.contains("SASL authentication error")
 }
 
-impl ClientContext for LoggingContext {
+impl ClientContext for KafkaContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        let client = self.client;
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => error!(client, facility = fac, "librdkafka: {message}"),
-            RDKafkaLogLevel::Warning => warn!(client, facility = fac, "librdkafka: {message}"),
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                info!(client, facility = fac, "librdkafka: {message}")
-            }
-            RDKafkaLogLevel::Debug => debug!(client, facility = fac, "librdkafka: {message}"),
-        }
+        self.hooks.log(self.client, level, fac, message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -213,64 +403,64 @@ impl ClientContext for LoggingContext {
         match code {
             Some(RDKafkaErrorCode::AllBrokersDown) => {
                 if !self.shared.brokers_down.swap(true, Ordering::Relaxed) {
-                    warn!(client = self.client, %error, reason, "all brokers are down; the client keeps retrying");
+                    self.hooks.brokers_down(self.client, &error, reason);
                 }
-                return;
             }
             Some(code) if broker_refused_credentials(code, reason) => {
-                error!(client = self.client, %error, reason, "the broker refused this client's credentials");
-                self.refuse(code, reason);
-                return;
+                let refusal = self.refuse(code, reason);
+                self.hooks.auth_failed(&AuthFailure::BrokerRefused {
+                    client: self.client,
+                    refusal: &refusal,
+                });
             }
             Some(code) if matches!(error, KafkaError::Global(RDKafkaErrorCode::Fatal)) => {
-                error!(client = self.client, %error, reason, "fatal client error");
-                self.refuse(code, reason);
-                return;
+                let refusal = self.refuse(code, reason);
+                self.hooks.fatal(self.client, &refusal);
             }
-            _ => {}
+            _ => self.hooks.error(self.client, &error, reason),
         }
-        warn!(client = self.client, %error, reason, "Kafka client error");
     }
 }
 
-impl ConsumerContext for LoggingContext {
+impl ConsumerContext for KafkaContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         self.shared.rebalances.fetch_add(1, Ordering::SeqCst);
         match rebalance {
             Rebalance::Assign(tpl) => {
-                let mut owned = lock(&self.shared.owned);
-                for element in tpl.elements() {
-                    owned.next += 1;
-                    let assignment = owned.next;
-                    owned
-                        .partitions
-                        .entry(element.topic().to_owned())
-                        .or_default()
-                        .insert(element.partition(), assignment);
+                {
+                    let mut owned = lock(&self.shared.owned);
+                    for element in tpl.elements() {
+                        owned.next += 1;
+                        let assignment = owned.next;
+                        owned
+                            .partitions
+                            .entry(element.topic().to_owned())
+                            .or_default()
+                            .insert(element.partition(), assignment);
+                    }
                 }
-                info!(client = self.client, partitions = %describe(tpl), "partitions assigned");
+                self.hooks.assigned(self.client, tpl);
             }
             Rebalance::Revoke(tpl) => {
-                let mut owned = lock(&self.shared.owned);
-                for element in tpl.elements() {
-                    if let Some(partitions) = owned.partitions.get_mut(element.topic()) {
-                        partitions.remove(&element.partition());
-                        if partitions.is_empty() {
-                            owned.partitions.remove(element.topic());
+                {
+                    let mut owned = lock(&self.shared.owned);
+                    for element in tpl.elements() {
+                        if let Some(partitions) = owned.partitions.get_mut(element.topic()) {
+                            partitions.remove(&element.partition());
+                            if partitions.is_empty() {
+                                owned.partitions.remove(element.topic());
+                            }
                         }
                     }
                 }
-                info!(client = self.client, partitions = %describe(tpl), "partitions revoked");
+                self.hooks.revoked(self.client, tpl);
             }
-            Rebalance::Error(e) => warn!(client = self.client, error = %e, "rebalance error"),
+            Rebalance::Error(e) => self.hooks.rebalance_error(self.client, e),
         }
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
-        match result {
-            Ok(()) => debug!(offsets = %describe(offsets), "offsets committed"),
-            Err(e) => warn!(error = %e, offsets = %describe(offsets), "offset commit failed"),
-        }
+        self.hooks.committed(result.as_ref().map(|_| ()), offsets);
     }
 }
 

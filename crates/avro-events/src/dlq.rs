@@ -1,6 +1,9 @@
 //! Dead-letter records: a record that can never be decoded is copied, with its original key,
 //! value and headers, to a dead-letter topic (`<topic>.dlq` unless configured), with headers
-//! naming the error and where the record came from.
+//! naming the error and where the record came from. The suffix is configurable with
+//! `dlq.topic.suffix` ([`Config::dead_letter_suffix`](crate::Config::dead_letter_suffix)), and
+//! a consumer can name its own dead-letter topic
+//! ([`ConsumerOptions::dead_letter_topic`](crate::ConsumerOptions::dead_letter_topic)).
 
 use rdkafka::{
     Message,
@@ -32,9 +35,9 @@ pub fn dead_letter_topic(topic: &str) -> String {
 }
 
 /// The dead-letter topic of records read from `source_topic`: `configured`, or
-/// `<source_topic>.dlq`.
-pub(crate) fn topic_for(configured: Option<&str>, source_topic: &str) -> String {
-    configured.map_or_else(|| dead_letter_topic(source_topic), str::to_owned)
+/// `<source_topic><suffix>` (the suffix is `dlq.topic.suffix`, by default `.dlq`).
+pub(crate) fn topic_for(configured: Option<&str>, source_topic: &str, suffix: &str) -> String {
+    configured.map_or_else(|| format!("{source_topic}{suffix}"), str::to_owned)
 }
 
 /// The original headers of `message` plus the dead-letter headers for `error`.

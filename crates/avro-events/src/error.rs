@@ -19,7 +19,70 @@ impl fmt::Display for RecordLocation {
     }
 }
 
-/// Everything that can go wrong in `grocery-events`.
+/// The Kafka operation an [`Error::Kafka`] or [`Error::Fatal`] failed in, to match on instead
+/// of a message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KafkaOperation {
+    /// Creating a producer (librdkafka refused the configuration).
+    CreateProducer,
+    /// Creating a consumer (librdkafka refused the configuration).
+    CreateConsumer,
+    /// Subscribing a consumer to its topics.
+    Subscribe,
+    /// Producing a record (queueing it or its delivery).
+    Produce,
+    /// Waiting for queued records to be acknowledged.
+    Flush,
+    /// Reading records.
+    Consume,
+    /// Storing an acknowledged offset.
+    StoreOffset,
+    /// Committing offsets.
+    Commit,
+    /// Moving a consumer's position.
+    Seek,
+    /// Initialising a transactional producer (fencing earlier instances).
+    InitTransactions,
+    /// Beginning a transaction.
+    BeginTransaction,
+    /// Sending consumed offsets to a transaction.
+    SendOffsetsToTransaction,
+    /// Committing a transaction.
+    CommitTransaction,
+    /// Aborting a transaction.
+    AbortTransaction,
+}
+
+impl KafkaOperation {
+    /// The operation in words, as error messages show it (e.g. `commit transaction`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CreateProducer => "create producer",
+            Self::CreateConsumer => "create consumer",
+            Self::Subscribe => "subscribe",
+            Self::Produce => "produce",
+            Self::Flush => "flush",
+            Self::Consume => "consume",
+            Self::StoreOffset => "store offset",
+            Self::Commit => "commit",
+            Self::Seek => "seek",
+            Self::InitTransactions => "init transactions",
+            Self::BeginTransaction => "begin transaction",
+            Self::SendOffsetsToTransaction => "send offsets to transaction",
+            Self::CommitTransaction => "commit transaction",
+            Self::AbortTransaction => "abort transaction",
+        }
+    }
+}
+
+impl fmt::Display for KafkaOperation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything that can go wrong in `avro-events`.
 ///
 /// Variants name what failed and carry the context needed to act on it (schema id, subject,
 /// topic/partition/offset, configuration key). No variant ever carries a secret.
@@ -175,8 +238,8 @@ pub enum Error {
     #[error("Kafka {operation} failed{}: {source}",
         topic.as_ref().map(|t| format!(" on topic {t}")).unwrap_or_default())]
     Kafka {
-        /// What was being done, e.g. `produce`, `commit`, `create consumer`.
-        operation: &'static str,
+        /// What was being done.
+        operation: KafkaOperation,
         /// The topic, when the operation concerns one.
         topic: Option<String>,
         /// librdkafka's error.
@@ -198,7 +261,7 @@ pub enum Error {
     #[error("Kafka {operation} failed fatally: {reason}")]
     Fatal {
         /// What was being done.
-        operation: &'static str,
+        operation: KafkaOperation,
         /// librdkafka's description.
         reason: String,
     },

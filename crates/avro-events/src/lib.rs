@@ -9,12 +9,15 @@
 //!
 //! # A tour
 //!
+//! - [`Client`]: the root. Built once from a [`Config`] (validated once), it owns the codec,
+//!   the [`Hooks`] and one OAuth token source per identity, and hands out producers,
+//!   consumers and pipelines.
 //! - [`Config`]: a `client.properties` in Confluent's property names; Kafka keys pass through to
 //!   librdkafka, Schema Registry keys (`schema.registry.url`, `basic.auth.*`, `bearer.auth.*`)
 //!   configure the codec. `Debug` redacts secrets.
 //! - [`Codec`]: encode to and decode from the wire format. The writer schema is fetched by id
 //!   (and cached) and resolved into the reader type, so v1 data reads into a v2 type and back.
-//! - [`Producer`] and [`Consumer`]: typed, idempotent, at-least-once; undecodable records go to
+//! - [`Producer`] and [`Consumer`] ([`Client::producer`], [`Client::consumer`]): typed, idempotent, at-least-once; undecodable records go to
 //!   a dead-letter topic with headers that say why ([`dlq`]). [`Pipeline`] is
 //!   consume-transform-produce, with Kafka transactions when `transactional.id` is set.
 //! - [`auth`]: OAuth client credentials for Kafka (SASL/OAUTHBEARER with Confluent's
@@ -26,9 +29,7 @@
 //! # Example
 //!
 //! ```no_run
-//! use std::sync::Arc;
-//!
-//! use avro_events::{Codec, Config, Consumer, ConsumerOptions, Event, Producer};
+//! use avro_events::{Client, Config, Event};
 //!
 //! #[derive(Debug, serde::Serialize, serde::Deserialize)]
 //! struct Reading {
@@ -48,15 +49,14 @@
 //!
 //! # async fn run() -> Result<(), avro_events::Error> {
 //! let config = Config::from_file("client.properties")?.with_env_overrides();
-//! config.validate()?; // names the missing or bad key
-//! let codec = Arc::new(Codec::from_config(&config)?);
+//! let client = Client::from_config(config)?; // validates; names the missing or bad key
 //!
-//! let producer = Producer::new(&config, codec.clone()).await?;
+//! let producer = client.producer().await?;
 //! let reading = Reading { sensor: "fridge-1".into(), celsius: 3.5 };
 //! let delivered = producer.send(&reading).await?;
 //! println!("stored at {}[{}]@{}", delivered.topic, delivered.partition, delivered.offset);
 //!
-//! let consumer = Consumer::<Reading>::new(&config, codec, ConsumerOptions::new("dashboard")).await?;
+//! let consumer = client.consumer::<Reading>("dashboard").await?;
 //! loop {
 //!     let received = consumer.recv().await?;
 //!     println!("{:?}", received.event);
@@ -79,16 +79,19 @@ pub mod pipeline;
 pub mod producer;
 mod redact;
 pub mod registry;
+mod retry;
 pub mod wire;
 
 /// Avro schema compatibility with Confluent's answers: the [`avro-events-compat`] crate.
 ///
 /// [`avro-events-compat`]: avro_events_compat
 pub use avro_events_compat as compat;
+pub use client::{Client, ClientBuilder};
 pub use codec::{Codec, CodecOptions};
 pub use config::Config;
 pub use consumer::{Consumer, ConsumerOptions, Received, RecordMeta};
-pub use error::{Error, RecordLocation, Result};
+pub use context::{DefaultHooks, Hooks};
+pub use error::{Error, KafkaOperation, RecordLocation, Result};
 pub use event::{Event, SubjectNameStrategy};
 pub use pipeline::{Pipeline, PipelineOptions, PipelineStats};
 pub use producer::{Delivered, Producer};

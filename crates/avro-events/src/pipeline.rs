@@ -27,6 +27,7 @@ use std::{
     time::Duration,
 };
 
+use backon::Retryable as _;
 use futures::{StreamExt, stream::FuturesOrdered};
 use rdkafka::{
     Offset, TopicPartitionList, consumer::Consumer as _, error::KafkaError, producer::Producer as _,
@@ -34,9 +35,10 @@ use rdkafka::{
 use tracing::{debug, info, warn};
 
 use crate::{
-    Codec, Config, Consumer, ConsumerOptions, Error, Event, Producer, Received, RecordMeta, Result,
+    Client, Consumer, ConsumerOptions, Error, Event, Producer, Received, RecordMeta, Result,
     consumer::{Mode, Polled},
-    context::LoggingContext,
+    context::{DeadLettered, KafkaContext},
+    error::KafkaOperation,
     producer::PendingDelivery,
 };
 
@@ -76,6 +78,18 @@ impl PipelineOptions {
             batch_size: 500,
             batch_linger: Duration::from_millis(100),
         }
+    }
+}
+
+impl From<&str> for PipelineOptions {
+    fn from(group_id: &str) -> Self {
+        Self::new(group_id)
+    }
+}
+
+impl From<String> for PipelineOptions {
+    fn from(group_id: String) -> Self {
+        Self::new(group_id)
     }
 }
 
@@ -119,27 +133,18 @@ struct Batch {
 }
 
 impl<In: Event> Pipeline<In> {
-    /// Creates the consumer and the producer. Transactions are used when `config` has a
-    /// `transactional.id`.
-    ///
-    /// # Errors
-    /// Configuration or client creation errors.
-    pub async fn new(config: &Config, codec: Arc<Codec>, options: PipelineOptions) -> Result<Self> {
-        let transactional = config.transactional_id().is_some();
-        let (mode, producer) = if transactional {
-            (
-                Mode::Transactional,
-                Producer::transactional(config, codec.clone()).await?,
-            )
+    /// Creates the consumer and the producer of `client` ([`Client::pipeline`]). Transactions
+    /// are used when the configuration has a `transactional.id`.
+    pub(crate) async fn create(client: &Client, options: PipelineOptions) -> Result<Self> {
+        let transactional = client.config().transactional_id().is_some();
+        let mode = if transactional {
+            Mode::Transactional
         } else {
-            (
-                Mode::AtLeastOnce,
-                Producer::new(config, codec.clone()).await?,
-            )
+            Mode::AtLeastOnce
         };
+        let producer = Producer::create(client, transactional).await?;
         let consumer =
-            Consumer::<In>::with_mode(config, codec, options.consumer.clone(), &[In::TOPIC], mode)
-                .await?;
+            Consumer::<In>::create(client, options.consumer.clone(), &[In::TOPIC], mode).await?;
         info!(transactional, "pipeline ready");
         Ok(Self {
             consumer,
@@ -161,12 +166,12 @@ impl<In: Event> Pipeline<In> {
     }
 
     /// Whether the pipeline's clients last found the brokers reachable (see
-    /// [`LoggingContext::brokers_down`]).
+    /// [`KafkaContext::brokers_down`]).
     pub fn brokers_reachable(&self) -> bool {
         !self.consumer.context().brokers_down() && !self.producer_context().brokers_down()
     }
 
-    fn producer_context(&self) -> &LoggingContext {
+    fn producer_context(&self) -> &KafkaContext {
         self.producer.context()
     }
 
@@ -251,17 +256,15 @@ impl<In: Event> Pipeline<In> {
     /// Encodes and queues `out`, waiting out errors that may pass (the registry unreachable
     /// when the output schema is first looked up).
     async fn enqueue<Out: Event>(&self, out: &Out) -> Result<PendingDelivery> {
-        let mut backoff = self.options.consumer.initial_backoff;
-        loop {
-            match self.producer.enqueue_to(Out::TOPIC, out).await {
-                Err(error) if error.is_transient() => {
-                    warn!(%error, backoff_ms = backoff.as_millis() as u64, "cannot encode an output yet; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-                result => return result,
-            }
-        }
+        (|| self.producer.enqueue_to(Out::TOPIC, out))
+            .retry(crate::retry::exponential(
+                self.options.consumer.initial_backoff,
+                Duration::from_secs(10),
+                None,
+            ))
+            .when(Error::is_transient)
+            .notify(|error, wait| warn!(%error, backoff_ms = wait.as_millis() as u64, "cannot encode an output yet; retrying"))
+            .await
     }
 
     async fn run_transactional<Out, F, S>(&self, mut transform: F, shutdown: S) -> Result<()>
@@ -277,7 +280,7 @@ impl<In: Event> Pipeline<In> {
                 () = &mut shutdown => break,
                 polled = self.consumer.poll() => polled?,
             };
-            self.txn("begin transaction", |p| p.begin_transaction())
+            self.txn(KafkaOperation::BeginTransaction, |p| p.begin_transaction())
                 .await
                 .map_err(Failure::into_error)?;
             let mut batch = Batch::default();
@@ -352,7 +355,12 @@ impl<In: Event> Pipeline<In> {
                     error,
                 } => {
                     let dlq_topic = self.consumer.dead_letter_topic(&meta.topic);
-                    warn!(error_kind = error.kind(), %error, dlq_topic, topic = %meta.topic, partition = meta.partition, offset = meta.offset, "record sent to dead-letter topic in the transaction");
+                    context.hooks().dead_lettered(&DeadLettered {
+                        meta: &meta,
+                        dlq_topic: &dlq_topic,
+                        error: &error,
+                        transactional: true,
+                    });
                     deliveries.push(
                         crate::dlq::enqueue(&self.producer, &dlq_topic, &message, &meta, &error)
                             .await?,
@@ -390,7 +398,7 @@ impl<In: Event> Pipeline<In> {
             (context.assignment_of(&tp.0, tp.1) != *assignment).then_some(tp)
         }) {
             return Err(Failure::Abort(Error::Kafka {
-                operation: "commit transaction",
+                operation: KafkaOperation::CommitTransaction,
                 topic: Some(format!("{topic}[{partition}]")),
                 source: KafkaError::Rebalance(
                     rdkafka::types::RDKafkaErrorCode::RebalanceInProgress,
@@ -399,18 +407,18 @@ impl<In: Event> Pipeline<In> {
         }
         let metadata = self.consumer.rdkafka().group_metadata().ok_or_else(|| {
             Failure::Fatal(Error::Kafka {
-                operation: "send offsets to transaction",
+                operation: KafkaOperation::SendOffsetsToTransaction,
                 topic: None,
                 source: KafkaError::Canceled,
             })
         })?;
         let tpl = offsets_tpl(&batch.next).map_err(Failure::Fatal)?;
         let metadata = Arc::new(metadata);
-        self.retrying("send offsets to transaction", move |p| {
+        self.retrying(KafkaOperation::SendOffsetsToTransaction, move |p| {
             p.send_offsets_to_transaction(&tpl, &metadata, Duration::from_secs(30))
         })
         .await?;
-        self.retrying("commit transaction", |p| {
+        self.retrying(KafkaOperation::CommitTransaction, |p| {
             p.commit_transaction(Duration::from_secs(30))
         })
         .await
@@ -418,7 +426,7 @@ impl<In: Event> Pipeline<In> {
 
     /// Aborts the open transaction and rewinds the consumer to the batch's first inputs.
     async fn abort(&self, batch: &Batch) -> Result<()> {
-        self.retrying("abort transaction", |p| {
+        self.retrying(KafkaOperation::AbortTransaction, |p| {
             p.abort_transaction(Duration::from_secs(30))
         })
         .await
@@ -433,28 +441,32 @@ impl<In: Event> Pipeline<In> {
     }
 
     /// Runs a transaction call, retrying it while Kafka calls its failure retriable.
-    async fn retrying<F>(&self, operation: &'static str, call: F) -> Result<(), Failure>
+    async fn retrying<F>(&self, operation: KafkaOperation, call: F) -> Result<(), Failure>
     where
         F: Fn(&TxnProducer) -> rdkafka::error::KafkaResult<()> + Send + Sync + 'static,
     {
         let call = Arc::new(call);
-        let mut backoff = Duration::from_millis(100);
-        loop {
+        (|| {
             let call = call.clone();
-            match self.txn(operation, move |p| call(p)).await {
-                Err(Failure::Retry(error)) => {
-                    warn!(%error, operation, "transaction call failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-                result => return result,
+            self.txn(operation, move |p| call(p))
+        })
+        .retry(crate::retry::exponential(
+            Duration::from_millis(100),
+            Duration::from_secs(5),
+            None,
+        ))
+        .when(|failure| matches!(failure, Failure::Retry(_)))
+        .notify(|failure, _| {
+            if let Failure::Retry(error) = failure {
+                warn!(%error, %operation, "transaction call failed; retrying");
             }
-        }
+        })
+        .await
     }
 
     /// Runs a blocking transaction call of the producer on the blocking pool and classifies
     /// its failure.
-    async fn txn<T, F>(&self, operation: &'static str, call: F) -> Result<T, Failure>
+    async fn txn<T, F>(&self, operation: KafkaOperation, call: F) -> Result<T, Failure>
     where
         T: Send + 'static,
         F: FnOnce(&TxnProducer) -> rdkafka::error::KafkaResult<T> + Send + 'static,
@@ -498,14 +510,14 @@ impl<In: Event> Pipeline<In> {
     }
 }
 
-type TxnProducer = rdkafka::producer::FutureProducer<LoggingContext>;
+type TxnProducer = rdkafka::producer::FutureProducer<KafkaContext>;
 
 fn offsets_tpl(offsets: &BTreeMap<(String, i32), i64>) -> Result<TopicPartitionList> {
     let mut tpl = TopicPartitionList::new();
     for ((topic, partition), offset) in offsets {
         tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
             .map_err(|source| Error::Kafka {
-                operation: "send offsets to transaction",
+                operation: KafkaOperation::SendOffsetsToTransaction,
                 topic: Some(topic.clone()),
                 source,
             })?;

@@ -12,7 +12,8 @@ use rdkafka::{
 use tracing::{Instrument, debug, debug_span};
 
 use crate::{
-    Codec, Config, Error, Event, Result, client, config::ClientRole, context::LoggingContext,
+    Client, Codec, Error, Event, Result, client, config::ClientRole, context::KafkaContext,
+    error::KafkaOperation,
 };
 
 /// Where the broker stored a record.
@@ -35,8 +36,8 @@ pub type PendingDelivery = std::pin::Pin<Box<dyn Future<Output = Result<Delivere
 /// it. Dropping the producer flushes what is still queued (for up to 30 s); call
 /// [`Producer::flush`] to wait explicitly.
 pub struct Producer {
-    inner: Arc<FutureProducer<LoggingContext>>,
-    context: LoggingContext,
+    inner: Arc<FutureProducer<KafkaContext>>,
+    context: KafkaContext,
     codec: Arc<Codec>,
     _auth: client::AuthGuard,
 }
@@ -48,67 +49,66 @@ impl std::fmt::Debug for Producer {
 }
 
 impl Producer {
-    /// Creates a producer from `config`, encoding with `codec`. It is never transactional: a
-    /// `transactional.id` in `config` is left to [`Pipeline`](crate::Pipeline), so one
-    /// `client.properties` serves the pipeline and plain producers alike.
+    /// Creates a producer of `client` ([`Client::producer`]), or with `transactional` the
+    /// transactional producer of a pipeline: with the configuration's `transactional.id`, its
+    /// transactions initialised (fencing any earlier producer with the same id). A plain
+    /// producer leaves `transactional.id` out, so one `client.properties` serves the pipeline
+    /// and plain producers alike.
     ///
     /// # Errors
-    /// [`Error::Config`] for bad configuration, [`Error::Kafka`] when librdkafka refuses it.
-    pub async fn new(config: &Config, codec: Arc<Codec>) -> Result<Self> {
+    /// [`Error::Config`] for a transactional producer without `transactional.id`;
+    /// [`Error::Kafka`] when librdkafka refuses the configuration or the transactions cannot
+    /// be initialised (broker unreachable, not authorized for the transactional id).
+    pub(crate) async fn create(client: &Client, transactional: bool) -> Result<Self> {
+        let config = client.config();
         let mut rd = config.rdkafka_config_for(ClientRole::Producer);
-        if rd.get("transactional.id").is_some() {
-            debug!("plain producer: transactional.id left to the pipeline");
-            rd.remove("transactional.id");
-            rd.remove("transaction.timeout.ms");
-        }
-        Self::create(config, rd, codec, "producer").await
-    }
-
-    /// Creates a transactional producer with `config`'s `transactional.id` and initialises its
-    /// transactions (fencing any earlier producer with the same id).
-    ///
-    /// # Errors
-    /// [`Error::Config`] without `transactional.id`; [`Error::Kafka`] when the transactions
-    /// cannot be initialised (broker unreachable, not authorized for the transactional id).
-    pub(crate) async fn transactional(config: &Config, codec: Arc<Codec>) -> Result<Self> {
-        if config.transactional_id().is_none() {
-            return Err(Error::Config {
-                key: "transactional.id".into(),
-                reason: "needed for a transactional producer".into(),
-            });
-        }
-        let rd = config.rdkafka_config_for(ClientRole::Producer);
-        let producer = Self::create(config, rd, codec, "transactional producer").await?;
-        let native = FutureProducer::clone(&producer.inner);
-        tokio::task::spawn_blocking(move || native.init_transactions(Duration::from_secs(60)))
-            .await
-            .map_err(|e| kafka_err("init transactions", None, KafkaError::Canceled, e))?
-            .map_err(|source| Error::Kafka {
-                operation: "init transactions",
-                topic: None,
-                source,
-            })?;
-        Ok(producer)
-    }
-
-    async fn create(
-        config: &Config,
-        mut rd: rdkafka::ClientConfig,
-        codec: Arc<Codec>,
-        client: &'static str,
-    ) -> Result<Self> {
         if config.get("enable.idempotence").is_none() {
             rd.set("enable.idempotence", "true");
         }
-        let context = LoggingContext::new(client);
-        let (inner, auth): (Arc<FutureProducer<LoggingContext>>, _) =
-            client::create(config, rd, context.clone(), "create producer").await?;
-        Ok(Self {
+        let name = if transactional {
+            if config.transactional_id().is_none() {
+                return Err(Error::Config {
+                    key: "transactional.id".into(),
+                    reason: "needed for a transactional producer".into(),
+                });
+            }
+            "transactional producer"
+        } else {
+            if rd.get("transactional.id").is_some() {
+                debug!("plain producer: transactional.id left to the pipeline");
+                rd.remove("transactional.id");
+                rd.remove("transaction.timeout.ms");
+            }
+            "producer"
+        };
+        let (inner, auth, context): (Arc<FutureProducer<KafkaContext>>, _, _) = client
+            .create_native(&rd, name, KafkaOperation::CreateProducer)
+            .await?;
+        let producer = Self {
             inner,
             context,
-            codec,
+            codec: client.codec().clone(),
             _auth: auth,
-        })
+        };
+        if transactional {
+            let native = FutureProducer::clone(&producer.inner);
+            tokio::task::spawn_blocking(move || native.init_transactions(Duration::from_secs(60)))
+                .await
+                .map_err(|e| {
+                    kafka_err(
+                        KafkaOperation::InitTransactions,
+                        None,
+                        KafkaError::Canceled,
+                        e,
+                    )
+                })?
+                .map_err(|source| Error::Kafka {
+                    operation: KafkaOperation::InitTransactions,
+                    topic: None,
+                    source,
+                })?;
+        }
+        Ok(producer)
     }
 
     /// The codec this producer encodes with.
@@ -117,12 +117,12 @@ impl Producer {
     }
 
     /// The client context: broker reachability, refusals.
-    pub fn context(&self) -> &LoggingContext {
+    pub fn context(&self) -> &KafkaContext {
         &self.context
     }
 
     /// The underlying rdkafka producer (for transactions and metrics).
-    pub fn rdkafka(&self) -> &FutureProducer<LoggingContext> {
+    pub fn rdkafka(&self) -> &FutureProducer<KafkaContext> {
         &self.inner
     }
 
@@ -175,7 +175,7 @@ impl Producer {
         let mut headers = headers;
         loop {
             if let Some(refusal) = self.context.refusal() {
-                return Err(self.context.refusal_error(refusal, "produce"));
+                return Err(self.context.refusal_error(refusal, KafkaOperation::Produce));
             }
             let mut record = FutureRecord::<[u8], [u8]>::to(topic);
             if let Some(payload) = payload {
@@ -196,7 +196,7 @@ impl Producer {
                             biased;
                             delivered = future => delivered,
                             refusal = context.refused() => {
-                                return Err(context.refusal_error(refusal, "produce"));
+                                return Err(context.refusal_error(refusal, KafkaOperation::Produce));
                             }
                         };
                         match delivered {
@@ -214,12 +214,12 @@ impl Producer {
                                 })
                             }
                             Ok(Err((source, _))) => Err(Error::Kafka {
-                                operation: "produce",
+                                operation: KafkaOperation::Produce,
                                 topic: Some(topic),
                                 source,
                             }),
                             Err(_) => Err(Error::Kafka {
-                                operation: "produce",
+                                operation: KafkaOperation::Produce,
                                 topic: Some(topic),
                                 source: KafkaError::Canceled,
                             }),
@@ -232,7 +232,7 @@ impl Producer {
                 }
                 Err((source, _)) => {
                     return Err(Error::Kafka {
-                        operation: "produce",
+                        operation: KafkaOperation::Produce,
                         topic: Some(topic.to_owned()),
                         source,
                     });
@@ -249,9 +249,9 @@ impl Producer {
         let inner = FutureProducer::clone(&self.inner);
         tokio::task::spawn_blocking(move || inner.flush(Timeout::After(timeout)))
             .await
-            .map_err(|e| kafka_err("flush", None, KafkaError::Canceled, e))?
+            .map_err(|e| kafka_err(KafkaOperation::Flush, None, KafkaError::Canceled, e))?
             .map_err(|source| Error::Kafka {
-                operation: "flush",
+                operation: KafkaOperation::Flush,
                 topic: None,
                 source,
             })
@@ -275,12 +275,12 @@ impl Drop for Producer {
 }
 
 fn kafka_err(
-    operation: &'static str,
+    operation: KafkaOperation,
     topic: Option<String>,
     source: KafkaError,
     join: tokio::task::JoinError,
 ) -> Error {
-    tracing::error!(%join, operation, "blocking Kafka call did not finish");
+    tracing::error!(%join, %operation, "blocking Kafka call did not finish");
     Error::Kafka {
         operation,
         topic,

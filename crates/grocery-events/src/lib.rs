@@ -9,20 +9,17 @@
 //! # Example
 //!
 //! ```no_run
-//! use std::sync::Arc;
-//!
-//! use grocery_events::{Codec, Config, Consumer, ConsumerOptions, Order, PickList, Producer};
+//! use grocery_events::{Client, Config, Order, PickList};
 //!
 //! # async fn run(order: Order) -> Result<(), grocery_events::Error> {
 //! let config = Config::from_file("client.properties")?.with_env_overrides();
-//! config.validate()?; // names the missing or bad key
-//! let codec = Arc::new(Codec::from_config(&config)?);
+//! let client = Client::from_config(config)?; // validates: names the missing or bad key
 //!
-//! let producer = Producer::new(&config, codec.clone()).await?;
+//! let producer = client.producer().await?;
 //! let delivered = producer.send(&order).await?;
 //! println!("order stored at {}[{}]@{}", delivered.topic, delivered.partition, delivered.offset);
 //!
-//! let consumer = Consumer::<PickList>::new(&config, codec, ConsumerOptions::new("staff")).await?;
+//! let consumer = client.consumer::<PickList>("staff").await?;
 //! loop {
 //!     let received = consumer.recv().await?;
 //!     println!("pick list {} for {}", received.event.picklist_id, received.event.assigned_picker);

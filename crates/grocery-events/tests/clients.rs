@@ -8,7 +8,7 @@ use std::{
 };
 
 use grocery_events::{
-    Codec, Config, Consumer, ConsumerOptions, Error, Order, OrderLine, Producer, Received,
+    Client, Codec, Config, Consumer, ConsumerOptions, Error, Order, OrderLine, Producer, Received,
     consumer::dlq_headers,
 };
 use local_stack::{Stack, StackOptions, registry::SchemaRegistry};
@@ -47,13 +47,9 @@ fn group(name: &str) -> ConsumerOptions {
     ConsumerOptions::new(format!("{name}-{}", Uuid::new_v4().simple()))
 }
 
-async fn consumer(
-    config: &Config,
-    codec: &Arc<Codec>,
-    options: ConsumerOptions,
-    topic: &str,
-) -> Consumer<Order> {
-    Consumer::subscribed_to(config, codec.clone(), options, &[topic])
+async fn consumer(client: &Client, options: ConsumerOptions, topic: &str) -> Consumer<Order> {
+    client
+        .consumer_subscribed_to(options, &[topic])
         .await
         .unwrap()
 }
@@ -84,8 +80,8 @@ async fn typed_round_trip_with_metadata() {
     let stack = Stack::start().await.unwrap();
     let config = config(&stack);
     let topic = stack.unique_topic("orders", 3).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
-    let producer = Producer::new(&config, codec.clone()).await.unwrap();
+    let client = Client::from_config(config.clone()).unwrap();
+    let producer = client.producer().await.unwrap();
     let mut delivered = BTreeMap::new();
     for n in 0..30 {
         let d = producer.send_to(&topic, &order(n)).await.unwrap();
@@ -98,7 +94,7 @@ async fn typed_round_trip_with_metadata() {
         "keys spread over partitions: {partitions:?}"
     );
 
-    let consumer = consumer(&config, &codec, group("round-trip"), &topic).await;
+    let consumer = consumer(&client, group("round-trip"), &topic).await;
     let received: Vec<Received<Order>> = {
         use futures::StreamExt as _;
         let stream = consumer.stream().take(30);
@@ -131,10 +127,10 @@ async fn two_consumers_in_a_group_split_the_partitions_without_duplicates() {
     let stack = Stack::start().await.unwrap();
     let config = config(&stack);
     let topic = stack.unique_topic("orders", 3).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
+    let client = Client::from_config(config.clone()).unwrap();
     let options = group("split");
-    let a = consumer(&config, &codec, options.clone(), &topic).await;
-    let b = consumer(&config, &codec, options, &topic).await;
+    let a = consumer(&client, options.clone(), &topic).await;
+    let b = consumer(&client, options, &topic).await;
     // A clean run: both members hold their partitions before records arrive. (A rebalance in
     // the middle of consumption may hand acknowledged-but-uncommitted records to the next
     // owner: at-least-once allows that.)
@@ -148,7 +144,7 @@ async fn two_consumers_in_a_group_split_the_partitions_without_duplicates() {
         let _ = tokio::time::timeout(Duration::from_millis(100), a.recv()).await;
         let _ = tokio::time::timeout(Duration::from_millis(100), b.recv()).await;
     }
-    let producer = Producer::new(&config, codec.clone()).await.unwrap();
+    let producer = client.producer().await.unwrap();
     for n in 0..300 {
         producer.send_to(&topic, &order(n)).await.unwrap();
     }
@@ -194,13 +190,13 @@ async fn a_restarted_consumer_resumes_from_committed_offsets() {
     let stack = Stack::start().await.unwrap();
     let config = config(&stack);
     let topic = stack.unique_topic("orders", 3).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
-    let producer = Producer::new(&config, codec.clone()).await.unwrap();
+    let client = Client::from_config(config.clone()).unwrap();
+    let producer = client.producer().await.unwrap();
     for n in 0..40 {
         producer.send_to(&topic, &order(n)).await.unwrap();
     }
     let options = group("resume");
-    let first = consumer(&config, &codec, options.clone(), &topic).await;
+    let first = consumer(&client, options.clone(), &topic).await;
     let mut ids: BTreeSet<Uuid> = receive(&first, 40)
         .await
         .into_iter()
@@ -212,7 +208,7 @@ async fn a_restarted_consumer_resumes_from_committed_offsets() {
     for n in 40..60 {
         producer.send_to(&topic, &order(n)).await.unwrap();
     }
-    let second = consumer(&config, &codec, options, &topic).await;
+    let second = consumer(&client, options, &topic).await;
     for r in receive(&second, 20).await {
         assert!(
             ids.insert(r.event.order_id),
@@ -232,8 +228,8 @@ async fn poison_records_go_to_the_dead_letter_topic_and_good_ones_are_processed(
     let topic = stack.unique_topic("orders", 1).unwrap();
     let dlq = format!("{topic}.dlq");
     stack.kafka().create_topic(&dlq, 1).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
-    let producer = Producer::new(&config, codec.clone()).await.unwrap();
+    let client = Client::from_config(config.clone()).unwrap();
+    let producer = client.producer().await.unwrap();
 
     let raw: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", stack.bootstrap_servers())
@@ -255,7 +251,7 @@ async fn poison_records_go_to_the_dead_letter_topic_and_good_ones_are_processed(
     send_raw(vec![0, 0x7f, 0, 0, 9, 2], "unknown-id").await;
     producer.send_to(&topic, &order(3)).await.unwrap();
 
-    let consumer = consumer(&config, &codec, group("dlq"), &topic).await;
+    let consumer = consumer(&client, group("dlq"), &topic).await;
     let good: Vec<u32> = receive(&consumer, 3)
         .await
         .iter()
@@ -335,8 +331,8 @@ async fn every_acknowledged_event_survives_a_broker_going_down_and_up() {
         .set("message.timeout.ms", "20000")
         .set("retry.backoff.ms", "50");
     let topic = stack.unique_topic("orders", 3).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
-    let producer = Arc::new(Producer::new(&config, codec.clone()).await.unwrap());
+    let client = Client::from_config(config.clone()).unwrap();
+    let producer = Arc::new(client.producer().await.unwrap());
 
     let sender = {
         let producer = producer.clone();
@@ -367,7 +363,7 @@ async fn every_acknowledged_event_survives_a_broker_going_down_and_up() {
         acked.len()
     );
 
-    let fresh = consumer(&config, &codec, group("after-fault"), &topic).await;
+    let fresh = consumer(&client, group("after-fault"), &topic).await;
     let mut read = BTreeSet::new();
     let deadline = tokio::time::Instant::now() + WAIT;
     while !acked.is_subset(&read) {
@@ -394,10 +390,10 @@ async fn clients_keep_working_when_the_registry_goes_down_after_warm_up() {
         .bootstrap_servers(stack.bootstrap_servers())
         .schema_registry_url(registry.url());
     let topic = stack.unique_topic("orders", 3).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
-    let producer = Producer::new(&config, codec.clone()).await.unwrap();
+    let client = Client::from_config(config.clone()).unwrap();
+    let producer = client.producer().await.unwrap();
     producer.send_to(&topic, &order(0)).await.unwrap();
-    let consumer = consumer(&config, &codec, group("warm"), &topic).await;
+    let consumer = consumer(&client, group("warm"), &topic).await;
     receive(&consumer, 1).await;
 
     registry.shutdown().await.unwrap();
@@ -420,15 +416,18 @@ async fn a_cold_consumer_retries_until_the_registry_is_back() {
         .bootstrap_servers(stack.bootstrap_servers())
         .schema_registry_url(&url);
     let topic = stack.unique_topic("orders", 1).unwrap();
-    let producer = Producer::new(&config, Arc::new(Codec::from_config(&config).unwrap()))
+    let producer = Client::from_config(config.clone())
+        .unwrap()
+        .producer()
         .await
         .unwrap();
     producer.send_to(&topic, &order(5)).await.unwrap();
     registry.shutdown().await.unwrap();
 
     // A cold codec: the first decode meets a dead registry.
-    let cold = Arc::new(Codec::from_config(&config).unwrap());
+    let cold = Client::from_config(config.clone()).unwrap();
     let err = cold
+        .codec()
         .decode::<Order>(&cold_bytes(&producer, &topic).await)
         .await
         .unwrap_err();
@@ -437,7 +436,7 @@ async fn a_cold_consumer_retries_until_the_registry_is_back() {
     let mut options = group("cold");
     options.initial_backoff = Duration::from_millis(100);
     options.max_retries = 50;
-    let consumer = consumer(&config, &cold, options, &topic).await;
+    let consumer = consumer(&cold, options, &topic).await;
     let receiving = tokio::spawn(async move {
         let r = consumer.recv().await;
         (consumer, r)

@@ -7,8 +7,8 @@
 use std::{collections::BTreeSet, sync::Arc, sync::atomic::Ordering, time::Duration};
 
 use grocery_events::{
-    Codec, Config, Consumer, ConsumerOptions, Order, OrderLine, PickLine, PickList, Pipeline,
-    PipelineOptions, Producer, StockStatus,
+    Client, Config, ConsumerOptions, Order, OrderLine, PickLine, PickList, PipelineOptions,
+    StockStatus,
 };
 use local_stack::Stack;
 use uuid::Uuid;
@@ -57,15 +57,15 @@ async fn run_pipeline(
     config: Config,
     count: u32,
 ) -> (Arc<grocery_events::PipelineStats>, BTreeSet<Uuid>) {
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
-    let producer = Producer::new(&config.clone().set("transactional.id", ""), codec.clone())
-        .await
-        .unwrap();
+    // One client: its producers leave `transactional.id` to the pipeline.
+    let client = Client::from_config(config).unwrap();
+    let producer = client.producer().await.unwrap();
     for n in 0..count {
         producer.send(&order(n)).await.unwrap();
     }
     let group = format!("fulfillment-{}", Uuid::new_v4().simple());
-    let pipeline = Pipeline::<Order>::new(&config, codec.clone(), PipelineOptions::new(group))
+    let pipeline = client
+        .pipeline::<Order>(PipelineOptions::new(group))
         .await
         .unwrap();
     let stats = pipeline.stats();
@@ -78,13 +78,13 @@ async fn run_pipeline(
             .await
     });
 
-    let reader = Consumer::<PickList>::new(
-        &config.clone().set("transactional.id", ""),
-        codec,
-        ConsumerOptions::new(format!("reader-{}", Uuid::new_v4().simple())),
-    )
-    .await
-    .unwrap();
+    let reader = client
+        .consumer::<PickList>(ConsumerOptions::new(format!(
+            "reader-{}",
+            Uuid::new_v4().simple()
+        )))
+        .await
+        .unwrap();
     let mut seen = BTreeSet::new();
     while seen.len() < count as usize {
         let received = tokio::time::timeout(Duration::from_secs(30), reader.recv())

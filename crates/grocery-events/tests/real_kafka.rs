@@ -13,10 +13,10 @@
 //! cluster cannot: SASL/SSL or OAuth against a real broker, and that records of an aborted
 //! transaction stay invisible to `read_committed` consumers.
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, time::Duration};
 
 use grocery_events::{
-    Codec, Config, Consumer, ConsumerOptions, Order, OrderLine, Producer, context::LoggingContext,
+    Client, Config, Consumer, ConsumerOptions, Order, OrderLine, context::KafkaContext,
 };
 use rdkafka::{
     config::FromClientConfigAndContext,
@@ -70,17 +70,15 @@ async fn read_ids(consumer: &Consumer<Order>, run: Uuid, want: usize) -> BTreeSe
 async fn typed_round_trip_on_a_real_cluster() {
     let config = config();
     let run = Uuid::new_v4();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
-    let consumer = Consumer::<Order>::new(
-        &config.clone().set("auto.offset.reset", "latest"),
-        codec.clone(),
-        ConsumerOptions::new(format!("grocery-events-it-{run}")),
-    )
-    .await
-    .unwrap();
+    let client = Client::from_config(config.clone()).unwrap();
+    let consumer = Client::from_config(config.set("auto.offset.reset", "latest"))
+        .unwrap()
+        .consumer::<Order>(ConsumerOptions::new(format!("grocery-events-it-{run}")))
+        .await
+        .unwrap();
     // Give the group its assignment before producing, since it starts at the latest offset.
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let producer = Producer::new(&config, codec).await.unwrap();
+    let producer = client.producer().await.unwrap();
     for n in 0..20 {
         producer.send(&order(run, n)).await.unwrap();
     }
@@ -93,20 +91,18 @@ async fn typed_round_trip_on_a_real_cluster() {
 async fn aborted_transactions_stay_invisible_to_read_committed_consumers() {
     let base = config();
     let run = Uuid::new_v4();
-    let codec = Arc::new(Codec::from_config(&base).unwrap());
-    let consumer = Consumer::<Order>::new(
-        &base.clone().set("auto.offset.reset", "latest"),
-        codec.clone(),
-        ConsumerOptions::new(format!("grocery-events-it-{run}")),
-    )
-    .await
-    .unwrap();
+    let client = Client::from_config(base.clone().set("auto.offset.reset", "latest")).unwrap();
+    let consumer = client
+        .consumer::<Order>(ConsumerOptions::new(format!("grocery-events-it-{run}")))
+        .await
+        .unwrap();
+    let codec = client.codec().clone();
     tokio::time::sleep(Duration::from_secs(10)).await;
 
     let mut rd = base.rdkafka_config();
     rd.set("transactional.id", format!("grocery-events-it-{run}"));
-    let producer: FutureProducer<LoggingContext> =
-        FutureProducer::from_config_and_context(&rd, LoggingContext::new("it")).unwrap();
+    let producer: FutureProducer<KafkaContext> =
+        FutureProducer::from_config_and_context(&rd, KafkaContext::new("it")).unwrap();
     producer.init_transactions(Duration::from_secs(30)).unwrap();
 
     let send = |n: u32| {

@@ -8,8 +8,8 @@ use std::{
 };
 
 use grocery_events::{
-    Codec, Config, Consumer, ConsumerOptions, Order, OrderLine, PickLine, PickList, Pipeline,
-    PipelineOptions, Producer, StockStatus,
+    Client, Config, Consumer, ConsumerOptions, Order, OrderLine, PickLine, PickList,
+    PipelineOptions, StockStatus,
 };
 use local_stack::Stack;
 use rdkafka::{
@@ -126,11 +126,12 @@ async fn an_ack_after_revocation_is_dropped_not_an_error() {
     let stack = Stack::start().await.unwrap();
     let topic = stack.unique_topic("late-ack", 1).unwrap();
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
-    let producer = Producer::new(&config, codec.clone()).await.unwrap();
+    let client = Client::from_config(config.clone()).unwrap();
+    let producer = client.producer().await.unwrap();
     producer.send_to(&topic, &order(1)).await.unwrap();
 
-    let consumer = Consumer::<Order>::subscribed_to(&config, codec, group("late-ack"), &[&topic])
+    let consumer = client
+        .consumer_subscribed_to::<Order>(group("late-ack"), &[&topic])
         .await
         .unwrap();
     let received = tokio::time::timeout(WAIT, consumer.recv())
@@ -163,8 +164,8 @@ async fn a_producer_from_a_transactional_config_sends() {
     let config = Config::from_properties_str(&stack.client_properties())
         .unwrap()
         .set("transactional.id", format!("t-{}", Uuid::new_v4().simple()));
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
-    let producer = Producer::new(&config, codec).await.unwrap();
+    let client = Client::from_config(config.clone()).unwrap();
+    let producer = client.producer().await.unwrap();
     let delivered = tokio::time::timeout(WAIT, producer.send_to(&topic, &order(2)))
         .await
         .expect("delivered in time")
@@ -181,13 +182,14 @@ async fn a_cancelled_recv_does_not_dead_letter_twice() {
     let dlq = format!("{topic}.dlq");
     stack.kafka().create_topic(&dlq, 1).unwrap();
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
-    let producer = Producer::new(&config, codec.clone()).await.unwrap();
+    let client = Client::from_config(config.clone()).unwrap();
+    let producer = client.producer().await.unwrap();
     producer.send_to(&topic, &order(1)).await.unwrap();
     produce_raw(&stack, &topic, "poison", b"not avro at all").await;
     producer.send_to(&topic, &order(3)).await.unwrap();
 
-    let consumer = Consumer::<Order>::subscribed_to(&config, codec, group("dlq-cancel"), &[&topic])
+    let consumer = client
+        .consumer_subscribed_to::<Order>(group("dlq-cancel"), &[&topic])
         .await
         .unwrap();
     let first = tokio::time::timeout(WAIT, consumer.recv())
@@ -244,15 +246,11 @@ async fn read(reader: &Consumer<PickList>, seen: &mut BTreeMap<Uuid, PickList>, 
 async fn the_pipeline_rides_out_a_broker_outage() {
     let stack = Stack::start().await.unwrap();
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
-    let producer = Producer::new(&config, codec.clone()).await.unwrap();
+    let client = Client::from_config(config.clone()).unwrap();
+    let producer = client.producer().await.unwrap();
     let mut options = PipelineOptions::new(format!("outage-{}", Uuid::new_v4().simple()));
     options.consumer.initial_backoff = Duration::from_millis(50);
-    let pipeline = Arc::new(
-        Pipeline::<Order>::new(&config, codec.clone(), options)
-            .await
-            .unwrap(),
-    );
+    let pipeline = Arc::new(client.pipeline::<Order>(options).await.unwrap());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn({
         let pipeline = pipeline.clone();
@@ -264,7 +262,8 @@ async fn the_pipeline_rides_out_a_broker_outage() {
                 .await
         }
     });
-    let reader = Consumer::<PickList>::new(&config, codec, group("outage-reader"))
+    let reader = client
+        .consumer::<PickList>(group("outage-reader"))
         .await
         .unwrap();
     let mut seen = BTreeMap::new();
@@ -317,9 +316,9 @@ async fn a_registry_401_during_a_cold_decode_is_retried() {
         .set("bearer.auth.client.id", CLIENT_ID)
         .set("bearer.auth.client.secret", CLIENT_SECRET)
         .set("bearer.auth.logical.cluster", "lsrc-gr0c");
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
+    let client = Client::from_config(config.clone()).unwrap();
     // Warm the token up on another schema id, then have the registry refuse it.
-    let _ = codec.decode::<Order>(&[0, 0, 0, 0, 1, 0]).await;
+    let _ = client.codec().decode::<Order>(&[0, 0, 0, 0, 1, 0]).await;
     let first = tokens.issued()[0].token.clone();
     registry.revoke(&first);
 
@@ -328,7 +327,8 @@ async fn a_registry_401_during_a_cold_decode_is_retried() {
     produce_raw(&stack, &topic, "k", &[0, 0, 0, 0, 7, 5, 6, 7, 8]).await;
     let mut options = group("sr-401");
     options.initial_backoff = Duration::from_millis(20);
-    let consumer = Consumer::<Order>::subscribed_to(&config, codec, options, &[&topic])
+    let consumer = client
+        .consumer_subscribed_to::<Order>(options, &[&topic])
         .await
         .unwrap();
     // recv must not fail: it handles both records and waits for a good one.
@@ -345,4 +345,83 @@ async fn a_registry_401_during_a_cold_decode_is_retried() {
     let refused = registry.seen().iter().filter(|s| !s.accepted).count();
     assert!(refused >= 1, "the registry refused the revoked token");
     assert_eq!(tokens.requests(), 2, "one new token after the 401");
+}
+
+/// `dlq.topic.suffix` used to be accepted and never read: records that cannot be decoded
+/// always went to `<topic>.dlq`. The suffix now names the dead-letter topic, and one that
+/// cannot end a topic name is refused when the client is built.
+#[tokio::test(flavor = "multi_thread")]
+async fn dlq_topic_suffix_names_the_dead_letter_topic() {
+    let stack = Stack::start().await.unwrap();
+    let topic = stack.unique_topic("dlq-suffix", 1).unwrap();
+    let dead = format!("{topic}.dead-letters");
+    stack.kafka().create_topic(&dead, 1).unwrap();
+    stack
+        .kafka()
+        .create_topic(&format!("{topic}.dlq"), 1)
+        .unwrap();
+    let config = Config::from_properties_str(&stack.client_properties())
+        .unwrap()
+        .set("dlq.topic.suffix", ".dead-letters");
+    let hooks = Recording::default();
+    let client = Client::builder(config.clone())
+        .hooks(hooks.clone())
+        .build()
+        .unwrap();
+    assert_eq!(client.dead_letter_suffix(), ".dead-letters");
+    let producer = client.producer().await.unwrap();
+    produce_raw(&stack, &topic, "poison", b"not avro at all").await;
+    producer.send_to(&topic, &order(4)).await.unwrap();
+
+    let consumer = client
+        .consumer_subscribed_to::<Order>(group("dlq-suffix"), &[&topic])
+        .await
+        .unwrap();
+    let received = tokio::time::timeout(WAIT, consumer.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(received.event, order(4));
+    assert_eq!(consumer.dead_lettered(), 1);
+    assert_eq!(count_records(&stack, &dead, 1), 1, "the copy is on {dead}");
+    assert_eq!(count_records(&stack, &format!("{topic}.dlq"), 0), 0);
+    // The application's hooks were told, instead of the default log lines.
+    assert_eq!(
+        *hooks.dead_lettered.lock().unwrap(),
+        std::slice::from_ref(&dead)
+    );
+    assert!(hooks.assigned.lock().unwrap().contains(&(topic.clone(), 0)));
+
+    for bad in ["", "/dlq", ".dlq letters"] {
+        let err = Client::from_config(config.clone().set("dlq.topic.suffix", bad)).unwrap_err();
+        assert!(
+            matches!(&err, grocery_events::Error::Config { key, .. } if key == "dlq.topic.suffix"),
+            "{bad:?}: {err}"
+        );
+    }
+}
+
+/// Hooks that record what they are told.
+#[derive(Clone, Default)]
+struct Recording {
+    assigned: Arc<std::sync::Mutex<Vec<(String, i32)>>>,
+    dead_lettered: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl grocery_events::Hooks for Recording {
+    fn assigned(&self, _client: &str, partitions: &rdkafka::TopicPartitionList) {
+        self.assigned.lock().unwrap().extend(
+            partitions
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_owned(), e.partition())),
+        );
+    }
+
+    fn dead_lettered(&self, record: &grocery_events::context::DeadLettered<'_>) {
+        self.dead_lettered
+            .lock()
+            .unwrap()
+            .push(record.dlq_topic.to_owned());
+    }
 }

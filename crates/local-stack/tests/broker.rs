@@ -11,8 +11,8 @@ use std::{
 };
 
 use grocery_events::{
-    Codec, Config, Consumer, ConsumerOptions, Order, OrderLine, PickLine, PickList, Producer,
-    StockStatus, topics,
+    Client, Config, Consumer, ConsumerOptions, Order, OrderLine, PickLine, PickList, StockStatus,
+    topics,
 };
 use local_stack::{
     BrokerKind, KafkaAuth, Stack, StackOptions,
@@ -102,17 +102,13 @@ async fn oauth_clients_authenticate_reauthenticate_and_are_refused_what_acls_den
     idp.set_token_lifetime(Duration::from_secs(6));
 
     let producer_config = config(&stack, ORDER_PRODUCER);
-    let codec = Arc::new(Codec::from_config(&producer_config).unwrap());
-    let producer = Producer::new(&producer_config, codec.clone())
+    let client = Client::from_config(producer_config.clone()).unwrap();
+    let producer = client.producer().await.unwrap();
+    let consumer = Client::from_config(config(&stack, FULFILLMENT))
+        .unwrap()
+        .consumer::<Order>(ConsumerOptions::new("fulfillment-oauth-it"))
         .await
         .unwrap();
-    let consumer = Consumer::<Order>::new(
-        &config(&stack, FULFILLMENT),
-        codec.clone(),
-        ConsumerOptions::new("fulfillment-oauth-it"),
-    )
-    .await
-    .unwrap();
 
     let run = Uuid::new_v4();
     // The broker's SaslServerAuthenticator (at DEBUG) logs each completed re-authentication.
@@ -312,17 +308,13 @@ async fn plain_api_keys_right_password_works_wrong_password_is_a_clear_error() {
 
     let producer_config = config(&stack, ORDER_PRODUCER);
     assert_eq!(producer_config.get("sasl.mechanisms"), Some("PLAIN"));
-    let codec = Arc::new(Codec::from_config(&producer_config).unwrap());
-    let producer = Producer::new(&producer_config, codec.clone())
+    let client = Client::from_config(producer_config.clone()).unwrap();
+    let producer = client.producer().await.unwrap();
+    let consumer = Client::from_config(config(&stack, FULFILLMENT))
+        .unwrap()
+        .consumer::<Order>(ConsumerOptions::new("fulfillment-plain-it"))
         .await
         .unwrap();
-    let consumer = Consumer::<Order>::new(
-        &config(&stack, FULFILLMENT),
-        codec.clone(),
-        ConsumerOptions::new("fulfillment-plain-it"),
-    )
-    .await
-    .unwrap();
     let sent = order(Uuid::new_v4(), 1);
     producer.send(&sent).await.unwrap();
     receive(&consumer, sent.order_id).await;
@@ -387,10 +379,10 @@ async fn records_survive_a_sigkill_and_restart_on_the_same_data() {
     let stack = real_stack(KafkaAuth::None).await;
     let broker = stack.kafka_broker().unwrap();
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
+    let client = Client::from_config(config.clone()).unwrap();
     let run = Uuid::new_v4();
     {
-        let producer = Producer::new(&config, codec.clone()).await.unwrap();
+        let producer = client.producer().await.unwrap();
         for n in 0..50 {
             producer.send(&order(run, n)).await.unwrap();
         }
@@ -399,13 +391,11 @@ async fn records_survive_a_sigkill_and_restart_on_the_same_data() {
     broker.restart().await.unwrap();
 
     // A KIP-848 consumer group (`group.protocol=consumer`), which the broker enables.
-    let consumer = Consumer::<Order>::new(
-        &config.clone().set("group.protocol", "consumer"),
-        codec.clone(),
-        ConsumerOptions::new(format!("after-restart-{run}")),
-    )
-    .await
-    .unwrap();
+    let consumer = Client::from_config(config.clone().set("group.protocol", "consumer"))
+        .unwrap()
+        .consumer::<Order>(ConsumerOptions::new(format!("after-restart-{run}")))
+        .await
+        .unwrap();
     let mut seen = std::collections::BTreeSet::new();
     while seen.len() < 50 {
         let received = tokio::time::timeout(Duration::from_secs(60), consumer.recv())

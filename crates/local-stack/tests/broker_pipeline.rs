@@ -13,7 +13,7 @@ use std::{
 };
 
 use grocery_events::{
-    Codec, Config, Order, OrderLine, PickLine, PickList, Pipeline, PipelineOptions, Producer,
+    Client, Codec, Config, Order, OrderLine, PickLine, PickList, Pipeline, PipelineOptions,
     StockStatus, topics,
 };
 use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions};
@@ -71,9 +71,12 @@ struct Instance {
 }
 
 impl Instance {
-    async fn start(config: &Config, codec: &Arc<Codec>, group: &str) -> Self {
+    /// An instance as a fulfillment service runs it: its own client from `config`.
+    async fn start(config: Config, group: &str) -> Self {
+        let client = Client::from_config(config).unwrap();
         let pipeline = Arc::new(
-            Pipeline::<Order>::new(config, codec.clone(), PipelineOptions::new(group))
+            client
+                .pipeline::<Order>(PipelineOptions::new(group))
                 .await
                 .unwrap(),
         );
@@ -206,7 +209,7 @@ async fn scale_run(transactional: bool) {
     let base = Config::from_properties_str(&stack.client_properties())
         .unwrap()
         .set("group.protocol", "consumer");
-    let codec = Arc::new(Codec::from_config(&base).unwrap());
+    let client = Client::from_config(base.clone()).unwrap();
     let group = format!("fulfillment-kip848-{}", run.simple());
     let config_for = |instance: u32| {
         if transactional {
@@ -217,7 +220,7 @@ async fn scale_run(transactional: bool) {
         }
     };
 
-    let producer = Producer::new(&base, codec.clone()).await.unwrap();
+    let producer = client.producer().await.unwrap();
     let send = |range: std::ops::Range<u32>| {
         let producer = &producer;
         async move {
@@ -238,13 +241,13 @@ async fn scale_run(transactional: bool) {
     let third_of = ORDERS / 3;
 
     // Two instances share the group, then a third joins under load, then two leave.
-    let first = Instance::start(&config_for(1), &codec, &group).await;
-    let second = Instance::start(&config_for(2), &codec, &group).await;
+    let first = Instance::start(config_for(1), &group).await;
+    let second = Instance::start(config_for(2), &group).await;
     first.wait_assigned().await;
     second.wait_assigned().await;
     send(0..third_of).await;
     wait_consumed(&[&first, &second], 0, u64::from(third_of) / 2).await;
-    let third = Instance::start(&config_for(3), &codec, &group).await;
+    let third = Instance::start(config_for(3), &group).await;
     third.wait_assigned().await;
     send(third_of..2 * third_of).await;
     wait_consumed(&[&first, &second, &third], 0, u64::from(third_of)).await;
@@ -253,7 +256,7 @@ async fn scale_run(transactional: bool) {
     stopped.push(third.stop().await);
     send(2 * third_of..ORDERS).await;
     let wanted: BTreeSet<Uuid> = (0..ORDERS).map(|n| order(run, n).order_id).collect();
-    let counts = pick_lists_on_topic(&stack, &codec, &wanted);
+    let counts = pick_lists_on_topic(&stack, client.codec(), &wanted);
     let consumed_last = first.stop().await;
     let missing = wanted.iter().filter(|id| !counts.contains_key(id)).count();
     let duplicates: u32 = counts.values().map(|c| c - 1).sum();

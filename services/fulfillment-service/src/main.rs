@@ -18,9 +18,8 @@ use service_kit as startup;
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::Parser;
-use grocery_events::{Codec, Order, PickList, Pipeline, PipelineOptions, Received};
+use grocery_events::{Order, PickList, Received};
 use grocery_store::{PickListBuilder, PickerRoster};
-use tokio::sync::watch;
 
 /// Turns grocery orders into pick lists.
 #[derive(Debug, Parser)]
@@ -43,39 +42,26 @@ struct Cli {
     listen: SocketAddr,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    startup::init_tracing();
-    let config = match startup::load_config(cli.config.as_deref()) {
-        Ok(config) => config,
-        Err(error) => return startup::config_error(error),
-    };
-    let catalog = match startup::load_catalog(cli.catalog.as_deref()) {
-        Ok(catalog) => catalog,
-        Err(error) => return startup::config_error(startup::describe(&error)),
-    };
-    let result = async {
-        let codec = Arc::new(Codec::from_config(&config)?);
-        let options = PipelineOptions::new(cli.group.clone());
-        let pipeline = Arc::new(Pipeline::<Order>::new(&config, codec, options).await?);
+    startup::run(cli.config.as_deref(), |service| async move {
+        let catalog = startup::load_catalog(cli.catalog.as_deref())?;
+        let startup::Service {
+            client, shutdown, ..
+        } = service;
+        let pipeline = Arc::new(client.pipeline::<Order>(cli.group.clone()).await?);
         let metrics = Arc::new(metrics::Metrics::new());
-        let (shutdown_tx, shutdown) = watch::channel(false);
-        let shutdown_tx = Arc::new(shutdown_tx);
-        tokio::spawn({
-            let tx = shutdown_tx.clone();
-            async move {
-                startup::shutdown_signal().await;
-                tx.send_replace(true);
-            }
-        });
-        let server =
-            metrics::serve(cli.listen, metrics.clone(), pipeline.clone(), shutdown.clone())
-                .await?;
+        let server = metrics::serve(
+            cli.listen,
+            metrics.clone(),
+            pipeline.clone(),
+            shutdown.receiver(),
+        )
+        .await?;
         let lag = tokio::spawn(metrics::track_lag(
             metrics.clone(),
             pipeline.clone(),
-            shutdown.clone(),
+            shutdown.receiver(),
         ));
         tracing::info!(group = %cli.group, roster = %cli.roster, "fulfillment service running");
 
@@ -89,9 +75,9 @@ async fn main() -> ExitCode {
             tracing::debug!(order_id = %order.order_id, picker = %pick_list.assigned_picker, "pick list built");
             vec![pick_list]
         };
-        let outcome = pipeline.run(transform, stopped(shutdown.clone())).await;
-        let outcome = startup::tolerate_final_commit(outcome, *shutdown.borrow());
-        shutdown_tx.send_replace(true);
+        let outcome = pipeline.run(transform, shutdown.requested()).await;
+        let outcome = startup::tolerate_final_commit(outcome, shutdown.is_requested());
+        shutdown.trigger();
         let _ = lag.await;
         let _ = server.await;
         let stats = pipeline.stats();
@@ -101,13 +87,7 @@ async fn main() -> ExitCode {
             dead_lettered = pipeline.consumer().dead_lettered(),
             "fulfillment service stopped"
         );
-        Ok::<_, anyhow::Error>(outcome?)
-    }
-    .await;
-    startup::exit_code(result.map(|()| ExitCode::SUCCESS))
-}
-
-/// Resolves once `shutdown` turns true.
-async fn stopped(mut shutdown: watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
+        outcome?;
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -1,9 +1,9 @@
 //! The fulfillment service as a process against the local stack: one pick list per order,
 //! metrics, transactions, bad configuration.
 
-use std::{collections::BTreeSet, process::Command, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, process::Command, time::Duration};
 
-use grocery_events::{Codec, Config, Consumer, ConsumerOptions, PickList, Producer};
+use grocery_events::{Client, Config, ConsumerOptions, PickList};
 use grocery_store::{Catalog, OrderSimulator};
 use local_stack::Stack;
 use test_support::{Output, Process, write_config};
@@ -24,11 +24,11 @@ async fn one_pick_list_per_order(extra_properties: &str) {
     let dir = tempfile::tempdir().unwrap();
     let config_file = write_config(dir.path(), &properties).unwrap();
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
+    let client = Client::from_config(config.clone()).unwrap();
 
     let catalog = Catalog::builtin();
     let mut simulator = OrderSimulator::new(3, &catalog);
-    let producer = Producer::new(&config, codec.clone()).await.unwrap();
+    let producer = client.producer().await.unwrap();
     let mut order_ids = BTreeSet::new();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -54,7 +54,8 @@ async fn one_pick_list_per_order(extra_properties: &str) {
         service.listening_addr(Duration::from_secs(60)).unwrap()
     );
 
-    let reader = Consumer::<PickList>::new(&config, codec, ConsumerOptions::new("reader"))
+    let reader = client
+        .consumer::<PickList>(ConsumerOptions::new("reader"))
         .await
         .unwrap();
     let mut seen = BTreeSet::new();

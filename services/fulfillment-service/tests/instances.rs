@@ -1,8 +1,8 @@
 //! Two instances of the fulfillment service share the work in one consumer group.
 
-use std::{collections::BTreeSet, process::Command, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, process::Command, time::Duration};
 
-use grocery_events::{Codec, Config, Consumer, ConsumerOptions, PickList, Producer};
+use grocery_events::{Client, Config, ConsumerOptions, PickList};
 use grocery_store::{Catalog, OrderSimulator};
 use local_stack::Stack;
 use test_support::{Output, Process, write_config};
@@ -24,7 +24,7 @@ async fn instances_in_one_group_share_the_orders() {
     let dir = tempfile::tempdir().unwrap();
     let config_file = write_config(dir.path(), &stack.client_properties()).unwrap();
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
+    let client = Client::from_config(config.clone()).unwrap();
 
     let start = || {
         let mut command = Command::new(BIN);
@@ -56,9 +56,10 @@ async fn instances_in_one_group_share_the_orders() {
 
     let catalog = Catalog::builtin();
     let mut simulator = OrderSimulator::new(11, &catalog);
-    let producer = Producer::new(&config, codec.clone()).await.unwrap();
+    let producer = client.producer().await.unwrap();
     let mut order_ids = BTreeSet::new();
-    let reader = Consumer::<PickList>::new(&config, codec, ConsumerOptions::new("reader"))
+    let reader = client
+        .consumer::<PickList>(ConsumerOptions::new("reader"))
         .await
         .unwrap();
     let mut seen = BTreeSet::new();

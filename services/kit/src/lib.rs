@@ -1,11 +1,134 @@
-//! What the three example services share: start-up and shutdown plumbing (logging,
-//! configuration with exit status 2 on bad configuration, signals). Their process tests use the
-//! workspace's one process harness, the dev-only `test-support` crate.
+//! What the three example services share: one start-up skeleton ([`run`]: logging,
+//! configuration loaded and validated once into a [`Client`], signals, exit statuses). Their
+//! process tests use the workspace's one process harness, the dev-only `test-support` crate.
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     service_kit::run(None, |service| async move {
+//!         let producer = service.client.producer().await?;
+//!         service.shutdown.requested().await;
+//!         producer.flush(std::time::Duration::from_secs(30)).await?;
+//!         Ok(std::process::ExitCode::SUCCESS)
+//!     })
+//! }
+//! ```
 
-use std::{io::IsTerminal, path::Path, process::ExitCode};
+use std::{fmt, future::Future, io::IsTerminal, path::Path, process::ExitCode, sync::Arc};
 
-use grocery_events::Config;
+use grocery_events::{Client, Config, KafkaOperation};
+use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
+
+/// What [`run`] hands a service: its one [`Client`] and its shutdown signal.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Service {
+    /// The client every producer, consumer and pipeline of the service comes from.
+    pub client: Client,
+    /// Turns on at the first SIGINT or SIGTERM, or when the service triggers it.
+    pub shutdown: Shutdown,
+}
+
+/// A shutdown signal shared by a service's tasks.
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    sender: Arc<watch::Sender<bool>>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shutdown {
+    /// A signal that turns on only when [`Shutdown::trigger`]ed.
+    pub fn new() -> Self {
+        Self {
+            sender: Arc::new(watch::Sender::new(false)),
+        }
+    }
+
+    /// A signal that also turns on at the first SIGINT or SIGTERM.
+    pub fn on_signals() -> Self {
+        let shutdown = Self::new();
+        tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown_signal().await;
+                shutdown.trigger();
+            }
+        });
+        shutdown
+    }
+
+    /// Turns the signal on.
+    pub fn trigger(&self) {
+        self.sender.send_replace(true);
+    }
+
+    /// Whether the signal is on.
+    pub fn is_requested(&self) -> bool {
+        *self.sender.borrow()
+    }
+
+    /// Resolves once the signal is on.
+    pub fn requested(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut receiver = self.sender.subscribe();
+        async move {
+            let _ = receiver.wait_for(|stop| *stop).await;
+        }
+    }
+
+    /// A receiver of the signal, for tasks that watch it themselves.
+    pub fn receiver(&self) -> watch::Receiver<bool> {
+        self.sender.subscribe()
+    }
+}
+
+/// The start-up skeleton of every service: installs the tracing subscriber, reads the
+/// configuration (`config`, then the `GROCERY_*` overrides), validates it once into a
+/// [`Client`], listens for SIGINT and SIGTERM, runs `service` on a multi-threaded tokio runtime
+/// and turns its outcome into the exit status ([`exit_code`]: 0, 1, 2 for bad configuration,
+/// 3 when a broker refused the client).
+pub fn run<F, Fut>(config: Option<&Path>, service: F) -> ExitCode
+where
+    F: FnOnce(Service) -> Fut,
+    Fut: Future<Output = anyhow::Result<ExitCode>>,
+{
+    init_tracing();
+    let client = match load_config(config).and_then(Client::from_config) {
+        Ok(client) => client,
+        Err(error) => return config_error(error),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let shutdown = Shutdown::on_signals();
+        exit_code(service(Service { client, shutdown }).await)
+    })
+}
+
+/// A configuration problem found by a service itself (a flag, a catalog file): exit status 2,
+/// as the library's [`grocery_events::Error::Config`].
+#[derive(Debug)]
+pub struct BadConfig(pub String);
+
+impl fmt::Display for BadConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadConfig {}
 
 /// Installs the tracing subscriber: `RUST_LOG` (default `info`), logs on stderr.
 pub fn init_tracing() {
@@ -17,18 +140,17 @@ pub fn init_tracing() {
         .init();
 }
 
-/// Reads `path` (when given), applies the `GROCERY_*` environment overrides, and validates.
+/// Reads `path` (when given) and applies the `GROCERY_*` environment overrides; validation is
+/// [`Client::from_config`]'s.
 ///
 /// # Errors
-/// The library's configuration error, naming the file or key at fault.
+/// The library's configuration error, naming the file at fault.
 pub fn load_config(path: Option<&Path>) -> grocery_events::Result<Config> {
     let config = match path {
         Some(path) => Config::from_file(path)?,
         None => Config::new(),
-    }
-    .with_env_overrides();
-    config.validate()?;
-    Ok(config)
+    };
+    Ok(config.with_env_overrides())
 }
 
 /// Bad configuration: one line on stderr, exit status 2.
@@ -65,16 +187,18 @@ pub fn exit_code(result: anyhow::Result<ExitCode>) -> ExitCode {
     }
 }
 
-/// Whether `error` (from anyhow) is a configuration problem of the library.
+/// Whether `error` (from anyhow) is a configuration problem: the library's, or a
+/// [`BadConfig`].
 pub fn is_config_error(error: &anyhow::Error) -> bool {
-    matches!(
-        error.downcast_ref::<grocery_events::Error>(),
-        Some(grocery_events::Error::Config { .. })
-    )
+    error.downcast_ref::<BadConfig>().is_some()
+        || matches!(
+            error.downcast_ref::<grocery_events::Error>(),
+            Some(grocery_events::Error::Config { .. })
+        )
 }
 
 /// Resolves at the first SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(%error, "cannot listen for SIGINT");
@@ -113,10 +237,11 @@ pub fn now_ms() -> i64 {
 /// The catalog at `path`, or the built-in one.
 ///
 /// # Errors
-/// When the catalog file cannot be read or parsed.
+/// [`BadConfig`] when the catalog file cannot be read or parsed.
 pub fn load_catalog(path: Option<&Path>) -> anyhow::Result<grocery_store::Catalog> {
     match path {
-        Some(path) => Ok(grocery_store::Catalog::load(path)?),
+        Some(path) => grocery_store::Catalog::load(path)
+            .map_err(|error| BadConfig(describe(&anyhow::Error::from(error))).into()),
         None => Ok(grocery_store::Catalog::builtin()),
     }
 }
@@ -130,7 +255,7 @@ pub fn tolerate_final_commit(
 ) -> grocery_events::Result<()> {
     match result {
         Err(grocery_events::Error::Kafka {
-            operation: "commit",
+            operation: KafkaOperation::Commit,
             source,
             ..
         }) if stopping => {

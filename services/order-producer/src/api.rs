@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::{
     control::{Counters, render},
-    startup::{now_ms, shutdown_signal},
+    startup::{Shutdown, now_ms},
 };
 
 /// Seconds a caller is asked to wait before retrying after a 503.
@@ -49,6 +49,7 @@ pub(crate) async fn serve(
     producer: Producer,
     catalog: Catalog,
     deadline: Duration,
+    shutdown: Shutdown,
 ) -> anyhow::Result<ExitCode> {
     let state = AppState {
         producer: Arc::new(producer),
@@ -63,7 +64,7 @@ pub(crate) async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown.requested())
         .await?;
     state
         .producer

@@ -17,10 +17,9 @@ mod control;
 mod simulate;
 use service_kit as startup;
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use grocery_events::{Codec, Producer};
 
 /// Places grocery orders: simulated customers, or the HTTP Order API (`serve`).
 #[derive(Debug, Parser)]
@@ -66,34 +65,28 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    startup::init_tracing();
-    if !control::valid_rate(cli.rate) {
-        return startup::config_error(format!(
-            "--rate must be a number of orders per second ≥ 0, got {}",
-            cli.rate
-        ));
-    }
-    let config = match startup::load_config(cli.config.as_deref()) {
-        Ok(config) => config,
-        Err(error) => return startup::config_error(error),
-    };
-    let catalog = match startup::load_catalog(cli.catalog.as_deref()) {
-        Ok(catalog) => catalog,
-        Err(error) => return startup::config_error(startup::describe(&error)),
-    };
-    let result = async {
-        let codec = Arc::new(Codec::from_config(&config)?);
-        let producer = Producer::new(&config, codec).await?;
+    startup::run(cli.config.as_deref(), |service| async move {
+        if !control::valid_rate(cli.rate) {
+            return Err(startup::BadConfig(format!(
+                "--rate must be a number of orders per second ≥ 0, got {}",
+                cli.rate
+            ))
+            .into());
+        }
+        let catalog = startup::load_catalog(cli.catalog.as_deref())?;
+        let startup::Service {
+            client, shutdown, ..
+        } = service;
+        let producer = client.producer().await?;
         match cli.command {
             Some(Command::Serve {
                 listen,
                 deadline_ms,
             }) => {
                 let deadline = std::time::Duration::from_millis(deadline_ms);
-                api::serve(listen, producer, catalog, deadline).await
+                api::serve(listen, producer, catalog, deadline, shutdown).await
             }
             None => {
                 let options = simulate::Options {
@@ -103,10 +96,8 @@ async fn main() -> ExitCode {
                     report: cli.report,
                     listen: cli.listen,
                 };
-                simulate::run(&options, &producer, &catalog).await
+                simulate::run(&options, &producer, &catalog, shutdown).await
             }
         }
-    }
-    .await;
-    startup::exit_code(result)
+    })
 }

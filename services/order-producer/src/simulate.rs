@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::{
     control::{self, Counters},
-    startup::{now_ms, shutdown_signal},
+    startup::{Shutdown, now_ms},
 };
 
 /// At most this many orders wait for their acknowledgement at once.
@@ -70,6 +70,7 @@ pub(crate) async fn run(
     options: &Options,
     producer: &Producer,
     catalog: &Catalog,
+    shutdown: Shutdown,
 ) -> anyhow::Result<ExitCode> {
     let mut report = match &options.report {
         Some(path) => {
@@ -87,7 +88,7 @@ pub(crate) async fn run(
         None => None,
     };
     let mut ticker = make_ticker(options.rate);
-    let shutdown = shutdown_signal();
+    let shutdown = shutdown.requested();
     tokio::pin!(shutdown);
     let started = Instant::now();
     let mut in_flight = FuturesUnordered::new();

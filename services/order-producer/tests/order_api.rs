@@ -1,8 +1,8 @@
 //! The HTTP Order API as a process against the local stack.
 
-use std::{process::Command, sync::Arc, time::Duration};
+use std::{process::Command, time::Duration};
 
-use grocery_events::{Codec, Config, Consumer, ConsumerOptions, Order};
+use grocery_events::{Client, Config, ConsumerOptions, Order};
 use local_stack::Stack;
 use serde_json::{Value, json};
 use test_support::{Output, Process, write_config};
@@ -109,8 +109,9 @@ async fn accepts_valid_orders_and_rejects_bad_ones() {
 
     // The accepted order is on the topic.
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
-    let consumer = Consumer::<Order>::new(&config, codec, ConsumerOptions::new("api-test"))
+    let client = Client::from_config(config.clone()).unwrap();
+    let consumer = client
+        .consumer::<Order>(ConsumerOptions::new("api-test"))
         .await
         .unwrap();
     let received = tokio::time::timeout(Duration::from_secs(30), consumer.recv())

@@ -16,10 +16,10 @@ mod show;
 use service_kit as startup;
 mod web;
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::Parser;
-use grocery_events::{Codec, Consumer, ConsumerOptions, PickList};
+use grocery_events::PickList;
 
 /// Shows pick lists to store staff, each once.
 #[derive(Debug, Parser)]
@@ -46,26 +46,16 @@ struct Cli {
     stats_file: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    startup::init_tracing();
-    let config = match startup::load_config(cli.config.as_deref()) {
-        Ok(config) => config,
-        Err(error) => return startup::config_error(error),
-    };
-    let result = async {
-        let codec = Arc::new(Codec::from_config(&config)?);
-        let options = ConsumerOptions::new(cli.group.clone());
-        let consumer = Consumer::<PickList>::new(&config, codec, options).await?;
-        let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            startup::shutdown_signal().await;
-            let _ = shutdown_tx.send(true);
-        });
+    startup::run(cli.config.as_deref(), |service| async move {
+        let startup::Service {
+            client, shutdown, ..
+        } = service;
+        let consumer = client.consumer::<PickList>(cli.group.clone()).await?;
         let live = web::Live::new();
         let server = match cli.http {
-            Some(addr) => Some(web::spawn(addr, live.clone(), shutdown.clone()).await?),
+            Some(addr) => Some(web::spawn(addr, live.clone(), shutdown.receiver()).await?),
             None => None,
         };
         let format = if cli.json {
@@ -73,7 +63,7 @@ async fn main() -> ExitCode {
         } else {
             show::Format::Text
         };
-        let outcome = show::run(&consumer, format, &live, stopped(shutdown)).await;
+        let outcome = show::run(&consumer, format, &live, shutdown.requested()).await;
         if let Some(server) = server {
             server.stop().await;
         }
@@ -88,13 +78,7 @@ async fn main() -> ExitCode {
             std::fs::write(path, serde_json::to_string(&stats)? + "\n")
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         }
-        outcome.result
-    }
-    .await;
-    startup::exit_code(result.map(|()| ExitCode::SUCCESS))
-}
-
-/// Resolves once `shutdown` turns true.
-async fn stopped(mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
+        outcome.result?;
+        Ok(ExitCode::SUCCESS)
+    })
 }

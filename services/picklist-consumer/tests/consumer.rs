@@ -1,9 +1,9 @@
 //! The pick-list consumer as a process against the local stack: each pick list shown once,
 //! stats at exit, the live page.
 
-use std::{process::Command, sync::Arc, time::Duration};
+use std::{process::Command, time::Duration};
 
-use grocery_events::{Codec, Config, PickLine, PickList, Producer, StockStatus};
+use grocery_events::{Client, Config, PickLine, PickList, Producer, StockStatus};
 use local_stack::Stack;
 use serde_json::Value;
 use test_support::{Output, Process, write_config};
@@ -45,8 +45,8 @@ fn pick_list(n: u128) -> PickList {
 
 async fn producer(stack: &Stack) -> Producer {
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
-    Producer::new(&config, codec).await.unwrap()
+    let client = Client::from_config(config.clone()).unwrap();
+    client.producer().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

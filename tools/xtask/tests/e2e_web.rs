@@ -1,12 +1,9 @@
 //! The pick-list consumer's live web page, checked in headless Chromium: a pick list produced
 //! after the page opened appears on it.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use grocery_events::{Codec, Config, Producer};
+use grocery_events::{Client, Config};
 use grocery_store::{Catalog, OrderSimulator, PickListBuilder, PickerRoster};
 use local_stack::Stack;
 use xtask::{
@@ -64,7 +61,9 @@ async fn a_pick_list_produced_after_the_page_opened_appears_on_it() {
     let pick_list = PickListBuilder::new(&catalog, PickerRoster::default()).build(&order, 0);
     assert!(!before.contains(&order.order_id.to_string()));
     let config = Config::from_file(&config_path).unwrap();
-    let producer = Producer::new(&config, Arc::new(Codec::from_config(&config).unwrap()))
+    let producer = Client::from_config(config)
+        .unwrap()
+        .producer()
         .await
         .unwrap();
     producer.send(&pick_list).await.unwrap();

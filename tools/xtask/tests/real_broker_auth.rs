@@ -16,11 +16,11 @@ use std::{
     collections::HashSet,
     path::{Path, PathBuf},
     process::ExitStatus,
-    sync::{Arc, OnceLock},
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 
-use grocery_events::{Codec, Config, Consumer, ConsumerOptions, Error, Order, Producer};
+use grocery_events::{Client, Config, ConsumerOptions, Error, Order};
 use local_stack::{
     BrokerKind, KafkaAuth, Stack, StackOptions,
     idp::TokenIssue,
@@ -366,7 +366,7 @@ async fn tokens_the_broker_refuses_give_a_clear_error_exit_3_and_no_retry_storm(
     let props = run.identity(ORDER_PRODUCER);
     let secret = property(&read(&props), "sasl.oauthbearer.client.secret");
     let config = Config::from_file(&props).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
+    let client = Client::from_config(config.clone()).unwrap();
 
     for (issue, why) in [
         (TokenIssue::Expired, "no longer valid"),
@@ -381,7 +381,7 @@ async fn tokens_the_broker_refuses_give_a_clear_error_exit_3_and_no_retry_storm(
             broker.log_count(FAILED_AUTH),
         );
         let started = Instant::now();
-        let producer = Producer::new(&config, codec.clone()).await.unwrap();
+        let producer = client.producer().await.unwrap();
         let order =
             grocery_store::OrderSimulator::new(1, &grocery_store::Catalog::builtin()).next_order(0);
         let error = tokio::time::timeout(Duration::from_secs(60), producer.send(&order))
@@ -452,7 +452,7 @@ async fn tokens_the_broker_refuses_give_a_clear_error_exit_3_and_no_retry_storm(
 
     // And valid tokens again: the same identity file works.
     idp.set_issue(TokenIssue::Valid);
-    let producer = Producer::new(&config, codec.clone()).await.unwrap();
+    let producer = client.producer().await.unwrap();
     let order =
         grocery_store::OrderSimulator::new(2, &grocery_store::Catalog::builtin()).next_order(0);
     producer.send(&order).await.unwrap();
@@ -545,8 +545,9 @@ async fn api_keys_and_acls_refusals_exit_3_naming_the_mechanism_or_the_topic() {
 
     // The library consumer, too: Consumer::recv names the topic and the operation.
     let config = Config::from_file(&picklist).unwrap();
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
-    let consumer = Consumer::<Order>::new(&config, codec, ConsumerOptions::new("picklist-lib"))
+    let client = Client::from_config(config.clone()).unwrap();
+    let consumer = client
+        .consumer::<Order>(ConsumerOptions::new("picklist-lib"))
         .await
         .unwrap();
     let error = tokio::time::timeout(Duration::from_secs(60), consumer.recv())

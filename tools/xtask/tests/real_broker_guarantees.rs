@@ -23,7 +23,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use grocery_events::{Codec, Config, PickList, Producer, dlq::headers as dlq, topics};
+use grocery_events::{Client, Codec, Config, PickList, dlq::headers as dlq, topics};
 use grocery_store::{Catalog, OrderSimulator};
 use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions};
 use rdkafka::{
@@ -297,8 +297,8 @@ async fn produce_orders(
     rate: u32,
     gate: Option<Arc<Gate>>,
 ) -> HashSet<String> {
-    let codec = Arc::new(Codec::from_config(&config).unwrap());
-    let producer = Producer::new(&config, codec).await.unwrap();
+    let client = Client::from_config(config.clone()).unwrap();
+    let producer = client.producer().await.unwrap();
     let catalog = Catalog::builtin();
     let mut simulator = OrderSimulator::new(seed, &catalog);
     let chunk = if rate == 0 {

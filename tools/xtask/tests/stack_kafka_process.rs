@@ -5,9 +5,9 @@
 //! Built only with the `real-broker` feature:
 //! `cargo test -p xtask --features real-broker --test stack_kafka_process`.
 
-use std::{process::Command, sync::Arc, time::Duration};
+use std::{process::Command, time::Duration};
 
-use grocery_events::{Codec, Config, Consumer, ConsumerOptions, Order, OrderLine, Producer};
+use grocery_events::{Client, Config, ConsumerOptions, Order, OrderLine};
 use test_support::{Output, Process};
 use uuid::Uuid;
 
@@ -87,10 +87,8 @@ async fn an_oauth_real_broker_stack_serves_other_processes_and_stops_on_sigterm(
 
     // This library's producer and consumer, with the per-service identities.
     let producer_config = Config::from_file(&per_service).unwrap();
-    let codec = Arc::new(Codec::from_config(&producer_config).unwrap());
-    let producer = Producer::new(&producer_config, codec.clone())
-        .await
-        .unwrap();
+    let client = Client::from_config(producer_config.clone()).unwrap();
+    let producer = client.producer().await.unwrap();
     let run = Uuid::new_v4();
     let order = Order {
         order_id: run,
@@ -108,13 +106,11 @@ async fn an_oauth_real_broker_stack_serves_other_processes_and_stops_on_sigterm(
     producer.send(&order).await.unwrap();
     let consumer_config =
         Config::from_file(dir.path().join("client.fulfillment-service.properties")).unwrap();
-    let consumer = Consumer::<Order>::new(
-        &consumer_config,
-        codec,
-        ConsumerOptions::new(format!("fulfillment-xtask-{run}")),
-    )
-    .await
-    .unwrap();
+    let consumer = Client::from_config(consumer_config)
+        .unwrap()
+        .consumer::<Order>(ConsumerOptions::new(format!("fulfillment-xtask-{run}")))
+        .await
+        .unwrap();
     loop {
         let received = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
             .await

@@ -1,7 +1,10 @@
 //! Checks that the Terraform in `terraform/` agrees with the Rust code and the schema files:
 //! topic names and partition counts with `grocery_events::topics`, subjects and schema files
-//! with `schemas/*.avsc` (TopicNameStrategy), and the role bindings of each identity pool with
-//! what each service reads and writes.
+//! with `schemas/*.avsc` (TopicNameStrategy), the grants of each service (identity pool or
+//! service account) with what it reads and writes, and which outputs are sensitive. Topics,
+//! subjects and grants are data in `locals` that the resources iterate over with `for_each`;
+//! what the plan makes of them (every CRN, every partition count) is checked by `tofu test`
+//! in `terraform/tests/` (.ci/terraform-check).
 //!
 //! The `.tf` files are parsed with `hcl-rs`. Attribute values are evaluated just far enough to
 //! compare names: string literals, numbers, lists, `${...}` interpolation, `local.x` (also
@@ -25,6 +28,9 @@ const FULFILLMENT_GROUP: &str = "fulfillment-service";
 const PICKLIST_GROUP: &str = "picklist-consumer";
 /// Prefix of fulfillment-service's transactional ids; the binding covers `<prefix>*`.
 const FULFILLMENT_TRANSACTIONAL_ID_PREFIX: &str = "fulfillment-service-";
+/// Prefix of the consumer groups of the operators' dead-letter readers; the binding covers
+/// `<prefix>*`.
+const DLQ_READER_GROUP_PREFIX: &str = "grocery-events-dlq-reader";
 
 /// Value subject of `topic` under TopicNameStrategy.
 fn value_subject(topic: &str) -> String {
@@ -282,12 +288,66 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// `local.<name>` evaluated to an object, by key.
+fn local_object(config: &Config, name: &str) -> Result<hcl::Map<String, Value>, String> {
+    match config.locals.get(name).map(|e| config.eval(e, 0)) {
+        Some(Ok(Value::Object(o))) => Ok(o),
+        Some(Ok(other)) => Err(format!("local.{name} is not an object: {other:?}")),
+        Some(Err(e)) => Err(format!("local.{name}: {e}")),
+        None => Err(format!("local.{name} is not defined")),
+    }
+}
+
+/// Field `key` of `entry` (an element of a local object or list) as a string.
+fn field(what: &str, entry: &Value, key: &str) -> Result<String, String> {
+    match entry {
+        Value::Object(o) => match o.get(key) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            Some(other) => Err(format!("{what}.{key} is not a string: {other:?}")),
+            None => Err(format!("{what} has no `{key}`")),
+        },
+        other => Err(format!("{what} is not an object: {other:?}")),
+    }
+}
+
+/// Checks that resource `kind.name` exists and that its attribute `key` evaluates to `want`
+/// (for example `topic_name` to `<each.value.name>`).
+fn expect_attr(config: &Config, kind: &str, name: &str, key: &str, want: &str) -> Option<String> {
+    let what = format!("{kind}.{name}");
+    let Some(body) = config.resources.get(&(kind.to_string(), name.to_string())) else {
+        return Some(format!("resource {what} is missing"));
+    };
+    match config.string_attr(&what, body, key) {
+        Ok(got) if got == want => None,
+        Ok(got) => Some(format!("{what}.{key} is \"{got}\", expected \"{want}\"")),
+        Err(e) => Some(e),
+    }
+}
+
+/// Checks that resource `kind.name` exists and iterates with `for_each = local.<local>`.
+fn expect_for_each(config: &Config, kind: &str, name: &str, local: &str) -> Option<String> {
+    let what = format!("{kind}.{name}");
+    let Some(body) = config.resources.get(&(kind.to_string(), name.to_string())) else {
+        return Some(format!("resource {what} is missing"));
+    };
+    match Config::attr(body, "for_each") {
+        Some(Expression::Traversal(t))
+            if matches!(&t.expr, Expression::Variable(v) if v.as_str() == "local")
+                && matches!(t.operators.as_slice(), [TraversalOperator::GetAttr(id)] if id.as_str() == local) =>
+        {
+            None
+        }
+        _ => Some(format!("{what} must have `for_each = local.{local}`")),
+    }
+}
+
 #[test]
 fn topics_agree_with_grocery_events_topics() {
     let config = config();
     let mut problems = Vec::new();
 
-    // Resource name in terraform/ -> the topic it must create.
+    // Key of local.topics (the confluent_kafka_topic.this instance) -> the topic it creates.
     let expected: BTreeMap<&str, String> = [
         ("orders", ORDERS.to_string()),
         ("picklist", PICKLISTS.to_string()),
@@ -303,51 +363,74 @@ fn topics_agree_with_grocery_events_topics() {
         "this test's list of topics is out of date with grocery_events::topics::ALL"
     );
 
-    let declared = config.resources_of("confluent_kafka_topic");
-    let mut declared_names = BTreeSet::new();
-    for (name, body) in &declared {
-        let what = format!("confluent_kafka_topic.{name}");
-        match config.string_attr(&what, body, "topic_name") {
-            Ok(topic) => {
-                match expected.get(name) {
-                    Some(want) if *want != topic => problems.push(format!(
-                        "{what}.topic_name is \"{topic}\", grocery_events::topics says \"{want}\""
-                    )),
-                    None => problems.push(format!(
-                        "{what} (topic \"{topic}\") is not a topic of grocery_events::topics::ALL"
-                    )),
-                    _ => {}
-                }
-                if !all.contains(&topic) {
-                    problems.push(format!(
-                        "{what} creates topic \"{topic}\", which is not in grocery_events::topics::ALL {:?}",
-                        topics::ALL
-                    ));
-                }
-                declared_names.insert(topic);
-            }
-            Err(e) => problems.push(e),
-        }
-        match config.string_attr(&what, body, "partitions_count") {
-            Ok(count) if count == PARTITIONS.to_string() => {}
-            Ok(count) => problems.push(format!(
-                "{what}.partitions_count is {count}, grocery_events::topics::PARTITIONS is {PARTITIONS}"
-            )),
-            Err(e) => problems.push(e),
-        }
+    // One resource, for_each over local.topics, every instance with the same partition count.
+    problems.extend(expect_for_each(
+        &config,
+        "confluent_kafka_topic",
+        "this",
+        "topics",
+    ));
+    match config.locals.get("topics") {
+        Some(Expression::Object(_)) => {}
+        _ => problems.push(
+            "local.topics must be an object literal (the for_each of confluent_kafka_topic.this)"
+                .into(),
+        ),
     }
-    for missing in all.difference(&declared_names) {
+    problems.extend(expect_attr(
+        &config,
+        "confluent_kafka_topic",
+        "this",
+        "topic_name",
+        "<each.value.name>",
+    ));
+    problems.extend(expect_attr(
+        &config,
+        "confluent_kafka_topic",
+        "this",
+        "partitions_count",
+        &PARTITIONS.to_string(),
+    ));
+    let others: Vec<String> = config
+        .resources_of("confluent_kafka_topic")
+        .keys()
+        .filter(|name| **name != "this")
+        .map(|name| format!("confluent_kafka_topic.{name}"))
+        .collect();
+    if !others.is_empty() {
         problems.push(format!(
-            "topic \"{missing}\" of grocery_events::topics::ALL has no confluent_kafka_topic"
+            "{others:?}: every topic is an entry of local.topics (confluent_kafka_topic.this)"
         ));
     }
-    for name in expected.keys() {
-        if !declared.contains_key(name) {
-            problems.push(format!(
-                "resource confluent_kafka_topic.{name} (topic \"{}\") is missing",
-                expected[name]
-            ));
+
+    match local_object(&config, "topics") {
+        Ok(declared) => {
+            let mut declared_names = BTreeSet::new();
+            for (key, entry) in &declared {
+                let what = format!("local.topics.{key}");
+                match field(&what, entry, "name") {
+                    Ok(topic) => {
+                        match expected.get(key.as_str()) {
+                            Some(want) if *want != topic => problems.push(format!(
+                                "{what}.name is \"{topic}\", grocery_events::topics says \"{want}\""
+                            )),
+                            None => problems.push(format!(
+                                "{what} (topic \"{topic}\") is not a topic of grocery_events::topics::ALL"
+                            )),
+                            _ => {}
+                        }
+                        declared_names.insert(topic);
+                    }
+                    Err(e) => problems.push(e),
+                }
+            }
+            for missing in all.difference(&declared_names) {
+                problems.push(format!(
+                    "topic \"{missing}\" of grocery_events::topics::ALL is not in local.topics"
+                ));
+            }
         }
+        Err(e) => problems.push(e),
     }
 
     // The listing local must be the same list as grocery_events::topics::ALL.
@@ -391,95 +474,145 @@ fn subjects_and_schema_files_agree_with_schemas_dir() {
     .collect();
     let expected_subjects: BTreeSet<String> = expected.keys().map(|t| value_subject(t)).collect();
 
-    let mut subjects = BTreeSet::new();
-    let mut files = BTreeSet::new();
-    for (name, body) in config.resources_of("confluent_schema") {
-        let what = format!("confluent_schema.{name}");
-        let subject = match config.string_attr(&what, body, "subject_name") {
-            Ok(s) => s,
-            Err(e) => {
-                problems.push(e);
-                continue;
-            }
-        };
-        subjects.insert(subject.clone());
-        let topic = subject.strip_suffix("-value");
-        let Some((topic, record)) = topic.and_then(|t| expected.get_key_value(t)) else {
+    // confluent_subject_config.this and confluent_schema.this: for_each over local.subjects,
+    // every attribute from the entry.
+    for kind in ["confluent_subject_config", "confluent_schema"] {
+        problems.extend(expect_for_each(&config, kind, "this", "subjects"));
+        problems.extend(expect_attr(
+            &config,
+            kind,
+            "this",
+            "subject_name",
+            "<each.value.name>",
+        ));
+        let others: Vec<&str> = config
+            .resources_of(kind)
+            .into_keys()
+            .filter(|name| *name != "this")
+            .collect();
+        if !others.is_empty() {
             problems.push(format!(
-                "{what}.subject_name is \"{subject}\", expected one of {expected_subjects:?} \
-                 (TopicNameStrategy value subjects of grocery_events::topics)"
+                "{kind} {others:?}: every subject is an entry of local.subjects ({kind}.this)"
             ));
-            continue;
-        };
-        match config.string_attr(&what, body, "format") {
-            Ok(f) if f == "AVRO" => {}
-            Ok(f) => problems.push(format!("{what}.format is \"{f}\", expected \"AVRO\"")),
-            Err(e) => problems.push(e),
         }
+    }
+    problems.extend(expect_attr(
+        &config,
+        "confluent_subject_config",
+        "this",
+        "compatibility_level",
+        "<each.value.compatibility>",
+    ));
+    problems.extend(expect_attr(
+        &config,
+        "confluent_schema",
+        "this",
+        "format",
+        "AVRO",
+    ));
 
-        // schema = file("<path>")
-        let path = match Config::attr(body, "schema") {
+    // schema = file("${path.module}/../schemas/${each.value.schema_file}")
+    let schema_dir_of_resource = config
+        .resources
+        .get(&("confluent_schema".to_string(), "this".to_string()))
+        .and_then(|body| match Config::attr(body, "schema") {
             Some(Expression::FuncCall(call))
                 if call.name.name.as_str() == "file" && call.args.len() == 1 =>
             {
                 match config.eval(&call.args[0], 0) {
-                    Ok(Value::String(p)) => PathBuf::from(p),
-                    Ok(other) => {
-                        problems.push(format!("{what}.schema: file() of {other:?}"));
-                        continue;
-                    }
-                    Err(e) => {
-                        problems.push(format!("{what}.schema: {e}"));
-                        continue;
-                    }
+                    Ok(Value::String(p)) => p
+                        .strip_suffix("/<each.value.schema_file>")
+                        .map(|dir| normalize(Path::new(dir))),
+                    _ => None,
                 }
             }
-            _ => {
-                problems.push(format!(
-                    "{what}.schema must be file(\"...\") of a schema file"
-                ));
-                continue;
-            }
-        };
-        let path = normalize(&path);
-        let want_path = schemas_dir.join(format!("{topic}.avsc"));
-        if path != want_path {
-            problems.push(format!(
-                "{what} (subject \"{subject}\") reads {}, expected {}",
-                path.display(),
-                want_path.display()
-            ));
-        }
-        files.insert(path.clone());
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                problems.push(format!(
-                    "{what} reads {}, which cannot be read: {e}",
-                    path.display()
-                ));
-                continue;
-            }
-        };
-        match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(schema) => {
-                let name = schema["name"].as_str().unwrap_or_default();
-                let full = match schema["namespace"].as_str() {
-                    Some(ns) if !name.contains('.') => format!("{ns}.{name}"),
-                    _ => name.to_string(),
+            _ => None,
+        });
+    if schema_dir_of_resource.as_deref() != Some(schemas_dir.as_path()) {
+        problems.push(format!(
+            "confluent_schema.this.schema must be file(\"${{path.module}}/../schemas/${{each.value.schema_file}}\"), reading {}",
+            schemas_dir.display()
+        ));
+    }
+
+    let mut subjects = BTreeSet::new();
+    let mut files = BTreeSet::new();
+    match local_object(&config, "subjects") {
+        Ok(declared) => {
+            for (key, entry) in &declared {
+                let what = format!("local.subjects.{key}");
+                let subject = match field(&what, entry, "name") {
+                    Ok(s) => s,
+                    Err(e) => {
+                        problems.push(e);
+                        continue;
+                    }
                 };
-                if full != *record {
+                subjects.insert(subject.clone());
+                match field(&what, entry, "compatibility") {
+                    Ok(level) if level == "BACKWARD" => {}
+                    Ok(level) => problems.push(format!(
+                        "{what}.compatibility is \"{level}\", expected \"BACKWARD\""
+                    )),
+                    Err(e) => problems.push(e),
+                }
+                let topic = subject.strip_suffix("-value");
+                let Some((topic, record)) = topic.and_then(|t| expected.get_key_value(t)) else {
                     problems.push(format!(
-                        "{} defines record \"{full}\", but subject \"{subject}\" carries {record}",
-                        path.display()
+                        "{what}.name is \"{subject}\", expected one of {expected_subjects:?} \
+                         (TopicNameStrategy value subjects of grocery_events::topics)"
+                    ));
+                    continue;
+                };
+                let file = match field(&what, entry, "schema_file") {
+                    Ok(f) => f,
+                    Err(e) => {
+                        problems.push(e);
+                        continue;
+                    }
+                };
+                let path = schemas_dir.join(&file);
+                let want_path = schemas_dir.join(format!("{topic}.avsc"));
+                if path != want_path {
+                    problems.push(format!(
+                        "{what} (subject \"{subject}\") reads {}, expected {}",
+                        path.display(),
+                        want_path.display()
                     ));
                 }
+                files.insert(path.clone());
+                let text = match fs::read_to_string(&path) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        problems.push(format!(
+                            "{what} reads {}, which cannot be read: {e}",
+                            path.display()
+                        ));
+                        continue;
+                    }
+                };
+                match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(schema) => {
+                        let name = schema["name"].as_str().unwrap_or_default();
+                        let full = match schema["namespace"].as_str() {
+                            Some(ns) if !name.contains('.') => format!("{ns}.{name}"),
+                            _ => name.to_string(),
+                        };
+                        if full != *record {
+                            problems.push(format!(
+                                "{} defines record \"{full}\", but subject \"{subject}\" carries {record}",
+                                path.display()
+                            ));
+                        }
+                    }
+                    Err(e) => problems.push(format!("{} is not JSON: {e}", path.display())),
+                }
             }
-            Err(e) => problems.push(format!("{} is not JSON: {e}", path.display())),
         }
+        Err(e) => problems.push(e),
     }
     for missing in expected_subjects.difference(&subjects) {
-        problems.push(format!("subject \"{missing}\" has no confluent_schema"));
+        problems.push(format!("subject \"{missing}\" is not in local.subjects"));
     }
 
     // Every schema file in schemas/ is registered by Terraform.
@@ -497,35 +630,6 @@ fn subjects_and_schema_files_agree_with_schemas_dir() {
         ));
     }
 
-    // Every subject has its compatibility set to BACKWARD before the schema is registered.
-    let mut configured = BTreeSet::new();
-    for (name, body) in config.resources_of("confluent_subject_config") {
-        let what = format!("confluent_subject_config.{name}");
-        match config.string_attr(&what, body, "subject_name") {
-            Ok(s) => {
-                if !expected_subjects.contains(&s) {
-                    problems.push(format!(
-                        "{what}.subject_name is \"{s}\", expected one of {expected_subjects:?}"
-                    ));
-                }
-                configured.insert(s);
-            }
-            Err(e) => problems.push(e),
-        }
-        match config.string_attr(&what, body, "compatibility_level") {
-            Ok(level) if level == "BACKWARD" => {}
-            Ok(level) => problems.push(format!(
-                "{what}.compatibility_level is \"{level}\", expected \"BACKWARD\""
-            )),
-            Err(e) => problems.push(e),
-        }
-    }
-    for missing in expected_subjects.difference(&configured) {
-        problems.push(format!(
-            "subject \"{missing}\" has no confluent_subject_config"
-        ));
-    }
-
     fail_if_any(problems);
 }
 
@@ -537,47 +641,35 @@ fn grant(role: &str, kind: &str, name: &str) -> Grant {
     (role.to_string(), kind.to_string(), name.to_string())
 }
 
-/// Splits a CRN pattern into `(kind, name)`, checking its shape:
-/// `<cluster.rbac_crn>/kafka=<cluster.id>/{topic,group,transactional-id}=NAME` or
-/// `<schema_registry.resource_name>/subject=NAME`.
-fn parse_crn(crn: &str) -> Result<(String, String), String> {
-    let segments: Vec<&str> = crn.split('/').collect();
-    match segments.as_slice() {
-        [cluster, kafka, resource] => {
-            if !(cluster.starts_with('<') && cluster.ends_with(".rbac_crn>")) {
-                return Err(format!(
-                    "\"{crn}\" does not start with a Kafka cluster's rbac_crn"
-                ));
+/// A list of `{ role, kind, name }` objects as grants.
+fn grants(what: &str, value: &Value, problems: &mut Vec<String>) -> BTreeSet<Grant> {
+    let mut out = BTreeSet::new();
+    let Value::Array(items) = value else {
+        problems.push(format!("{what} is not a list: {value:?}"));
+        return out;
+    };
+    for (i, item) in items.iter().enumerate() {
+        let what = format!("{what}[{i}]");
+        match (
+            field(&what, item, "role"),
+            field(&what, item, "kind"),
+            field(&what, item, "name"),
+        ) {
+            (Ok(role), Ok(kind), Ok(name)) => {
+                if !["topic", "group", "transactional-id", "subject"].contains(&kind.as_str()) {
+                    problems.push(format!(
+                        "{what}.kind \"{kind}\" is not a topic, group, transactional-id or subject"
+                    ));
+                }
+                let new = out.insert((role.clone(), kind.clone(), name.clone()));
+                if !new {
+                    problems.push(format!("{what} repeats {role} on {kind} \"{name}\""));
+                }
             }
-            match kafka.strip_prefix("kafka=") {
-                Some(id) if id.starts_with('<') && id.ends_with(".id>") => {}
-                _ => return Err(format!("\"{crn}\" lacks \"/kafka=<cluster id>/\"")),
-            }
-            let (kind, name) = resource
-                .split_once('=')
-                .ok_or_else(|| format!("\"{crn}\" names no resource"))?;
-            if !["topic", "group", "transactional-id"].contains(&kind) {
-                return Err(format!(
-                    "\"{crn}\" names an unexpected resource kind \"{kind}\""
-                ));
-            }
-            Ok((kind.to_string(), name.to_string()))
+            (r, k, n) => problems.extend([r.err(), k.err(), n.err()].into_iter().flatten()),
         }
-        [registry, subject] => {
-            if !(registry.starts_with('<') && registry.ends_with(".resource_name>")) {
-                return Err(format!(
-                    "\"{crn}\" does not start with the Schema Registry cluster's resource_name"
-                ));
-            }
-            let name = subject
-                .strip_prefix("subject=")
-                .ok_or_else(|| format!("\"{crn}\" names no subject"))?;
-            Ok(("subject".to_string(), name.to_string()))
-        }
-        _ => Err(format!(
-            "\"{crn}\" is not a topic, group, transactional-id or subject CRN"
-        )),
     }
+    out
 }
 
 #[test]
@@ -590,8 +682,9 @@ fn role_bindings_grant_each_service_what_it_uses() {
     let orders_dlq = topics::dead_letter(ORDERS);
     let picklist_dlq = topics::dead_letter(PICKLISTS);
     let transactional_ids = format!("{FULFILLMENT_TRANSACTIONAL_ID_PREFIX}*");
+    let dlq_reader_groups = format!("{DLQ_READER_GROUP_PREFIX}*");
 
-    // Identity pool resource name -> exactly the grants its role needs.
+    // Service (key of local.services and local.service_grants) -> exactly the grants it needs.
     let expected: BTreeMap<&str, BTreeSet<Grant>> = [
         (
             "order_producer",
@@ -626,111 +719,174 @@ fn role_bindings_grant_each_service_what_it_uses() {
             ]
             .into(),
         ),
+        (
+            // Operators' tools: read both dead-letter topics and decode their records with
+            // the original subjects (dead-lettered records keep their schema ids).
+            "dlq_reader",
+            [
+                grant("DeveloperRead", "topic", &orders_dlq),
+                grant("DeveloperRead", "topic", &picklist_dlq),
+                grant("DeveloperRead", "group", &dlq_reader_groups),
+                grant("DeveloperRead", "subject", &orders_subject),
+                grant("DeveloperRead", "subject", &picklist_subject),
+            ]
+            .into(),
+        ),
     ]
     .into_iter()
     .collect();
+    let expected_services: BTreeSet<&str> = expected.keys().copied().collect();
 
-    let pools = config.resources_of("confluent_identity_pool");
-    for pool in pools.keys() {
-        if !expected.contains_key(pool) {
-            problems.push(format!(
-                "confluent_identity_pool.{pool} is not one of the roles this test knows: {:?}",
-                expected.keys().collect::<Vec<_>>()
-            ));
-        }
-    }
-    for pool in expected.keys() {
-        if !pools.contains_key(pool) {
-            problems.push(format!("confluent_identity_pool.{pool} is missing"));
-        }
-    }
-
-    let mut actual: BTreeMap<String, BTreeSet<Grant>> = BTreeMap::new();
-    for (name, body) in config.resources_of("confluent_role_binding") {
-        let what = format!("confluent_role_binding.{name}");
-        let principal = match config.string_attr(&what, body, "principal") {
-            Ok(p) => p,
-            Err(e) => {
-                problems.push(e);
-                continue;
-            }
-        };
-        // Only the services' identity pools are checked; the manager service account that
-        // Terraform itself uses is not a service.
-        let Some(pool) = principal
-            .strip_prefix("User:<confluent_identity_pool.")
-            .and_then(|p| p.strip_suffix(".id>"))
-        else {
-            continue;
-        };
-        let role = match config.string_attr(&what, body, "role_name") {
-            Ok(r) => r,
-            Err(e) => {
-                problems.push(e);
-                continue;
-            }
-        };
-        let crn = match config.string_attr(&what, body, "crn_pattern") {
-            Ok(c) => c,
-            Err(e) => {
-                problems.push(e);
-                continue;
-            }
-        };
-        match parse_crn(&crn) {
-            Ok((kind, resource)) => {
-                let new = actual.entry(pool.to_string()).or_default().insert((
-                    role.clone(),
-                    kind.clone(),
-                    resource.clone(),
+    match local_object(&config, "services") {
+        Ok(services) => {
+            let got: BTreeSet<&str> = services.keys().map(String::as_str).collect();
+            if got != expected_services {
+                problems.push(format!(
+                    "local.services is {got:?}, the services are {expected_services:?}"
                 ));
-                if !new {
+            }
+        }
+        Err(e) => problems.push(e),
+    }
+
+    match local_object(&config, "service_grants") {
+        Ok(declared) => {
+            for (service, value) in &declared {
+                let what = format!("local.service_grants.{service}");
+                let got = grants(&what, value, &mut problems);
+                let Some(want) = expected.get(service.as_str()) else {
                     problems.push(format!(
-                        "{what} repeats {role} on {kind} \"{resource}\" for identity pool {pool}"
+                        "{what}: {service} is not one of the services this test knows: {expected_services:?}"
+                    ));
+                    continue;
+                };
+                for (role, kind, name) in want.difference(&got) {
+                    problems.push(format!("{service} lacks {role} on {kind} \"{name}\""));
+                }
+                for (role, kind, name) in got.difference(want) {
+                    problems.push(format!(
+                        "{service} has {role} on {kind} \"{name}\", which it does not need \
+                         (or the name disagrees with grocery_events)"
                     ));
                 }
             }
-            Err(e) => problems.push(format!("{what}.crn_pattern: {e}")),
+            for service in &expected_services {
+                if !declared.contains_key(*service) {
+                    problems.push(format!("local.service_grants has no entry for {service}"));
+                }
+            }
+        }
+        Err(e) => problems.push(e),
+    }
+
+    // Both auth variants give every service its principal, and the bindings are built from
+    // local.service_grants (tofu test checks every CRN in the plan).
+    problems.extend(expect_for_each(
+        &config,
+        "confluent_role_binding",
+        "service",
+        "service_role_bindings",
+    ));
+    for kind in ["confluent_identity_pool", "confluent_service_account"] {
+        if !config
+            .resources
+            .contains_key(&(kind.to_string(), "service".to_string()))
+        {
+            problems.push(format!(
+                "resource {kind}.service (one per service) is missing"
+            ));
         }
     }
 
-    for (pool, want) in &expected {
-        let got = actual.remove(*pool).unwrap_or_default();
-        for (role, kind, name) in want.difference(&got) {
-            problems.push(format!(
-                "identity pool {pool} lacks {role} on {kind} \"{name}\""
-            ));
+    // The manager owns the project's prefix and nothing else; every topic and subject is
+    // under it.
+    let prefix = match config
+        .locals
+        .get("manager_prefix")
+        .map(|e| config.eval(e, 0))
+    {
+        Some(Ok(Value::String(p))) => p,
+        other => {
+            problems.push(format!("local.manager_prefix is not a string: {other:?}"));
+            String::new()
         }
-        for (role, kind, name) in got.difference(want) {
-            problems.push(format!(
-                "identity pool {pool} has {role} on {kind} \"{name}\", which its role does not need \
-                 (or the name disagrees with grocery_events)"
-            ));
+    };
+    match config
+        .locals
+        .get("manager_grants")
+        .map(|e| config.eval(e, 0))
+    {
+        Some(Ok(value)) => {
+            let got = grants("local.manager_grants", &value, &mut problems);
+            let want: BTreeSet<Grant> = [
+                grant("ResourceOwner", "topic", &format!("{prefix}*")),
+                grant("ResourceOwner", "subject", &format!("{prefix}*")),
+            ]
+            .into();
+            if got != want {
+                problems.push(format!(
+                    "local.manager_grants is {got:?}, expected ResourceOwner on the topics and subjects \"{prefix}*\" only"
+                ));
+            }
         }
+        Some(Err(e)) => problems.push(format!("local.manager_grants: {e}")),
+        None => problems.push("local.manager_grants is not defined".into()),
     }
-    for (pool, grants) in actual {
-        problems.push(format!(
-            "role bindings name identity pool {pool}, which is not a known role: {grants:?}"
-        ));
+    for name in topics::ALL
+        .iter()
+        .map(|t| t.to_string())
+        .chain([orders_subject.clone(), picklist_subject.clone()])
+    {
+        if prefix.is_empty() || !name.starts_with(&prefix) {
+            problems.push(format!(
+                "\"{name}\" is not under the manager's prefix \"{prefix}\": Terraform could not manage it"
+            ));
+        }
     }
 
     fail_if_any(problems);
 }
 
 #[test]
-fn outputs_contain_no_secret() {
+fn only_outputs_with_secrets_are_sensitive_and_they_are() {
     let dir = repo_root().join("terraform");
     let text = fs::read_to_string(dir.join("outputs.tf")).expect("terraform/outputs.tf exists");
     let body: Body = hcl::parse(&text).expect("outputs.tf is valid HCL");
+    // What an output's value may reference only when the output is sensitive.
+    let secret_sources = ["secret", "confluent_api_key", "client_properties"];
     let mut problems = Vec::new();
+    let mut sensitive_outputs = BTreeSet::new();
     for block in body.blocks().filter(|b| b.identifier.as_str() == "output") {
         let name = block.labels.first().map(|l| l.as_str()).unwrap_or("?");
         let value = Config::attr(&block.body, "value")
             .map(|e| format!("{e:?}"))
             .unwrap_or_default();
-        if value.contains("secret") || Config::attr(&block.body, "sensitive").is_some() {
-            problems.push(format!("output \"{name}\" exposes a secret"));
+        let sensitive = matches!(
+            Config::attr(&block.body, "sensitive"),
+            Some(Expression::Bool(true))
+        );
+        let secret = secret_sources.iter().any(|s| value.contains(s));
+        if sensitive {
+            sensitive_outputs.insert(name.to_string());
         }
+        if secret && !sensitive {
+            problems.push(format!(
+                "output \"{name}\" carries a secret and must be sensitive = true"
+            ));
+        }
+        if !secret && Config::attr(&block.body, "sensitive").is_some() {
+            problems.push(format!(
+                "output \"{name}\" carries no secret: leave it readable (no `sensitive`)"
+            ));
+        }
+    }
+    let want: BTreeSet<String> = ["client_properties", "service_api_keys"]
+        .map(String::from)
+        .into();
+    if sensitive_outputs != want {
+        problems.push(format!(
+            "sensitive outputs are {sensitive_outputs:?}, expected {want:?}"
+        ));
     }
     fail_if_any(problems);
 }

@@ -20,10 +20,13 @@ use rdkafka::{
     util::AsyncRuntime,
 };
 
+use backon::BackoffBuilder as _;
+
 use super::{AccessToken, TokenProvider};
 use crate::{Error, Result};
 
-/// First wait after a failed refresh; doubled on each further failure.
+/// Step of the first wait after a failed refresh; doubled on each further failure (with
+/// jitter, [`crate::retry`]).
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// Longest wait between two refresh attempts after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -306,17 +309,15 @@ async fn refresh_loop<T: OAuthBearerClient>(
     first: Option<AccessToken>,
 ) {
     let mut current = first;
-    let mut backoff = FIRST_BACKOFF;
+    let policy = crate::retry::exponential(FIRST_BACKOFF, MAX_BACKOFF, None);
+    let mut backoff = policy.build();
+    // The wait before the next attempt after a failure.
+    let mut after_failure = backoff.next().unwrap_or(MAX_BACKOFF);
     loop {
         let wait = current.as_ref().map_or(Duration::ZERO, |token| {
             token.refresh_at().saturating_duration_since(Instant::now())
         });
-        tokio::time::sleep(if wait.is_zero() {
-            jittered(backoff)
-        } else {
-            wait
-        })
-        .await;
+        tokio::time::sleep(if wait.is_zero() { after_failure } else { wait }).await;
         if client.strong_count() == 0 {
             break;
         }
@@ -332,7 +333,7 @@ async fn refresh_loop<T: OAuthBearerClient>(
             {
                 // The provider kept the current token (its refresh failed but the token is
                 // still valid): ask again after a backoff.
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                after_failure = backoff.next().unwrap_or(MAX_BACKOFF);
             }
             Ok(token) => {
                 match set_token(
@@ -343,21 +344,22 @@ async fn refresh_loop<T: OAuthBearerClient>(
                 ) {
                     Ok(()) => {
                         tracing::debug!("set a refreshed OAUTHBEARER token");
-                        backoff = FIRST_BACKOFF;
+                        backoff = policy.build();
+                        after_failure = backoff.next().unwrap_or(MAX_BACKOFF);
                         current = Some(token);
                     }
                     Err(reason) => {
                         // `current` stays due, so the next attempt comes after the backoff.
                         tracing::warn!(%reason, "librdkafka refused the refreshed OAUTHBEARER token");
                         let _ = set_token_failure(strong.as_ref(), &reason);
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        after_failure = backoff.next().unwrap_or(MAX_BACKOFF);
                     }
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot fetch an OAUTHBEARER token; retrying with backoff");
                 let _ = set_token_failure(strong.as_ref(), &e.to_string());
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                after_failure = backoff.next().unwrap_or(MAX_BACKOFF);
             }
         }
         drop(strong);
@@ -439,18 +441,6 @@ fn set_token_failure<T: OAuthBearerClient + ?Sized>(
              sasl.mechanisms=OAUTHBEARER?"
         ))
     }
-}
-
-/// `backoff` with equal jitter: between half of it and all of it, so that many clients whose
-/// identity provider came back do not all ask at the same moment.
-fn jittered(backoff: Duration) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
-    // A fresh `RandomState` is randomly keyed: a cheap source of jitter, no RNG dependency.
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    let half = backoff / 2;
-    half + half.mul_f64((random % 1024) as f64 / 1024.0)
 }
 
 /// Parses a `sasl.oauthbearer.extensions` value: `key=value` pairs separated by commas, keys of

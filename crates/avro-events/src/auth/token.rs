@@ -174,6 +174,8 @@ pub struct TokenProvider {
     shown_endpoint: String,
     http: HttpClient,
     cache: Mutex<Cache>,
+    /// Told of every failed fetch.
+    hooks: Option<std::sync::Arc<dyn crate::context::Hooks>>,
 }
 
 impl fmt::Debug for TokenProvider {
@@ -216,7 +218,14 @@ impl TokenProvider {
                 last_failure: None,
                 fetches: 0,
             }),
+            hooks: None,
         })
+    }
+
+    /// Tells `hooks` of every failed fetch ([`Hooks::auth_failed`](crate::context::Hooks::auth_failed)).
+    pub(crate) fn with_hooks(mut self, hooks: std::sync::Arc<dyn crate::context::Hooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
     }
 
     /// The credentials this provider uses.
@@ -255,6 +264,9 @@ impl TokenProvider {
             }
             Err(e) => {
                 cache.last_failure = Some(Instant::now());
+                if let Some(hooks) = &self.hooks {
+                    hooks.auth_failed(&crate::context::AuthFailure::TokenEndpoint { error: &e });
+                }
                 match &cache.token {
                     Some(old) if !old.is_expired() => {
                         tracing::warn!(
@@ -281,6 +293,12 @@ impl TokenProvider {
         {
             cache.token = None;
         }
+    }
+
+    /// Forgets the cached token, whichever it is (a broker refused the token it was given), so
+    /// the next call to [`token`](Self::token) fetches a new one.
+    pub(crate) async fn forget(&self) {
+        self.cache.lock().await.token = None;
     }
 
     /// How many times the token endpoint has been asked (for metrics and tests).

@@ -17,12 +17,11 @@
 
 use std::{
     path::PathBuf,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
-use grocery_events::{Codec, Config, Event, Order, OrderLine, Producer};
+use grocery_events::{Client, Config, Event, Order, OrderLine, Producer};
 use local_stack::Stack;
 use rdkafka::{
     error::{KafkaError, RDKafkaErrorCode},
@@ -252,8 +251,10 @@ pub(crate) async fn producer_bench(
     let config = Config::from_properties_str(&properties)?
         .set("linger.ms", args.linger_ms.to_string())
         .set("enable.idempotence", "true");
-    let codec = Arc::new(Codec::from_config(&config)?);
-    let typed = Producer::new(&config, codec.clone())
+    let client = Client::from_config(config.clone())?;
+    let codec = client.codec().clone();
+    let typed = client
+        .producer()
         .await
         .context("creating the typed producer")?;
     let rdkafka_config = config.rdkafka_config_for(grocery_events::config::ClientRole::Producer);
