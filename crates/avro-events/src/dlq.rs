@@ -2,11 +2,13 @@
 //! value and headers, to a dead-letter topic (`<topic>.dlq` unless configured), with headers
 //! naming the error and where the record came from.
 
+#[cfg(feature = "kafka")]
 use rdkafka::{
     Message,
     message::{Header, Headers, OwnedHeaders, OwnedMessage},
 };
 
+#[cfg(feature = "kafka")]
 use crate::{Error, Producer, Result, consumer::RecordMeta, producer::PendingDelivery};
 
 /// Headers a dead-letter record carries, besides the original record's own headers.
@@ -33,11 +35,13 @@ pub fn dead_letter_topic(topic: &str) -> String {
 
 /// The dead-letter topic of records read from `source_topic`: `configured`, or
 /// `<source_topic>.dlq`.
+#[cfg(feature = "kafka")]
 pub(crate) fn topic_for(configured: Option<&str>, source_topic: &str) -> String {
     configured.map_or_else(|| dead_letter_topic(source_topic), str::to_owned)
 }
 
 /// The original headers of `message` plus the dead-letter headers for `error`.
+#[cfg(feature = "kafka")]
 fn headers_for(message: &OwnedMessage, meta: &RecordMeta, error: &Error) -> OwnedHeaders {
     let mut headers = OwnedHeaders::new();
     if let Some(original) = message.headers() {
@@ -71,6 +75,7 @@ fn headers_for(message: &OwnedMessage, meta: &RecordMeta, error: &Error) -> Owne
 ///
 /// # Errors
 /// [`Error::Kafka`] when the record cannot be queued.
+#[cfg(feature = "kafka")]
 pub(crate) async fn enqueue(
     producer: &Producer,
     dlq_topic: &str,

@@ -1,7 +1,9 @@
 //! Schema Registry access: REST calls through `schema_registry_converter`, with the answers
 //! mapped onto [`Error`] variants.
 
-use std::{error::Error as _, fmt, sync::Arc, time::Duration};
+#[cfg(feature = "kafka")]
+use std::sync::Arc;
+use std::{error::Error as _, fmt, time::Duration};
 
 use schema_registry_converter::{
     async_impl::schema_registry::{SrSettings, get_schema_by_id, perform_sr_call},
@@ -10,9 +12,10 @@ use schema_registry_converter::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
+#[cfg(feature = "kafka")]
+use crate::auth::{BearerAuthMiddleware, TokenProvider};
 use crate::{
     Error, Result,
-    auth::{BearerAuthMiddleware, TokenProvider},
     redact::{redact_url, split_userinfo},
 };
 
@@ -36,6 +39,7 @@ pub enum RegistryAuth {
     /// OAuth bearer tokens from a token endpoint, refreshed before they expire
     /// (`bearer.auth.credentials.source=OAUTHBEARER`), sent with the `target-sr-cluster` and
     /// `Confluent-Identity-Pool-Id` headers.
+    #[cfg(feature = "kafka")]
     OAuth {
         /// Where the tokens come from.
         provider: Arc<TokenProvider>,
@@ -56,6 +60,7 @@ impl fmt::Debug for RegistryAuth {
                 .field("password", &"[REDACTED]")
                 .finish(),
             Self::StaticToken(_) => f.write_str("StaticToken([REDACTED])"),
+            #[cfg(feature = "kafka")]
             Self::OAuth {
                 provider,
                 logical_cluster,
@@ -170,6 +175,7 @@ impl RegistryClient {
             RegistryAuth::StaticToken(token) => {
                 builder.set_token_authorization(token.expose_secret());
             }
+            #[cfg(feature = "kafka")]
             RegistryAuth::OAuth {
                 provider,
                 logical_cluster,
