@@ -153,8 +153,11 @@ pub struct Codec {
     plans: RwLock<HashMap<(u32, TypeId, Part), CachedPlan>>,
     /// By type (and part), then by topic (looked up with the borrowed topic: no allocation per
     /// encode).
-    targets: RwLock<HashMap<(TypeId, Part), HashMap<String, Arc<WriteTarget>>>>,
+    targets: RwLock<HashMap<(TypeId, Part), TargetsByTopic>>,
 }
+
+/// The write targets of one type (or its key), by topic.
+type TargetsByTopic = HashMap<String, Arc<WriteTarget>>;
 
 impl Codec {
     /// A codec talking to the registry described by `config`.
@@ -204,14 +207,14 @@ impl Codec {
 
     /// The subject `E`'s key schema ([`Event::KEY_SCHEMA`]) is written under on `topic`:
     /// `<topic>-key`, as Confluent's `TopicNameStrategy` names key subjects.
-    pub fn key_subject<E: Event>(&self, topic: &str) -> String {
+    pub fn key_subject(&self, topic: &str) -> String {
         format!("{topic}-key")
     }
 
     fn subject_of<E: Event>(&self, topic: &str, part: Part) -> String {
         match part {
             Part::Value => self.subject::<E>(topic),
-            Part::Key => self.key_subject::<E>(topic),
+            Part::Key => self.key_subject(topic),
         }
     }
 
@@ -262,7 +265,7 @@ impl Codec {
                 Ok(serde_json::Value::String(text)) => Ok(text.into_bytes()),
                 other => Err(Error::Encode {
                     reader: E::FULL_NAME.into(),
-                    subject: self.key_subject::<E>(topic),
+                    subject: self.key_subject(topic),
                     reason: format!(
                         "{} declares no key schema, so its key must be a string, not {}",
                         E::FULL_NAME,

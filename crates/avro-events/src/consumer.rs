@@ -11,8 +11,10 @@
 //!
 //! A record with a null value is a *tombstone* (on a compacted topic it deletes its key): it is
 //! not an error and never dead-lettered. [`Consumer::recv_record`] hands it out as
-//! [`Record::Tombstone`]; [`Consumer::recv`], for callers that only want events, acknowledges
-//! it and goes on to the next record (counted in [`Consumer::tombstones_passed`]).
+//! [`Record::Tombstone`]; [`Consumer::recv`], for callers that only want events, passes over
+//! it (counted in [`Consumer::tombstones_passed`]). A tombstone passed over is not acknowledged
+//! on its own, which could commit past records still being handled: the next acknowledged
+//! record of its partition covers it, and one read again after a restart is passed over again.
 
 use std::{
     marker::PhantomData,
@@ -190,7 +192,7 @@ pub struct Consumer<E> {
     dead_lettered: AtomicU64,
     /// Acknowledgements that arrived after their partition was revoked.
     late_acks: AtomicU64,
-    /// Tombstones [`Consumer::recv`] acknowledged and passed over.
+    /// Tombstones [`Consumer::recv`] passed over.
     tombstones_passed: AtomicU64,
     /// The record being decoded or dead-lettered; a `tokio` mutex held across the awaits, so
     /// a cancelled call leaves the record (and its pending dead-letter delivery) here.
@@ -313,7 +315,7 @@ impl<E: Event> Consumer<E> {
         self.late_acks.load(Ordering::Relaxed)
     }
 
-    /// How many tombstones [`Consumer::recv`] acknowledged and passed over.
+    /// How many tombstones (records with a null value) [`Consumer::recv`] passed over.
     pub fn tombstones_passed(&self) -> u64 {
         self.tombstones_passed.load(Ordering::Relaxed)
     }
@@ -420,7 +422,6 @@ impl<E: Event> Consumer<E> {
                     return Ok(Record::Tombstone(tombstone));
                 }
                 debug!(parent: &span, key = ?tombstone.meta.key, "tombstone passed over");
-                self.ack(&tombstone.meta)?;
                 self.tombstones_passed.fetch_add(1, Ordering::Relaxed);
                 continue;
             }

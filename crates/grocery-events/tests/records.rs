@@ -178,7 +178,7 @@ async fn tombstones_are_delivered_as_such_and_never_dead_lettered() {
     assert_eq!(consumer.dead_lettered(), 0);
     consumer.close().await.unwrap();
 
-    // recv passes over them, acknowledged and counted, and dead-letters nothing either.
+    // recv passes over them (counted) and dead-letters nothing either.
     let consumer = Consumer::<Order>::subscribed_to(&config, codec, group("events"), &[&topic])
         .await
         .unwrap();

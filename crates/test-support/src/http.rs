@@ -85,6 +85,9 @@ mod tests {
         let error = http_get(&format!("127.0.0.1:{port}"), "/health")
             .unwrap_err()
             .to_string();
-        assert!(error.contains(&format!("GET http://127.0.0.1:{port}/health")), "{error}");
+        assert!(
+            error.contains(&format!("GET http://127.0.0.1:{port}/health")),
+            "{error}"
+        );
     }
 }
