@@ -1,18 +1,30 @@
 //! Encoding and decoding of [`Event`]s in Confluent's wire format, with the writer schema
 //! fetched by id and resolved into the reader's schema.
 //!
-//! Decoding takes one of two paths. When the writer schema has the same Parsing Canonical Form
-//! as the reader's (the common case: both sides run the same schema version) the Avro body is
-//! deserialized straight into the Rust type by `serde_avro_fast`. Otherwise apache-avro decodes
-//! the body with the writer schema and resolves it into the reader schema (defaults for added
-//! fields, dropped removed fields, promotions), and the resolved value becomes the Rust type.
+//! Every value goes through `serde_avro_fast`, straight between the Rust type and Avro bytes;
+//! apache-avro only parses schemas. Decoding takes one of two paths. When the writer schema
+//! has the same Parsing Canonical Form as the reader's (the common case: both sides run the
+//! same schema version) the Avro body is deserialized straight into the Rust type. Otherwise
+//! the body is first rewritten into the reader schema's encoding by a resolution plan
+//! (defaults for added fields, dropped removed fields, promotions, renumbered enum symbols and
+//! union branches) compiled once per (writer schema id, reader type) and cached. Encoding with
+//! `use.latest.version` runs the same kind of plan from the type's schema to the latest one.
+//!
+//! Because no value passes through apache-avro's serde support, the codec does not depend on
+//! apache-avro's process-wide switches: `apache_avro::util::set_serde_human_readable` (first
+//! call wins) may be set either way by anyone, before or after a codec is created, and the
+//! codec's output is the same (tested).
 //!
 //! Writer schemas come from the registry, so decoding bounds what a record can make it
-//! allocate: apache-avro's allocation bound is set to [`CodecOptions::max_allocation_bytes`]
-//! (`avro.max.allocation.bytes`, default 16 MiB, instead of apache-avro's 512 MiB), and a writer
-//! schema with an array whose items encode to zero bytes (`{"type":"array","items":"null"}`,
-//! an empty record), with which a few bytes could claim millions of items, is refused as
-//! [`Error::InvalidSchema`].
+//! allocate: the rewritten body of a resolving decode may be at most
+//! [`CodecOptions::max_allocation_bytes`] long (`avro.max.allocation.bytes`, default 16 MiB),
+//! a bound of this codec alone, and a writer schema with an array whose items encode to zero
+//! bytes (`{"type":"array","items":"null"}`, an empty record), with which a few bytes could
+//! claim millions of items, is refused as [`Error::InvalidSchema`].
+//!
+//! Keys are plain UTF-8 strings ([`Event::key`]) unless the event declares
+//! [`Event::KEY_SCHEMA`]: then they are Avro in the wire format too, registered under
+//! `<topic>-key` ([`Codec::encode_key`], [`Codec::decode_key`]).
 
 use std::{
     any::TypeId,
@@ -20,14 +32,15 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use apache_avro::{
-    Schema, reader::datum::GenericDatumReader, types::Value, writer::datum::GenericDatumWriter,
-};
+use apache_avro::Schema;
+use serde::{Serialize, de::DeserializeOwned};
 use tracing::{debug, instrument};
 
 use crate::{
     Error, Event, Result, SubjectNameStrategy,
+    event::KeyOf,
     registry::{RegistryClient, RegistryConfig},
+    resolve::Plan,
     wire,
 };
 
@@ -55,11 +68,11 @@ pub struct CodecOptions {
     pub normalize_schemas: bool,
     /// How subjects are named.
     pub subject_strategy: SubjectNameStrategy,
-    /// The most bytes one decoded value may make apache-avro allocate for a string, bytes or
-    /// the items of an array or map (`avro.max.allocation.bytes`, default
-    /// [`DEFAULT_MAX_ALLOCATION_BYTES`]). apache-avro keeps this bound process-wide and takes
-    /// only the first value set: the first [`Codec`] created sets it, and a later codec asking
-    /// for another value logs a warning.
+    /// The most bytes a record may make the codec allocate for the rewritten body of a
+    /// resolving decode, and for a resolved `use.latest.version` encoding
+    /// (`avro.max.allocation.bytes`, default [`DEFAULT_MAX_ALLOCATION_BYTES`]). A record that
+    /// would need more fails with [`Error::Decode`]. The bound is this codec's own: codecs with
+    /// different bounds coexist in one process.
     pub max_allocation_bytes: usize,
 }
 
@@ -139,7 +152,7 @@ enum WriteTarget {
     Own(u32),
     /// Another registered schema (`use.latest.version`, `use.schema.id`): values are resolved
     /// into it.
-    Resolved(u32, Arc<Schema>),
+    Resolved(u32, Plan),
 }
 
 /// A cached [`WriteTarget`]; one found through `use.latest.version` is asked again after
@@ -150,6 +163,16 @@ struct CachedTarget {
     expires: Option<std::time::Instant>,
 }
 
+/// Whether a schema is a type's value schema or its key schema ([`Event::KEY_SCHEMA`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Part {
+    Value,
+    Key,
+}
+
+/// A compiled resolution from a writer schema id into a reader type (or why there is none).
+type CachedPlan = Arc<std::result::Result<Plan, String>>;
+
 /// Encodes and decodes [`Event`]s in Confluent's wire format. Create one per application and
 /// share it (it is `Send + Sync`, and cheap to share in an `Arc`): it caches schema ids and
 /// schemas, so once warm it keeps working while the registry is down.
@@ -157,11 +180,17 @@ struct CachedTarget {
 pub struct Codec {
     registry: RegistryClient,
     options: CodecOptions,
-    readers: RwLock<HashMap<TypeId, Arc<ReaderSchema>>>,
+    readers: RwLock<HashMap<(TypeId, Part), Arc<ReaderSchema>>>,
     writers: RwLock<HashMap<u32, Arc<WriterSchema>>>,
-    /// By type, then by topic (looked up with the borrowed topic: no allocation per encode).
-    targets: RwLock<HashMap<TypeId, HashMap<String, CachedTarget>>>,
+    /// Resolution plans by (writer schema id, reader type, value or key).
+    plans: RwLock<HashMap<(u32, TypeId, Part), CachedPlan>>,
+    /// By type (and part), then by topic (looked up with the borrowed topic: no allocation per
+    /// encode).
+    targets: RwLock<HashMap<(TypeId, Part), TargetsByTopic>>,
 }
+
+/// The write targets of one type (or its key), by topic.
+type TargetsByTopic = HashMap<String, CachedTarget>;
 
 impl Codec {
     /// A codec talking to the registry described by `config`.
@@ -177,27 +206,19 @@ impl Codec {
     ///
     /// # Errors
     /// [`Error::Config`] naming the missing or bad key.
+    #[cfg(feature = "kafka")]
     pub fn from_config(config: &crate::Config) -> Result<Self> {
         Self::new(&config.registry_config()?, config.codec_options()?)
     }
 
     /// A codec over an existing registry client.
     pub fn with_client(registry: RegistryClient, options: CodecOptions) -> Self {
-        // `uuid` logical types are strings on the wire: serde must see human-readable UUIDs.
-        apache_avro::util::set_serde_human_readable(true);
-        let bound = apache_avro::util::max_allocation_bytes(options.max_allocation_bytes);
-        if bound != options.max_allocation_bytes {
-            tracing::warn!(
-                requested = options.max_allocation_bytes,
-                in_effect = bound,
-                "apache-avro's allocation bound is process-wide and was already set; keeping it"
-            );
-        }
         Self {
             registry,
             options,
             readers: RwLock::default(),
             writers: RwLock::default(),
+            plans: RwLock::default(),
             targets: RwLock::default(),
         }
     }
@@ -217,6 +238,19 @@ impl Codec {
         self.options.subject_strategy.subject(topic, E::FULL_NAME)
     }
 
+    /// The subject `E`'s key schema ([`Event::KEY_SCHEMA`]) is written under on `topic`:
+    /// `<topic>-key`, as Confluent's `TopicNameStrategy` names key subjects.
+    pub fn key_subject(&self, topic: &str) -> String {
+        format!("{topic}-key")
+    }
+
+    fn subject_of<E: Event>(&self, topic: &str, part: Part) -> String {
+        match part {
+            Part::Value => self.subject::<E>(topic),
+            Part::Key => self.key_subject(topic),
+        }
+    }
+
     /// Encodes `event` for its default topic [`Event::TOPIC`].
     ///
     /// # Errors
@@ -231,33 +265,79 @@ impl Codec {
     /// # Errors
     /// As [`Codec::encode`].
     pub async fn encode_for<E: Event>(&self, topic: &str, event: &E) -> Result<Vec<u8>> {
-        let target = self.write_target::<E>(topic).await?;
-        let reader = self.reader::<E>()?;
+        self.encode_part::<E>(topic, Part::Value, event).await
+    }
+
+    /// The record key of `event` on `topic`: [`Event::key`]'s UTF-8 bytes, or with an
+    /// [`Event::KEY_SCHEMA`] the key ([`Event::serialize_key`]) Avro-encoded in the wire format
+    /// under the subject `<topic>-key`.
+    ///
+    /// # Errors
+    /// As [`Codec::encode`], for the key schema.
+    pub async fn encode_event_key<E: Event>(&self, topic: &str, event: &E) -> Result<Vec<u8>> {
+        if E::KEY_SCHEMA.is_none() {
+            return Ok(event.key().into_bytes());
+        }
+        self.encode_part::<E>(topic, Part::Key, &KeyOf(event)).await
+    }
+
+    /// The record key `key` of an `E` on `topic`, e.g. for a tombstone: with an
+    /// [`Event::KEY_SCHEMA`], `key` Avro-encoded in the wire format under `<topic>-key`;
+    /// without one, `key` must serialize as a string, whose UTF-8 bytes are the key.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] when `key` does not fit the key schema (or is not a string without
+    /// one); registry errors as [`Codec::encode`].
+    pub async fn encode_key<E: Event>(
+        &self,
+        topic: &str,
+        key: &(impl Serialize + ?Sized),
+    ) -> Result<Vec<u8>> {
+        if E::KEY_SCHEMA.is_none() {
+            return match serde_json::to_value(key) {
+                Ok(serde_json::Value::String(text)) => Ok(text.into_bytes()),
+                other => Err(Error::Encode {
+                    reader: E::FULL_NAME.into(),
+                    subject: self.key_subject(topic),
+                    reason: format!(
+                        "{} declares no key schema, so its key must be a string, not {}",
+                        E::FULL_NAME,
+                        other.map_or_else(|e| e.to_string(), |v| v.to_string())
+                    ),
+                }),
+            };
+        }
+        self.encode_part::<E>(topic, Part::Key, key).await
+    }
+
+    async fn encode_part<E: Event>(
+        &self,
+        topic: &str,
+        part: Part,
+        value: &(impl Serialize + ?Sized),
+    ) -> Result<Vec<u8>> {
+        let target = self.write_target::<E>(topic, part).await?;
+        let reader = self.reader::<E>(part)?;
         let encode_err = |reason: String| Error::Encode {
             reader: E::FULL_NAME.into(),
-            subject: self.subject::<E>(topic),
+            subject: self.subject_of::<E>(topic, part),
             reason,
         };
+        let mut buf = Vec::with_capacity(128);
         match &*target {
             WriteTarget::Own(id) => {
-                let mut buf = Vec::with_capacity(128);
                 wire::write_header(&mut buf, *id);
                 let mut config = serde_avro_fast::ser::SerializerConfig::new(&reader.fast);
-                serde_avro_fast::to_datum(event, buf, &mut config)
+                serde_avro_fast::to_datum(value, buf, &mut config)
                     .map_err(|e| encode_err(e.to_string()))
             }
-            WriteTarget::Resolved(id, latest) => {
-                let value = apache_avro::to_value(event)
-                    .and_then(|v| v.resolve(&reader.avro))
-                    .and_then(|v| v.resolve(latest))
+            WriteTarget::Resolved(id, plan) => {
+                let mut config = serde_avro_fast::ser::SerializerConfig::new(&reader.fast);
+                let own = serde_avro_fast::to_datum_vec(value, &mut config)
                     .map_err(|e| encode_err(e.to_string()))?;
-                let mut buf = Vec::with_capacity(128);
                 wire::write_header(&mut buf, *id);
-                GenericDatumWriter::builder(latest)
-                    .build()
-                    .and_then(|writer| writer.write_value(&mut buf, value))
-                    .map_err(|e| encode_err(e.to_string()))?;
-                Ok(buf)
+                plan.run(&own, buf, self.options.max_allocation_bytes)
+                    .map_err(encode_err)
             }
         }
     }
@@ -271,9 +351,26 @@ impl Codec {
     /// know; [`Error::Decode`] for a body that does not decode or resolve; registry errors when
     /// the writer schema is not cached and cannot be fetched.
     pub async fn decode<E: Event>(&self, payload: &[u8]) -> Result<E> {
+        self.decode_part::<E, E>(payload, Part::Value).await
+    }
+
+    /// Decodes a record key written with a key schema (see [`Event::KEY_SCHEMA`]) into `K`,
+    /// resolving the writer's key schema into `E`'s.
+    ///
+    /// # Errors
+    /// As [`Codec::decode`]; [`Error::InvalidSchema`] when `E` declares no key schema.
+    pub async fn decode_key<E: Event, K: DeserializeOwned>(&self, key: &[u8]) -> Result<K> {
+        self.decode_part::<E, K>(key, Part::Key).await
+    }
+
+    async fn decode_part<E: Event, T: DeserializeOwned>(
+        &self,
+        payload: &[u8],
+        part: Part,
+    ) -> Result<T> {
         let (schema_id, body) = wire::split(payload)?;
         let writer = self.writer(schema_id).await?;
-        let reader = self.reader::<E>()?;
+        let reader = self.reader::<E>(part)?;
         let decode_err = |reason: String| Error::Decode {
             schema_id,
             reader: E::FULL_NAME.into(),
@@ -281,30 +378,68 @@ impl Codec {
             reason,
         };
         if writer.canonical == reader.canonical {
-            return serde_avro_fast::from_datum_slice::<E>(body, &reader.fast)
+            return serde_avro_fast::from_datum_slice::<T>(body, &reader.fast)
                 .map_err(|e| decode_err(e.to_string()));
         }
-        let mut cursor = body;
-        let value = GenericDatumReader::builder(&writer.avro)
-            .reader_schema(&reader.avro)
-            .build()
-            .and_then(|datum_reader| datum_reader.read_value(&mut cursor))
-            .map_err(|e| decode_err(e.to_string()))?;
-        from_resolved_value::<E>(&value).map_err(decode_err)
+        let plan = self.plan::<E>(schema_id, part, &writer, &reader);
+        let plan = plan.as_ref().as_ref().map_err(|e| decode_err(e.clone()))?;
+        let resolved = plan
+            .run(
+                body,
+                Vec::with_capacity(body.len() + 32),
+                self.options.max_allocation_bytes,
+            )
+            .map_err(decode_err)?;
+        serde_avro_fast::from_datum_slice::<T>(&resolved, &reader.fast)
+            .map_err(|e| decode_err(e.to_string()))
     }
 
-    /// The compiled schema of `E`.
-    fn reader<E: Event>(&self) -> Result<Arc<ReaderSchema>> {
-        let key = TypeId::of::<E>();
+    /// The resolution plan from writer schema `schema_id` into `E` (or its key), compiled on
+    /// first use.
+    fn plan<E: Event>(
+        &self,
+        schema_id: u32,
+        part: Part,
+        writer: &WriterSchema,
+        reader: &ReaderSchema,
+    ) -> CachedPlan {
+        let key = (schema_id, TypeId::of::<E>(), part);
+        if let Some(found) = read_lock(&self.plans).get(&key) {
+            return found.clone();
+        }
+        let plan = Arc::new(Plan::compile(&writer.avro, &reader.avro));
+        debug!(
+            schema_id,
+            reader = E::FULL_NAME,
+            ok = plan.is_ok(),
+            "compiled resolution plan"
+        );
+        write_lock(&self.plans).insert(key, plan.clone());
+        plan
+    }
+
+    /// The compiled schema of `E`, or of its key.
+    fn reader<E: Event>(&self, part: Part) -> Result<Arc<ReaderSchema>> {
+        let key = (TypeId::of::<E>(), part);
         if let Some(found) = read_lock(&self.readers).get(&key) {
             return Ok(found.clone());
         }
+        let (text, origin) = match part {
+            Part::Value => (E::SCHEMA, format!("type {}", E::FULL_NAME)),
+            Part::Key => (
+                E::KEY_SCHEMA.ok_or_else(|| Error::InvalidSchema {
+                    origin: format!("key of type {}", E::FULL_NAME),
+                    reason: "the type declares no key schema (Event::KEY_SCHEMA)".into(),
+                })?,
+                format!("key schema of type {}", E::FULL_NAME),
+            ),
+        };
         let invalid = |reason: String| Error::InvalidSchema {
-            origin: format!("type {}", E::FULL_NAME),
+            origin: origin.clone(),
             reason,
         };
-        let avro = Schema::parse_str(E::SCHEMA).map_err(|e| invalid(e.to_string()))?;
-        let fast = E::SCHEMA
+        let avro = Schema::parse_str(text).map_err(|e| invalid(e.to_string()))?;
+        let fast = text
             .parse::<serde_avro_fast::Schema>()
             .map_err(|e| invalid(e.to_string()))?;
         let canonical = avro.canonical_form();
@@ -336,10 +471,10 @@ impl Codec {
         Ok(writer)
     }
 
-    /// The schema id (and schema) encoding `E` for `topic` writes with.
+    /// The schema id (and schema) encoding `E` (or its key) for `topic` writes with.
     #[instrument(level = "debug", skip(self), fields(event = E::FULL_NAME))]
-    async fn write_target<E: Event>(&self, topic: &str) -> Result<Arc<WriteTarget>> {
-        let key = TypeId::of::<E>();
+    async fn write_target<E: Event>(&self, topic: &str, part: Part) -> Result<Arc<WriteTarget>> {
+        let key = (TypeId::of::<E>(), part);
         if let Some(found) = read_lock(&self.targets)
             .get(&key)
             .and_then(|by_topic| by_topic.get(topic))
@@ -351,12 +486,19 @@ impl Codec {
         {
             return Ok(found.target.clone());
         }
-        let subject = self.subject::<E>(topic);
+        let subject = self.subject_of::<E>(topic, part);
+        let text = match part {
+            Part::Value => E::SCHEMA,
+            Part::Key => E::KEY_SCHEMA.unwrap_or_default(),
+        };
+        let normalize = self.options.normalize_schemas;
         let mut expires = None;
-        let target = if let Some(id) = self.options.use_schema_id {
+        // Keys are always written with their own schema (Confluent's `use.schema.id` and
+        // `use.latest.version` concern values).
+        let target = if let (Some(id), Part::Value) = (self.options.use_schema_id, part) {
             let fetched = self.registry.schema_by_id(id).await?;
             self.resolved_target::<E>(&subject, id, &fetched.schema, &format!("schema id {id}"))?
-        } else if self.options.use_latest_version {
+        } else if self.options.use_latest_version && part == Part::Value {
             let ttl = self.registry.latest_cache_ttl();
             // A TTL too long to add (Confluent's -1) never expires.
             expires = std::time::Instant::now().checked_add(ttl);
@@ -367,19 +509,13 @@ impl Codec {
             );
             self.resolved_target::<E>(&subject, latest.id, &latest.schema, &origin)?
         } else if self.options.auto_register {
-            let normalize = self.options.normalize_schemas;
             WriteTarget::Own(
                 self.registry
-                    .register_with(&subject, E::SCHEMA, normalize)
+                    .register_with(&subject, text, normalize)
                     .await?,
             )
         } else {
-            let normalize = self.options.normalize_schemas;
-            WriteTarget::Own(
-                self.registry
-                    .lookup_with(&subject, E::SCHEMA, normalize)
-                    .await?,
-            )
+            WriteTarget::Own(self.registry.lookup_with(&subject, text, normalize).await?)
         };
         debug!(%subject, ?target, "resolved write schema");
         let target = Arc::new(target);
@@ -402,7 +538,7 @@ impl Codec {
         text: &str,
         origin: &str,
     ) -> Result<WriteTarget> {
-        let reader = self.reader::<E>()?;
+        let reader = self.reader::<E>(Part::Value)?;
         let schema = Schema::parse_str(text).map_err(|e| Error::InvalidSchema {
             origin: origin.to_owned(),
             reason: e.to_string(),
@@ -435,7 +571,12 @@ impl Codec {
                     .collect(),
             });
         }
-        Ok(WriteTarget::Resolved(id, Arc::new(schema)))
+        let plan =
+            Plan::compile(&reader.avro, &schema).map_err(|reason| Error::IncompatibleSchema {
+                subject: subject.to_owned(),
+                messages: vec![format!("{origin} cannot read {}: {reason}", E::FULL_NAME)],
+            })?;
+        Ok(WriteTarget::Resolved(id, plan))
     }
 }
 
@@ -515,11 +656,6 @@ fn encodes_to_nothing<'s>(
             .is_some_and(|target| encodes_to_nothing(target, names, in_progress)),
         _ => false,
     }
-}
-
-/// Turns a value resolved into the reader schema into the Rust type.
-fn from_resolved_value<E: Event>(value: &Value) -> std::result::Result<E, String> {
-    apache_avro::from_value::<E>(value).map_err(|e| e.to_string())
 }
 
 fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

@@ -8,6 +8,13 @@
 //! not decode) is copied with its original bytes to the dead-letter topic, with headers naming
 //! the error and where it came from, and then acknowledged. Errors that may pass (the registry
 //! unreachable) are retried with backoff; nothing is skipped silently.
+//!
+//! A record with a null value is a *tombstone* (on a compacted topic it deletes its key): it is
+//! not an error and never dead-lettered. [`Consumer::recv_record`] hands it out as
+//! [`Record::Tombstone`]; [`Consumer::recv`], for callers that only want events, passes over
+//! it (counted in [`Consumer::tombstones_passed`]). A tombstone passed over is not acknowledged
+//! on its own, which could commit past records still being handled: the next acknowledged
+//! record of its partition covers it, and one read again after a restart is passed over again.
 
 use std::{
     marker::PhantomData,
@@ -29,7 +36,7 @@ use rdkafka::{
 use tracing::{Instrument, debug, debug_span, info, warn};
 
 use crate::{
-    Client, Codec, Error, Event, Producer, RecordLocation, Result, client,
+    Client, Codec, Error, Event, Headers, Producer, RecordLocation, Result, client,
     config::ClientRole,
     context::{DeadLettered, KafkaContext},
     error::KafkaOperation,
@@ -48,7 +55,8 @@ pub struct RecordMeta {
     pub partition: i32,
     /// Offset in the partition.
     pub offset: i64,
-    /// The record key, when it is UTF-8.
+    /// The record key, when it is UTF-8 and the event declares no key schema
+    /// ([`Event::KEY_SCHEMA`]; its Avro keys are in [`Received::raw_key`]).
     pub key: Option<String>,
     /// The record timestamp in milliseconds since the epoch, when known.
     pub timestamp_ms: Option<i64>,
@@ -72,6 +80,40 @@ pub struct Received<E> {
     pub event: E,
     /// Where it came from.
     pub meta: RecordMeta,
+    /// The record's headers.
+    pub headers: Headers,
+    /// The record key as read, e.g. to decode an Avro key with [`Consumer::decode_key`].
+    pub raw_key: Option<Vec<u8>>,
+}
+
+/// A record with a null value: on a compacted topic, the deletion of its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    /// Where it came from; [`RecordMeta::key`] is the deleted key when it is a string.
+    pub meta: RecordMeta,
+    /// The record's headers.
+    pub headers: Headers,
+    /// The record key as read (decode an Avro key with [`Consumer::decode_key`]).
+    pub raw_key: Option<Vec<u8>>,
+}
+
+/// What [`Consumer::recv_record`] hands out: an event or a tombstone.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record<E> {
+    /// A record whose value decoded into an event.
+    Event(Received<E>),
+    /// A record with a null value.
+    Tombstone(Tombstone),
+}
+
+impl<E> Record<E> {
+    /// Where the record came from (to acknowledge it with [`Consumer::ack`]).
+    pub fn meta(&self) -> &RecordMeta {
+        match self {
+            Self::Event(received) => &received.meta,
+            Self::Tombstone(tombstone) => &tombstone.meta,
+        }
+    }
 }
 
 /// Options of a [`Consumer`].
@@ -144,6 +186,8 @@ struct Parked {
 pub(crate) enum Polled<E> {
     /// A record that decoded.
     Event(Received<E>),
+    /// A record with a null value.
+    Tombstone(Tombstone),
     /// A record that can never be decoded: it belongs in the dead-letter topic.
     Poison {
         /// The record as read.
@@ -170,6 +214,8 @@ pub struct Consumer<E> {
     dead_lettered: AtomicU64,
     /// Acknowledgements that arrived after their partition was revoked.
     late_acks: AtomicU64,
+    /// Tombstones [`Consumer::recv`] passed over.
+    tombstones_passed: AtomicU64,
     /// The record being decoded or dead-lettered; a `tokio` mutex held across the awaits, so
     /// a cancelled call leaves the record (and its pending dead-letter delivery) here.
     parked: tokio::sync::Mutex<Option<Parked>>,
@@ -246,6 +292,7 @@ impl<E: Event> Consumer<E> {
             topics: topics.join(","),
             dead_lettered: AtomicU64::new(0),
             late_acks: AtomicU64::new(0),
+            tombstones_passed: AtomicU64::new(0),
             parked: tokio::sync::Mutex::new(None),
             _auth: auth,
             _event: PhantomData,
@@ -266,6 +313,20 @@ impl<E: Event> Consumer<E> {
     /// are read again by the partition's new owner).
     pub fn late_acks(&self) -> u64 {
         self.late_acks.load(Ordering::Relaxed)
+    }
+
+    /// How many tombstones (records with a null value) [`Consumer::recv`] passed over.
+    pub fn tombstones_passed(&self) -> u64 {
+        self.tombstones_passed.load(Ordering::Relaxed)
+    }
+
+    /// Decodes a record key written with `E`'s key schema ([`Event::KEY_SCHEMA`]), e.g.
+    /// [`Received::raw_key`], into `K`.
+    ///
+    /// # Errors
+    /// As [`Codec::decode_key`].
+    pub async fn decode_key<K: serde::de::DeserializeOwned>(&self, raw_key: &[u8]) -> Result<K> {
+        self.codec.decode_key::<E, K>(raw_key).await
     }
 
     /// The underlying rdkafka consumer (for group metadata, positions and lag).
@@ -320,13 +381,54 @@ impl<E: Event> Consumer<E> {
     /// record is then not acknowledged), [`Error::Fatal`], or a transient error that outlasted
     /// the retries.
     pub async fn recv(&self) -> Result<Received<E>> {
+        match self.next_record(false).await? {
+            Record::Event(received) => Ok(received),
+            Record::Tombstone(_) => unreachable!("recv passes over tombstones"),
+        }
+    }
+
+    /// As [`Consumer::recv`], but tombstones (records with a null value) are handed out too,
+    /// as [`Record::Tombstone`]; acknowledge each record with [`Consumer::ack`].
+    ///
+    /// ```no_run
+    /// # async fn run<E: avro_events::Event + std::fmt::Debug>(consumer: avro_events::Consumer<E>) -> avro_events::Result<()> {
+    /// use avro_events::Record;
+    ///
+    /// loop {
+    ///     let record = consumer.recv_record().await?;
+    ///     match &record {
+    ///         Record::Event(received) => println!("upsert {:?}", received.event),
+    ///         Record::Tombstone(tombstone) => println!("delete {:?}", tombstone.meta.key),
+    ///     }
+    ///     consumer.ack(record.meta())?;
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Consumer::recv`].
+    pub async fn recv_record(&self) -> Result<Record<E>> {
+        self.next_record(true).await
+    }
+
+    async fn next_record(&self, tombstones: bool) -> Result<Record<E>> {
         let mut slot = self.parked.lock().await;
         loop {
             let parked = self.fill(&mut slot).await?;
-            let meta = meta_of(&parked.message);
+            let meta = meta_of::<E>(&parked.message);
             // Per-record spans are at DEBUG: at INFO a subscriber formats their fields for every
             // record (about a fifth of a fulfillment instance's instructions, callgrind).
             let span = debug_span!("receive", topic = %meta.topic, partition = meta.partition, offset = meta.offset);
+            if parked.message.payload().is_none() {
+                let tombstone = tombstone_of(&parked.message, meta);
+                *slot = None;
+                if tombstones {
+                    return Ok(Record::Tombstone(tombstone));
+                }
+                debug!(parent: &span, key = ?tombstone.meta.key, "tombstone passed over");
+                self.tombstones_passed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             if parked.dead_letter.is_none() {
                 let error = match self
                     .decode(&parked.message, &meta)
@@ -334,8 +436,9 @@ impl<E: Event> Consumer<E> {
                     .await
                 {
                     Ok(event) => {
+                        let received = received_of(&parked.message, event, meta);
                         *slot = None;
-                        return Ok(Received { event, meta });
+                        return Ok(Record::Event(received));
                     }
                     Err(error) => error,
                 };
@@ -378,12 +481,18 @@ impl<E: Event> Consumer<E> {
     pub(crate) async fn poll(&self) -> Result<Polled<E>> {
         let mut slot = self.parked.lock().await;
         let parked = self.fill(&mut slot).await?;
-        let meta = meta_of(&parked.message);
+        let meta = meta_of::<E>(&parked.message);
+        if parked.message.payload().is_none() {
+            let tombstone = tombstone_of(&parked.message, meta);
+            *slot = None;
+            return Ok(Polled::Tombstone(tombstone));
+        }
         let span = debug_span!("receive", topic = %meta.topic, partition = meta.partition, offset = meta.offset);
         match self.decode(&parked.message, &meta).instrument(span).await {
             Ok(event) => {
+                let received = received_of(&parked.message, event, meta);
                 *slot = None;
-                Ok(Polled::Event(Received { event, meta }))
+                Ok(Polled::Event(received))
             }
             Err(error) if error.is_poison() => {
                 let message = parked.message.clone();
@@ -719,13 +828,31 @@ fn may_pass(error: &Error) -> bool {
     error.is_transient() || matches!(error, Error::RegistryUnauthorized { .. })
 }
 
-fn meta_of(message: &OwnedMessage) -> RecordMeta {
+fn received_of<E>(message: &OwnedMessage, event: E, meta: RecordMeta) -> Received<E> {
+    Received {
+        event,
+        meta,
+        headers: Headers::from_rdkafka(message.headers()),
+        raw_key: message.key().map(<[u8]>::to_vec),
+    }
+}
+
+fn tombstone_of(message: &OwnedMessage, meta: RecordMeta) -> Tombstone {
+    Tombstone {
+        meta,
+        headers: Headers::from_rdkafka(message.headers()),
+        raw_key: message.key().map(<[u8]>::to_vec),
+    }
+}
+
+fn meta_of<E: Event>(message: &OwnedMessage) -> RecordMeta {
     RecordMeta {
         topic: message.topic().to_owned(),
         partition: message.partition(),
         offset: message.offset(),
         key: message
             .key()
+            .filter(|_| E::KEY_SCHEMA.is_none())
             .and_then(|k| std::str::from_utf8(k).ok())
             .map(str::to_owned),
         timestamp_ms: message.timestamp().to_millis(),

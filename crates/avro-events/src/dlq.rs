@@ -5,11 +5,13 @@
 //! a consumer can name its own dead-letter topic
 //! ([`ConsumerOptions::dead_letter_topic`](crate::ConsumerOptions::dead_letter_topic)).
 
+#[cfg(feature = "kafka")]
 use rdkafka::{
     Message,
     message::{Header, Headers, OwnedHeaders, OwnedMessage},
 };
 
+#[cfg(feature = "kafka")]
 use crate::{Error, Producer, Result, consumer::RecordMeta, producer::PendingDelivery};
 
 /// Headers a dead-letter record carries, besides the original record's own headers.
@@ -36,11 +38,13 @@ pub fn dead_letter_topic(topic: &str) -> String {
 
 /// The dead-letter topic of records read from `source_topic`: `configured`, or
 /// `<source_topic><suffix>` (the suffix is `dlq.topic.suffix`, by default `.dlq`).
+#[cfg(feature = "kafka")]
 pub(crate) fn topic_for(configured: Option<&str>, source_topic: &str, suffix: &str) -> String {
     configured.map_or_else(|| format!("{source_topic}{suffix}"), str::to_owned)
 }
 
 /// The original headers of `message` plus the dead-letter headers for `error`.
+#[cfg(feature = "kafka")]
 fn headers_for(message: &OwnedMessage, meta: &RecordMeta, error: &Error) -> OwnedHeaders {
     let mut headers = OwnedHeaders::new();
     if let Some(original) = message.headers() {
@@ -74,6 +78,7 @@ fn headers_for(message: &OwnedMessage, meta: &RecordMeta, error: &Error) -> Owne
 ///
 /// # Errors
 /// [`Error::Kafka`] when the record cannot be queued.
+#[cfg(feature = "kafka")]
 pub(crate) async fn enqueue(
     producer: &Producer,
     dlq_topic: &str,

@@ -235,6 +235,7 @@ pub enum Error {
         transient: bool,
     },
     /// A Kafka client operation failed.
+    #[cfg(feature = "kafka")]
     #[error("Kafka {operation} failed{}: {source}",
         topic.as_ref().map(|t| format!(" on topic {t}")).unwrap_or_default())]
     Kafka {
@@ -316,9 +317,11 @@ impl Error {
     /// Whether a broker refused the client: its credentials (authentication) or its rights on
     /// a topic, group, transactional id or the cluster (authorization, from the ACLs or RBAC).
     pub fn is_refused(&self) -> bool {
+        #[cfg(feature = "kafka")]
         use rdkafka::types::RDKafkaErrorCode as Code;
         match self {
             Self::Authentication { .. } => true,
+            #[cfg(feature = "kafka")]
             Self::Kafka { source, .. } => matches!(
                 source.rdkafka_error_code(),
                 Some(
@@ -352,6 +355,7 @@ impl Error {
             Self::Decode { .. } => "decode",
             Self::Encode { .. } => "encode",
             Self::Config { .. } => "config",
+            #[cfg(feature = "kafka")]
             Self::Kafka { .. } => "kafka",
             Self::Auth { .. } => "auth",
             Self::Authentication { .. } => "authentication",

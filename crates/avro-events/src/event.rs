@@ -16,8 +16,67 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The record's full name (`namespace.name`), used by the record-name subject strategies.
     const FULL_NAME: &'static str;
 
-    /// The Kafka record key of this event.
+    /// The Avro schema of the record key, as JSON text, when keys are Avro-encoded in
+    /// Confluent's wire format (as Confluent's `KafkaAvroSerializer` writes keys). `None`, the
+    /// default, keeps keys plain UTF-8 strings ([`Event::key`]).
+    ///
+    /// With a key schema the key is registered under the subject `<topic>-key`, and
+    /// [`Event::serialize_key`] says what is encoded with it.
+    const KEY_SCHEMA: Option<&'static str> = None;
+
+    /// The Kafka record key of this event. With a [`Event::KEY_SCHEMA`] it is also what the
+    /// default [`Event::serialize_key`] encodes (as an Avro `string`).
     fn key(&self) -> String;
+
+    /// Serializes the key that is Avro-encoded with [`Event::KEY_SCHEMA`]; unused without one.
+    /// The default serializes [`Event::key`] as a string, for a key schema `"string"`;
+    /// override it for a record key, e.g. by serializing a key struct:
+    ///
+    /// ```
+    /// # use serde::{Serialize, Deserialize};
+    /// #[derive(Serialize, Deserialize)]
+    /// struct ReadingKey { site: String, sensor: i32 }
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Reading { site: String, sensor: i32, celsius: f64 }
+    ///
+    /// impl avro_events::Event for Reading {
+    ///     const TOPIC: &'static str = "readings";
+    ///     const SCHEMA: &'static str = r#"{"type": "record", "name": "Reading", "fields": [
+    ///         {"name": "site", "type": "string"}, {"name": "sensor", "type": "int"},
+    ///         {"name": "celsius", "type": "double"}]}"#;
+    ///     const FULL_NAME: &'static str = "Reading";
+    ///     const KEY_SCHEMA: Option<&'static str> = Some(r#"{"type": "record", "name": "ReadingKey",
+    ///         "fields": [{"name": "site", "type": "string"}, {"name": "sensor", "type": "int"}]}"#);
+    ///     fn key(&self) -> String {
+    ///         format!("{}/{}", self.site, self.sensor)
+    ///     }
+    ///     fn serialize_key<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+    ///         ReadingKey { site: self.site.clone(), sensor: self.sensor }.serialize(serializer)
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// Whatever `serializer` reports.
+    fn serialize_key<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.key())
+    }
+}
+
+/// The key of `E`, serializable (see [`Event::serialize_key`]).
+pub(crate) struct KeyOf<'e, E>(pub(crate) &'e E);
+
+impl<E: Event> Serialize for KeyOf<'_, E> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize_key(serializer)
+    }
 }
 
 /// How the Schema Registry subject of an event is named, as in Confluent's serializers.

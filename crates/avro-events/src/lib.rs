@@ -26,6 +26,23 @@
 //! - [`Error`]: one error type whose variants say what failed and carry the context (schema id,
 //!   subject, topic/partition/offset, configuration key), never a secret.
 //!
+//! - Records beyond the value: [`Headers`] on produce ([`Producer::send_with`]) and on
+//!   [`Received`]; tombstones (null values) as [`Record::Tombstone`] from
+//!   [`Consumer::recv_record`], produced with [`Producer::send_tombstone`]; Avro keys with their
+//!   own schema ([`Event::KEY_SCHEMA`], subject `<topic>-key`).
+//!
+//! # Cargo features
+//!
+//! - `kafka` (default): producers, consumers, pipelines, OAuth and `client.properties`, over
+//!   rdkafka. Without it the crate is the codec, the wire format, the Schema Registry client
+//!   (no auth, basic auth or a static token), [`Event`] and [`compat`]: no librdkafka, no OAuth
+//!   client, for crates that only need the types.
+//! - `ssl-vendored` (default): TLS with OpenSSL (and zlib) built from source, linked statically.
+//! - `ssl-system`: TLS with the system's OpenSSL and zlib (pkg-config); use it with
+//!   `default-features = false, features = ["kafka", "ssl-system", "zstd"]`.
+//! - `zstd` (default): `compression.type=zstd`. `lz4`, `gzip` and `snappy` are built into
+//!   librdkafka and need no feature.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -67,18 +84,27 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
+#[cfg(feature = "kafka")]
 mod client;
 pub mod codec;
+#[cfg(feature = "kafka")]
 pub mod config;
+#[cfg(feature = "kafka")]
 pub mod consumer;
+#[cfg(feature = "kafka")]
 pub mod context;
 pub mod dlq;
 mod error;
 mod event;
+pub mod headers;
+#[cfg(feature = "kafka")]
 pub mod pipeline;
+#[cfg(feature = "kafka")]
 pub mod producer;
 mod redact;
 pub mod registry;
+mod resolve;
+#[cfg(feature = "kafka")]
 mod retry;
 pub mod wire;
 
@@ -86,12 +112,21 @@ pub mod wire;
 ///
 /// [`avro-events-compat`]: avro_events_compat
 pub use avro_events_compat as compat;
+#[cfg(feature = "kafka")]
 pub use client::{Client, ClientBuilder};
 pub use codec::{Codec, CodecOptions};
+#[cfg(feature = "kafka")]
 pub use config::Config;
-pub use consumer::{Consumer, ConsumerOptions, Received, RecordMeta};
+#[cfg(feature = "kafka")]
+pub use consumer::{Consumer, ConsumerOptions, Received, Record, RecordMeta, Tombstone};
+#[cfg(feature = "kafka")]
 pub use context::{DefaultHooks, Hooks};
-pub use error::{Error, KafkaOperation, RecordLocation, Result};
+#[cfg(feature = "kafka")]
+pub use error::KafkaOperation;
+pub use error::{Error, RecordLocation, Result};
 pub use event::{Event, SubjectNameStrategy};
+pub use headers::Headers;
+#[cfg(feature = "kafka")]
 pub use pipeline::{Pipeline, PipelineOptions, PipelineStats};
+#[cfg(feature = "kafka")]
 pub use producer::{Delivered, Producer};

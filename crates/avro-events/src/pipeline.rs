@@ -349,6 +349,11 @@ impl<In: Event> Pipeline<In> {
                     }
                     received.meta
                 }
+                Polled::Tombstone(tombstone) => {
+                    // Nothing to transform: its offset goes with the transaction.
+                    debug!(topic = %tombstone.meta.topic, partition = tombstone.meta.partition, offset = tombstone.meta.offset, "tombstone passed over");
+                    tombstone.meta
+                }
                 Polled::Poison {
                     message,
                     meta,

@@ -1,5 +1,7 @@
 //! The typed producer: `send(&event)` encodes with the [`Codec`], keys the record with
-//! [`Event::key`] and resolves to where the broker stored it.
+//! [`Event::key`] (or its Avro key, [`Event::KEY_SCHEMA`]) and resolves to where the broker
+//! stored it. [`Producer::send_with`] adds headers; [`Producer::send_tombstone`] deletes a key
+//! from a compacted topic.
 
 use std::{sync::Arc, time::Duration};
 
@@ -12,8 +14,8 @@ use rdkafka::{
 use tracing::{Instrument, debug, debug_span};
 
 use crate::{
-    Client, Codec, Error, Event, Result, client, config::ClientRole, context::KafkaContext,
-    error::KafkaOperation,
+    Client, Codec, Error, Event, Headers, Result, client, config::ClientRole,
+    context::KafkaContext, error::KafkaOperation,
 };
 
 /// Where the broker stored a record.
@@ -142,22 +144,93 @@ impl Producer {
         self.enqueue_to(topic, event).await?.await
     }
 
+    /// Sends `event` to its topic with `headers` and waits for the acknowledgement.
+    ///
+    /// ```no_run
+    /// # async fn run<E: avro_events::Event>(producer: avro_events::Producer, event: E) -> avro_events::Result<()> {
+    /// use avro_events::Headers;
+    ///
+    /// let headers = Headers::new().with("trace-id", "4bf92f3577b34da6");
+    /// producer.send_with(&event, &headers).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Producer::send`].
+    pub async fn send_with<E: Event>(&self, event: &E, headers: &Headers) -> Result<Delivered> {
+        self.enqueue_with(E::TOPIC, event, Some(headers))
+            .await?
+            .await
+    }
+
     /// Encodes `event` and hands it to librdkafka without waiting for the acknowledgement,
     /// which the returned future yields. Lets a caller keep many records in flight.
     ///
     /// # Errors
     /// Encoding errors, or [`Error::Kafka`] when the record cannot be queued.
     pub async fn enqueue_to<E: Event>(&self, topic: &str, event: &E) -> Result<PendingDelivery> {
-        let key = event.key();
-        let span = debug_span!("send", topic, key = %key, event = E::FULL_NAME);
-        let payload = self
-            .codec
-            .encode_for(topic, event)
-            .instrument(span.clone())
-            .await?;
-        self.enqueue_raw(topic, Some(key.as_bytes()), Some(&payload), None)
+        self.enqueue_with(topic, event, None).await
+    }
+
+    /// [`Producer::enqueue_to`] with headers (`None`: no headers).
+    ///
+    /// # Errors
+    /// As [`Producer::enqueue_to`].
+    pub async fn enqueue_with<E: Event>(
+        &self,
+        topic: &str,
+        event: &E,
+        headers: Option<&Headers>,
+    ) -> Result<PendingDelivery> {
+        let span = debug_span!("send", topic, event = E::FULL_NAME);
+        let (key, payload) = async {
+            let key = self.codec.encode_event_key(topic, event).await?;
+            let payload = self.codec.encode_for(topic, event).await?;
+            Ok::<_, Error>((key, payload))
+        }
+        .instrument(span.clone())
+        .await?;
+        let headers = headers.filter(|h| !h.is_empty()).map(Headers::to_rdkafka);
+        self.enqueue_raw(topic, Some(&key), Some(&payload), headers)
             .instrument(span)
             .await
+    }
+
+    /// Sends a tombstone (a record with a null value) for `key` to `E`'s topic and waits for
+    /// the acknowledgement: on a compacted topic it deletes the key. `key` is encoded as
+    /// [`Codec::encode_key`] says: with `E`'s key schema when it has one, else as a string.
+    ///
+    /// ```no_run
+    /// # async fn run<E: avro_events::Event>(producer: avro_events::Producer) -> avro_events::Result<()> {
+    /// producer.send_tombstone::<E>("order-42").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Key encoding errors, or [`Error::Kafka`] when the broker did not acknowledge it.
+    pub async fn send_tombstone<E: Event>(
+        &self,
+        key: &(impl serde::Serialize + ?Sized),
+    ) -> Result<Delivered> {
+        self.enqueue_tombstone::<E>(E::TOPIC, key, None)
+            .await?
+            .await
+    }
+
+    /// Queues a tombstone for `key` on `topic` with `headers`, without waiting for the
+    /// acknowledgement (see [`Producer::send_tombstone`]).
+    ///
+    /// # Errors
+    /// As [`Producer::enqueue_to`].
+    pub async fn enqueue_tombstone<E: Event>(
+        &self,
+        topic: &str,
+        key: &(impl serde::Serialize + ?Sized),
+        headers: Option<&Headers>,
+    ) -> Result<PendingDelivery> {
+        let key = self.codec.encode_key::<E>(topic, key).await?;
+        let headers = headers.filter(|h| !h.is_empty()).map(Headers::to_rdkafka);
+        self.enqueue_raw(topic, Some(&key), None, headers).await
     }
 
     /// Queues already-encoded bytes (`None`: a tombstone). Used for dead-letter records, which

@@ -62,6 +62,13 @@ async fn run_pipeline(
     let producer = client.producer().await.unwrap();
     for n in 0..count {
         producer.send(&order(n)).await.unwrap();
+        if n == count / 2 {
+            // A tombstone among the orders: passed over, never dead-lettered.
+            producer
+                .send_tombstone::<Order>(&order(n).order_id.to_string())
+                .await
+                .unwrap();
+        }
     }
     let group = format!("fulfillment-{}", Uuid::new_v4().simple());
     let pipeline = client
@@ -71,11 +78,12 @@ async fn run_pipeline(
     let stats = pipeline.stats();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(async move {
-        pipeline
+        let result = pipeline
             .run(|received| vec![pick_list(&received.event)], async {
                 let _ = stop_rx.await;
             })
-            .await
+            .await;
+        result.map(|()| pipeline.consumer().dead_lettered())
     });
 
     let reader = client
@@ -96,11 +104,12 @@ async fn run_pipeline(
         reader.ack(&received.meta).unwrap();
     }
     stop_tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(30), running)
+    let dead_lettered = tokio::time::timeout(Duration::from_secs(30), running)
         .await
         .unwrap()
         .unwrap()
         .unwrap();
+    assert_eq!(dead_lettered, 0, "the tombstone was not dead-lettered");
     reader.close().await.unwrap();
     (stats, seen)
 }

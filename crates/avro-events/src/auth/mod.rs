@@ -12,11 +12,19 @@
 //!
 //! Neither the client secret nor a token ever appears in `Debug` output or an error message.
 
+//! Without the `kafka` feature only the registry header names are here (the token client needs
+//! `oauth2`).
+
 mod bearer;
+#[cfg(feature = "kafka")]
 mod kafka;
+#[cfg(feature = "kafka")]
 mod token;
 
 pub use bearer::{IDENTITY_POOL_ID, TARGET_SR_CLUSTER};
+#[cfg(feature = "kafka")]
 pub use kafka::{KafkaOAuth, OAuthBearerClient, RefreshHandle, parse_extensions};
+#[cfg(feature = "kafka")]
 pub(crate) use token::check_token_endpoint;
+#[cfg(feature = "kafka")]
 pub use token::{AccessToken, ClientAuthMethod, OAuthClientCredentials, TokenProvider};

@@ -11,8 +11,10 @@ use backon::ExponentialBuilder;
 use reqwest::{Method, StatusCode, Url, header::HeaderMap};
 use secrecy::ExposeSecret as _;
 
+#[cfg(feature = "kafka")]
+use super::BearerTokenSource;
 use super::{
-    BearerTokenSource, RegistryAuth, RegistryConfig,
+    RegistryAuth, RegistryConfig,
     http::{Credentials, Failure, Request, Transport, header_pair},
 };
 use crate::{
@@ -172,6 +174,7 @@ impl RegistryClient {
                 &format!("Bearer {}", token.expose_secret()),
                 "bearer.auth.token",
             )?)),
+            #[cfg(feature = "kafka")]
             RegistryAuth::OAuth {
                 provider,
                 logical_cluster,

@@ -25,7 +25,9 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use secrecy::SecretString;
 
-use crate::{Result, auth::TokenProvider, redact::redact_url};
+#[cfg(feature = "kafka")]
+use crate::auth::TokenProvider;
+use crate::{Result, redact::redact_url};
 
 pub use client::{
     CompatibilityAnswer, RegisteredSchema, RegistryClient, SubjectVersion, TestAgainst,
@@ -48,6 +50,7 @@ pub trait BearerTokenSource: Send + Sync + fmt::Debug {
     }
 }
 
+#[cfg(feature = "kafka")]
 #[async_trait::async_trait]
 impl BearerTokenSource for TokenProvider {
     async fn token(&self) -> Result<SecretString> {
@@ -87,6 +90,7 @@ pub enum RegistryAuth {
     /// OAuth bearer tokens from a token endpoint, refreshed before they expire
     /// (`bearer.auth.credentials.source=OAUTHBEARER`), sent with the `target-sr-cluster` and
     /// `Confluent-Identity-Pool-Id` headers.
+    #[cfg(feature = "kafka")]
     OAuth {
         /// Where the tokens come from.
         provider: Arc<TokenProvider>,
@@ -117,6 +121,7 @@ impl fmt::Debug for RegistryAuth {
                 .field("password", &"[REDACTED]")
                 .finish(),
             Self::StaticToken(_) => f.write_str("StaticToken([REDACTED])"),
+            #[cfg(feature = "kafka")]
             Self::OAuth {
                 provider,
                 logical_cluster,
