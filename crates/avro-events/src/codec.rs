@@ -41,8 +41,18 @@ pub struct CodecOptions {
     pub auto_register: bool,
     /// Write with the latest version registered under the subject rather than the type's own
     /// schema (Confluent's `use.latest.version`). The type's value is resolved into the latest
-    /// schema, which must be able to read it.
+    /// schema, which must be able to read it. The latest version is asked again once the
+    /// registry client's [`latest_cache_ttl`](crate::registry::RegistryConfig::latest_cache_ttl)
+    /// has passed, so a newly registered version is picked up.
     pub use_latest_version: bool,
+    /// Write with the schema registered under this global id (Confluent's `use.schema.id`);
+    /// takes precedence over [`use_latest_version`](Self::use_latest_version). The type's
+    /// value is resolved into that schema, which must be able to read it.
+    pub use_schema_id: Option<u32>,
+    /// Ask the registry to normalize the schema when registering or looking it up (Confluent's
+    /// `normalize.schemas`, sent as `?normalize=true`), so schemas that differ only in form
+    /// share an id.
+    pub normalize_schemas: bool,
     /// How subjects are named.
     pub subject_strategy: SubjectNameStrategy,
     /// The most bytes one decoded value may make apache-avro allocate for a string, bytes or
@@ -61,6 +71,8 @@ impl Default for CodecOptions {
         Self {
             auto_register: true,
             use_latest_version: false,
+            use_schema_id: None,
+            normalize_schemas: false,
             subject_strategy: SubjectNameStrategy::TopicName,
             max_allocation_bytes: DEFAULT_MAX_ALLOCATION_BYTES,
         }
@@ -77,6 +89,18 @@ impl CodecOptions {
     /// Sets [`CodecOptions::use_latest_version`].
     pub fn with_use_latest_version(mut self, on: bool) -> Self {
         self.use_latest_version = on;
+        self
+    }
+
+    /// Sets [`CodecOptions::use_schema_id`].
+    pub fn with_use_schema_id(mut self, id: Option<u32>) -> Self {
+        self.use_schema_id = id;
+        self
+    }
+
+    /// Sets [`CodecOptions::normalize_schemas`].
+    pub fn with_normalize_schemas(mut self, on: bool) -> Self {
+        self.normalize_schemas = on;
         self
     }
 
@@ -113,8 +137,17 @@ struct WriterSchema {
 enum WriteTarget {
     /// The type's own schema, registered under this id.
     Own(u32),
-    /// A different latest version (`use_latest_version`): values are resolved into it.
-    Latest(u32, Arc<Schema>),
+    /// Another registered schema (`use.latest.version`, `use.schema.id`): values are resolved
+    /// into it.
+    Resolved(u32, Arc<Schema>),
+}
+
+/// A cached [`WriteTarget`]; one found through `use.latest.version` is asked again after
+/// `expires`.
+#[derive(Debug)]
+struct CachedTarget {
+    target: Arc<WriteTarget>,
+    expires: Option<std::time::Instant>,
 }
 
 /// Encodes and decodes [`Event`]s in Confluent's wire format. Create one per application and
@@ -127,7 +160,7 @@ pub struct Codec {
     readers: RwLock<HashMap<TypeId, Arc<ReaderSchema>>>,
     writers: RwLock<HashMap<u32, Arc<WriterSchema>>>,
     /// By type, then by topic (looked up with the borrowed topic: no allocation per encode).
-    targets: RwLock<HashMap<TypeId, HashMap<String, Arc<WriteTarget>>>>,
+    targets: RwLock<HashMap<TypeId, HashMap<String, CachedTarget>>>,
 }
 
 impl Codec {
@@ -213,7 +246,7 @@ impl Codec {
                 serde_avro_fast::to_datum(event, buf, &mut config)
                     .map_err(|e| encode_err(e.to_string()))
             }
-            WriteTarget::Latest(id, latest) => {
+            WriteTarget::Resolved(id, latest) => {
                 let value = apache_avro::to_value(event)
                     .and_then(|v| v.resolve(&reader.avro))
                     .and_then(|v| v.resolve(latest))
@@ -310,51 +343,99 @@ impl Codec {
         if let Some(found) = read_lock(&self.targets)
             .get(&key)
             .and_then(|by_topic| by_topic.get(topic))
+            .filter(|cached| {
+                cached
+                    .expires
+                    .is_none_or(|at| std::time::Instant::now() < at)
+            })
         {
-            return Ok(found.clone());
+            return Ok(found.target.clone());
         }
         let subject = self.subject::<E>(topic);
-        let reader = self.reader::<E>()?;
-        let target = if self.options.use_latest_version {
+        let mut expires = None;
+        let target = if let Some(id) = self.options.use_schema_id {
+            let fetched = self.registry.schema_by_id(id).await?;
+            self.resolved_target::<E>(&subject, id, &fetched.schema, &format!("schema id {id}"))?
+        } else if self.options.use_latest_version {
+            let ttl = self.registry.latest_cache_ttl();
+            // A TTL too long to add (Confluent's -1) never expires.
+            expires = std::time::Instant::now().checked_add(ttl);
             let latest = self.registry.latest(&subject).await?;
-            let schema = Schema::parse_str(&latest.schema).map_err(|e| Error::InvalidSchema {
-                origin: format!("latest version of subject '{subject}'"),
-                reason: e.to_string(),
-            })?;
-            if schema.canonical_form() == reader.canonical {
-                WriteTarget::Own(latest.id)
-            } else {
-                let readable = apache_avro::schema_compatibility::SchemaCompatibility::can_read(
-                    &reader.avro,
-                    &schema,
-                );
-                if !matches!(
-                    readable,
-                    Ok(apache_avro::schema_compatibility::Compatibility::Full)
-                ) {
-                    return Err(Error::IncompatibleSchema {
-                        subject,
-                        messages: vec![format!(
-                            "the latest version (id {}) cannot read {}: {readable:?}",
-                            latest.id,
-                            E::FULL_NAME
-                        )],
-                    });
-                }
-                WriteTarget::Latest(latest.id, Arc::new(schema))
-            }
+            let origin = format!(
+                "the latest version (id {}) of subject '{subject}'",
+                latest.id
+            );
+            self.resolved_target::<E>(&subject, latest.id, &latest.schema, &origin)?
         } else if self.options.auto_register {
-            WriteTarget::Own(self.registry.register(&subject, E::SCHEMA).await?)
+            let normalize = self.options.normalize_schemas;
+            WriteTarget::Own(
+                self.registry
+                    .register_with(&subject, E::SCHEMA, normalize)
+                    .await?,
+            )
         } else {
-            WriteTarget::Own(self.registry.lookup(&subject, E::SCHEMA).await?)
+            let normalize = self.options.normalize_schemas;
+            WriteTarget::Own(
+                self.registry
+                    .lookup_with(&subject, E::SCHEMA, normalize)
+                    .await?,
+            )
         };
         debug!(%subject, ?target, "resolved write schema");
         let target = Arc::new(target);
-        write_lock(&self.targets)
-            .entry(key)
-            .or_default()
-            .insert(topic.to_owned(), target.clone());
+        write_lock(&self.targets).entry(key).or_default().insert(
+            topic.to_owned(),
+            CachedTarget {
+                target: target.clone(),
+                expires,
+            },
+        );
         Ok(target)
+    }
+
+    /// Writing `E` with the registered schema `text` (global id `id`): as `E`'s own schema when
+    /// it is the same, else resolved into it, which must be able to read `E`.
+    fn resolved_target<E: Event>(
+        &self,
+        subject: &str,
+        id: u32,
+        text: &str,
+        origin: &str,
+    ) -> Result<WriteTarget> {
+        let reader = self.reader::<E>()?;
+        let schema = Schema::parse_str(text).map_err(|e| Error::InvalidSchema {
+            origin: origin.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if schema.canonical_form() == reader.canonical {
+            return Ok(WriteTarget::Own(id));
+        }
+        // The registered schema reads what `E` writes: Confluent's (Java Avro's) rules, as the
+        // registry decides them, logical types compared by their physical type.
+        let report = crate::compat::check(
+            crate::compat::CompatibilityLevel::Forward,
+            &reader.avro,
+            std::slice::from_ref(&schema),
+        );
+        if !report.is_compatible() {
+            return Err(Error::IncompatibleSchema {
+                subject: subject.to_owned(),
+                messages: report
+                    .incompatibilities
+                    .iter()
+                    .map(|problem| {
+                        format!(
+                            "{origin} cannot read {}: {} at '{}': {}",
+                            E::FULL_NAME,
+                            problem.kind,
+                            problem.path,
+                            problem.description
+                        )
+                    })
+                    .collect(),
+            });
+        }
+        Ok(WriteTarget::Resolved(id, Arc::new(schema)))
     }
 }
 

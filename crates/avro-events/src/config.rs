@@ -51,6 +51,10 @@ pub const ENV_PREFIX: &str = "GROCERY_";
 const LIBRARY_KEYS: &[&str] = &[
     "schema.registry.url",
     "schema.registry.request.timeout.ms",
+    "schema.registry.max.retries",
+    "schema.registry.retries.wait.ms",
+    "schema.registry.retries.max.wait.ms",
+    "latest.cache.ttl.sec",
     "basic.auth.credentials.source",
     "basic.auth.user.info",
     "schema.registry.basic.auth.user.info",
@@ -64,6 +68,8 @@ const LIBRARY_KEYS: &[&str] = &[
     "bearer.auth.identity.pool.id",
     "auto.register.schemas",
     "use.latest.version",
+    "use.schema.id",
+    "normalize.schemas",
     "value.subject.name.strategy",
     "avro.max.allocation.bytes",
     "dlq.topic.suffix",
@@ -520,6 +526,35 @@ impl Config {
             })?;
             config.timeout = Duration::from_millis(ms);
         }
+        let number = |key: &str, unit: &str| -> Result<Option<u64>> {
+            self.get(key)
+                .map(|v| {
+                    v.trim().parse::<u64>().map_err(|_| Error::Config {
+                        key: key.into(),
+                        reason: format!("'{v}' is not a number of {unit}"),
+                    })
+                })
+                .transpose()
+        };
+        if let Some(n) = number("schema.registry.max.retries", "retries")? {
+            config.max_retries = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(ms) = number("schema.registry.retries.wait.ms", "milliseconds")? {
+            config.retry_wait = Duration::from_millis(ms);
+        }
+        if let Some(ms) = number("schema.registry.retries.max.wait.ms", "milliseconds")? {
+            config.retry_max_wait = Duration::from_millis(ms);
+        }
+        // Confluent's -1 means "never expires".
+        match self.get("latest.cache.ttl.sec").map(str::trim) {
+            Some("-1") => config.latest_cache_ttl = Duration::MAX,
+            Some(_) => {
+                if let Some(secs) = number("latest.cache.ttl.sec", "seconds (or -1)")? {
+                    config.latest_cache_ttl = Duration::from_secs(secs);
+                }
+            }
+            None => {}
+        }
         config.auth = match self.get("basic.auth.credentials.source") {
             Some(source) if source.eq_ignore_ascii_case("USER_INFO") => self.basic_auth(
                 "basic.auth.user.info",
@@ -613,7 +648,8 @@ impl Config {
     }
 
     /// The serializer settings (`auto.register.schemas`, `use.latest.version`,
-    /// `value.subject.name.strategy`, `avro.max.allocation.bytes`).
+    /// `use.schema.id`, `normalize.schemas`, `value.subject.name.strategy`,
+    /// `avro.max.allocation.bytes`).
     ///
     /// # Errors
     /// [`Error::Config`] for a value that is not a boolean or a known strategy.
@@ -648,6 +684,14 @@ impl Config {
         let options = options
             .with_auto_register(self.flag("auto.register.schemas", true)?)
             .with_use_latest_version(self.flag("use.latest.version", false)?)
+            .with_normalize_schemas(self.flag("normalize.schemas", false)?)
+            .with_use_schema_id(match self.get("use.schema.id").map(str::trim) {
+                None | Some("-1") => None,
+                Some(id) => Some(id.parse::<u32>().map_err(|_| Error::Config {
+                    key: "use.schema.id".into(),
+                    reason: format!("'{id}' is not a schema id"),
+                })?),
+            })
             .with_subject_strategy(strategy);
         Ok(options)
     }

@@ -49,7 +49,8 @@ pub enum Error {
         /// URL of the registry that was asked.
         registry: String,
     },
-    /// The Schema Registry could not be reached (connection refused, DNS, timeout).
+    /// The Schema Registry could not be reached (connection refused, DNS, timeout), or kept
+    /// answering 429 or 5xx after the configured retries.
     #[error("Schema Registry at {registry} is unreachable: {reason}")]
     RegistryUnreachable {
         /// URL of the registry.
@@ -77,6 +78,35 @@ pub enum Error {
         subject: String,
         /// URL of the registry.
         registry: String,
+        /// What the registry said.
+        reason: String,
+    },
+    /// The subject does not exist in the Schema Registry (HTTP 404, error code 40401).
+    #[error("subject '{subject}' not found in the Schema Registry at {registry}")]
+    SubjectNotFound {
+        /// The subject.
+        subject: String,
+        /// URL of the registry.
+        registry: String,
+    },
+    /// The subject has no such version (HTTP 404, error code 40402).
+    #[error("subject '{subject}' has no version {version} in the Schema Registry at {registry}")]
+    VersionNotFound {
+        /// The subject.
+        subject: String,
+        /// The version asked for (a number, or `latest`).
+        version: String,
+        /// URL of the registry.
+        registry: String,
+    },
+    /// The registry refused the request as invalid (HTTP 422: an invalid schema, version or
+    /// compatibility level; error codes 42201, 42202, 42203).
+    #[error("Schema Registry at {registry} rejected the request as invalid: {reason}")]
+    RegistryRejected {
+        /// URL of the registry.
+        registry: String,
+        /// Confluent's error code, when the registry sent one.
+        error_code: Option<u32>,
         /// What the registry said.
         reason: String,
     },
@@ -251,6 +281,9 @@ impl Error {
             Self::RegistryUnauthorized { .. } => "registry_unauthorized",
             Self::SchemaNotRegistered { .. } => "schema_not_registered",
             Self::IncompatibleSchema { .. } => "incompatible_schema",
+            Self::SubjectNotFound { .. } => "subject_not_found",
+            Self::VersionNotFound { .. } => "version_not_found",
+            Self::RegistryRejected { .. } => "registry_rejected",
             Self::Registry { .. } => "registry",
             Self::InvalidSchema { .. } => "invalid_schema",
             Self::Decode { .. } => "decode",

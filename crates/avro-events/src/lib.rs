@@ -108,7 +108,6 @@
 pub mod auth;
 mod client;
 pub mod codec;
-pub mod compat;
 pub mod config;
 pub mod consumer;
 pub mod context;
@@ -121,6 +120,10 @@ mod redact;
 pub mod registry;
 pub mod wire;
 
+/// Avro schema compatibility with Confluent's answers: the [`avro-events-compat`] crate.
+///
+/// [`avro-events-compat`]: avro_events_compat
+pub use avro_events_compat as compat;
 pub use codec::{Codec, CodecOptions};
 pub use config::Config;
 pub use consumer::{Consumer, ConsumerOptions, Received, RecordMeta};

@@ -1,14 +1,12 @@
 //! The fulfillment service as a process against the local stack: one pick list per order,
 //! metrics, transactions, bad configuration.
 
-use service_kit::testing as support;
-
 use std::{collections::BTreeSet, process::Command, sync::Arc, time::Duration};
 
 use grocery_events::{Codec, Config, Consumer, ConsumerOptions, PickList, Producer};
 use grocery_store::{Catalog, OrderSimulator};
 use local_stack::Stack;
-use support::{Running, write_config};
+use test_support::{Output, Process, write_config};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fulfillment-service");
 const WAIT: Duration = Duration::from_secs(60);
@@ -24,7 +22,7 @@ async fn one_pick_list_per_order(extra_properties: &str) {
     let stack = Stack::start().await.unwrap();
     let properties = format!("{}{extra_properties}", stack.client_properties());
     let dir = tempfile::tempdir().unwrap();
-    let config_file = write_config(dir.path(), &properties);
+    let config_file = write_config(dir.path(), &properties).unwrap();
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
     let codec = Arc::new(Codec::from_config(&config).unwrap());
 
@@ -49,8 +47,12 @@ async fn one_pick_list_per_order(extra_properties: &str) {
         "--roster",
         "Ana, Ben",
     ]);
-    let mut service = Running::start(command);
-    let base = format!("http://{}", service.listening_addr());
+    let mut service =
+        Process::start("fulfillment-service", &mut command, Output::default()).unwrap();
+    let base = format!(
+        "http://{}",
+        service.listening_addr(Duration::from_secs(60)).unwrap()
+    );
 
     let reader = Consumer::<PickList>::new(&config, codec, ConsumerOptions::new("reader"))
         .await
@@ -127,7 +129,7 @@ async fn one_pick_list_per_order(extra_properties: &str) {
     let health = http.get(format!("{base}/health")).send().await.unwrap();
     assert_eq!(health.text().await.unwrap(), "ok");
 
-    let status = service.terminate();
+    let status = service.terminate(Duration::from_secs(60)).unwrap();
     assert!(status.success(), "{status:?}");
 }
 
@@ -148,7 +150,8 @@ fn bad_configuration_exits_2_with_one_line() {
         dir.path(),
         "bootstrap.servers=127.0.0.1:1\nschema.registry.url=http://127.0.0.1:1\n\
          basic.auth.credentials.source=USER_INFO\nbasic.auth.user.info=nocolon\n",
-    );
+    )
+    .unwrap();
     let out = Command::new(BIN)
         .arg("--config")
         .arg(&config)

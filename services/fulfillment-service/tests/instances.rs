@@ -1,13 +1,11 @@
 //! Two instances of the fulfillment service share the work in one consumer group.
 
-use service_kit::testing as support;
-
 use std::{collections::BTreeSet, process::Command, sync::Arc, time::Duration};
 
 use grocery_events::{Codec, Config, Consumer, ConsumerOptions, PickList, Producer};
 use grocery_store::{Catalog, OrderSimulator};
 use local_stack::Stack;
-use support::{Running, write_config};
+use test_support::{Output, Process, write_config};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fulfillment-service");
 const WAIT: Duration = Duration::from_secs(90);
@@ -24,7 +22,7 @@ fn consumed(text: &str) -> u64 {
 async fn instances_in_one_group_share_the_orders() {
     let stack = Stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config_file = write_config(dir.path(), &stack.client_properties());
+    let config_file = write_config(dir.path(), &stack.client_properties()).unwrap();
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
     let codec = Arc::new(Codec::from_config(&config).unwrap());
 
@@ -36,18 +34,24 @@ async fn instances_in_one_group_share_the_orders() {
             "--group",
             "shared",
         ]);
-        Running::start(command)
+        Process::start("fulfillment-service", &mut command, Output::default()).unwrap()
     };
     let mut instances = [start(), start()];
     let bases: Vec<String> = instances
         .iter()
-        .map(|i| format!("http://{}", i.listening_addr()))
+        .map(|i| {
+            format!(
+                "http://{}",
+                i.listening_addr(Duration::from_secs(60)).unwrap()
+            )
+        })
         .collect();
     // Both have joined once each has been assigned partitions.
     for instance in &instances {
         instance
-            .stderr
-            .wait_for(WAIT, |l| l.contains("consumer subscribed"));
+            .stderr()
+            .wait_for(WAIT, |l| l.contains("consumer subscribed"))
+            .unwrap();
     }
 
     let catalog = Catalog::builtin();
@@ -96,6 +100,11 @@ async fn instances_in_one_group_share_the_orders() {
         "both instances did work: {counts:?}"
     );
     for instance in &mut instances {
-        assert!(instance.terminate().success());
+        assert!(
+            instance
+                .terminate(Duration::from_secs(60))
+                .unwrap()
+                .success()
+        );
     }
 }

@@ -1,8 +1,6 @@
 //! What the three example services share: start-up and shutdown plumbing (logging,
-//! configuration with exit status 2 on bad configuration, signals), and, in [`testing`], the
-//! helpers their process tests use.
-
-pub mod testing;
+//! configuration with exit status 2 on bad configuration, signals). Their process tests use the
+//! workspace's one process harness, the dev-only `test-support` crate.
 
 use std::{io::IsTerminal, path::Path, process::ExitCode};
 

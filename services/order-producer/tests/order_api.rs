@@ -1,13 +1,11 @@
 //! The HTTP Order API as a process against the local stack.
 
-use service_kit::testing as support;
-
 use std::{process::Command, sync::Arc, time::Duration};
 
 use grocery_events::{Codec, Config, Consumer, ConsumerOptions, Order};
 use local_stack::Stack;
 use serde_json::{Value, json};
-use support::{Running, write_config};
+use test_support::{Output, Process, write_config};
 
 const BIN: &str = env!("CARGO_BIN_EXE_order-producer");
 
@@ -15,13 +13,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_order-producer");
 async fn accepts_valid_orders_and_rejects_bad_ones() {
     let stack = Stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &stack.client_properties());
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let mut command = Command::new(BIN);
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config);
-    let mut server = Running::start(command);
-    let base = format!("http://{}", server.listening_addr());
+    let mut server = Process::start("order-producer", &mut command, Output::default()).unwrap();
+    let base = format!(
+        "http://{}",
+        server.listening_addr(Duration::from_secs(60)).unwrap()
+    );
     let http = reqwest::Client::new();
 
     let health = http.get(format!("{base}/health")).send().await.unwrap();
@@ -111,7 +112,7 @@ async fn accepts_valid_orders_and_rejects_bad_ones() {
     assert_eq!(received.event.order_id.to_string(), order_id);
     assert_eq!(received.event.items[0].quantity, 2);
 
-    let status = server.terminate();
+    let status = server.terminate(Duration::from_secs(60)).unwrap();
     assert!(status.success(), "{status:?}");
 }
 
@@ -137,7 +138,8 @@ async fn broker_down_gives_503_without_internal_text() {
     ];
     let mut servers = Vec::new();
     for (extra, deadline, _) in cases {
-        let config = write_config(dir.path(), &format!("{}{extra}", stack.client_properties()));
+        let config =
+            write_config(dir.path(), &format!("{}{extra}", stack.client_properties())).unwrap();
         let mut command = Command::new(BIN);
         command
             .args([
@@ -149,8 +151,11 @@ async fn broker_down_gives_503_without_internal_text() {
             ])
             .arg("--config")
             .arg(&config);
-        let server = Running::start(command);
-        let base = format!("http://{}", server.listening_addr());
+        let server = Process::start("order-producer", &mut command, Output::default()).unwrap();
+        let base = format!(
+            "http://{}",
+            server.listening_addr(Duration::from_secs(60)).unwrap()
+        );
         // Warm up: metadata and schema id known while the broker is up.
         let response = http
             .post(format!("{base}/orders"))
@@ -184,13 +189,14 @@ async fn broker_down_gives_503_without_internal_text() {
             "{problem}"
         );
         server
-            .stderr
-            .wait_for(Duration::from_secs(30), |l| l.contains(logged));
+            .stderr()
+            .wait_for(Duration::from_secs(30), |l| l.contains(logged))
+            .unwrap();
     }
     // With the broker back, the shutdown flush delivers what is still queued: both exit 0.
     stack.kafka().broker_up(1).unwrap();
     for (server, _) in &mut servers {
-        let status = server.terminate();
+        let status = server.terminate(Duration::from_secs(60)).unwrap();
         assert!(status.success(), "{status:?}");
     }
 }

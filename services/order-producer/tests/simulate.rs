@@ -1,12 +1,10 @@
 //! The simulation mode against the local stack: report, summary, reproducibility, bad
 //! configuration and secrets in logs.
 
-use service_kit::testing as support;
-
 use std::{collections::BTreeSet, process::Command};
 
 use local_stack::Stack;
-use support::write_config;
+use test_support::write_config;
 
 const BIN: &str = env!("CARGO_BIN_EXE_order-producer");
 
@@ -26,7 +24,7 @@ fn report_ids(path: &std::path::Path) -> Vec<String> {
 async fn sends_reports_and_summarises_reproducibly() {
     let stack = Stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &stack.client_properties());
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let mut runs = Vec::new();
     for (run, rate) in [(1, "0"), (2, "200")] {
         let report = dir.path().join(format!("report-{run}.jsonl"));
@@ -76,7 +74,7 @@ fn bad_configuration_exits_2_with_one_line() {
         let config = if properties.is_empty() {
             dir.path().join("missing.properties")
         } else {
-            write_config(dir.path(), properties)
+            write_config(dir.path(), properties).unwrap()
         };
         for args in [&["--count", "1"][..], &["serve", "--listen", "127.0.0.1:0"]] {
             let out = Command::new(BIN)
@@ -104,7 +102,7 @@ async fn secrets_never_reach_the_output() {
         "{}basic.auth.credentials.source=USER_INFO\nbasic.auth.user.info=KEY:SuperSecret123\n",
         stack.client_properties()
     );
-    let config = write_config(dir.path(), &properties);
+    let config = write_config(dir.path(), &properties).unwrap();
     let out = Command::new(BIN)
         .arg("--config")
         .arg(&config)
@@ -130,7 +128,7 @@ async fn secrets_never_reach_the_output() {
 async fn grocery_catalog_variable_is_not_a_kafka_property() {
     let stack = Stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &stack.client_properties());
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let catalog = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/catalog.csv");
     let out = Command::new(BIN)
         .arg("--config")

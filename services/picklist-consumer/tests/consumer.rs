@@ -1,14 +1,12 @@
 //! The pick-list consumer as a process against the local stack: each pick list shown once,
 //! stats at exit, the live page.
 
-use service_kit::testing as support;
-
 use std::{process::Command, sync::Arc, time::Duration};
 
 use grocery_events::{Codec, Config, PickLine, PickList, Producer, StockStatus};
 use local_stack::Stack;
 use serde_json::Value;
-use support::{Running, write_config};
+use test_support::{Output, Process, write_config};
 use uuid::Uuid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_picklist-consumer");
@@ -55,7 +53,7 @@ async fn producer(stack: &Stack) -> Producer {
 async fn json_lines_show_each_pick_list_once() {
     let stack = Stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &stack.client_properties());
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let stats_file = dir.path().join("stats.json");
     let producer = producer(&stack).await;
     let (first, second) = (pick_list(1), pick_list(2));
@@ -68,15 +66,17 @@ async fn json_lines_show_each_pick_list_once() {
         .arg(&config)
         .args(["--json", "--group", "json-test", "--stats-file"])
         .arg(&stats_file);
-    let mut consumer = Running::start(command);
+    let mut consumer =
+        Process::start("picklist-consumer", &mut command, Output::default()).unwrap();
     consumer
-        .stderr
-        .wait_count(WAIT, 2, |l| l.contains("duplicate pick list suppressed"));
-    consumer.stdout.wait_count(WAIT, 2, |_| true);
-    let status = consumer.terminate();
+        .stderr()
+        .wait_count(WAIT, 2, |l| l.contains("duplicate pick list suppressed"))
+        .unwrap();
+    consumer.stdout().wait_count(WAIT, 2, |_| true).unwrap();
+    let status = consumer.terminate(Duration::from_secs(60)).unwrap();
     assert!(status.success(), "{status:?}");
 
-    let lines = consumer.stdout.all();
+    let lines = consumer.stdout().all();
     assert_eq!(lines.len(), 2, "{lines:#?}");
     let shown: Vec<Value> = lines
         .iter()
@@ -107,7 +107,7 @@ async fn json_lines_show_each_pick_list_once() {
     );
     assert!(
         consumer
-            .stderr
+            .stderr()
             .all()
             .iter()
             .any(|l| l.contains("shown=2") && l.contains("duplicates_suppressed=2"))
@@ -118,7 +118,7 @@ async fn json_lines_show_each_pick_list_once() {
 async fn text_view_and_live_page() {
     let stack = Stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &stack.client_properties());
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let producer = producer(&stack).await;
     let early = pick_list(7);
     producer.send(&early).await.unwrap();
@@ -127,8 +127,12 @@ async fn text_view_and_live_page() {
         .arg("--config")
         .arg(&config)
         .args(["--http", "127.0.0.1:0"]);
-    let mut consumer = Running::start(command);
-    let base = format!("http://{}", consumer.listening_addr());
+    let mut consumer =
+        Process::start("picklist-consumer", &mut command, Output::default()).unwrap();
+    let base = format!(
+        "http://{}",
+        consumer.listening_addr(Duration::from_secs(60)).unwrap()
+    );
     let http = reqwest::Client::new();
 
     let page = http.get(&base).send().await.unwrap().text().await.unwrap();
@@ -142,8 +146,9 @@ async fn text_view_and_live_page() {
 
     // The text view shows the early pick list; the page gets it as a recent one.
     consumer
-        .stdout
-        .wait_for(WAIT, |l| l.contains(&early.order_id.to_string()));
+        .stdout()
+        .wait_for(WAIT, |l| l.contains(&early.order_id.to_string()))
+        .unwrap();
     let mut events = http.get(format!("{base}/events")).send().await.unwrap();
     assert_eq!(events.status(), 200);
     let late = pick_list(8);
@@ -160,7 +165,7 @@ async fn text_view_and_live_page() {
     .await
     .unwrap_or_else(|_| panic!("events so far: {received}"));
     assert!(received.contains("event: picklist"), "{received}");
-    let text = consumer.stdout.all().join("\n");
+    let text = consumer.stdout().all().join("\n");
     assert!(
         text.contains("Bananas") && text.contains("Whole milk 1L"),
         "{text}"
@@ -168,7 +173,7 @@ async fn text_view_and_live_page() {
     assert!(text.contains("Ana"), "{text}");
 
     // SIGTERM stops the process even with a page still connected.
-    let status = consumer.terminate();
+    let status = consumer.terminate(Duration::from_secs(60)).unwrap();
     assert!(status.success(), "{status:?}");
 }
 
@@ -180,7 +185,7 @@ async fn secrets_never_reach_the_output_even_at_trace_level() {
         "{}basic.auth.credentials.source=USER_INFO\nbasic.auth.user.info=KEY:SuperSecret123\n",
         stack.client_properties()
     );
-    let config = write_config(dir.path(), &properties);
+    let config = write_config(dir.path(), &properties).unwrap();
     producer(&stack).await.send(&pick_list(5)).await.unwrap();
     let mut command = Command::new(BIN);
     command
@@ -188,13 +193,20 @@ async fn secrets_never_reach_the_output_even_at_trace_level() {
         .arg(&config)
         .arg("--json")
         .env("RUST_LOG", "trace");
-    let mut consumer = Running::start(command);
+    let mut consumer =
+        Process::start("picklist-consumer", &mut command, Output::default()).unwrap();
     // Decoding fetched the writer schema from the registry with the credentials.
     consumer
-        .stdout
-        .wait_for(WAIT, |l| l.contains("picklist_id"));
-    assert!(consumer.terminate().success());
-    let all = [consumer.stdout.all(), consumer.stderr.all()]
+        .stdout()
+        .wait_for(WAIT, |l| l.contains("picklist_id"))
+        .unwrap();
+    assert!(
+        consumer
+            .terminate(Duration::from_secs(60))
+            .unwrap()
+            .success()
+    );
+    let all = [consumer.stdout().all(), consumer.stderr().all()]
         .concat()
         .join("\n");
     assert!(all.len() > 1000, "trace logging produced output");

@@ -4,21 +4,21 @@
 //! and the process runs as root with `apt-get` available, it is installed.
 
 use std::{
-    io::{BufRead, BufReader},
     net::TcpStream,
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
+use test_support::{Output, Process};
 use tungstenite::{Message, WebSocket, stream::MaybeTlsStream};
 
 /// A headless Chromium with one page open. Killed when dropped.
 pub struct Browser {
-    child: Child,
+    child: Process,
     socket: WebSocket<MaybeTlsStream<TcpStream>>,
     next_id: u64,
     _profile: PathBuf,
@@ -74,7 +74,8 @@ impl Browser {
             std::process::id(),
             OPENED.fetch_add(1, Ordering::Relaxed)
         ));
-        let mut child = Command::new(chromium()?)
+        let mut command = Command::new(chromium()?);
+        command
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -87,26 +88,23 @@ impl Browser {
                 "--remote-debugging-port=0",
             ])
             .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(url)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting chromium")?;
-        // Chromium reports its DevTools port on stderr; the rest of stderr is drained so that
-        // it never blocks on (or dies of) a closed pipe.
-        let stderr = BufReader::new(child.stderr.take().context("chromium stderr")?);
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("DevTools listening on ws://127.0.0.1:") {
-                    let _ = port_tx.send(rest.split('/').next().unwrap_or_default().to_owned());
-                }
-            }
-        });
-        let port = port_rx
-            .recv_timeout(Duration::from_secs(30))
+            .arg(url);
+        let output = Output {
+            echo: false,
+            ..Output::default()
+        };
+        let mut child = Process::start("chromium", &mut command, output)?;
+        // Chromium reports its DevTools port on stderr (the harness drains the rest).
+        const LISTENING: &str = "DevTools listening on ws://127.0.0.1:";
+        let line = child
+            .stderr()
+            .wait_for(Duration::from_secs(30), |l| l.starts_with(LISTENING))
             .context("chromium did not report its DevTools port")?;
+        let port = line[LISTENING.len()..]
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         let deadline = Instant::now() + Duration::from_secs(20);
         let ws_url = loop {
             let targets = crate::services::http_get(&format!("127.0.0.1:{port}"), "/json/list")
@@ -178,7 +176,6 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.child.kill();
-        let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self._profile);
     }
 }

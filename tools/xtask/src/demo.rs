@@ -11,7 +11,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use local_stack::KafkaAuth;
 use serde_json::Value;
-use xtask::services::{self, Binaries, Service};
+use xtask::services::{self, Binaries};
 
 use crate::broker::{BrokerArg, start_stack};
 
@@ -119,9 +119,9 @@ fn run_services(
     let _ = std::fs::remove_file(&stats);
     // Rebalances are logged at info by the library's client context: the demo waits for both
     // consumer groups to have their partitions before it sends orders.
-    let env = [("RUST_LOG", "warn,grocery_events::context=info")];
+    let env = [("RUST_LOG", "warn,avro_events::context=info")];
 
-    let mut fulfillment = Service::start(
+    let mut fulfillment = services::start(
         "fulfillment-service",
         &bins.fulfillment_service,
         &[
@@ -132,9 +132,8 @@ fn run_services(
         ],
         &env,
         &log,
-        false,
     )?;
-    let mut consumer = Service::start(
+    let mut consumer = services::start(
         "picklist-consumer",
         &bins.picklist_consumer,
         &[
@@ -146,12 +145,11 @@ fn run_services(
         ],
         &env,
         &log,
-        true,
     )?;
-    services::wait_for_log(&log, "partitions assigned", 2, Duration::from_secs(60))
+    services::wait_until_assigned(&[&fulfillment, &consumer], Duration::from_secs(60))
         .context("waiting for the services to join their consumer groups")?;
     eprintln!("sending {} orders at {}/s…", args.orders, args.rate);
-    let mut producer = Service::start(
+    let mut producer = services::start(
         "order-producer",
         &bins.order_producer,
         &[
@@ -168,7 +166,6 @@ fn run_services(
         ],
         &env,
         &log,
-        true,
     )?;
     let timeout = Duration::from_secs(60)
         + Duration::from_secs_f64(args.orders as f64 / f64::from(args.rate.max(1)));

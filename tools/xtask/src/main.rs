@@ -9,12 +9,12 @@
 //!   runs the local stack (the mock cluster or a real Apache Kafka broker, and the Schema
 //!   Registry) until Ctrl-C or SIGTERM.
 //! - `cargo xtask schemas check [--base REV] [--level LEVEL] [--registry-config FILE]`: checks
-//!   `schemas/*.avsc` against their previous versions (see `schemas.rs`).
+//!   `schemas/*.avsc` against their previous versions (the `schema-check` tool, which CI runs
+//!   as `cargo run -p schema-check -- check`).
 
 mod bench;
 mod broker;
 mod demo;
-mod schemas;
 mod stack;
 
 use clap::{Parser, Subcommand};
@@ -35,7 +35,7 @@ enum Command {
     /// Run the local stack (mock or real Kafka broker, Schema Registry) until Ctrl-C or SIGTERM.
     Stack(stack::StackArgs),
     /// Schema tools: `schemas check` compares schemas/ with git history or a registry.
-    Schemas(schemas::SchemasArgs),
+    Schemas(schema_check::SchemasArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,6 +52,6 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => runtime.block_on(bench::run(args)),
         Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::Stack(args) => runtime.block_on(stack::run(args)),
-        Command::Schemas(args) => runtime.block_on(schemas::run(args)),
+        Command::Schemas(args) => runtime.block_on(schema_check::run(args)),
     }
 }

@@ -1,15 +1,12 @@
-//! The three services as child processes: build them, start them against a `client.properties`,
-//! read what they print, stop them with SIGTERM or SIGKILL.
+//! The three services as child processes: build them and start them against a
+//! `client.properties` as [`Process`]es (the workspace's one process harness, from
+//! `test-support`), and read what they report.
 
 use std::{
     collections::HashMap,
-    io::{BufRead, BufReader},
-    net::TcpListener,
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
-    sync::mpsc::{self, Receiver},
-    thread,
-    time::{Duration, Instant},
+    process::Command,
+    time::Duration,
 };
 
 use anyhow::{Context as _, bail};
@@ -82,147 +79,41 @@ impl Binaries {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released; good enough for a child to bind next).
+pub use test_support::{Output, Process, Signal, free_port, http_get};
+
+/// Starts the service binary `program` with `args` and `env` as a [`Process`] named `name`,
+/// its stderr (the service's log) appended to `log`.
 ///
 /// # Errors
-/// When no port can be bound.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// When the log cannot be opened or the program cannot be started.
+pub fn start(
+    name: &str,
+    program: &Path,
+    args: &[String],
+    env: &[(&str, &str)],
+    log: &Path,
+) -> anyhow::Result<Process> {
+    let mut command = Command::new(program);
+    command.args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    Process::start(name, &mut command, Output::log_to(log))
 }
 
-/// A running service. Killed (SIGKILL) when dropped, unless it already exited.
-#[derive(Debug)]
-pub struct Service {
-    name: String,
-    child: Child,
-    lines: Option<Receiver<String>>,
-}
-
-impl Service {
-    /// Starts `program` with `args`, its stderr going to `log` (appended) and, when
-    /// `capture_stdout`, its stdout lines readable with [`Service::next_line`].
-    ///
-    /// # Errors
-    /// When the process cannot be started.
-    pub fn start(
-        name: &str,
-        program: &Path,
-        args: &[String],
-        env: &[(&str, &str)],
-        log: &Path,
-        capture_stdout: bool,
-    ) -> anyhow::Result<Self> {
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .with_context(|| format!("opening {}", log.display()))?;
-        let mut command = Command::new(program);
-        command.args(args).stderr(log_file).stdin(Stdio::null());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        command.stdout(if capture_stdout {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("starting {}", program.display()))?;
-        let lines = child.stdout.take().map(|stdout| {
-            let (tx, rx) = mpsc::channel();
-            thread::spawn(move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-            rx
-        });
-        Ok(Self {
-            name: name.to_owned(),
-            child,
-            lines,
-        })
+/// Waits until each of `services` has logged that its consumer group assigned it partitions
+/// (the library's client context logs `partitions assigned` at info).
+///
+/// # Errors
+/// When one has not within `timeout`; the error names it.
+pub fn wait_until_assigned(services: &[&Process], timeout: Duration) -> anyhow::Result<()> {
+    for service in services {
+        service
+            .stderr()
+            .wait_for(timeout, |line| line.contains("partitions assigned"))
+            .with_context(|| format!("{} was assigned no partitions", service.name()))?;
     }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The next stdout line, or `None` after `timeout` or at end of output.
-    pub fn next_line(&mut self, timeout: Duration) -> Option<String> {
-        self.lines.as_ref()?.recv_timeout(timeout).ok()
-    }
-
-    fn signal(&self, signal: &str) -> anyhow::Result<()> {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()?;
-        if !status.success() {
-            bail!("kill {signal} {} failed", self.name);
-        }
-        Ok(())
-    }
-
-    /// SIGKILL, then waits for the process.
-    ///
-    /// # Errors
-    /// When the signal cannot be sent.
-    pub fn kill(&mut self) -> anyhow::Result<ExitStatus> {
-        self.signal("-KILL")?;
-        Ok(self.child.wait()?)
-    }
-
-    /// SIGTERM, then waits up to `timeout` for a graceful exit.
-    ///
-    /// # Errors
-    /// When the process does not exit in time (it is then killed).
-    pub fn terminate(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
-        if let Some(status) = self.child.try_wait()? {
-            return Ok(status);
-        }
-        self.signal("-TERM")?;
-        self.wait(timeout)
-    }
-
-    /// The exit status, if the process has exited (never blocks, never kills).
-    ///
-    /// # Errors
-    /// When the status cannot be read.
-    pub fn try_wait(&mut self) -> anyhow::Result<Option<ExitStatus>> {
-        Ok(self.child.try_wait()?)
-    }
-
-    /// Waits up to `timeout` for the process to exit; kills it if it does not.
-    ///
-    /// # Errors
-    /// When it does not exit in time (it is then killed).
-    pub fn wait(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status);
-            }
-            if Instant::now() > deadline {
-                let _ = self.kill();
-                bail!("{} did not exit within {timeout:?}", self.name);
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    Ok(())
 }
 
 /// The orders `order-producer --report` says were acknowledged: order id → order time (ms).
@@ -244,33 +135,6 @@ pub fn read_report(path: &Path) -> anyhow::Result<HashMap<String, i64>> {
         .collect()
 }
 
-/// Waits until `log` contains `needle` at least `times` times.
-///
-/// # Errors
-/// When it does not within `timeout`.
-pub fn wait_for_log(
-    log: &Path,
-    needle: &str,
-    times: usize,
-    timeout: Duration,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if text.matches(needle).count() >= times {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "'{needle}' seen {} of {times} times in {}",
-                text.matches(needle).count(),
-                log.display()
-            );
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Reads a Prometheus counter or gauge value from `/metrics` text.
 pub fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
@@ -278,50 +142,6 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
         let key = key.split('{').next()?;
         (key == name).then(|| value.parse().ok()).flatten()
     })
-}
-
-/// `GET http://addr/path` over a plain TCP connection, returning the body (read up to its
-/// `Content-Length`, since some servers keep the connection open).
-///
-/// # Errors
-/// When the server cannot be reached or answers with something other than 200.
-pub fn http_get(addr: &str, path: &str) -> anyhow::Result<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut reader = BufReader::new(stream);
-    let mut status = String::new();
-    reader.read_line(&mut status)?;
-    let mut content_length = None;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':')
-            && name.trim().eq_ignore_ascii_case("content-length")
-        {
-            content_length = value.trim().parse::<usize>().ok();
-        }
-    }
-    if !status.starts_with("HTTP/1.1 200") && !status.starts_with("HTTP/1.0 200") {
-        bail!("GET {path} on {addr}: {}", status.trim());
-    }
-    let mut body = Vec::new();
-    match content_length {
-        Some(len) => {
-            body.resize(len, 0);
-            reader.read_exact(&mut body)?;
-        }
-        None => {
-            reader.read_to_end(&mut body)?;
-        }
-    }
-    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Percentile `p` (0–100) of sorted `values`, nearest-rank.

@@ -18,7 +18,7 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
 };
 use serde_json::Value;
-use xtask::services::{self, Binaries, Service};
+use xtask::services::{self, Binaries, Process};
 
 const SEED: u64 = 7;
 
@@ -63,8 +63,8 @@ impl Run {
         self.config.display().to_string()
     }
 
-    fn fulfillment(&self, metrics: &str) -> Service {
-        Service::start(
+    fn fulfillment(&self, metrics: &str) -> Process {
+        services::start(
             "fulfillment-service",
             &binaries().fulfillment_service,
             &[
@@ -75,19 +75,17 @@ impl Run {
             ],
             &[("RUST_LOG", "info")],
             &self.log,
-            false,
         )
         .unwrap()
     }
 
-    fn picklist_consumer(&self) -> Service {
-        Service::start(
+    fn picklist_consumer(&self) -> Process {
+        services::start(
             "picklist-consumer",
             &binaries().picklist_consumer,
             &["--config".into(), self.config_arg(), "--json".into()],
             &[("RUST_LOG", "info")],
             &self.log,
-            true,
         )
         .unwrap()
     }
@@ -107,7 +105,7 @@ fn log_tail(log: &Path) -> String {
 /// Runs order-producer (seed [`SEED`]) to completion and returns the acknowledged order ids.
 fn produce(config: &Path, dir: &Path, log: &Path, count: usize, rate: u32) -> HashMap<String, i64> {
     let report = dir.join(format!("orders-{count}-{rate}.jsonl"));
-    let mut producer = Service::start(
+    let mut producer = services::start(
         "order-producer",
         &binaries().order_producer,
         &[
@@ -124,7 +122,6 @@ fn produce(config: &Path, dir: &Path, log: &Path, count: usize, rate: u32) -> Ha
         ],
         &[("RUST_LOG", "info")],
         log,
-        false,
     )
     .unwrap();
     let status = producer.wait(Duration::from_secs(180)).unwrap();
@@ -137,7 +134,7 @@ fn produce(config: &Path, dir: &Path, log: &Path, count: usize, rate: u32) -> Ha
 /// Reads pick lists from `picklist-consumer --json` until `expected` distinct orders are shown
 /// and then for `quiet` more; returns every line shown, in order.
 fn collect(
-    consumer: &mut Service,
+    consumer: &mut Process,
     expected: usize,
     timeout: Duration,
     quiet: Duration,

@@ -11,7 +11,7 @@ use grocery_store::{Catalog, OrderSimulator, PickListBuilder, PickerRoster};
 use local_stack::Stack;
 use xtask::{
     browser::Browser,
-    services::{self, Binaries, Service},
+    services::{self, Binaries},
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -26,7 +26,7 @@ async fn a_pick_list_produced_after_the_page_opened_appears_on_it() {
     let config_path = dir.join("client.properties");
     std::fs::write(&config_path, stack.client_properties()).unwrap();
     let addr = format!("127.0.0.1:{}", services::free_port().unwrap());
-    let mut consumer = Service::start(
+    let mut consumer = services::start(
         "picklist-consumer",
         &bins.picklist_consumer,
         &[
@@ -38,7 +38,6 @@ async fn a_pick_list_produced_after_the_page_opened_appears_on_it() {
         ],
         &[("RUST_LOG", "info")],
         &dir.join("services.log"),
-        true,
     )
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);

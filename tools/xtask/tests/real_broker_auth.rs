@@ -27,7 +27,7 @@ use local_stack::{
     real_broker::{FULFILLMENT, ORDER_PRODUCER, PICKLIST_CONSUMER},
 };
 use serde_json::Value;
-use xtask::services::{self, Binaries, Service};
+use xtask::services::{self, Binaries, Process};
 
 /// The broker log line of a completed re-authentication (SaslServerAuthenticator at DEBUG).
 const REAUTH: &str = "COMPLETE during re-authentication";
@@ -82,9 +82,9 @@ impl Run {
         self.dir.path().join(format!("{name}.log"))
     }
 
-    fn fulfillment(&self, props: &Path, group: &str, log: &Path) -> Service {
+    fn fulfillment(&self, props: &Path, group: &str, log: &Path) -> Process {
         let listen = format!("127.0.0.1:{}", services::free_port().unwrap());
-        Service::start(
+        services::start(
             "fulfillment-service",
             &binaries().fulfillment_service,
             &[
@@ -97,13 +97,12 @@ impl Run {
             ],
             &[("RUST_LOG", "info")],
             log,
-            false,
         )
         .unwrap()
     }
 
-    fn picklist_consumer(&self, props: &Path, log: &Path) -> Service {
-        Service::start(
+    fn picklist_consumer(&self, props: &Path, log: &Path) -> Process {
+        services::start(
             "picklist-consumer",
             &binaries().picklist_consumer,
             &[
@@ -113,13 +112,12 @@ impl Run {
             ],
             &[("RUST_LOG", "info")],
             log,
-            true,
         )
         .unwrap()
     }
 
-    fn order_producer(&self, props: &Path, count: u32, rate: u32, log: &Path) -> Service {
-        Service::start(
+    fn order_producer(&self, props: &Path, count: u32, rate: u32, log: &Path) -> Process {
+        services::start(
             "order-producer",
             &binaries().order_producer,
             &[
@@ -134,7 +132,6 @@ impl Run {
             ],
             &[("RUST_LOG", "info")],
             log,
-            false,
         )
         .unwrap()
     }
@@ -164,7 +161,7 @@ fn error_lines(log: &str) -> Vec<&str> {
 }
 
 /// Reads pick lists from `consumer` for up to `wait`: order id of each shown line.
-fn drain(consumer: &mut Service, shown: &mut Vec<String>, wait: Duration) {
+fn drain(consumer: &mut Process, shown: &mut Vec<String>, wait: Duration) {
     if let Some(line) = consumer.next_line(wait) {
         let v: Value = serde_json::from_str(&line).expect("a JSON pick list");
         shown.push(v["order_id"].as_str().unwrap().to_owned());
@@ -175,8 +172,8 @@ fn drain(consumer: &mut Service, shown: &mut Vec<String>, wait: Duration) {
     }
 }
 
-fn assert_running(service: &mut Service, name: &str, log: &Path) {
-    let status = service.try_wait().unwrap();
+fn assert_running(service: &mut Process, name: &str, log: &Path) {
+    let status = service.try_wait();
     assert!(
         status.is_none(),
         "{name} exited ({status:?}):\n{}",
@@ -207,8 +204,11 @@ async fn oauth_services_flow_through_token_expiry_and_identity_provider_outages(
     let picklist_props = run.identity(PICKLIST_CONSUMER);
     let mut consumer = run.picklist_consumer(&picklist_props, &plog);
     let down_since = Instant::now();
-    for log in [&flog, &plog] {
-        services::wait_for_log(log, FIRST_TOKEN_FAILED, 1, Duration::from_secs(60)).unwrap();
+    for service in [&fulfillment, &consumer] {
+        service
+            .stderr()
+            .wait_for(Duration::from_secs(60), |l| l.contains(FIRST_TOKEN_FAILED))
+            .unwrap();
     }
     // Let the backoff go on for a while: count refused requests, not seconds.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -32,7 +32,7 @@ use rdkafka::{
     error::KafkaError,
     message::Headers as _,
 };
-use xtask::services::{self, Binaries, Service};
+use xtask::services::{self, Binaries, Process};
 
 fn binaries() -> &'static Binaries {
     static BINARIES: OnceLock<Binaries> = OnceLock::new();
@@ -131,7 +131,7 @@ impl Suite {
         if let Some(id) = transactional_id {
             env.push(("GROCERY_TRANSACTIONAL_ID", id));
         }
-        let service = Service::start(
+        let service = services::start(
             name,
             &binaries().fulfillment_service,
             &[
@@ -142,7 +142,6 @@ impl Suite {
             ],
             &env,
             &log,
-            false,
         )
         .unwrap();
         Instance {
@@ -157,7 +156,7 @@ impl Suite {
 /// A running fulfillment-service process.
 struct Instance {
     name: String,
-    service: Service,
+    service: Process,
     log: PathBuf,
     metrics: String,
 }
@@ -178,7 +177,7 @@ impl Instance {
     }
 
     fn assert_running(&mut self) {
-        if let Some(status) = self.service.try_wait().unwrap() {
+        if let Some(status) = self.service.try_wait() {
             panic!(
                 "{} exited ({status}) unexpectedly:\n{}",
                 self.name,
@@ -240,12 +239,8 @@ impl Instance {
         );
     }
 
-    fn signal(&self, signal: &str) {
-        let status = std::process::Command::new("kill")
-            .args([signal, &self.service.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill {signal} {}", self.name);
+    fn signal(&self, signal: services::Signal) {
+        self.service.signal(signal).unwrap();
     }
 
     /// `/health` status: true for 200, false for 503; panics on anything else.
@@ -745,12 +740,12 @@ async fn a_fenced_zombie_fails_and_nothing_it_produced_is_visible() {
     let mut a = suite.fulfillment("zombie-a", Some("fulfillment-zombie"));
     let first = spawn_orders(&suite, SEED, 3000, 300);
     let (held, produced) = a.wait_working(Duration::from_secs(120));
-    a.signal("-STOP");
+    a.signal(services::Signal::SIGSTOP);
     eprintln!("[zombie] A stopped holding {held:?} after {produced} committed pick lists");
     let mut b = suite.fulfillment("zombie-b", Some("fulfillment-zombie"));
     let b_held = b.wait_working(Duration::from_secs(120));
     eprintln!("[zombie] B (same transactional id) took over: {b_held:?}");
-    a.signal("-CONT");
+    a.signal(services::Signal::SIGCONT);
     // More orders, so the zombie has work to try (if it was idle when stopped).
     let second = spawn_orders(&suite, SEED + 1, 2000, 300);
     let status = a

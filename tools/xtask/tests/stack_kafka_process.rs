@@ -5,14 +5,10 @@
 //! Built only with the `real-broker` feature:
 //! `cargo test -p xtask --features real-broker --test stack_kafka_process`.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{process::Command, sync::Arc, time::Duration};
 
 use grocery_events::{Codec, Config, Consumer, ConsumerOptions, Order, OrderLine, Producer};
+use test_support::{Output, Process};
 use uuid::Uuid;
 
 fn get(text: &str, key: &str) -> String {
@@ -26,31 +22,29 @@ fn get(text: &str, key: &str) -> String {
 async fn an_oauth_real_broker_stack_serves_other_processes_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let props_path = dir.path().join("client.properties");
-    let mut stack = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([
-            "stack",
-            "--broker",
-            "kafka",
-            "--auth",
-            "oauth",
-            "--properties-out",
-        ])
-        .arg(&props_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut stack = Process::start(
+        "xtask stack",
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args([
+                "stack",
+                "--broker",
+                "kafka",
+                "--auth",
+                "oauth",
+                "--properties-out",
+            ])
+            .arg(&props_path),
+        Output::default(),
+    )
+    .unwrap();
     // The stack prints the properties once the broker, the IdP and the registry are up.
-    let stdout = BufReader::new(stack.stdout.take().unwrap());
-    let mut printed = String::new();
-    for line in stdout.lines() {
-        let line = line.unwrap();
-        printed.push_str(&line);
-        printed.push('\n');
-        if line.starts_with("# Ctrl-C stops the stack") {
-            break;
-        }
-    }
+    stack
+        .stdout()
+        .wait_for(Duration::from_secs(300), |l| {
+            l.starts_with("# Ctrl-C stops the stack")
+        })
+        .unwrap();
+    let printed = stack.stdout().all().join("\n");
     let written = std::fs::read_to_string(&props_path)
         .unwrap_or_else(|e| panic!("no client.properties ({e}); the stack printed:\n{printed}"));
     for (key, want) in [
@@ -136,22 +130,7 @@ async fn an_oauth_real_broker_stack_serves_other_processes_and_stops_on_sigterm(
     drop(producer);
 
     // SIGTERM: exits 0 and leaves nothing behind (files, broker and IdP ports).
-    let pid = stack.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let status = loop {
-        if let Some(status) = stack.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "stack did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = stack.terminate(Duration::from_secs(90)).unwrap();
     assert!(status.success(), "{status:?}");
     assert!(!props_path.exists(), "client.properties removed on exit");
     assert!(

@@ -1,12 +1,9 @@
 //! `cargo xtask stack` as a person runs it: a separate process whose broker and registry are
 //! used by clients in other processes, stopped with SIGTERM.
 
-use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{path::PathBuf, process::Command, time::Duration};
+
+use test_support::{Output, Process};
 
 fn properties(text: &str) -> (String, String) {
     let get = |key: &str| {
@@ -23,24 +20,22 @@ fn a_client_in_another_process_produces_and_consumes_through_the_running_stack()
     let dir = std::env::temp_dir().join(format!("xtask-stack-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let props_path: PathBuf = dir.join("client.properties");
-    let mut stack = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["stack", "--properties-out"])
-        .arg(&props_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut stack = Process::start(
+        "xtask stack",
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["stack", "--properties-out"])
+            .arg(&props_path),
+        Output::default(),
+    )
+    .unwrap();
     // The stack prints the properties once it is up.
-    let stdout = BufReader::new(stack.stdout.take().unwrap());
-    let mut printed = String::new();
-    for line in stdout.lines() {
-        let line = line.unwrap();
-        printed.push_str(&line);
-        printed.push('\n');
-        if line.starts_with("schema.registry.url=") {
-            break;
-        }
-    }
+    stack
+        .stdout()
+        .wait_for(Duration::from_secs(120), |l| {
+            l.starts_with("schema.registry.url=")
+        })
+        .unwrap();
+    let printed = stack.stdout().all().join("\n");
     let written = std::fs::read_to_string(&props_path).unwrap();
     let (bootstrap, registry) = properties(&written);
     assert_eq!(properties(&printed), (bootstrap.clone(), registry.clone()));
@@ -80,22 +75,7 @@ fn a_client_in_another_process_produces_and_consumes_through_the_running_stack()
     assert_eq!(String::from_utf8_lossy(&health.stdout).trim(), "[]");
 
     // SIGTERM: exits 0 and leaves nothing behind.
-    let pid = stack.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = stack.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "stack did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = stack.terminate(Duration::from_secs(20)).unwrap();
     assert!(status.success(), "{status:?}");
     assert!(!props_path.exists(), "client.properties removed on exit");
     let port = registry.rsplit(':').next().unwrap();

@@ -4,10 +4,11 @@
 //!   [`OAuthClientCredentials`], caches them and refreshes them at 80% of their lifetime;
 //! - [`KafkaOAuth`] hands them to librdkafka as SASL/OAUTHBEARER tokens together with the SASL
 //!   extensions Confluent Cloud needs (`logicalCluster`, `identityPoolId`), and keeps them fresh;
-//! - [`BearerAuthMiddleware`] sends them to the Schema Registry as `Authorization: Bearer`, with
-//!   the `target-sr-cluster` and `Confluent-Identity-Pool-Id` headers (Confluent's
+//! - the Schema Registry client sends them as `Authorization: Bearer`, with the
+//!   `target-sr-cluster` and `Confluent-Identity-Pool-Id` headers (Confluent's
 //!   `bearer.auth.credentials.source=OAUTHBEARER`); see
-//!   [`RegistryAuth::OAuth`](crate::registry::RegistryAuth::OAuth).
+//!   [`RegistryAuth::OAuth`](crate::registry::RegistryAuth::OAuth) and
+//!   [`BearerTokenSource`](crate::registry::BearerTokenSource).
 //!
 //! Neither the client secret nor a token ever appears in `Debug` output or an error message.
 
@@ -15,7 +16,7 @@ mod bearer;
 mod kafka;
 mod token;
 
-pub use bearer::{BearerAuthMiddleware, IDENTITY_POOL_ID, TARGET_SR_CLUSTER};
+pub use bearer::{IDENTITY_POOL_ID, TARGET_SR_CLUSTER};
 pub use kafka::{KafkaOAuth, OAuthBearerClient, RefreshHandle, parse_extensions};
 pub(crate) use token::check_token_endpoint;
 pub use token::{AccessToken, ClientAuthMethod, OAuthClientCredentials, TokenProvider};

@@ -2,7 +2,7 @@
 //!
 //! It speaks Confluent's REST API (subjects, versions, global schema ids, soft and permanent
 //! deletes, compatibility configuration and checks) for Avro schemas, with the compatibility
-//! rules of [`grocery_events::compat`]. State lives in memory, optionally persisted to a JSON
+//! rules of [`avro_events_compat`]. State lives in memory, optionally persisted to a JSON
 //! file that is rewritten atomically on every change, so a restart keeps ids and versions.
 //! Schema references and schema types other than Avro are not supported.
 //!

@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 
+use avro_events_compat::CompatibilityLevel;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use grocery_events::compat::CompatibilityLevel;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -393,10 +393,7 @@ async fn delete_subject_config(
     ok(json!({ "compatibilityLevel": previous }))
 }
 
-fn compatibility_body(
-    report: &grocery_events::compat::CompatibilityReport,
-    verbose: bool,
-) -> Value {
+fn compatibility_body(report: &avro_events_compat::CompatibilityReport, verbose: bool) -> Value {
     if verbose {
         json!({ "is_compatible": report.is_compatible(), "messages": report.messages() })
     } else {

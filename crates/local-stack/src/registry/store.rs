@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use apache_avro::Schema;
-use grocery_events::compat::{self, CompatibilityLevel, Previous};
+use avro_events_compat::{self as compat, CompatibilityLevel, Previous};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

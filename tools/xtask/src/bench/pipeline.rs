@@ -16,7 +16,7 @@ use local_stack::Stack;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
-use xtask::services::{self, Binaries, Service};
+use xtask::services::{self, Binaries, Process};
 
 use super::passthrough::{self, commit_to_end};
 
@@ -187,18 +187,12 @@ struct Env {
 }
 
 impl Env {
-    fn service(
-        &self,
-        name: &str,
-        program: &Path,
-        args: &[&str],
-        stdout: bool,
-    ) -> anyhow::Result<Service> {
+    fn service(&self, name: &str, program: &Path, args: &[&str]) -> anyhow::Result<Process> {
         let mut all = vec!["--config".to_owned(), self.config.clone()];
         all.extend(args.iter().map(|a| (*a).to_owned()));
-        let mut env = vec![("RUST_LOG", "warn,grocery_events::context=info")];
+        let mut env = vec![("RUST_LOG", "warn,avro_events::context=info")];
         env.extend_from_slice(self.overrides);
-        Service::start(name, program, &all, &env, &self.log, stdout)
+        services::start(name, program, &all, &env, &self.log)
     }
 
     /// Runs order-producer to completion, sampling its peak RSS.
@@ -209,7 +203,7 @@ impl Env {
         rss: &mut f64,
     ) -> anyhow::Result<std::collections::HashMap<String, i64>> {
         let report = self.dir.join(format!("orders-{count}-{rate}.jsonl"));
-        let mut producer = self.service(
+        let producer = self.service(
             "order-producer",
             &self.bins.order_producer,
             &[
@@ -220,7 +214,6 @@ impl Env {
                 "--report",
                 &report.display().to_string(),
             ],
-            false,
         )?;
         let deadline = Instant::now() + Duration::from_secs(300);
         let pid = producer.pid();
@@ -228,7 +221,7 @@ impl Env {
             if let Some(mib) = peak_rss_mib(pid) {
                 *rss = rss.max(mib);
             }
-            if let Some(status) = producer.try_wait()? {
+            if let Some(status) = producer.try_wait() {
                 if !status.success() {
                     bail!(
                         "order-producer failed ({status}); see {}",
@@ -399,7 +392,6 @@ fn drain_typed(env: &Env, group: &str, total: usize) -> anyhow::Result<(f64, f64
         "fulfillment-service",
         &env.bins.fulfillment_service,
         &["--listen", &metrics, "--group", group],
-        false,
     )?;
     let counter = || {
         services::http_get(&metrics, "/metrics")
@@ -467,15 +459,13 @@ fn e2e_typed(env: &Env, round: usize, count: usize) -> anyhow::Result<(f64, Peak
             "--group",
             &fulfillment_group,
         ],
-        false,
     )?;
     let mut consumer = env.service(
         "picklist-consumer",
         &env.bins.picklist_consumer,
         &["--json", "--group", &display_group],
-        true,
     )?;
-    services::wait_for_log(&env.log, "partitions assigned", 2, Duration::from_secs(60))?;
+    services::wait_until_assigned(&[&fulfillment, &consumer], Duration::from_secs(60))?;
     let mut rss = PeakRss::default();
     let orders = env.produce(count, 0, &mut rss.order_producer_mib)?;
     let (shown, last) = read_pick_lists(&mut consumer, &orders)?;
@@ -500,7 +490,7 @@ fn e2e_typed(env: &Env, round: usize, count: usize) -> anyhow::Result<(f64, Peak
 /// Reads picklist-consumer's JSON lines until every order in `orders` was shown (or 120 s
 /// pass): how many were, and the last display time.
 fn read_pick_lists(
-    consumer: &mut Service,
+    consumer: &mut Process,
     orders: &std::collections::HashMap<String, i64>,
 ) -> anyhow::Result<(usize, i64)> {
     let mut shown = HashSet::new();
@@ -612,15 +602,13 @@ fn latency_run(
         "fulfillment-service",
         &env.bins.fulfillment_service,
         &["--listen", &metrics, "--group", &fulfillment_group],
-        false,
     )?;
     let mut consumer = env.service(
         "picklist-consumer",
         &env.bins.picklist_consumer,
         &["--json", "--group", &display_group],
-        true,
     )?;
-    services::wait_for_log(&env.log, "partitions assigned", 2, Duration::from_secs(60))?;
+    services::wait_until_assigned(&[&fulfillment, &consumer], Duration::from_secs(60))?;
     let mut rss = PeakRss::default();
     let orders = env.produce(count, rate, &mut rss.order_producer_mib)?;
     let mut shown = HashSet::new();

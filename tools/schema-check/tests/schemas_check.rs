@@ -1,5 +1,6 @@
-//! `cargo xtask schemas check`, run as a binary on a throw-away git repository holding a copy of
-//! `schemas/`: offline against git history, and online against the local Schema Registry.
+//! `schema-check check` (what `cargo xtask schemas check` runs), run as a binary on a
+//! throw-away git repository holding a copy of `schemas/`: offline against git history, and
+//! online against the local Schema Registry.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,7 +18,7 @@ fn workspace() -> PathBuf {
         .parent()
         .expect("workspace root")
         .parent()
-        .expect("xtask lives in tools/ of the workspace")
+        .expect("schema-check lives in tools/ of the workspace")
         .to_path_buf()
 }
 
@@ -170,13 +171,13 @@ fn from_output(output: Output) -> Run {
 }
 
 fn check(repo: &Path, extra: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["schemas", "check", "--repo"])
+    let output = Command::new(env!("CARGO_BIN_EXE_schema-check"))
+        .args(["check", "--repo"])
         .arg(repo)
         .args(extra)
         .env("RUST_LOG", "warn")
         .output()
-        .expect("run xtask");
+        .expect("run schema-check");
     from_output(output)
 }
 
@@ -440,15 +441,15 @@ impl Online {
     }
 
     async fn check(&self) -> Run {
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["schemas", "check", "--repo"])
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_schema-check"))
+            .args(["check", "--repo"])
             .arg(self.repo.path())
             .arg("--registry-config")
             .arg(&self.properties)
             .env("RUST_LOG", "warn")
             .output()
             .await
-            .expect("run xtask");
+            .expect("run schema-check");
         from_output(output)
     }
 }
@@ -553,7 +554,7 @@ async fn online_unreachable_registry_fails_naming_the_url() {
     );
     assert!(
         run.stderr
-            .contains(&format!("cannot reach the Schema Registry at {url}")),
+            .contains(&format!("Schema Registry at {url} is unreachable")),
         "{}",
         run.both()
     );
@@ -640,15 +641,15 @@ async fn fake_cloud_registry(
 async fn check_with_properties(repo: &Path, properties: &str) -> Run {
     let file = repo.join("cloud.properties");
     std::fs::write(&file, properties).expect("write properties");
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["schemas", "check", "--repo"])
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_schema-check"))
+        .args(["check", "--repo"])
         .arg(repo)
         .arg("--registry-config")
         .arg(&file)
         .env("RUST_LOG", "warn")
         .output()
         .await
-        .expect("run xtask");
+        .expect("run schema-check");
     from_output(output)
 }
 
@@ -689,7 +690,7 @@ async fn online_sends_basic_auth_and_prints_confluent_messages() {
     assert!(!run.passed(), "{}", run.both());
     assert!(
         run.stderr.contains(&format!(
-            "the Schema Registry at {url} refused the credentials (401"
+            "Schema Registry at {url} refused the credentials (HTTP 401"
         )),
         "{}",
         run.both()

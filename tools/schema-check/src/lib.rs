@@ -1,4 +1,9 @@
-//! `cargo xtask schemas check`: are the schemas in `schemas/` compatible with what came before?
+//! `schema-check check` (also `cargo xtask schemas check`): are the schemas in `schemas/`
+//! compatible with what came before?
+//!
+//! It depends on the `avro-events` core and `avro-events-compat` only, never on the types
+//! generated from the schemas, so a schema-only change is checkable even when the code that
+//! uses the types does not compile yet.
 //!
 //! Every `schemas/<topic>.avsc` is the value schema of subject `<topic>-value`
 //! (TopicNameStrategy).
@@ -6,10 +11,11 @@
 //! - **Offline** (default): the previous versions of each file are read from git history — every
 //!   distinct version of the file reachable from the base revision, oldest first, following
 //!   renames — and the working-tree file is checked against them with
-//!   [`grocery_events::compat::check_versions`] at the subject's level. The level is `--level`
+//!   [`avro_events_compat::check_versions`] at the subject's level. The level is `--level`
 //!   when given, else the subject's entry in `schemas/compatibility.toml`, else that file's
 //!   `default`, else `BACKWARD` (Confluent's default; Terraform sets `BACKWARD` on every subject).
-//! - **Online** (`--registry-config client.properties`): the registry itself is asked, with
+//! - **Online** (`--registry-config client.properties`): the registry itself is asked through
+//!   the core's [`RegistryClient`], with
 //!   `POST /compatibility/subjects/{subject}/versions?verbose=true`, at the subject's level as
 //!   configured there. That endpoint checks against every version a transitive level asks for
 //!   (`…/versions/latest` would check the latest version only).
@@ -18,35 +24,33 @@
 //! the registry cannot be asked.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
 use apache_avro::Schema;
-use grocery_events::auth::{IDENTITY_POOL_ID, TARGET_SR_CLUSTER};
-use grocery_events::compat::{self, CompatibilityLevel, Previous};
-use grocery_events::registry::{RegistryAuth, RegistryConfig};
-use secrecy::ExposeSecret as _;
+use avro_events::Error;
+use avro_events::registry::{RegistryClient, TestAgainst};
+use avro_events_compat::{self as compat, CompatibilityLevel, Previous};
 
 /// Where per-subject levels are kept, relative to the repository root.
 const LEVELS_FILE: &str = "schemas/compatibility.toml";
 
-/// Arguments of `cargo xtask schemas`.
-#[derive(clap::Args)]
-pub(crate) struct SchemasArgs {
+/// Arguments of `schema-check` (and of `cargo xtask schemas`).
+#[derive(clap::Args, Debug)]
+pub struct SchemasArgs {
     #[command(subcommand)]
     command: SchemasCommand,
 }
 
-#[derive(clap::Subcommand)]
+#[derive(clap::Subcommand, Debug)]
 enum SchemasCommand {
     /// Check schemas/*.avsc against their previous versions (git history, or a registry).
     Check(CheckArgs),
 }
 
-/// Arguments of `cargo xtask schemas check`.
-#[derive(clap::Args)]
+/// Arguments of `schema-check check`.
+#[derive(clap::Args, Debug)]
 struct CheckArgs {
     /// The git repository whose schemas/ is checked [default: the repository of the current
     /// directory].
@@ -65,7 +69,12 @@ struct CheckArgs {
     registry_config: Option<PathBuf>,
 }
 
-pub(crate) async fn run(args: SchemasArgs) -> anyhow::Result<()> {
+/// Runs the command.
+///
+/// # Errors
+/// When a subject is incompatible, a schema file is not valid Avro, git fails, or (online)
+/// the registry cannot be asked; the message names what failed.
+pub async fn run(args: SchemasArgs) -> anyhow::Result<()> {
     match args.command {
         SchemasCommand::Check(args) => check(args).await,
     }
@@ -414,47 +423,54 @@ async fn check_online(
     files: &[(SchemaFile, Schema)],
     failed: &mut Vec<String>,
 ) -> anyhow::Result<()> {
-    let config = grocery_events::Config::from_file(config_path)
+    let config = avro_events::Config::from_file(config_path)
         .and_then(|c| c.registry_config())
         .with_context(|| format!("reading the registry settings of {}", config_path.display()))?;
-    let registry = Registry::new(config)?;
-    println!(
-        "schemas check: asking the Schema Registry at {}",
-        registry.url
-    );
+    let registry = RegistryClient::new(&config)?;
+    let url = registry.url().to_owned();
+    println!("schemas check: asking the Schema Registry at {url}");
     for (file, _) in files {
-        let Some(versions) = registry.versions(&file.subject).await? else {
-            println!(
-                "{}: new subject (not registered at {}), compatible",
-                file.subject, registry.url
-            );
-            continue;
+        let versions = match registry.versions(&file.subject).await {
+            Ok(versions) => versions,
+            Err(Error::SubjectNotFound { .. }) => {
+                println!(
+                    "{}: new subject (not registered at {url}), compatible",
+                    file.subject
+                );
+                continue;
+            }
+            Err(e) => return Err(e.into()),
         };
-        let level = registry.level(&file.subject).await?;
-        let answer = registry.check(&file.subject, &file.text).await?;
-        match answer {
-            Answer::NewSubject => println!(
-                "{}: new subject (not registered at {}), compatible",
-                file.subject, registry.url
-            ),
-            Answer::Checked {
-                is_compatible: true,
-                ..
-            } => println!(
+        let level = registry.compatibility(Some(&file.subject)).await?;
+        let answer = match registry
+            .test_compatibility(&file.subject, &file.text, TestAgainst::Level)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(Error::SubjectNotFound { .. } | Error::VersionNotFound { .. }) => {
+                println!(
+                    "{}: new subject (not registered at {url}), compatible",
+                    file.subject
+                );
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if answer.is_compatible {
+            println!(
                 "{}: compatible with {} registered version(s) ({level})",
                 file.subject,
                 versions.len()
-            ),
-            Answer::Checked { messages, .. } => {
-                failed.push(file.subject.clone());
-                println!(
-                    "{}: INCOMPATIBLE at level {level} with the version(s) registered at {}:",
-                    file.subject, registry.url
-                );
-                for message in messages {
-                    println!("{}: {}", file.subject, shorten(&message));
-                }
-            }
+            );
+            continue;
+        }
+        failed.push(file.subject.clone());
+        println!(
+            "{}: INCOMPATIBLE at level {level} with the version(s) registered at {url}:",
+            file.subject
+        );
+        for message in answer.messages {
+            println!("{}: {}", file.subject, shorten(&message));
         }
     }
     Ok(())
@@ -469,217 +485,4 @@ fn shorten(message: &str) -> String {
     let mut short: String = message.chars().take(MAX).collect();
     short.push('…');
     short
-}
-
-enum Answer {
-    NewSubject,
-    Checked {
-        is_compatible: bool,
-        messages: Vec<String>,
-    },
-}
-
-/// Just the calls this command needs, with the library's registry settings and credentials.
-struct Registry {
-    http: reqwest::Client,
-    config: RegistryConfig,
-    /// The first URL (the one asked).
-    url: String,
-}
-
-impl Registry {
-    fn new(config: RegistryConfig) -> anyhow::Result<Self> {
-        let url = config
-            .urls
-            .first()
-            .map(|u| u.trim_end_matches('/').to_owned())
-            .context("schema.registry.url is empty")?;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            bail!("schema.registry.url '{url}' is not an http:// or https:// URL");
-        }
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .context("building the HTTP client")?;
-        Ok(Self { http, config, url })
-    }
-
-    fn endpoint(&self, segments: &[&str], query: &str) -> anyhow::Result<reqwest::Url> {
-        let mut url = reqwest::Url::parse(&self.url)
-            .with_context(|| format!("schema.registry.url '{}' is not a URL", self.url))?;
-        url.path_segments_mut()
-            .map_err(|()| anyhow::anyhow!("'{}' cannot be a base URL", self.url))?
-            .pop_if_empty()
-            .extend(segments);
-        url.set_query(Some(query).filter(|q| !q.is_empty()));
-        Ok(url)
-    }
-
-    /// Sends `request` with the configured credentials and headers; returns status and body.
-    async fn send(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
-        let mut request = request.header("Accept", "application/vnd.schemaregistry.v1+json");
-        for (name, value) in &self.config.headers {
-            request = request.header(name, value);
-        }
-        request = match &self.config.auth {
-            RegistryAuth::None => request,
-            RegistryAuth::Basic { username, password } => {
-                request.basic_auth(username, Some(password.expose_secret()))
-            }
-            RegistryAuth::StaticToken(token) => request.bearer_auth(token.expose_secret()),
-            RegistryAuth::OAuth {
-                provider,
-                logical_cluster,
-                identity_pool_id,
-            } => {
-                let token = provider
-                    .token()
-                    .await
-                    .context("fetching an OAuth token for the Schema Registry")?;
-                let mut request = request
-                    .bearer_auth(token.secret())
-                    .header(TARGET_SR_CLUSTER, logical_cluster);
-                if let Some(pool) = identity_pool_id.as_deref().filter(|p| !p.is_empty()) {
-                    request = request.header(IDENTITY_POOL_ID, pool);
-                }
-                request
-            }
-            other => bail!("registry authentication {other:?} is not supported by this command"),
-        };
-        let response = request.send().await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot reach the Schema Registry at {}: {}",
-                self.url,
-                error_chain(&e)
-            )
-        })?;
-        let status = response.status();
-        let text = response.text().await.map_err(|e| {
-            anyhow::anyhow!(
-                "reading the answer of the Schema Registry at {}: {}",
-                self.url,
-                error_chain(&e)
-            )
-        })?;
-        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-        if matches!(status.as_u16(), 401 | 403) {
-            bail!(
-                "the Schema Registry at {} refused the credentials ({status}): {}",
-                self.url,
-                message_of(&body)
-            );
-        }
-        if status.is_server_error() {
-            bail!(
-                "the Schema Registry at {} failed ({status}): {}",
-                self.url,
-                message_of(&body)
-            );
-        }
-        Ok((status, body))
-    }
-
-    /// The subject's registered versions; `None` when the subject does not exist.
-    async fn versions(&self, subject: &str) -> anyhow::Result<Option<Vec<u64>>> {
-        let url = self.endpoint(&["subjects", subject, "versions"], "")?;
-        let (status, body) = self.send(self.http.get(url)).await?;
-        let code = body.get("error_code").and_then(serde_json::Value::as_u64);
-        if status == reqwest::StatusCode::NOT_FOUND && code == Some(40401) {
-            return Ok(None);
-        }
-        match body.as_array() {
-            Some(versions) if status.is_success() => Ok(Some(
-                versions
-                    .iter()
-                    .filter_map(serde_json::Value::as_u64)
-                    .collect(),
-            )),
-            _ => bail!(
-                "the Schema Registry at {} did not list the versions of subject '{subject}' \
-                 ({status}): {}",
-                self.url,
-                message_of(&body)
-            ),
-        }
-    }
-
-    /// The subject's level (its own, else the global one), for messages.
-    async fn level(&self, subject: &str) -> anyhow::Result<String> {
-        let url = self.endpoint(&["config", subject], "defaultToGlobal=true")?;
-        let (status, body) = self.send(self.http.get(url)).await?;
-        Ok(
-            match body.get("compatibilityLevel").and_then(|l| l.as_str()) {
-                Some(level) if status.is_success() => level.to_owned(),
-                _ => "the registry's level".to_owned(),
-            },
-        )
-    }
-
-    async fn check(&self, subject: &str, schema: &str) -> anyhow::Result<Answer> {
-        let url = self.endpoint(
-            &["compatibility", "subjects", subject, "versions"],
-            "verbose=true",
-        )?;
-        let body = serde_json::json!({ "schema": schema, "schemaType": "AVRO" });
-        let request = self
-            .http
-            .post(url)
-            .header("Content-Type", "application/vnd.schemaregistry.v1+json")
-            .body(body.to_string());
-        let (status, body) = self.send(request).await?;
-        let code = body.get("error_code").and_then(serde_json::Value::as_u64);
-        if status == reqwest::StatusCode::NOT_FOUND && matches!(code, Some(40401 | 40402)) {
-            return Ok(Answer::NewSubject);
-        }
-        if !status.is_success() {
-            bail!(
-                "the Schema Registry at {} rejected the check of subject '{subject}' ({status}): {}",
-                self.url,
-                message_of(&body)
-            );
-        }
-        let is_compatible = body
-            .get("is_compatible")
-            .and_then(serde_json::Value::as_bool)
-            .with_context(|| {
-                format!(
-                    "the Schema Registry at {} answered without is_compatible: {body}",
-                    self.url
-                )
-            })?;
-        let messages = body
-            .get("messages")
-            .and_then(serde_json::Value::as_array)
-            .map(|m| {
-                m.iter()
-                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Answer::Checked {
-            is_compatible,
-            messages,
-        })
-    }
-}
-
-fn message_of(body: &serde_json::Value) -> String {
-    match (body.get("message"), body.get("error_code")) {
-        (Some(serde_json::Value::String(m)), Some(code)) => format!("{m} (error code {code})"),
-        (Some(serde_json::Value::String(m)), None) => m.clone(),
-        _ => body.to_string(),
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let _ = write!(text, ": {s}");
-        source = s.source();
-    }
-    text
 }

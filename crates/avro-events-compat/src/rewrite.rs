@@ -9,7 +9,7 @@ use apache_avro::schema::{
 };
 
 /// Maps every alias of the reader's named types (fully qualified) to the reader's name.
-pub(super) fn reader_aliases(reader: &Schema) -> HashMap<Name, Name> {
+pub(crate) fn reader_aliases(reader: &Schema) -> HashMap<Name, Name> {
     fn walk(schema: &Schema, out: &mut HashMap<Name, Name>) {
         let (name, aliases) = match schema {
             Schema::Record(r) => {
@@ -45,7 +45,7 @@ pub(super) fn reader_aliases(reader: &Schema) -> HashMap<Name, Name> {
 /// Rewrites a schema the way Java Avro's compatibility check sees it: logical types replaced
 /// by their physical type, named types referenced a second time inlined (recursive references
 /// stay references), and named types renamed per `renames` (reader aliases).
-pub(super) fn physical(schema: &Schema, renames: &HashMap<Name, Name>) -> Schema {
+pub(crate) fn physical(schema: &Schema, renames: &HashMap<Name, Name>) -> Schema {
     let mut inliner = Inliner {
         defined: HashMap::new(),
         renames,

@@ -17,12 +17,14 @@
 //!   writer whose full name is one of the reader's aliases; apache-avro compares names only).
 //!   A renamed record without an alias stays incompatible, as in Confluent.
 //!
-//! This module knows nothing of HTTP: the local Schema Registry, the offline checker and
-//! `cargo xtask schemas check` all call [`check`] or [`check_versions`].
+//! This crate knows nothing of HTTP or Kafka: the codec of `avro-events` (which re-exports it as
+//! `avro_events::compat`), the local Schema Registry and the schema checker (`schema-check`)
+//! all call [`check`], [`check_versions`] or [`can_read`]. Its answers are compared with Java
+//! Avro's `SchemaCompatibility` over a generated corpus of schema pairs (`tests/java_oracle.rs`).
 //!
 //! ```
 //! use apache_avro::Schema;
-//! use avro_events::compat::{check, CompatibilityLevel};
+//! use avro_events_compat::{check, CompatibilityLevel};
 //!
 //! let v1 = Schema::parse_str(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#)?;
 //! let v2 = Schema::parse_str(

@@ -1,7 +1,7 @@
 //! Compatibility rules, checked against what Confluent's Schema Registry answers.
 
 use apache_avro::Schema;
-use grocery_events::compat::{
+use avro_events_compat::{
     CompatibilityLevel, Direction, IncompatibilityKind, Previous, can_read, check, check_versions,
 };
 
@@ -432,19 +432,6 @@ fn arrays_and_maps_report_nested_paths() {
     let report = check(CompatibilityLevel::Backward, &m2, &[&m1]);
     assert_eq!(report.incompatibilities[0].path, "/tags/values");
     assert!(can_read(&m2, &m1));
-}
-
-#[test]
-fn project_schemas_are_compatible_with_themselves() {
-    for text in [
-        include_str!("../schemas/grocery.orders.v1.avsc"),
-        include_str!("../schemas/grocery.picklist.v1.avsc"),
-    ] {
-        let schema = s(text);
-        for level in CompatibilityLevel::ALL {
-            assert!(check(level, &schema, &[schema.clone(), schema.clone()]).is_compatible());
-        }
-    }
 }
 
 /// The cases where the rules on top of apache-avro matter: apache-avro alone answers

@@ -1,0 +1,25 @@
+//! Dev-only support for the workspace's tests and `xtask`: the one process harness
+//! ([`Process`]: start a program, read its output lines as they come, signal it, wait for its
+//! exit status) and small helpers ([`http_get`], [`free_port`], [`write_config`]).
+//!
+//! Waiting is on events, never on sleeps: a line arriving, a stream closing, the child exiting.
+//!
+//! ```
+//! use std::{process::Command, time::Duration};
+//!
+//! use test_support::{Output, Process};
+//!
+//! let mut echo = Process::start("echo", Command::new("echo").arg("ready"), Output::default())?;
+//! echo.stdout().wait_for(Duration::from_secs(10), |line| line == "ready")?;
+//! assert!(echo.wait(Duration::from_secs(10))?.success());
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+
+mod http;
+mod lines;
+mod process;
+
+pub use http::{free_port, http_get, write_config};
+pub use lines::Lines;
+pub use nix::sys::signal::Signal;
+pub use process::{Output, Process};

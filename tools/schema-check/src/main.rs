@@ -1,0 +1,32 @@
+//! `schema-check`: checks `schemas/*.avsc` against their previous versions, offline (git
+//! history) or online (a Schema Registry). See the library's documentation.
+//!
+//! ```text
+//! cargo run -p schema-check -- check [--repo DIR] [--base REV] [--level LEVEL]
+//! cargo run -p schema-check -- check --registry-config client.properties
+//! ```
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(
+    name = "schema-check",
+    about = "Checks schemas/*.avsc against their previous versions"
+)]
+struct Cli {
+    #[command(flatten)]
+    args: schema_check::SchemasArgs,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(schema_check::run(Cli::parse().args))
+}
