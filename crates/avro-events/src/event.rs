@@ -79,6 +79,27 @@ impl<E: Event> Serialize for KeyOf<'_, E> {
     }
 }
 
+/// Includes the code `avro-events-build` generated into `OUT_DIR`: the types and their [`Event`]
+/// impls. With no argument, the default file (`avro_events.rs`); with one, the file name given to
+/// `avro_events_build::Builder::file_name`. Use it inside a module of its own:
+///
+/// ```text
+/// /// Types generated from `schemas/*.avsc`.
+/// #[allow(missing_docs)]
+/// pub mod schemas {
+///     avro_events::include_events!();
+/// }
+/// ```
+#[macro_export]
+macro_rules! include_events {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/avro_events.rs"));
+    };
+    ($file:literal) => {
+        include!(concat!(env!("OUT_DIR"), "/", $file));
+    };
+}
+
 /// How the Schema Registry subject of an event is named, as in Confluent's serializers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -1,12 +1,43 @@
 //! The grocery-events contracts: Rust types generated at build time from the Avro schemas in
 //! `schemas/` ([`Order`], [`PickList`], …, in [`io::groceryevents`]), each bound to its topic
-//! ([`topics`]) through [`Event`].
+//! ([`topics`]) and key through [`Event`]. `build.rs` runs `avro-events-build` over
+//! `schemas/*.avsc` with the bindings declared in `schemas/events.toml`.
 //!
 //! The client itself (codec, Schema Registry, OAuth, producers, consumers, pipelines) is the
 //! generic [`avro_events`] crate, re-exported here whole, so `grocery_events::Producer` is
 //! `avro_events::Producer`.
 //!
-//! # Example
+//! # Example: the contracts
+//!
+//! ```
+//! use grocery_events::{Event, Order, OrderLine, PickList, SubjectNameStrategy, topics};
+//! use uuid::Uuid;
+//!
+//! let order = Order {
+//!     order_id: Uuid::from_u128(1),
+//!     customer_id: Uuid::from_u128(7),
+//!     items: vec![OrderLine {
+//!         sku: "PRD-00001".into(),
+//!         name: "Bananas".into(),
+//!         quantity: 2,
+//!         unit_price_cents: 59,
+//!     }],
+//!     order_total_cents: 118,
+//!     currency: "USD".into(),
+//!     order_time: 1_763_769_600_000,
+//! };
+//! // Each generated type knows its topic, its key, and the schema it was generated from.
+//! assert_eq!(Order::TOPIC, topics::ORDERS);
+//! assert_eq!(order.key(), "00000000-0000-0000-0000-000000000001");
+//! assert_eq!(Order::FULL_NAME, "io.groceryevents.Order");
+//! assert!(Order::SCHEMA.contains(r#""name": "Order""#));
+//! assert_eq!(
+//!     SubjectNameStrategy::TopicName.subject(PickList::TOPIC, PickList::FULL_NAME),
+//!     "grocery.picklist.v1-value"
+//! );
+//! ```
+//!
+//! # Example: producing and consuming
 //!
 //! ```no_run
 //! use grocery_events::{Client, Config, Order, PickList};
@@ -30,7 +61,6 @@
 
 pub use avro_events::*;
 
-mod events;
 pub mod topics;
 
 /// Types generated at build time from the Avro schemas in `schemas/`, in a module named for
@@ -39,8 +69,62 @@ pub mod io {
     /// The `io.groceryevents` Avro namespace.
     #[allow(missing_docs)]
     pub mod groceryevents {
-        include!(concat!(env!("OUT_DIR"), "/schemas.rs"));
+        avro_events::include_events!("grocery.rs");
     }
 }
 
 pub use io::groceryevents::{Order, OrderLine, PickLine, PickList, StockStatus};
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// The generated bindings are those of `schemas/events.toml` and the schema files.
+    #[test]
+    fn generated_bindings_match_topics_full_names_schemas_and_keys() {
+        assert_eq!(Order::TOPIC, "grocery.orders.v1");
+        assert_eq!(PickList::TOPIC, "grocery.picklist.v1");
+        assert_eq!(Order::FULL_NAME, "io.groceryevents.Order");
+        assert_eq!(PickList::FULL_NAME, "io.groceryevents.PickList");
+        assert_eq!(
+            Order::SCHEMA,
+            include_str!("../schemas/grocery.orders.v1.avsc")
+        );
+        assert_eq!(
+            PickList::SCHEMA,
+            include_str!("../schemas/grocery.picklist.v1.avsc")
+        );
+        for (schema, full_name) in [
+            (Order::SCHEMA, Order::FULL_NAME),
+            (PickList::SCHEMA, PickList::FULL_NAME),
+        ] {
+            let name = match apache_avro::Schema::parse_str(schema).unwrap() {
+                apache_avro::Schema::Record(record) => record.name.fullname(None),
+                other => panic!("not a record: {other:?}"),
+            };
+            assert_eq!(name, full_name);
+        }
+
+        let order_id = Uuid::from_u128(0x1234);
+        let order = Order {
+            order_id,
+            customer_id: Uuid::from_u128(7),
+            items: Vec::new(),
+            order_total_cents: 0,
+            currency: "USD".into(),
+            order_time: 0,
+        };
+        assert_eq!(order.key(), order_id.to_string());
+        // A pick list is keyed by its order's id, so it lands on its order's partition.
+        let picklist = PickList {
+            picklist_id: Uuid::from_u128(99),
+            order_id,
+            items_to_pick: Vec::new(),
+            assigned_picker: "Sam".into(),
+            created_time: 0,
+        };
+        assert_eq!(picklist.key(), order.key());
+    }
+}

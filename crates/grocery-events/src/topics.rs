@@ -1,9 +1,11 @@
 //! Topic names and layout shared by the library, the local stack, the services and Terraform.
 
-/// Topic that carries [`Order`](crate::Order) events.
-pub const ORDERS: &str = "grocery.orders.v1";
-/// Topic that carries [`PickList`](crate::PickList) events.
-pub const PICKLISTS: &str = "grocery.picklist.v1";
+use avro_events::Event;
+
+/// Topic that carries [`Order`](crate::Order) events (declared in `schemas/events.toml`).
+pub const ORDERS: &str = <crate::Order as Event>::TOPIC;
+/// Topic that carries [`PickList`](crate::PickList) events (declared in `schemas/events.toml`).
+pub const PICKLISTS: &str = <crate::PickList as Event>::TOPIC;
 /// Partition count of [`ORDERS`] and [`PICKLISTS`] (and of their dead-letter topics).
 pub const PARTITIONS: i32 = 3;
 pub use avro_events::dlq::DLQ_SUFFIX;

@@ -1,0 +1,309 @@
+//! From checked schemas and declarations to Rust source: the types (rsgen-avro's) and, per
+//! declared event, its `Event` impl.
+
+use std::fmt::Write as _;
+
+use heck::{ToSnakeCase, ToUpperCamelCase};
+use rsgen_avro::{Generator, Schema, Source};
+
+use crate::{
+    Error,
+    declare::Declaration,
+    schemas::{SchemaFile, describe, named_types},
+};
+
+/// What the `Event` impl of one declared record says.
+#[derive(Debug)]
+pub(crate) struct Binding<'a> {
+    rust_type: String,
+    full_name: String,
+    topic: String,
+    key_field: String,
+    key_is_string: bool,
+    file: &'a SchemaFile,
+}
+
+/// Matches each declaration to the file whose top-level record it names and checks its key.
+pub(crate) fn bind<'a>(
+    files: &'a [SchemaFile],
+    declarations: &[Declaration],
+) -> Result<Vec<Binding<'a>>, Error> {
+    let mut bindings = Vec::with_capacity(declarations.len());
+    for declaration in declarations {
+        let found = files.iter().find_map(|file| {
+            file.record()
+                .filter(|record| record.name.fullname(None) == declaration.record)
+                .map(|record| (file, record))
+        });
+        let Some((file, record)) = found else {
+            let nested_in = files.iter().find_map(|file| {
+                let mut names = Vec::new();
+                named_types(&file.schema, &mut names);
+                names
+                    .iter()
+                    .any(|name| name.fullname(None) == declaration.record)
+                    .then(|| file.path.clone())
+            });
+            return Err(Error::RecordNotFound {
+                record: declaration.record.clone(),
+                declared_in: declaration.declared_in.clone(),
+                nested_in,
+            });
+        };
+        if let Some(message) = &file.not_self_contained {
+            return Err(Error::NotSelfContained {
+                record: declaration.record.clone(),
+                path: file.path.clone(),
+                message: message.clone(),
+            });
+        }
+        let Some(field) = record.fields.iter().find(|f| f.name == declaration.key) else {
+            let fields: Vec<&str> = record.fields.iter().map(|f| f.name.as_str()).collect();
+            return Err(Error::KeyFieldNotFound {
+                record: declaration.record.clone(),
+                field: declaration.key.clone(),
+                fields: fields.join(", "),
+                path: file.path.clone(),
+                declared_in: declaration.declared_in.clone(),
+            });
+        };
+        let key_is_string = match &field.schema {
+            Schema::String => true,
+            Schema::Uuid | Schema::Int | Schema::Long => false,
+            other => {
+                return Err(Error::UnsupportedKeyType {
+                    record: declaration.record.clone(),
+                    field: declaration.key.clone(),
+                    found: describe(other),
+                    path: file.path.clone(),
+                });
+            }
+        };
+        bindings.push(Binding {
+            rust_type: record.name.name.to_upper_camel_case(),
+            full_name: declaration.record.clone(),
+            topic: declaration.topic.clone(),
+            key_field: rust_field(&field.name),
+            key_is_string,
+            file,
+        });
+    }
+    // In the order of the files, whatever the order of the declarations.
+    bindings.sort_by_key(|b| files.iter().position(|f| std::ptr::eq(f, b.file)));
+    Ok(bindings)
+}
+
+/// rsgen-avro's Rust types for every file of the set, generated together so that a type used by
+/// several files is generated once.
+pub(crate) fn types(files: &[SchemaFile]) -> Result<String, Error> {
+    let generator = Generator::builder().build().map_err(|e| Error::Generate {
+        files: "(generator setup)".to_owned(),
+        message: e.to_string(),
+    })?;
+    let schemas: Vec<Schema> = files.iter().map(|f| f.schema.clone()).collect();
+    let mut code = Vec::new();
+    if let Err(error) = generator.generate(&Source::Schemas(&schemas), &mut code) {
+        // Narrow it down to a file, if one fails on its own.
+        let culprit = files.iter().find(|file| {
+            file.not_self_contained.is_none()
+                && generator
+                    .generate(&Source::Schema(&file.schema), &mut Vec::new())
+                    .is_err()
+        });
+        return Err(Error::Generate {
+            files: match culprit {
+                Some(file) => file.path.display().to_string(),
+                None => files
+                    .iter()
+                    .map(|f| f.path.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
+            message: error.to_string(),
+        });
+    }
+    Ok(String::from_utf8(code).expect("rsgen-avro writes UTF-8"))
+}
+
+/// The generated file: header, imports through `crate_path`, the types, the `Event` impls.
+pub(crate) fn file(
+    crate_path: &str,
+    files: &[SchemaFile],
+    types: &str,
+    bindings: &[Binding<'_>],
+) -> String {
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f.path.file_name().map_or_else(
+                || f.path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    let private = format!("{crate_path}::__private");
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "// @generated by avro-events-build from {}. Do not edit.\n",
+        names.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "#[allow(unused_imports)]\nuse {private}::{{apache_avro, serde}};"
+    );
+    out.push_str(&adapt(types, &format!("{private}::serde")));
+    for binding in bindings {
+        let key = if binding.key_is_string {
+            format!("::std::clone::Clone::clone(&self.{})", binding.key_field)
+        } else {
+            format!(
+                "::std::string::ToString::to_string(&self.{})",
+                binding.key_field
+            )
+        };
+        let _ = write!(
+            out,
+            "\nimpl {crate_path}::Event for {ty} {{
+    const TOPIC: &'static str = {topic:?};
+    /// The text of `{file}`, byte for byte.
+    const SCHEMA: &'static str = {schema};
+    const FULL_NAME: &'static str = {full_name:?};
+
+    /// The `{field}` field.
+    fn key(&self) -> ::std::string::String {{
+        {key}
+    }}
+}}
+",
+            ty = binding.rust_type,
+            topic = binding.topic,
+            file = binding
+                .file
+                .path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            schema = literal(&binding.file.text),
+            full_name = binding.full_name,
+            field = binding.key_field.trim_start_matches("r#"),
+        );
+    }
+    out
+}
+
+/// `text` as a Rust string literal: a raw string, readable in the generated file, unless it has a
+/// carriage return (not allowed in raw strings).
+fn literal(text: &str) -> String {
+    if text.contains('\r') {
+        return format!("{text:?}");
+    }
+    let mut hashes = String::from("#");
+    while text.contains(&format!("\"{hashes}")) {
+        hashes.push('#');
+    }
+    format!("r{hashes}\"{text}\"{hashes}")
+}
+
+/// Adapts rsgen-avro's code to the core:
+/// - adds `#[serde(crate = "…")]` under every serde derive, so the generated types need no `serde`
+///   dependency of their own: the core's re-export serves;
+/// - names apache-avro 0.22's serde helpers (`apache_avro::serde::bytes`, `…::fixed`, and their
+///   `_opt` forms) instead of the `serde_avro_*` modules rsgen-avro 0.19 writes, which 0.22
+///   deprecates (a warning in the user's crate otherwise).
+fn adapt(code: &str, serde_path: &str) -> String {
+    let mut out = String::with_capacity(code.len() + 1024);
+    for line in code.lines() {
+        let line = line
+            .replace(
+                "\"apache_avro::serde_avro_bytes",
+                "\"apache_avro::serde::bytes",
+            )
+            .replace(
+                "\"apache_avro::serde_avro_fixed",
+                "\"apache_avro::serde::fixed",
+            );
+        out.push_str(&line);
+        out.push('\n');
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("#[derive(")
+            && (trimmed.contains("serde::Serialize") || trimmed.contains("serde::Deserialize"))
+        {
+            let indent = &line[..line.len() - trimmed.len()];
+            let _ = writeln!(out, "{indent}#[serde(crate = {serde_path:?})]");
+        }
+    }
+    out
+}
+
+/// The Rust name rsgen-avro gives the field `name`: snake case, keywords escaped.
+fn rust_field(name: &str) -> String {
+    const KEYWORDS: &[&str] = &[
+        "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do",
+        "dyn", "else", "enum", "false", "final", "fn", "for", "if", "impl", "in", "let", "loop",
+        "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return",
+        "static", "struct", "trait", "true", "try", "type", "typeof", "union", "unsafe", "unsized",
+        "use", "virtual", "where", "while", "yield",
+    ];
+    // Keywords that cannot be raw identifiers get a trailing underscore as well.
+    const NOT_RAW: &[&str] = &["Self", "self", "super", "extern", "crate"];
+    let snake = name.to_snake_case();
+    if NOT_RAW.contains(&snake.as_str()) {
+        format!("r#{snake}_")
+    } else if KEYWORDS.contains(&snake.as_str()) {
+        format!("r#{snake}")
+    } else {
+        snake
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_keep_the_text_byte_for_byte() {
+        assert_eq!(literal(r#"{"a": "b"}"#), r##"r#"{"a": "b"}"#"##);
+        assert_eq!(
+            literal(r##"{"doc": "a \"# b"}"##),
+            r###"r##"{"doc": "a \"# b"}"##"###
+        );
+        assert_eq!(literal("{}\r\n"), r#""{}\r\n""#);
+    }
+
+    #[test]
+    fn field_names_follow_rsgen_avro() {
+        assert_eq!(rust_field("orderId"), "order_id");
+        assert_eq!(rust_field("order_id"), "order_id");
+        assert_eq!(rust_field("type"), "r#type");
+        assert_eq!(rust_field("self"), "r#self_");
+    }
+
+    #[test]
+    fn serde_helpers_are_those_of_apache_avro_0_22() {
+        let code = "    #[serde(with = \"apache_avro::serde_avro_bytes\")]\n    \
+                    #[serde(with = \"apache_avro::serde_avro_bytes_opt\")]\n    \
+                    #[serde(serialize_with = \"apache_avro::serde_avro_fixed::serialize\")]\n    \
+                    #[serde(with = \"apache_avro::serde_avro_fixed_opt\")]\n";
+        assert_eq!(
+            adapt(code, "::x"),
+            "    #[serde(with = \"apache_avro::serde::bytes\")]\n    \
+             #[serde(with = \"apache_avro::serde::bytes_opt\")]\n    \
+             #[serde(serialize_with = \"apache_avro::serde::fixed::serialize\")]\n    \
+             #[serde(with = \"apache_avro::serde::fixed_opt\")]\n"
+        );
+    }
+
+    #[test]
+    fn every_serde_derive_gets_the_crate_path() {
+        let code = "#[derive(Debug, serde::Deserialize, serde::Serialize)]\npub struct A {}\n    \
+                    #[derive(serde::Deserialize)]\n    struct W(u8);\n#[derive(Debug)]\nstruct B;\n";
+        let out = adapt(code, "::x::__private::serde");
+        assert_eq!(
+            out,
+            "#[derive(Debug, serde::Deserialize, serde::Serialize)]\n\
+             #[serde(crate = \"::x::__private::serde\")]\npub struct A {}\n    \
+             #[derive(serde::Deserialize)]\n    #[serde(crate = \"::x::__private::serde\")]\n    \
+             struct W(u8);\n#[derive(Debug)]\nstruct B;\n"
+        );
+    }
+}
