@@ -13,7 +13,6 @@
 //! directory): `cargo test -p avro-events-compat --features java-oracle --test java_oracle`.
 
 use std::collections::BTreeMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -496,52 +495,9 @@ fn tail(output: &Output) -> String {
 
 /// The jars of `oracle/pom.xml`, resolved by Maven once (offline first) and cached.
 fn classpath() -> String {
-    let pom = oracle_dir().join("pom.xml");
-    let text = std::fs::read(&pom).expect("read oracle/pom.xml");
-    let mut hasher = DefaultHasher::new();
-    text.hash(&mut hasher);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("avro-oracle-jars")
-        .join(format!("{:016x}", hasher.finish()));
-    let cache = dir.join("classpath.txt");
-    let complete = |path: &Path| {
-        let classpath = std::fs::read_to_string(path).ok()?;
-        let classpath = classpath.trim().to_owned();
-        let ok = !classpath.is_empty()
-            && classpath
-                .split(':')
-                .all(|jar| jar.ends_with(".jar") && Path::new(jar).is_file());
-        ok.then_some(classpath)
-    };
-    if let Some(classpath) = complete(&cache) {
-        return classpath;
-    }
-    std::fs::create_dir_all(&dir).expect("create the classpath cache directory");
-    let partial = dir.join(format!("classpath.{}.tmp", std::process::id()));
-    let maven = |offline: bool| {
-        let mut command = Command::new("mvn");
-        command.args(["-B", "-q", "-Dstyle.color=never"]);
-        if offline {
-            command.arg("-o");
-        }
-        command
-            .arg("-f")
-            .arg(&pom)
-            .arg("dependency:build-classpath")
-            .arg(format!("-Dmdep.outputFile={}", partial.display()));
-        run(&mut command, "mvn dependency:build-classpath")
-    };
-    if !maven(true).status.success() {
-        let online = maven(false);
-        assert!(
-            online.status.success(),
-            "Maven could not resolve Java Avro ({}):\n{}",
-            online.status,
-            tail(&online)
-        );
-    }
-    std::fs::rename(&partial, &cache).expect("store the classpath");
-    complete(&cache).expect("Maven wrote an incomplete classpath")
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("avro-oracle-jars");
+    test_support::maven::classpath(&oracle_dir().join("pom.xml"), &cache)
+        .unwrap_or_else(|e| panic!("the Java Avro oracle: {e:#}"))
 }
 
 /// Java Avro's answers, one per pair: `Ok(())` compatible, `Err(messages)` incompatible.

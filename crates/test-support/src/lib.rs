@@ -1,6 +1,7 @@
-//! Dev-only support for the workspace's tests and `xtask`: the one process harness
-//! ([`Process`]: start a program, read its output lines as they come, signal it, wait for its
-//! exit status) and small helpers ([`http_get`], [`free_port`], [`write_config`]).
+//! Dev-only support for the workspace's tests, the local stack and `xtask`: the one process
+//! harness ([`Process`]: start a program, read its output lines as they come, signal it, wait
+//! for its exit status), the jars of JVM tools ([`maven::classpath`]) and small helpers
+//! ([`http_get`], [`free_port`], [`write_config`]).
 //!
 //! Waiting is on events, never on sleeps: a line arriving, a stream closing, the child exiting.
 //!
@@ -17,6 +18,7 @@
 
 mod http;
 mod lines;
+pub mod maven;
 mod process;
 
 pub use http::{free_port, http_get, write_config};
