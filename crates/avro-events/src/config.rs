@@ -529,6 +529,29 @@ impl Config {
         config
     }
 
+    /// The rdkafka configuration of a consumer in group `group` (unless `group.id` is set),
+    /// with the library's consumer defaults where the properties say nothing: offsets stored
+    /// only for finished records and committed automatically (`enable.auto.offset.store=false`,
+    /// `enable.auto.commit=true`), `auto.offset.reset=earliest`, `isolation.level=read_committed`.
+    pub fn rdkafka_consumer_config(&self, group: &str) -> rdkafka::ClientConfig {
+        let mut rd = self.rdkafka_config_for(ClientRole::Consumer);
+        if self.get("group.id").is_none() {
+            rd.set("group.id", group);
+        }
+        // Only offsets of finished records are stored, and those are committed.
+        rd.set("enable.auto.offset.store", "false");
+        for (key, default) in [
+            ("enable.auto.commit", "true"),
+            ("auto.offset.reset", "earliest"),
+            ("isolation.level", "read_committed"),
+        ] {
+            if self.get(key).is_none() {
+                rd.set(key, default);
+            }
+        }
+        rd
+    }
+
     /// An rdkafka client configuration for a client of `role`: one `client.properties` can
     /// serve producers and consumers alike without librdkafka warning about properties the
     /// other kind of client uses.

@@ -37,7 +37,6 @@ use tracing::{Instrument, debug, debug_span, info, warn};
 
 use crate::{
     Client, Codec, Error, Event, Headers, Producer, RecordLocation, Result, client,
-    config::ClientRole,
     context::{DeadLettered, KafkaContext},
     error::KafkaOperation,
     producer::PendingDelivery,
@@ -242,21 +241,7 @@ impl<E: Event> Consumer<E> {
         mode: Mode,
     ) -> Result<Self> {
         let config = client.config();
-        let mut rd = config.rdkafka_config_for(ClientRole::Consumer);
-        if config.get("group.id").is_none() {
-            rd.set("group.id", &options.group_id);
-        }
-        // Only offsets of finished records are stored, and those are committed.
-        rd.set("enable.auto.offset.store", "false");
-        for (key, default) in [
-            ("enable.auto.commit", "true"),
-            ("auto.offset.reset", "earliest"),
-            ("isolation.level", "read_committed"),
-        ] {
-            if config.get(key).is_none() {
-                rd.set(key, default);
-            }
-        }
+        let mut rd = config.rdkafka_consumer_config(&options.group_id);
         let dlq = match mode {
             Mode::AtLeastOnce => Some(client.producer().await?),
             Mode::Transactional => {

@@ -25,3 +25,16 @@ pub use http::{free_port, http_get, write_config};
 pub use lines::Lines;
 pub use nix::sys::signal::Signal;
 pub use process::{Output, Process};
+
+/// Asserts how a service refuses bad configuration at start-up: exit status 2 and exactly one
+/// line on stderr, `error: …`, naming `named` (the key or file at fault).
+///
+/// # Panics
+/// When the output is otherwise (the message shows stderr).
+pub fn assert_config_refused(output: &std::process::Output, named: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains(named), "{stderr} should name {named}");
+}

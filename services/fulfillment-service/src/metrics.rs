@@ -7,7 +7,6 @@ use std::{
     time::Duration,
 };
 
-use anyhow::Context;
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 use grocery_events::{Order, Pipeline};
 use prometheus_client::{
@@ -133,11 +132,7 @@ pub(crate) async fn serve(
     pipeline: Arc<Pipeline<Order>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
-    tracing::info!("listening on http://{local}");
+    let listener = service_kit::listen(addr).await?;
     let app = Router::new()
         .route("/metrics", get(scrape))
         .route("/health", get(health))

@@ -280,3 +280,18 @@ pub fn describe(error: &anyhow::Error) -> String {
     }
     out
 }
+
+/// Binds the HTTP listener of a service on `addr` (the error names the address) and logs
+/// `listening on http://ADDR` with the bound address (port 0 picks one; tests and the control
+/// room read the line).
+///
+/// # Errors
+/// When `addr` cannot be bound.
+pub async fn listen(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    use anyhow::Context as _;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    Ok(listener)
+}

@@ -13,7 +13,6 @@ use std::{
     time::Duration,
 };
 
-use anyhow::Context;
 use axum::{
     Json, Router,
     extract::{State, rejection::JsonRejection},
@@ -58,11 +57,7 @@ pub(crate) async fn serve(
         counters: Arc::default(),
     };
     let app = router(state.clone());
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = listener.local_addr()?;
-    tracing::info!("listening on http://{addr}");
+    let listener = service_kit::listen(listen).await?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.requested())
         .await?;

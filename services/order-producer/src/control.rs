@@ -10,7 +10,6 @@ use std::{
     },
 };
 
-use anyhow::Context;
 use axum::{
     Json, Router,
     extract::{State, rejection::JsonRejection},
@@ -54,10 +53,7 @@ pub(crate) async fn spawn(
     counters: Arc<Counters>,
     rate: Arc<watch::Sender<f64>>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
+    let listener = service_kit::listen(addr).await?;
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(metrics))

@@ -13,7 +13,6 @@ use std::{
     time::Duration,
 };
 
-use anyhow::Context;
 use axum::{
     Router,
     extract::State,
@@ -134,11 +133,7 @@ pub(crate) async fn spawn(
     live: Live,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Server> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
-    tracing::info!("listening on http://{local}");
+    let listener = service_kit::listen(addr).await?;
     let app = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/events", get(events))

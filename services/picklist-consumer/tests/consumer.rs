@@ -239,8 +239,5 @@ fn bad_configuration_exits_2_with_one_line() {
         .env("RUST_LOG", "off")
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("error: ") && stderr.contains("/nonexistent/client.properties"));
+    test_support::assert_config_refused(&out, "/nonexistent/client.properties");
 }

@@ -486,3 +486,20 @@ fn shorten(message: &str) -> String {
     short.push('…');
     short
 }
+
+/// The start of a command-line tool here (`schema-check`, `cargo xtask`): tracing to stderr
+/// (`RUST_LOG`, default `warn`) and a multi-thread runtime.
+///
+/// # Errors
+/// When the runtime cannot be built.
+pub fn cli_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

@@ -45,15 +45,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = schema_check::cli_runtime()?;
     match Cli::parse().command {
         Command::Bench(args) => runtime.block_on(bench::run(args)),
         Command::Demo(args) => runtime.block_on(demo::run(args)),

@@ -24,19 +24,11 @@ const MAX_IN_FLIGHT: usize = 1000;
 
 /// The consumer of group `group`, configured as the library's consumer configures its own.
 fn consumer(config: &Config, group: &str) -> anyhow::Result<StreamConsumer> {
-    let mut rd = config.rdkafka_config_for(ClientRole::Consumer);
-    rd.set("group.id", group)
-        .set("enable.auto.offset.store", "false");
-    for (key, default) in [
-        ("enable.auto.commit", "true"),
-        ("auto.offset.reset", "earliest"),
-        ("isolation.level", "read_committed"),
-    ] {
-        if config.get(key).is_none() {
-            rd.set(key, default);
-        }
-    }
-    rd.create().context("creating a pass-through consumer")
+    // The library's own consumer settings: the pass-through differs only in what it does.
+    config
+        .rdkafka_consumer_config(group)
+        .create()
+        .context("creating a pass-through consumer")
 }
 
 /// Waits until `consumer` has partitions, reading nothing (none may arrive before).
