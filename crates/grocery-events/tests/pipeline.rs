@@ -6,51 +6,16 @@
 
 use std::{collections::BTreeSet, sync::Arc, sync::atomic::Ordering, time::Duration};
 
-use grocery_events::{
-    Client, Config, ConsumerOptions, Order, OrderLine, PickLine, PickList, PipelineOptions,
-    StockStatus,
-};
+use grocery_events::{Client, Config, ConsumerOptions, Order, PickList, PipelineOptions};
 use local_stack::Stack;
 use uuid::Uuid;
 
 fn order(n: u32) -> Order {
-    Order {
-        order_id: Uuid::from_u128(u128::from(n) + 1000),
-        customer_id: Uuid::from_u128(1),
-        items: vec![OrderLine {
-            sku: "PRD-00001".into(),
-            name: "Milk".into(),
-            quantity: 2,
-            unit_price_cents: 349,
-        }],
-        order_total_cents: 698,
-        currency: "USD".into(),
-        order_time: 0,
-    }
+    local_stack::sample::milk_order(Uuid::from_u128(u128::from(n) + 1000), Uuid::from_u128(1), 2)
 }
 
 fn pick_list(order: &Order) -> PickList {
-    PickList {
-        picklist_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, order.order_id.as_bytes()),
-        order_id: order.order_id,
-        items_to_pick: order
-            .items
-            .iter()
-            .enumerate()
-            .map(|(i, l)| PickLine {
-                sku: l.sku.clone(),
-                name: l.name.clone(),
-                quantity: l.quantity,
-                quantity_to_pick: l.quantity,
-                aisle: "C01 Dairy".into(),
-                walk_sequence: i as i32 + 1,
-                stock_status: StockStatus::InStock,
-                note: None,
-            })
-            .collect(),
-        assigned_picker: "Ana".into(),
-        created_time: 0,
-    }
+    local_stack::sample::pick_list_for(order)
 }
 
 async fn run_pipeline(

@@ -12,6 +12,7 @@ pub mod python;
 pub mod real_broker;
 /// A Confluent-compatible Schema Registry (REST API, compatibility checks, optional persistence).
 pub mod registry;
+pub mod sample;
 pub mod stack;
 
 pub use real_broker::KafkaAuth;

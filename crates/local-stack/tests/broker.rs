@@ -10,10 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use grocery_events::{
-    Client, Config, Consumer, ConsumerOptions, Order, OrderLine, PickLine, PickList, StockStatus,
-    topics,
-};
+use grocery_events::{Client, Config, Consumer, ConsumerOptions, Order, PickList, topics};
 use local_stack::{
     BrokerKind, KafkaAuth, Stack, StackOptions,
     real_broker::{ADMIN, FULFILLMENT, ORDER_PRODUCER},
@@ -41,38 +38,11 @@ fn config(stack: &Stack, identity: &str) -> Config {
 }
 
 fn order(run: Uuid, n: u32) -> Order {
-    Order {
-        order_id: Uuid::new_v5(&run, &n.to_be_bytes()),
-        customer_id: run,
-        items: vec![OrderLine {
-            sku: "PRD-00001".into(),
-            name: "Milk".into(),
-            quantity: 2,
-            unit_price_cents: 349,
-        }],
-        order_total_cents: 698,
-        currency: "USD".into(),
-        order_time: 0,
-    }
+    local_stack::sample::milk_order(Uuid::new_v5(&run, &n.to_be_bytes()), run, 2)
 }
 
 fn pick_list(order: &Order) -> PickList {
-    PickList {
-        picklist_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, order.order_id.as_bytes()),
-        order_id: order.order_id,
-        items_to_pick: vec![PickLine {
-            sku: "PRD-00001".into(),
-            name: "Milk".into(),
-            quantity: 2,
-            quantity_to_pick: 2,
-            aisle: "C01 Dairy".into(),
-            walk_sequence: 1,
-            stock_status: StockStatus::InStock,
-            note: None,
-        }],
-        assigned_picker: "Ana".into(),
-        created_time: 0,
-    }
+    local_stack::sample::pick_list_for(order)
 }
 
 /// Receives until `order_id` arrives (acking everything), within a minute.

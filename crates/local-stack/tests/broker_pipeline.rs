@@ -12,10 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use grocery_events::{
-    Client, Codec, Config, Order, OrderLine, PickLine, PickList, Pipeline, PipelineOptions,
-    StockStatus, topics,
-};
+use grocery_events::{Client, Codec, Config, Order, PickList, Pipeline, PipelineOptions, topics};
 use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions};
 use rdkafka::{
     ClientConfig, Message,
@@ -29,38 +26,11 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const ORDERS: u32 = 3_000;
 
 fn order(run: Uuid, n: u32) -> Order {
-    Order {
-        order_id: Uuid::new_v5(&run, &n.to_be_bytes()),
-        customer_id: run,
-        items: vec![OrderLine {
-            sku: "PRD-00001".into(),
-            name: "Milk".into(),
-            quantity: 1,
-            unit_price_cents: 349,
-        }],
-        order_total_cents: 349,
-        currency: "USD".into(),
-        order_time: 0,
-    }
+    local_stack::sample::milk_order(Uuid::new_v5(&run, &n.to_be_bytes()), run, 1)
 }
 
 fn pick_list(order: &Order) -> PickList {
-    PickList {
-        picklist_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, order.order_id.as_bytes()),
-        order_id: order.order_id,
-        items_to_pick: vec![PickLine {
-            sku: "PRD-00001".into(),
-            name: "Milk".into(),
-            quantity: 1,
-            quantity_to_pick: 1,
-            aisle: "C01 Dairy".into(),
-            walk_sequence: 1,
-            stock_status: StockStatus::InStock,
-            note: None,
-        }],
-        assigned_picker: "Ana".into(),
-        created_time: 0,
-    }
+    local_stack::sample::pick_list_for(order)
 }
 
 /// A pipeline instance running on its own task until stopped.

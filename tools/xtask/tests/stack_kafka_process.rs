@@ -7,7 +7,7 @@
 
 use std::{process::Command, time::Duration};
 
-use grocery_events::{Client, Config, ConsumerOptions, Order, OrderLine};
+use grocery_events::{Client, Config, ConsumerOptions, Order};
 use test_support::{Output, Process};
 use uuid::Uuid;
 
@@ -90,19 +90,7 @@ async fn an_oauth_real_broker_stack_serves_other_processes_and_stops_on_sigterm(
     let client = Client::from_config(producer_config.clone()).unwrap();
     let producer = client.producer().await.unwrap();
     let run = Uuid::new_v4();
-    let order = Order {
-        order_id: run,
-        customer_id: run,
-        items: vec![OrderLine {
-            sku: "PRD-00001".into(),
-            name: "Milk".into(),
-            quantity: 1,
-            unit_price_cents: 349,
-        }],
-        order_total_cents: 349,
-        currency: "USD".into(),
-        order_time: 0,
-    };
+    let order = local_stack::sample::milk_order(run, run, 1);
     producer.send(&order).await.unwrap();
     let consumer_config =
         Config::from_file(dir.path().join("client.fulfillment-service.properties")).unwrap();
