@@ -733,11 +733,14 @@ impl<E: Event> Consumer<E> {
                 other => other,
             }
         };
+        // About two seconds in all: long enough for a rebalance to settle, short enough that a
+        // member leaving at shutdown is not held past its session timeout (it would then be
+        // fenced, and closing the consumer waits on a group it no longer belongs to).
         commit
             .retry(crate::retry::exponential(
-                Duration::from_millis(200),
-                Duration::from_secs(1),
-                Some(10),
+                Duration::from_millis(100),
+                Duration::from_millis(400),
+                Some(8),
             ))
             .when(|error| {
                 matches!(

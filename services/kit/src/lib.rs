@@ -111,10 +111,16 @@ where
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let shutdown = Shutdown::on_signals();
         exit_code(service(Service { client, shutdown }).await)
-    })
+    });
+    // The service has stopped in order (offsets committed, records flushed). A blocking
+    // librdkafka call still running on the runtime's blocking pool (a synchronous commit or a
+    // metadata probe the group coordinator leaves unanswered after a rebalance) must not keep
+    // the process alive: dropping the runtime would wait for it without bound.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    code
 }
 
 /// A configuration problem found by a service itself (a flag, a catalog file): exit status 2,

@@ -363,8 +363,8 @@ async fn two_fulfillment_instances_share_the_work_without_duplicates() {
         "both instances did part of the work: {ca} / {cb}"
     );
     assert_eq!(ca + cb, 600.0, "no order processed twice");
-    a.terminate(Duration::from_secs(20)).unwrap();
-    b.terminate(Duration::from_secs(20)).unwrap();
+    a.terminate(Duration::from_secs(60)).unwrap();
+    b.terminate(Duration::from_secs(60)).unwrap();
     consumer.terminate(Duration::from_secs(20)).unwrap();
 }
 
