@@ -2,10 +2,11 @@
 //! on `grocery.picklist.v1`.
 //!
 //! A [`Pipeline`](grocery_events::Pipeline) reads orders in consumer group `--group` (run
-//! several instances to share the partitions) and builds each pick list with [`PickListBuilder`]: walking order, stock
-//! check against the catalog, a picker from `--roster`, and `picklist_id` derived from the
-//! order id so replays yield the same pick list. With `transactional.id` in the configuration
-//! outputs and offsets are committed in Kafka transactions (the library does it).
+//! several instances to share the partitions) and builds each pick list with
+//! [`PickListBuilder`]: walking order, stock check against the catalog, a picker from
+//! `--roster`, and `picklist_id` derived from the order id so replays yield the same pick list.
+//! With `transactional.id` in the configuration outputs and offsets are committed in Kafka
+//! transactions (the library does it).
 //!
 //! `--listen` serves `GET /metrics` (Prometheus/OpenMetrics text) and `GET /health`.
 //! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`
