@@ -8,8 +8,7 @@ use std::{
 };
 
 use grocery_events::{
-    Client, Config, Consumer, ConsumerOptions, Order, OrderLine, PickLine, PickList,
-    PipelineOptions, StockStatus,
+    Client, Config, Consumer, ConsumerOptions, Order, OrderLine, PickList, PipelineOptions,
 };
 use local_stack::Stack;
 use rdkafka::{
@@ -44,27 +43,7 @@ fn order(n: u32) -> Order {
 }
 
 fn pick_list(order: &Order) -> PickList {
-    PickList {
-        picklist_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, order.order_id.as_bytes()),
-        order_id: order.order_id,
-        items_to_pick: order
-            .items
-            .iter()
-            .enumerate()
-            .map(|(i, l)| PickLine {
-                sku: l.sku.clone(),
-                name: l.name.clone(),
-                quantity: l.quantity,
-                quantity_to_pick: l.quantity,
-                aisle: "C01 Dairy".into(),
-                walk_sequence: i as i32 + 1,
-                stock_status: StockStatus::InStock,
-                note: None,
-            })
-            .collect(),
-        assigned_picker: "Ana".into(),
-        created_time: 0,
-    }
+    local_stack::sample::pick_list_for(order)
 }
 
 fn group(name: &str) -> ConsumerOptions {
