@@ -1,6 +1,8 @@
 //! The typed producer and consumer against the local stack: round trip, consumer groups,
 //! committed offsets, dead-letter handling, broker faults and the registry going away.
 
+mod common;
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::Arc,
@@ -8,7 +10,7 @@ use std::{
 };
 
 use grocery_events::{
-    Client, Codec, Config, Consumer, ConsumerOptions, Error, Order, OrderLine, Producer, Received,
+    Client, Codec, Config, Consumer, ConsumerOptions, Error, Order, Producer, Received,
     consumer::dlq_headers,
 };
 use local_stack::{Stack, StackOptions, registry::SchemaRegistry};
@@ -20,31 +22,12 @@ use rdkafka::{
 };
 use uuid::Uuid;
 
+use common::{config, group};
+
 const WAIT: Duration = Duration::from_secs(30);
 
 fn order(n: u32) -> Order {
-    Order {
-        order_id: Uuid::from_u128(u128::from(n) + 1),
-        customer_id: Uuid::from_u128(7),
-        items: vec![OrderLine {
-            sku: format!("PRD-{n:05}"),
-            name: "Bananas".into(),
-            quantity: 1 + (n % 3) as i32,
-            unit_price_cents: 59,
-        }],
-        order_total_cents: 59,
-        currency: "USD".into(),
-        order_time: 1_763_769_600_000 + i64::from(n),
-    }
-}
-
-fn config(stack: &Stack) -> Config {
-    Config::from_properties_str(&stack.client_properties()).unwrap()
-}
-
-/// Options for a group that reads `topic` from the start.
-fn group(name: &str) -> ConsumerOptions {
-    ConsumerOptions::new(format!("{name}-{}", Uuid::new_v4().simple()))
+    common::bananas_order(n, 1 + (n % 3) as i32)
 }
 
 async fn consumer(client: &Client, options: ConsumerOptions, topic: &str) -> Consumer<Order> {

@@ -2,12 +2,11 @@
 //! produce and on receive, tombstones delivered as such (never dead-lettered), Avro keys with
 //! their own schema under `<topic>-key`, and zstd/lz4 compression.
 
+mod common;
+
 use std::time::Duration;
 
-use grocery_events::{
-    Client, Codec, Config, ConsumerOptions, Event, Headers, Order, OrderLine, Record,
-    consumer::Received,
-};
+use grocery_events::{Client, Codec, Event, Headers, Order, Record, consumer::Received};
 use local_stack::Stack;
 use rdkafka::{
     ClientConfig,
@@ -15,32 +14,13 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
 };
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+
+use common::{config, group};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 fn order(n: u32) -> Order {
-    Order {
-        order_id: Uuid::from_u128(u128::from(n) + 1),
-        customer_id: Uuid::from_u128(7),
-        items: vec![OrderLine {
-            sku: format!("PRD-{n:05}"),
-            name: "Bananas".into(),
-            quantity: 1,
-            unit_price_cents: 59,
-        }],
-        order_total_cents: 59,
-        currency: "USD".into(),
-        order_time: 1_763_769_600_000 + i64::from(n),
-    }
-}
-
-fn config(stack: &Stack) -> Config {
-    Config::from_properties_str(&stack.client_properties()).unwrap()
-}
-
-fn group(name: &str) -> ConsumerOptions {
-    ConsumerOptions::new(format!("{name}-{}", Uuid::new_v4().simple()))
+    common::bananas_order(n, 1)
 }
 
 async fn next<T>(what: &str, future: impl Future<Output = grocery_events::Result<T>>) -> T {

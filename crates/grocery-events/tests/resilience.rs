@@ -1,15 +1,15 @@
 //! Regression tests for the consumer and pipeline defects found under rebalances, outages and
 //! cancellation (issue 10), on the local stack. Each fails on the code before the fix.
 
+mod common;
+
 use std::{
     collections::BTreeMap,
     sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
-use grocery_events::{
-    Client, Config, Consumer, ConsumerOptions, Order, OrderLine, PickList, PipelineOptions,
-};
+use grocery_events::{Client, Config, Consumer, Order, PickList, PipelineOptions};
 use local_stack::Stack;
 use rdkafka::{
     ClientConfig,
@@ -22,32 +22,18 @@ use support::{
 };
 use uuid::Uuid;
 
+use common::group;
+
 mod support;
 
 const WAIT: Duration = Duration::from_secs(30);
 
 fn order(n: u32) -> Order {
-    Order {
-        order_id: Uuid::from_u128(u128::from(n) + 1),
-        customer_id: Uuid::from_u128(7),
-        items: vec![OrderLine {
-            sku: format!("PRD-{n:05}"),
-            name: "Bananas".into(),
-            quantity: 1,
-            unit_price_cents: 59,
-        }],
-        order_total_cents: 59,
-        currency: "USD".into(),
-        order_time: 1_763_769_600_000 + i64::from(n),
-    }
+    common::bananas_order(n, 1)
 }
 
 fn pick_list(order: &Order) -> PickList {
     local_stack::sample::pick_list_for(order)
-}
-
-fn group(name: &str) -> ConsumerOptions {
-    ConsumerOptions::new(format!("{name}-{}", Uuid::new_v4().simple()))
 }
 
 /// Raw bytes straight to `topic`, bypassing the codec.
