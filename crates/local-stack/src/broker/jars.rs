@@ -28,9 +28,8 @@ pub(crate) fn acl_tool_source() -> PathBuf {
 /// [`BrokerError::Tooling`] when `java` or `mvn` is missing or Maven cannot resolve the jars
 /// (Maven's output tail is in the message).
 pub fn classpath() -> Result<String, BrokerError> {
-    test_support::maven::classpath(&pom_file(), &target_dir().join("kafka-jars")).map_err(|e| {
-        BrokerError::Tooling(format!(
-            "the real-broker stack needs Java 17 and Maven on PATH: {e:#}"
-        ))
-    })
+    // The resolver's errors already say what is needed (Java 17 and Maven on PATH) or what
+    // Maven printed; the prefix says what was being resolved.
+    test_support::maven::classpath(&pom_file(), &target_dir().join("kafka-jars"))
+        .map_err(|e| BrokerError::Tooling(format!("the Kafka broker's jars: {e:#}")))
 }
