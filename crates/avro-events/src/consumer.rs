@@ -261,12 +261,15 @@ impl<E: Event> Consumer<E> {
         let (inner, auth, _): (Arc<StreamConsumer<KafkaContext>>, _, _) = client
             .create_native(&rd, "consumer", KafkaOperation::CreateConsumer)
             .await?;
-        inner.subscribe(topics).map_err(|source| Error::Kafka {
-            operation: KafkaOperation::Subscribe,
-            topic: Some(topics.join(",")),
-            source,
-        })?;
-        info!(group = %options.group_id, ?topics, ?mode, "consumer subscribed");
+        // No topics: the caller assigns partitions itself ([`crate::replay`]).
+        if !topics.is_empty() {
+            inner.subscribe(topics).map_err(|source| Error::Kafka {
+                operation: KafkaOperation::Subscribe,
+                topic: Some(topics.join(",")),
+                source,
+            })?;
+            info!(group = %options.group_id, ?topics, ?mode, "consumer subscribed");
+        }
         Ok(Self {
             inner,
             codec: client.codec().clone(),
@@ -317,6 +320,11 @@ impl<E: Event> Consumer<E> {
     /// The underlying rdkafka consumer (for group metadata, positions and lag).
     pub fn rdkafka(&self) -> &StreamConsumer<KafkaContext> {
         &self.inner
+    }
+
+    /// The underlying rdkafka consumer, shared (for blocking calls on another thread).
+    pub(crate) fn rdkafka_arc(&self) -> Arc<StreamConsumer<KafkaContext>> {
+        self.inner.clone()
     }
 
     /// The client context: owned partitions, broker reachability, refusals.

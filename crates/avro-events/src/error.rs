@@ -30,6 +30,9 @@ pub enum KafkaOperation {
     CreateConsumer,
     /// Subscribing a consumer to its topics.
     Subscribe,
+    /// Assigning partitions to a consumer by hand, or reading their metadata and end offsets
+    /// first ([`crate::replay`]).
+    Assign,
     /// Producing a record (queueing it or its delivery).
     Produce,
     /// Waiting for queued records to be acknowledged.
@@ -61,6 +64,7 @@ impl KafkaOperation {
             Self::CreateProducer => "create producer",
             Self::CreateConsumer => "create consumer",
             Self::Subscribe => "subscribe",
+            Self::Assign => "assign partitions",
             Self::Produce => "produce",
             Self::Flush => "flush",
             Self::Consume => "consume",

@@ -8,9 +8,11 @@
 //! - [`request`]: validating orders placed through the HTTP Order API.
 //! - [`picking`] and [`roster`]: turning each order into exactly one
 //!   [`PickList`](grocery_events::PickList), deterministically (the fulfillment service).
+//! - [`history`]: order histories folded from status changes (the Order API's view).
 //! - [`view`]: showing pick lists to staff as text or JSON, once each (the pick-list consumer).
 
 pub mod catalog;
+pub mod history;
 pub mod picking;
 pub mod request;
 pub mod roster;
@@ -18,6 +20,7 @@ pub mod simulate;
 pub mod view;
 
 pub use catalog::{Catalog, CatalogError, CatalogItem};
+pub use history::{HistoryView, OrderHistory, state_symbol};
 pub use picking::{PICKLIST_NAMESPACE, PickListBuilder, StockCheck, check_stock, picklist_id};
 pub use request::{
     OrderRejection, OrderRequest, OrderRequestItem, guest_customer_id, validate_order_request,

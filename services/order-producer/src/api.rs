@@ -1,10 +1,22 @@
-//! The HTTP Order API: `POST /orders` validates an order request against the catalog, sends
-//! the order and answers once the broker has acknowledged it; `GET /health`; `GET /metrics`
-//! (orders acknowledged and failed, Prometheus text).
+//! The HTTP Order API.
+//!
+//! - `POST /orders` validates an order request against the catalog, sends the order and
+//!   answers `202` once the broker has acknowledged it. With an `Idempotency-Key` header
+//!   ([`crate::idempotency`]) a retry gets the first answer again (`200`, header
+//!   `Idempotent-Replayed: true`) instead of a second order; the same key with another body is
+//!   `422`, a retry while the first request is still in flight waits for it up to the deadline,
+//!   then `409`.
+//! - `GET /orders/{id}`: the order's status history from the view rebuilt from
+//!   `grocery.order-status.v1` ([`crate::view`]); `PLACED` for an order this process placed
+//!   that fulfillment has not received yet; `404` for an unknown id, `400` for a malformed
+//!   one, `503` with `Retry-After` while the view is being rebuilt.
+//! - `GET /health`: `ok`, or `503` with what is being rebuilt; `GET /metrics`: Prometheus text.
 //!
 //! When the broker does not acknowledge the order within the deadline (`--deadline-ms`), or
 //! the send fails, the answer is `503 Service Unavailable` with a fixed message and a
-//! `Retry-After` header; the cause is logged, never sent to the caller.
+//! `Retry-After` header; the cause is logged, never sent to the caller. A record still queued
+//! at the deadline may be delivered later: a retry with the same `Idempotency-Key` then gets
+//! that order.
 
 use std::{
     net::SocketAddr,
@@ -15,23 +27,36 @@ use std::{
 
 use axum::{
     Json, Router,
-    extract::{State, rejection::JsonRejection},
-    http::{HeaderValue, StatusCode, header},
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use grocery_events::Producer;
+use grocery_events::{Client, Producer};
 use grocery_store::{Catalog, OrderRequest, validate_order_request};
-use serde_json::json;
+use serde::Deserialize as _;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
     control::{Counters, render},
+    idempotency::{self, Claim, Keys, Outcome},
     startup::{Shutdown, now_ms},
+    view::{self, Lookup, Placed, View},
 };
 
 /// Seconds a caller is asked to wait before retrying after a 503.
 const RETRY_AFTER_SECONDS: u64 = 5;
+
+/// Seconds a caller is asked to wait before retrying a request still in flight (409).
+const IN_FLIGHT_RETRY_AFTER_SECONDS: u64 = 1;
+
+/// The header a caller sets to make `POST /orders` idempotent.
+pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// The header on an answer repeated for a retried key.
+pub(crate) const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 #[derive(Clone)]
 struct AppState {
@@ -39,12 +64,15 @@ struct AppState {
     catalog: Arc<Catalog>,
     deadline: Duration,
     counters: Arc<Counters>,
+    view: Arc<View>,
+    keys: Arc<Keys>,
 }
 
 /// Serves the API on `listen` until SIGINT or SIGTERM; an order not acknowledged within
-/// `deadline` is answered with 503.
+/// `deadline` is answered with 503. The history view is rebuilt from `client` meanwhile.
 pub(crate) async fn serve(
     listen: SocketAddr,
+    client: Client,
     producer: Producer,
     catalog: Catalog,
     deadline: Duration,
@@ -55,16 +83,32 @@ pub(crate) async fn serve(
         catalog: Arc::new(catalog),
         deadline,
         counters: Arc::default(),
+        view: Arc::new(View::new()),
+        keys: Arc::default(),
     };
+    let follower = tokio::spawn({
+        let view = state.view.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            let result = view::follow(client, view, shutdown.clone()).await;
+            if let Err(error) = &result {
+                tracing::error!(error = %service_kit::describe(error), "the order history view stopped");
+                shutdown.trigger();
+            }
+            result
+        }
+    });
     let app = router(state.clone());
     let listener = service_kit::listen(listen).await?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.requested())
         .await?;
+    shutdown.trigger();
     state
         .producer
         .flush(std::time::Duration::from_secs(30))
         .await?;
+    follower.await??;
     tracing::info!("Order API stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -72,20 +116,34 @@ pub(crate) async fn serve(
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/orders", post(place_order))
-        .route("/health", get(|| async { "ok" }))
+        .route("/orders/{id}", get(order_history))
+        .route("/health", get(health))
         .route(
             "/metrics",
             get(|State(state): State<AppState>| async move {
+                let mut text = render(&state.counters, None);
+                state.view.render_metrics(&mut text);
                 (
                     [(
                         header::CONTENT_TYPE,
                         "text/plain; version=0.0.4; charset=utf-8",
                     )],
-                    render(&state.counters, None),
+                    text,
                 )
             }),
         )
         .with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    if state.view.is_ready() {
+        "ok".into_response()
+    } else {
+        with_retry_after(
+            (StatusCode::SERVICE_UNAVAILABLE, state.view.rebuilding()).into_response(),
+            RETRY_AFTER_SECONDS,
+        )
+    }
 }
 
 fn problem(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
@@ -93,21 +151,86 @@ fn problem(status: StatusCode, code: &str, message: impl std::fmt::Display) -> R
     (status, Json(body)).into_response()
 }
 
-async fn place_order(
-    State(state): State<AppState>,
-    request: Result<Json<OrderRequest>, JsonRejection>,
-) -> Response {
-    let Json(request) = match request {
-        Ok(request) => request,
-        Err(rejection) => {
-            let code = match rejection {
-                JsonRejection::MissingJsonContentType(_) => "unsupported_content_type",
-                _ => "malformed_json",
-            };
-            return problem(StatusCode::BAD_REQUEST, code, rejection.body_text());
+fn with_retry_after(mut response: Response, seconds: u64) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
+async fn order_history(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let Ok(order_id) = Uuid::try_parse(&id) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "malformed_order_id",
+            "an order id is a UUID, e.g. 5f0c6a52-8a7e-4c1e-9d7b-2b1f0c9e4a11",
+        );
+    };
+    match state.view.lookup(order_id) {
+        Lookup::Found(history) => (StatusCode::OK, Json(history)).into_response(),
+        Lookup::Unknown => problem(
+            StatusCode::NOT_FOUND,
+            "unknown_order",
+            format!("no order {order_id} is known"),
+        ),
+        Lookup::NotReady => with_retry_after(
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "history_loading",
+                "the order history is being rebuilt; retry later",
+            ),
+            RETRY_AFTER_SECONDS,
+        ),
+    }
+}
+
+/// The request body as JSON and as an order request, or the code and message of the 400
+/// that says why not.
+fn parse_body(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Value, OrderRequest), (&'static str, String)> {
+    let json_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            let v = v.trim();
+            v.eq_ignore_ascii_case("application/json")
+                || (v.starts_with("application/") && v.ends_with("+json"))
+        });
+    if !json_type {
+        return Err((
+            "unsupported_content_type",
+            "expected request with `Content-Type: application/json`".to_owned(),
+        ));
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|error| ("malformed_json", format!("the body is not JSON: {error}")))?;
+    let request = OrderRequest::deserialize(&value).map_err(|error| {
+        (
+            "malformed_json",
+            format!("the body is not an order request: {error}"),
+        )
+    })?;
+    Ok((value, request))
+}
+
+async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let key = match headers.get(IDEMPOTENCY_KEY).map(idempotency::parse_key) {
+        None => None,
+        Some(Ok(key)) => Some(key),
+        Some(Err(reason)) => {
+            return problem(StatusCode::BAD_REQUEST, "bad_idempotency_key", reason);
         }
     };
-    let order_id = Uuid::new_v4();
+    let (value, request) = match parse_body(&headers, &body) {
+        Ok(parsed) => parsed,
+        Err((code, message)) => return problem(StatusCode::BAD_REQUEST, code, message),
+    };
+    let order_id = key
+        .as_deref()
+        .map_or_else(Uuid::new_v4, idempotency::order_id_for);
     let order = match validate_order_request(&request, &state.catalog, order_id, now_ms()) {
         Ok(order) => order,
         Err(rejection) => {
@@ -115,23 +238,118 @@ async fn place_order(
             return problem(StatusCode::BAD_REQUEST, rejection.code(), rejection);
         }
     };
-    match tokio::time::timeout(state.deadline, state.producer.send(&order)).await {
-        Ok(Ok(delivered)) => {
-            state.counters.acked.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(%order_id, partition = delivered.partition, offset = delivered.offset, "order accepted");
-            let body = json!({
-                "order_id": order_id,
-                "partition": delivered.partition,
-                "offset": delivered.offset,
-            });
-            (StatusCode::ACCEPTED, Json(body)).into_response()
+    let Some(key) = key else {
+        let (sender, outcome) = tokio::sync::watch::channel(None);
+        spawn_send(&state, order, move |outcome| {
+            sender.send_replace(Some(outcome));
+        });
+        return answer(&state, order_id, outcome, false).await;
+    };
+    if !state.keys.knows(&key) {
+        // A key this process has not seen may be a retry of a request an earlier instance
+        // took: the view says whether that order reached the topic.
+        if !state.view.is_ready() {
+            return with_retry_after(
+                problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "history_loading",
+                    "the order history is being rebuilt; retry later",
+                ),
+                RETRY_AFTER_SECONDS,
+            );
         }
-        Ok(Err(error)) => {
+        if state.view.knows(order_id) {
+            state.counters.replayed.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%order_id, "retried key of an order already on its way; not sent again");
+            return replayed(json!({ "order_id": order_id }));
+        }
+    }
+    match state.keys.claim(&key, &value) {
+        Claim::Conflict => problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request body",
+        ),
+        Claim::Replay(outcome) => answer(&state, order_id, outcome, true).await,
+        Claim::Send(outcome) => {
+            let keys = state.keys.clone();
+            spawn_send(&state, order, move |outcome| keys.finish(&key, outcome));
+            answer(&state, order_id, outcome, false).await
+        }
+    }
+}
+
+/// Sends `order` on a task of its own, so that a record still queued when the caller's
+/// deadline passes is delivered all the same, and hands the outcome to `done`.
+fn spawn_send(
+    state: &AppState,
+    order: grocery_events::Order,
+    done: impl FnOnce(Outcome) + Send + 'static,
+) {
+    let producer = state.producer.clone();
+    let counters = state.counters.clone();
+    let view = state.view.clone();
+    tokio::spawn(async move {
+        let order_id = order.order_id;
+        match producer.send(&order).await {
+            Ok(delivered) => {
+                counters.acked.fetch_add(1, Ordering::Relaxed);
+                view.placed(
+                    order_id,
+                    Placed {
+                        time: order.order_time,
+                    },
+                );
+                tracing::info!(%order_id, partition = delivered.partition, offset = delivered.offset, "order accepted");
+                done(Outcome::Accepted(json!({
+                    "order_id": order_id,
+                    "partition": delivered.partition,
+                    "offset": delivered.offset,
+                })));
+            }
+            Err(error) => {
+                tracing::error!(%order_id, %error, "order not acknowledged");
+                done(Outcome::Failed);
+            }
+        }
+    });
+}
+
+/// Waits up to the deadline for `outcome` and answers: 202 (or 200 with
+/// `Idempotent-Replayed` for a retry), 503 when the send failed or is late, 409 when a retry
+/// found the first request still in flight.
+async fn answer(
+    state: &AppState,
+    order_id: Uuid,
+    mut outcome: tokio::sync::watch::Receiver<Option<Outcome>>,
+    replay: bool,
+) -> Response {
+    let waited = tokio::time::timeout(state.deadline, outcome.wait_for(Option::is_some)).await;
+    let finished = match waited {
+        Ok(Ok(finished)) => finished.clone(),
+        // The sender is gone only if the send task ended without an outcome (it panicked).
+        Ok(Err(_)) => Some(Outcome::Failed),
+        Err(_elapsed) => None,
+    };
+    match finished {
+        Some(Outcome::Accepted(body)) if replay => {
+            state.counters.replayed.fetch_add(1, Ordering::Relaxed);
+            replayed(body)
+        }
+        Some(Outcome::Accepted(body)) => (StatusCode::ACCEPTED, Json(body)).into_response(),
+        Some(Outcome::Failed) => {
             state.counters.failed.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(%order_id, %error, "order not acknowledged");
             unavailable()
         }
-        Err(_elapsed) => {
+        None if replay => with_retry_after(
+            problem(
+                StatusCode::CONFLICT,
+                "request_in_flight",
+                "a request with this Idempotency-Key is still being processed; retry later",
+            ),
+            IN_FLIGHT_RETRY_AFTER_SECONDS,
+        ),
+        None => {
             state.counters.failed.fetch_add(1, Ordering::Relaxed);
             tracing::error!(
                 %order_id,
@@ -143,15 +361,23 @@ async fn place_order(
     }
 }
 
-/// 503 with a fixed message and `Retry-After`: the cause stays in the server's log.
-fn unavailable() -> Response {
-    let mut response = problem(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "the order could not be stored right now; retry later",
-    );
+/// 200 with the first answer's body and `Idempotent-Replayed: true`.
+fn replayed(body: Value) -> Response {
+    let mut response = (StatusCode::OK, Json(body)).into_response();
     response
         .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        .insert(REPLAYED, HeaderValue::from_static("true"));
     response
+}
+
+/// 503 with a fixed message and `Retry-After`: the cause stays in the server's log.
+fn unavailable() -> Response {
+    with_retry_after(
+        problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the order could not be stored right now; retry later",
+        ),
+        RETRY_AFTER_SECONDS,
+    )
 }

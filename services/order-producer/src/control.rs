@@ -28,6 +28,8 @@ pub(crate) struct Counters {
     pub(crate) acked: AtomicU64,
     /// Orders that could not be sent or were not acknowledged.
     pub(crate) failed: AtomicU64,
+    /// Order API requests answered with an earlier answer (same `Idempotency-Key`).
+    pub(crate) replayed: AtomicU64,
 }
 
 /// Whether `rate` is an order rate the simulation accepts (`0` = as fast as possible).
@@ -114,6 +116,14 @@ pub(crate) fn render(counters: &Counters, rate: Option<f64>) -> String {
         counters.acked.load(Ordering::Relaxed),
         counters.failed.load(Ordering::Relaxed),
     );
+    let replayed = counters.replayed.load(Ordering::Relaxed);
+    if replayed > 0 || rate.is_none() {
+        text.push_str(&format!(
+            "# HELP order_producer_orders_replayed_total Order API requests answered again for a retried Idempotency-Key\n\
+             # TYPE order_producer_orders_replayed_total counter\n\
+             order_producer_orders_replayed_total {replayed}\n"
+        ));
+    }
     if let Some(rate) = rate {
         text.push_str(&format!(
             "# HELP order_producer_rate Simulated orders per second asked for (0: as fast as possible)\n\

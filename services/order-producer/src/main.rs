@@ -5,7 +5,8 @@
 //!   `--rate` orders per second, reproducibly from `--seed`; `--report` lists every
 //!   acknowledged order as JSON lines, and a one-line summary goes to stdout; `--listen ADDR`
 //!   serves `GET /health`, `GET /metrics` and `PUT /rate` (`{"rate": N}`) while it runs;
-//! - `serve --listen ADDR`: the HTTP Order API (`POST /orders`, `GET /health`, `GET /metrics`).
+//! - `serve --listen ADDR`: the HTTP Order API (`POST /orders` with `Idempotency-Key`,
+//!   `GET /orders/{id}` with the order's status history, `GET /health`, `GET /metrics`).
 //!
 //! Kafka, the Schema Registry and authentication come from `--config` (a Confluent
 //! `client.properties`, env `GROCERY_CONFIG`, overridden by `GROCERY_*` variables). Bad
@@ -14,7 +15,9 @@
 
 mod api;
 mod control;
+mod idempotency;
 mod simulate;
+mod view;
 use service_kit as startup;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
@@ -86,7 +89,7 @@ fn main() -> ExitCode {
                 deadline_ms,
             }) => {
                 let deadline = std::time::Duration::from_millis(deadline_ms);
-                api::serve(listen, producer, catalog, deadline, shutdown).await
+                api::serve(listen, client, producer, catalog, deadline, shutdown).await
             }
             None => {
                 let options = simulate::Options {

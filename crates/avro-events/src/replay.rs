@@ -1,0 +1,219 @@
+//! Reading a topic whole, to rebuild a view of it: every partition from its beginning, then on
+//! as records arrive, telling when the records that were there at the start have all been read.
+//!
+//! A [`Replay`] is a [`Consumer`] with its partitions assigned by hand
+//! ([`Client::replay`]): it takes no part in its group's rebalances and ignores the group's
+//! committed offsets, so every instance of a service reads everything. Records that cannot be
+//! decoded go to the dead-letter topic as with any consumer. Nothing needs acknowledging: a
+//! replay starts from the beginning again next time.
+//!
+//! ```no_run
+//! # async fn run<E: avro_events::Event>(client: avro_events::Client) -> avro_events::Result<()> {
+//! use std::time::Duration;
+//! use avro_events::Record;
+//!
+//! let mut replay = client.replay::<E>("my-view", Duration::from_secs(10)).await?;
+//! while !replay.is_caught_up() {
+//!     if let Record::Event(received) = replay.recv_record().await? {
+//!         // fold received.event into the view
+//! #       let _ = received;
+//!     }
+//! }
+//! // The view now holds everything the topic held when the replay started.
+//! # Ok(()) }
+//! ```
+//!
+//! [`Replay::is_caught_up`] learns about a record that was dead-lettered or passed over from
+//! the consumer's position, so call it now and then even when no record arrives (e.g. on a
+//! timer in a `tokio::select!`; [`Replay::recv_record`] is cancel-safe).
+
+use std::time::Duration;
+
+use rdkafka::{Offset, TopicPartitionList, consumer::Consumer as _, error::KafkaError};
+use tracing::info;
+
+use crate::{
+    Client, Consumer, ConsumerOptions, Error, Event, Record, Result, consumer::Mode,
+    error::KafkaOperation,
+};
+
+/// Where one partition stood when the replay started, and how far it has been read.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    partition: i32,
+    /// First offset in the partition at the start (its low watermark).
+    start: i64,
+    /// The partition's end (high watermark) at the start: the replay has caught up with this
+    /// partition once it has read up to here.
+    end: i64,
+    /// The offset after the last record handed out.
+    next: i64,
+}
+
+impl Progress {
+    fn done(&self) -> bool {
+        self.next >= self.end
+    }
+}
+
+/// A consumer reading every partition of `E`'s topic from the beginning ([`Client::replay`]).
+pub struct Replay<E> {
+    consumer: Consumer<E>,
+    topic: String,
+    partitions: Vec<Progress>,
+    caught_up: bool,
+}
+
+impl<E> std::fmt::Debug for Replay<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replay")
+            .field("topic", &self.topic)
+            .field("partitions", &self.partitions)
+            .field("caught_up", &self.caught_up)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A [`Replay`] of [`Event::TOPIC`]: every partition assigned from its beginning, and the
+    /// end offsets of that moment noted. `options` names the group (used for nothing but
+    /// librdkafka's `group.id`; no offsets are read from it) and the dead-letter topic.
+    ///
+    /// # Errors
+    /// As [`Client::consumer`], and [`Error::Kafka`] ([`KafkaOperation::Assign`]) when the
+    /// topic's metadata or end offsets cannot be read within `timeout` (brokers unreachable,
+    /// the topic unknown or not readable) or the assignment is refused.
+    pub async fn replay<E: Event>(
+        &self,
+        options: impl Into<ConsumerOptions>,
+        timeout: Duration,
+    ) -> Result<Replay<E>> {
+        let consumer = Consumer::<E>::create(self, options.into(), &[], Mode::AtLeastOnce).await?;
+        let native = consumer.rdkafka_arc();
+        let topic = E::TOPIC.to_owned();
+        let fail = {
+            let topic = topic.clone();
+            move |source| Error::Kafka {
+                operation: KafkaOperation::Assign,
+                topic: Some(topic.clone()),
+                source,
+            }
+        };
+        let failed = fail.clone();
+        let partitions = {
+            let topic = topic.clone();
+            let fail = fail.clone();
+            let blocking = move || {
+                let metadata = native
+                    .fetch_metadata(Some(&topic), timeout)
+                    .map_err(&fail)?;
+                let described = metadata
+                    .topics()
+                    .iter()
+                    .find(|t| t.name() == topic)
+                    .ok_or_else(|| {
+                        fail(KafkaError::MetadataFetch(
+                            rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+                        ))
+                    })?;
+                if let Some(error) = described.error() {
+                    return Err(fail(KafkaError::MetadataFetch(error.into())));
+                }
+                if described.partitions().is_empty() {
+                    return Err(fail(KafkaError::MetadataFetch(
+                        rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+                    )));
+                }
+                let mut progress = Vec::new();
+                let mut assignment = TopicPartitionList::new();
+                for partition in described.partitions() {
+                    let id = partition.id();
+                    let (start, end) = native
+                        .fetch_watermarks(&topic, id, timeout)
+                        .map_err(&fail)?;
+                    progress.push(Progress {
+                        partition: id,
+                        start,
+                        end,
+                        next: start,
+                    });
+                    assignment
+                        .add_partition_offset(&topic, id, Offset::Beginning)
+                        .map_err(&fail)?;
+                }
+                native.assign(&assignment).map_err(&fail)?;
+                Ok(progress)
+            };
+            tokio::task::spawn_blocking(blocking)
+                .await
+                .map_err(|_| failed(KafkaError::Canceled))??
+        };
+        let records: i64 = partitions.iter().map(|p| p.end - p.start).sum();
+        info!(topic = %topic, partitions = partitions.len(), records, "replaying the topic from the beginning");
+        let mut replay = Replay {
+            consumer,
+            topic,
+            partitions,
+            caught_up: false,
+        };
+        replay.is_caught_up();
+        Ok(replay)
+    }
+}
+
+impl<E: Event> Replay<E> {
+    /// The next record (tombstones included), as [`Consumer::recv_record`]; cancel-safe.
+    ///
+    /// # Errors
+    /// As [`Consumer::recv_record`].
+    pub async fn recv_record(&mut self) -> Result<Record<E>> {
+        let record = self.consumer.recv_record().await?;
+        let meta = record.meta();
+        if let Some(progress) = self
+            .partitions
+            .iter_mut()
+            .find(|p| p.partition == meta.partition)
+        {
+            progress.next = progress.next.max(meta.offset + 1);
+        }
+        Ok(record)
+    }
+
+    /// Whether every record that was in the topic when the replay started has been handed out,
+    /// dead-lettered or passed over. Once true, stays true.
+    pub fn is_caught_up(&mut self) -> bool {
+        if self.caught_up {
+            return true;
+        }
+        if self.partitions.iter().any(|p| !p.done()) {
+            // Records dead-lettered on the way are not handed out: the consumer's position
+            // (the offset after the last record it took) covers them.
+            if let Ok(positions) = self.consumer.rdkafka().position() {
+                for progress in &mut self.partitions {
+                    if let Some(Offset::Offset(position)) = positions
+                        .find_partition(&self.topic, progress.partition)
+                        .map(|p| p.offset())
+                    {
+                        progress.next = progress.next.max(position);
+                    }
+                }
+            }
+        }
+        self.caught_up = self.partitions.iter().all(Progress::done);
+        self.caught_up
+    }
+
+    /// Records still to read before the replay has caught up (an upper bound: part of the
+    /// log may have been deleted since the start).
+    pub fn remaining(&self) -> u64 {
+        self.partitions
+            .iter()
+            .map(|p| u64::try_from(p.end - p.next).unwrap_or(0))
+            .sum()
+    }
+
+    /// The consumer underneath (counters such as [`Consumer::dead_lettered`]).
+    pub fn consumer(&self) -> &Consumer<E> {
+        &self.consumer
+    }
+}

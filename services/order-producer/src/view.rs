@@ -1,0 +1,273 @@
+//! The Order API's view of order histories: rebuilt on start from `grocery.order-status.v1`
+//! (every partition from the beginning, [`grocery_events::Replay`]), then kept up to date by
+//! following the topic. Kafka is the source of truth; nothing of the view is stored locally.
+//!
+//! Until the records that were on the topic at start have all been read, the view is not
+//! *ready*: `GET /orders/{id}` and `/health` answer 503 rather than a partial history.
+//! Undecodable records go to `grocery.order-status.v1.dlq` (the core consumer does that) and
+//! are counted.
+
+use std::{
+    collections::HashMap,
+    fmt::Write as _,
+    sync::{
+        Mutex, RwLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use grocery_events::{Client, ConsumerOptions, OrderStatus, Record};
+use grocery_store::HistoryView;
+use uuid::Uuid;
+
+use crate::startup::Shutdown;
+
+/// The consumer group named in the view's consumer configuration (Terraform grants the Order
+/// API's principal this group); no offsets are committed or read from it.
+pub(crate) const GROUP: &str = "order-api";
+
+/// How long one attempt to read the topic's partitions and end offsets may take.
+const ASSIGN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the view checks whether it has caught up when no record arrives (a record
+/// dead-lettered last moves only the consumer's position).
+const CATCH_UP_CHECK: Duration = Duration::from_millis(250);
+
+/// An order this process placed (acknowledged by the broker), shown as `PLACED` until its
+/// first status change arrives.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Placed {
+    /// When the order was placed (ms since the Unix epoch).
+    pub(crate) time: i64,
+}
+
+/// The histories and what is known about rebuilding them.
+#[derive(Debug, Default)]
+pub(crate) struct View {
+    histories: RwLock<HistoryView>,
+    placed: Mutex<HashMap<Uuid, Placed>>,
+    ready: AtomicBool,
+    /// Records still to read before the view is ready (an upper bound); `u64::MAX` before
+    /// the topic's end offsets are known.
+    remaining: AtomicU64,
+    records: AtomicU64,
+    repeats: AtomicU64,
+    dead_lettered: AtomicU64,
+}
+
+/// What `GET /orders/{id}` finds.
+pub(crate) enum Lookup {
+    /// The view is still being rebuilt.
+    NotReady,
+    /// The order's history as JSON.
+    Found(serde_json::Value),
+    /// Neither the topic nor this process knows the order.
+    Unknown,
+}
+
+impl View {
+    pub(crate) fn new() -> Self {
+        Self {
+            remaining: AtomicU64::new(u64::MAX),
+            ..Self::default()
+        }
+    }
+
+    /// Whether the view holds everything the topic held at start.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// The `/health` text while rebuilding.
+    pub(crate) fn rebuilding(&self) -> String {
+        match self.remaining.load(Ordering::Relaxed) {
+            u64::MAX => {
+                "rebuilding the order history: reading grocery.order-status.v1's partitions"
+                    .to_owned()
+            }
+            remaining => format!(
+                "rebuilding the order history: {} records read, at most {remaining} to go",
+                self.records.load(Ordering::Relaxed)
+            ),
+        }
+    }
+
+    /// Whether the view (topic) knows the order.
+    pub(crate) fn knows(&self, order_id: Uuid) -> bool {
+        self.histories
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(order_id)
+            .is_some()
+    }
+
+    /// Notes an order this process placed.
+    pub(crate) fn placed(&self, order_id: Uuid, placed: Placed) {
+        if !self.knows(order_id) {
+            self.placed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(order_id, placed);
+        }
+    }
+
+    pub(crate) fn lookup(&self, order_id: Uuid) -> Lookup {
+        if !self.is_ready() {
+            return Lookup::NotReady;
+        }
+        if let Some(history) = self
+            .histories
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(order_id)
+        {
+            return Lookup::Found(history.to_json());
+        }
+        match self
+            .placed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&order_id)
+        {
+            Some(placed) => Lookup::Found(serde_json::json!({
+                "order_id": order_id,
+                "state": "PLACED",
+                "history": [{
+                    "state": "PLACED",
+                    "time": placed.time,
+                    "actor": "order-api",
+                    "picklist_id": null,
+                    "lines": [],
+                    "note": null,
+                }],
+            })),
+            None => Lookup::Unknown,
+        }
+    }
+
+    fn apply(&self, change: OrderStatus) {
+        let order_id = change.order_id;
+        self.records.fetch_add(1, Ordering::Relaxed);
+        let added = self
+            .histories
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .apply(change);
+        if !added {
+            self.repeats.fetch_add(1, Ordering::Relaxed);
+        }
+        self.placed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&order_id);
+    }
+
+    /// The view's lines of `/metrics` (Prometheus text).
+    pub(crate) fn render_metrics(&self, out: &mut String) {
+        let (orders, changes) = {
+            let histories = self.histories.read().unwrap_or_else(|e| e.into_inner());
+            (histories.orders(), histories.changes())
+        };
+        let metrics: [(&str, &str, &str, u64); 6] = [
+            (
+                "order_api_status_records_total",
+                "counter",
+                "Order status records read from grocery.order-status.v1",
+                self.records.load(Ordering::Relaxed),
+            ),
+            (
+                "order_api_status_repeats_total",
+                "counter",
+                "Order status records dropped as repeats (same status_id)",
+                self.repeats.load(Ordering::Relaxed),
+            ),
+            (
+                "order_api_status_dead_lettered_total",
+                "counter",
+                "Order status records that could not be decoded, sent to grocery.order-status.v1.dlq",
+                self.dead_lettered.load(Ordering::Relaxed),
+            ),
+            (
+                "order_api_view_orders",
+                "gauge",
+                "Orders with a status history in the view",
+                orders as u64,
+            ),
+            (
+                "order_api_view_changes",
+                "gauge",
+                "Distinct status changes in the view",
+                changes,
+            ),
+            (
+                "order_api_view_ready",
+                "gauge",
+                "1 once the view holds everything the topic held at start",
+                u64::from(self.is_ready()),
+            ),
+        ];
+        for (name, kind, help, value) in metrics {
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            );
+        }
+    }
+}
+
+/// Rebuilds the view from the beginning of the topic, then follows it until `shutdown`.
+/// Reading the partitions is retried while the brokers cannot be reached.
+///
+/// # Errors
+/// When the consumer fails for good (credentials or authorization refused, a fatal error).
+pub(crate) async fn follow(
+    client: Client,
+    view: std::sync::Arc<View>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let stop = shutdown.requested();
+    tokio::pin!(stop);
+    let started = std::time::Instant::now();
+    let mut replay = loop {
+        let attempt = client.replay::<OrderStatus>(ConsumerOptions::new(GROUP), ASSIGN_TIMEOUT);
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            replay = attempt => match replay {
+                Ok(replay) => break replay,
+                Err(error) if error.is_refused() => {
+                    return Err(error.into());
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the order status topic yet; retrying");
+                }
+            },
+        }
+    };
+    let mut check = tokio::time::interval(CATCH_UP_CHECK);
+    loop {
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            record = replay.recv_record() => match record? {
+                Record::Event(received) => view.apply(received.event),
+                Record::Tombstone(_) => {}
+            },
+            _ = check.tick() => {}
+        }
+        view.dead_lettered
+            .store(replay.consumer().dead_lettered(), Ordering::Relaxed);
+        if !view.is_ready() {
+            if replay.is_caught_up() {
+                view.remaining.store(0, Ordering::Relaxed);
+                view.ready.store(true, Ordering::Release);
+                tracing::info!(
+                    records = view.records.load(Ordering::Relaxed),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "order history rebuilt from grocery.order-status.v1"
+                );
+            } else {
+                view.remaining.store(replay.remaining(), Ordering::Relaxed);
+            }
+        }
+    }
+}
