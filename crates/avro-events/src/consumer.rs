@@ -322,6 +322,12 @@ impl<E: Event> Consumer<E> {
         &self.inner
     }
 
+    /// Whether no record is parked (taken from librdkafka but not yet handed out or
+    /// dead-lettered): the consumer's position then covers only finished records.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.parked.try_lock().is_ok_and(|slot| slot.is_none())
+    }
+
     /// The underlying rdkafka consumer, shared (for blocking calls on another thread).
     pub(crate) fn rdkafka_arc(&self) -> Arc<StreamConsumer<KafkaContext>> {
         self.inner.clone()

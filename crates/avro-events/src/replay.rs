@@ -149,7 +149,7 @@ impl Client {
                 .map_err(|_| failed(KafkaError::Canceled))??
         };
         let records: i64 = partitions.iter().map(|p| p.end - p.start).sum();
-        info!(topic = %topic, partitions = partitions.len(), records, "replaying the topic from the beginning");
+        info!(topic = %topic, partitions = partitions.len(), records, ends = ?partitions.iter().map(|p| (p.partition, p.start, p.end)).collect::<Vec<_>>(), "replaying the topic from the beginning");
         let mut replay = Replay {
             consumer,
             topic,
@@ -185,9 +185,10 @@ impl<E: Event> Replay<E> {
         if self.caught_up {
             return true;
         }
-        if self.partitions.iter().any(|p| !p.done()) {
+        if self.partitions.iter().any(|p| !p.done()) && self.consumer.is_idle() {
             // Records dead-lettered on the way are not handed out: the consumer's position
-            // (the offset after the last record it took) covers them.
+            // (the offset after the last record it took from librdkafka) covers them, as long
+            // as no record taken is still parked (a cancelled `recv_record`).
             if let Ok(positions) = self.consumer.rdkafka().position() {
                 for progress in &mut self.partitions {
                     if let Some(Offset::Offset(position)) = positions

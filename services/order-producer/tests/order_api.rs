@@ -1,13 +1,15 @@
 //! The HTTP Order API as a process against the local stack.
 
+mod common;
+
 use std::{process::Command, time::Duration};
 
-use grocery_events::{Client, Config, ConsumerOptions, Order};
+use common::{BIN, read_all, start_api, wait_rebuilt};
+use grocery_events::{Client, Config, ConsumerOptions, Order, OrderState, OrderStatus};
 use local_stack::Stack;
 use serde_json::{Value, json};
 use test_support::{Output, Process, write_config};
-
-const BIN: &str = env!("CARGO_BIN_EXE_order-producer");
+use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepts_valid_orders_and_rejects_bad_ones() {
@@ -25,6 +27,7 @@ async fn accepts_valid_orders_and_rejects_bad_ones() {
     );
     let http = reqwest::Client::new();
 
+    wait_rebuilt(&server, Duration::from_secs(60));
     let health = http.get(format!("{base}/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     assert_eq!(health.text().await.unwrap(), "ok");
@@ -176,14 +179,21 @@ async fn broker_down_gives_503_without_internal_text() {
         servers.push((server, base));
     }
     stack.kafka().broker_down(1).unwrap();
-    for ((server, base), (_, _, logged)) in servers.iter_mut().zip(cases) {
+    for ((server, base), (_, deadline, logged)) in servers.iter_mut().zip(cases) {
+        let sent = std::time::Instant::now();
         let response = http
             .post(format!("{base}/orders"))
             .json(&order)
             .send()
             .await
             .unwrap();
+        let elapsed = sent.elapsed();
         assert_eq!(response.status(), 503);
+        // Within the deadline (or message.timeout.ms, when shorter) plus a wide slack for a
+        // loaded machine; librdkafka's own default would have held it for 5 minutes.
+        let bound = Duration::from_millis(deadline.parse::<u64>().unwrap().min(1500))
+            + Duration::from_secs(20);
+        assert!(elapsed < bound, "answered after {elapsed:?}");
         assert_eq!(
             response
                 .headers()
@@ -208,4 +218,214 @@ async fn broker_down_gives_503_without_internal_text() {
         let status = server.terminate(Duration::from_secs(60)).unwrap();
         assert!(status.success(), "{status:?}");
     }
+}
+
+/// The namespace of order ids made from idempotency keys, as documented in the README.
+const KEY_NAMESPACE: Uuid = uuid::uuid!("6f1d1c2e-3b0a-4c55-9e44-8d3a1f0b7c21");
+
+async fn post_keyed(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    body: &Value,
+) -> (u16, bool, Value) {
+    let response = http
+        .post(format!("{base}/orders"))
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
+    (status, replayed, response.json().await.unwrap())
+}
+
+fn count(orders: &[Order], order_id: Uuid) -> usize {
+    orders.iter().filter(|o| o.order_id == order_id).count()
+}
+
+/// Retries with one `Idempotency-Key` make one order: sequential and concurrent retries get
+/// the first answer, another body is refused, bad keys are refused, and after a restart a key
+/// whose order the history view knows is not produced again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_key_makes_one_order() {
+    let stack = Stack::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(dir.path(), &stack.client_properties()).unwrap();
+    let client =
+        Client::from_config(Config::from_properties_str(&stack.client_properties()).unwrap())
+            .unwrap();
+    let (mut server, base) = start_api("order-api", &config_path, &[]);
+    wait_rebuilt(&server, Duration::from_secs(60));
+    let http = reqwest::Client::new();
+    let catalog = grocery_store::Catalog::builtin();
+    let items = catalog.items();
+    let body = json!({ "items": [{ "sku": items[0].sku, "quantity": 2 }] });
+    let other = json!({ "items": [{ "sku": items[1].sku, "quantity": 1 }] });
+
+    let key = format!("retry-{}", Uuid::new_v4());
+    let order_id = Uuid::new_v5(&KEY_NAMESPACE, key.as_bytes());
+    let (status, replayed, first) = post_keyed(&http, &base, &key, &body).await;
+    assert_eq!((status, replayed), (202, false), "{first}");
+    assert_eq!(first["order_id"], order_id.to_string());
+    const RETRIES: usize = 5;
+    for _ in 0..RETRIES {
+        let (status, replayed, again) = post_keyed(&http, &base, &key, &body).await;
+        assert_eq!((status, replayed), (200, true), "{again}");
+        assert_eq!(again, first);
+    }
+    let (status, _, problem) = post_keyed(&http, &base, &key, &other).await;
+    assert_eq!(
+        (status, &problem["error"]),
+        (422, &json!("idempotency_key_reused"))
+    );
+
+    // Concurrent retries: one 202, the rest replays (or 409 while the first is in flight).
+    let concurrent_key = format!("burst-{}", Uuid::new_v4());
+    let concurrent_id = Uuid::new_v5(&KEY_NAMESPACE, concurrent_key.as_bytes());
+    let answers =
+        futures::future::join_all((0..8).map(|_| post_keyed(&http, &base, &concurrent_key, &body)))
+            .await;
+    let accepted = answers.iter().filter(|(status, ..)| *status == 202).count();
+    assert_eq!(accepted, 1, "{answers:?}");
+    for (status, replayed, answer) in &answers {
+        match status {
+            202 | 200 => assert_eq!(answer["order_id"], concurrent_id.to_string()),
+            409 => assert_eq!(answer["error"], "request_in_flight"),
+            _ => panic!("{status} {answer}"),
+        }
+        assert_eq!(*replayed, *status == 200);
+    }
+
+    for bad in ["has space", &"k".repeat(256), ""] {
+        let (status, _, problem) = post_keyed(&http, &base, bad, &body).await;
+        assert_eq!(
+            (status, &problem["error"]),
+            (400, &json!("bad_idempotency_key")),
+            "{bad:?}"
+        );
+    }
+
+    let orders = read_all::<Order>(&client).await;
+    assert_eq!(count(&orders, order_id), 1, "retries of one key");
+    assert_eq!(count(&orders, concurrent_id), 1, "concurrent retries");
+    println!(
+        "{} sequential and {} concurrent requests: {} records on {}",
+        RETRIES + 1,
+        answers.len(),
+        count(&orders, order_id) + count(&orders, concurrent_id),
+        grocery_events::topics::ORDERS
+    );
+
+    // Fulfillment received the order; after a restart the key maps to it again.
+    let received = OrderStatus {
+        status_id: Uuid::new_v5(&order_id, b"RECEIVED"),
+        order_id,
+        state: OrderState::Received,
+        time: 1,
+        actor: "fulfillment-service".into(),
+        picklist_id: None,
+        lines: vec![],
+        note: None,
+    };
+    client
+        .producer()
+        .await
+        .unwrap()
+        .send(&received)
+        .await
+        .unwrap();
+    let status = server.terminate(Duration::from_secs(60)).unwrap();
+    assert!(status.success(), "{status:?}");
+    let (mut server, base) = start_api("order-api-restarted", &config_path, &[]);
+    wait_rebuilt(&server, Duration::from_secs(60));
+    let (status, replayed, again) = post_keyed(&http, &base, &key, &body).await;
+    assert_eq!((status, replayed), (200, true), "{again}");
+    assert_eq!(again["order_id"], order_id.to_string());
+    let orders = read_all::<Order>(&client).await;
+    assert_eq!(count(&orders, order_id), 1, "a retry after the restart");
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\norder_producer_orders_replayed_total 1\n"),
+        "{metrics}"
+    );
+    let status = server.terminate(Duration::from_secs(60)).unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+/// An order sent with a key while the broker is down gets 503 at the deadline; it is
+/// delivered once the broker is back, and a retry with the key gets that order, not a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_delivery_answers_the_retry() {
+    let stack = Stack::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(dir.path(), &stack.client_properties()).unwrap();
+    let client =
+        Client::from_config(Config::from_properties_str(&stack.client_properties()).unwrap())
+            .unwrap();
+    let (mut server, base) = start_api("order-api", &config_path, &["--deadline-ms", "800"]);
+    wait_rebuilt(&server, Duration::from_secs(60));
+    let http = reqwest::Client::new();
+    let sku = grocery_store::Catalog::builtin().items()[0].sku.clone();
+    let body = json!({ "items": [{ "sku": sku, "quantity": 1 }] });
+    // Warm up: metadata and schema id known while the broker is up.
+    let (status, _, _) = post_keyed(&http, &base, "warm-up", &body).await;
+    assert_eq!(status, 202);
+
+    stack.kafka().broker_down(1).unwrap();
+    let key = format!("late-{}", Uuid::new_v4());
+    let order_id = Uuid::new_v5(&KEY_NAMESPACE, key.as_bytes());
+    let sent = std::time::Instant::now();
+    let response = http
+        .post(format!("{base}/orders"))
+        .header("idempotency-key", &key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let elapsed = sent.elapsed();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(
+        problem,
+        json!({ "error": "unavailable", "message": "the order could not be stored right now; retry later" })
+    );
+    assert!(
+        elapsed < Duration::from_millis(800) + Duration::from_secs(20),
+        "{elapsed:?}"
+    );
+
+    stack.kafka().broker_up(1).unwrap();
+    // Each retry waits up to the deadline for the first send: 409 while it is in flight.
+    let mut in_flight = 0;
+    let answer = loop {
+        let (status, replayed, answer) = post_keyed(&http, &base, &key, &body).await;
+        match status {
+            409 => in_flight += 1,
+            200 => {
+                assert!(replayed);
+                break answer;
+            }
+            _ => panic!("{status} {answer}"),
+        }
+        assert!(in_flight < 200, "the first send never finished");
+    };
+    assert_eq!(answer["order_id"], order_id.to_string());
+    let orders = read_all::<Order>(&client).await;
+    assert_eq!(count(&orders, order_id), 1);
+    println!("retried {in_flight} times (409) before the late delivery was the answer");
+    let status = server.terminate(Duration::from_secs(60)).unwrap();
+    assert!(status.success(), "{status:?}");
 }
