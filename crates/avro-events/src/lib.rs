@@ -137,6 +137,8 @@ mod error;
 mod event;
 pub mod headers;
 #[cfg(feature = "kafka")]
+pub mod outputs;
+#[cfg(feature = "kafka")]
 pub mod pipeline;
 #[cfg(feature = "kafka")]
 pub mod producer;
@@ -167,6 +169,8 @@ pub use error::KafkaOperation;
 pub use error::{Error, RecordLocation, Result};
 pub use event::{Event, SubjectNameStrategy};
 pub use headers::Headers;
+#[cfg(feature = "kafka")]
+pub use outputs::{IntoOutputs, Outputs};
 #[cfg(feature = "kafka")]
 pub use pipeline::{Pipeline, PipelineOptions, PipelineStats};
 #[cfg(feature = "kafka")]

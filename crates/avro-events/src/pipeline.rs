@@ -1,5 +1,5 @@
-//! Consume-transform-produce: read `In` events, turn each into `Out` events, write them, and
-//! only then mark the input done.
+//! Consume-transform-produce: read `In` events, turn each into output events ([`Outputs`](crate::Outputs):
+//! one or more, of one or several types), write them, and only then mark the input done.
 //!
 //! Without `transactional.id` the pipeline is at-least-once: outputs are produced
 //! idempotently and an input's offset is stored only after all its outputs are acknowledged,
@@ -21,7 +21,7 @@
 use std::{
     collections::BTreeMap,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -35,10 +35,12 @@ use rdkafka::{
 use tracing::{debug, info, warn};
 
 use crate::{
-    Client, Consumer, ConsumerOptions, Error, Event, Producer, Received, RecordMeta, Result,
+    Client, Consumer, ConsumerOptions, Error, Event, IntoOutputs, Producer, Received, RecordMeta,
+    Result,
     consumer::{Mode, Polled},
     context::{DeadLettered, KafkaContext},
     error::KafkaOperation,
+    outputs::Output,
     producer::PendingDelivery,
 };
 
@@ -47,12 +49,36 @@ use crate::{
 pub struct PipelineStats {
     /// Inputs read and transformed.
     pub consumed: AtomicU64,
-    /// Outputs acknowledged by the broker (in transactional mode: committed).
+    /// Outputs acknowledged by the broker (in transactional mode: committed), of every type;
+    /// per topic: [`PipelineStats::produced_to`].
     pub produced: AtomicU64,
     /// Transactions committed (transactional mode only).
     pub transactions: AtomicU64,
     /// Transactions aborted (transactional mode only); their inputs were read again.
     pub aborted: AtomicU64,
+    /// Outputs counted in `produced`, per topic.
+    per_topic: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl PipelineStats {
+    /// Outputs written to `topic` and acknowledged (in transactional mode: committed).
+    pub fn produced_to(&self, topic: &str) -> u64 {
+        let per_topic = self.per_topic.lock().unwrap_or_else(|p| p.into_inner());
+        per_topic.get(topic).copied().unwrap_or(0)
+    }
+
+    /// Counts `topics` (one entry per output) as produced.
+    fn count_produced(&self, topics: &[&'static str]) {
+        if topics.is_empty() {
+            return;
+        }
+        let mut per_topic = self.per_topic.lock().unwrap_or_else(|p| p.into_inner());
+        for topic in topics {
+            *per_topic.entry(topic).or_default() += 1;
+        }
+        self.produced
+            .fetch_add(topics.len() as u64, Ordering::Relaxed);
+    }
 }
 
 /// Tuning of a [`Pipeline`].
@@ -128,7 +154,8 @@ struct Batch {
     first: BTreeMap<(String, i32), (i64, Option<u64>)>,
     /// Per partition: the offset to commit (last input + 1).
     next: BTreeMap<(String, i32), i64>,
-    produced: u64,
+    /// The topic of each output queued in the transaction.
+    produced: Vec<&'static str>,
     dead_lettered: u64,
 }
 
@@ -190,16 +217,18 @@ impl<In: Event> Pipeline<In> {
     }
 
     /// Runs until `shutdown` resolves, turning each input into the outputs `transform`
-    /// returns (written to each output's [`Event::TOPIC`]).
+    /// returns (written to each output's [`Event::TOPIC`]): a `Vec` of one event type, or
+    /// [`Outputs`](crate::Outputs) of several types. An input's outputs are committed in one transaction, or
+    /// (at-least-once) all acknowledged before the input is.
     ///
     /// # Errors
     /// A refusal by the broker (credentials, rights), a fatal producer error (fenced), a
     /// failed delivery in at-least-once mode, or a transient error that outlasted the consumer's
     /// retries. Inputs not yet committed are read again after a restart.
-    pub async fn run<Out, F, S>(&self, transform: F, shutdown: S) -> Result<()>
+    pub async fn run<O, F, S>(&self, transform: F, shutdown: S) -> Result<()>
     where
-        Out: Event,
-        F: FnMut(&Received<In>) -> Vec<Out>,
+        O: IntoOutputs,
+        F: FnMut(&Received<In>) -> O,
         S: Future<Output = ()>,
     {
         if self.transactional {
@@ -209,10 +238,10 @@ impl<In: Event> Pipeline<In> {
         }
     }
 
-    async fn run_pipelined<Out, F, S>(&self, mut transform: F, shutdown: S) -> Result<()>
+    async fn run_pipelined<O, F, S>(&self, mut transform: F, shutdown: S) -> Result<()>
     where
-        Out: Event,
-        F: FnMut(&Received<In>) -> Vec<Out>,
+        O: IntoOutputs,
+        F: FnMut(&Received<In>) -> O,
         S: Future<Output = ()>,
     {
         tokio::pin!(shutdown);
@@ -226,21 +255,22 @@ impl<In: Event> Pipeline<In> {
                     let received = received?;
                     self.stats.consumed.fetch_add(1, Ordering::Relaxed);
                     let mut deliveries = Vec::new();
-                    for out in transform(&received) {
-                        deliveries.push(self.enqueue(&out).await?);
+                    let mut topics = Vec::new();
+                    for out in transform(&received).into_outputs().into_records() {
+                        deliveries.push(self.enqueue(out.as_ref()).await?);
+                        topics.push(out.topic());
                     }
                     let meta = received.meta;
                     in_flight.push_back(async move {
-                        let count = deliveries.len() as u64;
                         for delivery in deliveries {
                             delivery.await?;
                         }
-                        Ok::<_, Error>((meta, count))
+                        Ok::<_, Error>((meta, topics))
                     });
                 }
                 Some(done) = in_flight.next() => {
-                    let (meta, count): (RecordMeta, u64) = done?;
-                    self.stats.produced.fetch_add(count, Ordering::Relaxed);
+                    let (meta, topics): (RecordMeta, Vec<&'static str>) = done?;
+                    self.stats.count_produced(&topics);
                     self.consumer.ack(&meta)?;
                 }
                 else => break,
@@ -255,8 +285,8 @@ impl<In: Event> Pipeline<In> {
 
     /// Encodes and queues `out`, waiting out errors that may pass (the registry unreachable
     /// when the output schema is first looked up).
-    async fn enqueue<Out: Event>(&self, out: &Out) -> Result<PendingDelivery> {
-        (|| self.producer.enqueue_to(Out::TOPIC, out))
+    async fn enqueue(&self, out: &dyn Output) -> Result<PendingDelivery> {
+        (|| out.enqueue(&self.producer))
             .retry(crate::retry::exponential(
                 self.options.consumer.initial_backoff,
                 Duration::from_secs(10),
@@ -267,10 +297,10 @@ impl<In: Event> Pipeline<In> {
             .await
     }
 
-    async fn run_transactional<Out, F, S>(&self, mut transform: F, shutdown: S) -> Result<()>
+    async fn run_transactional<O, F, S>(&self, mut transform: F, shutdown: S) -> Result<()>
     where
-        Out: Event,
-        F: FnMut(&Received<In>) -> Vec<Out>,
+        O: IntoOutputs,
+        F: FnMut(&Received<In>) -> O,
         S: Future<Output = ()>,
     {
         tokio::pin!(shutdown);
@@ -294,16 +324,14 @@ impl<In: Event> Pipeline<In> {
             };
             match outcome {
                 Ok(()) => {
-                    self.stats
-                        .produced
-                        .fetch_add(batch.produced, Ordering::Relaxed);
+                    self.stats.count_produced(&batch.produced);
                     self.stats.transactions.fetch_add(1, Ordering::Relaxed);
                     for _ in 0..batch.dead_lettered {
                         self.consumer.count_dead_lettered();
                     }
                     debug!(
                         partitions = batch.next.len(),
-                        produced = batch.produced,
+                        produced = batch.produced.len(),
                         "transaction committed"
                     );
                 }
@@ -323,15 +351,15 @@ impl<In: Event> Pipeline<In> {
     /// Reads up to `batch_size` inputs (or for `batch_linger`) into `batch`, queues their
     /// outputs and dead-letter records in the open transaction, and waits for the
     /// acknowledgements.
-    async fn fill_batch<Out, F>(
+    async fn fill_batch<O, F>(
         &self,
         first: Polled<In>,
         transform: &mut F,
         batch: &mut Batch,
     ) -> Result<()>
     where
-        Out: Event,
-        F: FnMut(&Received<In>) -> Vec<Out>,
+        O: IntoOutputs,
+        F: FnMut(&Received<In>) -> O,
     {
         let deadline = tokio::time::Instant::now() + self.options.batch_linger;
         let context = self.consumer.context();
@@ -343,9 +371,9 @@ impl<In: Event> Pipeline<In> {
             let meta = match polled {
                 Polled::Event(received) => {
                     self.stats.consumed.fetch_add(1, Ordering::Relaxed);
-                    for out in transform(&received) {
-                        deliveries.push(self.enqueue(&out).await?);
-                        batch.produced += 1;
+                    for out in transform(&received).into_outputs().into_records() {
+                        deliveries.push(self.enqueue(out.as_ref()).await?);
+                        batch.produced.push(out.topic());
                     }
                     received.meta
                 }

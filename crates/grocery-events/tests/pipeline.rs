@@ -2,11 +2,15 @@
 //!
 //! The mock cluster accepts transactions without enforcing them, so the transactional test
 //! checks the call sequence (init, begin, produce, send offsets, commit) completes and every
-//! output arrives; `tests/real_kafka.rs` checks the guarantees on a real cluster.
+//! output arrives; `tests/real_kafka.rs` checks the guarantees on a real cluster. One input may
+//! become events of several types ([`Outputs`]): all are written, counted per topic.
 
 use std::{collections::BTreeSet, sync::Arc, sync::atomic::Ordering, time::Duration};
 
-use grocery_events::{Client, Config, ConsumerOptions, Order, PickList, PipelineOptions};
+use grocery_events::{
+    Client, Config, ConsumerOptions, Event as _, Order, OrderState, OrderStatus, Outputs, PickList,
+    PipelineOptions,
+};
 use local_stack::Stack;
 use uuid::Uuid;
 
@@ -117,4 +121,125 @@ async fn with_a_transactional_id_outputs_are_committed_in_transactions() {
         transactions >= 1,
         "pick lists were committed in transactions: {transactions}"
     );
+}
+
+/// The status record `state` of `order` (a fixed id per order and state, as a replay would
+/// give).
+fn status(order: &Order, state: OrderState) -> OrderStatus {
+    OrderStatus {
+        status_id: Uuid::new_v5(&order.order_id, format!("{state:?}").as_bytes()),
+        order_id: order.order_id,
+        state,
+        time: order.order_time,
+        actor: "pipeline-test".into(),
+        picklist_id: None,
+        lines: Vec::new(),
+        note: None,
+    }
+}
+
+/// Runs a pipeline writing, for order n, its pick list and one status (two for even n): events
+/// of two types per input, read back from both topics.
+async fn run_two_types(config: Config, count: u32) -> Arc<grocery_events::PipelineStats> {
+    let client = Client::from_config(config).unwrap();
+    let producer = client.producer().await.unwrap();
+    for n in 0..count {
+        producer.send(&order(n)).await.unwrap();
+    }
+    let pipeline = client
+        .pipeline::<Order>(PipelineOptions::new(format!(
+            "fulfillment-{}",
+            Uuid::new_v4().simple()
+        )))
+        .await
+        .unwrap();
+    let stats = pipeline.stats();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        pipeline
+            .run(
+                |received| {
+                    let order = &received.event;
+                    let mut outputs = Outputs::new();
+                    outputs.push(status(order, OrderState::Received));
+                    if (order.order_id.as_u128() - 1000) % 2 == 0 {
+                        outputs.push(status(order, OrderState::PicklistCreated));
+                    }
+                    outputs.push(pick_list(order));
+                    outputs
+                },
+                async {
+                    let _ = stop_rx.await;
+                },
+            )
+            .await
+    });
+
+    let group = || ConsumerOptions::new(format!("reader-{}", Uuid::new_v4().simple()));
+    let pick_lists = client.consumer::<PickList>(group()).await.unwrap();
+    let statuses = client.consumer::<OrderStatus>(group()).await.unwrap();
+    let mut seen_pick_lists = BTreeSet::new();
+    let mut seen_statuses = BTreeSet::new();
+    let wanted_statuses = (count + count.div_ceil(2)) as usize;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while seen_pick_lists.len() < count as usize {
+            let received = pick_lists.recv().await.unwrap();
+            assert_eq!(received.event, pick_list(&order_of(&received.event)));
+            seen_pick_lists.insert(received.event.order_id);
+        }
+        while seen_statuses.len() < wanted_statuses {
+            let received = statuses.recv().await.unwrap().event;
+            let order = order(u32::try_from(received.order_id.as_u128() - 1000).unwrap());
+            assert_eq!(received, status(&order, received.state));
+            seen_statuses.insert((received.order_id, received.state));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "{} of {count} pick lists, {} of {wanted_statuses} statuses",
+            seen_pick_lists.len(),
+            seen_statuses.len()
+        )
+    });
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(stats.consumed.load(Ordering::Relaxed), u64::from(count));
+    assert_eq!(stats.produced_to(PickList::TOPIC), u64::from(count));
+    assert_eq!(
+        stats.produced_to(OrderStatus::TOPIC),
+        wanted_statuses as u64
+    );
+    assert_eq!(
+        stats.produced.load(Ordering::Relaxed),
+        u64::from(count) + wanted_statuses as u64,
+        "produced counts every record"
+    );
+    stats
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_becomes_events_of_two_types_acked_together() {
+    let stack = Stack::start().await.unwrap();
+    let config = Config::from_properties_str(&stack.client_properties()).unwrap();
+    let stats = run_two_types(config, 100).await;
+    assert_eq!(stats.transactions.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_of_two_types_are_committed_in_the_same_transactions() {
+    let stack = Stack::start().await.unwrap();
+    let config = Config::from_properties_str(&stack.client_properties())
+        .unwrap()
+        .set(
+            "transactional.id",
+            format!("two-types-{}", Uuid::new_v4().simple()),
+        );
+    let stats = run_two_types(config, 100).await;
+    assert!(stats.transactions.load(Ordering::Relaxed) >= 1);
+    assert_eq!(stats.aborted.load(Ordering::Relaxed), 0);
 }

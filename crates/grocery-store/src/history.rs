@@ -13,7 +13,7 @@
 //!
 //! let order_id = Uuid::from_u128(1);
 //! let change = |state, time| OrderStatus {
-//!     status_id: Uuid::new_v5(&order_id, format!("{state:?}").as_bytes()),
+//!     status_id: grocery_store::status_id(order_id, state),
 //!     order_id,
 //!     state,
 //!     time,
@@ -37,16 +37,7 @@ use grocery_events::{OrderState, OrderStatus};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// The Avro symbol of an order state, e.g. `PICKLIST_CREATED`.
-pub fn state_symbol(state: OrderState) -> &'static str {
-    match state {
-        OrderState::Received => "RECEIVED",
-        OrderState::PicklistCreated => "PICKLIST_CREATED",
-        OrderState::PickingStarted => "PICKING_STARTED",
-        OrderState::Picked => "PICKED",
-        OrderState::Ready => "READY",
-    }
-}
+use crate::lifecycle::state_name;
 
 /// The changes of state of one order, in the order of the states.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +78,7 @@ impl OrderHistory {
         let history: Vec<Value> = self.changes.iter().map(change_json).collect();
         json!({
             "order_id": self.order_id,
-            "state": state_symbol(self.current()),
+            "state": state_name(self.current()),
             "history": history,
         })
     }
@@ -119,7 +110,7 @@ fn change_json(change: &OrderStatus) -> Value {
         })
         .collect();
     json!({
-        "state": state_symbol(change.state),
+        "state": state_name(change.state),
         "time": change.time,
         "actor": change.actor,
         "picklist_id": change.picklist_id,

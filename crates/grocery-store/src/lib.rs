@@ -7,12 +7,16 @@
 //!   (the order producer).
 //! - [`request`]: validating orders placed through the HTTP Order API.
 //! - [`picking`] and [`roster`]: turning each order into exactly one
-//!   [`PickList`](grocery_events::PickList), deterministically (the fulfillment service).
+//!   [`PickList`](grocery_events::PickList), deterministically (the fulfillment service),
+//!   with the order's first two states ([`fulfillment_statuses`]).
+//! - [`lifecycle`]: the order's states (`grocery.order-status.v1`), their ids, and the steps
+//!   store staff take (start picking, picked, ready).
 //! - [`history`]: order histories folded from status changes (the Order API's view).
 //! - [`view`]: showing pick lists to staff as text or JSON, once each (the pick-list consumer).
 
 pub mod catalog;
 pub mod history;
+pub mod lifecycle;
 pub mod picking;
 pub mod request;
 pub mod roster;
@@ -20,8 +24,13 @@ pub mod simulate;
 pub mod view;
 
 pub use catalog::{Catalog, CatalogError, CatalogItem};
-pub use history::{HistoryView, OrderHistory, state_symbol};
-pub use picking::{PICKLIST_NAMESPACE, PickListBuilder, StockCheck, check_stock, picklist_id};
+pub use history::{HistoryView, OrderHistory};
+pub use lifecycle::{
+    LifecycleError, PickedLine, StaffStep, picked_status, staff_status, state_name, status_id,
+};
+pub use picking::{
+    PICKLIST_NAMESPACE, PickListBuilder, StockCheck, check_stock, fulfillment_statuses, picklist_id,
+};
 pub use request::{
     OrderRejection, OrderRequest, OrderRequestItem, guest_customer_id, validate_order_request,
 };

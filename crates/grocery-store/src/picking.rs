@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 
-use grocery_events::{Order, PickLine, PickList, StockStatus};
+use grocery_events::{Order, OrderState, OrderStatus, PickLine, PickList, StatusLine, StockStatus};
 use uuid::Uuid;
 
 use crate::catalog::Catalog;
@@ -163,4 +163,52 @@ impl<'a> PickListBuilder<'a> {
             created_time: created_time_millis,
         }
     }
+}
+
+/// The two states the fulfillment service writes with `pick_list`, the pick list of `order`:
+/// RECEIVED at `received_time_millis`, and PICKLIST_CREATED at the pick list's creation time
+/// with its id and, per line in walking order, the stock check's plan (`quantity_picked` =
+/// `quantity_to_pick`, `quantity_short` = the rest) and a note naming the lines that are
+/// short. Actor: [`FULFILLMENT_ACTOR`](crate::lifecycle::FULFILLMENT_ACTOR). Their ids are
+/// [`status_id`](crate::lifecycle::status_id)s, so processing an order again yields the same
+/// ids.
+pub fn fulfillment_statuses(
+    order: &Order,
+    pick_list: &PickList,
+    received_time_millis: i64,
+) -> [OrderStatus; 2] {
+    use crate::lifecycle::{FULFILLMENT_ACTOR, status};
+    let received = status(
+        order.order_id,
+        OrderState::Received,
+        received_time_millis,
+        FULFILLMENT_ACTOR,
+    );
+    let mut created = status(
+        order.order_id,
+        OrderState::PicklistCreated,
+        pick_list.created_time,
+        FULFILLMENT_ACTOR,
+    );
+    created.picklist_id = Some(pick_list.picklist_id);
+    let mut notes = Vec::new();
+    created.lines = pick_list
+        .items_to_pick
+        .iter()
+        .map(|line| {
+            let quantity_short = (line.quantity - line.quantity_to_pick).max(0);
+            if quantity_short > 0 {
+                let why = line.note.as_deref().unwrap_or("short");
+                notes.push(format!("{}: {why}", line.sku));
+            }
+            StatusLine {
+                sku: line.sku.clone(),
+                quantity: line.quantity,
+                quantity_picked: line.quantity_to_pick,
+                quantity_short,
+            }
+        })
+        .collect();
+    created.note = (!notes.is_empty()).then(|| notes.join("; "));
+    [received, created]
 }

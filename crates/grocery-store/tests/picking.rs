@@ -329,3 +329,83 @@ fn default_roster_assignments_are_pinned() {
         ["Grace Kim", "Luis Romero", "Maria Gonzalez", "Luis Romero"]
     );
 }
+
+#[test]
+fn fulfillment_statuses_carry_the_plan_and_the_shorts() {
+    use grocery_events::OrderState;
+    use grocery_store::{fulfillment_statuses, lifecycle::STATUS_NAMESPACE, status_id};
+    let catalog = small_catalog();
+    // PRO-1: 10 on hand; DRY-2: 2; DRY-3: 0; GONE-9: not in catalog.
+    let order = order(
+        3,
+        &[("GONE-9", 2), ("DRY-3", 1), ("DRY-2", 5), ("PRO-1", 10)],
+    );
+    let pick_list = builder(&catalog).build(&order, CREATED);
+    let [received, created] = fulfillment_statuses(&order, &pick_list, CREATED - 7);
+    assert_eq!(
+        (received.state, received.time, received.actor.as_str()),
+        (OrderState::Received, CREATED - 7, "fulfillment-service")
+    );
+    assert_eq!(received.picklist_id, None);
+    assert!(received.lines.is_empty());
+    assert_eq!(
+        (created.state, created.time, created.picklist_id),
+        (
+            OrderState::PicklistCreated,
+            CREATED,
+            Some(pick_list.picklist_id)
+        )
+    );
+    // Lines in walking order, as on the pick list.
+    let lines: Vec<_> = created
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.sku.as_str(),
+                l.quantity,
+                l.quantity_picked,
+                l.quantity_short,
+            )
+        })
+        .collect();
+    let expected: Vec<_> = pick_list
+        .items_to_pick
+        .iter()
+        .map(|l| {
+            (
+                l.sku.as_str(),
+                l.quantity,
+                l.quantity_to_pick,
+                l.quantity - l.quantity_to_pick,
+            )
+        })
+        .collect();
+    assert_eq!(lines, expected);
+    let by_sku: HashMap<_, _> = created.lines.iter().map(|l| (l.sku.as_str(), l)).collect();
+    assert_eq!(by_sku["DRY-2"].quantity_short, 3);
+    assert_eq!(by_sku["PRO-1"].quantity_short, 0);
+    let note = created.note.as_deref().unwrap();
+    assert!(
+        note.contains("DRY-2: only 2 in stock of 5 ordered"),
+        "{note}"
+    );
+    assert!(note.contains("DRY-3: none in stock"), "{note}");
+    assert!(
+        note.contains("GONE-9: SKU not in the store catalog"),
+        "{note}"
+    );
+    assert!(!note.contains("PRO-1"), "{note}");
+    // Ids: UUIDv5 of the order id and the state's symbol, the same on every replay.
+    let mut name = order.order_id.as_bytes().to_vec();
+    name.extend_from_slice(b"PICKLIST_CREATED");
+    assert_eq!(created.status_id, Uuid::new_v5(&STATUS_NAMESPACE, &name));
+    assert_eq!(
+        received.status_id,
+        status_id(order.order_id, OrderState::Received)
+    );
+    assert_eq!(
+        fulfillment_statuses(&order, &pick_list, CREATED)[1].status_id,
+        created.status_id
+    );
+}

@@ -1,12 +1,16 @@
 //! `fulfillment-service`: turns each order of `grocery.orders.v1` into exactly one pick list
-//! on `grocery.picklist.v1`.
+//! on `grocery.picklist.v1`, and records the order's first two states, RECEIVED and
+//! PICKLIST_CREATED (with the stock check's per-line plan and shorts), on
+//! `grocery.order-status.v1`.
 //!
 //! A [`Pipeline`](grocery_events::Pipeline) reads orders in consumer group `--group` (run
 //! several instances to share the partitions) and builds each pick list with
 //! [`PickListBuilder`]: walking order, stock check against the catalog, a picker from
 //! `--roster`, and `picklist_id` derived from the order id so replays yield the same pick list.
-//! With `transactional.id` in the configuration outputs and offsets are committed in Kafka
-//! transactions (the library does it).
+//! The statuses come from [`grocery_store::fulfillment_statuses`] (ids derived from the order id
+//! and the state). An order's three outputs are written together: with `transactional.id` in
+//! the configuration outputs and offsets are committed in Kafka transactions (the library does
+//! it); without, the order is marked done only once all three are acknowledged.
 //!
 //! `--listen` serves `GET /metrics` (Prometheus/OpenMetrics text) and `GET /health`.
 //! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`
@@ -19,7 +23,7 @@ use service_kit as startup;
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::Parser;
-use grocery_events::{Order, PickList, Received};
+use grocery_events::{Order, Outputs, Received};
 use grocery_store::{PickListBuilder, PickerRoster};
 
 /// Turns grocery orders into pick lists.
@@ -68,13 +72,18 @@ fn main() -> ExitCode {
 
         let builder = PickListBuilder::new(&catalog, cli.roster.clone());
         let latency = metrics.latency.clone();
-        let transform = |received: &Received<Order>| -> Vec<PickList> {
+        let transform = |received: &Received<Order>| -> Outputs {
             let now = startup::now_ms();
             let order = &received.event;
             latency.observe(metrics::latency_seconds(now, order.order_time));
             let pick_list = builder.build(order, now);
             tracing::debug!(order_id = %order.order_id, picker = %pick_list.assigned_picker, "pick list built");
-            vec![pick_list]
+            let [received_status, created] =
+                grocery_store::fulfillment_statuses(order, &pick_list, now);
+            Outputs::new()
+                .with(received_status)
+                .with(created)
+                .with(pick_list)
         };
         let outcome = pipeline.run(transform, shutdown.requested()).await;
         let outcome = startup::tolerate_final_commit(outcome, shutdown.is_requested());

@@ -8,7 +8,7 @@ use std::{
 };
 
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
-use grocery_events::{Order, Pipeline};
+use grocery_events::{Event as _, Order, OrderStatus, PickList, Pipeline};
 use prometheus_client::{
     encoding::text::encode,
     metrics::{
@@ -33,6 +33,7 @@ pub(crate) struct Metrics {
     registry: Registry,
     consumed: Counter,
     produced: Counter,
+    statuses: Counter,
     dead_lettered: Counter,
     /// Seconds from `order_time` to the pick list being built.
     pub(crate) latency: Histogram,
@@ -47,6 +48,7 @@ impl Metrics {
         let mut registry = Registry::default();
         let consumed = Counter::default();
         let produced = Counter::default();
+        let statuses = Counter::default();
         let dead_lettered = Counter::default();
         // 1 ms to about 65 s.
         let latency = Histogram::new(exponential_buckets(0.001, 2.0, 17));
@@ -61,6 +63,11 @@ impl Metrics {
             "fulfillment_picklists_produced",
             "Pick lists acknowledged by the broker",
             produced.clone(),
+        );
+        registry.register(
+            "fulfillment_statuses_produced",
+            "Order status changes (RECEIVED, PICKLIST_CREATED) acknowledged by the broker",
+            statuses.clone(),
         );
         registry.register(
             "fulfillment_dead_lettered",
@@ -87,6 +94,7 @@ impl Metrics {
             registry,
             consumed,
             produced,
+            statuses,
             dead_lettered,
             latency,
             lag,
@@ -100,7 +108,8 @@ impl Metrics {
         let _guard = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
         let stats = pipeline.stats();
         catch_up(&self.consumed, stats.consumed.load(Ordering::Relaxed));
-        catch_up(&self.produced, stats.produced.load(Ordering::Relaxed));
+        catch_up(&self.produced, stats.produced_to(PickList::TOPIC));
+        catch_up(&self.statuses, stats.produced_to(OrderStatus::TOPIC));
         catch_up(&self.dead_lettered, pipeline.consumer().dead_lettered());
         let owned = pipeline.consumer().context().owned_partitions().len();
         self.assigned.set(i64::try_from(owned).unwrap_or(i64::MAX));

@@ -1,9 +1,13 @@
-//! The fulfillment service as a process against the local stack: one pick list per order,
-//! metrics, transactions, bad configuration.
+//! The fulfillment service as a process against the local stack: one pick list and two
+//! statuses (RECEIVED, PICKLIST_CREATED) per order, metrics, transactions, bad configuration.
 
-use std::{collections::BTreeSet, process::Command, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    process::Command,
+    time::Duration,
+};
 
-use grocery_events::{Client, Config, ConsumerOptions, PickList};
+use grocery_events::{Client, Config, ConsumerOptions, OrderState, OrderStatus, PickList};
 use grocery_store::{Catalog, OrderSimulator};
 use local_stack::Stack;
 use test_support::{Output, Process, write_config};
@@ -58,7 +62,7 @@ async fn one_pick_list_per_order(extra_properties: &str) {
         .consumer::<PickList>(ConsumerOptions::new("reader"))
         .await
         .unwrap();
-    let mut seen = BTreeSet::new();
+    let mut seen = BTreeMap::new();
     let mut records = 0;
     tokio::time::timeout(WAIT, async {
         while seen.len() < ORDERS {
@@ -70,17 +74,64 @@ async fn one_pick_list_per_order(extra_properties: &str) {
             );
             assert!(["Ana", "Ben"].contains(&pick_list.assigned_picker.as_str()));
             assert!(!pick_list.items_to_pick.is_empty());
-            seen.insert(pick_list.order_id);
+            seen.insert(pick_list.order_id, pick_list);
             records += 1;
         }
     })
     .await
     .expect("a pick list for every order");
-    assert_eq!(seen, order_ids);
+    assert_eq!(seen.keys().copied().collect::<BTreeSet<_>>(), order_ids);
     // Nothing more arrives: exactly one pick list per order.
     let extra = tokio::time::timeout(Duration::from_secs(2), reader.recv()).await;
     assert!(extra.is_err(), "unexpected extra pick list: {extra:?}");
     assert_eq!(records, ORDERS);
+
+    // With each pick list, RECEIVED and PICKLIST_CREATED (the stock check's plan) for its order.
+    let statuses = client
+        .consumer::<OrderStatus>(ConsumerOptions::new("status-reader"))
+        .await
+        .unwrap();
+    let mut by_id = BTreeMap::new();
+    tokio::time::timeout(WAIT, async {
+        while by_id.len() < 2 * ORDERS {
+            let status = statuses.recv().await.unwrap().event;
+            by_id.insert(status.status_id, status);
+        }
+    })
+    .await
+    .expect("two statuses for every order");
+    for order_id in &order_ids {
+        let pick_list = &seen[order_id];
+        let received = &by_id[&grocery_store::status_id(*order_id, OrderState::Received)];
+        assert_eq!(
+            (received.order_id, received.state, received.actor.as_str()),
+            (*order_id, OrderState::Received, "fulfillment-service")
+        );
+        let created = &by_id[&grocery_store::status_id(*order_id, OrderState::PicklistCreated)];
+        assert_eq!(created.state, OrderState::PicklistCreated);
+        assert_eq!(created.picklist_id, Some(pick_list.picklist_id));
+        assert_eq!(created.time, pick_list.created_time);
+        assert!(received.time <= created.time);
+        let plan: Vec<_> = pick_list
+            .items_to_pick
+            .iter()
+            .map(|l| {
+                (
+                    l.sku.clone(),
+                    l.quantity_to_pick,
+                    l.quantity - l.quantity_to_pick,
+                )
+            })
+            .collect();
+        let lines: Vec<_> = created
+            .lines
+            .iter()
+            .map(|l| (l.sku.clone(), l.quantity_picked, l.quantity_short))
+            .collect();
+        assert_eq!(lines, plan);
+        let short = plan.iter().any(|(_, _, short)| *short > 0);
+        assert_eq!(created.note.is_some(), short, "{created:?}");
+    }
 
     let http = reqwest::Client::new();
     let mut text = String::new();
@@ -96,6 +147,7 @@ async fn one_pick_list_per_order(extra_properties: &str) {
             .await
             .unwrap();
         if metric(&text, "fulfillment_picklists_produced_total") == Some(wanted)
+            && metric(&text, "fulfillment_statuses_produced_total") == Some(2.0 * wanted)
             && metric(&text, "fulfillment_consumer_lag") == Some(0.0)
         {
             break;
@@ -110,6 +162,11 @@ async fn one_pick_list_per_order(extra_properties: &str) {
     assert_eq!(
         metric(&text, "fulfillment_picklists_produced_total"),
         Some(wanted),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "fulfillment_statuses_produced_total"),
+        Some(2.0 * wanted),
         "{text}"
     );
     assert_eq!(
