@@ -157,3 +157,68 @@ impl HistoryView {
         self.changes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use grocery_events::StatusLine;
+
+    use super::*;
+    use crate::lifecycle::{STATES, status_id};
+
+    fn change(order_id: Uuid, state: OrderState, time: i64) -> OrderStatus {
+        OrderStatus {
+            status_id: status_id(order_id, state),
+            order_id,
+            state,
+            time,
+            actor: "staff:Ana".into(),
+            picklist_id: None,
+            lines: vec![StatusLine {
+                sku: "PRD-00001".into(),
+                quantity: 3,
+                quantity_picked: 1,
+                quantity_short: 2,
+            }],
+            note: None,
+        }
+    }
+
+    #[test]
+    fn any_arrival_order_and_repeats_give_one_history_in_state_order() {
+        let order_id = Uuid::from_u128(9);
+        let mut view = HistoryView::default();
+        for state in STATES.iter().rev().chain(STATES.iter()) {
+            view.apply(change(order_id, *state, 10));
+        }
+        assert_eq!((view.orders(), view.changes()), (1, 5));
+        let history = view.get(order_id).unwrap();
+        let states: Vec<OrderState> = history.changes().iter().map(|c| c.state).collect();
+        assert_eq!(states, STATES);
+        assert_eq!(history.current(), OrderState::Ready);
+        let json = history.to_json();
+        assert_eq!(json["state"], "READY");
+        assert_eq!(
+            json["history"][3]["lines"],
+            json!([{ "sku": "PRD-00001", "quantity": 3, "picked": 1, "short": 2 }])
+        );
+        assert!(view.get(Uuid::from_u128(10)).is_none());
+    }
+
+    #[test]
+    fn changes_of_one_state_with_other_ids_are_kept_by_time() {
+        let order_id = Uuid::from_u128(9);
+        let mut view = HistoryView::default();
+        let mut late = change(order_id, OrderState::Picked, 20);
+        late.status_id = Uuid::from_u128(1);
+        view.apply(late);
+        view.apply(change(order_id, OrderState::Picked, 10));
+        let times: Vec<i64> = view
+            .get(order_id)
+            .unwrap()
+            .changes()
+            .iter()
+            .map(|c| c.time)
+            .collect();
+        assert_eq!(times, [10, 20]);
+    }
+}
