@@ -8,15 +8,24 @@
 //! (Prometheus text). On SIGINT or SIGTERM the
 //! counts go to the log and to `--stats-file`.
 //!
+//! Store staff move each pick list on from the page: "Start picking", "Picked" (with the
+//! quantity picked per line) and "Ready" write PICKING_STARTED, PICKED (per-line picked and
+//! short quantities) and READY to `grocery.order-status.v1` (actor `staff:<picker>`), through
+//! JSON endpoints (see the `web` module) that answer once the broker acknowledged the record;
+//! steps out of order are refused. `--simulate-staff` has simulated staff take the three
+//! steps on every new pick list, `--staff-pace-ms` before each (0: at once). The statuses carry
+//! the pick list record's `traceparent`.
+//!
 //! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`
 //! overrides; bad configuration prints one `error: …` line and exits with status 2. Logs go
 //! to stderr (`RUST_LOG`, default `info`).
 
 mod show;
+mod staff;
 use service_kit as startup;
 mod web;
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use grocery_events::PickList;
@@ -44,6 +53,13 @@ struct Cli {
     /// At exit, write `{"shown":…,"duplicates_suppressed":…,"dead_lettered":…}` here.
     #[arg(long, env = "PICKLIST_CONSUMER_STATS_FILE")]
     stats_file: Option<PathBuf>,
+    /// Simulated store staff take every new pick list through PICKING_STARTED, PICKED (as
+    /// planned) and READY.
+    #[arg(long, env = "PICKLIST_SIMULATE_STAFF")]
+    simulate_staff: bool,
+    /// Simulated staff wait this many milliseconds before each step (0: none).
+    #[arg(long, env = "PICKLIST_STAFF_PACE_MS", default_value_t = 1000)]
+    staff_pace_ms: u64,
 }
 
 fn main() -> ExitCode {
@@ -54,16 +70,40 @@ fn main() -> ExitCode {
         } = service;
         let consumer = client.consumer::<PickList>(cli.group.clone()).await?;
         let live = web::Live::new();
-        let server = match cli.http {
-            Some(addr) => Some(web::spawn(addr, live.clone(), shutdown.receiver()).await?),
-            None => None,
+        // Staff steps need a producer: only with the page or the simulation.
+        let board = if cli.http.is_some() || cli.simulate_staff {
+            let pace = cli
+                .simulate_staff
+                .then(|| Duration::from_millis(cli.staff_pace_ms));
+            let producer = client.producer().await?;
+            Some(staff::Board::new(
+                producer,
+                live.clone(),
+                pace,
+                shutdown.receiver(),
+            ))
+        } else {
+            None
+        };
+        let server = match (cli.http, &board) {
+            (Some(addr), Some(board)) => {
+                Some(web::spawn(addr, live.clone(), board.clone(), shutdown.receiver()).await?)
+            }
+            _ => None,
         };
         let format = if cli.json {
             show::Format::Json
         } else {
             show::Format::Text
         };
-        let outcome = show::run(&consumer, format, &live, shutdown.requested()).await;
+        let outcome = show::run(
+            &consumer,
+            format,
+            &live,
+            board.as_ref(),
+            shutdown.requested(),
+        )
+        .await;
         if let Some(server) = server {
             server.stop().await;
         }

@@ -1,4 +1,5 @@
-//! The consume-and-show loop: each pick list shown once, acknowledged after showing.
+//! The consume-and-show loop: each pick list shown once (and handed to staff's [`Board`]),
+//! acknowledged after showing.
 
 use std::io::Write;
 
@@ -6,7 +7,7 @@ use grocery_events::{Consumer, PickList};
 use grocery_store::{Dedup, render_text, to_json};
 use serde::Serialize;
 
-use crate::{startup::now_ms, web::Live};
+use crate::{staff::Board, startup::now_ms, web::Live};
 
 /// Ids remembered for de-duplication; redeliveries arrive close together.
 const DEDUP_LIMIT: usize = 500_000;
@@ -39,6 +40,7 @@ pub(crate) async fn run(
     consumer: &Consumer<PickList>,
     format: Format,
     live: &Live,
+    board: Option<&Board>,
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
     tokio::pin!(shutdown);
@@ -52,6 +54,9 @@ pub(crate) async fn run(
             };
             let pick_list = &received.event;
             if dedup.observe(pick_list) {
+                if let Some(board) = board {
+                    board.add(pick_list, &received.headers);
+                }
                 show(pick_list, format, live)?;
                 stats.shown += 1;
             } else {
@@ -88,6 +93,6 @@ fn show(pick_list: &PickList, format: Format, live: &Live) -> anyhow::Result<()>
         Format::Json => writeln!(stdout, "{json}")?,
     }
     stdout.flush()?;
-    live.publish(json.to_string());
+    live.publish(pick_list.order_id, json.to_string());
     Ok(())
 }

@@ -1,6 +1,18 @@
 //! The live web page: `/` (self-contained HTML and JavaScript), `/events` (server-sent events,
-//! one `picklist` event per pick list shown, starting with the most recent ones), `/health`,
-//! `/metrics` (Prometheus text: pick lists shown, duplicates suppressed).
+//! one `picklist` event per pick list shown, starting with the most recent ones, and a
+//! `status` event `{"order_id", "state"}` each time staff move one on), `/health`, `/metrics`
+//! (Prometheus text: pick lists shown, duplicates suppressed).
+//!
+//! Store staff's steps, each writing an `OrderStatus` and answering once it is acknowledged
+//! (200 with the status as JSON):
+//! - `POST /picklists/{order_id}/picking-started`
+//! - `POST /picklists/{order_id}/picked` with `{"lines": [{"sku": …, "quantity_picked": …}, …]}`,
+//!   one entry per pick-list line in walking order, 0 ≤ `quantity_picked` ≤ quantity ordered
+//! - `POST /picklists/{order_id}/ready`
+//!
+//! Errors are `{"error": "…"}`: 404 for an order with no pick list here, 409 for a step out of
+//! order (READY before PICKED), 400 for a bad order id or body, 503 when Kafka did not
+//! acknowledge the status.
 
 use std::{
     collections::VecDeque,
@@ -14,15 +26,22 @@ use std::{
 };
 
 use axum::{
-    Router,
-    extract::State,
-    http::header,
+    Json, Router,
+    body::Bytes,
+    extract::{Path, State},
+    http::{StatusCode, header},
     response::{
-        Html,
+        Html, IntoResponse, Response,
         sse::{Event, KeepAlive, Sse},
     },
-    routing::get,
+    routing::{get, post},
 };
+use grocery_events::OrderState;
+use grocery_store::{PickedLine, StaffStep};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::staff::{Board, StepError};
 use futures::{Stream, StreamExt};
 use tokio::sync::{broadcast, watch};
 
@@ -31,12 +50,23 @@ const RECENT: usize = 50;
 
 const PAGE: &str = include_str!("page.html");
 
-/// The pick lists shown so far, for the live page: a broadcast of new ones and the most
-/// recent few.
+/// One server-sent event: its name and JSON data.
+type Update = (&'static str, String);
+
+/// The most recent pick lists (order id, JSON) and the latest state of each, if staff moved
+/// it on.
+#[derive(Default)]
+struct Recent {
+    lists: VecDeque<(Uuid, String)>,
+    states: std::collections::HashMap<Uuid, String>,
+}
+
+/// The pick lists shown so far, for the live page: a broadcast of new ones and of state
+/// changes, and the most recent few.
 #[derive(Clone)]
 pub(crate) struct Live {
-    tx: broadcast::Sender<String>,
-    recent: Arc<Mutex<VecDeque<String>>>,
+    tx: broadcast::Sender<Update>,
+    recent: Arc<Mutex<Recent>>,
     /// Pick lists shown and duplicates suppressed so far, for `/metrics`.
     counts: Arc<[AtomicU64; 2]>,
 }
@@ -69,28 +99,49 @@ impl Live {
         )
     }
 
-    /// Publishes a pick list (as JSON) to the open pages.
-    pub(crate) fn publish(&self, json: String) {
+    /// Publishes the pick list of `order_id` (as JSON) to the open pages.
+    pub(crate) fn publish(&self, order_id: Uuid, json: String) {
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        if recent.len() == RECENT {
-            recent.pop_front();
+        if recent.lists.len() == RECENT
+            && let Some((oldest, _)) = recent.lists.pop_front()
+        {
+            recent.states.remove(&oldest);
         }
-        recent.push_back(json.clone());
+        recent.lists.push_back((order_id, json.clone()));
         // No page open is fine.
-        let _ = self.tx.send(json);
+        let _ = self.tx.send(("picklist", json));
     }
 
-    /// The recent pick lists, then the new ones as they come.
-    fn subscribe(&self) -> impl Stream<Item = String> + use<> {
+    /// Tells the open pages that `order_id` entered `state`.
+    pub(crate) fn publish_status(&self, order_id: Uuid, state: OrderState) {
+        let json = serde_json::json!({
+            "order_id": order_id,
+            "state": grocery_store::state_name(state),
+        })
+        .to_string();
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.lists.iter().any(|(id, _)| *id == order_id) {
+            recent.states.insert(order_id, json.clone());
+        }
+        let _ = self.tx.send(("status", json));
+    }
+
+    /// The recent pick lists and their states, then the new ones as they come.
+    fn subscribe(&self) -> impl Stream<Item = Update> + use<> {
         let rx = self.tx.subscribe();
-        let recent: Vec<String> = {
+        let recent: Vec<Update> = {
             let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-            recent.iter().cloned().collect()
+            let lists = recent
+                .lists
+                .iter()
+                .map(|(_, json)| ("picklist", json.clone()));
+            let states = recent.states.values().map(|json| ("status", json.clone()));
+            lists.chain(states).collect()
         };
         let new = futures::stream::unfold(rx, |mut rx| async move {
             loop {
                 match rx.recv().await {
-                    Ok(json) => return Some((json, rx)),
+                    Ok(update) => return Some((update, rx)),
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "live page fell behind");
                     }
@@ -107,6 +158,7 @@ impl Live {
 #[derive(Clone)]
 struct AppState {
     live: Live,
+    board: Board,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -131,6 +183,7 @@ impl Server {
 pub(crate) async fn spawn(
     addr: SocketAddr,
     live: Live,
+    board: Board,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Server> {
     let listener = service_kit::listen(addr).await?;
@@ -139,8 +192,15 @@ pub(crate) async fn spawn(
         .route("/events", get(events))
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .route(
+            "/picklists/{order_id}/picking-started",
+            post(picking_started),
+        )
+        .route("/picklists/{order_id}/picked", post(picked))
+        .route("/picklists/{order_id}/ready", post(ready))
         .with_state(AppState {
             live,
+            board,
             shutdown: shutdown.clone(),
         });
     let task = tokio::spawn(async move {
@@ -167,11 +227,68 @@ async fn events(
     let stream = state
         .live
         .subscribe()
-        .map(|json| Ok(Event::default().event("picklist").data(json)))
+        .map(|(name, json)| Ok(Event::default().event(name).data(json)))
         .take_until(stopped(state.shutdown));
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 async fn stopped(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// An error answer: `{"error": message}`.
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    let body = serde_json::json!({ "error": message.to_string() });
+    (status, Json(body)).into_response()
+}
+
+async fn take_step(
+    state: &AppState,
+    raw_order_id: &str,
+    step: StaffStep,
+    lines: Option<&[PickedLine]>,
+) -> Response {
+    let Ok(order_id) = raw_order_id.parse::<Uuid>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("{raw_order_id:?} is not an order id (a UUID)"),
+        );
+    };
+    match state.board.step(order_id, step, lines).await {
+        Ok(status) => Json(status).into_response(),
+        Err(e @ StepError::NotFound(_)) => error(StatusCode::NOT_FOUND, e),
+        Err(e @ StepError::Conflict(_)) => error(StatusCode::CONFLICT, e),
+        Err(e @ StepError::BadRequest(_)) => error(StatusCode::BAD_REQUEST, e),
+        Err(e @ StepError::Unavailable) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+async fn picking_started(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    take_step(&state, &id, StaffStep::StartPicking, None).await
+}
+
+async fn ready(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    take_step(&state, &id, StaffStep::Ready, None).await
+}
+
+/// The body of `POST /picklists/{order_id}/picked`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PickedBody {
+    lines: Vec<PickedLine>,
+}
+
+async fn picked(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
+    let body: PickedBody = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the body must be {{\"lines\": [{{\"sku\": …, \"quantity_picked\": …}}, …]}}: {e}"
+                ),
+            );
+        }
+    };
+    take_step(&state, &id, StaffStep::Picked, Some(&body.lines)).await
 }

@@ -2,8 +2,10 @@
 //! stack and serves one page on 127.0.0.1 that starts and stops the three services (as the
 //! processes they are), sets the simulated order rate, injects a malformed record into the
 //! orders topic, and shows live what Kafka holds: orders/s, pick lists/s, the fulfillment
-//! group's lag per partition, the dead-lettered records, order → pick-list latency and the
-//! latest pick lists. The page polls `GET /api/state` once a second; no page reloads, no CDN.
+//! group's lag per partition, the dead-lettered records, order → pick-list latency, the
+//! latest pick lists and the order status funnel (orders by latest state, read from
+//! `grocery.order-status.v1`; picklist-consumer runs with simulated store staff, so orders
+//! move on to READY). The page polls `GET /api/state` once a second; no page reloads, no CDN.
 //!
 //! On SIGINT or SIGTERM the running services are stopped, every run's exit status is printed
 //! (`<service> run ended: stopped, exit status 0`), and the command fails if any run ended
@@ -166,7 +168,7 @@ fn failure(status: StatusCode, error: &anyhow::Error) -> Response {
 }
 
 async fn current(State(state): State<Shared>) -> Json<Value> {
-    let (kafka, latency, latest) = state.observer.figures();
+    let (kafka, latency, latest, funnel) = state.observer.figures();
     let injected = state
         .injected
         .lock()
@@ -180,8 +182,7 @@ async fn current(State(state): State<Shared>) -> Json<Value> {
         "latency": latency,
         "latest": latest,
         "injected": injected,
-        // The order status funnel needs the order-status contract (issue 12, item 2).
-        "funnel": Value::Null,
+        "funnel": funnel,
     }))
 }
 

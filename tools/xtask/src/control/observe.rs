@@ -1,17 +1,21 @@
 //! What the control room reads from Kafka itself, independent of the services: topic
 //! watermarks (orders/s, pick lists/s, dead-lettered records), the fulfillment group's
-//! committed offsets (lag per partition), and the orders and pick lists (latency, the latest
-//! pick lists). Also the injection of a malformed record.
+//! committed offsets (lag per partition), the orders and pick lists (latency, the latest
+//! pick lists) and the order status changes (the funnel: orders by latest state). Also the
+//! injection of a malformed record.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{Arc, Mutex, mpsc},
     thread,
     time::{Duration, Instant},
 };
 
 use anyhow::Context as _;
-use grocery_events::{Codec, Config, Order, PickList, StockStatus, config::ClientRole, topics};
+use grocery_events::{
+    Codec, Config, Order, OrderState, OrderStatus, PickList, StockStatus, config::ClientRole,
+    topics,
+};
 use rdkafka::{
     Message as _, Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer as _, StreamConsumer},
@@ -79,9 +83,61 @@ pub(crate) struct Latency {
     samples: usize,
 }
 
-/// What the readers saw: order times, latencies, the latest pick lists.
+/// Orders in one state of the funnel.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct FunnelStep {
+    state: &'static str,
+    orders: usize,
+}
+
+/// The order status funnel: orders by the latest state they reached.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Funnel {
+    /// One entry per state, in lifecycle order.
+    states: Vec<FunnelStep>,
+    /// Orders with at least one status change.
+    orders: usize,
+    /// Distinct status changes read (repeats of a `status_id` dropped).
+    changes: usize,
+}
+
+/// The status changes read: distinct ids, and each order's latest state.
+#[derive(Default)]
+struct Statuses {
+    ids: HashSet<uuid::Uuid>,
+    latest: HashMap<uuid::Uuid, OrderState>,
+}
+
+impl Statuses {
+    fn record(&mut self, status: &OrderStatus) {
+        if !self.ids.insert(status.status_id) {
+            return;
+        }
+        // States only move forward; the furthest one reached is the order's state.
+        let latest = self.latest.entry(status.order_id).or_insert(status.state);
+        *latest = (*latest).max(status.state);
+    }
+
+    fn funnel(&self) -> Funnel {
+        let states = grocery_store::lifecycle::STATES
+            .iter()
+            .map(|state| FunnelStep {
+                state: grocery_store::state_name(*state),
+                orders: self.latest.values().filter(|s| *s == state).count(),
+            })
+            .collect();
+        Funnel {
+            states,
+            orders: self.latest.len(),
+            changes: self.ids.len(),
+        }
+    }
+}
+
+/// What the readers saw: order times, latencies, the latest pick lists, status changes.
 #[derive(Default)]
 struct Seen {
+    statuses: Statuses,
     order_times: HashMap<String, i64>,
     order_queue: VecDeque<String>,
     /// Pick lists read before their order: order id → (created time, row index unknown).
@@ -200,7 +256,7 @@ impl Observer {
             .set("enable.auto.commit", "false");
         let reader: StreamConsumer = rd.create().context("creating the topic reader")?;
         let mut assignment = TopicPartitionList::new();
-        for topic in [topics::ORDERS, topics::PICKLISTS] {
+        for topic in [topics::ORDERS, topics::PICKLISTS, topics::ORDER_STATUS] {
             for partition in 0..topics::PARTITIONS {
                 assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
             }
@@ -244,7 +300,7 @@ impl Observer {
     }
 
     /// The latest figures.
-    pub(crate) fn figures(&self) -> (Sampled, Latency, Vec<PickListRow>) {
+    pub(crate) fn figures(&self) -> (Sampled, Latency, Vec<PickListRow>, Funnel) {
         let sampled = self
             .sampled
             .lock()
@@ -252,7 +308,13 @@ impl Observer {
             .clone();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let latency = seen.latency_figures();
-        (sampled, latency, seen.latest.iter().cloned().collect())
+        let funnel = seen.statuses.funnel();
+        (
+            sampled,
+            latency,
+            seen.latest.iter().cloned().collect(),
+            funnel,
+        )
     }
 
     /// Writes one record that is not Confluent-framed Avro to the orders topic; returns its
@@ -365,7 +427,8 @@ fn sample(client: &BaseConsumer) -> anyhow::Result<Sampled> {
     })
 }
 
-/// Reads orders (their times) and pick lists (latency, the latest) until `stop`.
+/// Reads orders (their times), pick lists (latency, the latest) and status changes (the
+/// funnel) until `stop`.
 async fn read(
     reader: StreamConsumer,
     codec: Arc<Codec>,
@@ -388,12 +451,22 @@ async fn read(
             continue;
         };
         // Records that do not decode (the injected malformed ones) are the services' concern.
-        if message.topic() == topics::ORDERS {
-            if let Ok(order) = codec.decode::<Order>(payload).await {
-                lock(&seen).order(order.order_id.to_string(), order.order_time);
+        match message.topic() {
+            topics::ORDERS => {
+                if let Ok(order) = codec.decode::<Order>(payload).await {
+                    lock(&seen).order(order.order_id.to_string(), order.order_time);
+                }
             }
-        } else if let Ok(pick_list) = codec.decode::<PickList>(payload).await {
-            lock(&seen).pick_list(&pick_list);
+            topics::ORDER_STATUS => {
+                if let Ok(status) = codec.decode::<OrderStatus>(payload).await {
+                    lock(&seen).statuses.record(&status);
+                }
+            }
+            _ => {
+                if let Ok(pick_list) = codec.decode::<PickList>(payload).await {
+                    lock(&seen).pick_list(&pick_list);
+                }
+            }
         }
     }
 }

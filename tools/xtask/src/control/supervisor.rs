@@ -145,7 +145,18 @@ impl Supervisor {
                 ]);
             }
             "fulfillment-service" => args.extend(["--listen".into(), "127.0.0.1:0".into()]),
-            _ => args.extend(["--json".into(), "--http".into(), "127.0.0.1:0".into()]),
+            // Simulated store staff walk each pick list to READY, so the funnel moves.
+            _ => args.extend(
+                [
+                    "--json",
+                    "--http",
+                    "127.0.0.1:0",
+                    "--simulate-staff",
+                    "--staff-pace-ms",
+                    "1000",
+                ]
+                .map(String::from),
+            ),
         }
         let program = match NAMES[i] {
             "order-producer" => &self.bins.order_producer,

@@ -1,0 +1,233 @@
+//! Store staff's steps on the pick lists shown: start picking, picked (with the quantities
+//! picked), ready. Each step writes an [`OrderStatus`] to `grocery.order-status.v1` with the
+//! core producer and counts only once the broker acknowledged it. [`Board`] remembers each
+//! shown pick list and its state, refuses steps out of order, and with `--simulate-staff`
+//! walks every new pick list through all three steps by itself.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use grocery_events::{Headers, OrderState, OrderStatus, PickList, Producer};
+use grocery_store::{LifecycleError, PickedLine, StaffStep, picked_status, staff_status};
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+use crate::{startup::now_ms, web::Live};
+
+/// Pick lists remembered for staff steps; the oldest are forgotten first.
+const REMEMBERED: usize = 100_000;
+
+/// Record headers copied from a pick list onto its statuses (the W3C trace context).
+const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
+
+/// Why a step was not taken.
+#[derive(Debug)]
+pub(crate) enum StepError {
+    /// No pick list for the order was shown here.
+    NotFound(Uuid),
+    /// The order is not in the state the step follows, or another step is being recorded.
+    Conflict(String),
+    /// The picked quantities do not fit the pick list.
+    BadRequest(String),
+    /// The status could not be written.
+    Unavailable,
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotFound(order_id) => {
+                write!(f, "no pick list for order {order_id} is shown here")
+            }
+            Self::Conflict(message) | Self::BadRequest(message) => f.write_str(message),
+            Self::Unavailable => f.write_str(
+                "the change could not be recorded (Kafka did not acknowledge it); try again",
+            ),
+        }
+    }
+}
+
+struct Entry {
+    pick_list: PickList,
+    state: OrderState,
+    /// A step is being written now.
+    busy: bool,
+    headers: Headers,
+}
+
+#[derive(Default)]
+struct Lists {
+    by_order: HashMap<Uuid, Entry>,
+    arrival: VecDeque<Uuid>,
+}
+
+/// The pick lists shown, their states, and the producer of staff steps.
+#[derive(Clone)]
+pub(crate) struct Board {
+    lists: Arc<Mutex<Lists>>,
+    producer: Arc<Producer>,
+    live: Live,
+    simulate: Option<mpsc::UnboundedSender<Uuid>>,
+}
+
+impl Board {
+    /// A board writing with `producer` and telling `live` pages of each change. With
+    /// `simulate_pace`, simulated staff walk each new pick list through its steps, waiting
+    /// that long before each step, until `shutdown` turns true.
+    pub(crate) fn new(
+        producer: Producer,
+        live: Live,
+        simulate_pace: Option<Duration>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let mut board = Self {
+            lists: Arc::default(),
+            producer: Arc::new(producer),
+            live,
+            simulate: None,
+        };
+        if let Some(pace) = simulate_pace {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(simulate(board.clone(), rx, pace, shutdown));
+            board.simulate = Some(tx);
+        }
+        board
+    }
+
+    /// Remembers a pick list just shown (state PICKLIST_CREATED), with the headers of its
+    /// record; a pick list already known keeps its state.
+    pub(crate) fn add(&self, pick_list: &PickList, record_headers: &Headers) {
+        let mut headers = Headers::new();
+        for key in TRACE_HEADERS {
+            if let Some(value) = record_headers.get(key) {
+                headers.push(key, Some(value.to_vec()));
+            }
+        }
+        {
+            let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+            if lists.by_order.contains_key(&pick_list.order_id) {
+                return;
+            }
+            if lists.arrival.len() == REMEMBERED
+                && let Some(oldest) = lists.arrival.pop_front()
+            {
+                lists.by_order.remove(&oldest);
+            }
+            lists.arrival.push_back(pick_list.order_id);
+            lists.by_order.insert(
+                pick_list.order_id,
+                Entry {
+                    pick_list: pick_list.clone(),
+                    state: OrderState::PicklistCreated,
+                    busy: false,
+                    headers,
+                },
+            );
+        }
+        if let Some(simulate) = &self.simulate {
+            // The simulation ends only at shutdown.
+            let _ = simulate.send(pick_list.order_id);
+        }
+    }
+
+    /// Takes `step` on `order_id`'s pick list (for [`StaffStep::Picked`], `picked` gives the
+    /// quantities; `None`: as planned) and returns the status written, once acknowledged.
+    pub(crate) async fn step(
+        &self,
+        order_id: Uuid,
+        step: StaffStep,
+        picked: Option<&[PickedLine]>,
+    ) -> Result<OrderStatus, StepError> {
+        let (status, headers) = {
+            let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = lists
+                .by_order
+                .get_mut(&order_id)
+                .ok_or(StepError::NotFound(order_id))?;
+            if entry.busy {
+                return Err(StepError::Conflict(format!(
+                    "another change of order {order_id} is being recorded; reload and try again"
+                )));
+            }
+            step.check(entry.state)
+                .map_err(|e| StepError::Conflict(e.to_string()))?;
+            let now = now_ms();
+            let status = match step {
+                StaffStep::Picked => {
+                    picked_status(&entry.pick_list, picked, now).map_err(|e| match e {
+                        LifecycleError::BadLines(message) => StepError::BadRequest(message),
+                        other => StepError::Conflict(other.to_string()),
+                    })?
+                }
+                _ => staff_status(&entry.pick_list, step, now),
+            };
+            entry.busy = true;
+            (status, entry.headers.clone())
+        };
+        let written = self.producer.send_with(&status, &headers).await;
+        let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = lists.by_order.get_mut(&order_id);
+        match written {
+            Ok(delivered) => {
+                if let Some(entry) = entry {
+                    entry.busy = false;
+                    entry.state = status.state;
+                }
+                drop(lists);
+                tracing::info!(
+                    order_id = %order_id,
+                    state = grocery_store::state_name(status.state),
+                    actor = %status.actor,
+                    partition = delivered.partition,
+                    offset = delivered.offset,
+                    "order status recorded"
+                );
+                self.live.publish_status(order_id, status.state);
+                Ok(status)
+            }
+            Err(error) => {
+                if let Some(entry) = entry {
+                    entry.busy = false;
+                }
+                tracing::error!(%error, order_id = %order_id, "cannot record an order status");
+                Err(StepError::Unavailable)
+            }
+        }
+    }
+}
+
+/// Simulated store staff: each pick list named on `rx` goes through start picking, picked (as
+/// planned) and ready, `pace` before each step; many lists at once.
+async fn simulate(
+    board: Board,
+    mut rx: mpsc::UnboundedReceiver<Uuid>,
+    pace: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut walks = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            Some(order_id) = rx.recv() => {
+                let board = board.clone();
+                walks.spawn(async move {
+                    for step in [StaffStep::StartPicking, StaffStep::Picked, StaffStep::Ready] {
+                        if !pace.is_zero() {
+                            tokio::time::sleep(pace).await;
+                        }
+                        if let Err(error) = board.step(order_id, step, None).await {
+                            tracing::warn!(%order_id, %error, "simulated staff stopped on this pick list");
+                            return;
+                        }
+                    }
+                });
+            }
+            Some(_) = walks.join_next(), if !walks.is_empty() => {}
+            else => break,
+        }
+    }
+    // Dropping the set stops the walks still under way.
+}

@@ -1,0 +1,270 @@
+//! Store staff's steps against the local stack: the page's JSON endpoints write PICKING_STARTED,
+//! PICKED and READY to `grocery.order-status.v1` (read back with `read_committed`), refuse
+//! steps out of order (409), unknown orders (404) and bad bodies (400); `--simulate-staff`
+//! walks every pick list through all three.
+
+use std::{collections::BTreeMap, process::Command, time::Duration};
+
+use grocery_events::{
+    Client, Config, ConsumerOptions, Headers, OrderState, OrderStatus, PickLine, PickList,
+    StockStatus,
+};
+use local_stack::Stack;
+use serde_json::{Value, json};
+use test_support::{Output, Process, write_config};
+use uuid::Uuid;
+
+const BIN: &str = env!("CARGO_BIN_EXE_picklist-consumer");
+const WAIT: Duration = Duration::from_secs(60);
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+fn pick_list(n: u128) -> PickList {
+    let line = |sku: &str, quantity, quantity_to_pick, walk_sequence| PickLine {
+        sku: sku.into(),
+        name: sku.into(),
+        quantity,
+        quantity_to_pick,
+        aisle: "Dairy".into(),
+        walk_sequence,
+        stock_status: if quantity == quantity_to_pick {
+            StockStatus::InStock
+        } else {
+            StockStatus::Short
+        },
+        note: None,
+    };
+    PickList {
+        picklist_id: Uuid::from_u128(1000 + n),
+        order_id: Uuid::from_u128(n),
+        items_to_pick: vec![line("PRD-00001", 2, 2, 1), line("PRD-00002", 3, 1, 2)],
+        assigned_picker: "Ana".into(),
+        created_time: 1_763_769_600_000,
+    }
+}
+
+fn client(stack: &Stack) -> Client {
+    Client::from_config(Config::from_properties_str(&stack.client_properties()).unwrap()).unwrap()
+}
+
+/// Reads `count` statuses from the topic (a fresh group, `read_committed`).
+async fn read_statuses(client: &Client, count: usize) -> Vec<(OrderStatus, Headers)> {
+    let consumer = client
+        .consumer::<OrderStatus>(ConsumerOptions::new(format!(
+            "reader-{}",
+            Uuid::new_v4().simple()
+        )))
+        .await
+        .unwrap();
+    let mut statuses = Vec::new();
+    tokio::time::timeout(WAIT, async {
+        while statuses.len() < count {
+            let received = consumer.recv().await.unwrap();
+            statuses.push((received.event, received.headers));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{} of {count} statuses", statuses.len()));
+    statuses
+}
+
+async fn post(http: &reqwest::Client, url: String, body: Option<Value>) -> (u16, Value) {
+    let mut request = http.post(url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_steps_are_written_in_order_and_wrong_ones_refused() {
+    let stack = Stack::start().await.unwrap();
+    let client = client(&stack);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
+    let list = pick_list(1);
+    client
+        .producer()
+        .await
+        .unwrap()
+        .send_with(&list, &Headers::new().with("traceparent", TRACEPARENT))
+        .await
+        .unwrap();
+    let mut command = Command::new(BIN);
+    command
+        .arg("--config")
+        .arg(&config)
+        .args(["--json", "--http", "127.0.0.1:0"]);
+    let mut consumer =
+        Process::start("picklist-consumer", &mut command, Output::default()).unwrap();
+    let base = format!("http://{}", consumer.listening_addr(WAIT).unwrap());
+    consumer
+        .stdout()
+        .wait_for(WAIT, |l| l.contains(&list.picklist_id.to_string()))
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = |step: &str| format!("{base}/picklists/{}/{step}", list.order_id);
+    let lines = |a: i32, b: i32| {
+        json!({"lines": [
+            {"sku": "PRD-00001", "quantity_picked": a},
+            {"sku": "PRD-00002", "quantity_picked": b},
+        ]})
+    };
+
+    let page = http.get(&base).send().await.unwrap().text().await.unwrap();
+    for button in ["Start picking", "Picked", "Ready"] {
+        assert!(page.contains(button), "the page has a {button:?} button");
+    }
+
+    // Out of order, unknown, malformed: refused, nothing written.
+    let (code, body) = post(&http, url("ready"), None).await;
+    assert_eq!(code, 409, "{body}");
+    assert_eq!(
+        body["error"],
+        "cannot mark the order READY: it is PICKLIST_CREATED, and READY can only follow PICKED"
+    );
+    let (code, body) = post(&http, url("picked"), Some(lines(2, 1))).await;
+    assert_eq!(code, 409, "{body}");
+    let unknown = format!("{base}/picklists/{}/picking-started", Uuid::from_u128(99));
+    let (code, body) = post(&http, unknown, None).await;
+    assert_eq!(code, 404, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("no pick list"));
+    let (code, body) = post(&http, format!("{base}/picklists/42/ready"), None).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("not an order id"));
+
+    let (code, body) = post(&http, url("picking-started"), None).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["state"], "PICKING_STARTED");
+    assert_eq!(body["actor"], "staff:Ana");
+    let (code, body) = post(&http, url("picking-started"), None).await;
+    assert_eq!(code, 409, "a step taken twice: {body}");
+
+    for bad in [
+        json!("nope"),
+        json!({"lines": [{"sku": "PRD-00001", "quantity_picked": 1}]}),
+        lines(3, 1),
+        lines(2, -1),
+        json!({"lines": [
+            {"sku": "PRD-00002", "quantity_picked": 1},
+            {"sku": "PRD-00001", "quantity_picked": 2},
+        ]}),
+    ] {
+        let (code, body) = post(&http, url("picked"), Some(bad.clone())).await;
+        assert_eq!(code, 400, "{bad}: {body}");
+    }
+    let (code, body) = post(&http, url("picked"), Some(lines(3, 0))).await;
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(
+        body["error"],
+        "line 1 (PRD-00001): picked 3 is outside 0 to 2 (the quantity ordered)"
+    );
+
+    // Milk: 1 of 3 picked, 2 short.
+    let (code, body) = post(&http, url("picked"), Some(lines(2, 1))).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["state"], "PICKED");
+    let (code, body) = post(&http, url("ready"), None).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["state"], "READY");
+
+    // The page hears of the latest state.
+    let mut events = http.get(format!("{base}/events")).send().await.unwrap();
+    let mut received = String::new();
+    tokio::time::timeout(WAIT, async {
+        while !received.contains(r#""state":"READY""#) {
+            let chunk = events.chunk().await.unwrap().expect("stream open");
+            received.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("events so far: {received}"));
+    assert!(received.contains("event: status"), "{received}");
+    drop(events);
+
+    let statuses = read_statuses(&client, 3).await;
+    let states: Vec<_> = statuses.iter().map(|(s, _)| s.state).collect();
+    assert_eq!(
+        states,
+        [
+            OrderState::PickingStarted,
+            OrderState::Picked,
+            OrderState::Ready
+        ]
+    );
+    for (status, headers) in &statuses {
+        assert_eq!(status.order_id, list.order_id);
+        assert_eq!(status.actor, "staff:Ana");
+        assert_eq!(status.picklist_id, Some(list.picklist_id));
+        assert_eq!(
+            status.status_id,
+            grocery_store::status_id(list.order_id, status.state)
+        );
+        assert_eq!(headers.get_str("traceparent"), Some(TRACEPARENT));
+    }
+    let picked = &statuses[1].0;
+    let quantities: Vec<_> = picked
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.sku.as_str(),
+                l.quantity,
+                l.quantity_picked,
+                l.quantity_short,
+            )
+        })
+        .collect();
+    assert_eq!(quantities, [("PRD-00001", 2, 2, 0), ("PRD-00002", 3, 1, 2)]);
+    assert_eq!(picked.note.as_deref(), Some("PRD-00002 short 2"));
+    let status = consumer.terminate(WAIT).unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_staff_walk_every_pick_list_to_ready() {
+    let stack = Stack::start().await.unwrap();
+    let client = client(&stack);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
+    let producer = client.producer().await.unwrap();
+    let lists: Vec<_> = (1..=8).map(pick_list).collect();
+    for list in &lists {
+        producer.send(list).await.unwrap();
+    }
+    let mut command = Command::new(BIN);
+    command
+        .arg("--config")
+        .arg(&config)
+        .arg("--json")
+        .env("PICKLIST_SIMULATE_STAFF", "true")
+        .env("PICKLIST_STAFF_PACE_MS", "0");
+    let mut consumer =
+        Process::start("picklist-consumer", &mut command, Output::default()).unwrap();
+    let statuses = read_statuses(&client, 3 * lists.len()).await;
+    let mut by_order: BTreeMap<Uuid, Vec<OrderState>> = BTreeMap::new();
+    for (status, _) in &statuses {
+        by_order
+            .entry(status.order_id)
+            .or_default()
+            .push(status.state);
+        if status.state == OrderState::Picked {
+            // As planned: the milk line short 2.
+            assert_eq!(status.lines[1].quantity_short, 2);
+        }
+    }
+    assert_eq!(by_order.len(), lists.len());
+    for states in by_order.values() {
+        assert_eq!(
+            states,
+            &[
+                OrderState::PickingStarted,
+                OrderState::Picked,
+                OrderState::Ready
+            ]
+        );
+    }
+    let status = consumer.terminate(WAIT).unwrap();
+    assert!(status.success(), "{status:?}");
+}
