@@ -30,6 +30,10 @@ pub(crate) const GROUP: &str = "order-api";
 /// How long one attempt to read the topic's partitions and end offsets may take.
 const ASSIGN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// First and longest wait between attempts to read the topic's partitions.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(10);
+
 /// How often the view checks whether it has caught up when no record arrives (a record
 /// dead-lettered last moves only the consumer's position).
 const CATCH_UP_CHECK: Duration = Duration::from_millis(250);
@@ -229,6 +233,7 @@ pub(crate) async fn follow(
     let stop = shutdown.requested();
     tokio::pin!(stop);
     let started = std::time::Instant::now();
+    let mut backoff = RETRY_FIRST;
     let mut replay = loop {
         let attempt = client.replay::<OrderStatus>(ConsumerOptions::new(GROUP), ASSIGN_TIMEOUT);
         tokio::select! {
@@ -239,10 +244,16 @@ pub(crate) async fn follow(
                     return Err(error.into());
                 }
                 Err(error) => {
-                    tracing::warn!(%error, "cannot read the order status topic yet; retrying");
+                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "cannot read the order status topic yet");
                 }
             },
         }
+        // A topic not created yet fails at once: wait before the next attempt.
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(RETRY_MAX);
     };
     let mut check = tokio::time::interval(CATCH_UP_CHECK);
     loop {
