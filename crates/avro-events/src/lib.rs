@@ -20,6 +20,8 @@
 //! - [`Producer`] and [`Consumer`] ([`Client::producer`], [`Client::consumer`]): typed, idempotent, at-least-once; undecodable records go to
 //!   a dead-letter topic with headers that say why ([`dlq`]). [`Pipeline`] is
 //!   consume-transform-produce, with Kafka transactions when `transactional.id` is set.
+//!   [`Replay`] ([`Client::replay`]) reads a topic whole from the beginning of every partition
+//!   and says when it has caught up, to rebuild a view (the Order API's order histories).
 //! - [`auth`]: OAuth client credentials for Kafka (SASL/OAUTHBEARER with Confluent's
 //!   `logicalCluster` and `identityPoolId` extensions) and for the Schema Registry.
 //! - [`compat`]: the seven compatibility levels, as Confluent's registry decides them.
