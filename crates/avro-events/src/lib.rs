@@ -19,7 +19,8 @@
 //!   (and cached) and resolved into the reader type, so v1 data reads into a v2 type and back.
 //! - [`Producer`] and [`Consumer`] ([`Client::producer`], [`Client::consumer`]): typed, idempotent, at-least-once; undecodable records go to
 //!   a dead-letter topic with headers that say why ([`dlq`]). [`Pipeline`] is
-//!   consume-transform-produce, with Kafka transactions when `transactional.id` is set.
+//!   consume-transform-produce, with Kafka transactions when `transactional.id` is set; one
+//!   input may become events of several types ([`Outputs`]), written together.
 //! - [`auth`]: OAuth client credentials for Kafka (SASL/OAUTHBEARER with Confluent's
 //!   `logicalCluster` and `identityPoolId` extensions) and for the Schema Registry.
 //! - [`compat`]: the seven compatibility levels, as Confluent's registry decides them.
