@@ -177,7 +177,8 @@ impl<In: Event> Pipeline<In> {
         !self.consumer.context().brokers_down() && !self.producer_context().brokers_down()
     }
 
-    fn producer_context(&self) -> &KafkaContext {
+    /// The producer's client context (statistics, broker reachability).
+    pub fn producer_context(&self) -> &KafkaContext {
         self.producer.context()
     }
 
