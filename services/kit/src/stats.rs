@@ -10,7 +10,7 @@
 //! | `kafka_client_queued_messages` | gauge | `client` | `msg_cnt` |
 //! | `kafka_client_broker_rtt_avg_seconds` | gauge | `client`, `broker` | `brokers[].rtt.avg` |
 //! | `kafka_client_broker_rtt_p99_seconds` | gauge | `client`, `broker` | `brokers[].rtt.p99` |
-//! | `kafka_consumer_lag` | gauge | `client`, `topic`, `partition` | per assigned partition: `ls_offset` (else `hi_offset`) − `app_offset` (else `committed_offset`) |
+//! | `kafka_consumer_lag` | gauge | `client`, `topic`, `partition` | per assigned partition: `ls_offset` (else `hi_offset`) − `app_offset` (else `committed_offset`, else `lo_offset`) |
 
 use std::fmt::Write as _;
 
@@ -32,29 +32,49 @@ pub fn consumer_lag(context: &KafkaContext) -> Option<i64> {
 
 /// (topic, partition, lag) of each assigned partition with a known lag: the partition's end
 /// (last stable offset, else high watermark) minus the application's position (`app_offset`,
-/// the next record it is handed), or minus the committed offset before it read any. The
+/// the next record it is handed), or before it read any the committed offset, or the log
+/// start (`lo_offset`). The
 /// position, not librdkafka's `consumer_lag` (end minus committed), because a transactional
 /// consumer commits through its producer and its own committed offset goes stale.
 fn assigned_lags(statistics: &Statistics) -> impl Iterator<Item = (&str, i32, i64)> {
     statistics.topics.values().flat_map(|topic| {
         topic.partitions.values().filter_map(|p| {
-            if p.partition < 0 || p.fetch_state != "active" {
-                return None;
-            }
-            let end = if p.ls_offset >= 0 {
-                p.ls_offset
-            } else {
-                p.hi_offset
+            let offsets = Offsets {
+                last_stable: p.ls_offset,
+                high: p.hi_offset,
+                position: p.app_offset,
+                committed: p.committed_offset,
+                low: p.lo_offset,
             };
-            let from = if p.app_offset >= 0 {
-                p.app_offset
-            } else {
-                p.committed_offset
-            };
-            (end >= 0 && from >= 0)
-                .then(|| (topic.topic.as_str(), p.partition, (end - from).max(0)))
+            (p.partition >= 0 && p.fetch_state == "active")
+                .then(|| offsets.lag())
+                .flatten()
+                .map(|lag| (topic.topic.as_str(), p.partition, lag))
         })
     })
+}
+
+/// A partition's offsets in librdkafka's statistics (negative: unknown).
+#[derive(Debug, Clone, Copy)]
+struct Offsets {
+    last_stable: i64,
+    high: i64,
+    position: i64,
+    committed: i64,
+    low: i64,
+}
+
+impl Offsets {
+    /// End minus position (see [`assigned_lags`]); `None` when either is unknown.
+    fn lag(self) -> Option<i64> {
+        let end = [self.last_stable, self.high]
+            .into_iter()
+            .find(|offset| *offset >= 0)?;
+        let from = [self.position, self.committed, self.low]
+            .into_iter()
+            .find(|offset| *offset >= 0)?;
+        Some((end - from).max(0))
+    }
 }
 
 /// Appends the client metrics of `clients` (label, context) to `out`. With `openmetrics` the
@@ -170,4 +190,46 @@ fn escape(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Offsets;
+
+    fn lag(last_stable: i64, high: i64, position: i64, committed: i64, low: i64) -> Option<i64> {
+        Offsets {
+            last_stable,
+            high,
+            position,
+            committed,
+            low,
+        }
+        .lag()
+    }
+
+    #[test]
+    fn lag_is_end_minus_position_or_committed_or_low() {
+        const UNKNOWN: i64 = -1001;
+        assert_eq!(lag(15, 15, 10, 4, 0), Some(5), "position first");
+        assert_eq!(lag(12, 15, 10, 4, 0), Some(2), "last stable offset first");
+        assert_eq!(lag(UNKNOWN, 15, 10, 4, 0), Some(5), "high watermark else");
+        assert_eq!(
+            lag(15, 15, UNKNOWN, 4, 0),
+            Some(11),
+            "committed before a read"
+        );
+        assert_eq!(lag(15, 15, UNKNOWN, UNKNOWN, 3), Some(12), "log start else");
+        assert_eq!(
+            lag(0, 0, UNKNOWN, UNKNOWN, 0),
+            Some(0),
+            "an empty partition"
+        );
+        assert_eq!(lag(UNKNOWN, UNKNOWN, 10, 4, 0), None, "end unknown");
+        assert_eq!(
+            lag(15, 15, UNKNOWN, UNKNOWN, UNKNOWN),
+            None,
+            "start unknown"
+        );
+        assert_eq!(lag(5, 5, 7, 4, 0), Some(0), "never negative");
+    }
 }
