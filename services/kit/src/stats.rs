@@ -77,6 +77,9 @@ impl Offsets {
     }
 }
 
+/// A counter family: name (without `_total`), help, and its value in the statistics.
+type Counter = (&'static str, &'static str, fn(&Statistics) -> i64);
+
 /// Appends the client metrics of `clients` (label, context) to `out`. With `openmetrics` the
 /// counters' `# TYPE` lines name the family without `_total` (OpenMetrics), else with it
 /// (Prometheus text 0.0.4). A client with no statistics yet adds nothing.
@@ -88,7 +91,7 @@ pub fn render(out: &mut String, clients: &[(&str, &KafkaContext)], openmetrics: 
     if snapshots.is_empty() {
         return;
     }
-    let counters: [(&str, &str, fn(&Statistics) -> i64); 4] = [
+    let counters: [Counter; 4] = [
         (
             "kafka_client_tx_messages",
             "Messages sent to brokers",
