@@ -30,6 +30,14 @@
 //!   [`Received`]; tombstones (null values) as [`Record::Tombstone`] from
 //!   [`Consumer::recv_record`], produced with [`Producer::send_tombstone`]; Avro keys with their
 //!   own schema ([`Event::KEY_SCHEMA`], subject `<topic>-key`).
+//! - Traces across services ([`trace`]): every record produced carries W3C trace context
+//!   (`traceparent`, `tracestate`), a new trace or one continued with
+//!   [`Producer::send_traced`]; [`Received::trace`] reads it back ([`TraceContext`]) and a
+//!   [`Pipeline`] continues each input's trace on its outputs. OpenTelemetry spans are recorded
+//!   when the application installs a tracer provider; none is needed.
+//! - Client metrics: with `statistics.interval.ms` set, librdkafka's statistics are kept by each
+//!   client's [`KafkaContext`](context::KafkaContext::statistics) and told to
+//!   [`Hooks::statistics`].
 //!
 //! # Cargo features
 //!
