@@ -223,6 +223,22 @@ impl TraceContext {
         (!state.is_empty()).then_some(state)
     }
 
+    /// Records a step of this trace that is not a record (showing a pick list, handling a
+    /// request): an OpenTelemetry span named `name`, a child of this span, started and ended
+    /// now through the global tracer provider (nothing is recorded without one). Returns the
+    /// step's context.
+    pub fn record_child(&self, name: &'static str) -> Self {
+        let (context, mut span) = start_span(
+            &Spans::new(),
+            name,
+            opentelemetry::trace::SpanKind::Internal,
+            "",
+            Some(self),
+        );
+        opentelemetry::trace::Span::end(&mut span);
+        context
+    }
+
     /// Puts this context in `headers`, replacing any `traceparent` and `tracestate` there;
     /// other headers are kept.
     pub fn inject(&self, headers: &mut Headers) {
@@ -282,7 +298,7 @@ mod spans {
         }
     }
 
-    /// Starts a span of `kind` named `name` on `topic`: a child of `parent`, else of
+    /// Starts a span of `kind` named `name` on `topic` (none: empty): a child of `parent`, else of
     /// OpenTelemetry's current span, else a new trace. Returns its context (the one for the
     /// record's headers) and the span, recorded only when a tracer provider is installed.
     pub(crate) fn start_span(
@@ -316,7 +332,7 @@ mod spans {
         } else {
             parent.map_or_else(TraceContext::new_root, |p| p.child())
         };
-        if span.is_recording() {
+        if span.is_recording() && !topic.is_empty() {
             span.set_attributes([
                 KeyValue::new("messaging.system", "kafka"),
                 KeyValue::new("messaging.destination.name", topic.to_owned()),

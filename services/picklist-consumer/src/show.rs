@@ -54,6 +54,10 @@ pub(crate) async fn run(
             if dedup.observe(pick_list) {
                 let trace = received.trace();
                 show(pick_list, trace.as_ref(), format, live)?;
+                // The display, a step of the order's trace (exported when OTLP is on).
+                if let Some(trace) = &trace {
+                    trace.record_child("display");
+                }
                 stats.shown += 1;
             } else {
                 stats.duplicates_suppressed += 1;

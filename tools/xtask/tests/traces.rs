@@ -1,9 +1,9 @@
 //! One trace id across the three services, as processes on the local stack: an order placed
 //! with a known W3C `traceparent` (`POST /orders`) is followed by its trace id through
 //! order-producer's log, the order record's `traceparent` header, fulfillment-service's log,
-//! the pick list's header, and picklist-consumer's log and JSON output; and the spans of
-//! order-producer and fulfillment-service reach an OTLP receiver (a small HTTP server here
-//! counting POSTs to `/v1/traces`) with that trace id in their protobuf.
+//! the pick list's header, and picklist-consumer's log and JSON output; and the spans of the
+//! three services (send, process and send, display) reach an OTLP receiver (a small HTTP
+//! server here counting POSTs to `/v1/traces`) with that trace id in their protobuf.
 
 use std::{
     path::Path,
@@ -221,7 +221,7 @@ async fn one_trace_id_across_the_three_services() {
         .iter()
         .filter(|body| body.windows(16).any(|w| w == trace_id.as_slice()))
         .collect();
-    for service in ["order-producer", "fulfillment-service"] {
+    for service in ["order-producer", "fulfillment-service", "picklist-consumer"] {
         assert!(
             with_trace
                 .iter()
@@ -230,8 +230,21 @@ async fn one_trace_id_across_the_three_services() {
             exports.len()
         );
     }
+    // The exported `send` spans are the records' spans: their span ids are the headers'.
+    for (what, span_id) in [
+        ("order", order_trace.span_id().to_string()),
+        ("pick list", pick_trace.span_id().to_string()),
+    ] {
+        let span_id = hex(&span_id);
+        assert!(
+            with_trace
+                .iter()
+                .any(|body| body.windows(8).any(|w| w == span_id.as_slice())),
+            "the {what} record's span is exported"
+        );
+    }
     matched.push(format!(
-        "OTLP receiver:          {} POSTs to /v1/traces, {} with trace id {TRACE_ID} (from order-producer and fulfillment-service)",
+        "OTLP receiver:          {} POSTs to /v1/traces, {} with trace id {TRACE_ID} (from all three services)",
         exports.len(),
         with_trace.len()
     ));
