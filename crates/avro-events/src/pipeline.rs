@@ -17,6 +17,10 @@
 //! partitions was revoked is aborted too, so the partition's new owner and this instance never
 //! both commit outputs for the same input. Give each instance its own, stable
 //! `transactional.id` (the same one across its restarts, so a restart fences its predecessor).
+//!
+//! Every output continues its input's W3C trace ([`crate::trace`]): the same trace id, a new
+//! span id, the input's span as parent; the transform runs inside a `process` span (DEBUG)
+//! carrying the input's `trace_id`.
 
 use std::{
     collections::BTreeMap,
@@ -29,10 +33,11 @@ use std::{
 
 use backon::Retryable as _;
 use futures::{StreamExt, stream::FuturesOrdered};
+use opentelemetry::trace::{Span as _, SpanKind};
 use rdkafka::{
     Offset, TopicPartitionList, consumer::Consumer as _, error::KafkaError, producer::Producer as _,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, debug_span, info, warn};
 
 use crate::{
     Client, Consumer, ConsumerOptions, Error, Event, Producer, Received, RecordMeta, Result,
@@ -40,6 +45,7 @@ use crate::{
     context::{DeadLettered, KafkaContext},
     error::KafkaOperation,
     producer::PendingDelivery,
+    trace::{self, TraceContext},
 };
 
 /// Counters of a running pipeline.
@@ -171,7 +177,8 @@ impl<In: Event> Pipeline<In> {
         !self.consumer.context().brokers_down() && !self.producer_context().brokers_down()
     }
 
-    fn producer_context(&self) -> &KafkaContext {
+    /// The producer's client context (statistics, broker reachability).
+    pub fn producer_context(&self) -> &KafkaContext {
         self.producer.context()
     }
 
@@ -225,9 +232,10 @@ impl<In: Event> Pipeline<In> {
                 received = self.consumer.recv(), if can_read => {
                     let received = received?;
                     self.stats.consumed.fetch_add(1, Ordering::Relaxed);
+                    let (parent, outputs) = self.transform_traced(&received, &mut transform);
                     let mut deliveries = Vec::new();
-                    for out in transform(&received) {
-                        deliveries.push(self.enqueue(&out).await?);
+                    for out in outputs {
+                        deliveries.push(self.enqueue(&out, parent.as_ref()).await?);
                     }
                     let meta = received.meta;
                     in_flight.push_back(async move {
@@ -253,10 +261,42 @@ impl<In: Event> Pipeline<In> {
         self.consumer.close().await
     }
 
-    /// Encodes and queues `out`, waiting out errors that may pass (the registry unreachable
-    /// when the output schema is first looked up).
-    async fn enqueue<Out: Event>(&self, out: &Out) -> Result<PendingDelivery> {
-        (|| self.producer.enqueue_to(Out::TOPIC, out))
+    /// Runs `transform` on `received` inside its `process` span (with the input's `trace_id`);
+    /// returns the input's trace context, which the outputs continue, and the outputs.
+    fn transform_traced<Out, F>(
+        &self,
+        received: &Received<In>,
+        transform: &mut F,
+    ) -> (Option<TraceContext>, Vec<Out>)
+    where
+        F: FnMut(&Received<In>) -> Vec<Out>,
+    {
+        let parent = received.trace();
+        let meta = &received.meta;
+        let span = debug_span!("process", topic = %meta.topic, partition = meta.partition, offset = meta.offset, trace_id = tracing::field::Empty);
+        if let Some(parent) = parent.as_ref().filter(|_| !span.is_disabled()) {
+            span.record("trace_id", tracing::field::display(parent.trace_id()));
+        }
+        let (_, mut otel) = trace::start_span(
+            self.producer.spans(),
+            "process",
+            SpanKind::Consumer,
+            &meta.topic,
+            parent.as_ref(),
+        );
+        let outputs = span.in_scope(|| transform(received));
+        otel.end();
+        (parent, outputs)
+    }
+
+    /// Encodes and queues `out` as the next span of `parent`'s trace, waiting out errors that
+    /// may pass (the registry unreachable when the output schema is first looked up).
+    async fn enqueue<Out: Event>(
+        &self,
+        out: &Out,
+        parent: Option<&TraceContext>,
+    ) -> Result<PendingDelivery> {
+        (|| self.producer.enqueue_traced(Out::TOPIC, out, None, parent))
             .retry(crate::retry::exponential(
                 self.options.consumer.initial_backoff,
                 Duration::from_secs(10),
@@ -343,8 +383,9 @@ impl<In: Event> Pipeline<In> {
             let meta = match polled {
                 Polled::Event(received) => {
                     self.stats.consumed.fetch_add(1, Ordering::Relaxed);
-                    for out in transform(&received) {
-                        deliveries.push(self.enqueue(&out).await?);
+                    let (parent, outputs) = self.transform_traced(&received, transform);
+                    for out in outputs {
+                        deliveries.push(self.enqueue(&out, parent.as_ref()).await?);
                         batch.produced += 1;
                     }
                     received.meta

@@ -8,7 +8,10 @@
 //! With `transactional.id` in the configuration outputs and offsets are committed in Kafka
 //! transactions (the library does it).
 //!
-//! `--listen` serves `GET /metrics` (Prometheus/OpenMetrics text) and `GET /health`.
+//! `--listen` serves `GET /metrics` (Prometheus/OpenMetrics text: the service's counters, the
+//! consumer lag and the client metrics from librdkafka's statistics) and `GET /health`. Each
+//! pick list continues its order's W3C trace (`traceparent` header); with
+//! `RUST_LOG=info,fulfillment_service=debug` each order's `trace_id` is logged.
 //! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`
 //! overrides; bad configuration prints one `error: …` line and exits with status 2. Logs go
 //! to stderr (`RUST_LOG`, default `info`); SIGINT or SIGTERM stop gracefully.
@@ -59,11 +62,6 @@ fn main() -> ExitCode {
             shutdown.receiver(),
         )
         .await?;
-        let lag = tokio::spawn(metrics::track_lag(
-            metrics.clone(),
-            pipeline.clone(),
-            shutdown.receiver(),
-        ));
         tracing::info!(group = %cli.group, roster = %cli.roster, "fulfillment service running");
 
         let builder = PickListBuilder::new(&catalog, cli.roster.clone());
@@ -73,13 +71,14 @@ fn main() -> ExitCode {
             let order = &received.event;
             latency.observe(metrics::latency_seconds(now, order.order_time));
             let pick_list = builder.build(order, now);
-            tracing::debug!(order_id = %order.order_id, picker = %pick_list.assigned_picker, "pick list built");
+            // Inside the pipeline's `process` span: its `trace_id` is the order's, which the
+            // pick list continues.
+            tracing::debug!(order_id = %order.order_id, trace_id = %received.trace().map(|t| t.trace_id().to_string()).unwrap_or_default(), picker = %pick_list.assigned_picker, "pick list built");
             vec![pick_list]
         };
         let outcome = pipeline.run(transform, shutdown.requested()).await;
         let outcome = startup::tolerate_final_commit(outcome, shutdown.is_requested());
         shutdown.trigger();
-        let _ = lag.await;
         let _ = server.await;
         let stats = pipeline.stats();
         tracing::info!(

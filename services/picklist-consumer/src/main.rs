@@ -3,10 +3,16 @@
 //! Pick lists are read with the typed consumer of group `--group`; a pick list delivered
 //! twice (same `picklist_id`) is shown once, and every record is acknowledged after it has
 //! been shown. Output on stdout: a text block per pick list, or with `--json` one flat JSON
-//! object per line (the pick list's fields plus `displayed_at_ms`). `--http ADDR` also serves
-//! a live page at `/` fed by server-sent events at `/events`, with `/health` and `/metrics`
-//! (Prometheus text). On SIGINT or SIGTERM the
-//! counts go to the log and to `--stats-file`.
+//! object per line (the pick list's fields plus `displayed_at_ms`, and the record's W3C trace
+//! as `trace_id` and `traceparent`); each pick list shown is logged with its `trace_id`.
+//! `--listen ADDR` (or its earlier name `--http`; default `127.0.0.1:0`, a free port, logged)
+//! serves a live page at `/` fed by server-sent events at `/events` (the same JSON), with
+//! `/health` and `/metrics` (Prometheus text, with the client metrics of librdkafka's
+//! statistics). On SIGINT or SIGTERM the counts go to the log and to `--stats-file`.
+//!
+//! A status produced later for a pick list shown (e.g. from a button on the page) continues
+//! its trace: `TraceContext::from_traceparent(&json["traceparent"], None)` then
+//! `Producer::send_traced(&status, &trace)`.
 //!
 //! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`
 //! overrides; bad configuration prints one `error: …` line and exits with status 2. Logs go
@@ -38,7 +44,11 @@ struct Cli {
     /// One JSON object per line instead of text blocks.
     #[arg(long, env = "PICKLIST_CONSUMER_JSON")]
     json: bool,
-    /// Also serve the live web page on this address (port 0 picks a free port).
+    /// Serve the live web page, `/health` and `/metrics` on this address (the default port 0
+    /// picks a free one; the address is logged as `listening on http://…`).
+    #[arg(long, env = "PICKLIST_CONSUMER_LISTEN", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// The same as `--listen` (its earlier name); wins over it when given.
     #[arg(long, env = "PICKLIST_CONSUMER_HTTP")]
     http: Option<SocketAddr>,
     /// At exit, write `{"shown":…,"duplicates_suppressed":…,"dead_lettered":…}` here.
@@ -54,19 +64,21 @@ fn main() -> ExitCode {
         } = service;
         let consumer = client.consumer::<PickList>(cli.group.clone()).await?;
         let live = web::Live::new();
-        let server = match cli.http {
-            Some(addr) => Some(web::spawn(addr, live.clone(), shutdown.receiver()).await?),
-            None => None,
-        };
+        let addr = cli.http.unwrap_or(cli.listen);
+        let server = web::spawn(
+            addr,
+            live.clone(),
+            consumer.context().clone(),
+            shutdown.receiver(),
+        )
+        .await?;
         let format = if cli.json {
             show::Format::Json
         } else {
             show::Format::Text
         };
         let outcome = show::run(&consumer, format, &live, shutdown.requested()).await;
-        if let Some(server) = server {
-            server.stop().await;
-        }
+        server.stop().await;
         let stats = outcome.stats;
         tracing::info!(
             shown = stats.shown,

@@ -1,6 +1,6 @@
 //! The live web page: `/` (self-contained HTML and JavaScript), `/events` (server-sent events,
 //! one `picklist` event per pick list shown, starting with the most recent ones), `/health`,
-//! `/metrics` (Prometheus text: pick lists shown, duplicates suppressed).
+//! `/metrics` (Prometheus text: pick lists shown, duplicates suppressed, client metrics).
 
 use std::{
     collections::VecDeque,
@@ -24,6 +24,7 @@ use axum::{
     routing::get,
 };
 use futures::{Stream, StreamExt};
+use grocery_events::context::KafkaContext;
 use tokio::sync::{broadcast, watch};
 
 /// Pick lists a newly opened page receives first.
@@ -107,6 +108,7 @@ impl Live {
 #[derive(Clone)]
 struct AppState {
     live: Live,
+    client: KafkaContext,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -131,6 +133,7 @@ impl Server {
 pub(crate) async fn spawn(
     addr: SocketAddr,
     live: Live,
+    client: KafkaContext,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Server> {
     let listener = service_kit::listen(addr).await?;
@@ -141,6 +144,7 @@ pub(crate) async fn spawn(
         .route("/metrics", get(metrics))
         .with_state(AppState {
             live,
+            client,
             shutdown: shutdown.clone(),
         });
     let task = tokio::spawn(async move {
@@ -157,7 +161,11 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.live.metrics(),
+        {
+            let mut text = state.live.metrics();
+            service_kit::stats::render(&mut text, &[("consumer", &state.client)], false);
+            text
+        },
     )
 }
 
