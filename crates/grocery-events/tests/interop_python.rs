@@ -265,6 +265,8 @@ fn rust_order() -> Order {
         order_total_cents: i64::MAX,
         currency: "USD".into(),
         order_time: -1,
+        substitution: None,
+        delivery_window: None,
     }
 }
 
