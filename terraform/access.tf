@@ -20,15 +20,15 @@ locals {
   services = {
     order_producer = {
       display_name = "grocery-events-order-producer"
-      description  = "order-producer: writes orders"
+      description  = "order-producer: writes orders, reads order status changes for the Order API's history view"
     }
     fulfillment = {
       display_name = "grocery-events-fulfillment-service"
-      description  = "fulfillment-service: reads orders, writes pick lists and the orders dead-letter topic"
+      description  = "fulfillment-service: reads orders, writes pick lists, order status changes and the orders dead-letter topic"
     }
     picklist_consumer = {
       display_name = "grocery-events-picklist-consumer"
-      description  = "picklist-consumer: reads pick lists, writes the pick-list dead-letter topic"
+      description  = "picklist-consumer: reads pick lists, writes store staff's order status changes and the pick-list dead-letter topic"
     }
     dlq_reader = {
       display_name = "grocery-events-dlq-reader"
@@ -42,6 +42,11 @@ locals {
     order_producer = [
       { role = "DeveloperWrite", kind = "topic", name = local.orders_topic },
       { role = "DeveloperRead", kind = "subject", name = local.orders_subject },
+      # The Order API's history view (GET /orders/{id}) is rebuilt from this topic on start.
+      { role = "DeveloperRead", kind = "topic", name = local.order_status_topic },
+      { role = "DeveloperRead", kind = "group", name = local.order_api_consumer_group },
+      { role = "DeveloperRead", kind = "subject", name = local.order_status_subject },
+      { role = "DeveloperWrite", kind = "topic", name = local.order_status_dlq_topic },
     ]
     fulfillment = [
       { role = "DeveloperRead", kind = "topic", name = local.orders_topic },
@@ -53,19 +58,27 @@ locals {
       { role = "DeveloperRead", kind = "subject", name = local.orders_subject },
       # DeveloperRead, not DeveloperWrite: see the note on Schema Registry permissions above.
       { role = "DeveloperRead", kind = "subject", name = local.picklist_subject },
+      # RECEIVED and PICKLIST_CREATED, in the same transaction as the pick list.
+      { role = "DeveloperWrite", kind = "topic", name = local.order_status_topic },
+      { role = "DeveloperRead", kind = "subject", name = local.order_status_subject },
     ]
     picklist_consumer = [
       { role = "DeveloperRead", kind = "topic", name = local.picklist_topic },
       { role = "DeveloperRead", kind = "group", name = local.picklist_consumer_group },
       { role = "DeveloperRead", kind = "subject", name = local.picklist_subject },
       { role = "DeveloperWrite", kind = "topic", name = local.picklist_dlq_topic },
+      # Store staff's PICKING_STARTED, PICKED and READY, from the pick-list page.
+      { role = "DeveloperWrite", kind = "topic", name = local.order_status_topic },
+      { role = "DeveloperRead", kind = "subject", name = local.order_status_subject },
     ]
     dlq_reader = [
       { role = "DeveloperRead", kind = "topic", name = local.orders_dlq_topic },
       { role = "DeveloperRead", kind = "topic", name = local.picklist_dlq_topic },
+      { role = "DeveloperRead", kind = "topic", name = local.order_status_dlq_topic },
       { role = "DeveloperRead", kind = "group", name = "${local.dlq_reader_group_prefix}*" },
       { role = "DeveloperRead", kind = "subject", name = local.orders_subject },
       { role = "DeveloperRead", kind = "subject", name = local.picklist_subject },
+      { role = "DeveloperRead", kind = "subject", name = local.order_status_subject },
     ]
   }
 

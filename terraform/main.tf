@@ -4,19 +4,23 @@
 # objects so that the test can evaluate them; `tofu test` (tests/) checks what the plan makes
 # of them.
 locals {
-  orders_topic   = "grocery.orders.v1"
-  picklist_topic = "grocery.picklist.v1"
-  dlq_suffix     = ".dlq"
+  orders_topic       = "grocery.orders.v1"
+  picklist_topic     = "grocery.picklist.v1"
+  order_status_topic = "grocery.order-status.v1"
+  dlq_suffix         = ".dlq"
 
-  orders_dlq_topic   = "${local.orders_topic}${local.dlq_suffix}"
-  picklist_dlq_topic = "${local.picklist_topic}${local.dlq_suffix}"
+  orders_dlq_topic       = "${local.orders_topic}${local.dlq_suffix}"
+  picklist_dlq_topic     = "${local.picklist_topic}${local.dlq_suffix}"
+  order_status_dlq_topic = "${local.order_status_topic}${local.dlq_suffix}"
 
   # Every topic the application uses, dead-letter topics included (grocery_events::topics::ALL).
   topic_names = [
     local.orders_topic,
     local.picklist_topic,
+    local.order_status_topic,
     local.orders_dlq_topic,
     local.picklist_dlq_topic,
+    local.order_status_dlq_topic,
   ]
 
   # grocery_events::topics::PARTITIONS, for the topics and their dead-letter topics alike.
@@ -32,11 +36,16 @@ locals {
     picklist     = { name = local.picklist_topic, config = {} }
     orders_dlq   = { name = local.orders_dlq_topic, config = { "retention.ms" = local.dlq_retention_ms } }
     picklist_dlq = { name = local.picklist_dlq_topic, config = { "retention.ms" = local.dlq_retention_ms } }
+    # The Order API rebuilds each order's history from this topic on start: it is the source
+    # of truth, so its records are kept for good (the default 7 days would lose histories).
+    order_status     = { name = local.order_status_topic, config = { "retention.ms" = "-1" } }
+    order_status_dlq = { name = local.order_status_dlq_topic, config = { "retention.ms" = local.dlq_retention_ms } }
   }
 
   # TopicNameStrategy: the value subject of topic T is "T-value", its schema ../schemas/T.avsc.
-  orders_subject   = "${local.orders_topic}-value"
-  picklist_subject = "${local.picklist_topic}-value"
+  orders_subject       = "${local.orders_topic}-value"
+  picklist_subject     = "${local.picklist_topic}-value"
+  order_status_subject = "${local.order_status_topic}-value"
 
   # One confluent_subject_config and one confluent_schema each (for_each).
   subjects = {
@@ -50,11 +59,17 @@ locals {
       schema_file   = "${local.picklist_topic}.avsc"
       compatibility = "BACKWARD"
     }
+    order_status = {
+      name          = local.order_status_subject
+      schema_file   = "${local.order_status_topic}.avsc"
+      compatibility = "BACKWARD"
+    }
   }
 
   # Consumer groups and the transactional id prefix of the services.
   fulfillment_consumer_group          = "fulfillment-service"
   picklist_consumer_group             = "picklist-consumer"
+  order_api_consumer_group            = "order-api"
   fulfillment_transactional_id_prefix = "fulfillment-service-"
   # Operators' tools that read the dead-letter topics use consumer groups with this prefix.
   dlq_reader_group_prefix = "grocery-events-dlq-reader"

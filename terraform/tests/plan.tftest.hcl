@@ -79,37 +79,50 @@ variables {
   # locals) for the mock values above. Test-file variables that the configuration does not
   # declare are only read by the assertions below.
   expected_topics = {
-    "grocery.orders.v1"       = { partitions = 3, config = {} }
-    "grocery.picklist.v1"     = { partitions = 3, config = {} }
-    "grocery.orders.v1.dlq"   = { partitions = 3, config = { "retention.ms" = "1209600000" } }
-    "grocery.picklist.v1.dlq" = { partitions = 3, config = { "retention.ms" = "1209600000" } }
+    "grocery.orders.v1"           = { partitions = 3, config = {} }
+    "grocery.picklist.v1"         = { partitions = 3, config = {} }
+    "grocery.orders.v1.dlq"       = { partitions = 3, config = { "retention.ms" = "1209600000" } }
+    "grocery.picklist.v1.dlq"     = { partitions = 3, config = { "retention.ms" = "1209600000" } }
+    "grocery.order-status.v1"     = { partitions = 3, config = { "retention.ms" = "-1" } }
+    "grocery.order-status.v1.dlq" = { partitions = 3, config = { "retention.ms" = "1209600000" } }
   }
   expected_subjects = {
-    "grocery.orders.v1-value"   = { compatibility = "BACKWARD", record = "io.groceryevents.Order" }
-    "grocery.picklist.v1-value" = { compatibility = "BACKWARD", record = "io.groceryevents.PickList" }
+    "grocery.orders.v1-value"       = { compatibility = "BACKWARD", record = "io.groceryevents.Order" }
+    "grocery.picklist.v1-value"     = { compatibility = "BACKWARD", record = "io.groceryevents.PickList" }
+    "grocery.order-status.v1-value" = { compatibility = "BACKWARD", record = "io.groceryevents.OrderStatus" }
   }
   # Every principal that gets role bindings (one identity pool or service account each).
   expected_services = ["dlq_reader", "fulfillment", "order_producer", "picklist_consumer"]
   # confluent_role_binding.service key => role and CRN pattern.
   expected_role_bindings = {
-    "order_producer/topic=grocery.orders.v1"              = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.orders.v1" }
-    "order_producer/subject=grocery.orders.v1-value"      = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.orders.v1-value" }
-    "fulfillment/topic=grocery.orders.v1"                 = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.orders.v1" }
-    "fulfillment/group=fulfillment-service"               = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/group=fulfillment-service" }
-    "fulfillment/topic=grocery.picklist.v1"               = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.picklist.v1" }
-    "fulfillment/topic=grocery.orders.v1.dlq"             = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.orders.v1.dlq" }
-    "fulfillment/transactional-id=fulfillment-service-*"  = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/transactional-id=fulfillment-service-*" }
-    "fulfillment/subject=grocery.orders.v1-value"         = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.orders.v1-value" }
-    "fulfillment/subject=grocery.picklist.v1-value"       = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.picklist.v1-value" }
-    "picklist_consumer/topic=grocery.picklist.v1"         = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.picklist.v1" }
-    "picklist_consumer/group=picklist-consumer"           = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/group=picklist-consumer" }
-    "picklist_consumer/subject=grocery.picklist.v1-value" = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.picklist.v1-value" }
-    "picklist_consumer/topic=grocery.picklist.v1.dlq"     = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.picklist.v1.dlq" }
-    "dlq_reader/topic=grocery.orders.v1.dlq"              = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.orders.v1.dlq" }
-    "dlq_reader/topic=grocery.picklist.v1.dlq"            = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.picklist.v1.dlq" }
-    "dlq_reader/group=grocery-events-dlq-reader*"         = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/group=grocery-events-dlq-reader*" }
-    "dlq_reader/subject=grocery.orders.v1-value"          = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.orders.v1-value" }
-    "dlq_reader/subject=grocery.picklist.v1-value"        = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.picklist.v1-value" }
+    "order_producer/topic=grocery.orders.v1"                  = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.orders.v1" }
+    "order_producer/subject=grocery.orders.v1-value"          = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.orders.v1-value" }
+    "fulfillment/topic=grocery.orders.v1"                     = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.orders.v1" }
+    "fulfillment/group=fulfillment-service"                   = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/group=fulfillment-service" }
+    "fulfillment/topic=grocery.picklist.v1"                   = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.picklist.v1" }
+    "fulfillment/topic=grocery.orders.v1.dlq"                 = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.orders.v1.dlq" }
+    "fulfillment/transactional-id=fulfillment-service-*"      = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/transactional-id=fulfillment-service-*" }
+    "fulfillment/subject=grocery.orders.v1-value"             = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.orders.v1-value" }
+    "fulfillment/subject=grocery.picklist.v1-value"           = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.picklist.v1-value" }
+    "picklist_consumer/topic=grocery.picklist.v1"             = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.picklist.v1" }
+    "picklist_consumer/group=picklist-consumer"               = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/group=picklist-consumer" }
+    "picklist_consumer/subject=grocery.picklist.v1-value"     = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.picklist.v1-value" }
+    "picklist_consumer/topic=grocery.picklist.v1.dlq"         = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.picklist.v1.dlq" }
+    "dlq_reader/topic=grocery.orders.v1.dlq"                  = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.orders.v1.dlq" }
+    "dlq_reader/topic=grocery.picklist.v1.dlq"                = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.picklist.v1.dlq" }
+    "dlq_reader/group=grocery-events-dlq-reader*"             = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/group=grocery-events-dlq-reader*" }
+    "dlq_reader/subject=grocery.orders.v1-value"              = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.orders.v1-value" }
+    "dlq_reader/subject=grocery.picklist.v1-value"            = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.picklist.v1-value" }
+    "order_producer/topic=grocery.order-status.v1"            = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.order-status.v1" }
+    "order_producer/group=order-api"                          = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/group=order-api" }
+    "order_producer/subject=grocery.order-status.v1-value"    = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.order-status.v1-value" }
+    "order_producer/topic=grocery.order-status.v1.dlq"        = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.order-status.v1.dlq" }
+    "fulfillment/topic=grocery.order-status.v1"               = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.order-status.v1" }
+    "fulfillment/subject=grocery.order-status.v1-value"       = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.order-status.v1-value" }
+    "picklist_consumer/topic=grocery.order-status.v1"         = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.order-status.v1" }
+    "picklist_consumer/subject=grocery.order-status.v1-value" = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.order-status.v1-value" }
+    "dlq_reader/topic=grocery.order-status.v1.dlq"            = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.order-status.v1.dlq" }
+    "dlq_reader/subject=grocery.order-status.v1-value"        = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.order-status.v1-value" }
   }
   # The manager owns the grocery. prefixes only.
   expected_manager_role_bindings = {

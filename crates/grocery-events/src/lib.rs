@@ -83,7 +83,8 @@ pub mod io {
 }
 
 pub use io::groceryevents::{
-    DeliveryWindow, Order, OrderLine, PickLine, PickList, StockStatus, SubstitutionPreference,
+    DeliveryWindow, Order, OrderLine, OrderState, OrderStatus, PickLine, PickList, StatusLine,
+    StockStatus, SubstitutionPreference,
 };
 
 #[cfg(test)]
@@ -97,6 +98,7 @@ mod tests {
     fn generated_bindings_match_topics_full_names_schemas_and_keys() {
         assert_eq!(Order::TOPIC, "grocery.orders.v1");
         assert_eq!(PickList::TOPIC, "grocery.picklist.v1");
+        assert_eq!(OrderStatus::TOPIC, "grocery.order-status.v1");
         assert_eq!(Order::FULL_NAME, "io.groceryevents.Order");
         assert_eq!(PickList::FULL_NAME, "io.groceryevents.PickList");
         assert_eq!(
@@ -107,9 +109,14 @@ mod tests {
             PickList::SCHEMA,
             include_str!("../schemas/grocery.picklist.v1.avsc")
         );
+        assert_eq!(
+            OrderStatus::SCHEMA,
+            include_str!("../schemas/grocery.order-status.v1.avsc")
+        );
         for (schema, full_name) in [
             (Order::SCHEMA, Order::FULL_NAME),
             (PickList::SCHEMA, PickList::FULL_NAME),
+            (OrderStatus::SCHEMA, OrderStatus::FULL_NAME),
         ] {
             let name = match apache_avro::Schema::parse_str(schema).unwrap() {
                 apache_avro::Schema::Record(record) => record.name.fullname(None),

@@ -6,15 +6,21 @@ use avro_events::Event;
 pub const ORDERS: &str = <crate::Order as Event>::TOPIC;
 /// Topic that carries [`PickList`](crate::PickList) events (declared in `schemas/events.toml`).
 pub const PICKLISTS: &str = <crate::PickList as Event>::TOPIC;
-/// Partition count of [`ORDERS`] and [`PICKLISTS`] (and of their dead-letter topics).
+/// Topic that carries [`OrderStatus`](crate::OrderStatus) events, each order's state changes
+/// (declared in `schemas/events.toml`).
+pub const ORDER_STATUS: &str = <crate::OrderStatus as Event>::TOPIC;
+/// Partition count of [`ORDERS`], [`PICKLISTS`] and [`ORDER_STATUS`] (and of their dead-letter
+/// topics).
 pub const PARTITIONS: i32 = 3;
 pub use avro_events::dlq::DLQ_SUFFIX;
 /// Every topic the application uses, dead-letter topics included.
-pub const ALL: [&str; 4] = [
+pub const ALL: [&str; 6] = [
     ORDERS,
     PICKLISTS,
+    ORDER_STATUS,
     "grocery.orders.v1.dlq",
     "grocery.picklist.v1.dlq",
+    "grocery.order-status.v1.dlq",
 ];
 
 /// The dead-letter topic of `topic`: `<topic>.dlq`.
@@ -27,8 +33,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn all_lists_the_dead_letter_topics_of_both_topics() {
-        assert_eq!(ALL[2], dead_letter(ORDERS));
-        assert_eq!(ALL[3], dead_letter(PICKLISTS));
+    fn all_lists_the_dead_letter_topics_of_every_topic() {
+        assert_eq!(ALL[3], dead_letter(ORDERS));
+        assert_eq!(ALL[4], dead_letter(PICKLISTS));
+        assert_eq!(ALL[5], dead_letter(ORDER_STATUS));
     }
 }

@@ -64,7 +64,31 @@ pub fn service_acls() -> Vec<AclRule> {
             rules.push(AclRule::allow(user(who), Res::Topic, name, *op));
         }
     };
+    // The Order API writes orders and rebuilds its order-history view from the status
+    // changes (dead-lettering status records it cannot read).
     topic(ORDER_PRODUCER, topics::ORDERS, &[Op::Write, Op::Describe]);
+    topic(
+        ORDER_PRODUCER,
+        topics::ORDER_STATUS,
+        &[Op::Read, Op::Describe],
+    );
+    topic(
+        ORDER_PRODUCER,
+        &dlq(topics::ORDER_STATUS),
+        &[Op::Write, Op::Describe],
+    );
+    // Fulfillment writes RECEIVED and PICKLIST_CREATED, store staff (picklist-consumer) the
+    // picking states.
+    topic(
+        FULFILLMENT,
+        topics::ORDER_STATUS,
+        &[Op::Write, Op::Describe],
+    );
+    topic(
+        PICKLIST_CONSUMER,
+        topics::ORDER_STATUS,
+        &[Op::Write, Op::Describe],
+    );
     topic(FULFILLMENT, topics::ORDERS, &[Op::Read, Op::Describe]);
     topic(FULFILLMENT, topics::PICKLISTS, &[Op::Write, Op::Describe]);
     topic(
@@ -112,6 +136,9 @@ pub fn service_acls() -> Vec<AclRule> {
         "picklist",
         Op::Describe,
     ));
+    for op in [Op::Read, Op::Describe] {
+        rules.push(prefixed(ORDER_PRODUCER, Res::Group, "order-api", op));
+    }
     for resource in [Res::Topic, Res::Group, Res::TransactionalId] {
         rules.push(AclRule::allow(user(ADMIN), resource, "*", Op::All));
     }

@@ -3,7 +3,8 @@
 //! start fulfillment again → lag drains to 0 → inject a malformed record → the DLQ count rises
 //! by exactly one. Every wait is on what the page shows (the DOM, polled with a deadline). A
 //! screenshot is kept as an artefact in the target directory; every process's exit status is
-//! checked at the end.
+//! checked at the end. The same click-through runs on a real Apache Kafka broker with the
+//! `real-broker` feature.
 
 use std::{
     path::PathBuf,
@@ -88,6 +89,20 @@ fn text<'a>(shown: &'a Value, field: &str) -> &'a str {
 
 #[test]
 fn the_control_room_drives_the_services_and_shows_them_live() {
+    click_through("mock", &[]);
+}
+
+/// The same click-through with the services on a real Apache Kafka broker (Java 17, Maven),
+/// authenticating with SASL/PLAIN under the stack's ACLs.
+#[cfg(feature = "real-broker")]
+#[test]
+fn the_control_room_drives_the_services_on_a_real_broker() {
+    click_through("kafka", &["--broker", "kafka", "--auth", "plain"]);
+}
+
+/// Clicks through the page of a control room started with `broker_args`; `label` names the
+/// screenshot.
+fn click_through(label: &str, broker_args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let mut control = Process::start(
         "control room",
@@ -100,7 +115,8 @@ fn the_control_room_drives_the_services_and_shows_them_live() {
                 "25",
                 "--dir",
             ])
-            .arg(dir.path()),
+            .arg(dir.path())
+            .args(broker_args),
         Output::default(),
     )
     .unwrap();
@@ -197,7 +213,7 @@ fn the_control_room_drives_the_services_and_shows_them_live() {
         .unwrap_or_else(|| services::workspace_dir().join("target"))
         .join("control-room");
     std::fs::create_dir_all(&target).unwrap();
-    let screenshot = target.join("control-room.png");
+    let screenshot = target.join(format!("control-room-{label}.png"));
     std::fs::write(&screenshot, page.browser.screenshot().unwrap()).unwrap();
     eprintln!(
         "screenshot: {}\nthe page says:\n{}",

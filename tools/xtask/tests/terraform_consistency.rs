@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use grocery_events::topics::{self, ORDERS, PARTITIONS, PICKLISTS};
+use grocery_events::topics::{self, ORDER_STATUS, ORDERS, PARTITIONS, PICKLISTS};
 use hcl::template::Element;
 use hcl::{Body, Expression, Template, TraversalOperator, Value};
 
@@ -26,6 +26,8 @@ use hcl::{Body, Expression, Template, TraversalOperator, Value};
 const FULFILLMENT_GROUP: &str = "fulfillment-service";
 /// Consumer group of picklist-consumer (reads pick lists).
 const PICKLIST_GROUP: &str = "picklist-consumer";
+/// Consumer group of the Order API's history view.
+const ORDER_API_GROUP: &str = "order-api";
 /// Prefix of fulfillment-service's transactional ids; the binding covers `<prefix>*`.
 const FULFILLMENT_TRANSACTIONAL_ID_PREFIX: &str = "fulfillment-service-";
 /// Prefix of the consumer groups of the operators' dead-letter readers; the binding covers
@@ -351,8 +353,10 @@ fn topics_agree_with_grocery_events_topics() {
     let expected: BTreeMap<&str, String> = [
         ("orders", ORDERS.to_string()),
         ("picklist", PICKLISTS.to_string()),
+        ("order_status", ORDER_STATUS.to_string()),
         ("orders_dlq", topics::dead_letter(ORDERS)),
         ("picklist_dlq", topics::dead_letter(PICKLISTS)),
+        ("order_status_dlq", topics::dead_letter(ORDER_STATUS)),
     ]
     .into_iter()
     .collect();
@@ -469,6 +473,7 @@ fn subjects_and_schema_files_agree_with_schemas_dir() {
     let expected: BTreeMap<&str, &str> = [
         (ORDERS, "io.groceryevents.Order"),
         (PICKLISTS, "io.groceryevents.PickList"),
+        (ORDER_STATUS, "io.groceryevents.OrderStatus"),
     ]
     .into_iter()
     .collect();
@@ -681,6 +686,8 @@ fn role_bindings_grant_each_service_what_it_uses() {
     let picklist_subject = value_subject(PICKLISTS);
     let orders_dlq = topics::dead_letter(ORDERS);
     let picklist_dlq = topics::dead_letter(PICKLISTS);
+    let status_subject = value_subject(ORDER_STATUS);
+    let status_dlq = topics::dead_letter(ORDER_STATUS);
     let transactional_ids = format!("{FULFILLMENT_TRANSACTIONAL_ID_PREFIX}*");
     let dlq_reader_groups = format!("{DLQ_READER_GROUP_PREFIX}*");
 
@@ -691,6 +698,11 @@ fn role_bindings_grant_each_service_what_it_uses() {
             [
                 grant("DeveloperWrite", "topic", ORDERS),
                 grant("DeveloperRead", "subject", &orders_subject),
+                // The Order API's history view is rebuilt from the status topic on start.
+                grant("DeveloperRead", "topic", ORDER_STATUS),
+                grant("DeveloperRead", "group", ORDER_API_GROUP),
+                grant("DeveloperRead", "subject", &status_subject),
+                grant("DeveloperWrite", "topic", &status_dlq),
             ]
             .into(),
         ),
@@ -706,6 +718,8 @@ fn role_bindings_grant_each_service_what_it_uses() {
                 // Schemas are registered by Terraform only (auto-registration is off), so
                 // reading the pick-list subject is enough to produce pick lists.
                 grant("DeveloperRead", "subject", &picklist_subject),
+                grant("DeveloperWrite", "topic", ORDER_STATUS),
+                grant("DeveloperRead", "subject", &status_subject),
             ]
             .into(),
         ),
@@ -716,19 +730,24 @@ fn role_bindings_grant_each_service_what_it_uses() {
                 grant("DeveloperRead", "group", PICKLIST_GROUP),
                 grant("DeveloperRead", "subject", &picklist_subject),
                 grant("DeveloperWrite", "topic", &picklist_dlq),
+                // Store staff's picking states, from the pick-list page.
+                grant("DeveloperWrite", "topic", ORDER_STATUS),
+                grant("DeveloperRead", "subject", &status_subject),
             ]
             .into(),
         ),
         (
-            // Operators' tools: read both dead-letter topics and decode their records with
+            // Operators' tools: read the dead-letter topics and decode their records with
             // the original subjects (dead-lettered records keep their schema ids).
             "dlq_reader",
             [
                 grant("DeveloperRead", "topic", &orders_dlq),
                 grant("DeveloperRead", "topic", &picklist_dlq),
+                grant("DeveloperRead", "topic", &status_dlq),
                 grant("DeveloperRead", "group", &dlq_reader_groups),
                 grant("DeveloperRead", "subject", &orders_subject),
                 grant("DeveloperRead", "subject", &picklist_subject),
+                grant("DeveloperRead", "subject", &status_subject),
             ]
             .into(),
         ),
