@@ -18,7 +18,9 @@ pub mod simulate;
 pub mod view;
 
 pub use catalog::{Catalog, CatalogError, CatalogItem};
-pub use picking::{PICKLIST_NAMESPACE, PickListBuilder, StockCheck, check_stock, picklist_id};
+pub use picking::{
+    PICKLIST_NAMESPACE, PickListBuilder, StockCheck, check_stock, picklist_id, substitution_advice,
+};
 pub use request::{
     OrderRejection, OrderRequest, OrderRequestItem, guest_customer_id, validate_order_request,
 };
