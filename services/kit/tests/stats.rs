@@ -24,6 +24,8 @@ fn order(n: u32) -> Order {
         order_total_cents: 59,
         currency: "USD".into(),
         order_time: 1_763_769_600_000,
+        substitution: None,
+        delivery_window: None,
     }
 }
 
