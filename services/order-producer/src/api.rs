@@ -1,6 +1,11 @@
 //! The HTTP Order API: `POST /orders` validates an order request against the catalog, sends
 //! the order and answers once the broker has acknowledged it; `GET /health`; `GET /metrics`
-//! (orders acknowledged and failed, Prometheus text).
+//! (orders acknowledged and failed, and the client metrics of librdkafka's statistics,
+//! Prometheus text).
+//!
+//! Each order is sent in a W3C trace: the request's own when it carries a valid `traceparent`
+//! header (and `tracestate`), else a new one. The answer names it (`trace_id`), and so does
+//! the log line of the order.
 //!
 //! When the broker does not acknowledge the order within the deadline (`--deadline-ms`), or
 //! the send fails, the answer is `503 Service Unavailable` with a fixed message and a
@@ -16,11 +21,11 @@ use std::{
 use axum::{
     Json, Router,
     extract::{State, rejection::JsonRejection},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use grocery_events::Producer;
+use grocery_events::{Producer, TraceContext};
 use grocery_store::{Catalog, OrderRequest, validate_order_request};
 use serde_json::json;
 use uuid::Uuid;
@@ -81,7 +86,15 @@ fn router(state: AppState) -> Router {
                         header::CONTENT_TYPE,
                         "text/plain; version=0.0.4; charset=utf-8",
                     )],
-                    render(&state.counters, None),
+                    {
+                        let mut text = render(&state.counters, None);
+                        service_kit::stats::render(
+                            &mut text,
+                            &[("producer", state.producer.context())],
+                            false,
+                        );
+                        text
+                    },
                 )
             }),
         )
@@ -93,10 +106,20 @@ fn problem(status: StatusCode, code: &str, message: impl std::fmt::Display) -> R
     (status, Json(body)).into_response()
 }
 
+/// The request's trace (`traceparent`, `tracestate` headers) when valid, else a new one.
+fn request_trace(headers: &HeaderMap) -> TraceContext {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    text("traceparent")
+        .and_then(|parent| TraceContext::from_traceparent(parent, text("tracestate")))
+        .unwrap_or_else(TraceContext::new_root)
+}
+
 async fn place_order(
     State(state): State<AppState>,
+    headers: HeaderMap,
     request: Result<Json<OrderRequest>, JsonRejection>,
 ) -> Response {
+    let trace = request_trace(&headers);
     let Json(request) = match request {
         Ok(request) => request,
         Err(rejection) => {
@@ -115,26 +138,30 @@ async fn place_order(
             return problem(StatusCode::BAD_REQUEST, rejection.code(), rejection);
         }
     };
-    match tokio::time::timeout(state.deadline, state.producer.send(&order)).await {
+    let trace_id = trace.trace_id();
+    let sent = state.producer.send_traced(&order, &trace);
+    match tokio::time::timeout(state.deadline, sent).await {
         Ok(Ok(delivered)) => {
             state.counters.acked.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(%order_id, partition = delivered.partition, offset = delivered.offset, "order accepted");
+            tracing::info!(%order_id, %trace_id, partition = delivered.partition, offset = delivered.offset, "order accepted");
             let body = json!({
                 "order_id": order_id,
                 "partition": delivered.partition,
                 "offset": delivered.offset,
+                "trace_id": trace_id.to_string(),
             });
             (StatusCode::ACCEPTED, Json(body)).into_response()
         }
         Ok(Err(error)) => {
             state.counters.failed.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(%order_id, %error, "order not acknowledged");
+            tracing::error!(%order_id, %trace_id, %error, "order not acknowledged");
             unavailable()
         }
         Err(_elapsed) => {
             state.counters.failed.fetch_add(1, Ordering::Relaxed);
             tracing::error!(
                 %order_id,
+                %trace_id,
                 deadline_ms = state.deadline.as_millis() as u64,
                 "order not acknowledged within the deadline"
             );
