@@ -49,6 +49,9 @@ ORDER = {
     "order_total_cents": 5_000_000_793,
     "currency": "EUR",
     "order_time": 1_763_769_600_123,
+    # Version 2 of the order schema: an enum and a record, each in a ["null", ...] union.
+    "substitution": "SAME_BRAND",
+    "delivery_window": {"start_time": 1_763_784_000_000, "end_time": 1_763_791_200_000},
 }
 
 PICKLIST = {

@@ -105,7 +105,31 @@ pub enum Record<E> {
     Tombstone(Tombstone),
 }
 
+impl<E> Received<E> {
+    /// The record's W3C trace context (its `traceparent` and `tracestate` headers), `None`
+    /// when it has none or it is not valid. Pass it to
+    /// [`Producer::send_traced`](crate::Producer::send_traced) to continue the trace.
+    pub fn trace(&self) -> Option<crate::TraceContext> {
+        self.headers.trace()
+    }
+}
+
+impl Tombstone {
+    /// The record's W3C trace context, as [`Received::trace`].
+    pub fn trace(&self) -> Option<crate::TraceContext> {
+        self.headers.trace()
+    }
+}
+
 impl<E> Record<E> {
+    /// The record's W3C trace context, as [`Received::trace`].
+    pub fn trace(&self) -> Option<crate::TraceContext> {
+        match self {
+            Self::Event(received) => received.trace(),
+            Self::Tombstone(tombstone) => tombstone.trace(),
+        }
+    }
+
     /// Where the record came from (to acknowledge it with [`Consumer::ack`]).
     pub fn meta(&self) -> &RecordMeta {
         match self {
@@ -417,7 +441,7 @@ impl<E: Event> Consumer<E> {
             let meta = meta_of::<E>(&parked.message);
             // Per-record spans are at DEBUG: at INFO a subscriber formats their fields for every
             // record (about a fifth of a fulfillment instance's instructions, callgrind).
-            let span = debug_span!("receive", topic = %meta.topic, partition = meta.partition, offset = meta.offset);
+            let span = receive_span(&parked.message, &meta);
             if parked.message.payload().is_none() {
                 let tombstone = tombstone_of(&parked.message, meta);
                 *slot = None;
@@ -486,7 +510,7 @@ impl<E: Event> Consumer<E> {
             *slot = None;
             return Ok(Polled::Tombstone(tombstone));
         }
-        let span = debug_span!("receive", topic = %meta.topic, partition = meta.partition, offset = meta.offset);
+        let span = receive_span(&parked.message, &meta);
         match self.decode(&parked.message, &meta).instrument(span).await {
             Ok(event) => {
                 let received = received_of(&parked.message, event, meta);
@@ -828,6 +852,24 @@ fn is_refusal(code: RDKafkaErrorCode) -> bool {
 /// Decode errors that may pass when retried.
 fn may_pass(error: &Error) -> bool {
     error.is_transient() || matches!(error, Error::RegistryUnauthorized { .. })
+}
+
+/// The per-record `receive` span (DEBUG), with the record's `trace_id` when it has one. The
+/// headers are read for it only when the span is enabled.
+fn receive_span(message: &OwnedMessage, meta: &RecordMeta) -> tracing::Span {
+    let span = debug_span!(
+        "receive",
+        topic = %meta.topic,
+        partition = meta.partition,
+        offset = meta.offset,
+        trace_id = tracing::field::Empty
+    );
+    if !span.is_disabled()
+        && let Some(trace) = Headers::from_rdkafka(message.headers()).trace()
+    {
+        span.record("trace_id", tracing::field::display(trace.trace_id()));
+    }
+    span
 }
 
 fn received_of<E>(message: &OwnedMessage, event: E, meta: RecordMeta) -> Received<E> {

@@ -10,7 +10,14 @@
 //! [`KafkaContext`] is the rdkafka context of every client the library creates. Besides calling
 //! the hooks, it keeps the state the typed clients act on, whatever the hooks do: which
 //! partitions a consumer owns (and since which assignment), whether the brokers are reachable,
-//! and whether a broker refused the client's credentials.
+//! whether a broker refused the client's credentials, and the latest librdkafka statistics.
+//!
+//! **Statistics.** With `statistics.interval.ms` set (Confluent's property name, in
+//! `client.properties` or `GROCERY_STATISTICS_INTERVAL_MS`; librdkafka's default, 0, turns
+//! them off) librdkafka emits its statistics every interval: [`KafkaContext::statistics`] is
+//! the latest snapshot ([`Statistics`]: messages and bytes sent and received, queue depths,
+//! per-broker round-trip times, per-partition consumer lag), and [`Hooks::statistics`] is
+//! told each one.
 
 use std::{
     collections::HashMap,
@@ -21,6 +28,9 @@ use std::{
     },
 };
 
+/// librdkafka's statistics (rdkafka's parsed form of its JSON), as kept by
+/// [`KafkaContext::statistics`].
+pub use rdkafka::statistics::Statistics;
 use rdkafka::{
     ClientContext, TopicPartitionList,
     config::RDKafkaLogLevel,
@@ -55,6 +65,8 @@ struct Shared {
     brokers_down: AtomicBool,
     /// Set once when a broker refuses the credentials (SASL) or librdkafka raises a fatal error.
     refused: watch::Sender<Option<Refusal>>,
+    /// The latest statistics librdkafka emitted (`statistics.interval.ms`).
+    statistics: Mutex<Option<Arc<Statistics>>>,
 }
 
 #[derive(Debug, Default)]
@@ -198,6 +210,12 @@ pub trait Hooks: Send + Sync + 'static {
         }
     }
 
+    /// librdkafka emitted its statistics (every `statistics.interval.ms`; never when that is
+    /// 0, librdkafka's default). The latest are also kept in [`KafkaContext::statistics`].
+    fn statistics(&self, client: &str, statistics: &Statistics) {
+        let _ = (client, statistics);
+    }
+
     /// A record that can never be decoded was handed to its dead-letter topic.
     fn dead_lettered(&self, record: &DeadLettered<'_>) {
         let DeadLettered {
@@ -266,6 +284,7 @@ impl KafkaContext {
                 owned: Mutex::default(),
                 brokers_down: AtomicBool::new(false),
                 refused: watch::Sender::new(None),
+                statistics: Mutex::new(None),
             }),
             hooks,
         }
@@ -367,6 +386,12 @@ impl KafkaContext {
         }
     }
 
+    /// The latest statistics librdkafka emitted for this client (see the [module
+    /// docs](self)); `None` before the first, or when `statistics.interval.ms` is 0.
+    pub fn statistics(&self) -> Option<Arc<Statistics>> {
+        lock(&self.shared.statistics).clone()
+    }
+
     /// Records the first refusal; returns this one.
     fn refuse(&self, code: RDKafkaErrorCode, reason: &str) -> Refusal {
         let refusal = Refusal {
@@ -394,6 +419,11 @@ fn broker_refused_credentials(code: RDKafkaErrorCode, reason: &str) -> bool {
 }
 
 impl ClientContext for KafkaContext {
+    fn stats(&self, statistics: Statistics) {
+        self.hooks.statistics(self.client, &statistics);
+        *lock(&self.shared.statistics) = Some(Arc::new(statistics));
+    }
+
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         self.hooks.log(self.client, level, fac, message);
     }

@@ -59,6 +59,17 @@ impl Headers {
         self.get(key).and_then(|v| std::str::from_utf8(v).ok())
     }
 
+    /// Keeps only the headers for which `keep` returns true.
+    pub fn retain(&mut self, keep: impl FnMut(&Header) -> bool) {
+        self.0.retain(keep);
+    }
+
+    /// The W3C trace context in these headers (`traceparent`, `tracestate`), if valid.
+    #[cfg(feature = "kafka")]
+    pub fn trace(&self) -> Option<crate::trace::TraceContext> {
+        crate::trace::TraceContext::from_headers(self)
+    }
+
     /// Every header, in order.
     pub fn iter(&self) -> std::slice::Iter<'_, Header> {
         self.0.iter()

@@ -18,7 +18,7 @@
 
 use std::{fmt, pin::Pin};
 
-use crate::{Event, Headers, Producer, Result, producer::PendingDelivery};
+use crate::{Event, Headers, Producer, Result, TraceContext, producer::PendingDelivery};
 
 /// The events one input turns into, in the order they are written. Events of different types
 /// go to their own [`Event::TOPIC`]s.
@@ -129,8 +129,13 @@ pub(crate) type Enqueue<'a> = Pin<Box<dyn Future<Output = Result<PendingDelivery
 pub(crate) trait Output: Send + Sync {
     /// The topic it is written to.
     fn topic(&self) -> &'static str;
-    /// Encodes it and hands it to `producer`; may be called again after a transient error.
-    fn enqueue<'a>(&'a self, producer: &'a Producer) -> Enqueue<'a>;
+    /// Encodes it and hands it to `producer`, continuing `parent`'s trace (see
+    /// [`Producer::enqueue_traced`]); may be called again after a transient error.
+    fn enqueue<'a>(
+        &'a self,
+        producer: &'a Producer,
+        parent: Option<&'a TraceContext>,
+    ) -> Enqueue<'a>;
 }
 
 struct Typed<E> {
@@ -143,7 +148,11 @@ impl<E: Event> Output for Typed<E> {
         E::TOPIC
     }
 
-    fn enqueue<'a>(&'a self, producer: &'a Producer) -> Enqueue<'a> {
-        Box::pin(producer.enqueue_with(E::TOPIC, &self.event, self.headers.as_ref()))
+    fn enqueue<'a>(
+        &'a self,
+        producer: &'a Producer,
+        parent: Option<&'a TraceContext>,
+    ) -> Enqueue<'a> {
+        Box::pin(producer.enqueue_traced(E::TOPIC, &self.event, self.headers.as_ref(), parent))
     }
 }

@@ -17,6 +17,10 @@
 //! partitions was revoked is aborted too, so the partition's new owner and this instance never
 //! both commit outputs for the same input. Give each instance its own, stable
 //! `transactional.id` (the same one across its restarts, so a restart fences its predecessor).
+//!
+//! Every output continues its input's W3C trace ([`crate::trace`]): the same trace id, a new
+//! span id, the input's span as parent; the transform runs inside a `process` span (DEBUG)
+//! carrying the input's `trace_id`.
 
 use std::{
     collections::BTreeMap,
@@ -29,19 +33,21 @@ use std::{
 
 use backon::Retryable as _;
 use futures::{StreamExt, stream::FuturesOrdered};
+use opentelemetry::trace::{Span as _, SpanKind};
 use rdkafka::{
     Offset, TopicPartitionList, consumer::Consumer as _, error::KafkaError, producer::Producer as _,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, debug_span, info, warn};
 
 use crate::{
-    Client, Consumer, ConsumerOptions, Error, Event, IntoOutputs, Producer, Received, RecordMeta,
-    Result,
+    Client, Consumer, ConsumerOptions, Error, Event, IntoOutputs, Outputs, Producer, Received,
+    RecordMeta, Result,
     consumer::{Mode, Polled},
     context::{DeadLettered, KafkaContext},
     error::KafkaOperation,
     outputs::Output,
     producer::PendingDelivery,
+    trace::{self, TraceContext},
 };
 
 /// Counters of a running pipeline.
@@ -198,7 +204,8 @@ impl<In: Event> Pipeline<In> {
         !self.consumer.context().brokers_down() && !self.producer_context().brokers_down()
     }
 
-    fn producer_context(&self) -> &KafkaContext {
+    /// The producer's client context (statistics, broker reachability).
+    pub fn producer_context(&self) -> &KafkaContext {
         self.producer.context()
     }
 
@@ -254,10 +261,11 @@ impl<In: Event> Pipeline<In> {
                 received = self.consumer.recv(), if can_read => {
                     let received = received?;
                     self.stats.consumed.fetch_add(1, Ordering::Relaxed);
+                    let (parent, outputs) = self.transform_traced(&received, &mut transform);
                     let mut deliveries = Vec::new();
                     let mut topics = Vec::new();
-                    for out in transform(&received).into_outputs().into_records() {
-                        deliveries.push(self.enqueue(out.as_ref()).await?);
+                    for out in outputs.into_records() {
+                        deliveries.push(self.enqueue(out.as_ref(), parent.as_ref()).await?);
                         topics.push(out.topic());
                     }
                     let meta = received.meta;
@@ -283,10 +291,43 @@ impl<In: Event> Pipeline<In> {
         self.consumer.close().await
     }
 
-    /// Encodes and queues `out`, waiting out errors that may pass (the registry unreachable
-    /// when the output schema is first looked up).
-    async fn enqueue(&self, out: &dyn Output) -> Result<PendingDelivery> {
-        (|| out.enqueue(&self.producer))
+    /// Runs `transform` on `received` inside its `process` span (with the input's `trace_id`);
+    /// returns the input's trace context, which the outputs continue, and the outputs.
+    fn transform_traced<O, F>(
+        &self,
+        received: &Received<In>,
+        transform: &mut F,
+    ) -> (Option<TraceContext>, Outputs)
+    where
+        O: IntoOutputs,
+        F: FnMut(&Received<In>) -> O,
+    {
+        let parent = received.trace();
+        let meta = &received.meta;
+        let span = debug_span!("process", topic = %meta.topic, partition = meta.partition, offset = meta.offset, trace_id = tracing::field::Empty);
+        if let Some(parent) = parent.as_ref().filter(|_| !span.is_disabled()) {
+            span.record("trace_id", tracing::field::display(parent.trace_id()));
+        }
+        let (_, mut otel) = trace::start_span(
+            self.producer.spans(),
+            "process",
+            SpanKind::Consumer,
+            &meta.topic,
+            parent.as_ref(),
+        );
+        let outputs = span.in_scope(|| transform(received).into_outputs());
+        otel.end();
+        (parent, outputs)
+    }
+
+    /// Encodes and queues `out` as the next span of `parent`'s trace, waiting out errors that
+    /// may pass (the registry unreachable when the output schema is first looked up).
+    async fn enqueue(
+        &self,
+        out: &dyn Output,
+        parent: Option<&TraceContext>,
+    ) -> Result<PendingDelivery> {
+        (|| out.enqueue(&self.producer, parent))
             .retry(crate::retry::exponential(
                 self.options.consumer.initial_backoff,
                 Duration::from_secs(10),
@@ -371,8 +412,9 @@ impl<In: Event> Pipeline<In> {
             let meta = match polled {
                 Polled::Event(received) => {
                     self.stats.consumed.fetch_add(1, Ordering::Relaxed);
-                    for out in transform(&received).into_outputs().into_records() {
-                        deliveries.push(self.enqueue(out.as_ref()).await?);
+                    let (parent, outputs) = self.transform_traced(&received, transform);
+                    for out in outputs.into_records() {
+                        deliveries.push(self.enqueue(out.as_ref(), parent.as_ref()).await?);
                         batch.produced.push(out.topic());
                     }
                     received.meta

@@ -1,10 +1,12 @@
 //! The typed producer: `send(&event)` encodes with the [`Codec`], keys the record with
 //! [`Event::key`] (or its Avro key, [`Event::KEY_SCHEMA`]) and resolves to where the broker
 //! stored it. [`Producer::send_with`] adds headers; [`Producer::send_tombstone`] deletes a key
-//! from a compacted topic.
+//! from a compacted topic. Every record carries W3C trace context (`traceparent`, see
+//! [`crate::trace`]): a new trace, or the one [`Producer::send_traced`] is given.
 
 use std::{sync::Arc, time::Duration};
 
+use opentelemetry::trace::{Span as _, SpanKind, Status};
 use rdkafka::{
     error::{KafkaError, RDKafkaErrorCode},
     message::OwnedHeaders,
@@ -14,8 +16,11 @@ use rdkafka::{
 use tracing::{Instrument, debug, debug_span};
 
 use crate::{
-    Client, Codec, Error, Event, Headers, Result, client, config::ClientRole,
-    context::KafkaContext, error::KafkaOperation,
+    Client, Codec, Error, Event, Headers, Result, client,
+    config::ClientRole,
+    context::KafkaContext,
+    error::KafkaOperation,
+    trace::{self, Spans, TraceContext},
 };
 
 /// Where the broker stored a record.
@@ -41,6 +46,7 @@ pub struct Producer {
     inner: Arc<FutureProducer<KafkaContext>>,
     context: KafkaContext,
     codec: Arc<Codec>,
+    spans: Spans,
     _auth: client::AuthGuard,
 }
 
@@ -90,6 +96,7 @@ impl Producer {
             inner,
             context,
             codec: client.codec().clone(),
+            spans: Spans::new(),
             _auth: auth,
         };
         if transactional {
@@ -121,6 +128,11 @@ impl Producer {
     /// The client context: broker reachability, refusals.
     pub fn context(&self) -> &KafkaContext {
         &self.context
+    }
+
+    /// The library's OpenTelemetry tracer for this producer's spans.
+    pub(crate) fn spans(&self) -> &Spans {
+        &self.spans
     }
 
     /// The underlying rdkafka producer (for transactions and metrics).
@@ -163,6 +175,31 @@ impl Producer {
             .await
     }
 
+    /// Sends `event` to its topic as the next span of `parent`'s trace (same trace id, a new
+    /// span id, `parent` as parent span) and waits for the acknowledgement. `parent` is
+    /// typically [`Received::trace`](crate::Received::trace) of the record this one follows
+    /// from, kept for as long as needed (see [`crate::trace`]).
+    ///
+    /// ```no_run
+    /// # async fn run<E: avro_events::Event>(producer: avro_events::Producer, received: avro_events::Received<E>, next: E) -> avro_events::Result<()> {
+    /// // Later, e.g. when store staff press a button on the page that showed `received`:
+    /// let parent = received.trace().unwrap_or_else(avro_events::TraceContext::new_root);
+    /// producer.send_traced(&next, &parent).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Producer::send`].
+    pub async fn send_traced<E: Event>(
+        &self,
+        event: &E,
+        parent: &TraceContext,
+    ) -> Result<Delivered> {
+        self.enqueue_traced(E::TOPIC, event, None, Some(parent))
+            .await?
+            .await
+    }
+
     /// Encodes `event` and hands it to librdkafka without waiting for the acknowledgement,
     /// which the returned future yields. Lets a caller keep many records in flight.
     ///
@@ -182,6 +219,24 @@ impl Producer {
         event: &E,
         headers: Option<&Headers>,
     ) -> Result<PendingDelivery> {
+        self.enqueue_traced(topic, event, headers, None).await
+    }
+
+    /// [`Producer::enqueue_with`] continuing `parent`'s trace: the record's `traceparent`
+    /// names a new span of that trace whose parent is `parent`. With `parent` `None` the
+    /// record continues OpenTelemetry's current span, if any, else starts a new trace. A
+    /// `traceparent` already in `headers` (with no `parent`) is sent as it is; every other
+    /// header is kept.
+    ///
+    /// # Errors
+    /// As [`Producer::enqueue_to`].
+    pub async fn enqueue_traced<E: Event>(
+        &self,
+        topic: &str,
+        event: &E,
+        headers: Option<&Headers>,
+        parent: Option<&TraceContext>,
+    ) -> Result<PendingDelivery> {
         let span = debug_span!("send", topic, event = E::FULL_NAME);
         let (key, payload) = async {
             let key = self.codec.encode_event_key(topic, event).await?;
@@ -190,10 +245,69 @@ impl Producer {
         }
         .instrument(span.clone())
         .await?;
-        let headers = headers.filter(|h| !h.is_empty()).map(Headers::to_rdkafka);
-        self.enqueue_raw(topic, Some(&key), Some(&payload), headers)
+        self.enqueue_in_trace(topic, Some(&key), Some(&payload), headers, parent)
             .instrument(span)
             .await
+    }
+
+    /// Queues a record with its trace context (see [`Producer::enqueue_traced`]); the
+    /// OpenTelemetry `send` span, when recorded, ends with the delivery.
+    async fn enqueue_in_trace(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        headers: Option<&Headers>,
+        parent: Option<&TraceContext>,
+    ) -> Result<PendingDelivery> {
+        if parent.is_none() && headers.is_some_and(|h| h.get(trace::TRACEPARENT).is_some()) {
+            let headers = headers.map(Headers::to_rdkafka);
+            return self.enqueue_raw(topic, key, payload, headers).await;
+        }
+        let (context, mut otel) =
+            trace::start_span(&self.spans, "send", SpanKind::Producer, topic, parent);
+        let fields = context.fields();
+        let user = headers.map_or(0, Headers::len);
+        let mut rd = OwnedHeaders::new_with_capacity(user + fields.len());
+        for h in headers.into_iter().flatten() {
+            if h.key != trace::TRACEPARENT && h.key != trace::TRACESTATE {
+                rd = rd.insert(rdkafka::message::Header {
+                    key: &h.key,
+                    value: h.value.as_deref(),
+                });
+            }
+        }
+        for (key, value) in &fields {
+            rd = rd.insert(rdkafka::message::Header {
+                key,
+                value: Some(value.as_bytes()),
+            });
+        }
+        let pending = match self.enqueue_raw(topic, key, payload, Some(rd)).await {
+            Ok(pending) => pending,
+            Err(error) => {
+                otel.set_status(Status::error(error.to_string()));
+                return Err(error);
+            }
+        };
+        if !otel.is_recording() {
+            return Ok(pending);
+        }
+        Ok(Box::pin(async move {
+            let delivered = pending.await;
+            match &delivered {
+                Ok(d) => otel.set_attributes([
+                    opentelemetry::KeyValue::new(
+                        "messaging.destination.partition.id",
+                        d.partition.to_string(),
+                    ),
+                    opentelemetry::KeyValue::new("messaging.kafka.offset", d.offset),
+                ]),
+                Err(error) => otel.set_status(Status::error(error.to_string())),
+            }
+            otel.end();
+            delivered
+        }))
     }
 
     /// Sends a tombstone (a record with a null value) for `key` to `E`'s topic and waits for
@@ -229,8 +343,8 @@ impl Producer {
         headers: Option<&Headers>,
     ) -> Result<PendingDelivery> {
         let key = self.codec.encode_key::<E>(topic, key).await?;
-        let headers = headers.filter(|h| !h.is_empty()).map(Headers::to_rdkafka);
-        self.enqueue_raw(topic, Some(&key), None, headers).await
+        self.enqueue_in_trace(topic, Some(&key), None, headers, None)
+            .await
     }
 
     /// Queues already-encoded bytes (`None`: a tombstone). Used for dead-letter records, which

@@ -60,6 +60,8 @@ fn order() -> Order {
         order_total_cents: 12_345,
         currency: "USD".into(),
         order_time: 1_763_769_600_000,
+        substitution: None,
+        delivery_window: None,
     }
 }
 

@@ -10,7 +10,10 @@
 //! # Example: the contracts
 //!
 //! ```
-//! use grocery_events::{Event, Order, OrderLine, PickList, SubjectNameStrategy, topics};
+//! use grocery_events::{
+//!     DeliveryWindow, Event, Order, OrderLine, PickList, SubjectNameStrategy,
+//!     SubstitutionPreference, topics,
+//! };
 //! use uuid::Uuid;
 //!
 //! let order = Order {
@@ -25,6 +28,12 @@
 //!     order_total_cents: 118,
 //!     currency: "USD".into(),
 //!     order_time: 1_763_769_600_000,
+//!     // Optional since version 2 of the order schema: `None` in every order written before.
+//!     substitution: Some(SubstitutionPreference::SameBrand),
+//!     delivery_window: Some(DeliveryWindow {
+//!         start_time: 1_763_784_000_000,
+//!         end_time: 1_763_791_200_000,
+//!     }),
 //! };
 //! // Each generated type knows its topic, its key, and the schema it was generated from.
 //! assert_eq!(Order::TOPIC, topics::ORDERS);
@@ -74,7 +83,8 @@ pub mod io {
 }
 
 pub use io::groceryevents::{
-    Order, OrderLine, OrderState, OrderStatus, PickLine, PickList, StatusLine, StockStatus,
+    DeliveryWindow, Order, OrderLine, OrderState, OrderStatus, PickLine, PickList, StatusLine,
+    StockStatus, SubstitutionPreference,
 };
 
 #[cfg(test)]
@@ -123,6 +133,8 @@ mod tests {
             order_total_cents: 0,
             currency: "USD".into(),
             order_time: 0,
+            substitution: None,
+            delivery_window: None,
         };
         assert_eq!(order.key(), order_id.to_string());
         // A pick list is keyed by its order's id, so it lands on its order's partition.

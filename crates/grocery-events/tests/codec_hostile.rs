@@ -147,6 +147,8 @@ async fn hostile_array_counts_fail_fast_with_small_peak_memory() {
         order_total_cents: 0,
         currency: "USD".into(),
         order_time: 0,
+        substitution: None,
+        delivery_window: None,
     };
     let good = codec.encode(&order).await.unwrap();
     assert_eq!(codec.decode::<Order>(&good).await.unwrap().currency, "USD");

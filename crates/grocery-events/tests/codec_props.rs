@@ -54,6 +54,8 @@ fn sample_order() -> Order {
         order_total_cents: 0,
         currency: "USD".into(),
         order_time: 0,
+        substitution: None,
+        delivery_window: None,
     }
 }
 
@@ -86,6 +88,8 @@ fn order() -> impl Strategy<Value = Order> {
                 order_total_cents,
                 currency,
                 order_time,
+                substitution: None,
+                delivery_window: None,
             },
         )
 }

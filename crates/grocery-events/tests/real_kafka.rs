@@ -46,6 +46,8 @@ fn order(run: Uuid, n: u32) -> Order {
         order_total_cents: 59,
         currency: "USD".into(),
         order_time: 0,
+        substitution: None,
+        delivery_window: None,
     }
 }
 

@@ -29,7 +29,8 @@ pub use lifecycle::{
     LifecycleError, PickedLine, StaffStep, picked_status, staff_status, state_name, status_id,
 };
 pub use picking::{
-    PICKLIST_NAMESPACE, PickListBuilder, StockCheck, check_stock, fulfillment_statuses, picklist_id,
+    PICKLIST_NAMESPACE, PickListBuilder, StockCheck, check_stock, fulfillment_statuses,
+    picklist_id, substitution_advice,
 };
 pub use request::{
     OrderRejection, OrderRequest, OrderRequestItem, guest_customer_id, validate_order_request,

@@ -12,13 +12,21 @@
 //!   service with its own transactional state, not to this function. Within one order, lines
 //!   repeating a SKU do share that SKU's stock, in walking order.
 //!
+//! A SHORT or OUT_OF_STOCK line's note ends with the customer's substitution preference
+//! ([`substitution_advice`]), so the picker knows on the spot whether to take a substitute;
+//! orders that state none (every order written before version 2 of the order schema) get the
+//! note as before.
+//!
 //! Every order line appears on the pick list, sorted in walking order: aisle walk rank, then
 //! shelf location, then SKU, then the line's position in the order. Lines whose SKU is not in
 //! the catalog come last with status UNKNOWN_SKU, aisle [`UNKNOWN_AISLE`] and nothing to pick.
 
 use std::collections::HashMap;
 
-use grocery_events::{Order, OrderState, OrderStatus, PickLine, PickList, StatusLine, StockStatus};
+use grocery_events::{
+    Order, OrderState, OrderStatus, PickLine, PickList, StatusLine, StockStatus,
+    SubstitutionPreference,
+};
 use uuid::Uuid;
 
 use crate::catalog::Catalog;
@@ -92,6 +100,30 @@ pub fn check_stock(available: Option<u32>, quantity: i32) -> StockCheck {
     }
 }
 
+/// What a picker may do about a short line, as the note of the line says it.
+pub fn substitution_advice(preference: SubstitutionPreference) -> &'static str {
+    match preference {
+        SubstitutionPreference::NoSubstitutes => "no substitutes",
+        SubstitutionPreference::SameBrand => "substitute: same brand ok",
+        SubstitutionPreference::AnyBrand => "substitute: any brand ok",
+    }
+}
+
+/// `check`'s note with the customer's substitution preference appended when the line is short
+/// or out of stock and the order states one.
+fn with_substitution(
+    mut check: StockCheck,
+    preference: Option<SubstitutionPreference>,
+) -> StockCheck {
+    if let (StockStatus::Short | StockStatus::OutOfStock, Some(preference), Some(note)) =
+        (check.status, preference, check.note.as_mut())
+    {
+        note.push_str("; ");
+        note.push_str(substitution_advice(preference));
+    }
+    check
+}
+
 /// Builds pick lists from orders against one catalog snapshot and picker roster.
 #[derive(Debug, Clone)]
 pub struct PickListBuilder<'a> {
@@ -138,7 +170,8 @@ impl<'a> PickListBuilder<'a> {
                 let line = &order.items[position];
                 let item = self.catalog.get(sku);
                 let available = item.map(|i| *remaining.entry(sku).or_insert(i.stock));
-                let check = check_stock(available, line.quantity);
+                let check =
+                    with_substitution(check_stock(available, line.quantity), order.substitution);
                 if let Some(left) = remaining.get_mut(sku) {
                     *left -= u32::try_from(check.quantity_to_pick).unwrap_or(0);
                 }

@@ -1,7 +1,10 @@
 //! Validating orders placed through the HTTP Order API.
 //!
 //! A client sends an [`OrderRequest`] (JSON: `{"customer_id": "...", "items": [{"sku":
-//! "PRD-01001", "quantity": 2}]}`); [`validate_order_request`] checks it against the catalog
+//! "PRD-01001", "quantity": 2}]}`, optionally with `"substitution": "SAME_BRAND"` (or
+//! `"NO_SUBSTITUTES"`, `"ANY_BRAND"`) and `"delivery_window": {"start_time": <ms>, "end_time":
+//! <ms>}`, the optional fields of version 2 of the order schema, passed on as they are);
+//! [`validate_order_request`] checks it against the catalog
 //! and either builds the [`Order`] to publish or says exactly what is wrong with an
 //! [`OrderRejection`]. Names and prices always come from the catalog, never from the request.
 //!
@@ -12,12 +15,14 @@
 //! 3. **duplicate SKUs are merged**: lines naming the same SKU become one order line at the
 //!    position of the first, with the quantities added up (clients that send "add one more
 //!    banana" as a new line get what they meant). The merged quantity must still be at most
-//!    [`MAX_QUANTITY`] ([`OrderRejection::MergedQuantityTooLarge`]).
+//!    [`MAX_QUANTITY`] ([`OrderRejection::MergedQuantityTooLarge`]);
+//! 4. a delivery window, when given, ends after it starts
+//!    ([`OrderRejection::EmptyDeliveryWindow`]).
 //!
 //! Line numbers in rejections count from 1 in the order the request lists them. SKUs are
 //! matched exactly after trimming surrounding whitespace.
 
-use grocery_events::{Order, OrderLine};
+use grocery_events::{DeliveryWindow, Order, OrderLine, SubstitutionPreference};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -40,6 +45,12 @@ pub struct OrderRequest {
     pub customer_id: Option<Uuid>,
     /// The requested lines.
     pub items: Vec<OrderRequestItem>,
+    /// What the customer accepts in place of a short item; absent when not stated.
+    #[serde(default)]
+    pub substitution: Option<SubstitutionPreference>,
+    /// The delivery or pickup slot the customer chose; absent when none.
+    #[serde(default)]
+    pub delivery_window: Option<DeliveryWindow>,
 }
 
 /// One requested line: a SKU and how many units.
@@ -118,6 +129,14 @@ pub enum OrderRejection {
         /// The limit.
         max: i64,
     },
+    /// The delivery window does not end after it starts.
+    #[error("the delivery window ends ({end_time}) no later than it starts ({start_time})")]
+    EmptyDeliveryWindow {
+        /// Start of the window, ms since the epoch.
+        start_time: i64,
+        /// End of the window, ms since the epoch.
+        end_time: i64,
+    },
 }
 
 impl OrderRejection {
@@ -131,6 +150,7 @@ impl OrderRejection {
             OrderRejection::NonPositiveQuantity { .. } => "non_positive_quantity",
             OrderRejection::QuantityTooLarge { .. } => "quantity_too_large",
             OrderRejection::MergedQuantityTooLarge { .. } => "merged_quantity_too_large",
+            OrderRejection::EmptyDeliveryWindow { .. } => "empty_delivery_window",
         }
     }
 }
@@ -208,6 +228,14 @@ pub fn validate_order_request(
         };
         merged.push((line, item.quantity, order_line));
     }
+    if let Some(window) = &request.delivery_window
+        && window.end_time <= window.start_time
+    {
+        return Err(OrderRejection::EmptyDeliveryWindow {
+            start_time: window.start_time,
+            end_time: window.end_time,
+        });
+    }
     let items: Vec<OrderLine> = merged
         .into_iter()
         .map(|(_, total, mut line)| {
@@ -224,5 +252,7 @@ pub fn validate_order_request(
         items,
         currency: "USD".to_owned(),
         order_time: order_time_millis,
+        substitution: request.substitution,
+        delivery_window: request.delivery_window.clone(),
     })
 }

@@ -14,8 +14,15 @@
 //!
 //! Out-of-stock items can still be ordered (customers do not see stock), which is what gives
 //! the pick lists their SHORT and OUT_OF_STOCK lines.
+//!
+//! The fields of version 2 of the order schema come from a second stream of the same seed, so
+//! adding them left the orders of every seed as they were (same ids, lines and quantities):
+//! - each customer has a standing substitution preference (none stated 20%, no substitutes
+//!   20%, same brand 35%, any brand 25%);
+//! - three orders in four choose a delivery window: a one- or two-hour slot starting on a full
+//!   hour, one to four hours after the hour the order was placed in.
 
-use grocery_events::{Order, OrderLine};
+use grocery_events::{DeliveryWindow, Order, OrderLine, SubstitutionPreference};
 use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
 use rand::{Rng, SeedableRng};
@@ -34,12 +41,20 @@ pub const MAX_SIMULATED_QUANTITY: i32 = 6;
 const QUANTITY_WEIGHTS: [u32; 6] = [50, 24, 12, 7, 4, 3];
 /// Percentage of lines drawn from the customer's usual items.
 const USUAL_ITEM_PERCENT: u32 = 40;
+/// Percentage of orders that choose a delivery window.
+const DELIVERY_WINDOW_PERCENT: u32 = 75;
+/// One hour in milliseconds.
+const HOUR_MILLIS: i64 = 3_600_000;
+/// The stream of the seeded generator the version-2 fields are drawn from (stream 0 draws
+/// everything else).
+const PREFERENCES_STREAM: u64 = 1;
 
 /// A simulated customer: an id and the items they usually buy (indices into the catalog).
 #[derive(Debug, Clone)]
 struct Customer {
     id: Uuid,
     usual_items: Vec<usize>,
+    substitution: Option<SubstitutionPreference>,
 }
 
 /// Produces realistic [`Order`]s from a catalog, deterministically from a seed.
@@ -47,6 +62,8 @@ struct Customer {
 pub struct OrderSimulator<'a> {
     catalog: &'a Catalog,
     rng: ChaCha8Rng,
+    /// Draws the version-2 fields, apart from `rng` so they leave its sequence alone.
+    preferences: ChaCha8Rng,
     customers: Vec<Customer>,
     popularity: WeightedIndex<u32>,
     quantities: WeightedIndex<u32>,
@@ -68,6 +85,8 @@ impl<'a> OrderSimulator<'a> {
             "cannot simulate orders from an empty catalog"
         );
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut preferences = ChaCha8Rng::seed_from_u64(seed);
+        preferences.set_stream(PREFERENCES_STREAM);
         let weights: Vec<u32> = catalog.items().iter().map(popularity).collect();
         let popularity = WeightedIndex::new(weights).expect("popularity weights are positive");
         let quantities = WeightedIndex::new(QUANTITY_WEIGHTS).expect("constant weights");
@@ -76,12 +95,18 @@ impl<'a> OrderSimulator<'a> {
                 let id = random_uuid(&mut rng);
                 let count = rng.random_range(4..=12);
                 let usual_items = (0..count).map(|_| popularity.sample(&mut rng)).collect();
-                Customer { id, usual_items }
+                let substitution = substitution_preference(&mut preferences);
+                Customer {
+                    id,
+                    usual_items,
+                    substitution,
+                }
             })
             .collect();
         OrderSimulator {
             catalog,
             rng,
+            preferences,
             customers,
             popularity,
             quantities,
@@ -127,7 +152,27 @@ impl<'a> OrderSimulator<'a> {
             items,
             currency: "USD".to_owned(),
             order_time: order_time_millis,
+            substitution: self.customers[customer].substitution,
+            delivery_window: self.delivery_window(order_time_millis),
         }
+    }
+
+    /// A delivery window for an order placed at `order_time_millis`, or none (see the module
+    /// docs).
+    fn delivery_window(&mut self, order_time_millis: i64) -> Option<DeliveryWindow> {
+        if self.preferences.random_range(0..100) >= DELIVERY_WINDOW_PERCENT {
+            return None;
+        }
+        let hours_ahead: i64 = self.preferences.random_range(1..=4);
+        let length_hours: i64 = self.preferences.random_range(1..=2);
+        let start_time = order_time_millis
+            .div_euclid(HOUR_MILLIS)
+            .saturating_add(hours_ahead)
+            .saturating_mul(HOUR_MILLIS);
+        Some(DeliveryWindow {
+            start_time,
+            end_time: start_time.saturating_add(length_hours * HOUR_MILLIS),
+        })
     }
 
     /// `count` orders, the first at `start_millis` and each `interval_millis` after the last.
@@ -175,6 +220,16 @@ pub fn order_total_cents(lines: &[OrderLine]) -> i64 {
         .map(|l| i64::from(l.quantity).checked_mul(l.unit_price_cents))
         .try_fold(0i64, |total, line| total.checked_add(line?))
         .expect("order total overflows i64 cents")
+}
+
+/// A customer's standing substitution preference (see the module docs).
+fn substitution_preference(rng: &mut ChaCha8Rng) -> Option<SubstitutionPreference> {
+    match rng.random_range(0..100) {
+        0..20 => None,
+        20..40 => Some(SubstitutionPreference::NoSubstitutes),
+        40..75 => Some(SubstitutionPreference::SameBrand),
+        _ => Some(SubstitutionPreference::AnyBrand),
+    }
 }
 
 /// A version-4-shaped UUID whose random bits come from the seeded generator.

@@ -409,3 +409,55 @@ fn fulfillment_statuses_carry_the_plan_and_the_shorts() {
         created.status_id
     );
 }
+
+/// A short or out-of-stock line's note ends with the customer's substitution preference; an
+/// in-stock line has no note, and an order stating none (any order written before version 2
+/// of the order schema) keeps the note as it was.
+#[test]
+fn short_lines_carry_the_substitution_preference() {
+    use grocery_events::SubstitutionPreference;
+    let catalog = small_catalog();
+    // DRY-2: 2 in stock (short for 3); DRY-3: none in stock; PRO-1: plenty.
+    let mut order = order(9, &[("DRY-2", 3), ("DRY-3", 1), ("PRO-1", 1)]);
+    let notes = |order: &grocery_events::Order| -> HashMap<String, Option<String>> {
+        builder(&catalog)
+            .build(order, CREATED)
+            .items_to_pick
+            .into_iter()
+            .map(|l| (l.sku, l.note))
+            .collect()
+    };
+    let before = notes(&order);
+    assert_eq!(
+        before["DRY-2"].as_deref(),
+        Some("only 2 in stock of 3 ordered")
+    );
+    assert_eq!(
+        before["DRY-3"].as_deref(),
+        Some("none in stock; 0 of 1 can be picked")
+    );
+    assert_eq!(before["PRO-1"], None);
+
+    order.substitution = Some(SubstitutionPreference::SameBrand);
+    let same_brand = notes(&order);
+    assert_eq!(
+        same_brand["DRY-2"].as_deref(),
+        Some("only 2 in stock of 3 ordered; substitute: same brand ok")
+    );
+    assert_eq!(
+        same_brand["DRY-3"].as_deref(),
+        Some("none in stock; 0 of 1 can be picked; substitute: same brand ok")
+    );
+    assert_eq!(same_brand["PRO-1"], None);
+
+    order.substitution = Some(SubstitutionPreference::NoSubstitutes);
+    assert_eq!(
+        notes(&order)["DRY-2"].as_deref(),
+        Some("only 2 in stock of 3 ordered; no substitutes")
+    );
+    order.substitution = Some(SubstitutionPreference::AnyBrand);
+    assert_eq!(
+        notes(&order)["DRY-3"].as_deref(),
+        Some("none in stock; 0 of 1 can be picked; substitute: any brand ok")
+    );
+}

@@ -46,6 +46,8 @@ fn any_order() -> impl Strategy<Value = Order> {
                 items,
                 currency: "USD".into(),
                 order_time: 0,
+                substitution: None,
+                delivery_window: None,
             }
         })
 }
@@ -134,6 +136,8 @@ proptest! {
                 .iter()
                 .map(|&(i, quantity)| OrderRequestItem { sku: catalog().items()[i].sku.clone(), quantity })
                 .collect(),
+            substitution: None,
+            delivery_window: None,
         };
         let order = validate_order_request(&request, catalog(), Uuid::from_u128(1), 2).unwrap();
         let mut wanted: BTreeMap<&str, i64> = BTreeMap::new();
@@ -161,7 +165,7 @@ proptest! {
             .map(|i| OrderRequestItem { sku: catalog().items()[i].sku.clone(), quantity: 1 })
             .collect();
         items.push(OrderRequestItem { sku: "PRD-01001".into(), quantity: bad_quantity });
-        let request = OrderRequest { customer_id: None, items };
+        let request = OrderRequest { customer_id: None, items, substitution: None, delivery_window: None };
         let err = validate_order_request(&request, catalog(), Uuid::nil(), 0).unwrap_err();
         let line_label = format!("line {}", good + 1);
         prop_assert!(err.to_string().starts_with(&line_label), "{}", err);

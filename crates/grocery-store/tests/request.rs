@@ -1,5 +1,6 @@
 //! Tests of Order API request validation.
 
+use grocery_events::{DeliveryWindow, SubstitutionPreference};
 use grocery_store::request::{MAX_LINES, MAX_QUANTITY};
 use grocery_store::{
     Catalog, OrderRejection, OrderRequest, OrderRequestItem, guest_customer_id,
@@ -21,6 +22,8 @@ fn request(items: &[(&str, i64)]) -> OrderRequest {
                 quantity,
             })
             .collect(),
+        substitution: None,
+        delivery_window: None,
     }
 }
 
@@ -226,7 +229,61 @@ fn every_rejection_has_a_distinct_code() {
             total: 0,
             max: 0,
         },
+        OrderRejection::EmptyDeliveryWindow {
+            start_time: 0,
+            end_time: 0,
+        },
     ];
     let codes: std::collections::HashSet<_> = rejections.iter().map(OrderRejection::code).collect();
     assert_eq!(codes.len(), rejections.len());
+}
+
+/// The optional fields of version 2 of the order schema come from the JSON as they are, and
+/// a request without them (as every client wrote before version 2) still validates.
+#[test]
+fn substitution_and_delivery_window_pass_through_and_are_optional() {
+    let with: OrderRequest = serde_json::from_str(
+        r#"{"items": [{"sku": "PRD-01001", "quantity": 1}], "substitution": "SAME_BRAND",
+            "delivery_window": {"start_time": 1735736400000, "end_time": 1735740000000}}"#,
+    )
+    .unwrap();
+    let order = validate_order_request(&with, &Catalog::builtin(), ORDER_ID, T).unwrap();
+    assert_eq!(order.substitution, Some(SubstitutionPreference::SameBrand));
+    assert_eq!(
+        order.delivery_window,
+        Some(DeliveryWindow {
+            start_time: 1_735_736_400_000,
+            end_time: 1_735_740_000_000
+        })
+    );
+
+    let without: OrderRequest =
+        serde_json::from_str(r#"{"items": [{"sku": "PRD-01001", "quantity": 1}]}"#).unwrap();
+    let order = validate_order_request(&without, &Catalog::builtin(), ORDER_ID, T).unwrap();
+    assert_eq!(order.substitution, None);
+    assert_eq!(order.delivery_window, None);
+
+    let unknown = serde_json::from_str::<OrderRequest>(
+        r#"{"items": [{"sku": "PRD-01001", "quantity": 1}], "substitution": "MAYBE"}"#,
+    )
+    .unwrap_err();
+    assert!(unknown.to_string().contains("MAYBE"), "{unknown}");
+}
+
+#[test]
+fn a_delivery_window_must_end_after_it_starts() {
+    let mut empty = request(&[("PRD-01001", 1)]);
+    empty.delivery_window = Some(DeliveryWindow {
+        start_time: T,
+        end_time: T,
+    });
+    let err = validate_order_request(&empty, &Catalog::builtin(), ORDER_ID, T).unwrap_err();
+    assert_eq!(
+        err,
+        OrderRejection::EmptyDeliveryWindow {
+            start_time: T,
+            end_time: T
+        }
+    );
+    assert_eq!(err.code(), "empty_delivery_window");
 }

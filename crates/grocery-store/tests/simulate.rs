@@ -190,3 +190,41 @@ fn tiny_catalog_caps_line_count() {
 fn total_of_no_lines_is_zero() {
     assert_eq!(order_total_cents(&[]), 0);
 }
+
+/// The fields of version 2 of the order schema: a standing substitution preference per
+/// customer (sometimes none), and most orders with an hour-aligned delivery window after the
+/// order time; some orders have neither, as the schema allows.
+#[test]
+fn substitution_preferences_and_delivery_windows() {
+    let catalog = Catalog::builtin();
+    let orders = OrderSimulator::new(42, &catalog).take_orders(2_000, T0, 60_000);
+    let mut preference_of = HashMap::new();
+    for order in &orders {
+        let previous = preference_of.insert(order.customer_id, order.substitution);
+        assert!(
+            previous.is_none_or(|p| p == order.substitution),
+            "a customer's preference is standing"
+        );
+        if let Some(window) = &order.delivery_window {
+            assert!(window.start_time > order.order_time);
+            assert!(window.end_time > window.start_time);
+            assert_eq!(window.start_time % 3_600_000, 0);
+            assert!(window.start_time - order.order_time <= 4 * 3_600_000);
+            assert!(window.end_time - window.start_time <= 2 * 3_600_000);
+        }
+    }
+    let preferences: HashSet<_> = preference_of.values().collect();
+    assert_eq!(
+        preferences.len(),
+        4,
+        "none stated and each of the three symbols"
+    );
+    let with_window = orders
+        .iter()
+        .filter(|o| o.delivery_window.is_some())
+        .count();
+    assert!(
+        (1_300..=1_700).contains(&with_window),
+        "about three in four: {with_window}"
+    );
+}

@@ -21,6 +21,8 @@ pub fn milk_order(order_id: Uuid, customer_id: Uuid, quantity: i32) -> Order {
         order_total_cents: i64::from(quantity) * MILK_PRICE_CENTS,
         currency: "USD".into(),
         order_time: 0,
+        substitution: None,
+        delivery_window: None,
     }
 }
 

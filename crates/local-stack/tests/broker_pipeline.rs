@@ -1,7 +1,8 @@
 //! The library's `Pipeline` on the real broker with KIP-848 consumer groups
 //! (`group.protocol=consumer`, what Confluent recommends): instances join and leave a group
 //! while orders flow, in both modes, and the output topic is checked with a `read_committed`
-//! reader: every order has its pick list; in transactional mode none twice.
+//! reader: every order has its pick list; in transactional mode none twice. And one order
+//! becoming events of two types (a pick list and a status): an aborted transaction hides both.
 //!
 //! Built only with the `real-broker` feature:
 //! `cargo test -p local-stack --features real-broker --test broker_pipeline`.
@@ -12,7 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use grocery_events::{Client, Codec, Config, Order, PickList, Pipeline, PipelineOptions, topics};
+use grocery_events::{
+    Client, Codec, Config, Event, Order, OrderState, OrderStatus, Outputs, PickList, Pipeline,
+    PipelineOptions, topics,
+};
 use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions};
 use rdkafka::{
     ClientConfig, Message,
@@ -268,4 +272,204 @@ async fn kip848_group_scales_under_load_at_least_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn kip848_group_scales_under_load_exactly_once_in_transactions() {
     scale_run(true).await;
+}
+
+/// An event whose values do not fit its schema (a string where the schema has an int): encoding
+/// it fails, which aborts the transaction it was to join.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Unencodable {
+    n: String,
+}
+
+impl Event for Unencodable {
+    const TOPIC: &'static str = "broker-pipeline.unencodable";
+    const SCHEMA: &'static str =
+        r#"{"type": "record", "name": "Unencodable", "fields": [{"name": "n", "type": "int"}]}"#;
+    const FULL_NAME: &'static str = "Unencodable";
+    fn key(&self) -> String {
+        self.n.clone()
+    }
+}
+
+fn received_status(order: &Order) -> OrderStatus {
+    OrderStatus {
+        status_id: Uuid::new_v5(&order.order_id, b"RECEIVED"),
+        order_id: order.order_id,
+        state: OrderState::Received,
+        time: order.order_time,
+        actor: "broker-pipeline-test".into(),
+        picklist_id: None,
+        lines: Vec::new(),
+        note: None,
+    }
+}
+
+/// The order ids of the records of `run` on `topic` as a reader with `isolation` sees them,
+/// read until at least `at_least` are there and the topic stays quiet.
+fn order_ids_on<E: Event>(
+    stack: &Stack,
+    codec: &Codec,
+    isolation: &str,
+    wanted: &BTreeSet<Uuid>,
+    at_least: usize,
+    order_id: impl Fn(&E) -> Uuid,
+) -> Vec<Uuid> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", stack.bootstrap_servers())
+        .set("group.id", format!("verify-{}", Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", isolation)
+        .create()
+        .unwrap();
+    consumer.subscribe(&[E::TOPIC]).unwrap();
+    let runtime = tokio::runtime::Handle::current();
+    let mut ids = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut quiet = 0;
+    while Instant::now() < deadline && quiet < 4 {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(message)) => {
+                quiet = 0;
+                let payload = message.payload().unwrap_or_default().to_vec();
+                let event: E =
+                    tokio::task::block_in_place(|| runtime.block_on(codec.decode::<E>(&payload)))
+                        .unwrap();
+                if wanted.contains(&order_id(&event)) {
+                    ids.push(order_id(&event));
+                }
+            }
+            Some(Err(e)) => panic!("reading {}: {e}", E::TOPIC),
+            None if ids.len() >= at_least => quiet += 1,
+            None => {}
+        }
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_aborted_transaction_hides_the_outputs_of_every_type() {
+    const COUNT: u32 = 20;
+    let _serial = SERIAL.lock().await;
+    let stack = Stack::start_with(StackOptions {
+        broker: BrokerKind::Kafka {
+            auth: KafkaAuth::None,
+        },
+        ..StackOptions::default()
+    })
+    .await
+    .unwrap();
+    let run = Uuid::new_v4();
+    let config = Config::from_properties_str(&stack.client_properties())
+        .unwrap()
+        .set("transactional.id", format!("fulfillment-two-types-{run}"));
+    let client = Client::from_config(config).unwrap();
+    let producer = client.producer().await.unwrap();
+    for n in 0..COUNT {
+        producer.send(&order(run, n)).await.unwrap();
+    }
+    // One long transaction: it is still open when its first outputs reach the log.
+    let mut options = PipelineOptions::new(format!("fulfillment-{run}"));
+    options.batch_linger = Duration::from_secs(20);
+    let pipeline = Arc::new(client.pipeline::<Order>(options).await.unwrap());
+    let failing = order(run, COUNT).order_id;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn({
+        let pipeline = pipeline.clone();
+        async move {
+            let mut failed = false;
+            pipeline
+                .run(
+                    move |received| {
+                        let order = &received.event;
+                        let mut outputs = Outputs::new();
+                        outputs.push(received_status(order)).push(pick_list(order));
+                        // The last order, the first time only: its batch cannot be written.
+                        if order.order_id == failing && !failed {
+                            failed = true;
+                            outputs.push(Unencodable { n: "x".into() });
+                        }
+                        outputs
+                    },
+                    async {
+                        let _ = stopped.await;
+                    },
+                )
+                .await
+        }
+    });
+
+    // The open transaction's outputs of both types are in the log (read_uncommitted)…
+    let first: BTreeSet<Uuid> = (0..COUNT).map(|n| order(run, n).order_id).collect();
+    let codec = client.codec();
+    let count = COUNT as usize;
+    let open_lists =
+        order_ids_on::<PickList>(&stack, codec, "read_uncommitted", &first, count, |p| {
+            p.order_id
+        });
+    let open_statuses =
+        order_ids_on::<OrderStatus>(&stack, codec, "read_uncommitted", &first, count, |s| {
+            s.order_id
+        });
+    assert_eq!((open_lists.len(), open_statuses.len()), (count, count));
+    let stats = pipeline.stats();
+    assert_eq!(stats.transactions.load(Ordering::Relaxed), 0, "still open");
+    // …when the order that cannot be written joins it: the transaction is aborted, its orders
+    // read again and their outputs committed in the next one.
+    producer.send(&order(run, COUNT)).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while stats.produced_to(PickList::TOPIC) <= u64::from(COUNT) {
+        assert!(
+            Instant::now() < deadline,
+            "only {} pick lists committed in 120 s",
+            stats.produced_to(PickList::TOPIC)
+        );
+        assert!(!task.is_finished(), "the pipeline ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stats.aborted.load(Ordering::Relaxed),
+        1,
+        "one batch aborted"
+    );
+    assert_eq!(stats.produced_to(OrderStatus::TOPIC), u64::from(COUNT) + 1);
+
+    let all: BTreeSet<Uuid> = (0..=COUNT).map(|n| order(run, n).order_id).collect();
+    let mut committed_lists =
+        order_ids_on::<PickList>(&stack, codec, "read_committed", &all, count + 1, |p| {
+            p.order_id
+        });
+    let mut committed_statuses =
+        order_ids_on::<OrderStatus>(&stack, codec, "read_committed", &all, count + 1, |s| {
+            s.order_id
+        });
+    let logged_lists = order_ids_on::<PickList>(
+        &stack,
+        codec,
+        "read_uncommitted",
+        &all,
+        2 * count + 1,
+        |p| p.order_id,
+    );
+    eprintln!(
+        "two types, one aborted batch: read_committed sees {} pick lists and {} statuses of {} \
+         orders; the log holds {} pick lists",
+        committed_lists.len(),
+        committed_statuses.len(),
+        count + 1,
+        logged_lists.len()
+    );
+    committed_lists.sort_unstable();
+    committed_statuses.sort_unstable();
+    let once: Vec<Uuid> = all.into_iter().collect();
+    assert_eq!(committed_lists, once, "each pick list once, none aborted");
+    assert_eq!(committed_statuses, once, "each status once, none aborted");
+    drop(producer);
+    stack.shutdown().await;
 }

@@ -12,7 +12,10 @@
 //! the configuration outputs and offsets are committed in Kafka transactions (the library does
 //! it); without, the order is marked done only once all three are acknowledged.
 //!
-//! `--listen` serves `GET /metrics` (Prometheus/OpenMetrics text) and `GET /health`.
+//! `--listen` serves `GET /metrics` (Prometheus/OpenMetrics text: the service's counters, the
+//! consumer lag and the client metrics from librdkafka's statistics) and `GET /health`. Each
+//! pick list (and each status) continues its order's W3C trace (`traceparent` header); with
+//! `RUST_LOG=info,fulfillment_service=debug` each order's `trace_id` is logged.
 //! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`
 //! overrides; bad configuration prints one `error: …` line and exits with status 2. Logs go
 //! to stderr (`RUST_LOG`, default `info`); SIGINT or SIGTERM stop gracefully.
@@ -63,11 +66,6 @@ fn main() -> ExitCode {
             shutdown.receiver(),
         )
         .await?;
-        let lag = tokio::spawn(metrics::track_lag(
-            metrics.clone(),
-            pipeline.clone(),
-            shutdown.receiver(),
-        ));
         tracing::info!(group = %cli.group, roster = %cli.roster, "fulfillment service running");
 
         let builder = PickListBuilder::new(&catalog, cli.roster.clone());
@@ -77,7 +75,9 @@ fn main() -> ExitCode {
             let order = &received.event;
             latency.observe(metrics::latency_seconds(now, order.order_time));
             let pick_list = builder.build(order, now);
-            tracing::debug!(order_id = %order.order_id, picker = %pick_list.assigned_picker, "pick list built");
+            // Inside the pipeline's `process` span: its `trace_id` is the order's, which the
+            // pick list and the statuses continue.
+            tracing::debug!(order_id = %order.order_id, trace_id = %received.trace().map(|t| t.trace_id().to_string()).unwrap_or_default(), picker = %pick_list.assigned_picker, "pick list built");
             let [received_status, created] =
                 grocery_store::fulfillment_statuses(order, &pick_list, now);
             Outputs::new()
@@ -88,7 +88,6 @@ fn main() -> ExitCode {
         let outcome = pipeline.run(transform, shutdown.requested()).await;
         let outcome = startup::tolerate_final_commit(outcome, shutdown.is_requested());
         shutdown.trigger();
-        let _ = lag.await;
         let _ = server.await;
         let stats = pipeline.stats();
         tracing::info!(

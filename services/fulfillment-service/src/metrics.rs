@@ -1,11 +1,14 @@
-//! Prometheus metrics of the service, the consumer-lag tracker, and the HTTP endpoints
-//! (`/metrics`, `/health`).
+//! Prometheus metrics of the service and the HTTP endpoints (`/metrics`, `/health`). The
+//! consumer lag and the client metrics come from librdkafka's statistics
+//! ([`service_kit::stats`]), not from polling watermarks.
 
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex, atomic::Ordering},
     time::Duration,
 };
+
+use service_kit::stats;
 
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 use grocery_events::{Event as _, Order, OrderStatus, PickList, Pipeline};
@@ -18,15 +21,10 @@ use prometheus_client::{
     },
     registry::Registry,
 };
-use rdkafka::{Offset, consumer::Consumer as _};
 use tokio::sync::watch;
 
-/// How often the consumer lag is measured.
-const LAG_INTERVAL: Duration = Duration::from_secs(5);
 /// How long `/health` waits for the brokers to answer during a reported outage.
 const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Timeout of each broker query while measuring lag.
-const LAG_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The service's metrics.
 pub(crate) struct Metrics {
@@ -81,7 +79,7 @@ impl Metrics {
         );
         registry.register(
             "fulfillment_consumer_lag",
-            "Records not yet read, summed over the partitions assigned to this instance",
+            "Records not yet read, summed over the partitions assigned to this instance (librdkafka statistics)",
             lag.clone(),
         );
         let assigned = Gauge::default();
@@ -111,12 +109,28 @@ impl Metrics {
         catch_up(&self.produced, stats.produced_to(PickList::TOPIC));
         catch_up(&self.statuses, stats.produced_to(OrderStatus::TOPIC));
         catch_up(&self.dead_lettered, pipeline.consumer().dead_lettered());
-        let owned = pipeline.consumer().context().owned_partitions().len();
+        let consumer = pipeline.consumer().context();
+        let owned = consumer.owned_partitions().len();
         self.assigned.set(i64::try_from(owned).unwrap_or(i64::MAX));
+        if let Some(lag) = stats::consumer_lag(consumer) {
+            self.lag.set(lag);
+        }
         let mut text = String::new();
         if let Err(error) = encode(&mut text, &self.registry) {
             tracing::error!(%error, "cannot encode metrics");
         }
+        // The client metrics go before OpenMetrics' closing `# EOF`.
+        let eof = text.rfind("# EOF").unwrap_or(text.len());
+        let mut clients = String::new();
+        stats::render(
+            &mut clients,
+            &[
+                ("consumer", consumer),
+                ("producer", pipeline.producer_context()),
+            ],
+            true,
+        );
+        text.insert_str(eof, &clients);
         text
     }
 }
@@ -180,57 +194,6 @@ async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(&state.pipeline),
     )
-}
-
-/// Measures the consumer lag every [`LAG_INTERVAL`] on the blocking pool until `shutdown`.
-pub(crate) async fn track_lag(
-    metrics: Arc<Metrics>,
-    pipeline: Arc<Pipeline<Order>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut ticker = tokio::time::interval(LAG_INTERVAL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
-            _ = ticker.tick() => {}
-        }
-        let pipeline = pipeline.clone();
-        match tokio::task::spawn_blocking(move || consumer_lag(&pipeline)).await {
-            Ok(Ok(lag)) => {
-                metrics.lag.set(lag);
-            }
-            Ok(Err(error)) => tracing::debug!(%error, "cannot measure consumer lag"),
-            Err(error) => tracing::warn!(%error, "lag measurement failed"),
-        }
-    }
-}
-
-/// High watermark minus position, summed over the assigned partitions. A partition with no
-/// position yet counts from its committed offset, or from its low watermark.
-fn consumer_lag(pipeline: &Pipeline<Order>) -> rdkafka::error::KafkaResult<i64> {
-    let consumer = pipeline.consumer().rdkafka();
-    let assignment = consumer.assignment()?;
-    if assignment.count() == 0 {
-        return Ok(0);
-    }
-    let positions = consumer.position()?;
-    let committed = consumer.committed(LAG_TIMEOUT).ok();
-    let mut lag = 0;
-    for element in positions.elements() {
-        let (topic, partition) = (element.topic(), element.partition());
-        let (low, high) = consumer.fetch_watermarks(topic, partition, LAG_TIMEOUT)?;
-        let committed_offset = committed
-            .as_ref()
-            .and_then(|c| c.find_partition(topic, partition))
-            .map(|e| e.offset());
-        let position = match (element.offset(), committed_offset) {
-            (Offset::Offset(n), _) | (_, Some(Offset::Offset(n))) => n,
-            _ => low,
-        };
-        lag += (high - position).max(0);
-    }
-    Ok(lag)
 }
 
 /// Seconds from `order_time_ms` to `now_ms`, never negative. Saturating: an order's time is

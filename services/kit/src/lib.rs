@@ -1,6 +1,8 @@
 //! What the three example services share: one start-up skeleton ([`run`]: logging,
-//! configuration loaded and validated once into a [`Client`], signals, exit statuses). Their
-//! process tests use the workspace's one process harness, the dev-only `test-support` crate.
+//! OTLP export when asked for ([`telemetry`]), configuration loaded and validated once into a
+//! [`Client`], signals, exit statuses), and their client metrics from librdkafka's statistics
+//! ([`stats`]). Their process tests use the workspace's one process harness, the dev-only
+//! `test-support` crate.
 //!
 //! ```no_run
 //! fn main() -> std::process::ExitCode {
@@ -12,6 +14,9 @@
 //!     })
 //! }
 //! ```
+
+pub mod stats;
+pub mod telemetry;
 
 use std::{fmt, future::Future, io::IsTerminal, path::Path, process::ExitCode, sync::Arc};
 
@@ -97,6 +102,8 @@ where
     Fut: Future<Output = anyhow::Result<ExitCode>>,
 {
     init_tracing();
+    // Before the clients: they take the global tracer when created.
+    let telemetry = telemetry::Telemetry::init();
     let client = match load_config(config).and_then(Client::from_config) {
         Ok(client) => client,
         Err(error) => return config_error(error),
@@ -120,6 +127,8 @@ where
     // metadata probe the group coordinator leaves unanswered after a rebalance) must not keep
     // the process alive: dropping the runtime would wait for it without bound.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    // Exports the spans still batched.
+    drop(telemetry);
     code
 }
 
@@ -147,7 +156,8 @@ pub fn init_tracing() {
 }
 
 /// Reads `path` (when given) and applies the `GROCERY_*` environment overrides; validation is
-/// [`Client::from_config`]'s.
+/// [`Client::from_config`]'s. `statistics.interval.ms` defaults to
+/// [`stats::DEFAULT_STATISTICS_INTERVAL_MS`] (the client metrics on `/metrics` come from it).
 ///
 /// # Errors
 /// The library's configuration error, naming the file at fault.
@@ -156,7 +166,15 @@ pub fn load_config(path: Option<&Path>) -> grocery_events::Result<Config> {
         Some(path) => Config::from_file(path)?,
         None => Config::new(),
     };
-    Ok(config.with_env_overrides())
+    let config = config.with_env_overrides();
+    Ok(if config.get("statistics.interval.ms").is_none() {
+        config.set(
+            "statistics.interval.ms",
+            stats::DEFAULT_STATISTICS_INTERVAL_MS,
+        )
+    } else {
+        config
+    })
 }
 
 /// Bad configuration: one line on stderr, exit status 2.

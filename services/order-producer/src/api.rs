@@ -10,7 +10,12 @@
 //!   `grocery.order-status.v1` ([`crate::view`]); `PLACED` for an order this process placed
 //!   that fulfillment has not received yet; `404` for an unknown id, `400` for a malformed
 //!   one, `503` with `Retry-After` while the view is being rebuilt.
-//! - `GET /health`: `ok`, or `503` with what is being rebuilt; `GET /metrics`: Prometheus text.
+//! - `GET /health`: `ok`, or `503` with what is being rebuilt; `GET /metrics`: Prometheus text
+//!   (with the client metrics of librdkafka's statistics).
+//!
+//! Each order is sent in a W3C trace: the request's own when it carries a valid `traceparent`
+//! header (and `tracestate`), else a new one. The answer names it (`trace_id`), and so does
+//! the log line of the order.
 //!
 //! When the broker does not acknowledge the order within the deadline (`--deadline-ms`), or
 //! the send fails, the answer is `503 Service Unavailable` with a fixed message and a
@@ -33,7 +38,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use grocery_events::{Client, Producer};
+use grocery_events::{Client, Producer, TraceContext};
 use grocery_store::{Catalog, OrderRequest, validate_order_request};
 use serde::Deserialize as _;
 use serde_json::{Value, json};
@@ -123,6 +128,11 @@ fn router(state: AppState) -> Router {
             get(|State(state): State<AppState>| async move {
                 let mut text = render(&state.counters, None);
                 state.view.render_metrics(&mut text);
+                service_kit::stats::render(
+                    &mut text,
+                    &[("producer", state.producer.context())],
+                    false,
+                );
                 (
                     [(
                         header::CONTENT_TYPE,
@@ -149,6 +159,14 @@ async fn health(State(state): State<AppState>) -> Response {
 fn problem(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
     let body = json!({ "error": code, "message": message.to_string() });
     (status, Json(body)).into_response()
+}
+
+/// The request's trace (`traceparent`, `tracestate` headers) when valid, else a new one.
+fn request_trace(headers: &HeaderMap) -> TraceContext {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    text("traceparent")
+        .and_then(|parent| TraceContext::from_traceparent(parent, text("tracestate")))
+        .unwrap_or_else(TraceContext::new_root)
 }
 
 fn with_retry_after(mut response: Response, seconds: u64) -> Response {
@@ -224,6 +242,7 @@ async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: By
             return problem(StatusCode::BAD_REQUEST, "bad_idempotency_key", reason);
         }
     };
+    let trace = request_trace(&headers);
     let (value, request) = match parse_body(&headers, &body) {
         Ok(parsed) => parsed,
         Err((code, message)) => return problem(StatusCode::BAD_REQUEST, code, message),
@@ -240,7 +259,7 @@ async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: By
     };
     let Some(key) = key else {
         let (sender, outcome) = tokio::sync::watch::channel(None);
-        spawn_send(&state, order, move |outcome| {
+        spawn_send(&state, order, trace, move |outcome| {
             sender.send_replace(Some(outcome));
         });
         return answer(&state, order_id, outcome, false).await;
@@ -273,7 +292,9 @@ async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: By
         Claim::Replay(outcome) => answer(&state, order_id, outcome, true).await,
         Claim::Send(outcome) => {
             let keys = state.keys.clone();
-            spawn_send(&state, order, move |outcome| keys.finish(&key, outcome));
+            spawn_send(&state, order, trace, move |outcome| {
+                keys.finish(&key, outcome)
+            });
             answer(&state, order_id, outcome, false).await
         }
     }
@@ -284,6 +305,7 @@ async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: By
 fn spawn_send(
     state: &AppState,
     order: grocery_events::Order,
+    trace: TraceContext,
     done: impl FnOnce(Outcome) + Send + 'static,
 ) {
     let producer = state.producer.clone();
@@ -291,7 +313,8 @@ fn spawn_send(
     let view = state.view.clone();
     tokio::spawn(async move {
         let order_id = order.order_id;
-        match producer.send(&order).await {
+        let trace_id = trace.trace_id();
+        match producer.send_traced(&order, &trace).await {
             Ok(delivered) => {
                 counters.acked.fetch_add(1, Ordering::Relaxed);
                 view.placed(
@@ -300,15 +323,16 @@ fn spawn_send(
                         time: order.order_time,
                     },
                 );
-                tracing::info!(%order_id, partition = delivered.partition, offset = delivered.offset, "order accepted");
+                tracing::info!(%order_id, %trace_id, partition = delivered.partition, offset = delivered.offset, "order accepted");
                 done(Outcome::Accepted(json!({
                     "order_id": order_id,
                     "partition": delivered.partition,
                     "offset": delivered.offset,
+                    "trace_id": trace_id.to_string(),
                 })));
             }
             Err(error) => {
-                tracing::error!(%order_id, %error, "order not acknowledged");
+                tracing::error!(%order_id, %trace_id, %error, "order not acknowledged");
                 done(Outcome::Failed);
             }
         }

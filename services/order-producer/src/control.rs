@@ -1,6 +1,7 @@
 //! The simulation's HTTP endpoints (`--listen`): `GET /health`, `GET /metrics` (Prometheus
-//! text), and `PUT /rate` with `{"rate": N}` to change the order rate while it runs. The
-//! counters and their rendering serve the Order API's `/metrics` too.
+//! text, with the client metrics of librdkafka's statistics), and `PUT /rate` with
+//! `{"rate": N}` to change the order rate while it runs. The counters and their rendering
+//! serve the Order API's `/metrics` too.
 
 use std::{
     net::SocketAddr,
@@ -17,6 +18,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, put},
 };
+use grocery_events::context::KafkaContext;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::watch;
@@ -41,6 +43,7 @@ pub(crate) fn valid_rate(rate: f64) -> bool {
 struct AppState {
     counters: Arc<Counters>,
     rate: Arc<watch::Sender<f64>>,
+    client: KafkaContext,
 }
 
 #[derive(Deserialize)]
@@ -54,13 +57,18 @@ pub(crate) async fn spawn(
     addr: SocketAddr,
     counters: Arc<Counters>,
     rate: Arc<watch::Sender<f64>>,
+    client: KafkaContext,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = service_kit::listen(addr).await?;
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/rate", put(set_rate).get(get_rate))
-        .with_state(AppState { counters, rate });
+        .with_state(AppState {
+            counters,
+            rate,
+            client,
+        });
     Ok(tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!(%error, "HTTP server failed");
@@ -93,7 +101,8 @@ async fn set_rate(
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let text = render(&state.counters, Some(*state.rate.borrow()));
+    let mut text = render(&state.counters, Some(*state.rate.borrow()));
+    service_kit::stats::render(&mut text, &[("producer", &state.client)], false);
     (
         [(
             header::CONTENT_TYPE,
@@ -117,7 +126,7 @@ pub(crate) fn render(counters: &Counters, rate: Option<f64>) -> String {
         counters.failed.load(Ordering::Relaxed),
     );
     let replayed = counters.replayed.load(Ordering::Relaxed);
-    if replayed > 0 || rate.is_none() {
+    if rate.is_none() {
         text.push_str(&format!(
             "# HELP order_producer_orders_replayed_total Order API requests answered again for a retried Idempotency-Key\n\
              # TYPE order_producer_orders_replayed_total counter\n\

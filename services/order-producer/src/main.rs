@@ -3,10 +3,16 @@
 //! Two modes:
 //! - default: simulated customers ([`grocery_store::OrderSimulator`]) send `--count` orders at
 //!   `--rate` orders per second, reproducibly from `--seed`; `--report` lists every
-//!   acknowledged order as JSON lines, and a one-line summary goes to stdout; `--listen ADDR`
-//!   serves `GET /health`, `GET /metrics` and `PUT /rate` (`{"rate": N}`) while it runs;
+//!   acknowledged order as JSON lines, and a one-line summary goes to stdout; it serves
+//!   `GET /health`, `GET /metrics` and `PUT /rate` (`{"rate": N}`) on `--listen ADDR`
+//!   (default `127.0.0.1:0`, a free port, logged) while it runs;
 //! - `serve --listen ADDR`: the HTTP Order API (`POST /orders` with `Idempotency-Key`,
 //!   `GET /orders/{id}` with the order's status history, `GET /health`, `GET /metrics`).
+//!
+//! Each order starts a W3C trace of its own (or, on `POST /orders`, continues the request's
+//! `traceparent` header); the record carries it in its `traceparent` header and the log line
+//! of the order names its `trace_id`. `/metrics` includes the client metrics from librdkafka's
+//! statistics.
 //!
 //! Kafka, the Schema Registry and authentication come from `--config` (a Confluent
 //! `client.properties`, env `GROCERY_CONFIG`, overridden by `GROCERY_*` variables). Bad
@@ -46,10 +52,10 @@ struct Cli {
     /// Write `{"order_id":…,"order_time_ms":…}` per acknowledged order to this file.
     #[arg(long, env = "ORDER_PRODUCER_REPORT")]
     report: Option<PathBuf>,
-    /// Serve `/health`, `/metrics` and `PUT /rate` on this address while simulating (port 0
-    /// picks a free port).
-    #[arg(long, env = "ORDER_PRODUCER_LISTEN")]
-    listen: Option<SocketAddr>,
+    /// Serve `/health`, `/metrics` and `PUT /rate` on this address while simulating (the
+    /// default port 0 picks a free one; the address is logged as `listening on http://…`).
+    #[arg(long, env = "ORDER_PRODUCER_LISTEN", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
     #[command(subcommand)]
     command: Option<Command>,
 }

@@ -1,5 +1,6 @@
-//! Simulated customers: `--count` orders at `--rate` per second, many in flight at once; with
-//! `--listen`, the rate can be changed while it runs (`PUT /rate`, see [`crate::control`]).
+//! Simulated customers: `--count` orders at `--rate` per second, many in flight at once, each
+//! in a W3C trace of its own; the rate can be changed while it runs (`PUT /rate` on
+//! `--listen`, see [`crate::control`]).
 
 use std::{
     fs::File,
@@ -13,7 +14,7 @@ use std::{
 
 use anyhow::Context;
 use futures::{StreamExt, stream::FuturesUnordered};
-use grocery_events::{Event, Order, Producer, producer::PendingDelivery};
+use grocery_events::{Event, Order, Producer, TraceContext, producer::PendingDelivery};
 use grocery_store::{Catalog, OrderSimulator};
 use serde::Serialize;
 use tokio::{
@@ -38,7 +39,7 @@ pub(crate) struct Options {
     pub(crate) seed: u64,
     pub(crate) report: Option<PathBuf>,
     /// Serve `/health`, `/metrics` and `PUT /rate` here while the simulation runs.
-    pub(crate) listen: Option<SocketAddr>,
+    pub(crate) listen: SocketAddr,
 }
 
 /// A line of the report.
@@ -83,10 +84,13 @@ pub(crate) async fn run(
     let mut simulator = OrderSimulator::new(options.seed, catalog);
     let (rate_tx, mut rate) = watch::channel(options.rate);
     let tally = Arc::new(Counters::default());
-    let server = match options.listen {
-        Some(addr) => Some(control::spawn(addr, tally.clone(), Arc::new(rate_tx)).await?),
-        None => None,
-    };
+    let server = control::spawn(
+        options.listen,
+        tally.clone(),
+        Arc::new(rate_tx),
+        producer.context().clone(),
+    )
+    .await?;
     let mut ticker = make_ticker(options.rate);
     let shutdown = shutdown.requested();
     tokio::pin!(shutdown);
@@ -108,7 +112,7 @@ pub(crate) async fn run(
         let turn = match ticker.as_mut() {
             Some(ticker) => tokio::select! {
                 () = &mut shutdown => Turn::Stop,
-                changed = rate.changed(), if server.is_some() => match changed {
+                changed = rate.changed() => match changed {
                     Ok(()) => Turn::RateChanged,
                     Err(_) => Turn::Send,
                 },
@@ -128,12 +132,19 @@ pub(crate) async fn run(
             Turn::Send => attempted += 1,
         }
         let order = simulator.next_order(now_ms());
+        // A trace per order: the customer's checkout, which the order record continues.
+        let trace = TraceContext::new_root();
         let enqueued = tokio::select! {
             () = &mut shutdown => break,
-            enqueued = producer.enqueue_to(Order::TOPIC, &order) => enqueued,
+            enqueued = producer.enqueue_traced(Order::TOPIC, &order, None, Some(&trace)) => enqueued,
         };
         match enqueued {
-            Ok(pending) => in_flight.push(acknowledged(order.order_id, order.order_time, pending)),
+            Ok(pending) => in_flight.push(acknowledged(
+                order.order_id,
+                order.order_time,
+                trace,
+                pending,
+            )),
             // The broker refused the credentials or the rights: every further order would fail
             // the same way, so stop with that error (exit status 3) instead of counting them.
             Err(error) if error.is_refused() => return Err(error.into()),
@@ -152,9 +163,7 @@ pub(crate) async fn run(
     if let Some(report) = report.as_mut() {
         report.flush().context("cannot write the report")?;
     }
-    if let Some(server) = server {
-        server.abort();
-    }
+    server.abort();
     let (acked, failed) = (
         tally.acked.load(Ordering::Relaxed),
         tally.failed.load(Ordering::Relaxed),
@@ -174,37 +183,40 @@ pub(crate) async fn run(
     })
 }
 
+/// An order's outcome: its report line, its trace, and the acknowledgement or error.
+type Acknowledged = (
+    ReportLine,
+    TraceContext,
+    grocery_events::Result<grocery_events::Delivered>,
+);
+
 /// Waits for the acknowledgement of one order.
 async fn acknowledged(
     order_id: Uuid,
     order_time_ms: i64,
+    trace: TraceContext,
     pending: PendingDelivery,
-) -> (
-    ReportLine,
-    grocery_events::Result<grocery_events::Delivered>,
-) {
+) -> Acknowledged {
     let result = pending.await;
     (
         ReportLine {
             order_id,
             order_time_ms,
         },
+        trace,
         result,
     )
 }
 
 fn record(
-    (line, result): (
-        ReportLine,
-        grocery_events::Result<grocery_events::Delivered>,
-    ),
+    (line, trace, result): Acknowledged,
     tally: &Counters,
     report: Option<&mut BufWriter<File>>,
 ) -> anyhow::Result<()> {
     match result {
         Ok(delivered) => {
             tally.acked.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(order_id = %line.order_id, partition = delivered.partition, offset = delivered.offset, "order acknowledged");
+            tracing::debug!(order_id = %line.order_id, trace_id = %trace.trace_id(), partition = delivered.partition, offset = delivered.offset, "order acknowledged");
             if let Some(report) = report {
                 serde_json::to_writer(&mut *report, &line)?;
                 report.write_all(b"\n").context("cannot write the report")?;
@@ -213,7 +225,7 @@ fn record(
         Err(error) if error.is_refused() => return Err(error.into()),
         Err(error) => {
             tally.failed.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(order_id = %line.order_id, %error, "order not acknowledged");
+            tracing::error!(order_id = %line.order_id, trace_id = %trace.trace_id(), %error, "order not acknowledged");
         }
     }
     Ok(())

@@ -3,18 +3,20 @@
 //! Pick lists are read with the typed consumer of group `--group`; a pick list delivered
 //! twice (same `picklist_id`) is shown once, and every record is acknowledged after it has
 //! been shown. Output on stdout: a text block per pick list, or with `--json` one flat JSON
-//! object per line (the pick list's fields plus `displayed_at_ms`). `--http ADDR` also serves
-//! a live page at `/` fed by server-sent events at `/events`, with `/health` and `/metrics`
-//! (Prometheus text). On SIGINT or SIGTERM the
-//! counts go to the log and to `--stats-file`.
+//! object per line (the pick list's fields plus `displayed_at_ms`, and the record's W3C trace
+//! as `trace_id` and `traceparent`); each pick list shown is logged with its `trace_id`.
+//! `--listen ADDR` (or its earlier name `--http`; default `127.0.0.1:0`, a free port, logged)
+//! serves a live page at `/` fed by server-sent events at `/events` (the same JSON), with
+//! `/health` and `/metrics` (Prometheus text, with the client metrics of librdkafka's
+//! statistics). On SIGINT or SIGTERM the counts go to the log and to `--stats-file`.
 //!
 //! Store staff move each pick list on from the page: "Start picking", "Picked" (with the
 //! quantity picked per line) and "Ready" write PICKING_STARTED, PICKED (per-line picked and
 //! short quantities) and READY to `grocery.order-status.v1` (actor `staff:<picker>`), through
 //! JSON endpoints (see the `web` module) that answer once the broker acknowledged the record;
 //! steps out of order are refused. `--simulate-staff` has simulated staff take the three
-//! steps on every new pick list, `--staff-pace-ms` before each (0: at once). The statuses carry
-//! the pick list record's `traceparent`.
+//! steps on every new pick list, `--staff-pace-ms` before each (0: at once). The statuses
+//! continue the pick list's trace.
 //!
 //! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`
 //! overrides; bad configuration prints one `error: …` line and exits with status 2. Logs go
@@ -47,7 +49,11 @@ struct Cli {
     /// One JSON object per line instead of text blocks.
     #[arg(long, env = "PICKLIST_CONSUMER_JSON")]
     json: bool,
-    /// Also serve the live web page on this address (port 0 picks a free port).
+    /// Serve the live web page, `/health` and `/metrics` on this address (the default port 0
+    /// picks a free one; the address is logged as `listening on http://…`).
+    #[arg(long, env = "PICKLIST_CONSUMER_LISTEN", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// The same as `--listen` (its earlier name); wins over it when given.
     #[arg(long, env = "PICKLIST_CONSUMER_HTTP")]
     http: Option<SocketAddr>,
     /// At exit, write `{"shown":…,"duplicates_suppressed":…,"dead_lettered":…}` here.
@@ -70,43 +76,32 @@ fn main() -> ExitCode {
         } = service;
         let consumer = client.consumer::<PickList>(cli.group.clone()).await?;
         let live = web::Live::new();
-        // Staff steps need a producer: only with the page or the simulation.
-        let board = if cli.http.is_some() || cli.simulate_staff {
-            let pace = cli
-                .simulate_staff
-                .then(|| Duration::from_millis(cli.staff_pace_ms));
-            let producer = client.producer().await?;
-            Some(staff::Board::new(
-                producer,
-                live.clone(),
-                pace,
-                shutdown.receiver(),
-            ))
-        } else {
-            None
-        };
-        let server = match (cli.http, &board) {
-            (Some(addr), Some(board)) => {
-                Some(web::spawn(addr, live.clone(), board.clone(), shutdown.receiver()).await?)
-            }
-            _ => None,
-        };
+        let addr = cli.http.unwrap_or(cli.listen);
+        // Staff steps (the page's buttons, the simulation) write with a producer of their own.
+        let pace = cli
+            .simulate_staff
+            .then(|| Duration::from_millis(cli.staff_pace_ms));
+        let board = staff::Board::new(
+            client.producer().await?,
+            live.clone(),
+            pace,
+            shutdown.receiver(),
+        );
+        let server = web::spawn(
+            addr,
+            live.clone(),
+            consumer.context().clone(),
+            board.clone(),
+            shutdown.receiver(),
+        )
+        .await?;
         let format = if cli.json {
             show::Format::Json
         } else {
             show::Format::Text
         };
-        let outcome = show::run(
-            &consumer,
-            format,
-            &live,
-            board.as_ref(),
-            shutdown.requested(),
-        )
-        .await;
-        if let Some(server) = server {
-            server.stop().await;
-        }
+        let outcome = show::run(&consumer, format, &live, &board, shutdown.requested()).await;
+        server.stop().await;
         let stats = outcome.stats;
         tracing::info!(
             shown = stats.shown,

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use grocery_events::{Consumer, PickList};
+use grocery_events::{Consumer, PickList, TraceContext};
 use grocery_store::{Dedup, render_text, to_json};
 use serde::Serialize;
 
@@ -40,7 +40,7 @@ pub(crate) async fn run(
     consumer: &Consumer<PickList>,
     format: Format,
     live: &Live,
-    board: Option<&Board>,
+    board: &Board,
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
     tokio::pin!(shutdown);
@@ -54,10 +54,13 @@ pub(crate) async fn run(
             };
             let pick_list = &received.event;
             if dedup.observe(pick_list) {
-                if let Some(board) = board {
-                    board.add(pick_list, &received.headers);
+                let trace = received.trace();
+                board.add(pick_list, trace.clone());
+                show(pick_list, trace.as_ref(), format, live)?;
+                // The display, a step of the order's trace (exported when OTLP is on).
+                if let Some(trace) = &trace {
+                    trace.record_child("display");
                 }
-                show(pick_list, format, live)?;
                 stats.shown += 1;
             } else {
                 stats.duplicates_suppressed += 1;
@@ -82,11 +85,29 @@ pub(crate) async fn run(
     }
 }
 
-fn show(pick_list: &PickList, format: Format, live: &Live) -> anyhow::Result<()> {
+/// Shows a pick list (with its trace, which the JSON carries as `trace_id` and `traceparent`
+/// and the log line names).
+fn show(
+    pick_list: &PickList,
+    trace: Option<&TraceContext>,
+    format: Format,
+    live: &Live,
+) -> anyhow::Result<()> {
     let mut json = to_json(pick_list);
+    let trace_id = trace.map(|t| t.trace_id().to_string());
     if let Some(object) = json.as_object_mut() {
         object.insert("displayed_at_ms".into(), now_ms().into());
+        if let Some(trace) = trace {
+            object.insert("trace_id".into(), trace.trace_id().to_string().into());
+            object.insert("traceparent".into(), trace.traceparent().into());
+        }
     }
+    tracing::info!(
+        picklist_id = %pick_list.picklist_id,
+        order_id = %pick_list.order_id,
+        trace_id = %trace_id.as_deref().unwrap_or(""),
+        "pick list shown"
+    );
     let mut stdout = std::io::stdout().lock();
     match format {
         Format::Text => writeln!(stdout, "{}", render_text(pick_list))?,

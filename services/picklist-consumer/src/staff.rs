@@ -2,7 +2,8 @@
 //! picked), ready. Each step writes an [`OrderStatus`] to `grocery.order-status.v1` with the
 //! core producer and counts only once the broker acknowledged it. [`Board`] remembers each
 //! shown pick list and its state, refuses steps out of order, and with `--simulate-staff`
-//! walks every new pick list through all three steps by itself.
+//! walks every new pick list through all three steps by itself. Each status continues the
+//! pick list's W3C trace ([`Producer::send_traced`]).
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -10,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use grocery_events::{Headers, OrderState, OrderStatus, PickList, Producer};
+use grocery_events::{OrderState, OrderStatus, PickList, Producer, TraceContext};
 use grocery_store::{LifecycleError, PickedLine, StaffStep, picked_status, staff_status};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
@@ -19,9 +20,6 @@ use crate::{startup::now_ms, web::Live};
 
 /// Pick lists remembered for staff steps; the oldest are forgotten first.
 const REMEMBERED: usize = 100_000;
-
-/// Record headers copied from a pick list onto its statuses (the W3C trace context).
-const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
 
 /// Why a step was not taken.
 #[derive(Debug)]
@@ -55,7 +53,8 @@ struct Entry {
     state: OrderState,
     /// A step is being written now.
     busy: bool,
-    headers: Headers,
+    /// The pick list record's trace, which its statuses continue.
+    trace: Option<TraceContext>,
 }
 
 #[derive(Default)]
@@ -97,15 +96,9 @@ impl Board {
         board
     }
 
-    /// Remembers a pick list just shown (state PICKLIST_CREATED), with the headers of its
+    /// Remembers a pick list just shown (state PICKLIST_CREATED), with the trace of its
     /// record; a pick list already known keeps its state.
-    pub(crate) fn add(&self, pick_list: &PickList, record_headers: &Headers) {
-        let mut headers = Headers::new();
-        for key in TRACE_HEADERS {
-            if let Some(value) = record_headers.get(key) {
-                headers.push(key, Some(value.to_vec()));
-            }
-        }
+    pub(crate) fn add(&self, pick_list: &PickList, trace: Option<TraceContext>) {
         {
             let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
             if lists.by_order.contains_key(&pick_list.order_id) {
@@ -123,7 +116,7 @@ impl Board {
                     pick_list: pick_list.clone(),
                     state: OrderState::PicklistCreated,
                     busy: false,
-                    headers,
+                    trace,
                 },
             );
         }
@@ -141,7 +134,7 @@ impl Board {
         step: StaffStep,
         picked: Option<&[PickedLine]>,
     ) -> Result<OrderStatus, StepError> {
-        let (status, headers) = {
+        let (status, trace) = {
             let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
             let entry = lists
                 .by_order
@@ -165,9 +158,12 @@ impl Board {
                 _ => staff_status(&entry.pick_list, step, now),
             };
             entry.busy = true;
-            (status, entry.headers.clone())
+            (status, entry.trace.clone())
         };
-        let written = self.producer.send_with(&status, &headers).await;
+        let written = match &trace {
+            Some(trace) => self.producer.send_traced(&status, trace).await,
+            None => self.producer.send(&status).await,
+        };
         let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
         let entry = lists.by_order.get_mut(&order_id);
         match written {

@@ -1,7 +1,7 @@
 //! The live web page: `/` (self-contained HTML and JavaScript), `/events` (server-sent events,
 //! one `picklist` event per pick list shown, starting with the most recent ones, and a
 //! `status` event `{"order_id", "state"}` each time staff move one on), `/health`, `/metrics`
-//! (Prometheus text: pick lists shown, duplicates suppressed).
+//! (Prometheus text: pick lists shown, duplicates suppressed, client metrics).
 //!
 //! Store staff's steps, each writing an `OrderStatus` and answering once it is acknowledged
 //! (200 with the status as JSON):
@@ -43,6 +43,7 @@ use uuid::Uuid;
 
 use crate::staff::{Board, StepError};
 use futures::{Stream, StreamExt};
+use grocery_events::context::KafkaContext;
 use tokio::sync::{broadcast, watch};
 
 /// Pick lists a newly opened page receives first.
@@ -159,6 +160,7 @@ impl Live {
 struct AppState {
     live: Live,
     board: Board,
+    client: KafkaContext,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -183,6 +185,7 @@ impl Server {
 pub(crate) async fn spawn(
     addr: SocketAddr,
     live: Live,
+    client: KafkaContext,
     board: Board,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Server> {
@@ -201,6 +204,7 @@ pub(crate) async fn spawn(
         .with_state(AppState {
             live,
             board,
+            client,
             shutdown: shutdown.clone(),
         });
     let task = tokio::spawn(async move {
@@ -217,7 +221,11 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.live.metrics(),
+        {
+            let mut text = state.live.metrics();
+            service_kit::stats::render(&mut text, &[("consumer", &state.client)], false);
+            text
+        },
     )
 }
 

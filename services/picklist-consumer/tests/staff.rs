@@ -95,7 +95,7 @@ async fn staff_steps_are_written_in_order_and_wrong_ones_refused() {
     command
         .arg("--config")
         .arg(&config)
-        .args(["--json", "--http", "127.0.0.1:0"]);
+        .args(["--json", "--listen", "127.0.0.1:0"]);
     let mut consumer =
         Process::start("picklist-consumer", &mut command, Output::default()).unwrap();
     let base = format!("http://{}", consumer.listening_addr(WAIT).unwrap());
@@ -201,7 +201,10 @@ async fn staff_steps_are_written_in_order_and_wrong_ones_refused() {
             status.status_id,
             grocery_store::status_id(list.order_id, status.state)
         );
-        assert_eq!(headers.get_str("traceparent"), Some(TRACEPARENT));
+        // The pick list's trace, continued: same trace id, a span of its own.
+        let traceparent = headers.get_str("traceparent").unwrap();
+        assert_eq!(traceparent[..35], TRACEPARENT[..35], "{traceparent}");
+        assert_ne!(traceparent, TRACEPARENT);
     }
     let picked = &statuses[1].0;
     let quantities: Vec<_> = picked

@@ -1,6 +1,8 @@
 //! `cargo xtask demo`: the whole flow on a laptop. Starts the local stack, runs the three
 //! services as separate processes wired by a generated client.properties, sends orders, shows
-//! the pick lists as they arrive and prints a summary.
+//! the pick lists as they arrive and prints a summary, with the order status funnel: simulated
+//! store staff (picklist-consumer `--simulate-staff`) take every pick list to READY, and the
+//! demo reads `grocery.order-status.v1` back.
 
 use std::{
     collections::HashSet,
@@ -97,6 +99,8 @@ struct Summary {
     missing: usize,
     p50: Option<i64>,
     p99: Option<i64>,
+    /// Orders by the latest state read from the status topic, in lifecycle order.
+    funnel: Vec<(&'static str, usize)>,
 }
 
 impl std::fmt::Display for Summary {
@@ -113,13 +117,59 @@ impl std::fmt::Display for Summary {
         )?;
         writeln!(f, "dead-lettered records     {}", self.dead_lettered)?;
         writeln!(f, "orders without pick list  {}", self.missing)?;
-        write!(
+        writeln!(
             f,
             "order → display latency   p50 {} · p99 {}",
             ms(self.p50),
             ms(self.p99)
-        )
+        )?;
+        let funnel: Vec<String> = self
+            .funnel
+            .iter()
+            .map(|(state, orders)| format!("{state} {orders}"))
+            .collect();
+        write!(f, "orders by latest state    {}", funnel.join(" · "))
     }
+}
+
+/// Reads `grocery.order-status.v1` from the start until `ready` orders are READY (or 30 s pass
+/// without a new status): orders by the latest state they reached.
+async fn read_funnel(
+    config: &std::path::Path,
+    ready: usize,
+) -> anyhow::Result<Vec<(&'static str, usize)>> {
+    use grocery_events::{Client, Config, ConsumerOptions, OrderState, OrderStatus};
+    use std::collections::HashMap;
+    let client = Client::from_config(Config::from_file(config)?)?;
+    let group = format!("xtask-demo-funnel-{}", uuid::Uuid::new_v4().simple());
+    let consumer = client
+        .consumer::<OrderStatus>(ConsumerOptions::new(group))
+        .await?;
+    let mut ids = HashSet::new();
+    let mut latest: HashMap<uuid::Uuid, OrderState> = HashMap::new();
+    let count_ready = |latest: &HashMap<_, OrderState>| {
+        latest.values().filter(|s| **s == OrderState::Ready).count()
+    };
+    while count_ready(&latest) < ready {
+        let Ok(received) = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await
+        else {
+            eprintln!("no order status for 30 s; the funnel shows what was read");
+            break;
+        };
+        let status = received?.event;
+        if ids.insert(status.status_id) {
+            let state = latest.entry(status.order_id).or_insert(status.state);
+            *state = (*state).max(status.state);
+        }
+    }
+    consumer.close().await?;
+    Ok(grocery_store::lifecycle::STATES
+        .iter()
+        .map(|state| {
+            let orders = latest.values().filter(|s| *s == state).count();
+            (grocery_store::state_name(*state), orders)
+        })
+        .collect())
 }
 
 fn run_services(
@@ -160,6 +210,9 @@ fn run_services(
             "--json".into(),
             "--stats-file".into(),
             stats.display().to_string(),
+            "--simulate-staff".into(),
+            "--staff-pace-ms".into(),
+            "0".into(),
         ],
         &env,
         &log,
@@ -217,6 +270,10 @@ fn run_services(
         print_pick_list(&pick_list, args.full);
         shown.insert(order_id);
     }
+    // Simulated staff take each shown pick list to READY before the services stop.
+    let funnel = tokio::runtime::Handle::current()
+        .block_on(read_funnel(config, shown.len()))
+        .context("reading the order status funnel")?;
     let dead_lettered = services::http_get(&metrics_addr, "/metrics")
         .ok()
         .and_then(|text| services::metric(&text, "fulfillment_dead_lettered_total"))
@@ -240,6 +297,7 @@ fn run_services(
         missing,
         p50: services::percentile(&latencies, 50.0),
         p99: services::percentile(&latencies, 99.0),
+        funnel,
     })
 }
 

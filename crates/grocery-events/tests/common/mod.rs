@@ -19,6 +19,8 @@ pub fn bananas_order(n: u32, quantity: i32) -> Order {
         order_total_cents: 59,
         currency: "USD".into(),
         order_time: 1_763_769_600_000 + i64::from(n),
+        substitution: None,
+        delivery_window: None,
     }
 }
 

@@ -50,5 +50,7 @@ pub fn order(n: u128, lines: &[(&str, i32)]) -> Order {
         items,
         currency: "USD".to_owned(),
         order_time: 1_700_000_000_000,
+        substitution: None,
+        delivery_window: None,
     }
 }

@@ -361,6 +361,8 @@ fn order(i: usize, lines: usize) -> Order {
         order_total_cents: 12_345,
         currency: "USD".into(),
         order_time: 1_763_769_600_000 + i as i64,
+        substitution: None,
+        delivery_window: None,
     }
 }
 

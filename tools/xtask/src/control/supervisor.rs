@@ -149,7 +149,7 @@ impl Supervisor {
             _ => args.extend(
                 [
                     "--json",
-                    "--http",
+                    "--listen",
                     "127.0.0.1:0",
                     "--simulate-staff",
                     "--staff-pace-ms",

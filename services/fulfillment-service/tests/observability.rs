@@ -1,0 +1,89 @@
+//! The consumer lag and the client metrics on `/metrics` come from librdkafka's statistics
+//! (no watermark polling): per-partition lag lines, the summed lag gauge, and the traffic of
+//! the pipeline's consumer and producer.
+
+use std::{process::Command, time::Duration};
+
+use grocery_events::{Client, Config, Event as _, Order};
+use local_stack::Stack;
+use test_support::{Output, Process, write_config};
+use uuid::Uuid;
+
+const BIN: &str = env!("CARGO_BIN_EXE_fulfillment-service");
+const WAIT: Duration = Duration::from_secs(60);
+const ORDERS: u128 = 6;
+
+fn value(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_and_client_metrics_come_from_librdkafka_statistics() {
+    let stack = Stack::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
+    let client =
+        Client::from_config(Config::from_properties_str(&stack.client_properties()).unwrap())
+            .unwrap();
+    let producer = client.producer().await.unwrap();
+    for n in 0..ORDERS {
+        let order =
+            local_stack::sample::milk_order(Uuid::from_u128(n + 900), Uuid::from_u128(1), 1);
+        producer.send(&order).await.unwrap();
+    }
+    let mut command = Command::new(BIN);
+    command
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("GROCERY_STATISTICS_INTERVAL_MS", "200");
+    let mut service =
+        Process::start("fulfillment-service", &mut command, Output::default()).unwrap();
+    let addr = service.listening_addr(WAIT).unwrap();
+    let http = reqwest::Client::new();
+    let lag = |partition: i32| {
+        format!(
+            "kafka_consumer_lag{{client=\"consumer\",topic=\"{}\",partition=\"{partition}\"}}",
+            Order::TOPIC
+        )
+    };
+    let wanted = ORDERS as f64;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let metrics = loop {
+        let metrics = http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let sent = value(
+            &metrics,
+            "kafka_client_tx_messages_total{client=\"producer\"}",
+        );
+        let read = value(
+            &metrics,
+            "kafka_client_rx_messages_total{client=\"consumer\"}",
+        );
+        let drained = (0..3).all(|p| value(&metrics, &lag(p)) == Some(0.0));
+        if sent.is_some_and(|n| n >= wanted) && read.is_some_and(|n| n >= wanted) && drained {
+            break metrics;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        value(&metrics, "fulfillment_consumer_lag"),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE kafka_client_tx_messages counter"),
+        "OpenMetrics counter family: {metrics}"
+    );
+    assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
+    let status = service.terminate(WAIT).unwrap();
+    assert!(status.success(), "{status}");
+}

@@ -1,0 +1,117 @@
+//! Client metrics from librdkafka's statistics callback, against the local stack: the consumer
+//! lag of an assigned partition drains to 0 once the application has read its records (the
+//! lag arithmetic has unit tests in `src/stats.rs`), and the rendered metrics name the
+//! clients' traffic.
+
+use std::time::Duration;
+
+use grocery_events::{Client, Config, Order, OrderLine};
+use local_stack::Stack;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn order(n: u32) -> Order {
+    Order {
+        order_id: Uuid::from_u128(u128::from(n) + 1),
+        customer_id: Uuid::from_u128(7),
+        items: vec![OrderLine {
+            sku: "PRD-00001".into(),
+            name: "Bananas".into(),
+            quantity: 1,
+            unit_price_cents: 59,
+        }],
+        order_total_cents: 59,
+        currency: "USD".into(),
+        order_time: 1_763_769_600_000,
+        substitution: None,
+        delivery_window: None,
+    }
+}
+
+/// Waits (polling the snapshot librdkafka refreshes every 100 ms) until `check` holds.
+async fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consumer_lag_and_traffic_come_from_librdkafka_statistics() {
+    let stack = Stack::start().await.unwrap();
+    let topic = stack.unique_topic("stats", 1).unwrap();
+    let config = Config::from_properties_str(&stack.client_properties())
+        .unwrap()
+        .set("statistics.interval.ms", "100");
+    let client = Client::from_config(config).unwrap();
+    let producer = client.producer().await.unwrap();
+    for n in 0..10 {
+        producer.send_to(&topic, &order(n)).await.unwrap();
+    }
+    let consumer = client
+        .consumer_subscribed_to::<Order>(format!("stats-{}", Uuid::new_v4().simple()), &[&topic])
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        let received = tokio::time::timeout(WAIT, consumer.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        consumer.ack(&received.meta).unwrap();
+    }
+    // librdkafka hands statistics to a consumer while it polls: one more `recv`, pending (no
+    // eleventh record), keeps it polling.
+    let consumer = std::sync::Arc::new(consumer);
+    let polling = tokio::spawn({
+        let consumer = consumer.clone();
+        async move { consumer.recv().await.map(|r| r.meta) }
+    });
+    until("lag 0 after all ten", || {
+        service_kit::stats::consumer_lag(consumer.context()) == Some(0)
+            && consumer.context().statistics().is_some_and(|s| {
+                s.topics
+                    .get(&topic)
+                    .and_then(|t| t.partitions.get(&0))
+                    .is_some_and(|p| p.hi_offset == 10 && p.app_offset == 10)
+            })
+    })
+    .await;
+    until("the producer's statistics count its ten records", || {
+        producer
+            .context()
+            .statistics()
+            .is_some_and(|s| s.txmsgs >= 10)
+    })
+    .await;
+
+    let mut text = String::new();
+    service_kit::stats::render(
+        &mut text,
+        &[
+            ("producer", producer.context()),
+            ("consumer", consumer.context()),
+        ],
+        false,
+    );
+    println!("{text}");
+    let value = |prefix: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+    };
+    assert!(value("kafka_client_tx_messages_total{client=\"producer\"}") >= 10.0);
+    assert!(value("kafka_client_rx_messages_total{client=\"consumer\"}") >= 10.0);
+    assert!(value("kafka_client_tx_message_bytes_total{client=\"producer\"}") > 0.0);
+    assert_eq!(
+        value(&format!(
+            "kafka_consumer_lag{{client=\"consumer\",topic=\"{topic}\",partition=\"0\"}}"
+        )),
+        0.0
+    );
+    assert!(text.contains("# TYPE kafka_client_tx_messages_total counter"));
+    assert!(text.contains("kafka_client_broker_rtt_avg_seconds{client=\"producer\",broker=\""));
+    polling.abort();
+    consumer.close().await.unwrap();
+}
