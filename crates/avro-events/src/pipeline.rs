@@ -1,4 +1,4 @@
-//! Consume-transform-produce: read `In` events, turn each into output events ([`Outputs`](crate::Outputs):
+//! Consume-transform-produce: read `In` events, turn each into output events ([`Outputs`]:
 //! one or more, of one or several types), write them, and only then mark the input done.
 //!
 //! Without `transactional.id` the pipeline is at-least-once: outputs are produced
@@ -225,7 +225,7 @@ impl<In: Event> Pipeline<In> {
 
     /// Runs until `shutdown` resolves, turning each input into the outputs `transform`
     /// returns (written to each output's [`Event::TOPIC`]): a `Vec` of one event type, or
-    /// [`Outputs`](crate::Outputs) of several types. An input's outputs are committed in one transaction, or
+    /// [`Outputs`] of several types. An input's outputs are committed in one transaction, or
     /// (at-least-once) all acknowledged before the input is.
     ///
     /// # Errors
