@@ -1,7 +1,8 @@
 //! One trace id across the three services, as processes on the local stack: an order placed
 //! with a known W3C `traceparent` (`POST /orders`) is followed by its trace id through
 //! order-producer's log, the order record's `traceparent` header, fulfillment-service's log,
-//! the pick list's header, and picklist-consumer's log and JSON output; and the spans of the
+//! the pick list's header, picklist-consumer's log and JSON output, and the headers of the
+//! order's five status records (two by fulfillment, three by simulated staff); and the spans of the
 //! three services (send, process and send, display) reach an OTLP receiver (a small HTTP
 //! server here counting POSTs to `/v1/traces`) with that trace id in their protobuf.
 
@@ -12,7 +13,7 @@ use std::{
 };
 
 use axum::{Router, body::Bytes, extract::State, routing::post};
-use grocery_events::{Client, Config, ConsumerOptions, Order, PickList, TraceContext};
+use grocery_events::{Client, Config, ConsumerOptions, Order, OrderStatus, PickList, TraceContext};
 use local_stack::Stack;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -108,7 +109,14 @@ async fn one_trace_id_across_the_three_services() {
     let mut consumer = start(
         "picklist-consumer",
         &bins.picklist_consumer,
-        &["--config", &config, "--json"],
+        &[
+            "--config",
+            &config,
+            "--json",
+            "--simulate-staff",
+            "--staff-pace-ms",
+            "0",
+        ],
         &p_env,
         &log,
     );
@@ -205,6 +213,38 @@ async fn one_trace_id_across_the_three_services() {
     matched.push(format!(
         "picklist-consumer out:  trace_id={} traceparent={}",
         shown_json["trace_id"], shown_json["traceparent"]
+    ));
+
+    // The order's states, from fulfillment and (simulated) store staff, continue the trace.
+    let statuses = client
+        .consumer::<OrderStatus>(group("traces-statuses"))
+        .await
+        .unwrap();
+    let mut states = Vec::new();
+    while states.len() < 5 {
+        let status = tokio::time::timeout(WAIT, statuses.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only the statuses {states:?}"))
+            .unwrap();
+        assert_eq!(status.event.order_id.to_string(), order_id);
+        let trace = status.trace().expect("a status carries a traceparent");
+        assert_eq!(trace.trace_id().to_string(), TRACE_ID, "{:?}", status.event);
+        states.push(grocery_store::state_name(status.event.state));
+    }
+    assert_eq!(
+        states,
+        [
+            "RECEIVED",
+            "PICKLIST_CREATED",
+            "PICKING_STARTED",
+            "PICKED",
+            "READY"
+        ]
+    );
+    statuses.close().await.unwrap();
+    matched.push(format!(
+        "status records headers: {} with trace id {TRACE_ID}",
+        states.join(", ")
     ));
 
     // Every process stops cleanly, which flushes the spans still batched.
