@@ -55,6 +55,18 @@ struct Entry {
     busy: bool,
     /// The pick list record's trace, which its statuses continue.
     trace: Option<TraceContext>,
+    /// The last status recorded here, answered again when its step is repeated.
+    last: Option<OrderStatus>,
+}
+
+/// What a step did.
+#[derive(Debug)]
+pub(crate) enum Stepped {
+    /// The status was written and acknowledged.
+    Recorded(OrderStatus),
+    /// The step had already been taken (a retried click or request): the status recorded
+    /// then, nothing written again.
+    Repeated(OrderStatus),
 }
 
 #[derive(Default)]
@@ -117,6 +129,7 @@ impl Board {
                     state: OrderState::PicklistCreated,
                     busy: false,
                     trace,
+                    last: None,
                 },
             );
         }
@@ -128,12 +141,14 @@ impl Board {
 
     /// Takes `step` on `order_id`'s pick list (for [`StaffStep::Picked`], `picked` gives the
     /// quantities; `None`: as planned) and returns the status written, once acknowledged.
+    /// Repeating the step last taken (with the same quantities) writes nothing and answers
+    /// the status recorded then, so a client may retry a step whose answer it did not get.
     pub(crate) async fn step(
         &self,
         order_id: Uuid,
         step: StaffStep,
         picked: Option<&[PickedLine]>,
-    ) -> Result<OrderStatus, StepError> {
+    ) -> Result<Stepped, StepError> {
         let (status, trace) = {
             let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
             let entry = lists
@@ -144,6 +159,19 @@ impl Board {
                 return Err(StepError::Conflict(format!(
                     "another change of order {order_id} is being recorded; reload and try again"
                 )));
+            }
+            if let Some(last) = entry.last.as_ref().filter(|l| l.state == step.target()) {
+                if step == StaffStep::Picked {
+                    let asked = picked_status(&entry.pick_list, picked, last.time)
+                        .map_err(|e| StepError::BadRequest(e.to_string()))?;
+                    if asked.lines != last.lines {
+                        return Err(StepError::Conflict(format!(
+                            "order {order_id} is already PICKED with other quantities; \
+                             a recorded change cannot be altered"
+                        )));
+                    }
+                }
+                return Ok(Stepped::Repeated(last.clone()));
             }
             step.check(entry.state)
                 .map_err(|e| StepError::Conflict(e.to_string()))?;
@@ -171,6 +199,7 @@ impl Board {
                 if let Some(entry) = entry {
                     entry.busy = false;
                     entry.state = status.state;
+                    entry.last = Some(status.clone());
                 }
                 drop(lists);
                 tracing::info!(
@@ -182,7 +211,7 @@ impl Board {
                     "order status recorded"
                 );
                 self.live.publish_status(order_id, status.state);
-                Ok(status)
+                Ok(Stepped::Recorded(status))
             }
             Err(error) => {
                 if let Some(entry) = entry {

@@ -10,8 +10,10 @@
 //!   one entry per pick-list line in walking order, 0 ≤ `quantity_picked` ≤ quantity ordered
 //! - `POST /picklists/{order_id}/ready`
 //!
-//! Errors are `{"error": "…"}`: 404 for an order with no pick list here, 409 for a step out of
-//! order (READY before PICKED), 400 for a bad order id or body, 503 when Kafka did not
+//! Repeating the step last taken (same quantities) answers the status recorded then with
+//! `Idempotent-Replayed: true` and writes nothing. Errors are `{"error": "…"}`: 404 for an
+//! order with no pick list here, 409 for a step out of order (READY before PICKED) or other
+//! quantities for a list already picked, 400 for a bad order id or body, 503 when Kafka did not
 //! acknowledge the status.
 
 use std::{
@@ -41,7 +43,7 @@ use grocery_store::{PickedLine, StaffStep};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::staff::{Board, StepError};
+use crate::staff::{Board, StepError, Stepped};
 use futures::{Stream, StreamExt};
 use grocery_events::context::KafkaContext;
 use tokio::sync::{broadcast, watch};
@@ -263,7 +265,10 @@ async fn take_step(
         );
     };
     match state.board.step(order_id, step, lines).await {
-        Ok(status) => Json(status).into_response(),
+        Ok(Stepped::Recorded(status)) => Json(status).into_response(),
+        Ok(Stepped::Repeated(status)) => {
+            ([("idempotent-replayed", "true")], Json(status)).into_response()
+        }
         Err(e @ StepError::NotFound(_)) => error(StatusCode::NOT_FOUND, e),
         Err(e @ StepError::Conflict(_)) => error(StatusCode::CONFLICT, e),
         Err(e @ StepError::BadRequest(_)) => error(StatusCode::BAD_REQUEST, e),
