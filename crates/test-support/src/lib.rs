@@ -26,6 +26,20 @@ pub use lines::Lines;
 pub use nix::sys::signal::Signal;
 pub use process::{Output, Process};
 
+/// The value of the sample `series` in Prometheus or OpenMetrics text: `series` is the metric
+/// name with its labels as the service prints them (`name` or `name{a="b",c="d"}`), matched
+/// whole, so `name` does not match `name_total`. `None` when there is no such sample or its
+/// value is not a number.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let (name, rest) = line.split_once(' ')?;
+        if name != series {
+            return None;
+        }
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
 /// Asserts how a service refuses bad configuration at start-up: exit status 2 and exactly one
 /// line on stderr, `error: …`, naming `named` (the key or file at fault).
 ///
@@ -37,4 +51,20 @@ pub fn assert_config_refused(output: &std::process::Output, named: &str) {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(stderr.contains(named), "{stderr} should name {named}");
+}
+
+#[cfg(test)]
+mod metric_tests {
+    use super::metric;
+
+    #[test]
+    fn finds_a_sample_by_its_whole_series() {
+        let text = "# TYPE a counter\na_total 3\na 1.5\nb{x=\"1\"} 7 1700000000\nc nan?\n";
+        assert_eq!(metric(text, "a"), Some(1.5));
+        assert_eq!(metric(text, "a_total"), Some(3.0));
+        assert_eq!(metric(text, "b{x=\"1\"}"), Some(7.0));
+        assert_eq!(metric(text, "b"), None);
+        assert_eq!(metric(text, "c"), None);
+        assert_eq!(metric(text, "d"), None);
+    }
 }

@@ -10,17 +10,11 @@ use std::{
 use grocery_events::{Client, Config, ConsumerOptions, OrderState, OrderStatus, PickList};
 use grocery_store::{Catalog, OrderSimulator};
 use local_stack::Stack;
-use test_support::{Output, Process, write_config};
+use test_support::{Output, Process, metric, write_config};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fulfillment-service");
 const WAIT: Duration = Duration::from_secs(60);
 const ORDERS: usize = 12;
-
-/// The value of the metric line starting with `name ` (no labels).
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-}
 
 async fn one_pick_list_per_order(extra_properties: &str) {
     let stack = Stack::start().await.unwrap();

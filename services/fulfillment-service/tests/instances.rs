@@ -12,10 +12,7 @@ const WAIT: Duration = Duration::from_secs(90);
 const ORDERS: usize = 60;
 
 fn consumed(text: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix("fulfillment_orders_consumed_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    test_support::metric(text, "fulfillment_orders_consumed_total").unwrap_or(0.0) as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,17 +6,12 @@ use std::{process::Command, time::Duration};
 
 use grocery_events::{Client, Config, Event as _, Order};
 use local_stack::Stack;
-use test_support::{Output, Process, write_config};
+use test_support::{Output, Process, metric, write_config};
 use uuid::Uuid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fulfillment-service");
 const WAIT: Duration = Duration::from_secs(60);
 const ORDERS: u128 = 6;
-
-fn value(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lag_and_client_metrics_come_from_librdkafka_statistics() {
@@ -59,15 +54,15 @@ async fn lag_and_client_metrics_come_from_librdkafka_statistics() {
             .text()
             .await
             .unwrap();
-        let sent = value(
+        let sent = metric(
             &metrics,
             "kafka_client_tx_messages_total{client=\"producer\"}",
         );
-        let read = value(
+        let read = metric(
             &metrics,
             "kafka_client_rx_messages_total{client=\"consumer\"}",
         );
-        let drained = (0..3).all(|p| value(&metrics, &lag(p)) == Some(0.0));
+        let drained = (0..3).all(|p| metric(&metrics, &lag(p)) == Some(0.0));
         if sent.is_some_and(|n| n >= wanted) && read.is_some_and(|n| n >= wanted) && drained {
             break metrics;
         }
@@ -75,7 +70,7 @@ async fn lag_and_client_metrics_come_from_librdkafka_statistics() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(
-        value(&metrics, "fulfillment_consumer_lag"),
+        metric(&metrics, "fulfillment_consumer_lag"),
         Some(0.0),
         "{metrics}"
     );

@@ -96,10 +96,8 @@ async fn consumer_lag_and_traffic_come_from_librdkafka_statistics() {
         false,
     );
     println!("{text}");
-    let value = |prefix: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+    let value = |series: &str| -> f64 {
+        test_support::metric(&text, series).unwrap_or_else(|| panic!("no {series} in\n{text}"))
     };
     assert!(value("kafka_client_tx_messages_total{client=\"producer\"}") >= 10.0);
     assert!(value("kafka_client_rx_messages_total{client=\"consumer\"}") >= 10.0);

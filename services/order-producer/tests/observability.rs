@@ -4,15 +4,10 @@
 use std::{process::Command, time::Duration};
 
 use local_stack::Stack;
-use test_support::{Output, Process, write_config};
+use test_support::{Output, Process, metric, write_config};
 
 const BIN: &str = env!("CARGO_BIN_EXE_order-producer");
 const WAIT: Duration = Duration::from_secs(60);
-
-fn value(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulation_serves_health_and_client_metrics_by_default() {
@@ -36,7 +31,7 @@ async fn the_simulation_serves_health_and_client_metrics_by_default() {
     let deadline = tokio::time::Instant::now() + WAIT;
     let metrics = loop {
         let metrics = get("/metrics").await;
-        if value(
+        if metric(
             &metrics,
             "kafka_client_tx_messages_total{client=\"producer\"}",
         )

@@ -67,11 +67,7 @@ async fn get(http: &reqwest::Client, base: &str, path: &str) -> (u16, Option<Str
 }
 
 fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
-        .parse()
-        .unwrap()
+    test_support::metric(text, name).unwrap_or_else(|| panic!("no {name} in {text}")) as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -201,7 +201,5 @@ async fn the_rate_changes_while_it_runs() {
 }
 
 fn counter(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0)
+    test_support::metric(text, name).unwrap_or(0.0) as u64
 }

@@ -5,16 +5,11 @@ use std::{process::Command, time::Duration};
 
 use grocery_events::{Client, Config, Event as _, PickList};
 use local_stack::Stack;
-use test_support::{Output, Process, write_config};
+use test_support::{Output, Process, metric, write_config};
 use uuid::Uuid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_picklist-consumer");
 const WAIT: Duration = Duration::from_secs(60);
-
-fn value(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_health_and_client_metrics_by_default() {
@@ -57,11 +52,11 @@ async fn serves_health_and_client_metrics_by_default() {
     let deadline = tokio::time::Instant::now() + WAIT;
     let metrics = loop {
         let metrics = get("/metrics").await;
-        let received = value(
+        let received = metric(
             &metrics,
             "kafka_client_rx_messages_total{client=\"consumer\"}",
         );
-        let drained = (0..3).all(|p| value(&metrics, &lag(p)) == Some(0.0));
+        let drained = (0..3).all(|p| metric(&metrics, &lag(p)) == Some(0.0));
         if received.is_some_and(|n| n >= 3.0) && drained {
             break metrics;
         }
@@ -69,7 +64,7 @@ async fn serves_health_and_client_metrics_by_default() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(
-        value(&metrics, "picklist_consumer_shown_total"),
+        metric(&metrics, "picklist_consumer_shown_total"),
         Some(3.0),
         "{metrics}"
     );

@@ -94,10 +94,7 @@ async fn get_json(http: &reqwest::Client, url: &str) -> (u16, Value) {
 }
 
 fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0)
+    test_support::metric(text, name).unwrap_or(0.0) as u64
 }
 
 fn assert_running(processes: &[&Process]) {
