@@ -67,9 +67,13 @@ locals {
       { role = "DeveloperRead", kind = "group", name = local.picklist_consumer_group },
       { role = "DeveloperRead", kind = "subject", name = local.picklist_subject },
       { role = "DeveloperWrite", kind = "topic", name = local.picklist_dlq_topic },
-      # Store staff's PICKING_STARTED, PICKED and READY, from the pick-list page.
+      # Store staff's PICKING_STARTED, PICKED and READY, from the pick-list page; read back on
+      # start to put the lists not yet ready back on the page (with the pick lists; status
+      # records it cannot read are dead-lettered).
       { role = "DeveloperWrite", kind = "topic", name = local.order_status_topic },
+      { role = "DeveloperRead", kind = "topic", name = local.order_status_topic, key_suffix = "/read" },
       { role = "DeveloperRead", kind = "subject", name = local.order_status_subject },
+      { role = "DeveloperWrite", kind = "topic", name = local.order_status_dlq_topic },
     ]
     dlq_reader = [
       { role = "DeveloperRead", kind = "topic", name = local.orders_dlq_topic },
@@ -93,10 +97,11 @@ locals {
   kafka_crn           = "${local.kafka.rbac_crn}/kafka=${local.kafka.id}"
   schema_registry_crn = data.confluent_schema_registry_cluster.this.resource_name
 
-  # "<service>/<kind>=<name>" => the binding. The keys are known at plan time.
+  # "<service>/<kind>=<name>" => the binding. The keys are known at plan time. A second role
+  # on the same resource sets key_suffix (e.g. "/read") to keep its key distinct.
   service_role_bindings = merge([
     for service, grants in local.service_grants : {
-      for g in grants : "${service}/${g.kind}=${g.name}" => {
+      for g in grants : "${service}/${g.kind}=${g.name}${try(g.key_suffix, "")}" => {
         service = service
         role    = g.role
         crn     = g.kind == "subject" ? "${local.schema_registry_crn}/subject=${g.name}" : "${local.kafka_crn}/${g.kind}=${g.name}"

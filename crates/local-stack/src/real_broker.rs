@@ -84,9 +84,16 @@ pub fn service_acls() -> Vec<AclRule> {
         topics::ORDER_STATUS,
         &[Op::Write, Op::Describe],
     );
+    // Store staff's steps, read back with the pick lists on start (the page's lists not yet
+    // ready); status records it cannot read are dead-lettered.
     topic(
         PICKLIST_CONSUMER,
         topics::ORDER_STATUS,
+        &[Op::Write, Op::Read, Op::Describe],
+    );
+    topic(
+        PICKLIST_CONSUMER,
+        &dlq(topics::ORDER_STATUS),
         &[Op::Write, Op::Describe],
     );
     topic(FULFILLMENT, topics::ORDERS, &[Op::Read, Op::Describe]);

@@ -16,7 +16,8 @@
 //! JSON endpoints (see the `web` module) that answer once the broker acknowledged the record;
 //! steps out of order are refused. `--simulate-staff` has simulated staff take the three
 //! steps on every new pick list, `--staff-pace-ms` before each (0: at once). The statuses
-//! continue the pick list's trace.
+//! continue the pick list's trace. On start, the lists not yet READY are put back on the page
+//! from the two topics (see [`staff::restore`]), so a restarted screen loses no work.
 //!
 //! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`
 //! overrides; bad configuration prints one `error: …` line and exits with status 2. Logs go
@@ -87,6 +88,14 @@ fn main() -> ExitCode {
             pace,
             shutdown.receiver(),
         );
+        // The lists shown before a restart, put back from the topics while new ones come.
+        let restoring = tokio::spawn(staff::restore_until_done(
+            client.clone(),
+            board.clone(),
+            live.clone(),
+            cli.group.clone(),
+            shutdown.receiver(),
+        ));
         let server = web::spawn(
             addr,
             live.clone(),
@@ -102,6 +111,7 @@ fn main() -> ExitCode {
         };
         let outcome = show::run(&consumer, format, &live, &board, shutdown.requested()).await;
         server.stop().await;
+        restoring.abort();
         let stats = outcome.stats;
         tracing::info!(
             shown = stats.shown,

@@ -85,6 +85,20 @@ pub(crate) async fn run(
     }
 }
 
+/// A pick list as the JSON lines and the live page show it: its fields, `displayed_at_ms` and
+/// its record's trace as `trace_id` and `traceparent`.
+pub(crate) fn page_json(pick_list: &PickList, trace: Option<&TraceContext>) -> serde_json::Value {
+    let mut json = to_json(pick_list);
+    if let Some(object) = json.as_object_mut() {
+        object.insert("displayed_at_ms".into(), now_ms().into());
+        if let Some(trace) = trace {
+            object.insert("trace_id".into(), trace.trace_id().to_string().into());
+            object.insert("traceparent".into(), trace.traceparent().into());
+        }
+    }
+    json
+}
+
 /// Shows a pick list (with its trace, which the JSON carries as `trace_id` and `traceparent`
 /// and the log line names).
 fn show(
@@ -93,15 +107,8 @@ fn show(
     format: Format,
     live: &Live,
 ) -> anyhow::Result<()> {
-    let mut json = to_json(pick_list);
+    let json = page_json(pick_list, trace);
     let trace_id = trace.map(|t| t.trace_id().to_string());
-    if let Some(object) = json.as_object_mut() {
-        object.insert("displayed_at_ms".into(), now_ms().into());
-        if let Some(trace) = trace {
-            object.insert("trace_id".into(), trace.trace_id().to_string().into());
-            object.insert("traceparent".into(), trace.traceparent().into());
-        }
-    }
     tracing::info!(
         picklist_id = %pick_list.picklist_id,
         order_id = %pick_list.order_id,

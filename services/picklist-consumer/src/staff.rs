@@ -11,12 +11,14 @@ use std::{
     time::Duration,
 };
 
-use grocery_events::{OrderState, OrderStatus, PickList, Producer, TraceContext};
+use grocery_events::{
+    Client, OrderState, OrderStatus, PickList, Producer, Record, Replay, TraceContext,
+};
 use grocery_store::{LifecycleError, PickedLine, StaffStep, picked_status, staff_status};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use crate::{startup::now_ms, web::Live};
+use crate::{show::page_json, startup::now_ms, web::Live};
 
 /// Pick lists remembered for staff steps; the oldest are forgotten first.
 const REMEMBERED: usize = 100_000;
@@ -111,10 +113,52 @@ impl Board {
     /// Remembers a pick list just shown (state PICKLIST_CREATED), with the trace of its
     /// record; a pick list already known keeps its state.
     pub(crate) fn add(&self, pick_list: &PickList, trace: Option<TraceContext>) {
+        self.insert(pick_list, OrderState::PicklistCreated, None, trace);
+    }
+
+    /// Puts back a pick list shown before a restart, in the `state` its statuses on the topic
+    /// say, with `last`, the last staff status recorded for it. A list already on the board
+    /// (delivered again since the start) moves on to `state` if that is further and no step
+    /// is being recorded; `false` then.
+    pub(crate) fn restore(
+        &self,
+        pick_list: &PickList,
+        state: OrderState,
+        last: Option<OrderStatus>,
+        trace: Option<TraceContext>,
+    ) -> bool {
+        {
+            let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(entry) = lists.by_order.get_mut(&pick_list.order_id) {
+                if !entry.busy && entry.state < state {
+                    entry.state = state;
+                    entry.last = last;
+                    drop(lists);
+                    self.live.publish_status(pick_list.order_id, state);
+                }
+                return false;
+            }
+        }
+        self.insert(pick_list, state, last, trace)
+    }
+
+    /// The state of `order_id`'s pick list, when it is on the board.
+    pub(crate) fn state(&self, order_id: Uuid) -> Option<OrderState> {
+        let lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+        lists.by_order.get(&order_id).map(|entry| entry.state)
+    }
+
+    fn insert(
+        &self,
+        pick_list: &PickList,
+        state: OrderState,
+        last: Option<OrderStatus>,
+        trace: Option<TraceContext>,
+    ) -> bool {
         {
             let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
             if lists.by_order.contains_key(&pick_list.order_id) {
-                return;
+                return false;
             }
             if lists.arrival.len() == REMEMBERED
                 && let Some(oldest) = lists.arrival.pop_front()
@@ -126,10 +170,10 @@ impl Board {
                 pick_list.order_id,
                 Entry {
                     pick_list: pick_list.clone(),
-                    state: OrderState::PicklistCreated,
+                    state,
                     busy: false,
                     trace,
-                    last: None,
+                    last,
                 },
             );
         }
@@ -137,6 +181,7 @@ impl Board {
             // The simulation ends only at shutdown.
             let _ = simulate.send(pick_list.order_id);
         }
+        true
     }
 
     /// Takes `step` on `order_id`'s pick list (for [`StaffStep::Picked`], `picked` gives the
@@ -240,6 +285,10 @@ async fn simulate(
                 let board = board.clone();
                 walks.spawn(async move {
                     for step in [StaffStep::StartPicking, StaffStep::Picked, StaffStep::Ready] {
+                        // A list put back after a restart may be past some steps already.
+                        if board.state(order_id).is_some_and(|state| state >= step.target()) {
+                            continue;
+                        }
                         if !pace.is_zero() {
                             tokio::time::sleep(pace).await;
                         }
@@ -255,4 +304,116 @@ async fn simulate(
         }
     }
     // Dropping the set stops the walks still under way.
+}
+
+/// Puts back on `board` (and on the live page) the pick lists not yet READY, as
+/// `grocery.picklist.v1` and `grocery.order-status.v1` hold them: the topics are read whole
+/// ([`Client::replay`], group `group`, no offsets committed), so a restarted screen shows the
+/// lists its group had already read, in their states, and staff take them on where they were.
+/// Returns how many lists were put back.
+///
+/// # Errors
+/// When a topic cannot be read (brokers unreachable for `timeout`, no right to read it).
+pub(crate) async fn restore(
+    client: &Client,
+    board: &Board,
+    live: &Live,
+    group: &str,
+    timeout: Duration,
+) -> anyhow::Result<usize> {
+    // Each order's latest change (the furthest state; staff's steps are the last three).
+    let mut latest: HashMap<Uuid, OrderStatus> = HashMap::new();
+    let mut statuses = client.replay::<OrderStatus>(group, timeout).await?;
+    replay_all(&mut statuses, |received| {
+        let status = received.event;
+        if latest
+            .get(&status.order_id)
+            .is_none_or(|known| known.state < status.state)
+        {
+            latest.insert(status.order_id, status);
+        }
+    })
+    .await?;
+    drop(statuses);
+
+    let mut restored = 0;
+    let mut pick_lists = client.replay::<PickList>(group, timeout).await?;
+    replay_all(&mut pick_lists, |received| {
+        let order_id = received.event.order_id;
+        let last = latest.get(&order_id).cloned();
+        let state = last
+            .as_ref()
+            .map_or(OrderState::PicklistCreated, |status| status.state)
+            .max(OrderState::PicklistCreated);
+        if state == OrderState::Ready {
+            return;
+        }
+        // The last step staff took, answered again if they repeat it.
+        let last = last.filter(|status| status.state >= OrderState::PickingStarted);
+        let trace = received.trace();
+        if board.restore(&received.event, state, last, trace.clone()) {
+            live.publish(
+                order_id,
+                page_json(&received.event, trace.as_ref()).to_string(),
+            );
+            if state != OrderState::PicklistCreated {
+                live.publish_status(order_id, state);
+            }
+            restored += 1;
+        }
+    })
+    .await?;
+    Ok(restored)
+}
+
+/// Reads `replay` until it has caught up, handing each event to `apply`.
+async fn replay_all<E: grocery_events::Event>(
+    replay: &mut Replay<E>,
+    mut apply: impl FnMut(grocery_events::Received<E>),
+) -> anyhow::Result<()> {
+    // Dead-lettered records are seen through the consumer's position: look now and then.
+    let mut look = tokio::time::interval(Duration::from_millis(200));
+    while !replay.is_caught_up() {
+        tokio::select! {
+            record = replay.recv_record() => {
+                if let Record::Event(received) = record? {
+                    apply(received);
+                }
+            }
+            _ = look.tick() => {}
+        }
+    }
+    Ok(())
+}
+
+/// [`restore`], retried (backing off up to 30 s) until it succeeds or `shutdown` turns true.
+pub(crate) async fn restore_until_done(
+    client: Client,
+    board: Board,
+    live: Live,
+    group: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let attempt = restore(&client, &board, &live, &group, Duration::from_secs(10));
+        let outcome = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            outcome = attempt => outcome,
+        };
+        match outcome {
+            Ok(restored) => {
+                tracing::info!(restored, "pick lists not yet ready put back on the board");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), retry_in = ?backoff, "cannot put back the pick lists shown before the start yet");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
 }

@@ -293,3 +293,100 @@ async fn simulated_staff_walk_every_pick_list_to_ready() {
     let status = consumer.terminate(WAIT).unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// A restarted screen puts back the pick lists its group had already read and that are not
+/// READY yet, in the states `grocery.order-status.v1` holds: staff go on where they were (a
+/// repeated step is answered as before), and READY lists are not put back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_screen_puts_back_the_lists_not_yet_ready() {
+    let stack = Stack::start().await.unwrap();
+    let client = client(&stack);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
+    let lists = [pick_list(1), pick_list(2), pick_list(3)];
+    let producer = client.producer().await.unwrap();
+    for list in &lists {
+        producer.send(list).await.unwrap();
+    }
+    let start = || {
+        let mut command = Command::new(BIN);
+        command
+            .arg("--config")
+            .arg(&config)
+            .args(["--json", "--listen", "127.0.0.1:0"]);
+        let process = Process::start("picklist-consumer", &mut command, Output::default()).unwrap();
+        let base = format!("http://{}", process.listening_addr(WAIT).unwrap());
+        (process, base)
+    };
+    let http = reqwest::Client::new();
+    let url = |base: &str, list: &PickList, step: &str| {
+        format!("{base}/picklists/{}/{step}", list.order_id)
+    };
+    let as_planned = json!({"lines": [
+        {"sku": "PRD-00001", "quantity_picked": 2},
+        {"sku": "PRD-00002", "quantity_picked": 1},
+    ]});
+
+    // Before the restart: list 1 picking, list 2 through to READY, list 3 untouched.
+    let (mut first, base) = start();
+    for list in &lists {
+        let id = list.picklist_id.to_string();
+        first.stdout().wait_for(WAIT, |l| l.contains(&id)).unwrap();
+    }
+    let (code, started) = post(&http, url(&base, &lists[0], "picking-started"), None).await;
+    assert_eq!(code, 200, "{started}");
+    for (step, body) in [
+        ("picking-started", None),
+        ("picked", Some(as_planned.clone())),
+        ("ready", None),
+    ] {
+        let (code, answer) = post(&http, url(&base, &lists[1], step), body).await;
+        assert_eq!(code, 200, "{step}: {answer}");
+    }
+    let status = first.terminate(WAIT).unwrap();
+    assert!(status.success(), "{status:?}");
+
+    // After it: the group has committed past the three lists, so none is shown again, but
+    // lists 1 and 3 are back on the board, each in its state.
+    let (mut second, base) = start();
+    second
+        .stderr()
+        .wait_for(WAIT, |l| {
+            l.contains("pick lists not yet ready put back on the board") && l.contains("restored=2")
+        })
+        .unwrap();
+    let response = http
+        .post(url(&base, &lists[0], "picking-started"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers().get("idempotent-replayed").unwrap(),
+        "true",
+        "list 1 is back as PICKING_STARTED"
+    );
+    assert_eq!(response.json::<Value>().await.unwrap(), started);
+    let (code, body) = post(&http, url(&base, &lists[0], "picked"), Some(as_planned)).await;
+    assert_eq!(code, 200, "list 1 goes on to PICKED: {body}");
+    let (code, body) = post(&http, url(&base, &lists[1], "ready"), None).await;
+    assert_eq!(code, 404, "a READY list is not put back: {body}");
+    let (code, body) = post(&http, url(&base, &lists[2], "picking-started"), None).await;
+    assert_eq!(code, 200, "list 3 is back as PICKLIST_CREATED: {body}");
+    let status = second.terminate(WAIT).unwrap();
+    assert!(status.success(), "{status:?}");
+    let shown_again: Vec<String> = second
+        .stdout()
+        .all()
+        .into_iter()
+        .filter(|l| l.contains("picklist_id"))
+        .collect();
+    assert!(shown_again.is_empty(), "{shown_again:#?}");
+
+    // Six staff changes in all: nothing was written twice.
+    let replay = client
+        .replay::<OrderStatus>(format!("count-{}", Uuid::new_v4().simple()), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(replay.remaining(), 6, "records on {}", OrderStatus::TOPIC);
+}

@@ -730,9 +730,12 @@ fn role_bindings_grant_each_service_what_it_uses() {
                 grant("DeveloperRead", "group", PICKLIST_GROUP),
                 grant("DeveloperRead", "subject", &picklist_subject),
                 grant("DeveloperWrite", "topic", &picklist_dlq),
-                // Store staff's picking states, from the pick-list page.
+                // Store staff's picking states, from the pick-list page, read back on start
+                // (the lists not yet ready are put back on the page).
                 grant("DeveloperWrite", "topic", ORDER_STATUS),
+                grant("DeveloperRead", "topic", ORDER_STATUS),
                 grant("DeveloperRead", "subject", &status_subject),
+                grant("DeveloperWrite", "topic", &status_dlq),
             ]
             .into(),
         ),
