@@ -27,18 +27,21 @@
 //!   drops a field; v1 read as v2 fills a default): the codec's cached resolution plan against
 //!   apache-avro's reader with a reader schema, built once and reused.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::{hint::black_box, sync::Arc};
 
 use apache_avro::{
     Schema, reader::datum::GenericDatumReader, types::Value, writer::datum::GenericDatumWriter,
 };
+use common::OrderV2;
 use criterion::{BatchSize, Criterion};
 use grocery_events::{
     Codec, CodecOptions, Event, Order, OrderLine, PickLine, PickList, StockStatus,
     registry::RegistryConfig,
 };
 use local_stack::registry::{RegistryHandle, SchemaRegistry};
-use serde::{Deserialize, Serialize};
 use tokio::runtime::Runtime;
 use uuid::Uuid;
 
@@ -89,27 +92,6 @@ fn pick_list() -> PickList {
             .collect(),
         assigned_picker: "Dana".into(),
         created_time: 1_763_769_601_000,
-    }
-}
-
-/// Version 2 of the order schema (the test fixture): adds `channel` with a default.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct OrderV2 {
-    order_id: Uuid,
-    customer_id: Uuid,
-    items: Vec<OrderLine>,
-    order_total_cents: i64,
-    currency: String,
-    order_time: i64,
-    channel: String,
-}
-
-impl Event for OrderV2 {
-    const TOPIC: &'static str = Order::TOPIC;
-    const SCHEMA: &'static str = include_str!("../tests/fixtures/grocery.orders.v2.avsc");
-    const FULL_NAME: &'static str = Order::FULL_NAME;
-    fn key(&self) -> String {
-        self.order_id.to_string()
     }
 }
 

@@ -1,8 +1,11 @@
 //! The codec against the local Schema Registry: round trips, schema evolution both ways,
 //! malformed input, and the registry going away.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::OrderV2;
 use grocery_events::{
     Codec, CodecOptions, Error, Event, Order, OrderLine, PickLine, PickList, StockStatus,
     registry::RegistryConfig,
@@ -47,27 +50,6 @@ fn pick_list() -> PickList {
         }],
         assigned_picker: "Dana".into(),
         created_time: 1_763_769_601_000,
-    }
-}
-
-/// Version 2 of the order schema: adds `channel` with a default.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct OrderV2 {
-    order_id: Uuid,
-    customer_id: Uuid,
-    items: Vec<OrderLine>,
-    order_total_cents: i64,
-    currency: String,
-    order_time: i64,
-    channel: String,
-}
-
-impl Event for OrderV2 {
-    const TOPIC: &'static str = Order::TOPIC;
-    const SCHEMA: &'static str = include_str!("fixtures/grocery.orders.v2.avsc");
-    const FULL_NAME: &'static str = Order::FULL_NAME;
-    fn key(&self) -> String {
-        self.order_id.to_string()
     }
 }
 

@@ -5,9 +5,11 @@
 //! serde support (UUIDs as 16 raw bytes; a tiny bound), and every codec path still works.
 //! Its own test binary, with one test, so that it really is the first to set them.
 
-use grocery_events::{Codec, CodecOptions, Event, Order, OrderLine, registry::RegistryConfig};
+mod common;
+
+use common::OrderV2;
+use grocery_events::{Codec, CodecOptions, Order, OrderLine, registry::RegistryConfig};
 use local_stack::registry::SchemaRegistry;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 fn order() -> Order {
@@ -27,27 +29,6 @@ fn order() -> Order {
         order_time: 1_763_769_600_000,
         substitution: None,
         delivery_window: None,
-    }
-}
-
-/// Version 2 of the order schema: adds `channel` with a default.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct OrderV2 {
-    order_id: Uuid,
-    customer_id: Uuid,
-    items: Vec<OrderLine>,
-    order_total_cents: i64,
-    currency: String,
-    order_time: i64,
-    channel: String,
-}
-
-impl Event for OrderV2 {
-    const TOPIC: &'static str = Order::TOPIC;
-    const SCHEMA: &'static str = include_str!("fixtures/grocery.orders.v2.avsc");
-    const FULL_NAME: &'static str = Order::FULL_NAME;
-    fn key(&self) -> String {
-        self.order_id.to_string()
     }
 }
 

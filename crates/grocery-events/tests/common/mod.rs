@@ -1,8 +1,9 @@
 //! Fixtures shared by the client's end-to-end tests against the local stack.
 #![allow(dead_code, unreachable_pub)]
 
-use grocery_events::{Config, ConsumerOptions, Order, OrderLine};
+use grocery_events::{Config, ConsumerOptions, Event, Order, OrderLine};
 use local_stack::Stack;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Order `n`: `quantity` bananas of SKU `PRD-<n>`, with ids and time derived from `n`.
@@ -32,4 +33,26 @@ pub fn config(stack: &Stack) -> Config {
 /// Options for a consumer group of its own (a unique id after `name`), reading from the start.
 pub fn group(name: &str) -> ConsumerOptions {
     ConsumerOptions::new(format!("{name}-{}", Uuid::new_v4().simple()))
+}
+
+/// A made-up next version of the order schema (`fixtures/grocery.orders.v2.avsc`): adds
+/// `channel` with a default, for the codec's resolution tests and benchmarks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderV2 {
+    pub order_id: Uuid,
+    pub customer_id: Uuid,
+    pub items: Vec<OrderLine>,
+    pub order_total_cents: i64,
+    pub currency: String,
+    pub order_time: i64,
+    pub channel: String,
+}
+
+impl Event for OrderV2 {
+    const TOPIC: &'static str = Order::TOPIC;
+    const SCHEMA: &'static str = include_str!("../fixtures/grocery.orders.v2.avsc");
+    const FULL_NAME: &'static str = Order::FULL_NAME;
+    fn key(&self) -> String {
+        self.order_id.to_string()
+    }
 }
