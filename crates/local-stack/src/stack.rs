@@ -227,6 +227,18 @@ impl Stack {
         )
     }
 
+    /// A [`Client`](grocery_events::Client) for [`Stack::client_properties`], built as an
+    /// application builds one.
+    ///
+    /// # Errors
+    /// As [`Config::from_properties_str`](grocery_events::Config::from_properties_str) and
+    /// [`Client::from_config`](grocery_events::Client::from_config).
+    pub fn client(&self) -> grocery_events::Result<grocery_events::Client> {
+        grocery_events::Client::from_config(grocery_events::Config::from_properties_str(
+            &self.client_properties(),
+        )?)
+    }
+
     /// Creates a topic named `<prefix>-<random>` with `partitions` partitions, so that tests
     /// running in parallel never share one.
     ///

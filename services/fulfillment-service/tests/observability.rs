@@ -4,7 +4,7 @@
 
 use std::{process::Command, time::Duration};
 
-use grocery_events::{Client, Config, Event as _, Order};
+use grocery_events::{Event as _, Order};
 use local_stack::Stack;
 use test_support::{Output, Process, metric, write_config};
 use uuid::Uuid;
@@ -18,9 +18,7 @@ async fn lag_and_client_metrics_come_from_librdkafka_statistics() {
     let stack = Stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
-    let client =
-        Client::from_config(Config::from_properties_str(&stack.client_properties()).unwrap())
-            .unwrap();
+    let client = stack.client().unwrap();
     let producer = client.producer().await.unwrap();
     for n in 0..ORDERS {
         let order =

@@ -256,9 +256,7 @@ async fn idempotency_key_makes_one_order() {
     let stack = Stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config_path = write_config(dir.path(), &stack.client_properties()).unwrap();
-    let client =
-        Client::from_config(Config::from_properties_str(&stack.client_properties()).unwrap())
-            .unwrap();
+    let client = stack.client().unwrap();
     let (mut server, base) = start_api("order-api", &config_path, &[]);
     wait_rebuilt(&server, Duration::from_secs(60));
     let http = reqwest::Client::new();
@@ -371,9 +369,7 @@ async fn late_delivery_answers_the_retry() {
     let stack = Stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config_path = write_config(dir.path(), &stack.client_properties()).unwrap();
-    let client =
-        Client::from_config(Config::from_properties_str(&stack.client_properties()).unwrap())
-            .unwrap();
+    let client = stack.client().unwrap();
     let (mut server, base) = start_api("order-api", &config_path, &["--deadline-ms", "800"]);
     wait_rebuilt(&server, Duration::from_secs(60));
     let http = reqwest::Client::new();

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{start_api, wait_rebuilt};
-use grocery_events::{Client, Config, OrderState, OrderStatus, StatusLine, topics};
+use grocery_events::{OrderState, OrderStatus, StatusLine, topics};
 use local_stack::Stack;
 use rdkafka::producer::{FutureRecord, Producer as _};
 use serde_json::{Value, json};
@@ -75,9 +75,7 @@ async fn history_is_rebuilt_from_the_topic_and_survives_a_restart() {
     let stack = Stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config_path = write_config(dir.path(), &stack.client_properties()).unwrap();
-    let client =
-        Client::from_config(Config::from_properties_str(&stack.client_properties()).unwrap())
-            .unwrap();
+    let client = stack.client().unwrap();
     let producer = client.producer().await.unwrap();
     let http = reqwest::Client::new();
 

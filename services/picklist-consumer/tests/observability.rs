@@ -3,7 +3,7 @@
 
 use std::{process::Command, time::Duration};
 
-use grocery_events::{Client, Config, Event as _, PickList};
+use grocery_events::{Event as _, PickList};
 use local_stack::Stack;
 use test_support::{Output, Process, metric, write_config};
 use uuid::Uuid;
@@ -16,9 +16,7 @@ async fn serves_health_and_client_metrics_by_default() {
     let stack = Stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
-    let client =
-        Client::from_config(Config::from_properties_str(&stack.client_properties()).unwrap())
-            .unwrap();
+    let client = stack.client().unwrap();
     let producer = client.producer().await.unwrap();
     for n in 0..3 {
         let order =

@@ -6,7 +6,7 @@
 use std::{collections::BTreeMap, process::Command, time::Duration};
 
 use grocery_events::{
-    Client, Config, ConsumerOptions, Event, Headers, OrderState, OrderStatus, PickLine, PickList,
+    Client, ConsumerOptions, Event, Headers, OrderState, OrderStatus, PickLine, PickList,
     StockStatus,
 };
 use local_stack::Stack;
@@ -40,10 +40,6 @@ fn pick_list(n: u128) -> PickList {
         assigned_picker: "Ana".into(),
         created_time: 1_763_769_600_000,
     }
-}
-
-fn client(stack: &Stack) -> Client {
-    Client::from_config(Config::from_properties_str(&stack.client_properties()).unwrap()).unwrap()
 }
 
 /// Reads `count` statuses from the topic (a fresh group, `read_committed`).
@@ -80,7 +76,7 @@ async fn post(http: &reqwest::Client, url: String, body: Option<Value>) -> (u16,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_steps_are_written_in_order_and_wrong_ones_refused() {
     let stack = Stack::start().await.unwrap();
-    let client = client(&stack);
+    let client = stack.client().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let list = pick_list(1);
@@ -250,7 +246,7 @@ async fn staff_steps_are_written_in_order_and_wrong_ones_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_staff_walk_every_pick_list_to_ready() {
     let stack = Stack::start().await.unwrap();
-    let client = client(&stack);
+    let client = stack.client().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let producer = client.producer().await.unwrap();
@@ -300,7 +296,7 @@ async fn simulated_staff_walk_every_pick_list_to_ready() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_screen_puts_back_the_lists_not_yet_ready() {
     let stack = Stack::start().await.unwrap();
-    let client = client(&stack);
+    let client = stack.client().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let lists = [pick_list(1), pick_list(2), pick_list(3)];

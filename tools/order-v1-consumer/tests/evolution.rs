@@ -19,9 +19,7 @@ use std::{
     time::Duration,
 };
 
-use grocery_events::{
-    Client, Config, ConsumerOptions, DeliveryWindow, Event, PickList, SubstitutionPreference,
-};
+use grocery_events::{ConsumerOptions, DeliveryWindow, Event, PickList, SubstitutionPreference};
 use grocery_store::{Catalog, OrderSimulator, PickListBuilder, PickerRoster, order_total_cents};
 use local_stack::Stack;
 use serde_json::Value;
@@ -133,9 +131,7 @@ async fn old_and_new_orders_flow_through_old_and_new_builds() {
     let stack = Stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config_file = write_config(dir.path(), &stack.client_properties()).unwrap();
-    let client =
-        Client::from_config(Config::from_properties_str(&stack.client_properties()).unwrap())
-            .unwrap();
+    let client = stack.client().unwrap();
     let registry = client.codec().registry();
     let catalog = Catalog::builtin();
 

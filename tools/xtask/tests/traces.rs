@@ -13,7 +13,7 @@ use std::{
 };
 
 use axum::{Router, body::Bytes, extract::State, routing::post};
-use grocery_events::{Client, Config, ConsumerOptions, Order, OrderStatus, PickList, TraceContext};
+use grocery_events::{ConsumerOptions, Order, OrderStatus, PickList, TraceContext};
 use local_stack::Stack;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -149,9 +149,7 @@ async fn one_trace_id_across_the_three_services() {
     matched.push(format!("order-producer log:     {producer_line}"));
 
     // The records' headers, read back from the topics.
-    let client =
-        Client::from_config(Config::from_properties_str(&stack.client_properties()).unwrap())
-            .unwrap();
+    let client = stack.client().unwrap();
     let group = |name: &str| ConsumerOptions::new(format!("{name}-{}", Uuid::new_v4().simple()));
     let orders = client
         .consumer::<Order>(group("traces-orders"))
