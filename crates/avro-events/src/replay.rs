@@ -13,8 +13,8 @@
 //! use avro_events::Record;
 //!
 //! let mut replay = client.replay::<E>("my-view", Duration::from_secs(10)).await?;
-//! while !replay.is_caught_up() {
-//!     if let Record::Event(received) = replay.recv_record().await? {
+//! while let Some(record) = replay.recv_until_caught_up().await? {
+//!     if let Record::Event(received) = record {
 //!         // fold received.event into the view
 //! #       let _ = received;
 //!     }
@@ -24,8 +24,9 @@
 //! ```
 //!
 //! [`Replay::is_caught_up`] learns about a record that was dead-lettered or passed over from
-//! the consumer's position, so call it now and then even when no record arrives (e.g. on a
-//! timer in a `tokio::select!`; [`Replay::recv_record`] is cancel-safe).
+//! the consumer's position, so it must be called now and then even when no record arrives:
+//! [`Replay::recv_until_caught_up`] does that; a loop that also follows the topic afterwards
+//! calls it on a timer in a `tokio::select!` ([`Replay::recv_record`] is cancel-safe).
 
 use std::time::Duration;
 
@@ -36,6 +37,10 @@ use crate::{
     Client, Consumer, ConsumerOptions, Error, Event, Record, Result, consumer::Mode,
     error::KafkaOperation,
 };
+
+/// How often [`Replay::recv_until_caught_up`] checks, while no record comes, whether records
+/// dead-lettered or passed over have brought the replay to its end.
+pub const CATCH_UP_CHECK: Duration = Duration::from_millis(200);
 
 /// Where one partition stood when the replay started, and how far it has been read.
 #[derive(Debug, Clone, Copy)]
@@ -177,6 +182,25 @@ impl<E: Event> Replay<E> {
             progress.next = progress.next.max(meta.offset + 1);
         }
         Ok(record)
+    }
+
+    /// The next record, or `None` once every record that was in the topic when the replay
+    /// started has been read (or dead-lettered, or passed over): the loop that reads a topic
+    /// whole before going on. While no record comes, [`Replay::is_caught_up`] is checked every
+    /// [`CATCH_UP_CHECK`]; cancel-safe.
+    ///
+    /// # Errors
+    /// As [`Consumer::recv_record`].
+    pub async fn recv_until_caught_up(&mut self) -> Result<Option<Record<E>>> {
+        loop {
+            if self.is_caught_up() {
+                return Ok(None);
+            }
+            tokio::select! {
+                record = self.recv_record() => return record.map(Some),
+                () = tokio::time::sleep(CATCH_UP_CHECK) => {}
+            }
+        }
     }
 
     /// Whether every record that was in the topic when the replay started has been handed out,

@@ -371,16 +371,9 @@ async fn replay_all<E: grocery_events::Event>(
     replay: &mut Replay<E>,
     mut apply: impl FnMut(grocery_events::Received<E>),
 ) -> anyhow::Result<()> {
-    // Dead-lettered records are seen through the consumer's position: look now and then.
-    let mut look = tokio::time::interval(Duration::from_millis(200));
-    while !replay.is_caught_up() {
-        tokio::select! {
-            record = replay.recv_record() => {
-                if let Record::Event(received) = record? {
-                    apply(received);
-                }
-            }
-            _ = look.tick() => {}
+    while let Some(record) = replay.recv_until_caught_up().await? {
+        if let Record::Event(received) = record {
+            apply(received);
         }
     }
     Ok(())

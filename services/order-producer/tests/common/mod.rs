@@ -42,11 +42,8 @@ pub async fn read_all<E: Event>(client: &Client) -> Vec<E> {
         .await
         .unwrap();
     let mut events = Vec::new();
-    while !replay.is_caught_up() {
-        let next = tokio::time::timeout(Duration::from_millis(500), replay.recv_record()).await;
-        if let Ok(record) = next
-            && let Record::Event(received) = record.unwrap()
-        {
+    while let Some(record) = replay.recv_until_caught_up().await.unwrap() {
+        if let Record::Event(received) = record {
             events.push(received.event);
         }
     }
