@@ -41,6 +41,19 @@ pub(crate) fn split_userinfo(url: &str) -> (String, Option<(String, String)>) {
     (bare, Some((user, password)))
 }
 
+/// Whether `url` names a loopback host (`localhost`, `127.0.0.0/8`, `::1`): the only hosts to
+/// which the library sends credentials over `http://`.
+pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

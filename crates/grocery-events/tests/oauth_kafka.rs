@@ -307,3 +307,53 @@ async fn identity_provider_down_at_start_then_up_the_token_reaches_the_broker() 
         )
     );
 }
+
+/// An endpoint that says its token lives `u64::MAX` seconds (`expires_in`, or a JWT's `exp`
+/// when `expires_in` is missing) overflowed the clock arithmetic: the fetch panicked, in the
+/// caller or in the refresh task. Such a token is kept for a day (and refreshed before that),
+/// it reaches the broker, and the refresh task runs on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_said_to_live_forever_is_kept_for_a_day() {
+    for mode in [Mode::ExpiresInMax, Mode::ExpMax] {
+        let tokens = TokenServer::start(Duration::from_secs(60), mode).await;
+        let kafka = FakeKafka::start().await;
+        let provider = provider(&tokens, ClientAuthMethod::Basic);
+        let token = provider.token().await.expect("a token");
+        let day = Duration::from_secs(24 * 60 * 60);
+        let kept = token
+            .expires_at()
+            .duration_since(std::time::SystemTime::now())
+            .expect("expires in the future");
+        assert!(
+            kept <= day && kept > day - Duration::from_secs(3600),
+            "{mode:?}: kept for {kept:?}"
+        );
+        let refresh_in = token.refresh_at().saturating_duration_since(Instant::now());
+        assert!(
+            refresh_in < kept && refresh_in > Duration::from_secs(3600),
+            "{mode:?}: refreshed in {refresh_in:?}"
+        );
+
+        let client = Arc::new(producer(&kafka.bootstrap, "OAUTHBEARER"));
+        let handle = KafkaOAuth::new(provider.clone(), LOGICAL_CLUSTER, None)
+            .install(&client)
+            .await
+            .expect("install");
+        let stop = Arc::new(AtomicBool::new(false));
+        let connector = keep_connecting(client.clone(), stop.clone());
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                kafka
+                    .messages()
+                    .iter()
+                    .any(|m| m.token().as_deref() == Some(token.secret()))
+            })
+            .await,
+            "{mode:?}: the token never reached the broker"
+        );
+        stop.store(true, Ordering::Relaxed);
+        connector.join().unwrap();
+        assert!(!handle.is_finished(), "{mode:?}: the refresh task stopped");
+        assert_eq!(tokens.requests(), 1, "{mode:?}");
+    }
+}

@@ -221,3 +221,45 @@ fn refuses_clear_text_token_endpoints_off_loopback() {
     .to_string();
     assert!(!err.contains("pa55word") && !err.contains("qu3ry"), "{err}");
 }
+
+/// A description that quotes the client secret is checked before it is cut short: one whose
+/// secret starts just before the cut (120 characters) showed the secret's first characters.
+#[tokio::test]
+async fn a_secret_across_the_cut_of_a_description_is_not_shown() {
+    use support::token_server::SECRET_AT;
+    let tokens = TokenServer::start(Duration::from_secs(60), Mode::EchoingSecretAtTheCut).await;
+    let provider = Arc::new(
+        TokenProvider::new(OAuthClientCredentials::new(
+            &tokens.url,
+            CLIENT_ID,
+            CLIENT_SECRET,
+        ))
+        .unwrap(),
+    );
+    let err = provider.token().await.unwrap_err();
+    let client: Arc<BaseProducer> = Arc::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:9")
+            .set("security.protocol", "SASL_PLAINTEXT")
+            .set("sasl.mechanisms", "OAUTHBEARER")
+            .create()
+            .unwrap(),
+    );
+    let install = KafkaOAuth::new(provider, "lkc-1", None)
+        .install(&client)
+        .await
+        .expect_err("a refused request fails the install");
+    let text = err.to_string();
+    println!("{text}");
+    assert!(text.contains("invalid_request"), "{text}");
+    assert!(text.contains("quotes the client secret"), "{text}");
+    let head = &CLIENT_SECRET[..120 - SECRET_AT];
+    for shown in [
+        text,
+        format!("{err:?}"),
+        install.to_string(),
+        format!("{install:?}"),
+    ] {
+        assert!(!shown.contains(head), "part of the secret leaked: {shown}");
+    }
+}

@@ -17,6 +17,8 @@
 
 mod bearer;
 #[cfg(feature = "kafka")]
+mod exchange;
+#[cfg(feature = "kafka")]
 mod kafka;
 #[cfg(feature = "kafka")]
 mod token;

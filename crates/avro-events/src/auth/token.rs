@@ -2,20 +2,21 @@
 
 use std::{
     fmt,
-    future::Future,
-    pin::Pin,
+    sync::{Mutex, MutexGuard, PoisonError},
     time::{Duration, Instant, SystemTime},
 };
 
 use base64::Engine as _;
 use oauth2::{
-    AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl,
-    basic::BasicClient,
+    AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl, basic::BasicClient,
 };
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Mutex;
 
-use crate::{Error, Result, redact::redact_url};
+use super::exchange::{HttpClient, describe_token_error};
+use crate::{
+    Error, Result,
+    redact::{is_loopback, redact_url},
+};
 
 /// Share of a token's lifetime after which it is refreshed.
 const REFRESH_FRACTION: f64 = 0.8;
@@ -31,6 +32,10 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// After a failed refresh, a still-valid cached token is served for this long before the
 /// endpoint is asked again.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
+/// The longest lifetime a token is kept for: one the endpoint says lives longer (an
+/// `expires_in` or `exp` near `u64::MAX`, which no clock can add) is refreshed as if it lived
+/// this long.
+pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How the client authenticates to the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -166,14 +171,20 @@ struct Cache {
 }
 
 /// Fetches access tokens with the client-credentials grant, caches the current one and fetches a
-/// new one once 80% of its lifetime has passed. Share it through an `Arc`: concurrent callers
-/// wait for one fetch instead of each sending their own.
+/// new one once 80% of its lifetime has passed (a token said to live longer than a day is
+/// refreshed as if it lived a day). Share it through an `Arc`: one fetch runs at a time. While
+/// it runs, callers get the cached token if it has not expired (an identity provider that is
+/// slow to answer delays nobody while the token is valid); without a valid token they wait for
+/// the fetch.
 pub struct TokenProvider {
     credentials: OAuthClientCredentials,
     /// The endpoint as errors and logs show it (no userinfo, no query).
     shown_endpoint: String,
     http: HttpClient,
+    /// Never held across an `.await`.
     cache: Mutex<Cache>,
+    /// Held by the one caller fetching a token.
+    fetching: tokio::sync::Mutex<()>,
     /// Told of every failed fetch.
     hooks: Option<std::sync::Arc<dyn crate::context::Hooks>>,
 }
@@ -218,6 +229,7 @@ impl TokenProvider {
                 last_failure: None,
                 fetches: 0,
             }),
+            fetching: tokio::sync::Mutex::new(()),
             hooks: None,
         })
     }
@@ -240,23 +252,33 @@ impl TokenProvider {
 
     /// The current token, fetching a new one when none is cached or the cached one is due for
     /// refresh. When a refresh fails but the cached token has not expired yet, the cached token
-    /// is returned (and the endpoint asked again on a later call).
+    /// is returned (and the endpoint asked again on a later call). While another caller's fetch
+    /// runs, a cached token that has not expired is returned at once.
     ///
     /// # Errors
     /// [`Error::Auth`] naming the endpoint and what failed.
     pub async fn token(&self) -> Result<AccessToken> {
-        let mut cache = self.cache.lock().await;
-        let now = Instant::now();
-        if let Some(token) = &cache.token {
-            let recently_failed = cache
-                .last_failure
-                .is_some_and(|at| now.duration_since(at) < RETRY_AFTER_FAILURE);
-            if !token.is_expired() && (now < token.refresh_at || recently_failed) {
-                return Ok(token.clone());
-            }
+        if let Some(token) = self.cached(false) {
+            return Ok(token);
         }
-        cache.fetches += 1;
-        match self.fetch().await {
+        let _fetching = match self.fetching.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                // Another caller is fetching: the current token serves until it expires.
+                if let Some(token) = self.cached(true) {
+                    return Ok(token);
+                }
+                self.fetching.lock().await
+            }
+        };
+        // The fetch just finished (ours waited for it, or ended between the look and the lock).
+        if let Some(token) = self.cached(false) {
+            return Ok(token);
+        }
+        self.cache().fetches += 1;
+        let fetched = self.fetch().await;
+        let mut cache = self.cache();
+        match fetched {
             Ok(token) => {
                 cache.token = Some(token.clone());
                 cache.last_failure = None;
@@ -264,28 +286,46 @@ impl TokenProvider {
             }
             Err(e) => {
                 cache.last_failure = Some(Instant::now());
+                let old = cache.token.clone().filter(|old| !old.is_expired());
+                drop(cache);
                 if let Some(hooks) = &self.hooks {
                     hooks.auth_failed(&crate::context::AuthFailure::TokenEndpoint { error: &e });
                 }
-                match &cache.token {
-                    Some(old) if !old.is_expired() => {
+                match old {
+                    Some(old) => {
                         tracing::warn!(
                             endpoint = %self.shown_endpoint,
                             error = %e,
                             "OAuth token refresh failed; using the current token until it expires"
                         );
-                        Ok(old.clone())
+                        Ok(old)
                     }
-                    _ => Err(e),
+                    None => Err(e),
                 }
             }
         }
     }
 
+    /// The cached token if it can be served: it has not expired and, unless `while_fetching`,
+    /// is not due for refresh (or its refresh failed a moment ago).
+    fn cached(&self, while_fetching: bool) -> Option<AccessToken> {
+        let cache = self.cache();
+        let token = cache.token.as_ref().filter(|t| !t.is_expired())?;
+        let now = Instant::now();
+        let recently_failed = cache
+            .last_failure
+            .is_some_and(|at| now.duration_since(at) < RETRY_AFTER_FAILURE);
+        (while_fetching || now < token.refresh_at || recently_failed).then(|| token.clone())
+    }
+
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Forgets the cached token if it is `token` (e.g. after a server rejected it), so the next
     /// call to [`token`](Self::token) fetches a new one.
     pub async fn invalidate(&self, token: &AccessToken) {
-        let mut cache = self.cache.lock().await;
+        let mut cache = self.cache();
         if cache
             .token
             .as_ref()
@@ -298,12 +338,12 @@ impl TokenProvider {
     /// Forgets the cached token, whichever it is (a broker refused the token it was given), so
     /// the next call to [`token`](Self::token) fetches a new one.
     pub(crate) async fn forget(&self) {
-        self.cache.lock().await.token = None;
+        self.cache().token = None;
     }
 
     /// How many times the token endpoint has been asked (for metrics and tests).
     pub async fn fetch_count(&self) -> u64 {
-        self.cache.lock().await.fetches
+        self.cache().fetches
     }
 
     async fn fetch(&self) -> Result<AccessToken> {
@@ -346,15 +386,35 @@ impl TokenProvider {
             return Err(auth_err("the answer has an empty access_token".into()));
         }
         let claims = jwt_claims(secret);
-        let lifetime = response
+        let stated = response
             .expires_in()
             .or_else(|| {
                 let exp = claims.as_ref()?.get("exp")?.as_u64()?;
-                (SystemTime::UNIX_EPOCH + Duration::from_secs(exp))
-                    .duration_since(wall)
-                    .ok()
+                match SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(exp)) {
+                    Some(at) => at.duration_since(wall).ok(),
+                    // Past what the clock can represent: longer than any lifetime kept.
+                    None => Some(Duration::MAX),
+                }
             })
             .unwrap_or(DEFAULT_LIFETIME);
+        let lifetime = stated.min(MAX_LIFETIME);
+        if stated > MAX_LIFETIME {
+            tracing::warn!(
+                endpoint = %self.shown_endpoint,
+                stated_lifetime_s = stated.as_secs(),
+                kept_lifetime_s = lifetime.as_secs(),
+                "the OAuth token is said to live longer than a day; it is refreshed as if it lived a day"
+            );
+        }
+        let (Some(expires_at), Some(refresh_at)) = (
+            wall.checked_add(lifetime),
+            fetched_at.checked_add(refresh_after(lifetime)),
+        ) else {
+            return Err(auth_err(format!(
+                "the clock cannot represent a lifetime of {} s from now",
+                lifetime.as_secs()
+            )));
+        };
         let principal = claims
             .as_ref()
             .and_then(|c| c.get("sub")?.as_str().map(str::to_owned));
@@ -365,8 +425,8 @@ impl TokenProvider {
         );
         Ok(AccessToken {
             secret: SecretString::from(secret.clone()),
-            expires_at: wall + lifetime,
-            refresh_at: fetched_at + refresh_after(lifetime),
+            expires_at,
+            refresh_at,
             principal,
         })
     }
@@ -401,198 +461,6 @@ fn jwt_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>>
     }
 }
 
-/// Describes a failed token request, and whether asking again later may succeed. Never quotes
-/// the answer's body (a non-OAuth error page may echo the request, a malformed answer may carry
-/// a token) or the credentials: only the HTTP status and, for an RFC 6749 error answer, its
-/// `error` code and a short `error_description` when that is plain text without the secret.
-fn describe_token_error(
-    e: RequestTokenError<HttpError, oauth2::basic::BasicErrorResponse>,
-    client_secret: &str,
-) -> (String, bool) {
-    match e {
-        RequestTokenError::ServerResponse(answer) => {
-            let answer = OAuthErrorAnswer::sanitized(
-                answer.error().as_ref(),
-                answer.error_description().map(String::as_str),
-            );
-            let transient = answer.as_ref().is_some_and(OAuthErrorAnswer::is_transient);
-            let text = format!(
-                "the endpoint refused the request{}",
-                describe_answer(answer.as_ref(), client_secret)
-            );
-            (text, transient)
-        }
-        RequestTokenError::Request(HttpError::Transport(t)) => {
-            let transient = t.is_connect() || t.is_timeout() || t.is_request() || t.is_body();
-            let t = t.without_url();
-            let mut text = format!("unreachable: {t}");
-            let mut source = std::error::Error::source(&t);
-            while let Some(s) = source {
-                text.push_str(": ");
-                text.push_str(&s.to_string());
-                source = s.source();
-            }
-            (text, transient)
-        }
-        RequestTokenError::Request(HttpError::Status { status, answer }) => {
-            let transient = matches!(status, 408 | 429 | 500..)
-                || answer.as_ref().is_some_and(OAuthErrorAnswer::is_transient);
-            let what = if answer.is_some() {
-                "the endpoint refused the request"
-            } else {
-                "unexpected answer"
-            };
-            let text = format!(
-                "{what} (HTTP {status}){}",
-                describe_answer(answer.as_ref(), client_secret)
-            );
-            (text, transient)
-        }
-        RequestTokenError::Parse(e, _body) => {
-            let inner = e.inner();
-            let text = format!(
-                "malformed token answer: {:?} error at `{}` (line {}, column {})",
-                inner.classify(),
-                e.path(),
-                inner.line(),
-                inner.column()
-            );
-            (text, false)
-        }
-        RequestTokenError::Other(reason) => (
-            format!("unexpected answer: {}", printable(&reason, 120)),
-            false,
-        ),
-    }
-}
-
-/// The part of a message describing an error answer.
-fn describe_answer(answer: Option<&OAuthErrorAnswer>, client_secret: &str) -> String {
-    let Some(answer) = answer else {
-        return " (body not shown: not an OAuth error answer)".into();
-    };
-    let mut text = format!(": OAuth error `{}`", answer.code);
-    if let Some(description) = &answer.description
-        && (client_secret.is_empty() || !description.contains(client_secret))
-    {
-        text.push_str(" (");
-        text.push_str(description);
-        text.push(')');
-    }
-    text
-}
-
-/// Longest `error` code kept from an answer.
-const MAX_ERROR_CODE: usize = 64;
-/// Longest `error_description` kept from an answer.
-const MAX_ERROR_DESCRIPTION: usize = 120;
-
-/// The parts of an RFC 6749 §5.2 error answer the library shows.
-#[derive(Debug)]
-pub(crate) struct OAuthErrorAnswer {
-    code: String,
-    description: Option<String>,
-}
-
-impl OAuthErrorAnswer {
-    /// The answer in `body` when it is a JSON object with a string `error` made of the
-    /// characters RFC 6749 allows for it.
-    fn parse(body: &[u8]) -> Option<Self> {
-        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-        let code = value.get("error")?.as_str()?;
-        let description = value
-            .get("error_description")
-            .and_then(serde_json::Value::as_str);
-        Self::sanitized(code, description)
-    }
-
-    /// The answer when `code` looks like an RFC 6749 error code (short, printable, no space);
-    /// the description cut short and kept to printable ASCII.
-    fn sanitized(code: &str, description: Option<&str>) -> Option<Self> {
-        let code_ok = !code.is_empty()
-            && code.len() <= MAX_ERROR_CODE
-            && code
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
-        if !code_ok {
-            return None;
-        }
-        let description = description
-            .map(|d| printable(d, MAX_ERROR_DESCRIPTION))
-            .filter(|d| !d.trim().is_empty());
-        Some(Self {
-            code: code.to_owned(),
-            description,
-        })
-    }
-
-    fn is_transient(&self) -> bool {
-        matches!(
-            self.code.as_str(),
-            "temporarily_unavailable" | "server_error"
-        )
-    }
-}
-
-/// `text` with only printable ASCII kept, cut to `max` characters.
-fn printable(text: &str, max: usize) -> String {
-    let mut kept = text.chars().filter(|c| c.is_ascii_graphic() || *c == ' ');
-    let mut out: String = kept.by_ref().take(max).collect();
-    if kept.next().is_some() {
-        out.push('…');
-    }
-    out
-}
-
-/// Failures of the HTTP exchange itself.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum HttpError {
-    #[error("{0}")]
-    Transport(reqwest::Error),
-    /// A non-success status, with the answer when it is an OAuth error object. The body itself
-    /// is never kept.
-    #[error("HTTP {status} from the endpoint")]
-    Status {
-        status: u16,
-        answer: Option<OAuthErrorAnswer>,
-    },
-}
-
-/// oauth2's async HTTP client over the workspace's reqwest 0.13.
-struct HttpClient(reqwest::Client);
-
-type HttpFuture<'c> =
-    Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, HttpError>> + Send + 'c>>;
-
-impl<'c> oauth2::AsyncHttpClient<'c> for HttpClient {
-    type Error = HttpError;
-    type Future = HttpFuture<'c>;
-
-    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
-        Box::pin(async move {
-            let request = reqwest::Request::try_from(request).map_err(HttpError::Transport)?;
-            let response = self
-                .0
-                .execute(request)
-                .await
-                .map_err(HttpError::Transport)?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = response.bytes().await.map_err(HttpError::Transport)?;
-            if !status.is_success() {
-                return Err(HttpError::Status {
-                    status: status.as_u16(),
-                    answer: OAuthErrorAnswer::parse(&body),
-                });
-            }
-            let mut out = oauth2::http::Response::new(body.to_vec());
-            *out.status_mut() = status;
-            *out.headers_mut() = headers;
-            Ok(out)
-        })
-    }
-}
-
 /// Checks a token endpoint URL read from `key`: an `https://` URL, or `http://` on a loopback
 /// host (`localhost`, `127.0.0.0/8`, `::1`), as local test identity providers use. A client
 /// secret never crosses a network in clear text.
@@ -616,17 +484,6 @@ pub(crate) fn check_token_endpoint(key: &str, endpoint: &str) -> Result<()> {
         ))),
         _ => Err(config_err(format!("'{shown}' is not an https:// URL"))),
     }
-}
-
-fn is_loopback(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -676,6 +533,59 @@ mod tests {
         assert_eq!(claims["exp"], 42);
         assert!(jwt_claims("opaque-token").is_none());
         assert!(jwt_claims("a.b.c.d").is_none());
+    }
+
+    /// A refresh that hangs on the identity provider delays no caller while the cached token is
+    /// valid: another caller gets the cached token while the refresh is still waiting (before,
+    /// the refresh held the lock through the HTTP call, so every caller waited for it).
+    #[tokio::test]
+    async fn a_valid_token_is_served_while_a_refresh_hangs() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (arrived, refresh_arrived) = tokio::sync::oneshot::channel();
+        let release = std::sync::Arc::new(tokio::sync::Notify::new());
+        let endpoint = tokio::spawn({
+            let release = release.clone();
+            async move {
+                // Accepts the refresh's connection and answers nothing until released.
+                let (socket, _) = listener.accept().await.unwrap();
+                arrived.send(()).unwrap();
+                release.notified().await;
+                drop(socket);
+            }
+        });
+        let provider = std::sync::Arc::new(
+            TokenProvider::new(OAuthClientCredentials::new(
+                format!("http://{addr}/oauth2/token"),
+                "client",
+                "s3cret",
+            ))
+            .unwrap(),
+        );
+        // A token valid for an hour and due for refresh now.
+        provider.cache().token = Some(AccessToken {
+            secret: "cached-t0ken".into(),
+            expires_at: SystemTime::now() + Duration::from_secs(3600),
+            refresh_at: Instant::now(),
+            principal: None,
+        });
+        let refreshing = tokio::spawn({
+            let provider = provider.clone();
+            async move { provider.token().await }
+        });
+        refresh_arrived.await.unwrap();
+        let served = provider.token().await.unwrap();
+        assert_eq!(served.secret(), "cached-t0ken");
+        assert!(
+            !refreshing.is_finished(),
+            "the cached token was served only after the refresh ended"
+        );
+        release.notify_one();
+        // The refresh failed (the endpoint hung up): the still-valid token is what it returns.
+        let after = refreshing.await.unwrap().unwrap();
+        assert_eq!(after.secret(), "cached-t0ken");
+        assert_eq!(provider.fetch_count().await, 1);
+        endpoint.await.unwrap();
     }
 
     #[test]

@@ -35,7 +35,18 @@ pub enum Mode {
     /// HTTP 400 with an RFC 6749 error answer whose description and extra fields echo the
     /// client secret and [`BODY_MARKER`].
     EchoingOAuthError,
+    /// HTTP 400 with an RFC 6749 error answer whose description quotes the client secret
+    /// across the point where the library cuts a description short (after 120 characters).
+    EchoingSecretAtTheCut,
+    /// Tokens for the right credentials with `expires_in` = `u64::MAX`.
+    ExpiresInMax,
+    /// Tokens for the right credentials without `expires_in`, JWTs with `exp` = `u64::MAX`.
+    ExpMax,
 }
+
+/// The offset in [`Mode::EchoingSecretAtTheCut`]'s description where the secret starts: the
+/// library's cut (120 characters) falls inside it.
+pub const SECRET_AT: usize = 112;
 
 /// How the client authenticated itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,7 +186,18 @@ async fn token(
             )
                 .into_response();
         }
-        Mode::Normal | Mode::Malformed => {}
+        Mode::EchoingSecretAtTheCut => {
+            let description = format!("{}{CLIENT_SECRET} is not accepted", "x".repeat(SECRET_AT));
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({
+                    "error": "invalid_request",
+                    "error_description": description,
+                })),
+            )
+                .into_response();
+        }
+        Mode::Normal | Mode::Malformed | Mode::ExpiresInMax | Mode::ExpMax => {}
     }
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
@@ -199,10 +221,14 @@ async fn token(
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims = serde_json::json!({ "sub": SUBJECT, "jti": format!("token-{n}") });
+    if server.mode == Mode::ExpMax {
+        claims["exp"] = u64::MAX.into();
+    }
     let token = format!(
         "{}.{}.c2lnbmF0dXJl",
         b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
-        b64.encode(serde_json::json!({ "sub": SUBJECT, "jti": format!("token-{n}") }).to_string())
+        b64.encode(claims.to_string())
     );
     if server.mode == Mode::Malformed {
         return (
@@ -218,10 +244,11 @@ async fn token(
         scope: form.get("scope").cloned(),
         client_auth,
     });
-    Json(serde_json::json!({
-        "access_token": token,
-        "token_type": "bearer",
-        "expires_in": server.lifetime.as_secs(),
-    }))
-    .into_response()
+    let mut answer = serde_json::json!({ "access_token": token, "token_type": "bearer" });
+    match server.mode {
+        Mode::ExpiresInMax => answer["expires_in"] = u64::MAX.into(),
+        Mode::ExpMax => {}
+        _ => answer["expires_in"] = server.lifetime.as_secs().into(),
+    }
+    Json(answer).into_response()
 }
