@@ -10,7 +10,10 @@
 //! Token endpoints (`sasl.oauthbearer.token.endpoint.url`, `bearer.auth.issuer.endpoint.url`)
 //! must be `https://` URLs, so that client secrets never cross a network in clear text;
 //! `http://` is accepted only for loopback hosts (`localhost`, `127.0.0.0/8`, `::1`), where
-//! local test identity providers run.
+//! local test identity providers run. The same holds for `schema.registry.url` whenever
+//! credentials go to the registry (basic auth, an API key in the URL, a static or OAuth bearer
+//! token): an `http://` URL of another host is a configuration error naming
+//! `schema.registry.url`; without credentials any `http://` URL is accepted.
 //!
 //! Environment variables override the file: `GROCERY_BOOTSTRAP_SERVERS` sets
 //! `bootstrap.servers` (prefix `GROCERY_`, upper case, `.` written as `_`). Only variables that
@@ -663,6 +666,7 @@ impl Config {
                 None => RegistryAuth::None,
             },
         };
+        crate::registry::check_clear_text(&config.urls, &config.auth)?;
         Ok(config)
     }
 

@@ -222,6 +222,95 @@ fn refuses_clear_text_token_endpoints_off_loopback() {
     assert!(!err.contains("pa55word") && !err.contains("qu3ry"), "{err}");
 }
 
+/// Registry credentials never cross a network in clear text: with basic auth, an API key in the
+/// URL, a static token or OAuth, an `http://` `schema.registry.url` of a host that is not
+/// loopback is a configuration error naming the key (from `client.properties` and from a
+/// hand-built `RegistryConfig` alike), never quoting the secret. Loopback hosts, `https://`, and
+/// `http://` without credentials are accepted.
+#[test]
+fn refuses_registry_credentials_over_clear_text_off_loopback() {
+    use grocery_events::{
+        Config,
+        registry::{RegistryClient, RegistryConfig},
+    };
+    let idp = "http://127.0.0.1:9/oauth2/token";
+    let credentials = [
+        "basic.auth.credentials.source=USER_INFO\nbasic.auth.user.info=SRKEY:Sr-S3cret-value\n"
+            .to_owned(),
+        "basic.auth.credentials.source=SASL_INHERIT\nsasl.username=K\nsasl.password=Sr-S3cret-value\n"
+            .to_owned(),
+        "bearer.auth.credentials.source=STATIC_TOKEN\nbearer.auth.token=Sr-S3cret-value\n".to_owned(),
+        format!(
+            "bearer.auth.credentials.source=OAUTHBEARER\nbearer.auth.issuer.endpoint.url={idp}\n\
+             bearer.auth.client.id={CLIENT_ID}\nbearer.auth.client.secret=Sr-S3cret-value\n\
+             bearer.auth.logical.cluster=lsrc-1\n"
+        ),
+    ];
+    let properties = |url: &str, creds: &str| {
+        Config::from_properties_str(&format!(
+            "bootstrap.servers=127.0.0.1:9092\nschema.registry.url={url}\n{creds}"
+        ))
+        .unwrap()
+    };
+    let refused = |what: &str, result: grocery_events::Result<()>| {
+        let err = result.expect_err(what);
+        let text = err.to_string();
+        assert!(
+            matches!(err, Error::Config { ref key, .. } if key == "schema.registry.url"),
+            "{what}: {text}"
+        );
+        assert!(text.contains("clear text"), "{what}: {text}");
+        assert!(
+            !text.contains("S3cret") && !text.contains("SRKEY"),
+            "{what}: {text}"
+        );
+    };
+    for creds in &credentials {
+        for url in [
+            "http://psrc.example:8081",
+            "http://10.0.0.7:8081",
+            "https://psrc.example,http://psrc-2.example",
+        ] {
+            let config = properties(url, creds);
+            refused(
+                &format!("{url} {creds}"),
+                config.registry_config().map(drop),
+            );
+            refused(&format!("validate {url}"), config.validate());
+        }
+        for url in [
+            "https://psrc.example",
+            "http://localhost:8081",
+            "http://127.0.0.1:8081",
+            "http://[::1]:8081",
+        ] {
+            let config = properties(url, creds);
+            let registry = config
+                .registry_config()
+                .unwrap_or_else(|e| panic!("{url} {creds}: {e}"));
+            RegistryClient::new(&registry).unwrap_or_else(|e| panic!("{url} {creds}: {e}"));
+        }
+    }
+    // An API key in the URL is basic auth too.
+    let in_url = RegistryConfig::new("http://SRKEY:Sr-S3cret-value@psrc.example:8081");
+    refused("key in the URL", RegistryClient::new(&in_url).map(drop));
+    refused(
+        "key in the URL, properties",
+        properties("http://SRKEY:Sr-S3cret-value@psrc.example", "")
+            .registry_config()
+            .map(drop),
+    );
+    RegistryClient::new(&RegistryConfig::new(
+        "http://SRKEY:Sr-S3cret-value@127.0.0.1:8081",
+    ))
+    .unwrap();
+    // Without credentials, http:// is the user's choice.
+    RegistryClient::new(&RegistryConfig::new("http://psrc.example:8081")).unwrap();
+    properties("http://psrc.example:8081", "")
+        .validate()
+        .unwrap();
+}
+
 /// A description that quotes the client secret is checked before it is cut short: one whose
 /// secret starts just before the cut (120 characters) showed the secret's first characters.
 #[tokio::test]

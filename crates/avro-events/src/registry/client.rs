@@ -103,8 +103,9 @@ impl RegistryClient {
     /// Builds the HTTP client. No request is sent until a call is made.
     ///
     /// # Errors
-    /// [`Error::Config`] when a URL is missing or not http(s), a header cannot be sent, or the
-    /// HTTP client cannot be built.
+    /// [`Error::Config`] when a URL is missing or not http(s), credentials would be sent over
+    /// `http://` to a host that is not loopback, a header cannot be sent, or the HTTP client
+    /// cannot be built.
     pub fn new(config: &RegistryConfig) -> Result<Self> {
         let config_err = |reason: String| Error::Config {
             key: "schema.registry.url".into(),
@@ -130,6 +131,7 @@ impl RegistryClient {
         if urls.is_empty() {
             return Err(config_err("no Schema Registry URL given".into()));
         }
+        super::check_clear_text(&config.urls, &config.auth)?;
         let shown = urls
             .iter()
             .map(|u| u.as_str().trim_end_matches('/').to_owned())

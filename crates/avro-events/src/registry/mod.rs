@@ -146,6 +146,56 @@ impl fmt::Debug for RegistryAuth {
     }
 }
 
+/// Refuses credentials over clear text: an `http://` URL among `urls` whose host is not
+/// loopback (`localhost`, `127.0.0.0/8`, `::1`) when `auth`, or a URL's userinfo, sends
+/// credentials. The error names `schema.registry.url` and the URL without its userinfo, never a
+/// secret.
+///
+/// # Errors
+/// [`Error::Config`] for the first such URL.
+pub(crate) fn check_clear_text(urls: &[String], auth: &RegistryAuth) -> Result<()> {
+    let parsed: Vec<reqwest::Url> = urls
+        .iter()
+        .filter_map(|u| reqwest::Url::parse(u.trim()).ok())
+        .collect();
+    let in_url = parsed
+        .iter()
+        .any(|u| !u.username().is_empty() || u.password().is_some());
+    let Some(what) = auth.sent_credentials(in_url) else {
+        return Ok(());
+    };
+    match parsed
+        .iter()
+        .find(|u| u.scheme() == "http" && !crate::redact::is_loopback(u))
+    {
+        Some(clear) => Err(crate::Error::Config {
+            key: "schema.registry.url".into(),
+            reason: format!(
+                "'{}' is http://: {what} would cross the network in clear text; use https:// \
+                 (http:// is accepted with credentials for localhost, 127.0.0.0/8 and ::1 only)",
+                redact_url(clear.as_str()).trim_end_matches('/')
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+impl RegistryAuth {
+    /// What these credentials (or, with `url_credentials`, a URL's userinfo) send to the
+    /// registry, as a configuration error names them; `None` when nothing is sent.
+    pub(crate) fn sent_credentials(&self, url_credentials: bool) -> Option<&'static str> {
+        match self {
+            Self::None if url_credentials => Some("the API key and secret in the URL"),
+            Self::None => None,
+            Self::Basic { .. } => Some("the basic auth credentials (basic.auth.*)"),
+            Self::StaticToken(_) => Some("the bearer token (bearer.auth.token)"),
+            #[cfg(feature = "kafka")]
+            Self::OAuth { .. } => Some("the OAuth bearer tokens (bearer.auth.*)"),
+            Self::Bearer { .. } => Some("the bearer tokens"),
+        }
+    }
+}
+
 /// Where the Schema Registry is and how to talk to it. `Debug` shows the URLs without their
 /// userinfo.
 #[derive(Clone)]
