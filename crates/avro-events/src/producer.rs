@@ -40,8 +40,16 @@ pub type PendingDelivery = std::pin::Pin<Box<dyn Future<Output = Result<Delivere
 /// A typed, idempotent Kafka producer.
 ///
 /// Idempotence (`enable.idempotence=true`, so `acks=all`) is on unless the configuration sets
-/// it. Dropping the producer flushes what is still queued (for up to 30 s); call
-/// [`Producer::flush`] to wait explicitly.
+/// it.
+///
+/// # Dropping
+/// Dropping the producer never blocks the async runtime. Records still queued are flushed for
+/// up to 30 s on tokio's blocking pool (a runtime being dropped waits for that), or on the
+/// dropping thread when it is not in a runtime or the runtime is already shutting down; what
+/// is still undelivered then is logged as an error with its count, and lost. To know that
+/// every record was delivered, await the deliveries or [`Producer::flush`] (with the grace
+/// period of your choice) before dropping the producer: that is the only way to get the
+/// failure as an error.
 pub struct Producer {
     inner: Arc<FutureProducer<KafkaContext>>,
     context: KafkaContext,
@@ -445,19 +453,61 @@ impl Producer {
     }
 }
 
+/// How long a dropped producer's records are given to be delivered.
+const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Drop for Producer {
     fn drop(&mut self) {
-        if let Some(refusal) = self.context.refusal() {
-            if self.inner.in_flight_count() > 0 {
-                tracing::error!(unsent = self.inner.in_flight_count(), reason = %refusal.reason, "records left unsent: the broker refused the client");
-            }
+        let queued = self.inner.in_flight_count();
+        if queued == 0 {
             return;
         }
-        if self.inner.in_flight_count() > 0
-            && let Err(error) = self.inner.flush(Timeout::After(Duration::from_secs(30)))
-        {
-            tracing::error!(%error, unsent = self.inner.in_flight_count(), "records left unsent at shutdown");
+        if let Some(refusal) = self.context.refusal() {
+            tracing::error!(unsent = queued, reason = %refusal.reason, "records left unsent: the broker refused the client");
+            return;
         }
+        let flush = DropFlush(Some(FutureProducer::clone(&self.inner)));
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                debug!(
+                    queued,
+                    "producer dropped with records queued: flushing them on the blocking pool"
+                );
+                // A runtime that is shutting down drops the task unrun: `DropFlush`'s own
+                // `Drop` flushes then, on the thread shutting the runtime down.
+                drop(runtime.spawn_blocking(move || flush.run()));
+            }
+            Err(_) => flush.run(),
+        }
+    }
+}
+
+/// The flush of a dropped producer's queued records; done when run, or when dropped unrun.
+struct DropFlush(Option<FutureProducer<KafkaContext>>);
+
+impl DropFlush {
+    fn run(mut self) {
+        if let Some(native) = self.0.take() {
+            flush_dropped(&native);
+        }
+    }
+}
+
+impl Drop for DropFlush {
+    fn drop(&mut self) {
+        if let Some(native) = self.0.take() {
+            flush_dropped(&native);
+        }
+    }
+}
+
+fn flush_dropped(native: &FutureProducer<KafkaContext>) {
+    if let Err(error) = native.flush(Timeout::After(DROP_FLUSH_TIMEOUT)) {
+        tracing::error!(
+            %error,
+            undelivered = native.in_flight_count(),
+            "records left undelivered: the producer was dropped and they were not delivered within 30 s"
+        );
     }
 }
 

@@ -390,3 +390,33 @@ impl grocery_events::Hooks for Recording {
             .push(record.dlq_topic.to_owned());
     }
 }
+
+/// Dropping a producer with records queued used to flush them (for up to 30 s) on the thread
+/// that dropped it: on a runtime worker, so here, on a current-thread runtime, nothing else ran
+/// meanwhile, and the broker coming back after the drop was seen only once the flush had given
+/// up and the records were purged. Now the drop returns at once, the flush runs on the blocking
+/// pool, and the record queued while the broker was down is delivered once it is back.
+#[tokio::test(flavor = "current_thread")]
+async fn dropping_a_producer_does_not_block_the_runtime() {
+    let stack = Stack::start().await.unwrap();
+    let topic = stack.unique_topic("dropped-producer", 1).unwrap();
+    let config = Config::from_properties_str(&stack.client_properties())
+        .unwrap()
+        .set("reconnect.backoff.ms", "50")
+        .set("reconnect.backoff.max.ms", "200");
+    let client = Client::from_config(config).unwrap();
+    let producer = client.producer().await.unwrap();
+    producer.send_to(&topic, &order(1)).await.unwrap();
+
+    stack.kafka().broker_down(1).unwrap();
+    let pending = producer.enqueue_to(&topic, &order(2)).await.unwrap();
+    drop(producer);
+    // Runs only once the drop has returned: on a current-thread runtime, nothing runs while
+    // the dropping task blocks.
+    stack.kafka().broker_up(1).unwrap();
+    let delivered = pending
+        .await
+        .expect("the record queued before the drop is delivered once the broker is back");
+    assert_eq!(delivered.offset, 1);
+    assert_eq!(count_records(&stack, &topic, 2), 2);
+}
