@@ -100,6 +100,24 @@ def main(url):
     resolved = AvroDeserializer(client, json.dumps(V2))(old, ctx)
     check(resolved["note"] == "none" and resolved["qty"] == 1, f"resolution: {resolved}")
 
+    # One schema, two spellings: the registry identifies a schema by Java Avro's canonical text,
+    # where a primitive is written as its name; a doc makes another schema.
+    spelled = f"{topic}-spelled-value"
+    long_id = client.register_schema(spelled, Schema('{"type": "string"}', "AVRO"))
+    check(client.register_schema(spelled, Schema('"string"', "AVRO")) == long_id,
+          '"string" and {"type": "string"}: one id')
+    found = client.lookup_schema(spelled, Schema('"string"', "AVRO"))
+    check((found.schema_id, found.version) == (long_id, 1), f"lookup of the other spelling: {found}")
+    check(client.get_versions(spelled) == [1], "one version for both spellings")
+    check(client.get_schema(long_id).schema_str == '"string"', "served in canonical form")
+    split = {**V1, "name": "io.groceryevents.interop.Interop"}
+    del split["namespace"]
+    check(client.register_schema(f"{topic}-split-value", Schema(json.dumps(split), "AVRO")) == id1,
+          "a full name split or not: one id")
+    documented = client.register_schema(f"{topic}-doc-value",
+                                        Schema(json.dumps({**V1, "doc": "an order"}), "AVRO"))
+    check(documented not in (id1, id2), "a doc makes another schema")
+
     # Deletes: soft first, then permanent.
     check(client.delete_version(subject, 1) == 1, "soft delete version 1")
     check(client.get_versions(subject) == [2], "version 1 hidden")

@@ -4,7 +4,10 @@
 //! deletes, compatibility configuration and checks) for Avro schemas, with the compatibility
 //! rules of [`avro_events_compat`]. State lives in memory, optionally persisted to a JSON
 //! file that is rewritten atomically on every change, so a restart keeps ids and versions.
-//! Schema references and schema types other than Avro are not supported.
+//! As in Confluent's registry, a schema is identified by its canonical text, the one Java
+//! Avro's `Schema.toString()` writes (`"string"` and `{"type":"string"}` are one schema with one
+//! id; a `doc`, a default or another property makes another), and that text is what is stored
+//! and served. Schema references and schema types other than Avro are not supported.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -16,6 +19,7 @@
 //! # }
 //! ```
 
+mod canonical;
 mod error;
 mod routes;
 mod store;

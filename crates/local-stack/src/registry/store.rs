@@ -8,7 +8,7 @@ use avro_events_compat::{self as compat, CompatibilityLevel, Previous};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::error::ApiError;
+use super::{canonical, error::ApiError};
 
 /// One version of a subject.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,7 +37,8 @@ impl Subject {
 #[derive(Debug, Clone)]
 pub(crate) struct Stored {
     parsed: Schema,
-    /// Whitespace- and key-order-insensitive form of the text.
+    /// The schema's identity: its canonical text ([`canonical`](super::canonical)), as
+    /// Confluent's registry compares it.
     key: String,
     /// Key of the normalized form (`normalize=true`).
     normalized_key: String,
@@ -52,7 +53,8 @@ pub(crate) struct Candidate {
 }
 
 impl Candidate {
-    /// Parses an Avro schema; with `normalize`, the normalized form is what gets stored.
+    /// Parses an Avro schema. What gets stored (and served) is its canonical text, as with
+    /// Confluent's registry; with `normalize`, the normalized form.
     pub(crate) fn parse(text: &str, normalize: bool) -> Result<Self, ApiError> {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| ApiError::invalid_schema(format!("not JSON: {e}")))?;
@@ -62,7 +64,13 @@ impl Candidate {
         let (text, key) = if normalize {
             (normalized.to_string(), normalized_key.clone())
         } else {
-            (value.to_string(), sorted_json(&value))
+            let canonical = canonical::canonical_text(text).unwrap_or_else(|reason| {
+                // A schema apache-avro takes but the canonical writer cannot follow: identified
+                // by its JSON, as before.
+                tracing::debug!(%reason, "no canonical form; the schema is identified by its JSON");
+                sorted_json(&value)
+            });
+            (canonical.clone(), canonical)
         };
         Ok(Self {
             text,
