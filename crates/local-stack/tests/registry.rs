@@ -890,6 +890,35 @@ async fn persistence_across_restart() {
     let _ = std::fs::remove_dir_all(file.parent().unwrap());
 }
 
+/// A store written before schemas were identified by their canonical text can hold two
+/// spellings of one schema under two ids; registering that schema again reuses the oldest.
+/// (The map's order is random: on the code before, this failed about every other run.)
+#[tokio::test]
+async fn a_store_with_two_spellings_of_one_schema_reuses_the_oldest_id() {
+    let file = temp_file("two-spellings.json");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let versions = |id: u32| json!({"versions": [{"version": 1, "id": id}]});
+    let mut schemas = serde_json::Map::new();
+    let mut subjects = serde_json::Map::new();
+    for id in 1..=16u32 {
+        let text = if id == 1 {
+            "{\"type\":\"string\"}"
+        } else {
+            "\"string\""
+        };
+        schemas.insert(id.to_string(), json!(text));
+        subjects.insert(format!("s{id}"), versions(id));
+    }
+    let store = json!({"next_id": 17, "schemas": schemas, "subjects": subjects});
+    std::fs::write(&file, store.to_string()).unwrap();
+    let registry = SchemaRegistry::start(([127, 0, 0, 1], 0).into(), Some(file.clone()))
+        .await
+        .unwrap();
+    let api = Api::new(&registry);
+    assert_eq!(api.register_ok("new", "\"string\"").await, 1);
+    let _ = std::fs::remove_dir_all(file.parent().unwrap());
+}
+
 #[tokio::test]
 async fn corrupt_persistence_file_is_an_error_not_a_panic() {
     let file = temp_file("broken.json");

@@ -394,13 +394,17 @@ impl Store {
                 &report.messages(),
             ));
         }
-        // Ids are global: the same schema anywhere (even soft-deleted) keeps its id.
+        // Ids are global: the same schema anywhere (even soft-deleted) keeps its id. (The
+        // oldest one, should a store written before schemas were identified by their canonical
+        // text hold two spellings of one schema.)
         let id = match self
             .cache
             .iter()
-            .find(|(_, stored)| stored.key == candidate.key)
+            .filter(|(_, stored)| stored.key == candidate.key)
+            .map(|(id, _)| *id)
+            .min()
         {
-            Some((id, _)) => *id,
+            Some(id) => id,
             None => {
                 let id = self.next_id;
                 self.next_id = id
