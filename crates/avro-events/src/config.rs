@@ -576,7 +576,8 @@ impl Config {
     /// The Schema Registry settings.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the missing or malformed key.
+    /// [`Error::Config`] naming the missing or malformed key, or `schema.registry.url` when
+    /// credentials would go over `http://` to a host that is not loopback.
     pub fn registry_config(&self) -> Result<RegistryConfig> {
         let url = self.require("schema.registry.url", "the Schema Registry's URL")?;
         let mut config = RegistryConfig::new("");
