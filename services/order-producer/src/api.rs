@@ -13,6 +13,12 @@
 //! - `GET /health`: `ok`, or `503` with what is being rebuilt; `GET /metrics`: Prometheus text
 //!   (with the client metrics of librdkafka's statistics).
 //!
+//! Every request passes the web guard first (`service_kit::web_guard`): its `Host` must be an
+//! IP address, `localhost` or a name in `--allowed-hosts` (env `GROCERY_ALLOWED_HOSTS`), its
+//! `Origin` (when it has one) this server's own or an allowed name's, and a `POST` needs
+//! `Content-Type: application/json`; otherwise `403` with `{"error": "host_not_allowed" |
+//! "origin_not_allowed" | "json_required", "message": …}`.
+//!
 //! Each order is sent in a W3C trace: the request's own when it carries a valid `traceparent`
 //! header (and `tracestate`), else a new one. The answer names it (`trace_id`), and so does
 //! the log line of the order.
@@ -42,6 +48,7 @@ use grocery_events::{Client, Producer, TraceContext};
 use grocery_store::{Catalog, OrderRequest, validate_order_request};
 use serde::Deserialize as _;
 use serde_json::{Value, json};
+use service_kit::web_guard::{ErrorShape, WebGuard};
 use uuid::Uuid;
 
 use crate::{
@@ -81,6 +88,7 @@ pub(crate) async fn serve(
     producer: Producer,
     catalog: Catalog,
     deadline: Duration,
+    guard: WebGuard,
     shutdown: Shutdown,
 ) -> anyhow::Result<ExitCode> {
     let state = AppState {
@@ -103,7 +111,9 @@ pub(crate) async fn serve(
             result
         }
     });
-    let app = router(state.clone());
+    let app = guard
+        .with_shape(ErrorShape::CodeAndMessage)
+        .protect(router(state.clone()));
     let listener = service_kit::listen(listen).await?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.requested())

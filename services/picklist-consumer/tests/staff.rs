@@ -63,8 +63,10 @@ async fn read_statuses(client: &Client, count: usize) -> Vec<(OrderStatus, Heade
     statuses
 }
 
+/// A step as the page takes it: always with `Content-Type: application/json` (the server
+/// refuses a step without it).
 async fn post(http: &reqwest::Client, url: String, body: Option<Value>) -> (u16, Value) {
-    let mut request = http.post(url);
+    let mut request = http.post(url).header("content-type", "application/json");
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -353,6 +355,7 @@ async fn a_restarted_screen_puts_back_the_lists_not_yet_ready() {
         .unwrap();
     let response = http
         .post(url(&base, &lists[0], "picking-started"))
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap();
@@ -385,4 +388,87 @@ async fn a_restarted_screen_puts_back_the_lists_not_yet_ready() {
         .await
         .unwrap();
     assert_eq!(replay.remaining(), 6, "records on {}", OrderStatus::TOPIC);
+}
+
+/// Steps another web site's page can send are refused (403, `{"error": why}`) and write
+/// nothing: a form's post (no body, `text/plain`, url-encoded), a JSON post from a foreign
+/// `Origin`; so is reading the page or its events under a foreign `Host` (DNS rebinding). The
+/// page's own step goes through. (A `text/plain` step used to be taken, 200.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_another_site_can_send_are_refused() {
+    let stack = Stack::start().await.unwrap();
+    let client = stack.client().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
+    let list = pick_list(3);
+    client.producer().await.unwrap().send(&list).await.unwrap();
+    let mut command = Command::new(BIN);
+    command
+        .arg("--config")
+        .arg(&config)
+        .args(["--json", "--listen", "127.0.0.1:0"]);
+    let mut consumer =
+        Process::start("picklist-consumer", &mut command, Output::default()).unwrap();
+    let base = format!("http://{}", consumer.listening_addr(WAIT).unwrap());
+    consumer
+        .stdout()
+        .wait_for(WAIT, |l| l.contains(&list.picklist_id.to_string()))
+        .unwrap();
+    let http = reqwest::Client::new();
+    let step = format!("{base}/picklists/{}/picking-started", list.order_id);
+    let refused = async |request: reqwest::RequestBuilder, why: &str| {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 403, "{body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains(why), "{error}");
+    };
+    refused(http.post(&step), "JSON body").await;
+    refused(
+        http.post(&step)
+            .header("content-type", "text/plain")
+            .body("x"),
+        "JSON body",
+    )
+    .await;
+    refused(
+        http.post(&step)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", "http://evil.example")
+            .body("a=b"),
+        "http://evil.example",
+    )
+    .await;
+    refused(
+        http.post(&step)
+            .header("content-type", "application/json")
+            .header("origin", "http://127.0.0.2:8080"),
+        "127.0.0.2",
+    )
+    .await;
+    for path in ["/", "/events", "/metrics"] {
+        refused(
+            http.get(format!("{base}{path}"))
+                .header("host", "rebound.evil.example"),
+            "rebound.evil.example",
+        )
+        .await;
+    }
+    // The page's own step.
+    let response = http
+        .post(&step)
+        .header("content-type", "application/json")
+        .header("origin", &base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let status = consumer.terminate(WAIT).unwrap();
+    assert!(status.success(), "{status:?}");
+    let replay = client
+        .replay::<OrderStatus>(format!("count-{}", Uuid::new_v4().simple()), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(replay.remaining(), 1, "only the page's own step is written");
 }
