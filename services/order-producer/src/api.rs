@@ -53,7 +53,7 @@ use uuid::Uuid;
 
 use crate::{
     control::{Counters, render},
-    idempotency::{self, Claim, Keys, Outcome},
+    idempotency::{self, Accepted, Claim, Keys, Outcome},
     startup::{Shutdown, now_ms},
     view::{self, Lookup, Placed, View},
 };
@@ -334,12 +334,12 @@ fn spawn_send(
                     },
                 );
                 tracing::info!(%order_id, %trace_id, partition = delivered.partition, offset = delivered.offset, "order accepted");
-                done(Outcome::Accepted(json!({
-                    "order_id": order_id,
-                    "partition": delivered.partition,
-                    "offset": delivered.offset,
-                    "trace_id": trace_id.to_string(),
-                })));
+                done(Outcome::Accepted(Accepted {
+                    order_id,
+                    partition: delivered.partition,
+                    offset: delivered.offset,
+                    trace_id: u128::from_be_bytes(trace_id.to_bytes()),
+                }));
             }
             Err(error) => {
                 tracing::error!(%order_id, %trace_id, %error, "order not acknowledged");
@@ -366,11 +366,13 @@ async fn answer(
         Err(_elapsed) => None,
     };
     match finished {
-        Some(Outcome::Accepted(body)) if replay => {
+        Some(Outcome::Accepted(accepted)) if replay => {
             state.counters.replayed.fetch_add(1, Ordering::Relaxed);
-            replayed(body)
+            replayed(accepted.body())
         }
-        Some(Outcome::Accepted(body)) => (StatusCode::ACCEPTED, Json(body)).into_response(),
+        Some(Outcome::Accepted(accepted)) => {
+            (StatusCode::ACCEPTED, Json(accepted.body())).into_response()
+        }
         Some(Outcome::Failed) => {
             state.counters.failed.fetch_add(1, Ordering::Relaxed);
             unavailable()
