@@ -1,8 +1,9 @@
 //! What the three example services share: one start-up skeleton ([`run`]: logging,
 //! OTLP export when asked for ([`telemetry`]), configuration loaded and validated once into a
-//! [`Client`], signals, exit statuses), and their client metrics from librdkafka's statistics
-//! ([`stats`]). Their process tests use the workspace's one process harness, the dev-only
-//! `test-support` crate.
+//! [`Client`], signals, exit statuses), their client metrics from librdkafka's statistics
+//! ([`stats`]), and the guard in front of their web servers ([`web_guard`]: `Host`, `Origin`
+//! and JSON-only state changes, so that no other web site can drive them). Their process
+//! tests use the workspace's one process harness, the dev-only `test-support` crate.
 //!
 //! ```no_run
 //! fn main() -> std::process::ExitCode {
@@ -17,6 +18,7 @@
 
 pub mod stats;
 pub mod telemetry;
+pub mod web_guard;
 
 use std::{fmt, future::Future, io::IsTerminal, path::Path, process::ExitCode, sync::Arc};
 

@@ -13,6 +13,12 @@
 //! - `GET /health`: `ok`, or `503` with what is being rebuilt; `GET /metrics`: Prometheus text
 //!   (with the client metrics of librdkafka's statistics).
 //!
+//! Every request passes the web guard first (`service_kit::web_guard`): its `Host` must be an
+//! IP address, `localhost` or a name in `--allowed-hosts` (env `GROCERY_ALLOWED_HOSTS`), its
+//! `Origin` (when it has one) this server's own or an allowed name's, and a `POST` needs
+//! `Content-Type: application/json`; otherwise `403` with `{"error": "host_not_allowed" |
+//! "origin_not_allowed" | "json_required", "message": …}`.
+//!
 //! Each order is sent in a W3C trace: the request's own when it carries a valid `traceparent`
 //! header (and `tracestate`), else a new one. The answer names it (`trace_id`), and so does
 //! the log line of the order.
@@ -42,11 +48,12 @@ use grocery_events::{Client, Producer, TraceContext};
 use grocery_store::{Catalog, OrderRequest, validate_order_request};
 use serde::Deserialize as _;
 use serde_json::{Value, json};
+use service_kit::web_guard::{ErrorShape, WebGuard};
 use uuid::Uuid;
 
 use crate::{
     control::{Counters, render},
-    idempotency::{self, Claim, Keys, Outcome},
+    idempotency::{self, Accepted, Claim, Keys, Outcome},
     startup::{Shutdown, now_ms},
     view::{self, Lookup, Placed, View},
 };
@@ -81,6 +88,7 @@ pub(crate) async fn serve(
     producer: Producer,
     catalog: Catalog,
     deadline: Duration,
+    guard: WebGuard,
     shutdown: Shutdown,
 ) -> anyhow::Result<ExitCode> {
     let state = AppState {
@@ -103,7 +111,9 @@ pub(crate) async fn serve(
             result
         }
     });
-    let app = router(state.clone());
+    let app = guard
+        .with_shape(ErrorShape::CodeAndMessage)
+        .protect(router(state.clone()));
     let listener = service_kit::listen(listen).await?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.requested())
@@ -324,12 +334,12 @@ fn spawn_send(
                     },
                 );
                 tracing::info!(%order_id, %trace_id, partition = delivered.partition, offset = delivered.offset, "order accepted");
-                done(Outcome::Accepted(json!({
-                    "order_id": order_id,
-                    "partition": delivered.partition,
-                    "offset": delivered.offset,
-                    "trace_id": trace_id.to_string(),
-                })));
+                done(Outcome::Accepted(Accepted {
+                    order_id,
+                    partition: delivered.partition,
+                    offset: delivered.offset,
+                    trace_id: u128::from_be_bytes(trace_id.to_bytes()),
+                }));
             }
             Err(error) => {
                 tracing::error!(%order_id, %trace_id, %error, "order not acknowledged");
@@ -356,11 +366,13 @@ async fn answer(
         Err(_elapsed) => None,
     };
     match finished {
-        Some(Outcome::Accepted(body)) if replay => {
+        Some(Outcome::Accepted(accepted)) if replay => {
             state.counters.replayed.fetch_add(1, Ordering::Relaxed);
-            replayed(body)
+            replayed(accepted.body())
         }
-        Some(Outcome::Accepted(body)) => (StatusCode::ACCEPTED, Json(body)).into_response(),
+        Some(Outcome::Accepted(accepted)) => {
+            (StatusCode::ACCEPTED, Json(accepted.body())).into_response()
+        }
         Some(Outcome::Failed) => {
             state.counters.failed.fetch_add(1, Ordering::Relaxed);
             unavailable()

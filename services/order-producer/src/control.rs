@@ -1,6 +1,7 @@
 //! The simulation's HTTP endpoints (`--listen`): `GET /health`, `GET /metrics` (Prometheus
 //! text, with the client metrics of librdkafka's statistics), and `PUT /rate` with
-//! `{"rate": N}` to change the order rate while it runs. The counters and their rendering
+//! `{"rate": N}` to change the order rate while it runs, behind the web guard
+//! (`service_kit::web_guard`: `Host` and `Origin` checked, a JSON body required). The counters and their rendering
 //! serve the Order API's `/metrics` too.
 
 use std::{
@@ -58,9 +59,10 @@ pub(crate) async fn spawn(
     counters: Arc<Counters>,
     rate: Arc<watch::Sender<f64>>,
     client: KafkaContext,
+    guard: service_kit::web_guard::WebGuard,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = service_kit::listen(addr).await?;
-    let app = Router::new()
+    let routes = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/rate", put(set_rate).get(get_rate))
@@ -69,6 +71,7 @@ pub(crate) async fn spawn(
             rate,
             client,
         });
+    let app = guard.protect(routes);
     Ok(tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!(%error, "HTTP server failed");

@@ -14,6 +14,10 @@
 //! of the order names its `trace_id`. `/metrics` includes the client metrics from librdkafka's
 //! statistics.
 //!
+//! Both web servers answer only under an IP address, `localhost` or a name given with
+//! `--allowed-hosts` (env `GROCERY_ALLOWED_HOSTS`), and change state only for requests with
+//! a JSON body from their own origin (`service_kit::web_guard`).
+//!
 //! Kafka, the Schema Registry and authentication come from `--config` (a Confluent
 //! `client.properties`, env `GROCERY_CONFIG`, overridden by `GROCERY_*` variables). Bad
 //! configuration prints one `error: …` line and exits with status 2. Logs go to stderr
@@ -56,6 +60,8 @@ struct Cli {
     /// default port 0 picks a free one; the address is logged as `listening on http://…`).
     #[arg(long, env = "ORDER_PRODUCER_LISTEN", default_value = "127.0.0.1:0")]
     listen: SocketAddr,
+    #[command(flatten)]
+    web: startup::web_guard::WebGuardArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -85,6 +91,7 @@ fn main() -> ExitCode {
             .into());
         }
         let catalog = startup::load_catalog(cli.catalog.as_deref())?;
+        let guard = startup::web_guard::WebGuard::from_args(&cli.web)?;
         let startup::Service {
             client, shutdown, ..
         } = service;
@@ -95,7 +102,7 @@ fn main() -> ExitCode {
                 deadline_ms,
             }) => {
                 let deadline = std::time::Duration::from_millis(deadline_ms);
-                api::serve(listen, client, producer, catalog, deadline, shutdown).await
+                api::serve(listen, client, producer, catalog, deadline, guard, shutdown).await
             }
             None => {
                 let options = simulate::Options {
@@ -104,6 +111,7 @@ fn main() -> ExitCode {
                     seed: cli.seed,
                     report: cli.report,
                     listen: cli.listen,
+                    guard,
                 };
                 simulate::run(&options, &producer, &catalog, shutdown).await
             }

@@ -40,6 +40,8 @@ pub(crate) struct Options {
     pub(crate) report: Option<PathBuf>,
     /// Serve `/health`, `/metrics` and `PUT /rate` here while the simulation runs.
     pub(crate) listen: SocketAddr,
+    /// The guard in front of those endpoints.
+    pub(crate) guard: service_kit::web_guard::WebGuard,
 }
 
 /// A line of the report.
@@ -89,6 +91,7 @@ pub(crate) async fn run(
         tally.clone(),
         Arc::new(rate_tx),
         producer.context().clone(),
+        options.guard.clone(),
     )
     .await?;
     let mut ticker = make_ticker(options.rate);

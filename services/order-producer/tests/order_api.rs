@@ -92,6 +92,7 @@ async fn accepts_valid_orders_and_rejects_bad_ones() {
         "{metrics}"
     );
 
+    // A script that says it is one (X-Requested-With) but sends no JSON: the API's own 400.
     for (body, content_type) in [
         ("{not json", "application/json"),
         (r#"{"items": "many"}"#, "application/json"),
@@ -100,6 +101,7 @@ async fn accepts_valid_orders_and_rejects_bad_ones() {
         let response = http
             .post(format!("{base}/orders"))
             .header("content-type", content_type)
+            .header("x-requested-with", "test")
             .body(body)
             .send()
             .await
@@ -126,6 +128,106 @@ async fn accepts_valid_orders_and_rejects_bad_ones() {
 
     let status = server.terminate(Duration::from_secs(60)).unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// Requests another web site's page can make are refused (403, problem JSON naming why) and
+/// place no order: a form's `text/plain` post, a JSON post from a foreign `Origin`, a read
+/// under a foreign `Host` (DNS rebinding). The API's own clients go on working. (A JSON
+/// `POST /orders` with `Origin: http://evil.example` used to be accepted, 202.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_another_site_can_make_are_refused() {
+    let stack = Stack::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
+    let (mut server, base) = start_api("order-producer", &config, &[]);
+    wait_rebuilt(&server, Duration::from_secs(60));
+    let sku = grocery_store::Catalog::builtin().items()[0].sku.clone();
+    let order = json!({ "items": [{ "sku": sku, "quantity": 1 }] }).to_string();
+    let http = reqwest::Client::new();
+    let refused = async |request: reqwest::RequestBuilder, code: &str| {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(
+            (status, problem["error"].as_str()),
+            (403, Some(code)),
+            "{problem}"
+        );
+        assert!(!problem["message"].as_str().unwrap().is_empty());
+    };
+    let orders = format!("{base}/orders");
+    refused(
+        http.post(&orders)
+            .header("content-type", "application/json")
+            .header("origin", "http://evil.example")
+            .body(order.clone()),
+        "origin_not_allowed",
+    )
+    .await;
+    refused(
+        http.post(&orders)
+            .header("content-type", "text/plain")
+            .body(order.clone()),
+        "json_required",
+    )
+    .await;
+    refused(
+        http.post(&orders)
+            .header("origin", "null")
+            .header("content-type", "application/json")
+            .body(order.clone()),
+        "origin_not_allowed",
+    )
+    .await;
+    for path in [
+        "/health",
+        "/metrics",
+        "/orders/00000000-0000-0000-0000-000000000001",
+    ] {
+        refused(
+            http.get(format!("{base}{path}"))
+                .header("host", "rebound.evil.example"),
+            "host_not_allowed",
+        )
+        .await;
+    }
+    // Its own clients: JSON, under the address or localhost, from the same origin.
+    let port = base.rsplit(':').next().unwrap();
+    let response = http
+        .post(&orders)
+        .header("content-type", "application/json")
+        .header("origin", &base)
+        .header("host", format!("localhost:{port}"))
+        .body(order.clone())
+        .send()
+        .await;
+    // The Origin names 127.0.0.1 and the Host localhost: not the same origin.
+    assert_eq!(response.unwrap().status(), 403);
+    let response = http
+        .post(&orders)
+        .header("content-type", "application/json")
+        .header("origin", &base)
+        .body(order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+
+    // One order placed: the refused requests placed none.
+    let client = stack.client().unwrap();
+    let orders: Vec<Order> = read_all(&client).await;
+    let ids: Vec<String> = orders.iter().map(|o| o.order_id.to_string()).collect();
+    assert_eq!(ids, [accepted["order_id"].as_str().unwrap()]);
+    let status = server.terminate(Duration::from_secs(60)).unwrap();
+    assert!(status.success(), "{status:?}");
+    let refusals = server
+        .stderr()
+        .all()
+        .into_iter()
+        .filter(|l| l.contains("request refused"))
+        .count();
+    assert_eq!(refusals, 7, "each refusal is logged");
 }
 
 /// With the broker down, `POST /orders` answers 503 with a fixed message and `Retry-After`,

@@ -8,7 +8,9 @@
 //! `--listen ADDR` (or its earlier name `--http`; default `127.0.0.1:0`, a free port, logged)
 //! serves a live page at `/` fed by server-sent events at `/events` (the same JSON), with
 //! `/health` and `/metrics` (Prometheus text, with the client metrics of librdkafka's
-//! statistics). On SIGINT or SIGTERM the counts go to the log and to `--stats-file`.
+//! statistics). The server answers only under an IP address, `localhost` or a name given with
+//! `--allowed-hosts` (env `GROCERY_ALLOWED_HOSTS`), and takes steps only with a JSON body from
+//! its own page (see `service_kit::web_guard`). On SIGINT or SIGTERM the counts go to the log and to `--stats-file`.
 //!
 //! Store staff move each pick list on from the page: "Start picking", "Picked" (with the
 //! quantity picked per line) and "Ready" write PICKING_STARTED, PICKED (per-line picked and
@@ -67,6 +69,8 @@ struct Cli {
     /// Simulated staff wait this many milliseconds before each step (0: none).
     #[arg(long, env = "PICKLIST_STAFF_PACE_MS", default_value_t = 1000)]
     staff_pace_ms: u64,
+    #[command(flatten)]
+    web: startup::web_guard::WebGuardArgs,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
         let startup::Service {
             client, shutdown, ..
         } = service;
+        let guard = startup::web_guard::WebGuard::from_args(&cli.web)?;
         let consumer = client.consumer::<PickList>(cli.group.clone()).await?;
         let live = web::Live::new();
         let addr = cli.http.unwrap_or(cli.listen);
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
             live.clone(),
             consumer.context().clone(),
             board.clone(),
+            guard,
             shutdown.receiver(),
         )
         .await?;

@@ -233,6 +233,31 @@ impl Board {
             entry.busy = true;
             (status, entry.trace.clone())
         };
+        // The write and its bookkeeping run on a task of their own: a caller that goes away
+        // mid-step (a client disconnecting drops the request's future) must not leave the
+        // list `busy`, and a status it queued is recorded here once acknowledged, so a retry
+        // is answered as a repeat instead of writing a second record.
+        let board = self.clone();
+        let recorded = tokio::spawn(async move { board.record(order_id, status, trace).await });
+        match recorded.await {
+            Ok(stepped) => stepped,
+            Err(error) => {
+                // The task panicked: the step is not known to have been written.
+                self.release(order_id);
+                tracing::error!(%error, order_id = %order_id, "recording an order status failed");
+                Err(StepError::Unavailable)
+            }
+        }
+    }
+
+    /// Writes `status` (a step [`Board::step`] marked `busy`) and records it once
+    /// acknowledged; the list is no longer busy afterwards, whatever the outcome.
+    async fn record(
+        &self,
+        order_id: Uuid,
+        status: OrderStatus,
+        trace: Option<TraceContext>,
+    ) -> Result<Stepped, StepError> {
         let written = match &trace {
             Some(trace) => self.producer.send_traced(&status, trace).await,
             None => self.producer.send(&status).await,
@@ -262,9 +287,18 @@ impl Board {
                 if let Some(entry) = entry {
                     entry.busy = false;
                 }
+                drop(lists);
                 tracing::error!(%error, order_id = %order_id, "cannot record an order status");
                 Err(StepError::Unavailable)
             }
+        }
+    }
+
+    /// Marks `order_id`'s list as no longer busy.
+    fn release(&self, order_id: Uuid) {
+        let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = lists.by_order.get_mut(&order_id) {
+            entry.busy = false;
         }
     }
 }

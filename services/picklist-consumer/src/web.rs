@@ -10,11 +10,15 @@
 //!   one entry per pick-list line in walking order, 0 ≤ `quantity_picked` ≤ quantity ordered
 //! - `POST /picklists/{order_id}/ready`
 //!
+//! Each step needs `Content-Type: application/json` (or an `X-Requested-With` header) and, when
+//! the request has an `Origin`, this server's own; every request's `Host` must name this server
+//! (`service_kit::web_guard`): other web sites cannot take steps or read the page's data.
+//!
 //! Repeating the step last taken (same quantities) answers the status recorded then with
 //! `Idempotent-Replayed: true` and writes nothing. Errors are `{"error": "…"}`: 404 for an
 //! order with no pick list here, 409 for a step out of order (READY before PICKED) or other
-//! quantities for a list already picked, 400 for a bad order id or body, 503 when Kafka did not
-//! acknowledge the status.
+//! quantities for a list already picked, 400 for a bad order id or body, 403 for a request the
+//! guard refused, 503 when Kafka did not acknowledge the status.
 
 use std::{
     collections::VecDeque,
@@ -46,6 +50,7 @@ use uuid::Uuid;
 use crate::staff::{Board, StepError, Stepped};
 use futures::{Stream, StreamExt};
 use grocery_events::context::KafkaContext;
+use service_kit::web_guard::WebGuard;
 use tokio::sync::{broadcast, watch};
 
 /// Pick lists a newly opened page receives first.
@@ -189,10 +194,11 @@ pub(crate) async fn spawn(
     live: Live,
     client: KafkaContext,
     board: Board,
+    guard: WebGuard,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Server> {
     let listener = service_kit::listen(addr).await?;
-    let app = Router::new()
+    let routes = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/events", get(events))
         .route("/health", get(|| async { "ok" }))
@@ -209,6 +215,7 @@ pub(crate) async fn spawn(
             client,
             shutdown: shutdown.clone(),
         });
+    let app = guard.protect(routes);
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(stopped(shutdown))

@@ -63,8 +63,10 @@ async fn read_statuses(client: &Client, count: usize) -> Vec<(OrderStatus, Heade
     statuses
 }
 
+/// A step as the page takes it: always with `Content-Type: application/json` (the server
+/// refuses a step without it).
 async fn post(http: &reqwest::Client, url: String, body: Option<Value>) -> (u16, Value) {
-    let mut request = http.post(url);
+    let mut request = http.post(url).header("content-type", "application/json");
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -353,6 +355,7 @@ async fn a_restarted_screen_puts_back_the_lists_not_yet_ready() {
         .unwrap();
     let response = http
         .post(url(&base, &lists[0], "picking-started"))
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap();
@@ -385,4 +388,195 @@ async fn a_restarted_screen_puts_back_the_lists_not_yet_ready() {
         .await
         .unwrap();
     assert_eq!(replay.remaining(), 6, "records on {}", OrderStatus::TOPIC);
+}
+
+/// A step whose client goes away while its status cannot be written yet (the broker is down)
+/// does not leave the pick list busy: the status is written once the broker is back, recorded,
+/// and the step taken again is answered as a repeat; the next step goes on. (The list used to
+/// stay busy, every later step answering 409, until a restart.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_whose_client_went_away_mid_send_does_not_leave_the_list_busy() {
+    use tokio::io::AsyncWriteExt as _;
+
+    let stack = Stack::start().await.unwrap();
+    let client = stack.client().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
+    let list = pick_list(7);
+    client.producer().await.unwrap().send(&list).await.unwrap();
+    let mut command = Command::new(BIN);
+    command
+        .arg("--config")
+        .arg(&config)
+        .args(["--json", "--listen", "127.0.0.1:0"]);
+    let mut consumer =
+        Process::start("picklist-consumer", &mut command, Output::default()).unwrap();
+    let addr = consumer.listening_addr(WAIT).unwrap();
+    let base = format!("http://{addr}");
+    consumer
+        .stdout()
+        .wait_for(WAIT, |l| l.contains(&list.picklist_id.to_string()))
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = |step: &str| format!("{base}/picklists/{}/{step}", list.order_id);
+    let being_recorded =
+        |(code, body): &(u16, Value)| *code == 409 && body.to_string().contains("being recorded");
+
+    // The broker goes away; a client asks for "start picking" on a connection of its own.
+    stack.kafka().broker_down(1).unwrap();
+    let mut step = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "POST /picklists/{}/picking-started HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: application/json\r\nContent-Length: 0\r\n\r\n",
+        list.order_id
+    );
+    step.write_all(request.as_bytes()).await.unwrap();
+    // The step is being written once another step on the list is refused for it.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let answer = post(&http, url("ready"), None).await;
+        if being_recorded(&answer) {
+            break;
+        }
+        assert_eq!(answer.0, 409, "READY before PICKED: {}", answer.1);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the step never got under way"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The client goes away mid-send; then the broker comes back.
+    drop(step);
+    stack.kafka().broker_up(1).unwrap();
+
+    // The status queued before the client left is written all the same …
+    let statuses = read_statuses(&client, 1).await;
+    assert_eq!(statuses[0].0.state, OrderState::PickingStarted);
+    // … and recorded: the list is not busy for ever, and the step taken again is a repeat.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let again = loop {
+        let response = http
+            .post(url("picking-started"))
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap();
+        let replayed = response.headers().get("idempotent-replayed").cloned();
+        let answer = (
+            response.status().as_u16(),
+            response.json::<Value>().await.unwrap(),
+        );
+        if !being_recorded(&answer) {
+            break (answer, replayed);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "every step still answers 409 {} after the status was written",
+            answer.1
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(again.0.0, 200, "{}", again.0.1);
+    assert_eq!(again.1.as_ref().map(|v| v.as_bytes()), Some(&b"true"[..]));
+    assert_eq!(again.0.1["status_id"], json!(statuses[0].0.status_id));
+    let (code, body) = post(
+        &http,
+        url("picked"),
+        Some(json!({"lines": [
+            {"sku": "PRD-00001", "quantity_picked": 2},
+            {"sku": "PRD-00002", "quantity_picked": 1},
+        ]})),
+    )
+    .await;
+    assert_eq!(code, 200, "the next step goes on: {body}");
+    let status = consumer.terminate(WAIT).unwrap();
+    assert!(status.success(), "{status:?}");
+    let replay = client
+        .replay::<OrderStatus>(format!("count-{}", Uuid::new_v4().simple()), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(replay.remaining(), 2, "records on {}", OrderStatus::TOPIC);
+}
+
+/// Steps another web site's page can send are refused (403, `{"error": why}`) and write
+/// nothing: a form's post (no body, `text/plain`, url-encoded), a JSON post from a foreign
+/// `Origin`; so is reading the page or its events under a foreign `Host` (DNS rebinding). The
+/// page's own step goes through. (A `text/plain` step used to be taken, 200.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_another_site_can_send_are_refused() {
+    let stack = Stack::start().await.unwrap();
+    let client = stack.client().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
+    let list = pick_list(3);
+    client.producer().await.unwrap().send(&list).await.unwrap();
+    let mut command = Command::new(BIN);
+    command
+        .arg("--config")
+        .arg(&config)
+        .args(["--json", "--listen", "127.0.0.1:0"]);
+    let mut consumer =
+        Process::start("picklist-consumer", &mut command, Output::default()).unwrap();
+    let base = format!("http://{}", consumer.listening_addr(WAIT).unwrap());
+    consumer
+        .stdout()
+        .wait_for(WAIT, |l| l.contains(&list.picklist_id.to_string()))
+        .unwrap();
+    let http = reqwest::Client::new();
+    let step = format!("{base}/picklists/{}/picking-started", list.order_id);
+    let refused = async |request: reqwest::RequestBuilder, why: &str| {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 403, "{body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains(why), "{error}");
+    };
+    refused(http.post(&step), "JSON body").await;
+    refused(
+        http.post(&step)
+            .header("content-type", "text/plain")
+            .body("x"),
+        "JSON body",
+    )
+    .await;
+    refused(
+        http.post(&step)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", "http://evil.example")
+            .body("a=b"),
+        "http://evil.example",
+    )
+    .await;
+    refused(
+        http.post(&step)
+            .header("content-type", "application/json")
+            .header("origin", "http://127.0.0.2:8080"),
+        "127.0.0.2",
+    )
+    .await;
+    for path in ["/", "/events", "/metrics"] {
+        refused(
+            http.get(format!("{base}{path}"))
+                .header("host", "rebound.evil.example"),
+            "rebound.evil.example",
+        )
+        .await;
+    }
+    // The page's own step.
+    let response = http
+        .post(&step)
+        .header("content-type", "application/json")
+        .header("origin", &base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let status = consumer.terminate(WAIT).unwrap();
+    assert!(status.success(), "{status:?}");
+    let replay = client
+        .replay::<OrderStatus>(format!("count-{}", Uuid::new_v4().simple()), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(replay.remaining(), 1, "only the page's own step is written");
 }

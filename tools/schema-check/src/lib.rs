@@ -498,6 +498,7 @@ pub fn cli_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()

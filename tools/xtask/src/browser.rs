@@ -68,6 +68,16 @@ impl Browser {
     /// # Errors
     /// When Chromium cannot be started or its DevTools endpoint not reached.
     pub fn open(url: &str) -> anyhow::Result<Self> {
+        Self::open_with(url, &[])
+    }
+
+    /// Starts headless Chromium showing `url`, with `extra` command-line switches (e.g.
+    /// `--host-resolver-rules=MAP rebind.test 127.0.0.1`, to reach a server under a name of
+    /// another site).
+    ///
+    /// # Errors
+    /// When Chromium cannot be started or its DevTools endpoint not reached.
+    pub fn open_with(url: &str, extra: &[&str]) -> anyhow::Result<Self> {
         static OPENED: AtomicU64 = AtomicU64::new(0);
         let profile = std::env::temp_dir().join(format!(
             "xtask-chromium-{}-{}",
@@ -89,6 +99,7 @@ impl Browser {
                 "--window-size=1280,1400",
             ])
             .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
             .arg(url);
         let output = Output {
             echo: false,
@@ -170,6 +181,35 @@ impl Browser {
             bail!("page threw: {exception}");
         }
         Ok(result["result"]["value"].take())
+    }
+
+    /// Opens `url` in the page and waits (up to 30 s) until it has loaded; returns the HTTP
+    /// status it was answered with.
+    ///
+    /// # Errors
+    /// When the navigation fails or the page does not load in time.
+    pub fn navigate(&mut self, url: &str) -> anyhow::Result<u16> {
+        let navigated = self.call("Page.navigate", json!({ "url": url }))?;
+        if let Some(error) = navigated.get("errorText") {
+            bail!("opening {url}: {error}");
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let loaded = "document.readyState === 'complete' && \
+                      performance.getEntriesByType('navigation').length > 0 ? \
+                      performance.getEntriesByType('navigation')[0].responseStatus : 0";
+        loop {
+            // Evaluated in the old document until the new one replaces it: check its URL too.
+            let here = self.eval("location.href")?;
+            if here.as_str() == Some(url)
+                && let Some(status) = self.eval(loaded)?.as_u64().filter(|s| *s > 0)
+            {
+                return u16::try_from(status).context("HTTP status");
+            }
+            if Instant::now() > deadline {
+                bail!("{url} did not load within 30 s (the page is at {here})");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The whole page as a PNG image (`Page.captureScreenshot`).

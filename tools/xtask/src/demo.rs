@@ -48,6 +48,8 @@ pub(crate) struct DemoArgs {
     /// With `--ui`: the page's address (loopback only).
     #[arg(long, default_value = "127.0.0.1:8080", requires = "ui")]
     listen: std::net::SocketAddr,
+    #[command(flatten)]
+    web: service_kit::web_guard::WebGuardArgs,
 }
 
 pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -59,6 +61,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             dir: args.dir,
             broker: args.broker,
             auth: args.auth,
+            web: args.web,
         })
         .await;
     }

@@ -7,6 +7,11 @@
 //! `grocery.order-status.v1`; picklist-consumer runs with simulated store staff, so orders
 //! move on to READY). The page polls `GET /api/state` once a second; no page reloads, no CDN.
 //!
+//! No other web site can drive it (`service_kit::web_guard`): every request's `Host` must be
+//! an IP address, `localhost` or a name in `--allowed-hosts` (so a DNS-rebinding page cannot
+//! read `/api/state`), and the `POST`s need `Content-Type: application/json` and, when they
+//! carry an `Origin`, the page's own; refusals are `403 {"error": "…"}`.
+//!
 //! On SIGINT or SIGTERM the running services are stopped, every run's exit status is printed
 //! (`<service> run ended: stopped, exit status 0`), and the command fails if any run ended
 //! other than with status 0.
@@ -32,6 +37,7 @@ use grocery_events::Config;
 use local_stack::KafkaAuth;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use service_kit::web_guard::{WebGuard, WebGuardArgs};
 use tokio::signal::unix::{SignalKind, signal};
 use xtask::services::{self, Binaries};
 
@@ -62,6 +68,8 @@ pub(crate) struct ControlArgs {
     /// With `--broker kafka`: how the services authenticate (none or plain).
     #[arg(long, default_value = "none")]
     pub(crate) auth: KafkaAuth,
+    #[command(flatten)]
+    pub(crate) web: WebGuardArgs,
 }
 
 struct AppState {
@@ -85,6 +93,7 @@ pub(crate) async fn run(args: ControlArgs) -> anyhow::Result<()> {
         "--rate must be a number of orders per second above 0, got {}",
         args.rate
     );
+    let guard = WebGuard::from_args(&args.web)?;
     let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     // Caught from the start: a signal during the build or the stack's start stops the page
@@ -124,7 +133,7 @@ pub(crate) async fn run(args: ControlArgs) -> anyhow::Result<()> {
             dir.join("services.log").display()
         );
         eprintln!("control room listening on http://{addr}/ (Ctrl-C stops it)");
-        axum::serve(listener, router(state.clone()))
+        axum::serve(listener, guard.protect(router(state.clone())))
             .with_graceful_shutdown(stopped)
             .await?;
         state.observer.stop().await;
