@@ -430,13 +430,21 @@ async fn read_only_mode_refuses_registrations_and_deletions() {
         42205,
     );
     assert_error(&api.delete("/subjects/s-value").await, 422, 42205);
-    assert_error(&api.delete("/subjects/s-value/versions/1").await, 422, 42205);
+    assert_error(
+        &api.delete("/subjects/s-value/versions/1").await,
+        422,
+        42205,
+    );
     let (status, found) = api
         .post("/subjects/s-value", json!({ "schema": schema }))
         .await;
     assert_eq!((status, &found["id"]), (200, &json!(id)), "{found}");
     assert_eq!(api.get(&format!("/schemas/ids/{id}")).await.0, 200);
-    assert_error(&api.put("/mode", json!({"mode": "IMPORT"})).await, 422, 42204);
+    assert_error(
+        &api.put("/mode", json!({"mode": "IMPORT"})).await,
+        422,
+        42204,
+    );
     assert_eq!(
         api.put("/mode", json!({"mode": "READWRITE"})).await,
         (200, json!({"mode": "READWRITE"}))

@@ -7,7 +7,10 @@
 //! As in Confluent's registry, a schema is identified by its canonical text, the one Java
 //! Avro's `Schema.toString()` writes (`"string"` and `{"type":"string"}` are one schema with one
 //! id; a `doc`, a default or another property makes another), and that text is what is stored
-//! and served. Schema references and schema types other than Avro are not supported.
+//! and served. Schema references and schema types other than Avro are not supported. The
+//! global mode (`GET`/`PUT /mode`) is READWRITE or READONLY; in READONLY registrations and
+//! deletions are refused with 42205, as a deployment whose clients may only read subjects
+//! needs them refused (not persisted).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
