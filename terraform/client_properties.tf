@@ -5,8 +5,26 @@ locals {
   bootstrap_servers = replace(local.kafka.bootstrap_endpoint, "SASL_SSL://", "")
   schema_registry   = data.confluent_schema_registry_cluster.this
 
+  # What every service needs under the role bindings of access.tf, whichever auth_method:
+  # - auto.register.schemas=false: the subjects and their schemas are this configuration's
+  #   (main.tf registers ../schemas/*.avsc) and services may only read them (DeveloperRead), so
+  #   a service looks its schema up instead of registering it; with the library's default
+  #   (true) its first send registers and the registry answers 403.
+  # - use.latest.version=false (the default, said here): a service writes the version its
+  #   types were generated from, the one registered from the same files, which the lookup
+  #   finds; an older build still finds its own version after the schema evolves. Set it to
+  #   true only for a build whose schema was never registered, to write the latest version.
+  # - dlq.topic.suffix: the dead-letter topics main.tf creates (`<topic>.dlq`), on which the
+  #   services have DeveloperWrite.
+  client_settings = [
+    "auto.register.schemas=false",
+    "use.latest.version=false",
+    "dlq.topic.suffix=${local.dlq_suffix}",
+    "",
+  ]
+
   client_properties_api_keys = {
-    for service, key in confluent_api_key.service_kafka : service => join("\n", [
+    for service, key in confluent_api_key.service_kafka : service => join("\n", concat([
       "bootstrap.servers=${local.bootstrap_servers}",
       "security.protocol=SASL_SSL",
       "sasl.mechanisms=PLAIN",
@@ -17,11 +35,11 @@ locals {
       "basic.auth.credentials.source=USER_INFO",
       "basic.auth.user.info=${confluent_api_key.service_schema_registry[service].id}:${confluent_api_key.service_schema_registry[service].secret}",
       "",
-    ])
+    ], local.client_settings))
   }
 
   client_properties_oauth = {
-    for service, pool in confluent_identity_pool.service : service => join("\n", [
+    for service, pool in confluent_identity_pool.service : service => join("\n", concat([
       "bootstrap.servers=${local.bootstrap_servers}",
       "security.protocol=SASL_SSL",
       "sasl.mechanisms=OAUTHBEARER",
@@ -39,7 +57,7 @@ locals {
       "bearer.auth.logical.cluster=${local.schema_registry.id}",
       "bearer.auth.identity.pool.id=${pool.id}",
       "",
-    ])
+    ], local.client_settings))
   }
 
   client_properties = merge(local.client_properties_api_keys, local.client_properties_oauth)

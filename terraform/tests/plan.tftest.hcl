@@ -206,6 +206,15 @@ run "oauth" {
     condition     = strcontains(output.client_properties.fulfillment, "sasl.oauthbearer.extensions=logicalCluster=lkc-mock,identityPoolId=${confluent_identity_pool.service["fulfillment"].id}")
     error_message = "fulfillment's client.properties does not name its cluster and identity pool."
   }
+
+  assert {
+    condition = alltrue([
+      for service, text in output.client_properties : alltrue([
+        for line in ["auto.register.schemas=false", "use.latest.version=false", "dlq.topic.suffix=.dlq"] : contains(split("\n", text), line)
+      ])
+    ]) && length(output.client_properties) == length(var.expected_services)
+    error_message = "Every service's client.properties must say auto.register.schemas=false (services may only read subjects), use.latest.version=false and dlq.topic.suffix=.dlq (the dead-letter topics created here)."
+  }
 }
 
 run "api_keys" {
@@ -251,6 +260,15 @@ run "api_keys" {
       output.service_api_keys[service].kafka_api_secret == key.secret && strcontains(output.client_properties[service], "sasl.password=${key.secret}") && strcontains(output.client_properties[service], "basic.auth.user.info=${confluent_api_key.service_schema_registry[service].id}:${confluent_api_key.service_schema_registry[service].secret}")
     ])
     error_message = "service_api_keys and client_properties must carry each service's own API keys."
+  }
+
+  assert {
+    condition = alltrue([
+      for service, text in output.client_properties : alltrue([
+        for line in ["auto.register.schemas=false", "use.latest.version=false", "dlq.topic.suffix=.dlq"] : contains(split("\n", text), line)
+      ])
+    ]) && length(output.client_properties) == length(var.expected_services)
+    error_message = "Every service's client.properties must say auto.register.schemas=false (services may only read subjects), use.latest.version=false and dlq.topic.suffix=.dlq (the dead-letter topics created here)."
   }
 
   assert {

@@ -409,6 +409,53 @@ async fn config_and_mode() {
     assert_eq!(api.get("/mode").await, (200, json!({"mode": "READWRITE"})));
 }
 
+/// READONLY mode, as a deployment whose clients may not write subjects: a registration (even
+/// of a schema already registered) and a deletion are refused with 42205; lookups and reads
+/// go on; READWRITE again lets them through.
+#[tokio::test]
+async fn read_only_mode_refuses_registrations_and_deletions() {
+    let (_registry, api) = start().await;
+    let schema = rec(r#"{"name":"a","type":"int"}"#);
+    let id = api.register_ok("s-value", &schema).await;
+    assert_eq!(
+        api.put("/mode", json!({"mode": "READONLY"})).await,
+        (200, json!({"mode": "READONLY"}))
+    );
+    assert_eq!(api.get("/mode").await, (200, json!({"mode": "READONLY"})));
+    assert_error(&api.register("s-value", &schema).await, 422, 42205);
+    assert_error(
+        &api.register("t-value", &rec(r#"{"name":"b","type":"int"}"#))
+            .await,
+        422,
+        42205,
+    );
+    assert_error(&api.delete("/subjects/s-value").await, 422, 42205);
+    assert_error(
+        &api.delete("/subjects/s-value/versions/1").await,
+        422,
+        42205,
+    );
+    let (status, found) = api
+        .post("/subjects/s-value", json!({ "schema": schema }))
+        .await;
+    assert_eq!((status, &found["id"]), (200, &json!(id)), "{found}");
+    assert_eq!(api.get(&format!("/schemas/ids/{id}")).await.0, 200);
+    assert_error(
+        &api.put("/mode", json!({"mode": "IMPORT"})).await,
+        422,
+        42204,
+    );
+    assert_eq!(
+        api.put("/mode", json!({"mode": "READWRITE"})).await,
+        (200, json!({"mode": "READWRITE"}))
+    );
+    assert_eq!(
+        api.register_ok("t-value", &rec(r#"{"name":"b","type":"int"}"#))
+            .await,
+        id + 1
+    );
+}
+
 /// Registers `history` under `level`, then checks that `rejected` is refused (409 40901,
 /// naming `field`) and `accepted` is registered.
 async fn level_case(

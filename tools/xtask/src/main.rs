@@ -7,7 +7,8 @@
 //!   order rate, injects a malformed record and shows the flow live (see `control/`).
 //! - `cargo xtask bench [--broker mock|kafka]`: producer comparison (typed, the
 //!   rdkafka + schema_registry_converter anchor, raw bytes), the pipeline beside a pass-through
-//!   copy, latency and memory figures (table and JSON).
+//!   copy, latency and memory figures (table and JSON); `--quick`: one small round, as CI runs
+//!   it.
 //! - `cargo xtask stack [--broker mock|kafka] [--auth none|oauth|plain] [--properties-out PATH]`:
 //!   runs the local stack (the mock cluster or a real Apache Kafka broker, and the Schema
 //!   Registry) until Ctrl-C or SIGTERM.

@@ -117,6 +117,19 @@ impl ApiError {
         )
     }
 
+    /// 42205: the registry (or the subject) is in READONLY mode.
+    pub fn read_only(subject: &str) -> Self {
+        Self::new(42205, format!("Subject {subject} is in read-only mode"))
+    }
+
+    /// 42204.
+    pub fn invalid_mode(mode: &str) -> Self {
+        Self::new(
+            42204,
+            format!("Invalid mode '{mode}': READWRITE and READONLY are supported"),
+        )
+    }
+
     /// 42201.
     pub fn invalid_schema(detail: impl std::fmt::Display) -> Self {
         Self::new(42201, format!("Invalid schema: {detail}"))

@@ -7,7 +7,10 @@
 //! As in Confluent's registry, a schema is identified by its canonical text, the one Java
 //! Avro's `Schema.toString()` writes (`"string"` and `{"type":"string"}` are one schema with one
 //! id; a `doc`, a default or another property makes another), and that text is what is stored
-//! and served. Schema references and schema types other than Avro are not supported.
+//! and served. Schema references and schema types other than Avro are not supported. The
+//! global mode (`GET`/`PUT /mode`) is READWRITE or READONLY; in READONLY registrations and
+//! deletions are refused with 42205, as a deployment whose clients may only read subjects
+//! needs them refused (not persisted).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -28,6 +31,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{Mutex, oneshot};
 use tokio::task::JoinHandle;
@@ -45,6 +49,9 @@ pub struct RegistryState {
 struct Inner {
     store: Mutex<Store>,
     persist: Option<PathBuf>,
+    /// The global mode is READONLY (`PUT /mode`): registrations and deletions are refused, as
+    /// a Confluent registry refuses them in that mode (not persisted).
+    read_only: AtomicBool,
 }
 
 impl std::fmt::Debug for RegistryState {
@@ -93,8 +100,28 @@ impl RegistryState {
             inner: Arc::new(Inner {
                 store: Mutex::new(store),
                 persist,
+                read_only: AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Sets the global mode: `true` is READONLY (registrations and deletions answered with
+    /// 42205, as Confluent answers them), `false` READWRITE. `PUT /mode` sets it too.
+    pub fn set_read_only(&self, read_only: bool) {
+        self.inner.read_only.store(read_only, Ordering::SeqCst);
+    }
+
+    /// Whether the global mode is READONLY.
+    pub fn read_only(&self) -> bool {
+        self.inner.read_only.load(Ordering::SeqCst)
+    }
+
+    /// Refuses a change of `subject` in READONLY mode.
+    pub(crate) fn writable(&self, subject: &str) -> Result<(), ApiError> {
+        if self.read_only() {
+            return Err(ApiError::read_only(subject));
+        }
+        Ok(())
     }
 
     pub(crate) async fn read<T>(

@@ -81,7 +81,7 @@ pub fn router(state: RegistryState) -> Router {
                 .put(put_subject_config)
                 .delete(delete_subject_config),
         )
-        .route("/mode", get(|| async { ok(json!({"mode": "READWRITE"})) }))
+        .route("/mode", get(get_mode).put(put_mode))
         .route(
             "/compatibility/subjects/{subject}/versions",
             post(compatibility_all),
@@ -92,6 +92,34 @@ pub fn router(state: RegistryState) -> Router {
         )
         .fallback(|| async { ApiError::not_found() })
         .with_state(state)
+}
+
+fn mode(state: &RegistryState) -> &'static str {
+    if state.read_only() {
+        "READONLY"
+    } else {
+        "READWRITE"
+    }
+}
+
+async fn get_mode(State(state): State<RegistryState>) -> ApiResult {
+    ok(json!({ "mode": mode(&state) }))
+}
+
+/// `PUT /mode {"mode": "READONLY"}` (or `READWRITE`): the global mode; `IMPORT` is refused.
+async fn put_mode(State(state): State<RegistryState>, body: Bytes) -> ApiResult {
+    #[derive(Deserialize)]
+    struct ModeRequest {
+        mode: String,
+    }
+    let request: ModeRequest = serde_json::from_slice(&body).map_err(ApiError::bad_request)?;
+    match request.mode.to_ascii_uppercase().as_str() {
+        "READONLY" => state.set_read_only(true),
+        "READWRITE" => state.set_read_only(false),
+        _ => return Err(ApiError::invalid_mode(&request.mode)),
+    }
+    tracing::info!(mode = mode(&state), "registry mode set");
+    ok(json!({ "mode": mode(&state) }))
 }
 
 /// The body of register, lookup and compatibility requests.
@@ -183,6 +211,7 @@ async fn register(
     Query(params): Params,
     body: Bytes,
 ) -> ApiResult {
+    state.writable(&subject)?;
     let (candidate, normalize) = schema_request(&body, &params)?;
     let registered = state
         .write(|s| {
@@ -261,6 +290,7 @@ async fn delete_subject(
     Path(subject): Path<String>,
     Query(params): Params,
 ) -> ApiResult {
+    state.writable(&subject)?;
     let permanent = flag(&params, "permanent");
     let versions = state
         .write(|s| Ok((s.delete_subject(&subject, permanent)?, true)))
@@ -274,6 +304,7 @@ async fn delete_version(
     Path((subject, version)): Path<(String, String)>,
     Query(params): Params,
 ) -> ApiResult {
+    state.writable(&subject)?;
     let at = VersionRef::parse(&version)?;
     let permanent = flag(&params, "permanent");
     let deleted = state

@@ -30,10 +30,18 @@ pub(crate) struct BenchArgs {
     /// With `--broker kafka`: how the clients authenticate (none, oauth, plain).
     #[arg(long, default_value = "none")]
     auth: KafkaAuth,
+    /// The short form CI runs so that a broken bench fails the build: one round of every
+    /// measurement with small counts (they replace the count flags), in the build it is run
+    /// from (no release re-run or release services). Figures are printed but are not
+    /// measurements, and nothing is compared with the targets.
+    #[arg(long)]
+    quick: bool,
 }
 
 #[derive(Serialize)]
 struct Report {
+    /// The short form (`--quick`): figures of one small round, not measurements.
+    quick: bool,
     broker: String,
     command: String,
     machine: Machine,
@@ -66,10 +74,14 @@ fn machine() -> Machine {
     }
 }
 
-pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
+    if args.quick {
+        args.producer.quick();
+        args.pipeline.quick();
+    }
     // `cargo xtask` builds xtask unoptimized; the producer comparison runs in this process, so
-    // it re-runs itself from a release build.
-    if cfg!(debug_assertions) {
+    // it re-runs itself from a release build (the quick form runs where it is).
+    if cfg!(debug_assertions) && !args.quick {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = std::process::Command::new(cargo)
             .current_dir(xtask::services::workspace_dir())
@@ -95,14 +107,19 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     let result = async {
-        let producer = producer_bench(args.producer, &stack).await?;
-        let pipeline = pipeline_bench(args.pipeline, &stack, &dir).await?;
+        let producer = producer_bench(args.producer, &stack)
+            .await
+            .context("producer comparison")?;
+        let pipeline = pipeline_bench(args.pipeline, &stack, &dir)
+            .await
+            .context("pipeline bench")?;
         anyhow::Ok((producer, pipeline))
     }
     .await;
     stack.shutdown().await;
     let (producer, pipeline) = result?;
     let report = Report {
+        quick: args.quick,
         broker,
         command: format!(
             "cargo xtask {}",
@@ -149,6 +166,16 @@ fn print(report: &Report) {
     let p = &report.producer;
     let s = &p.summary;
     let ms = |v: Option<i64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v} ms"));
+    if report.quick {
+        println!(
+            "\n--quick: one small round{}; the figures show the bench runs, they are not measurements",
+            if cfg!(debug_assertions) {
+                " of an unoptimized build"
+            } else {
+                ""
+            }
+        );
+    }
     println!("\nbroker: {}", report.broker);
     println!("command: {}", report.command);
     println!(
