@@ -1,12 +1,16 @@
-//! The stack's real-broker variant: a [`KafkaBroker`] with the application's topics, the test
-//! identity provider, one identity per service and least-privilege ACLs.
+//! The stack's real-broker variant: a [`KafkaBroker`] (or a [`KafkaCluster`] of several) with
+//! the application's topics, the test identity provider, one identity per service and
+//! least-privilege ACLs.
 
 use std::time::Duration;
 
 use grocery_events::topics;
 
 use crate::{
-    broker::{AclOperation as Op, AclResource as Res, AclRule, KafkaBroker, KafkaBrokerOptions},
+    broker::{
+        AclOperation as Op, AclResource as Res, AclRule, BrokerError, KafkaBroker,
+        KafkaBrokerOptions, KafkaCluster,
+    },
     client_properties::{ClientAuth, client_properties},
     idp::{IdentityProvider, IdpOptions},
     stack::StackError,
@@ -158,9 +162,67 @@ pub fn service_acls() -> Vec<AclRule> {
     rules
 }
 
+/// The single-node broker or a cluster.
+#[derive(Debug)]
+pub(crate) enum RealBrokers {
+    Single(KafkaBroker),
+    Cluster(KafkaCluster),
+}
+
+impl RealBrokers {
+    pub(crate) fn plaintext_bootstrap(&self) -> String {
+        match self {
+            Self::Single(broker) => broker.plaintext_bootstrap(),
+            Self::Cluster(cluster) => cluster.plaintext_bootstrap(),
+        }
+    }
+
+    fn oauth_bootstrap(&self) -> Option<String> {
+        match self {
+            Self::Single(broker) => broker.oauth_bootstrap(),
+            Self::Cluster(cluster) => cluster.oauth_bootstrap(),
+        }
+    }
+
+    fn plain_bootstrap(&self) -> String {
+        match self {
+            Self::Single(broker) => broker.plain_bootstrap(),
+            Self::Cluster(cluster) => cluster.plain_bootstrap(),
+        }
+    }
+
+    pub(crate) async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+    ) -> Result<(), BrokerError> {
+        match self {
+            Self::Single(broker) => broker.create_topic(name, partitions).await,
+            Self::Cluster(cluster) => cluster.create_topic(name, partitions).await,
+        }
+    }
+
+    async fn allow(&self, rules: Vec<AclRule>) -> Result<(), BrokerError> {
+        match self {
+            Self::Single(broker) => broker.allow(rules).await,
+            Self::Cluster(cluster) => cluster.allow(rules).await,
+        }
+    }
+
+    pub(crate) async fn stop(&self) -> Result<(), BrokerError> {
+        match self {
+            Self::Single(broker) => broker.stop().await,
+            Self::Cluster(cluster) => cluster.stop().await,
+        }
+    }
+}
+
+/// Each broker's heap in a cluster: three brokers and the controller share a small machine.
+const CLUSTER_BROKER_HEAP_MIB: u32 = 512;
+
 /// A real broker with its identity provider and the secrets of the stack's identities.
 pub(crate) struct RealKafka {
-    pub(crate) broker: KafkaBroker,
+    pub(crate) broker: RealBrokers,
     pub(crate) idp: IdentityProvider,
     pub(crate) auth: KafkaAuth,
     secrets: Vec<(String, String)>,
@@ -178,7 +240,13 @@ impl std::fmt::Debug for RealKafka {
 }
 
 impl RealKafka {
-    pub(crate) async fn start(auth: KafkaAuth, max_reauth: Duration) -> Result<Self, StackError> {
+    /// Starts the identity provider and `brokers` brokers: the single node for 1, a
+    /// [`KafkaCluster`] for more.
+    pub(crate) async fn start(
+        auth: KafkaAuth,
+        max_reauth: Duration,
+        brokers: u16,
+    ) -> Result<Self, StackError> {
         let secrets: Vec<(String, String)> = IDENTITIES
             .iter()
             .map(|id| ((*id).to_owned(), uuid::Uuid::new_v4().simple().to_string()))
@@ -188,7 +256,7 @@ impl RealKafka {
             ..IdpOptions::default()
         })
         .map_err(StackError::Idp)?;
-        let broker = KafkaBroker::start(KafkaBrokerOptions {
+        let options = KafkaBrokerOptions {
             jwks_url: Some(idp.jwks_url()),
             token_url: Some(idp.token_url()),
             audience: idp.audience().to_owned(),
@@ -196,8 +264,16 @@ impl RealKafka {
             max_reauth,
             plain_users: secrets.clone(),
             ..KafkaBrokerOptions::default()
-        })
-        .await?;
+        };
+        let broker = if brokers <= 1 {
+            RealBrokers::Single(KafkaBroker::start(options).await?)
+        } else {
+            let options = KafkaBrokerOptions {
+                heap_mib: CLUSTER_BROKER_HEAP_MIB,
+                ..options
+            };
+            RealBrokers::Cluster(KafkaCluster::start(options, brokers).await?)
+        };
         for topic in topics::ALL {
             broker.create_topic(topic, topics::PARTITIONS).await?;
         }
@@ -238,8 +314,16 @@ impl RealKafka {
             ),
         };
         Some(format!(
-            "# Local stack: Apache Kafka {} broker ({}), identity {identity}, local Schema Registry.\n{}",
+            "# Local stack: Apache Kafka {} {} ({}), identity {identity}, local Schema Registry.\n{}",
             "4.1.1",
+            match &self.broker {
+                RealBrokers::Single(_) => "broker".to_owned(),
+                RealBrokers::Cluster(cluster) => format!(
+                    "cluster of {} brokers, replication factor {}",
+                    cluster.broker_ids().len(),
+                    cluster.replication_factor()
+                ),
+            },
             match self.auth {
                 KafkaAuth::None => "PLAINTEXT",
                 KafkaAuth::OAuth => "SASL OAUTHBEARER",

@@ -1,7 +1,9 @@
 //! The whole local stack in one call: a Kafka broker with the application's topics and the
 //! Schema Registry, on ephemeral ports of 127.0.0.1. The broker is librdkafka's mock cluster by
 //! default, or a real Apache Kafka broker ([`BrokerKind::Kafka`]) with the test identity
-//! provider, one identity per service and least-privilege ACLs.
+//! provider, one identity per service and least-privilege ACLs: a single node, or with
+//! [`StackOptions::brokers`] above 1 a [`KafkaCluster`] (one KRaft controller, that many
+//! brokers, replication factor 3 and `min.insync.replicas=2` as on Confluent Cloud).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), local_stack::StackError> {
@@ -19,10 +21,10 @@ use grocery_events::topics;
 use tracing::info;
 
 use crate::{
-    broker::{BrokerError, KafkaBroker},
+    broker::{BrokerError, KafkaBroker, KafkaCluster},
     idp::IdentityProvider,
     kafka::{MockKafka, MockKafkaError},
-    real_broker::{ADMIN, KafkaAuth, RealKafka},
+    real_broker::{ADMIN, KafkaAuth, RealBrokers, RealKafka},
     registry::{RegistryHandle, SchemaRegistry},
 };
 
@@ -61,7 +63,8 @@ pub enum BrokerKind {
 /// How to start the stack.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
-    /// Number of mock brokers.
+    /// Number of brokers: of the mock cluster, or with [`BrokerKind::Kafka`] 1 for the
+    /// single-node broker (the default) and more for a [`KafkaCluster`] of that many brokers.
     pub brokers: i32,
     /// Address of the Schema Registry; port 0 picks a free one.
     pub registry_addr: SocketAddr,
@@ -129,7 +132,10 @@ impl Stack {
             // The application's topics are always created: the real broker does not
             // auto-create topics.
             BrokerKind::Kafka { auth } => {
-                Broker::Real(Box::new(RealKafka::start(auth, options.max_reauth).await?))
+                let brokers = u16::try_from(options.brokers.max(1)).unwrap_or(u16::MAX);
+                Broker::Real(Box::new(
+                    RealKafka::start(auth, options.max_reauth, brokers).await?,
+                ))
             }
         };
         let bootstrap_servers = match &broker {
@@ -177,10 +183,24 @@ impl Stack {
         }
     }
 
-    /// The real Kafka broker, if the stack runs one.
+    /// The real single-node Kafka broker, if the stack runs one.
     pub fn kafka_broker(&self) -> Option<&KafkaBroker> {
         match &self.broker {
-            Broker::Real(real) => Some(&real.broker),
+            Broker::Real(real) => match &real.broker {
+                RealBrokers::Single(broker) => Some(broker),
+                RealBrokers::Cluster(_) => None,
+            },
+            Broker::Mock(_) => None,
+        }
+    }
+
+    /// The real Kafka cluster, if the stack runs one ([`StackOptions::brokers`] above 1).
+    pub fn kafka_cluster(&self) -> Option<&KafkaCluster> {
+        match &self.broker {
+            Broker::Real(real) => match &real.broker {
+                RealBrokers::Cluster(cluster) => Some(cluster),
+                RealBrokers::Single(_) => None,
+            },
             Broker::Mock(_) => None,
         }
     }

@@ -13,7 +13,9 @@
 //! it); without, the order is marked done only once all three are acknowledged.
 //!
 //! `--listen` serves `GET /metrics` (Prometheus/OpenMetrics text: the service's counters, the
-//! consumer lag and the client metrics from librdkafka's statistics) and `GET /health`. Each
+//! consumer lag and the client metrics from librdkafka's statistics) and `GET /health` (`ok`;
+//! `503` while no broker answers; `200 ok; degraded: not connected to <broker> <state>` while
+//! some brokers of a cluster are lost). Each
 //! pick list (and each status) continues its order's W3C trace (`traceparent` header); with
 //! `RUST_LOG=info,fulfillment_service=debug` each order's `trace_id` is logged.
 //! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`

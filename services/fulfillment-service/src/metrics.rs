@@ -174,16 +174,47 @@ pub(crate) async fn serve(
 }
 
 /// `200 ok`, or `503` while the brokers cannot be reached (the service keeps running and
-/// resumes when they are back).
+/// resumes when they are back). With some brokers reachable and others not (one broker of a
+/// replicated cluster lost: its partitions and coordinators move to the others), `200` with
+/// `ok; degraded: …` naming the brokers the clients are not connected to, from librdkafka's
+/// latest statistics.
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     if state.pipeline.check_brokers(HEALTH_PROBE_TIMEOUT).await {
-        (axum::http::StatusCode::OK, "ok")
+        let down = brokers_not_up(&state.pipeline);
+        if down.is_empty() {
+            (axum::http::StatusCode::OK, "ok".to_owned())
+        } else {
+            (
+                axum::http::StatusCode::OK,
+                format!("ok; degraded: not connected to {}", down.join(", ")),
+            )
+        }
     } else {
         (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "brokers unreachable; retrying",
+            "brokers unreachable; retrying".to_owned(),
         )
     }
+}
+
+/// The brokers (`host:port/id STATE`) the pipeline's consumer or producer knows from the
+/// cluster's metadata but is not connected to now. Brokers a client never needed (`INIT`)
+/// and the bootstrap entries (no node id yet) are left out.
+fn brokers_not_up(pipeline: &Pipeline<Order>) -> Vec<String> {
+    let mut down = std::collections::BTreeMap::new();
+    for context in [pipeline.consumer().context(), pipeline.producer_context()] {
+        let Some(statistics) = context.statistics() else {
+            continue;
+        };
+        for broker in statistics.brokers.values() {
+            if broker.nodeid >= 0 && broker.state != "UP" && broker.state != "INIT" {
+                down.insert(broker.name.clone(), broker.state.clone());
+            }
+        }
+    }
+    down.into_iter()
+        .map(|(name, state)| format!("{name} {state}"))
+        .collect()
 }
 
 async fn scrape(State(state): State<AppState>) -> impl IntoResponse {

@@ -9,9 +9,10 @@
 //!   rdkafka + schema_registry_converter anchor, raw bytes), the pipeline beside a pass-through
 //!   copy, latency and memory figures (table and JSON); `--quick`: one small round, as CI runs
 //!   it.
-//! - `cargo xtask stack [--broker mock|kafka] [--auth none|oauth|plain] [--properties-out PATH]`:
-//!   runs the local stack (the mock cluster or a real Apache Kafka broker, and the Schema
-//!   Registry) until Ctrl-C or SIGTERM.
+//! - `cargo xtask stack [--broker mock|kafka] [--brokers N] [--auth none|oauth|plain]
+//!   [--properties-out PATH]`: runs the local stack (the mock cluster or a real Apache Kafka
+//!   broker — with `--brokers 3` a KRaft cluster of three, replication factor 3 — and the
+//!   Schema Registry) until Ctrl-C or SIGTERM.
 //! - `cargo xtask schemas check [--base REV] [--level LEVEL] [--registry-config FILE]`: checks
 //!   `schemas/*.avsc` against their previous versions (the `schema-check` tool, which CI runs
 //!   as `cargo run -p schema-check -- check`).

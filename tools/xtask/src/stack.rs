@@ -26,6 +26,10 @@ pub(crate) struct StackArgs {
     /// With `--broker kafka`: how the written properties authenticate (none, oauth, plain).
     #[arg(long, default_value = "none")]
     auth: KafkaAuth,
+    /// Number of brokers. With `--broker kafka`, more than 1 starts a KRaft cluster (one
+    /// controller, that many brokers, replication factor 3, `min.insync.replicas=2`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=9))]
+    brokers: i32,
 }
 
 /// `<dir>/<stem>.<identity>.<ext>` beside `path`, for one service identity.
@@ -50,6 +54,7 @@ pub(crate) async fn run(args: StackArgs) -> anyhow::Result<()> {
     let start = Stack::start_with(StackOptions {
         registry_file: args.registry_file,
         broker,
+        brokers: args.brokers,
         ..StackOptions::default()
     });
     let stack = tokio::select! {

@@ -1,5 +1,6 @@
-//! The files a broker run needs: `server.properties` (KRaft single node, four listeners,
-//! authorizer) and the log4j2 configuration.
+//! The files a broker run needs: `server.properties` (a KRaft node: the single node with both
+//! roles, or a controller or a broker of a cluster; four listeners, authorizer) and the log4j2
+//! configuration.
 
 use std::fmt::Write as _;
 
@@ -20,10 +21,36 @@ pub(crate) const OAUTH: &str = "OAUTH";
 pub(crate) const APIKEY: &str = "APIKEY";
 const CONTROLLER: &str = "CONTROLLER";
 
-/// Renders `server.properties` for `options` with `data_dir` as `log.dirs`.
+/// What a node does in its cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The single-node broker: `broker,controller` in one JVM.
+    Combined,
+    /// A cluster's KRaft controller (the quorum's only voter; no client listeners).
+    Controller,
+    /// A cluster's broker.
+    Broker,
+}
+
+/// One node's place in its cluster.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Node<'a> {
+    pub(crate) role: Role,
+    pub(crate) id: u32,
+    /// Its listeners' ports (a controller uses only `controller`, a broker all but it).
+    pub(crate) ports: Ports,
+    /// `controller.quorum.voters`, e.g. `0@127.0.0.1:9093`.
+    pub(crate) voters: &'a str,
+    /// Replication factor of the internal topics (and the default of new topics); 1 on a
+    /// single node. With more, `min.insync.replicas` is one less (2 for 3, as on Confluent
+    /// Cloud).
+    pub(crate) replication: u16,
+}
+
+/// Renders `server.properties` of `node` for `options` with `data_dir` as `log.dirs`.
 pub(crate) fn server_properties(
     options: &KafkaBrokerOptions,
-    ports: Ports,
+    node: Node<'_>,
     data_dir: &str,
     jwks_url: Option<&str>,
 ) -> String {
@@ -32,29 +59,58 @@ pub(crate) fn server_properties(
         oauth,
         plain,
         controller,
-    } = ports;
+    } = node.ports;
     let mut out = String::new();
     let mut line = |key: &str, value: &str| {
         let _ = writeln!(out, "{key}={}", escape(value));
     };
-    line("process.roles", "broker,controller");
-    line("node.id", "1");
     line(
-        "controller.quorum.voters",
-        &format!("1@127.0.0.1:{controller}"),
+        "process.roles",
+        match node.role {
+            Role::Combined => "broker,controller",
+            Role::Controller => "controller",
+            Role::Broker => "broker",
+        },
     );
+    line("node.id", &node.id.to_string());
+    line("controller.quorum.voters", node.voters);
     line("controller.listener.names", CONTROLLER);
+    line("log.dirs", data_dir);
+    if node.role == Role::Controller {
+        // The controller serves only the quorum: no client listeners, no SASL. It keeps the
+        // ACLs (the metadata log), so it runs the same authorizer; brokers reach it as
+        // User:ANONYMOUS over PLAINTEXT, a super user.
+        line(
+            "listeners",
+            &format!("{CONTROLLER}://127.0.0.1:{controller}"),
+        );
+        line(
+            "listener.security.protocol.map",
+            &format!("{CONTROLLER}:PLAINTEXT"),
+        );
+        line(
+            "authorizer.class.name",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        );
+        line("allow.everyone.if.no.acl.found", "false");
+        line("super.users", "User:ANONYMOUS");
+        return out;
+    }
     line("inter.broker.listener.name", PLAINTEXT);
     // The OAuth listener exists only with an identity provider to validate tokens against.
     let oauth_listener = match jwks_url {
         Some(_) => format!(",{OAUTH}://127.0.0.1:{oauth}"),
         None => String::new(),
     };
+    let controller_listener = match node.role {
+        Role::Combined => format!(",{CONTROLLER}://127.0.0.1:{controller}"),
+        _ => String::new(),
+    };
     line(
         "listeners",
         &format!(
-            "{PLAINTEXT}://127.0.0.1:{plaintext},{APIKEY}://127.0.0.1:{plain},\
-             {CONTROLLER}://127.0.0.1:{controller}{oauth_listener}"
+            "{PLAINTEXT}://127.0.0.1:{plaintext},{APIKEY}://127.0.0.1:{plain}\
+             {controller_listener}{oauth_listener}"
         ),
     );
     line(
@@ -70,18 +126,25 @@ pub(crate) fn server_properties(
              {APIKEY}:SASL_PLAINTEXT"
         ),
     );
-    line("log.dirs", data_dir);
     line("num.partitions", "1");
     line("auto.create.topics.enable", "false");
-    // Single node: every internal topic with one replica.
+    // Every internal topic with the cluster's replication factor (one replica on a single
+    // node); writes need all replicas but one in sync.
+    let replication = node.replication.max(1);
+    let min_isr = replication.saturating_sub(1).max(1).to_string();
+    let replication = replication.to_string();
     for prefix in ["offsets.topic", "transaction.state.log"] {
-        line(&format!("{prefix}.replication.factor"), "1");
+        line(&format!("{prefix}.replication.factor"), &replication);
         line(&format!("{prefix}.num.partitions"), "4");
     }
-    line("transaction.state.log.min.isr", "1");
-    line("share.coordinator.state.topic.replication.factor", "1");
-    line("share.coordinator.state.topic.min.isr", "1");
-    line("min.insync.replicas", "1");
+    line("default.replication.factor", &replication);
+    line("transaction.state.log.min.isr", &min_isr);
+    line(
+        "share.coordinator.state.topic.replication.factor",
+        &replication,
+    );
+    line("share.coordinator.state.topic.min.isr", &min_isr);
+    line("min.insync.replicas", &min_isr);
     line("group.initial.rebalance.delay.ms", "0");
     // KIP-848 (`group.protocol=consumer`) beside the classic protocol; Kafka 4's default,
     // stated so a reader sees it.
@@ -179,3 +242,85 @@ logger.oauth.level = DEBUG
 logger.authz.name = kafka.authorizer.logger
 logger.authz.level = INFO
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(role: Role, replication: u16) -> String {
+        let ports = Ports {
+            plaintext: 9001,
+            oauth: 9002,
+            plain: 9003,
+            controller: 9004,
+        };
+        let node = Node {
+            role,
+            id: 2,
+            ports,
+            voters: "0@127.0.0.1:9004",
+            replication,
+        };
+        server_properties(
+            &KafkaBrokerOptions::default(),
+            node,
+            "/data",
+            Some("http://127.0.0.1:1/jwks"),
+        )
+    }
+
+    fn value<'a>(properties: &'a str, key: &str) -> Option<&'a str> {
+        properties
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+    }
+
+    #[test]
+    fn a_single_node_keeps_one_replica_and_both_roles() {
+        let p = render(Role::Combined, 1);
+        assert_eq!(value(&p, "process.roles"), Some("broker,controller"));
+        assert_eq!(value(&p, "min.insync.replicas"), Some("1"));
+        assert_eq!(value(&p, "offsets.topic.replication.factor"), Some("1"));
+        assert!(
+            value(&p, "listeners")
+                .unwrap()
+                .contains("CONTROLLER://127.0.0.1:9004")
+        );
+    }
+
+    #[test]
+    fn cluster_brokers_replicate_three_times_and_need_two_in_sync() {
+        let p = render(Role::Broker, 3);
+        assert_eq!(value(&p, "process.roles"), Some("broker"));
+        assert_eq!(value(&p, "node.id"), Some("2"));
+        assert_eq!(
+            value(&p, "controller.quorum.voters"),
+            Some("0@127.0.0.1:9004")
+        );
+        for key in [
+            "offsets.topic.replication.factor",
+            "transaction.state.log.replication.factor",
+            "default.replication.factor",
+        ] {
+            assert_eq!(value(&p, key), Some("3"), "{key}");
+        }
+        assert_eq!(value(&p, "min.insync.replicas"), Some("2"));
+        assert_eq!(value(&p, "transaction.state.log.min.isr"), Some("2"));
+        let listeners = value(&p, "listeners").unwrap();
+        assert!(!listeners.contains("CONTROLLER"), "{listeners}");
+        assert!(listeners.contains("OAUTH://127.0.0.1:9002"), "{listeners}");
+        assert!(p.contains("StandardAuthorizer") && p.contains("OAUTHBEARER"));
+    }
+
+    #[test]
+    fn the_controller_serves_only_the_quorum() {
+        let p = render(Role::Controller, 3);
+        assert_eq!(value(&p, "process.roles"), Some("controller"));
+        assert_eq!(value(&p, "listeners"), Some("CONTROLLER://127.0.0.1:9004"));
+        assert!(value(&p, "advertised.listeners").is_none());
+        assert!(
+            p.contains("StandardAuthorizer"),
+            "ACLs live in the metadata log"
+        );
+    }
+}

@@ -33,3 +33,9 @@ pub fn classpath() -> Result<String, BrokerError> {
     test_support::maven::classpath(&pom_file(), &target_dir().join("kafka-jars"))
         .map_err(|e| BrokerError::Tooling(format!("the Kafka broker's jars: {e:#}")))
 }
+
+/// The small Java program that finds the coordinator of a transactional id or a consumer group
+/// through Kafka's own `Admin` client.
+pub(crate) fn coordinators_tool_source() -> PathBuf {
+    workspace_dir().join("crates/local-stack/kafka/Coordinators.java")
+}

@@ -1,5 +1,8 @@
 //! A real Apache Kafka broker (KRaft, single node, `broker,controller`) the project starts
-//! itself: a child JVM on ephemeral ports of 127.0.0.1, data in a temporary directory.
+//! itself: a child JVM on ephemeral ports of 127.0.0.1, data in a temporary directory. Or a
+//! cluster of them ([`KafkaCluster`]): one KRaft controller and several brokers, replication
+//! factor 3 and `min.insync.replicas=2` as on Confluent Cloud, each broker with the same
+//! listeners, authorizer and OAuth as the single node.
 //!
 //! Listeners:
 //! - PLAINTEXT: unrestricted (its principal `User:ANONYMOUS` is a super user), for tests and
@@ -24,16 +27,18 @@
 //! ```
 
 mod acl;
+mod cluster;
 mod config;
 pub mod jars;
+mod node;
 mod process;
 
 use std::{
     fmt,
     net::TcpListener,
     path::PathBuf,
-    process::{Child, Command, ExitStatus},
-    sync::{Arc, Mutex},
+    process::ExitStatus,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -42,14 +47,12 @@ use rdkafka::{
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
 };
-use tracing::{info, warn};
+use tracing::info;
 
 pub use acl::{AclOperation, AclResource, AclRule};
-use config::Ports;
-use process::{LogBook, Spawner};
-
-/// The log line a broker prints once it serves clients.
-const STARTED: &str = "Kafka Server started";
+pub use cluster::{Coordinator, CoordinatorKind, KafkaCluster, PartitionReplicas};
+use config::{Ports, Role};
+use node::{Jvm, Node};
 
 /// A failure of the real broker.
 #[derive(Debug, thiserror::Error)]
@@ -152,10 +155,9 @@ struct Inner {
     options: KafkaBrokerOptions,
     classpath: String,
     ports: Ports,
+    // Declared before `dir`: dropping the node kills the JVM before its data is deleted.
+    node: Node,
     dir: tempfile::TempDir,
-    log: Arc<LogBook>,
-    spawner: Spawner,
-    child: Mutex<Option<Child>>,
 }
 
 /// A running single-node Kafka broker. Dropping it kills the JVM and deletes its data.
@@ -205,27 +207,34 @@ impl KafkaBroker {
             .tempdir()
             .map_err(io("creating the data directory"))?;
         let data = dir.path().join("data");
+        let voters = format!("1@127.0.0.1:{}", ports.controller);
         let properties = config::server_properties(
             &options,
-            ports,
+            config::Node {
+                role: Role::Combined,
+                id: 1,
+                ports,
+                voters: &voters,
+                replication: 1,
+            },
             &data.to_string_lossy(),
             options.jwks_url.as_deref(),
         );
-        std::fs::write(dir.path().join("server.properties"), properties)
-            .map_err(io("writing server.properties"))?;
-        std::fs::write(dir.path().join("log4j2.properties"), config::LOG4J2)
-            .map_err(io("writing log4j2.properties"))?;
+        let node = Node::new(
+            "broker",
+            jvm(&options, classpath.clone(), options.heap_mib),
+            dir.path().to_path_buf(),
+            &properties,
+        )?;
+        node.format(&cluster_id())?;
+        node.launch()?;
         let inner = Arc::new(Inner {
             options,
             classpath,
             ports,
+            node,
             dir,
-            log: Arc::default(),
-            spawner: Spawner::new().map_err(io("starting the spawner thread"))?,
-            child: Mutex::new(None),
         });
-        inner.format()?;
-        inner.launch()?;
         info!(
             plaintext = %format!("127.0.0.1:{}", ports.plaintext),
             elapsed = ?started.elapsed(),
@@ -260,23 +269,23 @@ impl KafkaBroker {
 
     /// The file the broker's output is appended to (across restarts).
     pub fn log_file(&self) -> PathBuf {
-        self.inner.log_file()
+        self.inner.node.log_file()
     }
 
     /// The last `lines` lines the broker printed.
     pub fn log_tail(&self, lines: usize) -> String {
-        self.inner.log.tail(lines)
+        self.inner.node.log().tail(lines)
     }
 
     /// How many lines the broker printed so far contain `needle`.
     pub fn log_count(&self, needle: &str) -> usize {
-        self.inner.log.count(needle, 0)
+        self.inner.node.log().count(needle, 0)
     }
 
     /// Waits until `count` broker log lines contain `needle` (true), or `timeout` passes or the
     /// broker exits (false).
     pub async fn wait_for_log(&self, needle: &str, count: usize, timeout: Duration) -> bool {
-        let log = self.inner.log.clone();
+        let log = self.inner.node.log().clone();
         let needle = needle.to_owned();
         tokio::task::spawn_blocking(move || log.wait_for(&needle, count, 0, timeout))
             .await
@@ -288,24 +297,7 @@ impl KafkaBroker {
     /// # Errors
     /// [`BrokerError::Admin`] naming the topic when the broker refuses (e.g. it exists).
     pub async fn create_topic(&self, name: &str, partitions: i32) -> Result<(), BrokerError> {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", self.plaintext_bootstrap())
-            .create()
-            .map_err(|e| BrokerError::Admin(format!("admin client: {e}")))?;
-        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let results = admin
-            .create_topics([&topic], &options)
-            .await
-            .map_err(|e| BrokerError::Admin(format!("creating topic {name}: {e}")))?;
-        for result in results {
-            if let Err((topic, code)) = result {
-                return Err(BrokerError::Admin(format!(
-                    "creating topic {topic}: {code}"
-                )));
-            }
-        }
-        Ok(())
+        create_topic(&self.plaintext_bootstrap(), name, partitions, 1).await
     }
 
     /// Adds ACLs (allow rules) in one batch.
@@ -325,7 +317,7 @@ impl KafkaBroker {
     /// When the process cannot be signalled or reaped.
     pub async fn kill(&self) -> Result<(), BrokerError> {
         let inner = self.inner.clone();
-        blocking(move || inner.kill().map(|_| ())).await
+        blocking(move || inner.node.kill().map(|_| ())).await
     }
 
     /// Stops the JVM with SIGTERM (a clean shutdown) and waits for it to exit.
@@ -334,7 +326,7 @@ impl KafkaBroker {
     /// [`BrokerError::Exit`] when it exits with a failure status.
     pub async fn stop(&self) -> Result<(), BrokerError> {
         let inner = self.inner.clone();
-        blocking(move || inner.stop()).await
+        blocking(move || inner.node.stop()).await
     }
 
     /// Starts the broker again on the same data and ports (after [`kill`](Self::kill) or
@@ -344,159 +336,50 @@ impl KafkaBroker {
     /// As [`start`](Self::start).
     pub async fn restart(&self) -> Result<(), BrokerError> {
         let inner = self.inner.clone();
-        blocking(move || {
-            inner.kill()?;
-            inner.launch()
-        })
-        .await
+        blocking(move || inner.node.launch()).await
     }
 }
 
-impl Inner {
-    fn log_file(&self) -> PathBuf {
-        self.dir.path().join("broker.log")
-    }
-
-    fn java(&self) -> Command {
-        let mut command = Command::new("java");
-        command
-            .current_dir(self.dir.path())
-            .arg(format!("-Xmx{}m", self.options.heap_mib))
-            .args(["-Xms128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
-            .arg("-Djava.awt.headless=true")
-            .arg(format!(
-                "-Dlog4j2.configurationFile={}",
-                self.dir.path().join("log4j2.properties").display()
-            ));
-        let allowed: Vec<&str> = [&self.options.jwks_url, &self.options.token_url]
+/// How the JVMs of a broker (or cluster) started with `options` run.
+fn jvm(options: &KafkaBrokerOptions, classpath: String, heap_mib: u32) -> Jvm {
+    Jvm {
+        classpath,
+        heap_mib,
+        allowed_urls: [&options.jwks_url, &options.token_url]
             .into_iter()
             .flatten()
-            .map(String::as_str)
-            .collect();
-        if !allowed.is_empty() {
-            command.arg(format!(
-                "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={}",
-                allowed.join(",")
-            ));
-        }
-        command.arg("-cp").arg(&self.classpath);
-        command
-    }
-
-    fn server_properties(&self) -> PathBuf {
-        self.dir.path().join("server.properties")
-    }
-
-    /// Formats the storage directory for a new cluster (KRaft needs it before the first start).
-    fn format(&self) -> Result<(), BrokerError> {
-        let output = self
-            .java()
-            .args(["kafka.tools.StorageTool", "format", "--cluster-id"])
-            .arg(cluster_id())
-            .arg("--config")
-            .arg(self.server_properties())
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(io("running the storage format tool"))?;
-        if !output.status.success() {
-            return Err(BrokerError::Start {
-                reason: format!("formatting the storage failed ({})", output.status),
-                log_tail: format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                ),
-            });
-        }
-        Ok(())
-    }
-
-    fn launch(&self) -> Result<(), BrokerError> {
-        let from = self.log.len();
-        let mut command = self.java();
-        command.arg("kafka.Kafka").arg(self.server_properties());
-        let child = self
-            .spawner
-            .spawn(command, &self.log, &self.log_file())
-            .map_err(io("starting the broker JVM"))?;
-        *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
-        if self
-            .log
-            .wait_for(STARTED, 1, from, self.options.start_timeout)
-        {
-            return Ok(());
-        }
-        let exited = self
-            .child
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-            .and_then(|child| child.try_wait().ok().flatten());
-        self.kill()?;
-        Err(BrokerError::Start {
-            reason: match exited {
-                Some(status) => format!("the JVM exited ({status}) before \"{STARTED}\""),
-                None => format!("no \"{STARTED}\" within {:?}", self.options.start_timeout),
-            },
-            log_tail: self.log.tail(60),
-        })
-    }
-
-    /// SIGKILLs the JVM if it runs; returns its exit status if there was one.
-    fn kill(&self) -> Result<Option<ExitStatus>, BrokerError> {
-        let mut slot = self.child.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(mut child) = slot.take() else {
-            return Ok(None);
-        };
-        if let Some(status) = child.try_wait().map_err(io("checking the broker JVM"))? {
-            return Ok(Some(status));
-        }
-        child.kill().map_err(io("killing the broker JVM"))?;
-        let status = child.wait().map_err(io("reaping the broker JVM"))?;
-        // The output readers finish once the pipes close.
-        self.log.wait_closed(Duration::from_secs(10));
-        Ok(Some(status))
-    }
-
-    fn stop(&self) -> Result<(), BrokerError> {
-        let mut slot = self.child.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(mut child) = slot.take() else {
-            return Ok(());
-        };
-        let status = match child.try_wait().map_err(io("checking the broker JVM"))? {
-            Some(status) => status,
-            None => {
-                process::signal(child.id(), libc::SIGTERM).map_err(io("signalling the broker"))?;
-                match process::wait_timeout(&mut child, &self.log, Duration::from_secs(60))
-                    .map_err(io("waiting for the broker JVM"))?
-                {
-                    Some(status) => status,
-                    None => {
-                        warn!("Kafka broker ignored SIGTERM for 60 s; killing it");
-                        child.kill().map_err(io("killing the broker JVM"))?;
-                        child.wait().map_err(io("reaping the broker JVM"))?
-                    }
-                }
-            }
-        };
-        // The JVM answers SIGTERM by running its shutdown hooks and exiting with 143.
-        if status.success() || status.code() == Some(143) {
-            Ok(())
-        } else {
-            Err(BrokerError::Exit {
-                status,
-                log_tail: self.log.tail(60),
-            })
-        }
+            .cloned()
+            .collect(),
+        start_timeout: options.start_timeout,
     }
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Err(error) = self.kill() {
-            warn!(%error, "could not kill the Kafka broker");
+/// Creates `name` with `partitions` partitions and `replication` replicas through the
+/// (PLAINTEXT) `bootstrap` servers.
+async fn create_topic(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    replication: i32,
+) -> Result<(), BrokerError> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .map_err(|e| BrokerError::Admin(format!("admin client: {e}")))?;
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics([&topic], &options)
+        .await
+        .map_err(|e| BrokerError::Admin(format!("creating topic {name}: {e}")))?;
+    for result in results {
+        if let Err((topic, code)) = result {
+            return Err(BrokerError::Admin(format!(
+                "creating topic {topic}: {code}"
+            )));
         }
     }
+    Ok(())
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
