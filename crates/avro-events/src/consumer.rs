@@ -194,6 +194,11 @@ pub(crate) enum Mode {
     /// (`send_offsets_to_transaction`): no automatic commit, no stored offsets, and dead-letter
     /// records are written by the owner's transactional producer.
     Transactional,
+    /// A [`Replay`](crate::Replay): not a member of any group, so it never commits (no
+    /// automatic commit, no stored offsets, nothing at close) and never dead-letters (the
+    /// topic's live consumer does): an undecodable record is passed over with a warning and
+    /// counted ([`Consumer::undecodable_passed`]).
+    Replay,
 }
 
 /// A record taken from librdkafka and not yet handed out (see [`Consumer::recv`]).
@@ -239,6 +244,8 @@ pub struct Consumer<E> {
     late_acks: AtomicU64,
     /// Tombstones [`Consumer::recv`] passed over.
     tombstones_passed: AtomicU64,
+    /// Undecodable records a replay passed over.
+    undecodable_passed: AtomicU64,
     /// The record being decoded or dead-lettered; a `tokio` mutex held across the awaits, so
     /// a cancelled call leaves the record (and its pending dead-letter delivery) here.
     parked: tokio::sync::Mutex<Option<Parked>>,
@@ -268,14 +275,15 @@ impl<E: Event> Consumer<E> {
         let mut rd = config.rdkafka_consumer_config(&options.group_id);
         let dlq = match mode {
             Mode::AtLeastOnce => Some(client.producer().await?),
-            Mode::Transactional => {
+            Mode::Transactional | Mode::Replay => {
                 if config
                     .get("enable.auto.commit")
                     .is_some_and(|v| v.eq_ignore_ascii_case("true"))
                 {
                     warn!(
-                        "enable.auto.commit=true is ignored in transactional mode: offsets are \
-                         committed only inside transactions"
+                        ?mode,
+                        "enable.auto.commit=true is ignored: a transactional consumer commits \
+                         only inside transactions, a replay never commits"
                     );
                 }
                 rd.set("enable.auto.commit", "false");
@@ -305,6 +313,7 @@ impl<E: Event> Consumer<E> {
             dead_lettered: AtomicU64::new(0),
             late_acks: AtomicU64::new(0),
             tombstones_passed: AtomicU64::new(0),
+            undecodable_passed: AtomicU64::new(0),
             parked: tokio::sync::Mutex::new(None),
             _auth: auth,
             _event: PhantomData,
@@ -330,6 +339,13 @@ impl<E: Event> Consumer<E> {
     /// How many tombstones (records with a null value) [`Consumer::recv`] passed over.
     pub fn tombstones_passed(&self) -> u64 {
         self.tombstones_passed.load(Ordering::Relaxed)
+    }
+
+    /// How many undecodable records a [`Replay`](crate::Replay) passed over (a replay never
+    /// dead-letters: the topic's live consumer does). Always 0 for other consumers, which
+    /// dead-letter them ([`Consumer::dead_lettered`]).
+    pub fn undecodable_passed(&self) -> u64 {
+        self.undecodable_passed.load(Ordering::Relaxed)
     }
 
     /// Decodes a record key written with `E`'s key schema ([`Event::KEY_SCHEMA`]), e.g.
@@ -465,6 +481,21 @@ impl<E: Event> Consumer<E> {
                     }
                     Err(error) => error,
                 };
+                if self.mode == Mode::Replay && error.is_poison() {
+                    self.undecodable_passed.fetch_add(1, Ordering::Relaxed);
+                    warn!(
+                        parent: &span,
+                        topic = %meta.topic,
+                        partition = meta.partition,
+                        offset = meta.offset,
+                        error_kind = error.kind(),
+                        %error,
+                        "undecodable record passed over by a replay (the topic's live consumer \
+                         dead-letters it)"
+                    );
+                    *slot = None;
+                    continue;
+                }
                 let Some(dlq) = self.dlq.as_ref().filter(|_| error.is_poison()) else {
                     return Err(error);
                 };
@@ -718,12 +749,13 @@ impl<E: Event> Consumer<E> {
     /// Marks the record as done: its offset is committed with the next commit. An
     /// acknowledgement that comes after the record's partition was revoked is dropped (and
     /// counted, [`Consumer::late_acks`]): the partition's new owner reads the record again.
-    /// In transactional mode offsets go through transactions only, and this does nothing.
+    /// In transactional mode offsets go through transactions only, and a
+    /// [`Replay`](crate::Replay) never commits: then this does nothing.
     ///
     /// # Errors
     /// [`Error::Kafka`] when librdkafka refuses the offset for another reason.
     pub fn ack(&self, meta: &RecordMeta) -> Result<()> {
-        if self.mode == Mode::Transactional {
+        if self.mode != Mode::AtLeastOnce {
             return Ok(());
         }
         match self
@@ -751,12 +783,13 @@ impl<E: Event> Consumer<E> {
 
     /// Commits the acknowledged offsets now and waits for the broker. A commit refused because
     /// the group is rebalancing (another member joining or leaving at the same moment) is
-    /// retried a few times. Does nothing in transactional mode.
+    /// retried a few times. Does nothing in transactional mode and in a
+    /// [`Replay`](crate::Replay).
     ///
     /// # Errors
     /// [`Error::Kafka`] when the commit fails.
     pub async fn commit(&self) -> Result<()> {
-        if self.mode == Mode::Transactional {
+        if self.mode != Mode::AtLeastOnce {
             return Ok(());
         }
         let commit = || async {

@@ -22,7 +22,8 @@
 //!   consume-transform-produce, with Kafka transactions when `transactional.id` is set; one
 //!   input may become events of several types ([`Outputs`]), written together.
 //!   [`Replay`] ([`Client::replay`]) reads a topic whole from the beginning of every partition
-//!   and says when it has caught up, to rebuild a view (the Order API's order histories).
+//!   and says when it has caught up, to rebuild a view (the Order API's order histories); it
+//!   never commits and never dead-letters (the topic's live consumer does).
 //! - [`auth`]: OAuth client credentials for Kafka (SASL/OAUTHBEARER with Confluent's
 //!   `logicalCluster` and `identityPoolId` extensions) and for the Schema Registry.
 //! - [`compat`]: the seven compatibility levels, as Confluent's registry decides them.
