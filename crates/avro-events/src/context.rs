@@ -67,6 +67,10 @@ struct Shared {
     refused: watch::Sender<Option<Refusal>>,
     /// The latest statistics librdkafka emitted (`statistics.interval.ms`).
     statistics: Mutex<Option<Arc<Statistics>>>,
+    /// Why the consumer is waiting instead of handing out its next record, if it is.
+    waiting: Mutex<Option<String>>,
+    /// Whether `waiting` is set (read per record without taking the lock).
+    is_waiting: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -285,6 +289,8 @@ impl KafkaContext {
                 brokers_down: AtomicBool::new(false),
                 refused: watch::Sender::new(None),
                 statistics: Mutex::new(None),
+                waiting: Mutex::new(None),
+                is_waiting: AtomicBool::new(false),
             }),
             hooks,
         }
@@ -390,6 +396,25 @@ impl KafkaContext {
     /// docs](self)); `None` before the first, or when `statistics.interval.ms` is 0.
     pub fn statistics(&self) -> Option<Arc<Statistics>> {
         lock(&self.shared.statistics).clone()
+    }
+
+    /// Why the consumer of this context is waiting instead of handing out its next record:
+    /// the record's writer schema cannot be fetched or used
+    /// ([`Error::is_schema_unavailable`](crate::Error::is_schema_unavailable)) or the Schema
+    /// Registry cannot be reached, and the record is retried with backoff. `None` while records
+    /// decode (and for clients that are not consumers). A service's health check reports it
+    /// (HTTP 503).
+    pub fn waiting_on(&self) -> Option<String> {
+        lock(&self.shared.waiting).clone()
+    }
+
+    /// Sets or clears [`KafkaContext::waiting_on`].
+    pub(crate) fn set_waiting(&self, reason: Option<String>) {
+        let waiting = reason.is_some();
+        if waiting || self.shared.is_waiting.load(Ordering::Relaxed) {
+            *lock(&self.shared.waiting) = reason;
+            self.shared.is_waiting.store(waiting, Ordering::Relaxed);
+        }
     }
 
     /// Records the first refusal; returns this one.

@@ -12,7 +12,9 @@
 //! A replay never writes to a dead-letter topic either: a record that can never be decoded is
 //! passed over with a warning and counted ([`Consumer::undecodable_passed`]). Dead-lettering is
 //! the job of the topic's live consumer, once; a replay that dead-lettered would copy the same
-//! records again at every start of every replaying service.
+//! records again at every start of every replaying service. A record whose schema cannot be
+//! fetched or used is not undecodable: the replay waits for it, or fails, as any consumer
+//! ([`ConsumerOptions::schema_unavailable`]).
 //!
 //! ```no_run
 //! # async fn run<E: avro_events::Event>(client: avro_events::Client) -> avro_events::Result<()> {

@@ -173,17 +173,20 @@ pub(crate) async fn serve(
     }))
 }
 
-/// `200 ok`, or `503` while the brokers cannot be reached (the service keeps running and
-/// resumes when they are back).
+/// `200 ok`, or `503` while the brokers cannot be reached or an order cannot be decoded yet
+/// (its schema cannot be fetched from the registry; the body says which record and why): the
+/// service keeps running and resumes when they are back.
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    if state.pipeline.check_brokers(HEALTH_PROBE_TIMEOUT).await {
-        (axum::http::StatusCode::OK, "ok")
-    } else {
-        (
+    if !state.pipeline.check_brokers(HEALTH_PROBE_TIMEOUT).await {
+        return (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "brokers unreachable; retrying",
-        )
+            "brokers unreachable; retrying".to_owned(),
+        );
     }
+    if let Some(reason) = state.pipeline.consumer().waiting_on() {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, reason);
+    }
+    (axum::http::StatusCode::OK, "ok".to_owned())
 }
 
 async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
