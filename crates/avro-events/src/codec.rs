@@ -20,7 +20,7 @@
 //! [`CodecOptions::max_allocation_bytes`] long (`avro.max.allocation.bytes`, default 16 MiB),
 //! a bound of this codec alone, and a writer schema with an array whose items encode to zero
 //! bytes (`{"type":"array","items":"null"}`, an empty record), with which a few bytes could
-//! claim millions of items, is refused as [`Error::InvalidSchema`].
+//! claim millions of items, is refused as [`Error::UnusableSchema`].
 //!
 //! Keys are plain UTF-8 strings ([`Event::key`]) unless the event declares
 //! [`Event::KEY_SCHEMA`]: then they are Avro in the wire format too, registered under
@@ -348,8 +348,9 @@ impl Codec {
     /// # Errors
     /// [`Error::EmptyPayload`], [`Error::BadMagicByte`], [`Error::TruncatedHeader`] for bytes
     /// that are not Confluent-framed; [`Error::UnknownSchemaId`] for an id the registry does not
-    /// know; [`Error::Decode`] for a body that does not decode or resolve; registry errors when
-    /// the writer schema is not cached and cannot be fetched.
+    /// know; [`Error::UnusableSchema`] for a writer schema this codec cannot use (references,
+    /// not Avro, arrays of zero-byte items); [`Error::Decode`] for a body that does not decode
+    /// or resolve; registry errors when the writer schema is not cached and cannot be fetched.
     pub async fn decode<E: Event>(&self, payload: &[u8]) -> Result<E> {
         self.decode_part::<E, E>(payload, Part::Value).await
     }
@@ -458,11 +459,17 @@ impl Codec {
             return Ok(found.clone());
         }
         let fetched = self.registry.schema_by_id(id).await?;
-        let invalid = |reason: String| Error::InvalidSchema {
-            origin: format!("schema id {id} from {}", self.registry.url()),
+        let invalid = |reason: String| Error::UnusableSchema {
+            id,
+            registry: self.registry.url().to_owned(),
             reason,
         };
-        let avro = Schema::parse_str(&fetched.schema).map_err(|e| invalid(e.to_string()))?;
+        let avro = Schema::parse_str(&fetched.schema).map_err(|e| {
+            invalid(format!(
+                "not an Avro schema this codec can parse (a schema with references, or not \
+                 Avro): {e}"
+            ))
+        })?;
         check_array_items(&avro).map_err(invalid)?;
         debug!(schema_id = id, "fetched writer schema");
         let canonical = avro.canonical_form();

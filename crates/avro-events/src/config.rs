@@ -76,6 +76,7 @@ const LIBRARY_KEYS: &[&str] = &[
     "value.subject.name.strategy",
     "avro.max.allocation.bytes",
     "dlq.topic.suffix",
+    "schema.unavailable.action",
 ];
 
 /// Kafka OAuth properties the library handles itself when `sasl.oauthbearer.method=oidc`.
@@ -424,7 +425,33 @@ impl Config {
         self.registry_config()?;
         self.codec_options()?;
         self.dead_letter_suffix()?;
+        self.schema_unavailable()?;
         Ok(())
+    }
+
+    /// What consumers do with a record whose writer schema cannot be fetched or used
+    /// (`schema.unavailable.action`: `wait`, the default, or `fail`; see
+    /// [`SchemaUnavailable`](crate::SchemaUnavailable)). A consumer's
+    /// [`ConsumerOptions::schema_unavailable`](crate::ConsumerOptions::schema_unavailable)
+    /// wins when set.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for any other value.
+    pub fn schema_unavailable(&self) -> Result<crate::SchemaUnavailable> {
+        let key = "schema.unavailable.action";
+        match self
+            .properties
+            .get(key)
+            .map(|v| v.trim().to_ascii_lowercase())
+        {
+            None => Ok(crate::SchemaUnavailable::default()),
+            Some(value) if value == "wait" => Ok(crate::SchemaUnavailable::Wait),
+            Some(value) if value == "fail" => Ok(crate::SchemaUnavailable::Fail),
+            Some(value) => Err(Error::Config {
+                key: key.into(),
+                reason: format!("'{value}' is neither 'wait' nor 'fail'"),
+            }),
+        }
     }
 
     /// The suffix that names a topic's default dead-letter topic (`dlq.topic.suffix`, default
@@ -1041,6 +1068,37 @@ basic.auth.user.info=SRKEY:sr-s3cret
         let text = check_with_librdkafka("ssl.key.password", "s3cret\0")
             .map_or_else(|e| e.to_string(), |()| String::new());
         assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    #[test]
+    fn schema_unavailable_action_is_read_and_checked() {
+        use crate::SchemaUnavailable;
+        let base = "bootstrap.servers=b:9092\nschema.registry.url=http://x\n";
+        assert_eq!(
+            config(base).schema_unavailable().unwrap(),
+            SchemaUnavailable::Wait
+        );
+        for (value, expected) in [
+            ("wait", SchemaUnavailable::Wait),
+            ("fail", SchemaUnavailable::Fail),
+            (" FAIL", SchemaUnavailable::Fail),
+        ] {
+            let c = config(&format!("{base}schema.unavailable.action={value}\n"));
+            c.validate().unwrap();
+            assert_eq!(c.schema_unavailable().unwrap(), expected, "{value}");
+            assert!(
+                c.kafka_properties()
+                    .all(|(key, _)| key != "schema.unavailable.action"),
+                "a library key, not passed to librdkafka"
+            );
+        }
+        let err = config(&format!("{base}schema.unavailable.action=skip\n"))
+            .validate()
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Config { ref key, .. } if key == "schema.unavailable.action"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,10 +4,18 @@
 //! Offsets are stored only when the application says a record is done
 //! ([`Consumer::ack`], or automatically by [`Consumer::run`] after the handler succeeds), and
 //! committed by librdkafka in the background and once more at [`Consumer::close`]. A record
-//! that can never be decoded (not Confluent framing, unknown schema id, an Avro body that does
-//! not decode) is copied with its original bytes to the dead-letter topic, with headers naming
-//! the error and where it came from, and then acknowledged. Errors that may pass (the registry
-//! unreachable) are retried with backoff; nothing is skipped silently.
+//! that can never be decoded (not Confluent framing, an Avro body that does not decode with its
+//! writer schema: [`Error::is_poison`]) is copied with its original bytes to the dead-letter
+//! topic, with headers naming the error and where it came from, and then acknowledged. Errors
+//! that may pass (the registry unreachable) are retried with backoff; nothing is skipped
+//! silently.
+//!
+//! A record whose writer schema cannot be fetched (the registry has no schema under its id: not
+//! registered yet, or `schema.registry.url` names the wrong registry) or used (a schema with
+//! references) is not poison: it is never dead-lettered nor committed past. By default the
+//! consumer waits for the schema, trying the record again with backoff and saying why in
+//! [`Consumer::waiting_on`] (for a health check); with `schema.unavailable.action=fail` it
+//! returns the error instead ([`SchemaUnavailable`]).
 //!
 //! A record with a null value is a *tombstone* (on a compacted topic it deletes its key): it is
 //! not an error and never dead-lettered. [`Consumer::recv_record`] hands it out as
@@ -154,6 +162,10 @@ pub struct ConsumerOptions {
     /// First backoff between retries; doubled each time, up to 10 s, each wait drawn between
     /// half of that and all of it (jitter).
     pub initial_backoff: Duration,
+    /// What to do with a record whose writer schema cannot be fetched or used (see
+    /// [`SchemaUnavailable`]); `None` (the default) takes `schema.unavailable.action` from the
+    /// configuration, itself `wait` by default.
+    pub schema_unavailable: Option<SchemaUnavailable>,
 }
 
 impl ConsumerOptions {
@@ -164,8 +176,44 @@ impl ConsumerOptions {
             dead_letter_topic: None,
             max_retries: u32::MAX,
             initial_backoff: Duration::from_millis(200),
+            schema_unavailable: None,
         }
     }
+
+    /// Sets [`ConsumerOptions::schema_unavailable`].
+    pub fn with_schema_unavailable(mut self, action: SchemaUnavailable) -> Self {
+        self.schema_unavailable = Some(action);
+        self
+    }
+
+    /// Sets [`ConsumerOptions::initial_backoff`].
+    pub fn with_initial_backoff(mut self, backoff: Duration) -> Self {
+        self.initial_backoff = backoff;
+        self
+    }
+}
+
+/// What a consumer does with a record whose writer schema cannot be fetched (the registry has
+/// no schema under its id, [`Error::UnknownSchemaId`]: not registered yet, or
+/// `schema.registry.url` names the wrong registry) or used ([`Error::UnusableSchema`]). Such a
+/// record is not poison: its bytes may decode once the schema is there, so it is never
+/// dead-lettered and its offset is never committed past; the consumer waits or stops, as
+/// Confluent's deserializers raise rather than skip. Set with `schema.unavailable.action` in
+/// `client.properties` or [`ConsumerOptions::schema_unavailable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SchemaUnavailable {
+    /// Wait it out (`wait`, the default): the record is tried again with backoff
+    /// ([`ConsumerOptions::initial_backoff`] doubling to 10 s, jittered, a warning per try,
+    /// [`ConsumerOptions::max_retries`] times), and [`Consumer::waiting_on`] says why the
+    /// consumer is waiting, for a health check to report. Once the schema can be fetched the
+    /// record is decoded and handed out.
+    #[default]
+    Wait,
+    /// Stop (`fail`): [`Consumer::recv`] returns the error ([`Error::UnknownSchemaId`] or
+    /// [`Error::UnusableSchema`], naming the schema id), and returns it again for the same
+    /// record on the next call; a [`Pipeline`](crate::Pipeline) ends with it.
+    Fail,
 }
 
 impl From<&str> for ConsumerOptions {
@@ -194,6 +242,11 @@ pub(crate) enum Mode {
     /// (`send_offsets_to_transaction`): no automatic commit, no stored offsets, and dead-letter
     /// records are written by the owner's transactional producer.
     Transactional,
+    /// A [`Replay`](crate::Replay): not a member of any group, so it never commits (no
+    /// automatic commit, no stored offsets, nothing at close) and never dead-letters (the
+    /// topic's live consumer does): an undecodable record is passed over with a warning and
+    /// counted ([`Consumer::undecodable_passed`]).
+    Replay,
 }
 
 /// A record taken from librdkafka and not yet handed out (see [`Consumer::recv`]).
@@ -231,6 +284,8 @@ pub struct Consumer<E> {
     /// Names default dead-letter topics (`dlq.topic.suffix`).
     dlq_suffix: String,
     options: ConsumerOptions,
+    /// [`ConsumerOptions::schema_unavailable`], or the configuration's.
+    schema_unavailable: SchemaUnavailable,
     mode: Mode,
     topics: String,
     /// Records sent to the dead-letter topic so far.
@@ -239,6 +294,8 @@ pub struct Consumer<E> {
     late_acks: AtomicU64,
     /// Tombstones [`Consumer::recv`] passed over.
     tombstones_passed: AtomicU64,
+    /// Undecodable records a replay passed over.
+    undecodable_passed: AtomicU64,
     /// The record being decoded or dead-lettered; a `tokio` mutex held across the awaits, so
     /// a cancelled call leaves the record (and its pending dead-letter delivery) here.
     parked: tokio::sync::Mutex<Option<Parked>>,
@@ -265,17 +322,22 @@ impl<E: Event> Consumer<E> {
         mode: Mode,
     ) -> Result<Self> {
         let config = client.config();
+        let schema_unavailable = match options.schema_unavailable {
+            Some(action) => action,
+            None => config.schema_unavailable()?,
+        };
         let mut rd = config.rdkafka_consumer_config(&options.group_id);
         let dlq = match mode {
             Mode::AtLeastOnce => Some(client.producer().await?),
-            Mode::Transactional => {
+            Mode::Transactional | Mode::Replay => {
                 if config
                     .get("enable.auto.commit")
                     .is_some_and(|v| v.eq_ignore_ascii_case("true"))
                 {
                     warn!(
-                        "enable.auto.commit=true is ignored in transactional mode: offsets are \
-                         committed only inside transactions"
+                        ?mode,
+                        "enable.auto.commit=true is ignored: a transactional consumer commits \
+                         only inside transactions, a replay never commits"
                     );
                 }
                 rd.set("enable.auto.commit", "false");
@@ -300,11 +362,13 @@ impl<E: Event> Consumer<E> {
             dlq,
             dlq_suffix: client.dead_letter_suffix().to_owned(),
             options,
+            schema_unavailable,
             mode,
             topics: topics.join(","),
             dead_lettered: AtomicU64::new(0),
             late_acks: AtomicU64::new(0),
             tombstones_passed: AtomicU64::new(0),
+            undecodable_passed: AtomicU64::new(0),
             parked: tokio::sync::Mutex::new(None),
             _auth: auth,
             _event: PhantomData,
@@ -330,6 +394,13 @@ impl<E: Event> Consumer<E> {
     /// How many tombstones (records with a null value) [`Consumer::recv`] passed over.
     pub fn tombstones_passed(&self) -> u64 {
         self.tombstones_passed.load(Ordering::Relaxed)
+    }
+
+    /// How many undecodable records a [`Replay`](crate::Replay) passed over (a replay never
+    /// dead-letters: the topic's live consumer does). Always 0 for other consumers, which
+    /// dead-letter them ([`Consumer::dead_lettered`]).
+    pub fn undecodable_passed(&self) -> u64 {
+        self.undecodable_passed.load(Ordering::Relaxed)
     }
 
     /// Decodes a record key written with `E`'s key schema ([`Event::KEY_SCHEMA`]), e.g.
@@ -360,6 +431,15 @@ impl<E: Event> Consumer<E> {
     /// The client context: owned partitions, broker reachability, refusals.
     pub fn context(&self) -> &KafkaContext {
         self.inner.context()
+    }
+
+    /// Why the consumer is waiting instead of handing out its next record, or `None`: the
+    /// record's writer schema cannot be fetched or used ([`SchemaUnavailable::Wait`]), or the
+    /// Schema Registry cannot be reached, and the record is tried again with backoff. Names
+    /// the record and the schema id. For a health check (as [`KafkaContext::waiting_on`], which
+    /// a clone of [`Consumer::context`] also answers).
+    pub fn waiting_on(&self) -> Option<String> {
+        self.context().waiting_on()
     }
 
     /// Asks the brokers for metadata (for at most `timeout`): true when they answer. Clears
@@ -465,6 +545,21 @@ impl<E: Event> Consumer<E> {
                     }
                     Err(error) => error,
                 };
+                if self.mode == Mode::Replay && error.is_poison() {
+                    self.undecodable_passed.fetch_add(1, Ordering::Relaxed);
+                    warn!(
+                        parent: &span,
+                        topic = %meta.topic,
+                        partition = meta.partition,
+                        offset = meta.offset,
+                        error_kind = error.kind(),
+                        %error,
+                        "undecodable record passed over by a replay (the topic's live consumer \
+                         dead-letters it)"
+                    );
+                    *slot = None;
+                    continue;
+                }
                 let Some(dlq) = self.dlq.as_ref().filter(|_| error.is_poison()) else {
                     return Err(error);
                 };
@@ -694,36 +789,58 @@ impl<E: Event> Consumer<E> {
     }
 
     /// Decodes a record, retrying errors that may pass with backoff: the registry unreachable,
-    /// answering with a server error, or refusing a token (which the next refresh may mend).
+    /// answering with a server error, or refusing a token (which the next refresh may mend),
+    /// and with [`SchemaUnavailable::Wait`] a writer schema that cannot be fetched or used.
+    /// While it waits, [`Consumer::waiting_on`] says why.
     async fn decode(&self, message: &OwnedMessage, meta: &RecordMeta) -> Result<E> {
         let payload = message.payload().unwrap_or_default();
         let retries = (self.options.max_retries != u32::MAX)
             .then(|| usize::try_from(self.options.max_retries).unwrap_or(usize::MAX));
+        let wait_for_schema = self.schema_unavailable == SchemaUnavailable::Wait;
+        let context = self.context();
         let mut attempt = 0_u32;
-        (|| self.codec.decode::<E>(payload))
+        let result = (|| self.codec.decode::<E>(payload))
             .retry(crate::retry::exponential(
                 self.options.initial_backoff,
                 MAX_DECODE_BACKOFF,
                 retries,
             ))
-            .when(may_pass)
+            .when(|error| may_pass(error) || (wait_for_schema && error.is_schema_unavailable()))
             .notify(|error, wait| {
                 attempt += 1;
-                warn!(%error, attempt, backoff_ms = wait.as_millis() as u64, "decode failed for a reason that may pass; retrying");
+                let backoff_ms = wait.as_millis() as u64;
+                context.set_waiting(Some(format!(
+                    "record {} cannot be decoded yet ({error}); attempt {attempt} failed, the \
+                     next in {backoff_ms} ms",
+                    meta.location()
+                )));
+                warn!(
+                    topic = %meta.topic,
+                    partition = meta.partition,
+                    offset = meta.offset,
+                    error_kind = error.kind(),
+                    %error,
+                    attempt,
+                    backoff_ms,
+                    "decode failed for a reason that may pass; waiting, then trying the record again"
+                );
             })
-            .await
-            .map_err(|error| error.at(meta.location()))
+            .await;
+        // Also after a wait that an earlier, cancelled call began on the same record.
+        context.set_waiting(None);
+        result.map_err(|error| error.at(meta.location()))
     }
 
     /// Marks the record as done: its offset is committed with the next commit. An
     /// acknowledgement that comes after the record's partition was revoked is dropped (and
     /// counted, [`Consumer::late_acks`]): the partition's new owner reads the record again.
-    /// In transactional mode offsets go through transactions only, and this does nothing.
+    /// In transactional mode offsets go through transactions only, and a
+    /// [`Replay`](crate::Replay) never commits: then this does nothing.
     ///
     /// # Errors
     /// [`Error::Kafka`] when librdkafka refuses the offset for another reason.
     pub fn ack(&self, meta: &RecordMeta) -> Result<()> {
-        if self.mode == Mode::Transactional {
+        if self.mode != Mode::AtLeastOnce {
             return Ok(());
         }
         match self
@@ -751,12 +868,13 @@ impl<E: Event> Consumer<E> {
 
     /// Commits the acknowledged offsets now and waits for the broker. A commit refused because
     /// the group is rebalancing (another member joining or leaving at the same moment) is
-    /// retried a few times. Does nothing in transactional mode.
+    /// retried a few times. Does nothing in transactional mode and in a
+    /// [`Replay`](crate::Replay).
     ///
     /// # Errors
     /// [`Error::Kafka`] when the commit fails.
     pub async fn commit(&self) -> Result<()> {
-        if self.mode == Mode::Transactional {
+        if self.mode != Mode::AtLeastOnce {
             return Ok(());
         }
         let commit = || async {

@@ -34,7 +34,7 @@ pub use rdkafka::statistics::Statistics;
 use rdkafka::{
     ClientContext, TopicPartitionList,
     config::RDKafkaLogLevel,
-    consumer::{BaseConsumer, ConsumerContext, Rebalance},
+    consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance},
     error::{KafkaError, KafkaResult},
     types::RDKafkaErrorCode,
 };
@@ -67,6 +67,10 @@ struct Shared {
     refused: watch::Sender<Option<Refusal>>,
     /// The latest statistics librdkafka emitted (`statistics.interval.ms`).
     statistics: Mutex<Option<Arc<Statistics>>>,
+    /// Why the consumer is waiting instead of handing out its next record, if it is.
+    waiting: Mutex<Option<String>>,
+    /// Whether `waiting` is set (read per record without taking the lock).
+    is_waiting: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -285,6 +289,8 @@ impl KafkaContext {
                 brokers_down: AtomicBool::new(false),
                 refused: watch::Sender::new(None),
                 statistics: Mutex::new(None),
+                waiting: Mutex::new(None),
+                is_waiting: AtomicBool::new(false),
             }),
             hooks,
         }
@@ -392,6 +398,25 @@ impl KafkaContext {
         lock(&self.shared.statistics).clone()
     }
 
+    /// Why the consumer of this context is waiting instead of handing out its next record:
+    /// the record's writer schema cannot be fetched or used
+    /// ([`Error::is_schema_unavailable`](crate::Error::is_schema_unavailable)) or the Schema
+    /// Registry cannot be reached, and the record is retried with backoff. `None` while records
+    /// decode (and for clients that are not consumers). A service's health check reports it
+    /// (HTTP 503).
+    pub fn waiting_on(&self) -> Option<String> {
+        lock(&self.shared.waiting).clone()
+    }
+
+    /// Sets or clears [`KafkaContext::waiting_on`].
+    pub(crate) fn set_waiting(&self, reason: Option<String>) {
+        let waiting = reason.is_some();
+        if waiting || self.shared.is_waiting.load(Ordering::Relaxed) {
+            *lock(&self.shared.waiting) = reason;
+            self.shared.is_waiting.store(waiting, Ordering::Relaxed);
+        }
+    }
+
     /// Records the first refusal; returns this one.
     fn refuse(&self, code: RDKafkaErrorCode, reason: &str) -> Refusal {
         let refusal = Refusal {
@@ -489,6 +514,36 @@ impl ConsumerContext for KafkaContext {
         }
     }
 
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Error(_) = rebalance {
+            // librdkafka has just given up the assignment (all of it with the eager protocol,
+            // the failed part with the cooperative one): keep only what it still assigns, so
+            // that nothing acts on a partition this consumer no longer owns (a rewind seeking
+            // it, a parked record handed out). When the assignment cannot be read, nothing is
+            // kept.
+            let assigned = consumer.assignment().ok();
+            let mut owned = lock(&self.shared.owned);
+            let before = owned.partitions.values().map(HashMap::len).sum::<usize>();
+            owned.partitions.retain(|topic, partitions| {
+                partitions.retain(|partition, _| {
+                    assigned
+                        .as_ref()
+                        .is_some_and(|tpl| tpl.find_partition(topic, *partition).is_some())
+                });
+                !partitions.is_empty()
+            });
+            let after = owned.partitions.values().map(HashMap::len).sum::<usize>();
+            if before != after {
+                warn!(
+                    client = self.client,
+                    dropped = before - after,
+                    kept = after,
+                    "rebalance error: partitions no longer assigned are no longer owned"
+                );
+            }
+        }
+    }
+
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         self.hooks.committed(result.as_ref().map(|_| ()), offsets);
     }
@@ -510,4 +565,64 @@ pub(crate) fn describe(tpl: &TopicPartitionList) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::{ClientConfig, Offset, types::RDKafkaRespErr};
+
+    use super::*;
+
+    /// A failed rebalance makes rdkafka unassign (everything, with the eager protocol): the
+    /// context's owned partitions must follow, or a later rewind seeks partitions this consumer
+    /// no longer owns and a parked record of one is handed out. No broker can be made to fail a
+    /// rebalance on cue, so this drives rdkafka's own rebalance callback (which calls librdkafka's
+    /// `rd_kafka_assign`) on a consumer that needs no broker for it.
+    #[test]
+    fn a_rebalance_error_forgets_the_partitions_librdkafka_unassigned() {
+        let context = KafkaContext::new("consumer");
+        let consumer: BaseConsumer<KafkaContext> = ClientConfig::new()
+            .set("group.id", "rebalance-error-test")
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .create_with_context(context.clone())
+            .unwrap();
+        let mut assigned = TopicPartitionList::new();
+        for partition in 0..3 {
+            assigned
+                .add_partition_offset("orders", partition, Offset::Beginning)
+                .unwrap();
+        }
+        context.rebalance(
+            &consumer,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS,
+            &mut assigned,
+        );
+        assert_eq!(consumer.assignment().unwrap().count(), 3);
+        assert_eq!(context.owned_partitions().len(), 3);
+        assert!(context.assignment_of("orders", 1).is_some());
+
+        let mut failed = TopicPartitionList::new();
+        context.rebalance(
+            &consumer,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION,
+            &mut failed,
+        );
+        assert_eq!(
+            consumer.assignment().unwrap().count(),
+            0,
+            "rdkafka unassigned"
+        );
+        assert_eq!(context.owned_partitions(), Vec::<(String, i32)>::new());
+        assert_eq!(context.assignment_of("orders", 1), None);
+
+        // Assigned again: a new assignment, distinct from the one before the error.
+        let before = context.rebalances();
+        context.rebalance(
+            &consumer,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS,
+            &mut assigned,
+        );
+        assert_eq!(context.rebalances(), before + 1);
+        assert_eq!(context.owned_partitions().len(), 3);
+    }
 }

@@ -108,13 +108,29 @@ pub enum Error {
         /// Length of the payload.
         len: usize,
     },
-    /// The Schema Registry has no schema with this id.
+    /// The Schema Registry has no schema with this id (HTTP 404, error code 40403): the schema
+    /// is not there yet, or the client asks the wrong registry. Not a property of the record's
+    /// bytes, so a consumer never dead-letters for it ([`Error::is_schema_unavailable`]).
     #[error("unknown schema id {id}: the Schema Registry at {registry} has no such schema")]
     UnknownSchemaId {
         /// The schema id read from the payload.
         id: u32,
         /// URL of the registry that was asked.
         registry: String,
+    },
+    /// The Schema Registry has a schema with this id, but this codec cannot use it as a writer
+    /// schema: it does not parse as Avro here (it references other schemas, which this codec
+    /// does not resolve, or is not Avro at all), or it is refused (arrays whose items encode to
+    /// zero bytes). Not a property of the record's bytes, so a consumer never dead-letters for it
+    /// ([`Error::is_schema_unavailable`]).
+    #[error("schema id {id} from the Schema Registry at {registry} cannot be used: {reason}")]
+    UnusableSchema {
+        /// The schema id read from the payload.
+        id: u32,
+        /// URL of the registry that answered.
+        registry: String,
+        /// Why the schema cannot be used.
+        reason: String,
     },
     /// The Schema Registry could not be reached (connection refused, DNS, timeout), or kept
     /// answering 429 or 5xx after the configured retries.
@@ -304,17 +320,31 @@ impl Error {
         )
     }
 
-    /// Whether the error is about the record's bytes (it would fail the same way again), so the
-    /// record belongs in a dead-letter topic.
+    /// Whether the error is about the record's bytes, which can never decode (they are not in
+    /// Confluent's wire format, or the body does not decode with its writer schema into the
+    /// reader type), so the record belongs in a dead-letter topic. A writer schema that cannot
+    /// be fetched or used is not the record's fault ([`Error::is_schema_unavailable`]), nor is
+    /// an invalid reader schema (a bug of the reading program).
     pub fn is_poison(&self) -> bool {
         matches!(
             self,
             Self::EmptyPayload
                 | Self::BadMagicByte { .. }
                 | Self::TruncatedHeader { .. }
-                | Self::UnknownSchemaId { .. }
                 | Self::Decode { .. }
-                | Self::InvalidSchema { .. }
+        )
+    }
+
+    /// Whether a record's writer schema cannot be fetched ([`Error::UnknownSchemaId`]: not
+    /// registered yet, or the wrong registry) or used ([`Error::UnusableSchema`]). That is an
+    /// outage, not poison: a consumer waits it out or stops, as
+    /// [`ConsumerOptions::schema_unavailable`](crate::ConsumerOptions::schema_unavailable) says,
+    /// and never dead-letters or commits past the record for it (as Confluent's deserializers
+    /// raise rather than skip).
+    pub fn is_schema_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::UnknownSchemaId { .. } | Self::UnusableSchema { .. }
         )
     }
 
@@ -347,6 +377,7 @@ impl Error {
             Self::BadMagicByte { .. } => "bad_magic_byte",
             Self::TruncatedHeader { .. } => "truncated_header",
             Self::UnknownSchemaId { .. } => "unknown_schema_id",
+            Self::UnusableSchema { .. } => "unusable_schema",
             Self::RegistryUnreachable { .. } => "registry_unreachable",
             Self::RegistryUnauthorized { .. } => "registry_unauthorized",
             Self::SchemaNotRegistered { .. } => "schema_not_registered",

@@ -18,11 +18,16 @@
 //! - [`Codec`]: encode to and decode from the wire format. The writer schema is fetched by id
 //!   (and cached) and resolved into the reader type, so v1 data reads into a v2 type and back.
 //! - [`Producer`] and [`Consumer`] ([`Client::producer`], [`Client::consumer`]): typed, idempotent, at-least-once; undecodable records go to
-//!   a dead-letter topic with headers that say why ([`dlq`]). [`Pipeline`] is
+//!   a dead-letter topic with headers that say why ([`dlq`]). A record whose writer schema
+//!   cannot be fetched or used (an unknown schema id, a schema with references) is not
+//!   undecodable: the consumer waits for the schema, saying why ([`Consumer::waiting_on`]), or
+//!   stops with the error, as `schema.unavailable.action` ([`SchemaUnavailable`]) says; it never
+//!   dead-letters or commits past such a record. [`Pipeline`] is
 //!   consume-transform-produce, with Kafka transactions when `transactional.id` is set; one
 //!   input may become events of several types ([`Outputs`]), written together.
 //!   [`Replay`] ([`Client::replay`]) reads a topic whole from the beginning of every partition
-//!   and says when it has caught up, to rebuild a view (the Order API's order histories).
+//!   and says when it has caught up, to rebuild a view (the Order API's order histories); it
+//!   never commits and never dead-letters (the topic's live consumer does).
 //! - [`auth`]: OAuth client credentials for Kafka (SASL/OAUTHBEARER with Confluent's
 //!   `logicalCluster` and `identityPoolId` extensions) and for the Schema Registry.
 //! - [`compat`]: the seven compatibility levels, as Confluent's registry decides them.
@@ -174,7 +179,9 @@ pub use codec::{Codec, CodecOptions};
 #[cfg(feature = "kafka")]
 pub use config::Config;
 #[cfg(feature = "kafka")]
-pub use consumer::{Consumer, ConsumerOptions, Received, Record, RecordMeta, Tombstone};
+pub use consumer::{
+    Consumer, ConsumerOptions, Received, Record, RecordMeta, SchemaUnavailable, Tombstone,
+};
 #[cfg(feature = "kafka")]
 pub use context::{DefaultHooks, Hooks};
 #[cfg(feature = "kafka")]

@@ -358,7 +358,13 @@ impl<In: Event> Pipeline<In> {
             let filled = self.fill_batch(first, &mut transform, &mut batch).await;
             let outcome = match filled {
                 Ok(()) => self.commit_batch(&batch).await,
-                Err(error) if error.is_refused() || matches!(error, Error::Fatal { .. }) => {
+                // An input whose schema cannot be fetched or used, with
+                // `schema.unavailable.action=fail`, ends the pipeline as it ends a consumer.
+                Err(error)
+                    if error.is_refused()
+                        || error.is_schema_unavailable()
+                        || matches!(error, Error::Fatal { .. }) =>
+                {
                     Err(Failure::Fatal(error))
                 }
                 Err(error) => Err(Failure::Abort(error)),

@@ -3,9 +3,18 @@
 //!
 //! A [`Replay`] is a [`Consumer`] with its partitions assigned by hand
 //! ([`Client::replay`]): it takes no part in its group's rebalances and ignores the group's
-//! committed offsets, so every instance of a service reads everything. Records that cannot be
-//! decoded go to the dead-letter topic as with any consumer. Nothing needs acknowledging: a
-//! replay starts from the beginning again next time.
+//! committed offsets, so every instance of a service reads everything. It is not a member of
+//! the group it names, and so it never commits: no automatic commit, no stored offsets
+//! ([`Consumer::ack`] does nothing), nothing at close; the group's committed offsets are the
+//! live consumers' alone. Nothing needs acknowledging: a replay starts from the beginning again
+//! next time.
+//!
+//! A replay never writes to a dead-letter topic either: a record that can never be decoded is
+//! passed over with a warning and counted ([`Consumer::undecodable_passed`]). Dead-lettering is
+//! the job of the topic's live consumer, once; a replay that dead-lettered would copy the same
+//! records again at every start of every replaying service. A record whose schema cannot be
+//! fetched or used is not undecodable: the replay waits for it, or fails, as any consumer
+//! ([`ConsumerOptions::schema_unavailable`]).
 //!
 //! ```no_run
 //! # async fn run<E: avro_events::Event>(client: avro_events::Client) -> avro_events::Result<()> {
@@ -23,7 +32,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! [`Replay::is_caught_up`] learns about a record that was dead-lettered or passed over from
+//! [`Replay::is_caught_up`] learns about a record passed over as undecodable from
 //! the consumer's position, so it must be called now and then even when no record arrives:
 //! [`Replay::recv_until_caught_up`] does that; a loop that also follows the topic afterwards
 //! calls it on a timer in a `tokio::select!` ([`Replay::recv_record`] is cancel-safe).
@@ -39,7 +48,7 @@ use crate::{
 };
 
 /// How often [`Replay::recv_until_caught_up`] checks, while no record comes, whether records
-/// dead-lettered or passed over have brought the replay to its end.
+/// passed over have brought the replay to its end.
 pub const CATCH_UP_CHECK: Duration = Duration::from_millis(200);
 
 /// Where one partition stood when the replay started, and how far it has been read.
@@ -82,7 +91,8 @@ impl<E> std::fmt::Debug for Replay<E> {
 impl Client {
     /// A [`Replay`] of [`Event::TOPIC`]: every partition assigned from its beginning, and the
     /// end offsets of that moment noted. `options` names the group (used for nothing but
-    /// librdkafka's `group.id`; no offsets are read from it) and the dead-letter topic.
+    /// librdkafka's `group.id`; no offsets are read from it or committed to it); its
+    /// dead-letter topic is not used (a replay passes over undecodable records).
     ///
     /// # Errors
     /// As [`Client::consumer`], and [`Error::Kafka`] ([`KafkaOperation::Assign`]) when the
@@ -93,7 +103,7 @@ impl Client {
         options: impl Into<ConsumerOptions>,
         timeout: Duration,
     ) -> Result<Replay<E>> {
-        let consumer = Consumer::<E>::create(self, options.into(), &[], Mode::AtLeastOnce).await?;
+        let consumer = Consumer::<E>::create(self, options.into(), &[], Mode::Replay).await?;
         let native = consumer.rdkafka_arc();
         let topic = E::TOPIC.to_owned();
         let fail = {
@@ -185,7 +195,7 @@ impl<E: Event> Replay<E> {
     }
 
     /// The next record, or `None` once every record that was in the topic when the replay
-    /// started has been read (or dead-lettered, or passed over): the loop that reads a topic
+    /// started has been read (or passed over as undecodable): the loop that reads a topic
     /// whole before going on. While no record comes, [`Replay::is_caught_up`] is checked every
     /// [`CATCH_UP_CHECK`]; cancel-safe.
     ///
@@ -203,14 +213,14 @@ impl<E: Event> Replay<E> {
         }
     }
 
-    /// Whether every record that was in the topic when the replay started has been handed out,
-    /// dead-lettered or passed over. Once true, stays true.
+    /// Whether every record that was in the topic when the replay started has been handed out
+    /// or passed over. Once true, stays true.
     pub fn is_caught_up(&mut self) -> bool {
         if self.caught_up {
             return true;
         }
         if self.partitions.iter().any(|p| !p.done()) && self.consumer.is_idle() {
-            // Records dead-lettered on the way are not handed out: the consumer's position
+            // Records passed over on the way are not handed out: the consumer's position
             // (the offset after the last record it took from librdkafka) covers them, as long
             // as no record taken is still parked (a cancelled `recv_record`).
             if let Ok(positions) = self.consumer.rdkafka().position() {
@@ -237,7 +247,7 @@ impl<E: Event> Replay<E> {
             .sum()
     }
 
-    /// The consumer underneath (counters such as [`Consumer::dead_lettered`]).
+    /// The consumer underneath (counters such as [`Consumer::undecodable_passed`]).
     pub fn consumer(&self) -> &Consumer<E> {
         &self.consumer
     }

@@ -1,5 +1,6 @@
 //! `Client::replay`: a topic read whole from the beginning of every partition, whatever the
-//! group has committed, caught up at the end offsets of its start, then followed.
+//! group has committed, caught up at the end offsets of its start, then followed; never
+//! committing into the group it names, never dead-lettering.
 
 mod common;
 
@@ -8,7 +9,13 @@ use std::time::Duration;
 use common::{bananas_order, config};
 use grocery_events::{Client, Order, Record, topics};
 use local_stack::Stack;
-use rdkafka::producer::FutureRecord;
+use rdkafka::{
+    ClientConfig, Offset, TopicPartitionList,
+    consumer::{BaseConsumer, Consumer as _},
+    producer::FutureRecord,
+};
+
+const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_reads_everything_catches_up_and_follows() {
@@ -27,7 +34,7 @@ async fn replay_reads_everything_catches_up_and_follows() {
     }
     consumer.commit().await.unwrap();
     consumer.close().await.unwrap();
-    // An undecodable record last: the replay catches up past it once it is dead-lettered.
+    // An undecodable record last: the replay catches up past it once it is passed over.
     producer
         .rdkafka()
         .send(
@@ -57,7 +64,8 @@ async fn replay_reads_everything_catches_up_and_follows() {
     seen.sort();
     let expected: Vec<_> = (0..10).map(|n| bananas_order(n, 1).order_id).collect();
     assert_eq!(seen, expected);
-    assert_eq!(replay.consumer().dead_lettered(), 1);
+    assert_eq!(replay.consumer().undecodable_passed(), 1);
+    assert_eq!(replay.consumer().dead_lettered(), 0);
     assert_eq!(replay.remaining(), 0);
 
     // Then it follows the topic.
@@ -73,4 +81,148 @@ async fn replay_reads_everything_catches_up_and_follows() {
         Record::Tombstone(t) => panic!("{t:?}"),
     }
     assert!(replay.is_caught_up());
+}
+
+/// The offsets `group` has committed on every partition of the orders topic, as a second client
+/// reads them from the broker.
+fn committed(stack: &Stack, group: &str) -> Vec<(i32, Offset)> {
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", stack.bootstrap_servers())
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut partitions = TopicPartitionList::new();
+    for partition in 0..topics::PARTITIONS {
+        partitions.add_partition(topics::ORDERS, partition);
+    }
+    let committed = reader
+        .committed_offsets(partitions, Duration::from_secs(10))
+        .unwrap();
+    committed
+        .elements()
+        .iter()
+        .map(|e| (e.partition(), e.offset()))
+        .collect()
+}
+
+/// Records on the orders topic's dead-letter topic (every partition, from the watermarks).
+fn dead_letters(stack: &Stack) -> i64 {
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", stack.bootstrap_servers())
+        .create()
+        .unwrap();
+    let dlq = topics::dead_letter(topics::ORDERS);
+    (0..topics::PARTITIONS)
+        .map(|partition| {
+            let (low, high) = reader
+                .fetch_watermarks(&dlq, partition, Duration::from_secs(10))
+                .unwrap();
+            high - low
+        })
+        .sum()
+}
+
+/// A replay is not a member of the group it names (picklist-consumer's restore replays under
+/// its live group's id): it never commits, even when its records are acknowledged, so the
+/// group's committed offsets stay as its live consumer left them; and it never dead-letters,
+/// so a second (and every later) start adds nothing to the dead-letter topic. An undecodable
+/// record is passed over and counted, the replay still reaches its end past it, and the live
+/// consumer, the one that dead-letters, then finds it where it left off. Replays used to store
+/// the poison record's offset with its dead-letter copy and commit it into the live group
+/// (moving it past records it had not read) and dead-letter it again at every start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_never_commits_into_its_group_nor_dead_letters() {
+    let stack = Stack::start().await.unwrap();
+    let client = Client::from_config(config(&stack)).unwrap();
+    let producer = client.producer().await.unwrap();
+    for n in 0..10 {
+        producer.send(&bananas_order(n, 1)).await.unwrap();
+    }
+    let group = "picklist-live";
+    let live = client.consumer::<Order>(group).await.unwrap();
+    for _ in 0..10 {
+        let received = live.recv().await.unwrap();
+        live.ack(&received.meta).unwrap();
+    }
+    live.commit().await.unwrap();
+    live.close().await.unwrap();
+    drop(live);
+    let before = committed(&stack, group);
+    assert_eq!(
+        before
+            .iter()
+            .map(|(_, offset)| offset.to_raw().unwrap_or(0).max(0))
+            .sum::<i64>(),
+        10,
+        "the live group committed its ten orders: {before:?}"
+    );
+    // Then an undecodable record and five more orders, which the live group has not read.
+    producer
+        .rdkafka()
+        .send(
+            FutureRecord::to(topics::ORDERS)
+                .key("poison")
+                .payload(b"not avro".as_slice()),
+            WAIT,
+        )
+        .await
+        .map_err(|(error, _)| error)
+        .unwrap();
+    for n in 10..15 {
+        producer.send(&bananas_order(n, 1)).await.unwrap();
+    }
+
+    for start in 1..=2 {
+        let mut replay = client.replay::<Order>(group, WAIT).await.unwrap();
+        let mut seen = 0;
+        while let Some(record) = tokio::time::timeout(WAIT, replay.recv_until_caught_up())
+            .await
+            .unwrap_or_else(|_| panic!("replay {start} never reached its end"))
+            .unwrap()
+        {
+            // Acknowledging what a replay hands out commits nothing either.
+            replay.consumer().ack(record.meta()).unwrap();
+            seen += 1;
+        }
+        replay.consumer().commit().await.unwrap();
+        assert_eq!(seen, 15, "replay {start}");
+        assert_eq!(replay.consumer().undecodable_passed(), 1, "replay {start}");
+        assert_eq!(replay.consumer().dead_lettered(), 0, "replay {start}");
+        drop(replay);
+        assert_eq!(
+            dead_letters(&stack),
+            0,
+            "replay {start} wrote to the dead-letter topic"
+        );
+        assert_eq!(
+            committed(&stack, group),
+            before,
+            "replay {start} changed the live group's committed offsets"
+        );
+    }
+
+    // The live consumer goes on where it left off: the five new orders, and the poison record
+    // dead-lettered once, by it.
+    let live = client.consumer::<Order>(group).await.unwrap();
+    let mut orders = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while orders.len() < 5 || live.dead_lettered() < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "live consumer: {} orders, {} dead-lettered",
+            orders.len(),
+            live.dead_lettered()
+        );
+        if let Ok(received) = tokio::time::timeout(Duration::from_millis(500), live.recv()).await {
+            let received = received.unwrap();
+            live.ack(&received.meta).unwrap();
+            orders.push(received.event.order_id);
+        }
+    }
+    orders.sort();
+    let expected: Vec<_> = (10..15).map(|n| bananas_order(n, 1).order_id).collect();
+    assert_eq!(orders, expected);
+    assert_eq!(live.dead_lettered(), 1);
+    assert_eq!(dead_letters(&stack), 1);
+    live.close().await.unwrap();
 }

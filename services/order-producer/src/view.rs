@@ -4,8 +4,9 @@
 //!
 //! Until the records that were on the topic at start have all been read, the view is not
 //! *ready*: `GET /orders/{id}` and `/health` answer 503 rather than a partial history.
-//! Undecodable records go to `grocery.order-status.v1.dlq` (the core consumer does that) and
-//! are counted.
+//! Undecodable records are passed over with a warning and counted: a replay never writes to
+//! the dead-letter topic (that would copy the same records again at every start of every
+//! instance) nor commits offsets.
 
 use std::{
     collections::HashMap,
@@ -35,7 +36,7 @@ const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// How often the view checks whether it has caught up when no record arrives (a record
-/// dead-lettered last moves only the consumer's position).
+/// passed over last moves only the consumer's position).
 const CATCH_UP_CHECK: Duration = Duration::from_millis(250);
 
 /// An order this process placed (acknowledged by the broker), shown as `PLACED` until its
@@ -57,7 +58,7 @@ pub(crate) struct View {
     remaining: AtomicU64,
     records: AtomicU64,
     repeats: AtomicU64,
-    dead_lettered: AtomicU64,
+    undecodable: AtomicU64,
 }
 
 /// What `GET /orders/{id}` finds.
@@ -187,10 +188,10 @@ impl View {
                 self.repeats.load(Ordering::Relaxed),
             ),
             (
-                "order_api_status_dead_lettered_total",
+                "order_api_status_undecodable_total",
                 "counter",
-                "Order status records that could not be decoded, sent to grocery.order-status.v1.dlq",
-                self.dead_lettered.load(Ordering::Relaxed),
+                "Order status records that could not be decoded, passed over (logged; a replay does not dead-letter)",
+                self.undecodable.load(Ordering::Relaxed),
             ),
             (
                 "order_api_view_orders",
@@ -265,8 +266,8 @@ pub(crate) async fn follow(
             },
             _ = check.tick() => {}
         }
-        view.dead_lettered
-            .store(replay.consumer().dead_lettered(), Ordering::Relaxed);
+        view.undecodable
+            .store(replay.consumer().undecodable_passed(), Ordering::Relaxed);
         if !view.is_ready() {
             if replay.is_caught_up() {
                 view.remaining.store(0, Ordering::Relaxed);

@@ -342,9 +342,10 @@ async fn simulate(
 
 /// Puts back on `board` (and on the live page) the pick lists not yet READY, as
 /// `grocery.picklist.v1` and `grocery.order-status.v1` hold them: the topics are read whole
-/// ([`Client::replay`], group `group`, no offsets committed), so a restarted screen shows the
-/// lists its group had already read, in their states, and staff take them on where they were.
-/// Returns how many lists were put back.
+/// ([`Client::replay`], group `group`: nothing committed to it, nothing dead-lettered, an
+/// undecodable record passed over with a warning), so a restarted screen shows the lists its
+/// group had already read, in their states, and staff take them on where they were; the live
+/// consumer's committed offsets are left as they were. Returns how many lists were put back.
 ///
 /// # Errors
 /// When a topic cannot be read (brokers unreachable for `timeout`, no right to read it).

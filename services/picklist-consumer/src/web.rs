@@ -188,6 +188,15 @@ impl Server {
     }
 }
 
+/// `200 ok`, or `503` while a pick list cannot be decoded yet (its schema cannot be fetched
+/// from the registry; the body says which record and why).
+async fn health(State(state): State<AppState>) -> (StatusCode, String) {
+    match state.client.waiting_on() {
+        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
+        None => (StatusCode::OK, "ok".to_owned()),
+    }
+}
+
 /// Binds `addr` and serves the page until `shutdown` turns true.
 pub(crate) async fn spawn(
     addr: SocketAddr,
@@ -201,7 +210,7 @@ pub(crate) async fn spawn(
     let routes = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/events", get(events))
-        .route("/health", get(|| async { "ok" }))
+        .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route(
             "/picklists/{order_id}/picking-started",

@@ -380,7 +380,9 @@ async fn malformed_orders_go_to_the_dead_letter_topic_and_the_services_keep_runn
         .unwrap();
     for (i, payload) in [
         &b"{\"order_id\": 1}"[..],
-        &[0, 0, 0, 0x30, 0x39, 1, 2][..],
+        // A body that ends inside its first field. (An unknown schema id is not malformed:
+        // fulfillment would wait for the schema.)
+        &[0, 0, 0, 0, 1, 0xff][..],
         &[0][..],
     ]
     .iter()
