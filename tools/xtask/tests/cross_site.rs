@@ -334,6 +334,39 @@ async fn another_sites_page_cannot_drive_the_pages_and_they_keep_working() {
         "the real page is not refused"
     );
 
+    // The request the issue confirmed (it used to answer 200 and start the producer), and a
+    // rebinding read, as plain HTTP.
+    let http = reqwest::Client::new();
+    let response = http
+        .post(format!(
+            "http://{control_addr}/api/services/order-producer/start"
+        ))
+        .header("content-type", "text/plain")
+        .header("origin", "http://evil.example")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let refusal: Value = response.json().await.unwrap();
+    assert!(
+        refusal["error"]
+            .as_str()
+            .unwrap()
+            .contains("http://evil.example"),
+        "{refusal}"
+    );
+    let response = http
+        .get(format!("http://{control_addr}/api/state"))
+        .header("host", "rebind.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let state: Value =
+        serde_json::from_str(&http_get(&control_addr, "/api/state").unwrap()).unwrap();
+    assert_eq!(state["services"][0]["state"], "not started", "{state}");
+
     let chromium = browser.close().unwrap();
     assert!(chromium.success(), "chromium exited with {chromium}");
     for process in [&mut staff, &mut api, &mut control] {
