@@ -17,7 +17,10 @@
 //! Kafka, the Schema Registry and authentication come from `--config` (a Confluent
 //! `client.properties`, env `GROCERY_CONFIG`, overridden by `GROCERY_*` variables). Bad
 //! configuration prints one `error: …` line and exits with status 2. Logs go to stderr
-//! (`RUST_LOG`, default `info`); SIGINT or SIGTERM stop gracefully.
+//! (`RUST_LOG`, default `info`); SIGINT or SIGTERM stop gracefully, within
+//! `--shutdown-grace-ms` (env `GROCERY_SHUTDOWN_GRACE_MS`, default 30 s; past it, or at a second
+//! signal, the orders not yet acknowledged are counted in the log and the exit status is
+//! non-zero: see [`service_kit::shutdown`]).
 
 mod api;
 mod control;
@@ -56,6 +59,8 @@ struct Cli {
     /// default port 0 picks a free one; the address is logged as `listening on http://…`).
     #[arg(long, env = "ORDER_PRODUCER_LISTEN", default_value = "127.0.0.1:0")]
     listen: SocketAddr,
+    #[command(flatten)]
+    shutdown: startup::ShutdownArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -76,37 +81,42 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    startup::run(cli.config.as_deref(), |service| async move {
-        if !control::valid_rate(cli.rate) {
-            return Err(startup::BadConfig(format!(
-                "--rate must be a number of orders per second ≥ 0, got {}",
-                cli.rate
-            ))
-            .into());
-        }
-        let catalog = startup::load_catalog(cli.catalog.as_deref())?;
-        let startup::Service {
-            client, shutdown, ..
-        } = service;
-        let producer = client.producer().await?;
-        match cli.command {
-            Some(Command::Serve {
-                listen,
-                deadline_ms,
-            }) => {
-                let deadline = std::time::Duration::from_millis(deadline_ms);
-                api::serve(listen, client, producer, catalog, deadline, shutdown).await
+    startup::run(
+        cli.config.as_deref(),
+        cli.shutdown.grace(),
+        |service| async move {
+            if !control::valid_rate(cli.rate) {
+                return Err(startup::BadConfig(format!(
+                    "--rate must be a number of orders per second ≥ 0, got {}",
+                    cli.rate
+                ))
+                .into());
             }
-            None => {
-                let options = simulate::Options {
-                    count: cli.count,
-                    rate: cli.rate,
-                    seed: cli.seed,
-                    report: cli.report,
-                    listen: cli.listen,
-                };
-                simulate::run(&options, &producer, &catalog, shutdown).await
+            let catalog = startup::load_catalog(cli.catalog.as_deref())?;
+            let startup::Service {
+                client, shutdown, ..
+            } = service;
+            let producer = client.producer().await?;
+            shutdown.account_producer("order producer", &producer);
+            match cli.command {
+                Some(Command::Serve {
+                    listen,
+                    deadline_ms,
+                }) => {
+                    let deadline = std::time::Duration::from_millis(deadline_ms);
+                    api::serve(listen, client, producer, catalog, deadline, shutdown).await
+                }
+                None => {
+                    let options = simulate::Options {
+                        count: cli.count,
+                        rate: cli.rate,
+                        seed: cli.seed,
+                        report: cli.report,
+                        listen: cli.listen,
+                    };
+                    simulate::run(&options, &producer, &catalog, shutdown).await
+                }
             }
-        }
-    })
+        },
+    )
 }
