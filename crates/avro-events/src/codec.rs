@@ -22,6 +22,12 @@
 //! bytes (`{"type":"array","items":"null"}`, an empty record), with which a few bytes could
 //! claim millions of items, is refused as [`Error::UnusableSchema`].
 //!
+//! Both paths are driven with hostile input: generated writer and reader schemas with valid,
+//! truncated and mutated bodies behind a registered id (`grocery-events`'
+//! `tests/codec_generated.rs`, through [`Codec::check_decode`]), and the
+//! libFuzzer targets of `fuzz/` (through [`check_body`](crate::dynamic::check_body)), whose
+//! corpus the stable suite replays.
+//!
 //! Keys are plain UTF-8 strings ([`Event::key`]) unless the event declares
 //! [`Event::KEY_SCHEMA`]: then they are Avro in the wire format too, registered under
 //! `<topic>-key` ([`Codec::encode_key`], [`Codec::decode_key`]).
@@ -132,17 +138,17 @@ impl CodecOptions {
 
 /// The schema a Rust type is compiled against.
 #[derive(Debug)]
-struct ReaderSchema {
-    avro: Schema,
-    fast: serde_avro_fast::Schema,
-    canonical: String,
+pub(crate) struct ReaderSchema {
+    pub(crate) avro: Schema,
+    pub(crate) fast: serde_avro_fast::Schema,
+    pub(crate) canonical: String,
 }
 
 /// A schema fetched from the registry by id.
 #[derive(Debug)]
-struct WriterSchema {
-    avro: Schema,
-    canonical: String,
+pub(crate) struct WriterSchema {
+    pub(crate) avro: Schema,
+    pub(crate) canonical: String,
 }
 
 /// What encoding writes for one (type, topic).
@@ -171,7 +177,7 @@ enum Part {
 }
 
 /// A compiled resolution from a writer schema id into a reader type (or why there is none).
-type CachedPlan = Arc<std::result::Result<Plan, String>>;
+pub(crate) type CachedPlan = Arc<std::result::Result<Plan, String>>;
 
 /// Encodes and decodes [`Event`]s in Confluent's wire format. Create one per application and
 /// share it (it is `Send + Sync`, and cheap to share in an `Arc`): it caches schema ids and
@@ -378,21 +384,14 @@ impl Codec {
             location: None,
             reason,
         };
-        if writer.canonical == reader.canonical {
-            return serde_avro_fast::from_datum_slice::<T>(body, &reader.fast)
-                .map_err(|e| decode_err(e.to_string()));
-        }
-        let plan = self.plan::<E>(schema_id, part, &writer, &reader);
-        let plan = plan.as_ref().as_ref().map_err(|e| decode_err(e.clone()))?;
-        let resolved = plan
-            .run(
-                body,
-                Vec::with_capacity(body.len() + 32),
-                self.options.max_allocation_bytes,
-            )
-            .map_err(decode_err)?;
-        serde_avro_fast::from_datum_slice::<T>(&resolved, &reader.fast)
-            .map_err(|e| decode_err(e.to_string()))
+        decode_body(
+            body,
+            &writer,
+            &reader,
+            || self.plan::<E>(schema_id, part, &writer, &reader),
+            self.options.max_allocation_bytes,
+        )
+        .map_err(decode_err)
     }
 
     /// The resolution plan from writer schema `schema_id` into `E` (or its key), compiled on
@@ -454,7 +453,7 @@ impl Codec {
     }
 
     /// The writer schema with global id `id`, from the cache or the registry.
-    async fn writer(&self, id: u32) -> Result<Arc<WriterSchema>> {
+    pub(crate) async fn writer(&self, id: u32) -> Result<Arc<WriterSchema>> {
         if let Some(found) = read_lock(&self.writers).get(&id) {
             return Ok(found.clone());
         }
@@ -587,9 +586,30 @@ impl Codec {
     }
 }
 
+/// Decodes `body`, written with `writer`, into `T` as `reader` reads it: straight when the two
+/// schemas have the same Parsing Canonical Form, else rewritten by the resolution `plan` (at
+/// most `limit` bytes) first. The one decoding path of [`Codec::decode`] and
+/// [`Codec::check_decode`](crate::codec::Codec::check_decode).
+pub(crate) fn decode_body<T: DeserializeOwned>(
+    body: &[u8],
+    writer: &WriterSchema,
+    reader: &ReaderSchema,
+    plan: impl FnOnce() -> CachedPlan,
+    limit: usize,
+) -> std::result::Result<T, String> {
+    if writer.canonical == reader.canonical {
+        return serde_avro_fast::from_datum_slice::<T>(body, &reader.fast)
+            .map_err(|e| e.to_string());
+    }
+    let plan = plan();
+    let plan = plan.as_ref().as_ref().map_err(Clone::clone)?;
+    let resolved = plan.run(body, Vec::with_capacity(body.len().min(limit) + 32), limit)?;
+    serde_avro_fast::from_datum_slice::<T>(&resolved, &reader.fast).map_err(|e| e.to_string())
+}
+
 /// Refuses a writer schema with an array whose items encode to zero bytes: a record of a few
 /// bytes could then claim any number of items.
-fn check_array_items(schema: &Schema) -> std::result::Result<(), String> {
+pub(crate) fn check_array_items(schema: &Schema) -> std::result::Result<(), String> {
     let resolved =
         apache_avro::schema::ResolvedSchema::try_from(schema).map_err(|e| e.to_string())?;
     let names = resolved.get_names();

@@ -17,6 +17,8 @@
 //!   configure the codec. `Debug` redacts secrets.
 //! - [`Codec`]: encode to and decode from the wire format. The writer schema is fetched by id
 //!   (and cached) and resolved into the reader type, so v1 data reads into a v2 type and back.
+//!   [`dynamic`]: the same decoding with a reader schema known only at run time (tools, the
+//!   hostile-input tests and the `fuzz/` targets).
 //! - [`Producer`] and [`Consumer`] ([`Client::producer`], [`Client::consumer`]): typed, idempotent, at-least-once; undecodable records go to
 //!   a dead-letter topic with headers that say why ([`dlq`]). A record whose writer schema
 //!   cannot be fetched or used (an unknown schema id, a schema with references) is not
@@ -149,6 +151,7 @@ pub mod consumer;
 #[cfg(feature = "kafka")]
 pub mod context;
 pub mod dlq;
+pub mod dynamic;
 mod error;
 mod event;
 pub mod headers;

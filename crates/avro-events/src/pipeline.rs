@@ -204,6 +204,11 @@ impl<In: Event> Pipeline<In> {
         !self.consumer.context().brokers_down() && !self.producer_context().brokers_down()
     }
 
+    /// The producer the outputs go through (e.g. to count the records still in flight).
+    pub fn producer(&self) -> &Producer {
+        &self.producer
+    }
+
     /// The producer's client context (statistics, broker reachability).
     pub fn producer_context(&self) -> &KafkaContext {
         self.producer.context()

@@ -40,6 +40,34 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// Polls `GET /metrics` of the service at `addr` until the sample `series` (as in [`metric`])
+/// satisfies `done`, and returns its value: the condition is the event waited on, the pause
+/// between requests only spaces them.
+///
+/// # Errors
+/// When the service cannot be reached, or the condition does not hold within `timeout` (the
+/// error shows the last `/metrics`).
+pub fn wait_metric(
+    addr: &str,
+    series: &str,
+    timeout: std::time::Duration,
+    done: impl Fn(f64) -> bool,
+) -> anyhow::Result<f64> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let text = http_get(addr, "/metrics")?;
+        if let Some(value) = metric(&text, series).filter(|v| done(*v)) {
+            return Ok(value);
+        }
+        if std::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "{series} did not reach its condition within {timeout:?}; last /metrics:\n{text}"
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// Asserts how a service refuses bad configuration at start-up: exit status 2 and exactly one
 /// line on stderr, `error: …`, naming `named` (the key or file at fault).
 ///

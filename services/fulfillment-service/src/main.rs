@@ -20,7 +20,10 @@
 //! `RUST_LOG=info,fulfillment_service=debug` each order's `trace_id` is logged.
 //! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`
 //! overrides; bad configuration prints one `error: …` line and exits with status 2. Logs go
-//! to stderr (`RUST_LOG`, default `info`); SIGINT or SIGTERM stop gracefully.
+//! to stderr (`RUST_LOG`, default `info`); SIGINT or SIGTERM stop gracefully, within
+//! `--shutdown-grace-ms` (env `GROCERY_SHUTDOWN_GRACE_MS`, default 30 s; past it, or at a second
+//! signal, the records not delivered and the orders not committed are counted in the log and
+//! the exit status is non-zero: see [`service_kit::shutdown`]).
 
 mod metrics;
 use service_kit as startup;
@@ -50,55 +53,63 @@ struct Cli {
     /// Address of the metrics and health endpoints (port 0 picks a free port).
     #[arg(long, env = "FULFILLMENT_LISTEN", default_value = "127.0.0.1:9464")]
     listen: SocketAddr,
+    #[command(flatten)]
+    shutdown: startup::ShutdownArgs,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    startup::run(cli.config.as_deref(), |service| async move {
-        let catalog = startup::load_catalog(cli.catalog.as_deref())?;
-        let startup::Service {
-            client, shutdown, ..
-        } = service;
-        let pipeline = Arc::new(client.pipeline::<Order>(cli.group.clone()).await?);
-        let metrics = Arc::new(metrics::Metrics::new());
-        let server = metrics::serve(
-            cli.listen,
-            metrics.clone(),
-            pipeline.clone(),
-            shutdown.receiver(),
-        )
-        .await?;
-        tracing::info!(group = %cli.group, roster = %cli.roster, "fulfillment service running");
+    startup::run(
+        cli.config.as_deref(),
+        cli.shutdown.grace(),
+        |service| async move {
+            let catalog = startup::load_catalog(cli.catalog.as_deref())?;
+            let startup::Service {
+                client, shutdown, ..
+            } = service;
+            let pipeline = Arc::new(client.pipeline::<Order>(cli.group.clone()).await?);
+            shutdown.account_producer("pick-list producer", pipeline.producer());
+            shutdown.account_consumer("order consumer", pipeline.consumer().context());
+            let metrics = Arc::new(metrics::Metrics::new());
+            let server = metrics::serve(
+                cli.listen,
+                metrics.clone(),
+                pipeline.clone(),
+                shutdown.receiver(),
+            )
+            .await?;
+            tracing::info!(group = %cli.group, roster = %cli.roster, "fulfillment service running");
 
-        let builder = PickListBuilder::new(&catalog, cli.roster.clone());
-        let latency = metrics.latency.clone();
-        let transform = |received: &Received<Order>| -> Outputs {
-            let now = startup::now_ms();
-            let order = &received.event;
-            latency.observe(metrics::latency_seconds(now, order.order_time));
-            let pick_list = builder.build(order, now);
-            // Inside the pipeline's `process` span: its `trace_id` is the order's, which the
-            // pick list and the statuses continue.
-            tracing::debug!(order_id = %order.order_id, trace_id = %received.trace().map(|t| t.trace_id().to_string()).unwrap_or_default(), picker = %pick_list.assigned_picker, "pick list built");
-            let [received_status, created] =
-                grocery_store::fulfillment_statuses(order, &pick_list, now);
-            Outputs::new()
-                .with(received_status)
-                .with(created)
-                .with(pick_list)
-        };
-        let outcome = pipeline.run(transform, shutdown.requested()).await;
-        let outcome = startup::tolerate_final_commit(outcome, shutdown.is_requested());
-        shutdown.trigger();
-        let _ = server.await;
-        let stats = pipeline.stats();
-        tracing::info!(
-            consumed = stats.consumed.load(std::sync::atomic::Ordering::Relaxed),
-            produced = stats.produced.load(std::sync::atomic::Ordering::Relaxed),
-            dead_lettered = pipeline.consumer().dead_lettered(),
-            "fulfillment service stopped"
-        );
-        outcome?;
-        Ok(ExitCode::SUCCESS)
-    })
+            let builder = PickListBuilder::new(&catalog, cli.roster.clone());
+            let latency = metrics.latency.clone();
+            let transform = |received: &Received<Order>| -> Outputs {
+                let now = startup::now_ms();
+                let order = &received.event;
+                latency.observe(metrics::latency_seconds(now, order.order_time));
+                let pick_list = builder.build(order, now);
+                // Inside the pipeline's `process` span: its `trace_id` is the order's, which the
+                // pick list and the statuses continue.
+                tracing::debug!(order_id = %order.order_id, trace_id = %received.trace().map(|t| t.trace_id().to_string()).unwrap_or_default(), picker = %pick_list.assigned_picker, "pick list built");
+                let [received_status, created] =
+                    grocery_store::fulfillment_statuses(order, &pick_list, now);
+                Outputs::new()
+                    .with(received_status)
+                    .with(created)
+                    .with(pick_list)
+            };
+            let outcome = pipeline.run(transform, shutdown.requested()).await;
+            let outcome = startup::tolerate_final_commit(outcome, shutdown.is_requested());
+            shutdown.trigger();
+            let _ = server.await;
+            let stats = pipeline.stats();
+            tracing::info!(
+                consumed = stats.consumed.load(std::sync::atomic::Ordering::Relaxed),
+                produced = stats.produced.load(std::sync::atomic::Ordering::Relaxed),
+                dead_lettered = pipeline.consumer().dead_lettered(),
+                "fulfillment service stopped"
+            );
+            outcome?;
+            Ok(ExitCode::SUCCESS)
+        },
+    )
 }

@@ -1,14 +1,17 @@
 //! What the three example services share: one start-up skeleton ([`run`]: logging,
 //! OTLP export when asked for ([`telemetry`]), configuration loaded and validated once into a
-//! [`Client`], signals, exit statuses), their client metrics from librdkafka's statistics
-//! ([`stats`]), and the guard in front of their web servers ([`web_guard`]: `Host`, `Origin`
-//! and JSON-only state changes, so that no other web site can drive them). Their process
-//! tests use the workspace's one process harness, the dev-only `test-support` crate.
+//! [`Client`], signals, a bounded shutdown ([`shutdown`]), exit statuses), their client
+//! metrics from librdkafka's statistics ([`stats`]), and the guard in front of their web
+//! servers ([`web_guard`]: `Host`, `Origin` and JSON-only state changes, so that no other web
+//! site can drive them). Their process tests use the workspace's one process harness, the
+//! dev-only `test-support` crate.
 //!
 //! ```no_run
 //! fn main() -> std::process::ExitCode {
-//!     service_kit::run(None, |service| async move {
+//!     let grace = std::time::Duration::from_secs(30);
+//!     service_kit::run(None, grace, |service| async move {
 //!         let producer = service.client.producer().await?;
+//!         service.shutdown.account_producer("producer", &producer);
 //!         service.shutdown.requested().await;
 //!         producer.flush(std::time::Duration::from_secs(30)).await?;
 //!         Ok(std::process::ExitCode::SUCCESS)
@@ -16,14 +19,16 @@
 //! }
 //! ```
 
+pub mod shutdown;
 pub mod stats;
 pub mod telemetry;
 pub mod web_guard;
 
-use std::{fmt, future::Future, io::IsTerminal, path::Path, process::ExitCode, sync::Arc};
+pub use shutdown::{EXIT_GRACE_EXPIRED, GiveUp, Shutdown, ShutdownArgs};
+
+use std::{fmt, future::Future, io::IsTerminal, path::Path, process::ExitCode, time::Duration};
 
 use grocery_events::{Client, Config, KafkaOperation};
-use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 /// What [`run`] hands a service: its one [`Client`] and its shutdown signal.
@@ -32,65 +37,10 @@ use tracing_subscriber::EnvFilter;
 pub struct Service {
     /// The client every producer, consumer and pipeline of the service comes from.
     pub client: Client,
-    /// Turns on at the first SIGINT or SIGTERM, or when the service triggers it.
+    /// Turns on at the first SIGINT or SIGTERM, or when the service triggers it; register
+    /// the service's clients with it ([`Shutdown::account_producer`], …) so that a forced
+    /// exit says what was left undelivered or uncommitted.
     pub shutdown: Shutdown,
-}
-
-/// A shutdown signal shared by a service's tasks.
-#[derive(Debug, Clone)]
-pub struct Shutdown {
-    sender: Arc<watch::Sender<bool>>,
-}
-
-impl Default for Shutdown {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Shutdown {
-    /// A signal that turns on only when [`Shutdown::trigger`]ed.
-    pub fn new() -> Self {
-        Self {
-            sender: Arc::new(watch::Sender::new(false)),
-        }
-    }
-
-    /// A signal that also turns on at the first SIGINT or SIGTERM.
-    pub fn on_signals() -> Self {
-        let shutdown = Self::new();
-        tokio::spawn({
-            let shutdown = shutdown.clone();
-            async move {
-                shutdown_signal().await;
-                shutdown.trigger();
-            }
-        });
-        shutdown
-    }
-
-    /// Turns the signal on.
-    pub fn trigger(&self) {
-        self.sender.send_replace(true);
-    }
-
-    /// Whether the signal is on.
-    pub fn is_requested(&self) -> bool {
-        *self.sender.borrow()
-    }
-
-    /// Resolves once the signal is on.
-    pub fn requested(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut receiver = self.sender.subscribe();
-        async move {
-            let _ = receiver.wait_for(|stop| *stop).await;
-        }
-    }
-
-    /// A receiver of the signal, for tasks that watch it themselves.
-    pub fn receiver(&self) -> watch::Receiver<bool> {
-        self.sender.subscribe()
-    }
 }
 
 /// The start-up skeleton of every service: installs the tracing subscriber, reads the
@@ -98,7 +48,12 @@ impl Shutdown {
 /// [`Client`], listens for SIGINT and SIGTERM, runs `service` on a multi-threaded tokio runtime
 /// and turns its outcome into the exit status ([`exit_code`]: 0, 1, 2 for bad configuration,
 /// 3 when a broker refused the client).
-pub fn run<F, Fut>(config: Option<&Path>, service: F) -> ExitCode
+///
+/// Stopping is bounded by `grace` (see [`shutdown`]): once the shutdown is requested the
+/// service has `grace` to finish; past it, or at a second SIGINT/SIGTERM, a watchdog thread
+/// logs the open work of the clients registered with [`Shutdown`] and exits the process at once
+/// with [`EXIT_GRACE_EXPIRED`] (4), or 128 + the signal's number.
+pub fn run<F, Fut>(config: Option<&Path>, grace: Duration, service: F) -> ExitCode
 where
     F: FnOnce(Service) -> Fut,
     Fut: Future<Output = anyhow::Result<ExitCode>>,
@@ -120,15 +75,22 @@ where
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(async move {
-        let shutdown = Shutdown::on_signals();
-        exit_code(service(Service { client, shutdown }).await)
-    });
+    let shutdown = match Shutdown::on_signals(grace) {
+        Ok(shutdown) => shutdown,
+        Err(error) => {
+            eprintln!("error: cannot start the shutdown watchdog: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let watchdog = shutdown.clone();
+    let code =
+        runtime.block_on(async move { exit_code(service(Service { client, shutdown }).await) });
+    watchdog.finished();
     // The service has stopped in order (offsets committed, records flushed). A blocking
     // librdkafka call still running on the runtime's blocking pool (a synchronous commit or a
     // metadata probe the group coordinator leaves unanswered after a rebalance) must not keep
     // the process alive: dropping the runtime would wait for it without bound.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    runtime.shutdown_timeout(Duration::from_secs(5));
     // Exports the spans still batched.
     drop(telemetry);
     code
@@ -221,35 +183,6 @@ pub fn is_config_error(error: &anyhow::Error) -> bool {
             error.downcast_ref::<grocery_events::Error>(),
             Some(grocery_events::Error::Config { .. })
         )
-}
-
-/// Resolves at the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
-        () = term => tracing::info!("SIGTERM received, shutting down"),
-    }
 }
 
 /// Milliseconds since the Unix epoch, now.

@@ -30,6 +30,29 @@ pub fn consumer_lag(context: &KafkaContext) -> Option<i64> {
     )
 }
 
+/// The inputs `context`'s consumer read past its last committed offset, summed over its
+/// partitions, from its latest statistics (position `app_offset` minus `committed_offset`, or
+/// the log start when nothing was committed yet); `None` before the first statistics. A
+/// transactional consumer commits through its producer, so its own committed offset lags:
+/// there the count is an upper bound.
+pub fn uncommitted(context: &KafkaContext) -> Option<i64> {
+    let statistics = context.statistics()?;
+    Some(
+        statistics
+            .topics
+            .values()
+            .flat_map(|topic| topic.partitions.values())
+            .filter(|p| p.partition >= 0 && p.app_offset >= 0)
+            .filter_map(|p| {
+                [p.committed_offset, p.lo_offset]
+                    .into_iter()
+                    .find(|offset| *offset >= 0)
+                    .map(|from| (p.app_offset - from).max(0))
+            })
+            .sum(),
+    )
+}
+
 /// (topic, partition, lag) of each assigned partition with a known lag: the partition's end
 /// (last stable offset, else high watermark) minus the application's position (`app_offset`,
 /// the next record it is handed), or before it read any the committed offset, or the log

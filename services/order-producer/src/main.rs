@@ -14,14 +14,13 @@
 //! of the order names its `trace_id`. `/metrics` includes the client metrics from librdkafka's
 //! statistics.
 //!
-//! Both web servers answer only under an IP address, `localhost` or a name given with
-//! `--allowed-hosts` (env `GROCERY_ALLOWED_HOSTS`), and change state only for requests with
-//! a JSON body from their own origin (`service_kit::web_guard`).
-//!
 //! Kafka, the Schema Registry and authentication come from `--config` (a Confluent
 //! `client.properties`, env `GROCERY_CONFIG`, overridden by `GROCERY_*` variables). Bad
 //! configuration prints one `error: …` line and exits with status 2. Logs go to stderr
-//! (`RUST_LOG`, default `info`); SIGINT or SIGTERM stop gracefully.
+//! (`RUST_LOG`, default `info`); SIGINT or SIGTERM stop gracefully, within
+//! `--shutdown-grace-ms` (env `GROCERY_SHUTDOWN_GRACE_MS`, default 30 s; past it, or at a second
+//! signal, the orders not yet acknowledged are counted in the log and the exit status is
+//! non-zero: see [`service_kit::shutdown`]).
 
 mod api;
 mod control;
@@ -62,6 +61,8 @@ struct Cli {
     listen: SocketAddr,
     #[command(flatten)]
     web: startup::web_guard::WebGuardArgs,
+    #[command(flatten)]
+    shutdown: startup::ShutdownArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -82,39 +83,44 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    startup::run(cli.config.as_deref(), |service| async move {
-        if !control::valid_rate(cli.rate) {
-            return Err(startup::BadConfig(format!(
-                "--rate must be a number of orders per second ≥ 0, got {}",
-                cli.rate
-            ))
-            .into());
-        }
-        let catalog = startup::load_catalog(cli.catalog.as_deref())?;
-        let guard = startup::web_guard::WebGuard::from_args(&cli.web)?;
-        let startup::Service {
-            client, shutdown, ..
-        } = service;
-        let producer = client.producer().await?;
-        match cli.command {
-            Some(Command::Serve {
-                listen,
-                deadline_ms,
-            }) => {
-                let deadline = std::time::Duration::from_millis(deadline_ms);
-                api::serve(listen, client, producer, catalog, deadline, guard, shutdown).await
+    startup::run(
+        cli.config.as_deref(),
+        cli.shutdown.grace(),
+        |service| async move {
+            if !control::valid_rate(cli.rate) {
+                return Err(startup::BadConfig(format!(
+                    "--rate must be a number of orders per second ≥ 0, got {}",
+                    cli.rate
+                ))
+                .into());
             }
-            None => {
-                let options = simulate::Options {
-                    count: cli.count,
-                    rate: cli.rate,
-                    seed: cli.seed,
-                    report: cli.report,
-                    listen: cli.listen,
-                    guard,
-                };
-                simulate::run(&options, &producer, &catalog, shutdown).await
+            let catalog = startup::load_catalog(cli.catalog.as_deref())?;
+            let guard = startup::web_guard::WebGuard::from_args(&cli.web)?;
+            let startup::Service {
+                client, shutdown, ..
+            } = service;
+            let producer = client.producer().await?;
+            shutdown.account_producer("order producer", &producer);
+            match cli.command {
+                Some(Command::Serve {
+                    listen,
+                    deadline_ms,
+                }) => {
+                    let deadline = std::time::Duration::from_millis(deadline_ms);
+                    api::serve(listen, client, producer, catalog, deadline, guard, shutdown).await
+                }
+                None => {
+                    let options = simulate::Options {
+                        count: cli.count,
+                        rate: cli.rate,
+                        seed: cli.seed,
+                        report: cli.report,
+                        listen: cli.listen,
+                        guard,
+                    };
+                    simulate::run(&options, &producer, &catalog, shutdown).await
+                }
             }
-        }
-    })
+        },
+    )
 }

@@ -8,9 +8,7 @@
 //! `--listen ADDR` (or its earlier name `--http`; default `127.0.0.1:0`, a free port, logged)
 //! serves a live page at `/` fed by server-sent events at `/events` (the same JSON), with
 //! `/health` and `/metrics` (Prometheus text, with the client metrics of librdkafka's
-//! statistics). The server answers only under an IP address, `localhost` or a name given with
-//! `--allowed-hosts` (env `GROCERY_ALLOWED_HOSTS`), and takes steps only with a JSON body from
-//! its own page (see `service_kit::web_guard`). On SIGINT or SIGTERM the counts go to the log and to `--stats-file`.
+//! statistics). On SIGINT or SIGTERM the counts go to the log and to `--stats-file`.
 //!
 //! Store staff move each pick list on from the page: "Start picking", "Picked" (with the
 //! quantity picked per line) and "Ready" write PICKING_STARTED, PICKED (per-line picked and
@@ -23,7 +21,10 @@
 //!
 //! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`
 //! overrides; bad configuration prints one `error: …` line and exits with status 2. Logs go
-//! to stderr (`RUST_LOG`, default `info`).
+//! to stderr (`RUST_LOG`, default `info`). SIGINT or SIGTERM stop gracefully, within
+//! `--shutdown-grace-ms` (env `GROCERY_SHUTDOWN_GRACE_MS`, default 30 s; past it, or at a
+//! second signal, the staff steps not delivered and the pick lists not committed are counted in
+//! the log and the exit status is non-zero: see [`service_kit::shutdown`]).
 
 mod show;
 mod staff;
@@ -71,65 +72,69 @@ struct Cli {
     staff_pace_ms: u64,
     #[command(flatten)]
     web: startup::web_guard::WebGuardArgs,
+    #[command(flatten)]
+    shutdown: startup::ShutdownArgs,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    startup::run(cli.config.as_deref(), |service| async move {
-        let startup::Service {
-            client, shutdown, ..
-        } = service;
-        let guard = startup::web_guard::WebGuard::from_args(&cli.web)?;
-        let consumer = client.consumer::<PickList>(cli.group.clone()).await?;
-        let live = web::Live::new();
-        let addr = cli.http.unwrap_or(cli.listen);
-        // Staff steps (the page's buttons, the simulation) write with a producer of their own.
-        let pace = cli
-            .simulate_staff
-            .then(|| Duration::from_millis(cli.staff_pace_ms));
-        let board = staff::Board::new(
-            client.producer().await?,
-            live.clone(),
-            pace,
-            shutdown.receiver(),
-        );
-        // The lists shown before a restart, put back from the topics while new ones come.
-        let restoring = tokio::spawn(staff::restore_until_done(
-            client.clone(),
-            board.clone(),
-            live.clone(),
-            cli.group.clone(),
-            shutdown.receiver(),
-        ));
-        let server = web::spawn(
-            addr,
-            live.clone(),
-            consumer.context().clone(),
-            board.clone(),
-            guard,
-            shutdown.receiver(),
-        )
-        .await?;
-        let format = if cli.json {
-            show::Format::Json
-        } else {
-            show::Format::Text
-        };
-        let outcome = show::run(&consumer, format, &live, &board, shutdown.requested()).await;
-        server.stop().await;
-        restoring.abort();
-        let stats = outcome.stats;
-        tracing::info!(
-            shown = stats.shown,
-            duplicates_suppressed = stats.duplicates_suppressed,
-            dead_lettered = stats.dead_lettered,
-            "pick-list consumer stopped"
-        );
-        if let Some(path) = &cli.stats_file {
-            std::fs::write(path, serde_json::to_string(&stats)? + "\n")
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-        }
-        outcome.result?;
-        Ok(ExitCode::SUCCESS)
-    })
+    startup::run(
+        cli.config.as_deref(),
+        cli.shutdown.grace(),
+        |service| async move {
+            let startup::Service {
+                client, shutdown, ..
+            } = service;
+            let guard = startup::web_guard::WebGuard::from_args(&cli.web)?;
+            let consumer = client.consumer::<PickList>(cli.group.clone()).await?;
+            shutdown.account_consumer("pick-list consumer", consumer.context());
+            let live = web::Live::new();
+            let addr = cli.http.unwrap_or(cli.listen);
+            // Staff steps (the page's buttons, the simulation) write with a producer of their own.
+            let pace = cli
+                .simulate_staff
+                .then(|| Duration::from_millis(cli.staff_pace_ms));
+            let staff_producer = client.producer().await?;
+            shutdown.account_producer("staff-step producer", &staff_producer);
+            let board = staff::Board::new(staff_producer, live.clone(), pace, shutdown.receiver());
+            // The lists shown before a restart, put back from the topics while new ones come.
+            let restoring = tokio::spawn(staff::restore_until_done(
+                client.clone(),
+                board.clone(),
+                live.clone(),
+                cli.group.clone(),
+                shutdown.receiver(),
+            ));
+            let server = web::spawn(
+                addr,
+                live.clone(),
+                consumer.context().clone(),
+                board.clone(),
+                guard,
+                shutdown.receiver(),
+            )
+            .await?;
+            let format = if cli.json {
+                show::Format::Json
+            } else {
+                show::Format::Text
+            };
+            let outcome = show::run(&consumer, format, &live, &board, shutdown.requested()).await;
+            server.stop().await;
+            restoring.abort();
+            let stats = outcome.stats;
+            tracing::info!(
+                shown = stats.shown,
+                duplicates_suppressed = stats.duplicates_suppressed,
+                dead_lettered = stats.dead_lettered,
+                "pick-list consumer stopped"
+            );
+            if let Some(path) = &cli.stats_file {
+                std::fs::write(path, serde_json::to_string(&stats)? + "\n")
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            }
+            outcome.result?;
+            Ok(ExitCode::SUCCESS)
+        },
+    )
 }

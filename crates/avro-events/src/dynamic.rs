@@ -1,0 +1,142 @@
+//! Reader schemas known only at run time ([`DynamicSchema`]): checking that a payload decodes
+//! and resolves without a Rust type for it, through the codec's own decoding path (the
+//! same-schema fast path, or a resolution plan bounded by
+//! [`CodecOptions::max_allocation_bytes`](crate::CodecOptions::max_allocation_bytes)).
+//!
+//! For tools that inspect records of any schema, and for the hostile-input tests and fuzz
+//! targets of the decoder ([`Codec::check_decode`] with a registered writer schema,
+//! [`check_body`] with the writer schema at hand). The value is walked and dropped, never
+//! kept.
+
+use apache_avro::Schema;
+use serde::de::IgnoredAny;
+
+use crate::{
+    Codec, Error, Result,
+    codec::{ReaderSchema, WriterSchema, check_array_items, decode_body},
+    resolve::Plan,
+    wire,
+};
+
+/// A parsed Avro schema given as text at run time, to read with (or, for [`check_body`], to
+/// have written with).
+#[derive(Debug)]
+pub struct DynamicSchema {
+    reader: ReaderSchema,
+    /// The same schema as a writer's (for [`check_body`]).
+    writer: WriterSchema,
+    /// Why a writer with this schema is refused (array items of zero bytes), if it is.
+    unfit_writer: Option<String>,
+}
+
+impl DynamicSchema {
+    /// Parses `text` (Avro schema JSON).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSchema`] when `text` is not a schema both apache-avro and the
+    /// codec's decoder accept.
+    pub fn parse(text: &str) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidSchema {
+            origin: "a schema given at run time".into(),
+            reason,
+        };
+        let avro = Schema::parse_str(text).map_err(|e| invalid(e.to_string()))?;
+        let fast = text
+            .parse::<serde_avro_fast::Schema>()
+            .map_err(|e| invalid(e.to_string()))?;
+        let canonical = avro.canonical_form();
+        let unfit_writer = check_array_items(&avro).err();
+        Ok(Self {
+            writer: WriterSchema {
+                avro: avro.clone(),
+                canonical: canonical.clone(),
+            },
+            reader: ReaderSchema {
+                avro,
+                fast,
+                canonical,
+            },
+            unfit_writer,
+        })
+    }
+
+    /// The schema's Parsing Canonical Form.
+    pub fn canonical_form(&self) -> &str {
+        &self.reader.canonical
+    }
+
+    fn name(&self) -> String {
+        self.reader
+            .avro
+            .name()
+            .map_or_else(|| "a schema given at run time".into(), |n| n.fullname(None))
+    }
+}
+
+impl Codec {
+    /// Checks that a Confluent-framed `payload` decodes, as [`Codec::decode`] would decode it
+    /// into a type whose schema is `reader`: the writer schema is fetched by id (and cached),
+    /// resolved into `reader` when their canonical forms differ (the plan is compiled for
+    /// this call, not cached), and the value is walked, not kept.
+    ///
+    /// # Errors
+    /// As [`Codec::decode`]: framing errors, [`Error::UnknownSchemaId`], registry errors,
+    /// [`Error::InvalidSchema`] for a writer schema the codec refuses, and [`Error::Decode`]
+    /// for a body that does not decode or resolve, or needs more than
+    /// [`CodecOptions::max_allocation_bytes`](crate::CodecOptions::max_allocation_bytes).
+    pub async fn check_decode(&self, payload: &[u8], reader: &DynamicSchema) -> Result<()> {
+        let (schema_id, body) = wire::split(payload)?;
+        let writer = self.writer(schema_id).await?;
+        let limit = self.options().max_allocation_bytes;
+        decode_body::<IgnoredAny>(
+            body,
+            &writer,
+            &reader.reader,
+            || std::sync::Arc::new(Plan::compile(&writer.avro, &reader.reader.avro)),
+            limit,
+        )
+        .map(drop)
+        .map_err(|reason| Error::Decode {
+            schema_id,
+            reader: reader.name(),
+            location: None,
+            reason,
+        })
+    }
+}
+
+/// Checks that `body`, an Avro body written with `writer`, decodes as the codec decodes it
+/// into `reader` (the same path as [`Codec::check_decode`], with the writer schema at hand
+/// instead of fetched; schema id 0 in errors). At most `max_allocation_bytes` for a resolved
+/// body.
+///
+/// # Errors
+/// [`Error::InvalidSchema`] for a writer schema the codec refuses (as when fetched), and
+/// [`Error::Decode`] for a body that does not decode or resolve.
+pub fn check_body(
+    writer: &DynamicSchema,
+    reader: &DynamicSchema,
+    body: &[u8],
+    max_allocation_bytes: usize,
+) -> Result<()> {
+    if let Some(reason) = &writer.unfit_writer {
+        return Err(Error::InvalidSchema {
+            origin: "a writer schema given at run time".into(),
+            reason: reason.clone(),
+        });
+    }
+    decode_body::<IgnoredAny>(
+        body,
+        &writer.writer,
+        &reader.reader,
+        || std::sync::Arc::new(Plan::compile(&writer.writer.avro, &reader.reader.avro)),
+        max_allocation_bytes,
+    )
+    .map(drop)
+    .map_err(|reason| Error::Decode {
+        schema_id: 0,
+        reader: reader.name(),
+        location: None,
+        reason,
+    })
+}
