@@ -173,17 +173,25 @@ pub(crate) async fn serve(
     }))
 }
 
-/// `200 ok`, or `503` while the brokers cannot be reached (the service keeps running and
-/// resumes when they are back).
-async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    if state.pipeline.check_brokers(HEALTH_PROBE_TIMEOUT).await {
-        (axum::http::StatusCode::OK, "ok")
-    } else {
-        (
+/// `200 ok`, or `503` while the brokers cannot be reached or the pipeline's outputs cannot be
+/// written (an output subject not registered, the Schema Registry unreachable or refusing the
+/// credentials), with the reason (the service keeps running and resumes when it passes).
+async fn health(State(state): State<AppState>) -> axum::response::Response {
+    if !state.pipeline.check_brokers(HEALTH_PROBE_TIMEOUT).await {
+        return (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "brokers unreachable; retrying",
         )
+            .into_response();
     }
+    if let Some(reason) = state.pipeline.stalled() {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("{reason}; retrying"),
+        )
+            .into_response();
+    }
+    (axum::http::StatusCode::OK, "ok").into_response()
 }
 
 async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
