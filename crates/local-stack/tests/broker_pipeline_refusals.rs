@@ -116,8 +116,13 @@ impl<In: Event> Running<In> {
         let mut reason = String::new();
         wait_for(&format!("the pipeline stalled on {needle}"), || {
             assert!(!self.task.is_finished(), "the pipeline ended");
-            reason = self.pipeline.stalled().unwrap_or_default();
-            reason.contains(needle)
+            match self.pipeline.stalled() {
+                Some(stalled) if stalled.contains(needle) => {
+                    reason = stalled;
+                    true
+                }
+                _ => false,
+            }
         })
         .await;
         reason
@@ -636,36 +641,48 @@ async fn refused_outputs_lose_nothing_in_transactions() {
             .unwrap()
             .set("schema.registry.url", proxy.url.clone());
 
-    let scenarios: [(&str, Output, Option<Registry>, Lift); 6] = [
+    // Name, output, how the registry answers, what the pipeline reports, how it ends.
+    let refused = "refused the credentials";
+    let scenarios = [
         (
             "registry-401",
             Output::PickList,
             Some(Registry::Refuse(401)),
+            refused,
             Lift::Registry,
         ),
         (
             "registry-403",
             Output::PickList,
             Some(Registry::Refuse(403)),
+            refused,
             Lift::Registry,
         ),
         (
             "registry-503",
             Output::PickList,
             Some(Registry::Refuse(503)),
+            "unreachable",
             Lift::Registry,
         ),
         (
             "registry-down",
             Output::PickList,
             Some(Registry::Down),
+            "unreachable",
             Lift::Registry,
         ),
-        ("too-large", Output::Bulky, None, Lift::Restart),
-        ("unauthorized-topic", Output::Guarded, None, Lift::Restart),
+        ("too-large", Output::Bulky, None, "", Lift::Restart),
+        (
+            "unauthorized-topic",
+            Output::Guarded,
+            None,
+            "",
+            Lift::Restart,
+        ),
     ];
     let mut figures = Vec::new();
-    for (name, output, refusal, lift) in scenarios {
+    for (name, output, refusal, stalled_on, lift) in scenarios {
         let run = Uuid::new_v4();
         let warm_up = order(run, 0);
         let orders: Vec<Order> = (1..=ORDERS).map(|n| order(run, n)).collect();
@@ -710,7 +727,7 @@ async fn refused_outputs_lose_nothing_in_transactions() {
         send_orders(&admin_client, &orders).await;
         let outcome = match lift {
             Lift::Registry => {
-                let reason = running.wait_stalled("").await;
+                let reason = running.wait_stalled(stalled_on).await;
                 let stats = running.pipeline.stats();
                 wait_for("two aborted transactions", || {
                     stats.aborted.load(Ordering::Relaxed) >= 2
