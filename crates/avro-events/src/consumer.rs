@@ -403,6 +403,11 @@ impl<E: Event> Consumer<E> {
         self.undecodable_passed.load(Ordering::Relaxed)
     }
 
+    /// Counts a tombstone passed over by the owner of the consumer (the pipeline).
+    pub(crate) fn count_tombstone_passed(&self) {
+        self.tombstones_passed.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Decodes a record key written with `E`'s key schema ([`Event::KEY_SCHEMA`]), e.g.
     /// [`Received::raw_key`], into `K`.
     ///
@@ -625,21 +630,18 @@ impl<E: Event> Consumer<E> {
         }
     }
 
-    /// Moves the position of each owned partition of `to` back to its offset (after an aborted
-    /// transaction), and forgets a record parked from one of them. Partitions no longer owned
-    /// are left to their new owner, who reads from the committed position.
+    /// Moves the position of each partition of `to` back to its offset (after an aborted
+    /// transaction), and forgets a record parked from one of them, while the partition is
+    /// still owned through the given assignment. Partitions revoked since, or revoked and
+    /// assigned again, are left alone: they are read from the committed position.
     ///
     /// # Errors
     /// [`Error::Kafka`] when librdkafka refuses to seek a partition this consumer still owns.
-    pub(crate) async fn rewind(&self, to: Vec<((String, i32), i64)>) -> Result<()> {
+    pub(crate) async fn rewind(&self, to: Vec<((String, i32), i64, u64)>) -> Result<()> {
         let consumer = self.inner.clone();
         let sought = tokio::task::spawn_blocking(move || {
-            for ((topic, partition), offset) in &to {
-                if consumer
-                    .context()
-                    .assignment_of(topic, *partition)
-                    .is_none()
-                {
+            for ((topic, partition), offset, assignment) in &to {
+                if consumer.context().assignment_of(topic, *partition) != Some(*assignment) {
                     continue;
                 }
                 let result = consumer.seek(
@@ -649,11 +651,7 @@ impl<E: Event> Consumer<E> {
                     Duration::from_secs(10),
                 );
                 if let Err(source) = result {
-                    if consumer
-                        .context()
-                        .assignment_of(topic, *partition)
-                        .is_none()
-                    {
+                    if consumer.context().assignment_of(topic, *partition) != Some(*assignment) {
                         continue;
                     }
                     return Err(Error::Kafka {
@@ -677,7 +675,7 @@ impl<E: Event> Consumer<E> {
         })??;
         let mut slot = self.parked.lock().await;
         if slot.as_ref().is_some_and(|parked| {
-            sought.iter().any(|((topic, partition), _)| {
+            sought.iter().any(|((topic, partition), _, _)| {
                 parked.message.topic() == topic && parked.message.partition() == *partition
             })
         }) {

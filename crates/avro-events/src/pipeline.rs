@@ -3,10 +3,14 @@
 //!
 //! Without `transactional.id` the pipeline is at-least-once: outputs are produced
 //! idempotently and an input's offset is stored only after all its outputs are acknowledged,
-//! in input order, with many records in flight. An acknowledgement that arrives after its
-//! partition was revoked is dropped (the partition's new owner reads the input again), so a
-//! rebalance or a crash replays inputs: derive output ids from the input (as
-//! `fulfillment-service` does) so that replays are recognisable.
+//! in input order, with many records in flight. A record that can never be decoded is
+//! dead-lettered in the same order: its offset is stored only after its dead-letter copy and
+//! the outputs of every earlier input are acknowledged. An acknowledgement that arrives after
+//! its partition was revoked is dropped (the partition's new owner reads the input again), so
+//! a rebalance or a crash replays inputs: derive output ids from the input (as
+//! `fulfillment-service` does) so that replays are recognisable. A delivery the broker fails
+//! (a record larger than the topic takes, no right to write the topic) ends [`Pipeline::run`]
+//! with that error; nothing from the failed input on is acknowledged.
 //!
 //! With `transactional.id` the pipeline is exactly-once for `read_committed` readers: outputs,
 //! dead-letter records and input offsets are committed together in Kafka transactions, batch
@@ -17,13 +21,34 @@
 //! partitions was revoked is aborted too, so the partition's new owner and this instance never
 //! both commit outputs for the same input. Give each instance its own, stable
 //! `transactional.id` (the same one across its restarts, so a restart fences its predecessor).
+//! After an abort each partition of the batch is rewound to the first input the batch read
+//! under its current assignment; a partition revoked since (and maybe assigned again, after
+//! another member committed past it) is not rewound: it is read from its committed offset.
+//! An output the broker refuses for good (a record larger than the topic or the client takes,
+//! no right to write the topic) ends [`Pipeline::run`] with that error after the abort:
+//! nothing is committed past the input, which is read again once the limit or the right is
+//! changed and the pipeline restarted.
+//!
+//! ## Outages of the outputs' registry
+//!
+//! An output that cannot be encoded for a reason that may pass (its subject not registered yet
+//! with `auto.register.schemas=false`, the Schema Registry unreachable, answering 5xx, or
+//! refusing the credentials with 401/403) is never dropped and never skipped: in transactional
+//! mode the batch is aborted and rewound and, after a backoff, read again in a new transaction
+//! (no transaction stays open through the wait, so `transaction.timeout.ms` is never reached);
+//! in at-least-once mode the input waits, unacknowledged, and its outputs are encoded again
+//! after the backoff. Other batch failures (an abortable Kafka error, an output that does not
+//! fit its schema) are retried the same way. The backoff is exponential with jitter, from
+//! [`ConsumerOptions::initial_backoff`] up to 10 s, one `WARN` line per step; while it lasts
+//! [`Pipeline::stalled`] says why (a service answers its health check with it), and the first
+//! input that gets through clears it. Shutdown is honoured during the wait.
 //!
 //! Every output continues its input's W3C trace ([`crate::trace`]): the same trace id, a new
 //! span id, the input's span as parent; the transform runs inside a `process` span (DEBUG)
 //! carrying the input's `trace_id`.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, btree_map},
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
@@ -31,13 +56,13 @@ use std::{
     time::Duration,
 };
 
-use backon::Retryable as _;
+use backon::{BackoffBuilder as _, Retryable as _};
 use futures::{StreamExt, stream::FuturesOrdered};
 use opentelemetry::trace::{Span as _, SpanKind};
 use rdkafka::{
     Offset, TopicPartitionList, consumer::Consumer as _, error::KafkaError, producer::Producer as _,
 };
-use tracing::{debug, debug_span, info, warn};
+use tracing::{debug, debug_span, error, info, warn};
 
 use crate::{
     Client, Consumer, ConsumerOptions, Error, Event, IntoOutputs, Outputs, Producer, Received,
@@ -133,7 +158,34 @@ pub struct Pipeline<In: Event> {
     options: PipelineOptions,
     transactional: bool,
     stats: Arc<PipelineStats>,
+    /// Why no input gets through now (see [`Pipeline::stalled`]).
+    stall: Mutex<Option<String>>,
 }
+
+/// What the at-least-once loop does next.
+enum Step<P> {
+    /// Shutdown was asked for.
+    Stop,
+    /// The next input.
+    Polled(P),
+    /// The oldest input in flight is finished (or failed).
+    Done(Result<Finished>),
+}
+
+/// An input whose outputs (or dead-letter copy) are all acknowledged.
+struct Finished {
+    meta: RecordMeta,
+    /// The topic of each output.
+    topics: Vec<&'static str>,
+    /// Whether it was written to the dead-letter topic.
+    dead_lettered: bool,
+}
+
+/// An input waiting for its acknowledgements, in the ordered in-flight queue.
+type InFlight = std::pin::Pin<Box<dyn Future<Output = Result<Finished>> + Send>>;
+
+/// Longest wait between two attempts at inputs whose outputs cannot be written yet.
+const MAX_OUTPUT_BACKOFF: Duration = Duration::from_secs(10);
 
 /// What a transaction call's failure calls for, as Kafka classifies it.
 enum Failure {
@@ -156,13 +208,92 @@ impl Failure {
 /// The inputs and outputs of one transaction.
 #[derive(Default)]
 struct Batch {
-    /// Per partition: the first input's offset and the assignment it was read under.
+    /// Per partition: the first input read under the partition's latest assignment, and that
+    /// assignment: where an abort rewinds it to, while the assignment lasts.
     first: BTreeMap<(String, i32), (i64, Option<u64>)>,
+    /// A partition was revoked and assigned again while the batch was filled: the batch must
+    /// not commit (another member may have committed the same inputs meanwhile).
+    reassigned: bool,
     /// Per partition: the offset to commit (last input + 1).
     next: BTreeMap<(String, i32), i64>,
     /// The topic of each output queued in the transaction.
     produced: Vec<&'static str>,
     dead_lettered: u64,
+}
+
+impl Batch {
+    /// Enters the input at `offset` of `partition`, read under `assignment`, before anything
+    /// is written for it: whatever happens next, an abort rewinds its partition.
+    fn enter(&mut self, partition: (String, i32), offset: i64, assignment: Option<u64>) {
+        match self.first.entry(partition.clone()) {
+            btree_map::Entry::Vacant(entry) => {
+                entry.insert((offset, assignment));
+            }
+            btree_map::Entry::Occupied(mut entry) => {
+                if entry.get().1 != assignment {
+                    self.reassigned = true;
+                    entry.insert((offset, assignment));
+                }
+            }
+        }
+        self.next.insert(partition, offset + 1);
+    }
+
+    /// Whether the batch may commit: each partition still has the assignment its inputs were
+    /// read under, and none was reassigned in between.
+    fn still_owned(
+        &self,
+        assignment_of: impl Fn(&str, i32) -> Option<u64>,
+    ) -> Option<&(String, i32)> {
+        if self.reassigned {
+            return self.first.keys().next();
+        }
+        self.first.iter().find_map(|(tp, (_, assignment))| {
+            (assignment_of(&tp.0, tp.1) != *assignment).then_some(tp)
+        })
+    }
+
+    /// The partitions an abort rewinds, with their offsets and assignments: those whose
+    /// assignment is still the one the batch read them under. A partition revoked since, or
+    /// revoked and assigned again, starts from its committed offset instead (another member
+    /// may have committed past the batch's first input meanwhile).
+    fn rewind_targets(
+        &self,
+        assignment_of: impl Fn(&str, i32) -> Option<u64>,
+    ) -> Vec<((String, i32), i64, u64)> {
+        self.first
+            .iter()
+            .filter_map(|(tp, (offset, assignment))| {
+                let assignment = (*assignment)?;
+                (assignment_of(&tp.0, tp.1) == Some(assignment))
+                    .then(|| (tp.clone(), *offset, assignment))
+            })
+            .collect()
+    }
+}
+
+/// Whether an output's encoding failed for a reason that may pass: the registry unreachable
+/// or failing, refusing the credentials (401/403: a token refresh or a new role binding mends
+/// it), or the output's subject (or version) not registered yet.
+fn may_pass(error: &Error) -> bool {
+    error.is_transient()
+        || matches!(
+            error,
+            Error::RegistryUnauthorized { .. }
+                | Error::SchemaNotRegistered { .. }
+                | Error::SubjectNotFound { .. }
+                | Error::VersionNotFound { .. }
+        )
+}
+
+/// Whether the broker refused an output for good: the record is larger than the client
+/// (`message.max.bytes`) or the topic (`max.message.bytes`) takes, or the client may not write
+/// the topic. Trying again cannot help until someone changes the limit or the right.
+fn refused_for_good(error: &Error) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    error.is_refused()
+        || matches!(error, Error::Kafka { operation: KafkaOperation::Produce, source, .. }
+            if matches!(source.rdkafka_error_code(), Some(Code::MessageSizeTooLarge | Code::InvalidRecord)))
 }
 
 impl<In: Event> Pipeline<In> {
@@ -185,12 +316,42 @@ impl<In: Event> Pipeline<In> {
             options,
             transactional,
             stats: Arc::default(),
+            stall: Mutex::new(None),
         })
     }
 
     /// The pipeline's counters, shareable with a metrics endpoint.
     pub fn stats(&self) -> Arc<PipelineStats> {
         self.stats.clone()
+    }
+
+    /// Why no input gets through now, while it lasts: its outputs cannot be encoded (their
+    /// subject not registered, the registry unreachable or refusing the credentials) and the
+    /// pipeline is backing off before it tries again. `None` while inputs flow. A service's
+    /// health check answers 503 with it.
+    ///
+    /// The consumer's own reasons (an input that cannot be decoded yet) are the consumer's
+    /// to report; a health check asks both.
+    pub fn stalled(&self) -> Option<String> {
+        self.stall.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records (or, with `None`, clears) why no input gets through.
+    fn set_stall(&self, reason: Option<String>) {
+        let mut stall = self.stall.lock().unwrap_or_else(|p| p.into_inner());
+        if stall.is_some() && reason.is_none() {
+            info!("outputs are written again");
+        }
+        *stall = reason;
+    }
+
+    /// The backoff between attempts at inputs whose outputs cannot be written yet.
+    fn output_backoff(&self) -> backon::ExponentialBuilder {
+        crate::retry::exponential(
+            self.options.consumer.initial_backoff,
+            MAX_OUTPUT_BACKOFF,
+            None,
+        )
     }
 
     /// The consumer (for lag, owned partitions and dead-letter counts).
@@ -233,10 +394,16 @@ impl<In: Event> Pipeline<In> {
     /// [`Outputs`] of several types. An input's outputs are committed in one transaction, or
     /// (at-least-once) all acknowledged before the input is.
     ///
+    /// Outputs that cannot be encoded yet (subject not registered, registry unreachable or
+    /// refusing the credentials) are waited out with backoff, never skipped (see the module
+    /// docs); [`Pipeline::stalled`] says why meanwhile.
+    ///
     /// # Errors
-    /// A refusal by the broker (credentials, rights), a fatal producer error (fenced), a
-    /// failed delivery in at-least-once mode, or a transient error that outlasted the consumer's
-    /// retries. Inputs not yet committed are read again after a restart.
+    /// A refusal by the broker (credentials, rights, e.g. on an output topic), an output larger
+    /// than the topic or `message.max.bytes` takes, a fatal producer error (fenced), a failed
+    /// delivery in at-least-once mode, or a transient error that outlasted the consumer's
+    /// retries. Nothing is committed past the input concerned: inputs not yet committed are
+    /// read again after a restart.
     pub async fn run<O, F, S>(&self, transform: F, shutdown: S) -> Result<()>
     where
         O: IntoOutputs,
@@ -257,36 +424,96 @@ impl<In: Event> Pipeline<In> {
         S: Future<Output = ()>,
     {
         tokio::pin!(shutdown);
+        // Every input, whatever its fate (outputs, dead-letter copy, tombstone), goes through
+        // this queue, so that offsets are stored in input order.
         let mut in_flight = FuturesOrdered::new();
         let mut stopping = false;
         loop {
             let can_read = !stopping && in_flight.len() < self.options.max_in_flight;
-            tokio::select! {
-                () = &mut shutdown, if !stopping => stopping = true,
-                received = self.consumer.recv(), if can_read => {
-                    let received = received?;
+            let step = tokio::select! {
+                () = &mut shutdown, if !stopping => Step::Stop,
+                polled = self.consumer.poll(), if can_read => Step::Polled(polled?),
+                Some(done) = in_flight.next() => Step::Done(done),
+                else => break,
+            };
+            match step {
+                Step::Stop => stopping = true,
+                Step::Done(done) => {
+                    let finished: Finished = done.inspect_err(|error| {
+                        error!(%error, "an output was not delivered; stopping without acknowledging its input");
+                    })?;
+                    self.stats.count_produced(&finished.topics);
+                    if finished.dead_lettered {
+                        self.consumer.count_dead_lettered();
+                    }
+                    self.consumer.ack(&finished.meta)?;
+                }
+                Step::Polled(Polled::Event(received)) => {
                     self.stats.consumed.fetch_add(1, Ordering::Relaxed);
                     let (parent, outputs) = self.transform_traced(&received, &mut transform);
-                    let mut deliveries = Vec::new();
-                    let mut topics = Vec::new();
-                    for out in outputs.into_records() {
-                        deliveries.push(self.enqueue(out.as_ref(), parent.as_ref()).await?);
-                        topics.push(out.topic());
-                    }
+                    let records = outputs.into_records();
+                    let queued = tokio::select! {
+                        queued = self.enqueue_waiting(&records, parent.as_ref()) => Some(queued?),
+                        () = &mut shutdown, if !stopping => None,
+                    };
+                    let Some(deliveries) = queued else {
+                        // Shutdown during an outage: the input stays unacknowledged and is
+                        // read again after a restart.
+                        stopping = true;
+                        continue;
+                    };
+                    let topics = records.iter().map(|out| out.topic()).collect();
                     let meta = received.meta;
-                    in_flight.push_back(async move {
+                    in_flight.push_back(Box::pin(async move {
                         for delivery in deliveries {
                             delivery.await?;
                         }
-                        Ok::<_, Error>((meta, topics))
-                    });
+                        Ok(Finished {
+                            meta,
+                            topics,
+                            dead_lettered: false,
+                        })
+                    }) as InFlight);
                 }
-                Some(done) = in_flight.next() => {
-                    let (meta, topics): (RecordMeta, Vec<&'static str>) = done?;
-                    self.stats.count_produced(&topics);
-                    self.consumer.ack(&meta)?;
+                Step::Polled(Polled::Tombstone(tombstone)) => {
+                    debug!(topic = %tombstone.meta.topic, partition = tombstone.meta.partition, offset = tombstone.meta.offset, "tombstone passed over");
+                    self.consumer.count_tombstone_passed();
+                    let meta = tombstone.meta;
+                    in_flight.push_back(Box::pin(async move {
+                        Ok(Finished {
+                            meta,
+                            topics: Vec::new(),
+                            dead_lettered: false,
+                        })
+                    }) as InFlight);
                 }
-                else => break,
+                Step::Polled(Polled::Poison {
+                    message,
+                    meta,
+                    error,
+                }) => {
+                    let dlq_topic = self.consumer.dead_letter_topic(&meta.topic);
+                    let pending =
+                        crate::dlq::enqueue(&self.producer, &dlq_topic, &message, &meta, &error)
+                            .await?;
+                    self.consumer
+                        .context()
+                        .hooks()
+                        .dead_lettered(&DeadLettered {
+                            meta: &meta,
+                            dlq_topic: &dlq_topic,
+                            error: &error,
+                            transactional: false,
+                        });
+                    in_flight.push_back(Box::pin(async move {
+                        pending.await?;
+                        Ok(Finished {
+                            meta,
+                            topics: Vec::new(),
+                            dead_lettered: true,
+                        })
+                    }) as InFlight);
+                }
             }
             if stopping && in_flight.is_empty() {
                 break;
@@ -325,22 +552,29 @@ impl<In: Event> Pipeline<In> {
         (parent, outputs)
     }
 
-    /// Encodes and queues `out` as the next span of `parent`'s trace, waiting out errors that
-    /// may pass (the registry unreachable when the output schema is first looked up).
-    async fn enqueue(
+    /// Encodes and queues `records` as the next spans of `parent`'s trace (at-least-once mode),
+    /// waiting out, with backoff, errors that may pass: the input is held, unacknowledged,
+    /// until its outputs can be encoded.
+    async fn enqueue_waiting(
         &self,
-        out: &dyn Output,
+        records: &[Box<dyn Output>],
         parent: Option<&TraceContext>,
-    ) -> Result<PendingDelivery> {
-        (|| out.enqueue(&self.producer, parent))
-            .retry(crate::retry::exponential(
-                self.options.consumer.initial_backoff,
-                Duration::from_secs(10),
-                None,
-            ))
-            .when(Error::is_transient)
-            .notify(|error, wait| warn!(%error, backoff_ms = wait.as_millis() as u64, "cannot encode an output yet; retrying"))
-            .await
+    ) -> Result<Vec<PendingDelivery>> {
+        let mut deliveries = Vec::with_capacity(records.len());
+        for out in records {
+            let out = out.as_ref();
+            let pending = (|| out.enqueue(&self.producer, parent))
+                .retry(self.output_backoff())
+                .when(may_pass)
+                .notify(|error, wait| {
+                    warn!(%error, topic = out.topic(), backoff_ms = wait.as_millis() as u64, "cannot encode an output yet; its input waits");
+                    self.set_stall(Some(format!("cannot write to {}: {error}", out.topic())));
+                })
+                .await?;
+            deliveries.push(pending);
+        }
+        self.set_stall(None);
+        Ok(deliveries)
     }
 
     async fn run_transactional<O, F, S>(&self, mut transform: F, shutdown: S) -> Result<()>
@@ -350,6 +584,7 @@ impl<In: Event> Pipeline<In> {
         S: Future<Output = ()>,
     {
         tokio::pin!(shutdown);
+        let mut backoff = self.output_backoff().build();
         loop {
             // Wait for the first record of a batch (or shutdown) before opening a transaction.
             let first = tokio::select! {
@@ -366,7 +601,7 @@ impl<In: Event> Pipeline<In> {
                 // An input whose schema cannot be fetched or used, with
                 // `schema.unavailable.action=fail`, ends the pipeline as it ends a consumer.
                 Err(error)
-                    if error.is_refused()
+                    if refused_for_good(&error)
                         || error.is_schema_unavailable()
                         || matches!(error, Error::Fatal { .. }) =>
                 {
@@ -381,6 +616,8 @@ impl<In: Event> Pipeline<In> {
                     for _ in 0..batch.dead_lettered {
                         self.consumer.count_dead_lettered();
                     }
+                    self.set_stall(None);
+                    backoff = self.output_backoff().build();
                     debug!(
                         partitions = batch.next.len(),
                         produced = batch.produced.len(),
@@ -388,10 +625,20 @@ impl<In: Event> Pipeline<In> {
                     );
                 }
                 Err(Failure::Abort(error) | Failure::Retry(error)) => {
-                    warn!(%error, "aborting the transaction; its inputs are read again");
+                    // Abort and rewind first: no transaction stays open through the wait.
                     self.abort(&batch).await?;
+                    let wait = backoff.next().unwrap_or(MAX_OUTPUT_BACKOFF);
+                    warn!(%error, backoff_ms = wait.as_millis() as u64, "transaction aborted; its inputs are read again after the backoff");
+                    if may_pass(&error) {
+                        self.set_stall(Some(format!("outputs cannot be written: {error}")));
+                    }
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(wait) => {}
+                    }
                 }
                 Err(Failure::Fatal(error)) => {
+                    error!(%error, "stopping: the transaction is aborted and nothing is committed past its inputs");
                     let _ = self.abort(&batch).await;
                     return Err(error);
                 }
@@ -402,7 +649,8 @@ impl<In: Event> Pipeline<In> {
 
     /// Reads up to `batch_size` inputs (or for `batch_linger`) into `batch`, queues their
     /// outputs and dead-letter records in the open transaction, and waits for the
-    /// acknowledgements.
+    /// acknowledgements. Each input's partition is entered in `batch` before anything is
+    /// written for it, so that an abort after any error rewinds it.
     async fn fill_batch<O, F>(
         &self,
         first: Polled<In>,
@@ -420,20 +668,30 @@ impl<In: Event> Pipeline<In> {
         let mut deliveries = Vec::new();
         while let Some(polled) = next.take() {
             count += 1;
-            let meta = match polled {
+            let meta = match &polled {
+                Polled::Event(received) => &received.meta,
+                Polled::Tombstone(tombstone) => &tombstone.meta,
+                Polled::Poison { meta, .. } => meta,
+            };
+            batch.enter(
+                (meta.topic.clone(), meta.partition),
+                meta.offset,
+                context.assignment_of(&meta.topic, meta.partition),
+            );
+            match polled {
                 Polled::Event(received) => {
                     self.stats.consumed.fetch_add(1, Ordering::Relaxed);
                     let (parent, outputs) = self.transform_traced(&received, transform);
                     for out in outputs.into_records() {
-                        deliveries.push(self.enqueue(out.as_ref(), parent.as_ref()).await?);
+                        // No waiting inside the transaction: an error that may pass aborts the
+                        // batch, which is read again after a backoff.
+                        deliveries.push(out.enqueue(&self.producer, parent.as_ref()).await?);
                         batch.produced.push(out.topic());
                     }
-                    received.meta
                 }
                 Polled::Tombstone(tombstone) => {
                     // Nothing to transform: its offset goes with the transaction.
                     debug!(topic = %tombstone.meta.topic, partition = tombstone.meta.partition, offset = tombstone.meta.offset, "tombstone passed over");
-                    tombstone.meta
                 }
                 Polled::Poison {
                     message,
@@ -452,17 +710,8 @@ impl<In: Event> Pipeline<In> {
                             .await?,
                     );
                     batch.dead_lettered += 1;
-                    meta
                 }
-            };
-            let partition = (meta.topic, meta.partition);
-            batch.first.entry(partition.clone()).or_insert_with(|| {
-                (
-                    meta.offset,
-                    context.assignment_of(&partition.0, partition.1),
-                )
-            });
-            batch.next.insert(partition, meta.offset + 1);
+            }
             if count < self.options.batch_size {
                 next = tokio::select! {
                     () = tokio::time::sleep_until(deadline) => None,
@@ -470,19 +719,27 @@ impl<In: Event> Pipeline<In> {
                 };
             }
         }
+        // Every delivery settles (an abortable transaction fails the rest); the error reported
+        // is the one that decides what happens next: a refusal for good before any other.
+        let mut failed: Option<Error> = None;
         for delivery in deliveries {
-            delivery.await?;
+            if let Err(error) = delivery.await {
+                match &failed {
+                    Some(first) if refused_for_good(first) || !refused_for_good(&error) => {}
+                    _ => failed = Some(error),
+                }
+            }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// Sends the batch's offsets to the transaction and commits it; aborts instead when one of
-    /// its partitions was revoked while it was filled.
+    /// its partitions was revoked (or revoked and assigned again) while it was filled.
     async fn commit_batch(&self, batch: &Batch) -> Result<(), Failure> {
         let context = self.consumer.context();
-        if let Some((topic, partition)) = batch.first.iter().find_map(|(tp, (_, assignment))| {
-            (context.assignment_of(&tp.0, tp.1) != *assignment).then_some(tp)
-        }) {
+        if let Some((topic, partition)) =
+            batch.still_owned(|topic, partition| context.assignment_of(topic, partition))
+        {
             return Err(Failure::Abort(Error::Kafka {
                 operation: KafkaOperation::CommitTransaction,
                 topic: Some(format!("{topic}[{partition}]")),
@@ -510,7 +767,8 @@ impl<In: Event> Pipeline<In> {
         .await
     }
 
-    /// Aborts the open transaction and rewinds the consumer to the batch's first inputs.
+    /// Aborts the open transaction and rewinds the consumer to the batch's first inputs, in the
+    /// partitions whose assignment is still the one the batch read them under.
     async fn abort(&self, batch: &Batch) -> Result<()> {
         self.retrying(KafkaOperation::AbortTransaction, |p| {
             p.abort_transaction(Duration::from_secs(30))
@@ -518,11 +776,8 @@ impl<In: Event> Pipeline<In> {
         .await
         .map_err(Failure::into_error)?;
         self.stats.aborted.fetch_add(1, Ordering::Relaxed);
-        let to = batch
-            .first
-            .iter()
-            .map(|(tp, (offset, _))| (tp.clone(), *offset))
-            .collect();
+        let context = self.consumer.context();
+        let to = batch.rewind_targets(|topic, partition| context.assignment_of(topic, partition));
         self.consumer.rewind(to).await
     }
 
@@ -609,4 +864,86 @@ fn offsets_tpl(offsets: &BTreeMap<(String, i32), i64>) -> Result<TopicPartitionL
             })?;
     }
     Ok(tpl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp(partition: i32) -> (String, i32) {
+        ("orders".to_owned(), partition)
+    }
+
+    /// The assignment of each partition now, as `KafkaContext::assignment_of` answers.
+    fn owned(now: &[(i32, u64)]) -> impl Fn(&str, i32) -> Option<u64> + '_ {
+        move |_, partition| {
+            now.iter()
+                .find(|(p, _)| *p == partition)
+                .map(|(_, assignment)| *assignment)
+        }
+    }
+
+    #[test]
+    fn an_abort_rewinds_only_partitions_still_under_the_batch_assignment() {
+        let mut batch = Batch::default();
+        batch.enter(tp(0), 10, Some(1));
+        batch.enter(tp(0), 11, Some(1));
+        batch.enter(tp(1), 20, Some(2));
+        batch.enter(tp(2), 30, Some(3));
+        // Partition 0 still owned through assignment 1; 1 revoked; 2 revoked and given back
+        // (assignment 7), after which another member may have committed past offset 30.
+        let now = [(0, 1), (2, 7)];
+        assert_eq!(batch.rewind_targets(owned(&now)), vec![(tp(0), 10, 1)]);
+        assert!(batch.still_owned(owned(&now)).is_some(), "must not commit");
+        assert_eq!(batch.still_owned(owned(&[(0, 1), (1, 2), (2, 3)])), None);
+    }
+
+    #[test]
+    fn a_partition_read_again_under_a_new_assignment_is_rewound_to_its_new_first_input() {
+        let mut batch = Batch::default();
+        batch.enter(tp(0), 10, Some(1));
+        // Revoked and given back within the batch: read on from the committed offset, 14.
+        batch.enter(tp(0), 14, Some(5));
+        batch.enter(tp(0), 15, Some(5));
+        assert!(batch.reassigned);
+        assert_eq!(batch.next[&tp(0)], 16);
+        // The inputs of the aborted batch read under assignment 5 are read again; offset 10
+        // (before the other member's commit) is not.
+        assert_eq!(batch.rewind_targets(owned(&[(0, 5)])), vec![(tp(0), 14, 5)]);
+        // The batch never commits, although the assignment now matches its last entry.
+        assert_eq!(batch.still_owned(owned(&[(0, 5)])), Some(&tp(0)));
+    }
+
+    #[test]
+    fn the_missing_subject_and_registry_outages_may_pass_and_oversized_records_do_not() {
+        let registry = "http://registry".to_owned();
+        assert!(may_pass(&Error::SchemaNotRegistered {
+            subject: "grocery.picklist.v1-value".into(),
+            registry: registry.clone(),
+            reason: "Subject not found".into(),
+        }));
+        assert!(may_pass(&Error::RegistryUnreachable {
+            registry: registry.clone(),
+            reason: "connection refused".into(),
+        }));
+        assert!(may_pass(&Error::RegistryUnauthorized {
+            registry,
+            status: 403,
+            reason: "forbidden".into(),
+        }));
+        let too_large = Error::Kafka {
+            operation: KafkaOperation::Produce,
+            topic: Some("grocery.picklist.v1".into()),
+            source: KafkaError::MessageProduction(
+                rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge,
+            ),
+        };
+        assert!(!may_pass(&too_large));
+        assert!(refused_for_good(&too_large));
+        assert!(!refused_for_good(&Error::Encode {
+            reader: "PickList".into(),
+            subject: "grocery.picklist.v1-value".into(),
+            reason: "bad".into(),
+        }));
+    }
 }

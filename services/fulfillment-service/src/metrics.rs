@@ -173,30 +173,42 @@ pub(crate) async fn serve(
     }))
 }
 
-/// `200 ok`, or `503` while the brokers cannot be reached or an order cannot be decoded yet
-/// (its schema cannot be fetched from the registry; the body says which record and why): the
-/// service keeps running and resumes when they are back. With some brokers reachable and
-/// others not (one broker of a replicated cluster lost: its partitions and coordinators move
-/// to the others), `200` with `ok; degraded: …` naming the brokers the clients are not
-/// connected to, from librdkafka's latest statistics.
-async fn health(State(state): State<AppState>) -> impl IntoResponse {
+/// `200 ok`, or `503` with the reason while the brokers cannot be reached, the pipeline's
+/// outputs cannot be written (an output subject not registered, the Schema Registry unreachable
+/// or refusing the credentials) or an order cannot be decoded yet (its schema cannot be fetched
+/// from the registry; the body says which record and why): the service keeps running and
+/// resumes when it passes. With some brokers reachable and others not (one broker of a
+/// replicated cluster lost: its partitions and coordinators move to the others), `200` with
+/// `ok; degraded: …` naming the brokers the clients are not connected to, from librdkafka's
+/// latest statistics.
+async fn health(State(state): State<AppState>) -> axum::response::Response {
+    use axum::http::StatusCode;
     if !state.pipeline.check_brokers(HEALTH_PROBE_TIMEOUT).await {
         return (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "brokers unreachable; retrying".to_owned(),
-        );
+            StatusCode::SERVICE_UNAVAILABLE,
+            "brokers unreachable; retrying",
+        )
+            .into_response();
+    }
+    if let Some(reason) = state.pipeline.stalled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{reason}; retrying"),
+        )
+            .into_response();
     }
     if let Some(reason) = state.pipeline.consumer().waiting_on() {
-        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, reason);
+        return (StatusCode::SERVICE_UNAVAILABLE, reason).into_response();
     }
     let down = brokers_not_up(&state.pipeline);
     if down.is_empty() {
-        (axum::http::StatusCode::OK, "ok".to_owned())
+        (StatusCode::OK, "ok".to_owned()).into_response()
     } else {
         (
-            axum::http::StatusCode::OK,
+            StatusCode::OK,
             format!("ok; degraded: not connected to {}", down.join(", ")),
         )
+            .into_response()
     }
 }
 

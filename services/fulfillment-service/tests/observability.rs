@@ -80,3 +80,71 @@ async fn lag_and_client_metrics_come_from_librdkafka_statistics() {
     let status = service.terminate(WAIT).unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// With `auto.register.schemas=false` and the output subjects not registered yet, the service
+/// waits (no order is skipped), `/health` answers 503 naming the missing subject, and once the
+/// subjects are registered the pick list is written and `/health` is 200 again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_names_a_missing_output_subject_until_it_is_registered() {
+    use grocery_events::{OrderStatus, PickList};
+
+    let stack = Stack::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let properties = format!(
+        "{}\nauto.register.schemas=false\n",
+        stack.client_properties()
+    );
+    let config = write_config(dir.path(), &properties).unwrap();
+    // Orders come from a client that registers their schema.
+    let client = stack.client().unwrap();
+    let producer = client.producer().await.unwrap();
+    let order = local_stack::sample::milk_order(Uuid::from_u128(700), Uuid::from_u128(1), 1);
+    producer.send(&order).await.unwrap();
+    let mut command = Command::new(BIN);
+    command
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0"]);
+    let mut service =
+        Process::start("fulfillment-service", &mut command, Output::default()).unwrap();
+    let addr = service.listening_addr(WAIT).unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let http = http.clone();
+        let url = format!("http://{addr}{path}");
+        async move {
+            let answer = http.get(url).send().await.unwrap();
+            (answer.status().as_u16(), answer.text().await.unwrap())
+        }
+    };
+    let subject = format!("{}-value", OrderStatus::TOPIC);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, body) = get("/health").await;
+        if status == 503 && body.contains(&subject) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let registry = client.codec().registry();
+    registry
+        .register(&subject, OrderStatus::SCHEMA)
+        .await
+        .unwrap();
+    registry
+        .register(&format!("{}-value", PickList::TOPIC), PickList::SCHEMA)
+        .await
+        .unwrap();
+    loop {
+        let (status, body) = get("/health").await;
+        let (_, metrics) = get("/metrics").await;
+        if status == 200 && metric(&metrics, "fulfillment_picklists_produced_total") == Some(1.0) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = service.terminate(WAIT).unwrap();
+    assert!(status.success(), "{status}");
+}
