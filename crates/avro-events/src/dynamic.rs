@@ -81,7 +81,7 @@ impl Codec {
     ///
     /// # Errors
     /// As [`Codec::decode`]: framing errors, [`Error::UnknownSchemaId`], registry errors,
-    /// [`Error::InvalidSchema`] for a writer schema the codec refuses, and [`Error::Decode`]
+    /// [`Error::UnusableSchema`] for a fetched writer schema the codec refuses, and [`Error::Decode`]
     /// for a body that does not decode or resolve, or needs more than
     /// [`CodecOptions::max_allocation_bytes`](crate::CodecOptions::max_allocation_bytes).
     pub async fn check_decode(&self, payload: &[u8], reader: &DynamicSchema) -> Result<()> {
@@ -111,8 +111,9 @@ impl Codec {
 /// body.
 ///
 /// # Errors
-/// [`Error::InvalidSchema`] for a writer schema the codec refuses (as when fetched), and
-/// [`Error::Decode`] for a body that does not decode or resolve.
+/// [`Error::InvalidSchema`] for a writer schema the codec refuses (the refusal a fetched schema
+/// gets as [`Error::UnusableSchema`]), and [`Error::Decode`] for a body that does not decode or
+/// resolve.
 pub fn check_body(
     writer: &DynamicSchema,
     reader: &DynamicSchema,
