@@ -13,15 +13,17 @@
 //!
 //! The counts of inputs tried per kind are printed (`--nocapture`).
 
+mod counting;
+
 use std::{
-    alloc::{GlobalAlloc, Layout, System},
     fmt::Write as _,
     sync::{
         LazyLock,
-        atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicU32, AtomicU64, Ordering},
     },
 };
 
+use counting::peak_growth;
 use grocery_events::{
     Codec, CodecOptions, Error,
     dynamic::DynamicSchema,
@@ -30,34 +32,6 @@ use grocery_events::{
 use local_stack::registry::{RegistryHandle, SchemaRegistry};
 use proptest::{prelude::*, test_runner::TestCaseError};
 use tokio::runtime::Runtime;
-
-/// Counts live heap bytes and their peak.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator unchanged; the counters are only
-// bookkeeping.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        ptr
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 /// The codec's `avro.max.allocation.bytes` in this test.
 const LIMIT: usize = 1024 * 1024;
@@ -530,14 +504,6 @@ fn framed(id: u32, body: &[u8]) -> Vec<u8> {
     payload.extend_from_slice(&id.to_be_bytes());
     payload.extend_from_slice(body);
     payload
-}
-
-/// Peak heap growth while `f` runs, in bytes.
-fn peak_growth<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let out = f();
-    (out, PEAK.load(Ordering::Relaxed).saturating_sub(before))
 }
 
 fn check_case(

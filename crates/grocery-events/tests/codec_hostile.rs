@@ -3,53 +3,15 @@
 //! quickly with a poison error, and the peak heap stays small (measured with a counting
 //! allocator). Its own test binary: apache-avro's allocation bound is process-wide.
 
-use std::{
-    alloc::{GlobalAlloc, Layout, System},
-    sync::atomic::{AtomicUsize, Ordering},
-};
+mod counting;
 
+use counting::peak_growth_async;
 use grocery_events::{
     Codec, CodecOptions, Error, Order,
     codec::DEFAULT_MAX_ALLOCATION_BYTES,
     registry::{RegistryClient, RegistryConfig},
 };
 use local_stack::registry::SchemaRegistry;
-
-/// Counts live heap bytes and their peak.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator unchanged; the counters are only
-// bookkeeping.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        ptr
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Peak heap growth while `f` runs, in bytes.
-async fn peak_growth<T>(f: impl Future<Output = T>) -> (T, usize) {
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let out = f.await;
-    (out, PEAK.load(Ordering::Relaxed).saturating_sub(before))
-}
 
 fn zigzag_varint(n: i64) -> Vec<u8> {
     let mut z = ((n << 1) ^ (n >> 63)) as u64;
@@ -111,7 +73,7 @@ async fn hostile_array_counts_fail_fast_with_small_peak_memory() {
         body.push(0);
         let payload = framed(id, &body);
         assert!(payload.len() <= 11, "{} bytes", payload.len());
-        let (result, peak) = peak_growth(codec.decode::<Order>(&payload)).await;
+        let (result, peak) = peak_growth_async(codec.decode::<Order>(&payload)).await;
         let err = result.unwrap_err();
         println!("zero-size items {items}: {err}; peak heap growth {peak} bytes");
         assert!(matches!(err, Error::UnusableSchema { .. }), "{err:?}");
@@ -126,7 +88,7 @@ async fn hostile_array_counts_fail_fast_with_small_peak_memory() {
         .await
         .unwrap();
     let payload = framed(id, &zigzag_varint(claimed));
-    let (result, peak) = peak_growth(codec.decode::<Order>(&payload)).await;
+    let (result, peak) = peak_growth_async(codec.decode::<Order>(&payload)).await;
     let err = result.unwrap_err();
     println!(
         "{} byte record claiming {claimed} ints: {err}; peak heap growth {peak} bytes",
