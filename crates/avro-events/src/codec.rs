@@ -144,6 +144,29 @@ pub(crate) struct ReaderSchema {
     pub(crate) canonical: String,
 }
 
+impl ReaderSchema {
+    /// Parses `text` for both apache-avro (resolution) and the fast decoder.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSchema`] naming `origin` when either refuses it.
+    pub(crate) fn parse(text: &str, origin: &str) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidSchema {
+            origin: origin.to_owned(),
+            reason,
+        };
+        let avro = Schema::parse_str(text).map_err(|e| invalid(e.to_string()))?;
+        let fast = text
+            .parse::<serde_avro_fast::Schema>()
+            .map_err(|e| invalid(e.to_string()))?;
+        let canonical = avro.canonical_form();
+        Ok(Self {
+            avro,
+            fast,
+            canonical,
+        })
+    }
+}
+
 /// A schema fetched from the registry by id.
 #[derive(Debug)]
 pub(crate) struct WriterSchema {
@@ -434,20 +457,7 @@ impl Codec {
                 format!("key schema of type {}", E::FULL_NAME),
             ),
         };
-        let invalid = |reason: String| Error::InvalidSchema {
-            origin: origin.clone(),
-            reason,
-        };
-        let avro = Schema::parse_str(text).map_err(|e| invalid(e.to_string()))?;
-        let fast = text
-            .parse::<serde_avro_fast::Schema>()
-            .map_err(|e| invalid(e.to_string()))?;
-        let canonical = avro.canonical_form();
-        let compiled = Arc::new(ReaderSchema {
-            avro,
-            fast,
-            canonical,
-        });
+        let compiled = Arc::new(ReaderSchema::parse(text, &origin)?);
         write_lock(&self.readers).insert(key, compiled.clone());
         Ok(compiled)
     }

@@ -8,7 +8,6 @@
 //! [`check_body`] with the writer schema at hand). The value is walked and dropped, never
 //! kept.
 
-use apache_avro::Schema;
 use serde::de::IgnoredAny;
 
 use crate::{
@@ -36,26 +35,14 @@ impl DynamicSchema {
     /// [`Error::InvalidSchema`] when `text` is not a schema both apache-avro and the
     /// codec's decoder accept.
     pub fn parse(text: &str) -> Result<Self> {
-        let invalid = |reason: String| Error::InvalidSchema {
-            origin: "a schema given at run time".into(),
-            reason,
-        };
-        let avro = Schema::parse_str(text).map_err(|e| invalid(e.to_string()))?;
-        let fast = text
-            .parse::<serde_avro_fast::Schema>()
-            .map_err(|e| invalid(e.to_string()))?;
-        let canonical = avro.canonical_form();
-        let unfit_writer = check_array_items(&avro).err();
+        let reader = ReaderSchema::parse(text, "a schema given at run time")?;
+        let unfit_writer = check_array_items(&reader.avro).err();
         Ok(Self {
             writer: WriterSchema {
-                avro: avro.clone(),
-                canonical: canonical.clone(),
+                avro: reader.avro.clone(),
+                canonical: reader.canonical.clone(),
             },
-            reader: ReaderSchema {
-                avro,
-                fast,
-                canonical,
-            },
+            reader,
             unfit_writer,
         })
     }
