@@ -282,7 +282,11 @@ async fn lookup_and_normalize() {
             json!({"schema": reordered, "normalize": true}),
         )
         .await;
-    assert_eq!((status, body), (200, json!({"id": id})));
+    assert_eq!(
+        (status, body["id"].clone(), body["version"].clone()),
+        (200, json!(id), json!(1)),
+        "{body}"
+    );
     assert_eq!(api.get("/subjects/d/versions").await, (200, json!([1])));
     // Without normalize, the other text is a new schema (compatible, so a new version).
     let other = api.register_ok("d", reordered).await;

@@ -153,13 +153,27 @@ const ENUM_RESERVED: [&str; 11] = [
 const FIELD_RESERVED: [&str; 6] = ["default", "doc", "name", "order", "type", "aliases"];
 
 /// The canonical text of the schema in `text` (see the module documentation).
+#[cfg(test)]
+fn canonical_text(text: &str) -> Result<String, String> {
+    canonical_text_with(text, std::iter::empty())
+}
+
+/// The canonical text of the schema in `text` (see the module documentation), where the named
+/// types `referenced` (full names) come from the schemas it references: those are written by
+/// name, as Java Avro writes a schema parsed after its references.
 ///
 /// # Errors
 /// What is malformed, for a schema `apache_avro` accepted but this writer cannot follow (the
 /// caller then falls back to another form).
-pub(crate) fn canonical_text(text: &str) -> Result<String, String> {
+pub(crate) fn canonical_text_with(
+    text: &str,
+    referenced: impl IntoIterator<Item = String>,
+) -> Result<String, String> {
     let json: Json = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let mut writer = Writer::default();
+    let mut writer = Writer {
+        known: referenced.into_iter().collect(),
+        out: String::new(),
+    };
     writer.schema(&json, None)?;
     Ok(writer.out)
 }

@@ -130,6 +130,28 @@ impl ApiError {
         )
     }
 
+    /// 42206: a schema version is still referenced by another schema. `key` is written as
+    /// Confluent writes its schema keys.
+    pub fn reference_exists(subject: &str, version: u32) -> Self {
+        Self::new(
+            42206,
+            format!(
+                "One or more references exist to the schema \
+                 {{magic=1,keytype=SCHEMA,subject={subject},version={version}}}."
+            ),
+        )
+    }
+
+    /// 42210: the rule set of a registration is malformed.
+    pub fn invalid_rule_set(detail: impl std::fmt::Display) -> Self {
+        Self::new(42210, format!("Invalid rule set: {detail}"))
+    }
+
+    /// 40403 without an id (`GET /subjects/{s}/metadata` finding no version).
+    pub fn no_matching_schema() -> Self {
+        Self::new(40403, "Schema not found")
+    }
+
     /// 42201.
     pub fn invalid_schema(detail: impl std::fmt::Display) -> Self {
         Self::new(42201, format!("Invalid schema: {detail}"))

@@ -6,11 +6,37 @@
 //! file that is rewritten atomically on every change, so a restart keeps ids and versions.
 //! As in Confluent's registry, a schema is identified by its canonical text, the one Java
 //! Avro's `Schema.toString()` writes (`"string"` and `{"type":"string"}` are one schema with one
-//! id; a `doc`, a default or another property makes another), and that text is what is stored
-//! and served. Schema references and schema types other than Avro are not supported. The
-//! global mode (`GET`/`PUT /mode`) is READWRITE or READONLY; in READONLY registrations and
-//! deletions are refused with 42205, as a deployment whose clients may only read subjects
-//! needs them refused (not persisted).
+//! id; a `doc`, a default or another property makes another), together with its references,
+//! metadata and rule set, and that text is what is stored and served. The global mode
+//! (`GET`/`PUT /mode`) is READWRITE or READONLY; in READONLY registrations and deletions are
+//! refused with 42205, as a deployment whose clients may only read subjects needs them refused
+//! (not persisted).
+//!
+//! Beyond the basics, as Confluent's registry serves them:
+//! - **Schema references** (`references: [{name, subject, version}]` on `POST
+//!   /subjects/{s}/versions`, `POST /subjects/{s}` and the compatibility checks; version `-1`
+//!   is the latest, stored as its number). A schema may use the named types its references
+//!   define (recursively); it is parsed and checked for compatibility with them written out.
+//!   Lookups by id, GUID, version and schema return the references;
+//!   `GET /subjects/{s}/versions/{v}/referencedby` lists the ids referring to a version. A
+//!   reference to a missing subject or version is refused with 42201 ("No schema reference
+//!   found for subject …"); deleting a version (or subject) another schema refers to with
+//!   42206.
+//! - **Schema GUIDs**: each schema's GUID is the MD5 of its canonical text, references,
+//!   metadata and rule set as Confluent computes it, written as a UUID (the same schema has the
+//!   same GUID anywhere). Registrations and lookups return it (`guid`), and
+//!   `GET /schemas/guids/{guid}` serves the schema.
+//! - **Metadata and rule sets** (`metadata: {properties, tags, sensitive}`, `ruleSet:
+//!   {domainRules, migrationRules, encodingRules}`) are validated as Confluent validates rule
+//!   sets (42210), stored normalized and served back; they are part of the schema's identity
+//!   (other metadata, another id). A registration or lookup without either takes those of the
+//!   subject's latest version, as Confluent's does. `GET /subjects/{s}/metadata?key=k&value=v`
+//!   answers the latest version whose metadata properties include every pair. The registry
+//!   stores rules; it does not run them.
+//!
+//! Not supported: schema types other than Avro, contexts, config-level `defaultMetadata` /
+//! `overrideMetadata` / rule sets, the automatic `confluent:version` property, and finding a
+//! schema with references by a request that writes the referenced types out instead.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -22,8 +48,11 @@
 //! # }
 //! ```
 
+mod candidate;
 mod canonical;
+mod contract;
 mod error;
+mod references;
 mod routes;
 mod store;
 

@@ -13,8 +13,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::RegistryState;
+use super::contract::Contract;
 use super::error::ApiError;
-use super::store::{Candidate, VersionRef};
+use super::store::{Request, VersionRef};
 
 /// Confluent's response content type.
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
@@ -49,6 +50,7 @@ pub fn router(state: RegistryState) -> Router {
         .route("/", get(|| async { ok(json!({})) }))
         .route("/subjects", get(list_subjects))
         .route("/subjects/{subject}", post(lookup).delete(delete_subject))
+        .route("/subjects/{subject}/metadata", get(latest_with_metadata))
         .route(
             "/subjects/{subject}/versions",
             get(list_versions).post(register),
@@ -69,6 +71,7 @@ pub fn router(state: RegistryState) -> Router {
         .route("/schemas/ids/{id}", get(schema_by_id))
         .route("/schemas/ids/{id}/schema", get(raw_schema_by_id))
         .route("/schemas/ids/{id}/versions", get(versions_by_id))
+        .route("/schemas/guids/{guid}", get(schema_by_guid))
         .route(
             "/config",
             get(get_global_config)
@@ -128,15 +131,14 @@ async fn put_mode(State(state): State<RegistryState>, body: Bytes) -> ApiResult 
 struct SchemaRequest {
     schema: Option<String>,
     schema_type: Option<String>,
-    references: Option<Vec<Value>>,
+    references: Option<Value>,
+    metadata: Option<Value>,
+    rule_set: Option<Value>,
     normalize: Option<bool>,
 }
 
 /// Parses a request body as Confluent does: any content type, JSON expected.
-fn schema_request(
-    body: &[u8],
-    params: &HashMap<String, String>,
-) -> Result<(Candidate, bool), ApiError> {
+fn schema_request(body: &[u8], params: &HashMap<String, String>) -> Result<Request, ApiError> {
     let request: SchemaRequest = serde_json::from_slice(body).map_err(ApiError::bad_request)?;
     let normalize = flag(params, "normalize") || request.normalize.unwrap_or(false);
     if let Some(kind) = &request.schema_type
@@ -146,15 +148,15 @@ fn schema_request(
             "schema type {kind} is not supported by this registry (AVRO only)"
         )));
     }
-    if request.references.as_ref().is_some_and(|r| !r.is_empty()) {
-        return Err(ApiError::invalid_schema(
-            "schema references are not supported by this registry",
-        ));
-    }
+    let contract = Contract::from_request(request.references, request.metadata, request.rule_set)?;
     let text = request
         .schema
         .ok_or_else(|| ApiError::invalid_schema("the request has no 'schema'"))?;
-    Ok((Candidate::parse(&text, normalize)?, normalize))
+    Ok(Request {
+        text,
+        contract,
+        normalize,
+    })
 }
 
 /// The level of a config update, and its text as sent (Confluent echoes the request).
@@ -212,18 +214,24 @@ async fn register(
     body: Bytes,
 ) -> ApiResult {
     state.writable(&subject)?;
-    let (candidate, normalize) = schema_request(&body, &params)?;
+    let request = schema_request(&body, &params)?;
     let registered = state
         .write(|s| {
-            let r = s.register(&subject, candidate, normalize)?;
+            let r = s.register(&subject, request)?;
             let changed = r.created;
             Ok((r, changed))
         })
         .await?;
+    let view = registered.view;
     if registered.created {
-        tracing::info!(%subject, id = registered.id, version = registered.version, "registered schema");
+        tracing::info!(%subject, id = view.id, version = view.version, guid = %view.guid, "registered schema");
     }
-    ok(json!({ "id": registered.id }))
+    // Confluent's RegisterSchemaResponse: the schema as registered (no subject).
+    let mut body = view.body();
+    if let Value::Object(members) = &mut body {
+        members.remove("subject");
+    }
+    ok(body)
 }
 
 async fn lookup(
@@ -232,14 +240,35 @@ async fn lookup(
     Query(params): Params,
     body: Bytes,
 ) -> ApiResult {
-    let (candidate, normalize) = schema_request(&body, &params)?;
+    let request = schema_request(&body, &params)?;
     let deleted = flag(&params, "deleted");
+    let view = state.read(|s| s.lookup(&subject, request, deleted)).await?;
+    ok(view.body())
+}
+
+/// `GET /subjects/{s}/metadata?key=k&value=v…`: the latest version whose metadata properties
+/// include every pair (keys and values matched by position, as Confluent pairs them).
+async fn latest_with_metadata(
+    State(state): State<RegistryState>,
+    Path(subject): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> ApiResult {
+    let keys = pairs
+        .iter()
+        .filter(|(k, _)| k == "key")
+        .map(|(_, v)| v.clone());
+    let values = pairs
+        .iter()
+        .filter(|(k, _)| k == "value")
+        .map(|(_, v)| v.clone());
+    let wanted: Vec<(String, String)> = keys.zip(values).collect();
+    let deleted = pairs
+        .iter()
+        .any(|(k, v)| k == "deleted" && v.eq_ignore_ascii_case("true"));
     let view = state
-        .read(|s| s.lookup(&subject, &candidate, normalize, deleted))
+        .read(|s| s.latest_with_metadata(&subject, &wanted, deleted))
         .await?;
-    ok(json!({
-        "subject": view.subject, "id": view.id, "version": view.version, "schema": view.schema,
-    }))
+    ok(view.body())
 }
 
 async fn get_version(
@@ -250,9 +279,7 @@ async fn get_version(
     let at = VersionRef::parse(&version)?;
     let deleted = flag(&params, "deleted");
     let view = state.read(|s| s.version(&subject, at, deleted)).await?;
-    ok(json!({
-        "subject": view.subject, "version": view.version, "id": view.id, "schema": view.schema,
-    }))
+    ok(view.body())
 }
 
 async fn get_version_schema(
@@ -275,14 +302,26 @@ fn raw(schema: String) -> Response {
         .into_response()
 }
 
+/// The ids of the schemas referring to a subject version (`deleted`, `offset`, `limit` as
+/// Confluent takes them).
 async fn referenced_by(
     State(state): State<RegistryState>,
     Path((subject, version)): Path<(String, String)>,
+    Query(params): Params,
 ) -> ApiResult {
     let at = VersionRef::parse(&version)?;
-    state.read(|s| s.version(&subject, at, false)).await?;
-    // Schema references are not supported, so nothing refers to anything.
-    ok(json!([]))
+    let deleted = flag(&params, "deleted");
+    let number = |name: &str| params.get(name).and_then(|v| v.parse::<i64>().ok());
+    let offset = usize::try_from(number("offset").unwrap_or(0)).unwrap_or(0);
+    let limit = usize::try_from(number("limit").unwrap_or(-1)).unwrap_or(usize::MAX);
+    let ids = state
+        .read(|s| {
+            let version = s.version(&subject, at, true)?.version;
+            Ok(s.referenced_by(&subject, version, deleted))
+        })
+        .await?;
+    let ids: Vec<u32> = ids.into_iter().skip(offset).take(limit).collect();
+    ok(json!(ids))
 }
 
 async fn delete_subject(
@@ -320,18 +359,20 @@ fn schema_id(text: &str) -> Result<u32, ApiError> {
 
 async fn schema_by_id(State(state): State<RegistryState>, Path(id): Path<String>) -> ApiResult {
     let id = schema_id(&id)?;
-    let schema = state
-        .read(|s| s.schema_by_id(id).map(str::to_owned))
-        .await?;
-    ok(json!({ "schema": schema }))
+    let schema = state.read(|s| s.schema_by_id(id)).await?;
+    ok(schema.body())
+}
+
+async fn schema_by_guid(State(state): State<RegistryState>, Path(guid): Path<String>) -> ApiResult {
+    let schema = state.read(|s| s.schema_by_guid(&guid)).await?;
+    tracing::debug!(%guid, id = schema.id, "schema by guid");
+    ok(schema.body())
 }
 
 async fn raw_schema_by_id(State(state): State<RegistryState>, Path(id): Path<String>) -> ApiResult {
     let id = schema_id(&id)?;
-    let schema = state
-        .read(|s| s.schema_by_id(id).map(str::to_owned))
-        .await?;
-    Ok(raw(schema))
+    let schema = state.read(|s| s.schema_by_id(id)).await?;
+    Ok(raw(schema.schema))
 }
 
 async fn versions_by_id(
@@ -439,9 +480,12 @@ async fn compatibility_one(
     body: Bytes,
 ) -> ApiResult {
     let at = VersionRef::parse(&version)?;
-    let (candidate, _) = schema_request(&body, &params)?;
+    let request = schema_request(&body, &params)?;
     let report = state
-        .read(|s| s.compatibility(&subject, Some(at), &candidate))
+        .read(|s| {
+            let candidate = s.candidate(&request.text, false, request.contract, false)?;
+            s.compatibility(&subject, Some(at), &candidate)
+        })
         .await?;
     ok(compatibility_body(&report, flag(&params, "verbose")))
 }
@@ -452,9 +496,12 @@ async fn compatibility_all(
     Query(params): Params,
     body: Bytes,
 ) -> ApiResult {
-    let (candidate, _) = schema_request(&body, &params)?;
+    let request = schema_request(&body, &params)?;
     let report = state
-        .read(|s| s.compatibility(&subject, None, &candidate))
+        .read(|s| {
+            let candidate = s.candidate(&request.text, false, request.contract, false)?;
+            s.compatibility(&subject, None, &candidate)
+        })
         .await?;
     ok(compatibility_body(&report, flag(&params, "verbose")))
 }

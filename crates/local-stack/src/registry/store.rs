@@ -3,12 +3,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use apache_avro::Schema;
 use avro_events_compat::{self as compat, CompatibilityLevel, Previous};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::{canonical, error::ApiError};
+use super::candidate::{Candidate, Stored};
+use super::contract::Contract;
+use super::error::ApiError;
+use super::references::{self, Found, Versions};
 
 /// One version of a subject.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,84 +30,8 @@ pub(crate) struct Subject {
 }
 
 impl Subject {
-    fn visible(&self, deleted: bool) -> impl Iterator<Item = &Version> {
+    fn visible(&self, deleted: bool) -> impl DoubleEndedIterator<Item = &Version> {
         self.versions.iter().filter(move |v| deleted || !v.deleted)
-    }
-}
-
-/// A registered schema, parsed, with the forms used to recognise it again.
-#[derive(Debug, Clone)]
-pub(crate) struct Stored {
-    parsed: Schema,
-    /// The schema's identity: its canonical text ([`canonical`](super::canonical)), as
-    /// Confluent's registry compares it.
-    key: String,
-    /// Key of the normalized form (`normalize=true`).
-    normalized_key: String,
-}
-
-/// A schema parsed from a request.
-pub(crate) struct Candidate {
-    text: String,
-    parsed: Schema,
-    key: String,
-    normalized_key: String,
-}
-
-impl Candidate {
-    /// Parses an Avro schema. What gets stored (and served) is its canonical text, as with
-    /// Confluent's registry; with `normalize`, the normalized form.
-    pub(crate) fn parse(text: &str, normalize: bool) -> Result<Self, ApiError> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| ApiError::invalid_schema(format!("not JSON: {e}")))?;
-        let parsed = Schema::parse(&value).map_err(ApiError::invalid_schema)?;
-        let normalized = serde_json::to_value(&parsed).map_err(ApiError::invalid_schema)?;
-        let normalized_key = sorted_json(&normalized);
-        let (text, key) = if normalize {
-            (normalized.to_string(), normalized_key.clone())
-        } else {
-            let canonical = canonical::canonical_text(text).unwrap_or_else(|reason| {
-                // A schema apache-avro takes but the canonical writer cannot follow: identified
-                // by its JSON, as before.
-                tracing::debug!(%reason, "no canonical form; the schema is identified by its JSON");
-                sorted_json(&value)
-            });
-            (canonical.clone(), canonical)
-        };
-        Ok(Self {
-            text,
-            parsed,
-            key,
-            normalized_key,
-        })
-    }
-
-    fn matches(&self, stored: &Stored, normalize: bool) -> bool {
-        self.key == stored.key || (normalize && self.normalized_key == stored.normalized_key)
-    }
-
-    pub(crate) fn schema(&self) -> &Schema {
-        &self.parsed
-    }
-}
-
-/// JSON text with object keys sorted at every level: equal for equal JSON values.
-fn sorted_json(value: &Value) -> String {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            let inner: Vec<String> = entries
-                .into_iter()
-                .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), sorted_json(v)))
-                .collect();
-            format!("{{{}}}", inner.join(","))
-        }
-        Value::Array(items) => {
-            let inner: Vec<String> = items.iter().map(sorted_json).collect();
-            format!("[{}]", inner.join(","))
-        }
-        other => other.to_string(),
     }
 }
 
@@ -135,13 +61,54 @@ pub(crate) struct VersionView {
     pub(crate) version: u32,
     pub(crate) id: u32,
     pub(crate) schema: String,
+    pub(crate) contract: Contract,
+    pub(crate) guid: String,
 }
 
-/// What a registration did.
-pub(crate) struct Registered {
+impl VersionView {
+    /// Confluent's `Schema` body: subject, version, id, guid, schema, then references,
+    /// metadata and rule set when present.
+    pub(crate) fn body(&self) -> Value {
+        let mut body = serde_json::Map::new();
+        body.insert("subject".into(), json!(self.subject));
+        body.insert("version".into(), json!(self.version));
+        body.insert("id".into(), json!(self.id));
+        body.insert("guid".into(), json!(self.guid));
+        body.insert("schema".into(), json!(self.schema));
+        self.contract.add_to(&mut body);
+        Value::Object(body)
+    }
+}
+
+/// A schema by id or GUID: its text, contract and GUID (Confluent's `SchemaString`).
+pub(crate) struct SchemaView {
     pub(crate) id: u32,
-    pub(crate) version: u32,
+    pub(crate) schema: String,
+    pub(crate) contract: Contract,
+    pub(crate) guid: String,
+}
+
+impl SchemaView {
+    pub(crate) fn body(&self) -> Value {
+        let mut body = serde_json::Map::new();
+        body.insert("schema".into(), json!(self.schema));
+        self.contract.add_to(&mut body);
+        body.insert("guid".into(), json!(self.guid));
+        Value::Object(body)
+    }
+}
+
+/// What a registration did: the version registered (or found), and whether it is new.
+pub(crate) struct Registered {
+    pub(crate) view: VersionView,
     pub(crate) created: bool,
+}
+
+/// A registration or lookup request: the schema text and what comes with it.
+pub(crate) struct Request {
+    pub(crate) text: String,
+    pub(crate) contract: Contract,
+    pub(crate) normalize: bool,
 }
 
 /// The whole registry state, as persisted.
@@ -150,6 +117,9 @@ pub(crate) struct Store {
     next_id: u32,
     /// Schema text by global id.
     schemas: BTreeMap<u32, String>,
+    /// References, metadata and rule set by global id (for the schemas that have any).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    contracts: BTreeMap<u32, Contract>,
     subjects: BTreeMap<String, Subject>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     global: Option<CompatibilityLevel>,
@@ -162,6 +132,7 @@ impl Default for Store {
         Self {
             next_id: 1,
             schemas: BTreeMap::new(),
+            contracts: BTreeMap::new(),
             subjects: BTreeMap::new(),
             global: None,
             cache: HashMap::new(),
@@ -172,13 +143,52 @@ impl Default for Store {
 impl Store {
     /// Rebuilds the parsed forms after loading from disk.
     pub(crate) fn rebuild(&mut self) -> Result<(), String> {
-        self.cache.clear();
+        let mut cache = HashMap::new();
         for (id, text) in &self.schemas {
-            let candidate = Candidate::parse(text, false)
+            let contract = self.contracts.get(id).cloned().unwrap_or_default();
+            let candidate = self
+                .candidate(text, false, contract, true)
                 .map_err(|e| format!("schema {id} in the store: {}", e.message))?;
-            self.cache.insert(*id, stored(candidate));
+            cache.insert(*id, candidate.into_stored());
         }
+        self.cache = cache;
         Ok(())
+    }
+
+    /// Parses `text` with its references resolved (soft-deleted versions too, with
+    /// `include_deleted`); a `-1` reference version becomes the number it named.
+    pub(crate) fn candidate(
+        &self,
+        text: &str,
+        normalize: bool,
+        mut contract: Contract,
+        include_deleted: bool,
+    ) -> Result<Candidate, ApiError> {
+        let (pinned, texts) = references::resolve(self, &contract.references, include_deleted)?;
+        contract.references = pinned;
+        let referenced = references::definitions(&texts)?;
+        Candidate::parse(text, normalize, contract, &referenced)
+    }
+
+    /// The contract of the latest live version of `subject`, for a registration or lookup
+    /// without metadata and rule set (Confluent's registry gives it those of the latest).
+    fn inherited(&self, subject: &str, contract: Contract) -> Contract {
+        if !contract.inherits() {
+            return contract;
+        }
+        let latest = self
+            .subjects
+            .get(subject)
+            .and_then(|s| s.visible(false).last())
+            .and_then(|v| self.cache.get(&v.id));
+        match latest {
+            Some(stored) => Contract {
+                metadata: stored.contract.metadata.clone(),
+                rule_set: stored.contract.rule_set.clone(),
+                ..contract
+            },
+            None => contract,
+        }
     }
 
     pub(crate) fn global_level(&self) -> CompatibilityLevel {
@@ -251,11 +261,24 @@ impl Store {
     }
 
     fn view(&self, subject: &str, v: &Version) -> VersionView {
+        let schema = self.schema_view(v.id);
         VersionView {
             subject: subject.to_owned(),
             version: v.version,
             id: v.id,
-            schema: self.schemas.get(&v.id).cloned().unwrap_or_default(),
+            schema: schema.schema,
+            contract: schema.contract,
+            guid: schema.guid,
+        }
+    }
+
+    fn schema_view(&self, id: u32) -> SchemaView {
+        let stored = self.cache.get(&id);
+        SchemaView {
+            id,
+            schema: self.schemas.get(&id).cloned().unwrap_or_default(),
+            contract: stored.map(|s| s.contract.clone()).unwrap_or_default(),
+            guid: stored.map(|s| s.guid.to_string()).unwrap_or_default(),
         }
     }
 
@@ -285,11 +308,59 @@ impl Store {
         Ok(self.view(subject, v))
     }
 
-    pub(crate) fn schema_by_id(&self, id: u32) -> Result<&str, ApiError> {
-        self.schemas
-            .get(&id)
-            .map(String::as_str)
-            .ok_or_else(|| ApiError::schema_not_found(id))
+    pub(crate) fn schema_by_id(&self, id: u32) -> Result<SchemaView, ApiError> {
+        if !self.schemas.contains_key(&id) {
+            return Err(ApiError::schema_not_found(id));
+        }
+        Ok(self.schema_view(id))
+    }
+
+    /// `GET /schemas/guids/{guid}` (a UUID, or its 32 hex digits as Confluent also takes).
+    pub(crate) fn schema_by_guid(&self, guid: &str) -> Result<SchemaView, ApiError> {
+        let wanted = uuid::Uuid::try_parse(guid).map_err(|_| ApiError::schema_not_found(guid))?;
+        self.cache
+            .iter()
+            .filter(|(_, stored)| stored.guid == wanted)
+            .map(|(id, _)| *id)
+            .min()
+            .map(|id| self.schema_view(id))
+            .ok_or_else(|| ApiError::schema_not_found(guid))
+    }
+
+    /// `GET /subjects/{s}/metadata`: the latest version whose metadata has every property.
+    pub(crate) fn latest_with_metadata(
+        &self,
+        subject: &str,
+        wanted: &[(String, String)],
+        deleted: bool,
+    ) -> Result<VersionView, ApiError> {
+        let s = self.subject(subject, deleted)?;
+        s.visible(deleted)
+            .rev()
+            .find(|v| {
+                self.cache
+                    .get(&v.id)
+                    .and_then(|stored| stored.contract.metadata.as_ref())
+                    .is_some_and(|m| m.has_properties(wanted))
+            })
+            .map(|v| self.view(subject, v))
+            .ok_or_else(ApiError::no_matching_schema)
+    }
+
+    /// `GET /subjects/{s}/versions/{v}/referencedby`: the ids of the schemas referring to that
+    /// version (ascending); only those still registered somewhere unless `deleted`.
+    pub(crate) fn referenced_by(&self, subject: &str, version: u32, deleted: bool) -> Vec<u32> {
+        let version = i32::try_from(version).unwrap_or(i32::MAX);
+        self.contracts
+            .iter()
+            .filter(|(_, c)| {
+                c.references
+                    .iter()
+                    .any(|r| r.subject == subject && r.version == version)
+            })
+            .map(|(id, _)| *id)
+            .filter(|id| deleted || !self.subject_versions_of(*id, false).is_empty())
+            .collect()
     }
 
     pub(crate) fn subject_versions_of(&self, id: u32, deleted: bool) -> Vec<(String, u32)> {
@@ -303,23 +374,42 @@ impl Store {
             .collect()
     }
 
-    /// `POST /subjects/{s}`: the version of `subject` holding this schema.
+    /// `POST /subjects/{s}`: the version of `subject` holding this schema. A request without
+    /// metadata and rule set that matches no version is tried again with those of the latest
+    /// version, as Confluent's registry does.
     pub(crate) fn lookup(
         &self,
         subject: &str,
-        candidate: &Candidate,
-        normalize: bool,
+        request: Request,
         deleted: bool,
     ) -> Result<VersionView, ApiError> {
         let s = self.subject(subject, deleted)?;
-        s.visible(deleted)
-            .find(|v| {
-                self.cache
-                    .get(&v.id)
-                    .is_some_and(|stored| candidate.matches(stored, normalize))
-            })
-            .map(|v| self.view(subject, v))
-            .ok_or_else(|| ApiError::schema_not_found("for this subject"))
+        let find = |candidate: &Candidate| {
+            s.visible(deleted)
+                .find(|v| {
+                    self.cache
+                        .get(&v.id)
+                        .is_some_and(|stored| candidate.matches(stored, request.normalize))
+                })
+                .map(|v| self.view(subject, v))
+        };
+        let candidate = self.candidate(
+            &request.text,
+            request.normalize,
+            request.contract.clone(),
+            true,
+        )?;
+        if let Some(view) = find(&candidate) {
+            return Ok(view);
+        }
+        let inherited = self.inherited(subject, request.contract.clone());
+        if inherited != request.contract {
+            let candidate = self.candidate(&request.text, request.normalize, inherited, true)?;
+            if let Some(view) = find(&candidate) {
+                return Ok(view);
+            }
+        }
+        Err(ApiError::schema_not_found("for this subject"))
     }
 
     /// The schemas a new one is checked against: the visible versions, oldest first.
@@ -364,13 +454,17 @@ impl Store {
         Ok(compat::check_versions(level, candidate.schema(), &history))
     }
 
-    /// `POST /subjects/{s}/versions`.
+    /// `POST /subjects/{s}/versions`. A schema registered without metadata and rule set gets
+    /// those of the subject's latest version, as with Confluent's registry; references are
+    /// resolved among live versions only.
     pub(crate) fn register(
         &mut self,
         subject: &str,
-        candidate: Candidate,
-        normalize: bool,
+        request: Request,
     ) -> Result<Registered, ApiError> {
+        let normalize = request.normalize;
+        let contract = self.inherited(subject, request.contract);
+        let candidate = self.candidate(&request.text, normalize, contract, false)?;
         // The same schema under this subject: same id, no new version.
         if let Some(s) = self.subjects.get(subject)
             && let Some(v) = s.visible(false).find(|v| {
@@ -380,8 +474,7 @@ impl Store {
             })
         {
             return Ok(Registered {
-                id: v.id,
-                version: v.version,
+                view: self.view(subject, v),
                 created: false,
             });
         }
@@ -400,7 +493,7 @@ impl Store {
         let id = match self
             .cache
             .iter()
-            .filter(|(_, stored)| stored.key == candidate.key)
+            .filter(|(_, stored)| candidate.same_schema(stored))
             .map(|(id, _)| *id)
             .min()
         {
@@ -411,7 +504,10 @@ impl Store {
                     .checked_add(1)
                     .ok_or_else(|| ApiError::store("schema ids exhausted"))?;
                 self.schemas.insert(id, candidate.text.clone());
-                self.cache.insert(id, stored(candidate));
+                if candidate.contract != Contract::default() {
+                    self.contracts.insert(id, candidate.contract.clone());
+                }
+                self.cache.insert(id, candidate.into_stored());
                 id
             }
         };
@@ -421,14 +517,14 @@ impl Store {
         // As Confluent does, a soft-deleted version of the same schema in this subject is
         // removed for good when the schema is registered again (it gets the new version).
         s.versions.retain(|v| !(v.deleted && v.id == id));
-        s.versions.push(Version {
+        let registered = Version {
             version,
             id,
             deleted: false,
-        });
+        };
+        s.versions.push(registered.clone());
         Ok(Registered {
-            id,
-            version,
+            view: self.view(subject, &registered),
             created: true,
         })
     }
@@ -439,10 +535,29 @@ impl Store {
         subject: &str,
         permanent: bool,
     ) -> Result<Vec<u32>, ApiError> {
+        let versions: Vec<u32> = self
+            .subjects
+            .get(subject)
+            .filter(|s| !s.versions.is_empty())
+            .ok_or_else(|| ApiError::subject_not_found(subject))?
+            .visible(permanent)
+            .map(|v| v.version)
+            .collect();
+        // Refused while another subject refers to one of them (live referrers for a soft
+        // delete, any for a permanent one), as Confluent refuses it.
+        for version in versions {
+            let others = self
+                .referenced_by(subject, version, permanent)
+                .into_iter()
+                .flat_map(|id| self.subject_versions_of(id, permanent))
+                .any(|(referrer, _)| referrer != subject);
+            if others {
+                return Err(ApiError::reference_exists(subject, version));
+            }
+        }
         let s = self
             .subjects
             .get_mut(subject)
-            .filter(|s| !s.versions.is_empty())
             .ok_or_else(|| ApiError::subject_not_found(subject))?;
         let deleted = if permanent {
             if s.versions.iter().any(|v| !v.deleted) {
@@ -477,6 +592,16 @@ impl Store {
         // good); `latest` means the latest live version, or for a permanent delete the latest.
         let include_deleted = permanent || matches!(at, VersionRef::Number(_));
         let number = self.find(subject, at, include_deleted)?.version;
+        if !permanent
+            && self
+                .find(subject, VersionRef::Number(number), true)
+                .is_ok_and(|v| v.deleted)
+        {
+            return Err(ApiError::version_soft_deleted(subject, number));
+        }
+        if !self.referenced_by(subject, number, permanent).is_empty() {
+            return Err(ApiError::reference_exists(subject, number));
+        }
         let s = self
             .subjects
             .get_mut(subject)
@@ -509,14 +634,27 @@ impl Store {
             .flat_map(|s| s.versions.iter().map(|v| v.id))
             .collect();
         self.schemas.retain(|id, _| used.contains(id));
+        self.contracts.retain(|id, _| used.contains(id));
         self.cache.retain(|id, _| used.contains(id));
     }
 }
 
-fn stored(c: Candidate) -> Stored {
-    Stored {
-        parsed: c.parsed,
-        key: c.key,
-        normalized_key: c.normalized_key,
+impl Versions for Store {
+    fn found(&self, subject: &str, version: i32, include_deleted: bool) -> Option<Found> {
+        let at = if version == -1 {
+            VersionRef::Latest
+        } else {
+            VersionRef::Number(u32::try_from(version).ok().filter(|n| *n >= 1)?)
+        };
+        let v = self.find(subject, at, include_deleted).ok()?;
+        Some(Found {
+            version: v.version,
+            text: self.schemas.get(&v.id)?.clone(),
+            references: self
+                .contracts
+                .get(&v.id)
+                .map(|c| c.references.clone())
+                .unwrap_or_default(),
+        })
     }
 }
