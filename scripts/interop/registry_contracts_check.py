@@ -34,16 +34,18 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+UNIT = {"type": "enum", "name": "Unit", "namespace": "shop", "symbols": ["EACH", "KG"]}
+# References Unit.
 PRODUCT = {
     "type": "record",
     "name": "Product",
     "namespace": "shop",
-    "fields": [
-        {"name": "sku", "type": "string"},
-        {"name": "unit", "type": {"type": "enum", "name": "Unit", "symbols": ["EACH", "KG"]}},
-    ],
+    "fields": [{"name": "sku", "type": "string"}, {"name": "unit", "type": "Unit"}],
 }
-# Uses shop.Product (and shop.Unit, which Product defines) from the referenced subject.
+# References Product and Unit (a diamond: Product references Unit too). A type nested in a
+# referenced schema rather than referenced itself would be written out in the canonical text
+# (as Java Avro and so Confluent's registry write it), which this client's deserializer
+# cannot read back: tests/registry_contracts.rs checks that text over HTTP.
 ORDER = {
     "type": "record",
     "name": "Order",
@@ -88,25 +90,29 @@ def references(schema):
 
 def check_references(url, prefix):
     client = SchemaRegistryClient({"url": url})
+    unit_subject = f"{prefix}-unit"
     product_subject = f"{prefix}-product"
     topic = f"{prefix}-orders"
     subject = f"{topic}-value"
 
-    product = client.register_schema_full_response(product_subject, Schema(json.dumps(PRODUCT), "AVRO"))
+    client.register_schema(unit_subject, Schema(json.dumps(UNIT), "AVRO"))
+    unit_ref = SchemaReference("shop.Unit", unit_subject, 1)
+    product = client.register_schema_full_response(
+        product_subject, Schema(json.dumps(PRODUCT), "AVRO", [unit_ref]))
     check(product.version == 1 and product.guid is not None, f"product registered: {product}")
     check(str(uuid.UUID(product.guid)) == product.guid, f"a GUID is a UUID: {product.guid}")
 
-    refs = [SchemaReference("shop.Product", product_subject, 1)]
+    refs = [SchemaReference("shop.Product", product_subject, 1), unit_ref]
     order_schema = Schema(json.dumps(ORDER), "AVRO", refs)
     # A reference to a subject that does not exist: 422 / 42201, as Confluent answers.
-    missing = Schema(json.dumps(ORDER), "AVRO", [SchemaReference("shop.Product", f"{prefix}-nope", 1)])
+    missing = Schema(json.dumps(ORDER), "AVRO", [SchemaReference("shop.Product", f"{prefix}-nope", 1), unit_ref])
     err = expect_error(lambda: client.register_schema(subject, missing), 422, 42201)
     check("No schema reference found" in str(err), f"message names the reference: {err}")
-    missing_version = Schema(json.dumps(ORDER), "AVRO", [SchemaReference("shop.Product", product_subject, 9)])
+    missing_version = Schema(json.dumps(ORDER), "AVRO", [SchemaReference("shop.Product", product_subject, 9), unit_ref])
     expect_error(lambda: client.register_schema(subject, missing_version), 422, 42201)
 
     order = client.register_schema_full_response(subject, order_schema)
-    wanted = [("shop.Product", product_subject, 1)]
+    wanted = [("shop.Product", product_subject, 1), ("shop.Unit", unit_subject, 1)]
     check(order.version == 1 and references(order.schema) == wanted, f"order registered: {order}")
     check(order.guid not in (None, product.guid), f"its own GUID: {order}")
     check(client.register_schema(subject, order_schema) == order.schema_id, "registered again: same id")
@@ -121,6 +127,8 @@ def check_references(url, prefix):
     found = fresh.lookup_schema(subject, order_schema)
     check((found.schema_id, found.version, found.guid) == (order.schema_id, 1, order.guid), f"lookup: {found}")
     check(fresh.get_referenced_by(product_subject, 1) == [order.schema_id], "referencedby")
+    check(fresh.get_referenced_by(unit_subject, 1) == sorted([product.schema_id, order.schema_id]),
+          "referencedby: two schemas refer to Unit")
     check(fresh.get_referenced_by(subject, 1) == [], "nothing refers to the order")
     by_guid = SchemaRegistryClient({"url": url}).get_schema_by_guid(order.guid)
     check((by_guid.schema_str, references(by_guid)) == (by_id.schema_str, wanted), f"by GUID: {by_guid}")
@@ -129,6 +137,7 @@ def check_references(url, prefix):
     # The referenced version cannot go while the order refers to it: 422 / 42206.
     expect_error(lambda: client.delete_version(product_subject, 1), 422, 42206)
     expect_error(lambda: client.delete_subject(product_subject), 422, 42206)
+    expect_error(lambda: client.delete_version(unit_subject, 1), 422, 42206)
 
     # Serializer / deserializer over the referenced type: Python writes and reads through the
     # registry (the writer schema fetched by id, then by GUID, references resolved by version).

@@ -119,8 +119,13 @@ async fn references_are_resolved_stored_and_served() {
     let references = json!([{"name": "shop.Product", "subject": "product", "version": 1}]);
     assert_eq!(order["references"], references, "{order}");
     assert_eq!(order["version"], json!(1));
-    // Served in canonical form: names short where the namespace is the enclosing one.
-    let canonical = ORDER.replace("shop.Product", "Product");
+    // Served in canonical form, as Java Avro writes it after its references (what Confluent
+    // stores): the referenced type by its name, short in its own namespace; `Unit`, defined
+    // inside `Product` rather than referenced itself, written out where first used.
+    let canonical = ORDER.replace("shop.Product", "Product").replace(
+        r#""type":"Unit""#,
+        r#""type":{"type":"enum","name":"Unit","symbols":["EACH","KG"]}"#,
+    );
     assert_eq!(order["schema"], json!(canonical));
     assert_ne!(order["id"], product["id"]);
     let id = order["id"].as_u64().expect("id");

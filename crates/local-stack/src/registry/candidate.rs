@@ -1,13 +1,13 @@
 //! A schema as the registry identifies it: its canonical text (or normalized form), parsed
 //! with its references written out, and its contract (references, metadata, rule set).
 
-use std::collections::HashMap;
-
 use apache_avro::Schema;
 use serde_json::Value;
 
+use super::canonical::{self, Json};
 use super::contract::Contract;
-use super::{canonical, error::ApiError, references};
+use super::error::ApiError;
+use super::references::{self, Referenced};
 
 /// A registered schema, parsed, with the forms used to recognise it again.
 #[derive(Debug, Clone)]
@@ -33,26 +33,29 @@ pub(crate) struct Candidate {
 }
 
 impl Candidate {
-    /// Parses an Avro schema that may use the named types in `referenced` (full name →
-    /// definition; see [`references::definitions`]). What gets stored (and served) is its
-    /// canonical text, as with Confluent's registry; with `normalize`, the normalized form
-    /// (for a schema without references).
+    /// Parses an Avro schema that may use the named types the `referenced` schemas define.
+    /// What gets stored (and served) is its canonical text, as with Confluent's registry
+    /// (referenced top-level types by name, types nested in them written out where first
+    /// used); with `normalize`, the normalized form (for a schema without references).
     pub(crate) fn parse(
         text: &str,
         normalize: bool,
         contract: Contract,
-        referenced: &HashMap<String, Value>,
+        referenced: &Referenced,
     ) -> Result<Self, ApiError> {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| ApiError::invalid_schema(format!("not JSON: {e}")))?;
-        let whole = references::inline(&value, referenced);
+        let json: Json = serde_json::from_str(text)
+            .map_err(|e| ApiError::invalid_schema(format!("not JSON: {e}")))?;
+        let whole = references::inline(&json, referenced, &[]).to_value();
         let parsed = Schema::parse(&whole).map_err(ApiError::invalid_schema)?;
         let normalized = serde_json::to_value(&parsed).map_err(ApiError::invalid_schema)?;
         let normalized_key = sorted_json(&normalized);
         let (text, key) = if normalize && referenced.is_empty() {
             (normalized.to_string(), normalized_key.clone())
         } else {
-            let canonical = canonical::canonical_text_with(text, referenced.keys().cloned())
+            let written = references::inline(&json, referenced, &referenced.top_level);
+            let canonical = canonical::canonical_of(&written, referenced.top_level.clone())
                 .unwrap_or_else(|reason| {
                     // A schema apache-avro takes but the canonical writer cannot follow:
                     // identified by its JSON, as before.

@@ -31,14 +31,59 @@ pub(crate) enum Json {
 
 impl Json {
     /// The member `key` of an object (the last one when the key repeats, as Jackson reads it).
-    fn get(&self, key: &str) -> Option<&Json> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Json> {
         match self {
             Json::Object(members) => members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
         }
     }
 
-    fn str(&self, key: &str) -> Option<&str> {
+    /// [`get`](Self::get), mutable.
+    pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut Json> {
+        match self {
+            Json::Object(members) => members
+                .iter_mut()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Sets the member `key` of an object (every earlier one with that key replaced).
+    pub(crate) fn set(&mut self, key: &str, value: Json) {
+        if let Json::Object(members) = self {
+            members.retain(|(k, _)| k != key);
+            members.push((key.to_owned(), value));
+        }
+    }
+
+    /// Removes the member `key` of an object.
+    pub(crate) fn remove(&mut self, key: &str) {
+        if let Json::Object(members) = self {
+            members.retain(|(k, _)| k != key);
+        }
+    }
+
+    /// The same JSON as a `serde_json` value (object members sorted).
+    pub(crate) fn to_value(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(*b),
+            Json::Number(n) => Value::Number(n.clone()),
+            Json::String(s) => Value::String(s.clone()),
+            Json::Array(items) => Value::Array(items.iter().map(Json::to_value).collect()),
+            Json::Object(_) => Value::Object(
+                self.members()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_value()))
+                    .collect(),
+            ),
+        }
+    }
+
+    pub(crate) fn str(&self, key: &str) -> Option<&str> {
         match self.get(key) {
             Some(Json::String(s)) => Some(s),
             _ => None,
@@ -155,26 +200,27 @@ const FIELD_RESERVED: [&str; 6] = ["default", "doc", "name", "order", "type", "a
 /// The canonical text of the schema in `text` (see the module documentation).
 #[cfg(test)]
 fn canonical_text(text: &str) -> Result<String, String> {
-    canonical_text_with(text, std::iter::empty())
+    let json: Json = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    canonical_of(&json, std::iter::empty())
 }
 
-/// The canonical text of the schema in `text` (see the module documentation), where the named
-/// types `referenced` (full names) come from the schemas it references: those are written by
-/// name, as Java Avro writes a schema parsed after its references.
+/// The canonical text of the schema `json` (see the module documentation), where the named
+/// types `referenced` (full names) are the top-level types of the schemas it references:
+/// those are written by name, as Java Avro writes a schema parsed after its references
+/// (`toString(referenced, false)`).
 ///
 /// # Errors
 /// What is malformed, for a schema `apache_avro` accepted but this writer cannot follow (the
 /// caller then falls back to another form).
-pub(crate) fn canonical_text_with(
-    text: &str,
+pub(crate) fn canonical_of(
+    json: &Json,
     referenced: impl IntoIterator<Item = String>,
 ) -> Result<String, String> {
-    let json: Json = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let mut writer = Writer {
         known: referenced.into_iter().collect(),
         out: String::new(),
     };
-    writer.schema(&json, None)?;
+    writer.schema(json, None)?;
     Ok(writer.out)
 }
 

@@ -6,8 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{Map, Value};
-
+use super::canonical::Json;
 use super::contract::Reference;
 use super::error::ApiError;
 
@@ -89,54 +88,83 @@ fn is_named(ty: &str) -> bool {
     matches!(ty, "record" | "error" | "enum" | "fixed")
 }
 
-/// The full name a definition `object` declares inside namespace `space`, and its namespace.
-fn declared(object: &Map<String, Value>, space: Option<&str>) -> Option<(String, Option<String>)> {
-    let name = object.get("name")?.as_str()?;
+/// The type of a schema object, when it is a name.
+fn type_name(schema: &Json) -> Option<&str> {
+    match schema.get("type") {
+        Some(Json::String(ty)) => Some(ty),
+        _ => None,
+    }
+}
+
+/// The full name a definition declares inside namespace `space`, and its namespace.
+fn declared(definition: &Json, space: Option<&str>) -> Option<(String, Option<String>)> {
+    let name = definition.str("name")?;
     if let Some((ns, _)) = name.rsplit_once('.') {
         return Some((
             name.to_owned(),
             Some(ns.to_owned()).filter(|s| !s.is_empty()),
         ));
     }
-    let ns = match object.get("namespace") {
-        Some(Value::String(ns)) => Some(ns.as_str()),
-        _ => space,
-    }
-    .filter(|s| !s.is_empty());
+    let ns = definition
+        .str("namespace")
+        .or(space)
+        .filter(|s| !s.is_empty());
     Some(match ns {
         Some(ns) => (format!("{ns}.{name}"), Some(ns.to_owned())),
         None => (name.to_owned(), None),
     })
 }
 
-/// The named types the referenced schemas define, by full name, each rewritten to stand
-/// anywhere: its name made full (and a null namespace spelled out).
-pub(crate) fn definitions(texts: &[String]) -> Result<HashMap<String, Value>, ApiError> {
-    let mut pool = HashMap::new();
-    for text in texts {
-        let json: Value = serde_json::from_str(text)
-            .map_err(|e| ApiError::store(format!("a referenced schema is not JSON: {e}")))?;
-        collect(&json, None, &mut pool);
-    }
-    Ok(pool)
+/// What the referenced schemas define.
+#[derive(Debug, Default)]
+pub(crate) struct Referenced {
+    /// Every named type they define, by full name, rewritten to stand anywhere: its name made
+    /// full (and a null namespace spelled out).
+    pool: HashMap<String, Json>,
+    /// The full names of their top-level types: the names a schema using them is written with
+    /// (Java Avro's `Schema.toString(referencedSchemas)`, which Confluent's canonical text
+    /// is); a type nested in a referenced one is written out where first used.
+    pub(crate) top_level: Vec<String>,
 }
 
-fn collect(schema: &Value, space: Option<&str>, pool: &mut HashMap<String, Value>) {
+impl Referenced {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pool.is_empty()
+    }
+}
+
+/// What the referenced schema `texts` define.
+pub(crate) fn referenced(texts: &[String]) -> Result<Referenced, ApiError> {
+    let mut referenced = Referenced::default();
+    for text in texts {
+        let json: Json = serde_json::from_str(text)
+            .map_err(|e| ApiError::store(format!("a referenced schema is not JSON: {e}")))?;
+        if type_name(&json).is_some_and(is_named)
+            && let Some((full, _)) = declared(&json, None)
+        {
+            referenced.top_level.push(full);
+        }
+        collect(&json, None, &mut referenced.pool);
+    }
+    Ok(referenced)
+}
+
+fn collect(schema: &Json, space: Option<&str>, pool: &mut HashMap<String, Json>) {
     match schema {
-        Value::Array(branches) => branches.iter().for_each(|b| collect(b, space, pool)),
-        Value::Object(object) => match object.get("type") {
-            Some(Value::String(ty)) if is_named(ty) => {
-                let Some((full, ns)) = declared(object, space) else {
+        Json::Array(branches) => branches.iter().for_each(|b| collect(b, space, pool)),
+        Json::Object(_) => match schema.get("type") {
+            Some(Json::String(ty)) if is_named(ty) => {
+                let Some((full, ns)) = declared(schema, space) else {
                     return;
                 };
-                let mut standalone = object.clone();
-                standalone.insert("name".into(), Value::String(full.clone()));
+                let mut standalone = schema.clone();
+                standalone.set("name", Json::String(full.clone()));
                 standalone.remove("namespace");
                 if ns.is_none() {
-                    standalone.insert("namespace".into(), Value::String(String::new()));
+                    standalone.set("namespace", Json::String(String::new()));
                 }
-                pool.entry(full).or_insert(Value::Object(standalone));
-                if let Some(Value::Array(fields)) = object.get("fields") {
+                pool.entry(full).or_insert(standalone);
+                if let Some(Json::Array(fields)) = schema.get("fields") {
                     for field in fields {
                         if let Some(ty) = field.get("type") {
                             collect(ty, ns.as_deref(), pool);
@@ -144,30 +172,27 @@ fn collect(schema: &Value, space: Option<&str>, pool: &mut HashMap<String, Value
                     }
                 }
             }
-            Some(Value::String(ty)) if ty == "array" => {
-                if let Some(items) = object.get("items") {
-                    collect(items, space, pool);
+            Some(Json::String(ty)) if ty == "array" || ty == "map" => {
+                let part = if ty == "array" { "items" } else { "values" };
+                if let Some(inner) = schema.get(part) {
+                    collect(inner, space, pool);
                 }
             }
-            Some(Value::String(ty)) if ty == "map" => {
-                if let Some(values) = object.get("values") {
-                    collect(values, space, pool);
-                }
-            }
-            Some(nested @ (Value::Object(_) | Value::Array(_))) => collect(nested, space, pool),
+            Some(nested @ (Json::Object(_) | Json::Array(_))) => collect(nested, space, pool),
             _ => {}
         },
         _ => {}
     }
 }
 
-/// `schema` with each referenced type written out where it is first used.
-pub(crate) fn inline(schema: &Value, pool: &HashMap<String, Value>) -> Value {
+/// `schema` with each referenced type written out where it is first used, but for those in
+/// `keep` (left as names).
+pub(crate) fn inline(schema: &Json, referenced: &Referenced, keep: &[String]) -> Json {
     let mut out = schema.clone();
-    if !pool.is_empty() {
+    if !referenced.pool.is_empty() {
         let mut inliner = Inliner {
-            pool,
-            defined: HashSet::new(),
+            pool: &referenced.pool,
+            defined: keep.iter().cloned().collect(),
         };
         inliner.walk(&mut out, None, false);
     }
@@ -175,7 +200,7 @@ pub(crate) fn inline(schema: &Value, pool: &HashMap<String, Value>) -> Value {
 }
 
 struct Inliner<'a> {
-    pool: &'a HashMap<String, Value>,
+    pool: &'a HashMap<String, Json>,
     defined: HashSet<String>,
 }
 
@@ -192,7 +217,7 @@ impl Inliner<'_> {
     }
 
     /// A type name: a referenced type not written out yet is replaced by its definition.
-    fn name(&mut self, slot: &mut Value, name: &str, space: Option<&str>) {
+    fn name(&mut self, slot: &mut Json, name: &str, space: Option<&str>) {
         if PRIMITIVES.contains(&name) {
             return;
         }
@@ -205,58 +230,57 @@ impl Inliner<'_> {
         }
     }
 
-    fn walk(&mut self, schema: &mut Value, space: Option<&str>, inlined: bool) {
+    fn walk(&mut self, schema: &mut Json, space: Option<&str>, inlined: bool) {
         match schema {
-            Value::String(name) => {
+            Json::String(name) => {
                 let name = name.clone();
                 self.name(schema, &name, space);
             }
-            Value::Array(branches) => {
+            Json::Array(branches) => {
                 for branch in branches {
                     self.walk(branch, space, inlined);
                 }
             }
-            Value::Object(object) => {
-                let ty = object.get("type").cloned();
-                match ty {
-                    Some(Value::String(ty)) if is_named(&ty) => {
-                        let Some((full, ns)) = declared(object, space) else {
-                            return;
-                        };
-                        if inlined && self.defined.contains(&full) {
-                            // Written out before (by the schema or another reference).
-                            *schema = Value::String(full);
-                            return;
-                        }
-                        self.defined.insert(full);
-                        if let Some(Value::Array(fields)) = object.get_mut("fields") {
-                            for field in fields {
-                                if let Some(ty) = field.get_mut("type") {
-                                    self.walk(ty, ns.as_deref(), inlined);
-                                }
+            Json::Object(_) => match schema.get("type").cloned() {
+                Some(Json::String(ty)) if is_named(&ty) => {
+                    let Some((full, ns)) = declared(schema, space) else {
+                        return;
+                    };
+                    if self.defined.contains(&full) && (inlined || self.pool.contains_key(&full)) {
+                        // Written out before, by the schema or a reference (Java Avro takes a
+                        // referenced type defined again, as Confluent's canonical text can
+                        // define a type nested in a referenced one).
+                        *schema = Json::String(full);
+                        return;
+                    }
+                    self.defined.insert(full);
+                    if let Some(Json::Array(fields)) = schema.get_mut("fields") {
+                        for field in fields {
+                            if let Some(ty) = field.get_mut("type") {
+                                self.walk(ty, ns.as_deref(), inlined);
                             }
                         }
                     }
-                    Some(Value::String(ty)) if ty == "array" || ty == "map" => {
-                        let part = if ty == "array" { "items" } else { "values" };
-                        if let Some(inner) = object.get_mut(part) {
-                            self.walk(inner, space, inlined);
-                        }
-                    }
-                    Some(Value::String(name)) => {
-                        // `{"type": "Name"}`.
-                        if let Some(slot) = object.get_mut("type") {
-                            self.name(slot, &name, space);
-                        }
-                    }
-                    Some(Value::Object(_) | Value::Array(_)) => {
-                        if let Some(nested) = object.get_mut("type") {
-                            self.walk(nested, space, inlined);
-                        }
-                    }
-                    _ => {}
                 }
-            }
+                Some(Json::String(ty)) if ty == "array" || ty == "map" => {
+                    let part = if ty == "array" { "items" } else { "values" };
+                    if let Some(inner) = schema.get_mut(part) {
+                        self.walk(inner, space, inlined);
+                    }
+                }
+                Some(Json::String(name)) => {
+                    // `{"type": "Name"}`.
+                    if let Some(slot) = schema.get_mut("type") {
+                        self.name(slot, &name, space);
+                    }
+                }
+                Some(Json::Object(_) | Json::Array(_)) => {
+                    if let Some(nested) = schema.get_mut("type") {
+                        self.walk(nested, space, inlined);
+                    }
+                }
+                _ => {}
+            },
             _ => {}
         }
     }
@@ -269,15 +293,35 @@ mod tests {
     #[test]
     fn a_referenced_type_is_written_out_where_first_used() {
         let product = r#"{"type":"record","name":"Product","namespace":"shop","fields":[{"name":"sku","type":"string"}]}"#;
-        let pool = definitions(&[product.to_owned()]).unwrap();
-        let order: Value = serde_json::from_str(
+        let pool = referenced(&[product.to_owned()]).unwrap();
+        let order: Json = serde_json::from_str(
             r#"{"type":"record","name":"Order","namespace":"shop","fields":[
                 {"name":"a","type":"Product"},{"name":"b","type":"shop.Product"}]}"#,
         )
         .unwrap();
-        let inlined = inline(&order, &pool);
+        let inlined = inline(&order, &pool, &[]).to_value();
         assert_eq!(inlined["fields"][0]["type"]["name"], "shop.Product");
         assert_eq!(inlined["fields"][1]["type"], "shop.Product");
         apache_avro::Schema::parse(&inlined).expect("self-contained");
+    }
+
+    #[test]
+    fn a_referenced_type_in_the_null_namespace_keeps_it() {
+        let money = r#"{"type":"fixed","name":"Money","size":8}"#;
+        let pool = referenced(&[money.to_owned()]).unwrap();
+        let order: Json = serde_json::from_str(
+            r#"{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"m","type":"Money"}]}"#,
+        )
+        .unwrap();
+        let inlined = inline(&order, &pool, &[]).to_value();
+        assert_eq!(inlined["fields"][0]["type"]["namespace"], "");
+        let parsed = apache_avro::Schema::parse(&inlined).expect("self-contained");
+        let apache_avro::Schema::Record(record) = parsed else {
+            panic!("a record: {parsed:?}");
+        };
+        let apache_avro::Schema::Fixed(fixed) = &record.fields[0].schema else {
+            panic!("a fixed: {:?}", record.fields[0].schema);
+        };
+        assert_eq!(fixed.name.fullname(None), "Money");
     }
 }

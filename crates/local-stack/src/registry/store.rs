@@ -166,7 +166,7 @@ impl Store {
     ) -> Result<Candidate, ApiError> {
         let (pinned, texts) = references::resolve(self, &contract.references, include_deleted)?;
         contract.references = pinned;
-        let referenced = references::definitions(&texts)?;
+        let referenced = references::referenced(&texts)?;
         Candidate::parse(text, normalize, contract, &referenced)
     }
 
