@@ -126,6 +126,7 @@ def check_references(url, prefix):
           f"version 1: {version}")
     found = fresh.lookup_schema(subject, order_schema)
     check((found.schema_id, found.version, found.guid) == (order.schema_id, 1, order.guid), f"lookup: {found}")
+    check(fresh.get_subjects_by_schema_id(order.schema_id) == [subject], "subjects by id")
     check(fresh.get_referenced_by(product_subject, 1) == [order.schema_id], "referencedby")
     check(fresh.get_referenced_by(unit_subject, 1) == sorted([product.schema_id, order.schema_id]),
           "referencedby: two schemas refer to Unit")

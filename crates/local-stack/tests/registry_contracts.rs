@@ -268,6 +268,11 @@ async fn every_schema_has_a_guid() {
         (&again["id"], &again["guid"]),
         (&first["id"], &first["guid"])
     );
+    assert_eq!(
+        api.get(&format!("/schemas/ids/{}/subjects", first["id"]))
+            .await,
+        (200, json!(["a", "b"]))
+    );
     let other = api.register("c", json!({ "schema": "\"long\"" })).await;
     assert_ne!(other["guid"], first["guid"]);
 

@@ -16,8 +16,11 @@
 //! - **Schema references** (`references: [{name, subject, version}]` on `POST
 //!   /subjects/{s}/versions`, `POST /subjects/{s}` and the compatibility checks; version `-1`
 //!   is the latest, stored as its number). A schema may use the named types its references
-//!   define (recursively); it is parsed and checked for compatibility with them written out.
-//!   Lookups by id, GUID, version and schema return the references;
+//!   define (recursively); it is parsed and checked for compatibility with them written out,
+//!   and stored as Java Avro writes it after its references (the referenced schemas'
+//!   top-level types by name; a type nested in one of them, used directly, written out).
+//!   Lookups by id, GUID, version and schema return the references (`GET
+//!   /schemas/ids/{id}/subjects` and `/versions` list where an id is registered);
 //!   `GET /subjects/{s}/versions/{v}/referencedby` lists the ids referring to a version. A
 //!   reference to a missing subject or version is refused with 42201 ("No schema reference
 //!   found for subject …"); deleting a version (or subject) another schema refers to with

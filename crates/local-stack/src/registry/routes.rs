@@ -71,6 +71,7 @@ pub fn router(state: RegistryState) -> Router {
         .route("/schemas/ids/{id}", get(schema_by_id))
         .route("/schemas/ids/{id}/schema", get(raw_schema_by_id))
         .route("/schemas/ids/{id}/versions", get(versions_by_id))
+        .route("/schemas/ids/{id}/subjects", get(subjects_by_id))
         .route("/schemas/guids/{guid}", get(schema_by_guid))
         .route(
             "/config",
@@ -393,6 +394,27 @@ async fn versions_by_id(
         .map(|(subject, version)| json!({ "subject": subject, "version": version }))
         .collect();
     ok(json!(body))
+}
+
+/// The subjects with a version holding schema `id` (`deleted` includes soft-deleted ones).
+async fn subjects_by_id(
+    State(state): State<RegistryState>,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> ApiResult {
+    let id = schema_id(&id)?;
+    let deleted = flag(&params, "deleted");
+    let mut subjects: Vec<String> = state
+        .read(|s| {
+            s.schema_by_id(id)?;
+            Ok(s.subject_versions_of(id, deleted))
+        })
+        .await?
+        .into_iter()
+        .map(|(subject, _)| subject)
+        .collect();
+    subjects.dedup();
+    ok(json!(subjects))
 }
 
 async fn get_global_config(State(state): State<RegistryState>) -> ApiResult {
