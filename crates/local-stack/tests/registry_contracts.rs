@@ -311,14 +311,22 @@ async fn metadata_and_rule_sets_are_part_of_a_schema() {
     }]});
     let with = json!({
         "schema": schema,
-        "metadata": {"properties": {"owner": "picking", "major": "1"}, "tags": {"qty": ["PII", "A"]}},
+        "metadata": {
+            "properties": {"owner": "picking", "major": "1"},
+            "tags": {"qty": ["PII", "A"]},
+            "sensitive": ["qty", "b"],
+        },
         "ruleSet": rules,
     });
     let v1 = api.register("line", with.clone()).await;
     // Served back normalized, as Confluent serves them.
     assert_eq!(
         v1["metadata"],
-        json!({"properties": {"major": "1", "owner": "picking"}, "tags": {"qty": ["A", "PII"]}})
+        json!({
+            "properties": {"major": "1", "owner": "picking"},
+            "tags": {"qty": ["A", "PII"]},
+            "sensitive": ["b", "qty"],
+        })
     );
     assert_eq!(
         v1["ruleSet"],
@@ -395,6 +403,11 @@ async fn metadata_and_rule_sets_are_part_of_a_schema() {
             )
             .await;
         assert_error(&response, 422, 42210);
+        // Only registrations check rules: a lookup with them finds nothing (40403).
+        let response = api
+            .post("/subjects/line", json!({"schema": schema, "ruleSet": bad}))
+            .await;
+        assert_error(&response, 404, 40403);
     }
     registry.shutdown().await.expect("shutdown");
 }

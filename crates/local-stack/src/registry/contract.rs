@@ -165,7 +165,7 @@ impl Rule {
 impl RuleSet {
     /// Confluent's `RuleSet.validate`: rule names unique across the set, each rule valid for
     /// its phase. Refused with 42210.
-    fn validate(&self) -> Result<(), ApiError> {
+    pub(crate) fn validate(&self) -> Result<(), ApiError> {
         let mut names = BTreeSet::new();
         let phases: [(&[Rule], &[&str], &str); 3] = [
             (&self.migration_rules, &MIGRATION_MODES, "Migration"),
@@ -263,14 +263,20 @@ impl Contract {
                     .map_err(|e| ApiError::invalid_rule_set(e.to_string()))?,
             ),
         };
-        if let Some(rules) = &rule_set {
-            rules.validate()?;
-        }
         Ok(Self {
             references,
             metadata,
             rule_set,
         })
+    }
+
+    /// Confluent's checks of a rule set to register (42210); lookups and compatibility checks
+    /// take any.
+    pub(crate) fn validate(&self) -> Result<(), ApiError> {
+        match &self.rule_set {
+            Some(rules) => rules.validate(),
+            None => Ok(()),
+        }
     }
 
     /// Whether the contract has neither metadata nor a rule set (a registration without them
@@ -339,6 +345,8 @@ mod tests {
             None,
             Some(serde_json::json!({"domainRules": [{"name": "r", "type": "CEL", "mode": "UPGRADE"}]})),
         )
+        .unwrap()
+        .validate()
         .unwrap_err();
         assert_eq!(refused.code, 42210, "{refused}");
     }

@@ -216,6 +216,7 @@ async fn register(
 ) -> ApiResult {
     state.writable(&subject)?;
     let request = schema_request(&body, &params)?;
+    request.contract.validate()?;
     let registered = state
         .write(|s| {
             let r = s.register(&subject, request)?;
