@@ -116,6 +116,13 @@ def check_references(url, prefix):
     check(order.version == 1 and references(order.schema) == wanted, f"order registered: {order}")
     check(order.guid not in (None, product.guid), f"its own GUID: {order}")
     check(client.register_schema(subject, order_schema) == order.schema_id, "registered again: same id")
+    # The whole schema, referenced types written out, finds the version with references.
+    whole = dict(ORDER, fields=[dict(f, type=dict(PRODUCT, fields=[PRODUCT["fields"][0],
+                                                                   dict(PRODUCT["fields"][1], type=UNIT)]))
+                                if f["name"] == "main" else f for f in ORDER["fields"]])
+    whole_schema = Schema(json.dumps(whole), "AVRO")
+    found = SchemaRegistryClient({"url": url}).lookup_schema(subject, whole_schema)
+    check((found.schema_id, found.version) == (order.schema_id, 1), f"lookup of the whole schema: {found}")
 
     fresh = SchemaRegistryClient({"url": url})  # no cached answers
     by_id = fresh.get_schema(order.schema_id)
@@ -151,6 +158,9 @@ def check_references(url, prefix):
     check(decoded == RECORD, f"round trip by id: {decoded}")
     registering = AvroSerializer(client, order_schema)
     check(registering(RECORD, ctx) == data, "auto-registration finds the same schema")
+    holding_whole = AvroSerializer(SchemaRegistryClient({"url": url}), whole_schema,
+                                   conf={"auto.register.schemas": False})
+    check(holding_whole(RECORD, ctx) == data, "the whole schema writes with the same id")
 
     headers = []
     header_ctx = SerializationContext(topic, MessageField.VALUE, headers)

@@ -152,6 +152,34 @@ async fn references_are_resolved_stored_and_served() {
         api.register("order-value", order_request(1)).await["id"],
         json!(id)
     );
+    // The schema sent with its references written out (as a producer holding the whole schema
+    // sends it) finds the version with references, as Confluent's registry finds it; and
+    // registering it adds no version.
+    let whole = ORDER.replace(
+        r#"{"name":"main","type":"Product"}"#,
+        &format!(r#"{{"name":"main","type":{PRODUCT}}}"#),
+    );
+    let (status, found) = api
+        .post("/subjects/order-value", json!({ "schema": whole }))
+        .await;
+    assert_eq!(
+        (status, &found["id"], &found["version"]),
+        (200, &json!(id), &json!(1)),
+        "{found}"
+    );
+    let again = api
+        .register("order-value", json!({ "schema": whole }))
+        .await;
+    assert_eq!(
+        (&again["id"], &again["version"]),
+        (&json!(id), &json!(1)),
+        "{again}"
+    );
+    // Not under another subject, where nothing has references.
+    api.register("whole-value", json!({ "schema": whole }))
+        .await;
+    let (_, found) = api.post("/subjects/whole-value", order_request(1)).await;
+    assert_eq!(found["error_code"], json!(40403), "{found}");
 
     // Compatibility runs on the schema with its references written out: a new field with a
     // default of the referenced type is BACKWARD-compatible.

@@ -19,6 +19,9 @@ pub(crate) struct Stored {
     pub(crate) key: String,
     /// Key of the normalized form (`normalize=true`).
     pub(crate) normalized_key: String,
+    /// The canonical text with every referenced type written out: what a request sending the
+    /// schema without references, all its types in it, is matched by.
+    pub(crate) whole_key: String,
     pub(crate) contract: Contract,
     pub(crate) guid: uuid::Uuid,
 }
@@ -29,6 +32,7 @@ pub(crate) struct Candidate {
     parsed: Schema,
     key: String,
     normalized_key: String,
+    whole_key: String,
     pub(crate) contract: Contract,
 }
 
@@ -47,8 +51,8 @@ impl Candidate {
             .map_err(|e| ApiError::invalid_schema(format!("not JSON: {e}")))?;
         let json: Json = serde_json::from_str(text)
             .map_err(|e| ApiError::invalid_schema(format!("not JSON: {e}")))?;
-        let whole = references::inline(&json, referenced, &[]).to_value();
-        let parsed = Schema::parse(&whole).map_err(ApiError::invalid_schema)?;
+        let whole = references::inline(&json, referenced, &[]);
+        let parsed = Schema::parse(&whole.to_value()).map_err(ApiError::invalid_schema)?;
         let normalized = serde_json::to_value(&parsed).map_err(ApiError::invalid_schema)?;
         let normalized_key = sorted_json(&normalized);
         let (text, key) = if normalize && referenced.is_empty() {
@@ -64,21 +68,37 @@ impl Candidate {
                 });
             (canonical.clone(), canonical)
         };
+        let whole_key = if referenced.is_empty() {
+            key.clone()
+        } else {
+            canonical::canonical_of(&whole, std::iter::empty())
+                .unwrap_or_else(|_| sorted_json(&whole.to_value()))
+        };
         Ok(Self {
             text,
             parsed,
             key,
             normalized_key,
+            whole_key,
             contract,
         })
     }
 
     /// The same schema, contract and all (as Confluent compares them: by GUID, or by the
-    /// normalized form with `normalize`).
+    /// normalized form with `normalize`), or, for a request without references, a stored
+    /// schema with references that is this one once they are written out, with the same
+    /// metadata and rule set (Confluent's `canLookup`: "a schema sent with all references
+    /// resolved").
     pub(crate) fn matches(&self, stored: &Stored, normalize: bool) -> bool {
-        self.contract == stored.contract
+        let same = self.contract == stored.contract
             && (self.key == stored.key
-                || (normalize && self.normalized_key == stored.normalized_key))
+                || (normalize && self.normalized_key == stored.normalized_key));
+        let resolved = self.contract.references.is_empty()
+            && !stored.contract.references.is_empty()
+            && self.contract.metadata == stored.contract.metadata
+            && self.contract.rule_set == stored.contract.rule_set
+            && self.key == stored.whole_key;
+        same || resolved
     }
 
     /// Whether `stored` is this schema with this contract (the one id they share).
@@ -96,6 +116,7 @@ impl Candidate {
             parsed: self.parsed,
             key: self.key,
             normalized_key: self.normalized_key,
+            whole_key: self.whole_key,
             contract: self.contract,
         }
     }

@@ -24,7 +24,8 @@
 //!   `GET /subjects/{s}/versions/{v}/referencedby` lists the ids referring to a version. A
 //!   reference to a missing subject or version is refused with 42201 ("No schema reference
 //!   found for subject …"); deleting a version (or subject) another schema refers to with
-//!   42206.
+//!   42206. A request without references that is a stored schema with its references written
+//!   out (same metadata and rule set) finds that version, as Confluent's `canLookup` does.
 //! - **Schema GUIDs**: each schema's GUID is the MD5 of its canonical text, references,
 //!   metadata and rule set as Confluent computes it, written as a UUID (the same schema has the
 //!   same GUID anywhere). Registrations and lookups return it (`guid`), and
@@ -38,8 +39,7 @@
 //!   stores rules; it does not run them.
 //!
 //! Not supported: schema types other than Avro, contexts, config-level `defaultMetadata` /
-//! `overrideMetadata` / rule sets, the automatic `confluent:version` property, and finding a
-//! schema with references by a request that writes the referenced types out instead.
+//! `overrideMetadata` / rule sets, and the automatic `confluent:version` property.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
