@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use avro_events_compat::CompatibilityLevel;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -13,6 +12,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::RegistryState;
+
+mod config;
 use super::contract::Contract;
 use super::error::ApiError;
 use super::store::{Request, VersionRef};
@@ -75,17 +76,17 @@ pub fn router(state: RegistryState) -> Router {
         .route("/schemas/guids/{guid}", get(schema_by_guid))
         .route(
             "/config",
-            get(get_global_config)
-                .put(put_global_config)
-                .delete(delete_global_config),
+            get(config::get_global_config)
+                .put(config::put_global_config)
+                .delete(config::delete_global_config),
         )
         .route(
             "/config/{subject}",
-            get(get_subject_config)
-                .put(put_subject_config)
-                .delete(delete_subject_config),
+            get(config::get_subject_config)
+                .put(config::put_subject_config)
+                .delete(config::delete_subject_config),
         )
-        .route("/mode", get(get_mode).put(put_mode))
+        .route("/mode", get(config::get_mode).put(config::put_mode))
         .route(
             "/compatibility/subjects/{subject}/versions",
             post(compatibility_all),
@@ -96,34 +97,6 @@ pub fn router(state: RegistryState) -> Router {
         )
         .fallback(|| async { ApiError::not_found() })
         .with_state(state)
-}
-
-fn mode(state: &RegistryState) -> &'static str {
-    if state.read_only() {
-        "READONLY"
-    } else {
-        "READWRITE"
-    }
-}
-
-async fn get_mode(State(state): State<RegistryState>) -> ApiResult {
-    ok(json!({ "mode": mode(&state) }))
-}
-
-/// `PUT /mode {"mode": "READONLY"}` (or `READWRITE`): the global mode; `IMPORT` is refused.
-async fn put_mode(State(state): State<RegistryState>, body: Bytes) -> ApiResult {
-    #[derive(Deserialize)]
-    struct ModeRequest {
-        mode: String,
-    }
-    let request: ModeRequest = serde_json::from_slice(&body).map_err(ApiError::bad_request)?;
-    match request.mode.to_ascii_uppercase().as_str() {
-        "READONLY" => state.set_read_only(true),
-        "READWRITE" => state.set_read_only(false),
-        _ => return Err(ApiError::invalid_mode(&request.mode)),
-    }
-    tracing::info!(mode = mode(&state), "registry mode set");
-    ok(json!({ "mode": mode(&state) }))
 }
 
 /// The body of register, lookup and compatibility requests.
@@ -158,20 +131,6 @@ fn schema_request(body: &[u8], params: &HashMap<String, String>) -> Result<Reque
         contract,
         normalize,
     })
-}
-
-/// The level of a config update, and its text as sent (Confluent echoes the request).
-fn level(body: &[u8]) -> Result<(CompatibilityLevel, String), ApiError> {
-    #[derive(Deserialize)]
-    struct ConfigRequest {
-        compatibility: Option<String>,
-    }
-    let request: ConfigRequest = serde_json::from_slice(body).map_err(ApiError::bad_request)?;
-    let text = request.compatibility.unwrap_or_default();
-    let level = text
-        .parse()
-        .map_err(|_| ApiError::invalid_compatibility_level(&text))?;
-    Ok((level, text))
 }
 
 async fn list_subjects(State(state): State<RegistryState>, Query(params): Params) -> ApiResult {
@@ -416,76 +375,6 @@ async fn subjects_by_id(
         .collect();
     subjects.dedup();
     ok(json!(subjects))
-}
-
-async fn get_global_config(State(state): State<RegistryState>) -> ApiResult {
-    let level = state.read(|s| Ok(s.global_level())).await?;
-    ok(json!({ "compatibilityLevel": level }))
-}
-
-async fn put_global_config(State(state): State<RegistryState>, body: Bytes) -> ApiResult {
-    let (level, sent) = level(&body)?;
-    state
-        .write(|s| Ok((s.set_global(Some(level)), true)))
-        .await?;
-    tracing::info!(%level, "global compatibility set");
-    ok(json!({ "compatibility": sent }))
-}
-
-async fn delete_global_config(State(state): State<RegistryState>) -> ApiResult {
-    let previous = state
-        .write(|s| {
-            let previous = s.global_level();
-            s.set_global(None);
-            Ok((previous, true))
-        })
-        .await?;
-    ok(json!({ "compatibilityLevel": previous }))
-}
-
-async fn get_subject_config(
-    State(state): State<RegistryState>,
-    Path(subject): Path<String>,
-    Query(params): Params,
-) -> ApiResult {
-    let default_to_global = flag(&params, "defaultToGlobal");
-    let level = state
-        .read(|s| match s.subject_level(&subject) {
-            Some(level) => Ok(level),
-            None if default_to_global => Ok(s.global_level()),
-            None => Err(ApiError::subject_has_no_config(&subject)),
-        })
-        .await?;
-    ok(json!({ "compatibilityLevel": level }))
-}
-
-async fn put_subject_config(
-    State(state): State<RegistryState>,
-    Path(subject): Path<String>,
-    body: Bytes,
-) -> ApiResult {
-    let (level, sent) = level(&body)?;
-    state
-        .write(|s| Ok((s.set_subject_level(&subject, Some(level)), true)))
-        .await?;
-    tracing::info!(%subject, %level, "subject compatibility set");
-    ok(json!({ "compatibility": sent }))
-}
-
-async fn delete_subject_config(
-    State(state): State<RegistryState>,
-    Path(subject): Path<String>,
-) -> ApiResult {
-    let previous = state
-        .write(|s| {
-            let previous = s
-                .subject_level(&subject)
-                .ok_or_else(|| ApiError::subject_not_found(&subject))?;
-            s.set_subject_level(&subject, None);
-            Ok((previous, true))
-        })
-        .await?;
-    ok(json!({ "compatibilityLevel": previous }))
 }
 
 fn compatibility_body(report: &avro_events_compat::CompatibilityReport, verbose: bool) -> Value {
