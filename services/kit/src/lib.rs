@@ -169,18 +169,25 @@ pub fn explain_config_error(path: Option<&Path>, error: &grocery_events::Error) 
             )
         };
     }
-    let variable = env_variable(key)
-        .map(|name| format!(" or with the environment variable {name}"))
-        .unwrap_or_default();
-    match path {
-        Some(path) => format!(
-            "{error} (read from {}, given by --config or GROCERY_CONFIG; set it there{variable})",
+    let variable = env_variable(key);
+    match (path, variable) {
+        (Some(path), Some(name)) => format!(
+            "{error} (read from {}, given by --config or GROCERY_CONFIG; set it there or with \
+             the environment variable {name})",
             path.display()
         ),
-        None => format!(
+        (Some(path), None) => format!(
+            "{error} (read from {}, given by --config or GROCERY_CONFIG)",
+            path.display()
+        ),
+        (None, Some(name)) => format!(
             "{error}: no configuration file was read; give one with --config PATH (or \
-             GROCERY_CONFIG=PATH), e.g. the one `cargo xtask stack --properties-out PATH` writes, \
-             or set the key{variable}"
+             GROCERY_CONFIG=PATH), e.g. the one `cargo xtask stack` writes, or set the \
+             environment variable {name}"
+        ),
+        (None, None) => format!(
+            "{error}: no configuration file was read; give one with --config PATH (or \
+             GROCERY_CONFIG=PATH), e.g. the one `cargo xtask stack` writes"
         ),
     }
 }

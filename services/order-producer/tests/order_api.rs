@@ -322,7 +322,7 @@ async fn broker_down_gives_503_without_internal_text() {
     }
 }
 
-/// The namespace of order ids made from idempotency keys, as documented in the README.
+/// The namespace of order ids made from idempotency keys, as documented in docs/services.md.
 const KEY_NAMESPACE: Uuid = uuid::uuid!("6f1d1c2e-3b0a-4c55-9e44-8d3a1f0b7c21");
 
 async fn post_keyed(
