@@ -331,7 +331,40 @@ fn documents(root: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The packages the documents run with `cargo run -q -p NAME`, built once.
+/// The packages the documents run with `cargo run -q -p NAME`.
+fn packages(documents: &[(PathBuf, Vec<Block>)]) -> BTreeSet<String> {
+    documents
+        .iter()
+        .flat_map(|(_, blocks)| blocks)
+        .flat_map(|block| &block.steps)
+        .flat_map(|step| {
+            step.command
+                .match_indices("cargo run -q -p ")
+                .map(|(at, _)| {
+                    step.command[at + "cargo run -q -p ".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+        })
+        .collect()
+}
+
+/// The documents of [`FILES`] under `root` and their runnable blocks.
+fn read_documents(root: &Path) -> Vec<(PathBuf, Vec<Block>)> {
+    documents(root)
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let blocks = blocks(&text);
+            (path, blocks)
+        })
+        .collect()
+}
+
+/// Builds `names` (the packages of the documents, so that every test here shares one build)
+/// and returns the directory of their binaries.
 fn build(names: &BTreeSet<String>) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
@@ -353,32 +386,8 @@ fn build(names: &BTreeSet<String>) -> PathBuf {
 fn the_documentation_runs_as_written() {
     let started = Instant::now();
     let root = xtask::services::workspace_dir();
-    let documents: Vec<(PathBuf, Vec<Block>)> = documents(&root)
-        .into_iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(&path).unwrap();
-            let blocks = blocks(&text);
-            (path, blocks)
-        })
-        .collect();
-    let packages: BTreeSet<String> = documents
-        .iter()
-        .flat_map(|(_, blocks)| blocks)
-        .flat_map(|block| &block.steps)
-        .flat_map(|step| {
-            step.command
-                .match_indices("cargo run -q -p ")
-                .map(|(at, _)| at)
-                .map(|at| {
-                    step.command[at + "cargo run -q -p ".len()..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned()
-                })
-        })
-        .collect();
-    let target = build(&packages);
+    let documents = read_documents(&root);
+    let target = build(&packages(&documents));
     let mut ran = 0;
     for (path, blocks) in &documents {
         let name = path.strip_prefix(&root).unwrap().display().to_string();
@@ -531,4 +540,33 @@ fn the_documentation_links_resolve() {
             "README.md does not link docs/{name}"
         );
     }
+}
+
+/// The ports the documentation uses are the defaults, and no two defaults are the same: the
+/// control room, the Order API, the staff page and fulfillment-service's metrics run side by
+/// side as they are (the Order API's 8080 was the control room's).
+#[test]
+fn the_documented_ports_are_the_defaults_and_do_not_collide() {
+    let root = xtask::services::workspace_dir();
+    let target = build(&packages(&read_documents(&root)));
+    let xtask = PathBuf::from(env!("CARGO_BIN_EXE_xtask"));
+    let cases: [(PathBuf, &[&str], u16); 4] = [
+        (xtask, &["control", "--help"], 8080),
+        (target.join("order-producer"), &["serve", "--help"], 8090),
+        (target.join("picklist-consumer"), &["--help"], 8091),
+        (target.join("fulfillment-service"), &["--help"], 9464),
+    ];
+    let mut defaults = BTreeSet::new();
+    for (program, args, port) in cases {
+        let out = Command::new(&program).args(args).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        let shown = format!("[default: 127.0.0.1:{port}]");
+        assert!(
+            help.contains(&shown),
+            "{} {args:?} does not say {shown}:\n{help}",
+            program.display()
+        );
+        defaults.insert(port);
+    }
+    assert_eq!(defaults, PORTS.into_iter().collect::<BTreeSet<_>>());
 }
