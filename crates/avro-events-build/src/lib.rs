@@ -263,3 +263,8 @@ impl Builder {
         Ok(path)
     }
 }
+
+/// The crate's README, whose examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -501,3 +501,8 @@ fn kind_name(schema: &Schema) -> String {
         other => format!("{:?}", apache_avro::schema::SchemaKind::from(other)).to_lowercase(),
     }
 }
+
+/// The crate's README, whose examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,5 +1,4 @@
-//! A schema-first Kafka client for Confluent Cloud and any Kafka with a Confluent-compatible
-//! Schema Registry.
+#![doc = include_str!("../README.md")]
 //!
 //! Avro schemas are the contract. Types generated from them (with `avro-events-build`, at build
 //! time) implement [`Event`]: each knows its topic, its Schema Registry subject and the very

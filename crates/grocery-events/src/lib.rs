@@ -1,11 +1,9 @@
-//! The grocery-events contracts: Rust types generated at build time from the Avro schemas in
-//! `schemas/` ([`Order`], [`PickList`], …, in [`io::groceryevents`]), each bound to its topic
-//! ([`topics`]) and key through [`Event`]. `build.rs` runs `avro-events-build` over
-//! `schemas/*.avsc` with the bindings declared in `schemas/events.toml`.
+#![doc = include_str!("../README.md")]
 //!
-//! The client itself (codec, Schema Registry, OAuth, producers, consumers, pipelines) is the
-//! generic [`avro_events`] crate, re-exported here whole, so `grocery_events::Producer` is
-//! `avro_events::Producer`.
+//! The types are in [`io::groceryevents`] ([`Order`], [`PickList`], [`OrderStatus`], …), their
+//! topics in [`topics`]; `build.rs` runs `avro-events-build` over `schemas/*.avsc` with the
+//! bindings declared in `schemas/events.toml`. The client itself (codec, Schema Registry, OAuth,
+//! producers, consumers, pipelines) is the generic [`avro_events`] crate, re-exported here whole.
 //!
 //! # Example: the contracts
 //!

@@ -3,7 +3,8 @@
 //! [`Client`], signals, a bounded shutdown ([`shutdown`]), exit statuses), their client
 //! metrics from librdkafka's statistics ([`stats`]), and the guard in front of their web
 //! servers ([`web_guard`]: `Host`, `Origin` and JSON-only state changes, so that no other web
-//! site can drive them). Their process tests use the workspace's one process harness, the
+//! site can drive them) and the one error shape of their HTTP APIs ([`problem`]: RFC 9457
+//! problem JSON with a stable `code`). Their process tests use the workspace's one process harness, the
 //! dev-only `test-support` crate.
 //!
 //! ```no_run
@@ -19,6 +20,7 @@
 //! }
 //! ```
 
+pub mod problem;
 pub mod shutdown;
 pub mod stats;
 pub mod telemetry;
@@ -63,7 +65,7 @@ where
     let telemetry = telemetry::Telemetry::init();
     let client = match load_config(config).and_then(Client::from_config) {
         Ok(client) => client,
-        Err(error) => return config_error(error),
+        Err(error) => return config_error(explain_config_error(config, &error)),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -138,6 +140,70 @@ pub fn load_config(path: Option<&Path>) -> grocery_events::Result<Config> {
         )
     } else {
         config
+    })
+}
+
+/// A configuration error of the library said so that a newcomer can fix it: which file was
+/// read (`path`, given by `--config` / `GROCERY_CONFIG`, or none), and which environment
+/// variable sets the key at fault. A file that does not exist is said so, with its path.
+pub fn explain_config_error(path: Option<&Path>, error: &grocery_events::Error) -> String {
+    let grocery_events::Error::Config { key, reason } = error else {
+        return error.to_string();
+    };
+    if let Some(path) = path
+        && key.starts_with("file ")
+    {
+        return if path.exists() {
+            format!(
+                "cannot read the configuration file {} (given by --config or GROCERY_CONFIG): {reason}",
+                path.display()
+            )
+        } else {
+            format!(
+                "configuration file not found: {} (given by --config or GROCERY_CONFIG; the \
+                 working directory is {})",
+                path.display(),
+                std::env::current_dir()
+                    .map(|dir| dir.display().to_string())
+                    .unwrap_or_else(|_| "unknown".into())
+            )
+        };
+    }
+    let variable = env_variable(key);
+    match (path, variable) {
+        (Some(path), Some(name)) => format!(
+            "{error} (read from {}, given by --config or GROCERY_CONFIG; set it there or with \
+             the environment variable {name})",
+            path.display()
+        ),
+        (Some(path), None) => format!(
+            "{error} (read from {}, given by --config or GROCERY_CONFIG)",
+            path.display()
+        ),
+        (None, Some(name)) => format!(
+            "{error}: no configuration file was read; give one with --config PATH (or \
+             GROCERY_CONFIG=PATH), e.g. the one `cargo xtask stack` writes, or set the \
+             environment variable {name}"
+        ),
+        (None, None) => format!(
+            "{error}: no configuration file was read; give one with --config PATH (or \
+             GROCERY_CONFIG=PATH), e.g. the one `cargo xtask stack` writes"
+        ),
+    }
+}
+
+/// The `GROCERY_*` variable that overrides property `key`, when `key` is a property name.
+fn env_variable(key: &str) -> Option<String> {
+    let is_property = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.');
+    is_property.then(|| {
+        format!(
+            "{}{}",
+            grocery_events::config::ENV_PREFIX,
+            key.to_ascii_uppercase().replace('.', "_")
+        )
     })
 }
 

@@ -15,19 +15,19 @@
 //!   header. A cross-site HTML form can send neither, and a cross-site `fetch` that sends one
 //!   needs a CORS preflight, which these servers never grant.
 //!
-//! A refused request is answered `403 Forbidden` with the server's error JSON (see
-//! [`ErrorShape`]) naming why, and logged at `warn` with the method, path and reason.
+//! A refused request is answered `403 Forbidden` with problem JSON ([`crate::problem`]) whose
+//! `code` is the [`Refusal::code`] and whose `detail` says why, and logged at `warn` with the
+//! method, path and reason.
 
 use std::{net::IpAddr, sync::Arc};
 
 use axum::{
-    Json, Router,
+    Router,
     extract::{Request, State},
     http::{HeaderMap, Method, StatusCode, header},
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::Response,
 };
-use serde_json::json;
 
 /// The header a page's own script may send instead of a JSON body (a cross-site form cannot
 /// send it, and a cross-site script cannot without a CORS preflight).
@@ -46,17 +46,6 @@ pub struct WebGuardArgs {
         global = true
     )]
     pub allowed_hosts: Vec<String>,
-}
-
-/// How a refusal's body is written: the error JSON of the server it guards.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ErrorShape {
-    /// `{"error": "<why>"}` (the control room, the staff page).
-    #[default]
-    Message,
-    /// `{"error": "<code>", "message": "<why>"}` (the Order API).
-    CodeAndMessage,
 }
 
 /// Why the guard refused a request.
@@ -110,7 +99,6 @@ impl Refusal {
 #[derive(Debug, Clone, Default)]
 pub struct WebGuard {
     names: Arc<[String]>,
-    shape: ErrorShape,
 }
 
 impl WebGuard {
@@ -143,7 +131,6 @@ impl WebGuard {
         }
         Ok(Self {
             names: names.into(),
-            shape: ErrorShape::default(),
         })
     }
 
@@ -153,12 +140,6 @@ impl WebGuard {
     /// As [`WebGuard::new`].
     pub fn from_args(args: &WebGuardArgs) -> Result<Self, crate::BadConfig> {
         Self::new(&args.allowed_hosts)
-    }
-
-    /// Refusals written in `shape`.
-    pub fn with_shape(mut self, shape: ErrorShape) -> Self {
-        self.shape = shape;
-        self
     }
 
     /// `router` with every request checked first.
@@ -240,13 +221,7 @@ impl WebGuard {
     }
 
     fn refuse(&self, refusal: &Refusal) -> Response {
-        let body = match self.shape {
-            ErrorShape::Message => json!({ "error": refusal.to_string() }),
-            ErrorShape::CodeAndMessage => {
-                json!({ "error": refusal.code(), "message": refusal.to_string() })
-            }
-        };
-        (StatusCode::FORBIDDEN, Json(body)).into_response()
+        crate::problem::problem(StatusCode::FORBIDDEN, refusal.code(), refusal)
     }
 }
 

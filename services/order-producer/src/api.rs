@@ -16,8 +16,12 @@
 //! Every request passes the web guard first (`service_kit::web_guard`): its `Host` must be an
 //! IP address, `localhost` or a name in `--allowed-hosts` (env `GROCERY_ALLOWED_HOSTS`), its
 //! `Origin` (when it has one) this server's own or an allowed name's, and a `POST` needs
-//! `Content-Type: application/json`; otherwise `403` with `{"error": "host_not_allowed" |
-//! "origin_not_allowed" | "json_required", "message": …}`.
+//! `Content-Type: application/json`; otherwise `403` with the `code` `host_not_allowed`,
+//! `origin_not_allowed` or `json_required`.
+//!
+//! Every error is problem JSON (RFC 9457, `application/problem+json`, see
+//! `service_kit::problem`): `{"type", "title", "status", "detail", "code"}`, `code` being the
+//! stable name of the problem (`unknown_sku`, `malformed_json`, `unknown_order`, …).
 //!
 //! Each order is sent in a W3C trace: the request's own when it carries a valid `traceparent`
 //! header (and `tracestate`), else a new one. The answer names it (`trace_id`), and so does
@@ -48,7 +52,7 @@ use grocery_events::{Client, Producer, TraceContext};
 use grocery_store::{Catalog, OrderRequest, validate_order_request};
 use serde::Deserialize as _;
 use serde_json::{Value, json};
-use service_kit::web_guard::{ErrorShape, WebGuard};
+use service_kit::{problem::problem, web_guard::WebGuard};
 use uuid::Uuid;
 
 use crate::{
@@ -111,9 +115,7 @@ pub(crate) async fn serve(
             result
         }
     });
-    let app = guard
-        .with_shape(ErrorShape::CodeAndMessage)
-        .protect(router(state.clone()));
+    let app = guard.protect(router(state.clone()));
     let listener = service_kit::listen(listen).await?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.requested())
@@ -164,11 +166,6 @@ async fn health(State(state): State<AppState>) -> Response {
             RETRY_AFTER_SECONDS,
         )
     }
-}
-
-fn problem(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
-    let body = json!({ "error": code, "message": message.to_string() });
-    (status, Json(body)).into_response()
 }
 
 /// The request's trace (`traceparent`, `tracestate` headers) when valid, else a new one.

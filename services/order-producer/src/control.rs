@@ -1,8 +1,9 @@
 //! The simulation's HTTP endpoints (`--listen`): `GET /health`, `GET /metrics` (Prometheus
 //! text, with the client metrics of librdkafka's statistics), and `PUT /rate` with
-//! `{"rate": N}` to change the order rate while it runs, behind the web guard
-//! (`service_kit::web_guard`: `Host` and `Origin` checked, a JSON body required). The counters and their rendering
-//! serve the Order API's `/metrics` too.
+//! `{"rate": N}` to change the order rate while it runs (answered `{"rate": N}`; `GET /rate`
+//! reads it; a rate that is not a number ≥ 0 is `400` problem JSON with `code` `bad_rate`),
+//! behind the web guard (`service_kit::web_guard`: `Host` and `Origin` checked, a JSON body
+//! required). The counters and their rendering serve the Order API's `/metrics` too.
 
 use std::{
     net::SocketAddr,
@@ -22,6 +23,7 @@ use axum::{
 use grocery_events::context::KafkaContext;
 use serde::Deserialize;
 use serde_json::json;
+use service_kit::problem::problem;
 use tokio::sync::watch;
 
 /// Counts of the simulation, shared with the HTTP endpoints.
@@ -90,13 +92,19 @@ async fn set_rate(
     let rate = match request {
         Ok(Json(RateRequest { rate })) if valid_rate(rate) => rate,
         Ok(_) => {
-            return (
+            return problem(
                 StatusCode::BAD_REQUEST,
+                "bad_rate",
                 "rate must be a number of orders per second >= 0",
-            )
-                .into_response();
+            );
         }
-        Err(rejection) => return (StatusCode::BAD_REQUEST, rejection.body_text()).into_response(),
+        Err(rejection) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "malformed_body",
+                rejection.body_text(),
+            );
+        }
     };
     state.rate.send_replace(rate);
     tracing::info!(rate, "order rate changed");

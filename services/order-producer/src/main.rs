@@ -2,11 +2,12 @@
 //!
 //! Two modes:
 //! - default: simulated customers ([`grocery_store::OrderSimulator`]) send `--count` orders at
-//!   `--rate` orders per second, reproducibly from `--seed`; `--report` lists every
+//!   `--rate` orders per second, reproducibly from `--seed` (default: a random seed, logged at
+//!   start as `seed=N`, so that two runs never place the same orders); `--report` lists every
 //!   acknowledged order as JSON lines, and a one-line summary goes to stdout; it serves
 //!   `GET /health`, `GET /metrics` and `PUT /rate` (`{"rate": N}`) on `--listen ADDR`
 //!   (default `127.0.0.1:0`, a free port, logged) while it runs;
-//! - `serve --listen ADDR`: the HTTP Order API (`POST /orders` with `Idempotency-Key`,
+//! - `serve [--listen ADDR]` (default `127.0.0.1:8090`): the HTTP Order API (`POST /orders` with `Idempotency-Key`,
 //!   `GET /orders/{id}` with the order's status history, `GET /health`, `GET /metrics`).
 //!
 //! Each order starts a W3C trace of its own (or, on `POST /orders`, continues the request's
@@ -49,9 +50,10 @@ struct Cli {
     /// Orders per second; 0 sends as fast as possible.
     #[arg(long, env = "ORDER_PRODUCER_RATE", default_value_t = 50.0)]
     rate: f64,
-    /// Seed of the simulation: the same seed gives the same orders.
-    #[arg(long, env = "ORDER_PRODUCER_SEED", default_value_t = 42)]
-    seed: u64,
+    /// Seed of the simulation: the same seed gives the same orders (and order ids). Default: a
+    /// random seed, so that every run places new orders; the seed used is logged at start.
+    #[arg(long, env = "ORDER_PRODUCER_SEED")]
+    seed: Option<u64>,
     /// Write `{"order_id":…,"order_time_ms":…}` per acknowledged order to this file.
     #[arg(long, env = "ORDER_PRODUCER_REPORT")]
     report: Option<PathBuf>,
@@ -71,14 +73,23 @@ struct Cli {
 enum Command {
     /// Serves the HTTP Order API.
     Serve {
-        /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
-        #[arg(long, env = "ORDER_API_LISTEN")]
+        /// Address to listen on (port 0 picks a free port). The default port, 8090, is not
+        /// the control room's (8080) nor the staff page's (8091).
+        #[arg(long, env = "ORDER_API_LISTEN", default_value = DEFAULT_ORDER_API_LISTEN)]
         listen: SocketAddr,
         /// Milliseconds an order may wait for the broker's acknowledgement before the API
         /// answers 503 (with `Retry-After`).
         #[arg(long, env = "ORDER_API_DEADLINE_MS", default_value_t = 5000)]
         deadline_ms: u64,
     },
+}
+
+/// Where `serve` listens unless told otherwise.
+const DEFAULT_ORDER_API_LISTEN: &str = "127.0.0.1:8090";
+
+/// A seed for a run without `--seed`: random, below 2³² so that it is short to type back.
+fn random_seed() -> u64 {
+    u64::from(uuid::Uuid::new_v4().as_u64_pair().0 as u32)
 }
 
 fn main() -> ExitCode {
@@ -113,7 +124,7 @@ fn main() -> ExitCode {
                     let options = simulate::Options {
                         count: cli.count,
                         rate: cli.rate,
-                        seed: cli.seed,
+                        seed: cli.seed.unwrap_or_else(random_seed),
                         report: cli.report,
                         listen: cli.listen,
                         guard,

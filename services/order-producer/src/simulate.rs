@@ -103,7 +103,8 @@ pub(crate) async fn run(
         count = options.count,
         rate = options.rate,
         seed = options.seed,
-        "sending simulated orders"
+        "sending simulated orders (--seed {} places these same orders again)",
+        options.seed
     );
     let mut attempted = 0;
     while attempted < options.count {

@@ -70,8 +70,8 @@ async fn accepts_valid_orders_and_rejects_bad_ones() {
             .unwrap();
         assert_eq!(response.status(), 400, "{body}");
         let problem: Value = response.json().await.unwrap();
-        assert_eq!(problem["error"], code, "{problem}");
-        assert!(!problem["message"].as_str().unwrap().is_empty());
+        assert_eq!(problem["code"], code, "{problem}");
+        assert!(!problem["detail"].as_str().unwrap().is_empty());
     }
     let unknown: Value = http
         .post(format!("{base}/orders"))
@@ -82,7 +82,7 @@ async fn accepts_valid_orders_and_rejects_bad_ones() {
         .json()
         .await
         .unwrap();
-    assert!(unknown["message"].as_str().unwrap().contains("NO-SUCH-SKU"));
+    assert!(unknown["detail"].as_str().unwrap().contains("NO-SUCH-SKU"));
     // One order acknowledged; rejected requests are not orders.
     let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
     let metrics = metrics.text().await.unwrap();
@@ -108,8 +108,8 @@ async fn accepts_valid_orders_and_rejects_bad_ones() {
             .unwrap();
         assert_eq!(response.status(), 400, "{body}");
         let problem: Value = response.json().await.unwrap();
-        assert!(problem["error"].is_string(), "{problem}");
-        assert!(!problem["message"].as_str().unwrap().is_empty());
+        assert!(problem["code"].is_string(), "{problem}");
+        assert!(!problem["detail"].as_str().unwrap().is_empty());
     }
 
     // The accepted order is on the topic.
@@ -149,11 +149,11 @@ async fn requests_another_site_can_make_are_refused() {
         let status = response.status().as_u16();
         let problem: Value = response.json().await.unwrap();
         assert_eq!(
-            (status, problem["error"].as_str()),
+            (status, problem["code"].as_str()),
             (403, Some(code)),
             "{problem}"
         );
-        assert!(!problem["message"].as_str().unwrap().is_empty());
+        assert!(!problem["detail"].as_str().unwrap().is_empty());
     };
     let orders = format!("{base}/orders");
     refused(
@@ -304,9 +304,9 @@ async fn broker_down_gives_503_without_internal_text() {
             Some("5")
         );
         let problem: Value = response.json().await.unwrap();
-        assert_eq!(problem["error"], "unavailable", "{problem}");
+        assert_eq!(problem["code"], "unavailable", "{problem}");
         assert_eq!(
-            problem["message"], "the order could not be stored right now; retry later",
+            problem["detail"], "the order could not be stored right now; retry later",
             "{problem}"
         );
         server
@@ -322,7 +322,7 @@ async fn broker_down_gives_503_without_internal_text() {
     }
 }
 
-/// The namespace of order ids made from idempotency keys, as documented in the README.
+/// The namespace of order ids made from idempotency keys, as documented in docs/services.md.
 const KEY_NAMESPACE: Uuid = uuid::uuid!("6f1d1c2e-3b0a-4c55-9e44-8d3a1f0b7c21");
 
 async fn post_keyed(
@@ -380,7 +380,7 @@ async fn idempotency_key_makes_one_order() {
     }
     let (status, _, problem) = post_keyed(&http, &base, &key, &other).await;
     assert_eq!(
-        (status, &problem["error"]),
+        (status, &problem["code"]),
         (422, &json!("idempotency_key_reused"))
     );
 
@@ -395,7 +395,7 @@ async fn idempotency_key_makes_one_order() {
     for (status, replayed, answer) in &answers {
         match status {
             202 | 200 => assert_eq!(answer["order_id"], concurrent_id.to_string()),
-            409 => assert_eq!(answer["error"], "request_in_flight"),
+            409 => assert_eq!(answer["code"], "request_in_flight"),
             _ => panic!("{status} {answer}"),
         }
         assert_eq!(*replayed, *status == 200);
@@ -404,7 +404,7 @@ async fn idempotency_key_makes_one_order() {
     for bad in ["has space", &"k".repeat(256), ""] {
         let (status, _, problem) = post_keyed(&http, &base, bad, &body).await;
         assert_eq!(
-            (status, &problem["error"]),
+            (status, &problem["code"]),
             (400, &json!("bad_idempotency_key")),
             "{bad:?}"
         );
@@ -498,7 +498,13 @@ async fn late_delivery_answers_the_retry() {
     let problem: Value = response.json().await.unwrap();
     assert_eq!(
         problem,
-        json!({ "error": "unavailable", "message": "the order could not be stored right now; retry later" })
+        json!({
+            "type": "tag:grocery-events,2026:problem:unavailable",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": "the order could not be stored right now; retry later",
+            "code": "unavailable",
+        })
     );
     assert!(
         elapsed < Duration::from_millis(800) + Duration::from_secs(20),

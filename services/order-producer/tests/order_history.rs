@@ -168,10 +168,10 @@ async fn history_is_rebuilt_from_the_topic_and_survives_a_restart() {
 
     // Unknown and malformed ids.
     let (status, _, problem) = get(&http, &base, &format!("/orders/{}", Uuid::new_v4())).await;
-    assert_eq!((status, &problem["error"]), (404, &json!("unknown_order")));
+    assert_eq!((status, &problem["code"]), (404, &json!("unknown_order")));
     let (status, _, problem) = get(&http, &base, "/orders/not-an-id").await;
     assert_eq!(
-        (status, &problem["error"]),
+        (status, &problem["code"]),
         (400, &json!("malformed_order_id"))
     );
 
@@ -218,7 +218,7 @@ async fn history_is_rebuilt_from_the_topic_and_survives_a_restart() {
     assert!(health.as_str().unwrap().contains("rebuilding"), "{health}");
     let (status, retry_after, problem) = get(&http, &base, &format!("/orders/{a}")).await;
     assert_eq!(
-        (status, retry_after.as_deref(), &problem["error"]),
+        (status, retry_after.as_deref(), &problem["code"]),
         (503, Some("5"), &json!("history_loading"))
     );
     let started = std::time::Instant::now();

@@ -47,6 +47,105 @@ async fn sends_reports_and_summarises_reproducibly() {
     assert_eq!(runs[0], runs[1], "same seed, same orders");
 }
 
+/// Without `--seed` each run draws its own seed, so a second run places new orders (with a
+/// fixed default seed it placed the same order ids again, which fulfillment then suppressed as
+/// duplicates); the seed is logged, and giving it back places the same orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_seed_each_run_places_new_orders_and_logs_its_seed() {
+    let stack = Stack::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
+    let run = |name: &str, seed: Option<&str>| {
+        let report = dir.path().join(format!("{name}.jsonl"));
+        let mut command = Command::new(BIN);
+        command
+            .arg("--config")
+            .arg(&config)
+            .args(["--count", "5", "--rate", "0", "--report"])
+            .arg(&report)
+            .env_remove("ORDER_PRODUCER_SEED")
+            .env("RUST_LOG", "info");
+        if let Some(seed) = seed {
+            command.args(["--seed", seed]);
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let seed = stderr
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix("seed="))
+            .unwrap_or_else(|| panic!("no seed=N in the log: {stderr}"))
+            .to_owned();
+        assert!(
+            stderr.contains(&format!("--seed {seed} places these same orders again")),
+            "{stderr}"
+        );
+        (
+            seed,
+            report_ids(&report).into_iter().collect::<BTreeSet<_>>(),
+        )
+    };
+    let (first_seed, first) = run("first", None);
+    let (second_seed, second) = run("second", None);
+    assert_ne!(first_seed, second_seed);
+    assert!(first.is_disjoint(&second), "{first:?} {second:?}");
+    let (again_seed, again) = run("again", Some(&first_seed));
+    assert_eq!((again_seed, again), (first_seed, first));
+}
+
+/// A configuration error says which file was read (or that none was) and which flag or
+/// environment variable would give the key; a missing file is said to be missing, with its
+/// path.
+#[test]
+fn configuration_errors_name_the_file_and_the_flag_or_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_key = write_config(dir.path(), "schema.registry.url=http://127.0.0.1:1\n").unwrap();
+    let missing = dir.path().join("missing.properties");
+    let cases: [(Option<&std::path::Path>, &[&str]); 3] = [
+        (
+            None,
+            &[
+                "'bootstrap.servers': missing",
+                "no configuration file was read",
+                "--config PATH",
+                "GROCERY_CONFIG",
+                "GROCERY_BOOTSTRAP_SERVERS",
+            ],
+        ),
+        (
+            Some(&missing),
+            &[
+                "configuration file not found: ",
+                &missing.display().to_string(),
+            ],
+        ),
+        (
+            Some(&no_key),
+            &[
+                "'bootstrap.servers': missing",
+                &format!("read from {}", no_key.display()),
+                "GROCERY_BOOTSTRAP_SERVERS",
+            ],
+        ),
+    ];
+    for (config, named) in cases {
+        let mut command = Command::new(BIN);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let out = command
+            .args(["--count", "1"])
+            .env_remove("GROCERY_CONFIG")
+            .env_remove("GROCERY_BOOTSTRAP_SERVERS")
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap();
+        for text in named {
+            test_support::assert_config_refused(&out, text);
+        }
+    }
+}
+
 #[test]
 fn bad_configuration_exits_2_with_one_line() {
     let dir = tempfile::tempdir().unwrap();

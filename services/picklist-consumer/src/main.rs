@@ -5,7 +5,8 @@
 //! been shown. Output on stdout: a text block per pick list, or with `--json` one flat JSON
 //! object per line (the pick list's fields plus `displayed_at_ms`, and the record's W3C trace
 //! as `trace_id` and `traceparent`); each pick list shown is logged with its `trace_id`.
-//! `--listen ADDR` (or its earlier name `--http`; default `127.0.0.1:0`, a free port, logged)
+//! `--listen ADDR` (or its earlier name `--http`; default `127.0.0.1:8091`; port 0 picks a free
+//! one; logged)
 //! serves a live page at `/` fed by server-sent events at `/events` (the same JSON), with
 //! `/health` and `/metrics` (Prometheus text, with the client metrics of librdkafka's
 //! statistics). On SIGINT or SIGTERM the counts go to the log and to `--stats-file`.
@@ -53,9 +54,14 @@ struct Cli {
     /// One JSON object per line instead of text blocks.
     #[arg(long, env = "PICKLIST_CONSUMER_JSON")]
     json: bool,
-    /// Serve the live web page, `/health` and `/metrics` on this address (the default port 0
-    /// picks a free one; the address is logged as `listening on http://…`).
-    #[arg(long, env = "PICKLIST_CONSUMER_LISTEN", default_value = "127.0.0.1:0")]
+    /// Serve the live web page (the staff page), `/health` and `/metrics` on this address
+    /// (port 0 picks a free one; the address is logged as `listening on http://…`). The
+    /// default port, 8091, is not the control room's (8080) nor the Order API's (8090).
+    #[arg(
+        long,
+        env = "PICKLIST_CONSUMER_LISTEN",
+        default_value = "127.0.0.1:8091"
+    )]
     listen: SocketAddr,
     /// The same as `--listen` (its earlier name); wins over it when given.
     #[arg(long, env = "PICKLIST_CONSUMER_HTTP")]

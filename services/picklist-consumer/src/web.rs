@@ -15,10 +15,13 @@
 //! (`service_kit::web_guard`): other web sites cannot take steps or read the page's data.
 //!
 //! Repeating the step last taken (same quantities) answers the status recorded then with
-//! `Idempotent-Replayed: true` and writes nothing. Errors are `{"error": "…"}`: 404 for an
-//! order with no pick list here, 409 for a step out of order (READY before PICKED) or other
-//! quantities for a list already picked, 400 for a bad order id or body, 403 for a request the
-//! guard refused, 503 when Kafka did not acknowledge the status.
+//! `Idempotent-Replayed: true` and writes nothing. Errors are problem JSON (RFC 9457,
+//! `service_kit::problem`: `type`, `title`, `status`, `detail` and a stable `code`): 404
+//! `unknown_picklist` for an order with no pick list here, 409 `step_out_of_order` for a step
+//! out of order (READY before PICKED) or other quantities for a list already picked, 400
+//! `malformed_order_id`, `malformed_body` or `bad_lines` for a bad order id or body, 403 for a
+//! request the guard refused (`host_not_allowed`, `origin_not_allowed`, `json_required`), 503
+//! `not_acknowledged` when Kafka did not acknowledge the status.
 
 use std::{
     collections::VecDeque,
@@ -262,10 +265,9 @@ async fn stopped(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// An error answer: `{"error": message}`.
-fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
-    let body = serde_json::json!({ "error": message.to_string() });
-    (status, Json(body)).into_response()
+/// An error answer: problem JSON (`service_kit::problem`) with `code` and `detail`.
+fn error(status: StatusCode, code: &str, detail: impl std::fmt::Display) -> Response {
+    service_kit::problem::problem(status, code, detail)
 }
 
 async fn take_step(
@@ -277,6 +279,7 @@ async fn take_step(
     let Ok(order_id) = raw_order_id.parse::<Uuid>() else {
         return error(
             StatusCode::BAD_REQUEST,
+            "malformed_order_id",
             format!("{raw_order_id:?} is not an order id (a UUID)"),
         );
     };
@@ -285,10 +288,12 @@ async fn take_step(
         Ok(Stepped::Repeated(status)) => {
             ([("idempotent-replayed", "true")], Json(status)).into_response()
         }
-        Err(e @ StepError::NotFound(_)) => error(StatusCode::NOT_FOUND, e),
-        Err(e @ StepError::Conflict(_)) => error(StatusCode::CONFLICT, e),
-        Err(e @ StepError::BadRequest(_)) => error(StatusCode::BAD_REQUEST, e),
-        Err(e @ StepError::Unavailable) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e @ StepError::NotFound(_)) => error(StatusCode::NOT_FOUND, "unknown_picklist", e),
+        Err(e @ StepError::Conflict(_)) => error(StatusCode::CONFLICT, "step_out_of_order", e),
+        Err(e @ StepError::BadRequest(_)) => error(StatusCode::BAD_REQUEST, "bad_lines", e),
+        Err(e @ StepError::Unavailable) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "not_acknowledged", e)
+        }
     }
 }
 
@@ -313,6 +318,7 @@ async fn picked(State(state): State<AppState>, Path(id): Path<String>, body: Byt
         Err(e) => {
             return error(
                 StatusCode::BAD_REQUEST,
+                "malformed_body",
                 format!(
                     "the body must be {{\"lines\": [{{\"sku\": …, \"quantity_picked\": …}}, …]}}: {e}"
                 ),

@@ -64,7 +64,14 @@ async fn json_lines_show_each_pick_list_once() {
     command
         .arg("--config")
         .arg(&config)
-        .args(["--json", "--group", "json-test", "--stats-file"])
+        .args([
+            "--json",
+            "--listen",
+            "127.0.0.1:0",
+            "--group",
+            "json-test",
+            "--stats-file",
+        ])
         .arg(&stats_file);
     let mut consumer =
         Process::start("picklist-consumer", &mut command, Output::default()).unwrap();
@@ -206,7 +213,7 @@ async fn secrets_never_reach_the_output_even_at_trace_level() {
     command
         .arg("--config")
         .arg(&config)
-        .arg("--json")
+        .args(["--json", "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "trace");
     let mut consumer =
         Process::start("picklist-consumer", &mut command, Output::default()).unwrap();

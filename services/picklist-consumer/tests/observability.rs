@@ -30,7 +30,7 @@ async fn serves_health_and_client_metrics_by_default() {
     command
         .arg("--config")
         .arg(&config)
-        .arg("--json")
+        .args(["--json", "--listen", "127.0.0.1:0"])
         .env("GROCERY_STATISTICS_INTERVAL_MS", "200");
     let mut consumer =
         Process::start("picklist-consumer", &mut command, Output::default()).unwrap();

@@ -75,7 +75,10 @@ async fn health_says_why_a_pick_list_waits_for_its_schema_then_it_is_shown() {
         .unwrap();
 
     let mut command = Command::new(BIN);
-    command.arg("--config").arg(&config).arg("--json");
+    command
+        .arg("--config")
+        .arg(&config)
+        .args(["--json", "--listen", "127.0.0.1:0"]);
     let mut consumer =
         Process::start("picklist-consumer", &mut command, Output::default()).unwrap();
     let addr = consumer.listening_addr(WAIT).unwrap();

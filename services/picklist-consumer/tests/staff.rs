@@ -118,19 +118,28 @@ async fn staff_steps_are_written_in_order_and_wrong_ones_refused() {
     // Out of order, unknown, malformed: refused, nothing written.
     let (code, body) = post(&http, url("ready"), None).await;
     assert_eq!(code, 409, "{body}");
+    // Problem JSON (RFC 9457), the error shape of every HTTP API of the services.
     assert_eq!(
-        body["error"],
-        "cannot mark the order READY: it is PICKLIST_CREATED, and READY can only follow PICKED"
+        body,
+        json!({
+            "type": "tag:grocery-events,2026:problem:step_out_of_order",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "cannot mark the order READY: it is PICKLIST_CREATED, and READY can only follow PICKED",
+            "code": "step_out_of_order",
+        })
     );
     let (code, body) = post(&http, url("picked"), Some(lines(2, 1))).await;
     assert_eq!(code, 409, "{body}");
     let unknown = format!("{base}/picklists/{}/picking-started", Uuid::from_u128(99));
     let (code, body) = post(&http, unknown, None).await;
     assert_eq!(code, 404, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("no pick list"));
+    assert_eq!(body["code"], "unknown_picklist", "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("no pick list"));
     let (code, body) = post(&http, format!("{base}/picklists/42/ready"), None).await;
     assert_eq!(code, 400, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("not an order id"));
+    assert_eq!(body["code"], "malformed_order_id", "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("not an order id"));
 
     let (code, started) = post(&http, url("picking-started"), None).await;
     assert_eq!(code, 200, "{started}");
@@ -157,8 +166,11 @@ async fn staff_steps_are_written_in_order_and_wrong_ones_refused() {
     let (code, body) = post(&http, url("picked"), Some(lines(3, 0))).await;
     assert_eq!(code, 400, "{body}");
     assert_eq!(
-        body["error"],
-        "line 1 (PRD-00001): picked 3 is outside 0 to 2 (the quantity ordered)"
+        (&body["code"], &body["detail"]),
+        (
+            &json!("bad_lines"),
+            &json!("line 1 (PRD-00001): picked 3 is outside 0 to 2 (the quantity ordered)")
+        )
     );
 
     // Milk: 1 of 3 picked, 2 short.
@@ -174,7 +186,7 @@ async fn staff_steps_are_written_in_order_and_wrong_ones_refused() {
     let (code, other) = post(&http, url("picked"), Some(lines(2, 2))).await;
     assert_eq!(code, 409, "picked again, other quantities: {other}");
     assert!(
-        other["error"].as_str().unwrap().contains("already PICKED"),
+        other["detail"].as_str().unwrap().contains("already PICKED"),
         "{other}"
     );
     let (code, late) = post(&http, url("picking-started"), None).await;
@@ -260,7 +272,7 @@ async fn simulated_staff_walk_every_pick_list_to_ready() {
     command
         .arg("--config")
         .arg(&config)
-        .arg("--json")
+        .args(["--json", "--listen", "127.0.0.1:0"])
         .env("PICKLIST_SIMULATE_STAFF", "true")
         .env("PICKLIST_STAFF_PACE_MS", "0");
     let mut consumer =
@@ -498,7 +510,7 @@ async fn a_step_whose_client_went_away_mid_send_does_not_leave_the_list_busy() {
     assert_eq!(replay.remaining(), 2, "records on {}", OrderStatus::TOPIC);
 }
 
-/// Steps another web site's page can send are refused (403, `{"error": why}`) and write
+/// Steps another web site's page can send are refused (403, problem JSON saying why) and write
 /// nothing: a form's post (no body, `text/plain`, url-encoded), a JSON post from a foreign
 /// `Origin`; so is reading the page or its events under a foreign `Host` (DNS rebinding). The
 /// page's own step goes through. (A `text/plain` step used to be taken, 200.)
@@ -529,8 +541,9 @@ async fn steps_another_site_can_send_are_refused() {
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap();
         assert_eq!(status, 403, "{body}");
-        let error = body["error"].as_str().unwrap();
-        assert!(error.contains(why), "{error}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains(why), "{detail}");
+        assert_eq!(body["status"], 403, "{body}");
     };
     refused(http.post(&step), "JSON body").await;
     refused(

@@ -12,7 +12,7 @@
 //! - `cargo xtask stack [--broker mock|kafka] [--brokers N] [--auth none|oauth|plain]
 //!   [--properties-out PATH]`: runs the local stack (the mock cluster or a real Apache Kafka
 //!   broker — with `--brokers 3` a KRaft cluster of three, replication factor 3 — and the
-//!   Schema Registry) until Ctrl-C or SIGTERM.
+//!   Schema Registry) until Ctrl-C or SIGTERM, which remove the properties files it wrote.
 //! - `cargo xtask schemas check [--base REV] [--level LEVEL] [--registry-config FILE]`: checks
 //!   `schemas/*.avsc` against their previous versions (the `schema-check` tool, which CI runs
 //!   as `cargo run -p schema-check -- check`).

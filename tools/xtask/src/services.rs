@@ -94,7 +94,13 @@ pub fn start(
     log: &Path,
 ) -> anyhow::Result<Process> {
     let mut command = Command::new(program);
-    command.args(args);
+    // Several runs may be under way at once (tests, a bench beside a demo): the staff page and
+    // the Order API bind a free port unless `args` or `env` name one (their defaults, 8091 and
+    // 8090, are for a person running one of each).
+    command
+        .env("PICKLIST_CONSUMER_LISTEN", "127.0.0.1:0")
+        .env("ORDER_API_LISTEN", "127.0.0.1:0")
+        .args(args);
     for (key, value) in env {
         command.env(key, value);
     }

@@ -14,7 +14,8 @@ use crate::broker::BrokerArg;
 /// Arguments of `cargo xtask stack`.
 #[derive(clap::Args)]
 pub(crate) struct StackArgs {
-    /// Where to write the client.properties that points at the stack.
+    /// Where to write the client.properties that points at the stack (removed again when the
+    /// stack stops: its addresses are of this run only).
     #[arg(long, default_value = "target/local-stack/client.properties")]
     properties_out: PathBuf,
     /// Keep the registry's schemas in this file across restarts.
@@ -82,8 +83,14 @@ pub(crate) async fn run(args: StackArgs) -> anyhow::Result<()> {
     for path in &written[1..] {
         banner.push_str(&format!("# per-service identity: {}\n", path.display()));
     }
+    let files = written
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     banner.push_str(&format!(
-        "# written to {}; run the services with --config {0}\n# Ctrl-C stops the stack.\n",
+        "# written to {}; run the services with --config {0}\n\
+         # Ctrl-C stops the stack and removes {files} (the stack's ports die with it).\n",
         args.properties_out.display()
     ));
     let mut stdout = std::io::stdout().lock();
@@ -97,9 +104,9 @@ pub(crate) async fn run(args: StackArgs) -> anyhow::Result<()> {
         _ = terminate.recv() => {}
     }
     stack.shutdown().await;
-    for path in written {
+    for path in &written {
         let _ = std::fs::remove_file(path);
     }
-    let _ = writeln!(std::io::stderr(), "local stack stopped");
+    let _ = writeln!(std::io::stderr(), "local stack stopped; removed {files}");
     Ok(())
 }

@@ -350,7 +350,7 @@ async fn another_sites_page_cannot_drive_the_pages_and_they_keep_working() {
     assert_eq!(response.status(), 403);
     let refusal: Value = response.json().await.unwrap();
     assert!(
-        refusal["error"]
+        refusal["detail"]
             .as_str()
             .unwrap()
             .contains("http://evil.example"),

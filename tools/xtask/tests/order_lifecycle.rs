@@ -164,6 +164,8 @@ async fn thousand_orders_have_their_full_history() {
         Command::new(&binaries.picklist_consumer)
             .args([
                 "--json",
+                "--listen",
+                "127.0.0.1:0",
                 "--simulate-staff",
                 "--staff-pace-ms",
                 "0",

@@ -37,6 +37,15 @@ fn a_client_in_another_process_produces_and_consumes_through_the_running_stack()
         .unwrap();
     let printed = stack.stdout().all().join("\n");
     let written = std::fs::read_to_string(&props_path).unwrap();
+    // It says that stopping it removes the file it wrote.
+    let said = format!(
+        "# Ctrl-C stops the stack and removes {}",
+        props_path.display()
+    );
+    stack
+        .stdout()
+        .wait_for(Duration::from_secs(10), |l| l.starts_with(&said))
+        .unwrap();
     let (bootstrap, registry) = properties(&written);
     assert_eq!(properties(&printed), (bootstrap.clone(), registry.clone()));
 

@@ -163,7 +163,14 @@ async fn services_with_terraforms_settings_run_under_read_only_subjects() {
     let mut staff = start(
         "picklist-consumer",
         &binaries.picklist_consumer,
-        &["--json", "--simulate-staff", "--staff-pace-ms", "0"],
+        &[
+            "--json",
+            "--listen",
+            "127.0.0.1:0",
+            "--simulate-staff",
+            "--staff-pace-ms",
+            "0",
+        ],
         &config(PICKLIST_CONSUMER),
     );
     let mut api = start(

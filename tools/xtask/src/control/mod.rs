@@ -10,7 +10,8 @@
 //! No other web site can drive it (`service_kit::web_guard`): every request's `Host` must be
 //! an IP address, `localhost` or a name in `--allowed-hosts` (so a DNS-rebinding page cannot
 //! read `/api/state`), and the `POST`s need `Content-Type: application/json` and, when they
-//! carry an `Origin`, the page's own; refusals are `403 {"error": "…"}`.
+//! carry an `Origin`, the page's own; refusals are `403` problem JSON, as every error of its API
+//! (`service_kit::problem`: `type`, `title`, `status`, `detail`, `code`).
 //!
 //! On SIGINT or SIGTERM the running services are stopped, every run's exit status is printed
 //! (`<service> run ended: stopped, exit status 0`), and the command fails if any run ended
@@ -172,8 +173,10 @@ fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-fn failure(status: StatusCode, error: &anyhow::Error) -> Response {
-    (status, Json(json!({ "error": format!("{error:#}") }))).into_response()
+/// Problem JSON (`service_kit::problem`, as the services answer) with `code` and the error
+/// chain as `detail`.
+fn failure(status: StatusCode, code: &str, error: &anyhow::Error) -> Response {
+    service_kit::problem::problem(status, code, format!("{error:#}"))
 }
 
 async fn current(State(state): State<Shared>) -> Json<Value> {
@@ -206,7 +209,7 @@ async fn service(
     };
     match result {
         Ok(()) => Json(json!({ "ok": true })).into_response(),
-        Err(error) => failure(StatusCode::BAD_REQUEST, &error),
+        Err(error) => failure(StatusCode::BAD_REQUEST, "service_action_failed", &error),
     }
 }
 
@@ -221,11 +224,17 @@ async fn set_rate(
 ) -> Response {
     let rate = match request {
         Ok(Json(RateRequest { rate })) => rate,
-        Err(rejection) => return (StatusCode::BAD_REQUEST, rejection.body_text()).into_response(),
+        Err(rejection) => {
+            return service_kit::problem::problem(
+                StatusCode::BAD_REQUEST,
+                "malformed_body",
+                rejection.body_text(),
+            );
+        }
     };
     match state.supervisor.set_rate(rate).await {
         Ok(()) => Json(json!({ "rate": rate })).into_response(),
-        Err(error) => failure(StatusCode::BAD_REQUEST, &error),
+        Err(error) => failure(StatusCode::BAD_REQUEST, "rate_not_set", &error),
     }
 }
 
@@ -239,6 +248,6 @@ async fn inject(State(state): State<Shared>) -> Response {
                 .push((partition, offset));
             Json(json!({ "partition": partition, "offset": offset })).into_response()
         }
-        Err(error) => failure(StatusCode::BAD_GATEWAY, &error),
+        Err(error) => failure(StatusCode::BAD_GATEWAY, "inject_failed", &error),
     }
 }
