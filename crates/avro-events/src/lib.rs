@@ -14,7 +14,9 @@
 //!   consumers and pipelines.
 //! - [`Config`]: a `client.properties` in Confluent's property names; Kafka keys pass through to
 //!   librdkafka, Schema Registry keys (`schema.registry.url`, `basic.auth.*`, `bearer.auth.*`)
-//!   configure the codec. `Debug` redacts secrets.
+//!   configure the codec. Environment variables under a prefix the application chooses
+//!   override keys ([`Config::with_env_overrides`]). Every setting is parsed once, when the
+//!   client is built. `Debug` redacts secrets.
 //! - [`Codec`]: encode to and decode from the wire format. The writer schema is fetched by id
 //!   (and cached) and resolved into the reader type, so v1 data reads into a v2 type and back.
 //!   [`dynamic`]: the same decoding with a reader schema known only at run time (tools, the
@@ -122,7 +124,7 @@
 //! }
 //!
 //! # async fn run() -> Result<(), avro_events::Error> {
-//! let config = Config::from_file("client.properties")?.with_env_overrides();
+//! let config = Config::from_file("client.properties")?.with_env_overrides("MYAPP_");
 //! let client = Client::from_config(config)?; // validates; names the missing or bad key
 //!
 //! let producer = client.producer().await?;
@@ -161,6 +163,8 @@ pub mod outputs;
 pub mod pipeline;
 #[cfg(feature = "kafka")]
 pub mod producer;
+#[cfg(feature = "kafka")]
+mod record;
 mod redact;
 pub mod registry;
 #[cfg(feature = "kafka")]
@@ -168,6 +172,8 @@ pub mod replay;
 mod resolve;
 #[cfg(feature = "kafka")]
 mod retry;
+#[cfg(feature = "kafka")]
+mod shared;
 #[cfg(feature = "kafka")]
 pub mod trace;
 pub mod wire;
@@ -182,9 +188,9 @@ pub use codec::{Codec, CodecOptions};
 #[cfg(feature = "kafka")]
 pub use config::Config;
 #[cfg(feature = "kafka")]
-pub use consumer::{
-    Consumer, ConsumerOptions, Received, Record, RecordMeta, SchemaUnavailable, Tombstone,
-};
+pub use config::SchemaUnavailable;
+#[cfg(feature = "kafka")]
+pub use consumer::{Consumer, ConsumerOptions};
 #[cfg(feature = "kafka")]
 pub use context::{DefaultHooks, Hooks};
 #[cfg(feature = "kafka")]
@@ -198,6 +204,8 @@ pub use outputs::{IntoOutputs, Outputs};
 pub use pipeline::{Pipeline, PipelineOptions, PipelineStats};
 #[cfg(feature = "kafka")]
 pub use producer::{Delivered, Producer};
+#[cfg(feature = "kafka")]
+pub use record::{Received, Record, RecordMeta, Tombstone};
 #[cfg(feature = "kafka")]
 pub use replay::Replay;
 #[cfg(feature = "kafka")]

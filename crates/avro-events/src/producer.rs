@@ -16,10 +16,10 @@ use rdkafka::{
 use tracing::{Instrument, debug, debug_span};
 
 use crate::{
-    Client, Codec, Error, Event, Headers, Result, client,
-    config::ClientRole,
+    Codec, Error, Event, Headers, RecordLocation, Result,
     context::KafkaContext,
     error::KafkaOperation,
+    shared::{AuthGuard, Shared},
     trace::{self, Spans, TraceContext},
 };
 
@@ -55,7 +55,7 @@ pub struct Producer {
     context: KafkaContext,
     codec: Arc<Codec>,
     spans: Spans,
-    _auth: client::AuthGuard,
+    _auth: AuthGuard,
 }
 
 impl std::fmt::Debug for Producer {
@@ -65,7 +65,7 @@ impl std::fmt::Debug for Producer {
 }
 
 impl Producer {
-    /// Creates a producer of `client` ([`Client::producer`]), or with `transactional` the
+    /// Creates a producer from `shared` ([`Client::producer`](crate::Client::producer)), or with `transactional` the
     /// transactional producer of a pipeline: with the configuration's `transactional.id`, its
     /// transactions initialised (fencing any earlier producer with the same id). A plain
     /// producer leaves `transactional.id` out, so one `client.properties` serves the pipeline
@@ -75,35 +75,23 @@ impl Producer {
     /// [`Error::Config`] for a transactional producer without `transactional.id`;
     /// [`Error::Kafka`] when librdkafka refuses the configuration or the transactions cannot
     /// be initialised (broker unreachable, not authorized for the transactional id).
-    pub(crate) async fn create(client: &Client, transactional: bool) -> Result<Self> {
-        let config = client.config();
-        let mut rd = config.rdkafka_config_for(ClientRole::Producer);
-        if config.get("enable.idempotence").is_none() {
-            rd.set("enable.idempotence", "true");
-        }
+    pub(crate) async fn create(shared: &Shared, transactional: bool) -> Result<Self> {
+        let rd = shared.settings.kafka.producer(transactional)?;
         let name = if transactional {
-            if config.transactional_id().is_none() {
-                return Err(Error::Config {
-                    key: "transactional.id".into(),
-                    reason: "needed for a transactional producer".into(),
-                });
-            }
             "transactional producer"
         } else {
-            if rd.get("transactional.id").is_some() {
+            if shared.settings.kafka.transactional() {
                 debug!("plain producer: transactional.id left to the pipeline");
-                rd.remove("transactional.id");
-                rd.remove("transaction.timeout.ms");
             }
             "producer"
         };
-        let (inner, auth, context): (Arc<FutureProducer<KafkaContext>>, _, _) = client
+        let (inner, auth, context): (Arc<FutureProducer<KafkaContext>>, _, _) = shared
             .create_native(&rd, name, KafkaOperation::CreateProducer)
             .await?;
         let producer = Self {
             inner,
             context,
-            codec: client.codec().clone(),
+            codec: shared.codec.clone(),
             spans: Spans::new(),
             _auth: auth,
         };
@@ -353,6 +341,29 @@ impl Producer {
         let key = self.codec.encode_key::<E>(topic, key).await?;
         self.enqueue_in_trace(topic, Some(&key), None, headers, None)
             .await
+    }
+
+    /// Hands the dead-letter copy of `message`, read at `location`, to this producer (inside
+    /// its open transaction, when it is transactional): its original key, value and headers
+    /// plus the headers naming `error` and the location ([`crate::dlq::headers`]).
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] when the record cannot be queued.
+    pub(crate) async fn enqueue_dead_letter(
+        &self,
+        dlq_topic: &str,
+        message: &rdkafka::message::OwnedMessage,
+        location: &RecordLocation,
+        error: &Error,
+    ) -> Result<PendingDelivery> {
+        use rdkafka::Message as _;
+        self.enqueue_raw(
+            dlq_topic,
+            message.key(),
+            message.payload(),
+            Some(crate::dlq::headers_for(message, location, error)),
+        )
+        .await
     }
 
     /// Queues already-encoded bytes (`None`: a tombstone). Used for dead-letter records, which

@@ -130,7 +130,7 @@ pub fn load_config(path: Option<&Path>) -> grocery_events::Result<Config> {
         Some(path) => Config::from_file(path)?,
         None => Config::new(),
     };
-    let config = config.with_env_overrides();
+    let config = config.with_env_overrides(grocery_events::ENV_PREFIX);
     Ok(if config.get("statistics.interval.ms").is_none() {
         config.set(
             "statistics.interval.ms",
