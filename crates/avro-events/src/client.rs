@@ -5,8 +5,8 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use crate::{
-    Codec, Config, Consumer, ConsumerOptions, Event, Pipeline, PipelineOptions, Producer, Replay,
-    Result,
+    Codec, Config, Consumer, ConsumerOptions, Event, Format, Pipeline, PipelineOptions, Producer,
+    Replay, Result,
     auth::TokenProvider,
     consumer::Mode,
     context::{DefaultHooks, Hooks},
@@ -171,6 +171,37 @@ impl Client {
         topics: &[&str],
     ) -> Result<Consumer<E>> {
         Consumer::create(&self.inner, options.into(), topics, Mode::AtLeastOnce).await
+    }
+
+    /// A new idempotent producer encoding with `format` instead of the client's Avro
+    /// [`Codec`]: the way to another serialization format ([`Format`]), with everything else
+    /// (settings, hooks, OAuth, dead letters, traces) as [`Client::producer`].
+    ///
+    /// # Errors
+    /// As [`Client::producer`].
+    pub async fn producer_with_format<F: Format>(&self, format: Arc<F>) -> Result<Producer<F>> {
+        Producer::create_with(&self.inner, format, false).await
+    }
+
+    /// A new consumer of `E` subscribed to `topics`, decoding with `format` instead of the
+    /// client's Avro [`Codec`] (see [`Client::producer_with_format`]).
+    ///
+    /// # Errors
+    /// As [`Client::producer`].
+    pub async fn consumer_with_format<E: Event, F: Format>(
+        &self,
+        options: impl Into<ConsumerOptions>,
+        topics: &[&str],
+        format: Arc<F>,
+    ) -> Result<Consumer<E, F>> {
+        Consumer::create_with(
+            &self.inner,
+            format,
+            options.into(),
+            topics,
+            Mode::AtLeastOnce,
+        )
+        .await
     }
 
     /// A new consume-transform-produce pipeline from `In` events; transactional when the

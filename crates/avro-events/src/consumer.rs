@@ -44,7 +44,7 @@ use rdkafka::{
 use tracing::{Instrument, debug, debug_span, info, warn};
 
 use crate::{
-    Codec, Error, Event, Headers, Producer, Result,
+    Codec, Error, Event, Format, Headers, Producer, Result,
     context::{DeadLettered, KafkaContext},
     error::KafkaOperation,
     producer::PendingDelivery,
@@ -163,12 +163,13 @@ pub(crate) enum Polled<E> {
     },
 }
 
-/// A typed consumer of `E` events.
-pub struct Consumer<E> {
+/// A typed consumer of `E` events, decoding with a [`Format`]: Avro's [`Codec`] unless said
+/// otherwise.
+pub struct Consumer<E, Fmt = Codec> {
     inner: Arc<StreamConsumer<KafkaContext>>,
-    codec: Arc<Codec>,
+    codec: Arc<Fmt>,
     /// Writes dead-letter records ([`Mode::AtLeastOnce`] only).
-    dlq: Option<Producer>,
+    dlq: Option<Producer<Fmt>>,
     /// Names default dead-letter topics (`dlq.topic.suffix`).
     dlq_suffix: String,
     options: ConsumerOptions,
@@ -191,7 +192,7 @@ pub struct Consumer<E> {
     _event: PhantomData<fn() -> E>,
 }
 
-impl<E> std::fmt::Debug for Consumer<E> {
+impl<E, Fmt> std::fmt::Debug for Consumer<E, Fmt> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Consumer")
             .field("options", &self.options)
@@ -209,6 +210,19 @@ impl<E: Event> Consumer<E> {
         topics: &[&str],
         mode: Mode,
     ) -> Result<Self> {
+        Self::create_with(shared, shared.codec.clone(), options, topics, mode).await
+    }
+}
+
+impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
+    /// [`Consumer::create`] decoding with `format`.
+    pub(crate) async fn create_with(
+        shared: &Shared,
+        format: Arc<Fmt>,
+        options: ConsumerOptions,
+        topics: &[&str],
+        mode: Mode,
+    ) -> Result<Self> {
         let settings = &shared.settings;
         let schema_unavailable = options
             .schema_unavailable
@@ -217,7 +231,7 @@ impl<E: Event> Consumer<E> {
             .kafka
             .consumer(&options.group_id, mode == Mode::AtLeastOnce);
         let dlq = match mode {
-            Mode::AtLeastOnce => Some(Producer::create(shared, false).await?),
+            Mode::AtLeastOnce => Some(Producer::create_with(shared, format.clone(), false).await?),
             Mode::Transactional | Mode::Replay => None,
         };
         let (inner, auth, _): (Arc<StreamConsumer<KafkaContext>>, _, _) = shared
@@ -234,7 +248,7 @@ impl<E: Event> Consumer<E> {
         }
         Ok(Self {
             inner,
-            codec: shared.codec.clone(),
+            codec: format,
             dlq,
             dlq_suffix: settings.dlq_suffix.clone(),
             options,
@@ -289,7 +303,10 @@ impl<E: Event> Consumer<E> {
     ///
     /// # Errors
     /// As [`Codec::decode_key`].
-    pub async fn decode_key<K: serde::de::DeserializeOwned>(&self, raw_key: &[u8]) -> Result<K> {
+    pub async fn decode_key<K: serde::de::DeserializeOwned + Send>(
+        &self,
+        raw_key: &[u8],
+    ) -> Result<K> {
         self.codec.decode_key::<E, K>(raw_key).await
     }
 

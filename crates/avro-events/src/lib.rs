@@ -19,6 +19,8 @@
 //!   client is built. `Debug` redacts secrets.
 //! - [`Codec`]: encode to and decode from the wire format. The writer schema is fetched by id
 //!   (and cached) and resolved into the reader type, so v1 data reads into a v2 type and back.
+//!   [`Codec`] is the Avro implementation of [`Format`], the seam producers and consumers
+//!   encode and decode through (the registry's `schemaType`, schema parsing, encode, decode).
 //!   [`dynamic`]: the same decoding with a reader schema known only at run time (tools, the
 //!   hostile-input tests and the `fuzz/` targets).
 //! - [`Producer`] and [`Consumer`] ([`Client::producer`], [`Client::consumer`]): typed, idempotent, at-least-once; undecodable records go to
@@ -156,6 +158,7 @@ pub mod dlq;
 pub mod dynamic;
 mod error;
 mod event;
+mod format;
 pub mod headers;
 #[cfg(feature = "kafka")]
 pub mod outputs;
@@ -197,6 +200,7 @@ pub use context::{DefaultHooks, Hooks};
 pub use error::KafkaOperation;
 pub use error::{Error, RecordLocation, Result};
 pub use event::{Event, SubjectNameStrategy};
+pub use format::Format;
 pub use headers::Headers;
 #[cfg(feature = "kafka")]
 pub use outputs::{IntoOutputs, Outputs};

@@ -16,7 +16,7 @@ use rdkafka::{
 use tracing::{Instrument, debug, debug_span};
 
 use crate::{
-    Codec, Error, Event, Headers, RecordLocation, Result,
+    Codec, Error, Event, Format, Headers, RecordLocation, Result,
     context::KafkaContext,
     error::KafkaOperation,
     shared::{AuthGuard, Shared},
@@ -50,15 +50,17 @@ pub type PendingDelivery = std::pin::Pin<Box<dyn Future<Output = Result<Delivere
 /// every record was delivered, await the deliveries or [`Producer::flush`] (with the grace
 /// period of your choice) before dropping the producer: that is the only way to get the
 /// failure as an error.
-pub struct Producer {
+///
+/// Generic over the [`Format`] it encodes with: Avro's [`Codec`] unless said otherwise.
+pub struct Producer<F = Codec> {
     inner: Arc<FutureProducer<KafkaContext>>,
     context: KafkaContext,
-    codec: Arc<Codec>,
+    codec: Arc<F>,
     spans: Spans,
     _auth: AuthGuard,
 }
 
-impl std::fmt::Debug for Producer {
+impl<F> std::fmt::Debug for Producer<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer").finish_non_exhaustive()
     }
@@ -76,6 +78,17 @@ impl Producer {
     /// [`Error::Kafka`] when librdkafka refuses the configuration or the transactions cannot
     /// be initialised (broker unreachable, not authorized for the transactional id).
     pub(crate) async fn create(shared: &Shared, transactional: bool) -> Result<Self> {
+        Self::create_with(shared, shared.codec.clone(), transactional).await
+    }
+}
+
+impl<F: Format> Producer<F> {
+    /// [`Producer::create`] encoding with `format`.
+    pub(crate) async fn create_with(
+        shared: &Shared,
+        format: Arc<F>,
+        transactional: bool,
+    ) -> Result<Self> {
         let rd = shared.settings.kafka.producer(transactional)?;
         let name = if transactional {
             "transactional producer"
@@ -91,7 +104,7 @@ impl Producer {
         let producer = Self {
             inner,
             context,
-            codec: shared.codec.clone(),
+            codec: format,
             spans: Spans::new(),
             _auth: auth,
         };
@@ -116,8 +129,8 @@ impl Producer {
         Ok(producer)
     }
 
-    /// The codec this producer encodes with.
-    pub fn codec(&self) -> &Arc<Codec> {
+    /// The codec (the [`Format`]) this producer encodes with.
+    pub fn codec(&self) -> &Arc<F> {
         &self.codec
     }
 
@@ -320,7 +333,7 @@ impl Producer {
     /// Key encoding errors, or [`Error::Kafka`] when the broker did not acknowledge it.
     pub async fn send_tombstone<E: Event>(
         &self,
-        key: &(impl serde::Serialize + ?Sized),
+        key: &(impl serde::Serialize + Sync + ?Sized),
     ) -> Result<Delivered> {
         self.enqueue_tombstone::<E>(E::TOPIC, key, None)
             .await?
@@ -335,7 +348,7 @@ impl Producer {
     pub async fn enqueue_tombstone<E: Event>(
         &self,
         topic: &str,
-        key: &(impl serde::Serialize + ?Sized),
+        key: &(impl serde::Serialize + Sync + ?Sized),
         headers: Option<&Headers>,
     ) -> Result<PendingDelivery> {
         let key = self.codec.encode_key::<E>(topic, key).await?;
@@ -467,7 +480,7 @@ impl Producer {
 /// How long a dropped producer's records are given to be delivered.
 const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
-impl Drop for Producer {
+impl<F> Drop for Producer<F> {
     fn drop(&mut self) {
         let queued = self.inner.in_flight_count();
         if queued == 0 {

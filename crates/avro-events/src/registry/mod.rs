@@ -30,7 +30,7 @@ use crate::auth::TokenProvider;
 use crate::{Result, redact::redact_url};
 
 pub use client::{
-    CompatibilityAnswer, RegisteredSchema, RegistryClient, SubjectVersion, TestAgainst,
+    CompatibilityAnswer, RegisteredSchema, RegistryClient, SchemaType, SubjectVersion, TestAgainst,
 };
 
 /// Where bearer tokens for the Schema Registry come from: plug in a token source shared with
