@@ -387,4 +387,57 @@ mod tests {
             matches!(err, Error::Config { ref key, .. } if key == "sasl.oauthbearer.extensions")
         );
     }
+
+    #[test]
+    fn the_library_defaults_fill_only_what_the_configuration_leaves_out() {
+        let plain =
+            config("bootstrap.servers=b:9092\ntransactional.id=t1\nsession.timeout.ms=6000\n");
+        let kafka = KafkaSettings::parse(&plain).unwrap();
+        let producer = kafka.producer(false).unwrap();
+        assert_eq!(producer.get("enable.idempotence"), Some("true"));
+        assert_eq!(
+            producer.get("transactional.id"),
+            None,
+            "left to the pipeline"
+        );
+        let transactional = kafka.producer(true).unwrap();
+        assert_eq!(transactional.get("transactional.id"), Some("t1"));
+        let consumer = kafka.consumer("g", true);
+        for (key, value) in [
+            ("group.id", "g"),
+            ("enable.auto.offset.store", "false"),
+            ("enable.auto.commit", "true"),
+            ("auto.offset.reset", "earliest"),
+            ("isolation.level", "read_committed"),
+            ("session.timeout.ms", "6000"),
+        ] {
+            assert_eq!(consumer.get(key), Some(value), "{key}");
+        }
+        assert_eq!(
+            kafka.consumer("g", false).get("enable.auto.commit"),
+            Some("false")
+        );
+
+        let own = config(
+            "bootstrap.servers=b:9092\nenable.idempotence=false\ngroup.id=mine\n\
+             auto.offset.reset=latest\nenable.auto.offset.store=true\n",
+        );
+        let kafka = KafkaSettings::parse(&own).unwrap();
+        assert_eq!(
+            kafka.producer(false).unwrap().get("enable.idempotence"),
+            Some("false")
+        );
+        let err = kafka.producer(true).unwrap_err();
+        assert!(matches!(err, Error::Config { ref key, .. } if key == "transactional.id"));
+        let consumer = kafka.consumer("g", true);
+        assert_eq!(consumer.get("group.id"), Some("mine"));
+        assert_eq!(consumer.get("auto.offset.reset"), Some("latest"));
+        // Only finished records' offsets are stored, whatever the configuration says.
+        assert_eq!(consumer.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(
+            own.rdkafka_consumer_config("g")
+                .get("enable.auto.offset.store"),
+            Some("false")
+        );
+    }
 }
