@@ -33,7 +33,8 @@ use crate::{
 /// # }
 /// use avro_events::{Client, Config};
 ///
-/// let client = Client::from_config(Config::from_file("client.properties")?.with_env_overrides("MYAPP_"))?;
+/// let config = Config::from_file("client.properties")?.with_env_overrides("MYAPP_");
+/// let client = Client::from_config(config)?;
 /// let producer = client.producer().await?;
 /// producer.send(&Reading { sensor: "fridge-1".into() }).await?;
 /// let consumer = client.consumer::<Reading>("dashboard").await?;
@@ -143,8 +144,9 @@ impl Client {
     /// configuration is left to [`Client::pipeline`].
     ///
     /// # Errors
-    /// [`Error::Kafka`](crate::Error::Kafka) when librdkafka refuses the configuration, [`Error::Auth`](crate::Error::Auth) when the
-    /// OAuth token endpoint refuses the client credentials.
+    /// [`Error::Kafka`](crate::Error::Kafka) when librdkafka refuses the configuration,
+    /// [`Error::Auth`](crate::Error::Auth) when the OAuth token endpoint refuses the client
+    /// credentials.
     pub async fn producer(&self) -> Result<Producer> {
         Producer::create(&self.inner, false).await
     }
@@ -208,8 +210,8 @@ impl Client {
     /// configuration has a `transactional.id`. `options` may be just the group id.
     ///
     /// # Errors
-    /// As [`Client::producer`], and [`Error::Kafka`](crate::Error::Kafka) when the transactions cannot be
-    /// initialised.
+    /// As [`Client::producer`], and [`Error::Kafka`](crate::Error::Kafka) when the transactions
+    /// cannot be initialised.
     pub async fn pipeline<In: Event>(
         &self,
         options: impl Into<PipelineOptions>,

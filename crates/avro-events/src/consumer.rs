@@ -202,7 +202,8 @@ impl<E, Fmt> std::fmt::Debug for Consumer<E, Fmt> {
 }
 
 impl<E: Event> Consumer<E> {
-    /// Creates a consumer of `E` subscribed to `topics` ([`Client::consumer`](crate::Client::consumer)); in
+    /// Creates a consumer of `E` subscribed to `topics`
+    /// ([`Client::consumer`](crate::Client::consumer)); in
     /// [`Mode::AtLeastOnce`] with its own producer for dead-letter records.
     pub(crate) async fn create(
         shared: &Shared,

@@ -298,8 +298,9 @@ fn refused_for_good(error: &Error) -> bool {
 }
 
 impl<In: Event> Pipeline<In> {
-    /// Creates the consumer and the producer from `shared` ([`Client::pipeline`](crate::Client::pipeline)). Transactions
-    /// are used when the configuration has a `transactional.id`.
+    /// Creates the consumer and the producer from `shared`
+    /// ([`Client::pipeline`](crate::Client::pipeline)). Transactions are used when the
+    /// configuration has a `transactional.id`.
     pub(crate) async fn create(shared: &Shared, options: PipelineOptions) -> Result<Self> {
         let transactional = shared.settings.kafka.transactional();
         let mode = if transactional {

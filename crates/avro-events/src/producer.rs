@@ -67,11 +67,11 @@ impl<F> std::fmt::Debug for Producer<F> {
 }
 
 impl Producer {
-    /// Creates a producer from `shared` ([`Client::producer`](crate::Client::producer)), or with `transactional` the
-    /// transactional producer of a pipeline: with the configuration's `transactional.id`, its
-    /// transactions initialised (fencing any earlier producer with the same id). A plain
-    /// producer leaves `transactional.id` out, so one `client.properties` serves the pipeline
-    /// and plain producers alike.
+    /// Creates a producer from `shared` ([`Client::producer`](crate::Client::producer)), or with
+    /// `transactional` the transactional producer of a pipeline: with the configuration's
+    /// `transactional.id`, its transactions initialised (fencing any earlier producer with the same
+    /// id). A plain producer leaves `transactional.id` out, so one `client.properties` serves the
+    /// pipeline and plain producers alike.
     ///
     /// # Errors
     /// [`Error::Config`] for a transactional producer without `transactional.id`;

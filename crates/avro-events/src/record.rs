@@ -13,7 +13,8 @@ pub struct RecordMeta {
     /// Offset in the partition.
     pub offset: i64,
     /// The record key, when it is UTF-8 and the event declares no key schema
-    /// ([`Event::KEY_SCHEMA`](crate::Event::KEY_SCHEMA); its Avro keys are in [`Received::raw_key`]).
+    /// ([`Event::KEY_SCHEMA`](crate::Event::KEY_SCHEMA); its Avro keys are in
+    /// [`Received::raw_key`]).
     pub key: Option<String>,
     /// The record timestamp in milliseconds since the epoch, when known.
     pub timestamp_ms: Option<i64>,
@@ -39,7 +40,8 @@ pub struct Received<E> {
     pub meta: RecordMeta,
     /// The record's headers.
     pub headers: Headers,
-    /// The record key as read, e.g. to decode an Avro key with [`Consumer::decode_key`](crate::Consumer::decode_key).
+    /// The record key as read, e.g. to decode an Avro key with
+    /// [`Consumer::decode_key`](crate::Consumer::decode_key).
     pub raw_key: Option<Vec<u8>>,
 }
 
@@ -50,7 +52,8 @@ pub struct Tombstone {
     pub meta: RecordMeta,
     /// The record's headers.
     pub headers: Headers,
-    /// The record key as read (decode an Avro key with [`Consumer::decode_key`](crate::Consumer::decode_key)).
+    /// The record key as read (decode an Avro key with
+    /// [`Consumer::decode_key`](crate::Consumer::decode_key)).
     pub raw_key: Option<Vec<u8>>,
 }
 

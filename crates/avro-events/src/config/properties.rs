@@ -60,8 +60,9 @@ pub fn is_secret_key(key: &str) -> bool {
         || key.ends_with(".pem")
 }
 
-/// Whether `key` is a property a [`Config`](crate::Config) uses: one librdkafka knows (its client and topic
-/// properties), or one the library reads itself (Schema Registry, serializer and OAuth keys).
+/// Whether `key` is a property a [`Config`](crate::Config) uses: one librdkafka knows (its client
+/// and topic properties), or one the library reads itself (Schema Registry, serializer and OAuth
+/// keys).
 pub fn is_known_property(key: &str) -> bool {
     LIBRARY_KEYS.contains(&key)
         || KAFKA_OIDC_KEYS.contains(&key)

@@ -54,20 +54,25 @@ impl Settings {
 /// record is not poison: its bytes may decode once the schema is there, so it is never
 /// dead-lettered and its offset is never committed past; the consumer waits or stops, as
 /// Confluent's deserializers raise rather than skip. Set with `schema.unavailable.action` in
-/// `client.properties` or [`ConsumerOptions::schema_unavailable`](crate::ConsumerOptions::schema_unavailable).
+/// `client.properties` or
+/// [`ConsumerOptions::schema_unavailable`](crate::ConsumerOptions::schema_unavailable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum SchemaUnavailable {
     /// Wait it out (`wait`, the default): the record is tried again with backoff
-    /// ([`ConsumerOptions::initial_backoff`](crate::ConsumerOptions::initial_backoff) doubling to 10 s, jittered, a warning per try,
-    /// [`ConsumerOptions::max_retries`](crate::ConsumerOptions::max_retries) times), and [`Consumer::waiting_on`](crate::Consumer::waiting_on) says why the
-    /// consumer is waiting, for a health check to report. Once the schema can be fetched the
-    /// record is decoded and handed out.
+    /// ([`ConsumerOptions::initial_backoff`](crate::ConsumerOptions::initial_backoff) doubling to
+    /// 10 s, jittered, a warning per try, [`ConsumerOptions::max_retries`] times), and
+    /// [`Consumer::waiting_on`](crate::Consumer::waiting_on) says why the consumer is waiting, for
+    /// a health check to report. Once the schema can be fetched the record is decoded and handed
+    /// out.
+    ///
+    /// [`ConsumerOptions::max_retries`]: crate::ConsumerOptions::max_retries
     #[default]
     Wait,
-    /// Stop (`fail`): [`Consumer::recv`](crate::Consumer::recv) returns the error ([`Error::UnknownSchemaId`] or
-    /// [`Error::UnusableSchema`], naming the schema id), and returns it again for the same
-    /// record on the next call; a [`Pipeline`](crate::Pipeline) ends with it.
+    /// Stop (`fail`): [`Consumer::recv`](crate::Consumer::recv) returns the error
+    /// ([`Error::UnknownSchemaId`] or [`Error::UnusableSchema`], naming the schema id), and
+    /// returns it again for the same record on the next call; a [`Pipeline`](crate::Pipeline)
+    /// ends with it.
     Fail,
 }
 
