@@ -33,7 +33,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(properties: &str, count: u32) -> Result<(), Box<dyn std::error::Error>> {
-    let config = Config::from_file(properties)?.with_env_overrides();
+    let config = Config::from_file(properties)?.with_env_overrides("EXAMPLE_");
     // Validates the configuration once; one token source per identity for every client.
     let client = Client::from_config(config)?;
 

@@ -230,16 +230,6 @@ impl Codec {
         Ok(Self::with_client(RegistryClient::new(config)?, options))
     }
 
-    /// A codec configured from `schema.registry.url`, `basic.auth.*`/`bearer.auth.*`,
-    /// `auto.register.schemas`, `use.latest.version` and `value.subject.name.strategy`.
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the missing or bad key.
-    #[cfg(feature = "kafka")]
-    pub fn from_config(config: &crate::Config) -> Result<Self> {
-        Self::new(&config.registry_config()?, config.codec_options()?)
-    }
-
     /// A codec over an existing registry client.
     pub fn with_client(registry: RegistryClient, options: CodecOptions) -> Self {
         Self {

@@ -44,108 +44,19 @@ use rdkafka::{
 use tracing::{Instrument, debug, debug_span, info, warn};
 
 use crate::{
-    Client, Codec, Error, Event, Headers, Producer, RecordLocation, Result, client,
+    Codec, Error, Event, Format, Headers, Producer, Result,
     context::{DeadLettered, KafkaContext},
     error::KafkaOperation,
     producer::PendingDelivery,
+    shared::{AuthGuard, Shared},
 };
 
 /// Headers a dead-letter record carries (kept here for compatibility; see [`crate::dlq`]).
 pub use crate::dlq::headers as dlq_headers;
-
-/// Where a received record came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordMeta {
-    /// Topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
-    /// Offset in the partition.
-    pub offset: i64,
-    /// The record key, when it is UTF-8 and the event declares no key schema
-    /// ([`Event::KEY_SCHEMA`]; its Avro keys are in [`Received::raw_key`]).
-    pub key: Option<String>,
-    /// The record timestamp in milliseconds since the epoch, when known.
-    pub timestamp_ms: Option<i64>,
-}
-
-impl RecordMeta {
-    /// The location of the record, for errors.
-    pub fn location(&self) -> RecordLocation {
-        RecordLocation {
-            topic: self.topic.clone(),
-            partition: self.partition,
-            offset: self.offset,
-        }
-    }
-}
-
-/// A decoded event with its metadata.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Received<E> {
-    /// The event.
-    pub event: E,
-    /// Where it came from.
-    pub meta: RecordMeta,
-    /// The record's headers.
-    pub headers: Headers,
-    /// The record key as read, e.g. to decode an Avro key with [`Consumer::decode_key`].
-    pub raw_key: Option<Vec<u8>>,
-}
-
-/// A record with a null value: on a compacted topic, the deletion of its key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tombstone {
-    /// Where it came from; [`RecordMeta::key`] is the deleted key when it is a string.
-    pub meta: RecordMeta,
-    /// The record's headers.
-    pub headers: Headers,
-    /// The record key as read (decode an Avro key with [`Consumer::decode_key`]).
-    pub raw_key: Option<Vec<u8>>,
-}
-
-/// What [`Consumer::recv_record`] hands out: an event or a tombstone.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Record<E> {
-    /// A record whose value decoded into an event.
-    Event(Received<E>),
-    /// A record with a null value.
-    Tombstone(Tombstone),
-}
-
-impl<E> Received<E> {
-    /// The record's W3C trace context (its `traceparent` and `tracestate` headers), `None`
-    /// when it has none or it is not valid. Pass it to
-    /// [`Producer::send_traced`](crate::Producer::send_traced) to continue the trace.
-    pub fn trace(&self) -> Option<crate::TraceContext> {
-        self.headers.trace()
-    }
-}
-
-impl Tombstone {
-    /// The record's W3C trace context, as [`Received::trace`].
-    pub fn trace(&self) -> Option<crate::TraceContext> {
-        self.headers.trace()
-    }
-}
-
-impl<E> Record<E> {
-    /// The record's W3C trace context, as [`Received::trace`].
-    pub fn trace(&self) -> Option<crate::TraceContext> {
-        match self {
-            Self::Event(received) => received.trace(),
-            Self::Tombstone(tombstone) => tombstone.trace(),
-        }
-    }
-
-    /// Where the record came from (to acknowledge it with [`Consumer::ack`]).
-    pub fn meta(&self) -> &RecordMeta {
-        match self {
-            Self::Event(received) => &received.meta,
-            Self::Tombstone(tombstone) => &tombstone.meta,
-        }
-    }
-}
+pub use crate::{
+    config::SchemaUnavailable,
+    record::{Received, Record, RecordMeta, Tombstone},
+};
 
 /// Options of a [`Consumer`].
 #[derive(Debug, Clone)]
@@ -191,29 +102,6 @@ impl ConsumerOptions {
         self.initial_backoff = backoff;
         self
     }
-}
-
-/// What a consumer does with a record whose writer schema cannot be fetched (the registry has
-/// no schema under its id, [`Error::UnknownSchemaId`]: not registered yet, or
-/// `schema.registry.url` names the wrong registry) or used ([`Error::UnusableSchema`]). Such a
-/// record is not poison: its bytes may decode once the schema is there, so it is never
-/// dead-lettered and its offset is never committed past; the consumer waits or stops, as
-/// Confluent's deserializers raise rather than skip. Set with `schema.unavailable.action` in
-/// `client.properties` or [`ConsumerOptions::schema_unavailable`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum SchemaUnavailable {
-    /// Wait it out (`wait`, the default): the record is tried again with backoff
-    /// ([`ConsumerOptions::initial_backoff`] doubling to 10 s, jittered, a warning per try,
-    /// [`ConsumerOptions::max_retries`] times), and [`Consumer::waiting_on`] says why the
-    /// consumer is waiting, for a health check to report. Once the schema can be fetched the
-    /// record is decoded and handed out.
-    #[default]
-    Wait,
-    /// Stop (`fail`): [`Consumer::recv`] returns the error ([`Error::UnknownSchemaId`] or
-    /// [`Error::UnusableSchema`], naming the schema id), and returns it again for the same
-    /// record on the next call; a [`Pipeline`](crate::Pipeline) ends with it.
-    Fail,
 }
 
 impl From<&str> for ConsumerOptions {
@@ -275,12 +163,13 @@ pub(crate) enum Polled<E> {
     },
 }
 
-/// A typed consumer of `E` events.
-pub struct Consumer<E> {
+/// A typed consumer of `E` events, decoding with a [`Format`]: Avro's [`Codec`] unless said
+/// otherwise.
+pub struct Consumer<E, Fmt = Codec> {
     inner: Arc<StreamConsumer<KafkaContext>>,
-    codec: Arc<Codec>,
+    codec: Arc<Fmt>,
     /// Writes dead-letter records ([`Mode::AtLeastOnce`] only).
-    dlq: Option<Producer>,
+    dlq: Option<Producer<Fmt>>,
     /// Names default dead-letter topics (`dlq.topic.suffix`).
     dlq_suffix: String,
     options: ConsumerOptions,
@@ -299,11 +188,11 @@ pub struct Consumer<E> {
     /// The record being decoded or dead-lettered; a `tokio` mutex held across the awaits, so
     /// a cancelled call leaves the record (and its pending dead-letter delivery) here.
     parked: tokio::sync::Mutex<Option<Parked>>,
-    _auth: client::AuthGuard,
+    _auth: AuthGuard,
     _event: PhantomData<fn() -> E>,
 }
 
-impl<E> std::fmt::Debug for Consumer<E> {
+impl<E, Fmt> std::fmt::Debug for Consumer<E, Fmt> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Consumer")
             .field("options", &self.options)
@@ -313,38 +202,40 @@ impl<E> std::fmt::Debug for Consumer<E> {
 }
 
 impl<E: Event> Consumer<E> {
-    /// Creates a consumer of `E` subscribed to `topics` ([`Client::consumer`]); in
+    /// Creates a consumer of `E` subscribed to `topics`
+    /// ([`Client::consumer`](crate::Client::consumer)); in
     /// [`Mode::AtLeastOnce`] with its own producer for dead-letter records.
     pub(crate) async fn create(
-        client: &Client,
+        shared: &Shared,
         options: ConsumerOptions,
         topics: &[&str],
         mode: Mode,
     ) -> Result<Self> {
-        let config = client.config();
-        let schema_unavailable = match options.schema_unavailable {
-            Some(action) => action,
-            None => config.schema_unavailable()?,
-        };
-        let mut rd = config.rdkafka_consumer_config(&options.group_id);
+        Self::create_with(shared, shared.codec.clone(), options, topics, mode).await
+    }
+}
+
+impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
+    /// [`Consumer::create`] decoding with `format`.
+    pub(crate) async fn create_with(
+        shared: &Shared,
+        format: Arc<Fmt>,
+        options: ConsumerOptions,
+        topics: &[&str],
+        mode: Mode,
+    ) -> Result<Self> {
+        let settings = &shared.settings;
+        let schema_unavailable = options
+            .schema_unavailable
+            .unwrap_or(settings.schema_unavailable);
+        let rd = settings
+            .kafka
+            .consumer(&options.group_id, mode == Mode::AtLeastOnce);
         let dlq = match mode {
-            Mode::AtLeastOnce => Some(client.producer().await?),
-            Mode::Transactional | Mode::Replay => {
-                if config
-                    .get("enable.auto.commit")
-                    .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-                {
-                    warn!(
-                        ?mode,
-                        "enable.auto.commit=true is ignored: a transactional consumer commits \
-                         only inside transactions, a replay never commits"
-                    );
-                }
-                rd.set("enable.auto.commit", "false");
-                None
-            }
+            Mode::AtLeastOnce => Some(Producer::create_with(shared, format.clone(), false).await?),
+            Mode::Transactional | Mode::Replay => None,
         };
-        let (inner, auth, _): (Arc<StreamConsumer<KafkaContext>>, _, _) = client
+        let (inner, auth, _): (Arc<StreamConsumer<KafkaContext>>, _, _) = shared
             .create_native(&rd, "consumer", KafkaOperation::CreateConsumer)
             .await?;
         // No topics: the caller assigns partitions itself ([`crate::replay`]).
@@ -358,9 +249,9 @@ impl<E: Event> Consumer<E> {
         }
         Ok(Self {
             inner,
-            codec: client.codec().clone(),
+            codec: format,
             dlq,
-            dlq_suffix: client.dead_letter_suffix().to_owned(),
+            dlq_suffix: settings.dlq_suffix.clone(),
             options,
             schema_unavailable,
             mode,
@@ -413,7 +304,10 @@ impl<E: Event> Consumer<E> {
     ///
     /// # Errors
     /// As [`Codec::decode_key`].
-    pub async fn decode_key<K: serde::de::DeserializeOwned>(&self, raw_key: &[u8]) -> Result<K> {
+    pub async fn decode_key<K: serde::de::DeserializeOwned + Send>(
+        &self,
+        raw_key: &[u8],
+    ) -> Result<K> {
         self.codec.decode_key::<E, K>(raw_key).await
     }
 
@@ -569,7 +463,8 @@ impl<E: Event> Consumer<E> {
                     return Err(error);
                 };
                 let dlq_topic = self.dead_letter_topic(&meta.topic);
-                let pending = crate::dlq::enqueue(dlq, &dlq_topic, &parked.message, &meta, &error)
+                let pending = dlq
+                    .enqueue_dead_letter(&dlq_topic, &parked.message, &meta.location(), &error)
                     .instrument(span.clone())
                     .await?;
                 span.in_scope(|| {

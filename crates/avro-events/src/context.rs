@@ -107,7 +107,7 @@ pub enum AuthFailure<'a> {
 #[non_exhaustive]
 pub struct DeadLettered<'a> {
     /// Where the record was read.
-    pub meta: &'a crate::RecordMeta,
+    pub meta: &'a crate::record::RecordMeta,
     /// The dead-letter topic it was written to.
     pub dlq_topic: &'a str,
     /// Why it cannot be decoded.

@@ -12,7 +12,7 @@ use rdkafka::{
 };
 
 #[cfg(feature = "kafka")]
-use crate::{Error, Producer, Result, consumer::RecordMeta, producer::PendingDelivery};
+use crate::{Error, RecordLocation};
 
 /// Headers a dead-letter record carries, besides the original record's own headers.
 pub mod headers {
@@ -43,9 +43,14 @@ pub(crate) fn topic_for(configured: Option<&str>, source_topic: &str, suffix: &s
     configured.map_or_else(|| format!("{source_topic}{suffix}"), str::to_owned)
 }
 
-/// The original headers of `message` plus the dead-letter headers for `error`.
+/// The original headers of `message`, read at `location`, plus the dead-letter headers naming
+/// `error` and the location.
 #[cfg(feature = "kafka")]
-fn headers_for(message: &OwnedMessage, meta: &RecordMeta, error: &Error) -> OwnedHeaders {
+pub(crate) fn headers_for(
+    message: &OwnedMessage,
+    location: &RecordLocation,
+    error: &Error,
+) -> OwnedHeaders {
     let mut headers = OwnedHeaders::new();
     if let Some(original) = message.headers() {
         for header in original.iter() {
@@ -56,12 +61,12 @@ fn headers_for(message: &OwnedMessage, meta: &RecordMeta, error: &Error) -> Owne
         }
     }
     let message_text = error.to_string();
-    let partition = meta.partition.to_string();
-    let offset = meta.offset.to_string();
+    let partition = location.partition.to_string();
+    let offset = location.offset.to_string();
     for (key, value) in [
         (headers::ERROR_KIND, error.kind()),
         (headers::ERROR_MESSAGE, message_text.as_str()),
-        (headers::SOURCE_TOPIC, meta.topic.as_str()),
+        (headers::SOURCE_TOPIC, location.topic.as_str()),
         (headers::SOURCE_PARTITION, partition.as_str()),
         (headers::SOURCE_OFFSET, offset.as_str()),
     ] {
@@ -71,27 +76,4 @@ fn headers_for(message: &OwnedMessage, meta: &RecordMeta, error: &Error) -> Owne
         });
     }
     headers
-}
-
-/// Hands the dead-letter copy of `message` to `producer` (inside its open transaction, when it
-/// is transactional) and returns the pending delivery.
-///
-/// # Errors
-/// [`Error::Kafka`] when the record cannot be queued.
-#[cfg(feature = "kafka")]
-pub(crate) async fn enqueue(
-    producer: &Producer,
-    dlq_topic: &str,
-    message: &OwnedMessage,
-    meta: &RecordMeta,
-    error: &Error,
-) -> Result<PendingDelivery> {
-    producer
-        .enqueue_raw(
-            dlq_topic,
-            message.key(),
-            message.payload(),
-            Some(headers_for(message, meta, error)),
-        )
-        .await
 }

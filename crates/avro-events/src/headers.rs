@@ -64,12 +64,6 @@ impl Headers {
         self.0.retain(keep);
     }
 
-    /// The W3C trace context in these headers (`traceparent`, `tracestate`), if valid.
-    #[cfg(feature = "kafka")]
-    pub fn trace(&self) -> Option<crate::trace::TraceContext> {
-        crate::trace::TraceContext::from_headers(self)
-    }
-
     /// Every header, in order.
     pub fn iter(&self) -> std::slice::Iter<'_, Header> {
         self.0.iter()

@@ -13,9 +13,13 @@
 //!   consumers and pipelines.
 //! - [`Config`]: a `client.properties` in Confluent's property names; Kafka keys pass through to
 //!   librdkafka, Schema Registry keys (`schema.registry.url`, `basic.auth.*`, `bearer.auth.*`)
-//!   configure the codec. `Debug` redacts secrets.
+//!   configure the codec. Environment variables under a prefix the application chooses
+//!   override keys ([`Config::with_env_overrides`]). Every setting is parsed once, when the
+//!   client is built. `Debug` redacts secrets.
 //! - [`Codec`]: encode to and decode from the wire format. The writer schema is fetched by id
 //!   (and cached) and resolved into the reader type, so v1 data reads into a v2 type and back.
+//!   [`Codec`] is the Avro implementation of [`Format`], the seam producers and consumers
+//!   encode and decode through (the registry's `schemaType`, schema parsing, encode, decode).
 //!   [`dynamic`]: the same decoding with a reader schema known only at run time (tools, the
 //!   hostile-input tests and the `fuzz/` targets).
 //! - [`Producer`] and [`Consumer`] ([`Client::producer`], [`Client::consumer`]): typed, idempotent, at-least-once; undecodable records go to
@@ -121,7 +125,7 @@
 //! }
 //!
 //! # async fn run() -> Result<(), avro_events::Error> {
-//! let config = Config::from_file("client.properties")?.with_env_overrides();
+//! let config = Config::from_file("client.properties")?.with_env_overrides("MYAPP_");
 //! let client = Client::from_config(config)?; // validates; names the missing or bad key
 //!
 //! let producer = client.producer().await?;
@@ -153,6 +157,7 @@ pub mod dlq;
 pub mod dynamic;
 mod error;
 mod event;
+mod format;
 pub mod headers;
 #[cfg(feature = "kafka")]
 pub mod outputs;
@@ -160,6 +165,8 @@ pub mod outputs;
 pub mod pipeline;
 #[cfg(feature = "kafka")]
 pub mod producer;
+#[cfg(feature = "kafka")]
+mod record;
 mod redact;
 pub mod registry;
 #[cfg(feature = "kafka")]
@@ -167,6 +174,8 @@ pub mod replay;
 mod resolve;
 #[cfg(feature = "kafka")]
 mod retry;
+#[cfg(feature = "kafka")]
+mod shared;
 #[cfg(feature = "kafka")]
 pub mod trace;
 pub mod wire;
@@ -181,15 +190,16 @@ pub use codec::{Codec, CodecOptions};
 #[cfg(feature = "kafka")]
 pub use config::Config;
 #[cfg(feature = "kafka")]
-pub use consumer::{
-    Consumer, ConsumerOptions, Received, Record, RecordMeta, SchemaUnavailable, Tombstone,
-};
+pub use config::SchemaUnavailable;
+#[cfg(feature = "kafka")]
+pub use consumer::{Consumer, ConsumerOptions};
 #[cfg(feature = "kafka")]
 pub use context::{DefaultHooks, Hooks};
 #[cfg(feature = "kafka")]
 pub use error::KafkaOperation;
 pub use error::{Error, RecordLocation, Result};
 pub use event::{Event, SubjectNameStrategy};
+pub use format::Format;
 pub use headers::Headers;
 #[cfg(feature = "kafka")]
 pub use outputs::{IntoOutputs, Outputs};
@@ -197,6 +207,8 @@ pub use outputs::{IntoOutputs, Outputs};
 pub use pipeline::{Pipeline, PipelineOptions, PipelineStats};
 #[cfg(feature = "kafka")]
 pub use producer::{Delivered, Producer};
+#[cfg(feature = "kafka")]
+pub use record::{Received, Record, RecordMeta, Tombstone};
 #[cfg(feature = "kafka")]
 pub use replay::Replay;
 #[cfg(feature = "kafka")]

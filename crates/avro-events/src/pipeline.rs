@@ -65,13 +65,14 @@ use rdkafka::{
 use tracing::{debug, debug_span, error, info, warn};
 
 use crate::{
-    Client, Consumer, ConsumerOptions, Error, Event, IntoOutputs, Outputs, Producer, Received,
-    RecordMeta, Result,
+    Consumer, ConsumerOptions, Error, Event, IntoOutputs, Outputs, Producer, Received, RecordMeta,
+    Result,
     consumer::{Mode, Polled},
     context::{DeadLettered, KafkaContext},
     error::KafkaOperation,
     outputs::Output,
     producer::PendingDelivery,
+    shared::Shared,
     trace::{self, TraceContext},
 };
 
@@ -297,18 +298,19 @@ fn refused_for_good(error: &Error) -> bool {
 }
 
 impl<In: Event> Pipeline<In> {
-    /// Creates the consumer and the producer of `client` ([`Client::pipeline`]). Transactions
-    /// are used when the configuration has a `transactional.id`.
-    pub(crate) async fn create(client: &Client, options: PipelineOptions) -> Result<Self> {
-        let transactional = client.config().transactional_id().is_some();
+    /// Creates the consumer and the producer from `shared`
+    /// ([`Client::pipeline`](crate::Client::pipeline)). Transactions are used when the
+    /// configuration has a `transactional.id`.
+    pub(crate) async fn create(shared: &Shared, options: PipelineOptions) -> Result<Self> {
+        let transactional = shared.settings.kafka.transactional();
         let mode = if transactional {
             Mode::Transactional
         } else {
             Mode::AtLeastOnce
         };
-        let producer = Producer::create(client, transactional).await?;
+        let producer = Producer::create(shared, transactional).await?;
         let consumer =
-            Consumer::<In>::create(client, options.consumer.clone(), &[In::TOPIC], mode).await?;
+            Consumer::<In>::create(shared, options.consumer.clone(), &[In::TOPIC], mode).await?;
         info!(transactional, "pipeline ready");
         Ok(Self {
             consumer,
@@ -493,9 +495,10 @@ impl<In: Event> Pipeline<In> {
                     error,
                 }) => {
                     let dlq_topic = self.consumer.dead_letter_topic(&meta.topic);
-                    let pending =
-                        crate::dlq::enqueue(&self.producer, &dlq_topic, &message, &meta, &error)
-                            .await?;
+                    let pending = self
+                        .producer
+                        .enqueue_dead_letter(&dlq_topic, &message, &meta.location(), &error)
+                        .await?;
                     self.consumer
                         .context()
                         .hooks()
@@ -706,7 +709,8 @@ impl<In: Event> Pipeline<In> {
                         transactional: true,
                     });
                     deliveries.push(
-                        crate::dlq::enqueue(&self.producer, &dlq_topic, &message, &meta, &error)
+                        self.producer
+                            .enqueue_dead_letter(&dlq_topic, &message, &meta.location(), &error)
                             .await?,
                     );
                     batch.dead_lettered += 1;

@@ -16,10 +16,10 @@ use rdkafka::{
 use tracing::{Instrument, debug, debug_span};
 
 use crate::{
-    Client, Codec, Error, Event, Headers, Result, client,
-    config::ClientRole,
+    Codec, Error, Event, Format, Headers, RecordLocation, Result,
     context::KafkaContext,
     error::KafkaOperation,
+    shared::{AuthGuard, Shared},
     trace::{self, Spans, TraceContext},
 };
 
@@ -50,60 +50,61 @@ pub type PendingDelivery = std::pin::Pin<Box<dyn Future<Output = Result<Delivere
 /// every record was delivered, await the deliveries or [`Producer::flush`] (with the grace
 /// period of your choice) before dropping the producer: that is the only way to get the
 /// failure as an error.
-pub struct Producer {
+///
+/// Generic over the [`Format`] it encodes with: Avro's [`Codec`] unless said otherwise.
+pub struct Producer<F = Codec> {
     inner: Arc<FutureProducer<KafkaContext>>,
     context: KafkaContext,
-    codec: Arc<Codec>,
+    codec: Arc<F>,
     spans: Spans,
-    _auth: client::AuthGuard,
+    _auth: AuthGuard,
 }
 
-impl std::fmt::Debug for Producer {
+impl<F> std::fmt::Debug for Producer<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer").finish_non_exhaustive()
     }
 }
 
 impl Producer {
-    /// Creates a producer of `client` ([`Client::producer`]), or with `transactional` the
-    /// transactional producer of a pipeline: with the configuration's `transactional.id`, its
-    /// transactions initialised (fencing any earlier producer with the same id). A plain
-    /// producer leaves `transactional.id` out, so one `client.properties` serves the pipeline
-    /// and plain producers alike.
+    /// Creates a producer from `shared` ([`Client::producer`](crate::Client::producer)), or with
+    /// `transactional` the transactional producer of a pipeline: with the configuration's
+    /// `transactional.id`, its transactions initialised (fencing any earlier producer with the same
+    /// id). A plain producer leaves `transactional.id` out, so one `client.properties` serves the
+    /// pipeline and plain producers alike.
     ///
     /// # Errors
     /// [`Error::Config`] for a transactional producer without `transactional.id`;
     /// [`Error::Kafka`] when librdkafka refuses the configuration or the transactions cannot
     /// be initialised (broker unreachable, not authorized for the transactional id).
-    pub(crate) async fn create(client: &Client, transactional: bool) -> Result<Self> {
-        let config = client.config();
-        let mut rd = config.rdkafka_config_for(ClientRole::Producer);
-        if config.get("enable.idempotence").is_none() {
-            rd.set("enable.idempotence", "true");
-        }
+    pub(crate) async fn create(shared: &Shared, transactional: bool) -> Result<Self> {
+        Self::create_with(shared, shared.codec.clone(), transactional).await
+    }
+}
+
+impl<F: Format> Producer<F> {
+    /// [`Producer::create`] encoding with `format`.
+    pub(crate) async fn create_with(
+        shared: &Shared,
+        format: Arc<F>,
+        transactional: bool,
+    ) -> Result<Self> {
+        let rd = shared.settings.kafka.producer(transactional)?;
         let name = if transactional {
-            if config.transactional_id().is_none() {
-                return Err(Error::Config {
-                    key: "transactional.id".into(),
-                    reason: "needed for a transactional producer".into(),
-                });
-            }
             "transactional producer"
         } else {
-            if rd.get("transactional.id").is_some() {
+            if shared.settings.kafka.transactional() {
                 debug!("plain producer: transactional.id left to the pipeline");
-                rd.remove("transactional.id");
-                rd.remove("transaction.timeout.ms");
             }
             "producer"
         };
-        let (inner, auth, context): (Arc<FutureProducer<KafkaContext>>, _, _) = client
+        let (inner, auth, context): (Arc<FutureProducer<KafkaContext>>, _, _) = shared
             .create_native(&rd, name, KafkaOperation::CreateProducer)
             .await?;
         let producer = Self {
             inner,
             context,
-            codec: client.codec().clone(),
+            codec: format,
             spans: Spans::new(),
             _auth: auth,
         };
@@ -128,8 +129,8 @@ impl Producer {
         Ok(producer)
     }
 
-    /// The codec this producer encodes with.
-    pub fn codec(&self) -> &Arc<Codec> {
+    /// The codec (the [`Format`]) this producer encodes with.
+    pub fn codec(&self) -> &Arc<F> {
         &self.codec
     }
 
@@ -332,7 +333,7 @@ impl Producer {
     /// Key encoding errors, or [`Error::Kafka`] when the broker did not acknowledge it.
     pub async fn send_tombstone<E: Event>(
         &self,
-        key: &(impl serde::Serialize + ?Sized),
+        key: &(impl serde::Serialize + Sync + ?Sized),
     ) -> Result<Delivered> {
         self.enqueue_tombstone::<E>(E::TOPIC, key, None)
             .await?
@@ -347,12 +348,35 @@ impl Producer {
     pub async fn enqueue_tombstone<E: Event>(
         &self,
         topic: &str,
-        key: &(impl serde::Serialize + ?Sized),
+        key: &(impl serde::Serialize + Sync + ?Sized),
         headers: Option<&Headers>,
     ) -> Result<PendingDelivery> {
         let key = self.codec.encode_key::<E>(topic, key).await?;
         self.enqueue_in_trace(topic, Some(&key), None, headers, None)
             .await
+    }
+
+    /// Hands the dead-letter copy of `message`, read at `location`, to this producer (inside
+    /// its open transaction, when it is transactional): its original key, value and headers
+    /// plus the headers naming `error` and the location ([`crate::dlq::headers`]).
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] when the record cannot be queued.
+    pub(crate) async fn enqueue_dead_letter(
+        &self,
+        dlq_topic: &str,
+        message: &rdkafka::message::OwnedMessage,
+        location: &RecordLocation,
+        error: &Error,
+    ) -> Result<PendingDelivery> {
+        use rdkafka::Message as _;
+        self.enqueue_raw(
+            dlq_topic,
+            message.key(),
+            message.payload(),
+            Some(crate::dlq::headers_for(message, location, error)),
+        )
+        .await
     }
 
     /// Queues already-encoded bytes (`None`: a tombstone). Used for dead-letter records, which
@@ -456,7 +480,7 @@ impl Producer {
 /// How long a dropped producer's records are given to be delivered.
 const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
-impl Drop for Producer {
+impl<F> Drop for Producer<F> {
     fn drop(&mut self) {
         let queued = self.inner.in_flight_count();
         if queued == 0 {

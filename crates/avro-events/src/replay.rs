@@ -2,7 +2,7 @@
 //! as records arrive, telling when the records that were there at the start have all been read.
 //!
 //! A [`Replay`] is a [`Consumer`] with its partitions assigned by hand
-//! ([`Client::replay`]): it takes no part in its group's rebalances and ignores the group's
+//! ([`Client::replay`](crate::Client::replay)): it takes no part in its group's rebalances and ignores the group's
 //! committed offsets, so every instance of a service reads everything. It is not a member of
 //! the group it names, and so it never commits: no automatic commit, no stored offsets
 //! ([`Consumer::ack`] does nothing), nothing at close; the group's committed offsets are the
@@ -43,8 +43,8 @@ use rdkafka::{Offset, TopicPartitionList, consumer::Consumer as _, error::KafkaE
 use tracing::info;
 
 use crate::{
-    Client, Consumer, ConsumerOptions, Error, Event, Record, Result, consumer::Mode,
-    error::KafkaOperation,
+    Consumer, ConsumerOptions, Error, Event, Record, Result, consumer::Mode, error::KafkaOperation,
+    shared::Shared,
 };
 
 /// How often [`Replay::recv_until_caught_up`] checks, while no record comes, whether records
@@ -70,7 +70,7 @@ impl Progress {
     }
 }
 
-/// A consumer reading every partition of `E`'s topic from the beginning ([`Client::replay`]).
+/// A consumer reading every partition of `E`'s topic from the beginning ([`Client::replay`](crate::Client::replay)).
 pub struct Replay<E> {
     consumer: Consumer<E>,
     topic: String,
@@ -88,22 +88,14 @@ impl<E> std::fmt::Debug for Replay<E> {
     }
 }
 
-impl Client {
-    /// A [`Replay`] of [`Event::TOPIC`]: every partition assigned from its beginning, and the
-    /// end offsets of that moment noted. `options` names the group (used for nothing but
-    /// librdkafka's `group.id`; no offsets are read from it or committed to it); its
-    /// dead-letter topic is not used (a replay passes over undecodable records).
-    ///
-    /// # Errors
-    /// As [`Client::consumer`], and [`Error::Kafka`] ([`KafkaOperation::Assign`]) when the
-    /// topic's metadata or end offsets cannot be read within `timeout` (brokers unreachable,
-    /// the topic unknown or not readable) or the assignment is refused.
-    pub async fn replay<E: Event>(
-        &self,
-        options: impl Into<ConsumerOptions>,
+impl<E: Event> Replay<E> {
+    /// Creates the replay ([`Client::replay`](crate::Client::replay)).
+    pub(crate) async fn create(
+        shared: &Shared,
+        options: ConsumerOptions,
         timeout: Duration,
-    ) -> Result<Replay<E>> {
-        let consumer = Consumer::<E>::create(self, options.into(), &[], Mode::Replay).await?;
+    ) -> Result<Self> {
+        let consumer = Consumer::<E>::create(shared, options, &[], Mode::Replay).await?;
         let native = consumer.rdkafka_arc();
         let topic = E::TOPIC.to_owned();
         let fail = {

@@ -342,6 +342,13 @@ mod spans {
     }
 }
 
+impl Headers {
+    /// The W3C trace context in these headers (`traceparent`, `tracestate`), if valid.
+    pub fn trace(&self) -> Option<TraceContext> {
+        TraceContext::from_headers(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

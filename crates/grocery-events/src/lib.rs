@@ -50,7 +50,7 @@
 //! use grocery_events::{Client, Config, Order, PickList};
 //!
 //! # async fn run(order: Order) -> Result<(), grocery_events::Error> {
-//! let config = Config::from_file("client.properties")?.with_env_overrides();
+//! let config = Config::from_file("client.properties")?.with_env_overrides(grocery_events::ENV_PREFIX);
 //! let client = Client::from_config(config)?; // validates: names the missing or bad key
 //!
 //! let producer = client.producer().await?;
@@ -67,6 +67,11 @@
 //! ```
 
 pub use avro_events::*;
+
+/// The prefix of the environment variables that override `client.properties` keys in the
+/// grocery services and tools (`GROCERY_BOOTSTRAP_SERVERS` sets `bootstrap.servers`); pass it
+/// to [`Config::with_env_overrides`].
+pub const ENV_PREFIX: &str = "GROCERY_";
 
 pub mod topics;
 

@@ -28,7 +28,9 @@ fn config() -> Config {
     let path = std::env::var("GROCERY_REAL_KAFKA_CONFIG").expect(
         "set GROCERY_REAL_KAFKA_CONFIG to the client.properties of a real cluster to run this suite",
     );
-    let config = Config::from_file(path).unwrap().with_env_overrides();
+    let config = Config::from_file(path)
+        .unwrap()
+        .with_env_overrides(grocery_events::ENV_PREFIX);
     config.validate().unwrap();
     config
 }

@@ -132,7 +132,7 @@ pub fn load_config(path: Option<&Path>) -> grocery_events::Result<Config> {
         Some(path) => Config::from_file(path)?,
         None => Config::new(),
     };
-    let config = config.with_env_overrides();
+    let config = config.with_env_overrides(grocery_events::ENV_PREFIX);
     Ok(if config.get("statistics.interval.ms").is_none() {
         config.set(
             "statistics.interval.ms",
@@ -201,7 +201,7 @@ fn env_variable(key: &str) -> Option<String> {
     is_property.then(|| {
         format!(
             "{}{}",
-            grocery_events::config::ENV_PREFIX,
+            grocery_events::ENV_PREFIX,
             key.to_ascii_uppercase().replace('.', "_")
         )
     })

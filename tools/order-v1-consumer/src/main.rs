@@ -41,7 +41,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::from_file(&cli.config)
         .with_context(|| format!("reading {}", cli.config.display()))?
-        .with_env_overrides();
+        .with_env_overrides("GROCERY_");
     let client = Client::from_config(config)?;
     let consumer = client
         .consumer::<Order>(ConsumerOptions::new(cli.group))

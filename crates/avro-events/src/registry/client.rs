@@ -24,17 +24,66 @@ use crate::{
     redact::{redact_url, split_userinfo},
 };
 
+/// The format of a schema, as the registry names it (`schemaType`). Confluent's registry omits
+/// it for Avro, so an answer without it is [`SchemaType::Avro`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum SchemaType {
+    /// `AVRO` (or no `schemaType`).
+    #[default]
+    Avro,
+    /// `JSON`: JSON Schema.
+    Json,
+    /// `PROTOBUF`.
+    Protobuf,
+    /// Another name a registry answered with.
+    Other(String),
+}
+
+impl SchemaType {
+    /// The registry's name: `AVRO`, `JSON`, `PROTOBUF`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Avro => "AVRO",
+            Self::Json => "JSON",
+            Self::Protobuf => "PROTOBUF",
+            Self::Other(name) => name,
+        }
+    }
+
+    /// The type named by a registry answer's `schemaType` (`None`: absent, so Avro).
+    pub fn from_registry(name: Option<&str>) -> Self {
+        match name.map(str::trim) {
+            None | Some("") => Self::Avro,
+            Some(name) if name.eq_ignore_ascii_case("AVRO") => Self::Avro,
+            Some(name) if name.eq_ignore_ascii_case("JSON") => Self::Json,
+            Some(name) if name.eq_ignore_ascii_case("PROTOBUF") => Self::Protobuf,
+            Some(other) => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for SchemaType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A registered schema as the registry returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RegisteredSchema {
     /// Global id of the schema.
     pub id: u32,
     /// The schema text.
     pub schema: String,
+    /// Its format (`schemaType`; Avro when the registry leaves it out).
+    pub schema_type: SchemaType,
 }
 
 /// One version of a subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SubjectVersion {
     /// The subject.
     pub subject: String,
@@ -44,6 +93,8 @@ pub struct SubjectVersion {
     pub id: u32,
     /// The schema text.
     pub schema: String,
+    /// Its format (`schemaType`; Avro when the registry leaves it out).
+    pub schema_type: SchemaType,
 }
 
 /// Which registered versions a compatibility test compares with.
@@ -260,6 +311,7 @@ impl RegistryClient {
         Ok(RegisteredSchema {
             id,
             schema: self.text_field(&answer, "schema")?,
+            schema_type: schema_type_of(&answer),
         })
     }
 
@@ -278,12 +330,28 @@ impl RegistryClient {
     /// # Errors
     /// As [`register`](Self::register).
     pub async fn register_with(&self, subject: &str, schema: &str, normalize: bool) -> Result<u32> {
+        self.register_typed(subject, schema, &SchemaType::Avro, normalize)
+            .await
+    }
+
+    /// [`register_with`](Self::register_with) for a schema of type `schema_type`, sent as
+    /// `schemaType`.
+    ///
+    /// # Errors
+    /// As [`register`](Self::register).
+    pub async fn register_typed(
+        &self,
+        subject: &str,
+        schema: &str,
+        schema_type: &SchemaType,
+        normalize: bool,
+    ) -> Result<u32> {
         let answer = self
             .call(
                 Method::POST,
                 &["subjects", subject, "versions"],
                 &normalize_query(normalize),
-                Some(schema_body(schema)),
+                Some(schema_body(schema, schema_type)),
             )
             .await
             .map_err(|f| self.error(f, About::Subject(subject)))?;
@@ -303,12 +371,28 @@ impl RegistryClient {
     /// # Errors
     /// As [`lookup`](Self::lookup).
     pub async fn lookup_with(&self, subject: &str, schema: &str, normalize: bool) -> Result<u32> {
+        self.lookup_typed(subject, schema, &SchemaType::Avro, normalize)
+            .await
+    }
+
+    /// [`lookup_with`](Self::lookup_with) for a schema of type `schema_type`, sent as
+    /// `schemaType`.
+    ///
+    /// # Errors
+    /// As [`lookup`](Self::lookup).
+    pub async fn lookup_typed(
+        &self,
+        subject: &str,
+        schema: &str,
+        schema_type: &SchemaType,
+        normalize: bool,
+    ) -> Result<u32> {
         let answer = self
             .call(
                 Method::POST,
                 &["subjects", subject],
                 &normalize_query(normalize),
-                Some(schema_body(schema)),
+                Some(schema_body(schema, schema_type)),
             )
             .await;
         match answer {
@@ -337,6 +421,7 @@ impl RegistryClient {
         Ok(RegisteredSchema {
             id: latest.id,
             schema: latest.schema,
+            schema_type: latest.schema_type,
         })
     }
 
@@ -383,6 +468,7 @@ impl RegistryClient {
             version: self.number(&answer, "version")?,
             id: self.id_field(&answer, subject)?,
             schema: self.text_field(&answer, "schema")?,
+            schema_type: schema_type_of(&answer),
         })
     }
 
@@ -515,7 +601,7 @@ impl RegistryClient {
                 Method::POST,
                 &path,
                 &[("verbose", "true".to_owned())],
-                Some(schema_body(schema)),
+                Some(schema_body(schema, &SchemaType::Avro)),
             )
             .await
             .map_err(|f| self.error(f, about))?;
@@ -730,8 +816,15 @@ fn sensitive(value: &str, key: &str) -> Result<reqwest::header::HeaderValue> {
     Ok(value)
 }
 
-fn schema_body(schema: &str) -> serde_json::Value {
-    serde_json::json!({ "schema": schema, "schemaType": "AVRO" })
+/// The body of a registration or lookup: the schema text and its `schemaType`.
+fn schema_body(schema: &str, schema_type: &SchemaType) -> serde_json::Value {
+    serde_json::json!({ "schema": schema, "schemaType": schema_type.as_str() })
+}
+
+/// The `schemaType` of a registry answer (Avro when absent, as Confluent's registry answers
+/// for Avro schemas).
+fn schema_type_of(answer: &serde_json::Value) -> SchemaType {
+    SchemaType::from_registry(answer.get("schemaType").and_then(serde_json::Value::as_str))
 }
 
 fn normalize_query(normalize: bool) -> Vec<(&'static str, String)> {

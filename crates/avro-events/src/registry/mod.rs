@@ -30,7 +30,7 @@ use crate::auth::TokenProvider;
 use crate::{Result, redact::redact_url};
 
 pub use client::{
-    CompatibilityAnswer, RegisteredSchema, RegistryClient, SubjectVersion, TestAgainst,
+    CompatibilityAnswer, RegisteredSchema, RegistryClient, SchemaType, SubjectVersion, TestAgainst,
 };
 
 /// Where bearer tokens for the Schema Registry come from: plug in a token source shared with
@@ -154,6 +154,22 @@ impl fmt::Debug for RegistryAuth {
 /// # Errors
 /// [`Error::Config`] for the first such URL.
 pub(crate) fn check_clear_text(urls: &[String], auth: &RegistryAuth) -> Result<()> {
+    check_clear_text_sending(urls, |in_url| auth.sent_credentials(in_url))
+}
+
+/// What the OAuth credentials send, as a configuration error names them.
+#[cfg(feature = "kafka")]
+pub(crate) const OAUTH_CREDENTIALS: &str = "the OAuth bearer tokens (bearer.auth.*)";
+
+/// [`check_clear_text`] for credentials described by `sent` (given whether a URL carries
+/// userinfo; `None` when nothing is sent).
+///
+/// # Errors
+/// As [`check_clear_text`].
+pub(crate) fn check_clear_text_sending(
+    urls: &[String],
+    sent: impl FnOnce(bool) -> Option<&'static str>,
+) -> Result<()> {
     let parsed: Vec<reqwest::Url> = urls
         .iter()
         .filter_map(|u| reqwest::Url::parse(u.trim()).ok())
@@ -161,7 +177,7 @@ pub(crate) fn check_clear_text(urls: &[String], auth: &RegistryAuth) -> Result<(
     let in_url = parsed
         .iter()
         .any(|u| !u.username().is_empty() || u.password().is_some());
-    let Some(what) = auth.sent_credentials(in_url) else {
+    let Some(what) = sent(in_url) else {
         return Ok(());
     };
     match parsed
@@ -190,7 +206,7 @@ impl RegistryAuth {
             Self::Basic { .. } => Some("the basic auth credentials (basic.auth.*)"),
             Self::StaticToken(_) => Some("the bearer token (bearer.auth.token)"),
             #[cfg(feature = "kafka")]
-            Self::OAuth { .. } => Some("the OAuth bearer tokens (bearer.auth.*)"),
+            Self::OAuth { .. } => Some(OAUTH_CREDENTIALS),
             Self::Bearer { .. } => Some("the bearer tokens"),
         }
     }

@@ -342,6 +342,60 @@ async fn requests_carry_confluent_paths_queries_and_bodies() {
 }
 
 #[tokio::test]
+async fn schema_types_are_sent_and_read_back() {
+    let fake = Fake::start(vec![
+        answer("200 OK", serde_json::json!({ "id": 4 })),
+        answer("200 OK", serde_json::json!({ "id": 4, "version": 1, "subject": "p" })),
+        answer(
+            "200 OK",
+            serde_json::json!({ "schema": "syntax = \"proto3\";", "schemaType": "PROTOBUF" }),
+        ),
+        answer("200 OK", serde_json::json!({ "schema": "\"int\"" })),
+        answer(
+            "200 OK",
+            serde_json::json!({ "id": 6, "version": 2, "subject": "j", "schema": "{}", "schemaType": "JSON" }),
+        ),
+    ])
+    .await;
+    let client = fake.client(0);
+    let proto = SchemaType::Protobuf;
+    let text = "syntax = \"proto3\";";
+    assert_eq!(
+        client
+            .register_typed("p", text, &proto, false)
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        client.lookup_typed("p", text, &proto, false).await.unwrap(),
+        4
+    );
+    assert_eq!(client.schema_by_id(4).await.unwrap().schema_type, proto);
+    // Confluent's registry leaves schemaType out for Avro.
+    assert_eq!(
+        client.schema_by_id(5).await.unwrap().schema_type,
+        SchemaType::Avro
+    );
+    assert_eq!(
+        client.version("j", 2).await.unwrap().schema_type,
+        SchemaType::Json
+    );
+    let seen = fake.seen();
+    for request in &seen[..2] {
+        let body: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({ "schema": text, "schemaType": "PROTOBUF" })
+        );
+    }
+    assert_eq!(
+        SchemaType::from_registry(Some("XML")),
+        SchemaType::Other("XML".into())
+    );
+}
+
+#[tokio::test]
 async fn the_latest_version_is_cached_for_its_ttl_and_forgotten_on_delete() {
     let v = |version: u32| {
         answer(

@@ -1,0 +1,146 @@
+//! The `Format` seam: a format other than Avro plugged into the library's own producer and
+//! consumer, with no change to either. The test format writes JSON (no registry, no schema id),
+//! counting what goes through it, against the local stack.
+
+mod common;
+
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use grocery_events::{Client, Error, Event, Format, Order, registry::SchemaType};
+use local_stack::Stack;
+use serde::{Serialize, de::DeserializeOwned};
+
+use common::{config, group};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// JSON bodies, the event's own key: enough of a second format to show the seam carries one.
+#[derive(Debug, Default)]
+struct Json {
+    encoded: AtomicUsize,
+    decoded: AtomicUsize,
+}
+
+fn fault(reader: &str, reason: impl ToString) -> Error {
+    Error::Encode {
+        reader: reader.to_owned(),
+        subject: "(json)".to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+impl Format for Json {
+    fn schema_type(&self) -> SchemaType {
+        SchemaType::Json
+    }
+
+    fn parse_schema(&self, schema: &str) -> grocery_events::Result<()> {
+        serde_json::from_str::<serde_json::Value>(schema)
+            .map(drop)
+            .map_err(|e| Error::InvalidSchema {
+                origin: "a JSON schema".into(),
+                reason: e.to_string(),
+            })
+    }
+
+    fn encode_for<E: Event>(
+        &self,
+        _topic: &str,
+        event: &E,
+    ) -> impl Future<Output = grocery_events::Result<Vec<u8>>> + Send {
+        self.encoded.fetch_add(1, Ordering::SeqCst);
+        let encoded = serde_json::to_vec(event).map_err(|e| fault(E::FULL_NAME, e));
+        async move { encoded }
+    }
+
+    fn encode_event_key<E: Event>(
+        &self,
+        _topic: &str,
+        event: &E,
+    ) -> impl Future<Output = grocery_events::Result<Vec<u8>>> + Send {
+        let key = event.key().into_bytes();
+        async move { Ok(key) }
+    }
+
+    fn encode_key<E: Event>(
+        &self,
+        _topic: &str,
+        key: &(impl Serialize + Sync + ?Sized),
+    ) -> impl Future<Output = grocery_events::Result<Vec<u8>>> + Send {
+        let key = serde_json::to_vec(key).map_err(|e| fault(E::FULL_NAME, e));
+        async move { key }
+    }
+
+    fn decode<E: Event>(
+        &self,
+        payload: &[u8],
+    ) -> impl Future<Output = grocery_events::Result<E>> + Send {
+        self.decoded.fetch_add(1, Ordering::SeqCst);
+        let decoded = serde_json::from_slice(payload).map_err(|e| Error::Decode {
+            schema_id: 0,
+            reader: E::FULL_NAME.to_owned(),
+            location: None,
+            reason: e.to_string(),
+        });
+        async move { decoded }
+    }
+
+    fn decode_key<E: Event, K: DeserializeOwned + Send>(
+        &self,
+        key: &[u8],
+    ) -> impl Future<Output = grocery_events::Result<K>> + Send {
+        let key = serde_json::from_slice(key).map_err(|e| Error::Decode {
+            schema_id: 0,
+            reader: E::FULL_NAME.to_owned(),
+            location: None,
+            reason: e.to_string(),
+        });
+        async move { key }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_format_goes_through_the_same_producer_and_consumer() {
+    let stack = Stack::start().await.unwrap();
+    let client = Client::from_config(config(&stack)).unwrap();
+    let topic = stack.unique_topic("json-format", 1).unwrap();
+    let json = Arc::new(Json::default());
+    assert_eq!(json.schema_type().as_str(), "JSON");
+    assert!(json.parse_schema("{\"type\": \"object\"}").is_ok());
+
+    let producer = client.producer_with_format(json.clone()).await.unwrap();
+    let order = common::bananas_order(1, 2);
+    producer
+        .enqueue_to(&topic, &order)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(json.encoded.load(Ordering::SeqCst), 1);
+
+    let consumer = client
+        .consumer_with_format::<Order, _>(group("json-format"), &[topic.as_str()], json.clone())
+        .await
+        .unwrap();
+    let received = tokio::time::timeout(WAIT, consumer.recv())
+        .await
+        .expect("the JSON record did not arrive")
+        .unwrap();
+    assert_eq!(received.event, order);
+    assert_eq!(received.meta.key.as_deref(), Some(order.key().as_str()));
+    assert_eq!(json.decoded.load(Ordering::SeqCst), 1);
+    consumer.ack(&received.meta).unwrap();
+    // The Avro codec was not involved: nothing was registered for the topic.
+    let subjects = client.codec().registry().subjects(false).await.unwrap();
+    assert!(
+        !subjects.iter().any(|s| s.starts_with(topic.as_str())),
+        "{subjects:?}"
+    );
+}
