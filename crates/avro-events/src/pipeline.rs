@@ -304,7 +304,7 @@ impl<In: Event> Pipeline<In> {
         let mode = if transactional {
             Mode::Transactional
         } else {
-            Mode::AtLeastOnce
+            Mode::Pipelined
         };
         let producer = Producer::create(client, transactional).await?;
         let consumer =
