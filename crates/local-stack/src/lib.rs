@@ -7,6 +7,7 @@ pub mod broker;
 pub mod client_properties;
 pub mod idp;
 pub mod kafka;
+pub mod late_schema;
 /// Python virtual environment with Confluent's Python client, for interoperability tests.
 pub mod python;
 pub mod real_broker;
