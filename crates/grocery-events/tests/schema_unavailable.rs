@@ -17,10 +17,10 @@ use grocery_events::{
     Client, Consumer, Error, Event as _, Order, PickList, PipelineOptions, SchemaUnavailable,
     topics,
 };
-use local_stack::{Stack, late_schema};
+use local_stack::{Stack, late_schema, verify};
 use rdkafka::{
     ClientConfig, Offset,
-    consumer::{BaseConsumer, Consumer as _},
+    consumer::Consumer as _,
     producer::{FutureProducer, FutureRecord},
 };
 
@@ -43,18 +43,7 @@ async fn produce_raw(stack: &Stack, topic: &str, key: &str, payload: &[u8]) {
 
 /// Records on `topic` (partitions `0..partitions`), from the watermarks.
 fn records_on(stack: &Stack, topic: &str, partitions: i32) -> i64 {
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", stack.bootstrap_servers())
-        .create()
-        .unwrap();
-    (0..partitions)
-        .map(|partition| {
-            let (low, high) = reader
-                .fetch_watermarks(topic, partition, Duration::from_secs(10))
-                .unwrap();
-            high - low
-        })
-        .sum()
+    verify::records_on(stack.bootstrap_servers(), topic, partitions)
 }
 
 /// A record of `order` written with the late schema under `id`, which the registry does not

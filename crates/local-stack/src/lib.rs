@@ -15,6 +15,7 @@ pub mod real_broker;
 pub mod registry;
 pub mod sample;
 pub mod stack;
+pub mod verify;
 
 pub use real_broker::KafkaAuth;
 pub use stack::{BrokerKind, Stack, StackError, StackOptions};

@@ -13,18 +13,17 @@
 //! `cargo test -p local-stack --features real-broker --test broker_pipeline_reassign`.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeSet,
     sync::{Arc, atomic::Ordering},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use grocery_events::{
-    Client, Codec, Config, Event, Order, PickList, Pipeline, PipelineOptions, topics,
+    Client, Config, Event as _, Order, PickList, Pipeline, PipelineOptions, topics,
 };
-use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions};
-use rdkafka::{
-    ClientConfig, Message,
-    consumer::{BaseConsumer, Consumer as _},
+use local_stack::{
+    BrokerKind, KafkaAuth, Stack, StackOptions,
+    verify::{committed_counts, wait_for},
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -36,15 +35,6 @@ const BATCH: usize = 40;
 
 fn order(run: Uuid, n: u32) -> Order {
     local_stack::sample::milk_order(Uuid::new_v5(&run, &n.to_be_bytes()), run, 1)
-}
-
-/// Waits for `condition`, checking every 50 ms for at most two minutes; `what` names it.
-async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !condition() {
-        assert!(Instant::now() < deadline, "waited 120 s for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A pipeline writing one pick list per order, running on its own task until stopped.
@@ -103,47 +93,6 @@ impl Member {
             .expect("the task did not panic")
             .expect("the member ends without an error");
     }
-}
-
-/// Per order id, how many pick lists of `wanted` orders a `read_committed` reader sees, read
-/// until every wanted order is there and the topic stays quiet for two seconds.
-fn committed_pick_lists(
-    bootstrap: &str,
-    codec: &Codec,
-    wanted: &BTreeSet<Uuid>,
-) -> BTreeMap<Uuid, u32> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("verify-{}", Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[PickList::TOPIC]).unwrap();
-    let runtime = tokio::runtime::Handle::current();
-    let mut counts = BTreeMap::<Uuid, u32>::new();
-    let deadline = Instant::now() + Duration::from_secs(150);
-    let mut quiet = 0;
-    while Instant::now() < deadline && quiet < 4 {
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(message)) => {
-                quiet = 0;
-                let payload = message.payload().unwrap_or_default().to_vec();
-                let pick: PickList = tokio::task::block_in_place(|| {
-                    runtime.block_on(codec.decode::<PickList>(&payload))
-                })
-                .unwrap();
-                if wanted.contains(&pick.order_id) {
-                    *counts.entry(pick.order_id).or_default() += 1;
-                }
-            }
-            Some(Err(e)) => panic!("reading pick lists: {e}"),
-            None if counts.len() >= wanted.len() => quiet += 1,
-            None => {}
-        }
-    }
-    counts
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -246,7 +195,10 @@ async fn a_partition_given_back_within_a_batch_is_not_rewound_past_the_other_mem
     .await;
 
     let wanted: BTreeSet<Uuid> = (0..total).map(|n| order(run, n).order_id).collect();
-    let counts = committed_pick_lists(stack.bootstrap_servers(), client.codec(), &wanted);
+    let counts =
+        committed_counts::<PickList>(stack.bootstrap_servers(), client.codec(), &wanted, |p| {
+            p.order_id
+        });
     a.stop().await;
     let missing = wanted.iter().filter(|id| !counts.contains_key(id)).count();
     let duplicated: Vec<u32> = (0..total)
@@ -265,6 +217,6 @@ async fn a_partition_given_back_within_a_batch_is_not_rewound_past_the_other_mem
         duplicated.is_empty(),
         "orders with two pick lists (read again from before B's commit): {duplicated:?}"
     );
-    drop(producer);
+    drop((producer, client));
     stack.shutdown().await;
 }

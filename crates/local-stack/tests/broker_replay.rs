@@ -22,9 +22,9 @@ use std::{
 };
 
 use grocery_events::{Client, Config, Order, topics};
-use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions};
+use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions, verify};
 use rdkafka::{
-    ClientConfig, Offset, TopicPartitionList,
+    ClientConfig, Offset,
     consumer::{BaseConsumer, Consumer as _},
     producer::FutureRecord,
 };
@@ -40,40 +40,19 @@ fn order(run: Uuid, n: u32) -> Order {
     local_stack::sample::milk_order(Uuid::new_v5(&run, &n.to_be_bytes()), run, 1)
 }
 
-/// The offsets `group` has committed on every partition of the orders topic, as a second
-/// client (not a member) reads them from the broker.
+/// The offsets `group` has committed on the orders topic, as a client not in the group reads
+/// them.
 fn committed(bootstrap: &str, group: &str) -> Vec<(i32, Offset)> {
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut partitions = TopicPartitionList::new();
-    for partition in 0..topics::PARTITIONS {
-        partitions.add_partition(topics::ORDERS, partition);
-    }
-    let committed = reader.committed_offsets(partitions, WAIT).unwrap();
-    committed
-        .elements()
-        .iter()
-        .map(|e| (e.partition(), e.offset()))
-        .collect()
+    verify::committed_offsets(bootstrap, group, topics::ORDERS, topics::PARTITIONS)
 }
 
-/// Records on the orders topic's dead-letter topic (every partition, from the watermarks).
+/// Records on the orders topic's dead-letter topic.
 fn dead_letters(bootstrap: &str) -> i64 {
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap();
-    let dlq = topics::dead_letter(topics::ORDERS);
-    (0..topics::PARTITIONS)
-        .map(|partition| {
-            let (low, high) = reader.fetch_watermarks(&dlq, partition, WAIT).unwrap();
-            high - low
-        })
-        .sum()
+    verify::records_on(
+        bootstrap,
+        &topics::dead_letter(topics::ORDERS),
+        topics::PARTITIONS,
+    )
 }
 
 /// A member of the group that holds its partitions and commits nothing (another instance of
