@@ -126,6 +126,11 @@ pub(crate) enum Mode {
     /// and at [`Consumer::close`]; undecodable records go to the dead-letter topic through the
     /// consumer's own producer.
     AtLeastOnce,
+    /// At-least-once under a [`Pipeline`](crate::Pipeline): offsets as in
+    /// [`Mode::AtLeastOnce`], but the pipeline writes the dead-letter copies, through its own
+    /// producer and in input order ([`Consumer::poll`] hands undecodable records to it), so
+    /// the consumer has no producer of its own.
+    Pipelined,
     /// Offsets are committed only inside the owner's Kafka transactions
     /// (`send_offsets_to_transaction`): no automatic commit, no stored offsets, and dead-letter
     /// records are written by the owner's transactional producer.
@@ -135,6 +140,13 @@ pub(crate) enum Mode {
     /// topic's live consumer does): an undecodable record is passed over with a warning and
     /// counted ([`Consumer::undecodable_passed`]).
     Replay,
+}
+
+impl Mode {
+    /// Whether [`Consumer::ack`] stores offsets and librdkafka commits them.
+    fn commits(self) -> bool {
+        matches!(self, Mode::AtLeastOnce | Mode::Pipelined)
+    }
 }
 
 /// A record taken from librdkafka and not yet handed out (see [`Consumer::recv`]).
@@ -168,7 +180,7 @@ pub(crate) enum Polled<E> {
 pub struct Consumer<E, Fmt = Codec> {
     inner: Arc<StreamConsumer<KafkaContext>>,
     codec: Arc<Fmt>,
-    /// Writes dead-letter records ([`Mode::AtLeastOnce`] only).
+    /// Writes dead-letter records ([`Mode::AtLeastOnce`] only: a pipeline writes its own).
     dlq: Option<Producer<Fmt>>,
     /// Names default dead-letter topics (`dlq.topic.suffix`).
     dlq_suffix: String,
@@ -230,10 +242,10 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
             .unwrap_or(settings.schema_unavailable);
         let rd = settings
             .kafka
-            .consumer(&options.group_id, mode == Mode::AtLeastOnce);
+            .consumer(&options.group_id, mode.commits());
         let dlq = match mode {
             Mode::AtLeastOnce => Some(Producer::create_with(shared, format.clone(), false).await?),
-            Mode::Transactional | Mode::Replay => None,
+            Mode::Pipelined | Mode::Transactional | Mode::Replay => None,
         };
         let (inner, auth, _): (Arc<StreamConsumer<KafkaContext>>, _, _) = shared
             .create_native(&rd, "consumer", KafkaOperation::CreateConsumer)
@@ -733,7 +745,7 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
     /// # Errors
     /// [`Error::Kafka`] when librdkafka refuses the offset for another reason.
     pub fn ack(&self, meta: &RecordMeta) -> Result<()> {
-        if self.mode != Mode::AtLeastOnce {
+        if !self.mode.commits() {
             return Ok(());
         }
         match self
@@ -767,7 +779,7 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
     /// # Errors
     /// [`Error::Kafka`] when the commit fails.
     pub async fn commit(&self) -> Result<()> {
-        if self.mode != Mode::AtLeastOnce {
+        if !self.mode.commits() {
             return Ok(());
         }
         let commit = || async {
@@ -911,5 +923,45 @@ fn meta_of<E: Event>(message: &OwnedMessage) -> RecordMeta {
             .and_then(|k| std::str::from_utf8(k).ok())
             .map(str::to_owned),
         timestamp_ms: message.timestamp().to_millis(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Client, Config, Event, PipelineOptions};
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Probe {
+        n: i32,
+    }
+
+    impl Event for Probe {
+        const TOPIC: &'static str = "probe";
+        const SCHEMA: &'static str =
+            r#"{"type": "record", "name": "Probe", "fields": [{"name": "n", "type": "int"}]}"#;
+        const FULL_NAME: &'static str = "Probe";
+        fn key(&self) -> String {
+            self.n.to_string()
+        }
+    }
+
+    /// An at-least-once pipeline writes dead-letter copies through its own producer, in input
+    /// order: its consumer has no producer of its own (it used to create one, an idle
+    /// librdkafka client with its threads and connections, per pipeline). A plain consumer,
+    /// which dead-letters by itself, keeps one. No broker is needed to create the clients.
+    #[tokio::test]
+    async fn an_at_least_once_pipeline_consumer_has_no_dead_letter_producer() {
+        let config = Config::from_properties_str(
+            "bootstrap.servers=127.0.0.1:9\nschema.registry.url=http://127.0.0.1:9\n",
+        )
+        .unwrap();
+        let client = Client::from_config(config).unwrap();
+        let pipeline = client
+            .pipeline::<Probe>(PipelineOptions::new("probe-pipeline"))
+            .await
+            .unwrap();
+        assert!(pipeline.consumer().dlq.is_none());
+        let consumer = client.consumer::<Probe>("probe-consumer").await.unwrap();
+        assert!(consumer.dlq.is_some());
     }
 }

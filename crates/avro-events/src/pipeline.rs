@@ -306,7 +306,7 @@ impl<In: Event> Pipeline<In> {
         let mode = if transactional {
             Mode::Transactional
         } else {
-            Mode::AtLeastOnce
+            Mode::Pipelined
         };
         let producer = Producer::create(shared, transactional).await?;
         let consumer =

@@ -21,9 +21,10 @@
 //!   [`TraceContext::from_traceparent`], and sends with
 //!   [`Producer::send_traced`](crate::Producer::send_traced).
 //!
-//! No OpenTelemetry SDK needs to be installed: without one the library draws span ids itself
-//! (the SDK's [`RandomIdGenerator`]) and formats and parses headers with the SDK's
-//! [`TraceContextPropagator`]. When an application installs a tracer provider
+//! The library depends on OpenTelemetry's API only, never on an SDK (that is the application's
+//! choice, in the version it wants): without a tracer provider it draws span ids itself (from
+//! the operating system's random source) and writes and reads `traceparent` as W3C trace
+//! context defines it. When an application installs a tracer provider
 //! ([`opentelemetry::global::set_tracer_provider`]) *before* creating its producers and
 //! consumers, the library records a `send` span (kind producer) per record produced, whose
 //! span id is the one in the record's `traceparent`, and a `process` span (kind consumer) per
@@ -48,16 +49,11 @@
 //! assert_eq!(headers.get_str("source"), Some("checkout"));
 //! ```
 
-use std::{collections::HashMap, fmt};
+use std::{fmt, str::FromStr as _};
 
 use opentelemetry::{
     Context,
-    propagation::{Extractor, Injector, TextMapPropagator as _},
-    trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId},
-};
-use opentelemetry_sdk::{
-    propagation::TraceContextPropagator,
-    trace::{IdGenerator as _, RandomIdGenerator},
+    trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState},
 };
 
 use crate::Headers;
@@ -97,11 +93,10 @@ impl fmt::Display for TraceContext {
 impl TraceContext {
     /// A new trace: a random trace id and span id, sampled, no parent.
     pub fn new_root() -> Self {
-        let ids = RandomIdGenerator::default();
         Self {
             span: SpanContext::new(
-                ids.new_trace_id(),
-                ids.new_span_id(),
+                TraceId::from_bytes(ids::random()),
+                SpanId::from_bytes(ids::random()),
                 TraceFlags::SAMPLED,
                 false,
                 Default::default(),
@@ -116,7 +111,7 @@ impl TraceContext {
         Self {
             span: SpanContext::new(
                 self.span.trace_id(),
-                RandomIdGenerator::default().new_span_id(),
+                SpanId::from_bytes(ids::random()),
                 self.span.trace_flags(),
                 false,
                 self.span.trace_state().clone(),
@@ -128,19 +123,19 @@ impl TraceContext {
     /// The context in `headers` (`traceparent`, and `tracestate` when present); `None` when
     /// there is no valid `traceparent`.
     pub fn from_headers(headers: &Headers) -> Option<Self> {
-        Self::extract(&HeaderExtractor(headers))
+        Self::from_traceparent(headers.get_str(TRACEPARENT)?, headers.get_str(TRACESTATE))
     }
 
     /// The context of a `traceparent` text (and `tracestate`, if any), as received in HTTP
     /// headers or kept from a record; `None` when `traceparent` is not valid W3C trace
     /// context.
     pub fn from_traceparent(traceparent: &str, tracestate: Option<&str>) -> Option<Self> {
-        let mut fields = HashMap::with_capacity(2);
-        fields.insert(TRACEPARENT.to_owned(), traceparent.to_owned());
-        if let Some(state) = tracestate {
-            fields.insert(TRACESTATE.to_owned(), state.to_owned());
-        }
-        Self::extract(&fields)
+        let (trace_id, span_id, flags) = w3c::parse_traceparent(traceparent)?;
+        // A `tracestate` that is not valid is dropped, the `traceparent` kept (W3C).
+        let state = tracestate
+            .and_then(|state| TraceState::from_str(state).ok())
+            .unwrap_or_default();
+        Self::from_span_context(SpanContext::new(trace_id, span_id, flags, true, state))
     }
 
     /// The context of an OpenTelemetry span (e.g. `span.span_context()` of a span of your
@@ -157,10 +152,6 @@ impl TraceContext {
 
     fn of(cx: &Context) -> Option<Self> {
         Self::from_span_context(cx.span().span_context().clone())
-    }
-
-    fn extract(extractor: &dyn Extractor) -> Option<Self> {
-        Self::of(&TraceContextPropagator::new().extract(extractor))
     }
 
     /// The trace id (32 lowercase hex digits when displayed).
@@ -198,13 +189,9 @@ impl TraceContext {
 
     /// The header fields: `traceparent`, and `tracestate` when the state is not empty.
     pub fn fields(&self) -> Vec<(&'static str, String)> {
-        let mut fields = FieldInjector::default();
-        TraceContextPropagator::new().inject_context(&self.to_context(), &mut fields);
         let mut out = Vec::with_capacity(2);
-        if let Some(parent) = fields.traceparent {
-            out.push((TRACEPARENT, parent));
-        }
-        if let Some(state) = fields.tracestate.filter(|s| !s.is_empty()) {
+        out.push((TRACEPARENT, self.traceparent()));
+        if let Some(state) = self.tracestate() {
             out.push((TRACESTATE, state));
         }
         out
@@ -212,9 +199,7 @@ impl TraceContext {
 
     /// The `traceparent` text (`00-<trace id>-<span id>-<flags>`).
     pub fn traceparent(&self) -> String {
-        let mut fields = FieldInjector::default();
-        TraceContextPropagator::new().inject_context(&self.to_context(), &mut fields);
-        fields.traceparent.unwrap_or_default()
+        w3c::traceparent(&self.span)
     }
 
     /// The `tracestate` text, `None` when the state is empty.
@@ -249,30 +234,83 @@ impl TraceContext {
     }
 }
 
-struct HeaderExtractor<'h>(&'h Headers);
+/// W3C `traceparent` text, as OpenTelemetry's `TraceContextPropagator` writes and reads it.
+mod w3c {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId};
 
-impl Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get_str(key)
+    /// Version 00 of the format.
+    const VERSION: &str = "00";
+
+    pub(super) fn traceparent(span: &SpanContext) -> String {
+        format!(
+            "{VERSION}-{}-{}-{:02x}",
+            span.trace_id(),
+            span.span_id(),
+            span.trace_flags() & TraceFlags::SAMPLED
+        )
     }
 
-    fn keys(&self) -> Vec<&str> {
-        self.0.iter().map(|h| h.key.as_str()).collect()
+    /// The trace id, span id and flags of `text`; `None` when it is not a valid
+    /// `traceparent`: a version other than two lowercase hex digits (or `ff`), a version 00
+    /// with more than four fields, ids of the wrong length, not lowercase hex or all zero.
+    /// Versions above 00 are read as 00 (their extra fields ignored), as the standard asks.
+    pub(super) fn parse_traceparent(text: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
+        let mut parts = text.trim().split('-');
+        let version = parts.next()?;
+        let (trace_id, span_id, flags) = (parts.next()?, parts.next()?, parts.next()?);
+        if !hex_of_len(version, 2)
+            || version == "ff"
+            || (version == VERSION && parts.next().is_some())
+        {
+            return None;
+        }
+        if !hex_of_len(trace_id, 32) || !hex_of_len(span_id, 16) || !hex_of_len(flags, 2) {
+            return None;
+        }
+        let trace_id = TraceId::from_hex(trace_id).ok()?;
+        let span_id = SpanId::from_hex(span_id).ok()?;
+        let flags = u8::from_str_radix(flags, 16).ok()?;
+        if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
+            return None;
+        }
+        Some((
+            trace_id,
+            span_id,
+            TraceFlags::new(flags) & TraceFlags::SAMPLED,
+        ))
+    }
+
+    fn hex_of_len(text: &str, len: usize) -> bool {
+        text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     }
 }
 
-#[derive(Default)]
-struct FieldInjector {
-    traceparent: Option<String>,
-    tracestate: Option<String>,
-}
+/// Random trace and span ids.
+mod ids {
+    use std::{
+        collections::hash_map::RandomState,
+        hash::{BuildHasher as _, Hasher as _},
+        sync::atomic::{AtomicU64, Ordering},
+    };
 
-impl Injector for FieldInjector {
-    fn set(&mut self, key: &str, value: String) {
-        match key {
-            TRACEPARENT => self.traceparent = Some(value),
-            TRACESTATE => self.tracestate = Some(value),
-            _ => {}
+    /// `N` random bytes, never all zero (an all-zero id is invalid): from the operating
+    /// system's source, or, should it fail, from std's randomly keyed SipHash over a counter.
+    pub(super) fn random<const N: usize>() -> [u8; N] {
+        let mut bytes = [0; N];
+        while bytes.iter().all(|b| *b == 0) {
+            if getrandom::fill(&mut bytes).is_err() {
+                fallback(&mut bytes);
+            }
+        }
+        bytes
+    }
+
+    fn fallback(bytes: &mut [u8]) {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        for chunk in bytes.chunks_mut(8) {
+            let mut hasher = RandomState::new().build_hasher();
+            hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+            chunk.copy_from_slice(&hasher.finish().to_le_bytes()[..chunk.len()]);
         }
     }
 }
@@ -380,6 +418,36 @@ mod tests {
         ] {
             assert!(TraceContext::from_traceparent(bad, None).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn traceparent_is_read_as_w3c_defines_it() {
+        let ids = "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7";
+        // Flags other than "sampled" are not kept; a later version's extra fields are ignored.
+        let ctx = TraceContext::from_traceparent(&format!("00-{ids}-03"), None).unwrap();
+        assert_eq!(ctx.traceparent(), format!("00-{ids}-01"));
+        let unsampled = TraceContext::from_traceparent(&format!("00-{ids}-00"), None).unwrap();
+        assert!(!unsampled.is_sampled());
+        let later = TraceContext::from_traceparent(&format!("cc-{ids}-01-future"), None).unwrap();
+        assert_eq!(later.traceparent(), format!("00-{ids}-01"));
+        for bad in [
+            format!("00-{ids}-01-extra"),
+            format!("00-{}-01", ids.to_uppercase()),
+            format!("0-{ids}-01"),
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01".to_owned(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01".to_owned(),
+            format!("00-{ids}-1"),
+            format!("00-{ids}"),
+        ] {
+            assert!(
+                TraceContext::from_traceparent(&bad, None).is_none(),
+                "{bad}"
+            );
+        }
+        // A tracestate that is not valid is dropped; the traceparent stands.
+        let ctx = TraceContext::from_traceparent(&format!("00-{ids}-01"), Some("no equals sign"))
+            .unwrap();
+        assert_eq!(ctx.tracestate(), None);
     }
 
     #[test]

@@ -21,8 +21,9 @@ use support::{
 };
 
 /// librdkafka clients the setup below creates: the producer, the consumer and its dead-letter
-/// producer, the pipeline's producer, consumer and dead-letter producer.
-const KAFKA_CLIENTS: usize = 6;
+/// producer, the pipeline's producer and consumer (the pipeline dead-letters through its own
+/// producer).
+const KAFKA_CLIENTS: usize = 5;
 
 fn config(
     tokens: &TokenServer,

@@ -8,12 +8,8 @@ use std::time::Duration;
 
 use common::{bananas_order, config};
 use grocery_events::{Client, Order, Record, topics};
-use local_stack::Stack;
-use rdkafka::{
-    ClientConfig, Offset, TopicPartitionList,
-    consumer::{BaseConsumer, Consumer as _},
-    producer::FutureRecord,
-};
+use local_stack::{Stack, verify};
+use rdkafka::{Offset, producer::FutureRecord};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -86,40 +82,21 @@ async fn replay_reads_everything_catches_up_and_follows() {
 /// The offsets `group` has committed on every partition of the orders topic, as a second client
 /// reads them from the broker.
 fn committed(stack: &Stack, group: &str) -> Vec<(i32, Offset)> {
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", stack.bootstrap_servers())
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let mut partitions = TopicPartitionList::new();
-    for partition in 0..topics::PARTITIONS {
-        partitions.add_partition(topics::ORDERS, partition);
-    }
-    let committed = reader
-        .committed_offsets(partitions, Duration::from_secs(10))
-        .unwrap();
-    committed
-        .elements()
-        .iter()
-        .map(|e| (e.partition(), e.offset()))
-        .collect()
+    verify::committed_offsets(
+        stack.bootstrap_servers(),
+        group,
+        topics::ORDERS,
+        topics::PARTITIONS,
+    )
 }
 
 /// Records on the orders topic's dead-letter topic (every partition, from the watermarks).
 fn dead_letters(stack: &Stack) -> i64 {
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", stack.bootstrap_servers())
-        .create()
-        .unwrap();
-    let dlq = topics::dead_letter(topics::ORDERS);
-    (0..topics::PARTITIONS)
-        .map(|partition| {
-            let (low, high) = reader
-                .fetch_watermarks(&dlq, partition, Duration::from_secs(10))
-                .unwrap();
-            high - low
-        })
-        .sum()
+    verify::records_on(
+        stack.bootstrap_servers(),
+        &topics::dead_letter(topics::ORDERS),
+        topics::PARTITIONS,
+    )
 }
 
 /// A replay is not a member of the group it names (picklist-consumer's restore replays under

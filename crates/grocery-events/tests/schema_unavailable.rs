@@ -17,13 +17,12 @@ use grocery_events::{
     Client, Consumer, Error, Event as _, Order, PickList, PipelineOptions, SchemaUnavailable,
     topics,
 };
-use local_stack::Stack;
+use local_stack::{Stack, late_schema, verify};
 use rdkafka::{
     ClientConfig, Offset,
-    consumer::{BaseConsumer, Consumer as _},
+    consumer::Consumer as _,
     producer::{FutureProducer, FutureRecord},
 };
-use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -44,65 +43,19 @@ async fn produce_raw(stack: &Stack, topic: &str, key: &str, payload: &[u8]) {
 
 /// Records on `topic` (partitions `0..partitions`), from the watermarks.
 fn records_on(stack: &Stack, topic: &str, partitions: i32) -> i64 {
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", stack.bootstrap_servers())
-        .create()
-        .unwrap();
-    (0..partitions)
-        .map(|partition| {
-            let (low, high) = reader
-                .fetch_watermarks(topic, partition, Duration::from_secs(10))
-                .unwrap();
-            high - low
-        })
-        .sum()
-}
-
-/// The order schema with one more field at its end (a nullable note, null by default): a schema
-/// the registry does not have yet, whose records `Order` reads.
-fn late_schema() -> String {
-    let mut schema: serde_json::Value = serde_json::from_str(Order::SCHEMA).unwrap();
-    schema["fields"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"name": "late_note", "type": ["null", "string"], "default": null}));
-    schema.to_string()
+    verify::records_on(stack.bootstrap_servers(), topic, partitions)
 }
 
 /// A record of `order` written with the late schema under `id`, which the registry does not
-/// have yet: `order`'s Avro body and a null `late_note` (union branch 0).
+/// have yet.
 async fn framed_late(client: &Client, order: &Order, id: u32) -> Vec<u8> {
     let own = client.codec().encode(order).await.unwrap();
-    let mut payload = vec![0];
-    payload.extend_from_slice(&id.to_be_bytes());
-    payload.extend_from_slice(&own[5..]);
-    payload.push(0);
-    payload
+    late_schema::late_record(&own, id)
 }
 
 /// The id the registry will give the next new schema (it has no schema under it now).
 async fn next_schema_id(client: &Client) -> u32 {
-    let probe = client
-        .codec()
-        .registry()
-        .register(
-            "schema-id-probe-value",
-            r#"{"type":"record","name":"Probe","fields":[{"name":"n","type":"long"}]}"#,
-        )
-        .await
-        .unwrap();
-    let next = probe + 1;
-    let err = client
-        .codec()
-        .registry()
-        .schema_by_id(next)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::UnknownSchemaId { id, .. } if id == next),
-        "{err:?}"
-    );
-    next
+    late_schema::next_schema_id(client.codec().registry()).await
 }
 
 /// Registers the late schema, which must get `id`.
@@ -110,7 +63,10 @@ async fn register_late(client: &Client, id: u32) {
     let registered = client
         .codec()
         .registry()
-        .register("late-order-value", &late_schema())
+        .register(
+            "late-order-value",
+            &late_schema::with_late_note(Order::SCHEMA),
+        )
         .await
         .unwrap();
     assert_eq!(

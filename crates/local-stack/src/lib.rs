@@ -7,6 +7,7 @@ pub mod broker;
 pub mod client_properties;
 pub mod idp;
 pub mod kafka;
+pub mod late_schema;
 /// Python virtual environment with Confluent's Python client, for interoperability tests.
 pub mod python;
 pub mod real_broker;
@@ -14,6 +15,7 @@ pub mod real_broker;
 pub mod registry;
 pub mod sample;
 pub mod stack;
+pub mod verify;
 
 pub use real_broker::KafkaAuth;
 pub use stack::{BrokerKind, Stack, StackError, StackOptions};

@@ -8,7 +8,7 @@
 //! `cargo test -p local-stack --features real-broker --test broker_pipeline`.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeSet,
     sync::{Arc, atomic::Ordering},
     time::{Duration, Instant},
 };
@@ -17,7 +17,7 @@ use grocery_events::{
     Client, Codec, Config, Event, Order, OrderState, OrderStatus, Outputs, PickList, Pipeline,
     PipelineOptions, topics,
 };
-use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions};
+use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions, verify::committed_counts};
 use rdkafka::{
     ClientConfig, Message,
     consumer::{BaseConsumer, Consumer as _},
@@ -123,52 +123,6 @@ async fn wait_consumed(instances: &[&Instance], already: u64, at_least: u64) {
     }
 }
 
-/// Counts the pick lists of `run` on the pick-list topic as a `read_committed` reader sees
-/// them, per order id, until `want` distinct orders are there and the topic is drained.
-fn pick_lists_on_topic(
-    stack: &Stack,
-    codec: &Codec,
-    wanted: &BTreeSet<Uuid>,
-) -> BTreeMap<Uuid, u32> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", stack.bootstrap_servers())
-        .set("group.id", format!("verify-{}", Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topics::PICKLISTS]).unwrap();
-    let runtime = tokio::runtime::Handle::current();
-    let mut counts = BTreeMap::<Uuid, u32>::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut quiet = 0;
-    while Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(message)) => {
-                quiet = 0;
-                let payload = message.payload().unwrap_or_default().to_vec();
-                let pick: PickList = tokio::task::block_in_place(|| {
-                    runtime.block_on(codec.decode::<PickList>(&payload))
-                })
-                .unwrap();
-                if wanted.contains(&pick.order_id) {
-                    *counts.entry(pick.order_id).or_default() += 1;
-                }
-            }
-            Some(Err(e)) => panic!("reading pick lists: {e}"),
-            None if counts.len() >= wanted.len() => {
-                quiet += 1;
-                if quiet >= 4 {
-                    break;
-                }
-            }
-            None => {}
-        }
-    }
-    counts
-}
-
 async fn scale_run(transactional: bool) {
     let _serial = SERIAL.lock().await;
     let stack = Stack::start_with(StackOptions {
@@ -230,7 +184,10 @@ async fn scale_run(transactional: bool) {
     stopped.push(third.stop().await);
     send(2 * third_of..ORDERS).await;
     let wanted: BTreeSet<Uuid> = (0..ORDERS).map(|n| order(run, n).order_id).collect();
-    let counts = pick_lists_on_topic(&stack, client.codec(), &wanted);
+    let counts =
+        committed_counts::<PickList>(stack.bootstrap_servers(), client.codec(), &wanted, |p| {
+            p.order_id
+        });
     let consumed_last = first.stop().await;
     let missing = wanted.iter().filter(|id| !counts.contains_key(id)).count();
     let duplicates: u32 = counts.values().map(|c| c - 1).sum();

@@ -14,29 +14,28 @@
 //! `cargo test -p local-stack --features real-broker --test broker_pipeline_refusals`.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeSet,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU16, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use grocery_events::{
-    Client, Codec, Config, Error, Event, Order, Outputs, PickList, Pipeline, PipelineOptions,
-    topics,
+    Client, Config, Error, Event, Order, Outputs, PickList, Pipeline, PipelineOptions, topics,
 };
 use local_stack::{
     BrokerKind, KafkaAuth, Stack, StackOptions,
     broker::{AclOperation, AclResource, AclRule},
+    verify::{committed_counts, committed_offsets, wait_for},
 };
 use rdkafka::{
-    ClientConfig, Message, Offset, TopicPartitionList,
+    ClientConfig, Offset,
     admin::{
         AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
     },
     client::DefaultClientContext,
-    consumer::{BaseConsumer, Consumer as _},
     producer::{FutureProducer, FutureRecord},
 };
 use tokio::sync::{oneshot, watch};
@@ -57,15 +56,6 @@ async fn real_stack(auth: KafkaAuth) -> Stack {
     })
     .await
     .unwrap()
-}
-
-/// Waits for `condition`, checking every 50 ms for at most two minutes; `what` names it.
-async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !condition() {
-        assert!(Instant::now() < deadline, "waited 120 s for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A pipeline running on its own task until stopped.
@@ -155,47 +145,6 @@ impl<In: Event> Running<In> {
             .expect("the task did not panic")
             .expect_err("the pipeline ends with an error")
     }
-}
-
-/// Per wanted key, how many records of `E` on its topic a `read_committed` reader sees, read
-/// until every wanted key is there and the topic stays quiet for two seconds.
-fn committed_counts<E: Event>(
-    bootstrap: &str,
-    codec: &Codec,
-    wanted: &BTreeSet<Uuid>,
-    key: impl Fn(&E) -> Uuid,
-) -> BTreeMap<Uuid, u32> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("verify-{}", Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[E::TOPIC]).unwrap();
-    let runtime = tokio::runtime::Handle::current();
-    let mut counts = BTreeMap::<Uuid, u32>::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut quiet = 0;
-    while Instant::now() < deadline && quiet < 4 {
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(message)) => {
-                quiet = 0;
-                let payload = message.payload().unwrap_or_default().to_vec();
-                let event: E =
-                    tokio::task::block_in_place(|| runtime.block_on(codec.decode::<E>(&payload)))
-                        .unwrap();
-                if wanted.contains(&key(&event)) {
-                    *counts.entry(key(&event)).or_default() += 1;
-                }
-            }
-            Some(Err(e)) => panic!("reading {}: {e}", E::TOPIC),
-            None if counts.len() >= wanted.len() => quiet += 1,
-            None => {}
-        }
-    }
-    counts
 }
 
 /// Sends `orders` and waits for their acknowledgements.
@@ -331,18 +280,7 @@ impl Event for Undeliverable {
 
 /// The offset `group` committed on `topic[0]`, if any.
 fn committed_offset(bootstrap: &str, group: &str, topic: &str) -> Option<i64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition(topic, 0);
-    let committed = consumer
-        .committed_offsets(tpl, Duration::from_secs(30))
-        .unwrap();
-    match committed.find_partition(topic, 0).unwrap().offset() {
+    match committed_offsets(bootstrap, group, topic, 1)[0].1 {
         Offset::Offset(offset) => Some(offset),
         _ => None,
     }

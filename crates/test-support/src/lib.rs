@@ -26,6 +26,18 @@ pub use lines::Lines;
 pub use nix::sys::signal::Signal;
 pub use process::{Output, Process};
 
+/// The whole number that follows the first `prefix` in `text`, e.g. `number_after(line,
+/// "order consumer: ")` is 12 in `... order consumer: 12 inputs not committed`.
+pub fn number_after(text: &str, prefix: &str) -> Option<u64> {
+    text.split(prefix)
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .trim_end_matches([',', ';', '.', ')'])
+        .parse()
+        .ok()
+}
+
 /// The value of the sample `series` in Prometheus or OpenMetrics text: `series` is the metric
 /// name with its labels as the service prints them (`name` or `name{a="b",c="d"}`), matched
 /// whole, so `name` does not match `name_total`. `None` when there is no such sample or its

@@ -64,6 +64,20 @@ impl Lines {
         self.lock(&self.0.0).lines.clone()
     }
 
+    /// Whether a line so far contains `needle`.
+    pub fn contains(&self, needle: &str) -> bool {
+        self.find(needle).is_some()
+    }
+
+    /// The first line so far that contains `needle`.
+    pub fn find(&self, needle: &str) -> Option<String> {
+        self.lock(&self.0.0)
+            .lines
+            .iter()
+            .find(|line| line.contains(needle))
+            .cloned()
+    }
+
     /// How many lines so far.
     pub fn len(&self) -> usize {
         self.lock(&self.0.0).lines.len()

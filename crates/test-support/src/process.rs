@@ -178,6 +178,21 @@ impl Process {
             .with_context(|| format!("sending {signal} to {} ({})", self.name, self.pid))
     }
 
+    /// Sends `signal`, then waits up to `timeout` for a line on stderr containing `needle`
+    /// (the process saying it got the signal, e.g. `SIGTERM received, shutting down`).
+    ///
+    /// # Errors
+    /// When the signal cannot be sent or no such line comes in time.
+    pub fn signal_and_wait_for(
+        &self,
+        signal: Signal,
+        needle: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<String> {
+        self.signal(signal)?;
+        self.stderr.wait_for(timeout, |line| line.contains(needle))
+    }
+
     /// SIGKILL, then its exit status.
     ///
     /// # Errors

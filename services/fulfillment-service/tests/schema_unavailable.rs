@@ -12,25 +12,12 @@ use grocery_events::{
     Client, Config, ConsumerOptions, Event as _, Order, OrderStatus, PickList, topics,
 };
 use grocery_store::{Catalog, OrderSimulator};
-use local_stack::Stack;
+use local_stack::{Stack, late_schema};
 use rdkafka::producer::FutureRecord;
 use test_support::{Output, Process, write_config};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fulfillment-service");
 const WAIT: Duration = Duration::from_secs(60);
-
-/// The order schema with a nullable note at its end: a schema the registry does not have yet,
-/// whose records `Order` reads.
-fn late_schema() -> String {
-    let mut schema: serde_json::Value = serde_json::from_str(Order::SCHEMA).unwrap();
-    schema["fields"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!(
-            {"name": "late_note", "type": ["null", "string"], "default": null}
-        ));
-    schema.to_string()
-}
 
 /// Writes `order` framed with the id the next new schema will get (its body followed by a null
 /// `late_note`) to the orders topic; returns that id.
@@ -47,18 +34,8 @@ async fn send_late(client: &Client, order: &Order) -> u32 {
             .await
             .unwrap();
     }
-    let probe = registry
-        .register(
-            "schema-id-probe-value",
-            r#"{"type":"record","name":"Probe","fields":[{"name":"n","type":"long"}]}"#,
-        )
-        .await
-        .unwrap();
-    let late = probe + 1;
-    let mut payload = vec![0];
-    payload.extend_from_slice(&late.to_be_bytes());
-    payload.extend_from_slice(&own[5..]);
-    payload.push(0);
+    let late = late_schema::next_schema_id(registry).await;
+    let payload = late_schema::late_record(&own, late);
     let producer = client.producer().await.unwrap();
     let key = order.order_id.to_string();
     producer
@@ -122,7 +99,10 @@ async fn health_says_why_an_order_waits_for_its_schema_then_it_gets_its_pick_lis
     let registered = client
         .codec()
         .registry()
-        .register("late-order-value", &late_schema())
+        .register(
+            "late-order-value",
+            &late_schema::with_late_note(Order::SCHEMA),
+        )
         .await
         .unwrap();
     assert_eq!(registered, late, "the local registry gives ids in sequence");

@@ -8,7 +8,7 @@ use std::{process::Command, time::Duration};
 use grocery_events::{Event, Order};
 use grocery_store::{Catalog, OrderSimulator};
 use local_stack::Stack;
-use test_support::{Output, Process, Signal, wait_metric, write_config};
+use test_support::{Output, Process, Signal, number_after, wait_metric, write_config};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fulfillment-service");
 /// The bound of every wait: far past the short grace period, far below the broker's own
@@ -75,17 +75,17 @@ async fn fulfilling_into_a_stalled_broker(grace_ms: u64) -> (Stack, Process, tem
 
 /// The counts of the give-up line: (records not delivered, inputs not committed).
 fn left_over(process: &Process) -> (u64, u64) {
-    let lines = process.stderr().all();
-    let line = lines
-        .iter()
-        .find(|l| l.contains("records not delivered"))
-        .unwrap_or_else(|| panic!("no account of the open work in {lines:#?}"));
-    let count = |prefix: &str| -> u64 {
-        line.split(prefix)
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no {prefix:?} count in {line:?}"))
+    let line = process
+        .stderr()
+        .find("records not delivered")
+        .unwrap_or_else(|| {
+            panic!(
+                "no account of the open work in {:#?}",
+                process.stderr().all()
+            )
+        });
+    let count = |prefix: &str| {
+        number_after(&line, prefix).unwrap_or_else(|| panic!("no {prefix:?} count in {line:?}"))
     };
     (count("pick-list producer: "), count("order consumer: "))
 }
@@ -93,20 +93,14 @@ fn left_over(process: &Process) -> (u64, u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_gone_after_sigterm_exits_4_after_the_grace_naming_the_open_work() {
     let (stack, mut service, _dir) = fulfilling_into_a_stalled_broker(2_000).await;
-    service.signal(Signal::SIGTERM).unwrap();
     service
-        .stderr()
-        .wait_for(WAIT, |l| l.contains("SIGTERM received, shutting down"))
+        .signal_and_wait_for(Signal::SIGTERM, "SIGTERM received, shutting down", WAIT)
         .unwrap();
     stack.shutdown().await;
     let status = service.wait(WAIT).unwrap();
     assert_eq!(status.code(), Some(4), "{status:?}");
     assert!(
-        service
-            .stderr()
-            .all()
-            .iter()
-            .any(|l| l.contains("grace period (2000 ms) expired")),
+        service.stderr().contains("grace period (2000 ms) expired"),
         "the log says why"
     );
     // Both are named; the orders read past the last commit depend on when the consumer last
@@ -121,10 +115,8 @@ async fn broker_gone_after_sigterm_exits_4_after_the_grace_naming_the_open_work(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_sigterm_during_the_drain_exits_at_once() {
     let (stack, mut service, _dir) = fulfilling_into_a_stalled_broker(3_600_000).await;
-    service.signal(Signal::SIGTERM).unwrap();
     service
-        .stderr()
-        .wait_for(WAIT, |l| l.contains("SIGTERM received, shutting down"))
+        .signal_and_wait_for(Signal::SIGTERM, "SIGTERM received, shutting down", WAIT)
         .unwrap();
     stack.shutdown().await;
     assert!(service.try_wait().is_none(), "still draining");
@@ -134,9 +126,7 @@ async fn a_second_sigterm_during_the_drain_exits_at_once() {
     assert!(
         service
             .stderr()
-            .all()
-            .iter()
-            .any(|l| l.contains("SIGTERM received again during shutdown")),
+            .contains("SIGTERM received again during shutdown"),
         "the log says why"
     );
     let (undelivered, _) = left_over(&service);

@@ -6,7 +6,7 @@
 use std::{process::Command, time::Duration};
 
 use local_stack::Stack;
-use test_support::{Output, Process, Signal, write_config};
+use test_support::{Output, Process, Signal, number_after, write_config};
 
 const BIN: &str = env!("CARGO_BIN_EXE_order-producer");
 /// The bound of every wait: far past the short grace period, far below the broker's own
@@ -62,36 +62,30 @@ async fn producing_into_a_stalled_broker(grace_ms: u64) -> (Stack, Process, temp
 
 /// The count in `... order producer: N records not delivered ...` of the give-up line.
 fn undelivered(process: &Process) -> u64 {
-    let lines = process.stderr().all();
-    let line = lines
-        .iter()
-        .find(|l| l.contains("records not delivered"))
-        .unwrap_or_else(|| panic!("no count of undelivered records in {lines:#?}"));
-    line.split("order producer: ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no count in {line:?}"))
+    let line = process
+        .stderr()
+        .find("records not delivered")
+        .unwrap_or_else(|| {
+            panic!(
+                "no count of undelivered records in {:#?}",
+                process.stderr().all()
+            )
+        });
+    number_after(&line, "order producer: ").unwrap_or_else(|| panic!("no count in {line:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_gone_after_sigterm_exits_4_after_the_grace_naming_the_undelivered() {
     let (stack, mut producer, _dir) = producing_into_a_stalled_broker(2_000).await;
-    producer.signal(Signal::SIGTERM).unwrap();
     producer
-        .stderr()
-        .wait_for(WAIT, |l| l.contains("SIGTERM received, shutting down"))
+        .signal_and_wait_for(Signal::SIGTERM, "SIGTERM received, shutting down", WAIT)
         .unwrap();
     // The broker goes away for good.
     stack.shutdown().await;
     let status = producer.wait(WAIT).unwrap();
     assert_eq!(status.code(), Some(4), "{status:?}");
     assert!(
-        producer
-            .stderr()
-            .all()
-            .iter()
-            .any(|l| l.contains("grace period (2000 ms) expired")),
+        producer.stderr().contains("grace period (2000 ms) expired"),
         "the log says why"
     );
     let left = undelivered(&producer);
@@ -102,10 +96,8 @@ async fn broker_gone_after_sigterm_exits_4_after_the_grace_naming_the_undelivere
 async fn a_second_sigterm_during_the_drain_exits_at_once() {
     // A grace period far longer than the test's bound: only the second signal ends it.
     let (stack, mut producer, _dir) = producing_into_a_stalled_broker(3_600_000).await;
-    producer.signal(Signal::SIGTERM).unwrap();
     producer
-        .stderr()
-        .wait_for(WAIT, |l| l.contains("SIGTERM received, shutting down"))
+        .signal_and_wait_for(Signal::SIGTERM, "SIGTERM received, shutting down", WAIT)
         .unwrap();
     stack.shutdown().await;
     assert!(producer.try_wait().is_none(), "still draining");
@@ -115,9 +107,7 @@ async fn a_second_sigterm_during_the_drain_exits_at_once() {
     assert!(
         producer
             .stderr()
-            .all()
-            .iter()
-            .any(|l| l.contains("SIGTERM received again during shutdown")),
+            .contains("SIGTERM received again during shutdown"),
         "the log says why"
     );
     assert!(undelivered(&producer) > 0);

@@ -8,26 +8,13 @@
 use std::{process::Command, time::Duration};
 
 use grocery_events::{Event as _, OrderStatus, PickList, topics};
-use local_stack::Stack;
+use local_stack::{Stack, late_schema};
 use rdkafka::producer::FutureRecord;
 use test_support::{Output, Process, write_config};
 use uuid::Uuid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_picklist-consumer");
 const WAIT: Duration = Duration::from_secs(60);
-
-/// The pick-list schema with a nullable note at its end: a schema the registry does not have
-/// yet, whose records `PickList` reads.
-fn late_schema() -> String {
-    let mut schema: serde_json::Value = serde_json::from_str(PickList::SCHEMA).unwrap();
-    schema["fields"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!(
-            {"name": "late_note", "type": ["null", "string"], "default": null}
-        ));
-    schema.to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_says_why_a_pick_list_waits_for_its_schema_then_it_is_shown() {
@@ -46,18 +33,8 @@ async fn health_says_why_a_pick_list_waits_for_its_schema_then_it_is_shown() {
         )
         .await
         .unwrap();
-    let probe = registry
-        .register(
-            "schema-id-probe-value",
-            r#"{"type":"record","name":"Probe","fields":[{"name":"n","type":"long"}]}"#,
-        )
-        .await
-        .unwrap();
-    let late = probe + 1;
-    let mut payload = vec![0];
-    payload.extend_from_slice(&late.to_be_bytes());
-    payload.extend_from_slice(&own[5..]);
-    payload.push(0);
+    let late = late_schema::next_schema_id(registry).await;
+    let payload = late_schema::late_record(&own, late);
     let key = order.order_id.to_string();
     client
         .producer()
@@ -110,7 +87,10 @@ async fn health_says_why_a_pick_list_waits_for_its_schema_then_it_is_shown() {
     assert!(reason.contains(topics::PICKLISTS), "{reason}");
 
     let registered = registry
-        .register(&format!("late-{}-value", PickList::TOPIC), &late_schema())
+        .register(
+            &format!("late-{}-value", PickList::TOPIC),
+            &late_schema::with_late_note(PickList::SCHEMA),
+        )
         .await
         .unwrap();
     assert_eq!(registered, late, "the local registry gives ids in sequence");

@@ -16,16 +16,13 @@ use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     os::unix::process::ExitStatusExt as _,
     path::{Path, PathBuf},
-    sync::{
-        Arc, Mutex, OnceLock,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, OnceLock, atomic::Ordering},
     time::{Duration, Instant},
 };
 
 use grocery_events::{Client, Codec, Config, PickList, dlq::headers as dlq, topics};
 use grocery_store::{Catalog, OrderSimulator};
-use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions};
+use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions, verify::LiveKeys};
 use rdkafka::{
     ClientConfig, Message as _, Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer as _},
@@ -479,69 +476,6 @@ fn read_topic(bootstrap: &str, topic: &str, isolation: &str) -> Vec<Record> {
     records
 }
 
-/// Counts pick-list keys seen by a `read_committed` reader while a test runs (to wait for
-/// progress; the final checks decode a fresh read of the whole topic).
-struct LiveCount {
-    keys: Arc<Mutex<HashSet<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl LiveCount {
-    fn start(bootstrap: &str) -> Self {
-        let keys = Arc::new(Mutex::new(HashSet::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let consumer = reader(bootstrap, "read_committed");
-        assign_all(&consumer, topics::PICKLISTS);
-        let thread = std::thread::spawn({
-            let (keys, stop) = (keys.clone(), stop.clone());
-            move || {
-                while !stop.load(Ordering::Relaxed) {
-                    if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200))
-                        && let Some(key) = message.key()
-                    {
-                        keys.lock()
-                            .unwrap()
-                            .insert(String::from_utf8_lossy(key).into_owned());
-                    }
-                }
-            }
-        });
-        Self {
-            keys,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.keys.lock().unwrap().len()
-    }
-
-    /// Waits until `n` distinct orders have a committed pick list, checking `alive` meanwhile.
-    fn wait_for(&self, n: usize, timeout: Duration, mut alive: impl FnMut()) {
-        let deadline = Instant::now() + timeout;
-        while self.count() < n {
-            alive();
-            assert!(
-                Instant::now() < deadline,
-                "only {} of {n} orders have a pick list after {timeout:?}",
-                self.count()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for LiveCount {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 /// What a full read of `grocery.picklist.v1` shows.
 #[derive(Debug)]
 struct PickListCount {
@@ -647,7 +581,7 @@ async fn ten_sigkills_of_transactional_instances_leave_exactly_one_pick_list_per
     const KILLS: usize = 10;
     const SEED: u64 = 0x5EED_0010;
     let suite = Suite::start("sigkill").await;
-    let live = LiveCount::start(&suite.bootstrap());
+    let live = LiveKeys::start(&suite.bootstrap(), topics::PICKLISTS, topics::PARTITIONS);
     let ids = ["fulfillment-0", "fulfillment-1"];
     let mut instances: Vec<Instance> = ids
         .iter()
@@ -736,7 +670,7 @@ async fn ten_sigkills_of_transactional_instances_leave_exactly_one_pick_list_per
 async fn a_fenced_zombie_fails_and_nothing_it_produced_is_visible() {
     const SEED: u64 = 0x5EED_0020;
     let suite = Suite::start("zombie").await;
-    let live = LiveCount::start(&suite.bootstrap());
+    let live = LiveKeys::start(&suite.bootstrap(), topics::PICKLISTS, topics::PARTITIONS);
     let mut a = suite.fulfillment("zombie-a", Some("fulfillment-zombie"));
     let first = spawn_orders(&suite, SEED, 3000, 300);
     let (held, produced) = a.wait_working(Duration::from_secs(120));
@@ -789,7 +723,7 @@ async fn a_fenced_zombie_fails_and_nothing_it_produced_is_visible() {
 async fn scale(name: &str, transactional: bool, seed: u64) -> usize {
     const ORDERS: usize = 6_000;
     let suite = Suite::start(name).await;
-    let live = LiveCount::start(&suite.bootstrap());
+    let live = LiveKeys::start(&suite.bootstrap(), topics::PICKLISTS, topics::PARTITIONS);
     let txn = |i: usize| transactional.then(|| format!("fulfillment-{i}"));
     let start = |i: usize| {
         let id = txn(i);
@@ -861,7 +795,7 @@ async fn a_broker_crash_loses_nothing_and_duplicates_nothing() {
     const ORDERS: usize = 10_000;
     let suite = Suite::start("broker-crash").await;
     let broker = suite.stack.kafka_broker().unwrap();
-    let live = LiveCount::start(&suite.bootstrap());
+    let live = LiveKeys::start(&suite.bootstrap(), topics::PICKLISTS, topics::PARTITIONS);
     let mut instances = vec![
         suite.fulfillment("crash-0", Some("fulfillment-0")),
         suite.fulfillment("crash-1", Some("fulfillment-1")),
@@ -944,7 +878,7 @@ async fn a_backlog_of_100_000_orders_becomes_100_000_pick_lists() {
     let producing = Instant::now();
     let orders = spawn_orders(&suite, 0x5EED_0050, ORDERS, 0).await.unwrap();
     let produced_in = producing.elapsed();
-    let live = LiveCount::start(&suite.bootstrap());
+    let live = LiveKeys::start(&suite.bootstrap(), topics::PICKLISTS, topics::PARTITIONS);
     let processing = Instant::now();
     let mut instance = suite.fulfillment("backlog-0", Some("fulfillment-0"));
     live.wait_for(ORDERS, Duration::from_secs(600), || {
@@ -995,7 +929,7 @@ async fn malformed_records_among_good_ones_are_dead_lettered_once() {
     }
     let mut instance = suite.fulfillment("malformed-0", Some("fulfillment-0"));
     let orders = good.await.unwrap();
-    let live = LiveCount::start(&suite.bootstrap());
+    let live = LiveKeys::start(&suite.bootstrap(), topics::PICKLISTS, topics::PARTITIONS);
     live.wait_for(GOOD, Duration::from_secs(300), || instance.assert_running());
     // The DLQ records of the malformed ones commit in the same transactions as the pick lists
     // of the good ones around them: once every good order has its pick list and the instance
