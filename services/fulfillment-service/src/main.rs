@@ -68,7 +68,7 @@ fn main() -> ExitCode {
                 client, shutdown, ..
             } = service;
             let pipeline = Arc::new(client.pipeline::<Order>(cli.group.clone()).await?);
-            shutdown.account_producer("pick-list producer", pipeline.producer());
+            shutdown.account_pipeline_producer("pick-list producer", pipeline.clone());
             shutdown.account_consumer("order consumer", pipeline.consumer().context());
             let metrics = Arc::new(metrics::Metrics::new());
             let server = metrics::serve(
