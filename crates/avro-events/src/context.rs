@@ -73,7 +73,7 @@ struct Shared {
     waiting: Mutex<Option<String>>,
     /// Whether `waiting` is set (read per record without taking the lock).
     is_waiting: AtomicBool,
-    /// Brokers whose connection failed, by name (`host:port/id`), since the statistics last
+    /// Brokers whose connection failed, by address (`host:port`), since the statistics last
     /// showed them connected. One entry per broker of the cluster at most.
     lost: Mutex<HashMap<String, Lost>>,
 }
@@ -81,6 +81,9 @@ struct Shared {
 /// A broker connection that failed, as kept in [`Shared::lost`].
 #[derive(Debug, Clone)]
 struct Lost {
+    /// librdkafka's name of the broker (`host:port/id`), or `host:port (TxnCoordinator)` while
+    /// only its connection as a coordinator failed.
+    name: String,
     reason: String,
     since: Instant,
     last: Instant,
@@ -91,7 +94,8 @@ struct Lost {
 #[non_exhaustive]
 pub struct LostBroker {
     /// librdkafka's name of the broker: `host:port/node-id` (`host:port/bootstrap` for a
-    /// bootstrap address).
+    /// bootstrap address), or `host:port (TxnCoordinator)` (`GroupCoordinator`) while only the
+    /// connection librdkafka keeps to it as a coordinator was reported failed.
     pub name: String,
     /// librdkafka's latest description of the failure (e.g. `Disconnected (after 5012ms in
     /// state UP)`, `Connect to ipv4#127.0.0.1:9092 failed: Connection refused`).
@@ -431,18 +435,19 @@ impl KafkaContext {
     }
 
     /// The brokers this client lost its connection to (librdkafka's error callback reported a
-    /// transport failure naming them: disconnected, connection refused), oldest first. A
-    /// broker leaves the list when a later statistics sample shows it connected (`UP`) or not
-    /// needed by this client (`INIT`), or a minute after the failure once the samples no longer
-    /// list it (the cluster's metadata dropped it). The failure is seen within milliseconds, so
+    /// transport failure naming them, or naming the coordinator connection to them:
+    /// disconnected, connection refused), oldest first. A broker leaves the list when a later
+    /// statistics sample shows it connected (`UP`) or not needed by this client (`INIT`), or a
+    /// minute after the failure once the samples no longer list it (the cluster's metadata
+    /// dropped it). The failure is seen within milliseconds, so
     /// a health check reports a broker lost for a moment between two statistics samples;
     /// without `statistics.interval.ms` entries leave only through a new context.
     pub fn lost_brokers(&self) -> Vec<LostBroker> {
         let now = Instant::now();
         let mut lost: Vec<LostBroker> = lock(&self.shared.lost)
-            .iter()
-            .map(|(name, lost)| LostBroker {
-                name: name.clone(),
+            .values()
+            .map(|lost| LostBroker {
+                name: lost.name.clone(),
                 reason: lost.reason.clone(),
                 since: now.saturating_duration_since(lost.since),
             })
@@ -451,39 +456,62 @@ impl KafkaContext {
         lost
     }
 
-    /// Records a transport failure of the broker `reason` names (`host:port/id: …`).
+    /// Records a transport failure of the broker `reason` names: `host:port/id: …` for a
+    /// broker, `TxnCoordinator: host:port: …` (or `GroupCoordinator`) for the connection
+    /// librdkafka keeps to a coordinator.
     fn broker_failed(&self, reason: &str) {
-        let Some((name, what)) = reason.split_once(": ") else {
+        let Some((first, rest)) = reason.split_once(": ") else {
             return;
         };
-        if !name.contains('/') {
-            return;
-        }
+        let (name, address, what) = match first.rsplit_once('/') {
+            Some((address, _)) if address.contains(':') => (first.to_owned(), address, rest),
+            Some(_) => return,
+            None => match rest.split_once(": ") {
+                Some((address, what)) if !first.contains(':') && address.contains(':') => {
+                    (format!("{address} ({first})"), address, what)
+                }
+                _ => return,
+            },
+        };
         let now = Instant::now();
         let mut lost = lock(&self.shared.lost);
-        lost.entry(name.to_owned())
+        lost.entry(address.to_owned())
             .and_modify(|entry| {
                 what.clone_into(&mut entry.reason);
                 entry.last = now;
+                // A broker's own name (`host:port/id`) rather than a coordinator's.
+                if name.contains('/') {
+                    entry.name.clone_from(&name);
+                }
             })
             .or_insert_with(|| Lost {
+                name,
                 reason: what.to_owned(),
                 since: now,
                 last: now,
             });
     }
 
-    /// Forgets the lost brokers a statistics sample shows connected or not needed, and those
-    /// it no longer lists a while after their last failure.
+    /// Forgets the lost brokers a statistics sample shows connected (`UP`) or not needed
+    /// (`INIT`), and those it no longer lists a while after their last failure.
     fn brokers_seen(&self, statistics: &Statistics) {
         let mut lost = lock(&self.shared.lost);
         if lost.is_empty() {
             return;
         }
         let now = Instant::now();
-        lost.retain(|name, entry| match statistics.brokers.get(name) {
-            Some(broker) => broker.state != "UP" && broker.state != "INIT",
-            None => now.saturating_duration_since(entry.last) < LOST_BROKER_FORGOTTEN_AFTER,
+        lost.retain(|address, entry| {
+            let mut states = statistics.brokers.values().filter_map(|broker| {
+                let (at, id) = broker.name.rsplit_once('/')?;
+                (at == address && id.parse::<i32>().is_ok()).then_some(broker.state.as_str())
+            });
+            match states.next() {
+                None => now.saturating_duration_since(entry.last) < LOST_BROKER_FORGOTTEN_AFTER,
+                Some(state) => {
+                    let mut states = std::iter::once(state).chain(states);
+                    !states.any(|state| state == "UP" || state == "INIT")
+                }
+            }
         });
     }
 
@@ -735,14 +763,21 @@ mod tests {
             transport.clone(),
             "127.0.0.1:39001/2: Connect to ipv4#127.0.0.1:39001 failed: Connection refused (after 0ms in state CONNECT)",
         );
-        context.error(transport, "Disconnected without a broker name");
+        context.error(transport.clone(), "Disconnected without a broker name");
+        context.error(transport, "GroupCoordinator: Disconnected: no address");
         context.error(
             KafkaError::Global(RDKafkaErrorCode::MessageTimedOut),
             "127.0.0.1:39002/3: not a transport failure",
         );
+        // The coordinator connection to another broker, named by its address.
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure),
+            "TxnCoordinator: 127.0.0.1:39003: Connect to ipv4#127.0.0.1:39003 failed: Connection refused (after 0ms in state CONNECT)",
+        );
         let lost = context.lost_brokers();
-        assert_eq!(lost.len(), 1, "{lost:?}");
+        assert_eq!(lost.len(), 2, "{lost:?}");
         assert_eq!(lost[0].name, "127.0.0.1:39001/2");
+        assert_eq!(lost[1].name, "127.0.0.1:39003 (TxnCoordinator)");
         assert!(
             lost[0]
                 .reason
