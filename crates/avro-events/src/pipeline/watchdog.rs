@@ -84,7 +84,7 @@ impl Drop for Running {
             info!(
                 operation = %self.operation,
                 after_s = self.started.elapsed().as_secs(),
-                still_stuck = left,
+                still_running = left,
                 "an abandoned transaction call returned; its producer is released"
             );
         }
