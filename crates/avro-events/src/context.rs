@@ -10,7 +10,8 @@
 //! [`KafkaContext`] is the rdkafka context of every client the library creates. Besides calling
 //! the hooks, it keeps the state the typed clients act on, whatever the hooks do: which
 //! partitions a consumer owns (and since which assignment), whether the brokers are reachable,
-//! whether a broker refused the client's credentials, and the latest librdkafka statistics.
+//! whether a broker refused the client's credentials, which brokers it lost the connection to
+//! ([`KafkaContext::lost_brokers`]), and the latest librdkafka statistics.
 //!
 //! **Statistics.** With `statistics.interval.ms` set (Confluent's property name, in
 //! `client.properties` or `GROCERY_STATISTICS_INTERVAL_MS`; librdkafka's default, 0, turns
@@ -26,6 +27,7 @@ use std::{
         Arc, Mutex, MutexGuard, OnceLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
+    time::{Duration, Instant},
 };
 
 /// librdkafka's statistics (rdkafka's parsed form of its JSON), as kept by
@@ -71,7 +73,40 @@ struct Shared {
     waiting: Mutex<Option<String>>,
     /// Whether `waiting` is set (read per record without taking the lock).
     is_waiting: AtomicBool,
+    /// Brokers whose connection failed, by address (`host:port`), since the statistics last
+    /// showed them connected. One entry per broker of the cluster at most.
+    lost: Mutex<HashMap<String, Lost>>,
 }
+
+/// A broker connection that failed, as kept in [`Shared::lost`].
+#[derive(Debug, Clone)]
+struct Lost {
+    /// librdkafka's name of the broker (`host:port/id`), or `host:port (TxnCoordinator)` while
+    /// only its connection as a coordinator failed.
+    name: String,
+    reason: String,
+    since: Instant,
+    last: Instant,
+}
+
+/// A broker this client lost its connection to, as [`KafkaContext::lost_brokers`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LostBroker {
+    /// librdkafka's name of the broker: `host:port/node-id` (`host:port/bootstrap` for a
+    /// bootstrap address), or `host:port (TxnCoordinator)` (`GroupCoordinator`) while only the
+    /// connection librdkafka keeps to it as a coordinator was reported failed.
+    pub name: String,
+    /// librdkafka's latest description of the failure (e.g. `Disconnected (after 5012ms in
+    /// state UP)`, `Connect to ipv4#127.0.0.1:9092 failed: Connection refused`).
+    pub reason: String,
+    /// How long ago the first failure since the broker was last seen connected was reported.
+    pub since: Duration,
+}
+
+/// How long a lost broker stays listed once librdkafka no longer lists it at all (the
+/// cluster's metadata dropped it, as KRaft does with a broker that stopped heartbeating).
+const LOST_BROKER_FORGOTTEN_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default)]
 struct Owned {
@@ -291,6 +326,7 @@ impl KafkaContext {
                 statistics: Mutex::new(None),
                 waiting: Mutex::new(None),
                 is_waiting: AtomicBool::new(false),
+                lost: Mutex::default(),
             }),
             hooks,
         }
@@ -398,6 +434,87 @@ impl KafkaContext {
         lock(&self.shared.statistics).clone()
     }
 
+    /// The brokers this client lost its connection to (librdkafka's error callback reported a
+    /// transport failure naming them, or naming the coordinator connection to them:
+    /// disconnected, connection refused), oldest first. A broker leaves the list when a later
+    /// statistics sample shows it connected (`UP`) or not needed by this client (`INIT`), or a
+    /// minute after the failure once the samples no longer list it (the cluster's metadata
+    /// dropped it). The failure is seen within milliseconds, so
+    /// a health check reports a broker lost for a moment between two statistics samples;
+    /// without `statistics.interval.ms` entries leave only through a new context.
+    pub fn lost_brokers(&self) -> Vec<LostBroker> {
+        let now = Instant::now();
+        let mut lost: Vec<LostBroker> = lock(&self.shared.lost)
+            .values()
+            .map(|lost| LostBroker {
+                name: lost.name.clone(),
+                reason: lost.reason.clone(),
+                since: now.saturating_duration_since(lost.since),
+            })
+            .collect();
+        lost.sort_by(|a, b| b.since.cmp(&a.since).then_with(|| a.name.cmp(&b.name)));
+        lost
+    }
+
+    /// Records a transport failure of the broker `reason` names: `host:port/id: …` for a
+    /// broker, `TxnCoordinator: host:port: …` (or `GroupCoordinator`) for the connection
+    /// librdkafka keeps to a coordinator.
+    fn broker_failed(&self, reason: &str) {
+        let Some((first, rest)) = reason.split_once(": ") else {
+            return;
+        };
+        let (name, address, what) = match first.rsplit_once('/') {
+            Some((address, _)) if address.contains(':') => (first.to_owned(), address, rest),
+            Some(_) => return,
+            None => match rest.split_once(": ") {
+                Some((address, what)) if !first.contains(':') && address.contains(':') => {
+                    (format!("{address} ({first})"), address, what)
+                }
+                _ => return,
+            },
+        };
+        let now = Instant::now();
+        let mut lost = lock(&self.shared.lost);
+        lost.entry(address.to_owned())
+            .and_modify(|entry| {
+                what.clone_into(&mut entry.reason);
+                entry.last = now;
+                // A broker's own name (`host:port/id`) rather than a coordinator's.
+                if name.contains('/') {
+                    entry.name.clone_from(&name);
+                }
+            })
+            .or_insert_with(|| Lost {
+                name,
+                reason: what.to_owned(),
+                since: now,
+                last: now,
+            });
+    }
+
+    /// Forgets the lost brokers a statistics sample shows connected (`UP`) or not needed
+    /// (`INIT`), and those it no longer lists a while after their last failure.
+    fn brokers_seen(&self, statistics: &Statistics) {
+        let mut lost = lock(&self.shared.lost);
+        if lost.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        lost.retain(|address, entry| {
+            let mut states = statistics.brokers.values().filter_map(|broker| {
+                let (at, id) = broker.name.rsplit_once('/')?;
+                (at == address && id.parse::<i32>().is_ok()).then_some(broker.state.as_str())
+            });
+            match states.next() {
+                None => now.saturating_duration_since(entry.last) < LOST_BROKER_FORGOTTEN_AFTER,
+                Some(state) => {
+                    let mut states = std::iter::once(state).chain(states);
+                    !states.any(|state| state == "UP" || state == "INIT")
+                }
+            }
+        });
+    }
+
     /// Why the consumer of this context is waiting instead of handing out its next record:
     /// the record's writer schema cannot be fetched or used
     /// ([`Error::is_schema_unavailable`](crate::Error::is_schema_unavailable)) or the Schema
@@ -446,6 +563,7 @@ fn broker_refused_credentials(code: RDKafkaErrorCode, reason: &str) -> bool {
 impl ClientContext for KafkaContext {
     fn stats(&self, statistics: Statistics) {
         self.hooks.statistics(self.client, &statistics);
+        self.brokers_seen(&statistics);
         *lock(&self.shared.statistics) = Some(Arc::new(statistics));
     }
 
@@ -471,6 +589,10 @@ impl ClientContext for KafkaContext {
             Some(code) if matches!(error, KafkaError::Global(RDKafkaErrorCode::Fatal)) => {
                 let refusal = self.refuse(code, reason);
                 self.hooks.fatal(self.client, &refusal);
+            }
+            Some(RDKafkaErrorCode::BrokerTransportFailure) => {
+                self.broker_failed(reason);
+                self.hooks.error(self.client, &error, reason);
             }
             _ => self.hooks.error(self.client, &error, reason),
         }
@@ -624,5 +746,43 @@ mod tests {
         );
         assert_eq!(context.rebalances(), before + 1);
         assert_eq!(context.owned_partitions().len(), 3);
+    }
+
+    /// A broker connection that fails is listed at once, named as librdkafka names it, and
+    /// the latest reason kept; errors that name no broker are not.
+    #[test]
+    fn a_failed_broker_connection_is_listed_by_the_error_callback() {
+        let context = KafkaContext::new("consumer");
+        assert!(context.lost_brokers().is_empty());
+        let transport = KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure);
+        context.error(
+            transport.clone(),
+            "127.0.0.1:39001/2: Disconnected: connection closed by peer (after 40845ms in state UP)",
+        );
+        context.error(
+            transport.clone(),
+            "127.0.0.1:39001/2: Connect to ipv4#127.0.0.1:39001 failed: Connection refused (after 0ms in state CONNECT)",
+        );
+        context.error(transport.clone(), "Disconnected without a broker name");
+        context.error(transport, "GroupCoordinator: Disconnected: no address");
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::MessageTimedOut),
+            "127.0.0.1:39002/3: not a transport failure",
+        );
+        // The coordinator connection to another broker, named by its address.
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure),
+            "TxnCoordinator: 127.0.0.1:39003: Connect to ipv4#127.0.0.1:39003 failed: Connection refused (after 0ms in state CONNECT)",
+        );
+        let lost = context.lost_brokers();
+        assert_eq!(lost.len(), 2, "{lost:?}");
+        assert_eq!(lost[0].name, "127.0.0.1:39001/2");
+        assert_eq!(lost[1].name, "127.0.0.1:39003 (TxnCoordinator)");
+        assert!(
+            lost[0]
+                .reason
+                .starts_with("Connect to ipv4#127.0.0.1:39001 failed"),
+            "{lost:?}"
+        );
     }
 }

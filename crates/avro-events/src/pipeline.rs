@@ -29,6 +29,21 @@
 //! nothing is committed past the input, which is read again once the limit or the right is
 //! changed and the pipeline restarted.
 //!
+//! ## A transaction call that never returns
+//!
+//! Each blocking transaction call gets a 30 s timeout, but librdkafka does not always honour
+//! it: `send_offsets_to_transaction` can wait for good for a group coordinator whose broker
+//! was killed (librdkafka 2.12, confluentinc/librdkafka#5456 and #5511). A watchdog stops
+//! waiting 10 s past the timeout: the stuck producer is given up and replaced by a new one with
+//! the same `transactional.id`, whose initialisation fences the old one (the coordinator ends
+//! its transaction; anything it sends later is refused), and the consumer is rewound to the
+//! committed offsets of the batch's partitions, read once the old transaction is settled. One
+//! `WARN` line says which call was stuck; [`Pipeline::stalled`] says so from the moment the
+//! call is late until the next commit, and [`PipelineStats::producers_replaced`] counts the
+//! replacements. The abandoned call keeps a thread and its producer's resources until it
+//! returns (usually once the lost broker is back); with more than two still stuck the
+//! pipeline stops with [`Error::Fatal`] instead of abandoning more.
+//!
 //! ## Outages of the outputs' registry
 //!
 //! An output that cannot be encoded for a reason that may pass (its subject not registered yet
@@ -50,7 +65,7 @@
 use std::{
     collections::{BTreeMap, btree_map},
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, RwLock,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -63,6 +78,9 @@ use rdkafka::{
     Offset, TopicPartitionList, consumer::Consumer as _, error::KafkaError, producer::Producer as _,
 };
 use tracing::{debug, debug_span, error, info, warn};
+
+mod replace;
+mod watchdog;
 
 use crate::{
     Consumer, ConsumerOptions, Error, Event, IntoOutputs, Outputs, Producer, Received, RecordMeta,
@@ -88,6 +106,9 @@ pub struct PipelineStats {
     pub transactions: AtomicU64,
     /// Transactions aborted (transactional mode only); their inputs were read again.
     pub aborted: AtomicU64,
+    /// Transactional producers replaced because a transaction call did not return (see the
+    /// [module docs](self)); their transactions' inputs were read again.
+    pub producers_replaced: AtomicU64,
     /// Outputs counted in `produced`, per topic.
     per_topic: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -154,8 +175,13 @@ impl From<String> for PipelineOptions {
 /// A consume-transform-produce loop from `In` to `Out` events.
 #[derive(Debug)]
 pub struct Pipeline<In: Event> {
+    shared: Arc<Shared>,
     consumer: Consumer<In>,
-    producer: Producer,
+    /// The producer the outputs go through; in transactional mode replaced when a transaction
+    /// call is stuck.
+    producer: RwLock<Arc<Producer>>,
+    /// Bounds the blocking transaction calls.
+    watchdog: watchdog::Watchdog,
     options: PipelineOptions,
     transactional: bool,
     stats: Arc<PipelineStats>,
@@ -196,12 +222,31 @@ enum Failure {
     Abort(Error),
     /// The producer cannot go on.
     Fatal(Error),
+    /// The call did not return within the watchdog's bound: replace the producer.
+    Stuck(watchdog::Stuck),
 }
 
 impl Failure {
     fn into_error(self) -> Error {
         match self {
             Self::Retry(e) | Self::Abort(e) | Self::Fatal(e) => e,
+            Self::Stuck(stuck) => stuck.into_error(),
+        }
+    }
+}
+
+impl watchdog::Stuck {
+    /// The error of a stuck call the pipeline cannot recover from.
+    fn into_error(self) -> Error {
+        Error::Fatal {
+            operation: self.operation,
+            reason: format!(
+                "did not return within {} s; {} abandoned transaction calls still running \
+                 (at most {} are allowed): restart the process",
+                self.waited.as_secs(),
+                self.stuck,
+                watchdog::MAX_STUCK
+            ),
         }
     }
 }
@@ -301,7 +346,7 @@ impl<In: Event> Pipeline<In> {
     /// Creates the consumer and the producer from `shared`
     /// ([`Client::pipeline`](crate::Client::pipeline)). Transactions are used when the
     /// configuration has a `transactional.id`.
-    pub(crate) async fn create(shared: &Shared, options: PipelineOptions) -> Result<Self> {
+    pub(crate) async fn create(shared: &Arc<Shared>, options: PipelineOptions) -> Result<Self> {
         let transactional = shared.settings.kafka.transactional();
         let mode = if transactional {
             Mode::Transactional
@@ -313,8 +358,10 @@ impl<In: Event> Pipeline<In> {
             Consumer::<In>::create(shared, options.consumer.clone(), &[In::TOPIC], mode).await?;
         info!(transactional, "pipeline ready");
         Ok(Self {
+            shared: shared.clone(),
             consumer,
-            producer,
+            producer: RwLock::new(Arc::new(producer)),
+            watchdog: watchdog::Watchdog::default(),
             options,
             transactional,
             stats: Arc::default(),
@@ -367,14 +414,20 @@ impl<In: Event> Pipeline<In> {
         !self.consumer.context().brokers_down() && !self.producer_context().brokers_down()
     }
 
-    /// The producer the outputs go through (e.g. to count the records still in flight).
-    pub fn producer(&self) -> &Producer {
-        &self.producer
+    /// The producer the outputs go through now (e.g. to count the records still in flight).
+    /// In transactional mode a producer whose transaction call is stuck is replaced by a new
+    /// one (see the [module docs](self)): ask again rather than keep the answer.
+    pub fn producer(&self) -> Arc<Producer> {
+        self.producer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
-    /// The producer's client context (statistics, broker reachability).
-    pub fn producer_context(&self) -> &KafkaContext {
-        self.producer.context()
+    /// The client context of the producer the outputs go through now (statistics, broker
+    /// reachability).
+    pub fn producer_context(&self) -> KafkaContext {
+        self.producer().context().clone()
     }
 
     /// Whether the brokers can be reached now: true at once when no outage was reported,
@@ -496,7 +549,7 @@ impl<In: Event> Pipeline<In> {
                 }) => {
                     let dlq_topic = self.consumer.dead_letter_topic(&meta.topic);
                     let pending = self
-                        .producer
+                        .producer()
                         .enqueue_dead_letter(&dlq_topic, &message, &meta.location(), &error)
                         .await?;
                     self.consumer
@@ -522,7 +575,7 @@ impl<In: Event> Pipeline<In> {
                 break;
             }
         }
-        self.producer.flush(Duration::from_secs(30)).await?;
+        self.producer().flush(Duration::from_secs(30)).await?;
         self.consumer.close().await
     }
 
@@ -544,7 +597,7 @@ impl<In: Event> Pipeline<In> {
             span.record("trace_id", tracing::field::display(parent.trace_id()));
         }
         let (_, mut otel) = trace::start_span(
-            self.producer.spans(),
+            self.producer().spans(),
             "process",
             SpanKind::Consumer,
             &meta.topic,
@@ -564,9 +617,10 @@ impl<In: Event> Pipeline<In> {
         parent: Option<&TraceContext>,
     ) -> Result<Vec<PendingDelivery>> {
         let mut deliveries = Vec::with_capacity(records.len());
+        let producer = self.producer();
         for out in records {
             let out = out.as_ref();
-            let pending = (|| out.enqueue(&self.producer, parent))
+            let pending = (|| out.enqueue(&producer, parent))
                 .retry(self.output_backoff())
                 .when(may_pass)
                 .notify(|error, wait| {
@@ -594,23 +648,46 @@ impl<In: Event> Pipeline<In> {
                 () = &mut shutdown => break,
                 polled = self.consumer.poll() => polled?,
             };
-            self.txn(KafkaOperation::BeginTransaction, |p| p.begin_transaction())
-                .await
-                .map_err(Failure::into_error)?;
+            // One producer per batch: a replacement takes effect with the next one.
+            let producer = self.producer();
             let mut batch = Batch::default();
-            let filled = self.fill_batch(first, &mut transform, &mut batch).await;
-            let outcome = match filled {
-                Ok(()) => self.commit_batch(&batch).await,
-                // An input whose schema cannot be fetched or used, with
-                // `schema.unavailable.action=fail`, ends the pipeline as it ends a consumer.
-                Err(error)
-                    if refused_for_good(&error)
-                        || error.is_schema_unavailable()
-                        || matches!(error, Error::Fatal { .. }) =>
-                {
-                    Err(Failure::Fatal(error))
+            let begun = self
+                .txn(&producer, KafkaOperation::BeginTransaction, |p| {
+                    p.begin_transaction()
+                })
+                .await;
+            let outcome = match begun {
+                Err(Failure::Stuck(stuck)) => {
+                    let meta = polled_meta(&first);
+                    batch.enter(
+                        (meta.topic.clone(), meta.partition),
+                        meta.offset,
+                        self.consumer
+                            .context()
+                            .assignment_of(&meta.topic, meta.partition),
+                    );
+                    Err(Failure::Stuck(stuck))
                 }
-                Err(error) => Err(Failure::Abort(error)),
+                Err(failure) => return Err(failure.into_error()),
+                Ok(()) => {
+                    let filled = self
+                        .fill_batch(&producer, first, &mut transform, &mut batch)
+                        .await;
+                    match filled {
+                        Ok(()) => self.commit_batch(&producer, &batch).await,
+                        // An input whose schema cannot be fetched or used, with
+                        // `schema.unavailable.action=fail`, ends the pipeline as it ends a
+                        // consumer.
+                        Err(error)
+                            if refused_for_good(&error)
+                                || error.is_schema_unavailable()
+                                || matches!(error, Error::Fatal { .. }) =>
+                        {
+                            Err(Failure::Fatal(error))
+                        }
+                        Err(error) => Err(Failure::Abort(error)),
+                    }
+                }
             };
             match outcome {
                 Ok(()) => {
@@ -629,7 +706,11 @@ impl<In: Event> Pipeline<In> {
                 }
                 Err(Failure::Abort(error) | Failure::Retry(error)) => {
                     // Abort and rewind first: no transaction stays open through the wait.
-                    self.abort(&batch).await?;
+                    let aborted = tokio::select! {
+                        aborted = self.abort(&producer, &batch) => aborted,
+                        () = &mut shutdown => break,
+                    };
+                    aborted?;
                     let wait = backoff.next().unwrap_or(MAX_OUTPUT_BACKOFF);
                     warn!(%error, backoff_ms = wait.as_millis() as u64, "transaction aborted; its inputs are read again after the backoff");
                     if may_pass(&error) {
@@ -640,9 +721,17 @@ impl<In: Event> Pipeline<In> {
                         () = tokio::time::sleep(wait) => {}
                     }
                 }
+                Err(Failure::Stuck(stuck)) => {
+                    // Shutdown meanwhile: nothing was committed past the batch's inputs.
+                    let replaced = tokio::select! {
+                        replaced = self.replace_producer(&producer, stuck, &batch) => replaced,
+                        () = &mut shutdown => break,
+                    };
+                    replaced?;
+                }
                 Err(Failure::Fatal(error)) => {
                     error!(%error, "stopping: the transaction is aborted and nothing is committed past its inputs");
-                    let _ = self.abort(&batch).await;
+                    let _ = self.abort(&producer, &batch).await;
                     return Err(error);
                 }
             }
@@ -651,11 +740,12 @@ impl<In: Event> Pipeline<In> {
     }
 
     /// Reads up to `batch_size` inputs (or for `batch_linger`) into `batch`, queues their
-    /// outputs and dead-letter records in the open transaction, and waits for the
+    /// outputs and dead-letter records in `producer`'s open transaction, and waits for the
     /// acknowledgements. Each input's partition is entered in `batch` before anything is
     /// written for it, so that an abort after any error rewinds it.
     async fn fill_batch<O, F>(
         &self,
+        producer: &Producer,
         first: Polled<In>,
         transform: &mut F,
         batch: &mut Batch,
@@ -671,11 +761,7 @@ impl<In: Event> Pipeline<In> {
         let mut deliveries = Vec::new();
         while let Some(polled) = next.take() {
             count += 1;
-            let meta = match &polled {
-                Polled::Event(received) => &received.meta,
-                Polled::Tombstone(tombstone) => &tombstone.meta,
-                Polled::Poison { meta, .. } => meta,
-            };
+            let meta = polled_meta(&polled);
             batch.enter(
                 (meta.topic.clone(), meta.partition),
                 meta.offset,
@@ -688,7 +774,7 @@ impl<In: Event> Pipeline<In> {
                     for out in outputs.into_records() {
                         // No waiting inside the transaction: an error that may pass aborts the
                         // batch, which is read again after a backoff.
-                        deliveries.push(out.enqueue(&self.producer, parent.as_ref()).await?);
+                        deliveries.push(out.enqueue(producer, parent.as_ref()).await?);
                         batch.produced.push(out.topic());
                     }
                 }
@@ -709,7 +795,7 @@ impl<In: Event> Pipeline<In> {
                         transactional: true,
                     });
                     deliveries.push(
-                        self.producer
+                        producer
                             .enqueue_dead_letter(&dlq_topic, &message, &meta.location(), &error)
                             .await?,
                     );
@@ -739,7 +825,7 @@ impl<In: Event> Pipeline<In> {
 
     /// Sends the batch's offsets to the transaction and commits it; aborts instead when one of
     /// its partitions was revoked (or revoked and assigned again) while it was filled.
-    async fn commit_batch(&self, batch: &Batch) -> Result<(), Failure> {
+    async fn commit_batch(&self, producer: &Producer, batch: &Batch) -> Result<(), Failure> {
         let context = self.consumer.context();
         if let Some((topic, partition)) =
             batch.still_owned(|topic, partition| context.assignment_of(topic, partition))
@@ -761,24 +847,34 @@ impl<In: Event> Pipeline<In> {
         })?;
         let tpl = offsets_tpl(&batch.next).map_err(Failure::Fatal)?;
         let metadata = Arc::new(metadata);
-        self.retrying(KafkaOperation::SendOffsetsToTransaction, move |p| {
-            p.send_offsets_to_transaction(&tpl, &metadata, Duration::from_secs(30))
-        })
+        self.retrying(
+            producer,
+            KafkaOperation::SendOffsetsToTransaction,
+            move |p| p.send_offsets_to_transaction(&tpl, &metadata, watchdog::CALL_TIMEOUT),
+        )
         .await?;
-        self.retrying(KafkaOperation::CommitTransaction, |p| {
-            p.commit_transaction(Duration::from_secs(30))
+        self.retrying(producer, KafkaOperation::CommitTransaction, |p| {
+            p.commit_transaction(watchdog::CALL_TIMEOUT)
         })
         .await
     }
 
     /// Aborts the open transaction and rewinds the consumer to the batch's first inputs, in the
-    /// partitions whose assignment is still the one the batch read them under.
-    async fn abort(&self, batch: &Batch) -> Result<()> {
-        self.retrying(KafkaOperation::AbortTransaction, |p| {
-            p.abort_transaction(Duration::from_secs(30))
-        })
-        .await
-        .map_err(Failure::into_error)?;
+    /// partitions whose assignment is still the one the batch read them under. An abort that
+    /// does not return in time replaces the producer instead.
+    async fn abort(&self, producer: &Producer, batch: &Batch) -> Result<()> {
+        let aborted = self
+            .retrying(producer, KafkaOperation::AbortTransaction, |p| {
+                p.abort_transaction(watchdog::CALL_TIMEOUT)
+            })
+            .await;
+        match aborted {
+            Ok(()) => {}
+            Err(Failure::Stuck(stuck)) => {
+                return self.replace_producer(producer, stuck, batch).await;
+            }
+            Err(failure) => return Err(failure.into_error()),
+        }
         self.stats.aborted.fetch_add(1, Ordering::Relaxed);
         let context = self.consumer.context();
         let to = batch.rewind_targets(|topic, partition| context.assignment_of(topic, partition));
@@ -786,14 +882,19 @@ impl<In: Event> Pipeline<In> {
     }
 
     /// Runs a transaction call, retrying it while Kafka calls its failure retriable.
-    async fn retrying<F>(&self, operation: KafkaOperation, call: F) -> Result<(), Failure>
+    async fn retrying<F>(
+        &self,
+        producer: &Producer,
+        operation: KafkaOperation,
+        call: F,
+    ) -> Result<(), Failure>
     where
         F: Fn(&TxnProducer) -> rdkafka::error::KafkaResult<()> + Send + Sync + 'static,
     {
         let call = Arc::new(call);
         (|| {
             let call = call.clone();
-            self.txn(operation, move |p| call(p))
+            self.txn(producer, operation, move |p| call(p))
         })
         .retry(crate::retry::exponential(
             Duration::from_millis(100),
@@ -809,17 +910,40 @@ impl<In: Event> Pipeline<In> {
         .await
     }
 
-    /// Runs a blocking transaction call of the producer on the blocking pool and classifies
-    /// its failure.
-    async fn txn<T, F>(&self, operation: KafkaOperation, call: F) -> Result<T, Failure>
+    /// Runs a blocking transaction call of `producer` on the blocking pool, under the
+    /// watchdog, and classifies its failure.
+    async fn txn<T, F>(
+        &self,
+        producer: &Producer,
+        operation: KafkaOperation,
+        call: F,
+    ) -> Result<T, Failure>
     where
         T: Send + 'static,
         F: FnOnce(&TxnProducer) -> rdkafka::error::KafkaResult<T> + Send + 'static,
     {
-        let producer = self.producer.rdkafka().clone();
-        let result = tokio::task::spawn_blocking(move || call(&producer))
+        let native = producer.rdkafka().clone();
+        let late = || {
+            let reason = format!(
+                "the transaction call '{operation}' has not returned for {} s; the producer is \
+                 replaced if it has not after {} s",
+                watchdog::CALL_TIMEOUT.as_secs(),
+                self.watchdog.bound().as_secs()
+            );
+            warn!(%operation, timeout_s = watchdog::CALL_TIMEOUT.as_secs(), "a transaction call is late");
+            self.set_stall(Some(reason));
+        };
+        let result = self
+            .watchdog
+            .run(
+                operation,
+                move || call(&native),
+                watchdog::CALL_TIMEOUT,
+                late,
+            )
             .await
-            .map_err(|_| {
+            .map_err(Failure::Stuck)?
+            .ok_or_else(|| {
                 Failure::Fatal(Error::Kafka {
                     operation,
                     topic: None,
@@ -833,7 +957,7 @@ impl<In: Event> Pipeline<In> {
                 }
                 _ => (true, false, false),
             };
-            let context = self.producer.context();
+            let context = producer.context();
             if fatal && let Some(refusal) = context.refusal() {
                 return Failure::Fatal(context.refusal_error(refusal, operation));
             }
@@ -852,6 +976,15 @@ impl<In: Event> Pipeline<In> {
                 Failure::Fatal(error)
             }
         })
+    }
+}
+
+/// Where `polled` was read.
+fn polled_meta<In>(polled: &Polled<In>) -> &RecordMeta {
+    match polled {
+        Polled::Event(received) => &received.meta,
+        Polled::Tombstone(tombstone) => &tombstone.meta,
+        Polled::Poison { meta, .. } => meta,
     }
 }
 

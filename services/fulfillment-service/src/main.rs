@@ -14,8 +14,10 @@
 //!
 //! `--listen` serves `GET /metrics` (Prometheus/OpenMetrics text: the service's counters, the
 //! consumer lag and the client metrics from librdkafka's statistics) and `GET /health` (`ok`;
-//! `503` while no broker answers; `200 ok; degraded: not connected to <broker> <state>` while
-//! some brokers of a cluster are lost). Each
+//! `503` while no broker answers or while the pipeline is stalled, e.g. replacing a stuck
+//! transactional producer; `200 ok; degraded: not connected to <broker> …` while some brokers
+//! of a cluster are lost, named from the clients' error callback as soon as a connection fails
+//! and from librdkafka's statistics). Each
 //! pick list (and each status) continues its order's W3C trace (`traceparent` header); with
 //! `RUST_LOG=info,fulfillment_service=debug` each order's `trace_id` is logged.
 //! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`
@@ -68,7 +70,7 @@ fn main() -> ExitCode {
                 client, shutdown, ..
             } = service;
             let pipeline = Arc::new(client.pipeline::<Order>(cli.group.clone()).await?);
-            shutdown.account_producer("pick-list producer", pipeline.producer());
+            shutdown.account_pipeline_producer("pick-list producer", pipeline.clone());
             shutdown.account_consumer("order consumer", pipeline.consumer().context());
             let metrics = Arc::new(metrics::Metrics::new());
             let server = metrics::serve(

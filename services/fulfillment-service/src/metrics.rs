@@ -33,6 +33,7 @@ pub(crate) struct Metrics {
     produced: Counter,
     statuses: Counter,
     dead_lettered: Counter,
+    producers_replaced: Counter,
     /// Seconds from `order_time` to the pick list being built.
     pub(crate) latency: Histogram,
     lag: Gauge,
@@ -82,6 +83,12 @@ impl Metrics {
             "Records not yet read, summed over the partitions assigned to this instance (librdkafka statistics)",
             lag.clone(),
         );
+        let producers_replaced = Counter::default();
+        registry.register(
+            "fulfillment_transactional_producers_replaced",
+            "Transactional producers replaced because a transaction call did not return (the library's watchdog)",
+            producers_replaced.clone(),
+        );
         let assigned = Gauge::default();
         registry.register(
             "fulfillment_assigned_partitions",
@@ -94,6 +101,7 @@ impl Metrics {
             produced,
             statuses,
             dead_lettered,
+            producers_replaced,
             latency,
             lag,
             assigned,
@@ -109,6 +117,10 @@ impl Metrics {
         catch_up(&self.produced, stats.produced_to(PickList::TOPIC));
         catch_up(&self.statuses, stats.produced_to(OrderStatus::TOPIC));
         catch_up(&self.dead_lettered, pipeline.consumer().dead_lettered());
+        catch_up(
+            &self.producers_replaced,
+            stats.producers_replaced.load(Ordering::Relaxed),
+        );
         let consumer = pipeline.consumer().context();
         let owned = consumer.owned_partitions().len();
         self.assigned.set(i64::try_from(owned).unwrap_or(i64::MAX));
@@ -126,7 +138,7 @@ impl Metrics {
             &mut clients,
             &[
                 ("consumer", consumer),
-                ("producer", pipeline.producer_context()),
+                ("producer", &pipeline.producer_context()),
             ],
             true,
         );
@@ -179,8 +191,8 @@ pub(crate) async fn serve(
 /// from the registry; the body says which record and why): the service keeps running and
 /// resumes when it passes. With some brokers reachable and others not (one broker of a
 /// replicated cluster lost: its partitions and coordinators move to the others), `200` with
-/// `ok; degraded: …` naming the brokers the clients are not connected to, from librdkafka's
-/// latest statistics.
+/// `ok; degraded: …` naming the brokers the clients lost (from the clients' error callback, as
+/// soon as a connection fails) or are not connected to (librdkafka's latest statistics).
 async fn health(State(state): State<AppState>) -> axum::response::Response {
     use axum::http::StatusCode;
     if !state.pipeline.check_brokers(HEALTH_PROBE_TIMEOUT).await {
@@ -212,18 +224,32 @@ async fn health(State(state): State<AppState>) -> axum::response::Response {
     }
 }
 
-/// The brokers (`host:port/id STATE`) the pipeline's consumer or producer knows from the
-/// cluster's metadata but is not connected to now. Brokers a client never needed (`INIT`)
-/// and the bootstrap entries (no node id yet) are left out.
+/// The brokers the pipeline's consumer or producer lost: those whose connection failed
+/// (`host:port/id: <librdkafka's reason>`, from the clients' error callback, at once: see
+/// `KafkaContext::lost_brokers`), and those the latest statistics show
+/// known from the cluster's metadata but not connected (`host:port/id STATE`). Brokers a client
+/// never needed (`INIT`) and the bootstrap entries (no node id yet) are left out.
 fn brokers_not_up(pipeline: &Pipeline<Order>) -> Vec<String> {
     let mut down = std::collections::BTreeMap::new();
-    for context in [pipeline.consumer().context(), pipeline.producer_context()] {
+    let producer = pipeline.producer_context();
+    for context in [pipeline.consumer().context(), &producer] {
+        for lost in context.lost_brokers() {
+            if !lost.name.ends_with("/bootstrap") {
+                down.insert(
+                    lost.name,
+                    format!("lost {:.0}s ago: {}", lost.since.as_secs_f64(), lost.reason),
+                );
+            }
+        }
+    }
+    for context in [pipeline.consumer().context(), &producer] {
         let Some(statistics) = context.statistics() else {
             continue;
         };
         for broker in statistics.brokers.values() {
             if broker.nodeid >= 0 && broker.state != "UP" && broker.state != "INIT" {
-                down.insert(broker.name.clone(), broker.state.clone());
+                down.entry(broker.name.clone())
+                    .or_insert_with(|| broker.state.clone());
             }
         }
     }

@@ -21,7 +21,7 @@ use std::{
     time::Duration,
 };
 
-use grocery_events::{Producer, context::KafkaContext};
+use grocery_events::{Event, Pipeline, Producer, context::KafkaContext};
 use rdkafka::producer::Producer as _;
 use tokio::sync::watch;
 
@@ -79,10 +79,7 @@ struct Inner {
 /// Open work of one client, counted when the process gives up.
 enum Account {
     /// Records queued or in flight, not acknowledged (live from librdkafka).
-    Producer(
-        &'static str,
-        rdkafka::producer::FutureProducer<KafkaContext>,
-    ),
+    Producer(&'static str, Box<dyn Fn() -> u64 + Send + Sync>),
     /// Inputs read past the last committed offset (from the latest statistics).
     Consumer(&'static str, KafkaContext),
     /// A count the service keeps itself.
@@ -226,7 +223,28 @@ impl Shutdown {
     /// Counts `producer`'s records not yet acknowledged when the process gives up, under
     /// `name`.
     pub fn account_producer(&self, name: &'static str, producer: &Producer) {
-        self.push(Account::Producer(name, producer.rdkafka().clone()));
+        let producer = producer.rdkafka().clone();
+        self.push(Account::Producer(
+            name,
+            Box::new(move || u64::try_from(producer.in_flight_count()).unwrap_or(0)),
+        ));
+    }
+
+    /// Counts the records of `pipeline`'s producer not yet acknowledged when the process gives
+    /// up, under `name`, as [`Shutdown::account_producer`] does: the producer the pipeline
+    /// uses then (a transactional pipeline replaces a producer whose transaction call is
+    /// stuck).
+    pub fn account_pipeline_producer<In: Event>(
+        &self,
+        name: &'static str,
+        pipeline: Arc<Pipeline<In>>,
+    ) {
+        self.push(Account::Producer(
+            name,
+            Box::new(move || {
+                u64::try_from(pipeline.producer().rdkafka().in_flight_count()).unwrap_or(0)
+            }),
+        ));
     }
 
     /// Counts the inputs the consumer of `context` read past its last committed offset when
@@ -261,11 +279,8 @@ impl Shutdown {
         accounts
             .iter()
             .map(|account| match account {
-                Account::Producer(name, producer) => {
-                    format!(
-                        "{name}: {} records not delivered",
-                        producer.in_flight_count()
-                    )
+                Account::Producer(name, in_flight) => {
+                    format!("{name}: {} records not delivered", in_flight())
                 }
                 Account::Consumer(name, context) => match crate::stats::uncommitted(context) {
                     Some(count) => format!("{name}: {count} inputs not committed"),
