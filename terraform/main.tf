@@ -57,7 +57,9 @@ locals {
     picklist = {
       name          = local.picklist_subject
       schema_file   = "${local.picklist_topic}.avsc"
-      compatibility = "BACKWARD"
+      # FULL: store screens built against an older pick list read newer ones (and the other way
+      # round) while a release rolls out.
+      compatibility = "FULL"
     }
     order_status = {
       name          = local.order_status_subject

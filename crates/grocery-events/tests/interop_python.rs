@@ -311,6 +311,7 @@ fn rust_pick_list() -> PickList {
         ],
         assigned_picker: "Łukasz".into(),
         created_time: 0,
+        delivery_window: None,
     }
 }
 
