@@ -12,8 +12,11 @@
 //! - [`lifecycle`]: the order's states (`grocery.order-status.v1`), their ids, and the steps
 //!   store staff take (start picking, picked, ready).
 //! - [`history`]: order histories folded from status changes (the Order API's view).
+//! - [`board`]: the staff board, the pick lists a store screen shows and their states, in pick
+//!   order (earliest delivery window first) and within a fixed bound (the pick-list consumer).
 //! - [`view`]: showing pick lists to staff as text or JSON, once each (the pick-list consumer).
 
+pub mod board;
 pub mod catalog;
 pub mod history;
 pub mod lifecycle;
@@ -23,6 +26,9 @@ pub mod roster;
 pub mod simulate;
 pub mod view;
 
+pub use board::{
+    BoardEntry, BoardLimits, DEFAULT_CLOSED_LISTS, DEFAULT_OPEN_LISTS, Inserted, StaffBoard,
+};
 pub use catalog::{Catalog, CatalogError, CatalogItem};
 pub use history::{HistoryView, OrderHistory};
 pub use lifecycle::{
