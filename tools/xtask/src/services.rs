@@ -93,12 +93,27 @@ pub fn start(
     env: &[(&str, &str)],
     log: &Path,
 ) -> anyhow::Result<Process> {
+    start_with(name, program, args, env, Output::log_to(log))
+}
+
+/// [`start`] with the output handled as `output` says (e.g. only a bounded tail of the lines
+/// kept in memory: [`Output::keeping`]).
+///
+/// # Errors
+/// When the log cannot be opened or the program cannot be started.
+pub fn start_with(
+    name: &str,
+    program: &Path,
+    args: &[String],
+    env: &[(&str, &str)],
+    output: Output,
+) -> anyhow::Result<Process> {
     let mut command = Command::new(program);
     command.args(args);
     for (key, value) in env {
         command.env(key, value);
     }
-    Process::start(name, &mut command, Output::log_to(log))
+    Process::start(name, &mut command, output)
 }
 
 /// Waits until each of `services` has logged that its consumer group assigned it partitions
