@@ -54,11 +54,11 @@ locals {
       schema_file   = "${local.orders_topic}.avsc"
       compatibility = "BACKWARD"
     }
+    # FULL: store screens built against an older pick list read newer ones (and the other way
+    # round) while a release rolls out.
     picklist = {
       name          = local.picklist_subject
       schema_file   = "${local.picklist_topic}.avsc"
-      # FULL: store screens built against an older pick list read newer ones (and the other way
-      # round) while a release rolls out.
       compatibility = "FULL"
     }
     order_status = {
