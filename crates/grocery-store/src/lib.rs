@@ -12,6 +12,7 @@
 //! - [`lifecycle`]: the order's states (`grocery.order-status.v1`), their ids, and the steps
 //!   store staff take (start picking, picked, ready).
 //! - [`history`]: order histories folded from status changes (the Order API's view).
+//! - [`latest`]: each order's latest state, and how its pick list goes back on the staff board.
 //! - [`keys`]: the Order API's idempotency keys, their bodies' digests and outcomes, bounded.
 //! - [`board`]: the staff board, the pick lists a store screen shows and their states, in pick
 //!   order (earliest delivery window first) and within a fixed bound (the pick-list consumer).
@@ -21,6 +22,7 @@ pub mod board;
 pub mod catalog;
 pub mod history;
 pub mod keys;
+pub mod latest;
 pub mod lifecycle;
 pub mod picking;
 pub mod request;
@@ -34,6 +36,7 @@ pub use board::{
 pub use catalog::{Catalog, CatalogError, CatalogItem};
 pub use history::{HistoryView, OrderHistory};
 pub use keys::{BodyDigest, DEFAULT_MAX_KEYS, KeyClaim, KeyStore};
+pub use latest::LatestStatus;
 pub use lifecycle::{
     LifecycleError, PickedLine, StaffStep, picked_status, staff_status, state_name, status_id,
 };

@@ -7,7 +7,6 @@
 //! backoff. Each status continues the pick list's W3C trace ([`Producer::send_traced`]).
 
 use std::{
-    collections::HashMap,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -17,8 +16,8 @@ use grocery_events::{
     Client, OrderState, OrderStatus, PickList, Producer, Record, Replay, TraceContext,
 };
 use grocery_store::{
-    BoardLimits, Inserted, LifecycleError, PickedLine, StaffBoard, StaffStep, picked_status,
-    staff_status,
+    BoardLimits, Inserted, LatestStatus, LifecycleError, PickedLine, StaffBoard, StaffStep,
+    picked_status, staff_status,
 };
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
@@ -441,16 +440,10 @@ pub(crate) async fn restore(
     timeout: Duration,
 ) -> anyhow::Result<usize> {
     // Each order's latest change (the furthest state; staff's steps are the last three).
-    let mut latest: HashMap<Uuid, OrderStatus> = HashMap::new();
+    let mut latest = LatestStatus::default();
     let mut statuses = client.replay::<OrderStatus>(group, timeout).await?;
     replay_all(&mut statuses, |received| {
-        let status = received.event;
-        if latest
-            .get(&status.order_id)
-            .is_none_or(|known| known.state < status.state)
-        {
-            latest.insert(status.order_id, status);
-        }
+        latest.apply(received.event);
     })
     .await?;
     drop(statuses);
@@ -459,16 +452,11 @@ pub(crate) async fn restore(
     let mut pick_lists = client.replay::<PickList>(group, timeout).await?;
     replay_all(&mut pick_lists, |received| {
         let order_id = received.event.order_id;
-        let last = latest.get(&order_id).cloned();
-        let state = last
-            .as_ref()
-            .map_or(OrderState::PicklistCreated, |status| status.state)
-            .max(OrderState::PicklistCreated);
-        if state == OrderState::Ready {
+        // READY lists stay off the board; the others go back in their state, with the last
+        // step staff took, answered again if they repeat it.
+        let Some((state, last)) = latest.board_state(order_id) else {
             return;
-        }
-        // The last step staff took, answered again if they repeat it.
-        let last = last.filter(|status| status.state >= OrderState::PickingStarted);
+        };
         let trace = received.trace();
         if let Some(json) = board.restore(&received.event, state, last, trace) {
             live.publish(json.to_string());
