@@ -54,10 +54,12 @@ locals {
       schema_file   = "${local.orders_topic}.avsc"
       compatibility = "BACKWARD"
     }
+    # FULL: store screens built against an older pick list read newer ones (and the other way
+    # round) while a release rolls out.
     picklist = {
       name          = local.picklist_subject
       schema_file   = "${local.picklist_topic}.avsc"
-      compatibility = "BACKWARD"
+      compatibility = "FULL"
     }
     order_status = {
       name          = local.order_status_subject

@@ -71,6 +71,9 @@ PICKLIST = {
     ],
     "assigned_picker": "Zoë",
     "created_time": 1_763_769_601_000,
+    # Version 2 of the pick-list schema: the order's delivery window, a record in a
+    # ["null", ...] union.
+    "delivery_window": {"start_time": 1_763_784_000_000, "end_time": 1_763_791_200_000},
 }
 
 

@@ -88,7 +88,7 @@ variables {
   }
   expected_subjects = {
     "grocery.orders.v1-value"       = { compatibility = "BACKWARD", record = "io.groceryevents.Order" }
-    "grocery.picklist.v1-value"     = { compatibility = "BACKWARD", record = "io.groceryevents.PickList" }
+    "grocery.picklist.v1-value"     = { compatibility = "FULL", record = "io.groceryevents.PickList" }
     "grocery.order-status.v1-value" = { compatibility = "BACKWARD", record = "io.groceryevents.OrderStatus" }
   }
   # Every principal that gets role bindings (one identity pool or service account each).

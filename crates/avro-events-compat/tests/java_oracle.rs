@@ -4,7 +4,8 @@
 //! The corpus is generated here (field-type pairs of primitives, logical types, fixed, unions,
 //! arrays, maps and enums; enum evolution with and without reader defaults; record evolution with
 //! field defaults and field aliases; renamed named types with and without aliases; named types
-//! used more than once and recursive types). Every pair is written to a file, one JVM
+//! used more than once and recursive types; the project's evolved contracts, each kept version
+//! against today's schema). Every pair is written to a file, one JVM
 //! (`oracle/Oracle.java`, run in source-file mode on the jars of `oracle/pom.xml`) answers all of
 //! them, and every answer must agree with [`avro_events_compat::can_read`], unless the pair is
 //! listed in [`KNOWN_DISAGREEMENTS`] with the reason.
@@ -451,6 +452,32 @@ fn reuse_cases(corpus: &mut Corpus) {
     corpus.all_pairs("reuse/recursive", &versions);
 }
 
+/// The project's evolved contracts (read from the workspace at run time): each version kept as a
+/// fixture against today's schema, both directions. The pick list's subject is FULL, so both of
+/// its directions must be compatible (checked in [`compat_agrees_with_java_avro`]).
+fn grocery_cases(corpus: &mut Corpus) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let read = |rel: &str| {
+        std::fs::read_to_string(root.join(rel))
+            .unwrap_or_else(|e| panic!("cannot read {rel} from the workspace: {e}"))
+    };
+    for (name, old, new) in [
+        (
+            "picklist",
+            "crates/grocery-events/tests/fixtures/picklist-v1/schema.avsc",
+            "schemas/grocery.picklist.v1.avsc",
+        ),
+        (
+            "orders",
+            "crates/grocery-events/tests/fixtures/orders-v1/schema.avsc",
+            "schemas/grocery.orders.v1.avsc",
+        ),
+    ] {
+        let versions = vec![("v1", read(old)), ("v2", read(new))];
+        corpus.all_pairs(&format!("grocery/{name}"), &versions);
+    }
+}
+
 fn corpus() -> Vec<Pair> {
     let mut corpus = Corpus::default();
     let types = field_types();
@@ -467,6 +494,7 @@ fn corpus() -> Vec<Pair> {
     record_cases(&mut corpus);
     name_cases(&mut corpus);
     reuse_cases(&mut corpus);
+    grocery_cases(&mut corpus);
     corpus.pairs
 }
 
@@ -588,6 +616,17 @@ fn compat_agrees_with_java_avro() {
         "Java Avro: {compatible} compatible, {} incompatible",
         pairs.len() - compatible
     );
+    // Pick list version 2 (the delivery window) under FULL: Java Avro reads each version's data
+    // with the other's schema.
+    for direction in ["grocery/picklist/v1->v2", "grocery/picklist/v2->v1"] {
+        let verdict = pairs
+            .iter()
+            .zip(&java)
+            .find(|(pair, _)| pair.case == direction)
+            .map(|(_, java)| java.clone())
+            .unwrap_or_else(|| panic!("{direction} is not in the corpus"));
+        assert_eq!(verdict, Ok(()), "{direction}: Java Avro says incompatible");
+    }
     let known = |case: &str| {
         KNOWN_DISAGREEMENTS
             .iter()

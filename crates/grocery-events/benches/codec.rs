@@ -92,6 +92,7 @@ fn pick_list() -> PickList {
             .collect(),
         assigned_picker: "Dana".into(),
         created_time: 1_763_769_601_000,
+        delivery_window: None,
     }
 }
 

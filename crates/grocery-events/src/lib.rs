@@ -86,8 +86,8 @@ pub mod io {
 }
 
 pub use io::groceryevents::{
-    DeliveryWindow, Order, OrderLine, OrderState, OrderStatus, PickLine, PickList, StatusLine,
-    StockStatus, SubstitutionPreference,
+    DeliveryWindow, Order, OrderLine, OrderState, OrderStatus, PickLine, PickList,
+    PickListDeliveryWindow, StatusLine, StockStatus, SubstitutionPreference,
 };
 
 #[cfg(test)]
@@ -147,6 +147,7 @@ mod tests {
             items_to_pick: Vec::new(),
             assigned_picker: "Sam".into(),
             created_time: 0,
+            delivery_window: None,
         };
         assert_eq!(picklist.key(), order.key());
     }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use common::OrderV2;
 use grocery_events::{
-    Codec, CodecOptions, Error, Event, Order, OrderLine, PickLine, PickList, StockStatus,
-    registry::RegistryConfig,
+    Codec, CodecOptions, Error, Event, Order, OrderLine, PickLine, PickList,
+    PickListDeliveryWindow, StockStatus, registry::RegistryConfig,
 };
 use local_stack::registry::SchemaRegistry;
 use serde::{Deserialize, Serialize};
@@ -50,6 +50,7 @@ fn pick_list() -> PickList {
         }],
         assigned_picker: "Dana".into(),
         created_time: 1_763_769_601_000,
+        delivery_window: None,
     }
 }
 
@@ -100,6 +101,84 @@ async fn v1_data_reads_into_v2_with_the_default_and_v2_data_into_v1() {
     assert_ne!(v1_bytes[1..5], v2_bytes[1..5], "v2 is a new schema id");
     assert_eq!(codec.decode::<Order>(&v2_bytes).await.unwrap(), order());
     assert_eq!(codec.decode::<OrderV2>(&v2_bytes).await.unwrap(), v2_order);
+}
+
+/// A pick list as version 1 of `grocery.picklist.v1-value` shaped it (the fixture
+/// `fixtures/picklist-v1/schema.avsc`, kept byte for byte): no `delivery_window`. Stands for a
+/// store screen built before version 2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PickListV1 {
+    picklist_id: Uuid,
+    order_id: Uuid,
+    items_to_pick: Vec<PickLine>,
+    assigned_picker: String,
+    created_time: i64,
+}
+
+impl Event for PickListV1 {
+    const TOPIC: &'static str = PickList::TOPIC;
+    const SCHEMA: &'static str = include_str!("fixtures/picklist-v1/schema.avsc");
+    const FULL_NAME: &'static str = PickList::FULL_NAME;
+    fn key(&self) -> String {
+        self.order_id.to_string()
+    }
+}
+
+/// Version 2 of the pick list (the delivery window) under the subject's level FULL, in both
+/// directions: the registry takes version 2 after version 1, a version-1 reader reads version-2
+/// data (the window dropped) and a version-2 reader reads version-1 data (the window `None`).
+#[tokio::test]
+async fn pick_list_v1_and_v2_read_each_other_under_full() {
+    let registry = registry().await;
+    let subject = "grocery.picklist.v1-value";
+    let answer = reqwest::Client::new()
+        .put(format!("{}/config/{subject}", registry.url()))
+        .header("content-type", "application/vnd.schemaregistry.v1+json")
+        .body(r#"{"compatibility":"FULL"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+    let codec = new_codec(&registry.url());
+
+    let old = PickListV1 {
+        picklist_id: pick_list().picklist_id,
+        order_id: pick_list().order_id,
+        items_to_pick: pick_list().items_to_pick,
+        assigned_picker: pick_list().assigned_picker,
+        created_time: pick_list().created_time,
+    };
+    let old_bytes = codec.encode(&old).await.unwrap();
+    let new = PickList {
+        delivery_window: Some(PickListDeliveryWindow {
+            start_time: 1_763_784_000_000,
+            end_time: 1_763_791_200_000,
+        }),
+        ..pick_list()
+    };
+    let new_bytes = codec.encode(&new).await.unwrap();
+    assert_ne!(
+        old_bytes[1..5],
+        new_bytes[1..5],
+        "version 2 is a new schema id"
+    );
+
+    // A version-2 reader: old data with no window, new data as written.
+    assert_eq!(
+        codec.decode::<PickList>(&old_bytes).await.unwrap(),
+        pick_list()
+    );
+    assert_eq!(codec.decode::<PickList>(&new_bytes).await.unwrap(), new);
+    // A version-1 reader (a second process: nothing cached): both, the window dropped.
+    let old_reader = new_codec(&registry.url());
+    assert_eq!(
+        old_reader.decode::<PickListV1>(&new_bytes).await.unwrap(),
+        old
+    );
+    assert_eq!(
+        old_reader.decode::<PickListV1>(&old_bytes).await.unwrap(),
+        old
+    );
 }
 
 #[tokio::test]

@@ -139,6 +139,7 @@ fn pick_list() -> impl Strategy<Value = PickList> {
                 items_to_pick,
                 assigned_picker,
                 created_time,
+                delivery_window: None,
             },
         )
 }

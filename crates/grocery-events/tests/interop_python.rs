@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use grocery_events::registry::{RegistryClient, RegistryConfig};
 use grocery_events::{
-    Codec, CodecOptions, DeliveryWindow, Event, Order, OrderLine, PickLine, PickList, StockStatus,
-    SubstitutionPreference,
+    Codec, CodecOptions, DeliveryWindow, Event, Order, OrderLine, PickLine, PickList,
+    PickListDeliveryWindow, StockStatus, SubstitutionPreference,
 };
 use local_stack::python::{interop_venv, workspace_dir};
 use local_stack::registry::{RegistryHandle, SchemaRegistry};
@@ -311,6 +311,11 @@ fn rust_pick_list() -> PickList {
         ],
         assigned_picker: "Łukasz".into(),
         created_time: 0,
+        // Version 2 of the pick-list schema.
+        delivery_window: Some(PickListDeliveryWindow {
+            start_time: 1_763_784_000_000,
+            end_time: 1_763_791_200_000,
+        }),
     }
 }
 
@@ -392,10 +397,15 @@ async fn checked_in_python_fixtures_decode_with_the_codec() {
         )
         .await
         .expect("register order schema version 1");
+    // The pick-list bytes are an old record too: version 1 of the pick-list schema (kept as a
+    // fixture), resolved into version 2 with the delivery window null.
     let pick_id = client
-        .register(&format!("{}-value", PickList::TOPIC), PickList::SCHEMA)
+        .register(
+            &format!("{}-value", PickList::TOPIC),
+            include_str!("fixtures/picklist-v1/schema.avsc"),
+        )
         .await
-        .expect("register pick list schema");
+        .expect("register pick list schema version 1");
     for (bytes, id) in [(&mut order_bytes, order_id), (&mut pick_bytes, pick_id)] {
         if header_id(bytes) != id {
             bytes[1..5].copy_from_slice(&id.to_be_bytes());
@@ -404,6 +414,7 @@ async fn checked_in_python_fixtures_decode_with_the_codec() {
     let mut expected = expected;
     expected["order"]["substitution"] = Value::Null;
     expected["order"]["delivery_window"] = Value::Null;
+    expected["picklist"]["delivery_window"] = Value::Null;
     decode_and_compare_with(
         &codec(&registry.url()),
         &expected,

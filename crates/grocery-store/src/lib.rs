@@ -12,10 +12,17 @@
 //! - [`lifecycle`]: the order's states (`grocery.order-status.v1`), their ids, and the steps
 //!   store staff take (start picking, picked, ready).
 //! - [`history`]: order histories folded from status changes (the Order API's view).
+//! - [`latest`]: each order's latest state, and how its pick list goes back on the staff board.
+//! - [`keys`]: the Order API's idempotency keys, their bodies' digests and outcomes, bounded.
+//! - [`board`]: the staff board, the pick lists a store screen shows and their states, in pick
+//!   order (earliest delivery window first) and within a fixed bound (the pick-list consumer).
 //! - [`view`]: showing pick lists to staff as text or JSON, once each (the pick-list consumer).
 
+pub mod board;
 pub mod catalog;
 pub mod history;
+pub mod keys;
+pub mod latest;
 pub mod lifecycle;
 pub mod picking;
 pub mod request;
@@ -23,8 +30,13 @@ pub mod roster;
 pub mod simulate;
 pub mod view;
 
+pub use board::{
+    BoardEntry, BoardLimits, DEFAULT_CLOSED_LISTS, DEFAULT_OPEN_LISTS, Inserted, StaffBoard,
+};
 pub use catalog::{Catalog, CatalogError, CatalogItem};
 pub use history::{HistoryView, OrderHistory};
+pub use keys::{BodyDigest, DEFAULT_MAX_KEYS, KeyClaim, KeyStore};
+pub use latest::LatestStatus;
 pub use lifecycle::{
     LifecycleError, PickedLine, StaffStep, picked_status, staff_status, state_name, status_id,
 };

@@ -250,6 +250,7 @@ mod tests {
             items_to_pick: vec![line("A", 3, 3), line("B", 2, 1)],
             assigned_picker: "Ana".into(),
             created_time: 5,
+            delivery_window: None,
         }
     }
 

@@ -12,6 +12,10 @@
 //!   service with its own transactional state, not to this function. Within one order, lines
 //!   repeating a SKU do share that SKU's stock, in walking order.
 //!
+//! The pick list carries the order's delivery window (version 2 of the pick-list schema), so
+//! the store screen can put the lists whose slot starts first at the top; orders without one
+//! (every order written before version 2 of the order schema) give a pick list without one.
+//!
 //! A SHORT or OUT_OF_STOCK line's note ends with the customer's substitution preference
 //! ([`substitution_advice`]), so the picker knows on the spot whether to take a substitute;
 //! orders that state none (every order written before version 2 of the order schema) get the
@@ -24,8 +28,8 @@
 use std::collections::HashMap;
 
 use grocery_events::{
-    Order, OrderState, OrderStatus, PickLine, PickList, StatusLine, StockStatus,
-    SubstitutionPreference,
+    Order, OrderState, OrderStatus, PickLine, PickList, PickListDeliveryWindow, StatusLine,
+    StockStatus, SubstitutionPreference,
 };
 use uuid::Uuid;
 
@@ -194,6 +198,13 @@ impl<'a> PickListBuilder<'a> {
             items_to_pick,
             assigned_picker: self.roster.assign(order.order_id).to_owned(),
             created_time: created_time_millis,
+            delivery_window: order
+                .delivery_window
+                .as_ref()
+                .map(|window| PickListDeliveryWindow {
+                    start_time: window.start_time,
+                    end_time: window.end_time,
+                }),
         }
     }
 }

@@ -74,12 +74,23 @@ fn render(pick_list: &PickList, catalog: Option<&Catalog>) -> String {
         "PICK LIST {}  for order {}",
         pick_list.picklist_id, pick_list.order_id
     );
-    let _ = writeln!(
+    let _ = write!(
         out,
         "Picker: {}   Created: {}",
         pick_list.assigned_picker,
         format_millis_utc(pick_list.created_time)
     );
+    match &pick_list.delivery_window {
+        Some(window) => {
+            let _ = writeln!(
+                out,
+                "   Deliver: {} to {}",
+                format_millis_utc(window.start_time),
+                format_millis_utc(window.end_time)
+            );
+        }
+        None => out.push('\n'),
+    }
     let _ = writeln!(
         out,
         "{} {}, {to_pick} {} to pick; {}",

@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::{order, small_catalog};
-use grocery_events::StockStatus;
+use grocery_events::{DeliveryWindow, PickListDeliveryWindow, StockStatus};
 use grocery_store::picking::UNKNOWN_AISLE;
 use grocery_store::{
     Catalog, OrderSimulator, PICKLIST_NAMESPACE, PickListBuilder, PickerRoster, RosterError,
@@ -77,6 +77,28 @@ fn header_fields_come_from_the_order_and_caller() {
     assert_eq!(
         pick_list.assigned_picker,
         PickerRoster::default().assign(order.order_id)
+    );
+}
+
+/// Version 2 of the pick-list schema: the order's delivery window is on its pick list, and an
+/// order without one (every order before version 2 of the order schema) gives none.
+#[test]
+fn the_pick_list_carries_the_orders_delivery_window() {
+    let catalog = small_catalog();
+    let mut order = order(9, &[("PRO-1", 1)]);
+    let without = builder(&catalog).build(&order, CREATED);
+    assert_eq!(without.delivery_window, None);
+    order.delivery_window = Some(DeliveryWindow {
+        start_time: 1_735_740_000_000,
+        end_time: 1_735_747_200_000,
+    });
+    let with = builder(&catalog).build(&order, CREATED);
+    assert_eq!(
+        with.delivery_window,
+        Some(PickListDeliveryWindow {
+            start_time: 1_735_740_000_000,
+            end_time: 1_735_747_200_000,
+        })
     );
 }
 

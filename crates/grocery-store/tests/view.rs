@@ -3,7 +3,7 @@
 mod common;
 
 use common::{order, small_catalog};
-use grocery_events::PickList;
+use grocery_events::{PickList, PickListDeliveryWindow};
 use grocery_store::view::{format_millis_utc, status_symbol};
 use grocery_store::{
     Dedup, PickListBuilder, PickerRoster, picklist_id, render_text, render_text_with_shelves,
@@ -55,6 +55,33 @@ fn text_shows_header_and_lines_in_walking_order() {
     assert!(
         items[3].contains("UNKNOWN_SKU") && items[3].contains("Ordered GONE-9"),
         "{text}"
+    );
+}
+
+/// A pick list with a delivery window (schema version 2) names the slot in its header, and its
+/// JSON carries it; one without keeps the header as before (checked above).
+#[test]
+fn text_and_json_show_the_delivery_window() {
+    let mut pick_list = sample();
+    pick_list.delivery_window = Some(PickListDeliveryWindow {
+        start_time: 1_735_740_000_000,
+        end_time: 1_735_747_200_000,
+    });
+    let text = render_text(&pick_list);
+    assert_eq!(
+        text.lines().nth(1),
+        Some(
+            "Picker: Dana Brooks   Created: 2025-01-01 12:00:00 UTC   \
+             Deliver: 2025-01-01 14:00:00 UTC to 2025-01-01 16:00:00 UTC"
+        ),
+        "{text}"
+    );
+    let json = to_json(&pick_list);
+    assert_eq!(json["delivery_window"]["start_time"], 1_735_740_000_000i64);
+    assert_eq!(json["delivery_window"]["end_time"], 1_735_747_200_000i64);
+    assert_eq!(
+        to_json(&sample())["delivery_window"],
+        serde_json::Value::Null
     );
 }
 

@@ -49,5 +49,6 @@ pub fn pick_list_for(order: &Order) -> PickList {
             .collect(),
         assigned_picker: "Ana".into(),
         created_time: 0,
+        delivery_window: None,
     }
 }

@@ -1,6 +1,7 @@
 //! The lines a child writes to one stream, collected by a reader thread and waited on.
 
 use std::{
+    collections::VecDeque,
     fs::File,
     io::{BufRead, BufReader, Read, Write},
     sync::{Arc, Condvar, Mutex, MutexGuard},
@@ -12,7 +13,12 @@ use anyhow::bail;
 
 #[derive(Debug, Default)]
 struct State {
-    lines: Vec<String>,
+    /// The lines kept: all of them, or the last `keep`.
+    lines: VecDeque<String>,
+    /// Lines dropped from the front past `keep` (line `i` of the stream is `lines[i - dropped]`).
+    dropped: usize,
+    /// Lines kept at most (`None`: every line).
+    keep: Option<usize>,
     closed: bool,
 }
 
@@ -22,14 +28,17 @@ pub struct Lines(Arc<(Mutex<State>, Condvar)>);
 
 impl Lines {
     /// Starts a thread reading `stream` line by line until its end, optionally echoing each
-    /// line to stderr with `label` and appending it to `log`.
+    /// line to stderr with `label` and appending it to `log`; with `keep`, only the last `keep`
+    /// lines stay in memory (the log still gets every line).
     pub(crate) fn collect(
         stream: impl Read + Send + 'static,
         label: String,
         echo: bool,
         mut log: Option<File>,
+        keep: Option<usize>,
     ) -> Self {
         let lines = Lines::default();
+        lines.lock(&lines.0.0).keep = keep.map(|keep| keep.max(1));
         let sink = lines.clone();
         thread::spawn(move || {
             for line in BufReader::new(stream).lines() {
@@ -42,7 +51,13 @@ impl Lines {
                     let _ = writeln!(log, "{line}");
                 }
                 let (state, changed) = &*sink.0;
-                sink.lock(state).lines.push(line);
+                let mut state = sink.lock(state);
+                state.lines.push_back(line);
+                if state.keep.is_some_and(|keep| state.lines.len() > keep) {
+                    state.lines.pop_front();
+                    state.dropped += 1;
+                }
+                drop(state);
                 changed.notify_all();
             }
             let (state, changed) = &*sink.0;
@@ -59,9 +74,9 @@ impl Lines {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Every line so far.
+    /// Every line so far (with a bound on the lines kept: the last ones).
     pub fn all(&self) -> Vec<String> {
-        self.lock(&self.0.0).lines.clone()
+        self.lock(&self.0.0).lines.iter().cloned().collect()
     }
 
     /// Whether a line so far contains `needle`.
@@ -78,9 +93,15 @@ impl Lines {
             .cloned()
     }
 
-    /// How many lines so far.
+    /// How many lines so far (dropped ones included).
     pub fn len(&self) -> usize {
-        self.lock(&self.0.0).lines.len()
+        let state = self.lock(&self.0.0);
+        state.dropped + state.lines.len()
+    }
+
+    /// How many of the first lines were dropped past the bound on the lines kept.
+    pub fn dropped(&self) -> usize {
+        self.lock(&self.0.0).dropped
     }
 
     /// Whether no line arrived yet.
@@ -101,12 +122,15 @@ impl Lines {
     }
 
     /// The line at `index`, waiting up to `timeout` for it; `None` when it does not come in
-    /// time or the stream ends first.
+    /// time, the stream ends first, or it was dropped past the bound on the lines kept.
     pub fn line(&self, index: usize, timeout: Duration) -> Option<String> {
-        self.wait_until(timeout, |state| match state.lines.get(index) {
-            Some(line) => Some(Some(line.clone())),
-            None if state.closed => Some(None),
-            None => None,
+        self.wait_until(timeout, |state| match index.checked_sub(state.dropped) {
+            None => Some(None),
+            Some(index) => match state.lines.get(index) {
+                Some(line) => Some(Some(line.clone())),
+                None if state.closed => Some(None),
+                None => None,
+            },
         })
         .flatten()
     }
@@ -189,7 +213,7 @@ impl Lines {
         format!(
             "the stream is {}; its last lines: {:#?}",
             if state.closed { "closed" } else { "open" },
-            &state.lines[from..]
+            state.lines.range(from..).collect::<Vec<_>>()
         )
     }
 }

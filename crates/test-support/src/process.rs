@@ -22,6 +22,9 @@ pub struct Output {
     /// Echo every line to this process's stderr, prefixed with the child's name and stream
     /// (the test harness captures it and shows it when a test fails).
     pub echo: bool,
+    /// Keep only the last this many lines of each stream in memory (`None`: every line). A
+    /// long-running harness (the control room) sets it; the log file still gets every line.
+    pub keep: Option<usize>,
 }
 
 impl Default for Output {
@@ -30,6 +33,7 @@ impl Default for Output {
         Self {
             log: None,
             echo: true,
+            keep: None,
         }
     }
 }
@@ -40,6 +44,15 @@ impl Output {
         Self {
             log: Some(log.into()),
             echo: false,
+            keep: None,
+        }
+    }
+
+    /// The same, keeping only the last `lines` lines of each stream in memory.
+    pub fn keeping(self, lines: usize) -> Self {
+        Self {
+            keep: Some(lines),
+            ..self
         }
     }
 }
@@ -88,12 +101,14 @@ impl Process {
             format!("{name} stdout"),
             output.echo,
             None,
+            output.keep,
         );
         let stderr = Lines::collect(
             child.stderr.take().context("stderr is piped")?,
             format!("{name} stderr"),
             output.echo,
             log,
+            output.keep,
         );
         let exit: Exit = Arc::default();
         let waiter = exit.clone();
@@ -138,6 +153,8 @@ impl Process {
     /// The next stdout line not yet returned by this method, waiting up to `timeout`; `None`
     /// when none comes in time or stdout has ended.
     pub fn next_line(&mut self, timeout: Duration) -> Option<String> {
+        // Lines dropped past `Output::keep` are skipped.
+        self.cursor = self.cursor.max(self.stdout.dropped());
         let line = self.stdout.line(self.cursor, timeout)?;
         self.cursor += 1;
         Some(line)
@@ -282,6 +299,34 @@ mod tests {
         assert_eq!(p.stderr().all(), ["two"]);
         assert_eq!(p.next_line(Duration::ZERO).as_deref(), Some("one"));
         assert_eq!(p.next_line(Duration::ZERO), None);
+    }
+
+    /// With `keep`, 1,000 lines leave only the last 10 in memory; `len` counts them all and
+    /// `next_line` goes on from the oldest kept.
+    #[test]
+    fn a_bounded_output_keeps_the_last_lines() {
+        let mut p = Process::start(
+            "sh",
+            &mut sh("i=1; while [ $i -le 1000 ]; do echo line-$i; i=$((i+1)); done"),
+            Output {
+                echo: false,
+                ..Output::default()
+            }
+            .keeping(10),
+        )
+        .unwrap();
+        assert!(p.wait(Duration::from_secs(30)).unwrap().success());
+        assert!(p.stdout().wait_closed(Duration::from_secs(10)));
+        let kept: Vec<String> = (991..=1000).map(|i| format!("line-{i}")).collect();
+        assert_eq!(p.stdout().all(), kept);
+        assert_eq!(p.stdout().len(), 1000);
+        assert_eq!(p.stdout().dropped(), 990);
+        assert_eq!(p.stdout().line(0, Duration::ZERO), None);
+        assert_eq!(
+            p.stdout().line(995, Duration::ZERO).as_deref(),
+            Some("line-996")
+        );
+        assert_eq!(p.next_line(Duration::ZERO).as_deref(), Some("line-991"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The fulfillment service as a process against the local stack: one pick list and two
-//! statuses (RECEIVED, PICKLIST_CREATED) per order, metrics, transactions, bad configuration.
+//! statuses (RECEIVED, PICKLIST_CREATED) per order, the pick list carrying the order's delivery
+//! window; metrics, transactions, bad configuration.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -28,6 +29,7 @@ async fn one_pick_list_per_order(extra_properties: &str) {
     let mut simulator = OrderSimulator::new(3, &catalog);
     let producer = client.producer().await.unwrap();
     let mut order_ids = BTreeSet::new();
+    let mut windows = BTreeMap::new();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -35,6 +37,13 @@ async fn one_pick_list_per_order(extra_properties: &str) {
     for _ in 0..ORDERS {
         let order = simulator.next_order(now);
         order_ids.insert(order.order_id);
+        windows.insert(
+            order.order_id,
+            order
+                .delivery_window
+                .as_ref()
+                .map(|w| (w.start_time, w.end_time)),
+        );
         producer.send(&order).await.unwrap();
     }
 
@@ -79,6 +88,18 @@ async fn one_pick_list_per_order(extra_properties: &str) {
     let extra = tokio::time::timeout(Duration::from_secs(2), reader.recv()).await;
     assert!(extra.is_err(), "unexpected extra pick list: {extra:?}");
     assert_eq!(records, ORDERS);
+    // Each pick list carries its order's delivery window (pick-list schema version 2).
+    assert!(
+        windows.values().any(Option::is_some),
+        "the simulator gives most orders a delivery window"
+    );
+    for (order_id, window) in &windows {
+        let carried = seen[order_id]
+            .delivery_window
+            .as_ref()
+            .map(|w| (w.start_time, w.end_time));
+        assert_eq!(&carried, window, "the delivery window of order {order_id}");
+    }
 
     // With each pick list, RECEIVED and PICKLIST_CREATED (the stock check's plan) for its order.
     let statuses = client

@@ -6,16 +6,16 @@
 //! ([`body_digest`]), and outcome ([`Keys`]): a retry with the same body gets the first answer
 //! again (or waits for it while the order is in flight); one with another body is refused.
 //! What an entry keeps is of fixed size whatever the body's (the digest, the answer's four
-//! fields), so the [`MAX_KEYS`] remembered take a bounded amount of memory. After a restart, a
+//! fields), and the store is a [`KeyStore`] (in `grocery-store`, where its bound and what
+//! happens past it are documented): at most [`DEFAULT_MAX_KEYS`](grocery_store::DEFAULT_MAX_KEYS) finished keys, the oldest
+//! forgotten first, plus the keys in flight. After a restart (or once a key is forgotten), a
 //! key whose order the history view already knows is answered from the view without producing
 //! again.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::Mutex,
-};
+use std::sync::Mutex;
 
 use axum::http::HeaderValue;
+use grocery_store::{KeyClaim, KeyStore};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::watch;
@@ -27,9 +27,6 @@ pub(crate) const KEY_NAMESPACE: Uuid = uuid!("6f1d1c2e-3b0a-4c55-9e44-8d3a1f0b7c
 
 /// Longest key accepted, in bytes.
 pub(crate) const MAX_KEY_LEN: usize = 255;
-
-/// Keys remembered at most; the oldest finished ones are forgotten first.
-pub(crate) const MAX_KEYS: usize = 100_000;
 
 /// The order id of a request with this idempotency key.
 pub(crate) fn order_id_for(key: &str) -> Uuid {
@@ -57,7 +54,7 @@ pub(crate) fn parse_key(value: &HeaderValue) -> Result<String, String> {
 
 /// What is kept of a request body: the SHA-256 of its JSON as serde_json writes a
 /// [`Value`] (object keys sorted, no whitespace), so bodies that mean the same compare equal.
-pub(crate) type BodyDigest = [u8; 32];
+pub(crate) use grocery_store::BodyDigest;
 
 /// The digest of `body` (hashed as it is written: no copy of the body is made).
 pub(crate) fn body_digest(body: &Value) -> BodyDigest {
@@ -108,89 +105,65 @@ pub(crate) enum Claim {
     Conflict,
 }
 
-struct Entry {
-    body: BodyDigest,
-    outcome: watch::Sender<Option<Outcome>>,
-}
+/// How a key's request ended, for the requests waiting on it (`None`: in flight).
+type OutcomeSender = watch::Sender<Option<Outcome>>;
 
 /// The keys this process has seen, with their request bodies' digests and outcomes.
 #[derive(Default)]
 pub(crate) struct Keys {
-    inner: Mutex<Inner>,
+    inner: Mutex<KeyStore<OutcomeSender>>,
 }
 
-#[derive(Default)]
-struct Inner {
-    entries: HashMap<String, Entry>,
-    order: VecDeque<String>,
+/// Whether a key's request has finished (a key in flight is never forgotten).
+fn finished(outcome: &OutcomeSender) -> bool {
+    outcome.borrow().is_some()
 }
 
 impl Keys {
     /// Whether this process has seen `key` (sent or sending its order).
     pub(crate) fn knows(&self, key: &str) -> bool {
-        self.lock().entries.contains_key(key)
+        self.lock().contains(key)
     }
 
     /// Claims `key` for a request with `body`.
     pub(crate) fn claim(&self, key: &str, body: &Value) -> Claim {
         let digest = body_digest(body);
         let mut inner = self.lock();
-        if let Some(entry) = inner.entries.get(key) {
-            if entry.body != digest {
-                return Claim::Conflict;
-            }
-            let failed = matches!(*entry.outcome.borrow(), Some(Outcome::Failed));
-            if !failed {
-                return Claim::Replay(entry.outcome.subscribe());
-            }
-            // The earlier send failed: this request sends again, under the same order id.
-            entry.outcome.send_replace(None);
-            return Claim::Send(entry.outcome.subscribe());
-        }
-        let (outcome, receiver) = watch::channel(None);
-        inner.entries.insert(
-            key.to_owned(),
-            Entry {
-                body: digest,
-                outcome,
+        let mut receiver = None;
+        let claim = inner.claim(
+            key,
+            digest,
+            || {
+                let (outcome, rx) = watch::channel(None);
+                receiver = Some(rx);
+                outcome
             },
+            finished,
         );
-        inner.order.push_back(key.to_owned());
-        inner.forget_oldest();
-        Claim::Send(receiver)
+        match claim {
+            KeyClaim::New => Claim::Send(receiver.expect("a new key makes its channel")),
+            KeyClaim::Conflict => Claim::Conflict,
+            KeyClaim::Same(outcome) => {
+                let failed = matches!(*outcome.borrow(), Some(Outcome::Failed));
+                if !failed {
+                    return Claim::Replay(outcome.subscribe());
+                }
+                // The earlier send failed: this request sends again, under the same order id.
+                outcome.send_replace(None);
+                Claim::Send(outcome.subscribe())
+            }
+        }
     }
 
     /// Records how the order sent for `key` ended, waking the requests waiting for it.
     pub(crate) fn finish(&self, key: &str, outcome: Outcome) {
-        if let Some(entry) = self.lock().entries.get(key) {
-            entry.outcome.send_replace(Some(outcome));
+        if let Some(sender) = self.lock().get(key) {
+            sender.send_replace(Some(outcome));
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeyStore<OutcomeSender>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Inner {
-    /// Forgets the oldest finished keys beyond [`MAX_KEYS`] (keys still in flight stay).
-    fn forget_oldest(&mut self) {
-        let mut kept = 0;
-        while self.entries.len() > MAX_KEYS && kept < self.order.len() {
-            let Some(key) = self.order.pop_front() else {
-                break;
-            };
-            let finished = self
-                .entries
-                .get(&key)
-                .is_none_or(|entry| entry.outcome.borrow().is_some());
-            if finished {
-                self.entries.remove(&key);
-            } else {
-                self.order.push_back(key);
-                kept += 1;
-            }
-        }
     }
 }
 

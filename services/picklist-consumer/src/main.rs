@@ -20,6 +20,13 @@
 //! continue the pick list's trace. On start, the lists not yet READY are put back on the page
 //! from the two topics (see [`staff::restore`]), so a restarted screen loses no work.
 //!
+//! The page shows the open lists as a picker takes them: earliest delivery window first (pick
+//! lists carry their order's window since version 2 of the pick-list schema), then arrival.
+//! Memory is bounded: the staff board holds at most `--board-open-lists` open lists (default
+//! 10,000; past it the list that arrived first leaves the page with a warning and
+//! `picklist_consumer_board_dropped_total` counts it; it stays on the topic) and the last
+//! 1,000 finished ones, and the duplicate check the last 100,000 pick list ids (see `show`).
+//!
 //! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`
 //! overrides; bad configuration prints one `error: …` line and exits with status 2. Logs go
 //! to stderr (`RUST_LOG`, default `info`). SIGINT or SIGTERM stop gracefully, within
@@ -27,6 +34,7 @@
 //! second signal, the staff steps not delivered and the pick lists not committed are counted in
 //! the log and the exit status is non-zero: see [`service_kit::shutdown`]).
 
+mod live;
 mod show;
 mod staff;
 use service_kit as startup;
@@ -76,6 +84,11 @@ struct Cli {
     /// Simulated staff wait this many milliseconds before each step (0: none).
     #[arg(long, env = "PICKLIST_STAFF_PACE_MS", default_value_t = 1000)]
     staff_pace_ms: u64,
+    /// Open pick lists the staff board (the page) holds; past it the list that arrived first
+    /// is dropped from the board with a warning and counted in
+    /// `picklist_consumer_board_dropped_total` (it stays on the topic).
+    #[arg(long, env = "PICKLIST_BOARD_OPEN_LISTS", default_value_t = grocery_store::DEFAULT_OPEN_LISTS as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    board_open_lists: u64,
     #[command(flatten)]
     web: startup::web_guard::WebGuardArgs,
     #[command(flatten)]
@@ -94,7 +107,7 @@ fn main() -> ExitCode {
             let guard = startup::web_guard::WebGuard::from_args(&cli.web)?;
             let consumer = client.consumer::<PickList>(cli.group.clone()).await?;
             shutdown.account_consumer("pick-list consumer", consumer.context());
-            let live = web::Live::new();
+            let live = live::Live::new();
             let addr = cli.http.unwrap_or(cli.listen);
             // Staff steps (the page's buttons, the simulation) write with a producer of their own.
             let pace = cli
@@ -102,7 +115,17 @@ fn main() -> ExitCode {
                 .then(|| Duration::from_millis(cli.staff_pace_ms));
             let staff_producer = client.producer().await?;
             shutdown.account_producer("staff-step producer", &staff_producer);
-            let board = staff::Board::new(staff_producer, live.clone(), pace, shutdown.receiver());
+            let limits = grocery_store::BoardLimits {
+                open: usize::try_from(cli.board_open_lists).unwrap_or(usize::MAX),
+                ..grocery_store::BoardLimits::default()
+            };
+            let board = staff::Board::new(
+                staff_producer,
+                live.clone(),
+                limits,
+                pace,
+                shutdown.receiver(),
+            );
             // The lists shown before a restart, put back from the topics while new ones come.
             let restoring = tokio::spawn(staff::restore_until_done(
                 client.clone(),

@@ -1,35 +1,39 @@
 //! Store staff's steps on the pick lists shown: start picking, picked (with the quantities
 //! picked), ready. Each step writes an [`OrderStatus`] to `grocery.order-status.v1` with the
-//! core producer and counts only once the broker acknowledged it. [`Board`] remembers each
-//! shown pick list and its state, refuses steps out of order, and with `--simulate-staff`
-//! walks every new pick list through all three steps by itself. Each status continues the
-//! pick list's W3C trace ([`Producer::send_traced`]).
+//! core producer and counts only once the broker acknowledged it. [`Board`] holds the lists
+//! shown in a [`StaffBoard`] (the state machine, its pick order and its bound live in
+//! `grocery-store`), refuses steps out of order, and with `--simulate-staff` walks every new
+//! pick list through all three steps by itself, retrying a step that meets an error with
+//! backoff. Each status continues the pick list's W3C trace ([`Producer::send_traced`]).
 
 use std::{
-    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
+use backon::{ExponentialBuilder, Retryable as _};
 use grocery_events::{
     Client, OrderState, OrderStatus, PickList, Producer, Record, Replay, TraceContext,
 };
-use grocery_store::{LifecycleError, PickedLine, StaffStep, picked_status, staff_status};
+use grocery_store::{
+    BoardLimits, Inserted, LatestStatus, LifecycleError, PickedLine, StaffBoard, StaffStep,
+    picked_status, staff_status,
+};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use crate::{show::page_json, startup::now_ms, web::Live};
-
-/// Pick lists remembered for staff steps; the oldest are forgotten first.
-const REMEMBERED: usize = 100_000;
+use crate::live::{Live, Update, page_json, status_json};
+use service_kit::now_ms;
 
 /// Why a step was not taken.
 #[derive(Debug)]
 pub(crate) enum StepError {
     /// No pick list for the order was shown here.
     NotFound(Uuid),
-    /// The order is not in the state the step follows, or another step is being recorded.
+    /// The order is not in the state the step follows.
     Conflict(String),
+    /// Another step of the order is being recorded.
+    Busy(Uuid),
     /// The picked quantities do not fit the pick list.
     BadRequest(String),
     /// The status could not be written.
@@ -43,6 +47,10 @@ impl std::fmt::Display for StepError {
                 write!(f, "no pick list for order {order_id} is shown here")
             }
             Self::Conflict(message) | Self::BadRequest(message) => f.write_str(message),
+            Self::Busy(order_id) => write!(
+                f,
+                "another change of order {order_id} is being recorded; reload and try again"
+            ),
             Self::Unavailable => f.write_str(
                 "the change could not be recorded (Kafka did not acknowledge it); try again",
             ),
@@ -50,15 +58,12 @@ impl std::fmt::Display for StepError {
     }
 }
 
-struct Entry {
-    pick_list: PickList,
-    state: OrderState,
-    /// A step is being written now.
-    busy: bool,
+/// What the service keeps with each list on the board.
+struct Shown {
     /// The pick list record's trace, which its statuses continue.
     trace: Option<TraceContext>,
-    /// The last status recorded here, answered again when its step is repeated.
-    last: Option<OrderStatus>,
+    /// When it was shown (or put back after a restart).
+    displayed_at_ms: i64,
 }
 
 /// What a step did.
@@ -71,16 +76,10 @@ pub(crate) enum Stepped {
     Repeated(OrderStatus),
 }
 
-#[derive(Default)]
-struct Lists {
-    by_order: HashMap<Uuid, Entry>,
-    arrival: VecDeque<Uuid>,
-}
-
 /// The pick lists shown, their states, and the producer of staff steps.
 #[derive(Clone)]
 pub(crate) struct Board {
-    lists: Arc<Mutex<Lists>>,
+    lists: Arc<Mutex<StaffBoard<Shown>>>,
     producer: Arc<Producer>,
     live: Live,
     simulate: Option<mpsc::UnboundedSender<Uuid>>,
@@ -93,11 +92,12 @@ impl Board {
     pub(crate) fn new(
         producer: Producer,
         live: Live,
+        limits: BoardLimits,
         simulate_pace: Option<Duration>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let mut board = Self {
-            lists: Arc::default(),
+            lists: Arc::new(Mutex::new(StaffBoard::new(limits))),
             producer: Arc::new(producer),
             live,
             simulate: None,
@@ -111,32 +111,37 @@ impl Board {
     }
 
     /// Remembers a pick list just shown (state PICKLIST_CREATED), with the trace of its
-    /// record; a pick list already known keeps its state.
-    pub(crate) fn add(&self, pick_list: &PickList, trace: Option<TraceContext>) {
-        self.insert(pick_list, OrderState::PicklistCreated, None, trace);
+    /// record, and returns its page JSON (with its arrival on the board); `None` when the list
+    /// is on the board already (it keeps its state).
+    pub(crate) fn add(
+        &self,
+        pick_list: &PickList,
+        trace: Option<TraceContext>,
+    ) -> Option<serde_json::Value> {
+        self.insert(pick_list, OrderState::PicklistCreated, None, trace)
     }
 
     /// Puts back a pick list shown before a restart, in the `state` its statuses on the topic
-    /// say, with `last`, the last staff status recorded for it. A list already on the board
-    /// (delivered again since the start) moves on to `state` if that is further and no step
-    /// is being recorded; `false` then.
+    /// say, with `last`, the last staff status recorded for it, and returns its page JSON. A
+    /// list already on the board (delivered again since the start) moves on to `state` if
+    /// that is further and no step is being recorded; `None` then.
     pub(crate) fn restore(
         &self,
         pick_list: &PickList,
         state: OrderState,
         last: Option<OrderStatus>,
         trace: Option<TraceContext>,
-    ) -> bool {
+    ) -> Option<serde_json::Value> {
         {
             let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(entry) = lists.by_order.get_mut(&pick_list.order_id) {
+            if let Some(entry) = lists.get(pick_list.order_id) {
                 if !entry.busy && entry.state < state {
-                    entry.state = state;
-                    entry.last = last;
+                    lists.advance(pick_list.order_id, state, last);
+                    self.count(&lists);
                     drop(lists);
                     self.live.publish_status(pick_list.order_id, state);
                 }
-                return false;
+                return None;
             }
         }
         self.insert(pick_list, state, last, trace)
@@ -145,7 +150,37 @@ impl Board {
     /// The state of `order_id`'s pick list, when it is on the board.
     pub(crate) fn state(&self, order_id: Uuid) -> Option<OrderState> {
         let lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
-        lists.by_order.get(&order_id).map(|entry| entry.state)
+        lists.get(order_id).map(|entry| entry.state)
+    }
+
+    /// What a page that opens is sent first: the open lists in pick order (earliest delivery
+    /// window first, then arrival), at most `open`, then the last `finished` lists made READY,
+    /// each followed by its state when staff moved it on.
+    pub(crate) fn snapshot(&self, open: usize, finished: usize) -> Vec<Update> {
+        let lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+        let mut updates = Vec::new();
+        let shown = lists
+            .open_in_pick_order()
+            .take(open)
+            .chain(lists.finished().take(finished));
+        for entry in shown {
+            let json = page_json(
+                &entry.pick_list,
+                entry.attachment.trace.as_ref(),
+                entry.attachment.displayed_at_ms,
+                Some(entry.arrival()),
+            );
+            updates.push(("picklist", json.to_string()));
+            if entry.state != OrderState::PicklistCreated {
+                updates.push(("status", status_json(entry.pick_list.order_id, entry.state)));
+            }
+        }
+        updates
+    }
+
+    /// Tells `live` the board's figures (`/metrics`).
+    fn count(&self, lists: &StaffBoard<Shown>) {
+        self.live.count_board(lists.open_len(), lists.dropped());
     }
 
     fn insert(
@@ -154,34 +189,44 @@ impl Board {
         state: OrderState,
         last: Option<OrderStatus>,
         trace: Option<TraceContext>,
-    ) -> bool {
+    ) -> Option<serde_json::Value> {
+        let displayed_at_ms = now_ms();
+        let json;
         {
             let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
-            if lists.by_order.contains_key(&pick_list.order_id) {
-                return false;
+            let shown = Shown {
+                trace: trace.clone(),
+                displayed_at_ms,
+            };
+            let Inserted::Added { arrival, dropped } = lists.insert(pick_list, state, last, shown)
+            else {
+                return None;
+            };
+            json = page_json(pick_list, trace.as_ref(), displayed_at_ms, Some(arrival));
+            self.count(&lists);
+            if !dropped.is_empty() {
+                let total = lists.dropped();
+                // One line per 1,000 lists dropped (and the first), not one per list.
+                if total.div_ceil(1000) != (total - dropped.len() as u64).div_ceil(1000)
+                    || total == dropped.len() as u64
+                {
+                    tracing::warn!(
+                        cap = lists.limits().open,
+                        dropped_total = total,
+                        oldest_dropped = %dropped[0],
+                        "staff board full: the oldest open pick lists were dropped from the \
+                         screen (still on the topic); raise --board-open-lists or add staff"
+                    );
+                }
             }
-            if lists.arrival.len() == REMEMBERED
-                && let Some(oldest) = lists.arrival.pop_front()
-            {
-                lists.by_order.remove(&oldest);
-            }
-            lists.arrival.push_back(pick_list.order_id);
-            lists.by_order.insert(
-                pick_list.order_id,
-                Entry {
-                    pick_list: pick_list.clone(),
-                    state,
-                    busy: false,
-                    trace,
-                    last,
-                },
-            );
         }
-        if let Some(simulate) = &self.simulate {
+        if let Some(simulate) = &self.simulate
+            && state < OrderState::Ready
+        {
             // The simulation ends only at shutdown.
             let _ = simulate.send(pick_list.order_id);
         }
-        true
+        Some(json)
     }
 
     /// Takes `step` on `order_id`'s pick list (for [`StaffStep::Picked`], `picked` gives the
@@ -196,14 +241,9 @@ impl Board {
     ) -> Result<Stepped, StepError> {
         let (status, trace) = {
             let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
-            let entry = lists
-                .by_order
-                .get_mut(&order_id)
-                .ok_or(StepError::NotFound(order_id))?;
+            let entry = lists.get(order_id).ok_or(StepError::NotFound(order_id))?;
             if entry.busy {
-                return Err(StepError::Conflict(format!(
-                    "another change of order {order_id} is being recorded; reload and try again"
-                )));
+                return Err(StepError::Busy(order_id));
             }
             if let Some(last) = entry.last.as_ref().filter(|l| l.state == step.target()) {
                 if step == StaffStep::Picked {
@@ -230,8 +270,9 @@ impl Board {
                 }
                 _ => staff_status(&entry.pick_list, step, now),
             };
-            entry.busy = true;
-            (status, entry.trace.clone())
+            let trace = entry.attachment.trace.clone();
+            lists.set_busy(order_id, true);
+            (status, trace)
         };
         // The write and its bookkeeping run on a task of their own: a caller that goes away
         // mid-step (a client disconnecting drops the request's future) must not leave the
@@ -263,14 +304,13 @@ impl Board {
             None => self.producer.send(&status).await,
         };
         let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = lists.by_order.get_mut(&order_id);
+        // The list may have been dropped past the board's cap meanwhile: then only the log and
+        // the pages hear of the status.
+        lists.set_busy(order_id, false);
         match written {
             Ok(delivered) => {
-                if let Some(entry) = entry {
-                    entry.busy = false;
-                    entry.state = status.state;
-                    entry.last = Some(status.clone());
-                }
+                lists.advance(order_id, status.state, Some(status.clone()));
+                self.count(&lists);
                 drop(lists);
                 tracing::info!(
                     order_id = %order_id,
@@ -284,9 +324,6 @@ impl Board {
                 Ok(Stepped::Recorded(status))
             }
             Err(error) => {
-                if let Some(entry) = entry {
-                    entry.busy = false;
-                }
                 drop(lists);
                 tracing::error!(%error, order_id = %order_id, "cannot record an order status");
                 Err(StepError::Unavailable)
@@ -297,14 +334,63 @@ impl Board {
     /// Marks `order_id`'s list as no longer busy.
     fn release(&self, order_id: Uuid) {
         let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = lists.by_order.get_mut(&order_id) {
-            entry.busy = false;
-        }
+        lists.set_busy(order_id, false);
     }
 }
 
-/// Simulated store staff: each pick list named on `rx` goes through start picking, picked (as
-/// planned) and ready, `pace` before each step; many lists at once.
+/// How a simulated walk retries a step that met an error it may recover from (Kafka did not
+/// acknowledge the status, another step of the list was being recorded): exponential backoff
+/// from 200 ms up to 10 s, with jitter, at most 8 retries (about a minute) before the walk
+/// gives up on the list with a warning.
+fn step_retry() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_factor(2.0)
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(10))
+        .with_jitter()
+        .with_max_times(8)
+}
+
+/// Whether a simulated walk retries after `error`: not for a list no longer on the board (it
+/// was dropped past the cap) nor for a step the board refuses as out of order or malformed.
+fn retryable(error: &StepError) -> bool {
+    matches!(error, StepError::Unavailable | StepError::Busy(_))
+}
+
+/// One simulated walk: start picking, picked (as planned), ready, `pace` before each step,
+/// each step retried with [`step_retry`] while the error is [`retryable`]. `take` takes a step;
+/// `state` is the list's state on the board (a list put back after a restart may be past some
+/// steps already).
+async fn walk<F, Fut>(
+    order_id: Uuid,
+    pace: Duration,
+    state: impl Fn() -> Option<OrderState>,
+    take: F,
+) -> Result<(), StepError>
+where
+    F: Fn(StaffStep) -> Fut,
+    Fut: Future<Output = Result<Stepped, StepError>>,
+{
+    for step in [StaffStep::StartPicking, StaffStep::Picked, StaffStep::Ready] {
+        if state().is_some_and(|state| state >= step.target()) {
+            continue;
+        }
+        if !pace.is_zero() {
+            tokio::time::sleep(pace).await;
+        }
+        (|| take(step))
+            .retry(step_retry())
+            .when(retryable)
+            .notify(|error, wait| {
+                tracing::warn!(%order_id, %error, retry_in = ?wait, "simulated staff will try the step again");
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Simulated store staff: each pick list named on `rx` goes through its [`walk`]; many lists at
+/// once.
 async fn simulate(
     board: Board,
     mut rx: mpsc::UnboundedReceiver<Uuid>,
@@ -318,18 +404,15 @@ async fn simulate(
             Some(order_id) = rx.recv() => {
                 let board = board.clone();
                 walks.spawn(async move {
-                    for step in [StaffStep::StartPicking, StaffStep::Picked, StaffStep::Ready] {
-                        // A list put back after a restart may be past some steps already.
-                        if board.state(order_id).is_some_and(|state| state >= step.target()) {
-                            continue;
-                        }
-                        if !pace.is_zero() {
-                            tokio::time::sleep(pace).await;
-                        }
-                        if let Err(error) = board.step(order_id, step, None).await {
-                            tracing::warn!(%order_id, %error, "simulated staff stopped on this pick list");
-                            return;
-                        }
+                    let walked = walk(
+                        order_id,
+                        pace,
+                        || board.state(order_id),
+                        |step| board.step(order_id, step, None),
+                    )
+                    .await;
+                    if let Err(error) = walked {
+                        tracing::warn!(%order_id, %error, "simulated staff stopped on this pick list");
                     }
                 });
             }
@@ -357,16 +440,10 @@ pub(crate) async fn restore(
     timeout: Duration,
 ) -> anyhow::Result<usize> {
     // Each order's latest change (the furthest state; staff's steps are the last three).
-    let mut latest: HashMap<Uuid, OrderStatus> = HashMap::new();
+    let mut latest = LatestStatus::default();
     let mut statuses = client.replay::<OrderStatus>(group, timeout).await?;
     replay_all(&mut statuses, |received| {
-        let status = received.event;
-        if latest
-            .get(&status.order_id)
-            .is_none_or(|known| known.state < status.state)
-        {
-            latest.insert(status.order_id, status);
-        }
+        latest.apply(received.event);
     })
     .await?;
     drop(statuses);
@@ -375,22 +452,14 @@ pub(crate) async fn restore(
     let mut pick_lists = client.replay::<PickList>(group, timeout).await?;
     replay_all(&mut pick_lists, |received| {
         let order_id = received.event.order_id;
-        let last = latest.get(&order_id).cloned();
-        let state = last
-            .as_ref()
-            .map_or(OrderState::PicklistCreated, |status| status.state)
-            .max(OrderState::PicklistCreated);
-        if state == OrderState::Ready {
+        // READY lists stay off the board; the others go back in their state, with the last
+        // step staff took, answered again if they repeat it.
+        let Some((state, last)) = latest.board_state(order_id) else {
             return;
-        }
-        // The last step staff took, answered again if they repeat it.
-        let last = last.filter(|status| status.state >= OrderState::PickingStarted);
+        };
         let trace = received.trace();
-        if board.restore(&received.event, state, last, trace.clone()) {
-            live.publish(
-                order_id,
-                page_json(&received.event, trace.as_ref()).to_string(),
-            );
+        if let Some(json) = board.restore(&received.event, state, last, trace) {
+            live.publish(json.to_string());
             if state != OrderState::PicklistCreated {
                 live.publish_status(order_id, state);
             }
@@ -414,7 +483,8 @@ async fn replay_all<E: grocery_events::Event>(
     Ok(())
 }
 
-/// [`restore`], retried (backing off up to 30 s) until it succeeds or `shutdown` turns true.
+/// [`restore`], retried with backoff (500 ms doubling up to 30 s, jittered) until it succeeds
+/// or `shutdown` turns true.
 pub(crate) async fn restore_until_done(
     client: Client,
     board: Board,
@@ -422,26 +492,125 @@ pub(crate) async fn restore_until_done(
     group: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut backoff = Duration::from_millis(500);
-    loop {
-        let attempt = restore(&client, &board, &live, &group, Duration::from_secs(10));
-        let outcome = tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
-            outcome = attempt => outcome,
-        };
-        match outcome {
+    let backoff = ExponentialBuilder::default()
+        .with_factor(2.0)
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(30))
+        .with_jitter()
+        .without_max_times();
+    let restored = (|| restore(&client, &board, &live, &group, Duration::from_secs(10)))
+        .retry(backoff)
+        .notify(|error, wait| {
+            tracing::warn!(error = %format!("{error:#}"), retry_in = ?wait, "cannot put back the pick lists shown before the start yet");
+        });
+    tokio::select! {
+        _ = shutdown.wait_for(|stop| *stop) => {}
+        outcome = restored => match outcome {
             Ok(restored) => {
                 tracing::info!(restored, "pick lists not yet ready put back on the board");
-                return;
             }
             Err(error) => {
-                tracing::warn!(error = %format!("{error:#}"), retry_in = ?backoff, "cannot put back the pick lists shown before the start yet");
+                tracing::error!(error = %format!("{error:#}"), "cannot put back the pick lists shown before the start");
             }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn recorded(order_id: Uuid, step: StaffStep) -> Stepped {
+        Stepped::Recorded(grocery_store::lifecycle::status(
+            order_id,
+            step.target(),
+            0,
+            "staff:test",
+        ))
+    }
+
+    /// A step Kafka did not acknowledge (twice) is taken again after a backoff, and the walk
+    /// goes on to the end; before, the walk stopped for good at the first error.
+    #[tokio::test]
+    async fn a_walk_retries_a_step_that_met_an_error_and_finishes() {
+        let order_id = Uuid::from_u128(1);
+        let failures = AtomicUsize::new(0);
+        let taken = Mutex::new(Vec::new());
+        let walked = walk(
+            order_id,
+            Duration::ZERO,
+            || None,
+            |step| {
+                let failed = failures.fetch_add(1, Ordering::SeqCst);
+                let result = if step == StaffStep::Picked && failed < 3 {
+                    Err(if failed.is_multiple_of(2) {
+                        StepError::Unavailable
+                    } else {
+                        StepError::Busy(order_id)
+                    })
+                } else {
+                    taken.lock().unwrap().push(step);
+                    Ok(recorded(order_id, step))
+                };
+                async move { result }
+            },
+        )
+        .await;
+        assert!(walked.is_ok(), "{walked:?}");
+        assert_eq!(
+            *taken.lock().unwrap(),
+            [StaffStep::StartPicking, StaffStep::Picked, StaffStep::Ready]
+        );
+        // StartPicking once, Picked failing twice (Unavailable, Busy) then taken, Ready once.
+        assert_eq!(failures.load(Ordering::SeqCst), 5);
+    }
+
+    /// A list no longer on the board (dropped past the cap) or a step refused as out of order
+    /// is not retried.
+    #[tokio::test]
+    async fn a_walk_does_not_retry_what_cannot_succeed() {
+        let order_id = Uuid::from_u128(2);
+        for error in [
+            || StepError::NotFound(Uuid::from_u128(2)),
+            || StepError::Conflict("out of order".to_owned()),
+        ] {
+            let attempts = AtomicUsize::new(0);
+            let walked = walk(
+                order_id,
+                Duration::ZERO,
+                || None,
+                |_| {
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    async move { Err::<Stepped, _>(error()) }
+                },
+            )
+            .await;
+            assert!(walked.is_err());
+            assert_eq!(attempts.load(Ordering::SeqCst), 1);
         }
-        tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
-            () = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+
+    /// Steps the list is already past (put back after a restart) are skipped.
+    #[tokio::test]
+    async fn a_walk_skips_steps_already_taken() {
+        let order_id = Uuid::from_u128(3);
+        let taken = Mutex::new(Vec::new());
+        walk(
+            order_id,
+            Duration::ZERO,
+            || Some(OrderState::PickingStarted),
+            |step| {
+                taken.lock().unwrap().push(step);
+                async move { Ok(recorded(order_id, step)) }
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            *taken.lock().unwrap(),
+            [StaffStep::Picked, StaffStep::Ready]
+        );
     }
 }

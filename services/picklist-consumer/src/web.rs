@@ -1,7 +1,9 @@
 //! The live web page: `/` (self-contained HTML and JavaScript), `/events` (server-sent events,
-//! one `picklist` event per pick list shown, starting with the most recent ones, and a
-//! `status` event `{"order_id", "state"}` each time staff move one on), `/health`, `/metrics`
-//! (Prometheus text: pick lists shown, duplicates suppressed, client metrics).
+//! one `picklist` event per pick list shown, starting with the open lists on the staff board in
+//! pick order and the last lists made READY, and a `status` event `{"order_id", "state"}` each time staff move one on),
+//! `/health`, `/metrics` (Prometheus text: pick lists shown, duplicates suppressed, the staff
+//! board's open lists and lists dropped past its cap, client metrics). The page orders the
+//! lists as a picker takes them: earliest delivery window first, then arrival.
 //!
 //! Store staff's steps, each writing an `OrderStatus` and answering once it is acknowledged
 //! (200 with the status as JSON):
@@ -18,21 +20,13 @@
 //! `Idempotent-Replayed: true` and writes nothing. Errors are problem JSON (RFC 9457,
 //! `service_kit::problem`: `type`, `title`, `status`, `detail` and a stable `code`): 404
 //! `unknown_picklist` for an order with no pick list here, 409 `step_out_of_order` for a step
-//! out of order (READY before PICKED) or other quantities for a list already picked, 400
+//! out of order (READY before PICKED) or other quantities for a list already picked, 409
+//! `step_in_progress` while another request's step for the list is still being written, 400
 //! `malformed_order_id`, `malformed_body` or `bad_lines` for a bad order id or body, 403 for a
 //! request the guard refused (`host_not_allowed`, `origin_not_allowed`, `json_required`), 503
 //! `not_acknowledged` when Kafka did not acknowledge the status.
 
-use std::{
-    collections::VecDeque,
-    convert::Infallible,
-    net::SocketAddr,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::{convert::Infallible, net::SocketAddr, time::Duration};
 
 use axum::{
     Json, Router,
@@ -45,126 +39,24 @@ use axum::{
     },
     routing::{get, post},
 };
-use grocery_events::OrderState;
-use grocery_store::{PickedLine, StaffStep};
-use serde::Deserialize;
-use uuid::Uuid;
-
-use crate::staff::{Board, StepError, Stepped};
 use futures::{Stream, StreamExt};
 use grocery_events::context::KafkaContext;
+use grocery_store::{PickedLine, StaffStep};
+use serde::Deserialize;
 use service_kit::web_guard::WebGuard;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
+use uuid::Uuid;
 
-/// Pick lists a newly opened page receives first.
-const RECENT: usize = 50;
+use crate::live::Live;
+use crate::staff::{Board, StepError, Stepped};
+
+/// Open pick lists a newly opened page receives first, in pick order (the page shows as many).
+const SNAPSHOT_OPEN: usize = 200;
+
+/// Lists made READY most recently that a newly opened page receives after the open ones.
+const SNAPSHOT_FINISHED: usize = 20;
 
 const PAGE: &str = include_str!("page.html");
-
-/// One server-sent event: its name and JSON data.
-type Update = (&'static str, String);
-
-/// The most recent pick lists (order id, JSON) and the latest state of each, if staff moved
-/// it on.
-#[derive(Default)]
-struct Recent {
-    lists: VecDeque<(Uuid, String)>,
-    states: std::collections::HashMap<Uuid, String>,
-}
-
-/// The pick lists shown so far, for the live page: a broadcast of new ones and of state
-/// changes, and the most recent few.
-#[derive(Clone)]
-pub(crate) struct Live {
-    tx: broadcast::Sender<Update>,
-    recent: Arc<Mutex<Recent>>,
-    /// Pick lists shown and duplicates suppressed so far, for `/metrics`.
-    counts: Arc<[AtomicU64; 2]>,
-}
-
-impl Live {
-    pub(crate) fn new() -> Self {
-        Self {
-            tx: broadcast::channel(1024).0,
-            recent: Arc::default(),
-            counts: Arc::default(),
-        }
-    }
-
-    /// Updates the counts `/metrics` shows.
-    pub(crate) fn count(&self, shown: u64, duplicates_suppressed: u64) {
-        self.counts[0].store(shown, Ordering::Relaxed);
-        self.counts[1].store(duplicates_suppressed, Ordering::Relaxed);
-    }
-
-    fn metrics(&self) -> String {
-        format!(
-            "# HELP picklist_consumer_shown_total Pick lists shown\n\
-             # TYPE picklist_consumer_shown_total counter\n\
-             picklist_consumer_shown_total {}\n\
-             # HELP picklist_consumer_duplicates_suppressed_total Pick lists delivered again and not shown\n\
-             # TYPE picklist_consumer_duplicates_suppressed_total counter\n\
-             picklist_consumer_duplicates_suppressed_total {}\n",
-            self.counts[0].load(Ordering::Relaxed),
-            self.counts[1].load(Ordering::Relaxed)
-        )
-    }
-
-    /// Publishes the pick list of `order_id` (as JSON) to the open pages.
-    pub(crate) fn publish(&self, order_id: Uuid, json: String) {
-        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        if recent.lists.len() == RECENT
-            && let Some((oldest, _)) = recent.lists.pop_front()
-        {
-            recent.states.remove(&oldest);
-        }
-        recent.lists.push_back((order_id, json.clone()));
-        // No page open is fine.
-        let _ = self.tx.send(("picklist", json));
-    }
-
-    /// Tells the open pages that `order_id` entered `state`.
-    pub(crate) fn publish_status(&self, order_id: Uuid, state: OrderState) {
-        let json = serde_json::json!({
-            "order_id": order_id,
-            "state": grocery_store::state_name(state),
-        })
-        .to_string();
-        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        if recent.lists.iter().any(|(id, _)| *id == order_id) {
-            recent.states.insert(order_id, json.clone());
-        }
-        let _ = self.tx.send(("status", json));
-    }
-
-    /// The recent pick lists and their states, then the new ones as they come.
-    fn subscribe(&self) -> impl Stream<Item = Update> + use<> {
-        let rx = self.tx.subscribe();
-        let recent: Vec<Update> = {
-            let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-            let lists = recent
-                .lists
-                .iter()
-                .map(|(_, json)| ("picklist", json.clone()));
-            let states = recent.states.values().map(|json| ("status", json.clone()));
-            lists.chain(states).collect()
-        };
-        let new = futures::stream::unfold(rx, |mut rx| async move {
-            loop {
-                match rx.recv().await {
-                    Ok(update) => return Some((update, rx)),
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "live page fell behind");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        });
-        // The page drops repeats of a picklist_id (a list published between subscribing and
-        // taking the snapshot comes twice).
-        futures::stream::iter(recent).chain(new)
-    }
-}
 
 #[derive(Clone)]
 struct AppState {
@@ -253,9 +145,12 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
 async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let stream = state
-        .live
-        .subscribe()
+    // Subscribed before the snapshot is taken: a list shown in between comes twice, and the
+    // page drops repeats of a picklist_id.
+    let new = state.live.subscribe();
+    let snapshot = futures::stream::iter(state.board.snapshot(SNAPSHOT_OPEN, SNAPSHOT_FINISHED));
+    let stream = snapshot
+        .chain(new)
         .map(|(name, json)| Ok(Event::default().event(name).data(json)))
         .take_until(stopped(state.shutdown));
     Sse::new(stream).keep_alive(KeepAlive::default())
@@ -290,6 +185,7 @@ async fn take_step(
         }
         Err(e @ StepError::NotFound(_)) => error(StatusCode::NOT_FOUND, "unknown_picklist", e),
         Err(e @ StepError::Conflict(_)) => error(StatusCode::CONFLICT, "step_out_of_order", e),
+        Err(e @ StepError::Busy(_)) => error(StatusCode::CONFLICT, "step_in_progress", e),
         Err(e @ StepError::BadRequest(_)) => error(StatusCode::BAD_REQUEST, "bad_lines", e),
         Err(e @ StepError::Unavailable) => {
             error(StatusCode::SERVICE_UNAVAILABLE, "not_acknowledged", e)

@@ -40,6 +40,7 @@ fn pick_list(n: u128) -> PickList {
         ],
         assigned_picker: "Ana".into(),
         created_time: 1_763_769_600_000,
+        delivery_window: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn pick_list(n: u128) -> PickList {
         items_to_pick: vec![line("PRD-00001", 2, 2, 1), line("PRD-00002", 3, 1, 2)],
         assigned_picker: "Ana".into(),
         created_time: 1_763_769_600_000,
+        delivery_window: None,
     }
 }
 

@@ -194,9 +194,10 @@ fn unchanged_schemas_are_compatible() {
         ORDERS_SUBJECT,
         "compatible with 1 previous version(s) (BACKWARD)",
     ]);
+    // The pick list's level is FULL (schemas/compatibility.toml).
     run.assert_line(&[
         PICKLIST_SUBJECT,
-        "compatible with 1 previous version(s) (BACKWARD)",
+        "compatible with 1 previous version(s) (FULL)",
     ]);
 }
 

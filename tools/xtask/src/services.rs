@@ -93,6 +93,21 @@ pub fn start(
     env: &[(&str, &str)],
     log: &Path,
 ) -> anyhow::Result<Process> {
+    start_with(name, program, args, env, Output::log_to(log))
+}
+
+/// [`start`] with the output handled as `output` says (e.g. only a bounded tail of the lines
+/// kept in memory: [`Output::keeping`]).
+///
+/// # Errors
+/// When the log cannot be opened or the program cannot be started.
+pub fn start_with(
+    name: &str,
+    program: &Path,
+    args: &[String],
+    env: &[(&str, &str)],
+    output: Output,
+) -> anyhow::Result<Process> {
     let mut command = Command::new(program);
     // Several runs may be under way at once (tests, a bench beside a demo): the staff page and
     // the Order API bind a free port unless `args` or `env` name one (their defaults, 8091 and
@@ -104,7 +119,7 @@ pub fn start(
     for (key, value) in env {
         command.env(key, value);
     }
-    Process::start(name, &mut command, Output::log_to(log))
+    Process::start(name, &mut command, output)
 }
 
 /// Waits until each of `services` has logged that its consumer group assigned it partitions

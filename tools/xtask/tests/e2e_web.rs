@@ -1,9 +1,11 @@
-//! The pick-list consumer's live web page, checked in headless Chromium: a pick list produced
-//! after the page opened appears on it.
+//! The pick-list consumer's live web page, checked in headless Chromium: pick lists produced
+//! after the page opened appear on it, with their delivery window, in pick order (earliest
+//! window first, lists without one last, then arrival), and a page opened afterwards gets them
+//! in the same order from the staff board.
 
 use std::time::{Duration, Instant};
 
-use grocery_events::{Client, Config};
+use grocery_events::{Client, Config, PickListDeliveryWindow};
 use grocery_store::{Catalog, OrderSimulator, PickListBuilder, PickerRoster};
 use local_stack::Stack;
 use xtask::{
@@ -55,33 +57,84 @@ async fn a_pick_list_produced_after_the_page_opened_appears_on_it() {
     }
     let before = browser.text().unwrap();
 
-    // Now a pick list is made and produced.
+    // Now three pick lists are made and produced, in this order: a window at 14:00, none, a
+    // window at 12:00 (the same day).
     let catalog = Catalog::builtin();
-    let order = OrderSimulator::new(99, &catalog).next_order(0);
-    let pick_list = PickListBuilder::new(&catalog, PickerRoster::default()).build(&order, 0);
-    assert!(!before.contains(&order.order_id.to_string()));
+    let mut simulator = OrderSimulator::new(99, &catalog);
+    let builder = PickListBuilder::new(&catalog, PickerRoster::default());
+    let noon: i64 = 1_735_732_800_000;
+    let hour: i64 = 3_600_000;
+    let pick_lists: Vec<_> = [Some(2), None, Some(0)]
+        .into_iter()
+        .map(|start_hours: Option<i64>| {
+            let order = simulator.next_order(0);
+            let mut pick_list = builder.build(&order, 0);
+            pick_list.delivery_window = start_hours.map(|h| PickListDeliveryWindow {
+                start_time: noon + h * hour,
+                end_time: noon + (h + 2) * hour,
+            });
+            pick_list
+        })
+        .collect();
+    for pick_list in &pick_lists {
+        assert!(!before.contains(&pick_list.order_id.to_string()));
+    }
     let config = Config::from_file(&config_path).unwrap();
     let producer = Client::from_config(config)
         .unwrap()
         .producer()
         .await
         .unwrap();
-    producer.send(&pick_list).await.unwrap();
+    for pick_list in &pick_lists {
+        producer.send(pick_list).await.unwrap();
+    }
 
+    let all_shown = |text: &str| {
+        pick_lists
+            .iter()
+            .all(|p| text.contains(&p.order_id.to_string()))
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     let text = loop {
         let text = browser.text().unwrap();
-        if text.contains(&order.order_id.to_string()) {
+        if all_shown(&text) {
             break text;
         }
         assert!(
             Instant::now() < deadline,
-            "pick list never appeared; page shows:\n{text}"
+            "pick lists never appeared; page shows:\n{text}"
         );
         std::thread::sleep(Duration::from_millis(200));
     };
+    let pick_list = &pick_lists[0];
     assert!(text.contains(&pick_list.assigned_picker), "{text}");
     let first_line = &pick_list.items_to_pick[0];
     assert!(text.contains(&first_line.name), "lines shown: {text}");
+    assert!(text.contains("No delivery window"), "{text}");
+    assert_eq!(text.matches("Deliver ").count(), 2, "{text}");
+
+    // Pick order: the 12:00 window, the 14:00 window, then the list without one.
+    let expected: Vec<String> = [2, 0, 1]
+        .iter()
+        .map(|&i| pick_lists[i].order_id.to_string())
+        .collect();
+    let cards =
+        "[...document.querySelectorAll('#cards .card')].map(c => c.dataset.orderId).join(',')";
+    let shown = browser.eval(cards).unwrap();
+    assert_eq!(shown.as_str(), Some(expected.join(",").as_str()), "{text}");
+
+    // A page opened now gets the open lists from the staff board, in the same order.
+    let url = format!("http://{addr}/");
+    assert_eq!(browser.navigate(&url).unwrap(), 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let shown = browser.eval(cards).unwrap();
+        if shown.as_str().is_some_and(|s| s.split(',').count() == 3) {
+            assert_eq!(shown.as_str(), Some(expected.join(",").as_str()));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the reloaded page shows {shown}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     consumer.terminate(Duration::from_secs(20)).unwrap();
 }

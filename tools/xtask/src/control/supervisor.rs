@@ -19,6 +19,9 @@ use tokio::sync::Mutex;
 use xtask::services::{self, Binaries, Process};
 
 /// How long a service has to stop after SIGTERM before it is killed.
+/// Lines of each stream of a service the control room keeps in memory (the last ones; about
+/// 1 MiB per service at the services' line lengths).
+const LOG_TAIL_LINES: usize = 2_000;
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a service has to say where it listens.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -163,7 +166,11 @@ impl Supervisor {
             "fulfillment-service" => &self.bins.fulfillment_service,
             _ => &self.bins.picklist_consumer,
         };
-        let started = services::start(NAMES[i], program, &args, &[("RUST_LOG", "info")], &self.log);
+        // The control room runs for hours: only a tail of each service's output stays in
+        // memory (every line still goes to the log file).
+        let output = services::Output::log_to(&self.log).keeping(LOG_TAIL_LINES);
+        let started =
+            services::start_with(NAMES[i], program, &args, &[("RUST_LOG", "info")], output);
         let result = match started {
             Ok(process) => {
                 let (process, addr) = tokio::task::spawn_blocking(move || {

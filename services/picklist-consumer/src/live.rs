@@ -1,0 +1,148 @@
+//! What the open pages are told: a broadcast of pick lists shown and of staff's state changes
+//! (server-sent events), the page's JSON for a pick list, and the counts `/metrics` shows.
+//!
+//! A page that opens gets the open lists from the board first (`staff::Board::snapshot`),
+//! then this broadcast; the broadcast holds at most [`CHANNEL`] updates per slow page, so
+//! nothing here grows with traffic.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
+use futures::Stream;
+use grocery_events::{OrderState, PickList, TraceContext};
+use grocery_store::to_json;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+/// Updates buffered for a page that reads slowly; past it the page misses updates (logged).
+const CHANNEL: usize = 1024;
+
+/// One server-sent event: its name and JSON data.
+pub(crate) type Update = (&'static str, String);
+
+/// The counts `/metrics` shows.
+#[derive(Default)]
+struct Counts {
+    shown: AtomicU64,
+    duplicates_suppressed: AtomicU64,
+    board_open: AtomicU64,
+    board_dropped: AtomicU64,
+}
+
+/// The broadcast to the open pages and the counts for `/metrics`.
+#[derive(Clone)]
+pub(crate) struct Live {
+    tx: broadcast::Sender<Update>,
+    counts: Arc<Counts>,
+}
+
+impl Live {
+    pub(crate) fn new() -> Self {
+        Self {
+            tx: broadcast::channel(CHANNEL).0,
+            counts: Arc::default(),
+        }
+    }
+
+    /// Updates the counts of pick lists shown and duplicates suppressed.
+    pub(crate) fn count(&self, shown: u64, duplicates_suppressed: u64) {
+        self.counts.shown.store(shown, Ordering::Relaxed);
+        self.counts
+            .duplicates_suppressed
+            .store(duplicates_suppressed, Ordering::Relaxed);
+    }
+
+    /// Updates the board's figures: open lists on it, lists dropped past its cap so far.
+    pub(crate) fn count_board(&self, open: usize, dropped: u64) {
+        self.counts
+            .board_open
+            .store(u64::try_from(open).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.counts.board_dropped.store(dropped, Ordering::Relaxed);
+    }
+
+    /// The service's own metrics, as Prometheus text.
+    pub(crate) fn metrics(&self) -> String {
+        let c = &self.counts;
+        format!(
+            "# HELP picklist_consumer_shown_total Pick lists shown\n\
+             # TYPE picklist_consumer_shown_total counter\n\
+             picklist_consumer_shown_total {}\n\
+             # HELP picklist_consumer_duplicates_suppressed_total Pick lists delivered again and not shown\n\
+             # TYPE picklist_consumer_duplicates_suppressed_total counter\n\
+             picklist_consumer_duplicates_suppressed_total {}\n\
+             # HELP picklist_consumer_board_open_lists Open pick lists on the staff board\n\
+             # TYPE picklist_consumer_board_open_lists gauge\n\
+             picklist_consumer_board_open_lists {}\n\
+             # HELP picklist_consumer_board_dropped_total Open pick lists dropped from the staff board past its cap (still on the topic)\n\
+             # TYPE picklist_consumer_board_dropped_total counter\n\
+             picklist_consumer_board_dropped_total {}\n",
+            c.shown.load(Ordering::Relaxed),
+            c.duplicates_suppressed.load(Ordering::Relaxed),
+            c.board_open.load(Ordering::Relaxed),
+            c.board_dropped.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Publishes a pick list (its page JSON) to the open pages.
+    pub(crate) fn publish(&self, json: String) {
+        // No page open is fine.
+        let _ = self.tx.send(("picklist", json));
+    }
+
+    /// Tells the open pages that `order_id` entered `state`.
+    pub(crate) fn publish_status(&self, order_id: Uuid, state: OrderState) {
+        let _ = self.tx.send(("status", status_json(order_id, state)));
+    }
+
+    /// The updates from now on (a page's snapshot is taken after subscribing, so nothing falls
+    /// between the two; the page drops repeats of a picklist_id).
+    pub(crate) fn subscribe(&self) -> impl Stream<Item = Update> + use<> {
+        let rx = self.tx.subscribe();
+        futures::stream::unfold(rx, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(update) => return Some((update, rx)),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "live page fell behind");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+    }
+}
+
+/// The `status` event's JSON: `{"order_id", "state"}`.
+pub(crate) fn status_json(order_id: Uuid, state: OrderState) -> String {
+    serde_json::json!({
+        "order_id": order_id,
+        "state": grocery_store::state_name(state),
+    })
+    .to_string()
+}
+
+/// A pick list as the JSON lines and the live page show it: its fields (the delivery window
+/// among them), `displayed_at_ms`, `arrival` (its place in arrival order on the board, which
+/// the page sorts by after the window; absent when it is not on the board) and its record's
+/// trace as `trace_id` and `traceparent`.
+pub(crate) fn page_json(
+    pick_list: &PickList,
+    trace: Option<&TraceContext>,
+    displayed_at_ms: i64,
+    arrival: Option<u64>,
+) -> serde_json::Value {
+    let mut json = to_json(pick_list);
+    if let Some(object) = json.as_object_mut() {
+        object.insert("displayed_at_ms".into(), displayed_at_ms.into());
+        if let Some(arrival) = arrival {
+            object.insert("arrival".into(), arrival.into());
+        }
+        if let Some(trace) = trace {
+            object.insert("trace_id".into(), trace.trace_id().to_string().into());
+            object.insert("traceparent".into(), trace.traceparent().into());
+        }
+    }
+    json
+}
