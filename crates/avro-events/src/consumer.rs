@@ -240,9 +240,7 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
         let schema_unavailable = options
             .schema_unavailable
             .unwrap_or(settings.schema_unavailable);
-        let rd = settings
-            .kafka
-            .consumer(&options.group_id, mode.commits());
+        let rd = settings.kafka.consumer(&options.group_id, mode.commits());
         let dlq = match mode {
             Mode::AtLeastOnce => Some(Producer::create_with(shared, format.clone(), false).await?),
             Mode::Pipelined | Mode::Transactional | Mode::Replay => None,
