@@ -3,7 +3,9 @@
 //! registry, auth) never reach back up to the clients built from them.
 //!
 //! An edge is any `crate::` path in a module's files (comments left out; names re-exported at
-//! the crate root count for the module that defines them).
+//! the crate root count for the module that defines them). A module's unit tests
+//! (`#[cfg(test)] mod tests`, at the end of its file) are left out: a test may build what it
+//! checks from the client root, as a user would, without the module depending on it.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -11,9 +13,17 @@ use std::{
     path::{Path, PathBuf},
 };
 
-/// The text of `path` without `//` line comments (doc comments included) and `/* */` blocks.
+/// The text of `path` without `//` line comments (doc comments included), `/* */` blocks and
+/// its unit tests (from `#[cfg(test)]` followed by `mod tests` to the end of the file).
 fn code_of(path: &Path) -> String {
-    let text = fs::read_to_string(path).unwrap();
+    let mut text = fs::read_to_string(path).unwrap();
+    if let Some(at) = text
+        .match_indices("#[cfg(test)]")
+        .map(|(at, _)| at)
+        .find(|&at| text[at + "#[cfg(test)]".len()..].trim_start().starts_with("mod tests"))
+    {
+        text.truncate(at);
+    }
     let mut code = String::with_capacity(text.len());
     let mut rest = text.as_str();
     while !rest.is_empty() {
