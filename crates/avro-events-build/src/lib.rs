@@ -87,6 +87,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod codecs;
 mod declare;
 mod error;
 mod render;
@@ -222,7 +223,14 @@ impl Builder {
         declare::check(&declarations)?;
         let bindings = render::bind(&files, &declarations)?;
         let types = render::types(&files)?;
-        Ok(render::file(&self.crate_path, &files, &types, &bindings))
+        let codecs = codecs::generate(&self.crate_path, &files);
+        Ok(render::file(
+            &self.crate_path,
+            &files,
+            &types,
+            &codecs,
+            &bindings,
+        ))
     }
 
     /// Generates the code and writes it to the output directory (`OUT_DIR` unless

@@ -141,6 +141,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
+pub mod binary;
 #[cfg(feature = "kafka")]
 mod client;
 pub mod codec;
@@ -170,6 +171,7 @@ mod resolve;
 mod retry;
 #[cfg(feature = "kafka")]
 pub mod trace;
+mod value;
 pub mod wire;
 
 /// Avro schema compatibility with Confluent's answers: the [`avro-events-compat`] crate.

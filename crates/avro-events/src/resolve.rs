@@ -6,8 +6,9 @@
 //! reader's default (encoded once, at compile time), fields are put in the reader's order,
 //! numbers are promoted (`int` → `long`/`float`/`double`, `long` → `float`/`double`,
 //! `float` → `double`; `string` ↔ `bytes` share their encoding), enum symbols and union
-//! branches are renumbered. The result is then deserialized with the reader schema by
-//! `serde_avro_fast`, with no `Value` tree in between.
+//! branches are renumbered; strings are checked to be UTF-8. The result is then decoded with
+//! the reader schema by the type's generated decoder (`crate::binary`), or for hand-written
+//! types by apache-avro's schema-aware deserializer, with no `Value` tree in between.
 //!
 //! The rules are the [Avro specification's](https://avro.apache.org/docs/1.12.0/specification/#schema-resolution):
 //! record fields match by name or by a reader field's alias; named types match by name or a
@@ -46,8 +47,10 @@ enum Op {
     Float,
     FloatToDouble,
     Double,
-    /// Length-prefixed bytes (`bytes`, `string`, and either into the other).
+    /// Length-prefixed bytes (`bytes`, and `string` into `bytes`).
     Bytes,
+    /// Length-prefixed bytes that must be UTF-8 (`string`, and `bytes` into `string`).
+    String,
     Fixed(usize),
     /// Writer symbol index → reader symbol index (`None`: not in the reader, no default).
     Enum(Vec<Option<i64>>, Vec<String>),
@@ -246,6 +249,15 @@ impl Plan {
                 let (len, written) = input.varint()?;
                 let len = usize::try_from(len).map_err(|_| format!("negative length {len}"))?;
                 let data = input.take(len)?;
+                out.put(written)?;
+                out.put(data)
+            }
+            Op::String => {
+                let (len, written) = input.varint()?;
+                let len = usize::try_from(len).map_err(|_| format!("negative length {len}"))?;
+                let data = input.take(len)?;
+                std::str::from_utf8(data)
+                    .map_err(|e| format!("a string that is not UTF-8: {e}"))?;
                 out.put(written)?;
                 out.put(data)
             }
@@ -494,7 +506,8 @@ impl<'s> Compiler<'s> {
             (Physical::Float, Physical::Float) => Op::Float,
             (Physical::Float, Physical::Double) => Op::FloatToDouble,
             (Physical::Double, Physical::Double) => Op::Double,
-            (Physical::Bytes | Physical::String, Physical::Bytes | Physical::String) => Op::Bytes,
+            (Physical::Bytes | Physical::String, Physical::String) => Op::String,
+            (Physical::Bytes | Physical::String, Physical::Bytes) => Op::Bytes,
             (Physical::Fixed(wn, ws), Physical::Fixed(rn, rs))
                 if ws == rs && wn.name() == rn.name() =>
             {
