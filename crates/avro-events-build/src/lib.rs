@@ -264,10 +264,19 @@ impl Builder {
         };
         let code = self.generate()?;
         let path = out_dir.join(&self.file_name);
-        fs::write(&path, code).map_err(|source| Error::Write {
+        // Unchanged code is not rewritten. New code goes to a file of its own, renamed over the
+        // old one: a target directory copied with hard links (`cp -al`) shares its files with
+        // the original, and writing through a shared file would change the other's too.
+        if fs::read_to_string(&path).is_ok_and(|old| old == code) {
+            return Ok(path);
+        }
+        let write_error = |source| Error::Write {
             path: path.clone(),
             source,
-        })?;
+        };
+        let fresh = out_dir.join(format!(".{}.new", self.file_name));
+        fs::write(&fresh, code).map_err(write_error)?;
+        fs::rename(&fresh, &path).map_err(write_error)?;
         Ok(path)
     }
 }
