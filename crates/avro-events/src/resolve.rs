@@ -6,7 +6,8 @@
 //! reader's default (encoded once, at compile time), fields are put in the reader's order,
 //! numbers are promoted (`int` → `long`/`float`/`double`, `long` → `float`/`double`,
 //! `float` → `double`; `string` ↔ `bytes` share their encoding), enum symbols and union
-//! branches are renumbered; strings are checked to be UTF-8. The result is then decoded with
+//! branches are renumbered; strings are checked to be UTF-8; a value both schemas encode the same
+//! way (the same types, names and order all the way down) is read, checked, and copied whole. The result is then decoded with
 //! the reader schema by the type's generated decoder (`crate::binary`), or for hand-written
 //! types by apache-avro's schema-aware deserializer, with no `Value` tree in between.
 //!
@@ -62,6 +63,9 @@ enum Op {
     /// A writer value that is not a union, into the reader union's branch `index`.
     IntoUnion(i64, usize),
     Record(Box<RecordPlan>),
+    /// A value the reader encodes exactly as the writer did: read (checked) by the plan, then
+    /// copied whole.
+    Copy(usize),
 }
 
 #[derive(Debug)]
@@ -227,6 +231,11 @@ impl Plan {
         }
         match &self.ops[op] {
             Op::Pending => Err("incomplete resolution plan (a bug in avro-events)".into()),
+            Op::Copy(plan) => {
+                let start = input.bytes;
+                self.exec(*plan, input, &mut Discard, depth)?;
+                out.put(&start[..start.len() - input.bytes.len()])
+            }
             Op::Null => Ok(()),
             Op::Boolean => {
                 let byte = input.take(1)?;
@@ -470,6 +479,10 @@ impl<'s> Compiler<'s> {
     }
 
     fn compile(&mut self, writer: &'s Schema, reader: &'s Schema) -> Result<usize, Failure> {
+        if !self.skipping && self.identical(writer, reader, &mut Vec::new()) {
+            let read = self.skip(writer)?;
+            return Ok(self.push(Op::Copy(read)));
+        }
         let w = physical(writer, self.writer_names)?;
         let r = physical(reader, self.reader_names)?;
         let mismatch = || {
@@ -671,6 +684,60 @@ impl<'s> Compiler<'s> {
             steps,
             reorder: (!in_order).then_some(positions),
         })
+    }
+
+    /// Whether the reader encodes every value of `writer` exactly as the writer did: the same
+    /// types, names, field names, symbols and branches, in the same order (`pairs`: the records
+    /// being compared, taken as identical while they are).
+    fn identical(
+        &self,
+        writer: &'s Schema,
+        reader: &'s Schema,
+        pairs: &mut Vec<(&'s Name, &'s Name)>,
+    ) -> bool {
+        let (Ok(w), Ok(r)) = (
+            physical(writer, self.writer_names),
+            physical(reader, self.reader_names),
+        ) else {
+            return false;
+        };
+        match (w, r) {
+            (Physical::Null, Physical::Null)
+            | (Physical::Boolean, Physical::Boolean)
+            | (Physical::Int, Physical::Int)
+            | (Physical::Long, Physical::Long)
+            | (Physical::Float, Physical::Float)
+            | (Physical::Double, Physical::Double)
+            | (Physical::Bytes, Physical::Bytes)
+            | (Physical::String, Physical::String) => true,
+            (Physical::Fixed(wn, ws), Physical::Fixed(rn, rs)) => {
+                ws == rs && wn.name() == rn.name()
+            }
+            (Physical::Enum(we), Physical::Enum(re)) => {
+                we.name.name() == re.name.name() && we.symbols == re.symbols
+            }
+            (Physical::Array(wi), Physical::Array(ri)) | (Physical::Map(wi), Physical::Map(ri)) => {
+                self.identical(wi, ri, pairs)
+            }
+            (Physical::Union(wb), Physical::Union(rb)) => {
+                wb.len() == rb.len() && wb.iter().zip(rb).all(|(w, r)| self.identical(w, r, pairs))
+            }
+            (Physical::Record(wr), Physical::Record(rr)) => {
+                if wr.name.name() != rr.name.name() || wr.fields.len() != rr.fields.len() {
+                    return false;
+                }
+                if pairs.contains(&(&wr.name, &rr.name)) {
+                    return true;
+                }
+                pairs.push((&wr.name, &rr.name));
+                let same = wr.fields.iter().zip(&rr.fields).all(|(wf, rf)| {
+                    wf.name == rf.name && self.identical(&wf.schema, &rf.schema, pairs)
+                });
+                pairs.pop();
+                same
+            }
+            _ => false,
+        }
     }
 
     /// A plan that reads (and drops) a value of the writer's `schema`.
@@ -1002,6 +1069,35 @@ mod tests {
             )
             .unwrap_err();
         assert!(error.contains("exceed 5 bytes"), "{error}");
+    }
+
+    #[test]
+    fn identical_values_are_checked_then_copied_whole() {
+        let line = record(
+            "L",
+            json!([{"name": "s", "type": "string"}, {"name": "n", "type": "int"}]),
+        );
+        let lines = schema(json!({"type": "array", "items": line}));
+        let plan = Plan::compile(&lines, &lines).unwrap();
+        assert!(matches!(plan.ops[plan.root], Op::Copy(_)), "{plan:?}");
+        // One item: s = "h", n = 2.
+        let body = [2, 2, b'h', 4, 0];
+        assert_eq!(plan.run(&body, Vec::new(), 100).unwrap(), body);
+        let error = plan.run(&[2, 2, 0xff, 4, 0], Vec::new(), 100).unwrap_err();
+        assert!(error.contains("UTF-8"), "{error}");
+        assert!(plan.run(&body[..3], Vec::new(), 100).is_err());
+        // Inside a record that differs, the identical field is copied.
+        let writer = schema(record("R", json!([{"name": "lines", "type": lines}])));
+        let reader = schema(record(
+            "R",
+            json!([{"name": "lines", "type": lines}, {"name": "x", "type": "int", "default": 1}]),
+        ));
+        let plan = Plan::compile(&writer, &reader).unwrap();
+        assert!(!matches!(plan.ops[plan.root], Op::Copy(_)));
+        assert_eq!(
+            plan.run(&body, Vec::new(), 100).unwrap(),
+            [2, 2, b'h', 4, 0, 2]
+        );
     }
 
     #[test]
