@@ -9,6 +9,13 @@
 //! `TOPIC` and `key()`. The generated code reaches `serde` and `apache-avro` through
 //! `avro_events`, so the crate using it needs neither as a dependency of its own.
 //!
+//! Beside each record and enum it writes an Avro binary encoder and decoder
+//! (`avro_events::binary::AvroDatum`: straight-line code per field in schema order, no serde,
+//! no `Value` tree, as prost generates `encode`/`merge`), and each event's
+//! `Event::AVRO_DATUM` hands them to the codec. A record with a construct the generator does
+//! not cover (unions other than `["null", T]`, decimals, durations, recursive records) gets
+//! none and goes through serde, as hand-written types do.
+//!
 //! # Usage
 //!
 //! `Cargo.toml`:
