@@ -66,9 +66,11 @@ impl DynamicSchema {
             return Err(invalid(reason.clone()));
         }
         Ok(Resolution {
-            plan: std::sync::Arc::new(Ok(
-                Plan::compile(&writer.writer.avro, &self.reader.avro).map_err(invalid)?
-            )),
+            plan: std::sync::Arc::new(Ok(Plan::compile_checked(
+                &writer.writer.avro,
+                &self.reader.avro,
+            )
+            .map_err(invalid)?)),
             reader: self.name(),
         })
     }
@@ -98,7 +100,7 @@ impl Codec {
         let limit = self.options().max_allocation_bytes;
         resolve_body(
             body,
-            || std::sync::Arc::new(Plan::compile(&writer.avro, &reader.reader.avro)),
+            || std::sync::Arc::new(Plan::compile_checked(&writer.avro, &reader.reader.avro)),
             limit,
         )
         .map(drop)
@@ -134,7 +136,12 @@ pub fn check_body(
     }
     resolve_body(
         body,
-        || std::sync::Arc::new(Plan::compile(&writer.writer.avro, &reader.reader.avro)),
+        || {
+            std::sync::Arc::new(Plan::compile_checked(
+                &writer.writer.avro,
+                &reader.reader.avro,
+            ))
+        },
         max_allocation_bytes,
     )
     .map(drop)

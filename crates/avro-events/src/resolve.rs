@@ -6,7 +6,8 @@
 //! reader's default (encoded once, at compile time), fields are put in the reader's order,
 //! numbers are promoted (`int` → `long`/`float`/`double`, `long` → `float`/`double`,
 //! `float` → `double`; `string` ↔ `bytes` share their encoding), enum symbols and union
-//! branches are renumbered; strings are checked to be UTF-8; a value both schemas encode the same
+//! branches are renumbered; strings are checked to be UTF-8 when the plan is the whole check
+//! (`crate::dynamic`; the codec's decoders check them as they read); a value both schemas encode the same
 //! way (the same types, names and order all the way down) is read, checked, and copied whole. The result is then decoded with
 //! the reader schema by the type's generated decoder (`crate::binary`), or for hand-written
 //! types by apache-avro's schema-aware deserializer, with no `Value` tree in between.
@@ -188,6 +189,21 @@ impl Plan {
     /// Why the reader cannot read what the writer writes (a reader field without a default
     /// that the writer lacks, types that do not match, fixed sizes that differ).
     pub(crate) fn compile(writer: &Schema, reader: &Schema) -> Result<Self, Failure> {
+        Self::compile_with(writer, reader, false)
+    }
+
+    /// As [`Plan::compile`], with every string the reader reads checked to be UTF-8 (for a
+    /// plan that is the whole check, [`crate::dynamic`]; the codec's decoders check strings
+    /// themselves).
+    pub(crate) fn compile_checked(writer: &Schema, reader: &Schema) -> Result<Self, Failure> {
+        Self::compile_with(writer, reader, true)
+    }
+
+    fn compile_with(
+        writer: &Schema,
+        reader: &Schema,
+        check_strings: bool,
+    ) -> Result<Self, Failure> {
         let writer_names = ResolvedSchema::try_from(writer).map_err(|e| e.to_string())?;
         let reader_names = ResolvedSchema::try_from(reader).map_err(|e| e.to_string())?;
         let mut compiler = Compiler {
@@ -197,6 +213,7 @@ impl Plan {
             ops: Vec::new(),
             records: HashMap::new(),
             skipping: false,
+            check_strings,
         };
         let root = compiler.compile(writer, reader)?;
         Ok(Self {
@@ -401,6 +418,8 @@ struct Compiler<'s> {
     records: HashMap<(Name, Name, bool), usize>,
     /// Compiling a plan that only reads past a writer value (reader = writer).
     skipping: bool,
+    /// Check that strings are UTF-8 ([`Plan::compile_checked`]).
+    check_strings: bool,
 }
 
 /// A schema with logical types and references taken away: what its bytes look like.
@@ -519,7 +538,10 @@ impl<'s> Compiler<'s> {
             (Physical::Float, Physical::Float) => Op::Float,
             (Physical::Float, Physical::Double) => Op::FloatToDouble,
             (Physical::Double, Physical::Double) => Op::Double,
-            (Physical::Bytes | Physical::String, Physical::String) => Op::String,
+            (Physical::Bytes | Physical::String, Physical::String) if self.check_strings => {
+                Op::String
+            }
+            (Physical::Bytes | Physical::String, Physical::String) => Op::Bytes,
             (Physical::Bytes | Physical::String, Physical::Bytes) => Op::Bytes,
             (Physical::Fixed(wn, ws), Physical::Fixed(rn, rs))
                 if ws == rs && wn.name() == rn.name() =>
@@ -1078,7 +1100,7 @@ mod tests {
             json!([{"name": "s", "type": "string"}, {"name": "n", "type": "int"}]),
         );
         let lines = schema(json!({"type": "array", "items": line}));
-        let plan = Plan::compile(&lines, &lines).unwrap();
+        let plan = Plan::compile_checked(&lines, &lines).unwrap();
         assert!(matches!(plan.ops[plan.root], Op::Copy(_)), "{plan:?}");
         // One item: s = "h", n = 2.
         let body = [2, 2, b'h', 4, 0];
