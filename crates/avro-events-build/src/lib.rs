@@ -9,6 +9,13 @@
 //! `TOPIC` and `key()`. The generated code reaches `serde` and `apache-avro` through
 //! `avro_events`, so the crate using it needs neither as a dependency of its own.
 //!
+//! Beside each record and enum it writes an Avro binary encoder and decoder
+//! (`avro_events::binary::AvroDatum`: straight-line code per field in schema order, no serde,
+//! no `Value` tree, as prost generates `encode`/`merge`), and each event's
+//! `Event::AVRO_DATUM` hands them to the codec. A record with a construct the generator does
+//! not cover (unions other than `["null", T]`, decimals, durations, recursive records) gets
+//! none and goes through serde, as hand-written types do.
+//!
 //! # Usage
 //!
 //! `Cargo.toml`:
@@ -87,6 +94,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod codecs;
 mod declare;
 mod error;
 mod render;
@@ -222,7 +230,14 @@ impl Builder {
         declare::check(&declarations)?;
         let bindings = render::bind(&files, &declarations)?;
         let types = render::types(&files)?;
-        Ok(render::file(&self.crate_path, &files, &types, &bindings))
+        let codecs = codecs::generate(&self.crate_path, &files);
+        Ok(render::file(
+            &self.crate_path,
+            &files,
+            &types,
+            &codecs,
+            &bindings,
+        ))
     }
 
     /// Generates the code and writes it to the output directory (`OUT_DIR` unless
@@ -256,10 +271,19 @@ impl Builder {
         };
         let code = self.generate()?;
         let path = out_dir.join(&self.file_name);
-        fs::write(&path, code).map_err(|source| Error::Write {
+        // Unchanged code is not rewritten. New code goes to a file of its own, renamed over the
+        // old one: a target directory copied with hard links (`cp -al`) shares its files with
+        // the original, and writing through a shared file would change the other's too.
+        if fs::read_to_string(&path).is_ok_and(|old| old == code) {
+            return Ok(path);
+        }
+        let write_error = |source| Error::Write {
             path: path.clone(),
             source,
-        })?;
+        };
+        let fresh = out_dir.join(format!(".{}.new", self.file_name));
+        fs::write(&fresh, code).map_err(write_error)?;
+        fs::rename(&fresh, &path).map_err(write_error)?;
         Ok(path)
     }
 }

@@ -8,6 +8,7 @@ use rsgen_avro::{Generator, Schema, Source};
 
 use crate::{
     Error,
+    codecs::Codecs,
     declare::Declaration,
     schemas::{SchemaFile, describe, named_types},
 };
@@ -125,11 +126,13 @@ pub(crate) fn types(files: &[SchemaFile]) -> Result<String, Error> {
     Ok(String::from_utf8(code).expect("rsgen-avro writes UTF-8"))
 }
 
-/// The generated file: header, imports through `crate_path`, the types, the `Event` impls.
+/// The generated file: header, imports through `crate_path`, the types, their binary codecs
+/// (`codecs`), the `Event` impls.
 pub(crate) fn file(
     crate_path: &str,
     files: &[SchemaFile],
     types: &str,
+    codecs: &Codecs,
     bindings: &[Binding<'_>],
 ) -> String {
     let names: Vec<String> = files
@@ -153,7 +156,17 @@ pub(crate) fn file(
         "#[allow(unused_imports)]\nuse {private}::{{apache_avro, serde}};"
     );
     out.push_str(&adapt(types, &format!("{private}::serde")));
+    out.push_str(&codecs.code);
     for binding in bindings {
+        let datum = if codecs.records.contains(&binding.full_name) {
+            format!(
+                "\n    /// The generated binary codec above.\n    const AVRO_DATUM: \
+                 ::std::option::Option<{crate_path}::binary::DatumCodec<Self>> =\n        \
+                 ::std::option::Option::Some({crate_path}::binary::DatumCodec::of());\n"
+            )
+        } else {
+            String::new()
+        };
         let key = if binding.key_is_string {
             format!("::std::clone::Clone::clone(&self.{})", binding.key_field)
         } else {
@@ -169,7 +182,7 @@ pub(crate) fn file(
     /// The text of `{file}`, byte for byte.
     const SCHEMA: &'static str = {schema};
     const FULL_NAME: &'static str = {full_name:?};
-
+{datum}
     /// The `{field}` field.
     fn key(&self) -> ::std::string::String {{
         {key}
@@ -236,7 +249,7 @@ fn adapt(code: &str, serde_path: &str) -> String {
 }
 
 /// The Rust name rsgen-avro gives the field `name`: snake case, keywords escaped.
-fn rust_field(name: &str) -> String {
+pub(crate) fn rust_field(name: &str) -> String {
     const KEYWORDS: &[&str] = &[
         "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do",
         "dyn", "else", "enum", "false", "final", "fn", "for", "if", "impl", "in", "let", "loop",

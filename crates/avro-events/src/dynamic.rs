@@ -1,18 +1,18 @@
 //! Reader schemas known only at run time ([`DynamicSchema`]): checking that a payload decodes
-//! and resolves without a Rust type for it, through the codec's own decoding path (the
-//! same-schema fast path, or a resolution plan bounded by
-//! [`CodecOptions::max_allocation_bytes`](crate::CodecOptions::max_allocation_bytes)).
+//! and resolves without a Rust type for it, through the codec's resolution plan (what checks
+//! and rewrites a body before the codec decodes it, unless a generated decoder reads a body of
+//! its own schema straight), bounded by
+//! [`CodecOptions::max_allocation_bytes`](crate::CodecOptions::max_allocation_bytes); and
+//! rewriting a body from one schema's encoding into another's ([`Resolution`]).
 //!
 //! For tools that inspect records of any schema, and for the hostile-input tests and fuzz
 //! targets of the decoder ([`Codec::check_decode`] with a registered writer schema,
 //! [`check_body`] with the writer schema at hand). The value is walked and dropped, never
 //! kept.
 
-use serde::de::IgnoredAny;
-
 use crate::{
     Codec, Error, Result,
-    codec::{ReaderSchema, WriterSchema, check_array_items, decode_body},
+    codec::{ReaderSchema, WriterSchema, check_array_items, resolve_body},
     resolve::Plan,
     wire,
 };
@@ -52,6 +52,29 @@ impl DynamicSchema {
         &self.reader.canonical
     }
 
+    /// The compiled resolution of bodies written with `writer` into this schema's encoding.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSchema`] when this schema cannot read what `writer` writes, or `writer`
+    /// is refused as a writer schema (arrays of zero-byte items).
+    pub fn resolution_from(&self, writer: &DynamicSchema) -> Result<Resolution> {
+        let invalid = |reason: String| Error::InvalidSchema {
+            origin: format!("{} read as {}", writer.name(), self.name()),
+            reason,
+        };
+        if let Some(reason) = &writer.unfit_writer {
+            return Err(invalid(reason.clone()));
+        }
+        Ok(Resolution {
+            plan: std::sync::Arc::new(Ok(Plan::compile_checked(
+                &writer.writer.avro,
+                &self.reader.avro,
+            )
+            .map_err(invalid)?)),
+            reader: self.name(),
+        })
+    }
+
     fn name(&self) -> String {
         self.reader
             .avro
@@ -75,11 +98,9 @@ impl Codec {
         let (schema_id, body) = wire::split(payload)?;
         let writer = self.writer(schema_id).await?;
         let limit = self.options().max_allocation_bytes;
-        decode_body::<IgnoredAny>(
+        resolve_body(
             body,
-            &writer,
-            &reader.reader,
-            || std::sync::Arc::new(Plan::compile(&writer.avro, &reader.reader.avro)),
+            || std::sync::Arc::new(Plan::compile_checked(&writer.avro, &reader.reader.avro)),
             limit,
         )
         .map(drop)
@@ -113,11 +134,14 @@ pub fn check_body(
             reason: reason.clone(),
         });
     }
-    decode_body::<IgnoredAny>(
+    resolve_body(
         body,
-        &writer.writer,
-        &reader.reader,
-        || std::sync::Arc::new(Plan::compile(&writer.writer.avro, &reader.reader.avro)),
+        || {
+            std::sync::Arc::new(Plan::compile_checked(
+                &writer.writer.avro,
+                &reader.reader.avro,
+            ))
+        },
         max_allocation_bytes,
     )
     .map(drop)
@@ -127,4 +151,32 @@ pub fn check_body(
         location: None,
         reason,
     })
+}
+
+/// A compiled resolution between two [`DynamicSchema`]s
+/// ([`DynamicSchema::resolution_from`]): rewrites bodies written with the writer schema into the
+/// reader schema's encoding, as the codec does before decoding a record written with another
+/// version of a type's schema.
+#[derive(Debug)]
+pub struct Resolution {
+    plan: crate::codec::CachedPlan,
+    reader: String,
+}
+
+impl Resolution {
+    /// `body` in the reader schema's encoding, at most `max_allocation_bytes` long.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] (schema id 0) for a body that does not decode with the writer schema,
+    /// a value the reader cannot take, or a result beyond `max_allocation_bytes`.
+    pub fn run(&self, body: &[u8], max_allocation_bytes: usize) -> Result<Vec<u8>> {
+        resolve_body(body, || self.plan.clone(), max_allocation_bytes).map_err(|reason| {
+            Error::Decode {
+                schema_id: 0,
+                reader: self.reader.clone(),
+                location: None,
+                reason,
+            }
+        })
+    }
 }

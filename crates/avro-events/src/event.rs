@@ -24,6 +24,13 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// [`Event::serialize_key`] says what is encoded with it.
     const KEY_SCHEMA: Option<&'static str> = None;
 
+    /// The type's generated Avro binary codec ([`AvroDatum`](crate::binary::AvroDatum)), which
+    /// the [`Codec`](crate::Codec) then uses to encode and decode values, with no serde.
+    /// `avro-events-build` sets it for the types it generates
+    /// (`Some(DatumCodec::of())`); `None`, the default, goes through serde and apache-avro, for
+    /// hand-written types (see the [`codec`](crate::codec) module).
+    const AVRO_DATUM: Option<crate::binary::DatumCodec<Self>> = None;
+
     /// The Kafka record key of this event. With a [`Event::KEY_SCHEMA`] it is also what the
     /// default [`Event::serialize_key`] encodes (as an Avro `string`).
     fn key(&self) -> String;

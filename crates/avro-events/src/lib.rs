@@ -144,6 +144,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
+pub mod binary;
 #[cfg(feature = "kafka")]
 mod client;
 pub mod codec;
@@ -178,6 +179,7 @@ mod retry;
 mod shared;
 #[cfg(feature = "kafka")]
 pub mod trace;
+mod value;
 pub mod wire;
 
 /// Avro schema compatibility with Confluent's answers: the [`avro-events-compat`] crate.

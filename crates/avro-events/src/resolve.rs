@@ -6,8 +6,11 @@
 //! reader's default (encoded once, at compile time), fields are put in the reader's order,
 //! numbers are promoted (`int` → `long`/`float`/`double`, `long` → `float`/`double`,
 //! `float` → `double`; `string` ↔ `bytes` share their encoding), enum symbols and union
-//! branches are renumbered. The result is then deserialized with the reader schema by
-//! `serde_avro_fast`, with no `Value` tree in between.
+//! branches are renumbered; strings are checked to be UTF-8 when the plan is the whole check
+//! (`crate::dynamic`; the codec's decoders check them as they read); a value both schemas encode the same
+//! way (the same types, names and order all the way down) is read, checked, and copied whole. The result is then decoded with
+//! the reader schema by the type's generated decoder (`crate::binary`), or for hand-written
+//! types by apache-avro's schema-aware deserializer, with no `Value` tree in between.
 //!
 //! The rules are the [Avro specification's](https://avro.apache.org/docs/1.12.0/specification/#schema-resolution):
 //! record fields match by name or by a reader field's alias; named types match by name or a
@@ -46,8 +49,10 @@ enum Op {
     Float,
     FloatToDouble,
     Double,
-    /// Length-prefixed bytes (`bytes`, `string`, and either into the other).
+    /// Length-prefixed bytes (`bytes`, and `string` into `bytes`).
     Bytes,
+    /// Length-prefixed bytes that must be UTF-8 (`string`, and `bytes` into `string`).
+    String,
     Fixed(usize),
     /// Writer symbol index → reader symbol index (`None`: not in the reader, no default).
     Enum(Vec<Option<i64>>, Vec<String>),
@@ -59,6 +64,9 @@ enum Op {
     /// A writer value that is not a union, into the reader union's branch `index`.
     IntoUnion(i64, usize),
     Record(Box<RecordPlan>),
+    /// A value the reader encodes exactly as the writer did: read (checked) by the plan, then
+    /// copied whole.
+    Copy(usize),
 }
 
 #[derive(Debug)]
@@ -181,6 +189,21 @@ impl Plan {
     /// Why the reader cannot read what the writer writes (a reader field without a default
     /// that the writer lacks, types that do not match, fixed sizes that differ).
     pub(crate) fn compile(writer: &Schema, reader: &Schema) -> Result<Self, Failure> {
+        Self::compile_with(writer, reader, false)
+    }
+
+    /// As [`Plan::compile`], with every string the reader reads checked to be UTF-8 (for a
+    /// plan that is the whole check, [`crate::dynamic`]; the codec's decoders check strings
+    /// themselves).
+    pub(crate) fn compile_checked(writer: &Schema, reader: &Schema) -> Result<Self, Failure> {
+        Self::compile_with(writer, reader, true)
+    }
+
+    fn compile_with(
+        writer: &Schema,
+        reader: &Schema,
+        check_strings: bool,
+    ) -> Result<Self, Failure> {
         let writer_names = ResolvedSchema::try_from(writer).map_err(|e| e.to_string())?;
         let reader_names = ResolvedSchema::try_from(reader).map_err(|e| e.to_string())?;
         let mut compiler = Compiler {
@@ -190,6 +213,7 @@ impl Plan {
             ops: Vec::new(),
             records: HashMap::new(),
             skipping: false,
+            check_strings,
         };
         let root = compiler.compile(writer, reader)?;
         Ok(Self {
@@ -224,6 +248,11 @@ impl Plan {
         }
         match &self.ops[op] {
             Op::Pending => Err("incomplete resolution plan (a bug in avro-events)".into()),
+            Op::Copy(plan) => {
+                let start = input.bytes;
+                self.exec(*plan, input, &mut Discard, depth)?;
+                out.put(&start[..start.len() - input.bytes.len()])
+            }
             Op::Null => Ok(()),
             Op::Boolean => {
                 let byte = input.take(1)?;
@@ -246,6 +275,15 @@ impl Plan {
                 let (len, written) = input.varint()?;
                 let len = usize::try_from(len).map_err(|_| format!("negative length {len}"))?;
                 let data = input.take(len)?;
+                out.put(written)?;
+                out.put(data)
+            }
+            Op::String => {
+                let (len, written) = input.varint()?;
+                let len = usize::try_from(len).map_err(|_| format!("negative length {len}"))?;
+                let data = input.take(len)?;
+                std::str::from_utf8(data)
+                    .map_err(|e| format!("a string that is not UTF-8: {e}"))?;
                 out.put(written)?;
                 out.put(data)
             }
@@ -380,6 +418,8 @@ struct Compiler<'s> {
     records: HashMap<(Name, Name, bool), usize>,
     /// Compiling a plan that only reads past a writer value (reader = writer).
     skipping: bool,
+    /// Check that strings are UTF-8 ([`Plan::compile_checked`]).
+    check_strings: bool,
 }
 
 /// A schema with logical types and references taken away: what its bytes look like.
@@ -458,6 +498,10 @@ impl<'s> Compiler<'s> {
     }
 
     fn compile(&mut self, writer: &'s Schema, reader: &'s Schema) -> Result<usize, Failure> {
+        if !self.skipping && self.identical(writer, reader, &mut Vec::new()) {
+            let read = self.skip(writer)?;
+            return Ok(self.push(Op::Copy(read)));
+        }
         let w = physical(writer, self.writer_names)?;
         let r = physical(reader, self.reader_names)?;
         let mismatch = || {
@@ -494,7 +538,11 @@ impl<'s> Compiler<'s> {
             (Physical::Float, Physical::Float) => Op::Float,
             (Physical::Float, Physical::Double) => Op::FloatToDouble,
             (Physical::Double, Physical::Double) => Op::Double,
-            (Physical::Bytes | Physical::String, Physical::Bytes | Physical::String) => Op::Bytes,
+            (Physical::Bytes | Physical::String, Physical::String) if self.check_strings => {
+                Op::String
+            }
+            (Physical::Bytes | Physical::String, Physical::String) => Op::Bytes,
+            (Physical::Bytes | Physical::String, Physical::Bytes) => Op::Bytes,
             (Physical::Fixed(wn, ws), Physical::Fixed(rn, rs))
                 if ws == rs && wn.name() == rn.name() =>
             {
@@ -658,6 +706,60 @@ impl<'s> Compiler<'s> {
             steps,
             reorder: (!in_order).then_some(positions),
         })
+    }
+
+    /// Whether the reader encodes every value of `writer` exactly as the writer did: the same
+    /// types, names, field names, symbols and branches, in the same order (`pairs`: the records
+    /// being compared, taken as identical while they are).
+    fn identical(
+        &self,
+        writer: &'s Schema,
+        reader: &'s Schema,
+        pairs: &mut Vec<(&'s Name, &'s Name)>,
+    ) -> bool {
+        let (Ok(w), Ok(r)) = (
+            physical(writer, self.writer_names),
+            physical(reader, self.reader_names),
+        ) else {
+            return false;
+        };
+        match (w, r) {
+            (Physical::Null, Physical::Null)
+            | (Physical::Boolean, Physical::Boolean)
+            | (Physical::Int, Physical::Int)
+            | (Physical::Long, Physical::Long)
+            | (Physical::Float, Physical::Float)
+            | (Physical::Double, Physical::Double)
+            | (Physical::Bytes, Physical::Bytes)
+            | (Physical::String, Physical::String) => true,
+            (Physical::Fixed(wn, ws), Physical::Fixed(rn, rs)) => {
+                ws == rs && wn.name() == rn.name()
+            }
+            (Physical::Enum(we), Physical::Enum(re)) => {
+                we.name.name() == re.name.name() && we.symbols == re.symbols
+            }
+            (Physical::Array(wi), Physical::Array(ri)) | (Physical::Map(wi), Physical::Map(ri)) => {
+                self.identical(wi, ri, pairs)
+            }
+            (Physical::Union(wb), Physical::Union(rb)) => {
+                wb.len() == rb.len() && wb.iter().zip(rb).all(|(w, r)| self.identical(w, r, pairs))
+            }
+            (Physical::Record(wr), Physical::Record(rr)) => {
+                if wr.name.name() != rr.name.name() || wr.fields.len() != rr.fields.len() {
+                    return false;
+                }
+                if pairs.contains(&(&wr.name, &rr.name)) {
+                    return true;
+                }
+                pairs.push((&wr.name, &rr.name));
+                let same = wr.fields.iter().zip(&rr.fields).all(|(wf, rf)| {
+                    wf.name == rf.name && self.identical(&wf.schema, &rf.schema, pairs)
+                });
+                pairs.pop();
+                same
+            }
+            _ => false,
+        }
     }
 
     /// A plan that reads (and drops) a value of the writer's `schema`.
@@ -989,6 +1091,35 @@ mod tests {
             )
             .unwrap_err();
         assert!(error.contains("exceed 5 bytes"), "{error}");
+    }
+
+    #[test]
+    fn identical_values_are_checked_then_copied_whole() {
+        let line = record(
+            "L",
+            json!([{"name": "s", "type": "string"}, {"name": "n", "type": "int"}]),
+        );
+        let lines = schema(json!({"type": "array", "items": line}));
+        let plan = Plan::compile_checked(&lines, &lines).unwrap();
+        assert!(matches!(plan.ops[plan.root], Op::Copy(_)), "{plan:?}");
+        // One item: s = "h", n = 2.
+        let body = [2, 2, b'h', 4, 0];
+        assert_eq!(plan.run(&body, Vec::new(), 100).unwrap(), body);
+        let error = plan.run(&[2, 2, 0xff, 4, 0], Vec::new(), 100).unwrap_err();
+        assert!(error.contains("UTF-8"), "{error}");
+        assert!(plan.run(&body[..3], Vec::new(), 100).is_err());
+        // Inside a record that differs, the identical field is copied.
+        let writer = schema(record("R", json!([{"name": "lines", "type": lines}])));
+        let reader = schema(record(
+            "R",
+            json!([{"name": "lines", "type": lines}, {"name": "x", "type": "int", "default": 1}]),
+        ));
+        let plan = Plan::compile(&writer, &reader).unwrap();
+        assert!(!matches!(plan.ops[plan.root], Op::Copy(_)));
+        assert_eq!(
+            plan.run(&body, Vec::new(), 100).unwrap(),
+            [2, 2, b'h', 4, 0, 2]
+        );
     }
 
     #[test]

@@ -75,6 +75,157 @@ pub struct Address {
     pub city: String,
 }
 
+/// The Avro binary encoding of `org.example.library.Address`, field by field in schema order.
+#[allow(clippy::all)]
+impl ::avro_events::binary::AvroDatum for Address {
+    #[inline]
+    fn encode(&self, out: &mut ::std::vec::Vec<u8>) {
+        ::avro_events::binary::put_str(out, &self.street);
+        ::avro_events::binary::put_str(out, &self.city);
+    }
+
+    #[inline]
+    fn decode(input: &mut &[u8]) -> ::std::result::Result<Self, ::avro_events::binary::DecodeError> {
+        let f0 = ::avro_events::binary::get_string(input)
+            .map_err(|e| e.in_field("org.example.library.Address", "street"))?;
+        let f1 = ::avro_events::binary::get_string(input)
+            .map_err(|e| e.in_field("org.example.library.Address", "city"))?;
+        ::std::result::Result::Ok(Self { street: f0, city: f1, })
+    }
+}
+
+/// The Avro binary encoding of `org.example.library.Loan`, field by field in schema order.
+#[allow(clippy::all)]
+impl ::avro_events::binary::AvroDatum for Loan {
+    #[inline]
+    fn encode(&self, out: &mut ::std::vec::Vec<u8>) {
+        ::avro_events::binary::put_uuid(out, &self.loan_id);
+        ::avro_events::binary::put_str(out, &self.isbn);
+        ::avro_events::binary::put_int(out, self.copies);
+        ::avro_events::binary::AvroDatum::encode(&self.kind, out);
+        ::avro_events::binary::put_long(out, self.due);
+        match &self.note {
+            ::std::option::Option::None => out.push(0),
+            ::std::option::Option::Some(some) => {
+                out.push(2);
+                ::avro_events::binary::put_str(out, &*some);
+            }
+        };
+        ::avro_events::binary::put_array(out, &self.renewals, |out, item| ::avro_events::binary::AvroDatum::encode(&*item, out));
+    }
+
+    #[inline]
+    fn decode(input: &mut &[u8]) -> ::std::result::Result<Self, ::avro_events::binary::DecodeError> {
+        let f0 = ::avro_events::binary::get_uuid(input)
+            .map_err(|e| e.in_field("org.example.library.Loan", "loan_id"))?;
+        let f1 = ::avro_events::binary::get_string(input)
+            .map_err(|e| e.in_field("org.example.library.Loan", "isbn"))?;
+        let f2 = ::avro_events::binary::get_int(input)
+            .map_err(|e| e.in_field("org.example.library.Loan", "copies"))?;
+        let f3 = ::avro_events::binary::AvroDatum::decode(input)
+            .map_err(|e| e.in_field("org.example.library.Loan", "kind"))?;
+        let f4 = ::avro_events::binary::get_long(input)
+            .map_err(|e| e.in_field("org.example.library.Loan", "due"))?;
+        let f5 = ::avro_events::binary::get_option(input, |input| ::avro_events::binary::get_string(input))
+            .map_err(|e| e.in_field("org.example.library.Loan", "note"))?;
+        let f6 = ::avro_events::binary::get_array(input, |input| ::avro_events::binary::AvroDatum::decode(input))
+            .map_err(|e| e.in_field("org.example.library.Loan", "renewals"))?;
+        ::std::result::Result::Ok(Self { loan_id: f0, isbn: f1, copies: f2, kind: f3, due: f4, note: f5, renewals: f6, })
+    }
+}
+
+/// The Avro binary encoding of `org.example.library.LoanKind`: the symbol's index.
+#[allow(clippy::all)]
+impl ::avro_events::binary::AvroDatum for LoanKind {
+    #[inline]
+    fn encode(&self, out: &mut ::std::vec::Vec<u8>) {
+        ::avro_events::binary::put_long(out, match self {
+            Self::Home => 0,
+            Self::ReadingRoom => 1,
+        });
+    }
+
+    #[inline]
+    fn decode(input: &mut &[u8]) -> ::std::result::Result<Self, ::avro_events::binary::DecodeError> {
+        ::std::result::Result::Ok(match ::avro_events::binary::get_index(input, "enum", 2)? {
+            0 => Self::Home,
+            _ => Self::ReadingRoom,
+        })
+    }
+}
+
+/// The Avro binary encoding of `org.example.library.Member`, field by field in schema order.
+#[allow(clippy::all)]
+impl ::avro_events::binary::AvroDatum for Member {
+    #[inline]
+    fn encode(&self, out: &mut ::std::vec::Vec<u8>) {
+        ::avro_events::binary::put_long(out, self.r#type);
+        ::avro_events::binary::put_str(out, &self.name);
+        ::avro_events::binary::put_bytes(out, &self.photo);
+        match &self.signature {
+            ::std::option::Option::None => out.push(0),
+            ::std::option::Option::Some(some) => {
+                out.push(2);
+                ::avro_events::binary::put_bytes(out, &*some);
+            }
+        };
+        out.extend_from_slice(&self.card);
+    }
+
+    #[inline]
+    fn decode(input: &mut &[u8]) -> ::std::result::Result<Self, ::avro_events::binary::DecodeError> {
+        let f0 = ::avro_events::binary::get_long(input)
+            .map_err(|e| e.in_field("org.example.library.Member", "type"))?;
+        let f1 = ::avro_events::binary::get_string(input)
+            .map_err(|e| e.in_field("org.example.library.Member", "name"))?;
+        let f2 = ::avro_events::binary::get_byte_vec(input)
+            .map_err(|e| e.in_field("org.example.library.Member", "photo"))?;
+        let f3 = ::avro_events::binary::get_option(input, |input| ::avro_events::binary::get_byte_vec(input))
+            .map_err(|e| e.in_field("org.example.library.Member", "signature"))?;
+        let f4 = ::avro_events::binary::get_fixed(input)
+            .map_err(|e| e.in_field("org.example.library.Member", "card"))?;
+        ::std::result::Result::Ok(Self { r#type: f0, name: f1, photo: f2, signature: f3, card: f4, })
+    }
+}
+
+/// The Avro binary encoding of `org.example.library.Renewal`, field by field in schema order.
+#[allow(clippy::all)]
+impl ::avro_events::binary::AvroDatum for Renewal {
+    #[inline]
+    fn encode(&self, out: &mut ::std::vec::Vec<u8>) {
+        ::avro_events::binary::put_long(out, self.at);
+        ::avro_events::binary::put_int(out, self.days);
+    }
+
+    #[inline]
+    fn decode(input: &mut &[u8]) -> ::std::result::Result<Self, ::avro_events::binary::DecodeError> {
+        let f0 = ::avro_events::binary::get_long(input)
+            .map_err(|e| e.in_field("org.example.library.Renewal", "at"))?;
+        let f1 = ::avro_events::binary::get_int(input)
+            .map_err(|e| e.in_field("org.example.library.Renewal", "days"))?;
+        ::std::result::Result::Ok(Self { at: f0, days: f1, })
+    }
+}
+
+/// The Avro binary encoding of `org.example.library.Visit`, field by field in schema order.
+#[allow(clippy::all)]
+impl ::avro_events::binary::AvroDatum for Visit {
+    #[inline]
+    fn encode(&self, out: &mut ::std::vec::Vec<u8>) {
+        ::avro_events::binary::put_long(out, self.member);
+        ::avro_events::binary::AvroDatum::encode(&self.address, out);
+    }
+
+    #[inline]
+    fn decode(input: &mut &[u8]) -> ::std::result::Result<Self, ::avro_events::binary::DecodeError> {
+        let f0 = ::avro_events::binary::get_long(input)
+            .map_err(|e| e.in_field("org.example.library.Visit", "member"))?;
+        let f1 = ::avro_events::binary::AvroDatum::decode(input)
+            .map_err(|e| e.in_field("org.example.library.Visit", "address"))?;
+        ::std::result::Result::Ok(Self { member: f0, address: f1, })
+    }
+}
+
 impl ::avro_events::Event for Loan {
     const TOPIC: &'static str = "library.loans.v1";
     /// The text of `library.loan.v1.avsc`, byte for byte.
@@ -96,6 +247,10 @@ impl ::avro_events::Event for Loan {
 }
 "#;
     const FULL_NAME: &'static str = "org.example.library.Loan";
+
+    /// The generated binary codec above.
+    const AVRO_DATUM: ::std::option::Option<::avro_events::binary::DatumCodec<Self>> =
+        ::std::option::Option::Some(::avro_events::binary::DatumCodec::of());
 
     /// The `loan_id` field.
     fn key(&self) -> ::std::string::String {
@@ -120,6 +275,10 @@ impl ::avro_events::Event for Member {
 }
 "#;
     const FULL_NAME: &'static str = "org.example.library.Member";
+
+    /// The generated binary codec above.
+    const AVRO_DATUM: ::std::option::Option<::avro_events::binary::DatumCodec<Self>> =
+        ::std::option::Option::Some(::avro_events::binary::DatumCodec::of());
 
     /// The `type` field.
     fn key(&self) -> ::std::string::String {

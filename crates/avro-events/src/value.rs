@@ -1,0 +1,144 @@
+//! The decoding path of hand-written serde types: apache-avro's `Value` of a body, read here
+//! rather than by apache-avro's decoder, then `apache_avro::from_value`.
+//!
+//! The body has been through a resolution plan first, so it is well formed for the reader
+//! schema and no longer than the codec's allocation bound: reading it needs no allocation
+//! bound of apache-avro's own (whose process-wide `max_allocation_bytes`, first setting wins,
+//! the codec must not depend on). Every length is still checked against the input.
+
+use std::collections::HashMap;
+
+use apache_avro::{
+    Schema,
+    schema::{NamesRef, ResolvedSchema},
+    types::Value,
+};
+use serde::de::DeserializeOwned;
+
+use crate::binary::{self, DecodeError};
+
+/// Reads a `T` from `body`, a body in `schema` checked by a resolution plan.
+pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], schema: &Schema) -> Result<T, String> {
+    let resolved = ResolvedSchema::try_from(schema).map_err(|e| e.to_string())?;
+    let value = read(&mut &body[..], schema, resolved.get_names(), 0).map_err(|e| e.to_string())?;
+    apache_avro::from_value::<T>(&value).map_err(|e| e.to_string())
+}
+
+/// Deepest nesting read (the plan has bounded it already; this keeps the recursion safe on
+/// its own).
+const MAX_DEPTH: usize = 128;
+
+fn read(
+    input: &mut &[u8],
+    schema: &Schema,
+    names: &NamesRef<'_>,
+    depth: usize,
+) -> Result<Value, String> {
+    use apache_avro::schema::{InnerDecimalSchema, UuidSchema};
+    if depth > MAX_DEPTH {
+        return Err(format!("values nested deeper than {MAX_DEPTH} levels"));
+    }
+    let e = |e: DecodeError| e.to_string();
+    Ok(match schema {
+        Schema::Null => Value::Null,
+        Schema::Boolean => Value::Boolean(binary::get_bool(input).map_err(e)?),
+        Schema::Int | Schema::Date | Schema::TimeMillis => {
+            Value::Int(binary::get_int(input).map_err(e)?)
+        }
+        Schema::Long
+        | Schema::TimeMicros
+        | Schema::TimestampMillis
+        | Schema::TimestampMicros
+        | Schema::TimestampNanos
+        | Schema::LocalTimestampMillis
+        | Schema::LocalTimestampMicros
+        | Schema::LocalTimestampNanos => Value::Long(binary::get_long(input).map_err(e)?),
+        Schema::Float => Value::Float(binary::get_float(input).map_err(e)?),
+        Schema::Double => Value::Double(binary::get_double(input).map_err(e)?),
+        Schema::String => Value::String(binary::get_string(input).map_err(e)?),
+        // A `Uuid` deserializes from `Value::Uuid` whatever apache-avro's human-readable switch.
+        Schema::Uuid(UuidSchema::String) => Value::Uuid(binary::get_uuid(input).map_err(e)?),
+        Schema::Bytes
+        | Schema::BigDecimal
+        | Schema::Uuid(UuidSchema::Bytes)
+        | Schema::Decimal(apache_avro::schema::DecimalSchema {
+            inner: InnerDecimalSchema::Bytes,
+            ..
+        }) => Value::Bytes(binary::get_byte_vec(input).map_err(e)?),
+        Schema::Uuid(UuidSchema::Fixed(fixed)) | Schema::Fixed(fixed) | Schema::Duration(fixed) => {
+            Value::Fixed(
+                fixed.size,
+                binary::take(input, fixed.size).map_err(e)?.to_vec(),
+            )
+        }
+        Schema::Decimal(decimal) => match &decimal.inner {
+            InnerDecimalSchema::Fixed(fixed) => Value::Fixed(
+                fixed.size,
+                binary::take(input, fixed.size).map_err(e)?.to_vec(),
+            ),
+            InnerDecimalSchema::Bytes => Value::Bytes(binary::get_byte_vec(input).map_err(e)?),
+        },
+        Schema::Enum(schema) => {
+            let index = binary::get_index(input, "enum", schema.symbols.len()).map_err(e)?;
+            Value::Enum(index as u32, schema.symbols[index].clone())
+        }
+        Schema::Array(array) => {
+            let mut items = Vec::new();
+            blocks(input, |input| {
+                items.push(read(input, &array.items, names, depth + 1)?);
+                Ok(())
+            })?;
+            Value::Array(items)
+        }
+        Schema::Map(map) => {
+            let mut entries = HashMap::new();
+            blocks(input, |input| {
+                let key = binary::get_string(input).map_err(|e| e.to_string())?;
+                entries.insert(key, read(input, &map.types, names, depth + 1)?);
+                Ok(())
+            })?;
+            Value::Map(entries)
+        }
+        Schema::Union(union) => {
+            let branches = union.variants();
+            let index = binary::get_index(input, "union", branches.len()).map_err(e)?;
+            let inner = read(input, &branches[index], names, depth + 1)?;
+            Value::Union(index as u32, Box::new(inner))
+        }
+        Schema::Record(record) => {
+            let mut fields = Vec::with_capacity(record.fields.len());
+            for field in &record.fields {
+                let value = read(input, &field.schema, names, depth + 1)
+                    .map_err(|reason| format!("{}.{}: {reason}", record.name, field.name))?;
+                fields.push((field.name.clone(), value));
+            }
+            Value::Record(fields)
+        }
+        Schema::Ref { name } => {
+            let target = names
+                .get(name)
+                .ok_or_else(|| format!("unknown type name '{name}'"))?;
+            read(input, target, names, depth)?
+        }
+    })
+}
+
+/// Reads array or map blocks, each item with `item`, which must take at least one byte.
+fn blocks(
+    input: &mut &[u8],
+    mut item: impl FnMut(&mut &[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    loop {
+        let count = binary::get_block_count(input).map_err(|e| e.to_string())?;
+        if count == 0 {
+            return Ok(());
+        }
+        for _ in 0..count {
+            let before = input.len();
+            item(input)?;
+            if input.len() == before {
+                return Err(DecodeError::EmptyItem.to_string());
+            }
+        }
+    }
+}
