@@ -20,7 +20,11 @@ fn code_of(path: &Path) -> String {
     if let Some(at) = text
         .match_indices("#[cfg(test)]")
         .map(|(at, _)| at)
-        .find(|&at| text[at + "#[cfg(test)]".len()..].trim_start().starts_with("mod tests"))
+        .find(|&at| {
+            text[at + "#[cfg(test)]".len()..]
+                .trim_start()
+                .starts_with("mod tests")
+        })
     {
         text.truncate(at);
     }
