@@ -4,50 +4,11 @@ use local_stack::registry::{RegistryHandle, SchemaRegistry};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
+mod common;
+
+use common::Api;
 
 impl Api {
-    fn new(registry: &RegistryHandle) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            base: registry.url(),
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("Content-Type", "application/vnd.schemaregistry.v1+json");
-        if let Some(body) = body {
-            request = request.body(body.to_string());
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.call(Method::GET, path, None).await
-    }
-
-    async fn delete(&self, path: &str) -> (u16, Value) {
-        self.call(Method::DELETE, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(Method::POST, path, Some(body)).await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(Method::PUT, path, Some(body)).await
-    }
-
     /// Registers and returns (status, body).
     async fn register(&self, subject: &str, schema: &str) -> (u16, Value) {
         self.post(
