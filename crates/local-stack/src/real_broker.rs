@@ -69,17 +69,13 @@ pub fn service_acls() -> Vec<AclRule> {
         }
     };
     // The Order API writes orders and rebuilds its order-history view from the status
-    // changes (dead-lettering status records it cannot read).
+    // changes, as a replay: a status record it cannot read is passed over and counted, never
+    // dead-lettered (no write on the status dead-letter topic, as in terraform/access.tf).
     topic(ORDER_PRODUCER, topics::ORDERS, &[Op::Write, Op::Describe]);
     topic(
         ORDER_PRODUCER,
         topics::ORDER_STATUS,
         &[Op::Read, Op::Describe],
-    );
-    topic(
-        ORDER_PRODUCER,
-        &dlq(topics::ORDER_STATUS),
-        &[Op::Write, Op::Describe],
     );
     // Fulfillment writes RECEIVED and PICKLIST_CREATED, store staff (picklist-consumer) the
     // picking states.
@@ -89,16 +85,11 @@ pub fn service_acls() -> Vec<AclRule> {
         &[Op::Write, Op::Describe],
     );
     // Store staff's steps, read back with the pick lists on start (the page's lists not yet
-    // ready); status records it cannot read are dead-lettered.
+    // ready) as a replay: status records it cannot read are passed over, never dead-lettered.
     topic(
         PICKLIST_CONSUMER,
         topics::ORDER_STATUS,
         &[Op::Write, Op::Read, Op::Describe],
-    );
-    topic(
-        PICKLIST_CONSUMER,
-        &dlq(topics::ORDER_STATUS),
-        &[Op::Write, Op::Describe],
     );
     topic(FULFILLMENT, topics::ORDERS, &[Op::Read, Op::Describe]);
     topic(FULFILLMENT, topics::PICKLISTS, &[Op::Write, Op::Describe]);
