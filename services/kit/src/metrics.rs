@@ -102,3 +102,67 @@ pub fn raise_to(counter: &Counter, value: u64) {
         .inner()
         .fetch_max(value, std::sync::atomic::Ordering::Relaxed);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    #[test]
+    fn raise_to_never_lowers_a_counter() {
+        let counter = Counter::<u64>::default();
+        raise_to(&counter, 5);
+        raise_to(&counter, 3);
+        assert_eq!(counter.get(), 5);
+        raise_to(&counter, 9);
+        assert_eq!(counter.get(), 9);
+    }
+
+    #[tokio::test]
+    async fn the_route_serves_openmetrics_text_brought_up_to_date_at_each_scrape() {
+        let mut metrics = Metrics::new();
+        let shown = Counter::<u64>::default();
+        metrics
+            .registry()
+            .register("example_shown", "Things shown", shown.clone());
+        let kept_elsewhere = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let source = kept_elsewhere.clone();
+        metrics
+            .on_scrape(move || raise_to(&shown, source.load(std::sync::atomic::Ordering::Relaxed)));
+        // A client with no statistics yet adds no sample.
+        metrics.clients([("producer", KafkaContext::default())]);
+        let app = axum::Router::new().route("/metrics", Metrics::route(Arc::new(metrics)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let scrape = || async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).await.unwrap();
+            answer
+        };
+        kept_elsewhere.store(4, std::sync::atomic::Ordering::Relaxed);
+        let answer = scrape().await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains(&format!("content-type: {CONTENT_TYPE}")),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("# TYPE example_shown counter\n"),
+            "{answer}"
+        );
+        assert!(answer.contains("\nexample_shown_total 4\n"), "{answer}");
+        assert!(!answer.contains("kafka_client"), "{answer}");
+        assert!(answer.ends_with("# EOF\n"), "{answer}");
+        kept_elsewhere.store(7, std::sync::atomic::Ordering::Relaxed);
+        assert!(scrape().await.contains("\nexample_shown_total 7\n"));
+        server.abort();
+    }
+}
