@@ -28,7 +28,6 @@
 //! the exit status is non-zero: see [`service_kit::shutdown`]).
 
 mod metrics;
-use service_kit as startup;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 
@@ -56,36 +55,31 @@ struct Cli {
     #[arg(long, env = "FULFILLMENT_LISTEN", default_value = "127.0.0.1:9464")]
     listen: SocketAddr,
     #[command(flatten)]
-    shutdown: startup::ShutdownArgs,
+    shutdown: service_kit::ShutdownArgs,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    startup::run(
+    service_kit::run(
         cli.config.as_deref(),
         cli.shutdown.grace(),
         |service| async move {
-            let catalog = startup::load_catalog(cli.catalog.as_deref())?;
-            let startup::Service {
+            let catalog = service_kit::load_catalog(cli.catalog.as_deref())?;
+            let service_kit::Service {
                 client, shutdown, ..
             } = service;
             let pipeline = Arc::new(client.pipeline::<Order>(cli.group.clone()).await?);
             shutdown.account_pipeline_producer("pick-list producer", pipeline.clone());
             shutdown.account_consumer("order consumer", pipeline.consumer().context());
-            let metrics = Arc::new(metrics::Metrics::new());
-            let server = metrics::serve(
-                cli.listen,
-                metrics.clone(),
-                pipeline.clone(),
-                shutdown.receiver(),
-            )
-            .await?;
+            let metrics = metrics::Metrics::new(&pipeline);
+            let server =
+                metrics::serve(cli.listen, &metrics, pipeline.clone(), shutdown.receiver()).await?;
             tracing::info!(group = %cli.group, roster = %cli.roster, "fulfillment service running");
 
             let builder = PickListBuilder::new(&catalog, cli.roster.clone());
             let latency = metrics.latency.clone();
             let transform = |received: &Received<Order>| -> Outputs {
-                let now = startup::now_ms();
+                let now = service_kit::now_ms();
                 let order = &received.event;
                 latency.observe(metrics::latency_seconds(now, order.order_time));
                 let pick_list = builder.build(order, now);
@@ -100,7 +94,7 @@ fn main() -> ExitCode {
                     .with(pick_list)
             };
             let outcome = pipeline.run(transform, shutdown.requested()).await;
-            let outcome = startup::tolerate_final_commit(outcome, shutdown.is_requested());
+            let outcome = service_kit::tolerate_final_commit(outcome, shutdown.is_requested());
             shutdown.trigger();
             let _ = server.await;
             let stats = pipeline.stats();

@@ -4,54 +4,46 @@
 
 use std::{
     net::SocketAddr,
-    sync::{Arc, Mutex, atomic::Ordering},
+    sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
-use service_kit::stats;
+use service_kit::{
+    metrics::{Metrics as Registry, raise_to},
+    stats::{self, ClientMetrics},
+};
 
-use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
+use axum::{Router, extract::State, response::IntoResponse, routing::get};
 use grocery_events::{Event as _, Order, OrderStatus, PickList, Pipeline};
-use prometheus_client::{
-    encoding::text::encode,
-    metrics::{
-        counter::Counter,
-        gauge::Gauge,
-        histogram::{Histogram, exponential_buckets},
-    },
-    registry::Registry,
+use prometheus_client::metrics::{
+    counter::Counter,
+    gauge::Gauge,
+    histogram::{Histogram, exponential_buckets},
 };
 use tokio::sync::watch;
 
 /// How long `/health` waits for the brokers to answer during a reported outage.
 const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The service's metrics.
+/// The service's metrics, registered with [`service_kit::metrics`]; the pipeline's counts are
+/// brought up to date at each scrape.
 pub(crate) struct Metrics {
-    registry: Registry,
-    consumed: Counter,
-    produced: Counter,
-    statuses: Counter,
-    dead_lettered: Counter,
-    producers_replaced: Counter,
+    registry: Arc<Registry>,
     /// Seconds from `order_time` to the pick list being built.
     pub(crate) latency: Histogram,
-    lag: Gauge,
-    assigned: Gauge,
-    /// Serializes scrapes, which bring the counters up to date.
-    scrape: Mutex<()>,
 }
 
 impl Metrics {
-    pub(crate) fn new() -> Self {
-        let mut registry = Registry::default();
+    pub(crate) fn new(pipeline: &Arc<Pipeline<Order>>) -> Self {
+        let mut metrics = Registry::new();
+        let registry = metrics.registry();
         let consumed = Counter::default();
         let produced = Counter::default();
         let statuses = Counter::default();
         let dead_lettered = Counter::default();
         // 1 ms to about 65 s.
         let latency = Histogram::new(exponential_buckets(0.001, 2.0, 17));
-        let lag = Gauge::default();
+        let lag: Gauge = Gauge::default();
         // Counter names get their `_total` suffix from the encoder.
         registry.register(
             "fulfillment_orders_consumed",
@@ -89,89 +81,60 @@ impl Metrics {
             "Transactional producers replaced because a transaction call did not return (the library's watchdog)",
             producers_replaced.clone(),
         );
-        let assigned = Gauge::default();
+        let assigned: Gauge = Gauge::default();
         registry.register(
             "fulfillment_assigned_partitions",
             "Partitions of the orders topic this instance owns now",
             assigned.clone(),
         );
+        // The producer is read at each scrape: the watchdog can replace it.
+        let producer = pipeline.clone();
+        metrics.client_metrics(
+            ClientMetrics::new([("consumer", pipeline.consumer().context().clone())])
+                .with_current("producer", move || producer.producer_context()),
+        );
+        let pipeline = pipeline.clone();
+        metrics.on_scrape(move || {
+            let stats = pipeline.stats();
+            raise_to(&consumed, stats.consumed.load(Ordering::Relaxed));
+            raise_to(&produced, stats.produced_to(PickList::TOPIC));
+            raise_to(&statuses, stats.produced_to(OrderStatus::TOPIC));
+            raise_to(&dead_lettered, pipeline.consumer().dead_lettered());
+            raise_to(
+                &producers_replaced,
+                stats.producers_replaced.load(Ordering::Relaxed),
+            );
+            let consumer = pipeline.consumer().context();
+            let owned = consumer.owned_partitions().len();
+            assigned.set(i64::try_from(owned).unwrap_or(i64::MAX));
+            if let Some(value) = stats::consumer_lag(consumer) {
+                lag.set(value);
+            }
+        });
         Self {
-            registry,
-            consumed,
-            produced,
-            statuses,
-            dead_lettered,
-            producers_replaced,
+            registry: Arc::new(metrics),
             latency,
-            lag,
-            assigned,
-            scrape: Mutex::new(()),
         }
-    }
-
-    /// The metrics in text format, counters brought up to date with the pipeline.
-    fn render(&self, pipeline: &Pipeline<Order>) -> String {
-        let _guard = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
-        let stats = pipeline.stats();
-        catch_up(&self.consumed, stats.consumed.load(Ordering::Relaxed));
-        catch_up(&self.produced, stats.produced_to(PickList::TOPIC));
-        catch_up(&self.statuses, stats.produced_to(OrderStatus::TOPIC));
-        catch_up(&self.dead_lettered, pipeline.consumer().dead_lettered());
-        catch_up(
-            &self.producers_replaced,
-            stats.producers_replaced.load(Ordering::Relaxed),
-        );
-        let consumer = pipeline.consumer().context();
-        let owned = consumer.owned_partitions().len();
-        self.assigned.set(i64::try_from(owned).unwrap_or(i64::MAX));
-        if let Some(lag) = stats::consumer_lag(consumer) {
-            self.lag.set(lag);
-        }
-        let mut text = String::new();
-        if let Err(error) = encode(&mut text, &self.registry) {
-            tracing::error!(%error, "cannot encode metrics");
-        }
-        // The client metrics go before OpenMetrics' closing `# EOF`.
-        let eof = text.rfind("# EOF").unwrap_or(text.len());
-        let mut clients = String::new();
-        stats::render(
-            &mut clients,
-            &[
-                ("consumer", consumer),
-                ("producer", &pipeline.producer_context()),
-            ],
-            true,
-        );
-        text.insert_str(eof, &clients);
-        text
-    }
-}
-
-fn catch_up(counter: &Counter, value: u64) {
-    let current = counter.get();
-    if value > current {
-        counter.inc_by(value - current);
     }
 }
 
 #[derive(Clone)]
 struct AppState {
-    metrics: Arc<Metrics>,
     pipeline: Arc<Pipeline<Order>>,
 }
 
 /// Binds `addr` and serves `/metrics` and `/health` until `shutdown` turns true.
 pub(crate) async fn serve(
     addr: SocketAddr,
-    metrics: Arc<Metrics>,
+    metrics: &Metrics,
     pipeline: Arc<Pipeline<Order>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = service_kit::listen(addr).await?;
     let app = Router::new()
-        .route("/metrics", get(scrape))
+        .route("/metrics", Registry::route(metrics.registry.clone()))
         .route("/health", get(health))
-        .with_state(AppState { metrics, pipeline });
+        .with_state(AppState { pipeline });
     Ok(tokio::spawn(async move {
         let stopped = async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
@@ -256,16 +219,6 @@ fn brokers_not_up(pipeline: &Pipeline<Order>) -> Vec<String> {
     down.into_iter()
         .map(|(name, state)| format!("{name} {state}"))
         .collect()
-}
-
-async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.render(&state.pipeline),
-    )
 }
 
 /// Seconds from `order_time_ms` to `now_ms`, never negative. Saturating: an order's time is

@@ -1,11 +1,12 @@
 //! What the three example services share: one start-up skeleton ([`run`]: logging,
 //! OTLP export when asked for ([`telemetry`]), configuration loaded and validated once into a
-//! [`Client`], signals, a bounded shutdown ([`shutdown`]), exit statuses), their client
-//! metrics from librdkafka's statistics ([`stats`]), and the guard in front of their web
-//! servers ([`web_guard`]: `Host`, `Origin` and JSON-only state changes, so that no other web
-//! site can drive them) and the one error shape of their HTTP APIs ([`problem`]: RFC 9457
-//! problem JSON with a stable `code`). Their process tests use the workspace's one process harness, the
-//! dev-only `test-support` crate.
+//! [`Client`], signals, a bounded shutdown ([`shutdown`]), exit statuses), their metrics kept
+//! and served one way ([`metrics`]: a `prometheus-client` registry, OpenMetrics text) with
+//! their client metrics from librdkafka's statistics ([`stats`]), the guard in front of their
+//! web servers ([`web_guard`]: `Host`, `Origin` and JSON-only state changes, so that no other
+//! web site can drive them) and the one error shape of their HTTP APIs ([`problem`]: RFC 9457
+//! problem JSON with a stable `code`). Their process tests use the workspace's one process
+//! harness, the dev-only `test-support` crate.
 //!
 //! ```no_run
 //! fn main() -> std::process::ExitCode {
@@ -20,6 +21,7 @@
 //! }
 //! ```
 
+pub mod metrics;
 pub mod problem;
 pub mod shutdown;
 pub mod stats;

@@ -1,5 +1,5 @@
 //! Client metrics from librdkafka's statistics callback (`statistics.interval.ms`, 5 s by
-//! default in the services), rendered in Prometheus text for the services' `/metrics`.
+//! default in the services), served on the services' `/metrics` by `prometheus-client` ([`ClientMetrics`]).
 //!
 //! | metric | type | labels | from librdkafka |
 //! |---|---|---|---|
@@ -12,9 +12,12 @@
 //! | `kafka_client_broker_rtt_p99_seconds` | gauge | `client`, `broker` | `brokers[].rtt.p99` |
 //! | `kafka_consumer_lag` | gauge | `client`, `topic`, `partition` | per assigned partition: `ls_offset` (else `hi_offset`) − `app_offset` (else `committed_offset`, else `lo_offset`) |
 
-use std::fmt::Write as _;
-
 use grocery_events::context::{KafkaContext, Statistics};
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric as _},
+    metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
+};
 
 /// The default `statistics.interval.ms` of the services, unless the configuration sets one.
 pub const DEFAULT_STATISTICS_INTERVAL_MS: &str = "5000";
@@ -100,122 +103,152 @@ impl Offsets {
     }
 }
 
-/// A counter family: name (without `_total`), help, and its value in the statistics.
-type Counter = (&'static str, &'static str, fn(&Statistics) -> i64);
+/// A counter family: name (without `_total`, which the encoder adds), help, and its value in
+/// the statistics.
+type CounterFamily = (&'static str, &'static str, fn(&Statistics) -> i64);
 
-/// Appends the client metrics of `clients` (label, context) to `out`. With `openmetrics` the
-/// counters' `# TYPE` lines name the family without `_total` (OpenMetrics), else with it
-/// (Prometheus text 0.0.4). A client with no statistics yet adds nothing.
-pub fn render(out: &mut String, clients: &[(&str, &KafkaContext)], openmetrics: bool) {
-    let snapshots: Vec<_> = clients
-        .iter()
-        .filter_map(|(label, context)| Some((*label, context.statistics()?)))
-        .collect();
-    if snapshots.is_empty() {
-        return;
-    }
-    let counters: [Counter; 4] = [
-        (
-            "kafka_client_tx_messages",
-            "Messages sent to brokers",
-            |s| s.txmsgs,
-        ),
-        (
-            "kafka_client_tx_message_bytes",
-            "Message bytes sent to brokers",
-            |s| s.txmsg_bytes,
-        ),
-        (
-            "kafka_client_rx_messages",
-            "Messages received from brokers",
-            |s| s.rxmsgs,
-        ),
-        (
-            "kafka_client_rx_message_bytes",
-            "Message bytes received from brokers",
-            |s| s.rxmsg_bytes,
-        ),
-    ];
-    for (family, help, value) in counters {
-        let total = format!("{family}_total");
-        let typed = if openmetrics { family } else { total.as_str() };
-        let _ = writeln!(out, "# HELP {typed} {help} (librdkafka statistics)");
-        let _ = writeln!(out, "# TYPE {typed} counter");
-        for (label, s) in &snapshots {
-            let _ = writeln!(out, "{total}{{client=\"{label}\"}} {}", value(s).max(0));
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP kafka_client_queued_messages Messages waiting in the client's queues"
-    );
-    let _ = writeln!(out, "# TYPE kafka_client_queued_messages gauge");
-    for (label, s) in &snapshots {
-        let _ = writeln!(
-            out,
-            "kafka_client_queued_messages{{client=\"{label}\"}} {}",
-            s.msg_cnt
-        );
-    }
-    for (family, help, pick) in [
-        (
-            "kafka_client_broker_rtt_avg_seconds",
-            "Average broker round-trip time",
-            0,
-        ),
-        (
-            "kafka_client_broker_rtt_p99_seconds",
-            "99th percentile broker round-trip time",
-            1,
-        ),
-    ] {
-        let _ = writeln!(
-            out,
-            "# HELP {family} {help} over the last statistics interval"
-        );
-        let _ = writeln!(out, "# TYPE {family} gauge");
-        for (label, s) in &snapshots {
-            let mut brokers: Vec<_> = s
-                .brokers
-                .values()
-                .filter(|b| b.nodeid >= 0)
-                .filter_map(|b| Some((b, b.rtt.as_ref()?)))
-                .collect();
-            brokers.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-            for (broker, rtt) in brokers {
-                let micros = if pick == 0 { rtt.avg } else { rtt.p99 };
-                let _ = writeln!(
-                    out,
-                    "{family}{{client=\"{label}\",broker=\"{}\"}} {}",
-                    escape(&broker.name),
-                    micros as f64 / 1e6
-                );
-            }
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP kafka_consumer_lag Records not yet read, per assigned partition (end offset minus position)"
-    );
-    let _ = writeln!(out, "# TYPE kafka_consumer_lag gauge");
-    for (label, s) in &snapshots {
-        let mut lags: Vec<_> = assigned_lags(s).collect();
-        lags.sort();
-        for (topic, partition, lag) in lags {
-            let _ = writeln!(
-                out,
-                "kafka_consumer_lag{{client=\"{label}\",topic=\"{}\",partition=\"{partition}\"}} {lag}",
-                escape(topic)
-            );
-        }
+const COUNTERS: [CounterFamily; 4] = [
+    (
+        "kafka_client_tx_messages",
+        "Messages sent to brokers (librdkafka statistics)",
+        |s| s.txmsgs,
+    ),
+    (
+        "kafka_client_tx_message_bytes",
+        "Message bytes sent to brokers (librdkafka statistics)",
+        |s| s.txmsg_bytes,
+    ),
+    (
+        "kafka_client_rx_messages",
+        "Messages received from brokers (librdkafka statistics)",
+        |s| s.rxmsgs,
+    ),
+    (
+        "kafka_client_rx_message_bytes",
+        "Message bytes received from brokers (librdkafka statistics)",
+        |s| s.rxmsg_bytes,
+    ),
+];
+
+/// Where a client's context comes from at a scrape.
+type Source = Box<dyn Fn() -> KafkaContext + Send + Sync>;
+
+/// The client metrics of a service's Kafka clients (see the table above), as a
+/// `prometheus-client` [`Collector`]: register it with
+/// [`Metrics::clients`](crate::metrics::Metrics::clients). Each scrape reads every client's
+/// latest statistics; a client with no statistics yet adds no sample.
+#[derive(Default)]
+pub struct ClientMetrics {
+    clients: Vec<(&'static str, Source)>,
+}
+
+impl std::fmt::Debug for ClientMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let labels: Vec<_> = self.clients.iter().map(|(label, _)| *label).collect();
+        f.debug_struct("ClientMetrics")
+            .field("clients", &labels)
+            .finish()
     }
 }
 
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+impl ClientMetrics {
+    /// The metrics of `clients`, each `(label, context)`: the label is the `client` label's
+    /// value (`producer`, `consumer`).
+    pub fn new(clients: impl IntoIterator<Item = (&'static str, KafkaContext)>) -> Self {
+        clients
+            .into_iter()
+            .fold(Self::default(), |metrics, (label, context)| {
+                metrics.with_current(label, move || context.clone())
+            })
+    }
+
+    /// Adds the client labelled `label` whose context is `current()` at each scrape (a
+    /// client that can be replaced, as a pipeline's transactional producer).
+    pub fn with_current(
+        mut self,
+        label: &'static str,
+        current: impl Fn() -> KafkaContext + Send + Sync + 'static,
+    ) -> Self {
+        self.clients.push((label, Box::new(current)));
+        self
+    }
+}
+
+impl Collector for ClientMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let snapshots: Vec<_> = self
+            .clients
+            .iter()
+            .filter_map(|(label, context)| Some((*label, context().statistics()?)))
+            .collect();
+        if snapshots.is_empty() {
+            return Ok(());
+        }
+        for (family, help, value) in COUNTERS {
+            let mut metric = encoder.encode_descriptor(family, help, None, MetricType::Counter)?;
+            for (label, s) in &snapshots {
+                let sample = ConstCounter::new(u64::try_from(value(s)).unwrap_or(0));
+                sample.encode(metric.encode_family(&[("client", *label)])?)?;
+            }
+        }
+        let mut metric = encoder.encode_descriptor(
+            "kafka_client_queued_messages",
+            "Messages waiting in the client's queues",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (label, s) in &snapshots {
+            ConstGauge::new(s.msg_cnt).encode(metric.encode_family(&[("client", *label)])?)?;
+        }
+        for (family, help, pick) in [
+            (
+                "kafka_client_broker_rtt_avg_seconds",
+                "Average broker round-trip time over the last statistics interval",
+                0,
+            ),
+            (
+                "kafka_client_broker_rtt_p99_seconds",
+                "99th percentile broker round-trip time over the last statistics interval",
+                1,
+            ),
+        ] {
+            let mut metric = encoder.encode_descriptor(family, help, None, MetricType::Gauge)?;
+            for (label, s) in &snapshots {
+                let mut brokers: Vec<_> = s
+                    .brokers
+                    .values()
+                    .filter(|b| b.nodeid >= 0)
+                    .filter_map(|b| Some((b, b.rtt.as_ref()?)))
+                    .collect();
+                brokers.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+                for (broker, rtt) in brokers {
+                    let micros = if pick == 0 { rtt.avg } else { rtt.p99 };
+                    let labels = [("client", *label), ("broker", broker.name.as_str())];
+                    ConstGauge::new(micros as f64 / 1e6).encode(metric.encode_family(&labels)?)?;
+                }
+            }
+        }
+        let mut metric = encoder.encode_descriptor(
+            "kafka_consumer_lag",
+            "Records not yet read, per assigned partition (end offset minus position)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (label, s) in &snapshots {
+            let mut lags: Vec<_> = assigned_lags(s).collect();
+            lags.sort();
+            for (topic, partition, lag) in lags {
+                let partition = partition.to_string();
+                let labels = [
+                    ("client", *label),
+                    ("topic", topic),
+                    ("partition", partition.as_str()),
+                ];
+                ConstGauge::new(lag).encode(metric.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

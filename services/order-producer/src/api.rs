@@ -10,8 +10,8 @@
 //!   `grocery.order-status.v1` ([`crate::view`]); `PLACED` for an order this process placed
 //!   that fulfillment has not received yet; `404` for an unknown id, `400` for a malformed
 //!   one, `503` with `Retry-After` while the view is being rebuilt.
-//! - `GET /health`: `ok`, or `503` with what is being rebuilt; `GET /metrics`: Prometheus text
-//!   (with the client metrics of librdkafka's statistics).
+//! - `GET /health`: `ok`, or `503` with what is being rebuilt; `GET /metrics`: OpenMetrics
+//!   text (`service_kit::metrics`, with the client metrics of librdkafka's statistics).
 //!
 //! Every request passes the web guard first (`service_kit::web_guard`): its `Host` must be an
 //! IP address, `localhost` or a name in `--allowed-hosts` (env `GROCERY_ALLOWED_HOSTS`), its
@@ -33,12 +33,7 @@
 //! at the deadline may be delivered later: a retry with the same `Idempotency-Key` then gets
 //! that order.
 
-use std::{
-    net::SocketAddr,
-    process::ExitCode,
-    sync::{Arc, atomic::Ordering},
-    time::Duration,
-};
+use std::{net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
@@ -52,13 +47,12 @@ use grocery_events::{Client, Producer, TraceContext};
 use grocery_store::{Catalog, OrderRequest, validate_order_request};
 use serde::Deserialize as _;
 use serde_json::{Value, json};
-use service_kit::{problem::problem, web_guard::WebGuard};
+use service_kit::{Shutdown, metrics::Metrics, now_ms, problem::problem, web_guard::WebGuard};
 use uuid::Uuid;
 
 use crate::{
-    control::{Counters, render},
+    control::Counters,
     idempotency::{self, Accepted, Claim, Keys, Outcome},
-    startup::{Shutdown, now_ms},
     view::{self, Lookup, Placed, View},
 };
 
@@ -115,7 +109,11 @@ pub(crate) async fn serve(
             result
         }
     });
-    let app = guard.protect(router(state.clone()));
+    let mut metrics = Metrics::new();
+    state.counters.register(&mut metrics, true);
+    state.view.register(&mut metrics);
+    metrics.clients([("producer", state.producer.context().clone())]);
+    let app = guard.protect(router(state.clone(), Arc::new(metrics)));
     let listener = service_kit::listen(listen).await?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.requested())
@@ -130,30 +128,12 @@ pub(crate) async fn serve(
     Ok(ExitCode::SUCCESS)
 }
 
-fn router(state: AppState) -> Router {
+fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/orders", post(place_order))
         .route("/orders/{id}", get(order_history))
         .route("/health", get(health))
-        .route(
-            "/metrics",
-            get(|State(state): State<AppState>| async move {
-                let mut text = render(&state.counters, None);
-                state.view.render_metrics(&mut text);
-                service_kit::stats::render(
-                    &mut text,
-                    &[("producer", state.producer.context())],
-                    false,
-                );
-                (
-                    [(
-                        header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
-                    text,
-                )
-            }),
-        )
+        .route("/metrics", Metrics::route(metrics))
         .with_state(state)
 }
 
@@ -285,7 +265,7 @@ async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: By
             );
         }
         if state.view.knows(order_id) {
-            state.counters.replayed.fetch_add(1, Ordering::Relaxed);
+            state.counters.replayed.inc();
             tracing::info!(%order_id, "retried key of an order already on its way; not sent again");
             return replayed(json!({ "order_id": order_id }));
         }
@@ -323,7 +303,7 @@ fn spawn_send(
         let trace_id = trace.trace_id();
         match producer.send_traced(&order, &trace).await {
             Ok(delivered) => {
-                counters.acked.fetch_add(1, Ordering::Relaxed);
+                counters.acked.inc();
                 view.placed(
                     order_id,
                     Placed {
@@ -364,14 +344,14 @@ async fn answer(
     };
     match finished {
         Some(Outcome::Accepted(accepted)) if replay => {
-            state.counters.replayed.fetch_add(1, Ordering::Relaxed);
+            state.counters.replayed.inc();
             replayed(accepted.body())
         }
         Some(Outcome::Accepted(accepted)) => {
             (StatusCode::ACCEPTED, Json(accepted.body())).into_response()
         }
         Some(Outcome::Failed) => {
-            state.counters.failed.fetch_add(1, Ordering::Relaxed);
+            state.counters.failed.inc();
             unavailable()
         }
         None if replay => with_retry_after(
@@ -383,7 +363,7 @@ async fn answer(
             IN_FLIGHT_RETRY_AFTER_SECONDS,
         ),
         None => {
-            state.counters.failed.fetch_add(1, Ordering::Relaxed);
+            state.counters.failed.inc();
             tracing::error!(
                 %order_id,
                 deadline_ms = state.deadline.as_millis() as u64,

@@ -1,40 +1,82 @@
-//! The simulation's HTTP endpoints (`--listen`): `GET /health`, `GET /metrics` (Prometheus
-//! text, with the client metrics of librdkafka's statistics), and `PUT /rate` with
+//! The simulation's HTTP endpoints (`--listen`): `GET /health`, `GET /metrics` (OpenMetrics
+//! text from `service_kit::metrics`, with the client metrics of librdkafka's statistics), and `PUT /rate` with
 //! `{"rate": N}` to change the order rate while it runs (answered `{"rate": N}`; `GET /rate`
 //! reads it; a rate that is not a number ≥ 0 is `400` problem JSON with `code` `bad_rate`),
 //! behind the web guard (`service_kit::web_guard`: `Host` and `Origin` checked, a JSON body
-//! required). The counters and their rendering serve the Order API's `/metrics` too.
+//! required). The counters serve the Order API's `/metrics` too.
 
-use std::{
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-};
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     Json, Router,
     extract::{State, rejection::JsonRejection},
-    http::{StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, put},
 };
 use grocery_events::context::KafkaContext;
+use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 use serde::Deserialize;
 use serde_json::json;
-use service_kit::problem::problem;
+use service_kit::{metrics::Metrics, problem::problem};
 use tokio::sync::watch;
 
-/// Counts of the simulation, shared with the HTTP endpoints.
+/// Counts of the simulation and of the Order API, shown on `/metrics`.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     /// Orders the broker acknowledged.
-    pub(crate) acked: AtomicU64,
+    pub(crate) acked: Counter,
     /// Orders that could not be sent or were not acknowledged.
-    pub(crate) failed: AtomicU64,
+    pub(crate) failed: Counter,
     /// Order API requests answered with an earlier answer (same `Idempotency-Key`).
-    pub(crate) replayed: AtomicU64,
+    pub(crate) replayed: Counter,
+}
+
+impl Counters {
+    /// Registers the counters with `metrics` (counter names get their `_total` suffix from the
+    /// encoder); `order_producer_orders_replayed_total` only for the Order API (`api`).
+    pub(crate) fn register(&self, metrics: &mut Metrics, api: bool) {
+        let registry = metrics.registry();
+        registry.register(
+            "order_producer_orders_acked",
+            "Orders the broker acknowledged",
+            self.acked.clone(),
+        );
+        registry.register(
+            "order_producer_orders_failed",
+            "Orders not sent or not acknowledged",
+            self.failed.clone(),
+        );
+        if api {
+            registry.register(
+                "order_producer_orders_replayed",
+                "Order API requests answered again for a retried Idempotency-Key",
+                self.replayed.clone(),
+            );
+        }
+    }
+}
+
+/// The simulation's metrics: `counters`, the rate asked for and the producer's client metrics.
+fn simulation_metrics(
+    counters: &Counters,
+    rate: &Arc<watch::Sender<f64>>,
+    client: KafkaContext,
+) -> Metrics {
+    let mut metrics = Metrics::new();
+    counters.register(&mut metrics, false);
+    let gauge = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+    metrics.registry().register(
+        "order_producer_rate",
+        "Simulated orders per second asked for (0: as fast as possible)",
+        gauge.clone(),
+    );
+    let rate = rate.clone();
+    metrics.on_scrape(move || {
+        gauge.set(*rate.borrow());
+    });
+    metrics.clients([("producer", client)]);
+    metrics
 }
 
 /// Whether `rate` is an order rate the simulation accepts (`0` = as fast as possible).
@@ -44,9 +86,7 @@ pub(crate) fn valid_rate(rate: f64) -> bool {
 
 #[derive(Clone)]
 struct AppState {
-    counters: Arc<Counters>,
     rate: Arc<watch::Sender<f64>>,
-    client: KafkaContext,
 }
 
 #[derive(Deserialize)]
@@ -64,15 +104,12 @@ pub(crate) async fn spawn(
     guard: service_kit::web_guard::WebGuard,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = service_kit::listen(addr).await?;
+    let metrics = Arc::new(simulation_metrics(&counters, &rate, client));
     let routes = Router::new()
         .route("/health", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
+        .route("/metrics", Metrics::route(metrics))
         .route("/rate", put(set_rate).get(get_rate))
-        .with_state(AppState {
-            counters,
-            rate,
-            client,
-        });
+        .with_state(AppState { rate });
     let app = guard.protect(routes);
     Ok(tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
@@ -111,49 +148,6 @@ async fn set_rate(
     Json(json!({ "rate": rate })).into_response()
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    let mut text = render(&state.counters, Some(*state.rate.borrow()));
-    service_kit::stats::render(&mut text, &[("producer", &state.client)], false);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
-}
-
-/// The counters (and the simulation's rate) in Prometheus text format.
-pub(crate) fn render(counters: &Counters, rate: Option<f64>) -> String {
-    let mut text = format!(
-        "# HELP order_producer_orders_acked_total Orders the broker acknowledged\n\
-         # TYPE order_producer_orders_acked_total counter\n\
-         order_producer_orders_acked_total {}\n\
-         # HELP order_producer_orders_failed_total Orders not sent or not acknowledged\n\
-         # TYPE order_producer_orders_failed_total counter\n\
-         order_producer_orders_failed_total {}\n",
-        counters.acked.load(Ordering::Relaxed),
-        counters.failed.load(Ordering::Relaxed),
-    );
-    let replayed = counters.replayed.load(Ordering::Relaxed);
-    if rate.is_none() {
-        text.push_str(&format!(
-            "# HELP order_producer_orders_replayed_total Order API requests answered again for a retried Idempotency-Key\n\
-             # TYPE order_producer_orders_replayed_total counter\n\
-             order_producer_orders_replayed_total {replayed}\n"
-        ));
-    }
-    if let Some(rate) = rate {
-        text.push_str(&format!(
-            "# HELP order_producer_rate Simulated orders per second asked for (0: as fast as possible)\n\
-             # TYPE order_producer_rate gauge\n\
-             order_producer_rate {rate}\n"
-        ));
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,17 +157,36 @@ mod tests {
         assert!(valid_rate(0.0) && valid_rate(12.5));
         assert!(!valid_rate(-1.0) && !valid_rate(f64::NAN) && !valid_rate(f64::INFINITY));
         let counters = Counters::default();
-        counters.acked.store(7, Ordering::Relaxed);
-        assert!(!render(&counters, None).contains("rate"));
-        let text = render(&counters, Some(20.0));
-        assert!(
-            text.contains("\norder_producer_orders_acked_total 7\n"),
+        counters.acked.inc_by(7);
+        let mut api = Metrics::new();
+        counters.register(&mut api, true);
+        let text = api.encode();
+        assert!(!text.contains("rate"), "{text}");
+        assert_eq!(
+            test_support::metric(&text, "order_producer_orders_replayed_total"),
+            Some(0.0)
+        );
+        let (rate, _) = watch::channel(20.0);
+        let simulation = Counters::default();
+        simulation.acked.inc_by(7);
+        let client = grocery_events::context::KafkaContext::default();
+        let text = simulation_metrics(&simulation, &Arc::new(rate), client).encode();
+        let value = |series| test_support::metric(&text, series);
+        assert_eq!(
+            value("order_producer_orders_acked_total"),
+            Some(7.0),
             "{text}"
         );
-        assert!(
-            text.contains("\norder_producer_orders_failed_total 0\n"),
+        assert_eq!(
+            value("order_producer_orders_failed_total"),
+            Some(0.0),
             "{text}"
         );
-        assert!(text.ends_with("\norder_producer_rate 20\n"), "{text}");
+        assert_eq!(value("order_producer_rate"), Some(20.0), "{text}");
+        assert_eq!(
+            value("order_producer_orders_replayed_total"),
+            None,
+            "{text}"
+        );
     }
 }

@@ -28,7 +28,6 @@ mod control;
 mod idempotency;
 mod simulate;
 mod view;
-use service_kit as startup;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
@@ -62,9 +61,9 @@ struct Cli {
     #[arg(long, env = "ORDER_PRODUCER_LISTEN", default_value = "127.0.0.1:0")]
     listen: SocketAddr,
     #[command(flatten)]
-    web: startup::web_guard::WebGuardArgs,
+    web: service_kit::web_guard::WebGuardArgs,
     #[command(flatten)]
-    shutdown: startup::ShutdownArgs,
+    shutdown: service_kit::ShutdownArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -94,20 +93,20 @@ fn random_seed() -> u64 {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    startup::run(
+    service_kit::run(
         cli.config.as_deref(),
         cli.shutdown.grace(),
         |service| async move {
             if !control::valid_rate(cli.rate) {
-                return Err(startup::BadConfig(format!(
+                return Err(service_kit::BadConfig(format!(
                     "--rate must be a number of orders per second ≥ 0, got {}",
                     cli.rate
                 ))
                 .into());
             }
-            let catalog = startup::load_catalog(cli.catalog.as_deref())?;
-            let guard = startup::web_guard::WebGuard::from_args(&cli.web)?;
-            let startup::Service {
+            let catalog = service_kit::load_catalog(cli.catalog.as_deref())?;
+            let guard = service_kit::web_guard::WebGuard::from_args(&cli.web)?;
+            let service_kit::Service {
                 client, shutdown, ..
             } = service;
             let producer = client.producer().await?;

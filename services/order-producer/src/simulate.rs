@@ -8,7 +8,7 @@ use std::{
     net::SocketAddr,
     path::PathBuf,
     process::ExitCode,
-    sync::{Arc, atomic::Ordering},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -23,10 +23,9 @@ use tokio::{
 };
 use uuid::Uuid;
 
-use crate::{
-    control::{self, Counters},
-    startup::{Shutdown, now_ms},
-};
+use service_kit::{Shutdown, now_ms};
+
+use crate::control::{self, Counters};
 
 /// At most this many orders wait for their acknowledgement at once.
 const MAX_IN_FLIGHT: usize = 10_000;
@@ -154,7 +153,7 @@ pub(crate) async fn run(
             Err(error) if error.is_refused() => return Err(error.into()),
             Err(error) => {
                 tracing::error!(order_id = %order.order_id, %error, "order not sent");
-                tally.failed.fetch_add(1, Ordering::Relaxed);
+                tally.failed.inc();
             }
         }
         while let Some(Some(done)) = futures::FutureExt::now_or_never(in_flight.next()) {
@@ -168,10 +167,7 @@ pub(crate) async fn run(
         report.flush().context("cannot write the report")?;
     }
     server.abort();
-    let (acked, failed) = (
-        tally.acked.load(Ordering::Relaxed),
-        tally.failed.load(Ordering::Relaxed),
-    );
+    let (acked, failed) = (tally.acked.get(), tally.failed.get());
     let seconds = started.elapsed().as_secs_f64();
     let per_second = if seconds > 0.0 {
         acked as f64 / seconds
@@ -219,7 +215,7 @@ fn record(
 ) -> anyhow::Result<()> {
     match result {
         Ok(delivered) => {
-            tally.acked.fetch_add(1, Ordering::Relaxed);
+            tally.acked.inc();
             tracing::debug!(order_id = %line.order_id, trace_id = %trace.trace_id(), partition = delivered.partition, offset = delivered.offset, "order acknowledged");
             if let Some(report) = report {
                 serde_json::to_writer(&mut *report, &line)?;
@@ -228,7 +224,7 @@ fn record(
         }
         Err(error) if error.is_refused() => return Err(error.into()),
         Err(error) => {
-            tally.failed.fetch_add(1, Ordering::Relaxed);
+            tally.failed.inc();
             tracing::error!(order_id = %line.order_id, trace_id = %trace.trace_id(), %error, "order not acknowledged");
         }
     }

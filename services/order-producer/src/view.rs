@@ -10,9 +10,8 @@
 
 use std::{
     collections::HashMap,
-    fmt::Write as _,
     sync::{
-        Mutex, RwLock,
+        Arc, Mutex, RwLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
@@ -22,7 +21,11 @@ use grocery_events::{Client, ConsumerOptions, OrderStatus, Record};
 use grocery_store::HistoryView;
 use uuid::Uuid;
 
-use crate::startup::Shutdown;
+use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
+use service_kit::{
+    Shutdown,
+    metrics::{Metrics, raise_to},
+};
 
 /// The consumer group named in the view's consumer configuration (Terraform grants the Order
 /// API's principal this group); no offsets are committed or read from it.
@@ -168,56 +171,67 @@ impl View {
             .remove(&order_id);
     }
 
-    /// The view's lines of `/metrics` (Prometheus text).
-    pub(crate) fn render_metrics(&self, out: &mut String) {
-        let (orders, changes) = {
-            let histories = self.histories.read().unwrap_or_else(|e| e.into_inner());
-            (histories.orders(), histories.changes())
-        };
-        let metrics: [(&str, &str, &str, u64); 6] = [
+    /// Registers the view's metrics with `metrics`, brought up to date at each scrape (counter
+    /// names get their `_total` suffix from the encoder).
+    pub(crate) fn register(self: &Arc<Self>, metrics: &mut Metrics) {
+        let registry = metrics.registry();
+        let records = Counter::default();
+        let repeats = Counter::default();
+        let undecodable = Counter::default();
+        let orders: Gauge = Gauge::default();
+        let changes: Gauge = Gauge::default();
+        let ready: Gauge = Gauge::default();
+        for (name, help, counter) in [
             (
-                "order_api_status_records_total",
-                "counter",
+                "order_api_status_records",
                 "Order status records read from grocery.order-status.v1",
-                self.records.load(Ordering::Relaxed),
+                &records,
             ),
             (
-                "order_api_status_repeats_total",
-                "counter",
+                "order_api_status_repeats",
                 "Order status records dropped as repeats (same status_id)",
-                self.repeats.load(Ordering::Relaxed),
+                &repeats,
             ),
             (
-                "order_api_status_undecodable_total",
-                "counter",
+                "order_api_status_undecodable",
                 "Order status records that could not be decoded, passed over (logged; a replay does not dead-letter)",
-                self.undecodable.load(Ordering::Relaxed),
+                &undecodable,
             ),
+        ] {
+            registry.register(name, help, counter.clone());
+        }
+        for (name, help, gauge) in [
             (
                 "order_api_view_orders",
-                "gauge",
                 "Orders with a status history in the view",
-                orders as u64,
+                &orders,
             ),
             (
                 "order_api_view_changes",
-                "gauge",
                 "Distinct status changes in the view",
-                changes,
+                &changes,
             ),
             (
                 "order_api_view_ready",
-                "gauge",
                 "1 once the view holds everything the topic held at start",
-                u64::from(self.is_ready()),
+                &ready,
             ),
-        ];
-        for (name, kind, help, value) in metrics {
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-            );
+        ] {
+            registry.register(name, help, gauge.clone());
         }
+        let view = self.clone();
+        metrics.on_scrape(move || {
+            raise_to(&records, view.records.load(Ordering::Relaxed));
+            raise_to(&repeats, view.repeats.load(Ordering::Relaxed));
+            raise_to(&undecodable, view.undecodable.load(Ordering::Relaxed));
+            let (count, changed) = {
+                let histories = view.histories.read().unwrap_or_else(|e| e.into_inner());
+                (histories.orders(), histories.changes())
+            };
+            orders.set(i64::try_from(count).unwrap_or(i64::MAX));
+            changes.set(i64::try_from(changed).unwrap_or(i64::MAX));
+            ready.set(i64::from(view.is_ready()));
+        });
     }
 }
 

@@ -268,7 +268,11 @@ async fn the_rate_changes_while_it_runs() {
     };
     assert_eq!(get("/health").await, "ok");
     let metrics = get("/metrics").await;
-    assert!(metrics.contains("\norder_producer_rate 1\n"), "{metrics}");
+    assert_eq!(
+        test_support::metric(&metrics, "order_producer_rate"),
+        Some(1.0),
+        "{metrics}"
+    );
     let put = |body: &'static str| {
         http.put(format!("http://{addr}/rate"))
             .header("content-type", "application/json")
@@ -286,7 +290,11 @@ async fn the_rate_changes_while_it_runs() {
         let metrics = get("/metrics").await;
         let acked: u64 = counter(&metrics, "order_producer_orders_acked_total");
         if acked >= 300 {
-            assert!(metrics.contains("\norder_producer_rate 500\n"), "{metrics}");
+            assert_eq!(
+                test_support::metric(&metrics, "order_producer_rate"),
+                Some(500.0),
+                "{metrics}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "rate unchanged: {metrics}");

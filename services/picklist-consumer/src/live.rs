@@ -5,14 +5,13 @@
 //! then this broadcast; the broadcast holds at most [`CHANNEL`] updates per slow page, so
 //! nothing here grows with traffic.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, Ordering},
-};
+use std::sync::Arc;
 
 use futures::Stream;
 use grocery_events::{OrderState, PickList, TraceContext};
 use grocery_store::to_json;
+use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
+use service_kit::metrics::{Metrics, raise_to};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -25,10 +24,10 @@ pub(crate) type Update = (&'static str, String);
 /// The counts `/metrics` shows.
 #[derive(Default)]
 struct Counts {
-    shown: AtomicU64,
-    duplicates_suppressed: AtomicU64,
-    board_open: AtomicU64,
-    board_dropped: AtomicU64,
+    shown: Counter,
+    duplicates_suppressed: Counter,
+    board_open: Gauge,
+    board_dropped: Counter,
 }
 
 /// The broadcast to the open pages and the counts for `/metrics`.
@@ -48,41 +47,43 @@ impl Live {
 
     /// Updates the counts of pick lists shown and duplicates suppressed.
     pub(crate) fn count(&self, shown: u64, duplicates_suppressed: u64) {
-        self.counts.shown.store(shown, Ordering::Relaxed);
-        self.counts
-            .duplicates_suppressed
-            .store(duplicates_suppressed, Ordering::Relaxed);
+        raise_to(&self.counts.shown, shown);
+        raise_to(&self.counts.duplicates_suppressed, duplicates_suppressed);
     }
 
     /// Updates the board's figures: open lists on it, lists dropped past its cap so far.
     pub(crate) fn count_board(&self, open: usize, dropped: u64) {
         self.counts
             .board_open
-            .store(u64::try_from(open).unwrap_or(u64::MAX), Ordering::Relaxed);
-        self.counts.board_dropped.store(dropped, Ordering::Relaxed);
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
+        raise_to(&self.counts.board_dropped, dropped);
     }
 
-    /// The service's own metrics, as Prometheus text.
-    pub(crate) fn metrics(&self) -> String {
+    /// Registers the service's own metrics with `metrics` (counter names get their `_total`
+    /// suffix from the encoder).
+    pub(crate) fn register(&self, metrics: &mut Metrics) {
         let c = &self.counts;
-        format!(
-            "# HELP picklist_consumer_shown_total Pick lists shown\n\
-             # TYPE picklist_consumer_shown_total counter\n\
-             picklist_consumer_shown_total {}\n\
-             # HELP picklist_consumer_duplicates_suppressed_total Pick lists delivered again and not shown\n\
-             # TYPE picklist_consumer_duplicates_suppressed_total counter\n\
-             picklist_consumer_duplicates_suppressed_total {}\n\
-             # HELP picklist_consumer_board_open_lists Open pick lists on the staff board\n\
-             # TYPE picklist_consumer_board_open_lists gauge\n\
-             picklist_consumer_board_open_lists {}\n\
-             # HELP picklist_consumer_board_dropped_total Open pick lists dropped from the staff board past its cap (still on the topic)\n\
-             # TYPE picklist_consumer_board_dropped_total counter\n\
-             picklist_consumer_board_dropped_total {}\n",
-            c.shown.load(Ordering::Relaxed),
-            c.duplicates_suppressed.load(Ordering::Relaxed),
-            c.board_open.load(Ordering::Relaxed),
-            c.board_dropped.load(Ordering::Relaxed),
-        )
+        let registry = metrics.registry();
+        registry.register(
+            "picklist_consumer_shown",
+            "Pick lists shown",
+            c.shown.clone(),
+        );
+        registry.register(
+            "picklist_consumer_duplicates_suppressed",
+            "Pick lists delivered again and not shown",
+            c.duplicates_suppressed.clone(),
+        );
+        registry.register(
+            "picklist_consumer_board_open_lists",
+            "Open pick lists on the staff board",
+            c.board_open.clone(),
+        );
+        registry.register(
+            "picklist_consumer_board_dropped",
+            "Open pick lists dropped from the staff board past its cap (still on the topic)",
+            c.board_dropped.clone(),
+        );
     }
 
     /// Publishes a pick list (its page JSON) to the open pages.

@@ -8,7 +8,7 @@
 //! `--listen ADDR` (or its earlier name `--http`; default `127.0.0.1:8091`; port 0 picks a free
 //! one; logged)
 //! serves a live page at `/` fed by server-sent events at `/events` (the same JSON), with
-//! `/health` and `/metrics` (Prometheus text, with the client metrics of librdkafka's
+//! `/health` and `/metrics` (OpenMetrics text, with the client metrics of librdkafka's
 //! statistics). On SIGINT or SIGTERM the counts go to the log and to `--stats-file`.
 //!
 //! Store staff move each pick list on from the page: "Start picking", "Picked" (with the
@@ -37,7 +37,6 @@
 mod live;
 mod show;
 mod staff;
-use service_kit as startup;
 mod web;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
@@ -90,21 +89,21 @@ struct Cli {
     #[arg(long, env = "PICKLIST_BOARD_OPEN_LISTS", default_value_t = grocery_store::DEFAULT_OPEN_LISTS as u64, value_parser = clap::value_parser!(u64).range(1..))]
     board_open_lists: u64,
     #[command(flatten)]
-    web: startup::web_guard::WebGuardArgs,
+    web: service_kit::web_guard::WebGuardArgs,
     #[command(flatten)]
-    shutdown: startup::ShutdownArgs,
+    shutdown: service_kit::ShutdownArgs,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    startup::run(
+    service_kit::run(
         cli.config.as_deref(),
         cli.shutdown.grace(),
         |service| async move {
-            let startup::Service {
+            let service_kit::Service {
                 client, shutdown, ..
             } = service;
-            let guard = startup::web_guard::WebGuard::from_args(&cli.web)?;
+            let guard = service_kit::web_guard::WebGuard::from_args(&cli.web)?;
             let consumer = client.consumer::<PickList>(cli.group.clone()).await?;
             shutdown.account_consumer("pick-list consumer", consumer.context());
             let live = live::Live::new();

@@ -98,7 +98,7 @@ pub(crate) async fn run(
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    let closed = crate::startup::tolerate_final_commit(consumer.close().await, result.is_ok());
+    let closed = service_kit::tolerate_final_commit(consumer.close().await, result.is_ok());
     stats.dead_lettered = consumer.dead_lettered();
     Outcome {
         stats,

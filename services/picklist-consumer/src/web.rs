@@ -1,7 +1,7 @@
 //! The live web page: `/` (self-contained HTML and JavaScript), `/events` (server-sent events,
 //! one `picklist` event per pick list shown, starting with the open lists on the staff board in
 //! pick order and the last lists made READY, and a `status` event `{"order_id", "state"}` each time staff move one on),
-//! `/health`, `/metrics` (Prometheus text: pick lists shown, duplicates suppressed, the staff
+//! `/health`, `/metrics` (OpenMetrics text from `service_kit::metrics`: pick lists shown, duplicates suppressed, the staff
 //! board's open lists and lists dropped past its cap, client metrics). The page orders the
 //! lists as a picker takes them: earliest delivery window first, then arrival.
 //!
@@ -26,13 +26,13 @@
 //! request the guard refused (`host_not_allowed`, `origin_not_allowed`, `json_required`), 503
 //! `not_acknowledged` when Kafka did not acknowledge the status.
 
-use std::{convert::Infallible, net::SocketAddr, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
     body::Bytes,
     extract::{Path, State},
-    http::{StatusCode, header},
+    http::StatusCode,
     response::{
         Html, IntoResponse, Response,
         sse::{Event, KeepAlive, Sse},
@@ -43,7 +43,7 @@ use futures::{Stream, StreamExt};
 use grocery_events::context::KafkaContext;
 use grocery_store::{PickedLine, StaffStep};
 use serde::Deserialize;
-use service_kit::web_guard::WebGuard;
+use service_kit::{metrics::Metrics, web_guard::WebGuard};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -102,11 +102,14 @@ pub(crate) async fn spawn(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Server> {
     let listener = service_kit::listen(addr).await?;
+    let mut metrics = Metrics::new();
+    live.register(&mut metrics);
+    metrics.clients([("consumer", client.clone())]);
     let routes = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/events", get(events))
         .route("/health", get(health))
-        .route("/metrics", get(metrics))
+        .route("/metrics", Metrics::route(Arc::new(metrics)))
         .route(
             "/picklists/{order_id}/picking-started",
             post(picking_started),
@@ -126,20 +129,6 @@ pub(crate) async fn spawn(
             .await
     });
     Ok(Server { task })
-}
-
-async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        {
-            let mut text = state.live.metrics();
-            service_kit::stats::render(&mut text, &[("consumer", &state.client)], false);
-            text
-        },
-    )
 }
 
 async fn events(
