@@ -24,10 +24,7 @@
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     path::{Path, PathBuf},
-    sync::{
-        Arc, Mutex, OnceLock,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 
@@ -35,6 +32,7 @@ use grocery_events::{Codec, Config, PickList, topics};
 use local_stack::{
     BrokerKind, KafkaAuth, Stack, StackOptions,
     broker::{CoordinatorKind, KafkaCluster},
+    verify::LiveKeys,
 };
 use rdkafka::{
     ClientConfig, Message as _, Offset, TopicPartitionList,
@@ -133,68 +131,6 @@ fn log_tail(log: &Path) -> String {
     let log = std::fs::read_to_string(log).unwrap_or_default();
     let start = log.len().saturating_sub(3000);
     log[log.floor_char_boundary(start)..].to_owned()
-}
-
-/// Counts pick-list keys a `read_committed` reader sees while the test runs (to wait for
-/// progress; the final checks read the whole topic afresh).
-struct LiveCount {
-    keys: Arc<Mutex<HashSet<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl LiveCount {
-    fn start(bootstrap: &str) -> Self {
-        let keys = Arc::new(Mutex::new(HashSet::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let consumer = reader(bootstrap);
-        let thread = std::thread::spawn({
-            let (keys, stop) = (keys.clone(), stop.clone());
-            move || {
-                while !stop.load(Ordering::Relaxed) {
-                    if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200))
-                        && let Some(key) = message.key()
-                    {
-                        keys.lock()
-                            .unwrap()
-                            .insert(String::from_utf8_lossy(key).into_owned());
-                    }
-                }
-            }
-        });
-        Self {
-            keys,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.keys.lock().unwrap().len()
-    }
-
-    /// Waits until `n` orders have a committed pick list, checking `alive` meanwhile.
-    fn wait_for(&self, n: usize, timeout: Duration, alive: impl Fn()) {
-        let deadline = Instant::now() + timeout;
-        while self.count() < n {
-            alive();
-            assert!(
-                Instant::now() < deadline,
-                "only {} of {n} orders have a pick list after {timeout:?}",
-                self.count()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for LiveCount {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 /// A `read_committed` reader of every pick-list partition from the beginning.
@@ -309,7 +245,7 @@ async fn kill_and_restart(
     fulfillment: &Service,
     producer: &mut Service,
     then: Then,
-    live: &LiveCount,
+    live: &LiveKeys,
 ) -> Kill {
     let address = cluster.broker_address(id).unwrap();
     let log_from = fulfillment.log_text().len();
@@ -453,7 +389,11 @@ async fn fail_over(name: &str, transactional: bool, seed: u64) -> (usize, usize,
         started.elapsed().as_secs_f64(),
         dir.display()
     );
-    let live = LiveCount::start(stack.bootstrap_servers());
+    let live = LiveKeys::start(
+        stack.bootstrap_servers(),
+        topics::PICKLISTS,
+        topics::PARTITIONS,
+    );
     let start = |service: &str, program: &Path, mut args: Vec<String>, env: &[(&str, &str)]| {
         let log = dir.join(format!("{service}.log"));
         let listen = format!("127.0.0.1:{}", services::free_port().unwrap());
