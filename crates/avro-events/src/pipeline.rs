@@ -724,7 +724,7 @@ impl<In: Event> Pipeline<In> {
                 Err(Failure::Stuck(stuck)) => {
                     // Shutdown meanwhile: nothing was committed past the batch's inputs.
                     let replaced = tokio::select! {
-                        replaced = self.replace_producer(&producer, stuck, &batch) => replaced,
+                        replaced = self.replace_producer(stuck, &batch) => replaced,
                         () = &mut shutdown => break,
                     };
                     replaced?;
@@ -871,7 +871,7 @@ impl<In: Event> Pipeline<In> {
         match aborted {
             Ok(()) => {}
             Err(Failure::Stuck(stuck)) => {
-                return self.replace_producer(producer, stuck, batch).await;
+                return self.replace_producer(stuck, batch).await;
             }
             Err(failure) => return Err(failure.into_error()),
         }

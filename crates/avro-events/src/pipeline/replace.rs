@@ -34,7 +34,6 @@ impl<In: Event> Pipeline<In> {
     /// running; the new producer's error when it is refused for good (credentials, rights).
     pub(super) async fn replace_producer(
         &self,
-        stuck_producer: &Producer,
         stuck: watchdog::Stuck,
         batch: &Batch,
     ) -> Result<()> {
@@ -72,15 +71,13 @@ impl<In: Event> Pipeline<In> {
                 warn!(%error, backoff_ms = wait.as_millis() as u64, "cannot create the replacement transactional producer yet");
             })
             .await?;
-        let old = {
-            let mut current = self.producer.write().unwrap_or_else(|p| p.into_inner());
-            std::mem::replace(&mut *current, Arc::new(producer))
-        };
-        if !std::ptr::eq(old.as_ref(), stuck_producer) {
-            // Not reachable: only the transactional loop replaces, one batch at a time.
-            warn!("the replaced producer was not the one whose call was stuck");
-        }
-        drop(old);
+        // Only the transactional loop replaces, one batch at a time: the producer replaced
+        // here is the one whose call was stuck. It is dropped once the lock is released.
+        let stuck_producer = std::mem::replace(
+            &mut *self.producer.write().unwrap_or_else(|p| p.into_inner()),
+            Arc::new(producer),
+        );
+        drop(stuck_producer);
         self.stats
             .producers_replaced
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
