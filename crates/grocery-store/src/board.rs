@@ -19,12 +19,20 @@
 //!   [`BoardLimits::closed`] finished ones, so a repeated "Ready" click is still answered with
 //!   the status recorded then; older finished lists are forgotten.
 //!
+//! - **Steps** ([`StaffBoard::begin_step`]): a step is taken only in lifecycle order, one at a
+//!   time per list (the list is `busy` until the service has the broker's answer and calls
+//!   [`StaffBoard::advance`] or [`StaffBoard::set_busy`]); repeating the step last taken with
+//!   the same quantities is answered with the status recorded then, so a client may retry a
+//!   step whose answer it did not get without a second record.
+//!
 //! Memory is therefore bounded by `open + closed` entries whatever the traffic.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use grocery_events::{OrderState, OrderStatus, PickList};
 use uuid::Uuid;
+
+use crate::lifecycle::{LifecycleError, PickedLine, StaffStep, picked_status, staff_status};
 
 /// Open (not yet READY) pick lists a board holds by default.
 pub const DEFAULT_OPEN_LISTS: usize = 10_000;
@@ -87,6 +95,34 @@ pub enum Inserted {
     },
     /// A list for the order was on the board already: nothing changed.
     Known,
+}
+
+/// What [`StaffBoard::begin_step`] decided for a step it accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepStart {
+    /// The step was the last one taken, with the same quantities: the status recorded then;
+    /// nothing is to be written and the list is not busy.
+    Repeated(OrderStatus),
+    /// The status to write; the list is busy until the service records the outcome.
+    Write(OrderStatus),
+}
+
+/// Why [`StaffBoard::begin_step`] refused a step.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StepRefused {
+    /// No list for the order is on the board.
+    #[error("no pick list for order {0} is shown here")]
+    NotFound(Uuid),
+    /// Another step of the list is being written.
+    #[error("another change of order {0} is being recorded; reload and try again")]
+    Busy(Uuid),
+    /// The step does not follow the list's state, or repeats PICKED with other quantities.
+    #[error("{0}")]
+    Conflict(String),
+    /// The picked quantities do not fit the pick list.
+    #[error("{0}")]
+    BadLines(String),
 }
 
 /// Sort key of an open list: window start (`i64::MAX` without a window), then arrival.
@@ -212,6 +248,56 @@ impl<T> StaffBoard<T> {
             }
             None => false,
         }
+    }
+
+    /// Starts `step` on the list of `order_id` at `now_ms` (for [`StaffStep::Picked`], `picked`
+    /// gives the quantities; `None`: as planned): the status to write, the list then `busy`;
+    /// or, for a repeat of the step last taken with the same quantities, the status recorded
+    /// then (see the module docs).
+    ///
+    /// # Errors
+    /// [`StepRefused`]: the list is not on the board, busy, not in the state the step follows,
+    /// already PICKED with other quantities, or the quantities do not fit it.
+    pub fn begin_step(
+        &mut self,
+        order_id: Uuid,
+        step: StaffStep,
+        picked: Option<&[PickedLine]>,
+        now_ms: i64,
+    ) -> Result<StepStart, StepRefused> {
+        let entry = self
+            .entries
+            .get_mut(&order_id)
+            .ok_or(StepRefused::NotFound(order_id))?;
+        if entry.busy {
+            return Err(StepRefused::Busy(order_id));
+        }
+        if let Some(last) = entry.last.as_ref().filter(|l| l.state == step.target()) {
+            if step == StaffStep::Picked {
+                let asked = picked_status(&entry.pick_list, picked, last.time)
+                    .map_err(|e| StepRefused::BadLines(e.to_string()))?;
+                if asked.lines != last.lines {
+                    return Err(StepRefused::Conflict(format!(
+                        "order {order_id} is already PICKED with other quantities; \
+                         a recorded change cannot be altered"
+                    )));
+                }
+            }
+            return Ok(StepStart::Repeated(last.clone()));
+        }
+        step.check(entry.state)
+            .map_err(|e| StepRefused::Conflict(e.to_string()))?;
+        let status = match step {
+            StaffStep::Picked => {
+                picked_status(&entry.pick_list, picked, now_ms).map_err(|e| match e {
+                    LifecycleError::BadLines(message) => StepRefused::BadLines(message),
+                    other => StepRefused::Conflict(other.to_string()),
+                })?
+            }
+            _ => staff_status(&entry.pick_list, step, now_ms),
+        };
+        entry.busy = true;
+        Ok(StepStart::Write(status))
     }
 
     /// Moves the list of `order_id` on to `state` with `last` as its last recorded status (a

@@ -32,6 +32,7 @@ pub mod view;
 
 pub use board::{
     BoardEntry, BoardLimits, DEFAULT_CLOSED_LISTS, DEFAULT_OPEN_LISTS, Inserted, StaffBoard,
+    StepRefused, StepStart,
 };
 pub use catalog::{Catalog, CatalogError, CatalogItem};
 pub use history::{HistoryView, OrderHistory};

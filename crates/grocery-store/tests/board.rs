@@ -6,7 +6,8 @@ mod common;
 use common::{order, small_catalog};
 use grocery_events::{DeliveryWindow, OrderState, PickList};
 use grocery_store::{
-    BoardLimits, Inserted, PickListBuilder, PickerRoster, StaffBoard, StaffStep, staff_status,
+    BoardLimits, Inserted, PickListBuilder, PickedLine, PickerRoster, StaffBoard, StaffStep,
+    StepRefused, StepStart, staff_status,
 };
 use uuid::Uuid;
 
@@ -136,4 +137,68 @@ fn past_the_cap_the_oldest_arrivals_are_dropped_and_the_size_stays_at_the_cap() 
     }
     assert_eq!(board.open_len(), 0);
     assert_eq!(board.len(), 5);
+}
+
+/// Steps in lifecycle order only, one at a time per list; a repeat of the last step with the
+/// same quantities is answered with the status recorded then, other quantities are refused.
+#[test]
+fn steps_follow_the_lifecycle_one_at_a_time_and_a_repeat_is_answered_again() {
+    let mut board = StaffBoard::new(BoardLimits::default());
+    let list = pick_list(1, None);
+    let order_id = list.order_id;
+    board.insert(&list, OrderState::PicklistCreated, None, ());
+    assert_eq!(
+        board.begin_step(id(2), StaffStep::StartPicking, None, NOON),
+        Err(StepRefused::NotFound(id(2)))
+    );
+    assert!(matches!(
+        board.begin_step(order_id, StaffStep::Ready, None, NOON),
+        Err(StepRefused::Conflict(_))
+    ));
+    let Ok(StepStart::Write(started)) =
+        board.begin_step(order_id, StaffStep::StartPicking, None, NOON)
+    else {
+        panic!("start picking refused");
+    };
+    assert_eq!(started.state, OrderState::PickingStarted);
+    assert_eq!(
+        board.begin_step(order_id, StaffStep::StartPicking, None, NOON),
+        Err(StepRefused::Busy(order_id)),
+        "busy until the outcome is recorded"
+    );
+    board.set_busy(order_id, false);
+    board.advance(order_id, started.state, Some(started.clone()));
+    assert_eq!(
+        board.begin_step(order_id, StaffStep::StartPicking, None, NOON + 1),
+        Ok(StepStart::Repeated(started)),
+        "a retried step is answered with the status recorded then"
+    );
+    let sku = list.items_to_pick[0].sku.clone();
+    let none_picked = [PickedLine {
+        sku: sku.clone(),
+        quantity_picked: 0,
+    }];
+    let Ok(StepStart::Write(picked)) =
+        board.begin_step(order_id, StaffStep::Picked, Some(&none_picked), NOON)
+    else {
+        panic!("picked refused");
+    };
+    board.set_busy(order_id, false);
+    board.advance(order_id, picked.state, Some(picked.clone()));
+    assert_eq!(
+        board.begin_step(order_id, StaffStep::Picked, Some(&none_picked), NOON + 5),
+        Ok(StepStart::Repeated(picked))
+    );
+    assert!(matches!(
+        board.begin_step(order_id, StaffStep::Picked, None, NOON),
+        Err(StepRefused::Conflict(message)) if message.contains("other quantities")
+    ));
+    let too_many = [PickedLine {
+        sku,
+        quantity_picked: 99,
+    }];
+    assert!(matches!(
+        board.begin_step(order_id, StaffStep::Picked, Some(&too_many), NOON),
+        Err(StepRefused::BadLines(_))
+    ));
 }

@@ -1,31 +1,17 @@
 //! `fulfillment-service`: turns each order of `grocery.orders.v1` into exactly one pick list
 //! on `grocery.picklist.v1`, and records the order's first two states, RECEIVED and
-//! PICKLIST_CREATED (with the stock check's per-line plan and shorts), on
-//! `grocery.order-status.v1`.
+//! PICKLIST_CREATED, on `grocery.order-status.v1`.
 //!
-//! A [`Pipeline`](grocery_events::Pipeline) reads orders in consumer group `--group` (run
-//! several instances to share the partitions) and builds each pick list with
-//! [`PickListBuilder`]: walking order, stock check against the catalog, a picker from
-//! `--roster`, and `picklist_id` derived from the order id so replays yield the same pick list.
-//! The statuses come from [`grocery_store::fulfillment_statuses`] (ids derived from the order id
-//! and the state). An order's three outputs are written together: with `transactional.id` in
-//! the configuration outputs and offsets are committed in Kafka transactions (the library does
-//! it); without, the order is marked done only once all three are acknowledged.
+//! The wiring of a [`Pipeline`](grocery_events::Pipeline) (run several instances to share the
+//! partitions) and one closure: [`PickListBuilder`] builds the pick list (walking order, stock
+//! check, a picker from the roster, `picklist_id` derived from the order id so replays yield
+//! the same pick list) and [`grocery_store::fulfillment_statuses`] the statuses. An order's
+//! three outputs are written together: in Kafka transactions when the configuration has a
+//! `transactional.id`, else the order is marked done once all three are acknowledged. Each
+//! output continues its order's W3C trace. `/metrics` and `/health`: the `metrics` module.
 //!
-//! `--listen` serves `GET /metrics` (Prometheus/OpenMetrics text: the service's counters, the
-//! consumer lag and the client metrics from librdkafka's statistics) and `GET /health` (`ok`;
-//! `503` while no broker answers or while the pipeline is stalled, e.g. replacing a stuck
-//! transactional producer; `200 ok; degraded: not connected to <broker> …` while some brokers
-//! of a cluster are lost, named from the clients' error callback as soon as a connection fails
-//! and from librdkafka's statistics). Each
-//! pick list (and each status) continues its order's W3C trace (`traceparent` header); with
-//! `RUST_LOG=info,fulfillment_service=debug` each order's `trace_id` is logged.
-//! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`
-//! overrides; bad configuration prints one `error: …` line and exits with status 2. Logs go
-//! to stderr (`RUST_LOG`, default `info`); SIGINT or SIGTERM stop gracefully, within
-//! `--shutdown-grace-ms` (env `GROCERY_SHUTDOWN_GRACE_MS`, default 30 s; past it, or at a second
-//! signal, the records not delivered and the orders not committed are counted in the log and
-//! the exit status is non-zero: see [`service_kit::shutdown`]).
+//! Flags and their environment variables: `--help`. Start-up, configuration errors (exit 2),
+//! logging and the bounded shutdown are every service's: [`service_kit::run`].
 
 mod metrics;
 
@@ -96,7 +82,7 @@ fn main() -> ExitCode {
             let outcome = pipeline.run(transform, shutdown.requested()).await;
             let outcome = service_kit::tolerate_final_commit(outcome, shutdown.is_requested());
             shutdown.trigger();
-            let _ = server.await;
+            server.stop().await;
             let stats = pipeline.stats();
             tracing::info!(
                 consumed = stats.consumed.load(std::sync::atomic::Ordering::Relaxed),

@@ -128,24 +128,13 @@ pub(crate) async fn serve(
     addr: SocketAddr,
     metrics: &Metrics,
     pipeline: Arc<Pipeline<Order>>,
-    mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let listener = service_kit::listen(addr).await?;
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<service_kit::http::Server> {
     let app = Router::new()
         .route("/metrics", Registry::route(metrics.registry.clone()))
         .route("/health", get(health))
         .with_state(AppState { pipeline });
-    Ok(tokio::spawn(async move {
-        let stopped = async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        };
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            tracing::error!(%error, "metrics server failed");
-        }
-    }))
+    service_kit::http::spawn(addr, app, shutdown).await
 }
 
 /// `200 ok`, or `503` with the reason while the brokers cannot be reached, the pipeline's

@@ -5,8 +5,10 @@
 //! their client metrics from librdkafka's statistics ([`stats`]), the guard in front of their
 //! web servers ([`web_guard`]: `Host`, `Origin` and JSON-only state changes, so that no other
 //! web site can drive them) and the one error shape of their HTTP APIs ([`problem`]: RFC 9457
-//! problem JSON with a stable `code`). Their process tests use the workspace's one process
-//! harness, the dev-only `test-support` crate.
+//! problem JSON with a stable `code`), their transport plumbing ([`http`]: bind, serve until
+//! the shutdown; [`sse`]: server-sent events to the open pages, bounded; [`retry`]: an attempt
+//! retried with backoff until it succeeds or the service stops). Their process tests use the
+//! workspace's one process harness, the dev-only `test-support` crate.
 //!
 //! ```no_run
 //! fn main() -> std::process::ExitCode {
@@ -21,13 +23,17 @@
 //! }
 //! ```
 
+pub mod http;
 pub mod metrics;
 pub mod problem;
+pub mod retry;
 pub mod shutdown;
+pub mod sse;
 pub mod stats;
 pub mod telemetry;
 pub mod web_guard;
 
+pub use http::listen;
 pub use shutdown::{EXIT_GRACE_EXPIRED, GiveUp, Shutdown, ShutdownArgs};
 
 use std::{fmt, future::Future, io::IsTerminal, path::Path, process::ExitCode, time::Duration};
@@ -306,19 +312,4 @@ pub fn describe(error: &anyhow::Error) -> String {
         }
     }
     out
-}
-
-/// Binds the HTTP listener of a service on `addr` (the error names the address) and logs
-/// `listening on http://ADDR` with the bound address (port 0 picks one; tests and the control
-/// room read the line).
-///
-/// # Errors
-/// When `addr` cannot be bound.
-pub async fn listen(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
-    use anyhow::Context as _;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
-    Ok(listener)
 }

@@ -1,27 +1,13 @@
-//! `order-producer`: places grocery orders on `grocery.orders.v1`.
+//! `order-producer`: places grocery orders on `grocery.orders.v1`, each in a W3C trace of
+//! its own (or the caller's).
 //!
-//! Two modes:
-//! - default: simulated customers ([`grocery_store::OrderSimulator`]) send `--count` orders at
-//!   `--rate` orders per second, reproducibly from `--seed` (default: a random seed, logged at
-//!   start as `seed=N`, so that two runs never place the same orders); `--report` lists every
-//!   acknowledged order as JSON lines, and a one-line summary goes to stdout; it serves
-//!   `GET /health`, `GET /metrics` and `PUT /rate` (`{"rate": N}`) on `--listen ADDR`
-//!   (default `127.0.0.1:0`, a free port, logged) while it runs;
-//! - `serve [--listen ADDR]` (default `127.0.0.1:8090`): the HTTP Order API (`POST /orders` with `Idempotency-Key`,
-//!   `GET /orders/{id}` with the order's status history, `GET /health`, `GET /metrics`).
+//! Two modes, each a module: simulated customers ([`grocery_store::OrderSimulator`]) at a
+//! rate (`simulate`, with its control endpoints in `control`), or `serve`, the HTTP Order API
+//! (`api`: `POST /orders` with `Idempotency-Key` through `idempotency`, `GET /orders/{id}`
+//! from the status history `view`).
 //!
-//! Each order starts a W3C trace of its own (or, on `POST /orders`, continues the request's
-//! `traceparent` header); the record carries it in its `traceparent` header and the log line
-//! of the order names its `trace_id`. `/metrics` includes the client metrics from librdkafka's
-//! statistics.
-//!
-//! Kafka, the Schema Registry and authentication come from `--config` (a Confluent
-//! `client.properties`, env `GROCERY_CONFIG`, overridden by `GROCERY_*` variables). Bad
-//! configuration prints one `error: …` line and exits with status 2. Logs go to stderr
-//! (`RUST_LOG`, default `info`); SIGINT or SIGTERM stop gracefully, within
-//! `--shutdown-grace-ms` (env `GROCERY_SHUTDOWN_GRACE_MS`, default 30 s; past it, or at a second
-//! signal, the orders not yet acknowledged are counted in the log and the exit status is
-//! non-zero: see [`service_kit::shutdown`]).
+//! Flags and their environment variables: `--help`. Start-up, configuration errors (exit 2),
+//! logging and the bounded shutdown are every service's: [`service_kit::run`].
 
 mod api;
 mod control;

@@ -248,27 +248,17 @@ pub(crate) async fn follow(
     let stop = shutdown.requested();
     tokio::pin!(stop);
     let started = std::time::Instant::now();
-    let mut backoff = RETRY_FIRST;
-    let mut replay = loop {
-        let attempt = client.replay::<OrderStatus>(ConsumerOptions::new(GROUP), ASSIGN_TIMEOUT);
-        tokio::select! {
-            () = &mut stop => return Ok(()),
-            replay = attempt => match replay {
-                Ok(replay) => break replay,
-                Err(error) if error.is_refused() => {
-                    return Err(error.into());
-                }
-                Err(error) => {
-                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "cannot read the order status topic yet");
-                }
-            },
-        }
-        // A topic not created yet fails at once: wait before the next attempt.
-        tokio::select! {
-            () = &mut stop => return Ok(()),
-            () = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(RETRY_MAX);
+    // A topic not created yet fails at once: each attempt waits longer before the next.
+    let replay = service_kit::retry::until_shutdown(
+        "cannot read the order status topic yet",
+        service_kit::retry::backoff(RETRY_FIRST, RETRY_MAX),
+        grocery_events::Error::is_refused,
+        &mut stop,
+        || client.replay::<OrderStatus>(ConsumerOptions::new(GROUP), ASSIGN_TIMEOUT),
+    )
+    .await?;
+    let Some(mut replay) = replay else {
+        return Ok(());
     };
     let mut check = tokio::time::interval(CATCH_UP_CHECK);
     loop {

@@ -1,25 +1,24 @@
-//! What the open pages are told: a broadcast of pick lists shown and of staff's state changes
-//! (server-sent events), the page's JSON for a pick list, and the counts `/metrics` shows.
+//! What the open pages are told: pick lists shown and staff's state changes (server-sent
+//! events through a `service_kit::sse::Hub`), the page's JSON for a pick list, and the counts
+//! `/metrics` shows.
 //!
 //! A page that opens gets the open lists from the board first (`staff::Board::snapshot`),
-//! then this broadcast; the broadcast holds at most [`CHANNEL`] updates per slow page, so
+//! then the hub's updates; the hub holds at most [`CHANNEL`] updates per slow page, so
 //! nothing here grows with traffic.
 
 use std::sync::Arc;
 
-use futures::Stream;
 use grocery_events::{OrderState, PickList, TraceContext};
 use grocery_store::to_json;
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
-use service_kit::metrics::{Metrics, raise_to};
-use tokio::sync::broadcast;
+use service_kit::{
+    metrics::{Metrics, raise_to},
+    sse::Hub,
+};
 use uuid::Uuid;
 
 /// Updates buffered for a page that reads slowly; past it the page misses updates (logged).
 const CHANNEL: usize = 1024;
-
-/// One server-sent event: its name and JSON data.
-pub(crate) type Update = (&'static str, String);
 
 /// The counts `/metrics` shows.
 #[derive(Default)]
@@ -33,14 +32,14 @@ struct Counts {
 /// The broadcast to the open pages and the counts for `/metrics`.
 #[derive(Clone)]
 pub(crate) struct Live {
-    tx: broadcast::Sender<Update>,
+    hub: Hub,
     counts: Arc<Counts>,
 }
 
 impl Live {
     pub(crate) fn new() -> Self {
         Self {
-            tx: broadcast::channel(CHANNEL).0,
+            hub: Hub::new(CHANNEL),
             counts: Arc::default(),
         }
     }
@@ -88,30 +87,17 @@ impl Live {
 
     /// Publishes a pick list (its page JSON) to the open pages.
     pub(crate) fn publish(&self, json: String) {
-        // No page open is fine.
-        let _ = self.tx.send(("picklist", json));
+        self.hub.publish("picklist", json);
     }
 
     /// Tells the open pages that `order_id` entered `state`.
     pub(crate) fn publish_status(&self, order_id: Uuid, state: OrderState) {
-        let _ = self.tx.send(("status", status_json(order_id, state)));
+        self.hub.publish("status", status_json(order_id, state));
     }
 
-    /// The updates from now on (a page's snapshot is taken after subscribing, so nothing falls
-    /// between the two; the page drops repeats of a picklist_id).
-    pub(crate) fn subscribe(&self) -> impl Stream<Item = Update> + use<> {
-        let rx = self.tx.subscribe();
-        futures::stream::unfold(rx, |mut rx| async move {
-            loop {
-                match rx.recv().await {
-                    Ok(update) => return Some((update, rx)),
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "live page fell behind");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        })
+    /// The hub the page's event stream reads (`web`).
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.hub
     }
 }
 

@@ -1,38 +1,15 @@
-//! `picklist-consumer`: shows each pick list of `grocery.picklist.v1` to store staff, once.
+//! `picklist-consumer`: shows each pick list of `grocery.picklist.v1` to store staff, once,
+//! and records the steps staff take on it (PICKING_STARTED, PICKED, READY) on
+//! `grocery.order-status.v1`.
 //!
-//! Pick lists are read with the typed consumer of group `--group`; a pick list delivered
-//! twice (same `picklist_id`) is shown once, and every record is acknowledged after it has
-//! been shown. Output on stdout: a text block per pick list, or with `--json` one flat JSON
-//! object per line (the pick list's fields plus `displayed_at_ms`, and the record's W3C trace
-//! as `trace_id` and `traceparent`); each pick list shown is logged with its `trace_id`.
-//! `--listen ADDR` (or its earlier name `--http`; default `127.0.0.1:8091`; port 0 picks a free
-//! one; logged)
-//! serves a live page at `/` fed by server-sent events at `/events` (the same JSON), with
-//! `/health` and `/metrics` (OpenMetrics text, with the client metrics of librdkafka's
-//! statistics). On SIGINT or SIGTERM the counts go to the log and to `--stats-file`.
+//! Wiring only: `show` is the consume-and-show loop (stdout, text or JSON lines; the bounded
+//! duplicate check), `staff` the steps and their writes over [`grocery_store::StaffBoard`]
+//! (the state machine, its pick order and its bound) with the simulated staff and the restore
+//! at start, `live` what the open pages are told (through a `service_kit::sse::Hub`) and
+//! `/metrics`' counts, `web` the page and its routes.
 //!
-//! Store staff move each pick list on from the page: "Start picking", "Picked" (with the
-//! quantity picked per line) and "Ready" write PICKING_STARTED, PICKED (per-line picked and
-//! short quantities) and READY to `grocery.order-status.v1` (actor `staff:<picker>`), through
-//! JSON endpoints (see the `web` module) that answer once the broker acknowledged the record;
-//! steps out of order are refused. `--simulate-staff` has simulated staff take the three
-//! steps on every new pick list, `--staff-pace-ms` before each (0: at once). The statuses
-//! continue the pick list's trace. On start, the lists not yet READY are put back on the page
-//! from the two topics (see [`staff::restore`]), so a restarted screen loses no work.
-//!
-//! The page shows the open lists as a picker takes them: earliest delivery window first (pick
-//! lists carry their order's window since version 2 of the pick-list schema), then arrival.
-//! Memory is bounded: the staff board holds at most `--board-open-lists` open lists (default
-//! 10,000; past it the list that arrived first leaves the page with a warning and
-//! `picklist_consumer_board_dropped_total` counts it; it stays on the topic) and the last
-//! 1,000 finished ones, and the duplicate check the last 100,000 pick list ids (see `show`).
-//!
-//! Configuration as for every service: `--config` (env `GROCERY_CONFIG`) and `GROCERY_*`
-//! overrides; bad configuration prints one `error: …` line and exits with status 2. Logs go
-//! to stderr (`RUST_LOG`, default `info`). SIGINT or SIGTERM stop gracefully, within
-//! `--shutdown-grace-ms` (env `GROCERY_SHUTDOWN_GRACE_MS`, default 30 s; past it, or at a
-//! second signal, the staff steps not delivered and the pick lists not committed are counted in
-//! the log and the exit status is non-zero: see [`service_kit::shutdown`]).
+//! Flags and their environment variables: `--help`. Start-up, configuration errors (exit 2),
+//! logging and the bounded shutdown are every service's: [`service_kit::run`].
 
 mod live;
 mod show;

@@ -16,41 +16,33 @@ use grocery_events::{
     Client, OrderState, OrderStatus, PickList, Producer, Record, Replay, TraceContext,
 };
 use grocery_store::{
-    BoardLimits, Inserted, LatestStatus, LifecycleError, PickedLine, StaffBoard, StaffStep,
-    picked_status, staff_status,
+    BoardLimits, Inserted, LatestStatus, PickedLine, StaffBoard, StaffStep, StepRefused, StepStart,
 };
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use crate::live::{Live, Update, page_json, status_json};
-use service_kit::now_ms;
+use crate::live::{Live, page_json, status_json};
+use service_kit::{now_ms, sse::Update};
 
 /// Why a step was not taken.
 #[derive(Debug)]
 pub(crate) enum StepError {
-    /// No pick list for the order was shown here.
-    NotFound(Uuid),
-    /// The order is not in the state the step follows.
-    Conflict(String),
-    /// Another step of the order is being recorded.
-    Busy(Uuid),
-    /// The picked quantities do not fit the pick list.
-    BadRequest(String),
+    /// The board refused it (not shown here, busy, out of order, bad quantities).
+    Refused(StepRefused),
     /// The status could not be written.
     Unavailable,
+}
+
+impl From<StepRefused> for StepError {
+    fn from(refused: StepRefused) -> Self {
+        Self::Refused(refused)
+    }
 }
 
 impl std::fmt::Display for StepError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::NotFound(order_id) => {
-                write!(f, "no pick list for order {order_id} is shown here")
-            }
-            Self::Conflict(message) | Self::BadRequest(message) => f.write_str(message),
-            Self::Busy(order_id) => write!(
-                f,
-                "another change of order {order_id} is being recorded; reload and try again"
-            ),
+            Self::Refused(refused) => refused.fmt(f),
             Self::Unavailable => f.write_str(
                 "the change could not be recorded (Kafka did not acknowledge it); try again",
             ),
@@ -241,38 +233,15 @@ impl Board {
     ) -> Result<Stepped, StepError> {
         let (status, trace) = {
             let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
-            let entry = lists.get(order_id).ok_or(StepError::NotFound(order_id))?;
-            if entry.busy {
-                return Err(StepError::Busy(order_id));
-            }
-            if let Some(last) = entry.last.as_ref().filter(|l| l.state == step.target()) {
-                if step == StaffStep::Picked {
-                    let asked = picked_status(&entry.pick_list, picked, last.time)
-                        .map_err(|e| StepError::BadRequest(e.to_string()))?;
-                    if asked.lines != last.lines {
-                        return Err(StepError::Conflict(format!(
-                            "order {order_id} is already PICKED with other quantities; \
-                             a recorded change cannot be altered"
-                        )));
-                    }
+            match lists.begin_step(order_id, step, picked, now_ms())? {
+                StepStart::Repeated(status) => return Ok(Stepped::Repeated(status)),
+                StepStart::Write(status) => {
+                    let trace = lists
+                        .get(order_id)
+                        .and_then(|entry| entry.attachment.trace.clone());
+                    (status, trace)
                 }
-                return Ok(Stepped::Repeated(last.clone()));
             }
-            step.check(entry.state)
-                .map_err(|e| StepError::Conflict(e.to_string()))?;
-            let now = now_ms();
-            let status = match step {
-                StaffStep::Picked => {
-                    picked_status(&entry.pick_list, picked, now).map_err(|e| match e {
-                        LifecycleError::BadLines(message) => StepError::BadRequest(message),
-                        other => StepError::Conflict(other.to_string()),
-                    })?
-                }
-                _ => staff_status(&entry.pick_list, step, now),
-            };
-            let trace = entry.attachment.trace.clone();
-            lists.set_busy(order_id, true);
-            (status, trace)
         };
         // The write and its bookkeeping run on a task of their own: a caller that goes away
         // mid-step (a client disconnecting drops the request's future) must not leave the
@@ -354,7 +323,10 @@ fn step_retry() -> ExponentialBuilder {
 /// Whether a simulated walk retries after `error`: not for a list no longer on the board (it
 /// was dropped past the cap) nor for a step the board refuses as out of order or malformed.
 fn retryable(error: &StepError) -> bool {
-    matches!(error, StepError::Unavailable | StepError::Busy(_))
+    matches!(
+        error,
+        StepError::Unavailable | StepError::Refused(StepRefused::Busy(_))
+    )
 }
 
 /// One simulated walk: start picking, picked (as planned), ready, `pace` before each step,
@@ -483,36 +455,29 @@ async fn replay_all<E: grocery_events::Event>(
     Ok(())
 }
 
-/// [`restore`], retried with backoff (500 ms doubling up to 30 s, jittered) until it succeeds
-/// or `shutdown` turns true.
+/// [`restore`], retried with backoff (500 ms doubling up to 30 s, jittered:
+/// `service_kit::retry`) until it succeeds or `shutdown` turns true.
 pub(crate) async fn restore_until_done(
     client: Client,
     board: Board,
     live: Live,
     group: String,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let backoff = ExponentialBuilder::default()
-        .with_factor(2.0)
-        .with_min_delay(Duration::from_millis(500))
-        .with_max_delay(Duration::from_secs(30))
-        .with_jitter()
-        .without_max_times();
-    let restored = (|| restore(&client, &board, &live, &group, Duration::from_secs(10)))
-        .retry(backoff)
-        .notify(|error, wait| {
-            tracing::warn!(error = %format!("{error:#}"), retry_in = ?wait, "cannot put back the pick lists shown before the start yet");
-        });
-    tokio::select! {
-        _ = shutdown.wait_for(|stop| *stop) => {}
-        outcome = restored => match outcome {
-            Ok(restored) => {
-                tracing::info!(restored, "pick lists not yet ready put back on the board");
-            }
-            Err(error) => {
-                tracing::error!(error = %format!("{error:#}"), "cannot put back the pick lists shown before the start");
-            }
+    let restored = service_kit::retry::until_shutdown(
+        "cannot put back the pick lists shown before the start yet",
+        service_kit::retry::backoff(Duration::from_millis(500), Duration::from_secs(30)),
+        |_| false,
+        service_kit::http::stopped(shutdown),
+        || async {
+            restore(&client, &board, &live, &group, Duration::from_secs(10))
+                .await
+                .map_err(|error| format!("{error:#}"))
         },
+    )
+    .await;
+    if let Ok(Some(restored)) = restored {
+        tracing::info!(restored, "pick lists not yet ready put back on the board");
     }
 }
 
@@ -548,7 +513,7 @@ mod tests {
                     Err(if failed.is_multiple_of(2) {
                         StepError::Unavailable
                     } else {
-                        StepError::Busy(order_id)
+                        StepError::Refused(StepRefused::Busy(order_id))
                     })
                 } else {
                     taken.lock().unwrap().push(step);
@@ -573,8 +538,8 @@ mod tests {
     async fn a_walk_does_not_retry_what_cannot_succeed() {
         let order_id = Uuid::from_u128(2);
         for error in [
-            || StepError::NotFound(Uuid::from_u128(2)),
-            || StepError::Conflict("out of order".to_owned()),
+            || StepError::Refused(StepRefused::NotFound(Uuid::from_u128(2))),
+            || StepError::Refused(StepRefused::Conflict("out of order".to_owned())),
         ] {
             let attempts = AtomicUsize::new(0);
             let walked = walk(

@@ -26,24 +26,20 @@
 //! request the guard refused (`host_not_allowed`, `origin_not_allowed`, `json_required`), 503
 //! `not_acknowledged` when Kafka did not acknowledge the status.
 
-use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     Json, Router,
     body::Bytes,
     extract::{Path, State},
     http::StatusCode,
-    response::{
-        Html, IntoResponse, Response,
-        sse::{Event, KeepAlive, Sse},
-    },
+    response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
-use futures::{Stream, StreamExt};
 use grocery_events::context::KafkaContext;
-use grocery_store::{PickedLine, StaffStep};
+use grocery_store::{PickedLine, StaffStep, StepRefused};
 use serde::Deserialize;
-use service_kit::{metrics::Metrics, web_guard::WebGuard};
+use service_kit::{http::Server, metrics::Metrics, problem::problem as error, web_guard::WebGuard};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -66,23 +62,6 @@ struct AppState {
     shutdown: watch::Receiver<bool>,
 }
 
-/// The running web server.
-pub(crate) struct Server {
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Server {
-    /// Waits (a few seconds at most) for the server to finish after shutdown.
-    pub(crate) async fn stop(self) {
-        match tokio::time::timeout(Duration::from_secs(5), self.task).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(error))) => tracing::error!(%error, "web server failed"),
-            Ok(Err(error)) => tracing::error!(%error, "web server task failed"),
-            Err(_) => tracing::warn!("web server did not stop in time"),
-        }
-    }
-}
-
 /// `200 ok`, or `503` while a pick list cannot be decoded yet (its schema cannot be fetched
 /// from the registry; the body says which record and why).
 async fn health(State(state): State<AppState>) -> (StatusCode, String) {
@@ -101,7 +80,6 @@ pub(crate) async fn spawn(
     guard: WebGuard,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Server> {
-    let listener = service_kit::listen(addr).await?;
     let mut metrics = Metrics::new();
     live.register(&mut metrics);
     metrics.clients([("consumer", client.clone())]);
@@ -122,36 +100,15 @@ pub(crate) async fn spawn(
             client,
             shutdown: shutdown.clone(),
         });
-    let app = guard.protect(routes);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stopped(shutdown))
-            .await
-    });
-    Ok(Server { task })
+    service_kit::http::spawn(addr, guard.protect(routes), shutdown).await
 }
 
-async fn events(
-    State(state): State<AppState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    // Subscribed before the snapshot is taken: a list shown in between comes twice, and the
+async fn events(State(state): State<AppState>) -> impl IntoResponse {
+    // The snapshot is taken after subscribing: a list shown in between comes twice, and the
     // page drops repeats of a picklist_id.
-    let new = state.live.subscribe();
-    let snapshot = futures::stream::iter(state.board.snapshot(SNAPSHOT_OPEN, SNAPSHOT_FINISHED));
-    let stream = snapshot
-        .chain(new)
-        .map(|(name, json)| Ok(Event::default().event(name).data(json)))
-        .take_until(stopped(state.shutdown));
-    Sse::new(stream).keep_alive(KeepAlive::default())
-}
-
-async fn stopped(mut shutdown: watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
-}
-
-/// An error answer: problem JSON (`service_kit::problem`) with `code` and `detail`.
-fn error(status: StatusCode, code: &str, detail: impl std::fmt::Display) -> Response {
-    service_kit::problem::problem(status, code, detail)
+    let board = state.board.clone();
+    let snapshot = move || board.snapshot(SNAPSHOT_OPEN, SNAPSHOT_FINISHED);
+    state.live.hub().events(snapshot, state.shutdown)
 }
 
 async fn take_step(
@@ -172,10 +129,15 @@ async fn take_step(
         Ok(Stepped::Repeated(status)) => {
             ([("idempotent-replayed", "true")], Json(status)).into_response()
         }
-        Err(e @ StepError::NotFound(_)) => error(StatusCode::NOT_FOUND, "unknown_picklist", e),
-        Err(e @ StepError::Conflict(_)) => error(StatusCode::CONFLICT, "step_out_of_order", e),
-        Err(e @ StepError::Busy(_)) => error(StatusCode::CONFLICT, "step_in_progress", e),
-        Err(e @ StepError::BadRequest(_)) => error(StatusCode::BAD_REQUEST, "bad_lines", e),
+        Err(StepError::Refused(refused)) => {
+            let (status, code) = match &refused {
+                StepRefused::NotFound(_) => (StatusCode::NOT_FOUND, "unknown_picklist"),
+                StepRefused::Busy(_) => (StatusCode::CONFLICT, "step_in_progress"),
+                StepRefused::BadLines(_) => (StatusCode::BAD_REQUEST, "bad_lines"),
+                _ => (StatusCode::CONFLICT, "step_out_of_order"),
+            };
+            error(status, code, refused)
+        }
         Err(e @ StepError::Unavailable) => {
             error(StatusCode::SERVICE_UNAVAILABLE, "not_acknowledged", e)
         }

@@ -1,9 +1,12 @@
 //! The control room (`cargo xtask control`) clicked through in headless Chromium, as a person
-//! would: start all → pick lists appear and the status funnel reaches READY (simulated store
-//! staff) → stop fulfillment → lag grows → stop the producer →
-//! start fulfillment again → lag drains to 0 → inject a malformed record → the DLQ count rises
-//! by exactly one. Every wait is on what the page shows (the DOM, polled with a deadline). A
-//! screenshot is kept as an artefact in the target directory; every process's exit status is
+//! would: start all → pick lists appear, the flow shows non-zero rates on its arrows, the
+//! charts have points, and the status funnel reaches READY (simulated store staff) → stop
+//! fulfillment → lag grows → stop the producer → start fulfillment again → lag drains to 0 →
+//! inject a malformed record → the DLQ count rises by exactly one → fulfillment's log filtered
+//! to WARN shows its dead-letter warning and hides the lines of other levels. Every wait is on
+//! what the page shows (the DOM, polled with a deadline). Two screenshots are kept as artefacts
+//! in the target directory (`control-room/control-room-<broker>-flowing.png` while orders flow,
+//! `control-room/control-room-<broker>.png` at the end); every process's exit status is
 //! checked at the end. The same click-through runs on a real Apache Kafka broker with the
 //! `real-broker` feature.
 
@@ -38,6 +41,17 @@ const SHOWN: &str = r##"(() => {
     injected: t("injected"),
     funnel: t("funnel"),
     ready: t("funnel-READY"),
+    flow_orders: t("flow-orders"),
+    flow_picklists: t("flow-picklists"),
+    flow_producer: (document.getElementById("flow-order-producer") || {dataset: {}}).dataset.state,
+    chart_points: [...document.querySelectorAll("#chart-rates polyline")]
+      .map((p) => p.getAttribute("points").trim().split(/\s+/).length),
+    log_lines: document.querySelectorAll("#log .log-line").length,
+    log_shown_levels: [...new Set([...document.querySelectorAll("#log .log-line")]
+      .filter((l) => !l.hidden).map((l) => l.dataset.level))],
+    log_shown: [...document.querySelectorAll("#log .log-line")].filter((l) => !l.hidden)
+      .map((l) => l.textContent),
+    log_hidden: [...document.querySelectorAll("#log .log-line")].filter((l) => l.hidden).length,
   };
 })()"##;
 
@@ -83,6 +97,29 @@ impl Page {
 
 fn number(shown: &Value, field: &str) -> Option<f64> {
     shown[field].as_str()?.trim().parse().ok()
+}
+
+/// The number a text starts with (`"12.5 orders/s"` → 12.5).
+fn leading_number(shown: &Value, field: &str) -> Option<f64> {
+    shown[field]
+        .as_str()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Saves a screenshot of the page as `control-room/<name>.png` in the target directory.
+fn screenshot(page: &mut Page, name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| services::workspace_dir().join("target"))
+        .join("control-room");
+    std::fs::create_dir_all(&target).unwrap();
+    let path = target.join(format!("{name}.png"));
+    std::fs::write(&path, page.browser.screenshot().unwrap()).unwrap();
+    eprintln!("screenshot: {}", path.display());
+    path
 }
 
 fn text<'a>(shown: &'a Value, field: &str) -> &'a str {
@@ -169,6 +206,24 @@ fn click_through(label: &str, broker_args: &[&str]) {
         },
     );
     assert!(number(&shown, "orders_per_s") > Some(0.0), "{shown}");
+    // The flow: orders into grocery.orders.v1 and pick lists out of fulfillment, live.
+    let shown = page.wait(
+        "the flow's arrows with non-zero rates, the charts with points",
+        Duration::from_secs(60),
+        |s| {
+            leading_number(s, "flow_orders") > Some(0.0)
+                && leading_number(s, "flow_picklists") > Some(0.0)
+                && s["chart_points"]
+                    .as_array()
+                    .is_some_and(|p| p.len() == 2 && p.iter().all(|n| n.as_u64() >= Some(2)))
+        },
+    );
+    assert!(
+        text(&shown, "flow_orders").ends_with(" orders/s"),
+        "{shown}"
+    );
+    assert_eq!(text(&shown, "flow_producer"), "running", "{shown}");
+    screenshot(&mut page, &format!("control-room-{label}-flowing"));
     page.wait(
         "orders in the funnel, some READY",
         Duration::from_secs(90),
@@ -212,18 +267,35 @@ fn click_through(label: &str, broker_args: &[&str]) {
         "the DLQ count rises by exactly one: {shown}"
     );
 
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| services::workspace_dir().join("target"))
-        .join("control-room");
-    std::fs::create_dir_all(&target).unwrap();
-    let screenshot = target.join(format!("control-room-{label}.png"));
-    std::fs::write(&screenshot, page.browser.screenshot().unwrap()).unwrap();
-    eprintln!(
-        "screenshot: {}\nthe page says:\n{}",
-        screenshot.display(),
-        page.browser.text().unwrap()
+    // Fulfillment's log (the service the page shows first), filtered to WARN: its dead-letter
+    // warning shows, the lines of other levels are hidden.
+    page.browser
+        .eval(
+            "(() => { const s = document.getElementById('log-level'); s.value = 'WARN'; \
+             s.dispatchEvent(new Event('change')); })()",
+        )
+        .unwrap();
+    let shown = page.wait(
+        "fulfillment's WARN lines only",
+        Duration::from_secs(30),
+        |s| {
+            s["log_shown_levels"] == serde_json::json!(["WARN"])
+                && s["log_hidden"].as_u64() > Some(0)
+                && s["log_shown"].as_array().is_some_and(|lines| {
+                    lines.iter().any(|l| {
+                        l.as_str()
+                            .is_some_and(|l| l.contains("record sent to dead-letter topic"))
+                    })
+                })
+        },
     );
+    assert!(
+        shown["log_lines"].as_u64() > shown["log_hidden"].as_u64(),
+        "{shown}"
+    );
+
+    screenshot(&mut page, &format!("control-room-{label}"));
+    eprintln!("the page says:\n{}", page.browser.text().unwrap());
 
     let chromium = page.browser.close().unwrap();
     assert!(chromium.success(), "chromium exited with {chromium}");

@@ -221,6 +221,7 @@ async fn another_sites_page_cannot_drive_the_pages_and_they_keep_working() {
     // Reads under a foreign name (a DNS-rebinding page's): refused.
     for (addr, path) in [
         (&control_addr, "/api/state"),
+        (&control_addr, "/api/logs/fulfillment-service"),
         (&control_addr, "/"),
         (&staff_addr, "/events"),
         (&api_addr, "/metrics"),
@@ -251,6 +252,7 @@ async fn another_sites_page_cannot_drive_the_pages_and_they_keep_working() {
     }
     for (process, path) in [
         (&control, "/api/state"),
+        (&control, "/api/logs/fulfillment-service"),
         (&staff, "/events"),
         (&api, "/metrics"),
     ] {

@@ -1,11 +1,15 @@
 //! `cargo xtask control` (also `cargo xtask demo --ui`): the control room. Starts the local
 //! stack and serves one page on 127.0.0.1 that starts and stops the three services (as the
 //! processes they are), sets the simulated order rate, injects a malformed record into the
-//! orders topic, and shows live what Kafka holds: orders/s, pick lists/s, the fulfillment
+//! orders topic, and shows live what Kafka holds: the flow of services and topics with the
+//! rates on its arrows (`flow`), charts of the last five minutes (orders/s and pick lists/s,
+//! lag per partition, p50/p99 latency: `charts`), orders/s, pick lists/s, the fulfillment
 //! group's lag per partition, the dead-lettered records, order → pick-list latency, the
 //! latest pick lists and the order status funnel (orders by latest state, read from
 //! `grocery.order-status.v1`; picklist-consumer runs with simulated store staff, so orders
-//! move on to READY). The page polls `GET /api/state` once a second; no page reloads, no CDN.
+//! move on to READY), and the tail of each service's log, filtered by level on the page. The
+//! page polls `GET /api/state` and `GET /api/logs/{service}` once a second; the flow and the
+//! charts are SVG drawn by the server; no page reloads, no CDN, no script but the page's own.
 //!
 //! No other web site can drive it (`service_kit::web_guard`): every request's `Host` must be
 //! an IP address, `localhost` or a name in `--allowed-hosts` (so a DNS-rebinding page cannot
@@ -17,6 +21,8 @@
 //! (`<service> run ended: stopped, exit status 0`), and the command fails if any run ended
 //! other than with status 0.
 
+mod charts;
+mod flow;
 mod observe;
 mod supervisor;
 
@@ -167,6 +173,7 @@ fn router(state: Shared) -> Router {
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/api/state", get(current))
+        .route("/api/logs/{name}", get(logs))
         .route("/api/services/{name}/{action}", post(service))
         .route("/api/rate", post(set_rate))
         .route("/api/inject", post(inject))
@@ -186,16 +193,41 @@ async fn current(State(state): State<Shared>) -> Json<Value> {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
+    let services = state.supervisor.states();
+    let states: Vec<(&str, &str)> = services.iter().map(|s| (s.name, s.state)).collect();
+    let flow = flow::svg(
+        &flow::Rates {
+            orders_per_s: kafka.orders_per_s,
+            picklists_per_s: kafka.picklists_per_s,
+            statuses_per_s: kafka.statuses_per_s,
+            dead_letters_per_s: kafka.dead_letters_per_s,
+            dead_lettered: kafka.dead_lettered,
+            lag_total: kafka.lag_total,
+        },
+        &states,
+    );
     Json(json!({
         "broker": state.broker,
         "rate": state.supervisor.rate(),
-        "services": state.supervisor.states(),
+        "services": services,
+        "flow": flow,
+        "charts": state.observer.charts(),
         "kafka": kafka,
         "latency": latency,
         "latest": latest,
         "injected": injected,
         "funnel": funnel,
     }))
+}
+
+/// The tail of service `name`'s log: `{"service", "kept", "lines": [{"level", "text"}, …]}`.
+async fn logs(State(state): State<Shared>, Path(name): Path<String>) -> Response {
+    match state.supervisor.log_tail(&name) {
+        Ok((lines, kept)) => {
+            Json(json!({ "service": name, "kept": kept, "lines": lines })).into_response()
+        }
+        Err(error) => failure(StatusCode::NOT_FOUND, "unknown_service", &error),
+    }
 }
 
 async fn service(

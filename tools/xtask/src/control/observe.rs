@@ -1,7 +1,8 @@
 //! What the control room reads from Kafka itself, independent of the services: topic
-//! watermarks (orders/s, pick lists/s, dead-lettered records), the fulfillment group's
-//! committed offsets (lag per partition), the orders and pick lists (latency, the latest
-//! pick lists) and the order status changes (the funnel: orders by latest state). Also the
+//! watermarks (orders/s, pick lists/s, status changes/s, dead letters/s and totals), the
+//! fulfillment group's committed offsets (lag per partition), the orders and pick lists
+//! (latency, the latest pick lists) and the order status changes (the funnel: orders by latest
+//! state). Each sample also goes into the charts' bounded history (`charts`). Also the
 //! injection of a malformed record.
 
 use std::{
@@ -23,6 +24,8 @@ use rdkafka::{
 };
 use serde::Serialize;
 use tokio::sync::watch;
+
+use super::charts::{History, Point};
 
 /// The consumer group of fulfillment-service (its `--group` default, which the control room
 /// does not change).
@@ -53,13 +56,16 @@ pub(crate) struct PartitionLag {
 /// The figures read from the brokers, once a second.
 #[derive(Clone, Debug, Default, Serialize)]
 pub(crate) struct Sampled {
-    orders_per_s: f64,
-    picklists_per_s: f64,
+    pub(crate) orders_per_s: f64,
+    pub(crate) picklists_per_s: f64,
+    pub(crate) statuses_per_s: f64,
+    pub(crate) dead_letters_per_s: f64,
     orders_on_topic: i64,
     picklists_on_topic: i64,
+    statuses_on_topic: i64,
     lag: Vec<PartitionLag>,
-    lag_total: Option<i64>,
-    dead_lettered: i64,
+    pub(crate) lag_total: Option<i64>,
+    pub(crate) dead_lettered: i64,
     /// The last sampling error, if the last sample failed.
     error: Option<String>,
 }
@@ -220,6 +226,7 @@ impl Seen {
 pub(crate) struct Observer {
     sampled: Arc<Mutex<Sampled>>,
     seen: Arc<Mutex<Seen>>,
+    history: Arc<Mutex<History>>,
     injector: FutureProducer,
     /// The sampler thread and what stops it (dropping the sender).
     sampler: Mutex<Option<(mpsc::Sender<()>, thread::JoinHandle<()>)>>,
@@ -238,6 +245,8 @@ impl Observer {
             "the control room reads Kafka with plain rdkafka clients: use --auth none or plain"
         );
         let sampled = Arc::new(Mutex::new(Sampled::default()));
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let history = Arc::new(Mutex::new(History::default()));
         let (stop_sampler, stopped) = mpsc::channel();
         let mut rd = config.rdkafka_config_for(ClientRole::Consumer);
         rd.set("group.id", FULFILLMENT_GROUP)
@@ -246,11 +255,10 @@ impl Observer {
         let sampler_thread = thread::Builder::new()
             .name("control-sampler".into())
             .spawn({
-                let sampled = sampled.clone();
-                move || sampler(&admin, &sampled, &stopped)
+                let (sampled, seen, history) = (sampled.clone(), seen.clone(), history.clone());
+                move || sampler(&admin, &sampled, &seen, &history, &stopped)
             })?;
 
-        let seen = Arc::new(Mutex::new(Seen::default()));
         let mut rd = config.rdkafka_config_for(ClientRole::Consumer);
         rd.set("group.id", "xtask-control-room")
             .set("enable.auto.commit", "false");
@@ -273,6 +281,7 @@ impl Observer {
         Ok(Self {
             sampled,
             seen,
+            history,
             injector,
             sampler: Mutex::new(Some((stop_sampler, sampler_thread))),
             stop_reader,
@@ -317,6 +326,14 @@ impl Observer {
         )
     }
 
+    /// The charts of the last minutes.
+    pub(crate) fn charts(&self) -> super::charts::Charts {
+        self.history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .charts()
+    }
+
     /// Writes one record that is not Confluent-framed Avro to the orders topic; returns its
     /// partition and offset.
     ///
@@ -338,30 +355,61 @@ impl Observer {
     }
 }
 
-/// Samples every [`SAMPLE_EVERY`] until `stop`'s sender is dropped.
-fn sampler(client: &BaseConsumer, sampled: &Mutex<Sampled>, stop: &mpsc::Receiver<()>) {
-    let mut history: VecDeque<(Instant, i64, i64)> = VecDeque::new();
+/// Samples every [`SAMPLE_EVERY`] until `stop`'s sender is dropped; each sample also goes into
+/// `history` with the latency figures of `seen` at that moment.
+fn sampler(
+    client: &BaseConsumer,
+    sampled: &Mutex<Sampled>,
+    seen: &Mutex<Seen>,
+    history: &Mutex<History>,
+    stop: &mpsc::Receiver<()>,
+) {
+    // (when, records on: orders, pick lists, statuses, dead letters) over RATE_WINDOW.
+    let mut counts: VecDeque<(Instant, [i64; 4])> = VecDeque::new();
     loop {
         let at = Instant::now();
         let result = sample(client);
         let mut out = sampled.lock().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok(mut next) => {
-                history.push_back((at, next.orders_on_topic, next.picklists_on_topic));
-                while history.len() > 2
-                    && history
+                counts.push_back((
+                    at,
+                    [
+                        next.orders_on_topic,
+                        next.picklists_on_topic,
+                        next.statuses_on_topic,
+                        next.dead_lettered,
+                    ],
+                ));
+                while counts.len() > 2
+                    && counts
                         .front()
-                        .is_some_and(|(t, _, _)| at.duration_since(*t) > RATE_WINDOW)
+                        .is_some_and(|(t, _)| at.duration_since(*t) > RATE_WINDOW)
                 {
-                    history.pop_front();
+                    counts.pop_front();
                 }
-                if let (Some(first), Some(last)) = (history.front(), history.back()) {
+                if let (Some(first), Some(last)) = (counts.front(), counts.back()) {
                     let seconds = last.0.duration_since(first.0).as_secs_f64();
                     if seconds > 0.0 {
-                        next.orders_per_s = (last.1 - first.1) as f64 / seconds;
-                        next.picklists_per_s = (last.2 - first.2) as f64 / seconds;
+                        let per_s = |i: usize| (last.1[i] - first.1[i]) as f64 / seconds;
+                        next.orders_per_s = per_s(0);
+                        next.picklists_per_s = per_s(1);
+                        next.statuses_per_s = per_s(2);
+                        next.dead_letters_per_s = per_s(3);
                     }
                 }
+                let latency = lock(seen).latency_figures();
+                history
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(Point {
+                        at_ms: service_kit::now_ms(),
+                        orders_per_s: next.orders_per_s,
+                        picklists_per_s: next.picklists_per_s,
+                        lag: next.lag.iter().map(|l| l.lag).collect(),
+                        p50_ms: latency.p50_ms,
+                        p99_ms: latency.p99_ms,
+                    });
                 *out = next;
             }
             Err(error) => out.error = Some(format!("{error:#}")),
@@ -391,6 +439,7 @@ fn watermarks(client: &BaseConsumer, topic: &str) -> anyhow::Result<(i64, Vec<i6
 fn sample(client: &BaseConsumer) -> anyhow::Result<Sampled> {
     let (_, order_highs) = watermarks(client, topics::ORDERS)?;
     let (_, picklist_highs) = watermarks(client, topics::PICKLISTS)?;
+    let (_, status_highs) = watermarks(client, topics::ORDER_STATUS)?;
     let (dead_lettered, _) = watermarks(client, &topics::dead_letter(topics::ORDERS))?;
     let mut partitions = TopicPartitionList::new();
     for partition in 0..topics::PARTITIONS {
@@ -420,6 +469,7 @@ fn sample(client: &BaseConsumer) -> anyhow::Result<Sampled> {
     Ok(Sampled {
         orders_on_topic: order_highs.iter().sum(),
         picklists_on_topic: picklist_highs.iter().sum(),
+        statuses_on_topic: status_highs.iter().sum(),
         lag_total: Some(lag.iter().map(|l| l.lag).sum()),
         lag,
         dead_lettered,

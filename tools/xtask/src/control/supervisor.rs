@@ -1,5 +1,7 @@
 //! The three services as the processes they are: started and stopped on request, their state
-//! (running, stopped, exited with status N) and every run's exit status kept for the end.
+//! (running, stopped, exited with status N), every run's exit status kept for the end, and the
+//! tail of each service's log (its stderr, bounded: [`LOG_TAIL_LINES`]) with each line's level
+//! for the page's log view.
 
 use std::{
     os::unix::process::ExitStatusExt as _,
@@ -15,13 +17,18 @@ use std::{
 use anyhow::{Context as _, bail};
 use serde::Serialize;
 use serde_json::json;
+use test_support::Lines;
 use tokio::sync::Mutex;
 use xtask::services::{self, Binaries, Process};
 
-/// How long a service has to stop after SIGTERM before it is killed.
 /// Lines of each stream of a service the control room keeps in memory (the last ones; about
 /// 1 MiB per service at the services' line lengths).
 const LOG_TAIL_LINES: usize = 2_000;
+/// Log lines of a service the page is sent (the last ones of the tail).
+const LOG_PAGE_LINES: usize = 300;
+/// The levels of the services' log lines (`tracing_subscriber`'s format: time, level, target).
+const LEVELS: [&str; 5] = ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"];
+/// How long a service has to stop after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a service has to say where it listens.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -43,9 +50,9 @@ struct Slot {
 /// A service's state as the page shows it.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct ServiceState {
-    name: &'static str,
+    pub(crate) name: &'static str,
     /// `running`, `stopped`, `exited`, `starting`, `stopping` or `not started`.
-    state: &'static str,
+    pub(crate) state: &'static str,
     /// The text shown, e.g. `exited with status 1`.
     text: String,
     /// Its HTTP address while it runs.
@@ -68,6 +75,8 @@ pub(crate) struct Supervisor {
     /// What a slot is busy with while its lock is held (`starting` / `stopping`).
     busy: [StdMutex<Option<&'static str>>; 3],
     ended: StdMutex<Ended>,
+    /// Each service's stderr of its last run (a bounded tail), kept after it ends.
+    logs: [StdMutex<Option<Lines>>; 3],
     http: reqwest::Client,
     orders_started: AtomicU64,
 }
@@ -99,6 +108,7 @@ impl Supervisor {
             slots: Default::default(),
             busy: Default::default(),
             ended: StdMutex::default(),
+            logs: Default::default(),
             http: reqwest::Client::new(),
             orders_started: AtomicU64::new(0),
         }
@@ -173,6 +183,8 @@ impl Supervisor {
             services::start_with(NAMES[i], program, &args, &[("RUST_LOG", "info")], output);
         let result = match started {
             Ok(process) => {
+                *self.logs[i].lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(process.stderr().clone());
                 let (process, addr) = tokio::task::spawn_blocking(move || {
                     let addr = process.listening_addr(START_TIMEOUT);
                     (process, addr)
@@ -259,6 +271,26 @@ impl Supervisor {
         Ok(())
     }
 
+    /// The last [`LOG_PAGE_LINES`] lines of service `name`'s log (its last run's stderr), each
+    /// with its level, and how many lines the tail holds.
+    ///
+    /// # Errors
+    /// An unknown name.
+    pub(crate) fn log_tail(&self, name: &str) -> anyhow::Result<(Vec<LogLine>, usize)> {
+        let lines = self.logs[index(name)?]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(Lines::all)
+            .unwrap_or_default();
+        let kept = lines.len();
+        let shown = lines[kept.saturating_sub(LOG_PAGE_LINES)..]
+            .iter()
+            .map(|text| LogLine::parse(text))
+            .collect();
+        Ok((shown, kept))
+    }
+
     /// Every service's state.
     pub(crate) fn states(&self) -> Vec<ServiceState> {
         NAMES
@@ -309,5 +341,49 @@ impl Supervisor {
             }
         }
         std::mem::take(&mut *self.ended.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// One line of a service's log as the page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct LogLine {
+    /// `ERROR`, `WARN`, `INFO`, `DEBUG`, `TRACE`, or `OTHER` for a line without one (a panic
+    /// message, a line of a multi-line error).
+    pub(crate) level: &'static str,
+    pub(crate) text: String,
+}
+
+impl LogLine {
+    /// The level is the second word of a `tracing_subscriber` line (after the time).
+    fn parse(text: &str) -> Self {
+        let level = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|word| LEVELS.iter().find(|level| **level == word))
+            .copied()
+            .unwrap_or("OTHER");
+        LogLine {
+            level,
+            text: text.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_line_has_the_level_its_subscriber_wrote() {
+        let line = "2026-12-07T07:00:00.123456Z  WARN avro_events::context: record sent to \
+                    dead-letter topic topic=grocery.orders.v1";
+        assert_eq!(LogLine::parse(line).level, "WARN");
+        let line = "2026-12-07T07:00:00.123456Z  INFO picklist_consumer: listening on http://x";
+        assert_eq!(LogLine::parse(line).level, "INFO");
+        assert_eq!(
+            LogLine::parse("thread 'main' panicked at INFO").level,
+            "OTHER"
+        );
+        assert_eq!(LogLine::parse("").level, "OTHER");
     }
 }
