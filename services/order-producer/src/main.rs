@@ -8,7 +8,11 @@
 //!   `GET /health`, `GET /metrics` and `PUT /rate` (`{"rate": N}`) on `--listen ADDR`
 //!   (default `127.0.0.1:0`, a free port, logged) while it runs;
 //! - `serve [--listen ADDR]` (default `127.0.0.1:8090`): the HTTP Order API (`POST /orders` with `Idempotency-Key`,
-//!   `GET /orders/{id}` with the order's status history, `GET /health`, `GET /metrics`).
+//!   `GET /orders/{id}` with the order's status history, `GET /health`, `GET /metrics`). Its
+//!   orders go out in Kafka transactions under `--transactional-id` (env
+//!   `ORDER_API_TRANSACTIONAL_ID`, default `order-api-0`): one id per instance, the same across
+//!   its restarts; on start it reads back the idempotency keys of the orders accepted within
+//!   `--idempotency-window-hours` (default 24) from `grocery.orders.v1`.
 //!
 //! Each order starts a W3C trace of its own (or, on `POST /orders`, continues the request's
 //! `traceparent` header); the record carries it in its `traceparent` header and the log line
@@ -25,7 +29,10 @@
 
 mod api;
 mod control;
+mod failpoint;
 mod idempotency;
+mod restore;
+mod sender;
 mod simulate;
 mod view;
 
@@ -76,10 +83,23 @@ enum Command {
         /// the control room's (8080) nor the staff page's (8091).
         #[arg(long, env = "ORDER_API_LISTEN", default_value = DEFAULT_ORDER_API_LISTEN)]
         listen: SocketAddr,
-        /// Milliseconds an order may wait for the broker's acknowledgement before the API
+        /// Milliseconds an order may wait for its transaction to commit before the API
         /// answers 503 (with `Retry-After`).
         #[arg(long, env = "ORDER_API_DEADLINE_MS", default_value_t = 5000)]
         deadline_ms: u64,
+        /// The `transactional.id` of this instance's orders: one per instance, the same across
+        /// its restarts (a restart then aborts the transaction the previous run left open, and
+        /// fences it). Terraform grants the prefix `order-api-`.
+        #[arg(
+            long,
+            env = "ORDER_API_TRANSACTIONAL_ID",
+            default_value = "order-api-0"
+        )]
+        transactional_id: String,
+        /// Hours an `Idempotency-Key` is honoured across restarts: how far back the keys of
+        /// accepted orders are read from grocery.orders.v1 on start (at least 1).
+        #[arg(long, env = "ORDER_API_IDEMPOTENCY_WINDOW_HOURS", default_value_t = 24)]
+        idempotency_window_hours: u64,
     },
 }
 
@@ -109,17 +129,41 @@ fn main() -> ExitCode {
             let service_kit::Service {
                 client, shutdown, ..
             } = service;
-            let producer = client.producer().await?;
-            shutdown.account_producer("order producer", &producer);
             match cli.command {
                 Some(Command::Serve {
                     listen,
                     deadline_ms,
+                    transactional_id,
+                    idempotency_window_hours,
                 }) => {
-                    let deadline = std::time::Duration::from_millis(deadline_ms);
-                    api::serve(listen, client, producer, catalog, deadline, guard, shutdown).await
+                    if idempotency_window_hours == 0 {
+                        return Err(service_kit::BadConfig(
+                            "--idempotency-window-hours must be at least 1".to_owned(),
+                        )
+                        .into());
+                    }
+                    let transactional = grocery_events::Client::from_config(
+                        client
+                            .config()
+                            .clone()
+                            .set("transactional.id", transactional_id.clone()),
+                    )?;
+                    // Initialised by the API once it listens (it waits for the brokers).
+                    let producer = transactional.transactional_producer().await?;
+                    shutdown.account_producer("order producer", &producer);
+                    let options = api::Options {
+                        listen,
+                        deadline: std::time::Duration::from_millis(deadline_ms),
+                        key_window: std::time::Duration::from_secs(
+                            idempotency_window_hours.saturating_mul(3600),
+                        ),
+                        guard,
+                    };
+                    api::serve(options, client, producer, catalog, shutdown).await
                 }
                 None => {
+                    let producer = client.producer().await?;
+                    shutdown.account_producer("order producer", &producer);
                     let options = simulate::Options {
                         count: cli.count,
                         rate: cli.rate,
