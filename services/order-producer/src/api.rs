@@ -312,10 +312,18 @@ async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: By
         spawn_send(&state, order, trace, Headers::new(), move |outcome| {
             sender.send_replace(Some(outcome));
         });
-        return answer(&state, order_id, outcome, false).await;
+        return answer(
+            &state,
+            order_id,
+            outcome,
+            false,
+            tokio::time::Instant::now(),
+        )
+        .await;
     }
     // A key this process has not seen may be a retry of a request an earlier run accepted:
     // the keys of earlier runs are read back first.
+    let arrived = tokio::time::Instant::now();
     if !state.keys.wait_restored(state.deadline).await {
         return with_retry_after(
             problem(
@@ -332,7 +340,8 @@ async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: By
             "idempotency_key_reused",
             "this Idempotency-Key was used with a different request body",
         ),
-        Claim::Replay(outcome) => answer(&state, order_id, outcome, true).await,
+        // The deadline counts from the request's arrival, the wait for the keys included.
+        Claim::Replay(outcome) => answer(&state, order_id, outcome, true, arrived).await,
         Claim::Send(outcome) => {
             failpoint::hit("before-send");
             let keys = state.keys.clone();
@@ -341,7 +350,7 @@ async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: By
             spawn_send(&state, order, trace, headers, move |outcome| {
                 keys.finish(order_id, outcome)
             });
-            answer(&state, order_id, outcome, false).await
+            answer(&state, order_id, outcome, false, arrived).await
         }
     }
 }
@@ -383,7 +392,7 @@ fn spawn_send(
     });
 }
 
-/// Waits up to the deadline for `outcome` and answers: 202 (or 200 with
+/// Waits for `outcome` until the deadline after `arrived` and answers: 202 (or 200 with
 /// `Idempotent-Replayed` for a retry), 503 when the send failed or is late, 409 when a retry
 /// found the first request still in flight.
 async fn answer(
@@ -391,8 +400,10 @@ async fn answer(
     order_id: Uuid,
     mut outcome: tokio::sync::watch::Receiver<Option<Outcome>>,
     replay: bool,
+    arrived: tokio::time::Instant,
 ) -> Response {
-    let waited = tokio::time::timeout(state.deadline, outcome.wait_for(Option::is_some)).await;
+    let waited =
+        tokio::time::timeout_at(arrived + state.deadline, outcome.wait_for(Option::is_some)).await;
     let finished = match waited {
         Ok(Ok(finished)) => finished.clone(),
         // The sender is gone only if the send task ended without an outcome (it panicked).
