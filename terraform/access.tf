@@ -20,7 +20,7 @@ locals {
   services = {
     order_producer = {
       display_name = "grocery-events-order-producer"
-      description  = "order-producer: writes orders, reads order status changes for the Order API's history view"
+      description  = "order-producer: writes orders (transactional), reads them back for idempotency keys and order status changes for the Order API's history view"
     }
     fulfillment = {
       display_name = "grocery-events-fulfillment-service"
@@ -42,6 +42,11 @@ locals {
     order_producer = [
       { role = "DeveloperWrite", kind = "topic", name = local.orders_topic },
       { role = "DeveloperRead", kind = "subject", name = local.orders_subject },
+      # The Order API sends each order in a Kafka transaction under the transactional id
+      # "order-api-<instance>" (a restart aborts what the previous run left open), and reads
+      # back on start the idempotency keys of the orders it accepted within its key window.
+      { role = "DeveloperWrite", kind = "transactional-id", name = "${local.order_api_transactional_id_prefix}*" },
+      { role = "DeveloperRead", kind = "topic", name = local.orders_topic, key_suffix = "/read" },
       # The Order API's history view (GET /orders/{id}) is rebuilt from this topic on start.
       { role = "DeveloperRead", kind = "topic", name = local.order_status_topic },
       { role = "DeveloperRead", kind = "group", name = local.order_api_consumer_group },

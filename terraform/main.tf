@@ -73,6 +73,7 @@ locals {
   picklist_consumer_group             = "picklist-consumer"
   order_api_consumer_group            = "order-api"
   fulfillment_transactional_id_prefix = "fulfillment-service-"
+  order_api_transactional_id_prefix   = "order-api-"
   # Operators' tools that read the dead-letter topics use consumer groups with this prefix.
   dlq_reader_group_prefix = "grocery-events-dlq-reader"
 }

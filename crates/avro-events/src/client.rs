@@ -151,6 +151,20 @@ impl Client {
         Producer::create(&self.inner, false).await
     }
 
+    /// A new transactional producer with the configuration's `transactional.id`, its
+    /// transactions not initialised yet: call [`Producer::init_transactions`] (which needs the
+    /// brokers; retry it while they cannot be reached) before the first transaction. That
+    /// fences any earlier producer with the same id and aborts the transaction it left open (a
+    /// process that died mid-transaction). Transactions are begun, committed and aborted
+    /// through [`Producer::rdkafka`]; librdkafka refuses a send outside one.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) without `transactional.id`; otherwise as
+    /// [`Client::producer`].
+    pub async fn transactional_producer(&self) -> Result<Producer> {
+        Producer::create_transactional(&self.inner).await
+    }
+
     /// A new consumer of `E`, subscribed to [`Event::TOPIC`]; `options` may be just the group
     /// id (`client.consumer::<E>("dashboard")`).
     ///
@@ -235,5 +249,26 @@ impl Client {
         timeout: Duration,
     ) -> Result<Replay<E>> {
         Replay::create(&self.inner, options.into(), timeout).await
+    }
+
+    /// A [`Replay`] of [`Event::TOPIC`] starting, in each partition, at the first record whose
+    /// timestamp is at or after `since_ms` (ms since the Unix epoch; broker-side
+    /// `offsets_for_times`) rather than at the beginning: to rebuild what only the last hours
+    /// decide without reading the topic's whole retention. A partition for which the broker
+    /// answers no offset (no record that recent, or a broker that does not look offsets up by
+    /// time, such as librdkafka's mock cluster) is read from its beginning: the replay never
+    /// misses a record at or after `since_ms`, but may hand out older ones, which a caller
+    /// that needs the window exactly skips by [`RecordMeta::timestamp_ms`](crate::RecordMeta).
+    /// The end offsets are those of the moment the replay starts, as for [`Client::replay`].
+    ///
+    /// # Errors
+    /// As [`Client::replay`]; the offsets lookup counts as the assignment.
+    pub async fn replay_since<E: Event>(
+        &self,
+        options: impl Into<ConsumerOptions>,
+        timeout: Duration,
+        since_ms: i64,
+    ) -> Result<Replay<E>> {
+        Replay::create_since(&self.inner, options.into(), timeout, Some(since_ms)).await
     }
 }

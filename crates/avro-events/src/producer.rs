@@ -80,11 +80,59 @@ impl Producer {
     pub(crate) async fn create(shared: &Shared, transactional: bool) -> Result<Self> {
         Self::create_with(shared, shared.codec.clone(), transactional).await
     }
+
+    /// A transactional producer with the configuration's `transactional.id` whose transactions
+    /// are not initialised yet ([`Client::transactional_producer`](crate::Client::transactional_producer)).
+    ///
+    /// # Errors
+    /// As [`Producer::create`], initialisation left out.
+    pub(crate) async fn create_transactional(shared: &Shared) -> Result<Self> {
+        Self::create_native_only(shared, shared.codec.clone(), true).await
+    }
 }
 
 impl<F: Format> Producer<F> {
     /// [`Producer::create`] encoding with `format`.
     pub(crate) async fn create_with(
+        shared: &Shared,
+        format: Arc<F>,
+        transactional: bool,
+    ) -> Result<Self> {
+        let producer = Self::create_native_only(shared, format, transactional).await?;
+        if transactional {
+            producer.init_transactions(Duration::from_secs(60)).await?;
+        }
+        Ok(producer)
+    }
+
+    /// Initialises the transactions of a transactional producer: fences any earlier producer
+    /// with the same `transactional.id` and aborts the transaction it left open. Waits up to
+    /// `timeout` for the transaction coordinator; may be called again after a timeout.
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] ([`KafkaOperation::InitTransactions`]) when the coordinator cannot be
+    /// reached in time (retriable), the client is not authorized for the transactional id, or
+    /// the producer is not transactional.
+    pub async fn init_transactions(&self, timeout: Duration) -> Result<()> {
+        let native = FutureProducer::clone(&self.inner);
+        tokio::task::spawn_blocking(move || native.init_transactions(timeout))
+            .await
+            .map_err(|e| {
+                kafka_err(
+                    KafkaOperation::InitTransactions,
+                    None,
+                    KafkaError::Canceled,
+                    e,
+                )
+            })?
+            .map_err(|source| Error::Kafka {
+                operation: KafkaOperation::InitTransactions,
+                topic: None,
+                source,
+            })
+    }
+
+    async fn create_native_only(
         shared: &Shared,
         format: Arc<F>,
         transactional: bool,
@@ -101,32 +149,13 @@ impl<F: Format> Producer<F> {
         let (inner, auth, context): (Arc<FutureProducer<KafkaContext>>, _, _) = shared
             .create_native(&rd, name, KafkaOperation::CreateProducer)
             .await?;
-        let producer = Self {
+        Ok(Self {
             inner,
             context,
             codec: format,
             spans: Spans::new(),
             _auth: auth,
-        };
-        if transactional {
-            let native = FutureProducer::clone(&producer.inner);
-            tokio::task::spawn_blocking(move || native.init_transactions(Duration::from_secs(60)))
-                .await
-                .map_err(|e| {
-                    kafka_err(
-                        KafkaOperation::InitTransactions,
-                        None,
-                        KafkaError::Canceled,
-                        e,
-                    )
-                })?
-                .map_err(|source| Error::Kafka {
-                    operation: KafkaOperation::InitTransactions,
-                    topic: None,
-                    source,
-                })?;
-        }
-        Ok(producer)
+        })
     }
 
     /// The codec (the [`Format`]) this producer encodes with.

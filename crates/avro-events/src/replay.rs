@@ -95,6 +95,19 @@ impl<E: Event> Replay<E> {
         options: ConsumerOptions,
         timeout: Duration,
     ) -> Result<Self> {
+        Self::create_since(shared, options, timeout, None).await
+    }
+
+    /// [`Replay::create`] starting each partition at its first record with a timestamp at or
+    /// after `since_ms` (ms since the Unix epoch; `None`: the beginning). A partition for which
+    /// the broker finds no such offset is read from its beginning (see
+    /// [`Client::replay_since`](crate::Client::replay_since)).
+    pub(crate) async fn create_since(
+        shared: &Shared,
+        options: ConsumerOptions,
+        timeout: Duration,
+        since_ms: Option<i64>,
+    ) -> Result<Self> {
         let consumer = Consumer::<E>::create(shared, options, &[], Mode::Replay).await?;
         let native = consumer.rdkafka_arc();
         let topic = E::TOPIC.to_owned();
@@ -131,13 +144,37 @@ impl<E: Event> Replay<E> {
                         rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
                     )));
                 }
+                // With `since_ms`, the first offset of each partition at or after that time.
+                let firsts = match since_ms {
+                    None => None,
+                    Some(since) => {
+                        let mut times = TopicPartitionList::new();
+                        for partition in described.partitions() {
+                            times
+                                .add_partition_offset(&topic, partition.id(), Offset::Offset(since))
+                                .map_err(&fail)?;
+                        }
+                        Some(native.offsets_for_times(times, timeout).map_err(&fail)?)
+                    }
+                };
                 let mut progress = Vec::new();
                 let mut assignment = TopicPartitionList::new();
                 for partition in described.partitions() {
                     let id = partition.id();
-                    let (start, end) = native
+                    let (low, end) = native
                         .fetch_watermarks(&topic, id, timeout)
                         .map_err(&fail)?;
+                    let first = firsts
+                        .as_ref()
+                        .and_then(|firsts| firsts.find_partition(&topic, id))
+                        .map(|found| found.offset());
+                    let (start, offset) = match first {
+                        Some(Offset::Offset(first)) if first >= 0 => {
+                            (first.max(low), Offset::Offset(first.max(low)))
+                        }
+                        // No time given, or no offset found for it: from the beginning.
+                        _ => (low, Offset::Beginning),
+                    };
                     progress.push(Progress {
                         partition: id,
                         start,
@@ -145,7 +182,7 @@ impl<E: Event> Replay<E> {
                         next: start,
                     });
                     assignment
-                        .add_partition_offset(&topic, id, Offset::Beginning)
+                        .add_partition_offset(&topic, id, offset)
                         .map_err(&fail)?;
                 }
                 native.assign(&assignment).map_err(&fail)?;
@@ -156,7 +193,7 @@ impl<E: Event> Replay<E> {
                 .map_err(|_| failed(KafkaError::Canceled))??
         };
         let records: i64 = partitions.iter().map(|p| p.end - p.start).sum();
-        info!(topic = %topic, partitions = partitions.len(), records, ends = ?partitions.iter().map(|p| (p.partition, p.start, p.end)).collect::<Vec<_>>(), "replaying the topic from the beginning");
+        info!(topic = %topic, partitions = partitions.len(), records, since_ms, ends = ?partitions.iter().map(|p| (p.partition, p.start, p.end)).collect::<Vec<_>>(), "replaying the topic");
         let mut replay = Replay {
             consumer,
             topic,

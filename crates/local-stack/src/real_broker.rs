@@ -68,10 +68,16 @@ pub fn service_acls() -> Vec<AclRule> {
             rules.push(AclRule::allow(user(who), Res::Topic, name, *op));
         }
     };
-    // The Order API writes orders and rebuilds its order-history view from the status
-    // changes, as a replay: a status record it cannot read is passed over and counted, never
-    // dead-lettered (no write on the status dead-letter topic, as in terraform/access.tf).
-    topic(ORDER_PRODUCER, topics::ORDERS, &[Op::Write, Op::Describe]);
+    // The Order API writes orders (in transactions of its transactional id `order-api-*`),
+    // reads them back on start for its idempotency keys, and rebuilds its order-history view
+    // from the status changes, as a replay: a status record it cannot read is passed over and
+    // counted, never dead-lettered (no write on the status dead-letter topic, as in
+    // terraform/access.tf).
+    topic(
+        ORDER_PRODUCER,
+        topics::ORDERS,
+        &[Op::Write, Op::Read, Op::Describe],
+    );
     topic(
         ORDER_PRODUCER,
         topics::ORDER_STATUS,
@@ -140,6 +146,14 @@ pub fn service_acls() -> Vec<AclRule> {
     ));
     for op in [Op::Read, Op::Describe] {
         rules.push(prefixed(ORDER_PRODUCER, Res::Group, "order-api", op));
+    }
+    for op in [Op::Write, Op::Describe] {
+        rules.push(prefixed(
+            ORDER_PRODUCER,
+            Res::TransactionalId,
+            "order-api-",
+            op,
+        ));
     }
     for resource in [Res::Topic, Res::Group, Res::TransactionalId] {
         rules.push(AclRule::allow(user(ADMIN), resource, "*", Op::All));

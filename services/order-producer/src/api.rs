@@ -1,11 +1,14 @@
 //! The HTTP Order API.
 //!
-//! - `POST /orders` validates an order request against the catalog, sends the order and
-//!   answers `202` once the broker has acknowledged it. With an `Idempotency-Key` header
-//!   ([`crate::idempotency`]) a retry gets the first answer again (`200`, header
-//!   `Idempotent-Replayed: true`) instead of a second order; the same key with another body is
-//!   `422`, a retry while the first request is still in flight waits for it up to the deadline,
-//!   then `409`.
+//! - `POST /orders` validates an order request against the catalog, sends the order in a
+//!   Kafka transaction ([`crate::sender`]) and answers `202` once that transaction has
+//!   committed. With an `Idempotency-Key` header (scoped by the `Client-Id` header, see
+//!   [`crate::idempotency`]) a retry gets the first answer again (`200`, header
+//!   `Idempotent-Replayed: true`) instead of a second order, also after a restart; the same
+//!   key with another body is `422`, a retry while the first request is still in flight waits
+//!   for it up to the deadline, then `409`. A keyed request that comes while the keys of
+//!   earlier runs are still being read back waits for them up to the deadline, then gets
+//!   `503 keys_loading`.
 //! - `GET /orders/{id}`: the order's status history from the view rebuilt from
 //!   `grocery.order-status.v1` ([`crate::view`]); `PLACED` for an order this process placed
 //!   that fulfillment has not received yet; `404` for an unknown id, `400` for a malformed
@@ -43,16 +46,19 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use grocery_events::{Client, Producer, TraceContext};
+use grocery_events::{Client, Headers, Producer, TraceContext};
 use grocery_store::{Catalog, OrderRequest, validate_order_request};
 use serde::Deserialize as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 use service_kit::{Shutdown, metrics::Metrics, now_ms, problem::problem, web_guard::WebGuard};
 use uuid::Uuid;
 
 use crate::{
     control::Counters,
+    failpoint,
     idempotency::{self, Accepted, Claim, Keys, Outcome},
+    restore,
+    sender::{self, Sender},
     view::{self, Lookup, Placed, View},
 };
 
@@ -65,12 +71,16 @@ const IN_FLIGHT_RETRY_AFTER_SECONDS: u64 = 1;
 /// The header a caller sets to make `POST /orders` idempotent.
 pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
+/// The header naming the client whose key it is (keys are scoped per client).
+pub(crate) const CLIENT_ID: HeaderName = HeaderName::from_static("client-id");
+
 /// The header on an answer repeated for a retried key.
 pub(crate) const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 #[derive(Clone)]
 struct AppState {
     producer: Arc<Producer>,
+    sender: Sender,
     catalog: Arc<Catalog>,
     deadline: Duration,
     counters: Arc<Counters>,
@@ -78,25 +88,70 @@ struct AppState {
     keys: Arc<Keys>,
 }
 
-/// Serves the API on `listen` until SIGINT or SIGTERM; an order not acknowledged within
-/// `deadline` is answered with 503. The history view is rebuilt from `client` meanwhile.
+/// What `serve` needs besides its clients.
+pub(crate) struct Options {
+    /// Where to listen.
+    pub(crate) listen: SocketAddr,
+    /// How long an order may wait for its transaction before the answer is 503.
+    pub(crate) deadline: Duration,
+    /// How far back the keys of earlier instances are read on start.
+    pub(crate) key_window: Duration,
+    /// The `Host`/`Origin` checks.
+    pub(crate) guard: WebGuard,
+}
+
+/// Serves the API until SIGINT or SIGTERM; an order whose transaction has not committed within
+/// the deadline is answered with 503. `producer` is transactional, not initialised yet: once
+/// listening, the API initialises its transactions (aborting what a previous run of this
+/// instance left open), then reads back the keys of the orders accepted within the key window
+/// from the orders topic, then sends the orders queued meanwhile. The history view is rebuilt
+/// from `client` meanwhile.
 pub(crate) async fn serve(
-    listen: SocketAddr,
+    options: Options,
     client: Client,
     producer: Producer,
     catalog: Catalog,
-    deadline: Duration,
-    guard: WebGuard,
     shutdown: Shutdown,
 ) -> anyhow::Result<ExitCode> {
+    let Options {
+        listen,
+        deadline,
+        key_window,
+        guard,
+    } = options;
+    let producer = Arc::new(producer);
+    let (sender, queue) = sender::channel();
     let state = AppState {
-        producer: Arc::new(producer),
+        producer,
+        sender,
         catalog: Arc::new(catalog),
         deadline,
         counters: Arc::default(),
         view: Arc::new(View::new()),
         keys: Arc::default(),
     };
+    let sending = tokio::spawn({
+        let producer = state.producer.clone();
+        let keys = state.keys.clone();
+        let client = client.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            let result = async {
+                if !sender::init(&producer, &shutdown).await? {
+                    return Ok(());
+                }
+                tracing::info!("transactions initialised");
+                restore::restore(&client, &keys, key_window, &shutdown).await?;
+                sender::run(&producer, queue, &shutdown).await
+            }
+            .await;
+            if let Err(error) = &result {
+                tracing::error!(error = %service_kit::describe(error), "the order sender stopped");
+                shutdown.trigger();
+            }
+            result
+        }
+    });
     let follower = tokio::spawn({
         let view = state.view.clone();
         let shutdown = shutdown.clone();
@@ -119,6 +174,7 @@ pub(crate) async fn serve(
         .with_graceful_shutdown(shutdown.requested())
         .await?;
     shutdown.trigger();
+    sending.await??;
     state
         .producer
         .flush(std::time::Duration::from_secs(30))
@@ -229,14 +285,21 @@ async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: By
             return problem(StatusCode::BAD_REQUEST, "bad_idempotency_key", reason);
         }
     };
+    let client = match headers.get(CLIENT_ID).map(idempotency::parse_client) {
+        None => None,
+        Some(Ok(client)) => Some(client),
+        Some(Err(reason)) => {
+            return problem(StatusCode::BAD_REQUEST, "bad_client_id", reason);
+        }
+    };
     let trace = request_trace(&headers);
     let (value, request) = match parse_body(&headers, &body) {
         Ok(parsed) => parsed,
         Err((code, message)) => return problem(StatusCode::BAD_REQUEST, code, message),
     };
-    let order_id = key
-        .as_deref()
-        .map_or_else(Uuid::new_v4, idempotency::order_id_for);
+    let order_id = key.as_deref().map_or_else(Uuid::new_v4, |key| {
+        idempotency::order_id_for(client.as_deref(), key)
+    });
     let order = match validate_order_request(&request, &state.catalog, order_id, now_ms()) {
         Ok(order) => order,
         Err(rejection) => {
@@ -244,72 +307,75 @@ async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: By
             return problem(StatusCode::BAD_REQUEST, rejection.code(), rejection);
         }
     };
-    let Some(key) = key else {
+    if key.is_none() {
         let (sender, outcome) = tokio::sync::watch::channel(None);
-        spawn_send(&state, order, trace, move |outcome| {
+        spawn_send(&state, order, trace, Headers::new(), move |outcome| {
             sender.send_replace(Some(outcome));
         });
-        return answer(&state, order_id, outcome, false).await;
-    };
-    if !state.keys.knows(&key) {
-        // A key this process has not seen may be a retry of a request an earlier instance
-        // took: the view says whether that order reached the topic.
-        if !state.view.is_ready() {
-            return with_retry_after(
-                problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "history_loading",
-                    "the order history is being rebuilt; retry later",
-                ),
-                RETRY_AFTER_SECONDS,
-            );
-        }
-        if state.view.knows(order_id) {
-            state.counters.replayed.inc();
-            tracing::info!(%order_id, "retried key of an order already on its way; not sent again");
-            return replayed(json!({ "order_id": order_id }));
-        }
+        return answer(
+            &state,
+            order_id,
+            outcome,
+            false,
+            tokio::time::Instant::now(),
+        )
+        .await;
     }
-    match state.keys.claim(&key, &value) {
+    // A key this process has not seen may be a retry of a request an earlier run accepted:
+    // the keys of earlier runs are read back first.
+    let arrived = tokio::time::Instant::now();
+    if !state.keys.wait_restored(state.deadline).await {
+        return with_retry_after(
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "keys_loading",
+                "the idempotency keys of earlier requests are being read back; retry later",
+            ),
+            RETRY_AFTER_SECONDS,
+        );
+    }
+    match state.keys.claim(order_id, &value) {
         Claim::Conflict => problem(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency_key_reused",
             "this Idempotency-Key was used with a different request body",
         ),
-        Claim::Replay(outcome) => answer(&state, order_id, outcome, true).await,
+        // The deadline counts from the request's arrival, the wait for the keys included.
+        Claim::Replay(outcome) => answer(&state, order_id, outcome, true, arrived).await,
         Claim::Send(outcome) => {
+            failpoint::hit("before-send");
             let keys = state.keys.clone();
-            spawn_send(&state, order, trace, move |outcome| {
-                keys.finish(&key, outcome)
+            let digest = idempotency::digest_hex(&idempotency::body_digest(&value));
+            let headers = Headers::new().with(idempotency::BODY_DIGEST, digest);
+            spawn_send(&state, order, trace, headers, move |outcome| {
+                keys.finish(order_id, outcome)
             });
-            answer(&state, order_id, outcome, false).await
+            answer(&state, order_id, outcome, false, arrived).await
         }
     }
 }
 
-/// Sends `order` on a task of its own, so that a record still queued when the caller's
-/// deadline passes is delivered all the same, and hands the outcome to `done`.
+/// Sends `order` (with `headers`) on a task of its own, so that an order still in its
+/// transaction when the caller's deadline passes is committed all the same, and hands the
+/// outcome to `done`.
 fn spawn_send(
     state: &AppState,
     order: grocery_events::Order,
     trace: TraceContext,
+    headers: Headers,
     done: impl FnOnce(Outcome) + Send + 'static,
 ) {
-    let producer = state.producer.clone();
+    let sender = state.sender.clone();
     let counters = state.counters.clone();
     let view = state.view.clone();
     tokio::spawn(async move {
         let order_id = order.order_id;
         let trace_id = trace.trace_id();
-        match producer.send_traced(&order, &trace).await {
+        let time = order.order_time;
+        match sender.send(order, trace, headers).await {
             Ok(delivered) => {
                 counters.acked.inc();
-                view.placed(
-                    order_id,
-                    Placed {
-                        time: order.order_time,
-                    },
-                );
+                view.placed(order_id, Placed { time });
                 tracing::info!(%order_id, %trace_id, partition = delivered.partition, offset = delivered.offset, "order accepted");
                 done(Outcome::Accepted(Accepted {
                     order_id,
@@ -326,7 +392,7 @@ fn spawn_send(
     });
 }
 
-/// Waits up to the deadline for `outcome` and answers: 202 (or 200 with
+/// Waits for `outcome` until the deadline after `arrived` and answers: 202 (or 200 with
 /// `Idempotent-Replayed` for a retry), 503 when the send failed or is late, 409 when a retry
 /// found the first request still in flight.
 async fn answer(
@@ -334,8 +400,10 @@ async fn answer(
     order_id: Uuid,
     mut outcome: tokio::sync::watch::Receiver<Option<Outcome>>,
     replay: bool,
+    arrived: tokio::time::Instant,
 ) -> Response {
-    let waited = tokio::time::timeout(state.deadline, outcome.wait_for(Option::is_some)).await;
+    let waited =
+        tokio::time::timeout_at(arrived + state.deadline, outcome.wait_for(Option::is_some)).await;
     let finished = match waited {
         Ok(Ok(finished)) => finished.clone(),
         // The sender is gone only if the send task ended without an outcome (it panicked).

@@ -1,18 +1,41 @@
-//! `Idempotency-Key` on `POST /orders`: one order per key.
+//! `Idempotency-Key` on `POST /orders`: one order per key and client, across restarts.
 //!
-//! The order id of a keyed request is [`order_id_for`]`(key)`, a UUIDv5 of the key in
-//! [`KEY_NAMESPACE`], so the same key names the same order in every instance and after every
-//! restart. This process remembers each key's request body, as a SHA-256 digest of its JSON
-//! ([`body_digest`]), and outcome ([`Keys`]): a retry with the same body gets the first answer
-//! again (or waits for it while the order is in flight); one with another body is refused.
-//! What an entry keeps is of fixed size whatever the body's (the digest, the answer's four
-//! fields), and the store is a [`KeyStore`] (in `grocery-store`, where its bound and what
-//! happens past it are documented): at most [`DEFAULT_MAX_KEYS`](grocery_store::DEFAULT_MAX_KEYS) finished keys, the oldest
-//! forgotten first, plus the keys in flight. After a restart (or once a key is forgotten), a
-//! key whose order the history view already knows is answered from the view without producing
-//! again.
+//! **Scope.** A key belongs to the client that sent it: the `Client-Id` header (1 to 255
+//! visible ASCII characters). The Order API has no authentication of its own: a gateway that
+//! authenticates callers sets `Client-Id` from the authenticated principal (and drops a
+//! caller's own), so two clients that pick the same key never share an order. A request
+//! without `Client-Id` is in the anonymous scope, which every such caller shares.
+//!
+//! **Order id.** The order id of a keyed request is [`order_id_for`]`(client, key)`, a UUIDv5
+//! in [`KEY_NAMESPACE`] of `client + "\n" + key` (of the key alone without `Client-Id`: the
+//! ids of earlier releases), so the same key and client name the same order in every instance
+//! and after every restart. Neither a key nor a client id can hold a newline, so two different
+//! pairs never name the same string.
+//!
+//! **What is kept.** For each key the SHA-256 digest of its request body's JSON
+//! ([`body_digest`]) and its outcome ([`Keys`], a [`KeyStore`] keyed by order id): a retry with
+//! the same body gets the first answer again (or waits for it while the order is in flight);
+//! one with another body is refused. The order's record on `grocery.orders.v1` carries the
+//! digest in its [`BODY_DIGEST`] header, in the same Kafka transaction as the order itself
+//! (`crate::sender`), so what an instance accepted is on the topic with everything needed to
+//! answer its retries.
+//!
+//! **After a restart** ([`crate::restore`]) the keys of the orders accepted within the key window
+//! (`--idempotency-window-hours`, default 24) are read back from `grocery.orders.v1`,
+//! read_committed, from the first offset of that window (`Client::replay_since`): not all
+//! history. Until then keyed requests wait (within their deadline, then `503 keys_loading`).
+//! The transaction the
+//! previous instance left open was aborted when this one initialised its transactional
+//! producer (same `transactional.id`), so what is read back is exactly what was committed: a
+//! retry of an order whose transaction was aborted is sent again (once), one whose
+//! transaction committed is replayed.
+//!
+//! **Bound.** At most [`DEFAULT_MAX_KEYS`](grocery_store::DEFAULT_MAX_KEYS) finished keys
+//! (the oldest forgotten first; see [`KeyStore`]) plus the keys in flight. A key is honoured
+//! for the key window and while it is among the last that many keyed orders, whichever is
+//! shorter; past that a retry is a new order.
 
-use std::sync::Mutex;
+use std::{sync::Mutex, time::Duration};
 
 use axum::http::HeaderValue;
 use grocery_store::{KeyClaim, KeyStore};
@@ -25,27 +48,43 @@ use uuid::{Uuid, uuid};
 /// retry after an upgrade create a second order).
 pub(crate) const KEY_NAMESPACE: Uuid = uuid!("6f1d1c2e-3b0a-4c55-9e44-8d3a1f0b7c21");
 
-/// Longest key accepted, in bytes.
+/// Longest key or client id accepted, in bytes.
 pub(crate) const MAX_KEY_LEN: usize = 255;
 
-/// The order id of a request with this idempotency key.
-pub(crate) fn order_id_for(key: &str) -> Uuid {
-    Uuid::new_v5(&KEY_NAMESPACE, key.as_bytes())
+/// The record header holding the hex SHA-256 of a keyed order's request body.
+pub(crate) const BODY_DIGEST: &str = "idempotency-body-sha256";
+
+/// The order id of a request with this idempotency key from `client` (`None`: no
+/// `Client-Id`).
+pub(crate) fn order_id_for(client: Option<&str>, key: &str) -> Uuid {
+    match client {
+        Some(client) => Uuid::new_v5(&KEY_NAMESPACE, format!("{client}\n{key}").as_bytes()),
+        None => Uuid::new_v5(&KEY_NAMESPACE, key.as_bytes()),
+    }
 }
 
 /// The key in `value`, when it is 1 to [`MAX_KEY_LEN`] visible ASCII characters (`!` to `~`:
 /// UUIDs, ULIDs, base64 and the like); otherwise why not.
 pub(crate) fn parse_key(value: &HeaderValue) -> Result<String, String> {
+    parse_token("Idempotency-Key", value)
+}
+
+/// The client id in `value` (`Client-Id`), by the same rules as a key.
+pub(crate) fn parse_client(value: &HeaderValue) -> Result<String, String> {
+    parse_token("Client-Id", value)
+}
+
+fn parse_token(name: &str, value: &HeaderValue) -> Result<String, String> {
     let bytes = value.as_bytes();
     if bytes.is_empty() || bytes.len() > MAX_KEY_LEN {
         return Err(format!(
-            "Idempotency-Key must be 1 to {MAX_KEY_LEN} characters long, got {}",
+            "{name} must be 1 to {MAX_KEY_LEN} characters long, got {}",
             bytes.len()
         ));
     }
     if let Some(at) = bytes.iter().position(|b| !(0x21..=0x7e).contains(b)) {
         return Err(format!(
-            "Idempotency-Key may hold only visible ASCII characters (no spaces); character {} is not",
+            "{name} may hold only visible ASCII characters (no spaces); character {} is not",
             at + 1
         ));
     }
@@ -62,6 +101,23 @@ pub(crate) fn body_digest(body: &Value) -> BodyDigest {
     // Writing a `Value` into a hasher cannot fail.
     let _ = serde_json::to_writer(&mut hasher, body);
     hasher.finalize().into()
+}
+
+/// `digest` as the [`BODY_DIGEST`] header's value: 64 lower-case hex digits.
+pub(crate) fn digest_hex(digest: &BodyDigest) -> String {
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The digest in a [`BODY_DIGEST`] header's value, if it is one.
+pub(crate) fn parse_digest_hex(text: &[u8]) -> Option<BodyDigest> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (byte, pair) in digest.iter_mut().zip(text.chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(digest)
 }
 
 /// The first answer to a key's request, kept to answer its retries: four fixed-size fields.
@@ -89,9 +145,10 @@ impl Accepted {
 /// How the order sent for a key ended.
 #[derive(Debug, Clone)]
 pub(crate) enum Outcome {
-    /// The broker acknowledged it; the first answer.
+    /// The broker acknowledged it and its transaction committed; the first answer.
     Accepted(Accepted),
-    /// The send failed (not just late): a retry may send it again.
+    /// The send failed and its transaction was aborted (not just late): a retry may send it
+    /// again.
     Failed,
 }
 
@@ -108,10 +165,21 @@ pub(crate) enum Claim {
 /// How a key's request ended, for the requests waiting on it (`None`: in flight).
 type OutcomeSender = watch::Sender<Option<Outcome>>;
 
-/// The keys this process has seen, with their request bodies' digests and outcomes.
-#[derive(Default)]
+/// The keys this process knows (claimed here or read back at start), by order id, with their
+/// request bodies' digests and outcomes.
 pub(crate) struct Keys {
-    inner: Mutex<KeyStore<OutcomeSender>>,
+    inner: Mutex<KeyStore<Uuid, OutcomeSender>>,
+    /// Whether the keys of earlier runs have been read back ([`crate::restore`]).
+    restored: watch::Sender<bool>,
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            restored: watch::Sender::new(false),
+        }
+    }
 }
 
 /// Whether a key's request has finished (a key in flight is never forgotten).
@@ -120,18 +188,27 @@ fn finished(outcome: &OutcomeSender) -> bool {
 }
 
 impl Keys {
-    /// Whether this process has seen `key` (sent or sending its order).
-    pub(crate) fn knows(&self, key: &str) -> bool {
-        self.lock().contains(key)
+    /// Marks the keys of earlier runs read back ([`crate::restore`]), waking the waiting
+    /// requests.
+    pub(crate) fn mark_restored(&self) {
+        self.restored.send_replace(true);
     }
 
-    /// Claims `key` for a request with `body`.
-    pub(crate) fn claim(&self, key: &str, body: &Value) -> Claim {
+    /// Waits up to `deadline` for the keys of earlier runs; whether they are known.
+    pub(crate) async fn wait_restored(&self, deadline: Duration) -> bool {
+        let mut restored = self.restored.subscribe();
+        tokio::time::timeout(deadline, restored.wait_for(|done| *done))
+            .await
+            .is_ok_and(|done| done.is_ok())
+    }
+
+    /// Claims the key of `order_id` for a request with `body`.
+    pub(crate) fn claim(&self, order_id: Uuid, body: &Value) -> Claim {
         let digest = body_digest(body);
         let mut inner = self.lock();
         let mut receiver = None;
         let claim = inner.claim(
-            key,
+            &order_id,
             digest,
             || {
                 let (outcome, rx) = watch::channel(None);
@@ -155,14 +232,21 @@ impl Keys {
         }
     }
 
-    /// Records how the order sent for `key` ended, waking the requests waiting for it.
-    pub(crate) fn finish(&self, key: &str, outcome: Outcome) {
-        if let Some(sender) = self.lock().get(key) {
+    /// Records how the order sent for `order_id`'s key ended, waking the requests waiting.
+    pub(crate) fn finish(&self, order_id: Uuid, outcome: Outcome) {
+        if let Some(sender) = self.lock().get(&order_id) {
             sender.send_replace(Some(outcome));
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, KeyStore<OutcomeSender>> {
+    /// Remembers an acceptance read back from the orders topic; whether it was new.
+    pub(crate) fn remember(&self, digest: Option<BodyDigest>, accepted: Accepted) -> bool {
+        let (outcome, _) = watch::channel(Some(Outcome::Accepted(accepted)));
+        self.lock()
+            .remember(&accepted.order_id, digest, outcome, finished)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeyStore<Uuid, OutcomeSender>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -181,28 +265,46 @@ mod tests {
         }
         let non_ascii = HeaderValue::from_bytes("clé".as_bytes()).unwrap();
         assert!(parse_key(&non_ascii).is_err());
-        assert_eq!(order_id_for("retry-1"), order_id_for("retry-1"));
-        assert_ne!(order_id_for("retry-1"), order_id_for("retry-2"));
-        assert_eq!(order_id_for("retry-1").get_version_num(), 5);
+        assert_eq!(order_id_for(None, "retry-1"), order_id_for(None, "retry-1"));
+        assert_ne!(order_id_for(None, "retry-1"), order_id_for(None, "retry-2"));
+        assert_eq!(order_id_for(None, "retry-1").get_version_num(), 5);
+        // Scoped per client: the same key from two clients (or none) names three orders.
+        let ids = [
+            order_id_for(None, "retry-1"),
+            order_id_for(Some("a"), "retry-1"),
+            order_id_for(Some("b"), "retry-1"),
+        ];
+        assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2]);
+        assert!(parse_client(&HeaderValue::from_static("shop-web")).is_ok());
+        let bad = parse_client(&HeaderValue::from_static("a b")).unwrap_err();
+        assert!(bad.starts_with("Client-Id"), "{bad}");
+        let digest = body_digest(&json!({ "items": [] }));
+        assert_eq!(
+            parse_digest_hex(digest_hex(&digest).as_bytes()),
+            Some(digest)
+        );
+        assert_eq!(parse_digest_hex(b"zz"), None);
     }
+
+    const K: Uuid = Uuid::from_u128(7);
 
     #[test]
     fn same_body_replays_other_body_conflicts_failure_sends_again() {
         let keys = Keys::default();
         let body = json!({ "items": [{ "sku": "A", "quantity": 1 }] });
-        let Claim::Send(_) = keys.claim("k", &body) else {
+        let Claim::Send(_) = keys.claim(K, &body) else {
             panic!("a new key sends")
         };
-        let Claim::Replay(waiting) = keys.claim("k", &body) else {
+        let Claim::Replay(waiting) = keys.claim(K, &body) else {
             panic!("same body replays")
         };
         assert!(waiting.borrow().is_none(), "still in flight");
         assert!(matches!(
-            keys.claim("k", &json!({ "items": [] })),
+            keys.claim(K, &json!({ "items": [] })),
             Claim::Conflict
         ));
-        keys.finish("k", Outcome::Failed);
-        let Claim::Send(_) = keys.claim("k", &body) else {
+        keys.finish(K, Outcome::Failed);
+        let Claim::Send(_) = keys.claim(K, &body) else {
             panic!("a failed send is sent again")
         };
         let accepted = Accepted {
@@ -211,8 +313,8 @@ mod tests {
             offset: 3,
             trace_id: 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
         };
-        keys.finish("k", Outcome::Accepted(accepted));
-        let Claim::Replay(done) = keys.claim("k", &body) else {
+        keys.finish(K, Outcome::Accepted(accepted));
+        let Claim::Replay(done) = keys.claim(K, &body) else {
             panic!("replay")
         };
         assert!(matches!(*done.borrow(), Some(Outcome::Accepted(a)) if a == accepted));
@@ -228,7 +330,7 @@ mod tests {
         // The same body written another way (key order, spacing) is the same request.
         let reordered: Value =
             serde_json::from_str(r#"{ "items" : [ { "quantity":1, "sku":"A" } ] }"#).unwrap();
-        assert!(matches!(keys.claim("k", &reordered), Claim::Replay(_)));
+        assert!(matches!(keys.claim(K, &reordered), Claim::Replay(_)));
     }
 
     /// What a key keeps does not grow with its request body: claiming a key for a 1 MiB body
@@ -243,13 +345,13 @@ mod tests {
             "items": [{ "sku": "A", "quantity": 1 }],
             "note": "x".repeat(1 << 20),
         });
-        let kept = |key: &str, body: &Value| {
+        let kept = |key: Uuid, body: &Value| {
             let before = counting::held();
             assert!(matches!(keys.claim(key, body), Claim::Send(_)));
             counting::held() - before
         };
-        let small_kept = kept("small", &small);
-        let big_kept = kept("large", &big);
+        let small_kept = kept(Uuid::from_u128(1), &small);
+        let big_kept = kept(Uuid::from_u128(2), &big);
         assert!(
             big_kept < 1024,
             "claiming a key for a 1 MiB body kept {big_kept} bytes on the heap \
@@ -258,8 +360,14 @@ mod tests {
         // The large body is still told apart from another one, and replayed when the same.
         let mut other = big.clone();
         other["note"] = json!("x".repeat((1 << 20) - 1) + "y");
-        assert!(matches!(keys.claim("large", &other), Claim::Conflict));
-        assert!(matches!(keys.claim("large", &big), Claim::Replay(_)));
+        assert!(matches!(
+            keys.claim(Uuid::from_u128(2), &other),
+            Claim::Conflict
+        ));
+        assert!(matches!(
+            keys.claim(Uuid::from_u128(2), &big),
+            Claim::Replay(_)
+        ));
     }
 }
 

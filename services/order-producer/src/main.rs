@@ -4,14 +4,19 @@
 //! Two modes, each a module: simulated customers ([`grocery_store::OrderSimulator`]) at a
 //! rate (`simulate`, with its control endpoints in `control`), or `serve`, the HTTP Order API
 //! (`api`: `POST /orders` with `Idempotency-Key` through `idempotency`, `GET /orders/{id}`
-//! from the status history `view`).
+//! from the status history `view`). The Order API's orders go out in Kafka transactions and
+//! its keys are read back from `grocery.orders.v1` on start: `docs/guarantees.md`, "No second
+//! order".
 //!
 //! Flags and their environment variables: `--help`. Start-up, configuration errors (exit 2),
 //! logging and the bounded shutdown are every service's: [`service_kit::run`].
 
 mod api;
 mod control;
+mod failpoint;
 mod idempotency;
+mod restore;
+mod sender;
 mod simulate;
 mod view;
 
@@ -62,10 +67,23 @@ enum Command {
         /// the control room's (8080) nor the staff page's (8091).
         #[arg(long, env = "ORDER_API_LISTEN", default_value = DEFAULT_ORDER_API_LISTEN)]
         listen: SocketAddr,
-        /// Milliseconds an order may wait for the broker's acknowledgement before the API
+        /// Milliseconds an order may wait for its transaction to commit before the API
         /// answers 503 (with `Retry-After`).
         #[arg(long, env = "ORDER_API_DEADLINE_MS", default_value_t = 5000)]
         deadline_ms: u64,
+        /// The `transactional.id` of this instance's orders: one per instance, the same across
+        /// its restarts (a restart then aborts the transaction the previous run left open, and
+        /// fences it). Terraform grants the prefix `order-api-`.
+        #[arg(
+            long,
+            env = "ORDER_API_TRANSACTIONAL_ID",
+            default_value = "order-api-0"
+        )]
+        transactional_id: String,
+        /// Hours an `Idempotency-Key` is honoured across restarts: how far back the keys of
+        /// accepted orders are read from grocery.orders.v1 on start (at least 1).
+        #[arg(long, env = "ORDER_API_IDEMPOTENCY_WINDOW_HOURS", default_value_t = 24)]
+        idempotency_window_hours: u64,
     },
 }
 
@@ -95,17 +113,41 @@ fn main() -> ExitCode {
             let service_kit::Service {
                 client, shutdown, ..
             } = service;
-            let producer = client.producer().await?;
-            shutdown.account_producer("order producer", &producer);
             match cli.command {
                 Some(Command::Serve {
                     listen,
                     deadline_ms,
+                    transactional_id,
+                    idempotency_window_hours,
                 }) => {
-                    let deadline = std::time::Duration::from_millis(deadline_ms);
-                    api::serve(listen, client, producer, catalog, deadline, guard, shutdown).await
+                    if idempotency_window_hours == 0 {
+                        return Err(service_kit::BadConfig(
+                            "--idempotency-window-hours must be at least 1".to_owned(),
+                        )
+                        .into());
+                    }
+                    let transactional = grocery_events::Client::from_config(
+                        client
+                            .config()
+                            .clone()
+                            .set("transactional.id", transactional_id.clone()),
+                    )?;
+                    // Initialised by the API once it listens (it waits for the brokers).
+                    let producer = transactional.transactional_producer().await?;
+                    shutdown.account_producer("order producer", &producer);
+                    let options = api::Options {
+                        listen,
+                        deadline: std::time::Duration::from_millis(deadline_ms),
+                        key_window: std::time::Duration::from_secs(
+                            idempotency_window_hours.saturating_mul(3600),
+                        ),
+                        guard,
+                    };
+                    api::serve(options, client, producer, catalog, shutdown).await
                 }
                 None => {
+                    let producer = client.producer().await?;
+                    shutdown.account_producer("order producer", &producer);
                     let options = simulate::Options {
                         count: cli.count,
                         rate: cli.rate,

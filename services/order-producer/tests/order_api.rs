@@ -251,17 +251,21 @@ async fn broker_down_gives_503_without_internal_text() {
         ("", "800", "within the deadline"),
     ];
     let mut servers = Vec::new();
-    for (extra, deadline, _) in cases {
+    for (instance, &(extra, deadline, _)) in cases.iter().enumerate() {
         let config =
             write_config(dir.path(), &format!("{}{extra}", stack.client_properties())).unwrap();
         let mut command = Command::new(BIN);
         command
+            // Two instances on one broker: each its own transactional id (the same one would
+            // fence the other).
             .args([
                 "serve",
                 "--listen",
                 "127.0.0.1:0",
                 "--deadline-ms",
                 deadline,
+                "--transactional-id",
+                &format!("order-api-{instance}"),
             ])
             .arg("--config")
             .arg(&config);
@@ -351,8 +355,9 @@ fn count(orders: &[Order], order_id: Uuid) -> usize {
 }
 
 /// Retries with one `Idempotency-Key` make one order: sequential and concurrent retries get
-/// the first answer, another body is refused, bad keys are refused, and after a restart a key
-/// whose order the history view knows is not produced again.
+/// the first answer, another body is refused, bad keys are refused, and after a restart the
+/// key (read back from the orders topic) is not produced again. The real-broker form, with a
+/// restart at each point of a request's life, is `tools/xtask/tests/order_idempotency.rs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_key_makes_one_order() {
     let stack = Stack::start().await.unwrap();

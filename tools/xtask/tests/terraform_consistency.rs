@@ -31,6 +31,9 @@ const PICKLIST_GROUP: &str = "picklist-consumer";
 const ORDER_API_GROUP: &str = "order-api";
 /// Prefix of fulfillment-service's transactional ids; the binding covers `<prefix>*`.
 const FULFILLMENT_TRANSACTIONAL_ID_PREFIX: &str = "fulfillment-service-";
+/// Prefix of the Order API's transactional ids (`order-producer serve --transactional-id`,
+/// default `order-api-0`); the binding covers `<prefix>*`.
+const ORDER_API_TRANSACTIONAL_ID_PREFIX: &str = "order-api-";
 /// Prefix of the consumer groups of the operators' dead-letter readers; the binding covers
 /// `<prefix>*`.
 const DLQ_READER_GROUP_PREFIX: &str = "grocery-events-dlq-reader";
@@ -485,6 +488,7 @@ fn role_bindings_grant_each_service_what_it_uses() {
     let status_dlq = topics::dead_letter(ORDER_STATUS);
     let transactional_ids = format!("{FULFILLMENT_TRANSACTIONAL_ID_PREFIX}*");
     let dlq_reader_groups = format!("{DLQ_READER_GROUP_PREFIX}*");
+    let order_api_transactional_ids = format!("{ORDER_API_TRANSACTIONAL_ID_PREFIX}*");
 
     // Service (key of local.services and local.service_grants) -> exactly the grants it needs.
     let expected: BTreeMap<&str, BTreeSet<Grant>> = [
@@ -493,6 +497,14 @@ fn role_bindings_grant_each_service_what_it_uses() {
             [
                 grant("DeveloperWrite", "topic", ORDERS),
                 grant("DeveloperRead", "subject", &orders_subject),
+                // Each order in a transaction of the instance's transactional id, and the
+                // idempotency keys of the accepted orders read back on start.
+                grant(
+                    "DeveloperWrite",
+                    "transactional-id",
+                    &order_api_transactional_ids,
+                ),
+                grant("DeveloperRead", "topic", ORDERS),
                 // The Order API's history view is rebuilt from the status topic on start.
                 grant("DeveloperRead", "topic", ORDER_STATUS),
                 grant("DeveloperRead", "group", ORDER_API_GROUP),
