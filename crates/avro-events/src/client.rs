@@ -7,7 +7,6 @@ use std::{fmt, sync::Arc, time::Duration};
 use crate::{
     Codec, Config, Consumer, ConsumerOptions, Event, Format, Pipeline, PipelineOptions, Producer,
     Replay, Result,
-    auth::TokenProvider,
     consumer::Mode,
     context::{DefaultHooks, Hooks},
     shared::Shared,
@@ -126,13 +125,6 @@ impl Client {
     /// The hooks the client's Kafka clients call.
     pub fn hooks(&self) -> &dyn Hooks {
         self.inner.hooks.as_ref()
-    }
-
-    /// The OAuth token sources, one per identity (client credentials at a token endpoint with
-    /// a scope): none without OAuth, one when Kafka and the Schema Registry use the same
-    /// identity, two when they use different ones. For metrics (`fetch_count`) and tests.
-    pub fn token_sources(&self) -> &[Arc<TokenProvider>] {
-        &self.inner.token_sources
     }
 
     /// The suffix of default dead-letter topics (`dlq.topic.suffix`, default `.dlq`).

@@ -1,42 +1,3 @@
-//! Reading a topic whole, to rebuild a view of it: every partition from its beginning, then on
-//! as records arrive, telling when the records that were there at the start have all been read.
-//!
-//! A [`Replay`] is a [`Consumer`] with its partitions assigned by hand
-//! ([`Client::replay`](crate::Client::replay)): it takes no part in its group's rebalances and ignores the group's
-//! committed offsets, so every instance of a service reads everything. It is not a member of
-//! the group it names, and so it never commits: no automatic commit, no stored offsets
-//! ([`Consumer::ack`] does nothing), nothing at close; the group's committed offsets are the
-//! live consumers' alone. Nothing needs acknowledging: a replay starts from the beginning again
-//! next time.
-//!
-//! A replay never writes to a dead-letter topic either: a record that can never be decoded is
-//! passed over with a warning and counted ([`Consumer::undecodable_passed`]). Dead-lettering is
-//! the job of the topic's live consumer, once; a replay that dead-lettered would copy the same
-//! records again at every start of every replaying service. A record whose schema cannot be
-//! fetched or used is not undecodable: the replay waits for it, or fails, as any consumer
-//! ([`ConsumerOptions::schema_unavailable`]).
-//!
-//! ```no_run
-//! # async fn run<E: avro_events::Event>(client: avro_events::Client) -> avro_events::Result<()> {
-//! use std::time::Duration;
-//! use avro_events::Record;
-//!
-//! let mut replay = client.replay::<E>("my-view", Duration::from_secs(10)).await?;
-//! while let Some(record) = replay.recv_until_caught_up().await? {
-//!     if let Record::Event(received) = record {
-//!         // fold received.event into the view
-//! #       let _ = received;
-//!     }
-//! }
-//! // The view now holds everything the topic held when the replay started.
-//! # Ok(()) }
-//! ```
-//!
-//! [`Replay::is_caught_up`] learns about a record passed over as undecodable from
-//! the consumer's position, so it must be called now and then even when no record arrives:
-//! [`Replay::recv_until_caught_up`] does that; a loop that also follows the topic afterwards
-//! calls it on a timer in a `tokio::select!` ([`Replay::recv_record`] is cancel-safe).
-
 use std::time::Duration;
 
 use rdkafka::{Offset, TopicPartitionList, consumer::Consumer as _, error::KafkaError};
@@ -49,7 +10,7 @@ use crate::{
 
 /// How often [`Replay::recv_until_caught_up`] checks, while no record comes, whether records
 /// passed over have brought the replay to its end.
-pub const CATCH_UP_CHECK: Duration = Duration::from_millis(200);
+const CATCH_UP_CHECK: Duration = Duration::from_millis(200);
 
 /// Where one partition stood when the replay started, and how far it has been read.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +32,47 @@ impl Progress {
 }
 
 /// A consumer reading every partition of `E`'s topic from the beginning ([`Client::replay`](crate::Client::replay)).
+///
+/// # Replay in detail
+///
+/// Reading a topic whole, to rebuild a view of it: every partition from its beginning, then on
+/// as records arrive, telling when the records that were there at the start have all been read.
+///
+/// A [`Replay`] is a [`Consumer`] with its partitions assigned by hand
+/// ([`Client::replay`](crate::Client::replay)): it takes no part in its group's rebalances and ignores the group's
+/// committed offsets, so every instance of a service reads everything. It is not a member of
+/// the group it names, and so it never commits: no automatic commit, no stored offsets
+/// ([`Consumer::ack`] does nothing), nothing at close; the group's committed offsets are the
+/// live consumers' alone. Nothing needs acknowledging: a replay starts from the beginning again
+/// next time.
+///
+/// A replay never writes to a dead-letter topic either: a record that can never be decoded is
+/// passed over with a warning and counted ([`Consumer::undecodable_passed`]). Dead-lettering is
+/// the job of the topic's live consumer, once; a replay that dead-lettered would copy the same
+/// records again at every start of every replaying service. A record whose schema cannot be
+/// fetched or used is not undecodable: the replay waits for it, or fails, as any consumer
+/// ([`ConsumerOptions::schema_unavailable`]).
+///
+/// ```no_run
+/// # async fn run<E: avro_events::Event>(client: avro_events::Client) -> avro_events::Result<()> {
+/// use std::time::Duration;
+/// use avro_events::Record;
+///
+/// let mut replay = client.replay::<E>("my-view", Duration::from_secs(10)).await?;
+/// while let Some(record) = replay.recv_until_caught_up().await? {
+///     if let Record::Event(received) = record {
+///         // fold received.event into the view
+/// #       let _ = received;
+///     }
+/// }
+/// // The view now holds everything the topic held when the replay started.
+/// # Ok(()) }
+/// ```
+///
+/// [`Replay::is_caught_up`] learns about a record passed over as undecodable from
+/// the consumer's position, so it must be called now and then even when no record arrives:
+/// [`Replay::recv_until_caught_up`] does that; a loop that also follows the topic afterwards
+/// calls it on a timer in a `tokio::select!` ([`Replay::recv_record`] is cancel-safe).
 pub struct Replay<E> {
     consumer: Consumer<E>,
     topic: String,
@@ -189,7 +191,7 @@ impl<E: Event> Replay<E> {
     /// The next record, or `None` once every record that was in the topic when the replay
     /// started has been read (or passed over as undecodable): the loop that reads a topic
     /// whole before going on. While no record comes, [`Replay::is_caught_up`] is checked every
-    /// [`CATCH_UP_CHECK`]; cancel-safe.
+    /// 200 ms; cancel-safe.
     ///
     /// # Errors
     /// As [`Consumer::recv_record`].

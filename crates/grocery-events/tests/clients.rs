@@ -9,10 +9,8 @@ use std::{
     time::Duration,
 };
 
-use grocery_events::{
-    Client, Codec, Config, Consumer, ConsumerOptions, Error, Order, Producer, Received,
-    consumer::dlq_headers,
-};
+use avro_events::{Codec, dlq::headers as dlq_headers};
+use grocery_events::{Client, Config, Consumer, ConsumerOptions, Error, Order, Producer, Received};
 use local_stack::{Stack, StackOptions, registry::SchemaRegistry};
 use rdkafka::{
     ClientConfig, Message,

@@ -13,7 +13,8 @@ use std::{
     time::Duration,
 };
 
-use grocery_events::{Client, Error, Event, Format, Order, registry::SchemaType};
+use avro_events::{Format, registry::SchemaType};
+use grocery_events::{Client, Error, Event, Order};
 use local_stack::Stack;
 use serde::{Serialize, de::DeserializeOwned};
 

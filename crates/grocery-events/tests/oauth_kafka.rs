@@ -12,10 +12,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use grocery_events::{
-    Error,
-    auth::{ClientAuthMethod, KafkaOAuth, OAuthClientCredentials, TokenProvider},
+use avro_events::{
+    auth::ClientAuthMethod, auth::KafkaOAuth, auth::OAuthClientCredentials, auth::TokenProvider,
 };
+use grocery_events::Error;
 use rdkafka::{
     ClientConfig,
     producer::{BaseProducer, Producer},

@@ -7,11 +7,11 @@ mod support;
 
 use std::{sync::Arc, time::Duration};
 
-use grocery_events::{
-    Error,
-    auth::{OAuthClientCredentials, TokenProvider},
-    registry::{RegistryAuth, RegistryClient, RegistryConfig},
+use avro_events::{
+    auth::OAuthClientCredentials, auth::TokenProvider, registry::RegistryAuth,
+    registry::RegistryClient, registry::RegistryConfig,
 };
+use grocery_events::Error;
 use support::{
     fake_registry::FakeRegistry,
     token_server::{CLIENT_ID, CLIENT_SECRET, Mode, TokenServer},

@@ -8,11 +8,10 @@ use std::{
     time::Duration,
 };
 
-use grocery_events::{
-    Error,
-    auth::{KafkaOAuth, OAuthClientCredentials, TokenProvider},
-    registry::RegistryAuth,
+use avro_events::{
+    auth::KafkaOAuth, auth::OAuthClientCredentials, auth::TokenProvider, registry::RegistryAuth,
 };
+use grocery_events::Error;
 use rdkafka::{ClientConfig, producer::BaseProducer};
 use support::token_server::{BODY_MARKER, CLIENT_ID, CLIENT_SECRET, Mode, TokenServer};
 
@@ -229,10 +228,8 @@ fn refuses_clear_text_token_endpoints_off_loopback() {
 /// `http://` without credentials are accepted.
 #[test]
 fn refuses_registry_credentials_over_clear_text_off_loopback() {
-    use grocery_events::{
-        Config,
-        registry::{RegistryClient, RegistryConfig},
-    };
+    use avro_events::{registry::RegistryClient, registry::RegistryConfig};
+    use grocery_events::Config;
     let idp = "http://127.0.0.1:9/oauth2/token";
     let credentials = [
         "basic.auth.credentials.source=USER_INFO\nbasic.auth.user.info=SRKEY:Sr-S3cret-value\n"

@@ -25,7 +25,7 @@ fn pick_list(order: &Order) -> PickList {
 async fn run_pipeline(
     config: Config,
     count: u32,
-) -> (Arc<grocery_events::PipelineStats>, BTreeSet<Uuid>) {
+) -> (Arc<avro_events::PipelineStats>, BTreeSet<Uuid>) {
     // One client: its producers leave `transactional.id` to the pipeline.
     let client = Client::from_config(config).unwrap();
     let producer = client.producer().await.unwrap();
@@ -140,7 +140,7 @@ fn status(order: &Order, state: OrderState) -> OrderStatus {
 
 /// Runs a pipeline writing, for order n, its pick list and one status (two for even n): events
 /// of two types per input, read back from both topics.
-async fn run_two_types(config: Config, count: u32) -> Arc<grocery_events::PipelineStats> {
+async fn run_two_types(config: Config, count: u32) -> Arc<avro_events::PipelineStats> {
     let client = Client::from_config(config).unwrap();
     let producer = client.producer().await.unwrap();
     for n in 0..count {

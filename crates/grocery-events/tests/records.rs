@@ -6,7 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use grocery_events::{Client, Codec, Event, Headers, Order, Record, consumer::Received};
+use avro_events::{Codec, Received};
+use grocery_events::{Client, Event, Headers, Order, Record};
 use local_stack::Stack;
 use rdkafka::{
     ClientConfig,
@@ -314,7 +315,7 @@ async fn avro_keys_round_trip_under_the_key_subject() {
         assert_eq!(received.meta.key, None, "an Avro key is not a string key");
         let raw = received.raw_key.as_deref().unwrap();
         assert_eq!(
-            grocery_events::wire::split(raw).unwrap().0,
+            avro_events::wire::split(raw).unwrap().0,
             key_subject.id,
             "Confluent framing with the key schema's id"
         );

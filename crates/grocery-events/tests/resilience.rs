@@ -373,7 +373,7 @@ struct Recording {
     dead_lettered: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-impl grocery_events::Hooks for Recording {
+impl avro_events::Hooks for Recording {
     fn assigned(&self, _client: &str, partitions: &rdkafka::TopicPartitionList) {
         self.assigned.lock().unwrap().extend(
             partitions
@@ -383,7 +383,7 @@ impl grocery_events::Hooks for Recording {
         );
     }
 
-    fn dead_lettered(&self, record: &grocery_events::context::DeadLettered<'_>) {
+    fn dead_lettered(&self, record: &avro_events::DeadLettered<'_>) {
         self.dead_lettered
             .lock()
             .unwrap()

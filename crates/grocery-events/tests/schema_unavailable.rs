@@ -12,10 +12,10 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
+use avro_events::SchemaUnavailable;
 use common::{bananas_order, config, group};
 use grocery_events::{
-    Client, Consumer, Error, Event as _, Order, PickList, PipelineOptions, SchemaUnavailable,
-    topics,
+    Client, Consumer, Error, Event as _, Order, PickList, PipelineOptions, topics,
 };
 use local_stack::{Stack, late_schema, verify};
 use rdkafka::{

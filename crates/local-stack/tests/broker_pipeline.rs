@@ -13,8 +13,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use avro_events::Codec;
 use grocery_events::{
-    Client, Codec, Config, Event, Order, OrderState, OrderStatus, Outputs, PickList, Pipeline,
+    Client, Config, Event, Order, OrderState, OrderStatus, Outputs, PickList, Pipeline,
     PipelineOptions, topics,
 };
 use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions, verify::committed_counts};

@@ -68,7 +68,7 @@ struct Running<In: Event> {
 impl<In: Event> Running<In> {
     async fn start<O, F>(client: &Client, options: PipelineOptions, transform: F) -> Self
     where
-        O: grocery_events::IntoOutputs + 'static,
+        O: avro_events::IntoOutputs + 'static,
         F: FnMut(&grocery_events::Received<In>) -> O + Send + 'static,
     {
         let pipeline = Arc::new(client.pipeline::<In>(options).await.unwrap());

@@ -28,6 +28,7 @@
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
+use avro_events::KafkaContext;
 use axum::{
     Json, Router,
     body::Bytes,
@@ -40,7 +41,6 @@ use axum::{
     routing::{get, post},
 };
 use futures::{Stream, StreamExt};
-use grocery_events::context::KafkaContext;
 use grocery_store::{PickedLine, StaffStep};
 use serde::Deserialize;
 use service_kit::{metrics::Metrics, web_guard::WebGuard};

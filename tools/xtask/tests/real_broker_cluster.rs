@@ -28,7 +28,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use grocery_events::{Codec, Config, PickList, topics};
+use avro_events::Codec;
+use grocery_events::{Config, PickList, topics};
 use local_stack::{
     BrokerKind, KafkaAuth, Stack, StackOptions,
     broker::{CoordinatorKind, KafkaCluster},

@@ -56,7 +56,7 @@ mod settings;
 
 pub(crate) use kafka::KafkaSettings;
 pub use kafka::{ClientRole, KafkaOAuthSettings};
-pub use properties::{is_known_property, is_secret_key};
+pub(crate) use properties::{is_known_property, is_secret_key};
 pub(crate) use registry::RegistrySettings;
 pub use registry::{OAuthSettings, RegistryOAuthSettings};
 pub use settings::SchemaUnavailable;
