@@ -58,7 +58,7 @@ async fn assert_quiet(consumer: &Consumer<Order>, quiet: Duration) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn typed_round_trip_with_metadata() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let config = config(&stack);
     let topic = stack.unique_topic("orders", 3).unwrap();
     let client = Client::from_config(config.clone()).unwrap();
@@ -105,7 +105,7 @@ async fn typed_round_trip_with_metadata() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_consumers_in_a_group_split_the_partitions_without_duplicates() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let config = config(&stack);
     let topic = stack.unique_topic("orders", 3).unwrap();
     let client = Client::from_config(config.clone()).unwrap();
@@ -168,7 +168,7 @@ async fn two_consumers_in_a_group_split_the_partitions_without_duplicates() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarted_consumer_resumes_from_committed_offsets() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let config = config(&stack);
     let topic = stack.unique_topic("orders", 3).unwrap();
     let client = Client::from_config(config.clone()).unwrap();
@@ -204,7 +204,7 @@ async fn a_restarted_consumer_resumes_from_committed_offsets() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn poison_records_go_to_the_dead_letter_topic_and_good_ones_are_processed() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let config = config(&stack);
     let topic = stack.unique_topic("orders", 1).unwrap();
     let dlq = format!("{topic}.dlq");
@@ -311,7 +311,6 @@ async fn poison_records_go_to_the_dead_letter_topic_and_good_ones_are_processed(
 async fn every_acknowledged_event_survives_a_broker_going_down_and_up() {
     let stack = Stack::start_with(StackOptions {
         brokers: 3,
-        create_topics: false,
         ..StackOptions::default()
     })
     .await
@@ -370,7 +369,7 @@ async fn every_acknowledged_event_survives_a_broker_going_down_and_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn clients_keep_working_when_the_registry_goes_down_after_warm_up() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     // A registry of its own, so it can be stopped while the broker runs.
     let registry = SchemaRegistry::start(([127, 0, 0, 1], 0).into(), None)
         .await
@@ -395,7 +394,7 @@ async fn clients_keep_working_when_the_registry_goes_down_after_warm_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cold_consumer_retries_until_the_registry_is_back() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let registry = SchemaRegistry::start(([127, 0, 0, 1], 0).into(), None)
         .await
         .unwrap();

@@ -15,7 +15,6 @@ use std::{
 
 use avro_events::{Format, registry::SchemaType};
 use grocery_events::{Client, Error, Event, Order};
-use local_stack::Stack;
 use serde::{Serialize, de::DeserializeOwned};
 
 use common::{config, group};
@@ -109,7 +108,7 @@ impl Format for Json {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn another_format_goes_through_the_same_producer_and_consumer() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let client = Client::from_config(config(&stack)).unwrap();
     let topic = stack.unique_topic("json-format", 1).unwrap();
     let json = Arc::new(Json::default());

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use avro_events::{Codec, Received};
 use grocery_events::{Client, Event, Headers, Order, Record};
-use local_stack::Stack;
 use rdkafka::{
     ClientConfig,
     message::{Header, OwnedHeaders},
@@ -33,7 +32,7 @@ async fn next<T>(what: &str, future: impl Future<Output = grocery_events::Result
 
 #[tokio::test(flavor = "multi_thread")]
 async fn headers_go_out_with_the_event_and_come_back_on_received() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let config = config(&stack);
     let topic = stack.unique_topic("headers", 1).unwrap();
     let client = Client::from_config(config.clone()).unwrap();
@@ -105,7 +104,7 @@ async fn headers_go_out_with_the_event_and_come_back_on_received() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tombstones_are_delivered_as_such_and_never_dead_lettered() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let config = config(&stack);
     let topic = stack.unique_topic("tombstones", 1).unwrap();
     stack
@@ -249,7 +248,7 @@ impl Event for ReadingV2 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn avro_keys_round_trip_under_the_key_subject() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let config = config(&stack);
     let topic = stack.unique_topic("readings", 3).unwrap();
     let client = Client::from_config(config.clone()).unwrap();
@@ -369,7 +368,7 @@ async fn avro_keys_round_trip_under_the_key_subject() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plain_key_must_be_a_string() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let config = config(&stack);
     let codec = Codec::from_config(&config).unwrap();
     let error = codec.encode_key::<Order>("t", &42).await.unwrap_err();
@@ -380,7 +379,7 @@ async fn a_plain_key_must_be_a_string() {
 
 /// Produces and consumes 200 orders with `compression.type=codec`.
 async fn round_trip_compressed(codec_name: &str) {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let config = config(&stack).set("compression.type", codec_name);
     config.validate().unwrap();
     let topic = stack.unique_topic(codec_name, 3).unwrap();

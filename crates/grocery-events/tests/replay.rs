@@ -15,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_reads_everything_catches_up_and_follows() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let client = Client::from_config(config(&stack)).unwrap();
     let producer = client.producer().await.unwrap();
     for n in 0..10 {
@@ -109,7 +109,7 @@ fn dead_letters(stack: &Stack) -> i64 {
 /// (moving it past records it had not read) and dead-letter it again at every start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_never_commits_into_its_group_nor_dead_letters() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let client = Client::from_config(config(&stack)).unwrap();
     let producer = client.producer().await.unwrap();
     for n in 0..10 {

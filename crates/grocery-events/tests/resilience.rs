@@ -33,7 +33,7 @@ fn order(n: u32) -> Order {
 }
 
 fn pick_list(order: &Order) -> PickList {
-    local_stack::sample::pick_list_for(order)
+    grocery_stack::sample::pick_list_for(order)
 }
 
 /// Raw bytes straight to `topic`, bypassing the codec.
@@ -88,7 +88,7 @@ fn count_records(stack: &Stack, topic: &str, expect_at_least: usize) -> usize {
 /// `Store offset error: State`, which ended `Pipeline::run` and the instance.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ack_after_revocation_is_dropped_not_an_error() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let topic = stack.unique_topic("late-ack", 1).unwrap();
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
     let client = Client::from_config(config.clone()).unwrap();
@@ -124,7 +124,7 @@ async fn an_ack_after_revocation_is_dropped_not_an_error() {
 /// transaction.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_producer_from_a_transactional_config_sends() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let topic = stack.unique_topic("txn-config", 1).unwrap();
     let config = Config::from_properties_str(&stack.client_properties())
         .unwrap()
@@ -142,7 +142,7 @@ async fn a_producer_from_a_transactional_config_sends() {
 /// timeout) used to dead-letter the same record again on the next call.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancelled_recv_does_not_dead_letter_twice() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let topic = stack.unique_topic("dlq-cancel", 1).unwrap();
     let dlq = format!("{topic}.dlq");
     stack.kafka().create_topic(&dlq, 1).unwrap();
@@ -209,7 +209,7 @@ async fn read(reader: &Consumer<PickList>, seen: &mut BTreeMap<Uuid, PickList>, 
 /// which librdkafka reports as transient; it now reports the outage and goes on.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_pipeline_rides_out_a_broker_outage() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
     let client = Client::from_config(config.clone()).unwrap();
     let producer = client.producer().await.unwrap();
@@ -269,7 +269,7 @@ async fn the_pipeline_rides_out_a_broker_outage() {
 /// record is handled (here: dead-lettered, since the fake registry's schema is not an order).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_registry_401_during_a_cold_decode_is_retried() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let topic = stack.unique_topic("sr-401", 1).unwrap();
     let tokens = TokenServer::start(Duration::from_secs(600), Mode::Normal).await;
     let registry = FakeRegistry::start(tokens.clone()).await;
@@ -317,7 +317,7 @@ async fn a_registry_401_during_a_cold_decode_is_retried() {
 /// cannot end a topic name is refused when the client is built.
 #[tokio::test(flavor = "multi_thread")]
 async fn dlq_topic_suffix_names_the_dead_letter_topic() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let topic = stack.unique_topic("dlq-suffix", 1).unwrap();
     let dead = format!("{topic}.dead-letters");
     stack.kafka().create_topic(&dead, 1).unwrap();
@@ -398,7 +398,7 @@ impl avro_events::Hooks for Recording {
 /// pool, and the record queued while the broker was down is delivered once it is back.
 #[tokio::test(flavor = "current_thread")]
 async fn dropping_a_producer_does_not_block_the_runtime() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let topic = stack.unique_topic("dropped-producer", 1).unwrap();
     let config = Config::from_properties_str(&stack.client_properties())
         .unwrap()

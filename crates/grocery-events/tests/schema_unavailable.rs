@@ -100,7 +100,7 @@ async fn wait_until_waiting(consumer: &Consumer<Order>) -> String {
 /// schema is registered under the id the record is decoded and handed out, first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_with_an_unregistered_schema_id_is_waited_for_not_dead_lettered() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let topic = stack.unique_topic("schema-wait", 1).unwrap();
     let dlq = format!("{topic}.dlq");
     stack.kafka().create_topic(&dlq, 1).unwrap();
@@ -176,7 +176,7 @@ async fn a_record_with_an_unregistered_schema_id_is_waited_for_not_dead_lettered
 /// the record is decoded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_fail_an_unregistered_schema_id_is_an_error_naming_it() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let topic = stack.unique_topic("schema-fail", 1).unwrap();
     let dlq = format!("{topic}.dlq");
     stack.kafka().create_topic(&dlq, 1).unwrap();
@@ -243,14 +243,14 @@ async fn with_fail_an_unregistered_schema_id_is_an_error_naming_it() {
 /// it waits and makes the pick list once the schema is there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_waits_or_fails_on_an_unregistered_schema_id() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let client = Client::from_config(config(&stack)).unwrap();
     let producer = client.producer().await.unwrap();
     // The pipeline's output schema is registered first, so that its first output does not take
     // the late id.
     client
         .codec()
-        .encode(&local_stack::sample::pick_list_for(&bananas_order(1, 2)))
+        .encode(&grocery_stack::sample::pick_list_for(&bananas_order(1, 2)))
         .await
         .unwrap();
     let mut payload = framed_late(&client, &bananas_order(1, 2), 0).await;
@@ -275,7 +275,7 @@ async fn the_pipeline_waits_or_fails_on_an_unregistered_schema_id() {
     let err = tokio::time::timeout(
         WAIT,
         pipeline.run(
-            |received| vec![local_stack::sample::pick_list_for(&received.event)],
+            |received| vec![grocery_stack::sample::pick_list_for(&received.event)],
             std::future::pending(),
         ),
     )
@@ -299,7 +299,7 @@ async fn the_pipeline_waits_or_fails_on_an_unregistered_schema_id() {
         async move {
             pipeline
                 .run(
-                    |received| vec![local_stack::sample::pick_list_for(&received.event)],
+                    |received| vec![grocery_stack::sample::pick_list_for(&received.event)],
                     async {
                         let _ = stopped.await;
                     },

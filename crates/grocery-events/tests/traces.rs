@@ -10,7 +10,6 @@ use std::{collections::BTreeMap, time::Duration};
 use grocery_events::{
     Client, Config, ConsumerOptions, Headers, Order, PickList, PipelineOptions, TraceContext,
 };
-use local_stack::Stack;
 use uuid::Uuid;
 
 use common::{bananas_order, config, group};
@@ -26,7 +25,7 @@ async fn next<T>(what: &str, future: impl Future<Output = grocery_events::Result
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_record_carries_trace_context_new_or_continued() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let topic = stack.unique_topic("traces", 1).unwrap();
     let client = Client::from_config(config(&stack)).unwrap();
     let producer = client.producer().await.unwrap();
@@ -127,7 +126,7 @@ async fn pipeline_traces(
     let running = tokio::spawn(async move {
         pipeline
             .run(
-                |received| vec![local_stack::sample::pick_list_for(&received.event)],
+                |received| vec![grocery_stack::sample::pick_list_for(&received.event)],
                 async {
                     let _ = stop_rx.await;
                 },
@@ -194,14 +193,14 @@ fn assert_each_pick_list_continues_its_order(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pipeline_continues_each_inputs_trace() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let traces = pipeline_traces(config(&stack), 20).await;
     assert_each_pick_list_continues_its_order(&traces);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_transactional_pipeline_continues_each_inputs_trace() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let config = config(&stack).set(
         "transactional.id",
         format!("traces-{}", Uuid::new_v4().simple()),

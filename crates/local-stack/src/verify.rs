@@ -14,7 +14,7 @@ use std::{
 };
 
 use avro_events::Codec;
-use grocery_events::Event;
+use avro_events::Event;
 use rdkafka::{
     ClientConfig, Message as _, Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer as _},

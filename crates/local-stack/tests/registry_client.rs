@@ -1,11 +1,11 @@
 //! The core's one Schema Registry client against the local registry: every admin call, the
 //! typed errors, `normalize` and the compatibility levels.
 
+use avro_events::Error;
 use avro_events::{
     compat::CompatibilityLevel, registry::RegistryClient, registry::RegistryConfig,
     registry::TestAgainst,
 };
-use grocery_events::Error;
 use local_stack::registry::SchemaRegistry;
 
 const V1: &str =

@@ -362,7 +362,7 @@ async fn fail_over(name: &str, transactional: bool, seed: u64) -> (usize, usize,
             auth: KafkaAuth::None,
         },
         brokers: 3,
-        ..StackOptions::default()
+        ..grocery_stack::options()
     })
     .await
     .expect("three-broker stack starts");

@@ -69,7 +69,7 @@ impl Suite {
             broker: BrokerKind::Kafka {
                 auth: KafkaAuth::None,
             },
-            ..StackOptions::default()
+            ..grocery_stack::options()
         })
         .await
         .expect("real-broker stack starts");
