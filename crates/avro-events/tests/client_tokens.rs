@@ -6,15 +6,16 @@
 //! Before the client root every `Producer::new` / `Consumer::new` built its own token
 //! provider: the same setup asked the endpoint 7 times (see the issue 11 report).
 
-mod support;
+mod utils;
 
 use std::{
     collections::BTreeSet,
     time::{Duration, Instant},
 };
 
-use grocery_events::{Client, Config, Order};
-use support::{
+use avro_events::{Client, Config};
+use utils::{
+    events::Reading,
     fake_kafka::FakeKafka,
     fake_registry::FakeRegistry,
     token_server::{CLIENT_ID, CLIENT_SECRET, Mode, TokenServer},
@@ -62,8 +63,8 @@ fn config(
 /// Returns the tokens the broker and the registry saw.
 async fn run_service(client: &Client, kafka: &FakeKafka, registry: &FakeRegistry) -> Seen {
     let producer = client.producer().await.unwrap();
-    let consumer = client.consumer::<Order>("tokens-consumer").await.unwrap();
-    let pipeline = client.pipeline::<Order>("tokens-pipeline").await.unwrap();
+    let consumer = client.consumer::<Reading>("tokens-consumer").await.unwrap();
+    let pipeline = client.pipeline::<Reading>("tokens-pipeline").await.unwrap();
     for id in [1, 2] {
         client.codec().registry().schema_by_id(id).await.unwrap();
     }
@@ -165,7 +166,7 @@ async fn hooks_hear_of_a_refused_token_request() {
     assert!(told[0].contains("invalid_client"), "{told:?}");
     assert!(!told[0].contains("not-the-secret"));
     assert!(
-        matches!(error, grocery_events::Error::Auth { .. }),
+        matches!(error, avro_events::Error::Auth { .. }),
         "{error:?}"
     );
 }

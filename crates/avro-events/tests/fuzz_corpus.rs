@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
+use avro_events::Error;
 use avro_events::dynamic::check_body;
-use grocery_events::Error;
 
 #[path = "../../../fuzz/schemas.rs"]
 mod schemas;

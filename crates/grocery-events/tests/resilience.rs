@@ -24,6 +24,8 @@ use uuid::Uuid;
 
 use common::group;
 
+/// The library's test servers (token endpoint, fake registry), kept with its own tests.
+#[path = "../../avro-events/tests/utils/mod.rs"]
 mod support;
 
 const WAIT: Duration = Duration::from_secs(30);

@@ -127,12 +127,16 @@ async fn oauth_clients_authenticate_reauthenticate_and_are_refused_what_acls_den
         message.contains(topics::PICKLISTS) && message.contains("authorization"),
         "{message}"
     );
+    // The authorizer's log line may be written after the client has its error: wait for it.
+    let denied = format!(
+        "User:{ORDER_PRODUCER} is Denied operation = DESCRIBE from host = 127.0.0.1 \
+         on resource = Topic:LITERAL:{}",
+        topics::PICKLISTS
+    );
     assert!(
-        broker.log_count(&format!(
-            "User:{ORDER_PRODUCER} is Denied operation = DESCRIBE from host = 127.0.0.1 \
-             on resource = Topic:LITERAL:{}",
-            topics::PICKLISTS
-        )) >= 1,
+        broker
+            .wait_for_log(&denied, 1, Duration::from_secs(30))
+            .await,
         "{}",
         broker.log_tail(20)
     );
