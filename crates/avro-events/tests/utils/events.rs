@@ -73,12 +73,15 @@ pub fn alert_for(reading: &Reading) -> Alert {
     }
 }
 
-/// The mock stack with [`Reading::TOPIC`] and [`Alert::TOPIC`] created.
+/// The mock stack with [`Reading::TOPIC`] and [`Alert::TOPIC`] created, and their dead-letter
+/// topics.
 pub async fn stack() -> Stack {
     Stack::start_with(StackOptions {
         topics: [Reading::TOPIC, Alert::TOPIC]
-            .map(|topic| (topic.to_owned(), PARTITIONS))
-            .into(),
+            .into_iter()
+            .flat_map(|topic| [topic.to_owned(), avro_events::dlq::dead_letter_topic(topic)])
+            .map(|topic| (topic, PARTITIONS))
+            .collect(),
         ..StackOptions::default()
     })
     .await
