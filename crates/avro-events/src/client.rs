@@ -228,4 +228,18 @@ impl Client {
     ) -> Result<Replay<E>> {
         Replay::create(&self.inner, options.into(), timeout).await
     }
+
+    /// A [`Replay`] of [`Event::TOPIC`] decoding with `format` instead of the client's Avro
+    /// [`Codec`] (see [`Client::producer_with_format`]).
+    ///
+    /// # Errors
+    /// As [`Client::replay`].
+    pub async fn replay_with_format<E: Event, F: Format>(
+        &self,
+        options: impl Into<ConsumerOptions>,
+        timeout: Duration,
+        format: Arc<F>,
+    ) -> Result<Replay<E, F>> {
+        Replay::create_with(&self.inner, format, options.into(), timeout).await
+    }
 }

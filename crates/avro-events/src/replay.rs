@@ -1,11 +1,11 @@
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use rdkafka::{Offset, TopicPartitionList, consumer::Consumer as _, error::KafkaError};
 use tracing::info;
 
 use crate::{
-    Consumer, ConsumerOptions, Error, Event, Record, Result, consumer::Mode, error::KafkaOperation,
-    shared::Shared,
+    Codec, Consumer, ConsumerOptions, Error, Event, Format, Record, Result, consumer::Mode,
+    error::KafkaOperation, shared::Shared,
 };
 
 /// How often [`Replay::recv_until_caught_up`] checks, while no record comes, whether records
@@ -73,14 +73,14 @@ impl Progress {
 /// the consumer's position, so it must be called now and then even when no record arrives:
 /// [`Replay::recv_until_caught_up`] does that; a loop that also follows the topic afterwards
 /// calls it on a timer in a `tokio::select!` ([`Replay::recv_record`] is cancel-safe).
-pub struct Replay<E> {
-    consumer: Consumer<E>,
+pub struct Replay<E, F = Codec> {
+    consumer: Consumer<E, F>,
     topic: String,
     partitions: Vec<Progress>,
     caught_up: bool,
 }
 
-impl<E> std::fmt::Debug for Replay<E> {
+impl<E, F> std::fmt::Debug for Replay<E, F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Replay")
             .field("topic", &self.topic)
@@ -97,7 +97,21 @@ impl<E: Event> Replay<E> {
         options: ConsumerOptions,
         timeout: Duration,
     ) -> Result<Self> {
-        let consumer = Consumer::<E>::create(shared, options, &[], Mode::Replay).await?;
+        Self::create_with(shared, shared.codec.clone(), options, timeout).await
+    }
+}
+
+impl<E: Event, F: Format> Replay<E, F> {
+    /// [`Replay::create`] decoding with `format`
+    /// ([`Client::replay_with_format`](crate::Client::replay_with_format)).
+    pub(crate) async fn create_with(
+        shared: &Shared,
+        format: Arc<F>,
+        options: ConsumerOptions,
+        timeout: Duration,
+    ) -> Result<Self> {
+        let consumer =
+            Consumer::<E, F>::create_with(shared, format, options, &[], Mode::Replay).await?;
         let native = consumer.rdkafka_arc();
         let topic = E::TOPIC.to_owned();
         let fail = {
@@ -170,7 +184,7 @@ impl<E: Event> Replay<E> {
     }
 }
 
-impl<E: Event> Replay<E> {
+impl<E: Event, F: Format> Replay<E, F> {
     /// The next record (tombstones included), as [`Consumer::recv_record`]; cancel-safe.
     ///
     /// # Errors
@@ -242,7 +256,7 @@ impl<E: Event> Replay<E> {
     }
 
     /// The consumer underneath (counters such as [`Consumer::undecodable_passed`]).
-    pub fn consumer(&self) -> &Consumer<E> {
+    pub fn consumer(&self) -> &Consumer<E, F> {
         &self.consumer
     }
 }

@@ -144,3 +144,35 @@ async fn another_format_goes_through_the_same_producer_and_consumer() {
         "{subjects:?}"
     );
 }
+
+/// A replay reads through the format it is given: JSON records written to the reading topic by
+/// the JSON producer are read back whole, and the replay says it has caught up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replay_decodes_with_the_format_it_is_given() {
+    let stack = stack().await;
+    let client = Client::from_config(config(&stack)).unwrap();
+    let json = Arc::new(Json::default());
+    let producer = client.producer_with_format(json.clone()).await.unwrap();
+    let sent: Vec<Reading> = (0..5).map(reading).collect();
+    for event in &sent {
+        producer.send(event).await.unwrap();
+    }
+    let mut replay = client
+        .replay_with_format::<Reading, _>(group("json-replay"), WAIT, json.clone())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while let Some(record) = tokio::time::timeout(WAIT, replay.recv_until_caught_up())
+        .await
+        .expect("the replay did not catch up")
+        .unwrap()
+    {
+        if let avro_events::Record::Event(received) = record {
+            got.push(received.event);
+        }
+    }
+    got.sort_by_key(|r| r.id);
+    assert_eq!(got, sent);
+    assert_eq!(json.decoded.load(Ordering::SeqCst), sent.len());
+    assert_eq!(replay.remaining(), 0);
+}
