@@ -1,6 +1,6 @@
 //! The stack's real-broker variant: a [`KafkaBroker`] (or a [`KafkaCluster`] of several) with
 //! the application's topics, the test identity provider, the application's identities and the
-//! ACLs it gives them (all from [`StackOptions`](crate::StackOptions)), and [`ADMIN`].
+//! ACLs it gives them (all from [`StackOptions`]), and [`ADMIN`].
 
 use crate::{
     broker::{
