@@ -1,5 +1,5 @@
 //! The schema pairs of `schemas.json`, parsed once. Shared by the fuzz targets and the stable
-//! corpus replay test (crates/grocery-events/tests/fuzz_corpus.rs), which includes this file.
+//! corpus replay test (crates/avro-events/tests/fuzz_corpus.rs), which includes this file.
 
 use std::{path::Path, sync::OnceLock};
 

@@ -11,12 +11,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// A stack with no grocery topics, and the example's topic created.
 async fn stack() -> Stack {
-    let stack = Stack::start_with(StackOptions {
-        create_topics: false,
-        ..StackOptions::default()
-    })
-    .await
-    .unwrap();
+    let stack = Stack::start_with(StackOptions::default()).await.unwrap();
     stack
         .mock_kafka()
         .expect("the default stack runs the mock cluster")

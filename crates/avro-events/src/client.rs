@@ -7,7 +7,6 @@ use std::{fmt, sync::Arc, time::Duration};
 use crate::{
     Codec, Config, Consumer, ConsumerOptions, Event, Format, Pipeline, PipelineOptions, Producer,
     Replay, Result,
-    auth::TokenProvider,
     consumer::Mode,
     context::{DefaultHooks, Hooks},
     shared::Shared,
@@ -126,13 +125,6 @@ impl Client {
     /// The hooks the client's Kafka clients call.
     pub fn hooks(&self) -> &dyn Hooks {
         self.inner.hooks.as_ref()
-    }
-
-    /// The OAuth token sources, one per identity (client credentials at a token endpoint with
-    /// a scope): none without OAuth, one when Kafka and the Schema Registry use the same
-    /// identity, two when they use different ones. For metrics (`fetch_count`) and tests.
-    pub fn token_sources(&self) -> &[Arc<TokenProvider>] {
-        &self.inner.token_sources
     }
 
     /// The suffix of default dead-letter topics (`dlq.topic.suffix`, default `.dlq`).
@@ -270,5 +262,19 @@ impl Client {
         since_ms: i64,
     ) -> Result<Replay<E>> {
         Replay::create_since(&self.inner, options.into(), timeout, Some(since_ms)).await
+    }
+
+    /// A [`Replay`] of [`Event::TOPIC`] decoding with `format` instead of the client's Avro
+    /// [`Codec`] (see [`Client::producer_with_format`]).
+    ///
+    /// # Errors
+    /// As [`Client::replay`].
+    pub async fn replay_with_format<E: Event, F: Format>(
+        &self,
+        options: impl Into<ConsumerOptions>,
+        timeout: Duration,
+        format: Arc<F>,
+    ) -> Result<Replay<E, F>> {
+        Replay::create_with(&self.inner, format, options.into(), timeout, None).await
     }
 }

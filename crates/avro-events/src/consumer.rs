@@ -1,29 +1,3 @@
-//! The typed consumer: decoded events with their metadata, at-least-once delivery, and a
-//! dead-letter topic for records that cannot be decoded.
-//!
-//! Offsets are stored only when the application says a record is done
-//! ([`Consumer::ack`], or automatically by [`Consumer::run`] after the handler succeeds), and
-//! committed by librdkafka in the background and once more at [`Consumer::close`]. A record
-//! that can never be decoded (not Confluent framing, an Avro body that does not decode with its
-//! writer schema: [`Error::is_poison`]) is copied with its original bytes to the dead-letter
-//! topic, with headers naming the error and where it came from, and then acknowledged. Errors
-//! that may pass (the registry unreachable) are retried with backoff; nothing is skipped
-//! silently.
-//!
-//! A record whose writer schema cannot be fetched (the registry has no schema under its id: not
-//! registered yet, or `schema.registry.url` names the wrong registry) or used (a schema with
-//! references) is not poison: it is never dead-lettered nor committed past. By default the
-//! consumer waits for the schema, trying the record again with backoff and saying why in
-//! [`Consumer::waiting_on`] (for a health check); with `schema.unavailable.action=fail` it
-//! returns the error instead ([`SchemaUnavailable`]).
-//!
-//! A record with a null value is a *tombstone* (on a compacted topic it deletes its key): it is
-//! not an error and never dead-lettered. [`Consumer::recv_record`] hands it out as
-//! [`Record::Tombstone`]; [`Consumer::recv`], for callers that only want events, passes over
-//! it (counted in [`Consumer::tombstones_passed`]). A tombstone passed over is not acknowledged
-//! on its own, which could commit past records still being handled: the next acknowledged
-//! record of its partition covers it, and one read again after a restart is passed over again.
-
 use std::{
     marker::PhantomData,
     sync::{
@@ -44,18 +18,12 @@ use rdkafka::{
 use tracing::{Instrument, debug, debug_span, info, warn};
 
 use crate::{
-    Codec, Error, Event, Format, Headers, Producer, Result,
+    Codec, Error, Event, Format, Headers, Producer, Received, Record, RecordMeta, Result,
+    SchemaUnavailable, Tombstone,
     context::{DeadLettered, KafkaContext},
     error::KafkaOperation,
     producer::PendingDelivery,
     shared::{AuthGuard, Shared},
-};
-
-/// Headers a dead-letter record carries (kept here for compatibility; see [`crate::dlq`]).
-pub use crate::dlq::headers as dlq_headers;
-pub use crate::{
-    config::SchemaUnavailable,
-    record::{Received, Record, RecordMeta, Tombstone},
 };
 
 /// Options of a [`Consumer`].
@@ -177,6 +145,34 @@ pub(crate) enum Polled<E> {
 
 /// A typed consumer of `E` events, decoding with a [`Format`]: Avro's [`Codec`] unless said
 /// otherwise.
+///
+/// # Consumer in detail
+///
+/// The typed consumer: decoded events with their metadata, at-least-once delivery, and a
+/// dead-letter topic for records that cannot be decoded.
+///
+/// Offsets are stored only when the application says a record is done
+/// ([`Consumer::ack`], or automatically by [`Consumer::run`] after the handler succeeds), and
+/// committed by librdkafka in the background and once more at [`Consumer::close`]. A record
+/// that can never be decoded (not Confluent framing, an Avro body that does not decode with its
+/// writer schema: [`Error::is_poison`]) is copied with its original bytes to the dead-letter
+/// topic, with headers naming the error and where it came from, and then acknowledged. Errors
+/// that may pass (the registry unreachable) are retried with backoff; nothing is skipped
+/// silently.
+///
+/// A record whose writer schema cannot be fetched (the registry has no schema under its id: not
+/// registered yet, or `schema.registry.url` names the wrong registry) or used (a schema with
+/// references) is not poison: it is never dead-lettered nor committed past. By default the
+/// consumer waits for the schema, trying the record again with backoff and saying why in
+/// [`Consumer::waiting_on`] (for a health check); with `schema.unavailable.action=fail` it
+/// returns the error instead ([`SchemaUnavailable`]).
+///
+/// A record with a null value is a *tombstone* (on a compacted topic it deletes its key): it is
+/// not an error and never dead-lettered. [`Consumer::recv_record`] hands it out as
+/// [`Record::Tombstone`]; [`Consumer::recv`], for callers that only want events, passes over
+/// it (counted in [`Consumer::tombstones_passed`]). A tombstone passed over is not acknowledged
+/// on its own, which could commit past records still being handled: the next acknowledged
+/// record of its partition covers it, and one read again after a restart is passed over again.
 pub struct Consumer<E, Fmt = Codec> {
     inner: Arc<StreamConsumer<KafkaContext>>,
     codec: Arc<Fmt>,

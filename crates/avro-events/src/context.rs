@@ -1,25 +1,3 @@
-//! Client contexts and hooks.
-//!
-//! [`Hooks`] is what an application implements to be told what its clients go through (as
-//! rdkafka's `ClientContext` and `ConsumerContext`, with defaults): librdkafka's log lines and
-//! errors, assignments and revocations, commits, dead-lettered records, authentication
-//! failures. Every method has a default, and [`DefaultHooks`] keeps them all: log lines to
-//! `tracing` with structured fields. Hand your own to
-//! [`ClientBuilder::hooks`](crate::ClientBuilder::hooks).
-//!
-//! [`KafkaContext`] is the rdkafka context of every client the library creates. Besides calling
-//! the hooks, it keeps the state the typed clients act on, whatever the hooks do: which
-//! partitions a consumer owns (and since which assignment), whether the brokers are reachable,
-//! whether a broker refused the client's credentials, which brokers it lost the connection to
-//! ([`KafkaContext::lost_brokers`]), and the latest librdkafka statistics.
-//!
-//! **Statistics.** With `statistics.interval.ms` set (Confluent's property name, in
-//! `client.properties` or `GROCERY_STATISTICS_INTERVAL_MS`; librdkafka's default, 0, turns
-//! them off) librdkafka emits its statistics every interval: [`KafkaContext::statistics`] is
-//! the latest snapshot ([`Statistics`]: messages and bytes sent and received, queue depths,
-//! per-broker round-trip times, per-partition consumer lag), and [`Hooks::statistics`] is
-//! told each one.
-
 use std::{
     collections::HashMap,
     fmt,
@@ -157,7 +135,7 @@ pub struct DeadLettered<'a> {
 /// are called on librdkafka's threads or the runtime's: keep them short and never block.
 ///
 /// ```
-/// use avro_events::context::{DeadLettered, Hooks};
+/// use avro_events::{DeadLettered, Hooks};
 /// use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// #[derive(Default)]
@@ -169,6 +147,30 @@ pub struct DeadLettered<'a> {
 ///     }
 /// }
 /// ```
+///
+/// # Hooks and the client context
+///
+/// Client contexts and hooks.
+///
+/// [`Hooks`] is what an application implements to be told what its clients go through (as
+/// rdkafka's `ClientContext` and `ConsumerContext`, with defaults): librdkafka's log lines and
+/// errors, assignments and revocations, commits, dead-lettered records, authentication
+/// failures. Every method has a default, and [`DefaultHooks`] keeps them all: log lines to
+/// `tracing` with structured fields. Hand your own to
+/// [`ClientBuilder::hooks`](crate::ClientBuilder::hooks).
+///
+/// [`KafkaContext`] is the rdkafka context of every client the library creates. Besides calling
+/// the hooks, it keeps the state the typed clients act on, whatever the hooks do: which
+/// partitions a consumer owns (and since which assignment), whether the brokers are reachable,
+/// whether a broker refused the client's credentials, which brokers it lost the connection to
+/// ([`KafkaContext::lost_brokers`]), and the latest librdkafka statistics.
+///
+/// **Statistics.** With `statistics.interval.ms` set (Confluent's property name, in
+/// `client.properties` or `GROCERY_STATISTICS_INTERVAL_MS`; librdkafka's default, 0, turns
+/// them off) librdkafka emits its statistics every interval: [`KafkaContext::statistics`] is
+/// the latest snapshot ([`Statistics`]: messages and bytes sent and received, queue depths,
+/// per-broker round-trip times, per-partition consumer lag), and [`Hooks::statistics`] is
+/// told each one.
 pub trait Hooks: Send + Sync + 'static {
     /// A librdkafka log line.
     fn log(&self, client: &str, level: RDKafkaLogLevel, facility: &str, message: &str) {
@@ -338,7 +340,7 @@ impl KafkaContext {
     }
 
     /// Names the SASL mechanism (`sasl.mechanisms`) in the errors of refused credentials.
-    pub fn set_sasl_mechanism(&self, mechanism: &str) {
+    pub(crate) fn set_sasl_mechanism(&self, mechanism: &str) {
         let _ = self.shared.mechanism.set(mechanism.to_owned());
     }
 
@@ -377,7 +379,7 @@ impl KafkaContext {
     /// The assignment through which this consumer owns `topic[partition]`, or `None` when it
     /// does not own it. The value changes each time the partition is assigned anew, so a record
     /// fetched under one value and handled under another may already be another member's.
-    pub fn assignment_of(&self, topic: &str, partition: i32) -> Option<u64> {
+    pub(crate) fn assignment_of(&self, topic: &str, partition: i32) -> Option<u64> {
         lock(&self.shared.owned)
             .partitions
             .get(topic)?
@@ -403,7 +405,7 @@ impl KafkaContext {
     }
 
     /// Marks the brokers reachable again (a record or a metadata answer arrived).
-    pub fn brokers_reachable(&self) {
+    pub(crate) fn brokers_reachable(&self) {
         if self.shared.brokers_down.swap(false, Ordering::Relaxed) {
             self.hooks.brokers_reachable(self.client);
         }
@@ -428,8 +430,7 @@ impl KafkaContext {
         }
     }
 
-    /// The latest statistics librdkafka emitted for this client (see the [module
-    /// docs](self)); `None` before the first, or when `statistics.interval.ms` is 0.
+    /// The latest statistics librdkafka emitted for this client (see [`Hooks`]); `None` before the first, or when `statistics.interval.ms` is 0.
     pub fn statistics(&self) -> Option<Arc<Statistics>> {
         lock(&self.shared.statistics).clone()
     }

@@ -31,7 +31,7 @@ pub enum KafkaOperation {
     /// Subscribing a consumer to its topics.
     Subscribe,
     /// Assigning partitions to a consumer by hand, or reading their metadata and end offsets
-    /// first ([`crate::replay`]).
+    /// first ([`Replay`](crate::Replay)).
     Assign,
     /// Producing a record (queueing it or its delivery).
     Produce,

@@ -28,7 +28,7 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// the [`Codec`](crate::Codec) then uses to encode and decode values, with no serde.
     /// `avro-events-build` sets it for the types it generates
     /// (`Some(DatumCodec::of())`); `None`, the default, goes through serde and apache-avro, for
-    /// hand-written types (see the [`codec`](crate::codec) module).
+    /// hand-written types (see [`Codec`](crate::Codec)).
     const AVRO_DATUM: Option<crate::binary::DatumCodec<Self>> = None;
 
     /// The Kafka record key of this event. With a [`Event::KEY_SCHEMA`] it is also what the

@@ -1,27 +1,29 @@
-//! What a [`Pipeline`](crate::Pipeline) writes for one input: [`Outputs`], events of any
-//! [`Event`] types, each to its own topic.
-//!
-//! A transform returns anything [`IntoOutputs`]: a `Vec<E>` of one event type (the common
-//! case), an `Option<E>`, or [`Outputs`] when one input turns into events of several types:
-//!
-//! ```no_run
-//! # use avro_events::{Event, Outputs};
-//! # fn transform<A: Event, B: Event>(pick_list: A, received: B, created: B) -> Outputs {
-//! let mut outputs = Outputs::new();
-//! outputs.push(pick_list).push(received).push(created);
-//! outputs
-//! # }
-//! ```
-//!
-//! All of an input's outputs go into the same transaction (transactional mode), or are all
-//! acknowledged before the input is marked done (at-least-once mode).
-
 use std::{fmt, pin::Pin};
 
 use crate::{Event, Headers, Producer, Result, TraceContext, producer::PendingDelivery};
 
 /// The events one input turns into, in the order they are written. Events of different types
 /// go to their own [`Event::TOPIC`]s.
+///
+/// # Outputs in detail
+///
+/// What a [`Pipeline`](crate::Pipeline) writes for one input: [`Outputs`], events of any
+/// [`Event`] types, each to its own topic.
+///
+/// A transform returns anything [`IntoOutputs`]: a `Vec<E>` of one event type (the common
+/// case), an `Option<E>`, or [`Outputs`] when one input turns into events of several types:
+///
+/// ```no_run
+/// # use avro_events::{Event, Outputs};
+/// # fn transform<A: Event, B: Event>(pick_list: A, received: B, created: B) -> Outputs {
+/// let mut outputs = Outputs::new();
+/// outputs.push(pick_list).push(received).push(created);
+/// outputs
+/// # }
+/// ```
+///
+/// All of an input's outputs go into the same transaction (transactional mode), or are all
+/// acknowledged before the input is marked done (at-least-once mode).
 #[derive(Default)]
 pub struct Outputs {
     records: Vec<Box<dyn Output>>,

@@ -1,67 +1,3 @@
-//! Consume-transform-produce: read `In` events, turn each into output events ([`Outputs`]:
-//! one or more, of one or several types), write them, and only then mark the input done.
-//!
-//! Without `transactional.id` the pipeline is at-least-once: outputs are produced
-//! idempotently and an input's offset is stored only after all its outputs are acknowledged,
-//! in input order, with many records in flight. A record that can never be decoded is
-//! dead-lettered in the same order: its offset is stored only after its dead-letter copy and
-//! the outputs of every earlier input are acknowledged. An acknowledgement that arrives after
-//! its partition was revoked is dropped (the partition's new owner reads the input again), so
-//! a rebalance or a crash replays inputs: derive output ids from the input (as
-//! `fulfillment-service` does) so that replays are recognisable. A delivery the broker fails
-//! (a record larger than the topic takes, no right to write the topic) ends [`Pipeline::run`]
-//! with that error; nothing from the failed input on is acknowledged.
-//!
-//! With `transactional.id` the pipeline is exactly-once for `read_committed` readers: outputs,
-//! dead-letter records and input offsets are committed together in Kafka transactions, batch
-//! by batch; the consumer commits nothing by itself. A failed batch is aborted and its inputs
-//! are read again; errors are handled as Kafka classifies them: retriable calls are retried,
-//! abortable ones abort the batch and rewind, fatal ones (a newer instance with the same
-//! `transactional.id` fenced this one) end [`Pipeline::run`]. A batch during which one of its
-//! partitions was revoked is aborted too, so the partition's new owner and this instance never
-//! both commit outputs for the same input. Give each instance its own, stable
-//! `transactional.id` (the same one across its restarts, so a restart fences its predecessor).
-//! After an abort each partition of the batch is rewound to the first input the batch read
-//! under its current assignment; a partition revoked since (and maybe assigned again, after
-//! another member committed past it) is not rewound: it is read from its committed offset.
-//! An output the broker refuses for good (a record larger than the topic or the client takes,
-//! no right to write the topic) ends [`Pipeline::run`] with that error after the abort:
-//! nothing is committed past the input, which is read again once the limit or the right is
-//! changed and the pipeline restarted.
-//!
-//! ## A transaction call that never returns
-//!
-//! Each blocking transaction call gets a 30 s timeout, but librdkafka does not always honour
-//! it: `send_offsets_to_transaction` can wait for good for a group coordinator whose broker
-//! was killed (librdkafka 2.12, confluentinc/librdkafka#5456 and #5511). A watchdog stops
-//! waiting 10 s past the timeout: the stuck producer is given up and replaced by a new one with
-//! the same `transactional.id`, whose initialisation fences the old one (the coordinator ends
-//! its transaction; anything it sends later is refused), and the consumer is rewound to the
-//! committed offsets of the batch's partitions, read once the old transaction is settled. One
-//! `WARN` line says which call was stuck; [`Pipeline::stalled`] says so from the moment the
-//! call is late until the next commit, and [`PipelineStats::producers_replaced`] counts the
-//! replacements. The abandoned call keeps a thread and its producer's resources until it
-//! returns (usually once the lost broker is back); with more than two still stuck the
-//! pipeline stops with [`Error::Fatal`] instead of abandoning more.
-//!
-//! ## Outages of the outputs' registry
-//!
-//! An output that cannot be encoded for a reason that may pass (its subject not registered yet
-//! with `auto.register.schemas=false`, the Schema Registry unreachable, answering 5xx, or
-//! refusing the credentials with 401/403) is never dropped and never skipped: in transactional
-//! mode the batch is aborted and rewound and, after a backoff, read again in a new transaction
-//! (no transaction stays open through the wait, so `transaction.timeout.ms` is never reached);
-//! in at-least-once mode the input waits, unacknowledged, and its outputs are encoded again
-//! after the backoff. Other batch failures (an abortable Kafka error, an output that does not
-//! fit its schema) are retried the same way. The backoff is exponential with jitter, from
-//! [`ConsumerOptions::initial_backoff`] up to 10 s, one `WARN` line per step; while it lasts
-//! [`Pipeline::stalled`] says why (a service answers its health check with it), and the first
-//! input that gets through clears it. Shutdown is honoured during the wait.
-//!
-//! Every output continues its input's W3C trace ([`crate::trace`]): the same trace id, a new
-//! span id, the input's span as parent; the transform runs inside a `process` span (DEBUG)
-//! carrying the input's `trace_id`.
-
 use std::{
     collections::{BTreeMap, btree_map},
     sync::{
@@ -73,7 +9,6 @@ use std::{
 
 use backon::{BackoffBuilder as _, Retryable as _};
 use futures::{StreamExt, stream::FuturesOrdered};
-use opentelemetry::trace::{Span as _, SpanKind};
 use rdkafka::{
     Offset, TopicPartitionList, consumer::Consumer as _, error::KafkaError, producer::Producer as _,
 };
@@ -91,7 +26,7 @@ use crate::{
     outputs::Output,
     producer::PendingDelivery,
     shared::Shared,
-    trace::{self, TraceContext},
+    trace::{self, SpanKind, TraceContext},
 };
 
 /// Counters of a running pipeline.
@@ -106,8 +41,8 @@ pub struct PipelineStats {
     pub transactions: AtomicU64,
     /// Transactions aborted (transactional mode only); their inputs were read again.
     pub aborted: AtomicU64,
-    /// Transactional producers replaced because a transaction call did not return (see the
-    /// [module docs](self)); their transactions' inputs were read again.
+    /// Transactional producers replaced because a transaction call did not return (see
+    /// [`Pipeline`]); their transactions' inputs were read again.
     pub producers_replaced: AtomicU64,
     /// Outputs counted in `produced`, per topic.
     per_topic: Mutex<BTreeMap<&'static str, u64>>,
@@ -173,6 +108,72 @@ impl From<String> for PipelineOptions {
 }
 
 /// A consume-transform-produce loop from `In` to `Out` events.
+///
+/// # Pipeline in detail
+///
+/// Consume-transform-produce: read `In` events, turn each into output events ([`Outputs`]:
+/// one or more, of one or several types), write them, and only then mark the input done.
+///
+/// Without `transactional.id` the pipeline is at-least-once: outputs are produced
+/// idempotently and an input's offset is stored only after all its outputs are acknowledged,
+/// in input order, with many records in flight. A record that can never be decoded is
+/// dead-lettered in the same order: its offset is stored only after its dead-letter copy and
+/// the outputs of every earlier input are acknowledged. An acknowledgement that arrives after
+/// its partition was revoked is dropped (the partition's new owner reads the input again), so
+/// a rebalance or a crash replays inputs: derive output ids from the input (as
+/// `fulfillment-service` does) so that replays are recognisable. A delivery the broker fails
+/// (a record larger than the topic takes, no right to write the topic) ends [`Pipeline::run`]
+/// with that error; nothing from the failed input on is acknowledged.
+///
+/// With `transactional.id` the pipeline is exactly-once for `read_committed` readers: outputs,
+/// dead-letter records and input offsets are committed together in Kafka transactions, batch
+/// by batch; the consumer commits nothing by itself. A failed batch is aborted and its inputs
+/// are read again; errors are handled as Kafka classifies them: retriable calls are retried,
+/// abortable ones abort the batch and rewind, fatal ones (a newer instance with the same
+/// `transactional.id` fenced this one) end [`Pipeline::run`]. A batch during which one of its
+/// partitions was revoked is aborted too, so the partition's new owner and this instance never
+/// both commit outputs for the same input. Give each instance its own, stable
+/// `transactional.id` (the same one across its restarts, so a restart fences its predecessor).
+/// After an abort each partition of the batch is rewound to the first input the batch read
+/// under its current assignment; a partition revoked since (and maybe assigned again, after
+/// another member committed past it) is not rewound: it is read from its committed offset.
+/// An output the broker refuses for good (a record larger than the topic or the client takes,
+/// no right to write the topic) ends [`Pipeline::run`] with that error after the abort:
+/// nothing is committed past the input, which is read again once the limit or the right is
+/// changed and the pipeline restarted.
+///
+/// ### A transaction call that never returns
+///
+/// Each blocking transaction call gets a 30 s timeout, but librdkafka does not always honour
+/// it: `send_offsets_to_transaction` can wait for good for a group coordinator whose broker
+/// was killed (librdkafka 2.12, confluentinc/librdkafka#5456 and #5511). A watchdog stops
+/// waiting 10 s past the timeout: the stuck producer is given up and replaced by a new one with
+/// the same `transactional.id`, whose initialisation fences the old one (the coordinator ends
+/// its transaction; anything it sends later is refused), and the consumer is rewound to the
+/// committed offsets of the batch's partitions, read once the old transaction is settled. One
+/// `WARN` line says which call was stuck; [`Pipeline::stalled`] says so from the moment the
+/// call is late until the next commit, and [`PipelineStats::producers_replaced`] counts the
+/// replacements. The abandoned call keeps a thread and its producer's resources until it
+/// returns (usually once the lost broker is back); with more than two still stuck the
+/// pipeline stops with [`Error::Fatal`] instead of abandoning more.
+///
+/// ### Outages of the outputs' registry
+///
+/// An output that cannot be encoded for a reason that may pass (its subject not registered yet
+/// with `auto.register.schemas=false`, the Schema Registry unreachable, answering 5xx, or
+/// refusing the credentials with 401/403) is never dropped and never skipped: in transactional
+/// mode the batch is aborted and rewound and, after a backoff, read again in a new transaction
+/// (no transaction stays open through the wait, so `transaction.timeout.ms` is never reached);
+/// in at-least-once mode the input waits, unacknowledged, and its outputs are encoded again
+/// after the backoff. Other batch failures (an abortable Kafka error, an output that does not
+/// fit its schema) are retried the same way. The backoff is exponential with jitter, from
+/// [`ConsumerOptions::initial_backoff`] up to 10 s, one `WARN` line per step; while it lasts
+/// [`Pipeline::stalled`] says why (a service answers its health check with it), and the first
+/// input that gets through clears it. Shutdown is honoured during the wait.
+///
+/// Every output continues its input's W3C trace ([`TraceContext`](crate::TraceContext)): the same trace id, a new
+/// span id, the input's span as parent; the transform runs inside a `process` span (DEBUG)
+/// carrying the input's `trace_id`.
 #[derive(Debug)]
 pub struct Pipeline<In: Event> {
     shared: Arc<Shared>,
@@ -416,7 +417,7 @@ impl<In: Event> Pipeline<In> {
 
     /// The producer the outputs go through now (e.g. to count the records still in flight).
     /// In transactional mode a producer whose transaction call is stuck is replaced by a new
-    /// one (see the [module docs](self)): ask again rather than keep the answer.
+    /// one (see [`Pipeline`]): ask again rather than keep the answer.
     pub fn producer(&self) -> Arc<Producer> {
         self.producer
             .read()
@@ -596,7 +597,7 @@ impl<In: Event> Pipeline<In> {
         if let Some(parent) = parent.as_ref().filter(|_| !span.is_disabled()) {
             span.record("trace_id", tracing::field::display(parent.trace_id()));
         }
-        let (_, mut otel) = trace::start_span(
+        let (_, otel) = trace::start_span(
             self.producer().spans(),
             "process",
             SpanKind::Consumer,

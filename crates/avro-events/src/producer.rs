@@ -1,12 +1,5 @@
-//! The typed producer: `send(&event)` encodes with the [`Codec`], keys the record with
-//! [`Event::key`] (or its Avro key, [`Event::KEY_SCHEMA`]) and resolves to where the broker
-//! stored it. [`Producer::send_with`] adds headers; [`Producer::send_tombstone`] deletes a key
-//! from a compacted topic. Every record carries W3C trace context (`traceparent`, see
-//! [`crate::trace`]): a new trace, or the one [`Producer::send_traced`] is given.
-
 use std::{sync::Arc, time::Duration};
 
-use opentelemetry::trace::{Span as _, SpanKind, Status};
 use rdkafka::{
     error::{KafkaError, RDKafkaErrorCode},
     message::OwnedHeaders,
@@ -20,7 +13,7 @@ use crate::{
     context::KafkaContext,
     error::KafkaOperation,
     shared::{AuthGuard, Shared},
-    trace::{self, Spans, TraceContext},
+    trace::{self, SpanKind, Spans, TraceContext},
 };
 
 /// Where the broker stored a record.
@@ -52,6 +45,14 @@ pub type PendingDelivery = std::pin::Pin<Box<dyn Future<Output = Result<Delivere
 /// failure as an error.
 ///
 /// Generic over the [`Format`] it encodes with: Avro's [`Codec`] unless said otherwise.
+///
+/// # Producer in detail
+///
+/// The typed producer: `send(&event)` encodes with the [`Codec`], keys the record with
+/// [`Event::key`] (or its Avro key, [`Event::KEY_SCHEMA`]) and resolves to where the broker
+/// stored it. [`Producer::send_with`] adds headers; [`Producer::send_tombstone`] deletes a key
+/// from a compacted topic. Every record carries W3C trace context (`traceparent`, see
+/// [`TraceContext`](crate::TraceContext)): a new trace, or the one [`Producer::send_traced`] is given.
 pub struct Producer<F = Codec> {
     inner: Arc<FutureProducer<KafkaContext>>,
     context: KafkaContext,
@@ -216,7 +217,7 @@ impl<F: Format> Producer<F> {
     /// Sends `event` to its topic as the next span of `parent`'s trace (same trace id, a new
     /// span id, `parent` as parent span) and waits for the acknowledgement. `parent` is
     /// typically [`Received::trace`](crate::Received::trace) of the record this one follows
-    /// from, kept for as long as needed (see [`crate::trace`]).
+    /// from, kept for as long as needed (see [`TraceContext`](crate::TraceContext)).
     ///
     /// ```no_run
     /// # async fn run<E: avro_events::Event>(producer: avro_events::Producer, received: avro_events::Received<E>, next: E) -> avro_events::Result<()> {
@@ -324,7 +325,7 @@ impl<F: Format> Producer<F> {
         let pending = match self.enqueue_raw(topic, key, payload, Some(rd)).await {
             Ok(pending) => pending,
             Err(error) => {
-                otel.set_status(Status::error(error.to_string()));
+                otel.failed(&error);
                 return Err(error);
             }
         };
@@ -334,14 +335,8 @@ impl<F: Format> Producer<F> {
         Ok(Box::pin(async move {
             let delivered = pending.await;
             match &delivered {
-                Ok(d) => otel.set_attributes([
-                    opentelemetry::KeyValue::new(
-                        "messaging.destination.partition.id",
-                        d.partition.to_string(),
-                    ),
-                    opentelemetry::KeyValue::new("messaging.kafka.offset", d.offset),
-                ]),
-                Err(error) => otel.set_status(Status::error(error.to_string())),
+                Ok(d) => otel.delivered(d.partition, d.offset),
+                Err(error) => otel.failed(error),
             }
             otel.end();
             delivered

@@ -1,55 +1,16 @@
-//! Reading a topic whole, to rebuild a view of it: every partition from its beginning, then on
-//! as records arrive, telling when the records that were there at the start have all been read.
-//!
-//! A [`Replay`] is a [`Consumer`] with its partitions assigned by hand
-//! ([`Client::replay`](crate::Client::replay)): it takes no part in its group's rebalances and ignores the group's
-//! committed offsets, so every instance of a service reads everything. It is not a member of
-//! the group it names, and so it never commits: no automatic commit, no stored offsets
-//! ([`Consumer::ack`] does nothing), nothing at close; the group's committed offsets are the
-//! live consumers' alone. Nothing needs acknowledging: a replay starts from the beginning again
-//! next time.
-//!
-//! A replay never writes to a dead-letter topic either: a record that can never be decoded is
-//! passed over with a warning and counted ([`Consumer::undecodable_passed`]). Dead-lettering is
-//! the job of the topic's live consumer, once; a replay that dead-lettered would copy the same
-//! records again at every start of every replaying service. A record whose schema cannot be
-//! fetched or used is not undecodable: the replay waits for it, or fails, as any consumer
-//! ([`ConsumerOptions::schema_unavailable`]).
-//!
-//! ```no_run
-//! # async fn run<E: avro_events::Event>(client: avro_events::Client) -> avro_events::Result<()> {
-//! use std::time::Duration;
-//! use avro_events::Record;
-//!
-//! let mut replay = client.replay::<E>("my-view", Duration::from_secs(10)).await?;
-//! while let Some(record) = replay.recv_until_caught_up().await? {
-//!     if let Record::Event(received) = record {
-//!         // fold received.event into the view
-//! #       let _ = received;
-//!     }
-//! }
-//! // The view now holds everything the topic held when the replay started.
-//! # Ok(()) }
-//! ```
-//!
-//! [`Replay::is_caught_up`] learns about a record passed over as undecodable from
-//! the consumer's position, so it must be called now and then even when no record arrives:
-//! [`Replay::recv_until_caught_up`] does that; a loop that also follows the topic afterwards
-//! calls it on a timer in a `tokio::select!` ([`Replay::recv_record`] is cancel-safe).
-
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use rdkafka::{Offset, TopicPartitionList, consumer::Consumer as _, error::KafkaError};
 use tracing::info;
 
 use crate::{
-    Consumer, ConsumerOptions, Error, Event, Record, Result, consumer::Mode, error::KafkaOperation,
-    shared::Shared,
+    Codec, Consumer, ConsumerOptions, Error, Event, Format, Record, Result, consumer::Mode,
+    error::KafkaOperation, shared::Shared,
 };
 
 /// How often [`Replay::recv_until_caught_up`] checks, while no record comes, whether records
 /// passed over have brought the replay to its end.
-pub const CATCH_UP_CHECK: Duration = Duration::from_millis(200);
+const CATCH_UP_CHECK: Duration = Duration::from_millis(200);
 
 /// Where one partition stood when the replay started, and how far it has been read.
 #[derive(Debug, Clone, Copy)]
@@ -71,14 +32,55 @@ impl Progress {
 }
 
 /// A consumer reading every partition of `E`'s topic from the beginning ([`Client::replay`](crate::Client::replay)).
-pub struct Replay<E> {
-    consumer: Consumer<E>,
+///
+/// # Replay in detail
+///
+/// Reading a topic whole, to rebuild a view of it: every partition from its beginning, then on
+/// as records arrive, telling when the records that were there at the start have all been read.
+///
+/// A [`Replay`] is a [`Consumer`] with its partitions assigned by hand
+/// ([`Client::replay`](crate::Client::replay)): it takes no part in its group's rebalances and ignores the group's
+/// committed offsets, so every instance of a service reads everything. It is not a member of
+/// the group it names, and so it never commits: no automatic commit, no stored offsets
+/// ([`Consumer::ack`] does nothing), nothing at close; the group's committed offsets are the
+/// live consumers' alone. Nothing needs acknowledging: a replay starts from the beginning again
+/// next time.
+///
+/// A replay never writes to a dead-letter topic either: a record that can never be decoded is
+/// passed over with a warning and counted ([`Consumer::undecodable_passed`]). Dead-lettering is
+/// the job of the topic's live consumer, once; a replay that dead-lettered would copy the same
+/// records again at every start of every replaying service. A record whose schema cannot be
+/// fetched or used is not undecodable: the replay waits for it, or fails, as any consumer
+/// ([`ConsumerOptions::schema_unavailable`]).
+///
+/// ```no_run
+/// # async fn run<E: avro_events::Event>(client: avro_events::Client) -> avro_events::Result<()> {
+/// use std::time::Duration;
+/// use avro_events::Record;
+///
+/// let mut replay = client.replay::<E>("my-view", Duration::from_secs(10)).await?;
+/// while let Some(record) = replay.recv_until_caught_up().await? {
+///     if let Record::Event(received) = record {
+///         // fold received.event into the view
+/// #       let _ = received;
+///     }
+/// }
+/// // The view now holds everything the topic held when the replay started.
+/// # Ok(()) }
+/// ```
+///
+/// [`Replay::is_caught_up`] learns about a record passed over as undecodable from
+/// the consumer's position, so it must be called now and then even when no record arrives:
+/// [`Replay::recv_until_caught_up`] does that; a loop that also follows the topic afterwards
+/// calls it on a timer in a `tokio::select!` ([`Replay::recv_record`] is cancel-safe).
+pub struct Replay<E, F = Codec> {
+    consumer: Consumer<E, F>,
     topic: String,
     partitions: Vec<Progress>,
     caught_up: bool,
 }
 
-impl<E> std::fmt::Debug for Replay<E> {
+impl<E, F> std::fmt::Debug for Replay<E, F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Replay")
             .field("topic", &self.topic)
@@ -95,7 +97,7 @@ impl<E: Event> Replay<E> {
         options: ConsumerOptions,
         timeout: Duration,
     ) -> Result<Self> {
-        Self::create_since(shared, options, timeout, None).await
+        Self::create_with(shared, shared.codec.clone(), options, timeout, None).await
     }
 
     /// [`Replay::create`] starting each partition at its first record with a timestamp at or
@@ -108,7 +110,22 @@ impl<E: Event> Replay<E> {
         timeout: Duration,
         since_ms: Option<i64>,
     ) -> Result<Self> {
-        let consumer = Consumer::<E>::create(shared, options, &[], Mode::Replay).await?;
+        Self::create_with(shared, shared.codec.clone(), options, timeout, since_ms).await
+    }
+}
+
+impl<E: Event, F: Format> Replay<E, F> {
+    /// [`Replay::create_since`] decoding with `format`
+    /// ([`Client::replay_with_format`](crate::Client::replay_with_format)).
+    pub(crate) async fn create_with(
+        shared: &Shared,
+        format: Arc<F>,
+        options: ConsumerOptions,
+        timeout: Duration,
+        since_ms: Option<i64>,
+    ) -> Result<Self> {
+        let consumer =
+            Consumer::<E, F>::create_with(shared, format, options, &[], Mode::Replay).await?;
         let native = consumer.rdkafka_arc();
         let topic = E::TOPIC.to_owned();
         let fail = {
@@ -205,7 +222,7 @@ impl<E: Event> Replay<E> {
     }
 }
 
-impl<E: Event> Replay<E> {
+impl<E: Event, F: Format> Replay<E, F> {
     /// The next record (tombstones included), as [`Consumer::recv_record`]; cancel-safe.
     ///
     /// # Errors
@@ -226,7 +243,7 @@ impl<E: Event> Replay<E> {
     /// The next record, or `None` once every record that was in the topic when the replay
     /// started has been read (or passed over as undecodable): the loop that reads a topic
     /// whole before going on. While no record comes, [`Replay::is_caught_up`] is checked every
-    /// [`CATCH_UP_CHECK`]; cancel-safe.
+    /// 200 ms; cancel-safe.
     ///
     /// # Errors
     /// As [`Consumer::recv_record`].
@@ -277,7 +294,7 @@ impl<E: Event> Replay<E> {
     }
 
     /// The consumer underneath (counters such as [`Consumer::undecodable_passed`]).
-    pub fn consumer(&self) -> &Consumer<E> {
+    pub fn consumer(&self) -> &Consumer<E, F> {
         &self.consumer
     }
 }

@@ -1,76 +1,91 @@
-//! W3C trace context through Kafka: every record the library produces carries a `traceparent`
-//! header (and `tracestate` when there is one), so one order can be followed across services.
-//!
-//! - **Producing.** [`Producer::send`](crate::Producer::send) and its siblings start a new
-//!   trace for each record, unless OpenTelemetry's current context
-//!   ([`opentelemetry::Context::current`]) holds a span, which the record then continues.
-//!   [`Producer::send_traced`](crate::Producer::send_traced) and
-//!   [`Producer::enqueue_traced`](crate::Producer::enqueue_traced) continue a trace given
-//!   explicitly: the record gets the same trace id, a new span id, and the given span as its
-//!   parent. A `traceparent` the caller put in the record's own [`Headers`] is sent as it is.
-//! - **Consuming.** [`Received::trace`](crate::Received::trace) (and
-//!   [`Tombstone::trace`](crate::Tombstone::trace), [`Record::trace`](crate::Record::trace))
-//!   read the record's context back; the consumer's per-record `receive` span carries its
-//!   `trace_id` field (at DEBUG level).
-//! - **Pipelines** continue the input's trace on every output: same trace id, new span id,
-//!   the input's span as parent. The transform runs inside a `process` span (DEBUG) with the
-//!   input's `trace_id`, so what it logs carries the trace id.
-//! - **Later.** A service that produces long after it consumed (a button pressed on a page
-//!   showing a pick list) keeps the [`TraceContext`] (it is `Clone + Send + Sync`), or its
-//!   [`TraceContext::traceparent`] text and reads it back with
-//!   [`TraceContext::from_traceparent`], and sends with
-//!   [`Producer::send_traced`](crate::Producer::send_traced).
-//!
-//! The library depends on OpenTelemetry's API only, never on an SDK (that is the application's
-//! choice, in the version it wants): without a tracer provider it draws span ids itself (from
-//! the operating system's random source) and writes and reads `traceparent` as W3C trace
-//! context defines it. When an application installs a tracer provider
-//! ([`opentelemetry::global::set_tracer_provider`]) *before* creating its producers and
-//! consumers, the library records a `send` span (kind producer) per record produced, whose
-//! span id is the one in the record's `traceparent`, and a `process` span (kind consumer) per
-//! record a pipeline handles, so an exporter sees the whole trace.
-//!
-//! ```
-//! use avro_events::{Headers, trace::TraceContext};
-//!
-//! let received = TraceContext::from_traceparent(
-//!     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-//!     None,
-//! )
-//! .unwrap();
-//! let next = received.child();
-//! assert_eq!(next.trace_id(), received.trace_id());
-//! assert_ne!(next.span_id(), received.span_id());
-//! assert_eq!(next.parent_span_id(), Some(received.span_id()));
-//!
-//! let mut headers = Headers::new().with("source", "checkout");
-//! next.inject(&mut headers);
-//! assert_eq!(TraceContext::from_headers(&headers).unwrap().span_id(), next.span_id());
-//! assert_eq!(headers.get_str("source"), Some("checkout"));
-//! ```
-
-use std::{fmt, str::FromStr as _};
-
-use opentelemetry::{
-    Context,
-    trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState},
-};
+use std::fmt;
 
 use crate::Headers;
 
+mod ids;
+mod spans;
+mod w3c;
+
+pub use ids::{SpanId, TraceId};
+pub(crate) use spans::{SpanKind, Spans, start_span};
+
 /// The header carrying the W3C trace parent (`00-<trace id>-<span id>-<flags>`).
-pub const TRACEPARENT: &str = "traceparent";
+pub(crate) const TRACEPARENT: &str = "traceparent";
 /// The header carrying the W3C trace state (vendor entries), when there are any.
-pub const TRACESTATE: &str = "tracestate";
+pub(crate) const TRACESTATE: &str = "tracestate";
 
 /// The W3C trace context of one span: a trace id, a span id, flags and trace state, and
 /// (when this process made the span) the id of its parent.
 ///
 /// A record's context names the span that produced it; [`TraceContext::child`] is the next
 /// span of the same trace.
-#[derive(Clone, PartialEq)]
+///
+/// # Trace propagation
+///
+/// W3C trace context through Kafka: every record the library produces carries a `traceparent`
+/// header (and `tracestate` when there is one), so one order can be followed across services.
+///
+/// - **Producing.** [`Producer::send`](crate::Producer::send) and its siblings start a new
+///   trace for each record (with the `opentelemetry` feature: unless OpenTelemetry's current
+///   context holds a span, which the record then continues).
+///   [`Producer::send_traced`](crate::Producer::send_traced) and
+///   [`Producer::enqueue_traced`](crate::Producer::enqueue_traced) continue a trace given
+///   explicitly: the record gets the same trace id, a new span id, and the given span as its
+///   parent. A `traceparent` the caller put in the record's own [`Headers`] is sent as it is.
+/// - **Consuming.** [`Received::trace`](crate::Received::trace) (and
+///   [`Tombstone::trace`](crate::Tombstone::trace), [`Record::trace`](crate::Record::trace))
+///   read the record's context back; the consumer's per-record `receive` span carries its
+///   `trace_id` field (at DEBUG level).
+/// - **Pipelines** continue the input's trace on every output: same trace id, new span id,
+///   the input's span as parent. The transform runs inside a `process` span (DEBUG) with the
+///   input's `trace_id`, so what it logs carries the trace id.
+/// - **Later.** A service that produces long after it consumed (a button pressed on a page
+///   showing a pick list) keeps the [`TraceContext`] (it is `Clone + Send + Sync`), or its
+///   [`TraceContext::traceparent`] text and reads it back with
+///   [`TraceContext::from_traceparent`], and sends with
+///   [`Producer::send_traced`](crate::Producer::send_traced).
+///
+/// Trace propagation needs no OpenTelemetry crate: the library writes and reads `traceparent`
+/// and `tracestate` as W3C trace context defines them and draws span ids itself (from the
+/// operating system's random source). That is the default build: records carry and continue
+/// traces, pipelines continue each input's trace, and no span is recorded anywhere.
+///
+/// With the `opentelemetry` feature (off by default), the library also speaks OpenTelemetry's
+/// API crate (`opentelemetry`, never an SDK: that is the application's choice, in the version
+/// it wants). A record then continues OpenTelemetry's current span when there is one
+/// (`TraceContext::current`), and when the application installs a tracer provider
+/// (`opentelemetry::global::set_tracer_provider`) *before* creating its producers and
+/// consumers, the library records a `send` span (kind producer) per record produced, whose
+/// span id is the one in the record's `traceparent`, and a `process` span (kind consumer) per
+/// record a pipeline handles, so an exporter sees the whole trace. The application's
+/// `opentelemetry` must be the version this crate's feature uses (0.33), or the two do not
+/// share a global provider.
+///
+/// ```
+/// use avro_events::{Headers, TraceContext};
+///
+/// let received = TraceContext::from_traceparent(
+///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+///     None,
+/// )
+/// .unwrap();
+/// let next = received.child();
+/// assert_eq!(next.trace_id(), received.trace_id());
+/// assert_ne!(next.span_id(), received.span_id());
+/// assert_eq!(next.parent_span_id(), Some(received.span_id()));
+///
+/// let mut headers = Headers::new().with("source", "checkout");
+/// next.inject(&mut headers);
+/// assert_eq!(TraceContext::from_headers(&headers).unwrap().span_id(), next.span_id());
+/// assert_eq!(headers.get_str("source"), Some("checkout"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
 pub struct TraceContext {
-    span: SpanContext,
+    trace_id: TraceId,
+    span_id: SpanId,
+    sampled: bool,
+    /// Valid W3C `tracestate` text, or empty.
+    state: String,
     parent: Option<SpanId>,
 }
 
@@ -94,13 +109,10 @@ impl TraceContext {
     /// A new trace: a random trace id and span id, sampled, no parent.
     pub fn new_root() -> Self {
         Self {
-            span: SpanContext::new(
-                TraceId::from_bytes(ids::random()),
-                SpanId::from_bytes(ids::random()),
-                TraceFlags::SAMPLED,
-                false,
-                Default::default(),
-            ),
+            trace_id: TraceId::random(),
+            span_id: SpanId::random(),
+            sampled: true,
+            state: String::new(),
             parent: None,
         }
     }
@@ -109,14 +121,11 @@ impl TraceContext {
     /// span as parent.
     pub fn child(&self) -> Self {
         Self {
-            span: SpanContext::new(
-                self.span.trace_id(),
-                SpanId::from_bytes(ids::random()),
-                self.span.trace_flags(),
-                false,
-                self.span.trace_state().clone(),
-            ),
-            parent: Some(self.span.span_id()),
+            trace_id: self.trace_id,
+            span_id: SpanId::random(),
+            sampled: self.sampled,
+            state: self.state.clone(),
+            parent: Some(self.span_id),
         }
     }
 
@@ -130,38 +139,28 @@ impl TraceContext {
     /// headers or kept from a record; `None` when `traceparent` is not valid W3C trace
     /// context.
     pub fn from_traceparent(traceparent: &str, tracestate: Option<&str>) -> Option<Self> {
-        let (trace_id, span_id, flags) = w3c::parse_traceparent(traceparent)?;
+        let (trace_id, span_id, sampled) = w3c::parse_traceparent(traceparent)?;
         // A `tracestate` that is not valid is dropped, the `traceparent` kept (W3C).
         let state = tracestate
-            .and_then(|state| TraceState::from_str(state).ok())
+            .and_then(w3c::normalize_tracestate)
             .unwrap_or_default();
-        Self::from_span_context(SpanContext::new(trace_id, span_id, flags, true, state))
-    }
-
-    /// The context of an OpenTelemetry span (e.g. `span.span_context()` of a span of your
-    /// own); `None` when it is not valid.
-    pub fn from_span_context(span: SpanContext) -> Option<Self> {
-        span.is_valid().then_some(Self { span, parent: None })
-    }
-
-    /// The span active in OpenTelemetry's current context, if any (with an SDK tracer or
-    /// `tracing-opentelemetry` installed and a span entered).
-    pub fn current() -> Option<Self> {
-        Self::of(&Context::current())
-    }
-
-    fn of(cx: &Context) -> Option<Self> {
-        Self::from_span_context(cx.span().span_context().clone())
+        Some(Self {
+            trace_id,
+            span_id,
+            sampled,
+            state,
+            parent: None,
+        })
     }
 
     /// The trace id (32 lowercase hex digits when displayed).
     pub fn trace_id(&self) -> TraceId {
-        self.span.trace_id()
+        self.trace_id
     }
 
     /// This span's id (16 lowercase hex digits when displayed).
     pub fn span_id(&self) -> SpanId {
-        self.span.span_id()
+        self.span_id
     }
 
     /// The parent span's id, when this context was made here as a child
@@ -173,18 +172,7 @@ impl TraceContext {
 
     /// Whether the trace is sampled (the `01` flag).
     pub fn is_sampled(&self) -> bool {
-        self.span.is_sampled()
-    }
-
-    /// The OpenTelemetry span context.
-    pub fn span_context(&self) -> &SpanContext {
-        &self.span
-    }
-
-    /// An OpenTelemetry [`Context`] with this span as its remote parent, to start spans of
-    /// your own under it.
-    pub fn to_context(&self) -> Context {
-        Context::new().with_remote_span_context(self.span.clone())
+        self.sampled
     }
 
     /// The header fields: `traceparent`, and `tracestate` when the state is not empty.
@@ -199,28 +187,22 @@ impl TraceContext {
 
     /// The `traceparent` text (`00-<trace id>-<span id>-<flags>`).
     pub fn traceparent(&self) -> String {
-        w3c::traceparent(&self.span)
+        w3c::traceparent(self.trace_id, self.span_id, self.sampled)
     }
 
     /// The `tracestate` text, `None` when the state is empty.
     pub fn tracestate(&self) -> Option<String> {
-        let state = self.span.trace_state().header();
-        (!state.is_empty()).then_some(state)
+        (!self.state.is_empty()).then(|| self.state.clone())
     }
 
     /// Records a step of this trace that is not a record (showing a pick list, handling a
-    /// request): an OpenTelemetry span named `name`, a child of this span, started and ended
-    /// now through the global tracer provider (nothing is recorded without one). Returns the
-    /// step's context.
+    /// request) and returns the step's context, a child of this one. With the
+    /// `opentelemetry` feature, the step is an OpenTelemetry span named `name`, started and
+    /// ended now through the global tracer provider (nothing is recorded without one);
+    /// without it, nothing is recorded and `name` is unused.
     pub fn record_child(&self, name: &'static str) -> Self {
-        let (context, mut span) = start_span(
-            &Spans::new(),
-            name,
-            opentelemetry::trace::SpanKind::Internal,
-            "",
-            Some(self),
-        );
-        opentelemetry::trace::Span::end(&mut span);
+        let (context, span) = start_span(&Spans::new(), name, SpanKind::Internal, "", Some(self));
+        span.end();
         context
     }
 
@@ -231,152 +213,6 @@ impl TraceContext {
         for (key, value) in self.fields() {
             headers.push(key, Some(value.into_bytes()));
         }
-    }
-}
-
-/// W3C `traceparent` text, as OpenTelemetry's `TraceContextPropagator` writes and reads it.
-mod w3c {
-    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId};
-
-    /// Version 00 of the format.
-    const VERSION: &str = "00";
-
-    pub(super) fn traceparent(span: &SpanContext) -> String {
-        format!(
-            "{VERSION}-{}-{}-{:02x}",
-            span.trace_id(),
-            span.span_id(),
-            span.trace_flags() & TraceFlags::SAMPLED
-        )
-    }
-
-    /// The trace id, span id and flags of `text`; `None` when it is not a valid
-    /// `traceparent`: a version other than two lowercase hex digits (or `ff`), a version 00
-    /// with more than four fields, ids of the wrong length, not lowercase hex or all zero.
-    /// Versions above 00 are read as 00 (their extra fields ignored), as the standard asks.
-    pub(super) fn parse_traceparent(text: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
-        let mut parts = text.trim().split('-');
-        let version = parts.next()?;
-        let (trace_id, span_id, flags) = (parts.next()?, parts.next()?, parts.next()?);
-        if !hex_of_len(version, 2)
-            || version == "ff"
-            || (version == VERSION && parts.next().is_some())
-        {
-            return None;
-        }
-        if !hex_of_len(trace_id, 32) || !hex_of_len(span_id, 16) || !hex_of_len(flags, 2) {
-            return None;
-        }
-        let trace_id = TraceId::from_hex(trace_id).ok()?;
-        let span_id = SpanId::from_hex(span_id).ok()?;
-        let flags = u8::from_str_radix(flags, 16).ok()?;
-        if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
-            return None;
-        }
-        Some((
-            trace_id,
-            span_id,
-            TraceFlags::new(flags) & TraceFlags::SAMPLED,
-        ))
-    }
-
-    fn hex_of_len(text: &str, len: usize) -> bool {
-        text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    }
-}
-
-/// Random trace and span ids.
-mod ids {
-    use std::{
-        collections::hash_map::RandomState,
-        hash::{BuildHasher as _, Hasher as _},
-        sync::atomic::{AtomicU64, Ordering},
-    };
-
-    /// `N` random bytes, never all zero (an all-zero id is invalid): from the operating
-    /// system's source, or, should it fail, from std's randomly keyed SipHash over a counter.
-    pub(super) fn random<const N: usize>() -> [u8; N] {
-        let mut bytes = [0; N];
-        while bytes.iter().all(|b| *b == 0) {
-            if getrandom::fill(&mut bytes).is_err() {
-                fallback(&mut bytes);
-            }
-        }
-        bytes
-    }
-
-    fn fallback(bytes: &mut [u8]) {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        for chunk in bytes.chunks_mut(8) {
-            let mut hasher = RandomState::new().build_hasher();
-            hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-            chunk.copy_from_slice(&hasher.finish().to_le_bytes()[..chunk.len()]);
-        }
-    }
-}
-
-pub(crate) use spans::{Spans, start_span};
-
-mod spans {
-    use opentelemetry::{
-        KeyValue,
-        global::{BoxedSpan, BoxedTracer},
-        trace::{Span as _, SpanKind, Tracer as _},
-    };
-
-    use super::TraceContext;
-
-    /// The library's OpenTelemetry tracer, taken from the global provider when a client is
-    /// created (a no-op one unless the application installed a provider before).
-    pub(crate) struct Spans(BoxedTracer);
-
-    impl Spans {
-        pub(crate) fn new() -> Self {
-            Self(opentelemetry::global::tracer("avro-events"))
-        }
-    }
-
-    /// Starts a span of `kind` named `name` on `topic` (none: empty): a child of `parent`, else of
-    /// OpenTelemetry's current span, else a new trace. Returns its context (the one for the
-    /// record's headers) and the span, recorded only when a tracer provider is installed.
-    pub(crate) fn start_span(
-        spans: &Spans,
-        name: &'static str,
-        kind: SpanKind,
-        topic: &str,
-        parent: Option<&TraceContext>,
-    ) -> (TraceContext, BoxedSpan) {
-        let parent = match parent {
-            Some(parent) => Some(parent.clone()),
-            None => TraceContext::current(),
-        };
-        let parent_cx = parent
-            .as_ref()
-            .map_or_else(opentelemetry::Context::new, TraceContext::to_context);
-        let mut span = spans
-            .0
-            .span_builder(name)
-            .with_kind(kind)
-            .start_with_context(&spans.0, &parent_cx);
-        let made = span.span_context().clone();
-        let parent_id = parent.as_ref().map(TraceContext::span_id);
-        // A no-op tracer hands back the parent's context (or an invalid one): then the ids
-        // are drawn here.
-        let context = if made.is_valid() && Some(made.span_id()) != parent_id {
-            TraceContext {
-                span: made,
-                parent: parent_id,
-            }
-        } else {
-            parent.map_or_else(TraceContext::new_root, |p| p.child())
-        };
-        if span.is_recording() && !topic.is_empty() {
-            span.set_attributes([
-                KeyValue::new("messaging.system", "kafka"),
-                KeyValue::new("messaging.destination.name", topic.to_owned()),
-            ]);
-        }
-        (context, span)
     }
 }
 

@@ -51,10 +51,11 @@ use std::{hint::black_box, sync::Arc};
 use apache_avro::{
     Schema, reader::datum::GenericDatumReader, types::Value, writer::datum::GenericDatumWriter,
 };
+use avro_events::{Codec, CodecOptions, dynamic::DynamicSchema, registry::RegistryConfig};
 use criterion::{BatchSize, Criterion};
 use grocery_events::{
-    Codec, CodecOptions, DeliveryWindow, Event, Order, OrderLine, PickLine, PickList, StockStatus,
-    SubstitutionPreference, dynamic::DynamicSchema, registry::RegistryConfig,
+    DeliveryWindow, Event, Order, OrderLine, PickLine, PickList, StockStatus,
+    SubstitutionPreference,
 };
 use local_stack::registry::{RegistryHandle, SchemaRegistry};
 use tokio::runtime::Runtime;
@@ -209,7 +210,7 @@ fn value_decode<E: Event>(reader: &GenericDatumReader<'_>, payload: &[u8]) -> E 
 
 /// The generated encoder, behind the header.
 fn generated_encode<E>(
-    datum: grocery_events::binary::DatumCodec<E>,
+    datum: avro_events::binary::DatumCodec<E>,
     head: [u8; 5],
     event: &E,
 ) -> Vec<u8> {
@@ -342,7 +343,7 @@ fn resolution(c: &mut Criterion, env: &Env) {
     let old_v1_to_v2 = baseline::Plan::compile(&v1, &v2).unwrap();
     let fast_v1: serde_avro_fast::Schema = OrderV1::SCHEMA.parse().unwrap();
     let fast_v2: serde_avro_fast::Schema = Order::SCHEMA.parse().unwrap();
-    let limit = grocery_events::codec::DEFAULT_MAX_ALLOCATION_BYTES;
+    let limit = avro_events::CodecOptions::DEFAULT_MAX_ALLOCATION_BYTES;
     // v1 data read as v2: the new fields take their defaults (null).
     let v1_read_as_v2 = order();
 
@@ -359,11 +360,7 @@ fn resolution(c: &mut Criterion, env: &Env) {
             .unwrap();
         serde_avro_fast::from_datum_slice::<T>(&resolved, fast).unwrap()
     }
-    fn new<T: Event>(
-        plan: &grocery_events::dynamic::Resolution,
-        payload: &[u8],
-        limit: usize,
-    ) -> T {
+    fn new<T: Event>(plan: &avro_events::dynamic::Resolution, payload: &[u8], limit: usize) -> T {
         let resolved = plan.run(&payload[5..], limit).unwrap();
         (T::AVRO_DATUM.unwrap().decode)(&mut &resolved[..]).unwrap()
     }

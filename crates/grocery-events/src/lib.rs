@@ -3,14 +3,18 @@
 //! The types are in [`io::groceryevents`] ([`Order`], [`PickList`], [`OrderStatus`], …), their
 //! topics in [`topics`]; `build.rs` runs `avro-events-build` over `schemas/*.avsc` with the
 //! bindings declared in `schemas/events.toml`. The client itself (codec, Schema Registry, OAuth,
-//! producers, consumers, pipelines) is the generic [`avro_events`] crate, re-exported here whole.
+//! producers, consumers, pipelines) is the generic [`avro_events`] crate: what an application
+//! needs to produce and consume grocery events is re-exported here ([`Event`], [`Error`],
+//! [`Result`]; with the `kafka` feature [`Client`], [`Config`], [`Producer`], [`Consumer`],
+//! [`Pipeline`], [`Replay`] and the records they hand out). Everything else (the codec, the
+//! registry client, hooks, OAuth) is used from `avro_events` itself.
 //!
 //! # Example: the contracts
 //!
 //! ```
+//! use avro_events::SubjectNameStrategy;
 //! use grocery_events::{
-//!     DeliveryWindow, Event, Order, OrderLine, PickList, SubjectNameStrategy,
-//!     SubstitutionPreference, topics,
+//!     DeliveryWindow, Event, Order, OrderLine, PickList, SubstitutionPreference, topics,
 //! };
 //! use uuid::Uuid;
 //!
@@ -66,7 +70,12 @@
 //! # }
 //! ```
 
-pub use avro_events::*;
+#[cfg(feature = "kafka")]
+pub use avro_events::{
+    Client, Config, Consumer, ConsumerOptions, Delivered, Headers, Outputs, Pipeline,
+    PipelineOptions, Producer, Received, Record, RecordMeta, Replay, TraceContext,
+};
+pub use avro_events::{Error, Event, Result};
 
 /// The prefix of the environment variables that override `client.properties` keys in the
 /// grocery services and tools (`GROCERY_BOOTSTRAP_SERVERS` sets `bootstrap.servers`); pass it

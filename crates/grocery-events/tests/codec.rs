@@ -5,10 +5,10 @@ mod common;
 
 use std::sync::Arc;
 
+use avro_events::{Codec, CodecOptions, registry::RegistryConfig};
 use common::OrderV2;
 use grocery_events::{
-    Codec, CodecOptions, Error, Event, Order, OrderLine, PickLine, PickList,
-    PickListDeliveryWindow, StockStatus, registry::RegistryConfig,
+    Error, Event, Order, OrderLine, PickLine, PickList, PickListDeliveryWindow, StockStatus,
 };
 use local_stack::registry::SchemaRegistry;
 use serde::{Deserialize, Serialize};

@@ -23,12 +23,11 @@ use std::{
     },
 };
 
-use counting::peak_growth;
-use grocery_events::{
-    Codec, CodecOptions, Error,
-    dynamic::DynamicSchema,
-    registry::{RegistryClient, RegistryConfig},
+use avro_events::{
+    Codec, CodecOptions, dynamic::DynamicSchema, registry::RegistryClient, registry::RegistryConfig,
 };
+use counting::peak_growth;
+use grocery_events::Error;
 use local_stack::registry::{RegistryHandle, SchemaRegistry};
 use proptest::{prelude::*, test_runner::TestCaseError};
 use tokio::runtime::Runtime;

@@ -7,8 +7,9 @@
 
 mod common;
 
+use avro_events::{Codec, CodecOptions, registry::RegistryConfig};
 use common::OrderV2;
-use grocery_events::{Codec, CodecOptions, Order, OrderLine, registry::RegistryConfig};
+use grocery_events::{Order, OrderLine};
 use local_stack::registry::SchemaRegistry;
 use uuid::Uuid;
 

@@ -5,12 +5,14 @@
 
 mod counting;
 
-use counting::peak_growth_async;
-use grocery_events::{
-    Codec, CodecOptions, Error, Order,
-    codec::DEFAULT_MAX_ALLOCATION_BYTES,
+use avro_events::{
+    Codec, CodecOptions,
     registry::{RegistryClient, RegistryConfig},
 };
+use counting::peak_growth_async;
+
+const DEFAULT_MAX_ALLOCATION_BYTES: usize = CodecOptions::DEFAULT_MAX_ALLOCATION_BYTES;
+use grocery_events::{Error, Order};
 use local_stack::registry::SchemaRegistry;
 
 fn zigzag_varint(n: i64) -> Vec<u8> {

@@ -5,9 +5,10 @@
 use std::sync::LazyLock;
 
 use apache_avro::{reader::datum::GenericDatumReader, writer::datum::GenericDatumWriter};
+use avro_events::{Codec, CodecOptions, registry::RegistryConfig};
 use grocery_events::{
-    Codec, CodecOptions, DeliveryWindow, Error, Event, Order, OrderLine, OrderState, OrderStatus,
-    PickLine, PickList, StatusLine, StockStatus, SubstitutionPreference, registry::RegistryConfig,
+    DeliveryWindow, Error, Event, Order, OrderLine, OrderState, OrderStatus, PickLine, PickList,
+    StatusLine, StockStatus, SubstitutionPreference,
 };
 use local_stack::registry::{RegistryHandle, SchemaRegistry};
 use proptest::prelude::*;

@@ -8,10 +8,11 @@
 
 use std::path::{Path, PathBuf};
 
-use grocery_events::registry::{RegistryClient, RegistryConfig};
+use avro_events::{Codec, CodecOptions};
+use avro_events::{registry::RegistryClient, registry::RegistryConfig};
 use grocery_events::{
-    Codec, CodecOptions, DeliveryWindow, Event, Order, OrderLine, PickLine, PickList,
-    PickListDeliveryWindow, StockStatus, SubstitutionPreference,
+    DeliveryWindow, Event, Order, OrderLine, PickLine, PickList, PickListDeliveryWindow,
+    StockStatus, SubstitutionPreference,
 };
 use local_stack::python::{interop_venv, workspace_dir};
 use local_stack::registry::{RegistryHandle, SchemaRegistry};

@@ -11,21 +11,20 @@ use grocery_events::{
     Client, Config, ConsumerOptions, Event as _, Order, OrderState, OrderStatus, Outputs, PickList,
     PipelineOptions,
 };
-use local_stack::Stack;
 use uuid::Uuid;
 
 fn order(n: u32) -> Order {
-    local_stack::sample::milk_order(Uuid::from_u128(u128::from(n) + 1000), Uuid::from_u128(1), 2)
+    grocery_stack::sample::milk_order(Uuid::from_u128(u128::from(n) + 1000), Uuid::from_u128(1), 2)
 }
 
 fn pick_list(order: &Order) -> PickList {
-    local_stack::sample::pick_list_for(order)
+    grocery_stack::sample::pick_list_for(order)
 }
 
 async fn run_pipeline(
     config: Config,
     count: u32,
-) -> (Arc<grocery_events::PipelineStats>, BTreeSet<Uuid>) {
+) -> (Arc<avro_events::PipelineStats>, BTreeSet<Uuid>) {
     // One client: its producers leave `transactional.id` to the pipeline.
     let client = Client::from_config(config).unwrap();
     let producer = client.producer().await.unwrap();
@@ -90,7 +89,7 @@ fn order_of(pick_list: &PickList) -> Order {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_order_becomes_one_pick_list_with_acks_in_order() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
     let (stats, seen) = run_pipeline(config, 200).await;
     assert_eq!(seen.len(), 200);
@@ -105,7 +104,7 @@ async fn each_order_becomes_one_pick_list_with_acks_in_order() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_a_transactional_id_outputs_are_committed_in_transactions() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let config = Config::from_properties_str(&stack.client_properties())
         .unwrap()
         .set(
@@ -140,7 +139,7 @@ fn status(order: &Order, state: OrderState) -> OrderStatus {
 
 /// Runs a pipeline writing, for order n, its pick list and one status (two for even n): events
 /// of two types per input, read back from both topics.
-async fn run_two_types(config: Config, count: u32) -> Arc<grocery_events::PipelineStats> {
+async fn run_two_types(config: Config, count: u32) -> Arc<avro_events::PipelineStats> {
     let client = Client::from_config(config).unwrap();
     let producer = client.producer().await.unwrap();
     for n in 0..count {
@@ -224,7 +223,7 @@ async fn run_two_types(config: Config, count: u32) -> Arc<grocery_events::Pipeli
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_order_becomes_events_of_two_types_acked_together() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
     let stats = run_two_types(config, 100).await;
     assert_eq!(stats.transactions.load(Ordering::Relaxed), 0);
@@ -232,7 +231,7 @@ async fn an_order_becomes_events_of_two_types_acked_together() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_of_two_types_are_committed_in_the_same_transactions() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let config = Config::from_properties_str(&stack.client_properties())
         .unwrap()
         .set(

@@ -15,9 +15,8 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use grocery_events::{
-    Client, Config, Consumer, ConsumerOptions, Order, OrderLine, context::KafkaContext,
-};
+use avro_events::KafkaContext;
+use grocery_events::{Client, Config, Consumer, ConsumerOptions, Order, OrderLine};
 use rdkafka::{
     config::FromClientConfigAndContext,
     producer::{FutureProducer, FutureRecord, Producer as _},

@@ -2,7 +2,7 @@
 //! know nothing of groceries).
 
 use apache_avro::Schema;
-use grocery_events::compat::{CompatibilityLevel, check};
+use avro_events::{compat::CompatibilityLevel, compat::check};
 
 #[test]
 fn project_schemas_are_compatible_with_themselves() {

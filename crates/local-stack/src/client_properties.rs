@@ -1,5 +1,5 @@
 //! `client.properties` texts in Confluent's property names, so Confluent's own clients (and this
-//! library's [`Config`](grocery_events::Config)) use them unchanged.
+//! library's [`Config`](avro_events::Config)) use them unchanged.
 
 use std::fmt::Write as _;
 

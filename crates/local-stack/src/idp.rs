@@ -54,7 +54,7 @@ pub struct IdpOptions {
 impl Default for IdpOptions {
     fn default() -> Self {
         Self {
-            audience: "grocery-kafka".into(),
+            audience: "local-stack-kafka".into(),
             token_lifetime: Duration::from_secs(300),
             clients: Vec::new(),
         }

@@ -5,7 +5,8 @@
 //! ahead ([`next_schema_id`]): a record framed with it ([`late_record`]) names no schema until
 //! the schema of [`with_late_note`] is registered, and then decodes.
 
-use grocery_events::{Error, registry::RegistryClient};
+use avro_events::Error;
+use avro_events::registry::RegistryClient;
 
 /// `schema` (a record schema's JSON) with one more field at its end, `late_note`, a nullable
 /// string null by default: a schema the registry does not have yet, whose records the

@@ -1,10 +1,6 @@
 //! The stack's real-broker variant: a [`KafkaBroker`] (or a [`KafkaCluster`] of several) with
-//! the application's topics, the test identity provider, one identity per service and
-//! least-privilege ACLs.
-
-use std::time::Duration;
-
-use grocery_events::topics;
+//! the application's topics, the test identity provider, the application's identities and the
+//! ACLs it gives them (all from [`StackOptions`]), and [`ADMIN`].
 
 use crate::{
     broker::{
@@ -13,7 +9,7 @@ use crate::{
     },
     client_properties::{ClientAuth, client_properties},
     idp::{IdentityProvider, IdpOptions},
-    stack::StackError,
+    stack::{StackError, StackOptions},
 };
 
 /// How clients of a real-broker stack authenticate.
@@ -44,122 +40,22 @@ impl std::str::FromStr for KafkaAuth {
     }
 }
 
-/// The identity order-producer uses: may write orders.
-pub const ORDER_PRODUCER: &str = "order-producer";
-/// The identity fulfillment-service uses: reads orders, writes pick lists and the orders' DLQ.
-pub const FULFILLMENT: &str = "fulfillment-service";
-/// The identity picklist-consumer uses: reads pick lists.
-pub const PICKLIST_CONSUMER: &str = "picklist-consumer";
-/// An identity allowed everything (tools, tests, the demo).
-pub const ADMIN: &str = "grocery-admin";
-/// Every identity a real-broker stack registers.
-pub const IDENTITIES: [&str; 4] = [ORDER_PRODUCER, FULFILLMENT, PICKLIST_CONSUMER, ADMIN];
+/// The stack's own identity, allowed everything (tools, tests, the demo); the application's
+/// identities come from [`StackOptions::identities`](crate::StackOptions::identities).
+pub const ADMIN: &str = "admin";
 
 /// The OAuth scope clients request.
 const SCOPE: &str = "kafka";
 
-/// The least-privilege ACLs of the application's identities.
-pub fn service_acls() -> Vec<AclRule> {
-    let user = |name: &str| format!("User:{name}");
-    let dlq = |topic: &str| topics::dead_letter(topic);
-    let mut rules = Vec::new();
-    let mut topic = |who: &str, name: &str, ops: &[Op]| {
-        for op in ops {
-            rules.push(AclRule::allow(user(who), Res::Topic, name, *op));
-        }
-    };
-    // The Order API writes orders (in transactions of its transactional id `order-api-*`),
-    // reads them back on start for its idempotency keys, and rebuilds its order-history view
-    // from the status changes, as a replay: a status record it cannot read is passed over and
-    // counted, never dead-lettered (no write on the status dead-letter topic, as in
-    // terraform/access.tf).
-    topic(
-        ORDER_PRODUCER,
-        topics::ORDERS,
-        &[Op::Write, Op::Read, Op::Describe],
-    );
-    topic(
-        ORDER_PRODUCER,
-        topics::ORDER_STATUS,
-        &[Op::Read, Op::Describe],
-    );
-    // Fulfillment writes RECEIVED and PICKLIST_CREATED, store staff (picklist-consumer) the
-    // picking states.
-    topic(
-        FULFILLMENT,
-        topics::ORDER_STATUS,
-        &[Op::Write, Op::Describe],
-    );
-    // Store staff's steps, read back with the pick lists on start (the page's lists not yet
-    // ready) as a replay: status records it cannot read are passed over, never dead-lettered.
-    topic(
-        PICKLIST_CONSUMER,
-        topics::ORDER_STATUS,
-        &[Op::Write, Op::Read, Op::Describe],
-    );
-    topic(FULFILLMENT, topics::ORDERS, &[Op::Read, Op::Describe]);
-    topic(FULFILLMENT, topics::PICKLISTS, &[Op::Write, Op::Describe]);
-    topic(
-        FULFILLMENT,
-        &dlq(topics::ORDERS),
-        &[Op::Write, Op::Describe],
-    );
-    topic(
-        PICKLIST_CONSUMER,
-        topics::PICKLISTS,
-        &[Op::Read, Op::Describe],
-    );
-    topic(
-        PICKLIST_CONSUMER,
-        &dlq(topics::PICKLISTS),
-        &[Op::Write, Op::Describe],
-    );
-    let prefixed = |who: &str, resource: Res, prefix: &str, op: Op| {
-        AclRule::allow(user(who), resource, prefix, op).prefixed()
-    };
-    rules.push(prefixed(FULFILLMENT, Res::Group, "fulfillment", Op::Read));
-    rules.push(prefixed(
-        FULFILLMENT,
-        Res::Group,
-        "fulfillment",
-        Op::Describe,
-    ));
-    for op in [Op::Write, Op::Describe] {
-        rules.push(prefixed(
-            FULFILLMENT,
-            Res::TransactionalId,
-            "fulfillment",
-            op,
-        ));
-    }
-    rules.push(prefixed(
-        PICKLIST_CONSUMER,
-        Res::Group,
-        "picklist",
-        Op::Read,
-    ));
-    rules.push(prefixed(
-        PICKLIST_CONSUMER,
-        Res::Group,
-        "picklist",
-        Op::Describe,
-    ));
-    for op in [Op::Read, Op::Describe] {
-        rules.push(prefixed(ORDER_PRODUCER, Res::Group, "order-api", op));
-    }
-    for op in [Op::Write, Op::Describe] {
-        rules.push(prefixed(
-            ORDER_PRODUCER,
-            Res::TransactionalId,
-            "order-api-",
-            op,
-        ));
-    }
-    for resource in [Res::Topic, Res::Group, Res::TransactionalId] {
-        rules.push(AclRule::allow(user(ADMIN), resource, "*", Op::All));
-    }
+/// The ACLs that let [`ADMIN`] do everything.
+fn admin_acls() -> Vec<AclRule> {
+    let admin = format!("User:{ADMIN}");
+    let mut rules: Vec<AclRule> = [Res::Topic, Res::Group, Res::TransactionalId]
+        .into_iter()
+        .map(|resource| AclRule::allow(admin.clone(), resource, "*", Op::All))
+        .collect();
     rules.push(AclRule::allow(
-        user(ADMIN),
+        admin,
         Res::Cluster,
         "kafka-cluster",
         Op::All,
@@ -239,7 +135,10 @@ impl std::fmt::Debug for RealKafka {
             .field("broker", &self.broker)
             .field("idp", &self.idp)
             .field("auth", &self.auth)
-            .field("identities", &IDENTITIES)
+            .field(
+                "identities",
+                &self.secrets.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -249,12 +148,13 @@ impl RealKafka {
     /// [`KafkaCluster`] for more.
     pub(crate) async fn start(
         auth: KafkaAuth,
-        max_reauth: Duration,
+        stack: &StackOptions,
         brokers: u16,
     ) -> Result<Self, StackError> {
-        let secrets: Vec<(String, String)> = IDENTITIES
-            .iter()
-            .map(|id| ((*id).to_owned(), uuid::Uuid::new_v4().simple().to_string()))
+        let max_reauth = stack.max_reauth;
+        let secrets: Vec<(String, String)> = std::iter::once(ADMIN)
+            .chain(stack.identities.iter().map(String::as_str))
+            .map(|id| (id.to_owned(), uuid::Uuid::new_v4().simple().to_string()))
             .collect();
         let idp = IdentityProvider::start(IdpOptions {
             clients: secrets.clone(),
@@ -279,10 +179,12 @@ impl RealKafka {
             };
             RealBrokers::Cluster(KafkaCluster::start(options, brokers).await?)
         };
-        for topic in topics::ALL {
-            broker.create_topic(topic, topics::PARTITIONS).await?;
+        for (topic, partitions) in &stack.topics {
+            broker.create_topic(topic, *partitions).await?;
         }
-        broker.allow(service_acls()).await?;
+        let mut acls = admin_acls();
+        acls.extend(stack.acls.iter().cloned());
+        broker.allow(acls).await?;
         Ok(Self {
             broker,
             idp,

@@ -1,7 +1,7 @@
 //! The whole local stack in one call: a Kafka broker with the application's topics and the
 //! Schema Registry, on ephemeral ports of 127.0.0.1. The broker is librdkafka's mock cluster by
 //! default, or a real Apache Kafka broker ([`BrokerKind::Kafka`]) with the test identity
-//! provider, one identity per service and least-privilege ACLs: a single node, or with
+//! provider, the application's identities and ACLs ([`StackOptions`]): a single node, or with
 //! [`StackOptions::brokers`] above 1 a [`KafkaCluster`] (one KRaft controller, that many
 //! brokers, replication factor 3 and `min.insync.replicas=2` as on Confluent Cloud).
 //!
@@ -17,11 +17,10 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use grocery_events::topics;
 use tracing::info;
 
 use crate::{
-    broker::{BrokerError, KafkaBroker, KafkaCluster},
+    broker::{AclRule, BrokerError, KafkaBroker, KafkaCluster},
     idp::IdentityProvider,
     kafka::{MockKafka, MockKafkaError},
     real_broker::{ADMIN, KafkaAuth, RealBrokers, RealKafka},
@@ -70,8 +69,15 @@ pub struct StackOptions {
     pub registry_addr: SocketAddr,
     /// File the registry persists its schemas to, if any.
     pub registry_file: Option<PathBuf>,
-    /// Create the application's topics ([`topics::ALL`]) with [`topics::PARTITIONS`] partitions.
-    pub create_topics: bool,
+    /// The application's topics, created at start with their partition counts (none by
+    /// default; tests make their own with [`Stack::unique_topic`]).
+    pub topics: Vec<(String, i32)>,
+    /// Real broker only: the application's identities (service accounts), each given a
+    /// secret, client credentials at the identity provider and a SASL PLAIN user, besides
+    /// [`ADMIN`], which is always there and allowed everything.
+    pub identities: Vec<String>,
+    /// Real broker only: the ACLs of [`StackOptions::identities`].
+    pub acls: Vec<AclRule>,
     /// Which broker to run.
     pub broker: BrokerKind,
     /// Real broker only: `connections.max.reauth.ms`, how often SASL connections re-authenticate.
@@ -84,7 +90,9 @@ impl Default for StackOptions {
             brokers: 1,
             registry_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             registry_file: None,
-            create_topics: true,
+            topics: Vec::new(),
+            identities: Vec::new(),
+            acls: Vec::new(),
             broker: BrokerKind::Mock,
             max_reauth: Duration::from_secs(10),
         }
@@ -122,20 +130,14 @@ impl Stack {
         let broker = match options.broker {
             BrokerKind::Mock => {
                 let kafka = MockKafka::start(options.brokers)?;
-                if options.create_topics {
-                    for topic in topics::ALL {
-                        kafka.create_topic(topic, topics::PARTITIONS)?;
-                    }
+                for (topic, partitions) in &options.topics {
+                    kafka.create_topic(topic, *partitions)?;
                 }
                 Broker::Mock(kafka)
             }
-            // The application's topics are always created: the real broker does not
-            // auto-create topics.
             BrokerKind::Kafka { auth } => {
                 let brokers = u16::try_from(options.brokers.max(1)).unwrap_or(u16::MAX);
-                Broker::Real(Box::new(
-                    RealKafka::start(auth, options.max_reauth, brokers).await?,
-                ))
+                Broker::Real(Box::new(RealKafka::start(auth, &options, brokers).await?))
             }
         };
         let bootstrap_servers = match &broker {
@@ -213,7 +215,7 @@ impl Stack {
         }
     }
 
-    /// The client properties of one identity ([`crate::real_broker::IDENTITIES`]) on a
+    /// The client properties of one identity ([`StackOptions::identities`] or [`ADMIN`]) on a
     /// real-broker stack, authenticating as the stack's [`KafkaAuth`] mode says; `None` on the
     /// mock stack or for an unknown identity.
     pub fn client_properties_for(&self, identity: &str) -> Option<String> {
@@ -247,14 +249,14 @@ impl Stack {
         )
     }
 
-    /// A [`Client`](grocery_events::Client) for [`Stack::client_properties`], built as an
+    /// A [`Client`](avro_events::Client) for [`Stack::client_properties`], built as an
     /// application builds one.
     ///
     /// # Errors
-    /// As [`Config::from_properties_str`](grocery_events::Config::from_properties_str) and
-    /// [`Client::from_config`](grocery_events::Client::from_config).
-    pub fn client(&self) -> grocery_events::Result<grocery_events::Client> {
-        grocery_events::Client::from_config(grocery_events::Config::from_properties_str(
+    /// As [`Config::from_properties_str`](avro_events::Config::from_properties_str) and
+    /// [`Client::from_config`](avro_events::Client::from_config).
+    pub fn client(&self) -> avro_events::Result<avro_events::Client> {
+        avro_events::Client::from_config(avro_events::Config::from_properties_str(
             &self.client_properties(),
         )?)
     }

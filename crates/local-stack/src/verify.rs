@@ -13,7 +13,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use grocery_events::{Codec, Event};
+use avro_events::Codec;
+use avro_events::Event;
 use rdkafka::{
     ClientConfig, Message as _, Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer as _},

@@ -11,10 +11,8 @@ use std::{
 };
 
 use grocery_events::{Client, Config, Consumer, ConsumerOptions, Order, PickList, topics};
-use local_stack::{
-    BrokerKind, KafkaAuth, Stack, StackOptions,
-    real_broker::{ADMIN, FULFILLMENT, ORDER_PRODUCER},
-};
+use grocery_stack::{ADMIN, FULFILLMENT, ORDER_PRODUCER};
+use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions};
 use rdkafka::{
     ClientConfig, ClientContext,
     client::OAuthToken,
@@ -27,7 +25,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 async fn real_stack(auth: KafkaAuth) -> Stack {
     Stack::start_with(StackOptions {
         broker: BrokerKind::Kafka { auth },
-        ..StackOptions::default()
+        ..grocery_stack::options()
     })
     .await
     .unwrap()
@@ -38,11 +36,11 @@ fn config(stack: &Stack, identity: &str) -> Config {
 }
 
 fn order(run: Uuid, n: u32) -> Order {
-    local_stack::sample::milk_order(Uuid::new_v5(&run, &n.to_be_bytes()), run, 2)
+    grocery_stack::sample::milk_order(Uuid::new_v5(&run, &n.to_be_bytes()), run, 2)
 }
 
 fn pick_list(order: &Order) -> PickList {
-    local_stack::sample::pick_list_for(order)
+    grocery_stack::sample::pick_list_for(order)
 }
 
 /// Receives until `order_id` arrives (acking everything), within a minute.
@@ -129,12 +127,16 @@ async fn oauth_clients_authenticate_reauthenticate_and_are_refused_what_acls_den
         message.contains(topics::PICKLISTS) && message.contains("authorization"),
         "{message}"
     );
+    // The authorizer's log line may be written after the client has its error: wait for it.
+    let denied = format!(
+        "User:{ORDER_PRODUCER} is Denied operation = DESCRIBE from host = 127.0.0.1 \
+         on resource = Topic:LITERAL:{}",
+        topics::PICKLISTS
+    );
     assert!(
-        broker.log_count(&format!(
-            "User:{ORDER_PRODUCER} is Denied operation = DESCRIBE from host = 127.0.0.1 \
-             on resource = Topic:LITERAL:{}",
-            topics::PICKLISTS
-        )) >= 1,
+        broker
+            .wait_for_log(&denied, 1, Duration::from_secs(30))
+            .await,
         "{}",
         broker.log_tail(20)
     );

@@ -13,8 +13,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use avro_events::Codec;
 use grocery_events::{
-    Client, Codec, Config, Event, Order, OrderState, OrderStatus, Outputs, PickList, Pipeline,
+    Client, Config, Event, Order, OrderState, OrderStatus, Outputs, PickList, Pipeline,
     PipelineOptions, topics,
 };
 use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions, verify::committed_counts};
@@ -30,11 +31,11 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const ORDERS: u32 = 3_000;
 
 fn order(run: Uuid, n: u32) -> Order {
-    local_stack::sample::milk_order(Uuid::new_v5(&run, &n.to_be_bytes()), run, 1)
+    grocery_stack::sample::milk_order(Uuid::new_v5(&run, &n.to_be_bytes()), run, 1)
 }
 
 fn pick_list(order: &Order) -> PickList {
-    local_stack::sample::pick_list_for(order)
+    grocery_stack::sample::pick_list_for(order)
 }
 
 /// A pipeline instance running on its own task until stopped.
@@ -129,7 +130,7 @@ async fn scale_run(transactional: bool) {
         broker: BrokerKind::Kafka {
             auth: KafkaAuth::None,
         },
-        ..StackOptions::default()
+        ..grocery_stack::options()
     })
     .await
     .unwrap();
@@ -312,7 +313,7 @@ async fn an_aborted_transaction_hides_the_outputs_of_every_type() {
         broker: BrokerKind::Kafka {
             auth: KafkaAuth::None,
         },
-        ..StackOptions::default()
+        ..grocery_stack::options()
     })
     .await
     .unwrap();

@@ -34,7 +34,7 @@ const FIRST: u32 = 30;
 const BATCH: usize = 40;
 
 fn order(run: Uuid, n: u32) -> Order {
-    local_stack::sample::milk_order(Uuid::new_v5(&run, &n.to_be_bytes()), run, 1)
+    grocery_stack::sample::milk_order(Uuid::new_v5(&run, &n.to_be_bytes()), run, 1)
 }
 
 /// A pipeline writing one pick list per order, running on its own task until stopped.
@@ -55,7 +55,7 @@ impl Member {
             async move {
                 pipeline
                     .run(
-                        |received| vec![local_stack::sample::pick_list_for(&received.event)],
+                        |received| vec![grocery_stack::sample::pick_list_for(&received.event)],
                         async {
                             let _ = stopped.await;
                         },
@@ -101,7 +101,7 @@ async fn a_partition_given_back_within_a_batch_is_not_rewound_past_the_other_mem
         broker: BrokerKind::Kafka {
             auth: KafkaAuth::None,
         },
-        ..StackOptions::default()
+        ..grocery_stack::options()
     })
     .await
     .unwrap();

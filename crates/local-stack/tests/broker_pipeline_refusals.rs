@@ -46,13 +46,13 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const PICKLIST_SUBJECT: &str = "grocery.picklist.v1-value";
 
 fn order(run: Uuid, n: u32) -> Order {
-    local_stack::sample::milk_order(Uuid::new_v5(&run, &n.to_be_bytes()), run, 1)
+    grocery_stack::sample::milk_order(Uuid::new_v5(&run, &n.to_be_bytes()), run, 1)
 }
 
 async fn real_stack(auth: KafkaAuth) -> Stack {
     Stack::start_with(StackOptions {
         broker: BrokerKind::Kafka { auth },
-        ..StackOptions::default()
+        ..grocery_stack::options()
     })
     .await
     .unwrap()
@@ -68,7 +68,7 @@ struct Running<In: Event> {
 impl<In: Event> Running<In> {
     async fn start<O, F>(client: &Client, options: PipelineOptions, transform: F) -> Self
     where
-        O: grocery_events::IntoOutputs + 'static,
+        O: avro_events::IntoOutputs + 'static,
         F: FnMut(&grocery_events::Received<In>) -> O + Send + 'static,
     {
         let pipeline = Arc::new(client.pipeline::<In>(options).await.unwrap());
@@ -179,7 +179,7 @@ async fn late_subject(transactional: bool) {
     let mut options = PipelineOptions::new(format!("fulfillment-late-{run}"));
     options.consumer.initial_backoff = Duration::from_millis(100);
     let running = Running::<Order>::start(&client, options, |received| {
-        vec![local_stack::sample::pick_list_for(&received.event)]
+        vec![grocery_stack::sample::pick_list_for(&received.event)]
     })
     .await;
 
@@ -517,7 +517,7 @@ impl Output {
     fn of(self, order: &Order) -> Outputs {
         let mut outputs = Outputs::new();
         match self {
-            Self::PickList => outputs.push(local_stack::sample::pick_list_for(order)),
+            Self::PickList => outputs.push(grocery_stack::sample::pick_list_for(order)),
             Self::Bulky => outputs.push(Bulky {
                 order_id: order.order_id,
                 filler: "x".repeat(4096),
@@ -560,7 +560,7 @@ async fn refused_outputs_lose_nothing_in_transactions() {
     {
         result.unwrap();
     }
-    let fulfillment = local_stack::real_broker::FULFILLMENT;
+    let fulfillment = grocery_stack::FULFILLMENT;
     let user = format!("User:{fulfillment}");
     broker
         .allow(

@@ -37,7 +37,7 @@ const COMMITTED: u32 = 12;
 const LATER: u32 = 6;
 
 fn order(run: Uuid, n: u32) -> Order {
-    local_stack::sample::milk_order(Uuid::new_v5(&run, &n.to_be_bytes()), run, 1)
+    grocery_stack::sample::milk_order(Uuid::new_v5(&run, &n.to_be_bytes()), run, 1)
 }
 
 /// The offsets `group` has committed on the orders topic, as a client not in the group reads
@@ -160,7 +160,7 @@ async fn a_replay_under_a_live_group_id_moves_no_offset_and_dead_letters_nothing
         broker: BrokerKind::Kafka {
             auth: KafkaAuth::None,
         },
-        ..StackOptions::default()
+        ..grocery_stack::options()
     })
     .await
     .unwrap();

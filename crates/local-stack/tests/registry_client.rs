@@ -1,10 +1,10 @@
 //! The core's one Schema Registry client against the local registry: every admin call, the
 //! typed errors, `normalize` and the compatibility levels.
 
-use grocery_events::{
-    Error,
-    compat::CompatibilityLevel,
-    registry::{RegistryClient, RegistryConfig, TestAgainst},
+use avro_events::Error;
+use avro_events::{
+    compat::CompatibilityLevel, registry::RegistryClient, registry::RegistryConfig,
+    registry::TestAgainst,
 };
 use local_stack::registry::SchemaRegistry;
 

@@ -10,7 +10,6 @@ use std::{
 
 use grocery_events::{Client, Config, ConsumerOptions, OrderState, OrderStatus, PickList};
 use grocery_store::{Catalog, OrderSimulator};
-use local_stack::Stack;
 use test_support::{Output, Process, metric, write_config};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fulfillment-service");
@@ -18,7 +17,7 @@ const WAIT: Duration = Duration::from_secs(60);
 const ORDERS: usize = 12;
 
 async fn one_pick_list_per_order(extra_properties: &str) {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let properties = format!("{}{extra_properties}", stack.client_properties());
     let dir = tempfile::tempdir().unwrap();
     let config_file = write_config(dir.path(), &properties).unwrap();

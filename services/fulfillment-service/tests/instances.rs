@@ -4,7 +4,6 @@ use std::{collections::BTreeSet, process::Command, time::Duration};
 
 use grocery_events::{Client, Config, ConsumerOptions, PickList};
 use grocery_store::{Catalog, OrderSimulator};
-use local_stack::Stack;
 use test_support::{Output, Process, write_config};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fulfillment-service");
@@ -17,7 +16,7 @@ fn consumed(text: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_in_one_group_share_the_orders() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config_file = write_config(dir.path(), &stack.client_properties()).unwrap();
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();

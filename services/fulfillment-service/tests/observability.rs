@@ -5,7 +5,6 @@
 use std::{process::Command, time::Duration};
 
 use grocery_events::{Event as _, Order};
-use local_stack::Stack;
 use test_support::{Output, Process, metric, write_config};
 use uuid::Uuid;
 
@@ -15,14 +14,14 @@ const ORDERS: u128 = 6;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lag_and_client_metrics_come_from_librdkafka_statistics() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let client = stack.client().unwrap();
     let producer = client.producer().await.unwrap();
     for n in 0..ORDERS {
         let order =
-            local_stack::sample::milk_order(Uuid::from_u128(n + 900), Uuid::from_u128(1), 1);
+            grocery_stack::sample::milk_order(Uuid::from_u128(n + 900), Uuid::from_u128(1), 1);
         producer.send(&order).await.unwrap();
     }
     let mut command = Command::new(BIN);
@@ -88,7 +87,7 @@ async fn lag_and_client_metrics_come_from_librdkafka_statistics() {
 async fn health_names_a_missing_output_subject_until_it_is_registered() {
     use grocery_events::{OrderStatus, PickList};
 
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let properties = format!(
         "{}\nauto.register.schemas=false\n",
@@ -98,7 +97,7 @@ async fn health_names_a_missing_output_subject_until_it_is_registered() {
     // Orders come from a client that registers their schema.
     let client = stack.client().unwrap();
     let producer = client.producer().await.unwrap();
-    let order = local_stack::sample::milk_order(Uuid::from_u128(700), Uuid::from_u128(1), 1);
+    let order = grocery_stack::sample::milk_order(Uuid::from_u128(700), Uuid::from_u128(1), 1);
     producer.send(&order).await.unwrap();
     let mut command = Command::new(BIN);
     command

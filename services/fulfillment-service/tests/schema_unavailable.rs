@@ -51,7 +51,7 @@ async fn send_late(client: &Client, order: &Order) -> u32 {
 }
 
 async fn start(wait_or_fail: &str) -> (Stack, Client, Process, Order, u32, tempfile::TempDir) {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let properties = format!(
         "{}schema.unavailable.action={wait_or_fail}\n",
         stack.client_properties()

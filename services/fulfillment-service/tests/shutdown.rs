@@ -22,7 +22,7 @@ const ORDERS: u64 = 20_000;
 /// until it processes them, then holds the broker's answers, so that its outputs stay in
 /// flight.
 async fn fulfilling_into_a_stalled_broker(grace_ms: u64) -> (Stack, Process, tempfile::TempDir) {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let client = stack.client().unwrap();
     let producer = client.producer().await.unwrap();
     let catalog = Catalog::builtin();

@@ -38,7 +38,8 @@ pub use shutdown::{EXIT_GRACE_EXPIRED, GiveUp, Shutdown, ShutdownArgs};
 
 use std::{fmt, future::Future, io::IsTerminal, path::Path, process::ExitCode, time::Duration};
 
-use grocery_events::{Client, Config, KafkaOperation};
+use avro_events::KafkaOperation;
+use grocery_events::{Client, Config};
 use tracing_subscriber::EnvFilter;
 
 /// What [`run`] hands a service: its one [`Client`] and its shutdown signal.

@@ -17,8 +17,8 @@
 
 use std::sync::Arc;
 
+use avro_events::KafkaContext;
 use axum::{http::header, response::IntoResponse, routing::MethodRouter};
-use grocery_events::context::KafkaContext;
 use prometheus_client::{metrics::counter::Counter, registry::Registry};
 
 use crate::stats::ClientMetrics;

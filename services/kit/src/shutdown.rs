@@ -21,7 +21,8 @@ use std::{
     time::Duration,
 };
 
-use grocery_events::{Event, Pipeline, Producer, context::KafkaContext};
+use avro_events::KafkaContext;
+use grocery_events::{Event, Pipeline, Producer};
 use rdkafka::producer::Producer as _;
 use tokio::sync::watch;
 

@@ -12,7 +12,7 @@
 //! | `kafka_client_broker_rtt_p99_seconds` | gauge | `client`, `broker` | `brokers[].rtt.p99` |
 //! | `kafka_consumer_lag` | gauge | `client`, `topic`, `partition` | per assigned partition: `ls_offset` (else `hi_offset`) − `app_offset` (else `committed_offset`, else `lo_offset`) |
 
-use grocery_events::context::{KafkaContext, Statistics};
+use avro_events::{KafkaContext, Statistics};
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeMetric as _},

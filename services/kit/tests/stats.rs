@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use grocery_events::{Client, Config, Order, OrderLine};
-use local_stack::Stack;
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -40,7 +39,7 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn consumer_lag_and_traffic_come_from_librdkafka_statistics() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let topic = stack.unique_topic("stats", 1).unwrap();
     let config = Config::from_properties_str(&stack.client_properties())
         .unwrap()

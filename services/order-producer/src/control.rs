@@ -7,6 +7,7 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
+use avro_events::KafkaContext;
 use axum::{
     Json, Router,
     extract::{State, rejection::JsonRejection},
@@ -14,7 +15,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, put},
 };
-use grocery_events::context::KafkaContext;
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 use serde::Deserialize;
 use serde_json::json;
@@ -169,7 +169,7 @@ mod tests {
         let (rate, _) = watch::channel(20.0);
         let simulation = Counters::default();
         simulation.acked.inc_by(7);
-        let client = grocery_events::context::KafkaContext::default();
+        let client = avro_events::KafkaContext::default();
         let text = simulation_metrics(&simulation, &Arc::new(rate), client).encode();
         let value = |series| test_support::metric(&text, series);
         assert_eq!(

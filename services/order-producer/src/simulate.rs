@@ -13,8 +13,9 @@ use std::{
 };
 
 use anyhow::Context;
+use avro_events::PendingDelivery;
 use futures::{StreamExt, stream::FuturesUnordered};
-use grocery_events::{Event, Order, Producer, TraceContext, producer::PendingDelivery};
+use grocery_events::{Event, Order, Producer, TraceContext};
 use grocery_store::{Catalog, OrderSimulator};
 use serde::Serialize;
 use tokio::{

@@ -3,7 +3,6 @@
 
 use std::{process::Command, time::Duration};
 
-use local_stack::Stack;
 use test_support::{Output, Process, metric, write_config};
 
 const BIN: &str = env!("CARGO_BIN_EXE_order-producer");
@@ -11,7 +10,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulation_serves_health_and_client_metrics_by_default() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let mut command = Command::new(BIN);

@@ -6,14 +6,13 @@ use std::{process::Command, time::Duration};
 
 use common::{BIN, read_all, start_api, wait_rebuilt};
 use grocery_events::{Client, Config, ConsumerOptions, Order, OrderState, OrderStatus};
-use local_stack::Stack;
 use serde_json::{Value, json};
 use test_support::{Output, Process, write_config};
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepts_valid_orders_and_rejects_bad_ones() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let mut command = Command::new(BIN);
@@ -136,7 +135,7 @@ async fn accepts_valid_orders_and_rejects_bad_ones() {
 /// `POST /orders` with `Origin: http://evil.example` used to be accepted, 202.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_another_site_can_make_are_refused() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let (mut server, base) = start_api("order-producer", &config, &[]);
@@ -235,7 +234,7 @@ async fn requests_another_site_can_make_are_refused() {
 /// first; librdkafka's error text stays in the server's log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_down_gives_503_without_internal_text() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let sku = grocery_store::Catalog::builtin().items()[0].sku.clone();
     let order = json!({ "items": [{ "sku": sku, "quantity": 1 }] });
@@ -360,7 +359,7 @@ fn count(orders: &[Order], order_id: Uuid) -> usize {
 /// restart at each point of a request's life, is `tools/xtask/tests/order_idempotency.rs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_key_makes_one_order() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config_path = write_config(dir.path(), &stack.client_properties()).unwrap();
     let client = stack.client().unwrap();
@@ -473,7 +472,7 @@ async fn idempotency_key_makes_one_order() {
 /// delivered once the broker is back, and a retry with the key gets that order, not a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_delivery_answers_the_retry() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config_path = write_config(dir.path(), &stack.client_properties()).unwrap();
     let client = stack.client().unwrap();

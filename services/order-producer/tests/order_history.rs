@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use common::{start_api, wait_rebuilt};
 use grocery_events::{OrderState, OrderStatus, StatusLine, topics};
-use local_stack::Stack;
 use rdkafka::producer::{FutureRecord, Producer as _};
 use serde_json::{Value, json};
 use test_support::write_config;
@@ -73,7 +72,7 @@ fn metric(text: &str, name: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_is_rebuilt_from_the_topic_and_survives_a_restart() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config_path = write_config(dir.path(), &stack.client_properties()).unwrap();
     let client = stack.client().unwrap();

@@ -21,7 +21,7 @@ fn wait_metric(addr: &str, series: &str, done: impl Fn(f64) -> bool) -> f64 {
 /// acknowledge orders, then holds the broker's answers so that orders stay in flight, and
 /// waits until many are queued. Returns the stack and the running process.
 async fn producing_into_a_stalled_broker(grace_ms: u64) -> (Stack, Process, tempfile::TempDir) {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let properties = format!("{}statistics.interval.ms=100\n", stack.client_properties());
     let config = write_config(dir.path(), &properties).unwrap();

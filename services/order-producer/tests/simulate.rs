@@ -3,7 +3,6 @@
 
 use std::{collections::BTreeSet, process::Command};
 
-use local_stack::Stack;
 use test_support::write_config;
 
 const BIN: &str = env!("CARGO_BIN_EXE_order-producer");
@@ -22,7 +21,7 @@ fn report_ids(path: &std::path::Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_reports_and_summarises_reproducibly() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let mut runs = Vec::new();
@@ -52,7 +51,7 @@ async fn sends_reports_and_summarises_reproducibly() {
 /// duplicates); the seed is logged, and giving it back places the same orders.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_seed_each_run_places_new_orders_and_logs_its_seed() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let run = |name: &str, seed: Option<&str>| {
@@ -191,7 +190,7 @@ fn bad_configuration_exits_2_with_one_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_reach_the_output() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let properties = format!(
         "{}basic.auth.credentials.source=USER_INFO\nbasic.auth.user.info=KEY:SuperSecret123\n",
@@ -221,7 +220,7 @@ async fn secrets_never_reach_the_output() {
 /// Kafka properties.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grocery_catalog_variable_is_not_a_kafka_property() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let catalog = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/catalog.csv");
@@ -244,7 +243,7 @@ async fn grocery_catalog_variable_is_not_a_kafka_property() {
 async fn the_rate_changes_while_it_runs() {
     use std::time::{Duration, Instant};
 
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let mut producer = test_support::Process::start(

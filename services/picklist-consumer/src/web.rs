@@ -28,6 +28,7 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
+use avro_events::KafkaContext;
 use axum::{
     Json, Router,
     body::Bytes,
@@ -36,7 +37,6 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
-use grocery_events::context::KafkaContext;
 use grocery_store::{PickedLine, StaffStep, StepRefused};
 use serde::Deserialize;
 use service_kit::{http::Server, metrics::Metrics, problem::problem as error, web_guard::WebGuard};

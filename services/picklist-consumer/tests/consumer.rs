@@ -52,7 +52,7 @@ async fn producer(stack: &Stack) -> Producer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_lines_show_each_pick_list_once() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let stats_file = dir.path().join("stats.json");
@@ -124,7 +124,7 @@ async fn json_lines_show_each_pick_list_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_view_and_live_page() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let producer = producer(&stack).await;
@@ -202,7 +202,7 @@ async fn text_view_and_live_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_reach_the_output_even_at_trace_level() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let properties = format!(
         "{}basic.auth.credentials.source=USER_INFO\nbasic.auth.user.info=KEY:SuperSecret123\n",

@@ -4,7 +4,6 @@
 use std::{process::Command, time::Duration};
 
 use grocery_events::{Event as _, PickList};
-use local_stack::Stack;
 use test_support::{Output, Process, metric, write_config};
 use uuid::Uuid;
 
@@ -13,16 +12,16 @@ const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_health_and_client_metrics_by_default() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let client = stack.client().unwrap();
     let producer = client.producer().await.unwrap();
     for n in 0..3 {
         let order =
-            local_stack::sample::milk_order(Uuid::from_u128(n + 500), Uuid::from_u128(1), 1);
+            grocery_stack::sample::milk_order(Uuid::from_u128(n + 500), Uuid::from_u128(1), 1);
         producer
-            .send(&local_stack::sample::pick_list_for(&order))
+            .send(&grocery_stack::sample::pick_list_for(&order))
             .await
             .unwrap();
     }

@@ -8,7 +8,7 @@
 use std::{process::Command, time::Duration};
 
 use grocery_events::{Event as _, OrderStatus, PickList, topics};
-use local_stack::{Stack, late_schema};
+use local_stack::late_schema;
 use rdkafka::producer::FutureRecord;
 use test_support::{Output, Process, write_config};
 use uuid::Uuid;
@@ -18,12 +18,12 @@ const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_says_why_a_pick_list_waits_for_its_schema_then_it_is_shown() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let client = stack.client().unwrap();
-    let order = local_stack::sample::milk_order(Uuid::from_u128(900), Uuid::from_u128(1), 2);
-    let pick_list = local_stack::sample::pick_list_for(&order);
+    let order = grocery_stack::sample::milk_order(Uuid::from_u128(900), Uuid::from_u128(1), 2);
+    let pick_list = grocery_stack::sample::pick_list_for(&order);
     let registry = client.codec().registry();
     let own = client.codec().encode(&pick_list).await.unwrap();
     registry

@@ -9,7 +9,6 @@ use grocery_events::{
     Client, ConsumerOptions, Event, Headers, OrderState, OrderStatus, PickLine, PickList,
     StockStatus,
 };
-use local_stack::Stack;
 use serde_json::{Value, json};
 use test_support::{Output, Process, write_config};
 use uuid::Uuid;
@@ -78,7 +77,7 @@ async fn post(http: &reqwest::Client, url: String, body: Option<Value>) -> (u16,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_steps_are_written_in_order_and_wrong_ones_refused() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let client = stack.client().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
@@ -260,7 +259,7 @@ async fn staff_steps_are_written_in_order_and_wrong_ones_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_staff_walk_every_pick_list_to_ready() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let client = stack.client().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
@@ -310,7 +309,7 @@ async fn simulated_staff_walk_every_pick_list_to_ready() {
 /// repeated step is answered as before), and READY lists are not put back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_screen_puts_back_the_lists_not_yet_ready() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let client = stack.client().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
@@ -411,7 +410,7 @@ async fn a_restarted_screen_puts_back_the_lists_not_yet_ready() {
 async fn a_step_whose_client_went_away_mid_send_does_not_leave_the_list_busy() {
     use tokio::io::AsyncWriteExt as _;
 
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let client = stack.client().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
@@ -517,7 +516,7 @@ async fn a_step_whose_client_went_away_mid_send_does_not_leave_the_list_busy() {
 /// page's own step goes through. (A `text/plain` step used to be taken, 200.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steps_another_site_can_send_are_refused() {
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let client = stack.client().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();

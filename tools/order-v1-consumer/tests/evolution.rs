@@ -21,7 +21,6 @@ use std::{
 
 use grocery_events::{ConsumerOptions, DeliveryWindow, Event, PickList, SubstitutionPreference};
 use grocery_store::{Catalog, OrderSimulator, PickListBuilder, PickerRoster, order_total_cents};
-use local_stack::Stack;
 use serde_json::Value;
 use test_support::{Output, Process, write_config};
 use uuid::Uuid;
@@ -128,7 +127,7 @@ fn new_orders(catalog: &Catalog) -> Vec<grocery_events::Order> {
 #[tokio::test(flavor = "multi_thread")]
 async fn old_and_new_orders_flow_through_old_and_new_builds() {
     let fulfillment_service = fulfillment_service_binary();
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config_file = write_config(dir.path(), &stack.client_properties()).unwrap();
     let client = stack.client().unwrap();

@@ -53,7 +53,7 @@ impl BrokerArg {
 pub(crate) async fn start_stack(broker: BrokerArg, auth: KafkaAuth) -> anyhow::Result<Stack> {
     Stack::start_with(StackOptions {
         broker: broker.kind(auth)?,
-        ..StackOptions::default()
+        ..grocery_stack::options()
     })
     .await
     .with_context(|| format!("starting the local stack ({})", broker.label(auth)))

@@ -6,7 +6,8 @@ use std::{
 };
 
 use anyhow::Context as _;
-use local_stack::{KafkaAuth, Stack, StackOptions, real_broker::IDENTITIES};
+use grocery_stack::IDENTITIES;
+use local_stack::{KafkaAuth, Stack, StackOptions};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::broker::BrokerArg;
@@ -56,7 +57,7 @@ pub(crate) async fn run(args: StackArgs) -> anyhow::Result<()> {
         registry_file: args.registry_file,
         broker,
         brokers: args.brokers,
-        ..StackOptions::default()
+        ..grocery_stack::options()
     });
     let stack = tokio::select! {
         stack = start => stack.context("starting the local stack")?,

@@ -15,7 +15,6 @@ use std::{
 };
 
 use grocery_events::{Order, OrderStatus};
-use local_stack::Stack;
 use serde_json::{Value, json};
 use test_support::{Output, Process, write_config};
 use xtask::{
@@ -109,11 +108,11 @@ async fn another_sites_page_cannot_drive_the_pages_and_they_keep_working() {
         .await
         .unwrap()
         .unwrap();
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let client = stack.client().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
-    let pick_list = local_stack::sample::pick_list_for(&local_stack::sample::milk_order(
+    let pick_list = grocery_stack::sample::pick_list_for(&grocery_stack::sample::milk_order(
         uuid::Uuid::from_u128(1),
         uuid::Uuid::from_u128(2),
         2,

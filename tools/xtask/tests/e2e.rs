@@ -45,7 +45,7 @@ struct Run {
 
 impl Run {
     async fn start(name: &str) -> Self {
-        let stack = Stack::start().await.unwrap();
+        let stack = grocery_stack::start().await.unwrap();
         let dir = test_dir(name);
         let config = dir.join("client.properties");
         std::fs::write(&config, stack.client_properties()).unwrap();

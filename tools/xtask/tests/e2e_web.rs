@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use grocery_events::{Client, Config, PickListDeliveryWindow};
 use grocery_store::{Catalog, OrderSimulator, PickListBuilder, PickerRoster};
-use local_stack::Stack;
 use xtask::{
     browser::Browser,
     services::{self, Binaries},
@@ -19,7 +18,7 @@ async fn a_pick_list_produced_after_the_page_opened_appears_on_it() {
         .await
         .unwrap()
         .unwrap();
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = services::workspace_dir().join(format!("target/e2e/web-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config_path = dir.join("client.properties");

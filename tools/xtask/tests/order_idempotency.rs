@@ -31,9 +31,8 @@ use std::{
 };
 
 use grocery_events::Order;
-use local_stack::{
-    BrokerKind, KafkaAuth, Stack, StackOptions, real_broker::ORDER_PRODUCER, verify,
-};
+use grocery_stack::ORDER_PRODUCER;
+use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions, verify};
 use rdkafka::{
     ClientConfig, Message as _, Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer as _},
@@ -228,7 +227,7 @@ async fn one_order_per_key_whatever_the_restarts() {
         broker: BrokerKind::Kafka {
             auth: KafkaAuth::Plain,
         },
-        ..StackOptions::default()
+        ..grocery_stack::options()
     })
     .await
     .expect("real-broker stack starts");

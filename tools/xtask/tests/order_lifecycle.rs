@@ -15,7 +15,6 @@ use std::{
 
 use futures::StreamExt as _;
 use grocery_store::{Catalog, OrderSimulator};
-use local_stack::Stack;
 use serde_json::{Value, json};
 use test_support::{Output, Process, write_config};
 use uuid::Uuid;
@@ -145,7 +144,7 @@ async fn thousand_orders_have_their_full_history() {
         .unwrap_or(1000);
     let binaries = Binaries::build().unwrap();
     let run = Instant::now();
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &stack.client_properties()).unwrap();
     let catalog = Catalog::builtin();

@@ -21,11 +21,8 @@ use std::{
 };
 
 use grocery_events::{Client, Config, ConsumerOptions, Error, Order};
-use local_stack::{
-    BrokerKind, KafkaAuth, Stack, StackOptions,
-    idp::TokenIssue,
-    real_broker::{FULFILLMENT, ORDER_PRODUCER, PICKLIST_CONSUMER},
-};
+use grocery_stack::{FULFILLMENT, ORDER_PRODUCER, PICKLIST_CONSUMER};
+use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions, idp::TokenIssue};
 use serde_json::Value;
 use xtask::services::{self, Binaries, Process};
 
@@ -53,7 +50,7 @@ impl Run {
     async fn start(auth: KafkaAuth) -> Self {
         let stack = Stack::start_with(StackOptions {
             broker: BrokerKind::Kafka { auth },
-            ..StackOptions::default()
+            ..grocery_stack::options()
         })
         .await
         .unwrap();

@@ -28,7 +28,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use grocery_events::{Codec, Config, PickList, topics};
+use avro_events::Codec;
+use grocery_events::{Config, PickList, topics};
 use local_stack::{
     BrokerKind, KafkaAuth, Stack, StackOptions,
     broker::{CoordinatorKind, KafkaCluster},
@@ -361,7 +362,7 @@ async fn fail_over(name: &str, transactional: bool, seed: u64) -> (usize, usize,
             auth: KafkaAuth::None,
         },
         brokers: 3,
-        ..StackOptions::default()
+        ..grocery_stack::options()
     })
     .await
     .expect("three-broker stack starts");

@@ -20,7 +20,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use grocery_events::{Client, Codec, Config, PickList, dlq::headers as dlq, topics};
+use avro_events::{Codec, dlq::headers as dlq};
+use grocery_events::{Client, Config, PickList, topics};
 use grocery_store::{Catalog, OrderSimulator};
 use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions, verify::LiveKeys};
 use rdkafka::{
@@ -68,7 +69,7 @@ impl Suite {
             broker: BrokerKind::Kafka {
                 auth: KafkaAuth::None,
             },
-            ..StackOptions::default()
+            ..grocery_stack::options()
         })
         .await
         .expect("real-broker stack starts");

@@ -51,7 +51,7 @@ async fn an_oauth_real_broker_stack_serves_other_processes_and_stops_on_sigterm(
         ("security.protocol", "SASL_PLAINTEXT"),
         ("sasl.mechanisms", "OAUTHBEARER"),
         ("sasl.oauthbearer.method", "oidc"),
-        ("sasl.oauthbearer.client.id", "grocery-admin"),
+        ("sasl.oauthbearer.client.id", "admin"),
     ] {
         assert_eq!(get(&written, key), want, "{written}");
     }
@@ -90,7 +90,7 @@ async fn an_oauth_real_broker_stack_serves_other_processes_and_stops_on_sigterm(
     let client = Client::from_config(producer_config.clone()).unwrap();
     let producer = client.producer().await.unwrap();
     let run = Uuid::new_v4();
-    let order = local_stack::sample::milk_order(run, run, 1);
+    let order = grocery_stack::sample::milk_order(run, run, 1);
     producer.send(&order).await.unwrap();
     let consumer_config =
         Config::from_file(dir.path().join("client.fulfillment-service.properties")).unwrap();

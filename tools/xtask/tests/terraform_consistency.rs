@@ -19,7 +19,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use grocery_events::topics::{self, ORDER_STATUS, ORDERS, PARTITIONS, PICKLISTS};
+use grocery_events::{
+    topics, topics::ORDER_STATUS, topics::ORDERS, topics::PARTITIONS, topics::PICKLISTS,
+};
 use hcl::{Body, Expression, TraversalOperator, Value};
 use terraform_hcl::{Config, repo_root};
 

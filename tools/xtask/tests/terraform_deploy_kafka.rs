@@ -21,12 +21,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use grocery_stack::{FULFILLMENT, ORDER_PRODUCER, PICKLIST_CONSUMER};
 use grocery_store::{Catalog, OrderSimulator};
 use hcl::Value;
-use local_stack::{
-    BrokerKind, KafkaAuth, Stack, StackOptions,
-    real_broker::{FULFILLMENT, ORDER_PRODUCER, PICKLIST_CONSUMER},
-};
+use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions};
 use serde_json::json;
 use terraform_hcl::{Config, repo_root};
 use test_support::{Output, Process, write_config};
@@ -112,7 +110,7 @@ async fn services_with_terraforms_settings_run_under_read_only_subjects() {
         broker: BrokerKind::Kafka {
             auth: KafkaAuth::Plain,
         },
-        ..StackOptions::default()
+        ..grocery_stack::options()
     })
     .await
     .unwrap();

@@ -14,7 +14,6 @@ use std::{
 
 use axum::{Router, body::Bytes, extract::State, routing::post};
 use grocery_events::{ConsumerOptions, Order, OrderStatus, PickList, TraceContext};
-use local_stack::Stack;
 use serde_json::{Value, json};
 use uuid::Uuid;
 use xtask::services::{self, Binaries, Process};
@@ -77,7 +76,7 @@ async fn one_trace_id_across_the_three_services() {
         .await
         .unwrap()
         .unwrap();
-    let stack = Stack::start().await.unwrap();
+    let stack = grocery_stack::start().await.unwrap();
     let dir = services::workspace_dir().join(format!("target/e2e/traces-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config_path = dir.join("client.properties");

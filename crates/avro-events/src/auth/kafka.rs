@@ -188,7 +188,7 @@ impl KafkaOAuth {
         Ok(Self::with_extensions(provider, parse_extensions(value)?))
     }
 
-    /// Tokens from `provider` with already parsed SASL extensions (see [`parse_extensions`]).
+    /// Tokens from `provider` with already parsed SASL extensions (see [`KafkaOAuth::with_extensions_property`]).
     pub fn with_extensions(
         provider: Arc<TokenProvider>,
         extensions: Vec<(String, String)>,
@@ -448,7 +448,7 @@ fn set_token_failure<T: OAuthBearerClient + ?Sized>(
 ///
 /// # Errors
 /// [`Error::Config`] naming the malformed pair.
-pub fn parse_extensions(value: &str) -> Result<Vec<(String, String)>> {
+pub(crate) fn parse_extensions(value: &str) -> Result<Vec<(String, String)>> {
     let config_err = |reason: String| Error::Config {
         key: "sasl.oauthbearer.extensions".into(),
         reason,

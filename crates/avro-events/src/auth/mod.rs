@@ -25,7 +25,9 @@ mod token;
 
 pub use bearer::{IDENTITY_POOL_ID, TARGET_SR_CLUSTER};
 #[cfg(feature = "kafka")]
-pub use kafka::{KafkaOAuth, OAuthBearerClient, RefreshHandle, parse_extensions};
+pub(crate) use kafka::parse_extensions;
+#[cfg(feature = "kafka")]
+pub use kafka::{KafkaOAuth, OAuthBearerClient, RefreshHandle};
 #[cfg(feature = "kafka")]
 pub(crate) use token::check_token_endpoint;
 #[cfg(feature = "kafka")]

@@ -341,7 +341,8 @@ impl TokenProvider {
         self.cache().token = None;
     }
 
-    /// How many times the token endpoint has been asked (for metrics and tests).
+    /// How many times the token endpoint has been asked, answered or not (a metric: a count
+    /// that climbs faster than tokens expire means tokens are refused or not cached).
     pub async fn fetch_count(&self) -> u64 {
         self.cache().fetches
     }

@@ -56,7 +56,7 @@ mod settings;
 
 pub(crate) use kafka::KafkaSettings;
 pub use kafka::{ClientRole, KafkaOAuthSettings};
-pub use properties::{is_known_property, is_secret_key};
+pub(crate) use properties::{is_known_property, is_secret_key};
 pub(crate) use registry::RegistrySettings;
 pub use registry::{OAuthSettings, RegistryOAuthSettings};
 pub use settings::SchemaUnavailable;
@@ -130,7 +130,7 @@ impl Config {
     /// With prefix `MYAPP_`, `MYAPP_LINGER_MS=5` sets `linger.ms`: the name after the prefix,
     /// lower case, with `_` written as `.`. A variable becomes a property only when that key is
     /// a property librdkafka knows or one the library reads (`schema.registry.url`,
-    /// `basic.auth.*`, `bearer.auth.*`, …; see [`is_known_property`]); other `MYAPP_*`
+    /// `basic.auth.*`, `bearer.auth.*`, the OAuth keys, …); other `MYAPP_*`
     /// variables, such as the application's own `MYAPP_CONFIG`, are ignored. Variables without
     /// the prefix are never read.
     pub fn with_overrides_from(

@@ -49,7 +49,7 @@ pub(super) const KAFKA_OIDC_KEYS: &[&str] = &[
 pub(super) const JAVA_ONLY_KEYS: &[&str] = &["client.dns.lookup", "sasl.jaas.config"];
 
 /// Whether the value of `key` is a secret that must never be shown.
-pub fn is_secret_key(key: &str) -> bool {
+pub(crate) fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     key.contains("password")
         || key.contains("secret")
@@ -63,7 +63,7 @@ pub fn is_secret_key(key: &str) -> bool {
 /// Whether `key` is a property a [`Config`](crate::Config) uses: one librdkafka knows (its client
 /// and topic properties), or one the library reads itself (Schema Registry, serializer and OAuth
 /// keys).
-pub fn is_known_property(key: &str) -> bool {
+pub(crate) fn is_known_property(key: &str) -> bool {
     LIBRARY_KEYS.contains(&key)
         || KAFKA_OIDC_KEYS.contains(&key)
         || JAVA_ONLY_KEYS.contains(&key)

@@ -396,7 +396,7 @@ mod tests {
         assert!(!o.auto_register && o.use_latest_version);
         assert_eq!(
             o.max_allocation_bytes,
-            crate::codec::DEFAULT_MAX_ALLOCATION_BYTES
+            crate::CodecOptions::DEFAULT_MAX_ALLOCATION_BYTES
         );
         let bounded = c.clone().set("avro.max.allocation.bytes", "1048576");
         assert_eq!(

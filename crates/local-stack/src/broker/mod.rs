@@ -125,7 +125,7 @@ impl Default for KafkaBrokerOptions {
         Self {
             jwks_url: None,
             token_url: None,
-            audience: "grocery-kafka".into(),
+            audience: "local-stack-kafka".into(),
             expected_issuer: None,
             max_reauth: Duration::from_secs(10),
             plain_users: Vec::new(),

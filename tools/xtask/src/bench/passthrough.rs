@@ -9,8 +9,9 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+use avro_events::config::ClientRole;
 use futures::{StreamExt as _, stream::FuturesOrdered};
-use grocery_events::{Config, config::ClientRole};
+use grocery_events::Config;
 use rdkafka::{
     Message as _, Offset, TopicPartitionList,
     consumer::{BaseConsumer, CommitMode, Consumer as _, StreamConsumer},

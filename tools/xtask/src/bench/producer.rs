@@ -267,7 +267,7 @@ pub(crate) async fn producer_bench(
         .producer()
         .await
         .context("creating the typed producer")?;
-    let rdkafka_config = config.rdkafka_config_for(grocery_events::config::ClientRole::Producer);
+    let rdkafka_config = config.rdkafka_config_for(avro_events::config::ClientRole::Producer);
     let raw: FutureProducer = rdkafka_config
         .create()
         .context("creating the raw producer")?;

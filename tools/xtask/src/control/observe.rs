@@ -13,10 +13,8 @@ use std::{
 };
 
 use anyhow::Context as _;
-use grocery_events::{
-    Codec, Config, Order, OrderState, OrderStatus, PickList, StockStatus, config::ClientRole,
-    topics,
-};
+use avro_events::{Codec, config::ClientRole};
+use grocery_events::{Config, Order, OrderState, OrderStatus, PickList, StockStatus, topics};
 use rdkafka::{
     Message as _, Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer as _, StreamConsumer},

@@ -1,7 +1,7 @@
 //! The typed producer and consumer against the local stack: round trip, consumer groups,
 //! committed offsets, dead-letter handling, broker faults and the registry going away.
 
-mod common;
+mod utils;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -9,10 +9,8 @@ use std::{
     time::Duration,
 };
 
-use grocery_events::{
-    Client, Codec, Config, Consumer, ConsumerOptions, Error, Order, Producer, Received,
-    consumer::dlq_headers,
-};
+use avro_events::{Client, Config, Consumer, ConsumerOptions, Error, Producer, Received};
+use avro_events::{Codec, dlq::headers as dlq_headers};
 use local_stack::{Stack, StackOptions, registry::SchemaRegistry};
 use rdkafka::{
     ClientConfig, Message,
@@ -22,12 +20,14 @@ use rdkafka::{
 };
 use uuid::Uuid;
 
-use common::{config, group};
+use utils::events::{self, config, group, stack};
+/// The made-up event of these tests.
+type Order = events::Reading;
 
 const WAIT: Duration = Duration::from_secs(30);
 
 fn order(n: u32) -> Order {
-    common::bananas_order(n, 1 + (n % 3) as i32)
+    events::reading(n)
 }
 
 async fn consumer(client: &Client, options: ConsumerOptions, topic: &str) -> Consumer<Order> {
@@ -60,7 +60,7 @@ async fn assert_quiet(consumer: &Consumer<Order>, quiet: Duration) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn typed_round_trip_with_metadata() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let config = config(&stack);
     let topic = stack.unique_topic("orders", 3).unwrap();
     let client = Client::from_config(config.clone()).unwrap();
@@ -69,7 +69,7 @@ async fn typed_round_trip_with_metadata() {
     for n in 0..30 {
         let d = producer.send_to(&topic, &order(n)).await.unwrap();
         assert_eq!(d.topic, topic);
-        delivered.insert(order(n).order_id, (d.partition, d.offset));
+        delivered.insert(order(n).id, (d.partition, d.offset));
     }
     let partitions: BTreeSet<i32> = delivered.values().map(|(p, _)| *p).collect();
     assert!(
@@ -92,14 +92,11 @@ async fn typed_round_trip_with_metadata() {
         consumer.ack(&r.meta).unwrap();
     }
     for r in &received {
-        let (partition, offset) = delivered[&r.event.order_id];
+        let (partition, offset) = delivered[&r.event.id];
         assert_eq!((r.meta.partition, r.meta.offset), (partition, offset));
-        assert_eq!(
-            r.meta.key.as_deref(),
-            Some(r.event.order_id.to_string().as_str())
-        );
+        assert_eq!(r.meta.key.as_deref(), Some(r.event.id.to_string().as_str()));
         assert!(r.meta.timestamp_ms.is_some());
-        let n = r.event.order_time - 1_763_769_600_000;
+        let n = r.event.taken_at - 1_763_769_600_000;
         assert_eq!(r.event, order(n as u32));
     }
     consumer.close().await.unwrap();
@@ -107,7 +104,7 @@ async fn typed_round_trip_with_metadata() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_consumers_in_a_group_split_the_partitions_without_duplicates() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let config = config(&stack);
     let topic = stack.unique_topic("orders", 3).unwrap();
     let client = Client::from_config(config.clone()).unwrap();
@@ -151,7 +148,7 @@ async fn two_consumers_in_a_group_split_the_partitions_without_duplicates() {
             .entry(name)
             .or_default()
             .insert(received.meta.partition);
-        if let Some(first) = seen.insert(received.event.order_id, name) {
+        if let Some(first) = seen.insert(received.event.id, name) {
             panic!("order read twice, by {first} and {name}");
         }
     }
@@ -170,7 +167,7 @@ async fn two_consumers_in_a_group_split_the_partitions_without_duplicates() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarted_consumer_resumes_from_committed_offsets() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let config = config(&stack);
     let topic = stack.unique_topic("orders", 3).unwrap();
     let client = Client::from_config(config.clone()).unwrap();
@@ -183,7 +180,7 @@ async fn a_restarted_consumer_resumes_from_committed_offsets() {
     let mut ids: BTreeSet<Uuid> = receive(&first, 40)
         .await
         .into_iter()
-        .map(|r| r.event.order_id)
+        .map(|r| r.event.id)
         .collect();
     first.close().await.unwrap();
     drop(first);
@@ -194,9 +191,9 @@ async fn a_restarted_consumer_resumes_from_committed_offsets() {
     let second = consumer(&client, options, &topic).await;
     for r in receive(&second, 20).await {
         assert!(
-            ids.insert(r.event.order_id),
+            ids.insert(r.event.id),
             "{} read again after restart",
-            r.event.order_id
+            r.event.id
         );
     }
     assert_quiet(&second, Duration::from_secs(2)).await;
@@ -206,7 +203,7 @@ async fn a_restarted_consumer_resumes_from_committed_offsets() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn poison_records_go_to_the_dead_letter_topic_and_good_ones_are_processed() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let config = config(&stack);
     let topic = stack.unique_topic("orders", 1).unwrap();
     let dlq = format!("{topic}.dlq");
@@ -245,7 +242,7 @@ async fn poison_records_go_to_the_dead_letter_topic_and_good_ones_are_processed(
     let good: Vec<u32> = receive(&consumer, 3)
         .await
         .iter()
-        .map(|r| (r.event.order_time - 1_763_769_600_000) as u32)
+        .map(|r| (r.event.taken_at - 1_763_769_600_000) as u32)
         .collect();
     assert_eq!(
         good,
@@ -313,7 +310,6 @@ async fn poison_records_go_to_the_dead_letter_topic_and_good_ones_are_processed(
 async fn every_acknowledged_event_survives_a_broker_going_down_and_up() {
     let stack = Stack::start_with(StackOptions {
         brokers: 3,
-        create_topics: false,
         ..StackOptions::default()
     })
     .await
@@ -334,7 +330,7 @@ async fn every_acknowledged_event_survives_a_broker_going_down_and_up() {
             for n in 0..400 {
                 match producer.send_to(&topic, &order(n)).await {
                     Ok(_) => {
-                        acked.insert(order(n).order_id);
+                        acked.insert(order(n).id);
                     }
                     Err(_) => failed += 1,
                 }
@@ -364,7 +360,7 @@ async fn every_acknowledged_event_survives_a_broker_going_down_and_up() {
             acked.difference(&read).count()
         );
         if let Ok(r) = tokio::time::timeout(Duration::from_secs(1), fresh.recv()).await {
-            read.insert(r.unwrap().event.order_id);
+            read.insert(r.unwrap().event.id);
         }
     }
     fresh.close().await.unwrap();
@@ -372,7 +368,7 @@ async fn every_acknowledged_event_survives_a_broker_going_down_and_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn clients_keep_working_when_the_registry_goes_down_after_warm_up() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     // A registry of its own, so it can be stopped while the broker runs.
     let registry = SchemaRegistry::start(([127, 0, 0, 1], 0).into(), None)
         .await
@@ -397,7 +393,7 @@ async fn clients_keep_working_when_the_registry_goes_down_after_warm_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cold_consumer_retries_until_the_registry_is_back() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let registry = SchemaRegistry::start(([127, 0, 0, 1], 0).into(), None)
         .await
         .unwrap();

@@ -1,39 +1,40 @@
 //! Regression tests for the consumer and pipeline defects found under rebalances, outages and
 //! cancellation (issue 10), on the local stack. Each fails on the code before the fix.
 
-mod common;
-
 use std::{
     collections::BTreeMap,
     sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
-use grocery_events::{Client, Config, Consumer, Order, PickList, PipelineOptions};
+use avro_events::{Client, Config, Consumer, PipelineOptions};
 use local_stack::Stack;
 use rdkafka::{
     ClientConfig,
     consumer::{BaseConsumer, Consumer as _},
     producer::{FutureProducer, FutureRecord},
 };
-use support::{
+use utils::{
     fake_registry::FakeRegistry,
     token_server::{CLIENT_ID, CLIENT_SECRET, Mode, TokenServer},
 };
 use uuid::Uuid;
 
-use common::group;
+use utils::events::{self, group, stack};
+/// The made-up events of these tests: a reading in, an alert out.
+type Order = events::Reading;
+type PickList = events::Alert;
 
-mod support;
+mod utils;
 
 const WAIT: Duration = Duration::from_secs(30);
 
 fn order(n: u32) -> Order {
-    common::bananas_order(n, 1)
+    events::reading(n)
 }
 
 fn pick_list(order: &Order) -> PickList {
-    local_stack::sample::pick_list_for(order)
+    events::alert_for(order)
 }
 
 /// Raw bytes straight to `topic`, bypassing the codec.
@@ -88,7 +89,7 @@ fn count_records(stack: &Stack, topic: &str, expect_at_least: usize) -> usize {
 /// `Store offset error: State`, which ended `Pipeline::run` and the instance.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ack_after_revocation_is_dropped_not_an_error() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let topic = stack.unique_topic("late-ack", 1).unwrap();
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
     let client = Client::from_config(config.clone()).unwrap();
@@ -124,7 +125,7 @@ async fn an_ack_after_revocation_is_dropped_not_an_error() {
 /// transaction.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_producer_from_a_transactional_config_sends() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let topic = stack.unique_topic("txn-config", 1).unwrap();
     let config = Config::from_properties_str(&stack.client_properties())
         .unwrap()
@@ -142,7 +143,7 @@ async fn a_producer_from_a_transactional_config_sends() {
 /// timeout) used to dead-letter the same record again on the next call.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancelled_recv_does_not_dead_letter_twice() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let topic = stack.unique_topic("dlq-cancel", 1).unwrap();
     let dlq = format!("{topic}.dlq");
     stack.kafka().create_topic(&dlq, 1).unwrap();
@@ -201,7 +202,7 @@ async fn read(reader: &Consumer<PickList>, seen: &mut BTreeMap<Uuid, PickList>, 
             .unwrap_or_else(|_| panic!("only {} of {n} pick lists", seen.len()))
             .unwrap();
         reader.ack(&received.meta).unwrap();
-        seen.insert(received.event.order_id, received.event);
+        seen.insert(received.event.reading_id, received.event);
     }
 }
 
@@ -209,7 +210,7 @@ async fn read(reader: &Consumer<PickList>, seen: &mut BTreeMap<Uuid, PickList>, 
 /// which librdkafka reports as transient; it now reports the outage and goes on.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_pipeline_rides_out_a_broker_outage() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let config = Config::from_properties_str(&stack.client_properties()).unwrap();
     let client = Client::from_config(config.clone()).unwrap();
     let producer = client.producer().await.unwrap();
@@ -269,7 +270,7 @@ async fn the_pipeline_rides_out_a_broker_outage() {
 /// record is handled (here: dead-lettered, since the fake registry's schema is not an order).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_registry_401_during_a_cold_decode_is_retried() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let topic = stack.unique_topic("sr-401", 1).unwrap();
     let tokens = TokenServer::start(Duration::from_secs(600), Mode::Normal).await;
     let registry = FakeRegistry::start(tokens.clone()).await;
@@ -317,7 +318,7 @@ async fn a_registry_401_during_a_cold_decode_is_retried() {
 /// cannot end a topic name is refused when the client is built.
 #[tokio::test(flavor = "multi_thread")]
 async fn dlq_topic_suffix_names_the_dead_letter_topic() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let topic = stack.unique_topic("dlq-suffix", 1).unwrap();
     let dead = format!("{topic}.dead-letters");
     stack.kafka().create_topic(&dead, 1).unwrap();
@@ -360,7 +361,7 @@ async fn dlq_topic_suffix_names_the_dead_letter_topic() {
     for bad in ["", "/dlq", ".dlq letters"] {
         let err = Client::from_config(config.clone().set("dlq.topic.suffix", bad)).unwrap_err();
         assert!(
-            matches!(&err, grocery_events::Error::Config { key, .. } if key == "dlq.topic.suffix"),
+            matches!(&err, avro_events::Error::Config { key, .. } if key == "dlq.topic.suffix"),
             "{bad:?}: {err}"
         );
     }
@@ -373,7 +374,7 @@ struct Recording {
     dead_lettered: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-impl grocery_events::Hooks for Recording {
+impl avro_events::Hooks for Recording {
     fn assigned(&self, _client: &str, partitions: &rdkafka::TopicPartitionList) {
         self.assigned.lock().unwrap().extend(
             partitions
@@ -383,7 +384,7 @@ impl grocery_events::Hooks for Recording {
         );
     }
 
-    fn dead_lettered(&self, record: &grocery_events::context::DeadLettered<'_>) {
+    fn dead_lettered(&self, record: &avro_events::DeadLettered<'_>) {
         self.dead_lettered
             .lock()
             .unwrap()
@@ -398,7 +399,7 @@ impl grocery_events::Hooks for Recording {
 /// pool, and the record queued while the broker was down is delivered once it is back.
 #[tokio::test(flavor = "current_thread")]
 async fn dropping_a_producer_does_not_block_the_runtime() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let topic = stack.unique_topic("dropped-producer", 1).unwrap();
     let config = Config::from_properties_str(&stack.client_properties())
         .unwrap()

@@ -1,6 +1,6 @@
 //! Neither the client secret nor an access token appears in `Debug` output or error messages.
 
-mod support;
+mod utils;
 
 use std::{
     io::Write,
@@ -8,13 +8,12 @@ use std::{
     time::Duration,
 };
 
-use grocery_events::{
-    Error,
-    auth::{KafkaOAuth, OAuthClientCredentials, TokenProvider},
-    registry::RegistryAuth,
+use avro_events::Error;
+use avro_events::{
+    auth::KafkaOAuth, auth::OAuthClientCredentials, auth::TokenProvider, registry::RegistryAuth,
 };
 use rdkafka::{ClientConfig, producer::BaseProducer};
-use support::token_server::{BODY_MARKER, CLIENT_ID, CLIENT_SECRET, Mode, TokenServer};
+use utils::token_server::{BODY_MARKER, CLIENT_ID, CLIENT_SECRET, Mode, TokenServer};
 
 /// Log output of this thread, captured at every level.
 #[derive(Clone, Default)]
@@ -229,10 +228,8 @@ fn refuses_clear_text_token_endpoints_off_loopback() {
 /// `http://` without credentials are accepted.
 #[test]
 fn refuses_registry_credentials_over_clear_text_off_loopback() {
-    use grocery_events::{
-        Config,
-        registry::{RegistryClient, RegistryConfig},
-    };
+    use avro_events::Config;
+    use avro_events::{registry::RegistryClient, registry::RegistryConfig};
     let idp = "http://127.0.0.1:9/oauth2/token";
     let credentials = [
         "basic.auth.credentials.source=USER_INFO\nbasic.auth.user.info=SRKEY:Sr-S3cret-value\n"
@@ -252,7 +249,7 @@ fn refuses_registry_credentials_over_clear_text_off_loopback() {
         ))
         .unwrap()
     };
-    let refused = |what: &str, result: grocery_events::Result<()>| {
+    let refused = |what: &str, result: avro_events::Result<()>| {
         let err = result.expect_err(what);
         let text = err.to_string();
         assert!(
@@ -315,7 +312,7 @@ fn refuses_registry_credentials_over_clear_text_off_loopback() {
 /// secret starts just before the cut (120 characters) showed the secret's first characters.
 #[tokio::test]
 async fn a_secret_across_the_cut_of_a_description_is_not_shown() {
-    use support::token_server::SECRET_AT;
+    use utils::token_server::SECRET_AT;
     let tokens = TokenServer::start(Duration::from_secs(60), Mode::EchoingSecretAtTheCut).await;
     let provider = Arc::new(
         TokenProvider::new(OAuthClientCredentials::new(

@@ -8,15 +8,17 @@
 //! before it exists: records are framed with that id, and the schema appears under it when a new
 //! schema is registered.
 
-mod common;
+mod utils;
 
 use std::{sync::Arc, time::Duration};
 
-use common::{bananas_order, config, group};
-use grocery_events::{
-    Client, Consumer, Error, Event as _, Order, PickList, PipelineOptions, SchemaUnavailable,
-    topics,
-};
+use avro_events::SchemaUnavailable;
+use utils::events::{self, PARTITIONS, config, group, stack};
+/// The made-up events of these tests: a reading in, an alert out.
+type Order = events::Reading;
+type PickList = events::Alert;
+
+use avro_events::{Client, Consumer, Error, Event as _, PipelineOptions};
 use local_stack::{Stack, late_schema, verify};
 use rdkafka::{
     ClientConfig, Offset,
@@ -100,13 +102,13 @@ async fn wait_until_waiting(consumer: &Consumer<Order>) -> String {
 /// schema is registered under the id the record is decoded and handed out, first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_with_an_unregistered_schema_id_is_waited_for_not_dead_lettered() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let topic = stack.unique_topic("schema-wait", 1).unwrap();
     let dlq = format!("{topic}.dlq");
     stack.kafka().create_topic(&dlq, 1).unwrap();
     let client = Client::from_config(config(&stack)).unwrap();
     // (Encoding registers the order schema: the late id is taken after it.)
-    let mut payload = framed_late(&client, &bananas_order(1, 2), 0).await;
+    let mut payload = framed_late(&client, &events::reading(1), 0).await;
     let late = next_schema_id(&client).await;
     payload[1..5].copy_from_slice(&late.to_be_bytes());
     produce_raw(&stack, &topic, "late", &payload).await;
@@ -114,7 +116,7 @@ async fn a_record_with_an_unregistered_schema_id_is_waited_for_not_dead_lettered
         .producer()
         .await
         .unwrap()
-        .send_to(&topic, &bananas_order(2, 1))
+        .send_to(&topic, &events::reading(2))
         .await
         .unwrap();
 
@@ -158,7 +160,7 @@ async fn a_record_with_an_unregistered_schema_id_is_waited_for_not_dead_lettered
         .expect("the record is decoded once its schema is registered")
         .unwrap()
         .unwrap();
-    assert_eq!(received.event, bananas_order(1, 2));
+    assert_eq!(received.event, events::reading(1));
     assert_eq!(received.meta.offset, 0);
     assert_eq!(consumer.waiting_on(), None);
     consumer.ack(&received.meta).unwrap();
@@ -166,7 +168,7 @@ async fn a_record_with_an_unregistered_schema_id_is_waited_for_not_dead_lettered
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(second.event, bananas_order(2, 1));
+    assert_eq!(second.event, events::reading(2));
     assert_eq!(consumer.dead_lettered(), 0);
     assert_eq!(records_on(&stack, &dlq, 1), 0);
 }
@@ -176,13 +178,13 @@ async fn a_record_with_an_unregistered_schema_id_is_waited_for_not_dead_lettered
 /// the record is decoded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_fail_an_unregistered_schema_id_is_an_error_naming_it() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let topic = stack.unique_topic("schema-fail", 1).unwrap();
     let dlq = format!("{topic}.dlq");
     stack.kafka().create_topic(&dlq, 1).unwrap();
     let client =
         Client::from_config(config(&stack).set("schema.unavailable.action", "fail")).unwrap();
-    let mut payload = framed_late(&client, &bananas_order(1, 2), 0).await;
+    let mut payload = framed_late(&client, &events::reading(1), 0).await;
     let late = next_schema_id(&client).await;
     payload[1..5].copy_from_slice(&late.to_be_bytes());
     produce_raw(&stack, &topic, "late", &payload).await;
@@ -190,7 +192,7 @@ async fn with_fail_an_unregistered_schema_id_is_an_error_naming_it() {
         .producer()
         .await
         .unwrap()
-        .send_to(&topic, &bananas_order(2, 1))
+        .send_to(&topic, &events::reading(2))
         .await
         .unwrap();
 
@@ -219,7 +221,7 @@ async fn with_fail_an_unregistered_schema_id_is_an_error_naming_it() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(received.event, bananas_order(1, 2));
+    assert_eq!(received.event, events::reading(1));
     assert_eq!(received.meta.offset, 0);
 
     // ConsumerOptions wins over the configuration.
@@ -234,7 +236,7 @@ async fn with_fail_an_unregistered_schema_id_is_an_error_naming_it() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(first.event, bananas_order(1, 2));
+    assert_eq!(first.event, events::reading(1));
 }
 
 /// The pipeline polls through the same classification: an order with an unregistered schema id
@@ -243,24 +245,24 @@ async fn with_fail_an_unregistered_schema_id_is_an_error_naming_it() {
 /// it waits and makes the pick list once the schema is there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_waits_or_fails_on_an_unregistered_schema_id() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let client = Client::from_config(config(&stack)).unwrap();
     let producer = client.producer().await.unwrap();
     // The pipeline's output schema is registered first, so that its first output does not take
     // the late id.
     client
         .codec()
-        .encode(&local_stack::sample::pick_list_for(&bananas_order(1, 2)))
+        .encode(&events::alert_for(&events::reading(1)))
         .await
         .unwrap();
-    let mut payload = framed_late(&client, &bananas_order(1, 2), 0).await;
+    let mut payload = framed_late(&client, &events::reading(1), 0).await;
     let late = next_schema_id(&client).await;
     payload[1..5].copy_from_slice(&late.to_be_bytes());
     // Good orders before the late one (a batch under way when it comes), then the late one.
     for n in 10..20 {
-        producer.send(&bananas_order(n, 1)).await.unwrap();
+        producer.send(&events::reading(n)).await.unwrap();
     }
-    produce_raw(&stack, topics::ORDERS, "late", &payload).await;
+    produce_raw(&stack, Order::TOPIC, "late", &payload).await;
 
     let failing = Client::from_config(
         config(&stack)
@@ -275,7 +277,7 @@ async fn the_pipeline_waits_or_fails_on_an_unregistered_schema_id() {
     let err = tokio::time::timeout(
         WAIT,
         pipeline.run(
-            |received| vec![local_stack::sample::pick_list_for(&received.event)],
+            |received| vec![events::alert_for(&received.event)],
             std::future::pending(),
         ),
     )
@@ -298,12 +300,9 @@ async fn the_pipeline_waits_or_fails_on_an_unregistered_schema_id() {
         let pipeline = pipeline.clone();
         async move {
             pipeline
-                .run(
-                    |received| vec![local_stack::sample::pick_list_for(&received.event)],
-                    async {
-                        let _ = stopped.await;
-                    },
-                )
+                .run(|received| vec![events::alert_for(&received.event)], async {
+                    let _ = stopped.await;
+                })
                 .await
         }
     });
@@ -333,16 +332,16 @@ async fn the_pipeline_waits_or_fails_on_an_unregistered_schema_id() {
             .await
             .unwrap_or_else(|_| panic!("{} of 11 pick lists", orders.len()))
             .unwrap();
-        orders.insert(received.event.order_id);
+        orders.insert(received.event.reading_id);
     }
-    assert!(orders.contains(&bananas_order(1, 2).order_id));
+    assert!(orders.contains(&events::reading(1).id));
     assert_eq!(pipeline.consumer().waiting_on(), None);
     assert_eq!(pipeline.consumer().dead_lettered(), 0);
     assert_eq!(
         records_on(
             &stack,
-            &topics::dead_letter(topics::ORDERS),
-            topics::PARTITIONS
+            &avro_events::dlq::dead_letter_topic(Order::TOPIC),
+            PARTITIONS
         ),
         0
     );

@@ -2,28 +2,28 @@
 //! group has committed, caught up at the end offsets of its start, then followed; never
 //! committing into the group it names, never dead-lettering.
 
-mod common;
+mod utils;
 
 use std::time::Duration;
 
-use common::{bananas_order, config};
-use grocery_events::{Client, Order, Record, topics};
+use avro_events::{Client, Event as _, Record};
 use local_stack::{Stack, verify};
 use rdkafka::{Offset, producer::FutureRecord};
+use utils::events::{PARTITIONS, Reading, config, reading, stack};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_reads_everything_catches_up_and_follows() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let client = Client::from_config(config(&stack)).unwrap();
     let producer = client.producer().await.unwrap();
     for n in 0..10 {
-        producer.send(&bananas_order(n, 1)).await.unwrap();
+        producer.send(&reading(n)).await.unwrap();
     }
     // The group has read and committed everything: a replay in its name still starts over.
     let group = "replay-view";
-    let consumer = client.consumer::<Order>(group).await.unwrap();
+    let consumer = client.consumer::<Reading>(group).await.unwrap();
     for _ in 0..10 {
         let received = consumer.recv().await.unwrap();
         consumer.ack(&received.meta).unwrap();
@@ -34,7 +34,7 @@ async fn replay_reads_everything_catches_up_and_follows() {
     producer
         .rdkafka()
         .send(
-            FutureRecord::to(topics::ORDERS)
+            FutureRecord::to(Reading::TOPIC)
                 .key("poison")
                 .payload(b"not avro".as_slice()),
             Duration::from_secs(10),
@@ -44,7 +44,7 @@ async fn replay_reads_everything_catches_up_and_follows() {
         .unwrap();
 
     let mut replay = client
-        .replay::<Order>(group, Duration::from_secs(10))
+        .replay::<Reading>(group, Duration::from_secs(10))
         .await
         .unwrap();
     assert!(!replay.is_caught_up());
@@ -53,49 +53,44 @@ async fn replay_reads_everything_catches_up_and_follows() {
     // The end is seen even though the last record (the poison one) is never handed out.
     while let Some(record) = replay.recv_until_caught_up().await.unwrap() {
         if let Record::Event(received) = record {
-            seen.push(received.event.order_id);
+            seen.push(received.event.id);
         }
     }
     assert!(replay.is_caught_up());
     seen.sort();
-    let expected: Vec<_> = (0..10).map(|n| bananas_order(n, 1).order_id).collect();
+    let expected: Vec<_> = (0..10).map(|n| reading(n).id).collect();
     assert_eq!(seen, expected);
     assert_eq!(replay.consumer().undecodable_passed(), 1);
     assert_eq!(replay.consumer().dead_lettered(), 0);
     assert_eq!(replay.remaining(), 0);
 
     // Then it follows the topic.
-    producer.send(&bananas_order(10, 1)).await.unwrap();
+    producer.send(&reading(10)).await.unwrap();
     let next = tokio::time::timeout(Duration::from_secs(30), replay.recv_record())
         .await
         .unwrap()
         .unwrap();
     match next {
         Record::Event(received) => {
-            assert_eq!(received.event.order_id, bananas_order(10, 1).order_id);
+            assert_eq!(received.event.id, reading(10).id);
         }
         Record::Tombstone(t) => panic!("{t:?}"),
     }
     assert!(replay.is_caught_up());
 }
 
-/// The offsets `group` has committed on every partition of the orders topic, as a second client
+/// The offsets `group` has committed on every partition of the readings topic, as a second client
 /// reads them from the broker.
 fn committed(stack: &Stack, group: &str) -> Vec<(i32, Offset)> {
-    verify::committed_offsets(
-        stack.bootstrap_servers(),
-        group,
-        topics::ORDERS,
-        topics::PARTITIONS,
-    )
+    verify::committed_offsets(stack.bootstrap_servers(), group, Reading::TOPIC, PARTITIONS)
 }
 
-/// Records on the orders topic's dead-letter topic (every partition, from the watermarks).
+/// Records on the readings topic's dead-letter topic (every partition, from the watermarks).
 fn dead_letters(stack: &Stack) -> i64 {
     verify::records_on(
         stack.bootstrap_servers(),
-        &topics::dead_letter(topics::ORDERS),
-        topics::PARTITIONS,
+        &avro_events::dlq::dead_letter_topic(Reading::TOPIC),
+        PARTITIONS,
     )
 }
 
@@ -109,14 +104,14 @@ fn dead_letters(stack: &Stack) -> i64 {
 /// (moving it past records it had not read) and dead-letter it again at every start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_never_commits_into_its_group_nor_dead_letters() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let client = Client::from_config(config(&stack)).unwrap();
     let producer = client.producer().await.unwrap();
     for n in 0..10 {
-        producer.send(&bananas_order(n, 1)).await.unwrap();
+        producer.send(&reading(n)).await.unwrap();
     }
     let group = "picklist-live";
-    let live = client.consumer::<Order>(group).await.unwrap();
+    let live = client.consumer::<Reading>(group).await.unwrap();
     for _ in 0..10 {
         let received = live.recv().await.unwrap();
         live.ack(&received.meta).unwrap();
@@ -131,13 +126,13 @@ async fn a_replay_never_commits_into_its_group_nor_dead_letters() {
             .map(|(_, offset)| offset.to_raw().unwrap_or(0).max(0))
             .sum::<i64>(),
         10,
-        "the live group committed its ten orders: {before:?}"
+        "the live group committed its ten readings: {before:?}"
     );
-    // Then an undecodable record and five more orders, which the live group has not read.
+    // Then an undecodable record and five more readings, which the live group has not read.
     producer
         .rdkafka()
         .send(
-            FutureRecord::to(topics::ORDERS)
+            FutureRecord::to(Reading::TOPIC)
                 .key("poison")
                 .payload(b"not avro".as_slice()),
             WAIT,
@@ -146,11 +141,11 @@ async fn a_replay_never_commits_into_its_group_nor_dead_letters() {
         .map_err(|(error, _)| error)
         .unwrap();
     for n in 10..15 {
-        producer.send(&bananas_order(n, 1)).await.unwrap();
+        producer.send(&reading(n)).await.unwrap();
     }
 
     for start in 1..=2 {
-        let mut replay = client.replay::<Order>(group, WAIT).await.unwrap();
+        let mut replay = client.replay::<Reading>(group, WAIT).await.unwrap();
         let mut seen = 0;
         while let Some(record) = tokio::time::timeout(WAIT, replay.recv_until_caught_up())
             .await
@@ -178,26 +173,26 @@ async fn a_replay_never_commits_into_its_group_nor_dead_letters() {
         );
     }
 
-    // The live consumer goes on where it left off: the five new orders, and the poison record
+    // The live consumer goes on where it left off: the five new readings, and the poison record
     // dead-lettered once, by it.
-    let live = client.consumer::<Order>(group).await.unwrap();
+    let live = client.consumer::<Reading>(group).await.unwrap();
     let mut orders = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT;
     while orders.len() < 5 || live.dead_lettered() < 1 {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "live consumer: {} orders, {} dead-lettered",
+            "live consumer: {} readings, {} dead-lettered",
             orders.len(),
             live.dead_lettered()
         );
         if let Ok(received) = tokio::time::timeout(Duration::from_millis(500), live.recv()).await {
             let received = received.unwrap();
             live.ack(&received.meta).unwrap();
-            orders.push(received.event.order_id);
+            orders.push(received.event.id);
         }
     }
     orders.sort();
-    let expected: Vec<_> = (10..15).map(|n| bananas_order(n, 1).order_id).collect();
+    let expected: Vec<_> = (10..15).map(|n| reading(n).id).collect();
     assert_eq!(orders, expected);
     assert_eq!(live.dead_lettered(), 1);
     assert_eq!(dead_letters(&stack), 1);

@@ -2,12 +2,12 @@
 //! produce and on receive, tombstones delivered as such (never dead-lettered), Avro keys with
 //! their own schema under `<topic>-key`, and zstd/lz4 compression.
 
-mod common;
+mod utils;
 
 use std::time::Duration;
 
-use grocery_events::{Client, Codec, Event, Headers, Order, Record, consumer::Received};
-use local_stack::Stack;
+use avro_events::{Client, Event, Headers, Record};
+use avro_events::{Codec, Received};
 use rdkafka::{
     ClientConfig,
     message::{Header, OwnedHeaders},
@@ -15,15 +15,18 @@ use rdkafka::{
 };
 use serde::{Deserialize, Serialize};
 
-use common::{config, group};
+use utils::events::{self, config, group, stack};
+
+/// The value type of these tests: the made-up sensor reading.
+type Order = events::Reading;
 
 const WAIT: Duration = Duration::from_secs(30);
 
 fn order(n: u32) -> Order {
-    common::bananas_order(n, 1)
+    events::reading(n)
 }
 
-async fn next<T>(what: &str, future: impl Future<Output = grocery_events::Result<T>>) -> T {
+async fn next<T>(what: &str, future: impl Future<Output = avro_events::Result<T>>) -> T {
     tokio::time::timeout(WAIT, future)
         .await
         .unwrap_or_else(|_| panic!("{what} did not arrive within {WAIT:?}"))
@@ -32,7 +35,7 @@ async fn next<T>(what: &str, future: impl Future<Output = grocery_events::Result
 
 #[tokio::test(flavor = "multi_thread")]
 async fn headers_go_out_with_the_event_and_come_back_on_received() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let config = config(&stack);
     let topic = stack.unique_topic("headers", 1).unwrap();
     let client = Client::from_config(config.clone()).unwrap();
@@ -104,7 +107,7 @@ async fn headers_go_out_with_the_event_and_come_back_on_received() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tombstones_are_delivered_as_such_and_never_dead_lettered() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let config = config(&stack);
     let topic = stack.unique_topic("tombstones", 1).unwrap();
     stack
@@ -115,7 +118,7 @@ async fn tombstones_are_delivered_as_such_and_never_dead_lettered() {
     let producer = client.producer().await.unwrap();
 
     producer.send_to(&topic, &order(1)).await.unwrap();
-    let key = order(1).order_id.to_string();
+    let key = order(1).id.to_string();
     let headers = Headers::new().with("reason", "order cancelled");
     producer
         .enqueue_tombstone::<Order>(&topic, key.as_str(), Some(&headers))
@@ -248,7 +251,7 @@ impl Event for ReadingV2 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn avro_keys_round_trip_under_the_key_subject() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let config = config(&stack);
     let topic = stack.unique_topic("readings", 3).unwrap();
     let client = Client::from_config(config.clone()).unwrap();
@@ -314,7 +317,7 @@ async fn avro_keys_round_trip_under_the_key_subject() {
         assert_eq!(received.meta.key, None, "an Avro key is not a string key");
         let raw = received.raw_key.as_deref().unwrap();
         assert_eq!(
-            grocery_events::wire::split(raw).unwrap().0,
+            avro_events::wire::split(raw).unwrap().0,
             key_subject.id,
             "Confluent framing with the key schema's id"
         );
@@ -368,7 +371,7 @@ async fn avro_keys_round_trip_under_the_key_subject() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plain_key_must_be_a_string() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let config = config(&stack);
     let codec = Codec::from_config(&config).unwrap();
     let error = codec.encode_key::<Order>("t", &42).await.unwrap_err();
@@ -379,7 +382,7 @@ async fn a_plain_key_must_be_a_string() {
 
 /// Produces and consumes 200 orders with `compression.type=codec`.
 async fn round_trip_compressed(codec_name: &str) {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let config = config(&stack).set("compression.type", codec_name);
     config.validate().unwrap();
     let topic = stack.unique_topic(codec_name, 3).unwrap();
@@ -406,9 +409,9 @@ async fn round_trip_compressed(codec_name: &str) {
         let received = next("compressed event", consumer.recv()).await;
         assert_eq!(
             received.event,
-            order((received.event.order_time - 1_763_769_600_000) as u32)
+            order((received.event.taken_at - 1_763_769_600_000) as u32)
         );
-        seen.insert(received.event.order_id);
+        seen.insert(received.event.id);
         consumer.ack(&received.meta).unwrap();
     }
     consumer.close().await.unwrap();

@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use grocery_events::{Error, dynamic::check_body};
+use avro_events::Error;
+use avro_events::dynamic::check_body;
 
 #[path = "../../../fuzz/schemas.rs"]
 mod schemas;

@@ -3,21 +3,18 @@
 //! caller's own headers (and a `traceparent` of its own) are kept, and a pipeline continues
 //! each input's trace on its output, with and without transactions.
 
-mod common;
+mod utils;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use grocery_events::{
-    Client, Config, ConsumerOptions, Headers, Order, PickList, PipelineOptions, TraceContext,
-};
-use local_stack::Stack;
+use avro_events::{Client, Config, ConsumerOptions, Headers, PipelineOptions, TraceContext};
 use uuid::Uuid;
 
-use common::{bananas_order, config, group};
+use utils::events::{Alert, Reading, alert_for, config, group, reading, stack};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-async fn next<T>(what: &str, future: impl Future<Output = grocery_events::Result<T>>) -> T {
+async fn next<T>(what: &str, future: impl Future<Output = avro_events::Result<T>>) -> T {
     tokio::time::timeout(WAIT, future)
         .await
         .unwrap_or_else(|_| panic!("{what} did not arrive within {WAIT:?}"))
@@ -26,7 +23,7 @@ async fn next<T>(what: &str, future: impl Future<Output = grocery_events::Result
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_record_carries_trace_context_new_or_continued() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let topic = stack.unique_topic("traces", 1).unwrap();
     let client = Client::from_config(config(&stack)).unwrap();
     let producer = client.producer().await.unwrap();
@@ -37,18 +34,12 @@ async fn every_record_carries_trace_context_new_or_continued() {
     )
     .unwrap();
     let own = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-    producer
-        .send_to(&topic, &bananas_order(1, 1))
-        .await
-        .unwrap();
-    producer
-        .send_to(&topic, &bananas_order(2, 1))
-        .await
-        .unwrap();
+    producer.send_to(&topic, &reading(1)).await.unwrap();
+    producer.send_to(&topic, &reading(2)).await.unwrap();
     producer
         .enqueue_traced(
             &topic,
-            &bananas_order(3, 1),
+            &reading(3),
             Some(&Headers::new().with("source", "checkout")),
             Some(&parent),
         )
@@ -59,7 +50,7 @@ async fn every_record_carries_trace_context_new_or_continued() {
     producer
         .enqueue_with(
             &topic,
-            &bananas_order(4, 1),
+            &reading(4),
             Some(&Headers::new().with("traceparent", own).with("a", "b")),
         )
         .await
@@ -68,7 +59,7 @@ async fn every_record_carries_trace_context_new_or_continued() {
         .unwrap();
 
     let consumer = client
-        .consumer_subscribed_to::<Order>(group("traces"), &[&topic])
+        .consumer_subscribed_to::<Reading>(group("traces"), &[&topic])
         .await
         .unwrap();
     let mut got = Vec::new();
@@ -101,8 +92,8 @@ async fn every_record_carries_trace_context_new_or_continued() {
     consumer.close().await.unwrap();
 }
 
-/// Runs a pipeline order → pick list over `count` orders, each sent in a trace of its own,
-/// and returns (order trace, pick-list trace) per order id.
+/// Runs a pipeline reading → alert over `count` readings, each sent in a trace of its own,
+/// and returns (reading trace, alert trace) per reading id.
 async fn pipeline_traces(
     config: Config,
     count: u32,
@@ -111,13 +102,13 @@ async fn pipeline_traces(
     let producer = client.producer().await.unwrap();
     let mut sent = BTreeMap::new();
     for n in 0..count {
-        let order = bananas_order(n, 1);
+        let order = reading(n);
         let parent = TraceContext::new_root();
         producer.send_traced(&order, &parent).await.unwrap();
-        sent.insert(order.order_id, parent);
+        sent.insert(order.id, parent);
     }
     let pipeline = client
-        .pipeline::<Order>(PipelineOptions::new(format!(
+        .pipeline::<Reading>(PipelineOptions::new(format!(
             "fulfillment-{}",
             Uuid::new_v4().simple()
         )))
@@ -126,23 +117,20 @@ async fn pipeline_traces(
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(async move {
         pipeline
-            .run(
-                |received| vec![local_stack::sample::pick_list_for(&received.event)],
-                async {
-                    let _ = stop_rx.await;
-                },
-            )
+            .run(|received| vec![alert_for(&received.event)], async {
+                let _ = stop_rx.await;
+            })
             .await
     });
     let orders = client
-        .consumer::<Order>(ConsumerOptions::new(format!(
+        .consumer::<Reading>(ConsumerOptions::new(format!(
             "o-{}",
             Uuid::new_v4().simple()
         )))
         .await
         .unwrap();
     let pick_lists = client
-        .consumer::<PickList>(ConsumerOptions::new(format!(
+        .consumer::<Alert>(ConsumerOptions::new(format!(
             "p-{}",
             Uuid::new_v4().simple()
         )))
@@ -151,12 +139,12 @@ async fn pipeline_traces(
     let mut order_traces = BTreeMap::new();
     for _ in 0..count {
         let received = next("order", orders.recv()).await;
-        order_traces.insert(received.event.order_id, received.trace().unwrap());
+        order_traces.insert(received.event.id, received.trace().unwrap());
     }
     let mut traces = BTreeMap::new();
     while traces.len() < count as usize {
         let received = next("pick list", pick_lists.recv()).await;
-        let order_id = received.event.order_id;
+        let order_id = received.event.reading_id;
         let order_trace = order_traces[&order_id].clone();
         assert_eq!(
             order_trace.trace_id(),
@@ -194,14 +182,14 @@ fn assert_each_pick_list_continues_its_order(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pipeline_continues_each_inputs_trace() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let traces = pipeline_traces(config(&stack), 20).await;
     assert_each_pick_list_continues_its_order(&traces);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_transactional_pipeline_continues_each_inputs_trace() {
-    let stack = Stack::start().await.unwrap();
+    let stack = stack().await;
     let config = config(&stack).set(
         "transactional.id",
         format!("traces-{}", Uuid::new_v4().simple()),

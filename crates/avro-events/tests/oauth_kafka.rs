@@ -2,7 +2,7 @@
 //! the local OAuth endpoint and Confluent's SASL extensions, and presents a refreshed token
 //! before the first one expires.
 
-mod support;
+mod utils;
 
 use std::{
     sync::{
@@ -12,15 +12,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use grocery_events::{
-    Error,
-    auth::{ClientAuthMethod, KafkaOAuth, OAuthClientCredentials, TokenProvider},
+use avro_events::Error;
+use avro_events::{
+    auth::ClientAuthMethod, auth::KafkaOAuth, auth::OAuthClientCredentials, auth::TokenProvider,
 };
 use rdkafka::{
     ClientConfig,
     producer::{BaseProducer, Producer},
 };
-use support::{
+use utils::{
     fake_kafka::FakeKafka,
     token_server::{CLIENT_ID, CLIENT_SECRET, ClientAuth, Mode, SUBJECT, TokenServer},
 };

@@ -1,4 +1,4 @@
-//! Sample grocery records for the stack's tests and demos: small, valid, deterministic.
+//! Sample grocery records for the tests and demos: small, valid, deterministic.
 
 use grocery_events::{Order, OrderLine, PickLine, PickList, StockStatus};
 use uuid::Uuid;

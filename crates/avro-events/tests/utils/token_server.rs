@@ -17,9 +17,9 @@ use axum::{
 };
 use base64::Engine as _;
 
-pub const CLIENT_ID: &str = "grocery-client";
+pub const CLIENT_ID: &str = "test-client";
 pub const CLIENT_SECRET: &str = "s3cr3t-Client-Value";
-pub const SUBJECT: &str = "sa-grocery-test";
+pub const SUBJECT: &str = "sa-test";
 /// A marker the failing modes put in their answer bodies: it must never reach an error or a log.
 pub const BODY_MARKER: &str = "B0DY-M4RKER-never-shown";
 

@@ -3,16 +3,16 @@
 //! refreshes an expired token. The fake registry rejects tokens it did not see issued or that
 //! have expired.
 
-mod support;
+mod utils;
 
 use std::{sync::Arc, time::Duration};
 
-use grocery_events::{
-    Error,
-    auth::{OAuthClientCredentials, TokenProvider},
-    registry::{RegistryAuth, RegistryClient, RegistryConfig},
+use avro_events::Error;
+use avro_events::{
+    auth::OAuthClientCredentials, auth::TokenProvider, registry::RegistryAuth,
+    registry::RegistryClient, registry::RegistryConfig,
 };
-use support::{
+use utils::{
     fake_registry::FakeRegistry,
     token_server::{CLIENT_ID, CLIENT_SECRET, Mode, TokenServer},
 };
