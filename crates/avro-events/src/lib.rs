@@ -169,6 +169,7 @@ pub mod producer;
 #[cfg(feature = "kafka")]
 mod record;
 mod redact;
+mod referenced;
 pub mod registry;
 #[cfg(feature = "kafka")]
 pub mod replay;
@@ -200,7 +201,7 @@ pub use context::{DefaultHooks, Hooks};
 #[cfg(feature = "kafka")]
 pub use error::KafkaOperation;
 pub use error::{Error, RecordLocation, Result};
-pub use event::{Event, SubjectNameStrategy};
+pub use event::{Event, EventReference, SubjectNameStrategy};
 pub use format::Format;
 pub use headers::Headers;
 #[cfg(feature = "kafka")]
