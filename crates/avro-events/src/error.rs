@@ -354,8 +354,9 @@ impl Error {
         )
     }
 
-    /// Whether a record's writer schema cannot be fetched ([`Error::UnknownSchemaId`]: not
-    /// registered yet, or the wrong registry) or used ([`Error::UnusableSchema`]). That is an
+    /// Whether a record's writer schema cannot be fetched ([`Error::UnknownSchemaId`],
+    /// [`Error::UnknownSchemaGuid`]: not registered yet, or the wrong registry) or used
+    /// ([`Error::UnusableSchema`]). That is an
     /// outage, not poison: a consumer waits it out or stops, as
     /// [`ConsumerOptions::schema_unavailable`](crate::ConsumerOptions::schema_unavailable) says,
     /// and never dead-letters or commits past the record for it (as Confluent's deserializers
