@@ -285,6 +285,21 @@ async fn python_records_with_references_and_header_guids_decode_with_the_codec()
         wire::parse_header(&header).unwrap(),
         SchemaId::Guid(order.guid.expect("a GUID"))
     );
+    // Writing with the latest version (fetched with its references) or with the schema looked
+    // up with its references (no registration) gives Python's id.
+    for options in [
+        CodecOptions::default().with_use_latest_version(true),
+        CodecOptions::default().with_auto_register(false),
+    ] {
+        let codec = Codec::new(&RegistryConfig::new(registry.url()), options).unwrap();
+        let bytes = codec.encode_for(TOPIC, &sample()).await.unwrap();
+        assert_eq!(wire::split(&bytes).unwrap().0, order.id, "{options:?}");
+        assert_eq!(
+            bytes,
+            read_hex(&dir.0.join("prefix_value.hex")),
+            "{options:?}"
+        );
+    }
     registry.shutdown().await.expect("shutdown");
 }
 

@@ -191,6 +191,19 @@ async fn references_and_guids_through_the_client() {
         ),
         "{err:?}"
     );
+    let answer = client
+        .test_compatibility_with_references("io.test.Item", item, &unit_ref, TestAgainst::Latest)
+        .await
+        .unwrap();
+    assert!(answer.is_compatible, "{answer:?}");
+    let err = client
+        .test_compatibility("io.test.Item", item, TestAgainst::Latest)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::RegistryRejected { .. }),
+        "without its references the type is unknown: {err:?}"
+    );
     let closure = client
         .referenced_schemas(&[SchemaReference::new("io.test.Item", "io.test.Item", 1)])
         .await

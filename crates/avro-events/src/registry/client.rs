@@ -597,6 +597,22 @@ impl RegistryClient {
         schema: &str,
         against: TestAgainst,
     ) -> Result<CompatibilityAnswer> {
+        self.test_compatibility_with_references(subject, schema, &[], against)
+            .await
+    }
+
+    /// [`test_compatibility`](Self::test_compatibility) for a schema that uses the named types
+    /// of `references` (sent as `references`).
+    ///
+    /// # Errors
+    /// As [`test_compatibility`](Self::test_compatibility).
+    pub async fn test_compatibility_with_references(
+        &self,
+        subject: &str,
+        schema: &str,
+        references: &[SchemaReference],
+        against: TestAgainst,
+    ) -> Result<CompatibilityAnswer> {
         let number;
         let mut path = vec!["compatibility", "subjects", subject, "versions"];
         let version = match against {
@@ -620,7 +636,11 @@ impl RegistryClient {
                 Method::POST,
                 &path,
                 &[("verbose", "true".to_owned())],
-                Some(schema_body(schema, &SchemaType::Avro)),
+                Some(super::references::body(
+                    schema,
+                    references,
+                    &SchemaType::Avro,
+                )),
             )
             .await
             .map_err(|f| self.error(f, about))?;

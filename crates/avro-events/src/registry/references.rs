@@ -91,12 +91,13 @@ fn references_json(references: &[SchemaReference]) -> Option<serde_json::Value> 
     (!references.is_empty()).then(|| serde_json::json!(references))
 }
 
-fn body(
+/// A request body: the schema, its `schemaType` and its `references` (when any).
+pub(super) fn body(
     schema: &str,
     references: &[SchemaReference],
-    normalize_type: &SchemaType,
+    schema_type: &SchemaType,
 ) -> serde_json::Value {
-    let mut body = super::client::schema_body(schema, normalize_type);
+    let mut body = super::client::schema_body(schema, schema_type);
     if let (Some(refs), Some(map)) = (references_json(references), body.as_object_mut()) {
         map.insert("references".into(), refs);
     }
