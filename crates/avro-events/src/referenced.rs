@@ -17,10 +17,37 @@ use apache_avro::{
 /// # Errors
 /// Why not, in words: a text that is not an Avro schema, a name defined twice, a name no
 /// schema defines.
+///
+/// apache-avro's parser follows a name into the schema defining it recursively, so a chain of
+/// references nests its stack as deep as the chain is long (up to
+/// [`MAX_REFERENCED_SCHEMAS`](crate::registry::MAX_REFERENCED_SCHEMAS) from a registry): the
+/// work runs on a thread of its own with a stack far larger than any such chain needs, and the
+/// written-out schema is parsed again as text, whose JSON depth limit then refuses one nested
+/// deeper than a self-contained schema could be. So what comes out is never deeper than what
+/// [`Schema::parse_str`] accepts, and nothing downstream recurses further than for any schema.
 pub(crate) fn self_contained(
     schema: &str,
     referenced: impl IntoIterator<Item = impl AsRef<str>>,
 ) -> std::result::Result<Schema, String> {
+    let schema = schema.to_owned();
+    let referenced: Vec<String> = referenced
+        .into_iter()
+        .map(|r| r.as_ref().to_owned())
+        .collect();
+    std::thread::Builder::new()
+        .name("avro-references".into())
+        .stack_size(PARSE_STACK)
+        .spawn(move || write_out_all(&schema, &referenced))
+        .map_err(|e| format!("cannot start the thread that reads references: {e}"))?
+        .join()
+        .unwrap_or_else(|_| Err("reading the schema with its references failed".into()))
+}
+
+/// The stack of the thread [`self_contained`] parses on: 256 MiB of address space, of which
+/// only what is touched is ever committed.
+const PARSE_STACK: usize = 256 * 1024 * 1024;
+
+fn write_out_all(schema: &str, referenced: &[String]) -> std::result::Result<Schema, String> {
     let (main, list) =
         Schema::parse_str_with_list(schema, referenced).map_err(|e| e.to_string())?;
     let resolved = apache_avro::schema::ResolvedSchema::new_with_schemata(list.iter().collect())
@@ -35,7 +62,13 @@ pub(crate) fn self_contained(
     // Parsed again from its own text: a schema that stands alone, as a registry or the
     // generated code would hand it over.
     let text = serde_json::to_string(&whole).map_err(|e| e.to_string())?;
-    Schema::parse_str(&text).map_err(|e| format!("{e} (in the schema written out: {text})"))
+    Schema::parse_str(&text).map_err(|e| {
+        format!(
+            "{e} (the schema written out with its references, {} bytes, nested too deep or \
+             invalid)",
+            text.len()
+        )
+    })
 }
 
 fn write_out(
@@ -133,6 +166,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(whole.canonical_form(), expected.canonical_form());
+    }
+
+    /// A chain of references as long as the registry client lets through nests the schema as
+    /// deep: refused with an error (the JSON parser's depth limit), never a stack overflow.
+    #[test]
+    fn a_deep_chain_is_an_error_not_a_crash() {
+        let text = |i: usize| {
+            let field = if i == 0 {
+                "\"int\"".to_owned()
+            } else {
+                format!("\"C{}\"", i - 1)
+            };
+            format!(r#"{{"type":"record","name":"C{i}","fields":[{{"name":"f","type":{field}}}]}}"#)
+        };
+        let depth = crate::registry::MAX_REFERENCED_SCHEMAS;
+        let referenced: Vec<String> = (0..depth).map(text).collect();
+        let err = self_contained(&text(depth), &referenced).unwrap_err();
+        assert!(err.contains("nested too deep"), "{err}");
+        // A short chain is fine.
+        let short: Vec<String> = (0..5).map(text).collect();
+        self_contained(&text(5), &short).unwrap();
     }
 
     #[test]
