@@ -91,6 +91,29 @@ impl Event for Order {
     }
 }
 
+/// A newer version of the order: a field added with a default, the referenced types as they
+/// are. Reading Python's records resolves the writer schema (with its references) into it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct OrderWithNote {
+    id: String,
+    main: Product,
+    extra: Option<Product>,
+    lines: Vec<Product>,
+    unit: Unit,
+    note: String,
+}
+
+impl Event for OrderWithNote {
+    const TOPIC: &'static str = TOPIC;
+    const SCHEMA: &'static str = r#"{"type": "record", "name": "Order", "namespace": "shop", "fields": [{"name": "id", "type": "string"}, {"name": "main", "type": "Product"}, {"name": "extra", "type": ["null", "shop.Product"], "default": null}, {"name": "lines", "type": {"type": "array", "items": "Product"}}, {"name": "unit", "type": "Unit"}, {"name": "note", "type": "string", "default": "none"}]}"#;
+    const FULL_NAME: &'static str = "shop.Order";
+    const REFERENCES: &'static [EventReference] = &[PRODUCT, UNIT];
+
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+}
+
 /// A directory removed on drop.
 struct TempDir(PathBuf);
 
@@ -247,6 +270,21 @@ async fn python_records_with_references_and_header_guids_decode_with_the_codec()
             .unwrap(),
         sample()
     );
+    // Resolved into a newer reader: the added field takes its default.
+    for name in ["prefix_value", "header_value"] {
+        let newer: OrderWithNote = codec
+            .decode_record(
+                &read_hex(&dir.0.join(format!("{name}.hex"))),
+                optional_hex(&dir.0.join(format!("{name}.header.hex"))).as_deref(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{name} into the newer order: {e}"));
+        assert_eq!(
+            (newer.id.as_str(), newer.note.as_str()),
+            ("order-0001", "none")
+        );
+        assert_eq!(newer.lines, sample().lines);
+    }
     // The bare body starting with 0x00, read without its header, is misread as a prefix: the
     // header is what tells them apart.
     let zero_body = read_hex(&dir.0.join("zero_value.hex"));
