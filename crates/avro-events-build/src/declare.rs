@@ -6,6 +6,12 @@
 //! [events."io.example.Reading"]
 //! topic = "sensor.readings.v1"
 //! key = "sensor_id"
+//!
+//! # A type an event uses from another file, registered under its own subject (optional:
+//! # subject defaults to the full name, version to 1).
+//! [references."io.example.Site"]
+//! subject = "io.example.Site"
+//! version = 2
 //! ```
 
 use std::{collections::BTreeMap, fs, path::Path};
@@ -27,11 +33,32 @@ pub(crate) struct Declaration {
     pub(crate) declared_in: String,
 }
 
+/// Where a type that events use from another file is registered (Confluent's schema
+/// references: subject and version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReferenceDeclaration {
+    /// Full name of the type (the top-level type of its file).
+    pub(crate) name: String,
+    /// Its subject.
+    pub(crate) subject: String,
+    /// Its version in the subject.
+    pub(crate) version: u32,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
     events: BTreeMap<String, Entry>,
+    #[serde(default)]
+    references: BTreeMap<String, ReferenceEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReferenceEntry {
+    subject: Option<String>,
+    version: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -41,22 +68,41 @@ struct Entry {
     key: String,
 }
 
-/// Reads the declarations in the TOML file at `path`.
-pub(crate) fn read_file(path: &Path) -> Result<Vec<Declaration>, Error> {
+/// Reads the declarations in the TOML file at `path`: events and references.
+pub(crate) fn read_file(
+    path: &Path,
+) -> Result<(Vec<Declaration>, Vec<ReferenceDeclaration>), Error> {
     let text = fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_owned(),
         source,
     })?;
-    parse(&text, path)
+    let file = parse_file(&text, path)?;
+    let references = file
+        .references
+        .into_iter()
+        .map(|(name, entry)| ReferenceDeclaration {
+            subject: entry.subject.unwrap_or_else(|| name.clone()),
+            version: entry.version.unwrap_or(1),
+            name,
+        })
+        .collect();
+    Ok((events(file.events, path), references))
 }
 
-fn parse(text: &str, path: &Path) -> Result<Vec<Declaration>, Error> {
-    let file: File = toml::from_str(text).map_err(|e| Error::InvalidDeclarations {
+fn parse_file(text: &str, path: &Path) -> Result<File, Error> {
+    toml::from_str(text).map_err(|e| Error::InvalidDeclarations {
         path: path.to_owned(),
         message: e.to_string().trim_end().to_owned(),
-    })?;
-    Ok(file
-        .events
+    })
+}
+
+#[cfg(test)]
+fn parse(text: &str, path: &Path) -> Result<Vec<Declaration>, Error> {
+    Ok(events(parse_file(text, path)?.events, path))
+}
+
+fn events(entries: BTreeMap<String, Entry>, path: &Path) -> Vec<Declaration> {
+    entries
         .into_iter()
         .map(|(record, entry)| Declaration {
             record,
@@ -64,7 +110,7 @@ fn parse(text: &str, path: &Path) -> Result<Vec<Declaration>, Error> {
             key: entry.key,
             declared_in: path.display().to_string(),
         })
-        .collect())
+        .collect()
 }
 
 /// Checks that no record is declared twice and that every topic is a valid Kafka topic name.

@@ -101,19 +101,19 @@ pub enum Error {
         /// The file that defines it inside another type, if any.
         nested_in: Option<PathBuf>,
     },
-    /// A declared event's schema uses named types defined in other files: its text alone is not
-    /// a schema the registry can take.
+    /// A declared event's schema uses named types of other files that cannot be schema
+    /// references: a type nested inside another file (a reference names a whole file's
+    /// top-level type), or files that refer to each other in a circle.
     #[error(
-        "{}: event {record} uses types defined in other schema files ({message}); an event's schema \
-         must be self-contained",
+        "{}: event {record} uses types of other schema files that cannot be references: {message}",
         path.display()
     )]
     NotSelfContained {
         /// The record's full name.
         record: String,
-        /// Its schema file.
+        /// Its schema file (or the file along its references at fault).
         path: PathBuf,
-        /// The parser's complaint about the file on its own.
+        /// What is wrong.
         message: String,
     },
     /// The declared key field is not a field of the record.

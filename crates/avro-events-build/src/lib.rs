@@ -46,7 +46,21 @@
 //! [events."io.example.Reading"]
 //! topic = "sensor.readings.v1"
 //! key = "sensor_id"
+//!
+//! # Optional: where a type that an event's file uses from another file is registered
+//! # (default: subject = its full name, version = 1).
+//! [references."io.example.Site"]
+//! subject = "io.example.Site"
+//! version = 1
 //! ```
+//!
+//! # Schema references
+//!
+//! An event's file may use the top-level type of another file of the set by name. Its `Event`
+//! impl then keeps the file's text as `SCHEMA` and lists each such file in
+//! `Event::REFERENCES` (its type, subject, version, text and its own references, recursively),
+//! so the codec registers the referenced schemas first and the event's schema with its
+//! references, as Confluent's Maven plugin registers them.
 //!
 //! `src/lib.rs`:
 //!
@@ -61,7 +75,8 @@
 //! Every problem is an [`Error`] that names the file at fault: a file that cannot be read, is not
 //! JSON or not a valid Avro schema, or whose top level is not a named type; two named types that
 //! would generate the same Rust type; a declared record that no file defines at its top level, or
-//! whose file uses types from another file (an event's schema must be self-contained); a key
+//! whose file uses a type nested in another file (a reference names a whole file), or files that
+//! refer to each other in a circle; a key
 //! field that is missing, or whose type is not `string`, `uuid`, `int` or `long`; a topic Kafka
 //! would refuse.
 //!
@@ -97,6 +112,7 @@
 mod codecs;
 mod declare;
 mod error;
+mod references;
 mod render;
 mod schemas;
 
@@ -105,7 +121,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use declare::Declaration;
+use declare::{Declaration, ReferenceDeclaration};
 pub use error::Error;
 
 /// The file name [`Builder::compile`] writes in `OUT_DIR` unless told otherwise, and the one
@@ -125,6 +141,7 @@ pub struct Builder {
     dirs: Vec<PathBuf>,
     declaration_files: Vec<PathBuf>,
     declarations: Vec<Declaration>,
+    references: Vec<ReferenceDeclaration>,
     crate_path: String,
     out_dir: Option<PathBuf>,
     file_name: String,
@@ -146,6 +163,7 @@ impl Builder {
             dirs: Vec::new(),
             declaration_files: Vec::new(),
             declarations: Vec::new(),
+            references: Vec::new(),
             crate_path: "::avro_events".to_owned(),
             out_dir: None,
             file_name: DEFAULT_FILE_NAME.to_owned(),
@@ -178,6 +196,23 @@ impl Builder {
             topic: topic.into(),
             key: key_field.into(),
             declared_in: "build.rs".to_owned(),
+        });
+        self
+    }
+
+    /// Declares where the type `name` (a full name), the top-level type of one schema file that
+    /// an event's file uses, is registered: `subject` and `version` (Confluent's schema
+    /// references). Undeclared, a referenced type's subject is its full name and its version 1.
+    pub fn reference(
+        mut self,
+        name: impl Into<String>,
+        subject: impl Into<String>,
+        version: u32,
+    ) -> Self {
+        self.references.push(ReferenceDeclaration {
+            name: name.into(),
+            subject: subject.into(),
+            version,
         });
         self
     }
@@ -224,11 +259,14 @@ impl Builder {
         let paths = schemas::collect(&self.files, &self.dirs)?;
         let files = schemas::load(&paths)?;
         let mut declarations = self.declarations.clone();
+        let mut references = self.references.clone();
         for path in &self.declaration_files {
-            declarations.extend(declare::read_file(path)?);
+            let (events, referenced) = declare::read_file(path)?;
+            declarations.extend(events);
+            references.extend(referenced);
         }
         declare::check(&declarations)?;
-        let bindings = render::bind(&files, &declarations)?;
+        let bindings = render::bind(&files, &declarations, &references)?;
         let types = render::types(&files)?;
         let codecs = codecs::generate(&self.crate_path, &files);
         Ok(render::file(

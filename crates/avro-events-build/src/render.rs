@@ -9,7 +9,8 @@ use rsgen_avro::{Generator, Schema, Source};
 use crate::{
     Error,
     codecs::Codecs,
-    declare::Declaration,
+    declare::{Declaration, ReferenceDeclaration},
+    references::References,
     schemas::{SchemaFile, describe, named_types},
 };
 
@@ -22,14 +23,25 @@ pub(crate) struct Binding<'a> {
     key_field: String,
     key_is_string: bool,
     file: &'a SchemaFile,
+    /// The files its file refers to (indices into the files).
+    references: Vec<usize>,
+}
+
+/// The bindings and the referenced files they need.
+#[derive(Debug)]
+pub(crate) struct Bound<'a> {
+    pub(crate) bindings: Vec<Binding<'a>>,
+    pub(crate) references: References,
 }
 
 /// Matches each declaration to the file whose top-level record it names and checks its key.
 pub(crate) fn bind<'a>(
     files: &'a [SchemaFile],
     declarations: &[Declaration],
-) -> Result<Vec<Binding<'a>>, Error> {
+    declared_references: &[ReferenceDeclaration],
+) -> Result<Bound<'a>, Error> {
     let mut bindings = Vec::with_capacity(declarations.len());
+    let mut references = References::default();
     for declaration in declarations {
         let found = files.iter().find_map(|file| {
             file.record()
@@ -51,13 +63,15 @@ pub(crate) fn bind<'a>(
                 nested_in,
             });
         };
-        if let Some(message) = &file.not_self_contained {
-            return Err(Error::NotSelfContained {
-                record: declaration.record.clone(),
-                path: file.path.clone(),
-                message: message.clone(),
-            });
-        }
+        let index = files
+            .iter()
+            .position(|f| std::ptr::eq(f, file))
+            .expect("the file is one of the files");
+        let used = if file.not_self_contained.is_some() {
+            references.of(files, declared_references, index, &declaration.record)?
+        } else {
+            Vec::new()
+        };
         let Some(field) = record.fields.iter().find(|f| f.name == declaration.key) else {
             let fields: Vec<&str> = record.fields.iter().map(|f| f.name.as_str()).collect();
             return Err(Error::KeyFieldNotFound {
@@ -87,11 +101,15 @@ pub(crate) fn bind<'a>(
             key_field: rust_field(&field.name),
             key_is_string,
             file,
+            references: used,
         });
     }
     // In the order of the files, whatever the order of the declarations.
     bindings.sort_by_key(|b| files.iter().position(|f| std::ptr::eq(f, b.file)));
-    Ok(bindings)
+    Ok(Bound {
+        bindings,
+        references,
+    })
 }
 
 /// rsgen-avro's Rust types for every file of the set, generated together so that a type used by
@@ -133,8 +151,9 @@ pub(crate) fn file(
     files: &[SchemaFile],
     types: &str,
     codecs: &Codecs,
-    bindings: &[Binding<'_>],
+    bound: &Bound<'_>,
 ) -> String {
+    let bindings = &bound.bindings;
     let names: Vec<String> = files
         .iter()
         .map(|f| {
@@ -157,7 +176,51 @@ pub(crate) fn file(
     );
     out.push_str(&adapt(types, &format!("{private}::serde")));
     out.push_str(&codecs.code);
+    for (index, referenced) in &bound.references.by_file {
+        let file = &files[*index];
+        let _ = write!(
+            out,
+            "\n/// `{file_name}`, a schema events refer to.\n#[allow(dead_code)]\nconst {konst}: \
+             {crate_path}::EventReference = {crate_path}::EventReference {{
+    name: {name:?},
+    subject: {subject:?},
+    version: {version},
+    schema: {schema},
+    references: &[{uses}],
+}};
+",
+            file_name = file
+                .path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            konst = reference_const(*index),
+            name = referenced.name,
+            subject = referenced.subject,
+            version = referenced.version,
+            schema = literal(&file.text),
+            uses = referenced
+                .uses
+                .iter()
+                .map(|i| reference_const(*i))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
     for binding in bindings {
+        let references = if binding.references.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "    /// The schemas of other files it uses.\n    const REFERENCES: &'static \
+                 [{crate_path}::EventReference] = &[{}];\n",
+                binding
+                    .references
+                    .iter()
+                    .map(|i| reference_const(*i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         let datum = if codecs.records.contains(&binding.full_name) {
             format!(
                 "\n    /// The generated binary codec above.\n    const AVRO_DATUM: \
@@ -182,7 +245,7 @@ pub(crate) fn file(
     /// The text of `{file}`, byte for byte.
     const SCHEMA: &'static str = {schema};
     const FULL_NAME: &'static str = {full_name:?};
-{datum}
+{references}{datum}
     /// The `{field}` field.
     fn key(&self) -> ::std::string::String {{
         {key}
@@ -202,6 +265,11 @@ pub(crate) fn file(
         );
     }
     out
+}
+
+/// The name of the constant holding the reference to file `index`.
+fn reference_const(index: usize) -> String {
+    format!("AVRO_EVENTS_REFERENCE_{index}")
 }
 
 /// `text` as a Rust string literal: a raw string, readable in the generated file, unless it has a

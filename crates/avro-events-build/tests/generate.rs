@@ -33,6 +33,29 @@ const READING: &str = r#"{"type": "record", "name": "Reading", "namespace": "io.
     "fields": [{"name": "sensor", "type": "string"}, {"name": "celsius", "type": "double"},
                {"name": "tags", "type": {"type": "map", "values": "string"}}]}"#;
 
+/// The golden file of an event with a reference (`tests/golden_references.rs` compiles it).
+#[test]
+fn generated_reference_code_matches_its_golden_file() {
+    let code = configure()
+        .schema(fixtures().join("library.address.avsc"))
+        .schema(fixtures().join("library.visit.avsc"))
+        .event("org.example.library.Visit", "library.visits.v1", "member")
+        .reference("org.example.library.Address", "library.addresses", 1)
+        .generate()
+        .unwrap();
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/library_visit.rs");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        fs::write(&golden, &code).unwrap();
+    }
+    let expected = fs::read_to_string(&golden).unwrap();
+    assert_eq!(
+        code,
+        expected,
+        "generated code differs from {}",
+        golden.display()
+    );
+}
+
 #[test]
 fn generated_code_matches_the_golden_file() {
     let code = library().generate().unwrap();
@@ -242,14 +265,31 @@ fn declaration_errors_name_the_record_and_the_file() {
         "{err:?}"
     );
 
-    // Uses a type from another file: its text alone is not a schema.
-    let err = library()
-        .event("org.example.library.Visit", "library.visits.v1", "member")
+    // Uses a type nested in another file: a reference names a whole file.
+    let dir = dir_with(&[
+        (
+            "loan.avsc",
+            &fs::read_to_string(fixtures().join("library.loan.v1.avsc")).unwrap(),
+        ),
+        (
+            "late.avsc",
+            r#"{"type": "record", "name": "Late", "namespace": "org.example.library",
+                "fields": [{"name": "id", "type": "string"}, {"name": "last", "type": "Renewal"}]}"#,
+        ),
+    ]);
+    let err = configure()
+        .schema_dir(dir.path())
+        .event("org.example.library.Late", "library.late.v1", "id")
         .generate()
         .unwrap_err();
     assert!(
-        matches!(&err, Error::NotSelfContained { path, .. } if path.ends_with("library.visit.avsc")),
+        matches!(&err, Error::NotSelfContained { path, .. } if path.ends_with("late.avsc")),
         "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("org.example.library.Renewal, which is not the top-level type"),
+        "{err}"
     );
 
     // A key field the record does not have.
@@ -331,4 +371,74 @@ fn compile_without_out_dir_outside_a_build_script_is_an_error() {
         .compile()
         .unwrap_err();
     assert!(matches!(err, Error::NoOutDir), "{err:?}");
+}
+
+/// An event whose file uses another file's type gets `Event::REFERENCES`: that file's type,
+/// subject, version and text (subject and version as declared, else the full name and 1).
+#[test]
+fn an_event_using_another_files_type_lists_it_as_a_reference() {
+    let code = library()
+        .event("org.example.library.Visit", "library.visits.v1", "member")
+        .generate()
+        .unwrap();
+    let address = fs::read_to_string(fixtures().join("library.address.avsc")).unwrap();
+    assert!(
+        code.contains(&format!(
+            "const AVRO_EVENTS_REFERENCE_0: ::avro_events::EventReference = \
+             ::avro_events::EventReference {{\n    name: \"org.example.library.Address\",\n    \
+             subject: \"org.example.library.Address\",\n    version: 1,\n    schema: r#\"{address}\"#,\n    \
+             references: &[],\n}};"
+        )),
+        "{code}"
+    );
+    assert!(
+        code.contains("const REFERENCES: &'static [::avro_events::EventReference] = &[AVRO_EVENTS_REFERENCE_0];"),
+        "{code}"
+    );
+    let declared = library()
+        .event("org.example.library.Visit", "library.visits.v1", "member")
+        .reference("org.example.library.Address", "library.addresses", 3)
+        .generate()
+        .unwrap();
+    assert!(
+        declared.contains("subject: \"library.addresses\",\n    version: 3,"),
+        "{declared}"
+    );
+
+    // From the declarations file, and through a chain: Stop uses Visit, which uses Address.
+    let dir = dir_with(&[
+        ("address.avsc", &address),
+        (
+            "visit.avsc",
+            &fs::read_to_string(fixtures().join("library.visit.avsc")).unwrap(),
+        ),
+        (
+            "stop.avsc",
+            r#"{"type": "record", "name": "Stop", "namespace": "org.example.library",
+                "fields": [{"name": "id", "type": "string"}, {"name": "visit", "type": "Visit"}]}"#,
+        ),
+        (
+            "events.toml",
+            "[events.\"org.example.library.Stop\"]\ntopic = \"library.stops.v1\"\nkey = \"id\"\n\n\
+             [references.\"org.example.library.Visit\"]\nsubject = \"library.visits\"\nversion = 2\n",
+        ),
+    ]);
+    let chained = configure()
+        .schema_dir(dir.path())
+        .declarations(dir.path().join("events.toml"))
+        .generate()
+        .unwrap();
+    // Files in name order: address 0, stop 1, visit 2.
+    assert!(
+        chained.contains("subject: \"library.visits\",\n    version: 2,"),
+        "{chained}"
+    );
+    assert!(
+        chained.contains("references: &[AVRO_EVENTS_REFERENCE_0],"),
+        "{chained}"
+    );
+    assert!(
+        chained.contains("const REFERENCES: &'static [::avro_events::EventReference] = &[AVRO_EVENTS_REFERENCE_2];"),
+        "{chained}"
+    );
 }

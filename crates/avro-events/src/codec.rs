@@ -1,3 +1,5 @@
+mod references;
+
 use std::{
     any::TypeId,
     collections::HashMap,
@@ -9,12 +11,13 @@ use serde::{Serialize, de::DeserializeOwned};
 use tracing::{debug, instrument};
 
 use crate::{
-    Error, Event, Result, SubjectNameStrategy,
+    Error, Event, EventReference, Result, SubjectNameStrategy,
     event::KeyOf,
-    registry::{RegistryClient, RegistryConfig},
+    registry::{RegistryClient, RegistryConfig, SchemaReference},
     resolve::Plan,
-    wire,
+    wire::{self, SchemaId, SchemaIdPlacement},
 };
+use references::Whole;
 
 /// How the [`Codec`] picks the schema id it writes.
 ///
@@ -58,6 +61,14 @@ use crate::{
 /// libFuzzer targets of `fuzz/` (through [`check_body`](crate::dynamic::check_body)), whose
 /// corpus the stable suite replays.
 ///
+/// A writer schema with references (Confluent's `references`) is fetched with the schemas
+/// they name, recursively and cached by the registry client, and read with their types written
+/// out where first used ([`Event::REFERENCES`] does the same for a type's own schema, and makes
+/// encoding register the referenced schemas first). A record may name its writer schema in a
+/// `__value_schema_id` / `__key_schema_id` header instead of the payload prefix
+/// ([`wire::locate`], [`Codec::decode_record`]); [`Codec::encode_record`] writes that form
+/// when [`CodecOptions::value_schema_id_serializer`] says so.
+///
 /// Keys are plain UTF-8 strings ([`Event::key`]) unless the event declares
 /// [`Event::KEY_SCHEMA`]: then they are Avro in the wire format too, registered under
 /// `<topic>-key` ([`Codec::encode_key`], [`Codec::decode_key`]).
@@ -90,6 +101,13 @@ pub struct CodecOptions {
     /// would need more fails with [`Error::Decode`]. The bound is this codec's own: codecs with
     /// different bounds coexist in one process.
     pub max_allocation_bytes: usize,
+    /// Where a value's writer schema id goes (Confluent's `value.schema.id.serializer`): in
+    /// front of the body ([`SchemaIdPlacement::Prefix`], the default), or as the schema's GUID
+    /// in the `__value_schema_id` header ([`SchemaIdPlacement::Header`]; see
+    /// [`Codec::encode_record`]). Decoding reads either, header first, whatever this says.
+    pub value_schema_id_serializer: SchemaIdPlacement,
+    /// The same for keys with a key schema (`key.schema.id.serializer`, `__key_schema_id`).
+    pub key_schema_id_serializer: SchemaIdPlacement,
 }
 
 impl CodecOptions {
@@ -107,6 +125,8 @@ impl Default for CodecOptions {
             normalize_schemas: false,
             subject_strategy: SubjectNameStrategy::TopicName,
             max_allocation_bytes: Self::DEFAULT_MAX_ALLOCATION_BYTES,
+            value_schema_id_serializer: SchemaIdPlacement::Prefix,
+            key_schema_id_serializer: SchemaIdPlacement::Prefix,
         }
     }
 }
@@ -142,6 +162,18 @@ impl CodecOptions {
         self
     }
 
+    /// Sets [`CodecOptions::value_schema_id_serializer`] and
+    /// [`CodecOptions::key_schema_id_serializer`].
+    pub fn with_schema_id_serializers(
+        mut self,
+        value: SchemaIdPlacement,
+        key: SchemaIdPlacement,
+    ) -> Self {
+        self.value_schema_id_serializer = value;
+        self.key_schema_id_serializer = key;
+        self
+    }
+
     /// Sets [`CodecOptions::max_allocation_bytes`].
     pub fn with_max_allocation_bytes(mut self, bytes: usize) -> Self {
         self.max_allocation_bytes = bytes;
@@ -162,9 +194,23 @@ impl ReaderSchema {
     /// # Errors
     /// [`Error::InvalidSchema`] naming `origin` when apache-avro refuses it.
     pub(crate) fn parse(text: &str, origin: &str) -> Result<Self> {
-        let avro = Schema::parse_str(text).map_err(|e| Error::InvalidSchema {
+        Self::parse_with(text, &[], origin)
+    }
+
+    /// Parses `text`, which may use the named types of the schemas `referenced`, with them
+    /// written out.
+    ///
+    /// # Errors
+    /// As [`ReaderSchema::parse`].
+    pub(crate) fn parse_with(text: &str, referenced: &[&str], origin: &str) -> Result<Self> {
+        let parsed = if referenced.is_empty() {
+            Schema::parse_str(text).map_err(|e| e.to_string())
+        } else {
+            crate::referenced::self_contained(text, referenced)
+        };
+        let avro = parsed.map_err(|reason| Error::InvalidSchema {
             origin: origin.to_owned(),
-            reason: e.to_string(),
+            reason,
         })?;
         let canonical = avro.canonical_form();
         Ok(Self { avro, canonical })
@@ -178,14 +224,51 @@ pub(crate) struct WriterSchema {
     pub(crate) canonical: String,
 }
 
+/// The registered schema a record is written with: its id and, when the registry gave one,
+/// its GUID (which header framing writes).
+#[derive(Debug, Clone, Copy)]
+struct Written {
+    id: u32,
+    guid: Option<uuid::Uuid>,
+}
+
 /// What encoding writes for one (type, topic).
 #[derive(Debug)]
 enum WriteTarget {
-    /// The type's own schema, registered under this id.
-    Own(u32),
+    /// The type's own schema.
+    Own(Written),
     /// Another registered schema (`use.latest.version`, `use.schema.id`): values are resolved
     /// into it.
-    Resolved(u32, Plan),
+    Resolved(Written, Plan),
+}
+
+impl WriteTarget {
+    fn written(&self) -> Written {
+        match self {
+            Self::Own(w) | Self::Resolved(w, _) => *w,
+        }
+    }
+}
+
+/// A record's encoded value (or key) and, with header framing, the header naming its schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Framed {
+    /// The payload: prefix and body, or with header framing the bare body.
+    pub payload: Vec<u8>,
+    /// With header framing: the header's name (`__value_schema_id` or `__key_schema_id`)
+    /// and value (magic byte 1 and the schema's GUID).
+    pub schema_id_header: Option<(&'static str, Vec<u8>)>,
+}
+
+impl Framed {
+    /// A payload with its schema id in the prefix.
+    pub fn prefixed(payload: Vec<u8>) -> Self {
+        Self {
+            payload,
+            schema_id_header: None,
+        }
+    }
 }
 
 /// A cached [`WriteTarget`]; one found through `use.latest.version` is asked again after
@@ -203,7 +286,7 @@ enum Part {
     Key,
 }
 
-/// A compiled resolution from a writer schema id into a reader type (or why there is none).
+/// A compiled resolution from a writer schema into a reader type (or why there is none).
 pub(crate) type CachedPlan = Arc<std::result::Result<Plan, String>>;
 
 /// Encodes and decodes [`Event`]s in Confluent's wire format. Create one per application and
@@ -214,9 +297,9 @@ pub struct Codec {
     registry: RegistryClient,
     options: CodecOptions,
     readers: RwLock<HashMap<(TypeId, Part), Arc<ReaderSchema>>>,
-    writers: RwLock<HashMap<u32, Arc<WriterSchema>>>,
-    /// Resolution plans by (writer schema id, reader type, value or key).
-    plans: RwLock<HashMap<(u32, TypeId, Part), CachedPlan>>,
+    writers: RwLock<HashMap<SchemaId, Arc<WriterSchema>>>,
+    /// Resolution plans by (writer schema, reader type, value or key).
+    plans: RwLock<HashMap<(SchemaId, TypeId, Part), CachedPlan>>,
     /// By type (and part), then by topic (looked up with the borrowed topic: no allocation per
     /// encode).
     targets: RwLock<HashMap<(TypeId, Part), TargetsByTopic>>,
@@ -287,14 +370,44 @@ impl Codec {
     ///
     /// # Errors
     /// As [`Codec::encode`].
+    /// The schema id is in the payload prefix whatever
+    /// [`CodecOptions::value_schema_id_serializer`] says; [`Codec::encode_record`] follows it.
     pub async fn encode_for<E: Event>(&self, topic: &str, event: &E) -> Result<Vec<u8>> {
-        self.encode_part::<E>(topic, Part::Value, |out, reader| match E::AVRO_DATUM {
-            Some(datum) => {
-                (datum.encode)(event, out);
-                Ok(())
-            }
-            None => serde_encode(event, &reader.avro, out),
-        })
+        self.encode_value(topic, event, SchemaIdPlacement::Prefix)
+            .await
+            .map(|framed| framed.payload)
+    }
+
+    /// Encodes `event` for `topic` with its schema id where
+    /// [`CodecOptions::value_schema_id_serializer`] puts it: in the payload prefix, or as the
+    /// schema's GUID in the `__value_schema_id` header, which the record must then carry.
+    ///
+    /// # Errors
+    /// As [`Codec::encode`]; [`Error::Registry`] with header framing when the registry gave no
+    /// GUID for the schema.
+    pub async fn encode_record<E: Event>(&self, topic: &str, event: &E) -> Result<Framed> {
+        self.encode_value(topic, event, self.options.value_schema_id_serializer)
+            .await
+    }
+
+    async fn encode_value<E: Event>(
+        &self,
+        topic: &str,
+        event: &E,
+        placement: SchemaIdPlacement,
+    ) -> Result<Framed> {
+        self.encode_part::<E>(
+            topic,
+            Part::Value,
+            placement,
+            |out, reader| match E::AVRO_DATUM {
+                Some(datum) => {
+                    (datum.encode)(event, out);
+                    Ok(())
+                }
+                None => serde_encode(event, &reader.avro, out),
+            },
+        )
         .await
     }
 
@@ -304,11 +417,35 @@ impl Codec {
     ///
     /// # Errors
     /// As [`Codec::encode`], for the key schema.
+    /// The schema id is in the key's prefix; [`Codec::encode_record_key`] follows
+    /// [`CodecOptions::key_schema_id_serializer`].
     pub async fn encode_event_key<E: Event>(&self, topic: &str, event: &E) -> Result<Vec<u8>> {
+        self.event_key(topic, event, SchemaIdPlacement::Prefix)
+            .await
+            .map(|framed| framed.payload)
+    }
+
+    /// [`Codec::encode_event_key`] with the key's schema id where
+    /// [`CodecOptions::key_schema_id_serializer`] puts it (a header `__key_schema_id` with
+    /// header framing). A key without a key schema is plain text, with no header.
+    ///
+    /// # Errors
+    /// As [`Codec::encode_record`].
+    pub async fn encode_record_key<E: Event>(&self, topic: &str, event: &E) -> Result<Framed> {
+        self.event_key(topic, event, self.options.key_schema_id_serializer)
+            .await
+    }
+
+    async fn event_key<E: Event>(
+        &self,
+        topic: &str,
+        event: &E,
+        placement: SchemaIdPlacement,
+    ) -> Result<Framed> {
         if E::KEY_SCHEMA.is_none() {
-            return Ok(event.key().into_bytes());
+            return Ok(Framed::prefixed(event.key().into_bytes()));
         }
-        self.encode_part::<E>(topic, Part::Key, |out, reader| {
+        self.encode_part::<E>(topic, Part::Key, placement, |out, reader| {
             serde_encode(&KeyOf(event), &reader.avro, out)
         })
         .await
@@ -340,20 +477,26 @@ impl Codec {
                 }),
             };
         }
-        self.encode_part::<E>(topic, Part::Key, |out, reader| {
-            serde_encode(key, &reader.avro, out)
-        })
+        self.encode_part::<E>(
+            topic,
+            Part::Key,
+            SchemaIdPlacement::Prefix,
+            |out, reader| serde_encode(key, &reader.avro, out),
+        )
         .await
+        .map(|framed| framed.payload)
     }
 
     /// Frames what `write` writes (the value's body in the type's own schema) for `topic`:
-    /// straight behind the header, or resolved into the registered schema the codec writes with.
+    /// straight behind the prefix (or in a bare body with header framing), or resolved into the
+    /// registered schema the codec writes with.
     async fn encode_part<E: Event>(
         &self,
         topic: &str,
         part: Part,
+        placement: SchemaIdPlacement,
         write: impl FnOnce(&mut Vec<u8>, &ReaderSchema) -> std::result::Result<(), String>,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<Framed> {
         let target = self.write_target::<E>(topic, part).await?;
         let reader = self.reader::<E>(part)?;
         let encode_err = |reason: String| Error::Encode {
@@ -361,21 +504,47 @@ impl Codec {
             subject: self.subject_of::<E>(topic, part),
             reason,
         };
+        let written = target.written();
         let mut buf = Vec::with_capacity(128);
-        match &*target {
-            WriteTarget::Own(id) => {
-                wire::write_header(&mut buf, *id);
-                write(&mut buf, &reader).map_err(encode_err)?;
-                Ok(buf)
+        let schema_id_header = match placement {
+            SchemaIdPlacement::Header => {
+                let guid = written.guid.ok_or_else(|| Error::Registry {
+                    registry: self.registry.url().to_owned(),
+                    reason: format!(
+                        "no GUID for schema id {} (subject '{}'), which header framing \
+                         ({}.schema.id.serializer) writes",
+                        written.id,
+                        self.subject_of::<E>(topic, part),
+                        if part == Part::Key { "key" } else { "value" }
+                    ),
+                })?;
+                let name = match part {
+                    Part::Value => wire::VALUE_SCHEMA_ID_HEADER,
+                    Part::Key => wire::KEY_SCHEMA_ID_HEADER,
+                };
+                Some((name, wire::header_value(SchemaId::Guid(guid))))
             }
-            WriteTarget::Resolved(id, plan) => {
+            _ => {
+                wire::write_header(&mut buf, written.id);
+                None
+            }
+        };
+        let payload = match &*target {
+            WriteTarget::Own(_) => {
+                write(&mut buf, &reader).map_err(encode_err)?;
+                buf
+            }
+            WriteTarget::Resolved(_, plan) => {
                 let mut own = Vec::with_capacity(128);
                 write(&mut own, &reader).map_err(encode_err)?;
-                wire::write_header(&mut buf, *id);
                 plan.run(&own, buf, self.options.max_allocation_bytes)
-                    .map_err(encode_err)
+                    .map_err(encode_err)?
             }
-        }
+        };
+        Ok(Framed {
+            payload,
+            schema_id_header,
+        })
     }
 
     /// Decodes a Confluent-framed payload into `E`, resolving the writer's schema version into
@@ -384,12 +553,29 @@ impl Codec {
     /// # Errors
     /// [`Error::EmptyPayload`], [`Error::BadMagicByte`], [`Error::TruncatedHeader`] for bytes
     /// that are not Confluent-framed; [`Error::UnknownSchemaId`] for an id the registry does not
-    /// know; [`Error::UnusableSchema`] for a writer schema this codec cannot use (references,
+    /// know; [`Error::UnusableSchema`] for a writer schema this codec cannot use (a reference the registry cannot serve,
     /// not Avro, arrays of zero-byte items); [`Error::Decode`] for a body that does not decode
     /// or resolve; registry errors when the writer schema is not cached and cannot be fetched.
     pub async fn decode<E: Event>(&self, payload: &[u8]) -> Result<E> {
+        self.decode_record::<E>(payload, None).await
+    }
+
+    /// Decodes a record value whose writer schema id may be in a header: `schema_id_header` is
+    /// the value of the record's `__value_schema_id` header, if it has one. As Confluent's
+    /// `DualSchemaIdDeserializer`: the header first (magic byte 1 and a GUID, or 0 and an id;
+    /// the payload is then all body), else the payload prefix.
+    ///
+    /// # Errors
+    /// As [`Codec::decode`]; [`Error::BadSchemaIdHeader`] for a header that is not a schema id,
+    /// [`Error::UnknownSchemaGuid`] for a GUID the registry does not know.
+    pub async fn decode_record<E: Event>(
+        &self,
+        payload: &[u8],
+        schema_id_header: Option<&[u8]>,
+    ) -> Result<E> {
         let direct = E::AVRO_DATUM.map(|datum| datum.decode);
-        self.decode_part::<E, E>(payload, Part::Value, direct).await
+        self.decode_part::<E, E>(payload, schema_id_header, Part::Value, direct)
+            .await
     }
 
     /// Decodes a record key written with a key schema (see [`Event::KEY_SCHEMA`]) into `K`,
@@ -398,29 +584,48 @@ impl Codec {
     /// # Errors
     /// As [`Codec::decode`]; [`Error::InvalidSchema`] when `E` declares no key schema.
     pub async fn decode_key<E: Event, K: DeserializeOwned>(&self, key: &[u8]) -> Result<K> {
-        self.decode_part::<E, K>(key, Part::Key, None).await
+        self.decode_record_key::<E, K>(key, None).await
+    }
+
+    /// [`Codec::decode_key`] for a key whose schema id may be in its `__key_schema_id` header
+    /// (`schema_id_header`), read as [`Codec::decode_record`] reads a value's.
+    ///
+    /// # Errors
+    /// As [`Codec::decode_record`].
+    pub async fn decode_record_key<E: Event, K: DeserializeOwned>(
+        &self,
+        key: &[u8],
+        schema_id_header: Option<&[u8]>,
+    ) -> Result<K> {
+        self.decode_part::<E, K>(key, schema_id_header, Part::Key, None)
+            .await
     }
 
     async fn decode_part<E: Event, T: DeserializeOwned>(
         &self,
         payload: &[u8],
+        schema_id_header: Option<&[u8]>,
         part: Part,
         direct: Option<DirectDecode<T>>,
     ) -> Result<T> {
-        let (schema_id, body) = wire::split(payload)?;
-        let writer = self.writer(schema_id).await?;
+        let (writer_id, body) = wire::locate(payload, schema_id_header)?;
+        let writer = self.writer_for(writer_id).await?;
         let reader = self.reader::<E>(part)?;
+        let (schema_id, named) = match writer_id {
+            SchemaId::Id(id) => (id, String::new()),
+            SchemaId::Guid(guid) => (0, format!("(writer schema GUID {guid}) ")),
+        };
         let decode_err = |reason: String| Error::Decode {
             schema_id,
             reader: E::FULL_NAME.into(),
             location: None,
-            reason,
+            reason: format!("{named}{reason}"),
         };
         decode_body(
             body,
             &writer,
             &reader,
-            || self.plan::<E>(schema_id, part, &writer, &reader),
+            || self.plan::<E>(writer_id, part, &writer, &reader),
             self.options.max_allocation_bytes,
             direct,
         )
@@ -431,7 +636,7 @@ impl Codec {
     /// first use.
     fn plan<E: Event>(
         &self,
-        schema_id: u32,
+        schema_id: SchemaId,
         part: Part,
         writer: &WriterSchema,
         reader: &ReaderSchema,
@@ -442,7 +647,7 @@ impl Codec {
         }
         let plan = Arc::new(Plan::compile(&writer.avro, &reader.avro));
         debug!(
-            schema_id,
+            %schema_id,
             reader = E::FULL_NAME,
             ok = plan.is_ok(),
             "compiled resolution plan"
@@ -457,6 +662,7 @@ impl Codec {
         if let Some(found) = read_lock(&self.readers).get(&key) {
             return Ok(found.clone());
         }
+        let referenced = EventReference::texts(E::REFERENCES);
         let (text, origin) = match part {
             Part::Value => (E::SCHEMA, format!("type {}", E::FULL_NAME)),
             Part::Key => (
@@ -467,30 +673,58 @@ impl Codec {
                 format!("key schema of type {}", E::FULL_NAME),
             ),
         };
-        let compiled = Arc::new(ReaderSchema::parse(text, &origin)?);
+        let compiled = Arc::new(match part {
+            Part::Value => ReaderSchema::parse_with(text, &referenced, &origin)?,
+            Part::Key => ReaderSchema::parse(text, &origin)?,
+        });
         write_lock(&self.readers).insert(key, compiled.clone());
         Ok(compiled)
     }
 
     /// The writer schema with global id `id`, from the cache or the registry.
     pub(crate) async fn writer(&self, id: u32) -> Result<Arc<WriterSchema>> {
+        self.writer_for(SchemaId::Id(id)).await
+    }
+
+    /// The writer schema with global id or GUID `id`, from the cache or the registry, with the
+    /// types of its references (fetched recursively) written out.
+    pub(crate) async fn writer_for(&self, id: SchemaId) -> Result<Arc<WriterSchema>> {
         if let Some(found) = read_lock(&self.writers).get(&id) {
             return Ok(found.clone());
         }
-        let fetched = self.registry.schema_by_id(id).await?;
-        let invalid = |reason: String| Error::UnusableSchema {
-            id,
-            registry: self.registry.url().to_owned(),
-            reason,
+        let (text, references) = match id {
+            SchemaId::Id(number) => {
+                let fetched = self.registry.schema_by_id(number).await?;
+                (fetched.schema, fetched.references)
+            }
+            SchemaId::Guid(guid) => {
+                let fetched = self.registry.schema_by_guid(guid).await?;
+                (fetched.schema, fetched.references)
+            }
         };
-        let avro = Schema::parse_str(&fetched.schema).map_err(|e| {
-            invalid(format!(
-                "not an Avro schema this codec can parse (a schema with references, or not \
-                 Avro): {e}"
-            ))
-        })?;
+        let invalid = |reason: String| Error::UnusableSchema {
+            id: match id {
+                SchemaId::Id(number) => number,
+                SchemaId::Guid(_) => 0,
+            },
+            registry: self.registry.url().to_owned(),
+            reason: match id {
+                SchemaId::Id(_) => reason,
+                SchemaId::Guid(guid) => format!("(schema GUID {guid}) {reason}"),
+            },
+        };
+        let avro = self
+            .whole_schema(&text, &references)
+            .await
+            .map_err(|e| match e {
+                Whole::Registry(e) => e,
+                Whole::Unparsable(reason) => {
+                    invalid(format!("not an Avro schema this codec can parse: {reason}"))
+                }
+                Whole::MissingReference(reason) => invalid(reason),
+            })?;
         check_array_items(&avro).map_err(invalid)?;
-        debug!(schema_id = id, "fetched writer schema");
+        debug!(schema_id = %id, references = references.len(), "fetched writer schema");
         let canonical = avro.canonical_form();
         let writer = Arc::new(WriterSchema { avro, canonical });
         write_lock(&self.writers).insert(id, writer.clone());
@@ -523,7 +757,15 @@ impl Codec {
         // `use.latest.version` concern values).
         let target = if let (Some(id), Part::Value) = (self.options.use_schema_id, part) {
             let fetched = self.registry.schema_by_id(id).await?;
-            self.resolved_target::<E>(&subject, id, &fetched.schema, &format!("schema id {id}"))?
+            let written = Written {
+                id,
+                guid: fetched.guid,
+            };
+            let origin = format!("schema id {id}");
+            let schema = self
+                .registered_schema(&fetched.schema, &fetched.references, &origin)
+                .await?;
+            self.resolved_target::<E>(&subject, written, &schema, &origin)?
         } else if self.options.use_latest_version && part == Part::Value {
             let ttl = self.registry.latest_cache_ttl();
             // A TTL too long to add (Confluent's -1) never expires.
@@ -533,15 +775,44 @@ impl Codec {
                 "the latest version (id {}) of subject '{subject}'",
                 latest.id
             );
-            self.resolved_target::<E>(&subject, latest.id, &latest.schema, &origin)?
-        } else if self.options.auto_register {
-            WriteTarget::Own(
-                self.registry
-                    .register_with(&subject, text, normalize)
-                    .await?,
-            )
+            let written = Written {
+                id: latest.id,
+                guid: latest.guid,
+            };
+            let schema = self
+                .registered_schema(&latest.schema, &latest.references, &origin)
+                .await?;
+            self.resolved_target::<E>(&subject, written, &schema, &origin)?
         } else {
-            WriteTarget::Own(self.registry.lookup_with(&subject, text, normalize).await?)
+            // Keys have no references.
+            let references = match part {
+                Part::Value => E::REFERENCES,
+                Part::Key => &[],
+            };
+            if self.options.auto_register {
+                self.register_references::<E>(references).await?;
+            }
+            let as_registry: Vec<SchemaReference> =
+                references.iter().map(EventReference::to_registry).collect();
+            WriteTarget::Own(if self.options.auto_register {
+                let registered = self
+                    .registry
+                    .register_with_references(&subject, text, &as_registry, normalize)
+                    .await?;
+                Written {
+                    id: registered.id,
+                    guid: registered.guid,
+                }
+            } else {
+                let found = self
+                    .registry
+                    .lookup_with_references(&subject, text, &as_registry, normalize)
+                    .await?;
+                Written {
+                    id: found.id,
+                    guid: found.guid,
+                }
+            })
         };
         debug!(%subject, ?target, "resolved write schema");
         let target = Arc::new(target);
@@ -555,29 +826,25 @@ impl Codec {
         Ok(target)
     }
 
-    /// Writing `E` with the registered schema `text` (global id `id`): as `E`'s own schema when
-    /// it is the same, else resolved into it, which must be able to read `E`.
+    /// Writing `E` with the registered `schema` (`written`): as `E`'s own schema when it is the
+    /// same, else resolved into it, which must be able to read `E`.
     fn resolved_target<E: Event>(
         &self,
         subject: &str,
-        id: u32,
-        text: &str,
+        written: Written,
+        schema: &Schema,
         origin: &str,
     ) -> Result<WriteTarget> {
         let reader = self.reader::<E>(Part::Value)?;
-        let schema = Schema::parse_str(text).map_err(|e| Error::InvalidSchema {
-            origin: origin.to_owned(),
-            reason: e.to_string(),
-        })?;
         if schema.canonical_form() == reader.canonical {
-            return Ok(WriteTarget::Own(id));
+            return Ok(WriteTarget::Own(written));
         }
         // The registered schema reads what `E` writes: Confluent's (Java Avro's) rules, as the
         // registry decides them, logical types compared by their physical type.
         let report = crate::compat::check(
             crate::compat::CompatibilityLevel::Forward,
             &reader.avro,
-            std::slice::from_ref(&schema),
+            std::slice::from_ref(schema),
         );
         if !report.is_compatible() {
             return Err(Error::IncompatibleSchema {
@@ -598,11 +865,11 @@ impl Codec {
             });
         }
         let plan =
-            Plan::compile(&reader.avro, &schema).map_err(|reason| Error::IncompatibleSchema {
+            Plan::compile(&reader.avro, schema).map_err(|reason| Error::IncompatibleSchema {
                 subject: subject.to_owned(),
                 messages: vec![format!("{origin} cannot read {}: {reason}", E::FULL_NAME)],
             })?;
-        Ok(WriteTarget::Resolved(id, plan))
+        Ok(WriteTarget::Resolved(written, plan))
     }
 }
 

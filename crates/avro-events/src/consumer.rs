@@ -317,6 +317,22 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
         self.codec.decode_key::<E, K>(raw_key).await
     }
 
+    /// [`Consumer::decode_key`] for a key whose schema id may be in the record's
+    /// `__key_schema_id` header ([`Received::headers`]), read first as Confluent's dual
+    /// deserializer reads it.
+    ///
+    /// # Errors
+    /// As [`Format::decode_record_key`].
+    pub async fn decode_key_with_headers<K: serde::de::DeserializeOwned + Send>(
+        &self,
+        raw_key: &[u8],
+        headers: &Headers,
+    ) -> Result<K> {
+        self.codec
+            .decode_record_key::<E, K>(raw_key, headers.get(crate::wire::KEY_SCHEMA_ID_HEADER))
+            .await
+    }
+
     /// The underlying rdkafka consumer (for group metadata, positions and lag).
     pub fn rdkafka(&self) -> &StreamConsumer<KafkaContext> {
         &self.inner
@@ -698,7 +714,9 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
         let wait_for_schema = self.schema_unavailable == SchemaUnavailable::Wait;
         let context = self.context();
         let mut attempt = 0_u32;
-        let result = (|| self.codec.decode::<E>(payload))
+        // As Confluent's dual deserializer: the schema id header first, then the prefix.
+        let schema_id_header = schema_id_header(message, crate::wire::VALUE_SCHEMA_ID_HEADER);
+        let result = (|| self.codec.decode_record::<E>(payload, schema_id_header))
             .retry(crate::retry::exponential(
                 self.options.initial_backoff,
                 MAX_DECODE_BACKOFF,
@@ -918,6 +936,17 @@ fn meta_of<E: Event>(message: &OwnedMessage) -> RecordMeta {
             .map(str::to_owned),
         timestamp_ms: message.timestamp().to_millis(),
     }
+}
+
+/// The value of the record's header `name` (the last one of that name), if any.
+fn schema_id_header<'m>(message: &'m OwnedMessage, name: &str) -> Option<&'m [u8]> {
+    use rdkafka::message::Headers as _;
+    message
+        .headers()?
+        .iter()
+        .filter(|h| h.key == name)
+        .last()
+        .and_then(|h| h.value)
 }
 
 #[cfg(test)]

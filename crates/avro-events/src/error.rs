@@ -108,6 +108,13 @@ pub enum Error {
         /// Length of the payload.
         len: usize,
     },
+    /// A record's `__value_schema_id` / `__key_schema_id` header is not a schema id (magic byte
+    /// 1 and a 16-byte GUID, or magic byte 0 and a 4-byte id).
+    #[error("bad schema id header: {reason}")]
+    BadSchemaIdHeader {
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The Schema Registry has no schema with this id (HTTP 404, error code 40403): the schema
     /// is not there yet, or the client asks the wrong registry. Not a property of the record's
     /// bytes, so a consumer never dead-letters for it ([`Error::is_schema_unavailable`]).
@@ -118,10 +125,20 @@ pub enum Error {
         /// URL of the registry that was asked.
         registry: String,
     },
+    /// The Schema Registry has no schema with this GUID (HTTP 404, error code 40403), read from
+    /// a record's `__value_schema_id` / `__key_schema_id` header. Like
+    /// [`Error::UnknownSchemaId`], an outage rather than poison ([`Error::is_schema_unavailable`]).
+    #[error("unknown schema GUID {guid}: the Schema Registry at {registry} has no such schema")]
+    UnknownSchemaGuid {
+        /// The GUID read from the header.
+        guid: uuid::Uuid,
+        /// URL of the registry that was asked.
+        registry: String,
+    },
     /// The Schema Registry has a schema with this id, but this codec cannot use it as a writer
-    /// schema: it does not parse as Avro here (it references other schemas, which this codec
-    /// does not resolve, or is not Avro at all), or it is refused (arrays whose items encode to
-    /// zero bytes). Not a property of the record's bytes, so a consumer never dead-letters for it
+    /// schema: it does not parse as Avro here (not Avro at all, or a reference the registry
+    /// cannot serve), or it is refused (arrays whose items encode to zero bytes). For a writer
+    /// named by GUID, `id` is 0 and `reason` names the GUID. Not a property of the record's bytes, so a consumer never dead-letters for it
     /// ([`Error::is_schema_unavailable`]).
     #[error("schema id {id} from the Schema Registry at {registry} cannot be used: {reason}")]
     UnusableSchema {
@@ -222,7 +239,8 @@ pub enum Error {
     #[error("{}cannot decode Avro body written with schema id {schema_id} as {reader}: {reason}",
         location.as_ref().map(|l| format!("record {l}: ")).unwrap_or_default())]
     Decode {
-        /// The writer schema id from the payload.
+        /// The writer schema id from the payload (0 when the writer is named by a GUID in a
+        /// header, which `reason` then names, or has no registry id).
         schema_id: u32,
         /// Full name of the reader type.
         reader: String,
@@ -331,12 +349,14 @@ impl Error {
             Self::EmptyPayload
                 | Self::BadMagicByte { .. }
                 | Self::TruncatedHeader { .. }
+                | Self::BadSchemaIdHeader { .. }
                 | Self::Decode { .. }
         )
     }
 
-    /// Whether a record's writer schema cannot be fetched ([`Error::UnknownSchemaId`]: not
-    /// registered yet, or the wrong registry) or used ([`Error::UnusableSchema`]). That is an
+    /// Whether a record's writer schema cannot be fetched ([`Error::UnknownSchemaId`],
+    /// [`Error::UnknownSchemaGuid`]: not registered yet, or the wrong registry) or used
+    /// ([`Error::UnusableSchema`]). That is an
     /// outage, not poison: a consumer waits it out or stops, as
     /// [`ConsumerOptions::schema_unavailable`](crate::ConsumerOptions::schema_unavailable) says,
     /// and never dead-letters or commits past the record for it (as Confluent's deserializers
@@ -344,7 +364,9 @@ impl Error {
     pub fn is_schema_unavailable(&self) -> bool {
         matches!(
             self,
-            Self::UnknownSchemaId { .. } | Self::UnusableSchema { .. }
+            Self::UnknownSchemaId { .. }
+                | Self::UnknownSchemaGuid { .. }
+                | Self::UnusableSchema { .. }
         )
     }
 
@@ -376,7 +398,9 @@ impl Error {
             Self::EmptyPayload => "empty_payload",
             Self::BadMagicByte { .. } => "bad_magic_byte",
             Self::TruncatedHeader { .. } => "truncated_header",
+            Self::BadSchemaIdHeader { .. } => "bad_schema_id_header",
             Self::UnknownSchemaId { .. } => "unknown_schema_id",
+            Self::UnknownSchemaGuid { .. } => "unknown_schema_guid",
             Self::UnusableSchema { .. } => "unusable_schema",
             Self::RegistryUnreachable { .. } => "registry_unreachable",
             Self::RegistryUnauthorized { .. } => "registry_unauthorized",

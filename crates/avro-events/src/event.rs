@@ -12,6 +12,8 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The topic the event is produced to by default.
     const TOPIC: &'static str;
     /// The Avro schema, as JSON text. For the generated types this is the very `.avsc` file.
+    /// It may use named types that [`Event::REFERENCES`] define, by name, as a schema
+    /// registered with references does.
     const SCHEMA: &'static str;
     /// The record's full name (`namespace.name`), used by the record-name subject strategies.
     const FULL_NAME: &'static str;
@@ -30,6 +32,39 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// (`Some(DatumCodec::of())`); `None`, the default, goes through serde and apache-avro, for
     /// hand-written types (see [`Codec`](crate::Codec)).
     const AVRO_DATUM: Option<crate::binary::DatumCodec<Self>> = None;
+
+    /// The schemas registered under other subjects whose named types [`Event::SCHEMA`] uses
+    /// (Confluent's schema references); none by default. The codec reads `SCHEMA` with their
+    /// types written out, registers them (their own references first) before `SCHEMA` when it
+    /// registers, and registers or looks up `SCHEMA` with these references.
+    ///
+    /// ```
+    /// # use serde::{Serialize, Deserialize};
+    /// use avro_events::EventReference;
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Product { sku: String }
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Shelved { product: Product, shelf: i32 }
+    ///
+    /// impl avro_events::Event for Shelved {
+    ///     const TOPIC: &'static str = "shelved";
+    ///     const SCHEMA: &'static str = r#"{"type": "record", "name": "Shelved",
+    ///         "namespace": "shop", "fields": [{"name": "product", "type": "Product"},
+    ///         {"name": "shelf", "type": "int"}]}"#;
+    ///     const FULL_NAME: &'static str = "shop.Shelved";
+    ///     const REFERENCES: &'static [EventReference] = &[EventReference {
+    ///         name: "shop.Product",
+    ///         subject: "shop.Product",
+    ///         version: 1,
+    ///         schema: r#"{"type": "record", "name": "Product", "namespace": "shop",
+    ///             "fields": [{"name": "sku", "type": "string"}]}"#,
+    ///         references: &[],
+    ///     }];
+    ///     fn key(&self) -> String { self.product.sku.clone() }
+    /// }
+    /// ```
+    const REFERENCES: &'static [EventReference] = &[];
 
     /// The Kafka record key of this event. With a [`Event::KEY_SCHEMA`] it is also what the
     /// default [`Event::serialize_key`] encodes (as an Avro `string`).
@@ -71,6 +106,45 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
         serializer: S,
     ) -> std::result::Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.key())
+    }
+}
+
+/// A schema that an [`Event`]'s schema refers to: a named type registered under its own
+/// subject ([`Event::REFERENCES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventReference {
+    /// The full name of the type it defines (`namespace.name`), as the referring schema names it.
+    pub name: &'static str,
+    /// The subject it is registered under (Confluent's Maven plugin and
+    /// `RecordNameStrategy` use the full name).
+    pub subject: &'static str,
+    /// Its version in that subject: registering it must give this version.
+    pub version: u32,
+    /// Its schema text.
+    pub schema: &'static str,
+    /// The schemas it refers to in turn.
+    pub references: &'static [EventReference],
+}
+
+impl EventReference {
+    /// This reference as the registry takes it.
+    pub fn to_registry(&self) -> crate::registry::SchemaReference {
+        crate::registry::SchemaReference::new(self.name, self.subject, self.version)
+    }
+
+    /// Every schema text of `references`, recursively (each name once), for parsing a schema
+    /// that uses their types.
+    pub(crate) fn texts(references: &[Self]) -> Vec<&'static str> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        let mut stack: Vec<&Self> = references.iter().collect();
+        while let Some(r) = stack.pop() {
+            if seen.insert(r.name) {
+                out.push(r.schema);
+                stack.extend(r.references.iter());
+            }
+        }
+        out
     }
 }
 

@@ -25,7 +25,7 @@ use std::future::Future;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Codec, Error, Event, Result, registry::SchemaType};
+use crate::{Codec, Error, Event, Result, codec::Framed, registry::SchemaType};
 
 /// A serialization format: what the typed clients encode events with and decode them from.
 pub trait Format: Send + Sync + std::fmt::Debug + 'static {
@@ -83,6 +83,85 @@ pub trait Format: Send + Sync + std::fmt::Debug + 'static {
         &self,
         key: &[u8],
     ) -> impl Future<Output = Result<K>> + Send;
+
+    /// The record value of `event` on `topic` and, when this format puts the schema id in a
+    /// header (Confluent's `value.schema.id.serializer`), that header. The default: the
+    /// value of [`Format::encode_for`], no header.
+    ///
+    /// # Errors
+    /// As [`Format::encode_for`].
+    fn encode_record<E: Event>(
+        &self,
+        topic: &str,
+        event: &E,
+    ) -> impl Future<Output = Result<Framed>> + Send {
+        async move { self.encode_for(topic, event).await.map(Framed::prefixed) }
+    }
+
+    /// The record key of `event` on `topic` and its schema id header, if any (see
+    /// [`Format::encode_record`]). The default: [`Format::encode_event_key`], no header.
+    ///
+    /// # Errors
+    /// As [`Format::encode_event_key`].
+    fn encode_record_key<E: Event>(
+        &self,
+        topic: &str,
+        event: &E,
+    ) -> impl Future<Output = Result<Framed>> + Send {
+        async move {
+            self.encode_event_key(topic, event)
+                .await
+                .map(Framed::prefixed)
+        }
+    }
+
+    /// Decodes a record key of an `E` into `K`, its schema id possibly in the record's
+    /// `__key_schema_id` header (`schema_id_header`), as [`Format::decode_record`] does values.
+    ///
+    /// # Errors
+    /// As [`Format::decode`].
+    fn decode_record_key<E: Event, K: DeserializeOwned + Send>(
+        &self,
+        key: &[u8],
+        schema_id_header: Option<&[u8]>,
+    ) -> impl Future<Output = Result<K>> + Send {
+        async move {
+            match schema_id_header {
+                None => self.decode_key::<E, K>(key).await,
+                Some(_) => Err(Error::BadSchemaIdHeader {
+                    reason: format!(
+                        "the {} format does not read schema ids from headers",
+                        self.schema_type()
+                    ),
+                }),
+            }
+        }
+    }
+
+    /// Decodes a record value whose schema id may be in a header: `schema_id_header` is the
+    /// value of the record's `__value_schema_id` header, when it has one. The default decodes
+    /// with [`Format::decode`] when there is none and refuses the record
+    /// ([`Error::BadSchemaIdHeader`], so it is dead-lettered) when there is one.
+    ///
+    /// # Errors
+    /// As [`Format::decode`].
+    fn decode_record<E: Event>(
+        &self,
+        payload: &[u8],
+        schema_id_header: Option<&[u8]>,
+    ) -> impl Future<Output = Result<E>> + Send {
+        async move {
+            match schema_id_header {
+                None => self.decode(payload).await,
+                Some(_) => Err(Error::BadSchemaIdHeader {
+                    reason: format!(
+                        "the {} format does not read schema ids from headers",
+                        self.schema_type()
+                    ),
+                }),
+            }
+        }
+    }
 }
 
 /// Avro: Confluent's wire format, through the [`Codec`]'s public methods.
@@ -133,5 +212,37 @@ impl Format for Codec {
         key: &[u8],
     ) -> impl Future<Output = Result<K>> + Send {
         Codec::decode_key::<E, K>(self, key)
+    }
+
+    fn encode_record<E: Event>(
+        &self,
+        topic: &str,
+        event: &E,
+    ) -> impl Future<Output = Result<Framed>> + Send {
+        Codec::encode_record(self, topic, event)
+    }
+
+    fn encode_record_key<E: Event>(
+        &self,
+        topic: &str,
+        event: &E,
+    ) -> impl Future<Output = Result<Framed>> + Send {
+        Codec::encode_record_key(self, topic, event)
+    }
+
+    fn decode_record<E: Event>(
+        &self,
+        payload: &[u8],
+        schema_id_header: Option<&[u8]>,
+    ) -> impl Future<Output = Result<E>> + Send {
+        Codec::decode_record::<E>(self, payload, schema_id_header)
+    }
+
+    fn decode_record_key<E: Event, K: DeserializeOwned + Send>(
+        &self,
+        key: &[u8],
+        schema_id_header: Option<&[u8]>,
+    ) -> impl Future<Output = Result<K>> + Send {
+        Codec::decode_record_key::<E, K>(self, key, schema_id_header)
     }
 }

@@ -183,6 +183,7 @@ mod producer;
 #[cfg(feature = "kafka")]
 mod record;
 mod redact;
+mod referenced;
 pub mod registry;
 #[cfg(feature = "kafka")]
 mod replay;
@@ -214,7 +215,7 @@ pub use context::{
 #[cfg(feature = "kafka")]
 pub use error::KafkaOperation;
 pub use error::{Error, RecordLocation, Result};
-pub use event::{Event, SubjectNameStrategy};
+pub use event::{Event, EventReference, SubjectNameStrategy};
 pub use format::Format;
 pub use headers::{Header, Headers};
 #[cfg(feature = "kafka")]

@@ -277,16 +277,40 @@ impl<F: Format> Producer<F> {
         parent: Option<&TraceContext>,
     ) -> Result<PendingDelivery> {
         let span = debug_span!("send", topic, event = E::FULL_NAME);
-        let (key, payload) = async {
-            let key = self.codec.encode_event_key(topic, event).await?;
-            let payload = self.codec.encode_for(topic, event).await?;
-            Ok::<_, Error>((key, payload))
+        let (key, value) = async {
+            let key = self.codec.encode_record_key(topic, event).await?;
+            let value = self.codec.encode_record(topic, event).await?;
+            Ok::<_, Error>((key, value))
         }
         .instrument(span.clone())
         .await?;
-        self.enqueue_in_trace(topic, Some(&key), Some(&payload), headers, parent)
-            .instrument(span)
-            .await
+        // With header framing (`value.schema.id.serializer`, `key.schema.id.serializer`), the
+        // schema ids travel in headers of their own, replacing any of the same name.
+        let ids: Vec<&(&str, Vec<u8>)> = [&key.schema_id_header, &value.schema_id_header]
+            .into_iter()
+            .flatten()
+            .collect();
+        let with_ids;
+        let headers = if ids.is_empty() {
+            headers
+        } else {
+            let mut all = headers.cloned().unwrap_or_default();
+            all.retain(|h| !ids.iter().any(|(name, _)| h.key == *name));
+            for (name, id) in ids {
+                all.push(*name, Some(id.clone()));
+            }
+            with_ids = all;
+            Some(&with_ids)
+        };
+        self.enqueue_in_trace(
+            topic,
+            Some(&key.payload),
+            Some(&value.payload),
+            headers,
+            parent,
+        )
+        .instrument(span)
+        .await
     }
 
     /// Queues a record with its trace context (see [`Producer::enqueue_traced`]); the

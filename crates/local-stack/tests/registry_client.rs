@@ -118,3 +118,131 @@ async fn admin_calls_and_typed_errors_against_the_local_registry() {
 
     registry.shutdown().await.expect("shutdown");
 }
+
+/// References through the core's client: registered and looked up with them, `referencedby`,
+/// by GUID, a missing reference refused (42201), a referenced version kept (42206), and a
+/// closure deeper than `MAX_REFERENCED_SCHEMAS` refused rather than fetched without end.
+#[tokio::test]
+async fn references_and_guids_through_the_client() {
+    use avro_events::registry::{MAX_REFERENCED_SCHEMAS, SchemaReference};
+
+    let registry = SchemaRegistry::start(([127, 0, 0, 1], 0).into(), None)
+        .await
+        .expect("start registry");
+    let client = RegistryClient::new(&RegistryConfig::new(registry.url())).expect("client");
+    let unit = r#"{"type":"enum","name":"Unit","namespace":"io.test","symbols":["EACH","KG"]}"#;
+    let item = r#"{"type":"record","name":"Item","namespace":"io.test","fields":[{"name":"unit","type":"Unit"}]}"#;
+    let unit_ref = [SchemaReference::new("io.test.Unit", "io.test.Unit", 1)];
+
+    // A reference to a subject the registry does not have: 42201.
+    let err = client
+        .register_with_references("io.test.Item", item, &unit_ref, false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RegistryRejected {
+                error_code: Some(42201),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let unit_id = client
+        .register_with_references("io.test.Unit", unit, &[], false)
+        .await
+        .unwrap();
+    let item_id = client
+        .register_with_references("io.test.Item", item, &unit_ref, false)
+        .await
+        .unwrap();
+    assert!(unit_id.guid.is_some() && item_id.guid.is_some());
+    let found = client
+        .lookup_with_references("io.test.Item", item, &unit_ref, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (found.id, found.version, found.guid),
+        (item_id.id, 1, item_id.guid)
+    );
+    assert_eq!(found.references, unit_ref);
+    assert_eq!(
+        client.schema_by_id(item_id.id).await.unwrap().references,
+        unit_ref
+    );
+    let by_guid = client.schema_by_guid(item_id.guid.unwrap()).await.unwrap();
+    assert_eq!(by_guid.references, unit_ref);
+    assert_eq!(
+        client.referenced_by("io.test.Unit", 1).await.unwrap(),
+        [item_id.id]
+    );
+    let err = client
+        .delete_version("io.test.Unit", 1, false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RegistryRejected {
+                error_code: Some(42206),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let answer = client
+        .test_compatibility_with_references("io.test.Item", item, &unit_ref, TestAgainst::Latest)
+        .await
+        .unwrap();
+    assert!(answer.is_compatible, "{answer:?}");
+    let err = client
+        .test_compatibility("io.test.Item", item, TestAgainst::Latest)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::RegistryRejected { .. }),
+        "without its references the type is unknown: {err:?}"
+    );
+    let closure = client
+        .referenced_schemas(&[SchemaReference::new("io.test.Item", "io.test.Item", 1)])
+        .await
+        .unwrap();
+    let names: Vec<&str> = closure.iter().map(|r| r.reference.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["io.test.Unit", "io.test.Item"],
+        "dependencies first"
+    );
+    let err = client
+        .schema_by_guid(uuid::Uuid::from_u128(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UnknownSchemaGuid { .. }), "{err:?}");
+
+    // One more schema than the bound in a closure (wide rather than deep: each its own
+    // subject, all named by one list of references).
+    let name = |i: usize| format!("io.test.C{i}");
+    let mut refs = Vec::new();
+    for i in 0..=MAX_REFERENCED_SCHEMAS {
+        let text = format!(
+            r#"{{"type":"record","name":"C{i}","namespace":"io.test","fields":[{{"name":"f","type":"int"}}]}}"#
+        );
+        client
+            .register_with_references(&name(i), &text, &[], false)
+            .await
+            .unwrap_or_else(|e| panic!("register {}: {e}", name(i)));
+        refs.push(SchemaReference::new(name(i), name(i), 1));
+    }
+    let within = client
+        .referenced_schemas(&refs[..MAX_REFERENCED_SCHEMAS])
+        .await
+        .unwrap();
+    assert_eq!(within.len(), MAX_REFERENCED_SCHEMAS);
+    let err = client.referenced_schemas(&refs).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Registry { reason, .. } if reason.contains("more than 256")),
+        "{err:?}"
+    );
+    registry.shutdown().await.expect("shutdown");
+}

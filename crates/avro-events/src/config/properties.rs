@@ -30,6 +30,8 @@ pub(super) const LIBRARY_KEYS: &[&str] = &[
     "normalize.schemas",
     "value.subject.name.strategy",
     "avro.max.allocation.bytes",
+    "value.schema.id.serializer",
+    "key.schema.id.serializer",
     "dlq.topic.suffix",
     "schema.unavailable.action",
 ];

@@ -247,10 +247,14 @@ impl Config {
 
     /// The serializer settings (`auto.register.schemas`, `use.latest.version`,
     /// `use.schema.id`, `normalize.schemas`, `value.subject.name.strategy`,
-    /// `avro.max.allocation.bytes`).
+    /// `avro.max.allocation.bytes`, `value.schema.id.serializer` and
+    /// `key.schema.id.serializer`: `prefix` or `header`, or Confluent's class names
+    /// `io.confluent.kafka.serializers.schema.id.PrefixSchemaIdSerializer` /
+    /// `HeaderSchemaIdSerializer`).
     ///
     /// # Errors
-    /// [`Error::Config`] for a value that is not a boolean or a known strategy.
+    /// [`Error::Config`] for a value that is not a boolean, a known strategy or a known schema
+    /// id serializer.
     pub fn codec_options(&self) -> Result<CodecOptions> {
         let strategy = match self.get("value.subject.name.strategy") {
             None => SubjectNameStrategy::TopicName,
@@ -290,8 +294,24 @@ impl Config {
                     reason: format!("'{id}' is not a schema id"),
                 })?),
             })
-            .with_subject_strategy(strategy);
+            .with_subject_strategy(strategy)
+            .with_schema_id_serializers(
+                self.placement("value.schema.id.serializer")?,
+                self.placement("key.schema.id.serializer")?,
+            );
         Ok(options)
+    }
+
+    /// Where `key` (`value.schema.id.serializer` or `key.schema.id.serializer`) puts schema
+    /// ids; the prefix when unset.
+    fn placement(&self, key: &str) -> Result<crate::wire::SchemaIdPlacement> {
+        self.get(key)
+            .map_or(Ok(crate::wire::SchemaIdPlacement::Prefix), |value| {
+                value.parse().map_err(|reason| Error::Config {
+                    key: key.into(),
+                    reason,
+                })
+            })
     }
 }
 
@@ -409,5 +429,21 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::Config { ref key, .. } if key == "avro.max.allocation.bytes"));
         assert_eq!(o.subject_strategy, SubjectNameStrategy::TopicRecordName);
+    }
+
+    #[test]
+    fn schema_id_serializers_take_confluent_class_names() {
+        use crate::wire::SchemaIdPlacement;
+        let c = config(
+            "value.schema.id.serializer=io.confluent.kafka.serializers.schema.id.HeaderSchemaIdSerializer",
+        );
+        let o = c.codec_options().unwrap();
+        assert_eq!(o.value_schema_id_serializer, SchemaIdPlacement::Header);
+        assert_eq!(o.key_schema_id_serializer, SchemaIdPlacement::Prefix);
+        let err = c
+            .set("key.schema.id.serializer", "DualSchemaIdDeserializer")
+            .codec_options()
+            .unwrap_err();
+        assert!(matches!(err, Error::Config { ref key, .. } if key == "key.schema.id.serializer"));
     }
 }

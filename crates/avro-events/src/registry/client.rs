@@ -16,6 +16,7 @@ use super::BearerTokenSource;
 use super::{
     RegistryAuth, RegistryConfig,
     http::{Credentials, Failure, Request, Transport, header_pair},
+    references::{SchemaReference, guid_of},
 };
 use crate::{
     Error, Result,
@@ -79,6 +80,10 @@ pub struct RegisteredSchema {
     pub schema: String,
     /// Its format (`schemaType`; Avro when the registry leaves it out).
     pub schema_type: SchemaType,
+    /// The schemas whose named types it uses (`references`), empty when none.
+    pub references: Vec<SchemaReference>,
+    /// Its GUID (`guid`), when the registry sends one.
+    pub guid: Option<uuid::Uuid>,
 }
 
 /// One version of a subject.
@@ -95,6 +100,10 @@ pub struct SubjectVersion {
     pub schema: String,
     /// Its format (`schemaType`; Avro when the registry leaves it out).
     pub schema_type: SchemaType,
+    /// The schemas whose named types it uses (`references`), empty when none.
+    pub references: Vec<SchemaReference>,
+    /// Its GUID (`guid`), when the registry sends one.
+    pub guid: Option<uuid::Uuid>,
 }
 
 /// Which registered versions a compatibility test compares with.
@@ -131,6 +140,8 @@ struct Inner {
     shown: String,
     latest_ttl: Duration,
     latest: Mutex<HashMap<String, (Instant, SubjectVersion)>>,
+    /// Referenced subject versions ([`RegistryClient::referenced_schemas`]).
+    versions: super::references::VersionCache,
 }
 
 impl fmt::Debug for RegistryClient {
@@ -143,9 +154,10 @@ impl fmt::Debug for RegistryClient {
 
 /// What a failed call was about, for the error it becomes.
 #[derive(Clone, Copy)]
-enum About<'a> {
+pub(super) enum About<'a> {
     Registry,
     SchemaId(u32),
+    SchemaGuid(uuid::Uuid),
     Subject(&'a str),
     Version(&'a str, &'a str),
 }
@@ -267,6 +279,7 @@ impl RegistryClient {
                 shown,
                 latest_ttl: config.latest_cache_ttl,
                 latest: Mutex::default(),
+                versions: Mutex::default(),
             }),
         })
     }
@@ -281,7 +294,7 @@ impl RegistryClient {
         self.inner.latest_ttl
     }
 
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: Method,
         path: &[&str],
@@ -312,6 +325,8 @@ impl RegistryClient {
             id,
             schema: self.text_field(&answer, "schema")?,
             schema_type: schema_type_of(&answer),
+            references: self.references_of(&answer)?,
+            guid: guid_of(&answer),
         })
     }
 
@@ -422,6 +437,8 @@ impl RegistryClient {
             id: latest.id,
             schema: latest.schema,
             schema_type: latest.schema_type,
+            references: latest.references,
+            guid: latest.guid,
         })
     }
 
@@ -469,6 +486,8 @@ impl RegistryClient {
             id: self.id_field(&answer, subject)?,
             schema: self.text_field(&answer, "schema")?,
             schema_type: schema_type_of(&answer),
+            references: self.references_of(&answer)?,
+            guid: guid_of(&answer),
         })
     }
 
@@ -578,6 +597,22 @@ impl RegistryClient {
         schema: &str,
         against: TestAgainst,
     ) -> Result<CompatibilityAnswer> {
+        self.test_compatibility_with_references(subject, schema, &[], against)
+            .await
+    }
+
+    /// [`test_compatibility`](Self::test_compatibility) for a schema that uses the named types
+    /// of `references` (sent as `references`).
+    ///
+    /// # Errors
+    /// As [`test_compatibility`](Self::test_compatibility).
+    pub async fn test_compatibility_with_references(
+        &self,
+        subject: &str,
+        schema: &str,
+        references: &[SchemaReference],
+        against: TestAgainst,
+    ) -> Result<CompatibilityAnswer> {
         let number;
         let mut path = vec!["compatibility", "subjects", subject, "versions"];
         let version = match against {
@@ -601,7 +636,11 @@ impl RegistryClient {
                 Method::POST,
                 &path,
                 &[("verbose", "true".to_owned())],
-                Some(schema_body(schema, &SchemaType::Avro)),
+                Some(super::references::body(
+                    schema,
+                    references,
+                    &SchemaType::Avro,
+                )),
             )
             .await
             .map_err(|f| self.error(f, about))?;
@@ -681,14 +720,23 @@ impl RegistryClient {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn forget_latest(&self, subject: &str) {
+    pub(super) fn version_cache(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Arc<SubjectVersion>>> {
+        self.inner
+            .versions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(super) fn forget_latest(&self, subject: &str) {
         self.latest_cache().remove(subject);
     }
 
     // -----------------------------------------------------------------------------------------
     // Answers.
 
-    fn unexpected(&self, what: &str, answer: &serde_json::Value) -> Error {
+    pub(super) fn unexpected(&self, what: &str, answer: &serde_json::Value) -> Error {
         let mut shown = answer.to_string();
         if shown.len() > 300 {
             shown.truncate(shown.floor_char_boundary(300));
@@ -700,7 +748,7 @@ impl RegistryClient {
         }
     }
 
-    fn text_field(&self, answer: &serde_json::Value, field: &str) -> Result<String> {
+    pub(super) fn text_field(&self, answer: &serde_json::Value, field: &str) -> Result<String> {
         answer
             .get(field)
             .and_then(serde_json::Value::as_str)
@@ -708,7 +756,7 @@ impl RegistryClient {
             .ok_or_else(|| self.unexpected(field, answer))
     }
 
-    fn number(&self, answer: &serde_json::Value, field: &str) -> Result<u32> {
+    pub(super) fn number(&self, answer: &serde_json::Value, field: &str) -> Result<u32> {
         answer
             .get(field)
             .and_then(serde_json::Value::as_u64)
@@ -716,14 +764,14 @@ impl RegistryClient {
             .ok_or_else(|| self.unexpected(field, answer))
     }
 
-    fn id_field(&self, answer: &serde_json::Value, subject: &str) -> Result<u32> {
+    pub(super) fn id_field(&self, answer: &serde_json::Value, subject: &str) -> Result<u32> {
         self.number(answer, "id").map_err(|_| Error::Registry {
             registry: self.inner.shown.clone(),
             reason: format!("answer for subject '{subject}' has no schema id"),
         })
     }
 
-    fn numbers(&self, answer: &serde_json::Value, what: &str) -> Result<Vec<u32>> {
+    pub(super) fn numbers(&self, answer: &serde_json::Value, what: &str) -> Result<Vec<u32>> {
         answer
             .as_array()
             .and_then(|items| {
@@ -744,7 +792,7 @@ impl RegistryClient {
     }
 
     /// Maps a failed call onto the library's error.
-    fn error(&self, failure: Failure, about: About<'_>) -> Error {
+    pub(super) fn error(&self, failure: Failure, about: About<'_>) -> Error {
         let registry = self.inner.shown.clone();
         let (status, code, message, retries) = match failure {
             Failure::Transport(reason) => return Error::RegistryUnreachable { registry, reason },
@@ -783,6 +831,9 @@ impl RegistryClient {
                 registry,
             },
             (404, Some(40403), About::SchemaId(id)) => Error::UnknownSchemaId { id, registry },
+            (404, Some(40403), About::SchemaGuid(guid)) => {
+                Error::UnknownSchemaGuid { guid, registry }
+            }
             (409, _, _) => Error::IncompatibleSchema {
                 subject: subject(about).unwrap_or_default(),
                 messages: vec![reason],
@@ -817,17 +868,17 @@ fn sensitive(value: &str, key: &str) -> Result<reqwest::header::HeaderValue> {
 }
 
 /// The body of a registration or lookup: the schema text and its `schemaType`.
-fn schema_body(schema: &str, schema_type: &SchemaType) -> serde_json::Value {
+pub(super) fn schema_body(schema: &str, schema_type: &SchemaType) -> serde_json::Value {
     serde_json::json!({ "schema": schema, "schemaType": schema_type.as_str() })
 }
 
 /// The `schemaType` of a registry answer (Avro when absent, as Confluent's registry answers
 /// for Avro schemas).
-fn schema_type_of(answer: &serde_json::Value) -> SchemaType {
+pub(super) fn schema_type_of(answer: &serde_json::Value) -> SchemaType {
     SchemaType::from_registry(answer.get("schemaType").and_then(serde_json::Value::as_str))
 }
 
-fn normalize_query(normalize: bool) -> Vec<(&'static str, String)> {
+pub(super) fn normalize_query(normalize: bool) -> Vec<(&'static str, String)> {
     if normalize {
         vec![("normalize", "true".to_owned())]
     } else {

@@ -3,13 +3,17 @@
 //! [`RegistryClient`] speaks Confluent's REST API over `reqwest`: schemas by id, register and
 //! look up, the latest version (cached for [`RegistryConfig::latest_cache_ttl`]), subjects and
 //! versions, compatibility levels (get and set), compatibility tests, and soft and permanent
-//! deletes. Answers become typed [`Error`](crate::Error)s by HTTP status and Confluent's `error_code`:
+//! deletes; schemas with references ([`RegistryClient::register_with_references`],
+//! [`RegistryClient::lookup_with_references`], [`RegistryClient::referenced_by`], and
+//! [`RegistryClient::referenced_schemas`], which fetches a schema's references recursively,
+//! cached and bounded by [`MAX_REFERENCED_SCHEMAS`]) and schemas by GUID
+//! ([`RegistryClient::schema_by_guid`]). Answers become typed [`Error`](crate::Error)s by HTTP status and Confluent's `error_code`:
 //!
 //! | status | `error_code` | error |
 //! |---|---|---|
 //! | 404 | 40401 subject not found | [`Error::SubjectNotFound`](crate::Error::SubjectNotFound) |
 //! | 404 | 40402 version not found | [`Error::VersionNotFound`](crate::Error::VersionNotFound) |
-//! | 404 | 40403 schema not found | [`Error::UnknownSchemaId`](crate::Error::UnknownSchemaId) (by id), [`Error::SchemaNotRegistered`](crate::Error::SchemaNotRegistered) (lookup) |
+//! | 404 | 40403 schema not found | [`Error::UnknownSchemaId`](crate::Error::UnknownSchemaId) (by id), [`Error::UnknownSchemaGuid`](crate::Error::UnknownSchemaGuid) (by GUID), [`Error::SchemaNotRegistered`](crate::Error::SchemaNotRegistered) (lookup) |
 //! | 409 | 409, 40901 | [`Error::IncompatibleSchema`](crate::Error::IncompatibleSchema) |
 //! | 422 | 422xx invalid schema, version or level | [`Error::RegistryRejected`](crate::Error::RegistryRejected) |
 //! | 401, 403 | | [`Error::RegistryUnauthorized`](crate::Error::RegistryUnauthorized) |
@@ -20,6 +24,7 @@
 
 mod client;
 mod http;
+mod references;
 
 use std::{fmt, sync::Arc, time::Duration};
 
@@ -31,6 +36,9 @@ use crate::{Result, redact::redact_url};
 
 pub use client::{
     CompatibilityAnswer, RegisteredSchema, RegistryClient, SchemaType, SubjectVersion, TestAgainst,
+};
+pub use references::{
+    MAX_REFERENCED_SCHEMAS, ReferencedSchema, Registered, SchemaByGuid, SchemaReference,
 };
 
 /// Where bearer tokens for the Schema Registry come from: plug in a token source shared with
