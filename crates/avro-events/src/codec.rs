@@ -193,7 +193,7 @@ struct CachedTarget {
 
 /// Whether a schema is a type's value schema or its key schema ([`Event::KEY_SCHEMA`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Part {
+pub(crate) enum Part {
     Value,
     Key,
 }
@@ -215,6 +215,9 @@ pub struct Codec {
     /// By type (and part), then by topic (looked up with the borrowed topic: no allocation per
     /// encode).
     targets: RwLock<HashMap<(TypeId, Part), TargetsByTopic>>,
+    /// The branches of top-level union writer schemas, by (schema id, branch index), for
+    /// families ([`crate::family`]).
+    branches: RwLock<HashMap<(u32, usize), Arc<WriterSchema>>>,
 }
 
 /// The write targets of one type (or its key), by topic.
@@ -238,6 +241,7 @@ impl Codec {
             writers: RwLock::default(),
             plans: RwLock::default(),
             targets: RwLock::default(),
+            branches: RwLock::default(),
         }
     }
 
@@ -283,6 +287,9 @@ impl Codec {
     /// # Errors
     /// As [`Codec::encode`].
     pub async fn encode_for<E: Event>(&self, topic: &str, event: &E) -> Result<Vec<u8>> {
+        if let Some(dispatch) = E::DISPATCH {
+            return (dispatch.encode)(self, topic, event).await;
+        }
         self.encode_part::<E>(topic, Part::Value, |out, reader| match E::AVRO_DATUM {
             Some(datum) => {
                 (datum.encode)(event, out);
@@ -343,7 +350,7 @@ impl Codec {
 
     /// Frames what `write` writes (the value's body in the type's own schema) for `topic`:
     /// straight behind the header, or resolved into the registered schema the codec writes with.
-    async fn encode_part<E: Event>(
+    pub(crate) async fn encode_part<E: Event>(
         &self,
         topic: &str,
         part: Part,
@@ -383,6 +390,9 @@ impl Codec {
     /// not Avro, arrays of zero-byte items); [`Error::Decode`] for a body that does not decode
     /// or resolve; registry errors when the writer schema is not cached and cannot be fetched.
     pub async fn decode<E: Event>(&self, payload: &[u8]) -> Result<E> {
+        if let Some(dispatch) = E::DISPATCH {
+            return (dispatch.decode)(self, payload).await;
+        }
         let direct = E::AVRO_DATUM.map(|datum| datum.decode);
         self.decode_part::<E, E>(payload, Part::Value, direct).await
     }
@@ -424,18 +434,30 @@ impl Codec {
 
     /// The resolution plan from writer schema `schema_id` into `E` (or its key), compiled on
     /// first use.
-    fn plan<E: Event>(
+    pub(crate) fn plan<E: Event>(
         &self,
         schema_id: u32,
         part: Part,
         writer: &WriterSchema,
         reader: &ReaderSchema,
     ) -> CachedPlan {
+        self.cached_plan::<E>(schema_id, part, &writer.avro, &reader.avro)
+    }
+
+    /// The resolution plan from `writer` (global id `schema_id`) into `reader`, the schema of
+    /// `E` (or its key), compiled on first use.
+    pub(crate) fn cached_plan<E: Event>(
+        &self,
+        schema_id: u32,
+        part: Part,
+        writer: &Schema,
+        reader: &Schema,
+    ) -> CachedPlan {
         let key = (schema_id, TypeId::of::<E>(), part);
         if let Some(found) = read_lock(&self.plans).get(&key) {
             return found.clone();
         }
-        let plan = Arc::new(Plan::compile(&writer.avro, &reader.avro));
+        let plan = Arc::new(Plan::compile(writer, reader));
         debug!(
             schema_id,
             reader = E::FULL_NAME,
@@ -447,7 +469,7 @@ impl Codec {
     }
 
     /// The compiled schema of `E`, or of its key.
-    fn reader<E: Event>(&self, part: Part) -> Result<Arc<ReaderSchema>> {
+    pub(crate) fn reader<E: Event>(&self, part: Part) -> Result<Arc<ReaderSchema>> {
         let key = (TypeId::of::<E>(), part);
         if let Some(found) = read_lock(&self.readers).get(&key) {
             return Ok(found.clone());
@@ -465,6 +487,31 @@ impl Codec {
         let compiled = Arc::new(ReaderSchema::parse(text, &origin)?);
         write_lock(&self.readers).insert(key, compiled.clone());
         Ok(compiled)
+    }
+
+    /// Branch `index` of the top-level union writer schema `schema_id`, as a writer schema of
+    /// its own (cached).
+    pub(crate) fn union_branch(
+        &self,
+        schema_id: u32,
+        index: usize,
+        branch: &Schema,
+    ) -> std::result::Result<Arc<WriterSchema>, String> {
+        if let Some(found) = read_lock(&self.branches).get(&(schema_id, index)) {
+            return Ok(found.clone());
+        }
+        if let Schema::Ref { name } = branch {
+            return Err(format!(
+                "branch {index} of the union names '{name}', a type defined elsewhere in the \
+                 schema; a union branch must be the record itself"
+            ));
+        }
+        let writer = Arc::new(WriterSchema {
+            avro: branch.clone(),
+            canonical: branch.canonical_form(),
+        });
+        write_lock(&self.branches).insert((schema_id, index), writer.clone());
+        Ok(writer)
     }
 
     /// The writer schema with global id `id`, from the cache or the registry.

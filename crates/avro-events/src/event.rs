@@ -31,6 +31,12 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// hand-written types (see the [`codec`](crate::codec) module).
     const AVRO_DATUM: Option<crate::binary::DatumCodec<Self>> = None;
 
+    /// How the [`Codec`](crate::Codec) decodes and encodes the type when it is not one record
+    /// schema: a family of event types on one topic (generated from `[families.<Name>]` in
+    /// `events.toml`) or [`GenericRecord`](crate::GenericRecord). `None`, the default, for
+    /// every type with a schema of its own. See [`crate::family`].
+    const DISPATCH: Option<crate::family::Dispatch<Self>> = None;
+
     /// The Kafka record key of this event. With a [`Event::KEY_SCHEMA`] it is also what the
     /// default [`Event::serialize_key`] encodes (as an Avro `string`).
     fn key(&self) -> String;

@@ -158,8 +158,11 @@ pub mod dlq;
 pub mod dynamic;
 mod error;
 mod event;
+pub mod family;
 mod format;
+pub mod generic;
 pub mod headers;
+mod json;
 #[cfg(feature = "kafka")]
 pub mod outputs;
 #[cfg(feature = "kafka")]
@@ -201,7 +204,9 @@ pub use context::{DefaultHooks, Hooks};
 pub use error::KafkaOperation;
 pub use error::{Error, RecordLocation, Result};
 pub use event::{Event, SubjectNameStrategy};
+pub use family::{Dispatch, Written};
 pub use format::Format;
+pub use generic::{GenericRecord, GenericSchema};
 pub use headers::Headers;
 #[cfg(feature = "kafka")]
 pub use outputs::{IntoOutputs, Outputs};
