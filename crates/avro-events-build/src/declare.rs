@@ -1,11 +1,16 @@
-//! Event declarations: which record travels on which topic, keyed by which field. They come from
-//! builder calls ([`Builder::event`](crate::Builder::event)) or from a TOML file next to the
-//! schemas:
+//! Event declarations: which record travels on which topic, keyed by which field, and which
+//! declared events share a topic as one family. They come from builder calls
+//! ([`Builder::event`](crate::Builder::event), [`Builder::family`](crate::Builder::family)) or
+//! from a TOML file next to the schemas:
 //!
 //! ```toml
 //! [events."io.example.Reading"]
 //! topic = "sensor.readings.v1"
 //! key = "sensor_id"
+//!
+//! [families.SensorEvents]
+//! topic = "sensor.events.v1"
+//! members = ["io.example.Reading", "io.example.Calibrated"]
 //! ```
 
 use std::{collections::BTreeMap, fs, path::Path};
@@ -27,11 +32,40 @@ pub(crate) struct Declaration {
     pub(crate) declared_in: String,
 }
 
+/// Several declared events read from one topic into one generated enum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Family {
+    /// The Rust name of the enum.
+    pub(crate) name: String,
+    /// The topic it is read from and produced to by default.
+    pub(crate) topic: String,
+    /// The full names of its records, each a declared event, in variant order.
+    pub(crate) members: Vec<String>,
+    /// Where it was declared, for error messages.
+    pub(crate) declared_in: String,
+}
+
+/// What a declarations file declares.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Declared {
+    pub(crate) events: Vec<Declaration>,
+    pub(crate) families: Vec<Family>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
     events: BTreeMap<String, Entry>,
+    #[serde(default)]
+    families: BTreeMap<String, FamilyEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FamilyEntry {
+    topic: String,
+    members: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -42,12 +76,87 @@ struct Entry {
 }
 
 /// Reads the declarations in the TOML file at `path`.
-pub(crate) fn read_file(path: &Path) -> Result<Vec<Declaration>, Error> {
+pub(crate) fn read_file(path: &Path) -> Result<Declared, Error> {
     let text = fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_owned(),
         source,
     })?;
-    parse(&text, path)
+    Ok(Declared {
+        events: parse(&text, path)?,
+        families: parse_families(&text, path)?,
+    })
+}
+
+fn parse_families(text: &str, path: &Path) -> Result<Vec<Family>, Error> {
+    let file: File = toml::from_str(text).map_err(|e| Error::InvalidDeclarations {
+        path: path.to_owned(),
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    Ok(file
+        .families
+        .into_iter()
+        .map(|(name, entry)| Family {
+            name,
+            topic: entry.topic,
+            members: entry.members,
+            declared_in: path.display().to_string(),
+        })
+        .collect())
+}
+
+/// Checks that each family has a Rust name, a valid topic and at least one member, every
+/// member a declared event, none twice.
+pub(crate) fn check_families(
+    families: &[Family],
+    declarations: &[Declaration],
+) -> Result<(), Error> {
+    for (i, family) in families.iter().enumerate() {
+        let invalid = |problem: String| Error::InvalidFamily {
+            family: family.name.clone(),
+            declared_in: family.declared_in.clone(),
+            problem,
+        };
+        let is_ident = family
+            .name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase())
+            && family
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !is_ident {
+            return Err(invalid(
+                "its name must be a Rust type name (an upper-case ASCII letter, then letters, \
+                 digits or '_')"
+                    .into(),
+            ));
+        }
+        if families[..i].iter().any(|f| f.name == family.name) {
+            return Err(invalid("it is declared twice".into()));
+        }
+        if !is_valid_topic(&family.topic) {
+            return Err(invalid(format!(
+                "'{}' is not a valid topic name",
+                family.topic
+            )));
+        }
+        if family.members.is_empty() {
+            return Err(invalid("it has no members".into()));
+        }
+        for (j, member) in family.members.iter().enumerate() {
+            if family.members[..j].contains(member) {
+                return Err(invalid(format!("member {member} is listed twice")));
+            }
+            if !declarations.iter().any(|d| d.record == *member) {
+                return Err(invalid(format!(
+                    "member {member} is not a declared event (declare it under \
+                     [events.\"{member}\"])"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse(text: &str, path: &Path) -> Result<Vec<Declaration>, Error> {
@@ -132,6 +241,62 @@ mod tests {
                 declared_in: "events.toml".into(),
             }]
         );
+    }
+
+    fn family(name: &str, members: &[&str]) -> Family {
+        Family {
+            name: name.into(),
+            topic: "t".into(),
+            members: members.iter().map(|m| (*m).to_owned()).collect(),
+            declared_in: "events.toml".into(),
+        }
+    }
+
+    #[test]
+    fn a_file_declares_families_of_declared_events() {
+        let text = r#"
+            [events."a.B"]
+            topic = "t"
+            key = "id"
+
+            [families.Things]
+            topic = "things.v1"
+            members = ["a.B"]
+        "#;
+        let declared = read_text(text);
+        assert_eq!(declared.families[0].name, "Things");
+        assert_eq!(declared.families[0].members, ["a.B"]);
+        check_families(&declared.families, &declared.events).unwrap();
+    }
+
+    fn read_text(text: &str) -> Declared {
+        let path = Path::new("events.toml");
+        Declared {
+            events: parse(text, path).unwrap(),
+            families: parse_families(text, path).unwrap(),
+        }
+    }
+
+    #[test]
+    fn bad_families_are_refused_with_the_reason() {
+        let events = [declared("a.B", "t"), declared("a.C", "t")];
+        for (families, reason) in [
+            (vec![family("things", &["a.B"])], "must be a Rust type name"),
+            (vec![family("Things", &[])], "has no members"),
+            (vec![family("Things", &["a.B", "a.B"])], "listed twice"),
+            (
+                vec![family("Things", &["a.D"])],
+                "a.D is not a declared event",
+            ),
+            (
+                vec![family("Things", &["a.B"]), family("Things", &["a.C"])],
+                "declared twice",
+            ),
+        ] {
+            let err = check_families(&families, &events).unwrap_err();
+            assert!(err.to_string().contains(reason), "{reason}: {err}");
+            assert!(err.to_string().contains("events.toml"), "{err}");
+        }
     }
 
     #[test]

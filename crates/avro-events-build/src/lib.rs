@@ -48,6 +48,19 @@
 //! key = "sensor_id"
 //! ```
 //!
+//! Several event types on one topic (Confluent's `TopicRecordNameStrategy` and
+//! `RecordNameStrategy`, or a top-level union under the topic's subject) are declared as a
+//! family of declared events; the helper generates an enum with one variant per member
+//! (`SensorEvents::Reading(Reading)`, `From` each member) whose `Event` impl decodes a record
+//! into the member its writer schema names and refuses any other record name with
+//! `avro_events::Error::UnknownEventType` (a consumer dead-letters it):
+//!
+//! ```toml
+//! [families.SensorEvents]
+//! topic = "sensor.events.v1"
+//! members = ["io.example.Reading", "io.example.Calibrated"]
+//! ```
+//!
 //! `src/lib.rs`:
 //!
 //! ```text
@@ -125,6 +138,7 @@ pub struct Builder {
     dirs: Vec<PathBuf>,
     declaration_files: Vec<PathBuf>,
     declarations: Vec<Declaration>,
+    families: Vec<declare::Family>,
     crate_path: String,
     out_dir: Option<PathBuf>,
     file_name: String,
@@ -146,6 +160,7 @@ impl Builder {
             dirs: Vec::new(),
             declaration_files: Vec::new(),
             declarations: Vec::new(),
+            families: Vec::new(),
             crate_path: "::avro_events".to_owned(),
             out_dir: None,
             file_name: DEFAULT_FILE_NAME.to_owned(),
@@ -177,6 +192,31 @@ impl Builder {
             record: record.into(),
             topic: topic.into(),
             key: key_field.into(),
+            declared_in: "build.rs".to_owned(),
+        });
+        self
+    }
+
+    /// Declares a family of events: an enum named `name` with one variant per record of
+    /// `members` (full names of events declared with [`event`](Self::event) or in a
+    /// declarations file), read from and produced to `topic`. The generated enum implements
+    /// `Event`: a consumer or pipeline of it decodes each record into the member its writer
+    /// schema's record name (or union branch) names, and dead-letters a record of any other
+    /// type (see `avro_events::family`).
+    pub fn family<I, S>(
+        mut self,
+        name: impl Into<String>,
+        topic: impl Into<String>,
+        members: I,
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.families.push(declare::Family {
+            name: name.into(),
+            topic: topic.into(),
+            members: members.into_iter().map(Into::into).collect(),
             declared_in: "build.rs".to_owned(),
         });
         self
@@ -224,20 +264,21 @@ impl Builder {
         let paths = schemas::collect(&self.files, &self.dirs)?;
         let files = schemas::load(&paths)?;
         let mut declarations = self.declarations.clone();
+        let mut families = self.families.clone();
         for path in &self.declaration_files {
-            declarations.extend(declare::read_file(path)?);
+            let declared = declare::read_file(path)?;
+            declarations.extend(declared.events);
+            families.extend(declared.families);
         }
         declare::check(&declarations)?;
+        declare::check_families(&families, &declarations)?;
         let bindings = render::bind(&files, &declarations)?;
         let types = render::types(&files)?;
         let codecs = codecs::generate(&self.crate_path, &files);
-        Ok(render::file(
-            &self.crate_path,
-            &files,
-            &types,
-            &codecs,
-            &bindings,
-        ))
+        Ok(
+            render::file(&self.crate_path, &files, &types, &codecs, &bindings)
+                + &render::families(&self.crate_path, &families, &bindings),
+        )
     }
 
     /// Generates the code and writes it to the output directory (`OUT_DIR` unless
