@@ -14,8 +14,8 @@ mod interop;
 use std::{collections::BTreeMap, time::Duration};
 
 use grocery_events::{
-    Client, Codec, CodecOptions, Config, ConsumerOptions, Error, Event, SubjectNameStrategy,
-    consumer::dlq_headers, registry::RegistryConfig,
+    Client, Codec, CodecOptions, Config, ConsumerOptions, Error, Event, PipelineOptions,
+    SubjectNameStrategy, consumer::dlq_headers, registry::RegistryConfig,
 };
 use local_stack::Stack;
 use rdkafka::{
@@ -292,6 +292,78 @@ async fn a_family_consumer_reads_python_records_and_dead_letters_unknown_types()
         "{headers:?}"
     );
     consumer.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_family_is_a_pipeline_input_and_its_unknown_types_are_dead_lettered() {
+    let stack = Stack::start().await.unwrap();
+    for topic in [TOPIC, "library.events.v1.dlq", Loan::TOPIC] {
+        stack.kafka().create_topic(topic, 1).unwrap();
+    }
+    let dir = TempDir::new("families-pipeline");
+    python("families-write", &stack.registry_url(), &dir.0).await;
+    let raw: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", stack.bootstrap_servers())
+        .create()
+        .unwrap();
+    let mut payloads = read_hex_lines(&dir.0.join("topic_record.hex"));
+    payloads.extend(read_hex_lines(&dir.0.join("unknown.hex")));
+    payloads.extend(read_hex_lines(&dir.0.join("union.hex")));
+    for payload in &payloads {
+        raw.send(FutureRecord::<(), _>::to(TOPIC).payload(payload), WAIT)
+            .await
+            .unwrap();
+    }
+
+    let config = Config::from_properties_str(&stack.client_properties()).unwrap();
+    let client = Client::from_config(config).unwrap();
+    let pipeline = client
+        .pipeline::<LibraryEvents>(PipelineOptions::new(format!(
+            "library-{}",
+            uuid::Uuid::new_v4().simple()
+        )))
+        .await
+        .unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        // Each loan goes on to the loans topic; members end here.
+        let result = pipeline
+            .run(
+                |received| match &received.event {
+                    LibraryEvents::Loan(loan) => vec![loan.clone()],
+                    LibraryEvents::Member(_) => Vec::new(),
+                },
+                async {
+                    let _ = stop_rx.await;
+                },
+            )
+            .await;
+        result.map(|()| pipeline.consumer().dead_lettered())
+    });
+    let loans = client
+        .consumer::<Loan>(ConsumerOptions::new(format!(
+            "loans-{}",
+            uuid::Uuid::new_v4().simple()
+        )))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let received = tokio::time::timeout(WAIT, loans.recv())
+            .await
+            .expect("two loans within the wait")
+            .unwrap();
+        assert_eq!(received.event, loan());
+        loans.ack(&received.meta).unwrap();
+    }
+    // The loan of the union comes after the Fine: the Fine has been dead-lettered by then.
+    stop_tx.send(()).unwrap();
+    let dead_lettered = tokio::time::timeout(WAIT, running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(dead_lettered, 1, "the Fine");
+    loans.close().await.unwrap();
 }
 
 fn hex(bytes: &[u8]) -> String {

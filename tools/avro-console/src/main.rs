@@ -10,9 +10,9 @@
 //!   nothing, and follows the topic until `--max` records or Ctrl-C.
 //! - `avro-console produce --topic T` reads JSON lines (Avro's JSON encoding) from stdin and
 //!   produces each as Avro under `--subject` (default `T-value`): its latest version, the
-//!   `--version` given, or the schema of `--schema-file` registered there first. A line that
-//!   does not fit the schema stops it with the line number and the path of the value at fault
-//!   (the lines before it are produced).
+//!   `--version` given, or the schema of `--schema-file` registered there first, and prints a
+//!   summary line. A line that does not fit the schema stops it with the line number and the
+//!   path of the value at fault (the lines before it are produced).
 //!
 //! Configuration: `--config client.properties` (Confluent's format: Kafka, Schema Registry,
 //! credentials, as the library reads it). Errors print one `error: …` line on stderr and exit

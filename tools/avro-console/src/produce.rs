@@ -78,7 +78,7 @@ pub(crate) async fn run(client: &Client, args: Args) -> anyhow::Result<()> {
         produced += 1;
     }
     producer.flush(std::time::Duration::from_secs(30)).await?;
-    eprintln!(
+    println!(
         "produced {produced} records to {} (subject {subject}, schema id {})",
         args.topic,
         schema.id()

@@ -96,7 +96,7 @@ async fn produce_and_tail_json_lines_and_show_what_does_not_decode() {
 
     let input: String = values().iter().map(|v| format!("{v}\n")).collect();
     let schema_path = schema_file.to_str().unwrap();
-    let (ok, _, stderr) = console(
+    let (ok, stdout, stderr) = console(
         &config,
         &[
             "produce",
@@ -111,7 +111,7 @@ async fn produce_and_tail_json_lines_and_show_what_does_not_decode() {
     )
     .await;
     assert!(ok, "produce failed: {stderr}");
-    assert!(stderr.contains("produced 3 records"), "{stderr}");
+    assert!(stdout.starts_with("produced 3 records"), "{stdout}");
     let subject = format!("{topic}-value");
     let client =
         Client::from_config(Config::from_properties_str(&stack.client_properties()).unwrap())
