@@ -288,7 +288,7 @@ impl Codec {
     /// As [`Codec::encode`].
     pub async fn encode_for<E: Event>(&self, topic: &str, event: &E) -> Result<Vec<u8>> {
         if let Some(dispatch) = E::DISPATCH {
-            return (dispatch.encode)(self, topic, event).await;
+            return (dispatch.encode)(crate::CodecRef::new(self), topic, event).await;
         }
         self.encode_part::<E>(topic, Part::Value, |out, reader| match E::AVRO_DATUM {
             Some(datum) => {
@@ -391,7 +391,7 @@ impl Codec {
     /// or resolve; registry errors when the writer schema is not cached and cannot be fetched.
     pub async fn decode<E: Event>(&self, payload: &[u8]) -> Result<E> {
         if let Some(dispatch) = E::DISPATCH {
-            return (dispatch.decode)(self, payload).await;
+            return (dispatch.decode)(crate::CodecRef::new(self), payload).await;
         }
         let direct = E::AVRO_DATUM.map(|datum| datum.decode);
         self.decode_part::<E, E>(payload, Part::Value, direct).await

@@ -20,48 +20,20 @@
 //! [`Error::UnknownEventType`], which a consumer dead-letters.
 //!
 //! `avro-events-build` generates families from `[families.<Name>]` in `events.toml`; the
-//! generated code calls [`Codec::written`], [`Written::record_name`], [`Written::decode`],
-//! [`Written::unknown`] and [`Codec::encode_member`].
+//! generated code calls [`CodecRef::written`], [`Written::record_name`], [`Written::decode`],
+//! [`Written::unknown`] and [`CodecRef::encode_member`]. ([`Dispatch`](crate::Dispatch) and
+//! [`CodecRef`] live beside [`Event`]: the trait names no codec type, so `event` does not
+//! depend on `codec`, which depends on it.)
 
 use std::sync::Arc;
 
 use apache_avro::Schema;
-use futures::future::BoxFuture;
 
 use crate::{
-    Codec, Error, Event, Result, SubjectNameStrategy,
+    Codec, CodecRef, Error, Event, Result, SubjectNameStrategy,
     codec::{Part, WriterSchema, decode_body},
     wire,
 };
-
-/// Decodes a payload of an `E` with the codec ([`Dispatch::decode`]).
-pub type DecodeFn<E> = for<'a> fn(&'a Codec, &'a [u8]) -> BoxFuture<'a, Result<E>>;
-
-/// Encodes an `E` for a topic with the codec ([`Dispatch::encode`]).
-pub type EncodeFn<E> = for<'a> fn(&'a Codec, &'a str, &'a E) -> BoxFuture<'a, Result<Vec<u8>>>;
-
-/// How the [`Codec`] decodes and encodes a type that is not one record schema
-/// ([`Event::DISPATCH`]).
-pub struct Dispatch<E: 'static> {
-    /// Decodes a record value (the whole payload, Confluent-framed).
-    pub decode: DecodeFn<E>,
-    /// Encodes a value for a topic (the whole payload, Confluent-framed).
-    pub encode: EncodeFn<E>,
-}
-
-impl<E> Clone for Dispatch<E> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<E> Copy for Dispatch<E> {}
-
-impl<E> std::fmt::Debug for Dispatch<E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dispatch").finish_non_exhaustive()
-    }
-}
 
 /// A record value whose writer schema has been fetched, to be decoded into one of several
 /// types ([`Codec::written`]).
@@ -71,6 +43,40 @@ pub struct Written<'a> {
     schema_id: u32,
     writer: Arc<WriterSchema>,
     body: &'a [u8],
+}
+
+impl<'a> CodecRef<'a> {
+    /// The codec.
+    pub fn codec(self) -> &'a Codec {
+        match self.any.downcast_ref::<Codec>() {
+            Some(codec) => codec,
+            // `CodecRef::new` is called by the codec alone, with itself.
+            None => unreachable!("a CodecRef holds the Codec that made it"),
+        }
+    }
+
+    /// [`Codec::written`].
+    ///
+    /// # Errors
+    /// As [`Codec::written`].
+    pub async fn written(self, payload: &'a [u8]) -> Result<Written<'a>> {
+        self.codec().written(payload).await
+    }
+
+    /// [`Codec::encode_member`].
+    ///
+    /// # Errors
+    /// As [`Codec::encode_member`].
+    pub async fn encode_member<F: Event, V: Event>(
+        self,
+        topic: &'a str,
+        index: usize,
+        member: &'a V,
+    ) -> Result<Vec<u8>> {
+        self.codec()
+            .encode_member::<F, V>(topic, index, member)
+            .await
+    }
 }
 
 impl Codec {

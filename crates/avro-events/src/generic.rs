@@ -35,9 +35,8 @@ use apache_avro::{Schema, types::Value};
 use futures::FutureExt as _;
 
 use crate::{
-    Codec, Error, Event, Result,
+    Codec, Dispatch, Error, Event, Result,
     codec::{Part, ReaderSchema, WriterSchema, check_array_items, resolve_body},
-    family::Dispatch,
     wire,
 };
 
@@ -216,8 +215,8 @@ impl Event for GenericRecord {
     const SCHEMA: &'static str = "\"null\"";
     const FULL_NAME: &'static str = "avro_events.GenericRecord";
     const DISPATCH: Option<Dispatch<Self>> = Some(Dispatch {
-        decode: |codec, payload| codec.decode_generic(payload).boxed(),
-        encode: |codec, _topic, record| async move { codec.encode_generic(record) }.boxed(),
+        decode: |codec, payload| codec.codec().decode_generic(payload).boxed(),
+        encode: |codec, _topic, record| async move { codec.codec().encode_generic(record) }.boxed(),
     });
 
     fn key(&self) -> String {

@@ -203,8 +203,8 @@ pub use context::{DefaultHooks, Hooks};
 #[cfg(feature = "kafka")]
 pub use error::KafkaOperation;
 pub use error::{Error, RecordLocation, Result};
-pub use event::{Event, SubjectNameStrategy};
-pub use family::{Dispatch, Written};
+pub use event::{CodecRef, DecodeFn, Dispatch, EncodeFn, Event, SubjectNameStrategy};
+pub use family::Written;
 pub use format::Format;
 pub use generic::{GenericRecord, GenericSchema};
 pub use headers::Headers;

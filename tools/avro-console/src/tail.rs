@@ -59,7 +59,7 @@ impl Event for Inspected {
     const DISPATCH: Option<Dispatch<Self>> = Some(Dispatch {
         decode: |codec, payload| {
             async move {
-                match codec.decode_generic(payload).await {
+                match codec.codec().decode_generic(payload).await {
                     Ok(record) => Ok(Self::Decoded(record)),
                     Err(error) if error.is_poison() => Ok(Self::Undecodable {
                         kind: error.kind(),
