@@ -33,6 +33,12 @@
 //!   [`Replay`] ([`Client::replay`]) reads a topic whole from the beginning of every partition
 //!   and says when it has caught up, to rebuild a view (the Order API's order histories); it
 //!   never commits and never dead-letters (the topic's live consumer does).
+//! - [`GenericRecord`] ([`generic`]): a record of whatever schema the writer used, read and
+//!   written by any consumer, pipeline or producer, in and out of Avro's JSON encoding (what
+//!   `tools/avro-console` tails and produces). Several event types on one topic are a family
+//!   ([`family`]): an enum generated from `[families.<Name>]` in `events.toml`, decoded by the
+//!   writer schema's record name or union branch; other types are
+//!   [`Error::UnknownEventType`], dead-lettered.
 //! - [`auth`]: OAuth client credentials for Kafka (SASL/OAUTHBEARER with Confluent's
 //!   `logicalCluster` and `identityPoolId` extensions) and for the Schema Registry.
 //! - [`compat`]: the seven compatibility levels, as Confluent's registry decides them.
