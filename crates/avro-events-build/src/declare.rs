@@ -1,6 +1,7 @@
-//! Event declarations: which record travels on which topic, keyed by which field. They come from
-//! builder calls ([`Builder::event`](crate::Builder::event)) or from a TOML file next to the
-//! schemas:
+//! Event declarations: which record travels on which topic, keyed by which field, and which
+//! declared events share a topic as one family. They come from builder calls
+//! ([`Builder::event`](crate::Builder::event), [`Builder::family`](crate::Builder::family)) or
+//! from a TOML file next to the schemas:
 //!
 //! ```toml
 //! [events."io.example.Reading"]
@@ -12,6 +13,10 @@
 //! [references."io.example.Site"]
 //! subject = "io.example.Site"
 //! version = 2
+//!
+//! [families.SensorEvents]
+//! topic = "sensor.events.v1"
+//! members = ["io.example.Reading", "io.example.Calibrated"]
 //! ```
 
 use std::{collections::BTreeMap, fs, path::Path};
@@ -45,6 +50,27 @@ pub(crate) struct ReferenceDeclaration {
     pub(crate) version: u32,
 }
 
+/// Several declared events read from one topic into one generated enum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Family {
+    /// The Rust name of the enum.
+    pub(crate) name: String,
+    /// The topic it is read from and produced to by default.
+    pub(crate) topic: String,
+    /// The full names of its records, each a declared event, in variant order.
+    pub(crate) members: Vec<String>,
+    /// Where it was declared, for error messages.
+    pub(crate) declared_in: String,
+}
+
+/// What a declarations file declares.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Declared {
+    pub(crate) events: Vec<Declaration>,
+    pub(crate) families: Vec<Family>,
+    pub(crate) references: Vec<ReferenceDeclaration>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -52,6 +78,8 @@ struct File {
     events: BTreeMap<String, Entry>,
     #[serde(default)]
     references: BTreeMap<String, ReferenceEntry>,
+    #[serde(default)]
+    families: BTreeMap<String, FamilyEntry>,
 }
 
 #[derive(Deserialize)]
@@ -63,20 +91,29 @@ struct ReferenceEntry {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct FamilyEntry {
+    topic: String,
+    members: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Entry {
     topic: String,
     key: String,
 }
 
-/// Reads the declarations in the TOML file at `path`: events and references.
-pub(crate) fn read_file(
-    path: &Path,
-) -> Result<(Vec<Declaration>, Vec<ReferenceDeclaration>), Error> {
+/// Reads the declarations in the TOML file at `path`.
+pub(crate) fn read_file(path: &Path) -> Result<Declared, Error> {
     let text = fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_owned(),
         source,
     })?;
-    let file = parse_file(&text, path)?;
+    Ok(from_file(parse_file(&text, path)?, path))
+}
+
+/// The declarations of a parsed file.
+fn from_file(file: File, path: &Path) -> Declared {
     let references = file
         .references
         .into_iter()
@@ -86,7 +123,76 @@ pub(crate) fn read_file(
             name,
         })
         .collect();
-    Ok((events(file.events, path), references))
+    let families = file
+        .families
+        .into_iter()
+        .map(|(name, entry)| Family {
+            name,
+            topic: entry.topic,
+            members: entry.members,
+            declared_in: path.display().to_string(),
+        })
+        .collect();
+    Declared {
+        events: events(file.events, path),
+        families,
+        references,
+    }
+}
+
+/// Checks that each family has a Rust name, a valid topic and at least one member, every
+/// member a declared event, none twice.
+pub(crate) fn check_families(
+    families: &[Family],
+    declarations: &[Declaration],
+) -> Result<(), Error> {
+    for (i, family) in families.iter().enumerate() {
+        let invalid = |problem: String| Error::InvalidFamily {
+            family: family.name.clone(),
+            declared_in: family.declared_in.clone(),
+            problem,
+        };
+        let is_ident = family
+            .name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase())
+            && family
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !is_ident {
+            return Err(invalid(
+                "its name must be a Rust type name (an upper-case ASCII letter, then letters, \
+                 digits or '_')"
+                    .into(),
+            ));
+        }
+        if families[..i].iter().any(|f| f.name == family.name) {
+            return Err(invalid("it is declared twice".into()));
+        }
+        if !is_valid_topic(&family.topic) {
+            return Err(invalid(format!(
+                "'{}' is not a valid topic name",
+                family.topic
+            )));
+        }
+        if family.members.is_empty() {
+            return Err(invalid("it has no members".into()));
+        }
+        for (j, member) in family.members.iter().enumerate() {
+            if family.members[..j].contains(member) {
+                return Err(invalid(format!("member {member} is listed twice")));
+            }
+            if !declarations.iter().any(|d| d.record == *member) {
+                return Err(invalid(format!(
+                    "member {member} is not a declared event (declare it under \
+                     [events.\"{member}\"])"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_file(text: &str, path: &Path) -> Result<File, Error> {
@@ -178,6 +284,59 @@ mod tests {
                 declared_in: "events.toml".into(),
             }]
         );
+    }
+
+    fn family(name: &str, members: &[&str]) -> Family {
+        Family {
+            name: name.into(),
+            topic: "t".into(),
+            members: members.iter().map(|m| (*m).to_owned()).collect(),
+            declared_in: "events.toml".into(),
+        }
+    }
+
+    #[test]
+    fn a_file_declares_families_of_declared_events() {
+        let text = r#"
+            [events."a.B"]
+            topic = "t"
+            key = "id"
+
+            [families.Things]
+            topic = "things.v1"
+            members = ["a.B"]
+        "#;
+        let declared = read_text(text);
+        assert_eq!(declared.families[0].name, "Things");
+        assert_eq!(declared.families[0].members, ["a.B"]);
+        check_families(&declared.families, &declared.events).unwrap();
+    }
+
+    fn read_text(text: &str) -> Declared {
+        let path = Path::new("events.toml");
+        from_file(parse_file(text, path).unwrap(), path)
+    }
+
+    #[test]
+    fn bad_families_are_refused_with_the_reason() {
+        let events = [declared("a.B", "t"), declared("a.C", "t")];
+        for (families, reason) in [
+            (vec![family("things", &["a.B"])], "must be a Rust type name"),
+            (vec![family("Things", &[])], "has no members"),
+            (vec![family("Things", &["a.B", "a.B"])], "listed twice"),
+            (
+                vec![family("Things", &["a.D"])],
+                "a.D is not a declared event",
+            ),
+            (
+                vec![family("Things", &["a.B"]), family("Things", &["a.C"])],
+                "declared twice",
+            ),
+        ] {
+            let err = check_families(&families, &events).unwrap_err();
+            assert!(err.to_string().contains(reason), "{reason}: {err}");
+            assert!(err.to_string().contains("events.toml"), "{err}");
+        }
     }
 
     #[test]

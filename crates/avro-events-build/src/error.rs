@@ -28,6 +28,17 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// A family of events (`[families.<Name>]`, or [`Builder::family`](crate::Builder::family))
+    /// cannot be generated.
+    #[error("family {family} (declared in {declared_in}): {problem}")]
+    InvalidFamily {
+        /// The family's Rust name.
+        family: String,
+        /// Where it was declared.
+        declared_in: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// A file's top-level schema is not a named type (record, enum or fixed).
     #[error(
         "{}: the top-level schema is {found}; each .avsc file must define a record, enum or fixed",

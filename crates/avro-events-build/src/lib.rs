@@ -62,6 +62,19 @@
 //! so the codec registers the referenced schemas first and the event's schema with its
 //! references, as Confluent's Maven plugin registers them.
 //!
+//! Several event types on one topic (Confluent's `TopicRecordNameStrategy` and
+//! `RecordNameStrategy`, or a top-level union under the topic's subject) are declared as a
+//! family of declared events; the helper generates an enum with one variant per member
+//! (`SensorEvents::Reading(Reading)`, `From` each member) whose `Event` impl decodes a record
+//! into the member its writer schema names and refuses any other record name with
+//! `avro_events::Error::UnknownEventType` (a consumer dead-letters it):
+//!
+//! ```toml
+//! [families.SensorEvents]
+//! topic = "sensor.events.v1"
+//! members = ["io.example.Reading", "io.example.Calibrated"]
+//! ```
+//!
 //! `src/lib.rs`:
 //!
 //! ```text
@@ -142,6 +155,7 @@ pub struct Builder {
     declaration_files: Vec<PathBuf>,
     declarations: Vec<Declaration>,
     references: Vec<ReferenceDeclaration>,
+    families: Vec<declare::Family>,
     crate_path: String,
     out_dir: Option<PathBuf>,
     file_name: String,
@@ -164,6 +178,7 @@ impl Builder {
             declaration_files: Vec::new(),
             declarations: Vec::new(),
             references: Vec::new(),
+            families: Vec::new(),
             crate_path: "::avro_events".to_owned(),
             out_dir: None,
             file_name: DEFAULT_FILE_NAME.to_owned(),
@@ -217,6 +232,31 @@ impl Builder {
         self
     }
 
+    /// Declares a family of events: an enum named `name` with one variant per record of
+    /// `members` (full names of events declared with [`event`](Self::event) or in a
+    /// declarations file), read from and produced to `topic`. The generated enum implements
+    /// `Event`: a consumer or pipeline of it decodes each record into the member its writer
+    /// schema's record name (or union branch) names, and dead-letters a record of any other
+    /// type (see `avro_events::Written`).
+    pub fn family<I, S>(
+        mut self,
+        name: impl Into<String>,
+        topic: impl Into<String>,
+        members: I,
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.families.push(declare::Family {
+            name: name.into(),
+            topic: topic.into(),
+            members: members.into_iter().map(Into::into).collect(),
+            declared_in: "build.rs".to_owned(),
+        });
+        self
+    }
+
     /// Reads event declarations from a TOML file (see the [crate docs](crate)): one
     /// `[events."<full name>"]` table with `topic` and `key` per event.
     pub fn declarations(mut self, path: impl AsRef<Path>) -> Self {
@@ -260,22 +300,22 @@ impl Builder {
         let files = schemas::load(&paths)?;
         let mut declarations = self.declarations.clone();
         let mut references = self.references.clone();
+        let mut families = self.families.clone();
         for path in &self.declaration_files {
-            let (events, referenced) = declare::read_file(path)?;
-            declarations.extend(events);
-            references.extend(referenced);
+            let declared = declare::read_file(path)?;
+            declarations.extend(declared.events);
+            families.extend(declared.families);
+            references.extend(declared.references);
         }
         declare::check(&declarations)?;
+        declare::check_families(&families, &declarations)?;
         let bindings = render::bind(&files, &declarations, &references)?;
         let types = render::types(&files)?;
         let codecs = codecs::generate(&self.crate_path, &files);
-        Ok(render::file(
-            &self.crate_path,
-            &files,
-            &types,
-            &codecs,
-            &bindings,
-        ))
+        Ok(
+            render::file(&self.crate_path, &files, &types, &codecs, &bindings)
+                + &render::families(&self.crate_path, &families, &bindings.bindings),
+        )
     }
 
     /// Generates the code and writes it to the output directory (`OUT_DIR` unless

@@ -272,6 +272,110 @@ fn reference_const(index: usize) -> String {
     format!("AVRO_EVENTS_REFERENCE_{index}")
 }
 
+/// The enum and `Event` impl of each family (see [`crate::Builder::family`]).
+pub(crate) fn families(
+    crate_path: &str,
+    families: &[crate::declare::Family],
+    bindings: &[Binding<'_>],
+) -> String {
+    let mut out = String::new();
+    for family in families {
+        // Checked by `declare::check_families`: every member is a declared, bound event.
+        let members: Vec<&Binding<'_>> = family
+            .members
+            .iter()
+            .filter_map(|m| bindings.iter().find(|b| b.full_name == *m))
+            .collect();
+        let name = &family.name;
+        let mut variants = String::new();
+        let mut decode_arms = String::new();
+        let mut encode_arms = String::new();
+        let mut key_arms = String::new();
+        let mut froms = String::new();
+        let mut schemas = Vec::new();
+        for (index, member) in members.iter().enumerate() {
+            let ty = &member.rust_type;
+            let full = &member.full_name;
+            let _ = write!(variants, "\n    /// A `{full}`.\n    {ty}({ty}),");
+            let _ = write!(
+                decode_arms,
+                "\n                        {full:?} => written.decode::<{ty}>({name:?}).map(Self::{ty}),"
+            );
+            let _ = write!(
+                encode_arms,
+                "\n                Self::{ty}(member) => ::std::boxed::Box::pin(\n                    \
+                 codec.encode_member::<Self, {ty}>(topic, {index}, member),\n                ),"
+            );
+            let _ = write!(
+                key_arms,
+                "\n            Self::{ty}(member) => {crate_path}::Event::key(member),"
+            );
+            let _ = write!(
+                froms,
+                "\nimpl ::std::convert::From<{ty}> for {name} {{
+    fn from(member: {ty}) -> Self {{
+        Self::{ty}(member)
+    }}
+}}
+"
+            );
+            schemas.push(member.file.text.trim().to_owned());
+        }
+        let names: Vec<String> = members
+            .iter()
+            .map(|m| format!("{:?}", m.full_name))
+            .collect();
+        let _ = write!(
+            out,
+            "
+/// The events of `{topic}`: one variant per record type, chosen by the writer schema's record
+/// name (the record-name subject strategies) or union branch (a top-level union).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(crate = \"{crate_path}::__private::serde\", untagged)]
+pub enum {name} {{{variants}
+}}
+
+impl {name} {{
+    /// The full names of the record types, in variant order.
+    pub const MEMBERS: &'static [&'static str] = &[{names}];
+}}
+{froms}
+impl {crate_path}::Event for {name} {{
+    const TOPIC: &'static str = {topic:?};
+    /// The union of the members' schemas: the value schema of `{topic}-value` when the
+    /// topic's subject is a union of its types.
+    const SCHEMA: &'static str = {schema};
+    const FULL_NAME: &'static str = {name:?};
+    const DISPATCH: ::std::option::Option<{crate_path}::Dispatch<Self>> =
+        ::std::option::Option::Some({crate_path}::Dispatch {{
+            decode: |codec, payload| {{
+                ::std::boxed::Box::pin(async move {{
+                    let written = codec.written(payload).await?;
+                    let record = written.record_name({name:?})?;
+                    match record.as_str() {{{decode_arms}
+                        other => ::std::result::Result::Err(written.unknown({name:?}, other, Self::MEMBERS)),
+                    }}
+                }})
+            }},
+            encode: |codec, topic, event| match event {{{encode_arms}
+            }},
+        }});
+
+    /// The member's key.
+    fn key(&self) -> ::std::string::String {{
+        match self {{{key_arms}
+        }}
+    }}
+}}
+",
+            topic = family.topic,
+            names = names.join(", "),
+            schema = literal(&format!("[{}]", schemas.join(", "))),
+        );
+    }
+    out
+}
+
 /// `text` as a Rust string literal: a raw string, readable in the generated file, unless it has a
 /// carriage return (not allowed in raw strings).
 fn literal(text: &str) -> String {

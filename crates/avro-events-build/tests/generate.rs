@@ -78,6 +78,11 @@ fn declarations_in_build_rs_and_in_a_file_generate_the_same_code() {
         .schema_dir(fixtures())
         .event("org.example.library.Loan", "library.loans.v1", "loan_id")
         .event("org.example.library.Member", "library.members.v1", "type")
+        .family(
+            "LibraryEvents",
+            "library.events.v1",
+            ["org.example.library.Loan", "org.example.library.Member"],
+        )
         .generate()
         .unwrap();
     assert_eq!(from_calls, library().generate().unwrap());

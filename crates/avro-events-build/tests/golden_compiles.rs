@@ -93,3 +93,34 @@ fn generated_types_round_trip_through_their_schema() {
         ..loan()
     });
 }
+
+#[test]
+fn a_family_is_an_enum_of_its_members_with_the_union_of_their_schemas() {
+    use library::LibraryEvents;
+    assert_eq!(LibraryEvents::TOPIC, "library.events.v1");
+    assert_eq!(
+        LibraryEvents::MEMBERS,
+        ["org.example.library.Loan", "org.example.library.Member"]
+    );
+    let union = apache_avro::Schema::parse_str(LibraryEvents::SCHEMA).unwrap();
+    let apache_avro::Schema::Union(union) = union else {
+        panic!("a union: {union:?}");
+    };
+    let canonical = |text: &str| {
+        apache_avro::Schema::parse_str(text)
+            .unwrap()
+            .canonical_form()
+    };
+    assert_eq!(
+        union.variants()[0].canonical_form(),
+        canonical(Loan::SCHEMA)
+    );
+    assert_eq!(
+        union.variants()[1].canonical_form(),
+        canonical(Member::SCHEMA)
+    );
+    let event = LibraryEvents::from(loan());
+    assert_eq!(event, LibraryEvents::Loan(loan()));
+    assert_eq!(event.key(), loan().key(), "the member's key");
+    assert!(LibraryEvents::DISPATCH.is_some());
+}

@@ -281,7 +281,7 @@ struct CachedTarget {
 
 /// Whether a schema is a type's value schema or its key schema ([`Event::KEY_SCHEMA`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Part {
+pub(crate) enum Part {
     Value,
     Key,
 }
@@ -303,6 +303,9 @@ pub struct Codec {
     /// By type (and part), then by topic (looked up with the borrowed topic: no allocation per
     /// encode).
     targets: RwLock<HashMap<(TypeId, Part), TargetsByTopic>>,
+    /// The branches of top-level union writer schemas, by (schema id, branch index), for
+    /// families ([`Written`](crate::Written)).
+    branches: RwLock<HashMap<(u32, usize), Arc<WriterSchema>>>,
 }
 
 /// The write targets of one type (or its key), by topic.
@@ -326,6 +329,7 @@ impl Codec {
             writers: RwLock::default(),
             plans: RwLock::default(),
             targets: RwLock::default(),
+            branches: RwLock::default(),
         }
     }
 
@@ -373,6 +377,9 @@ impl Codec {
     /// The schema id is in the payload prefix whatever
     /// [`CodecOptions::value_schema_id_serializer`] says; [`Codec::encode_record`] follows it.
     pub async fn encode_for<E: Event>(&self, topic: &str, event: &E) -> Result<Vec<u8>> {
+        if let Some(dispatch) = E::DISPATCH {
+            return (dispatch.encode)(crate::CodecRef::new(self), topic, event).await;
+        }
         self.encode_value(topic, event, SchemaIdPlacement::Prefix)
             .await
             .map(|framed| framed.payload)
@@ -380,12 +387,18 @@ impl Codec {
 
     /// Encodes `event` for `topic` with its schema id where
     /// [`CodecOptions::value_schema_id_serializer`] puts it: in the payload prefix, or as the
-    /// schema's GUID in the `__value_schema_id` header, which the record must then carry.
+    /// schema's GUID in the `__value_schema_id` header, which the record must then carry. A
+    /// family of event types ([`Event::DISPATCH`]) is always written with the prefix.
     ///
     /// # Errors
     /// As [`Codec::encode`]; [`Error::Registry`] with header framing when the registry gave no
     /// GUID for the schema.
     pub async fn encode_record<E: Event>(&self, topic: &str, event: &E) -> Result<Framed> {
+        if let Some(dispatch) = E::DISPATCH {
+            return (dispatch.encode)(crate::CodecRef::new(self), topic, event)
+                .await
+                .map(Framed::prefixed);
+        }
         self.encode_value(topic, event, self.options.value_schema_id_serializer)
             .await
     }
@@ -490,7 +503,7 @@ impl Codec {
     /// Frames what `write` writes (the value's body in the type's own schema) for `topic`:
     /// straight behind the prefix (or in a bare body with header framing), or resolved into the
     /// registered schema the codec writes with.
-    async fn encode_part<E: Event>(
+    pub(crate) async fn encode_part<E: Event>(
         &self,
         topic: &str,
         part: Part,
@@ -563,16 +576,30 @@ impl Codec {
     /// Decodes a record value whose writer schema id may be in a header: `schema_id_header` is
     /// the value of the record's `__value_schema_id` header, if it has one. As Confluent's
     /// `DualSchemaIdDeserializer`: the header first (magic byte 1 and a GUID, or 0 and an id;
-    /// the payload is then all body), else the payload prefix.
+    /// the payload is then all body), else the payload prefix. A family of event types
+    /// ([`Event::DISPATCH`]) reads its schema id from the payload prefix only.
     ///
     /// # Errors
     /// As [`Codec::decode`]; [`Error::BadSchemaIdHeader`] for a header that is not a schema id,
-    /// [`Error::UnknownSchemaGuid`] for a GUID the registry does not know.
+    /// or any header on a family's record; [`Error::UnknownSchemaGuid`] for a GUID the registry
+    /// does not know.
     pub async fn decode_record<E: Event>(
         &self,
         payload: &[u8],
         schema_id_header: Option<&[u8]>,
     ) -> Result<E> {
+        if let Some(dispatch) = E::DISPATCH {
+            if schema_id_header.is_some() {
+                return Err(Error::BadSchemaIdHeader {
+                    reason: format!(
+                        "{} is a family of event types, which reads the schema id from the \
+                         payload prefix only; a schema id header is not supported for it",
+                        E::FULL_NAME
+                    ),
+                });
+            }
+            return (dispatch.decode)(crate::CodecRef::new(self), payload).await;
+        }
         let direct = E::AVRO_DATUM.map(|datum| datum.decode);
         self.decode_part::<E, E>(payload, schema_id_header, Part::Value, direct)
             .await
@@ -634,18 +661,30 @@ impl Codec {
 
     /// The resolution plan from writer schema `schema_id` into `E` (or its key), compiled on
     /// first use.
-    fn plan<E: Event>(
+    pub(crate) fn plan<E: Event>(
         &self,
         schema_id: SchemaId,
         part: Part,
         writer: &WriterSchema,
         reader: &ReaderSchema,
     ) -> CachedPlan {
+        self.cached_plan::<E>(schema_id, part, &writer.avro, &reader.avro)
+    }
+
+    /// The resolution plan from `writer` (global id `schema_id`) into `reader`, the schema of
+    /// `E` (or its key), compiled on first use.
+    pub(crate) fn cached_plan<E: Event>(
+        &self,
+        schema_id: SchemaId,
+        part: Part,
+        writer: &Schema,
+        reader: &Schema,
+    ) -> CachedPlan {
         let key = (schema_id, TypeId::of::<E>(), part);
         if let Some(found) = read_lock(&self.plans).get(&key) {
             return found.clone();
         }
-        let plan = Arc::new(Plan::compile(&writer.avro, &reader.avro));
+        let plan = Arc::new(Plan::compile(writer, reader));
         debug!(
             %schema_id,
             reader = E::FULL_NAME,
@@ -657,7 +696,7 @@ impl Codec {
     }
 
     /// The compiled schema of `E`, or of its key.
-    fn reader<E: Event>(&self, part: Part) -> Result<Arc<ReaderSchema>> {
+    pub(crate) fn reader<E: Event>(&self, part: Part) -> Result<Arc<ReaderSchema>> {
         let key = (TypeId::of::<E>(), part);
         if let Some(found) = read_lock(&self.readers).get(&key) {
             return Ok(found.clone());
@@ -679,6 +718,31 @@ impl Codec {
         });
         write_lock(&self.readers).insert(key, compiled.clone());
         Ok(compiled)
+    }
+
+    /// Branch `index` of the top-level union writer schema `schema_id`, as a writer schema of
+    /// its own (cached).
+    pub(crate) fn union_branch(
+        &self,
+        schema_id: u32,
+        index: usize,
+        branch: &Schema,
+    ) -> std::result::Result<Arc<WriterSchema>, String> {
+        if let Some(found) = read_lock(&self.branches).get(&(schema_id, index)) {
+            return Ok(found.clone());
+        }
+        if let Schema::Ref { name } = branch {
+            return Err(format!(
+                "branch {index} of the union names '{name}', a type defined elsewhere in the \
+                 schema; a union branch must be the record itself"
+            ));
+        }
+        let writer = Arc::new(WriterSchema {
+            avro: branch.clone(),
+            canonical: branch.canonical_form(),
+        });
+        write_lock(&self.branches).insert((schema_id, index), writer.clone());
+        Ok(writer)
     }
 
     /// The writer schema with global id `id`, from the cache or the registry.

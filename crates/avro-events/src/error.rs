@@ -249,6 +249,23 @@ pub enum Error {
         /// What the decoder said.
         reason: String,
     },
+    /// A record of a type that the family of event types it was read as does not have: the
+    /// writer schema's record name (or the union branch the body names) is none of the
+    /// family's ([`Written`](crate::Written)). The record belongs in the dead-letter topic.
+    #[error("{}writer schema id {schema_id} is a record '{record}', which {family} has no type for (it has: {known})",
+        location.as_ref().map(|l| format!("record {l}: ")).unwrap_or_default())]
+    UnknownEventType {
+        /// The writer schema id from the payload.
+        schema_id: u32,
+        /// The family read as.
+        family: String,
+        /// The record's full name.
+        record: String,
+        /// The full names the family has, comma-separated.
+        known: String,
+        /// Where the record was read from, when known.
+        location: Option<RecordLocation>,
+    },
     /// A value could not be encoded with its schema.
     #[error("cannot encode {reader} for subject '{subject}': {reason}")]
     Encode {
@@ -318,7 +335,9 @@ impl Error {
     /// Attaches where the record came from to a [`Error::Decode`]; other errors are returned
     /// unchanged.
     pub fn at(mut self, location: RecordLocation) -> Self {
-        if let Self::Decode { location: loc, .. } = &mut self {
+        if let Self::Decode { location: loc, .. } | Self::UnknownEventType { location: loc, .. } =
+            &mut self
+        {
             *loc = Some(location);
         }
         self
@@ -351,6 +370,7 @@ impl Error {
                 | Self::TruncatedHeader { .. }
                 | Self::BadSchemaIdHeader { .. }
                 | Self::Decode { .. }
+                | Self::UnknownEventType { .. }
         )
     }
 
@@ -412,6 +432,7 @@ impl Error {
             Self::Registry { .. } => "registry",
             Self::InvalidSchema { .. } => "invalid_schema",
             Self::Decode { .. } => "decode",
+            Self::UnknownEventType { .. } => "unknown_event_type",
             Self::Encode { .. } => "encode",
             Self::Config { .. } => "config",
             #[cfg(feature = "kafka")]

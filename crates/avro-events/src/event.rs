@@ -1,6 +1,7 @@
 //! The typed boundary between domain types and the wire: [`Event`] ties a Rust type to its
 //! topic, its Schema Registry subject and the Avro schema it was generated from.
 
+use futures::future::BoxFuture;
 use serde::{Serialize, de::DeserializeOwned};
 
 /// A type that travels on a Kafka topic, Avro-encoded in Confluent's wire format.
@@ -65,6 +66,12 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// }
     /// ```
     const REFERENCES: &'static [EventReference] = &[];
+
+    /// How the [`Codec`](crate::Codec) decodes and encodes the type when it is not one record
+    /// schema: a family of event types on one topic (generated from `[families.<Name>]` in
+    /// `events.toml`) or [`GenericRecord`](crate::GenericRecord). `None`, the default, for
+    /// every type with a schema of its own. See [`Written`](crate::Written).
+    const DISPATCH: Option<Dispatch<Self>> = None;
 
     /// The Kafka record key of this event. With a [`Event::KEY_SCHEMA`] it is also what the
     /// default [`Event::serialize_key`] encodes (as an Avro `string`).
@@ -145,6 +152,56 @@ impl EventReference {
             }
         }
         out
+    }
+}
+
+/// The codec a [`Dispatch`] decodes and encodes with ([`CodecRef::codec`]; the family
+/// helpers [`CodecRef::written`] and [`CodecRef::encode_member`]). Made by the codec alone.
+#[derive(Clone, Copy)]
+pub struct CodecRef<'a> {
+    pub(crate) any: &'a (dyn std::any::Any + Send + Sync),
+}
+
+impl<'a> CodecRef<'a> {
+    /// Made by the codec, with itself (the `Any` keeps the trait free of the codec's type).
+    pub(crate) fn new(any: &'a (dyn std::any::Any + Send + Sync)) -> Self {
+        Self { any }
+    }
+}
+
+impl std::fmt::Debug for CodecRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CodecRef")
+    }
+}
+
+/// Decodes a payload of an `E` with the codec ([`Dispatch::decode`]).
+pub type DecodeFn<E> = for<'a> fn(CodecRef<'a>, &'a [u8]) -> BoxFuture<'a, crate::Result<E>>;
+
+/// Encodes an `E` for a topic with the codec ([`Dispatch::encode`]).
+pub type EncodeFn<E> =
+    for<'a> fn(CodecRef<'a>, &'a str, &'a E) -> BoxFuture<'a, crate::Result<Vec<u8>>>;
+
+/// How the [`Codec`](crate::Codec) decodes and encodes a type that is not one record schema
+/// ([`Event::DISPATCH`]).
+pub struct Dispatch<E: 'static> {
+    /// Decodes a record value (the whole payload, Confluent-framed).
+    pub decode: DecodeFn<E>,
+    /// Encodes a value for a topic (the whole payload, Confluent-framed).
+    pub encode: EncodeFn<E>,
+}
+
+impl<E> Clone for Dispatch<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for Dispatch<E> {}
+
+impl<E> std::fmt::Debug for Dispatch<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatch").finish_non_exhaustive()
     }
 }
 

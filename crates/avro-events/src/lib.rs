@@ -33,6 +33,12 @@
 //!   [`Replay`] ([`Client::replay`]) reads a topic whole from the beginning of every partition
 //!   and says when it has caught up, to rebuild a view (the Order API's order histories); it
 //!   never commits and never dead-letters (the topic's live consumer does).
+//! - [`GenericRecord`]: a record of whatever schema the writer used, read and
+//!   written by any consumer, pipeline or producer, in and out of Avro's JSON encoding (what
+//!   `tools/avro-console` tails and produces). Several event types on one topic are a family
+//!   ([`Written`]): an enum generated from `[families.<Name>]` in `events.toml`, decoded by the
+//!   writer schema's record name or union branch; other types are
+//!   [`Error::UnknownEventType`], dead-lettered.
 //! - [`auth`]: OAuth client credentials for Kafka (SASL/OAUTHBEARER with Confluent's
 //!   `logicalCluster` and `identityPoolId` extensions) and for the Schema Registry.
 //! - [`compat`]: the seven compatibility levels, as Confluent's registry decides them.
@@ -172,8 +178,11 @@ pub mod dlq;
 pub mod dynamic;
 mod error;
 mod event;
+mod family;
 mod format;
+mod generic;
 mod headers;
+mod json;
 #[cfg(feature = "kafka")]
 mod outputs;
 #[cfg(feature = "kafka")]
@@ -215,8 +224,12 @@ pub use context::{
 #[cfg(feature = "kafka")]
 pub use error::KafkaOperation;
 pub use error::{Error, RecordLocation, Result};
-pub use event::{Event, EventReference, SubjectNameStrategy};
+pub use event::{
+    CodecRef, DecodeFn, Dispatch, EncodeFn, Event, EventReference, SubjectNameStrategy,
+};
+pub use family::Written;
 pub use format::Format;
+pub use generic::{GenericRecord, GenericSchema};
 pub use headers::{Header, Headers};
 #[cfg(feature = "kafka")]
 pub use outputs::{IntoOutputs, Outputs};

@@ -285,3 +285,95 @@ impl ::avro_events::Event for Member {
         ::std::string::ToString::to_string(&self.r#type)
     }
 }
+
+/// The events of `library.events.v1`: one variant per record type, chosen by the writer schema's record
+/// name (the record-name subject strategies) or union branch (a top-level union).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(crate = "::avro_events::__private::serde", untagged)]
+pub enum LibraryEvents {
+    /// A `org.example.library.Loan`.
+    Loan(Loan),
+    /// A `org.example.library.Member`.
+    Member(Member),
+}
+
+impl LibraryEvents {
+    /// The full names of the record types, in variant order.
+    pub const MEMBERS: &'static [&'static str] = &["org.example.library.Loan", "org.example.library.Member"];
+}
+
+impl ::std::convert::From<Loan> for LibraryEvents {
+    fn from(member: Loan) -> Self {
+        Self::Loan(member)
+    }
+}
+
+impl ::std::convert::From<Member> for LibraryEvents {
+    fn from(member: Member) -> Self {
+        Self::Member(member)
+    }
+}
+
+impl ::avro_events::Event for LibraryEvents {
+    const TOPIC: &'static str = "library.events.v1";
+    /// The union of the members' schemas: the value schema of `library.events.v1-value` when the
+    /// topic's subject is a union of its types.
+    const SCHEMA: &'static str = r#"[{
+  "type": "record",
+  "name": "Loan",
+  "namespace": "org.example.library",
+  "doc": "A book lent to a member; keyed by loan_id.",
+  "fields": [
+    {"name": "loan_id", "type": {"type": "string", "logicalType": "uuid"}, "doc": "Id of the loan."},
+    {"name": "isbn", "type": "string"},
+    {"name": "copies", "type": "int", "default": 1},
+    {"name": "kind", "type": {"type": "enum", "name": "LoanKind", "symbols": ["HOME", "READING_ROOM"]}},
+    {"name": "due", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    {"name": "note", "type": ["null", "string"], "default": null},
+    {"name": "renewals", "type": {"type": "array", "items": {"type": "record", "name": "Renewal",
+      "fields": [{"name": "at", "type": "long"}, {"name": "days", "type": "int"}]}}}
+  ]
+}, {
+  "type": "record",
+  "name": "Member",
+  "namespace": "org.example.library",
+  "fields": [
+    {"name": "type", "type": "long", "doc": "Membership number (a field named like a Rust keyword)."},
+    {"name": "name", "type": "string"},
+    {"name": "photo", "type": "bytes"},
+    {"name": "signature", "type": ["null", "bytes"], "default": null},
+    {"name": "card", "type": {"type": "fixed", "name": "CardId", "size": 4}}
+  ]
+}]"#;
+    const FULL_NAME: &'static str = "LibraryEvents";
+    const DISPATCH: ::std::option::Option<::avro_events::Dispatch<Self>> =
+        ::std::option::Option::Some(::avro_events::Dispatch {
+            decode: |codec, payload| {
+                ::std::boxed::Box::pin(async move {
+                    let written = codec.written(payload).await?;
+                    let record = written.record_name("LibraryEvents")?;
+                    match record.as_str() {
+                        "org.example.library.Loan" => written.decode::<Loan>("LibraryEvents").map(Self::Loan),
+                        "org.example.library.Member" => written.decode::<Member>("LibraryEvents").map(Self::Member),
+                        other => ::std::result::Result::Err(written.unknown("LibraryEvents", other, Self::MEMBERS)),
+                    }
+                })
+            },
+            encode: |codec, topic, event| match event {
+                Self::Loan(member) => ::std::boxed::Box::pin(
+                    codec.encode_member::<Self, Loan>(topic, 0, member),
+                ),
+                Self::Member(member) => ::std::boxed::Box::pin(
+                    codec.encode_member::<Self, Member>(topic, 1, member),
+                ),
+            },
+        });
+
+    /// The member's key.
+    fn key(&self) -> ::std::string::String {
+        match self {
+            Self::Loan(member) => ::avro_events::Event::key(member),
+            Self::Member(member) => ::avro_events::Event::key(member),
+        }
+    }
+}

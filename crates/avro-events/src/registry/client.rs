@@ -330,6 +330,38 @@ impl RegistryClient {
         })
     }
 
+    /// The subjects and versions schema id `id` is registered under
+    /// (`GET /schemas/ids/{id}/versions`), e.g. to show which version a record was written with.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSchemaId`] when the registry has no such id; registry errors.
+    pub async fn schema_versions(&self, id: u32) -> Result<Vec<(String, u32)>> {
+        let id_text = id.to_string();
+        let answer = self
+            .call(
+                Method::GET,
+                &["schemas", "ids", &id_text, "versions"],
+                &[],
+                None,
+            )
+            .await
+            .map_err(|f| self.error(f, About::SchemaId(id)))?;
+        answer
+            .as_array()
+            .and_then(|items| {
+                items
+                    .iter()
+                    .map(|item| {
+                        Some((
+                            item.get("subject")?.as_str()?.to_owned(),
+                            u32::try_from(item.get("version")?.as_u64()?).ok()?,
+                        ))
+                    })
+                    .collect::<Option<Vec<_>>>()
+            })
+            .ok_or_else(|| self.unexpected("the subject-version pairs of a schema id", &answer))
+    }
+
     /// Registers `schema` under `subject` (or finds it registered already) and returns its id.
     ///
     /// # Errors
