@@ -171,6 +171,61 @@ impl ReaderSchema {
 pub(crate) struct WriterSchema {
     pub(crate) avro: Schema,
     pub(crate) canonical: String,
+    /// Its data contract, when it has a rule set: the rules decoding runs.
+    pub(crate) contract: Option<Arc<Contract>>,
+}
+
+/// A registered schema's metadata and rule set, with the schema they apply to.
+#[derive(Debug)]
+pub(crate) struct Contract {
+    avro: Schema,
+    metadata: Option<crate::rules::Metadata>,
+    rule_set: crate::rules::RuleSet,
+}
+
+impl Contract {
+    /// The contract of a registered schema (`None` without a rule set).
+    fn of(
+        text: &str,
+        metadata: Option<crate::rules::Metadata>,
+        rule_set: Option<crate::rules::RuleSet>,
+        origin: &str,
+    ) -> Result<Option<Arc<Self>>> {
+        let Some(rule_set) = rule_set else {
+            return Ok(None);
+        };
+        let avro = Schema::parse_str(text).map_err(|e| Error::InvalidSchema {
+            origin: origin.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(Some(Arc::new(Self {
+            avro,
+            metadata,
+            rule_set,
+        })))
+    }
+
+    /// Runs the rules of `direction` on `body` (see [`crate::rules`]): the body to use.
+    fn apply<'b>(
+        &self,
+        body: &'b [u8],
+        subject: &str,
+        topic: &str,
+        direction: crate::rules::Direction,
+    ) -> Result<std::borrow::Cow<'b, [u8]>> {
+        let rules = crate::rules::runnable(&self.rule_set, subject, direction)?;
+        let scope = crate::rules::Scope {
+            subject,
+            topic,
+            direction,
+        };
+        Ok(
+            match crate::rules::apply(&rules, self.metadata.as_ref(), &self.avro, body, scope)? {
+                crate::rules::Applied::Unchanged => std::borrow::Cow::Borrowed(body),
+                crate::rules::Applied::Changed(new) => std::borrow::Cow::Owned(new),
+            },
+        )
+    }
 }
 
 /// What encoding writes for one (type, topic).
@@ -189,6 +244,9 @@ enum WriteTarget {
 struct CachedTarget {
     target: Arc<WriteTarget>,
     expires: Option<std::time::Instant>,
+    /// The data contract of the registered schema written with (`use.latest.version`,
+    /// `use.latest.with.metadata`, `use.schema.id`), whose WRITE rules encoding runs.
+    contract: Option<Arc<Contract>>,
 }
 
 /// Whether a schema is a type's value schema or its key schema ([`Event::KEY_SCHEMA`]).
@@ -215,6 +273,9 @@ pub struct Codec {
     /// By type (and part), then by topic (looked up with the borrowed topic: no allocation per
     /// encode).
     targets: RwLock<HashMap<(TypeId, Part), TargetsByTopic>>,
+    /// `use.latest.with.metadata`: write with the latest version whose metadata properties
+    /// include these.
+    latest_metadata: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// The write targets of one type (or its key), by topic.
@@ -238,7 +299,22 @@ impl Codec {
             writers: RwLock::default(),
             plans: RwLock::default(),
             targets: RwLock::default(),
+            latest_metadata: None,
         }
+    }
+
+    /// Writes values with the latest version of their subject whose metadata properties
+    /// include every pair of `properties` (Confluent's `use.latest.with.metadata`; takes
+    /// precedence over [`CodecOptions::use_latest_version`], not over
+    /// [`CodecOptions::use_schema_id`]). The version is asked again after the registry
+    /// client's `latest_cache_ttl`. That schema's WRITE rules run on every value
+    /// ([`crate::rules`]). An empty map turns it off.
+    pub fn with_latest_metadata(
+        mut self,
+        properties: std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        self.latest_metadata = Some(properties).filter(|p| !p.is_empty());
+        self
     }
 
     /// The registry client.
@@ -349,7 +425,7 @@ impl Codec {
         part: Part,
         write: impl FnOnce(&mut Vec<u8>, &ReaderSchema) -> std::result::Result<(), String>,
     ) -> Result<Vec<u8>> {
-        let target = self.write_target::<E>(topic, part).await?;
+        let (target, contract) = self.write_target::<E>(topic, part).await?;
         let reader = self.reader::<E>(part)?;
         let encode_err = |reason: String| Error::Encode {
             reader: E::FULL_NAME.into(),
@@ -357,18 +433,32 @@ impl Codec {
             reason,
         };
         let mut buf = Vec::with_capacity(128);
-        match &*target {
+        let buf = match &*target {
             WriteTarget::Own(id) => {
                 wire::write_header(&mut buf, *id);
                 write(&mut buf, &reader).map_err(encode_err)?;
-                Ok(buf)
+                buf
             }
             WriteTarget::Resolved(id, plan) => {
                 let mut own = Vec::with_capacity(128);
                 write(&mut own, &reader).map_err(encode_err)?;
                 wire::write_header(&mut buf, *id);
                 plan.run(&own, buf, self.options.max_allocation_bytes)
-                    .map_err(encode_err)
+                    .map_err(encode_err)?
+            }
+        };
+        let Some(contract) = contract else {
+            return Ok(buf);
+        };
+        let subject = self.subject_of::<E>(topic, part);
+        let body = &buf[wire::HEADER_LEN..];
+        match contract.apply(body, &subject, topic, crate::rules::Direction::Write)? {
+            std::borrow::Cow::Borrowed(_) => Ok(buf),
+            std::borrow::Cow::Owned(new) => {
+                let mut out = Vec::with_capacity(wire::HEADER_LEN + new.len());
+                out.extend_from_slice(&buf[..wire::HEADER_LEN]);
+                out.extend_from_slice(&new);
+                Ok(out)
             }
         }
     }
@@ -405,6 +495,15 @@ impl Codec {
         let (schema_id, body) = wire::split(payload)?;
         let writer = self.writer(schema_id).await?;
         let reader = self.reader::<E>(part)?;
+        // READ rules of the writer schema (values only: keys are written without rules).
+        let ruled;
+        let body = match (&writer.contract, part) {
+            (Some(contract), Part::Value) => {
+                ruled = contract.apply(body, "", "", crate::rules::Direction::Read)?;
+                &ruled[..]
+            }
+            _ => body,
+        };
         let decode_err = |reason: String| Error::Decode {
             schema_id,
             reader: E::FULL_NAME.into(),
@@ -487,14 +586,28 @@ impl Codec {
         check_array_items(&avro).map_err(invalid)?;
         debug!(schema_id = id, "fetched writer schema");
         let canonical = avro.canonical_form();
-        let writer = Arc::new(WriterSchema { avro, canonical });
+        let contract = Contract::of(
+            &fetched.schema,
+            fetched.metadata,
+            fetched.rule_set,
+            &format!("schema id {id}"),
+        )?;
+        let writer = Arc::new(WriterSchema {
+            avro,
+            canonical,
+            contract,
+        });
         write_lock(&self.writers).insert(id, writer.clone());
         Ok(writer)
     }
 
     /// The schema id (and schema) encoding `E` (or its key) for `topic` writes with.
     #[instrument(level = "debug", skip(self), fields(event = E::FULL_NAME))]
-    async fn write_target<E: Event>(&self, topic: &str, part: Part) -> Result<Arc<WriteTarget>> {
+    async fn write_target<E: Event>(
+        &self,
+        topic: &str,
+        part: Part,
+    ) -> Result<(Arc<WriteTarget>, Option<Arc<Contract>>)> {
         let key = (TypeId::of::<E>(), part);
         if let Some(found) = read_lock(&self.targets)
             .get(&key)
@@ -505,7 +618,7 @@ impl Codec {
                     .is_none_or(|at| std::time::Instant::now() < at)
             })
         {
-            return Ok(found.target.clone());
+            return Ok((found.target.clone(), found.contract.clone()));
         }
         let subject = self.subject_of::<E>(topic, part);
         let text = match part {
@@ -514,11 +627,27 @@ impl Codec {
         };
         let normalize = self.options.normalize_schemas;
         let mut expires = None;
+        let mut contract = None;
         // Keys are always written with their own schema (Confluent's `use.schema.id` and
         // `use.latest.version` concern values).
         let target = if let (Some(id), Part::Value) = (self.options.use_schema_id, part) {
             let fetched = self.registry.schema_by_id(id).await?;
-            self.resolved_target::<E>(&subject, id, &fetched.schema, &format!("schema id {id}"))?
+            let origin = format!("schema id {id}");
+            contract = Contract::of(&fetched.schema, fetched.metadata, fetched.rule_set, &origin)?;
+            self.resolved_target::<E>(&subject, id, &fetched.schema, &origin)?
+        } else if let (Some(properties), Part::Value) = (&self.latest_metadata, part) {
+            let ttl = self.registry.latest_cache_ttl();
+            expires = std::time::Instant::now().checked_add(ttl);
+            let latest = self
+                .registry
+                .latest_with_metadata(&subject, properties)
+                .await?;
+            let origin = format!(
+                "the latest version (id {}) of subject '{subject}' with metadata {properties:?}",
+                latest.id
+            );
+            contract = Contract::of(&latest.schema, latest.metadata, latest.rule_set, &origin)?;
+            self.resolved_target::<E>(&subject, latest.id, &latest.schema, &origin)?
         } else if self.options.use_latest_version && part == Part::Value {
             let ttl = self.registry.latest_cache_ttl();
             // A TTL too long to add (Confluent's -1) never expires.
@@ -528,6 +657,7 @@ impl Codec {
                 "the latest version (id {}) of subject '{subject}'",
                 latest.id
             );
+            contract = Contract::of(&latest.schema, latest.metadata, latest.rule_set, &origin)?;
             self.resolved_target::<E>(&subject, latest.id, &latest.schema, &origin)?
         } else if self.options.auto_register {
             WriteTarget::Own(
@@ -545,9 +675,10 @@ impl Codec {
             CachedTarget {
                 target: target.clone(),
                 expires,
+                contract: contract.clone(),
             },
         );
-        Ok(target)
+        Ok((target, contract))
     }
 
     /// Writing `E` with the registered schema `text` (global id `id`): as `E`'s own schema when

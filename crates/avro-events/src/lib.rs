@@ -175,6 +175,7 @@ pub mod replay;
 mod resolve;
 #[cfg(feature = "kafka")]
 mod retry;
+pub mod rules;
 #[cfg(feature = "kafka")]
 mod shared;
 #[cfg(feature = "kafka")]
