@@ -295,6 +295,21 @@ impl Config {
     }
 }
 
+impl Config {
+    /// `use.latest.with.metadata` (`key=value` pairs separated by commas, as Confluent's Java
+    /// client reads it): write with the latest version of the subject whose metadata
+    /// properties include them ([`Codec::with_latest_metadata`]). Empty when not set.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a pair that is not `key=value`.
+    pub fn latest_metadata(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        self.get("use.latest.with.metadata").map_or_else(
+            || Ok(Default::default()),
+            crate::rules::parse_latest_metadata,
+        )
+    }
+}
+
 impl Codec {
     /// A codec configured from `schema.registry.url`, `basic.auth.*`/`bearer.auth.*`,
     /// `auto.register.schemas`, `use.latest.version` and `value.subject.name.strategy`. With
@@ -306,7 +321,10 @@ impl Codec {
     /// [`Error::Config`] naming the bad key, as [`Config::registry_config`] and
     /// [`Config::codec_options`].
     pub fn from_config(config: &Config) -> Result<Self> {
-        Self::new(&config.registry_config()?, config.codec_options()?)
+        Ok(
+            Self::new(&config.registry_config()?, config.codec_options()?)?
+                .with_latest_metadata(config.latest_metadata()?),
+        )
     }
 }
 

@@ -19,10 +19,10 @@ use super::{
 };
 use crate::{
     Error, Result,
-    rules::{Metadata, RuleSet},
     auth::{IDENTITY_POOL_ID, TARGET_SR_CLUSTER},
     compat::CompatibilityLevel,
     redact::{redact_url, split_userinfo},
+    rules::{Metadata, RuleSet},
 };
 
 /// The format of a schema, as the registry names it (`schemaType`). Confluent's registry omits
@@ -543,7 +543,12 @@ impl RegistryClient {
             .flat_map(|(k, v)| [("key", k.clone()), ("value", v.clone())])
             .collect();
         let answer = self
-            .call(Method::GET, &["subjects", subject, "metadata"], &query, None)
+            .call(
+                Method::GET,
+                &["subjects", subject, "metadata"],
+                &query,
+                None,
+            )
             .await
             .map_err(|f| self.error(f, About::Version(subject, "latest with metadata")))?;
         self.subject_version(subject, &answer)

@@ -151,7 +151,10 @@ pub(super) fn write(
         }
         (Schema::Map(m), Value::Map(entries)) => {
             if !entries.map.is_empty() {
-                binary::put_long(out, i64::try_from(entries.map.len()).map_err(|_| mismatch())?);
+                binary::put_long(
+                    out,
+                    i64::try_from(entries.map.len()).map_err(|_| mismatch())?,
+                );
                 let mut sorted: Vec<_> = entries.map.iter().collect();
                 sorted.sort_by_key(|(k, _)| key_text(k));
                 for (key, item) in sorted {
@@ -166,9 +169,13 @@ pub(super) fn write(
                 let key = Key::String(Arc::new(field.name.clone()));
                 let written = match (entries.map.get(&key), &field.default) {
                     (Some(v), _) => write(out, v, &field.schema, names, depth + 1),
-                    (None, Some(default)) => {
-                        write(out, &default_to_cel(default), &field.schema, names, depth + 1)
-                    }
+                    (None, Some(default)) => write(
+                        out,
+                        &default_to_cel(default),
+                        &field.schema,
+                        names,
+                        depth + 1,
+                    ),
                     (None, None) => Err("no value and no default".to_owned()),
                 };
                 written.map_err(|reason| format!("{}.{}: {reason}", record.name, field.name))?;

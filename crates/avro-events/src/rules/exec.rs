@@ -60,8 +60,8 @@ pub(super) fn apply(
             }
             Err(reason) => (rule.on_failure.as_deref(), Action::Error, Some(reason)),
         };
-        let chosen = action(rule, configured, scope.direction, default)
-            .map_err(|e| failed(rule, e))?;
+        let chosen =
+            action(rule, configured, scope.direction, default).map_err(|e| failed(rule, e))?;
         debug!(rule = %rule.name, mode = scope.direction.as_str(), ?chosen, failed = reason.is_some(), "ran rule");
         let reason = reason.unwrap_or_else(|| "the rule's onSuccess action is not NONE".into());
         match chosen {
@@ -331,8 +331,7 @@ impl Walk<'_> {
             }
             _ => match (field, primitive_name(schema)) {
                 (Some(field), Some(type_name))
-                    if self.rule.tags.is_empty()
-                        || !self.rule.tags.is_disjoint(&field.tags) =>
+                    if self.rule.tags.is_empty() || !self.rule.tags.is_disjoint(&field.tags) =>
                 {
                     self.primitive(field, type_name, value)
                 }

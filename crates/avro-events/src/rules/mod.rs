@@ -65,6 +65,34 @@ pub use model::{Metadata, Rule, RuleKind, RuleMode, RuleSet};
 
 use crate::{Error, Result};
 
+/// A schema's data contract as a file holds it (`{"metadata": …, "ruleSet": …}`, the members
+/// of a registration request): what [`RegistryClient::register_contract`]
+/// (crate::registry::RegistryClient::register_contract) sends with a schema.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Contract {
+    /// Metadata registered with the schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    /// Rules registered with the schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_set: Option<RuleSet>,
+}
+
+impl Contract {
+    /// Parses a contract file's JSON.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSchema`] naming `origin` when `text` is not a contract.
+    pub fn from_json(text: &str, origin: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| Error::InvalidSchema {
+            origin: origin.to_owned(),
+            reason: format!("not a data contract (metadata, ruleSet): {e}"),
+        })
+    }
+}
+
 /// The rule types the codec runs.
 pub const CEL: &str = "CEL";
 /// The field rule type the codec runs.
@@ -188,10 +216,7 @@ pub(crate) fn runnable<'s>(
     if let Some(rule) = set.encoding_rules.iter().find(|r| !r.disabled) {
         return Err(refuse(
             &rule.name,
-            format!(
-                "encoding rules (type {}) are not supported",
-                rule.rule_type
-            ),
+            format!("encoding rules (type {}) are not supported", rule.rule_type),
         ));
     }
     let mut rules: Vec<&Rule> = set
@@ -213,7 +238,10 @@ pub(crate) fn runnable<'s>(
                 ),
             ));
         }
-        if matches!(rule.mode, RuleMode::Upgrade | RuleMode::Downgrade | RuleMode::UpDown) {
+        if matches!(
+            rule.mode,
+            RuleMode::Upgrade | RuleMode::Downgrade | RuleMode::UpDown
+        ) {
             return Err(refuse(&rule.name, "a migration mode in domainRules".into()));
         }
         for configured in [rule.on_success.as_deref(), rule.on_failure.as_deref()] {

@@ -4,6 +4,7 @@
 
 use super::*;
 
+#[cfg(feature = "rules")]
 const ORDER: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[
   {"name":"id","type":"string"},
   {"name":"note","type":["null","string"],"default":null},
@@ -25,7 +26,10 @@ fn migration_and_encoding_rules_and_unknown_types_are_refused_not_ignored() {
         "$",
     ));
     let err = runnable(&set, "orders-value", Direction::Read).unwrap_err();
-    assert!(matches!(err, Error::UnsupportedRule { ref rule, .. } if rule == "up"), "{err}");
+    assert!(
+        matches!(err, Error::UnsupportedRule { ref rule, .. } if rule == "up"),
+        "{err}"
+    );
     assert!(err.to_string().contains("JSONata"), "{err}");
 
     let set = RuleSet::domain([rule(
@@ -36,9 +40,19 @@ fn migration_and_encoding_rules_and_unknown_types_are_refused_not_ignored() {
         "",
     )]);
     let err = runnable(&set, "s", Direction::Write).unwrap_err();
-    assert!(err.to_string().contains("rule type 'ENCRYPT' is not supported"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("rule type 'ENCRYPT' is not supported"),
+        "{err}"
+    );
     // A READ-only rule of an unknown type does not stop writing (it never runs there).
-    let set = RuleSet::domain([rule("r", RuleKind::Condition, RuleMode::Read, "ENCRYPT", "")]);
+    let set = RuleSet::domain([rule(
+        "r",
+        RuleKind::Condition,
+        RuleMode::Read,
+        "ENCRYPT",
+        "",
+    )]);
     assert!(runnable(&set, "s", Direction::Write).unwrap().is_empty());
 
     let set = RuleSet::domain([
@@ -47,7 +61,13 @@ fn migration_and_encoding_rules_and_unknown_types_are_refused_not_ignored() {
     let err = runnable(&set, "s", Direction::Write).unwrap_err();
     assert!(err.to_string().contains("action 'RETRY'"), "{err}");
 
-    let mut disabled = rule("off", RuleKind::Transform, RuleMode::Upgrade, "JSONATA", "$");
+    let mut disabled = rule(
+        "off",
+        RuleKind::Transform,
+        RuleMode::Upgrade,
+        "JSONATA",
+        "$",
+    );
     disabled.disabled = true;
     let mut set = RuleSet::default();
     set.migration_rules.push(disabled);
@@ -58,12 +78,17 @@ fn migration_and_encoding_rules_and_unknown_types_are_refused_not_ignored() {
 fn read_rules_run_in_reverse_and_writeread_runs_both_ways() {
     let set = RuleSet::domain([
         rule("w", RuleKind::Condition, RuleMode::Write, "CEL", "true"),
-        rule("wr", RuleKind::Condition, RuleMode::WriteRead, "CEL", "true"),
+        rule(
+            "wr",
+            RuleKind::Condition,
+            RuleMode::WriteRead,
+            "CEL",
+            "true",
+        ),
         rule("r", RuleKind::Condition, RuleMode::Read, "CEL", "true"),
     ]);
     let names = |d| {
-        runnable(&set, "s", d)
-            .map(|rules| rules.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
+        runnable(&set, "s", d).map(|rules| rules.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
     };
     if cfg!(feature = "rules") {
         assert_eq!(names(Direction::Write).unwrap(), ["w", "wr"]);
@@ -113,7 +138,10 @@ mod cel_rules {
         let order = Value::Record(vec![
             ("id".into(), Value::String("o-1".into())),
             ("note".into(), Value::Union(0, Box::new(Value::Null))),
-            ("lines".into(), Value::Array(lines.iter().map(line).collect())),
+            (
+                "lines".into(),
+                Value::Array(lines.iter().map(line).collect()),
+            ),
         ]);
         #[allow(deprecated)]
         apache_avro::to_avro_datum(&schema(), order).unwrap()
@@ -161,7 +189,13 @@ mod cel_rules {
         .on_failure("NONE")]);
         assert!(run(&set, Direction::Write, &body(&[("apple", 0)])).is_ok());
         // A READ rule does not run on write.
-        let set = RuleSet::domain([rule("r", RuleKind::Condition, RuleMode::Read, "CEL", "false")]);
+        let set = RuleSet::domain([rule(
+            "r",
+            RuleKind::Condition,
+            RuleMode::Read,
+            "CEL",
+            "false",
+        )]);
         assert!(run(&set, Direction::Write, &body(&[])).is_ok());
         assert!(run(&set, Direction::Read, &body(&[])).is_err());
     }
@@ -189,12 +223,23 @@ mod cel_rules {
         assert_eq!(letter.topic, "orders.dlq");
         let json: serde_json::Value = serde_json::from_slice(&letter.value).unwrap();
         assert_eq!(json["lines"][0]["quantity"], -1);
-        assert!(letter.headers.contains(&("__rule.name".into(), "lines".into())));
-        assert!(letter.headers.contains(&("__rule.mode".into(), "WRITE".into())));
+        assert!(
+            letter
+                .headers
+                .contains(&("__rule.name".into(), "lines".into()))
+        );
+        assert!(
+            letter
+                .headers
+                .contains(&("__rule.mode".into(), "WRITE".into()))
+        );
         assert!(!err.is_poison());
         // On read the second action (ERROR) applies.
         let err = run(&set, Direction::Read, &body(&[])).unwrap_err();
-        assert!(matches!(err, Error::RuleFailed { dlq: false, .. }), "{err:?}");
+        assert!(
+            matches!(err, Error::RuleFailed { dlq: false, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -220,12 +265,16 @@ mod cel_rules {
             panic!("unchanged");
         };
         let value = crate::value::read_value(&new, &schema()).unwrap();
-        let Value::Record(fields) = value else { panic!() };
+        let Value::Record(fields) = value else {
+            panic!()
+        };
         assert_eq!(
             fields[1].1,
             Value::Union(1, Box::new(Value::String("checked".into())))
         );
-        let Value::Array(lines) = &fields[2].1 else { panic!() };
+        let Value::Array(lines) = &fields[2].1 else {
+            panic!()
+        };
         assert_eq!(
             lines[0],
             Value::Record(vec![
