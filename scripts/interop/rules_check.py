@@ -14,12 +14,13 @@ Usage:
       (use.latest.with.metadata). A DLQ action sends to the
       rule's dlq.topic on <bootstrap>. Writes <out.json>: per order {"ok": "<hex payload>"} or
       {"error": "<message>"}.
-  rules_check.py read <registry-url> <topic> <in.json> <out.json>
+  rules_check.py read <registry-url> <topic> <in.json> <out.json> [<bootstrap>]
       Deserializes each hex payload of <in.json> with AvroDeserializer (writer schema and its
-      READ rules); writes per payload {"ok": <order as JSON>} or {"error": "<message>"}.
+      READ rules); writes per payload {"ok": <order as JSON>} or {"error": "<message>"}. With
+      <bootstrap>, a DLQ action sends the payload to the rule's dlq.topic there.
   rules_check.py dlq <bootstrap> <topic> <count> <out.json>
       Reads <count> records of <topic> from the start (30 s at most) and writes them as
-      [{"key": text, "value": text, "headers": {name: text}}].
+      [{"key": text, "value": text, "value_hex": hex, "headers": {name: text}}].
 Prints "rules_check: OK" at the end.
 """
 
@@ -79,7 +80,9 @@ def write(url, bootstrap, topic, source, target, metadata=None):
     json.dump(results, open(target, "w"))
 
 
-def read(url, topic, source, target):
+def read(url, topic, source, target, bootstrap=None):
+    if bootstrap is not None:
+        DlqAction.register({"bootstrap.servers": bootstrap, "dlq.auto.flush": "true"})
     client = SchemaRegistryClient({"url": url})
     deserializer = AvroDeserializer(client)
     ctx = SerializationContext(topic, MessageField.VALUE)
@@ -109,6 +112,7 @@ def dlq(bootstrap, topic, count, target):
         records.append({
             "key": (msg.key() or b"").decode("utf-8", "replace"),
             "value": (msg.value() or b"").decode("utf-8", "replace"),
+            "value_hex": (msg.value() or b"").hex(),
             "headers": {k: (v or b"").decode("utf-8", "replace") for k, v in (msg.headers() or [])},
         })
     consumer.close()
@@ -120,7 +124,7 @@ def main(argv):
     if mode == "write":
         write(*argv[2:8])
     elif mode == "read":
-        read(*argv[2:6])
+        read(*argv[2:7])
     elif mode == "dlq":
         dlq(argv[2], argv[3], int(argv[4]), argv[5])
     else:

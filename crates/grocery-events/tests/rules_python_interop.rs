@@ -118,12 +118,26 @@ async fn python_reads(
     topic: &str,
     payloads: &[&[u8]],
 ) -> Vec<Result<Value, String>> {
+    python_reads_with(stack, topic, payloads, false).await
+}
+
+/// [`python_reads`], with a DLQ action sending to the stack's broker when `dlq`.
+async fn python_reads_with(
+    stack: &Stack,
+    topic: &str,
+    payloads: &[&[u8]],
+    dlq: bool,
+) -> Vec<Result<Value, String>> {
     let dir = TempDir::new("read");
     let hex: Vec<String> = payloads.iter().map(|p| to_hex(p)).collect();
     let input = write_json(&dir.path("in.json"), &json!(hex));
     let output = dir.path("out.json");
     let url = stack.registry_url();
-    python(&["read", &url, topic, &input, output.to_str().unwrap()]).await;
+    let mut args = vec!["read", &url, topic, &input, output.to_str().unwrap()];
+    if dlq {
+        args.push(stack.bootstrap_servers());
+    }
+    python(&args).await;
     read_json(&output)
         .into_iter()
         .map(|r| match (&r["ok"], &r["error"]) {
@@ -464,5 +478,98 @@ async fn migration_rules_are_refused_with_an_error_that_says_so() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::UnsupportedRule { .. }), "{err:?}");
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_condition_with_dlq_dead_letters_the_original_bytes_on_both_sides() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let stack = Stack::start().await.unwrap();
+    let topic = stack.unique_topic("rules-read-dlq", 1).unwrap();
+    let dlq = format!("{topic}.dlq");
+    stack.kafka().create_topic(&dlq, 1).unwrap();
+    let rules = RuleSet::domain([Rule::new(
+        "small",
+        RuleKind::Condition,
+        RuleMode::Read,
+        "CEL",
+        "message.items.all(line, line.quantity < 100)",
+    )
+    .on_failure("DLQ")
+    .param("dlq.topic", dlq.clone())]);
+    registry(&stack)
+        .register_contract(
+            &format!("{topic}-value"),
+            Order::SCHEMA,
+            None,
+            Some(&rules),
+            false,
+        )
+        .await
+        .unwrap();
+    let big = common::bananas_order(1, 500);
+    let fine = common::bananas_order(2, 1);
+    let written: Vec<Vec<u8>> = python_writes(&stack, &topic, &[&big, &fine], None)
+        .await
+        .into_iter()
+        .map(|r| r.expect("no WRITE rule"))
+        .collect();
+
+    // Python reads them: the big order fails and its bytes go to the rule's dlq.topic.
+    let payloads: Vec<&[u8]> = written.iter().map(Vec::as_slice).collect();
+    let read = python_reads_with(&stack, &topic, &payloads, true).await;
+    assert!(
+        read[0].as_ref().is_err_and(|e| e.contains("small")),
+        "{read:?}"
+    );
+    assert_eq!(
+        read[1].as_ref().unwrap(),
+        &serde_json::to_value(&fine).unwrap()
+    );
+
+    // The Rust consumer reads the same records from the topic: the big one is poison and is
+    // dead-lettered with its original bytes (to <topic>.dlq, the consumer's dead-letter topic),
+    // the fine one is handed out.
+    let raw: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", stack.bootstrap_servers())
+        .create()
+        .unwrap();
+    for (order, payload) in [&big, &fine].into_iter().zip(&written) {
+        let key = order.key();
+        raw.send(
+            FutureRecord::to(&topic).key(&key).payload(payload),
+            std::time::Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    }
+    let client = latest_client(&stack, "");
+    let consumer = client
+        .consumer_subscribed_to::<Order>(common::group("rules-read"), &[&topic])
+        .await
+        .unwrap();
+    let received = tokio::time::timeout(std::time::Duration::from_secs(60), consumer.recv())
+        .await
+        .expect("a record within 60 s")
+        .unwrap();
+    assert_eq!(received.event, fine);
+    assert_eq!(consumer.dead_lettered(), 1);
+    consumer.ack(&received.meta).unwrap();
+    consumer.close().await.unwrap();
+
+    let letters = dead_letters(&stack, &dlq, 2).await;
+    for letter in &letters {
+        assert_eq!(
+            letter["value_hex"],
+            to_hex(&written[0]).as_str(),
+            "{letter}"
+        );
+    }
+    assert_eq!(letters[0]["headers"]["__rule.name"], "small");
+    assert_eq!(letters[0]["headers"]["__rule.mode"], "READ");
+    assert_eq!(letters[1]["headers"]["dlq.error.kind"], "rule_failed");
+    // The clients go before the broker: a consumer or producer dropped after it may wait for
+    // it forever.
+    drop((consumer, raw, client));
     stack.shutdown().await;
 }
