@@ -2,8 +2,7 @@
 //! with a schema, and the CEL domain rules the codec runs on them.
 //!
 //! A schema may be registered with [`Metadata`] (free-form properties, tags per field path,
-//! sensitive field names) and a [`RuleSet`] ([`RegistryClient::register_contract`]
-//! (crate::registry::RegistryClient::register_contract)); the registry serves both back with
+//! sensitive field names) and a [`RuleSet`] ([`RegistryClient::register_contract`](crate::registry::RegistryClient::register_contract)); the registry serves both back with
 //! the schema. `use.latest.with.metadata` ([`Codec::with_latest_metadata`](crate::Codec::with_latest_metadata))
 //! writes with the latest version whose properties include given pairs.
 //!
@@ -30,12 +29,12 @@
 //! an error, `onFailure` (default `ERROR`). For a `WRITEREAD` rule an action `"A,B"` means A on
 //! write and B on read. Actions:
 //! - `NONE`: nothing (a failed condition is ignored);
-//! - `ERROR`: encoding or decoding fails with [`Error::RuleFailed`](crate::Error::RuleFailed);
+//! - `ERROR`: encoding or decoding fails with [`Error::RuleFailed`];
 //! - `DLQ`: as `ERROR`, and the record goes to the topic the rule's `dlq.topic` parameter
 //!   names: on the producer side the value as JSON (before any transform), with Confluent's
 //!   `__rule.name`, `__rule.mode`, `__rule.subject`, `__rule.topic` and `__rule.exception`
 //!   headers ([`DeadLetter`]); on the consumer side the record is poison
-//!   ([`Error::is_poison`](crate::Error::is_poison)) and goes with its original bytes to the
+//!   ([`Error::is_poison`]) and goes with its original bytes to the
 //!   consumer's dead-letter topic.
 //!
 //! In CEL, Avro values are: records and maps as maps with string keys, arrays as lists, `int`
@@ -44,7 +43,7 @@
 //! `bytes`, a union as its branch's value. Confluent's Python client gives timestamps as CEL
 //! timestamps; here they stay integers (the `cel` crate is built without `chrono`).
 //!
-//! **Not supported, refused with [`Error::UnsupportedRule`](crate::Error::UnsupportedRule)**
+//! **Not supported, refused with [`Error::UnsupportedRule`]**
 //! whenever a schema with them is written or read (never ignored): migration rules
 //! (`UPGRADE`, `DOWNGRADE`, `UPDOWN`; Confluent runs them with JSONata, and the one JSONata
 //! crate for Rust, `jsonata-rs` 0.3, describes itself as incomplete), encoding rules, rule
@@ -66,8 +65,7 @@ pub use model::{Metadata, Rule, RuleKind, RuleMode, RuleSet};
 use crate::{Error, Result};
 
 /// A schema's data contract as a file holds it (`{"metadata": …, "ruleSet": …}`, the members
-/// of a registration request): what [`RegistryClient::register_contract`]
-/// (crate::registry::RegistryClient::register_contract) sends with a schema.
+/// of a registration request): what [`RegistryClient::register_contract`](crate::registry::RegistryClient::register_contract) sends with a schema.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -113,7 +111,7 @@ pub mod headers {
 }
 
 /// A record a failed rule with the `DLQ` action sends to its dead-letter topic (carried by
-/// [`Error::RuleFailed`](crate::Error::RuleFailed); the producer sends it before returning
+/// [`Error::RuleFailed`]; the producer sends it before returning
 /// the error).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
