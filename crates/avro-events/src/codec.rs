@@ -181,6 +181,8 @@ pub(crate) struct Contract {
     avro: Schema,
     metadata: Option<crate::rules::Metadata>,
     rule_set: crate::rules::RuleSet,
+    /// Its CEL programs, compiled once.
+    programs: crate::rules::Programs,
 }
 
 impl Contract {
@@ -202,6 +204,7 @@ impl Contract {
             avro,
             metadata,
             rule_set,
+            programs: crate::rules::Programs::default(),
         })))
     }
 
@@ -220,7 +223,14 @@ impl Contract {
             direction,
         };
         Ok(
-            match crate::rules::apply(&rules, self.metadata.as_ref(), &self.avro, body, scope)? {
+            match crate::rules::apply(
+                &rules,
+                &self.programs,
+                self.metadata.as_ref(),
+                &self.avro,
+                body,
+                scope,
+            )? {
                 crate::rules::Applied::Unchanged => std::borrow::Cow::Borrowed(body),
                 crate::rules::Applied::Changed(new) => std::borrow::Cow::Owned(new),
             },

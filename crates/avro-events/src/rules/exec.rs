@@ -7,13 +7,14 @@ use apache_avro::{
     schema::{NamesRef, ResolvedSchema},
 };
 use cel::{
-    Context, Program,
+    Context,
     objects::{Key, Value},
 };
 use tracing::debug;
 
 use super::{
-    Action, Applied, CEL_FIELD, DeadLetter, Direction, Metadata, Rule, RuleKind, Scope, action,
+    Action, Applied, CEL_FIELD, DeadLetter, Direction, Metadata, Programs, Rule, RuleKind, Scope,
+    action,
     cel::{self as conv, branch_for},
     headers,
 };
@@ -22,6 +23,7 @@ use crate::{Error, Result};
 /// Runs `rules` on `body` (see [`super::apply`]).
 pub(super) fn apply(
     rules: &[&Rule],
+    programs: &Programs,
     metadata: Option<&Metadata>,
     schema: &Schema,
     body: &[u8],
@@ -47,8 +49,8 @@ pub(super) fn apply(
     let mut changed = false;
     for rule in rules {
         let outcome = match rule.rule_type.to_ascii_uppercase().as_str() {
-            CEL_FIELD => run_fields(rule, &message, schema, names, metadata),
-            _ => run_message(rule, &message),
+            CEL_FIELD => run_fields(rule, programs, &message, schema, names, metadata),
+            _ => run_message(rule, programs, &message),
         };
         let (configured, default, reason) = match outcome {
             Ok(result) => {
@@ -171,14 +173,17 @@ fn to_json(value: &Value) -> serde_json::Value {
 
 /// Evaluates `expr` (`guard; expr` form included) with `vars`. `Ok(None)`: the guard does not
 /// hold.
-fn evaluate(rule: &Rule, vars: Vec<(&str, Value)>) -> std::result::Result<Option<Value>, String> {
+fn evaluate(
+    rule: &Rule,
+    programs: &Programs,
+    vars: Vec<(&str, Value)>,
+) -> std::result::Result<Option<Value>, String> {
     let expr = rule
         .expr
         .as_deref()
         .ok_or_else(|| format!("rule {} has no expression", rule.name))?;
     let run = |source: &str| -> std::result::Result<Value, String> {
-        let program = Program::compile(source)
-            .map_err(|e| format!("the expression '{source}' does not parse: {e}"))?;
+        let program = programs.get(source)?;
         let mut context = Context::default();
         for (name, value) in &vars {
             context.add_variable_from_value(*name, value.clone());
@@ -225,8 +230,12 @@ fn condition_failed(rule: &Rule) -> String {
 }
 
 /// A `CEL` rule on the whole record: the new record for a transform.
-fn run_message(rule: &Rule, message: &Value) -> std::result::Result<Value, String> {
-    let result = evaluate(rule, vec![("message", message.clone())])?;
+fn run_message(
+    rule: &Rule,
+    programs: &Programs,
+    message: &Value,
+) -> std::result::Result<Value, String> {
+    let result = evaluate(rule, programs, vec![("message", message.clone())])?;
     match (rule.kind, result) {
         (RuleKind::Condition, None) => Ok(message.clone()),
         (RuleKind::Condition, Some(result)) if truthy(&result) => Ok(message.clone()),
@@ -240,6 +249,7 @@ fn run_message(rule: &Rule, message: &Value) -> std::result::Result<Value, Strin
 /// A `CEL_FIELD` rule on every primitive field (with the rule's tags, when it names any).
 fn run_fields(
     rule: &Rule,
+    programs: &Programs,
     message: &Value,
     schema: &Schema,
     names: &NamesRef<'_>,
@@ -247,6 +257,7 @@ fn run_fields(
 ) -> std::result::Result<Value, String> {
     let walk = Walk {
         rule,
+        programs,
         names,
         metadata,
     };
@@ -263,6 +274,7 @@ struct Field<'a> {
 
 struct Walk<'a> {
     rule: &'a Rule,
+    programs: &'a Programs,
     names: &'a NamesRef<'a>,
     metadata: Option<&'a Metadata>,
 }
@@ -359,7 +371,7 @@ impl Walk<'_> {
             ("tags", Value::List(Arc::new(tags))),
             ("message", field.containing.clone()),
         ];
-        match (self.rule.kind, evaluate(self.rule, vars)?) {
+        match (self.rule.kind, evaluate(self.rule, self.programs, vars)?) {
             (RuleKind::Condition, None) => Ok(Value::Bool(true)),
             (_, None) => Ok(value.clone()),
             (_, Some(result)) => Ok(result),

@@ -274,6 +274,42 @@ pub(crate) struct Scope<'a> {
     pub(crate) direction: Direction,
 }
 
+/// The compiled CEL programs of one rule set, by expression text: compiled once, bounded by
+/// the rule set's expressions.
+#[derive(Default)]
+pub(crate) struct Programs {
+    #[cfg(feature = "rules")]
+    by_source: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<::cel::Program>>>,
+}
+
+impl std::fmt::Debug for Programs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Programs").finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "rules")]
+impl Programs {
+    /// The program of `source`, compiled on first use.
+    pub(crate) fn get(
+        &self,
+        source: &str,
+    ) -> std::result::Result<std::sync::Arc<::cel::Program>, String> {
+        let mut by_source = self
+            .by_source
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(found) = by_source.get(source) {
+            return Ok(found.clone());
+        }
+        let program = ::cel::Program::compile(source)
+            .map_err(|e| format!("the expression '{source}' does not parse: {e}"))?;
+        let program = std::sync::Arc::new(program);
+        by_source.insert(source.to_owned(), program.clone());
+        Ok(program)
+    }
+}
+
 /// Runs `rules` (from [`runnable`]) on `body`, an Avro body in `schema`.
 ///
 /// # Errors
@@ -281,12 +317,13 @@ pub(crate) struct Scope<'a> {
 #[cfg(feature = "rules")]
 pub(crate) fn apply(
     rules: &[&Rule],
+    programs: &Programs,
     metadata: Option<&Metadata>,
     schema: &apache_avro::Schema,
     body: &[u8],
     scope: Scope<'_>,
 ) -> Result<Applied> {
-    exec::apply(rules, metadata, schema, body, scope)
+    exec::apply(rules, programs, metadata, schema, body, scope)
 }
 
 /// Without the `rules` feature [`runnable`] refuses every domain rule, so this never runs a
@@ -294,6 +331,7 @@ pub(crate) fn apply(
 #[cfg(not(feature = "rules"))]
 pub(crate) fn apply(
     rules: &[&Rule],
+    _programs: &Programs,
     _metadata: Option<&Metadata>,
     _schema: &apache_avro::Schema,
     _body: &[u8],

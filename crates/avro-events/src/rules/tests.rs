@@ -154,7 +154,7 @@ mod cel_rules {
             topic: "orders",
             direction,
         };
-        apply(&rules, None, &schema(), body, scope)
+        apply(&rules, &Programs::default(), None, &schema(), body, scope)
     }
 
     const NON_EMPTY: &str = "size(message.lines) > 0 && message.lines.all(l, l.quantity > 0)";
