@@ -19,6 +19,20 @@ impl fmt::Display for RecordLocation {
     }
 }
 
+/// A record a failed rule with the `DLQ` action sends to its dead-letter topic (carried by
+/// [`Error::RuleFailed`]; the producer sends it before returning
+/// the error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// The rule's `dlq.topic` parameter.
+    pub topic: String,
+    /// The record's value as JSON (before any transform ran), as Confluent's clients write it.
+    pub value: Vec<u8>,
+    /// The `__rule.*` headers ([`headers`](crate::rules::headers)).
+    pub headers: Vec<(String, String)>,
+}
+
 /// The Kafka operation an [`Error::Kafka`] or [`Error::Fatal`] failed in, to match on instead
 /// of a message text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -150,7 +164,7 @@ pub enum Error {
         /// Whether the rule's action is `DLQ`.
         dlq: bool,
         /// For the `DLQ` action on encoding: what goes to the dead-letter topic.
-        dead_letter: Option<Box<crate::rules::DeadLetter>>,
+        dead_letter: Option<Box<DeadLetter>>,
     },
     /// A schema's rule set has a rule this library does not run (migration rules, encoding
     /// rules, rule types other than CEL and CEL_FIELD, unknown actions, or any domain rule in a

@@ -60,6 +60,7 @@ mod model;
 
 use std::collections::BTreeMap;
 
+pub use crate::error::DeadLetter;
 pub use model::{Metadata, Rule, RuleKind, RuleMode, RuleSet};
 
 use crate::{Error, Result};
@@ -108,20 +109,6 @@ pub mod headers {
     pub const RULE_TOPIC: &str = "__rule.topic";
     /// Why it failed.
     pub const RULE_EXCEPTION: &str = "__rule.exception";
-}
-
-/// A record a failed rule with the `DLQ` action sends to its dead-letter topic (carried by
-/// [`Error::RuleFailed`]; the producer sends it before returning
-/// the error).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DeadLetter {
-    /// The rule's `dlq.topic` parameter.
-    pub topic: String,
-    /// The record's value as JSON (before any transform ran), as Confluent's clients write it.
-    pub value: Vec<u8>,
-    /// The `__rule.*` headers ([`headers`]).
-    pub headers: Vec<(String, String)>,
 }
 
 /// Whether a rule runs on encoding or on decoding.
