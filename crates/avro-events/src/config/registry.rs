@@ -312,7 +312,8 @@ impl Config {
 
 impl Codec {
     /// A codec configured from `schema.registry.url`, `basic.auth.*`/`bearer.auth.*`,
-    /// `auto.register.schemas`, `use.latest.version` and `value.subject.name.strategy`. With
+    /// `auto.register.schemas`, `use.latest.version`, `use.latest.with.metadata` and
+    /// `value.subject.name.strategy`. With
     /// OAuth, the
     /// codec gets a token source of its own; a [`Client`](crate::Client) shares one per
     /// identity ([`Client::codec`](crate::Client::codec)).
@@ -336,6 +337,28 @@ mod tests {
 
     fn config(text: &str) -> Config {
         Config::from_properties_str(text).unwrap()
+    }
+
+    #[test]
+    fn use_latest_with_metadata_is_a_registry_property_of_pairs() {
+        let c = config(
+            "bootstrap.servers=localhost:9092\nschema.registry.url=http://localhost:8081\n\
+             use.latest.with.metadata=contract=order-lines,owner=grocery\n",
+        );
+        let pairs = c.latest_metadata().unwrap();
+        assert_eq!(
+            pairs.get("contract").map(String::as_str),
+            Some("order-lines")
+        );
+        assert_eq!(pairs.len(), 2);
+        let kafka: BTreeMap<_, _> = c.kafka_properties().collect();
+        assert!(!kafka.contains_key("use.latest.with.metadata"));
+        let bad = config("use.latest.with.metadata=nothing\n");
+        let err = bad.latest_metadata().unwrap_err();
+        assert!(
+            err.to_string().contains("use.latest.with.metadata"),
+            "{err}"
+        );
     }
 
     #[test]
