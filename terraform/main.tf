@@ -53,6 +53,8 @@ locals {
       name          = local.orders_subject
       schema_file   = "${local.orders_topic}.avsc"
       compatibility = "BACKWARD"
+      # Metadata and the order_has_lines rule (crates/grocery-events/src/contracts.rs).
+      contract_file = "${local.orders_topic}.contract.json"
     }
     # FULL: store screens built against an older pick list read newer ones (and the other way
     # round) while a release rolls out.
@@ -60,11 +62,13 @@ locals {
       name          = local.picklist_subject
       schema_file   = "${local.picklist_topic}.avsc"
       compatibility = "FULL"
+      contract_file = null
     }
     order_status = {
       name          = local.order_status_subject
       schema_file   = "${local.order_status_topic}.avsc"
       compatibility = "BACKWARD"
+      contract_file = null
     }
   }
 
@@ -263,6 +267,35 @@ resource "confluent_schema" "this" {
   subject_name = each.value.name
   format       = "AVRO"
   schema       = file("${path.module}/../schemas/${each.value.schema_file}")
+
+  # The data contract (schemas/<topic>.contract.json): metadata properties and CEL domain
+  # rules, as the clients read them back with the schema.
+  dynamic "metadata" {
+    for_each = each.value.contract_file == null ? [] : [jsondecode(file("${path.module}/../schemas/${each.value.contract_file}")).metadata]
+    content {
+      properties = metadata.value.properties
+    }
+  }
+
+  dynamic "ruleset" {
+    for_each = each.value.contract_file == null ? [] : [jsondecode(file("${path.module}/../schemas/${each.value.contract_file}")).ruleSet]
+    content {
+      dynamic "domain_rules" {
+        for_each = ruleset.value.domainRules
+        content {
+          name       = domain_rules.value.name
+          doc        = try(domain_rules.value.doc, null)
+          kind       = domain_rules.value.kind
+          mode       = domain_rules.value.mode
+          type       = domain_rules.value.type
+          expr       = domain_rules.value.expr
+          params     = try(domain_rules.value.params, null)
+          on_success = try(domain_rules.value.onSuccess, null)
+          on_failure = try(domain_rules.value.onFailure, null)
+        }
+      }
+    }
+  }
 
   credentials {
     key    = confluent_api_key.manager_schema_registry.id

@@ -152,6 +152,11 @@ run "oauth" {
   }
 
   assert {
+    condition     = [for r in confluent_schema.this["orders"].ruleset[0].domain_rules : "${r.name} ${r.kind} ${r.mode} ${r.type} ${r.on_failure} ${r.params["dlq.topic"]}"] == ["order_has_lines CONDITION WRITE CEL DLQ grocery.orders.v1.dlq"] && confluent_schema.this["orders"].metadata[0].properties["contract"] == "order-lines" && length(confluent_schema.this["picklist"].ruleset) == 0
+    error_message = "The order schema is registered with its contract (schemas/grocery.orders.v1.contract.json: order_has_lines, dead-lettered to grocery.orders.v1.dlq), the others without: planned ${jsonencode({ for k, s in confluent_schema.this : k => s.ruleset })}."
+  }
+
+  assert {
     condition     = jsonencode(sort(keys(confluent_identity_pool.service))) == jsonencode(var.expected_services) && length(confluent_service_account.service) == 0 && length(confluent_api_key.service_kafka) == 0
     error_message = "With auth_method = \"oauth\" every service gets an identity pool and no service account or API key: pools ${jsonencode(keys(confluent_identity_pool.service))}, service accounts ${jsonencode(keys(confluent_service_account.service))}."
   }

@@ -222,6 +222,71 @@ impl ReaderSchema {
 pub(crate) struct WriterSchema {
     pub(crate) avro: Schema,
     pub(crate) canonical: String,
+    /// Its data contract, when it has a rule set: the rules decoding runs.
+    pub(crate) contract: Option<Arc<Contract>>,
+}
+
+/// A registered schema's metadata and rule set, with the schema they apply to.
+#[derive(Debug)]
+pub(crate) struct Contract {
+    avro: Schema,
+    metadata: Option<crate::rules::Metadata>,
+    rule_set: crate::rules::RuleSet,
+    /// Its CEL programs, compiled once.
+    programs: crate::rules::Programs,
+}
+
+impl Contract {
+    /// The contract of a registered schema (`None` without a rule set).
+    fn of(
+        text: &str,
+        metadata: Option<crate::rules::Metadata>,
+        rule_set: Option<crate::rules::RuleSet>,
+        origin: &str,
+    ) -> Result<Option<Arc<Self>>> {
+        let Some(rule_set) = rule_set else {
+            return Ok(None);
+        };
+        let avro = Schema::parse_str(text).map_err(|e| Error::InvalidSchema {
+            origin: origin.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(Some(Arc::new(Self {
+            avro,
+            metadata,
+            rule_set,
+            programs: crate::rules::Programs::default(),
+        })))
+    }
+
+    /// Runs the rules of `direction` on `body` (see [`crate::rules`]): the body to use.
+    fn apply<'b>(
+        &self,
+        body: &'b [u8],
+        subject: &str,
+        topic: &str,
+        direction: crate::rules::Direction,
+    ) -> Result<std::borrow::Cow<'b, [u8]>> {
+        let rules = crate::rules::runnable(&self.rule_set, subject, direction)?;
+        let scope = crate::rules::Scope {
+            subject,
+            topic,
+            direction,
+        };
+        Ok(
+            match crate::rules::apply(
+                &rules,
+                &self.programs,
+                self.metadata.as_ref(),
+                &self.avro,
+                body,
+                scope,
+            )? {
+                crate::rules::Applied::Unchanged => std::borrow::Cow::Borrowed(body),
+                crate::rules::Applied::Changed(new) => std::borrow::Cow::Owned(new),
+            },
+        )
+    }
 }
 
 /// The registered schema a record is written with: its id and, when the registry gave one,
@@ -277,6 +342,9 @@ impl Framed {
 struct CachedTarget {
     target: Arc<WriteTarget>,
     expires: Option<std::time::Instant>,
+    /// The data contract of the registered schema written with (`use.latest.version`,
+    /// `use.latest.with.metadata`, `use.schema.id`), whose WRITE rules encoding runs.
+    contract: Option<Arc<Contract>>,
 }
 
 /// Whether a schema is a type's value schema or its key schema ([`Event::KEY_SCHEMA`]).
@@ -306,6 +374,9 @@ pub struct Codec {
     /// The branches of top-level union writer schemas, by (schema id, branch index), for
     /// families ([`Written`](crate::Written)).
     branches: RwLock<HashMap<(u32, usize), Arc<WriterSchema>>>,
+    /// `use.latest.with.metadata`: write with the latest version whose metadata properties
+    /// include these.
+    latest_metadata: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// The write targets of one type (or its key), by topic.
@@ -330,7 +401,22 @@ impl Codec {
             plans: RwLock::default(),
             targets: RwLock::default(),
             branches: RwLock::default(),
+            latest_metadata: None,
         }
+    }
+
+    /// Writes values with the latest version of their subject whose metadata properties
+    /// include every pair of `properties` (Confluent's `use.latest.with.metadata`; takes
+    /// precedence over [`CodecOptions::use_latest_version`], not over
+    /// [`CodecOptions::use_schema_id`]). The version is asked again after the registry
+    /// client's `latest_cache_ttl`. That schema's WRITE rules run on every value
+    /// ([`crate::rules`]). An empty map turns it off.
+    pub fn with_latest_metadata(
+        mut self,
+        properties: std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        self.latest_metadata = Some(properties).filter(|p| !p.is_empty());
+        self
     }
 
     /// The registry client.
@@ -510,7 +596,7 @@ impl Codec {
         placement: SchemaIdPlacement,
         write: impl FnOnce(&mut Vec<u8>, &ReaderSchema) -> std::result::Result<(), String>,
     ) -> Result<Framed> {
-        let target = self.write_target::<E>(topic, part).await?;
+        let (target, contract) = self.write_target::<E>(topic, part).await?;
         let reader = self.reader::<E>(part)?;
         let encode_err = |reason: String| Error::Encode {
             reader: E::FULL_NAME.into(),
@@ -552,6 +638,32 @@ impl Codec {
                 write(&mut own, &reader).map_err(encode_err)?;
                 plan.run(&own, buf, self.options.max_allocation_bytes)
                     .map_err(encode_err)?
+            }
+        };
+        // WRITE rules of the registered schema's contract, on the body.
+        let payload = match contract {
+            None => payload,
+            Some(contract) => {
+                let prefix = if schema_id_header.is_some() {
+                    0
+                } else {
+                    wire::HEADER_LEN
+                };
+                let subject = self.subject_of::<E>(topic, part);
+                match contract.apply(
+                    &payload[prefix..],
+                    &subject,
+                    topic,
+                    crate::rules::Direction::Write,
+                )? {
+                    std::borrow::Cow::Borrowed(_) => payload,
+                    std::borrow::Cow::Owned(new) => {
+                        let mut out = Vec::with_capacity(prefix + new.len());
+                        out.extend_from_slice(&payload[..prefix]);
+                        out.extend_from_slice(&new);
+                        out
+                    }
+                }
             }
         };
         Ok(Framed {
@@ -641,6 +753,15 @@ impl Codec {
         let (schema_id, named) = match writer_id {
             SchemaId::Id(id) => (id, String::new()),
             SchemaId::Guid(guid) => (0, format!("(writer schema GUID {guid}) ")),
+        };
+        // READ rules of the writer schema (values only: keys are written without rules).
+        let ruled;
+        let body = match (&writer.contract, part) {
+            (Some(contract), Part::Value) => {
+                ruled = contract.apply(body, "", "", crate::rules::Direction::Read)?;
+                &ruled[..]
+            }
+            _ => body,
         };
         let decode_err = |reason: String| Error::Decode {
             schema_id,
@@ -740,6 +861,7 @@ impl Codec {
         let writer = Arc::new(WriterSchema {
             avro: branch.clone(),
             canonical: branch.canonical_form(),
+            contract: None,
         });
         write_lock(&self.branches).insert((schema_id, index), writer.clone());
         Ok(writer)
@@ -756,14 +878,24 @@ impl Codec {
         if let Some(found) = read_lock(&self.writers).get(&id) {
             return Ok(found.clone());
         }
-        let (text, references) = match id {
+        let (text, references, metadata, rule_set) = match id {
             SchemaId::Id(number) => {
                 let fetched = self.registry.schema_by_id(number).await?;
-                (fetched.schema, fetched.references)
+                (
+                    fetched.schema,
+                    fetched.references,
+                    fetched.metadata,
+                    fetched.rule_set,
+                )
             }
             SchemaId::Guid(guid) => {
                 let fetched = self.registry.schema_by_guid(guid).await?;
-                (fetched.schema, fetched.references)
+                (
+                    fetched.schema,
+                    fetched.references,
+                    fetched.metadata,
+                    fetched.rule_set,
+                )
             }
         };
         let invalid = |reason: String| Error::UnusableSchema {
@@ -790,14 +922,23 @@ impl Codec {
         check_array_items(&avro).map_err(invalid)?;
         debug!(schema_id = %id, references = references.len(), "fetched writer schema");
         let canonical = avro.canonical_form();
-        let writer = Arc::new(WriterSchema { avro, canonical });
+        let contract = Contract::of(&text, metadata, rule_set, &format!("schema id {id}"))?;
+        let writer = Arc::new(WriterSchema {
+            avro,
+            canonical,
+            contract,
+        });
         write_lock(&self.writers).insert(id, writer.clone());
         Ok(writer)
     }
 
     /// The schema id (and schema) encoding `E` (or its key) for `topic` writes with.
     #[instrument(level = "debug", skip(self), fields(event = E::FULL_NAME))]
-    async fn write_target<E: Event>(&self, topic: &str, part: Part) -> Result<Arc<WriteTarget>> {
+    async fn write_target<E: Event>(
+        &self,
+        topic: &str,
+        part: Part,
+    ) -> Result<(Arc<WriteTarget>, Option<Arc<Contract>>)> {
         let key = (TypeId::of::<E>(), part);
         if let Some(found) = read_lock(&self.targets)
             .get(&key)
@@ -808,7 +949,7 @@ impl Codec {
                     .is_none_or(|at| std::time::Instant::now() < at)
             })
         {
-            return Ok(found.target.clone());
+            return Ok((found.target.clone(), found.contract.clone()));
         }
         let subject = self.subject_of::<E>(topic, part);
         let text = match part {
@@ -817,6 +958,7 @@ impl Codec {
         };
         let normalize = self.options.normalize_schemas;
         let mut expires = None;
+        let mut contract = None;
         // Keys are always written with their own schema (Confluent's `use.schema.id` and
         // `use.latest.version` concern values).
         let target = if let (Some(id), Part::Value) = (self.options.use_schema_id, part) {
@@ -826,8 +968,29 @@ impl Codec {
                 guid: fetched.guid,
             };
             let origin = format!("schema id {id}");
+            contract = Contract::of(&fetched.schema, fetched.metadata, fetched.rule_set, &origin)?;
             let schema = self
                 .registered_schema(&fetched.schema, &fetched.references, &origin)
+                .await?;
+            self.resolved_target::<E>(&subject, written, &schema, &origin)?
+        } else if let (Some(properties), Part::Value) = (&self.latest_metadata, part) {
+            let ttl = self.registry.latest_cache_ttl();
+            expires = std::time::Instant::now().checked_add(ttl);
+            let latest = self
+                .registry
+                .latest_with_metadata(&subject, properties)
+                .await?;
+            let origin = format!(
+                "the latest version (id {}) of subject '{subject}' with metadata {properties:?}",
+                latest.id
+            );
+            contract = Contract::of(&latest.schema, latest.metadata, latest.rule_set, &origin)?;
+            let written = Written {
+                id: latest.id,
+                guid: latest.guid,
+            };
+            let schema = self
+                .registered_schema(&latest.schema, &latest.references, &origin)
                 .await?;
             self.resolved_target::<E>(&subject, written, &schema, &origin)?
         } else if self.options.use_latest_version && part == Part::Value {
@@ -839,6 +1002,7 @@ impl Codec {
                 "the latest version (id {}) of subject '{subject}'",
                 latest.id
             );
+            contract = Contract::of(&latest.schema, latest.metadata, latest.rule_set, &origin)?;
             let written = Written {
                 id: latest.id,
                 guid: latest.guid,
@@ -885,9 +1049,10 @@ impl Codec {
             CachedTarget {
                 target: target.clone(),
                 expires,
+                contract: contract.clone(),
             },
         );
-        Ok(target)
+        Ok((target, contract))
     }
 
     /// Writing `E` with the registered `schema` (`written`): as `E`'s own schema when it is the

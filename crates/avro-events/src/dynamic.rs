@@ -41,6 +41,7 @@ impl DynamicSchema {
             writer: WriterSchema {
                 avro: reader.avro.clone(),
                 canonical: reader.canonical.clone(),
+                contract: None,
             },
             reader,
             unfit_writer,

@@ -19,6 +19,20 @@ impl fmt::Display for RecordLocation {
     }
 }
 
+/// A record a failed rule with the `DLQ` action sends to its dead-letter topic (carried by
+/// [`Error::RuleFailed`]; the producer sends it before returning
+/// the error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// The rule's `dlq.topic` parameter.
+    pub topic: String,
+    /// The record's value as JSON (before any transform ran), as Confluent's clients write it.
+    pub value: Vec<u8>,
+    /// The `__rule.*` headers ([`headers`](crate::rules::headers)).
+    pub headers: Vec<(String, String)>,
+}
+
 /// The Kafka operation an [`Error::Kafka`] or [`Error::Fatal`] failed in, to match on instead
 /// of a message text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -147,6 +161,38 @@ pub enum Error {
         /// URL of the registry that answered.
         registry: String,
         /// Why the schema cannot be used.
+        reason: String,
+    },
+    /// A data-contract rule of the schema failed (a `CONDITION` that did not hold, a `TRANSFORM`
+    /// whose result does not fit the schema, or an expression that raised an error) and its
+    /// action is `ERROR` or `DLQ` (see [`crate::rules`]). With `DLQ` on the producer side,
+    /// `dead_letter` is the record the producer sent to the rule's `dlq.topic`; on the consumer
+    /// side the record is poison ([`Error::is_poison`]) and is dead-lettered as it is.
+    #[error("rule '{rule}' of subject '{subject}' failed on {mode}: {reason}")]
+    RuleFailed {
+        /// The subject whose schema carries the rule (empty when decoding without a topic).
+        subject: String,
+        /// The rule's name.
+        rule: String,
+        /// `WRITE` or `READ`.
+        mode: &'static str,
+        /// Why it failed.
+        reason: String,
+        /// Whether the rule's action is `DLQ`.
+        dlq: bool,
+        /// For the `DLQ` action on encoding: what goes to the dead-letter topic.
+        dead_letter: Option<Box<DeadLetter>>,
+    },
+    /// A schema's rule set has a rule this library does not run (migration rules, encoding
+    /// rules, rule types other than CEL and CEL_FIELD, unknown actions, or any domain rule in a
+    /// build without the `rules` feature): it is refused rather than ignored.
+    #[error("rule '{rule}' of subject '{subject}' cannot be run: {reason}")]
+    UnsupportedRule {
+        /// The subject whose schema carries the rule.
+        subject: String,
+        /// The rule's name.
+        rule: String,
+        /// What is not supported.
         reason: String,
     },
     /// The Schema Registry could not be reached (connection refused, DNS, timeout), or kept
@@ -361,7 +407,8 @@ impl Error {
     /// Confluent's wire format, or the body does not decode with its writer schema into the
     /// reader type), so the record belongs in a dead-letter topic. A writer schema that cannot
     /// be fetched or used is not the record's fault ([`Error::is_schema_unavailable`]), nor is
-    /// an invalid reader schema (a bug of the reading program).
+    /// an invalid reader schema (a bug of the reading program). A record a READ rule failed
+    /// on is poison when the rule's action is `DLQ` ([`Error::RuleFailed`]).
     pub fn is_poison(&self) -> bool {
         matches!(
             self,
@@ -371,6 +418,13 @@ impl Error {
                 | Self::BadSchemaIdHeader { .. }
                 | Self::Decode { .. }
                 | Self::UnknownEventType { .. }
+        ) || matches!(
+            self,
+            Self::RuleFailed {
+                dlq: true,
+                mode: "READ",
+                ..
+            }
         )
     }
 
@@ -433,6 +487,8 @@ impl Error {
             Self::InvalidSchema { .. } => "invalid_schema",
             Self::Decode { .. } => "decode",
             Self::UnknownEventType { .. } => "unknown_event_type",
+            Self::RuleFailed { .. } => "rule_failed",
+            Self::UnsupportedRule { .. } => "unsupported_rule",
             Self::Encode { .. } => "encode",
             Self::Config { .. } => "config",
             #[cfg(feature = "kafka")]

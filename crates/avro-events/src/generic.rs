@@ -64,6 +64,7 @@ impl GenericSchema {
             schema: Arc::new(WriterSchema {
                 avro: parsed.avro,
                 canonical: parsed.canonical,
+                contract: None,
             }),
         })
     }

@@ -81,8 +81,9 @@
 //! The types above are at the crate root. The modules left public group what has no place
 //! there: [`config`] (the settings, their keys and roles), [`registry`] (the Schema Registry
 //! client), [`auth`] (OAuth), [`dlq`] (dead-letter topic names and headers), [`wire`] (the
-//! wire format's framing), [`binary`] (the Avro binary primitives generated codecs call) and
-//! [`dynamic`] (decoding with a reader schema known only at run time).
+//! wire format's framing), [`binary`] (the Avro binary primitives generated codecs call),
+//! [`dynamic`] (decoding with a reader schema known only at run time) and [`rules`] (schema
+//! metadata and data-contract rule sets).
 //!
 //! # The typed boundary
 //!
@@ -199,6 +200,7 @@ mod replay;
 mod resolve;
 #[cfg(feature = "kafka")]
 mod retry;
+pub mod rules;
 #[cfg(feature = "kafka")]
 mod shared;
 #[cfg(feature = "kafka")]

@@ -279,7 +279,10 @@ impl<F: Format> Producer<F> {
         let span = debug_span!("send", topic, event = E::FULL_NAME);
         let (key, value) = async {
             let key = self.codec.encode_record_key(topic, event).await?;
-            let value = self.codec.encode_record(topic, event).await?;
+            let value = match self.codec.encode_record(topic, event).await {
+                Ok(value) => value,
+                Err(error) => return Err(self.rule_dead_letter(&key.payload, error).await),
+            };
             Ok::<_, Error>((key, value))
         }
         .instrument(span.clone())
@@ -311,6 +314,44 @@ impl<F: Format> Producer<F> {
         )
         .instrument(span)
         .await
+    }
+
+    /// When `error` is a failed data-contract rule whose action is `DLQ`
+    /// ([`Error::RuleFailed`] with a dead letter), sends the dead letter (the value as JSON,
+    /// keyed by `key`, with the `__rule.*` headers) to the rule's `dlq.topic` and waits for
+    /// the broker, as Confluent's serializers do; then (whether that worked or not, which is
+    /// logged) the error is returned as it is.
+    async fn rule_dead_letter(&self, key: &[u8], error: Error) -> Error {
+        let Error::RuleFailed {
+            dead_letter: Some(letter),
+            ..
+        } = &error
+        else {
+            return error;
+        };
+        let mut headers = OwnedHeaders::new_with_capacity(letter.headers.len());
+        for (name, value) in &letter.headers {
+            headers = headers.insert(rdkafka::message::Header {
+                key: name,
+                value: Some(value.as_bytes()),
+            });
+        }
+        let sent = match self
+            .enqueue_raw(&letter.topic, Some(key), Some(&letter.value), Some(headers))
+            .await
+        {
+            Ok(pending) => pending.await.map(drop),
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(()) => {
+                debug!(topic = %letter.topic, %error, "rule failure sent to its dead-letter topic")
+            }
+            Err(e) => {
+                tracing::warn!(topic = %letter.topic, %error, send_error = %e, "could not send a rule failure to its dead-letter topic")
+            }
+        }
+        error
     }
 
     /// Queues a record with its trace context (see [`Producer::enqueue_traced`]); the

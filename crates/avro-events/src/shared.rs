@@ -61,7 +61,10 @@ impl Shared {
             Some(oauth) => Some(sources.get(&oauth.credentials, &hooks)?),
         };
         let registry = settings.registry.config(registry_provider);
-        let codec = Arc::new(Codec::new(&registry, settings.codec)?);
+        let codec = Arc::new(
+            Codec::new(&registry, settings.codec)?
+                .with_latest_metadata(settings.latest_metadata.clone()),
+        );
         Ok(Self {
             config,
             settings,

@@ -38,6 +38,20 @@ pub(crate) fn read_logical(body: &[u8], schema: &Schema) -> Result<Value, String
     Ok(value)
 }
 
+/// The `Value` of `body`, a body in `schema` (every length checked against the input; no
+/// bytes may be left over). Data-contract rules read records with it.
+#[cfg_attr(not(feature = "rules"), allow(dead_code))]
+pub(crate) fn read_value(body: &[u8], schema: &Schema) -> Result<Value, String> {
+    let resolved = ResolvedSchema::try_from(schema).map_err(|e| e.to_string())?;
+    let mut input = body;
+    let value = read(&mut input, schema, resolved.get_names(), 0, false)?;
+    if input.is_empty() {
+        Ok(value)
+    } else {
+        Err(format!("{} bytes left over after the record", input.len()))
+    }
+}
+
 /// Deepest nesting read (the plan has bounded it already; this keeps the recursion safe on
 /// its own).
 const MAX_DEPTH: usize = 128;

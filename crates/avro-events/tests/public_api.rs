@@ -17,7 +17,7 @@ fn public_modules() -> BTreeSet<String> {
 #[test]
 fn only_namespaces_are_public_modules() {
     let expected: BTreeSet<String> = [
-        "auth", "binary", "config", "dlq", "dynamic", "registry", "wire",
+        "auth", "binary", "config", "dlq", "dynamic", "registry", "rules", "wire",
     ]
     .map(str::to_owned)
     .into();

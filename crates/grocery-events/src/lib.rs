@@ -82,6 +82,7 @@ pub use avro_events::{Error, Event, Result};
 /// to [`Config::with_env_overrides`].
 pub const ENV_PREFIX: &str = "GROCERY_";
 
+pub mod contracts;
 pub mod topics;
 
 /// Types generated at build time from the Avro schemas in `schemas/`, in a module named for

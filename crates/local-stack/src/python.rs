@@ -4,7 +4,10 @@
 //! The environment lives in `<target dir>/interop-venv` and is built from
 //! `scripts/interop/requirements.txt` the first time it is needed (or when the requirements
 //! change). It is built in a temporary directory and renamed into place, so tests running in
-//! parallel processes never see a half-built environment.
+//! parallel processes never see a half-built environment. A second one,
+//! `<target dir>/interop-rules-venv` ([`rules_venv`]), from
+//! `scripts/interop/rules-requirements.txt`, has Confluent's client with its `rules` extra for
+//! the data-contract rules.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -41,16 +44,32 @@ pub(crate) fn target_dir() -> PathBuf {
 
 const STAMP: &str = "requirements.stamp";
 
+/// The pinned requirements of the data-contract rules interop script: Confluent's Python
+/// client with its `rules` extra.
+pub fn rules_requirements_file() -> PathBuf {
+    workspace_dir().join("scripts/interop/rules-requirements.txt")
+}
+
 /// Ensures the interop virtual environment exists and returns its `python` executable.
 ///
 /// Creates it with `python3 -m venv` and `pip install -r requirements.txt` when missing or
 /// when the requirements changed; needs `python3` on `PATH` and access to PyPI then.
 pub fn interop_venv() -> io::Result<PathBuf> {
+    venv_for(&requirements_file(), "interop-venv")
+}
+
+/// [`interop_venv`] for the data-contract rules: `<target dir>/interop-rules-venv`, from
+/// `scripts/interop/rules-requirements.txt` (`confluent-kafka[rules]`).
+pub fn rules_venv() -> io::Result<PathBuf> {
+    venv_for(&rules_requirements_file(), "interop-rules-venv")
+}
+
+fn venv_for(requirements_file: &Path, name: &str) -> io::Result<PathBuf> {
     static IN_PROCESS: Mutex<()> = Mutex::new(());
     let _guard = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
 
-    let requirements = std::fs::read_to_string(requirements_file())?;
-    let venv = target_dir().join("interop-venv");
+    let requirements = std::fs::read_to_string(requirements_file)?;
+    let venv = target_dir().join(name);
     let python = venv.join("bin/python");
     let current = std::fs::read_to_string(venv.join(STAMP)).ok();
     if current.as_deref() == Some(requirements.as_str()) && python.exists() {
@@ -61,12 +80,9 @@ pub fn interop_venv() -> io::Result<PathBuf> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or_default();
-    let building = target_dir().join(format!(
-        "interop-venv.building-{}-{nanos}",
-        std::process::id()
-    ));
+    let building = target_dir().join(format!("{name}.building-{}-{nanos}", std::process::id()));
     tracing::info!(venv = %venv.display(), "creating the Python interop virtual environment");
-    let result = build(&building, &requirements);
+    let result = build(&building, requirements_file, &requirements);
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&building);
         return Err(e);
@@ -95,7 +111,7 @@ pub fn interop_venv() -> io::Result<PathBuf> {
     }
 }
 
-fn build(dir: &Path, requirements: &str) -> io::Result<()> {
+fn build(dir: &Path, requirements_file: &Path, requirements: &str) -> io::Result<()> {
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -109,7 +125,7 @@ fn build(dir: &Path, requirements: &str) -> io::Result<()> {
             "--disable-pip-version-check",
             "-r",
         ])
-        .arg(requirements_file()))?;
+        .arg(requirements_file))?;
     std::fs::write(dir.join(STAMP), requirements)
 }
 

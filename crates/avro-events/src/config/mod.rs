@@ -3,7 +3,8 @@
 //! A [`Config`] holds the properties of a `client.properties` file as Confluent Cloud's console
 //! hands it out. Kafka properties pass through to librdkafka unchanged; the Schema Registry
 //! properties (`schema.registry.url`, `basic.auth.*`, `bearer.auth.*`) and the serializer
-//! properties (`auto.register.schemas`, `use.latest.version`, `value.schema.id.serializer`,
+//! properties (`auto.register.schemas`, `use.latest.version`, `use.latest.with.metadata`:
+//! `key=value` pairs, comma-separated, [`Config::latest_metadata`]; `value.schema.id.serializer`,
 //! `key.schema.id.serializer`, …: [`Config::codec_options`]) configure the [`Codec`]. OAuth
 //! client credentials for Kafka (`sasl.oauthbearer.method=oidc` with
 //! `sasl.oauthbearer.client.id`, …) are handled by the library itself, so that the SASL

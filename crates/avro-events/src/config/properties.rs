@@ -26,6 +26,7 @@ pub(super) const LIBRARY_KEYS: &[&str] = &[
     "bearer.auth.identity.pool.id",
     "auto.register.schemas",
     "use.latest.version",
+    "use.latest.with.metadata",
     "use.schema.id",
     "normalize.schemas",
     "value.subject.name.strategy",

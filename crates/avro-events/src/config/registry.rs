@@ -315,9 +315,25 @@ impl Config {
     }
 }
 
+impl Config {
+    /// `use.latest.with.metadata` (`key=value` pairs separated by commas, as Confluent's Java
+    /// client reads it): write with the latest version of the subject whose metadata
+    /// properties include them ([`Codec::with_latest_metadata`]). Empty when not set.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a pair that is not `key=value`.
+    pub fn latest_metadata(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        self.get("use.latest.with.metadata").map_or_else(
+            || Ok(Default::default()),
+            crate::rules::parse_latest_metadata,
+        )
+    }
+}
+
 impl Codec {
     /// A codec configured from `schema.registry.url`, `basic.auth.*`/`bearer.auth.*`,
-    /// `auto.register.schemas`, `use.latest.version` and `value.subject.name.strategy`. With
+    /// `auto.register.schemas`, `use.latest.version`, `use.latest.with.metadata` and
+    /// `value.subject.name.strategy`. With
     /// OAuth, the
     /// codec gets a token source of its own; a [`Client`](crate::Client) shares one per
     /// identity ([`Client::codec`](crate::Client::codec)).
@@ -326,7 +342,10 @@ impl Codec {
     /// [`Error::Config`] naming the bad key, as [`Config::registry_config`] and
     /// [`Config::codec_options`].
     pub fn from_config(config: &Config) -> Result<Self> {
-        Self::new(&config.registry_config()?, config.codec_options()?)
+        Ok(
+            Self::new(&config.registry_config()?, config.codec_options()?)?
+                .with_latest_metadata(config.latest_metadata()?),
+        )
     }
 }
 
@@ -338,6 +357,28 @@ mod tests {
 
     fn config(text: &str) -> Config {
         Config::from_properties_str(text).unwrap()
+    }
+
+    #[test]
+    fn use_latest_with_metadata_is_a_registry_property_of_pairs() {
+        let c = config(
+            "bootstrap.servers=localhost:9092\nschema.registry.url=http://localhost:8081\n\
+             use.latest.with.metadata=contract=order-lines,owner=grocery\n",
+        );
+        let pairs = c.latest_metadata().unwrap();
+        assert_eq!(
+            pairs.get("contract").map(String::as_str),
+            Some("order-lines")
+        );
+        assert_eq!(pairs.len(), 2);
+        let kafka: BTreeMap<_, _> = c.kafka_properties().collect();
+        assert!(!kafka.contains_key("use.latest.with.metadata"));
+        let bad = config("use.latest.with.metadata=nothing\n");
+        let err = bad.latest_metadata().unwrap_err();
+        assert!(
+            err.to_string().contains("use.latest.with.metadata"),
+            "{err}"
+        );
     }
 
     #[test]

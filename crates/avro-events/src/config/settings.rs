@@ -20,6 +20,8 @@ pub(crate) struct Settings {
     pub(crate) dlq_suffix: String,
     /// `schema.unavailable.action`.
     pub(crate) schema_unavailable: SchemaUnavailable,
+    /// `use.latest.with.metadata` (empty: off).
+    pub(crate) latest_metadata: std::collections::BTreeMap<String, String>,
 }
 
 impl Settings {
@@ -36,12 +38,14 @@ impl Settings {
         let kafka = KafkaSettings::parse(config)?;
         let registry = config.registry_settings()?;
         let codec = config.codec_options()?;
+        let latest_metadata = config.latest_metadata()?;
         let dlq_suffix = config.dead_letter_suffix()?.to_owned();
         let schema_unavailable = config.schema_unavailable()?;
         Ok(Self {
             kafka,
             registry,
             codec,
+            latest_metadata,
             dlq_suffix,
             schema_unavailable,
         })

@@ -23,6 +23,7 @@ use crate::{
     auth::{IDENTITY_POOL_ID, TARGET_SR_CLUSTER},
     compat::CompatibilityLevel,
     redact::{redact_url, split_userinfo},
+    rules::{Metadata, RuleSet},
 };
 
 /// The format of a schema, as the registry names it (`schemaType`). Confluent's registry omits
@@ -84,6 +85,10 @@ pub struct RegisteredSchema {
     pub references: Vec<SchemaReference>,
     /// Its GUID (`guid`), when the registry sends one.
     pub guid: Option<uuid::Uuid>,
+    /// Its metadata (`metadata`), when it has any.
+    pub metadata: Option<Metadata>,
+    /// Its rule set (`ruleSet`), when it has one.
+    pub rule_set: Option<RuleSet>,
 }
 
 /// One version of a subject.
@@ -104,6 +109,10 @@ pub struct SubjectVersion {
     pub references: Vec<SchemaReference>,
     /// Its GUID (`guid`), when the registry sends one.
     pub guid: Option<uuid::Uuid>,
+    /// Its metadata (`metadata`), when it has any.
+    pub metadata: Option<Metadata>,
+    /// Its rule set (`ruleSet`), when it has one.
+    pub rule_set: Option<RuleSet>,
 }
 
 /// Which registered versions a compatibility test compares with.
@@ -327,6 +336,8 @@ impl RegistryClient {
             schema_type: schema_type_of(&answer),
             references: self.references_of(&answer)?,
             guid: guid_of(&answer),
+            metadata: self.contract_field(&answer, "metadata")?,
+            rule_set: self.contract_field(&answer, "ruleSet")?,
         })
     }
 
@@ -471,6 +482,8 @@ impl RegistryClient {
             schema_type: latest.schema_type,
             references: latest.references,
             guid: latest.guid,
+            metadata: latest.metadata,
+            rule_set: latest.rule_set,
         })
     }
 
@@ -512,15 +525,98 @@ impl RegistryClient {
             )
             .await
             .map_err(|f| self.error(f, About::Version(subject, version)))?;
+        self.subject_version(subject, &answer)
+    }
+
+    /// A `…/versions/{v}` or `…/metadata` answer.
+    fn subject_version(&self, subject: &str, answer: &serde_json::Value) -> Result<SubjectVersion> {
         Ok(SubjectVersion {
             subject: subject.to_owned(),
-            version: self.number(&answer, "version")?,
-            id: self.id_field(&answer, subject)?,
-            schema: self.text_field(&answer, "schema")?,
-            schema_type: schema_type_of(&answer),
-            references: self.references_of(&answer)?,
-            guid: guid_of(&answer),
+            version: self.number(answer, "version")?,
+            id: self.id_field(answer, subject)?,
+            schema: self.text_field(answer, "schema")?,
+            schema_type: schema_type_of(answer),
+            references: self.references_of(answer)?,
+            guid: guid_of(answer),
+            metadata: self.contract_field(answer, "metadata")?,
+            rule_set: self.contract_field(answer, "ruleSet")?,
         })
+    }
+
+    /// Registers `schema` under `subject` with its data contract: `metadata` and `rule_set`
+    /// (sent as `metadata` and `ruleSet`; `None` leaves them out, and Confluent's registry
+    /// then keeps those of the subject's latest version). Returns the schema's id: other
+    /// metadata or rules make another schema, with another id.
+    ///
+    /// # Errors
+    /// As [`register`](Self::register); [`Error::RegistryRejected`] (42210) for a rule set the
+    /// registry finds invalid.
+    pub async fn register_contract(
+        &self,
+        subject: &str,
+        schema: &str,
+        metadata: Option<&Metadata>,
+        rule_set: Option<&RuleSet>,
+        normalize: bool,
+    ) -> Result<u32> {
+        let mut body = schema_body(schema, &SchemaType::Avro);
+        if let Some(metadata) = metadata {
+            body["metadata"] = serde_json::to_value(metadata).unwrap_or_default();
+        }
+        if let Some(rule_set) = rule_set {
+            body["ruleSet"] = serde_json::to_value(rule_set).unwrap_or_default();
+        }
+        let answer = self
+            .call(
+                Method::POST,
+                &["subjects", subject, "versions"],
+                &normalize_query(normalize),
+                Some(body),
+            )
+            .await
+            .map_err(|f| self.error(f, About::Subject(subject)))?;
+        self.id_field(&answer, subject)
+    }
+
+    /// The latest version of `subject` whose metadata properties include every pair of
+    /// `properties` (`GET /subjects/{s}/metadata?key=k&value=v…`, Confluent's
+    /// `use.latest.with.metadata`). Not cached here: the codec caches what it writes with.
+    ///
+    /// # Errors
+    /// [`Error::SubjectNotFound`]; [`Error::VersionNotFound`] when no version has them.
+    pub async fn latest_with_metadata(
+        &self,
+        subject: &str,
+        properties: &std::collections::BTreeMap<String, String>,
+    ) -> Result<SubjectVersion> {
+        let query: Vec<(&str, String)> = properties
+            .iter()
+            .flat_map(|(k, v)| [("key", k.clone()), ("value", v.clone())])
+            .collect();
+        let answer = self
+            .call(
+                Method::GET,
+                &["subjects", subject, "metadata"],
+                &query,
+                None,
+            )
+            .await
+            .map_err(|f| self.error(f, About::Version(subject, "latest with metadata")))?;
+        self.subject_version(subject, &answer)
+    }
+
+    /// The optional `metadata` or `ruleSet` member of an answer (absent or `null`: `None`).
+    pub(super) fn contract_field<T: serde::de::DeserializeOwned>(
+        &self,
+        answer: &serde_json::Value,
+        field: &str,
+    ) -> Result<Option<T>> {
+        match answer.get(field) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(value) => serde_json::from_value(value.clone())
+                .map(Some)
+                .map_err(|e| self.unexpected(&format!("{field} ({e})"), answer)),
+        }
     }
 
     /// The subjects (`GET /subjects`); soft-deleted ones too when `deleted` is set.

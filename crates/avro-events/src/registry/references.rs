@@ -60,6 +60,10 @@ pub struct SchemaByGuid {
     pub schema_type: SchemaType,
     /// The schemas whose named types it uses.
     pub references: Vec<SchemaReference>,
+    /// Its metadata (`metadata`), when it has any.
+    pub metadata: Option<crate::rules::Metadata>,
+    /// Its rule set (`ruleSet`), when it has one.
+    pub rule_set: Option<crate::rules::RuleSet>,
 }
 
 /// What a registration answered: the schema's global id and, when the registry sends one, its
@@ -179,6 +183,8 @@ impl RegistryClient {
                 schema_type: schema_type_of(&answer),
                 references: self.references_of(&answer)?,
                 guid: guid_of(&answer),
+                metadata: self.contract_field(&answer, "metadata")?,
+                rule_set: self.contract_field(&answer, "ruleSet")?,
             }),
             Err(super::http::Failure::Status {
                 status: reqwest::StatusCode::NOT_FOUND,
@@ -228,6 +234,8 @@ impl RegistryClient {
             schema: self.text_field(&answer, "schema")?,
             schema_type: schema_type_of(&answer),
             references: self.references_of(&answer)?,
+            metadata: self.contract_field(&answer, "metadata")?,
+            rule_set: self.contract_field(&answer, "ruleSet")?,
         })
     }
 
