@@ -34,7 +34,7 @@ pub use board::{
     BoardEntry, BoardLimits, DEFAULT_CLOSED_LISTS, DEFAULT_OPEN_LISTS, Inserted, StaffBoard,
 };
 pub use catalog::{Catalog, CatalogError, CatalogItem};
-pub use history::{HistoryView, OrderHistory};
+pub use history::{DEFAULT_VIEW_ORDERS, HistoryView, OrderHistory};
 pub use keys::{BodyDigest, DEFAULT_MAX_KEYS, KeyClaim, KeyStore};
 pub use latest::LatestStatus;
 pub use lifecycle::{

@@ -78,23 +78,35 @@ struct AppState {
     keys: Arc<Keys>,
 }
 
+/// What `serve` is told beyond its clients.
+pub(crate) struct Settings {
+    /// How long an order may wait for the broker's acknowledgement before a 503.
+    pub(crate) deadline: Duration,
+    /// The most orders the history view holds.
+    pub(crate) view_orders: usize,
+}
+
 /// Serves the API on `listen` until SIGINT or SIGTERM; an order not acknowledged within
-/// `deadline` is answered with 503. The history view is rebuilt from `client` meanwhile.
+/// `settings.deadline` is answered with 503. The history view is rebuilt from `client` meanwhile.
 pub(crate) async fn serve(
     listen: SocketAddr,
     client: Client,
     producer: Producer,
     catalog: Catalog,
-    deadline: Duration,
+    settings: Settings,
     guard: WebGuard,
     shutdown: Shutdown,
 ) -> anyhow::Result<ExitCode> {
+    let Settings {
+        deadline,
+        view_orders,
+    } = settings;
     let state = AppState {
         producer: Arc::new(producer),
         catalog: Arc::new(catalog),
         deadline,
         counters: Arc::default(),
-        view: Arc::new(View::new()),
+        view: Arc::new(View::new(view_orders)),
         keys: Arc::default(),
     };
     let follower = tokio::spawn({
@@ -176,7 +188,7 @@ async fn order_history(State(state): State<AppState>, Path(id): Path<String>) ->
         Lookup::Unknown => problem(
             StatusCode::NOT_FOUND,
             "unknown_order",
-            format!("no order {order_id} is known"),
+            state.view.unknown(order_id),
         ),
         Lookup::NotReady => with_retry_after(
             problem(

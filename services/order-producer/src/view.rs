@@ -2,6 +2,11 @@
 //! (every partition from the beginning, [`grocery_events::Replay`]), then kept up to date by
 //! following the topic. Kafka is the source of truth; nothing of the view is stored locally.
 //!
+//! The view is bounded: at most `--view-orders` orders ([`grocery_store::DEFAULT_VIEW_ORDERS`]
+//! by default), finished ones forgotten first ([`grocery_store::HistoryView`] says how), and at
+//! most as many orders placed here and not yet seen on the status topic. An order the view no
+//! longer holds is answered 404 `unknown_order`, whose detail names the bound.
+//!
 //! Until the records that were on the topic at start have all been read, the view is not
 //! *ready*: `GET /orders/{id}` and `/health` answer 503 rather than a partial history.
 //! Undecodable records are passed over with a warning and counted: a replay never writes to
@@ -9,7 +14,7 @@
 //! instance) nor commits offsets.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{
         Arc, Mutex, RwLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -50,11 +55,45 @@ pub(crate) struct Placed {
     pub(crate) time: i64,
 }
 
+/// Orders placed here and not yet seen on the status topic, oldest first, at most `limit`.
+#[derive(Debug, Default)]
+struct PlacedOrders {
+    by_id: HashMap<Uuid, Placed>,
+    order: VecDeque<Uuid>,
+    limit: usize,
+}
+
+impl PlacedOrders {
+    fn insert(&mut self, order_id: Uuid, placed: Placed) {
+        if self.by_id.insert(order_id, placed).is_none() {
+            self.order.push_back(order_id);
+        }
+        while self.by_id.len() > self.limit {
+            match self.order.pop_front() {
+                Some(oldest) => {
+                    self.by_id.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+        // Ids removed since (their first status arrived) are swept out once they are most of
+        // the queue.
+        if self.order.len() > 2 * self.limit.max(16) {
+            let by_id = &self.by_id;
+            self.order.retain(|id| by_id.contains_key(id));
+        }
+    }
+
+    fn remove(&mut self, order_id: &Uuid) {
+        self.by_id.remove(order_id);
+    }
+}
+
 /// The histories and what is known about rebuilding them.
 #[derive(Debug, Default)]
 pub(crate) struct View {
     histories: RwLock<HistoryView>,
-    placed: Mutex<HashMap<Uuid, Placed>>,
+    placed: Mutex<PlacedOrders>,
     ready: AtomicBool,
     /// Records still to read before the view is ready (an upper bound); `u64::MAX` before
     /// the topic's end offsets are known.
@@ -75,11 +114,32 @@ pub(crate) enum Lookup {
 }
 
 impl View {
-    pub(crate) fn new() -> Self {
+    /// An empty view holding at most `limit` orders.
+    pub(crate) fn new(limit: usize) -> Self {
         Self {
+            histories: RwLock::new(HistoryView::with_limit(limit)),
+            placed: Mutex::new(PlacedOrders {
+                limit: limit.max(1),
+                ..PlacedOrders::default()
+            }),
             remaining: AtomicU64::new(u64::MAX),
             ..Self::default()
         }
+    }
+
+    /// The detail of the 404 for an order the view does not hold.
+    pub(crate) fn unknown(&self, order_id: Uuid) -> String {
+        let limit = self
+            .histories
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .limit()
+            .unwrap_or(usize::MAX);
+        format!(
+            "no order {order_id} is known: this view holds the {limit} most recent orders \
+             (open ones first, then the most recently finished); an older order's statuses \
+             are on grocery.order-status.v1"
+        )
     }
 
     /// Whether the view holds everything the topic held at start.
@@ -136,6 +196,7 @@ impl View {
             .placed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .by_id
             .get(&order_id)
         {
             Some(placed) => Lookup::Found(serde_json::json!({
@@ -178,6 +239,8 @@ impl View {
         let records = Counter::default();
         let repeats = Counter::default();
         let undecodable = Counter::default();
+        let evicted = Counter::default();
+        let evicted_open = Counter::default();
         let orders: Gauge = Gauge::default();
         let changes: Gauge = Gauge::default();
         let ready: Gauge = Gauge::default();
@@ -196,6 +259,16 @@ impl View {
                 "order_api_status_undecodable",
                 "Order status records that could not be decoded, passed over (logged; a replay does not dead-letter)",
                 &undecodable,
+            ),
+            (
+                "order_api_view_evicted",
+                "Orders forgotten by the view past its bound (--view-orders)",
+                &evicted,
+            ),
+            (
+                "order_api_view_evicted_open",
+                "Open (not READY) orders forgotten past the bound: raise --view-orders",
+                &evicted_open,
             ),
         ] {
             registry.register(name, help, counter.clone());
@@ -226,6 +299,8 @@ impl View {
             raise_to(&undecodable, view.undecodable.load(Ordering::Relaxed));
             let (count, changed) = {
                 let histories = view.histories.read().unwrap_or_else(|e| e.into_inner());
+                raise_to(&evicted, histories.evicted());
+                raise_to(&evicted_open, histories.evicted_open());
                 (histories.orders(), histories.changes())
             };
             orders.set(i64::try_from(count).unwrap_or(i64::MAX));
