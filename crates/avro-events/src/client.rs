@@ -234,6 +234,35 @@ impl Client {
         options: impl Into<ConsumerOptions>,
         timeout: Duration,
     ) -> Result<Replay<E>> {
-        Replay::create(&self.inner, options.into(), timeout).await
+        Replay::create(&self.inner, options.into(), timeout, Default::default()).await
+    }
+
+    /// A [`Replay`] of [`Event::TOPIC`] like [`Client::replay`], except that the partitions
+    /// named in `from` are read from the offset given (e.g. where a snapshot of the topic
+    /// left off); the others from their beginning. An offset below a partition's first one
+    /// reads it from its beginning.
+    ///
+    /// # Errors
+    /// As [`Client::replay`].
+    pub async fn replay_from<E: Event>(
+        &self,
+        options: impl Into<ConsumerOptions>,
+        timeout: Duration,
+        from: std::collections::BTreeMap<i32, i64>,
+    ) -> Result<Replay<E>> {
+        Replay::create(&self.inner, options.into(), timeout, from).await
+    }
+
+    /// A new transactional producer with the configuration's `transactional.id`, its
+    /// transactions initialised: any earlier producer with the same id is fenced (its open
+    /// transaction aborted, its later writes refused). Transactions are driven through
+    /// [`Producer::rdkafka`] (`begin_transaction`, `commit_transaction`). For a
+    /// consume-transform-produce loop use [`Client::pipeline`], which does all of it.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) without `transactional.id`; otherwise as
+    /// [`Client::pipeline`].
+    pub async fn transactional_producer(&self) -> Result<Producer> {
+        Producer::create(&self.inner, true).await
     }
 }

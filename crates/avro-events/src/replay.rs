@@ -89,11 +89,14 @@ impl<E> std::fmt::Debug for Replay<E> {
 }
 
 impl<E: Event> Replay<E> {
-    /// Creates the replay ([`Client::replay`](crate::Client::replay)).
+    /// Creates the replay ([`Client::replay`](crate::Client::replay)), each partition read from
+    /// its beginning or, for those `from` names, from that offset (past the partition's first
+    /// offset; a start beyond its end waits there).
     pub(crate) async fn create(
         shared: &Shared,
         options: ConsumerOptions,
         timeout: Duration,
+        from: std::collections::BTreeMap<i32, i64>,
     ) -> Result<Self> {
         let consumer = Consumer::<E>::create(shared, options, &[], Mode::Replay).await?;
         let native = consumer.rdkafka_arc();
@@ -135,9 +138,13 @@ impl<E: Event> Replay<E> {
                 let mut assignment = TopicPartitionList::new();
                 for partition in described.partitions() {
                     let id = partition.id();
-                    let (start, end) = native
+                    let (low, end) = native
                         .fetch_watermarks(&topic, id, timeout)
                         .map_err(&fail)?;
+                    let (start, offset) = match from.get(&id) {
+                        Some(&from) if from > low => (from, Offset::Offset(from)),
+                        _ => (low, Offset::Beginning),
+                    };
                     progress.push(Progress {
                         partition: id,
                         start,
@@ -145,7 +152,7 @@ impl<E: Event> Replay<E> {
                         next: start,
                     });
                     assignment
-                        .add_partition_offset(&topic, id, Offset::Beginning)
+                        .add_partition_offset(&topic, id, offset)
                         .map_err(&fail)?;
                 }
                 native.assign(&assignment).map_err(&fail)?;
@@ -156,7 +163,7 @@ impl<E: Event> Replay<E> {
                 .map_err(|_| failed(KafkaError::Canceled))??
         };
         let records: i64 = partitions.iter().map(|p| p.end - p.start).sum();
-        info!(topic = %topic, partitions = partitions.len(), records, ends = ?partitions.iter().map(|p| (p.partition, p.start, p.end)).collect::<Vec<_>>(), "replaying the topic from the beginning");
+        info!(topic = %topic, partitions = partitions.len(), records, ends = ?partitions.iter().map(|p| (p.partition, p.start, p.end)).collect::<Vec<_>>(), "replaying the topic");
         let mut replay = Replay {
             consumer,
             topic,

@@ -77,6 +77,18 @@ pub fn service_acls() -> Vec<AclRule> {
         topics::ORDER_STATUS,
         &[Op::Read, Op::Describe],
     );
+    // The latest state of each order: the Order API writes it (transactional id order-api-state,
+    // below) and starts its view from it; picklist-consumer starts its restore from it.
+    topic(
+        ORDER_PRODUCER,
+        topics::ORDER_STATE,
+        &[Op::Write, Op::Read, Op::Describe],
+    );
+    topic(
+        PICKLIST_CONSUMER,
+        topics::ORDER_STATE,
+        &[Op::Read, Op::Describe],
+    );
     // Fulfillment writes RECEIVED and PICKLIST_CREATED, store staff (picklist-consumer) the
     // picking states.
     topic(
@@ -140,6 +152,14 @@ pub fn service_acls() -> Vec<AclRule> {
     ));
     for op in [Op::Read, Op::Describe] {
         rules.push(prefixed(ORDER_PRODUCER, Res::Group, "order-api", op));
+    }
+    for op in [Op::Write, Op::Describe] {
+        rules.push(prefixed(
+            ORDER_PRODUCER,
+            Res::TransactionalId,
+            "order-api",
+            op,
+        ));
     }
     for resource in [Res::Topic, Res::Group, Res::TransactionalId] {
         rules.push(AclRule::allow(user(ADMIN), resource, "*", Op::All));

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod metrics;
+pub mod order_state;
 pub mod problem;
 pub mod shutdown;
 pub mod stats;

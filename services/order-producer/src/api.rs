@@ -84,6 +84,8 @@ pub(crate) struct Settings {
     pub(crate) deadline: Duration,
     /// The most orders the history view holds.
     pub(crate) view_orders: usize,
+    /// Where the history view starts from.
+    pub(crate) view_from: view::Start,
 }
 
 /// Serves the API on `listen` until SIGINT or SIGTERM; an order not acknowledged within
@@ -100,6 +102,7 @@ pub(crate) async fn serve(
     let Settings {
         deadline,
         view_orders,
+        view_from,
     } = settings;
     let state = AppState {
         producer: Arc::new(producer),
@@ -113,7 +116,7 @@ pub(crate) async fn serve(
         let view = state.view.clone();
         let shutdown = shutdown.clone();
         async move {
-            let result = view::follow(client, view, shutdown.clone()).await;
+            let result = view::follow(client, view, view_from, shutdown.clone()).await;
             if let Err(error) = &result {
                 tracing::error!(error = %service_kit::describe(error), "the order history view stopped");
                 shutdown.trigger();

@@ -8,7 +8,9 @@
 //!   `GET /health`, `GET /metrics` and `PUT /rate` (`{"rate": N}`) on `--listen ADDR`
 //!   (default `127.0.0.1:0`, a free port, logged) while it runs;
 //! - `serve [--listen ADDR]` (default `127.0.0.1:8090`): the HTTP Order API (`POST /orders` with `Idempotency-Key`,
-//!   `GET /orders/{id}` with the order's status history, `GET /health`, `GET /metrics`).
+//!   `GET /orders/{id}` with the order's status history, `GET /health`, `GET /metrics`); its
+//!   history view starts from the latest-state topic `grocery.order-state.v1` and writes it
+//!   (`--view-from state`, the default) or reads every status (`--view-from history`).
 //!
 //! Each order starts a W3C trace of its own (or, on `POST /orders`, continues the request's
 //! `traceparent` header); the record carries it in its `traceparent` header and the log line
@@ -85,7 +87,24 @@ enum Command {
         /// finished) and answers it 404 `unknown_order`. About 2.5 KB per order.
         #[arg(long, env = "ORDER_API_VIEW_ORDERS", default_value_t = grocery_store::DEFAULT_VIEW_ORDERS as u64, value_parser = clap::value_parser!(u64).range(1..))]
         view_orders: u64,
+        /// Where the history view starts: `state` reads the compacted latest-state topic
+        /// grocery.order-state.v1 (one record per order), then the statuses after it, and
+        /// writes the state as statuses arrive; `history` reads every status from the
+        /// beginning and writes no state.
+        #[arg(long, env = "ORDER_API_VIEW_FROM", value_enum, default_value_t = ViewFrom::State)]
+        view_from: ViewFrom,
+        /// `transactional.id` of the latest-state writer: the same for every instance, so the
+        /// one started last fences the others and writes alone.
+        #[arg(long, env = "ORDER_API_STATE_TRANSACTIONAL_ID", default_value = service_kit::order_state::DEFAULT_TRANSACTIONAL_ID)]
+        state_transactional_id: String,
     },
+}
+
+/// `--view-from`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ViewFrom {
+    State,
+    History,
 }
 
 /// Where `serve` listens unless told otherwise.
@@ -121,10 +140,18 @@ fn main() -> ExitCode {
                     listen,
                     deadline_ms,
                     view_orders,
+                    view_from,
+                    state_transactional_id,
                 }) => {
                     let settings = api::Settings {
                         deadline: std::time::Duration::from_millis(deadline_ms),
                         view_orders: usize::try_from(view_orders).unwrap_or(usize::MAX),
+                        view_from: match view_from {
+                            ViewFrom::State => view::Start::State {
+                                transactional_id: state_transactional_id,
+                            },
+                            ViewFrom::History => view::Start::History,
+                        },
                     };
                     api::serve(listen, client, producer, catalog, settings, guard, shutdown).await
                 }

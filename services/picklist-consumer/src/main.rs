@@ -18,7 +18,9 @@
 //! steps out of order are refused. `--simulate-staff` has simulated staff take the three
 //! steps on every new pick list, `--staff-pace-ms` before each (0: at once). The statuses
 //! continue the pick list's trace. On start, the lists not yet READY are put back on the page
-//! from the two topics (see [`staff::restore`]), so a restarted screen loses no work.
+//! from the pick-list topic and the order states (the latest-state topic and the statuses after
+//! it, or every status with `--restore-from history`; see [`staff::restore`]), so a restarted
+//! screen loses no work.
 //!
 //! The page shows the open lists as a picker takes them: earliest delivery window first (pick
 //! lists carry their order's window since version 2 of the pick-list schema), then arrival.
@@ -88,10 +90,22 @@ struct Cli {
     /// `picklist_consumer_board_dropped_total` (it stays on the topic).
     #[arg(long, env = "PICKLIST_BOARD_OPEN_LISTS", default_value_t = grocery_store::DEFAULT_OPEN_LISTS as u64, value_parser = clap::value_parser!(u64).range(1..))]
     board_open_lists: u64,
+    /// Where a start takes the orders' states from to put the open pick lists back: `state`
+    /// reads the compacted latest-state topic grocery.order-state.v1 (one record per order,
+    /// written by the Order API), then the statuses after it; `history` reads every status.
+    #[arg(long, env = "PICKLIST_RESTORE_FROM", value_enum, default_value_t = RestoreFrom::State)]
+    restore_from: RestoreFrom,
     #[command(flatten)]
     web: service_kit::web_guard::WebGuardArgs,
     #[command(flatten)]
     shutdown: service_kit::ShutdownArgs,
+}
+
+/// `--restore-from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RestoreFrom {
+    State,
+    History,
 }
 
 fn main() -> ExitCode {
@@ -131,6 +145,7 @@ fn main() -> ExitCode {
                 board.clone(),
                 live.clone(),
                 cli.group.clone(),
+                cli.restore_from == RestoreFrom::State,
                 shutdown.receiver(),
             ));
             let server = web::spawn(
