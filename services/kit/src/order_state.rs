@@ -101,7 +101,8 @@ pub async fn statuses_after(
 /// What the writer has done.
 #[derive(Debug, Default)]
 pub struct WriterStats {
-    /// State records committed.
+    /// State records committed (an order's earlier records in one transaction are left out:
+    /// its last supersedes them).
     pub written: AtomicU64,
     /// The writer stopped (fenced by a newer instance, or an error): nothing more is written.
     pub stopped: AtomicBool,
@@ -166,39 +167,84 @@ async fn write(
                 Err(_) => break,
             }
         }
-        if let Err(error) = commit(&producer, &batch).await {
-            tracing::error!(
-                %error,
-                "the order state writer stopped (another Order API instance may have taken over \
-                 with the same transactional.id); grocery.order-state.v1 is no longer written \
-                 by this instance"
-            );
-            stats.stopped.store(true, Ordering::Relaxed);
-            let native = producer.rdkafka().clone();
-            let _ =
-                tokio::task::spawn_blocking(move || native.abort_transaction(COMMIT_TIMEOUT)).await;
-            return;
-        }
-        stats
-            .written
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let written = match commit(&producer, &batch).await {
+            Ok(written) => written,
+            Err(error) => {
+                tracing::error!(
+                    %error,
+                    "the order state writer stopped (another Order API instance may have taken over \
+                     with the same transactional.id); grocery.order-state.v1 is no longer written \
+                     by this instance"
+                );
+                stats.stopped.store(true, Ordering::Relaxed);
+                let native = producer.rdkafka().clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || native.abort_transaction(COMMIT_TIMEOUT))
+                        .await;
+                return;
+            }
+        };
+        stats.written.fetch_add(written, Ordering::Relaxed);
     }
 }
 
-/// Writes `batch` in one transaction.
+/// `batch` with only the last record of each order, in the order of those last records: within
+/// one transaction (all or nothing for a reader) an order's earlier records are superseded by
+/// its last, and every partition's records keep their status-offset order.
+fn coalesce(batch: &[OrderLatestState]) -> Vec<&OrderLatestState> {
+    let mut last = std::collections::HashMap::with_capacity(batch.len());
+    for (index, record) in batch.iter().enumerate() {
+        last.insert(record.order_id, index);
+    }
+    batch
+        .iter()
+        .enumerate()
+        .filter(|(index, record)| last.get(&record.order_id) == Some(index))
+        .map(|(_, record)| record)
+        .collect()
+}
+
+/// Writes `batch` in one transaction, each order's last record only ([`coalesce`]); returns
+/// how many records were written.
 async fn commit(
     producer: &grocery_events::Producer,
     batch: &[OrderLatestState],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<u64> {
+    let batch = coalesce(batch);
     producer.rdkafka().begin_transaction()?;
     let mut pending = Vec::with_capacity(batch.len());
-    for record in batch {
-        pending.push(producer.enqueue_to(topics::ORDER_STATE, record).await?);
+    for record in &batch {
+        pending.push(producer.enqueue_to(topics::ORDER_STATE, *record).await?);
     }
     let native = producer.rdkafka().clone();
     tokio::task::spawn_blocking(move || native.commit_transaction(COMMIT_TIMEOUT)).await??;
     for delivery in pending {
         delivery.await?;
     }
-    Ok(())
+    Ok(batch.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use grocery_events::OrderStage;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn record(order: u128, offset: i64) -> OrderLatestState {
+        OrderLatestState {
+            order_id: Uuid::from_u128(order),
+            state: OrderStage::Received,
+            history: vec![],
+            status_partition: 0,
+            status_offset: offset,
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_each_orders_last_record_in_offset_order() {
+        let batch = [record(1, 10), record(2, 11), record(1, 12), record(3, 13)];
+        let offsets: Vec<i64> = coalesce(&batch).iter().map(|r| r.status_offset).collect();
+        assert_eq!(offsets, [11, 12, 13]);
+    }
 }
