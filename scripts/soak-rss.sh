@@ -13,7 +13,8 @@
 #   PROFILE=debug SOAK_SECONDS=180 scripts/soak-rss.sh
 #
 # Settings: RATE (1000), SOAK_SECONDS (600), INTERVAL (15), WARMUP (60: samples before it are
-# not compared), PROFILE (release or debug), CARGO_TARGET_DIR (target), PICKLIST_CONSUMER_BIN
+# not compared), PROFILE (release or debug), LOAD_ARGS (more `xtask load` flags, e.g.
+# --without-keys), CARGO_TARGET_DIR (target), PICKLIST_CONSUMER_BIN
 # (another picklist-consumer binary to run, e.g. one built from an earlier commit to compare).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,8 +62,9 @@ done
 [ -n "$api" ] || { echo "the Order API did not start; see $dir/order-producer.log" >&2; exit 1; }
 # The view answers once it has read the status topic (empty on a fresh stack).
 for _ in $(seq 1 600); do curl -sf "$api/health" >/dev/null && break; sleep 0.1; done
+# shellcheck disable=SC2086 # LOAD_ARGS is a list of words
 "$bin/xtask" load --url "$api" --rate "$RATE" --seconds "$SOAK_SECONDS" --interval "$INTERVAL" \
-    >"$dir/load.log" 2>&1 &
+    ${LOAD_ARGS:-} >"$dir/load.log" 2>&1 &
 load=$!; pids+=("$load")
 
 rss() { awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "-"; }

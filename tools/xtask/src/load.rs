@@ -1,7 +1,7 @@
 //! `cargo xtask load`: HTTP load on the Order API at a fixed rate, for soaks.
 //!
 //! Sends `POST /orders` to `--url` at `--rate` requests per second for `--seconds`, each with a
-//! fresh `Idempotency-Key` and one to four lines of the built-in catalog, over at most
+//! fresh `Idempotency-Key` (none with `--without-keys`) and one to four lines of the built-in catalog, over at most
 //! `--connections` requests in flight (a request that would pass that bound waits: the rate
 //! achieved is then printed lower than the rate asked for, never hidden). Every `--interval`
 //! seconds it prints one line: requests sent, 2xx answers, other answers, transport errors,
@@ -38,6 +38,9 @@ pub(crate) struct LoadArgs {
     /// Seconds between progress lines.
     #[arg(long, default_value_t = 15)]
     interval: u64,
+    /// Send no `Idempotency-Key` (the Order API then keeps no key; to tell its memory apart).
+    #[arg(long)]
+    without_keys: bool,
 }
 
 #[derive(Default)]
@@ -122,10 +125,12 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<()> {
                         serde_json::json!({ "sku": sku, "quantity": 1 + (n + i as u64) % 3 })
                     })
                     .collect();
-                let request = client
+                let mut request = client
                     .post(&url)
-                    .header("idempotency-key", uuid::Uuid::new_v4().to_string())
                     .json(&serde_json::json!({ "items": items }));
+                if !args.without_keys {
+                    request = request.header("idempotency-key", uuid::Uuid::new_v4().to_string());
+                }
                 let tally = tally.clone();
                 tally.sent.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(async move {
