@@ -20,7 +20,7 @@ locals {
   services = {
     order_producer = {
       display_name = "grocery-events-order-producer"
-      description  = "order-producer: writes orders (transactional), reads them back for idempotency keys and order status changes for the Order API's history view"
+      description  = "order-producer: writes orders (transactional), reads them back for idempotency keys, reads order status changes and writes each order's latest state for the Order API's history view"
     }
     fulfillment = {
       display_name = "grocery-events-fulfillment-service"
@@ -53,6 +53,12 @@ locals {
       { role = "DeveloperRead", kind = "subject", name = local.order_status_subject },
       # No write on the status dead-letter topic: the view reads as a replay, which passes over
       # a record it cannot decode (counted) and never dead-letters or commits.
+      # The latest state of each order: the view starts from it and writes it, transactionally
+      # under one id, "order-api-state" (within the transactional ids granted above; the
+      # instance started last fences the others).
+      { role = "DeveloperWrite", kind = "topic", name = local.order_state_topic },
+      { role = "DeveloperRead", kind = "topic", name = local.order_state_topic, key_suffix = "/read" },
+      { role = "DeveloperRead", kind = "subject", name = local.order_state_subject },
     ]
     fulfillment = [
       { role = "DeveloperRead", kind = "topic", name = local.orders_topic },
@@ -80,6 +86,9 @@ locals {
       { role = "DeveloperWrite", kind = "topic", name = local.order_status_topic },
       { role = "DeveloperRead", kind = "topic", name = local.order_status_topic, key_suffix = "/read" },
       { role = "DeveloperRead", kind = "subject", name = local.order_status_subject },
+      # The restore starts from each order's latest state (written by the Order API).
+      { role = "DeveloperRead", kind = "topic", name = local.order_state_topic },
+      { role = "DeveloperRead", kind = "subject", name = local.order_state_subject },
     ]
     dlq_reader = [
       { role = "DeveloperRead", kind = "topic", name = local.orders_dlq_topic },

@@ -7,6 +7,7 @@ locals {
   orders_topic       = "grocery.orders.v1"
   picklist_topic     = "grocery.picklist.v1"
   order_status_topic = "grocery.order-status.v1"
+  order_state_topic  = "grocery.order-state.v1"
   dlq_suffix         = ".dlq"
 
   orders_dlq_topic       = "${local.orders_topic}${local.dlq_suffix}"
@@ -21,6 +22,7 @@ locals {
     local.orders_dlq_topic,
     local.picklist_dlq_topic,
     local.order_status_dlq_topic,
+    local.order_state_topic,
   ]
 
   # grocery_events::topics::PARTITIONS, for the topics and their dead-letter topics alike.
@@ -40,12 +42,25 @@ locals {
     # of truth, so its records are kept for good (the default 7 days would lose histories).
     order_status     = { name = local.order_status_topic, config = { "retention.ms" = "-1" } }
     order_status_dlq = { name = local.order_status_dlq_topic, config = { "retention.ms" = local.dlq_retention_ms } }
+    # Each order's latest state and history, written by the Order API and read on start by the
+    # Order API and picklist-consumer instead of every status. Compacted (one record per order)
+    # and deleted past the pick lists' retention (7 days: an order untouched that long is
+    # finished or abandoned; its statuses stay on order_status). min.compaction.lag.ms keeps a
+    # record at least an hour before compaction may drop it, which the readers' hand-over to
+    # the status topic relies on (docs/services.md, "Restarts"). Same partition count as
+    # order_status: an order's state lands on the partition number of its statuses.
+    order_state = { name = local.order_state_topic, config = {
+      "cleanup.policy"        = "compact,delete"
+      "retention.ms"          = "604800000"
+      "min.compaction.lag.ms" = "3600000"
+    } }
   }
 
   # TopicNameStrategy: the value subject of topic T is "T-value", its schema ../schemas/T.avsc.
   orders_subject       = "${local.orders_topic}-value"
   picklist_subject     = "${local.picklist_topic}-value"
   order_status_subject = "${local.order_status_topic}-value"
+  order_state_subject  = "${local.order_state_topic}-value"
 
   # One confluent_subject_config and one confluent_schema each (for_each).
   subjects = {
@@ -67,6 +82,12 @@ locals {
     order_status = {
       name          = local.order_status_subject
       schema_file   = "${local.order_status_topic}.avsc"
+      compatibility = "BACKWARD"
+      contract_file = null
+    }
+    order_state = {
+      name          = local.order_state_subject
+      schema_file   = "${local.order_state_topic}.avsc"
       compatibility = "BACKWARD"
       contract_file = null
     }

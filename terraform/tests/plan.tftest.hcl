@@ -85,11 +85,13 @@ variables {
     "grocery.picklist.v1.dlq"     = { partitions = 3, config = { "retention.ms" = "1209600000" } }
     "grocery.order-status.v1"     = { partitions = 3, config = { "retention.ms" = "-1" } }
     "grocery.order-status.v1.dlq" = { partitions = 3, config = { "retention.ms" = "1209600000" } }
+    "grocery.order-state.v1"      = { partitions = 3, config = { "cleanup.policy" = "compact,delete", "min.compaction.lag.ms" = "3600000", "retention.ms" = "604800000" } }
   }
   expected_subjects = {
     "grocery.orders.v1-value"       = { compatibility = "BACKWARD", record = "io.groceryevents.Order" }
     "grocery.picklist.v1-value"     = { compatibility = "FULL", record = "io.groceryevents.PickList" }
     "grocery.order-status.v1-value" = { compatibility = "BACKWARD", record = "io.groceryevents.OrderStatus" }
+    "grocery.order-state.v1-value"  = { compatibility = "BACKWARD", record = "io.groceryevents.OrderLatestState" }
   }
   # Every principal that gets role bindings (one identity pool or service account each).
   expected_services = ["dlq_reader", "fulfillment", "order_producer", "picklist_consumer"]
@@ -125,6 +127,11 @@ variables {
     "picklist_consumer/subject=grocery.order-status.v1-value" = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.order-status.v1-value" }
     "dlq_reader/topic=grocery.order-status.v1.dlq"            = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.order-status.v1.dlq" }
     "dlq_reader/subject=grocery.order-status.v1-value"        = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.order-status.v1-value" }
+    "order_producer/topic=grocery.order-state.v1"             = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.order-state.v1" }
+    "order_producer/topic=grocery.order-state.v1/read"        = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.order-state.v1" }
+    "order_producer/subject=grocery.order-state.v1-value"     = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.order-state.v1-value" }
+    "picklist_consumer/topic=grocery.order-state.v1"          = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.order-state.v1" }
+    "picklist_consumer/subject=grocery.order-state.v1-value"  = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.order-state.v1-value" }
   }
   # The manager owns the grocery. prefixes only.
   expected_manager_role_bindings = {

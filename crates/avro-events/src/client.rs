@@ -240,7 +240,23 @@ impl Client {
         options: impl Into<ConsumerOptions>,
         timeout: Duration,
     ) -> Result<Replay<E>> {
-        Replay::create(&self.inner, options.into(), timeout).await
+        Replay::create(&self.inner, options.into(), timeout, Default::default()).await
+    }
+
+    /// A [`Replay`] of [`Event::TOPIC`] like [`Client::replay`], except that the partitions
+    /// named in `from` are read from the offset given (e.g. where a snapshot of the topic
+    /// left off); the others from their beginning. An offset below a partition's first one
+    /// reads it from its beginning.
+    ///
+    /// # Errors
+    /// As [`Client::replay`].
+    pub async fn replay_from<E: Event>(
+        &self,
+        options: impl Into<ConsumerOptions>,
+        timeout: Duration,
+        from: std::collections::BTreeMap<i32, i64>,
+    ) -> Result<Replay<E>> {
+        Replay::create(&self.inner, options.into(), timeout, from).await
     }
 
     /// A [`Replay`] of [`Event::TOPIC`] starting, in each partition, at the first record whose
@@ -275,6 +291,14 @@ impl Client {
         timeout: Duration,
         format: Arc<F>,
     ) -> Result<Replay<E, F>> {
-        Replay::create_with(&self.inner, format, options.into(), timeout, None).await
+        Replay::create_with(
+            &self.inner,
+            format,
+            options.into(),
+            timeout,
+            None,
+            Default::default(),
+        )
+        .await
     }
 }

@@ -91,13 +91,16 @@ impl<E, F> std::fmt::Debug for Replay<E, F> {
 }
 
 impl<E: Event> Replay<E> {
-    /// Creates the replay ([`Client::replay`](crate::Client::replay)).
+    /// Creates the replay ([`Client::replay`](crate::Client::replay)), each partition read from
+    /// its beginning or, for those `from` names, from that offset (past the partition's first
+    /// offset; a start beyond its end waits there).
     pub(crate) async fn create(
         shared: &Shared,
         options: ConsumerOptions,
         timeout: Duration,
+        from: std::collections::BTreeMap<i32, i64>,
     ) -> Result<Self> {
-        Self::create_with(shared, shared.codec.clone(), options, timeout, None).await
+        Self::create_with(shared, shared.codec.clone(), options, timeout, None, from).await
     }
 
     /// [`Replay::create`] starting each partition at its first record with a timestamp at or
@@ -110,19 +113,29 @@ impl<E: Event> Replay<E> {
         timeout: Duration,
         since_ms: Option<i64>,
     ) -> Result<Self> {
-        Self::create_with(shared, shared.codec.clone(), options, timeout, since_ms).await
+        Self::create_with(
+            shared,
+            shared.codec.clone(),
+            options,
+            timeout,
+            since_ms,
+            Default::default(),
+        )
+        .await
     }
 }
 
 impl<E: Event, F: Format> Replay<E, F> {
     /// [`Replay::create_since`] decoding with `format`
-    /// ([`Client::replay_with_format`](crate::Client::replay_with_format)).
+    /// ([`Client::replay_with_format`](crate::Client::replay_with_format)); the partitions
+    /// `from` names start at that offset instead (as [`Replay::create`]).
     pub(crate) async fn create_with(
         shared: &Shared,
         format: Arc<F>,
         options: ConsumerOptions,
         timeout: Duration,
         since_ms: Option<i64>,
+        from: std::collections::BTreeMap<i32, i64>,
     ) -> Result<Self> {
         let consumer =
             Consumer::<E, F>::create_with(shared, format, options, &[], Mode::Replay).await?;
@@ -185,11 +198,13 @@ impl<E: Event, F: Format> Replay<E, F> {
                         .as_ref()
                         .and_then(|firsts| firsts.find_partition(&topic, id))
                         .map(|found| found.offset());
-                    let (start, offset) = match first {
-                        Some(Offset::Offset(first)) if first >= 0 => {
+                    let (start, offset) = match (from.get(&id), first) {
+                        // An offset asked for (past the partition's first one).
+                        (Some(&from), _) if from > low => (from, Offset::Offset(from)),
+                        (_, Some(Offset::Offset(first))) if first >= 0 => {
                             (first.max(low), Offset::Offset(first.max(low)))
                         }
-                        // No time given, or no offset found for it: from the beginning.
+                        // No time or offset given, or no offset found for it: the beginning.
                         _ => (low, Offset::Beginning),
                     };
                     progress.push(Progress {

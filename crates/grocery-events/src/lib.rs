@@ -96,8 +96,9 @@ pub mod io {
 }
 
 pub use io::groceryevents::{
-    DeliveryWindow, Order, OrderLine, OrderState, OrderStatus, PickLine, PickList,
-    PickListDeliveryWindow, StatusLine, StockStatus, SubstitutionPreference,
+    DeliveryWindow, Order, OrderLatestState, OrderLine, OrderStage, OrderState, OrderStateChange,
+    OrderStatus, PickLine, PickList, PickListDeliveryWindow, StateLine, StatusLine, StockStatus,
+    SubstitutionPreference,
 };
 
 #[cfg(test)]
@@ -112,6 +113,11 @@ mod tests {
         assert_eq!(Order::TOPIC, "grocery.orders.v1");
         assert_eq!(PickList::TOPIC, "grocery.picklist.v1");
         assert_eq!(OrderStatus::TOPIC, "grocery.order-status.v1");
+        assert_eq!(OrderLatestState::TOPIC, "grocery.order-state.v1");
+        assert_eq!(
+            OrderLatestState::SCHEMA,
+            include_str!("../schemas/grocery.order-state.v1.avsc")
+        );
         assert_eq!(Order::FULL_NAME, "io.groceryevents.Order");
         assert_eq!(PickList::FULL_NAME, "io.groceryevents.PickList");
         assert_eq!(

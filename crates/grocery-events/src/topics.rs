@@ -9,18 +9,24 @@ pub const PICKLISTS: &str = <crate::PickList as Event>::TOPIC;
 /// Topic that carries [`OrderStatus`](crate::OrderStatus) events, each order's state changes
 /// (declared in `schemas/events.toml`).
 pub const ORDER_STATUS: &str = <crate::OrderStatus as Event>::TOPIC;
-/// Partition count of [`ORDERS`], [`PICKLISTS`] and [`ORDER_STATUS`] (and of their dead-letter
-/// topics).
+/// Compacted topic of each order's latest state and history
+/// ([`OrderLatestState`](crate::OrderLatestState), declared in `schemas/events.toml`), from which
+/// the views start instead of reading all of [`ORDER_STATUS`].
+pub const ORDER_STATE: &str = <crate::OrderLatestState as Event>::TOPIC;
+/// Partition count of [`ORDERS`], [`PICKLISTS`], [`ORDER_STATUS`] and [`ORDER_STATE`] (and of
+/// the dead-letter topics). [`ORDER_STATE`] must have as many as [`ORDER_STATUS`]: an order's
+/// state record then lands on the partition number of its statuses.
 pub const PARTITIONS: i32 = 3;
 pub use avro_events::dlq::DLQ_SUFFIX;
 /// Every topic the application uses, dead-letter topics included.
-pub const ALL: [&str; 6] = [
+pub const ALL: [&str; 7] = [
     ORDERS,
     PICKLISTS,
     ORDER_STATUS,
     "grocery.orders.v1.dlq",
     "grocery.picklist.v1.dlq",
     "grocery.order-status.v1.dlq",
+    ORDER_STATE,
 ];
 
 /// The dead-letter topic of `topic`: `<topic>.dlq`.

@@ -85,6 +85,19 @@ pub fn service_acls() -> Vec<AclRule> {
         topics::ORDER_STATUS,
         &[Op::Read, Op::Describe],
     );
+    // The latest state of each order: the Order API writes it (transactional id
+    // `order-api-state`, within the `order-api-` prefix below) and starts its view from it;
+    // picklist-consumer starts its restore from it.
+    topic(
+        ORDER_PRODUCER,
+        topics::ORDER_STATE,
+        &[Op::Write, Op::Read, Op::Describe],
+    );
+    topic(
+        PICKLIST_CONSUMER,
+        topics::ORDER_STATE,
+        &[Op::Read, Op::Describe],
+    );
     // Fulfillment writes RECEIVED and PICKLIST_CREATED, store staff (picklist-consumer) the
     // picking states.
     topic(

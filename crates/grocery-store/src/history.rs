@@ -6,6 +6,15 @@
 //! kept in the order of the states (RECEIVED, PICKLIST_CREATED, PICKING_STARTED, PICKED,
 //! READY), changes of one state by time.
 //!
+//! **Bounded.** A view made with [`HistoryView::with_limit`] holds at most that many orders
+//! (the Order API: [`DEFAULT_VIEW_ORDERS`]). Past it, the order that finished (READY) **longest
+//! ago** is forgotten first; only when no finished order is left does the **oldest open** order
+//! go (first seen first), which [`HistoryView::evicted_open`] counts: open orders are what the
+//! view is for, so losing one means the cap is too small for the store's backlog. A forgotten
+//! order is unknown to the view afterwards (its statuses stay on `grocery.order-status.v1` and
+//! its latest state on `grocery.order-state.v1`); a late repeat of one of its changes starts a
+//! new, partial history, dropped again like any other.
+//!
 //! ```
 //! use grocery_events::{OrderState, OrderStatus};
 //! use grocery_store::HistoryView;
@@ -31,7 +40,7 @@
 //! assert_eq!(history.to_json()["history"][0]["state"], "RECEIVED");
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use grocery_events::{OrderState, OrderStatus};
 use serde_json::{Value, json};
@@ -50,6 +59,22 @@ impl OrderHistory {
     /// The order's id.
     pub fn order_id(&self) -> Uuid {
         self.order_id
+    }
+
+    /// A history of `order_id` made of `changes` (any order, repeats dropped); `None` when
+    /// `changes` is empty or one of them is of another order.
+    pub fn from_changes(order_id: Uuid, changes: Vec<OrderStatus>) -> Option<Self> {
+        if changes.is_empty() || changes.iter().any(|c| c.order_id != order_id) {
+            return None;
+        }
+        let mut history = OrderHistory {
+            order_id,
+            changes: Vec::with_capacity(changes.len()),
+        };
+        for change in changes {
+            history.add(change);
+        }
+        Some(history)
     }
 
     /// The changes, in the order of the states (never empty).
@@ -119,27 +144,148 @@ fn change_json(change: &OrderStatus) -> Value {
     })
 }
 
-/// The histories of all orders seen, by order id.
+/// Orders the Order API's view holds by default (in the 10-minute soak the whole Order API ran
+/// at 37 MiB with its view full and no idempotency keys).
+pub const DEFAULT_VIEW_ORDERS: usize = 10_000;
+
+/// The histories of the orders seen, by order id; at most [`HistoryView::limit`] of them.
 #[derive(Debug, Clone, Default)]
 pub struct HistoryView {
     orders: HashMap<Uuid, OrderHistory>,
     changes: u64,
+    limit: Option<usize>,
+    /// Order ids in the order they were first seen (open ones; ids that finished or were
+    /// forgotten since are skipped when popped, and swept out when they are most of it).
+    open: VecDeque<Uuid>,
+    /// READY order ids in the order they finished.
+    finished: VecDeque<Uuid>,
+    evicted: u64,
+    evicted_open: u64,
 }
 
 impl HistoryView {
+    /// An empty view without a limit (every order seen is kept).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty view holding at most `limit` orders (`limit` ≥ 1), forgetting the order that
+    /// finished longest ago first, the oldest open one when none has finished.
+    pub fn with_limit(limit: usize) -> Self {
+        HistoryView {
+            limit: Some(limit.max(1)),
+            ..Self::default()
+        }
+    }
+
+    /// The most orders the view holds (`None`: no limit).
+    pub fn limit(&self) -> Option<usize> {
+        self.limit
+    }
+
     /// Folds one change into its order's history; false when it was already there (same
     /// `status_id`).
     pub fn apply(&mut self, change: OrderStatus) -> bool {
         let order_id = change.order_id;
+        let before = self.orders.get(&order_id).map(OrderHistory::current);
         let history = self.orders.entry(order_id).or_insert_with(|| OrderHistory {
             order_id,
             changes: Vec::new(),
         });
         let added = history.add(change);
+        let now = history.current();
         if added {
             self.changes += 1;
         }
+        if self.limit.is_some() {
+            if before.is_none() {
+                self.open.push_back(order_id);
+            }
+            if now == OrderState::Ready && before != Some(OrderState::Ready) {
+                self.finished.push_back(order_id);
+            }
+            self.shrink(order_id);
+        }
         added
+    }
+
+    /// Puts back a whole history (e.g. read from the latest-state topic); replaces what the
+    /// view held for the order. Counts as the order's arrival for the limit.
+    pub fn insert(&mut self, history: OrderHistory) {
+        let order_id = history.order_id;
+        let finished = history.current() == OrderState::Ready;
+        let previous = self.orders.insert(order_id, history.clone());
+        self.changes = self.changes + history.changes.len() as u64
+            - previous.as_ref().map_or(0, |p| p.changes.len() as u64);
+        if self.limit.is_some() {
+            if previous.is_none() {
+                self.open.push_back(order_id);
+            }
+            let was_finished = previous.is_some_and(|p| p.current() == OrderState::Ready);
+            if finished && !was_finished {
+                self.finished.push_back(order_id);
+            }
+            self.shrink(order_id);
+        }
+    }
+
+    /// Forgets orders past the limit, never `keep` (the order just changed).
+    fn shrink(&mut self, keep: Uuid) {
+        let Some(limit) = self.limit else { return };
+        while self.orders.len() > limit {
+            let finished = loop {
+                match self.finished.pop_front() {
+                    Some(id) if id != keep && self.orders.contains_key(&id) => break Some(id),
+                    Some(_) => {}
+                    None => break None,
+                }
+            };
+            let victim = finished.or_else(|| {
+                while let Some(id) = self.open.pop_front() {
+                    let open = self
+                        .orders
+                        .get(&id)
+                        .is_some_and(|h| h.current() != OrderState::Ready);
+                    if id != keep && open {
+                        return Some(id);
+                    }
+                }
+                None
+            });
+            let Some(victim) = victim else { break };
+            if let Some(gone) = self.orders.remove(&victim) {
+                self.changes -= gone.changes.len() as u64;
+                self.evicted += 1;
+                if finished.is_none() {
+                    self.evicted_open += 1;
+                }
+            }
+        }
+        // Ids of orders that finished or were forgotten stay in `open` until popped: sweep
+        // them out once they are most of it, so the queue stays within twice the limit.
+        if self.open.len() > 2 * limit.max(16) {
+            let orders = &self.orders;
+            self.open.retain(|id| {
+                orders
+                    .get(id)
+                    .is_some_and(|h| h.current() != OrderState::Ready)
+            });
+        }
+        if self.finished.len() > 2 * limit.max(16) {
+            let orders = &self.orders;
+            self.finished.retain(|id| orders.contains_key(id));
+        }
+    }
+
+    /// Orders forgotten past the limit so far.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Open (not READY) orders among [`HistoryView::evicted`]: the limit is too small for
+    /// the orders in progress.
+    pub fn evicted_open(&self) -> u64 {
+        self.evicted_open
     }
 
     /// The history of `order_id`, when any change of it has been seen.
@@ -220,5 +366,62 @@ mod tests {
             .map(|c| c.time)
             .collect();
         assert_eq!(times, [10, 20]);
+    }
+
+    /// The view holds at most its limit: finished orders go first (longest finished first),
+    /// open ones only when no finished one is left, and the counts say which.
+    #[test]
+    fn past_its_limit_the_view_forgets_finished_orders_first_then_the_oldest_open() {
+        let mut view = HistoryView::with_limit(3);
+        let order = Uuid::from_u128;
+        for id in 1..=3 {
+            view.apply(change(order(id), OrderState::Received, 1));
+        }
+        // Order 2 finishes, then a fourth order arrives: 2 is forgotten, 1 and 3 stay open.
+        view.apply(change(order(2), OrderState::Ready, 2));
+        view.apply(change(order(4), OrderState::Received, 3));
+        assert_eq!(view.orders(), 3);
+        assert!(view.get(order(2)).is_none());
+        assert!(view.get(order(1)).is_some() && view.get(order(3)).is_some());
+        assert_eq!((view.evicted(), view.evicted_open()), (1, 0));
+        // No finished order left: the oldest open one (1) goes.
+        view.apply(change(order(5), OrderState::Received, 4));
+        assert!(view.get(order(1)).is_none());
+        assert_eq!((view.evicted(), view.evicted_open()), (2, 1));
+        assert_eq!(view.changes(), 3);
+        // Traffic far past the limit: the view, and its bookkeeping, stay within bounds.
+        for id in 10..10_000u128 {
+            view.apply(change(order(id), OrderState::Received, 5));
+            if id % 2 == 0 {
+                view.apply(change(order(id), OrderState::Ready, 6));
+            }
+        }
+        assert_eq!(view.orders(), 3);
+        assert!(view.open.len() <= 2 * 16 + 1 && view.finished.len() <= 2 * 16 + 1);
+        // The order just changed is never the one forgotten.
+        assert!(view.get(order(9_999)).is_some());
+    }
+
+    #[test]
+    fn a_whole_history_put_back_replaces_what_was_there() {
+        let order_id = Uuid::from_u128(7);
+        let mut view = HistoryView::with_limit(2);
+        view.apply(change(order_id, OrderState::Received, 1));
+        let whole = OrderHistory::from_changes(
+            order_id,
+            vec![
+                change(order_id, OrderState::PicklistCreated, 2),
+                change(order_id, OrderState::Received, 1),
+            ],
+        )
+        .unwrap();
+        view.insert(whole.clone());
+        assert_eq!(view.get(order_id), Some(&whole));
+        assert_eq!(view.changes(), 2);
+        assert!(OrderHistory::from_changes(order_id, vec![]).is_none());
+        assert!(
+            OrderHistory::from_changes(order_id, vec![change(Uuid::nil(), OrderState::Ready, 1)])
+                .is_none()
+        );
     }
 }

@@ -12,6 +12,8 @@
 //! - [`lifecycle`]: the order's states (`grocery.order-status.v1`), their ids, and the steps
 //!   store staff take (start picking, picked, ready).
 //! - [`history`]: order histories folded from status changes (the Order API's view).
+//! - [`state`]: an order's latest state and history as `grocery.order-state.v1` carries it,
+//!   and where a reader follows `grocery.order-status.v1` from after reading it.
 //! - [`latest`]: each order's latest state, and how its pick list goes back on the staff board.
 //! - [`keys`]: the Order API's idempotency keys, their bodies' digests and outcomes, bounded.
 //! - [`board`]: the staff board, the pick lists a store screen shows and their states, in pick
@@ -28,6 +30,7 @@ pub mod picking;
 pub mod request;
 pub mod roster;
 pub mod simulate;
+pub mod state;
 pub mod view;
 
 pub use board::{
@@ -35,7 +38,7 @@ pub use board::{
     StepRefused, StepStart,
 };
 pub use catalog::{Catalog, CatalogError, CatalogItem};
-pub use history::{HistoryView, OrderHistory};
+pub use history::{DEFAULT_VIEW_ORDERS, HistoryView, OrderHistory};
 pub use keys::{BodyDigest, DEFAULT_MAX_KEYS, KeyClaim, KeyStore};
 pub use latest::LatestStatus;
 pub use lifecycle::{

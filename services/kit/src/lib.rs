@@ -25,6 +25,7 @@
 
 pub mod http;
 pub mod metrics;
+pub mod order_state;
 pub mod problem;
 pub mod retry;
 pub mod shutdown;

@@ -96,6 +96,10 @@ pub(crate) struct Options {
     pub(crate) deadline: Duration,
     /// How far back the keys of earlier instances are read on start.
     pub(crate) key_window: Duration,
+    /// The most orders the history view holds.
+    pub(crate) view_orders: usize,
+    /// Where the history view starts from.
+    pub(crate) view_from: view::Start,
     /// The `Host`/`Origin` checks.
     pub(crate) guard: WebGuard,
 }
@@ -105,7 +109,7 @@ pub(crate) struct Options {
 /// listening, the API initialises its transactions (aborting what a previous run of this
 /// instance left open), then reads back the keys of the orders accepted within the key window
 /// from the orders topic, then sends the orders queued meanwhile. The history view is rebuilt
-/// from `client` meanwhile.
+/// from `client` meanwhile (from the latest-state topic or every status: `view_from`).
 pub(crate) async fn serve(
     options: Options,
     client: Client,
@@ -117,6 +121,8 @@ pub(crate) async fn serve(
         listen,
         deadline,
         key_window,
+        view_orders,
+        view_from,
         guard,
     } = options;
     let producer = Arc::new(producer);
@@ -127,7 +133,7 @@ pub(crate) async fn serve(
         catalog: Arc::new(catalog),
         deadline,
         counters: Arc::default(),
-        view: Arc::new(View::new()),
+        view: Arc::new(View::new(view_orders)),
         keys: Arc::default(),
     };
     let sending = tokio::spawn({
@@ -156,7 +162,7 @@ pub(crate) async fn serve(
         let view = state.view.clone();
         let shutdown = shutdown.clone();
         async move {
-            let result = view::follow(client, view, shutdown.clone()).await;
+            let result = view::follow(client, view, view_from, shutdown.clone()).await;
             if let Err(error) = &result {
                 tracing::error!(error = %service_kit::describe(error), "the order history view stopped");
                 shutdown.trigger();
@@ -232,7 +238,7 @@ async fn order_history(State(state): State<AppState>, Path(id): Path<String>) ->
         Lookup::Unknown => problem(
             StatusCode::NOT_FOUND,
             "unknown_order",
-            format!("no order {order_id} is known"),
+            state.view.unknown(order_id),
         ),
         Lookup::NotReady => with_retry_after(
             problem(

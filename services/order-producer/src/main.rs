@@ -4,9 +4,10 @@
 //! Two modes, each a module: simulated customers ([`grocery_store::OrderSimulator`]) at a
 //! rate (`simulate`, with its control endpoints in `control`), or `serve`, the HTTP Order API
 //! (`api`: `POST /orders` with `Idempotency-Key` through `idempotency`, `GET /orders/{id}`
-//! from the status history `view`). The Order API's orders go out in Kafka transactions and
-//! its keys are read back from `grocery.orders.v1` on start: `docs/guarantees.md`, "No second
-//! order".
+//! from the status history `view`, which starts from the latest-state topic
+//! `grocery.order-state.v1` and writes it). The Order API's orders go out in Kafka transactions
+//! and its keys are read back from `grocery.orders.v1` on start: `docs/guarantees.md`, "No
+//! second order".
 //!
 //! Flags and their environment variables: `--help`. Start-up, configuration errors (exit 2),
 //! logging and the bounded shutdown are every service's: [`service_kit::run`].
@@ -84,7 +85,29 @@ enum Command {
         /// accepted orders are read from grocery.orders.v1 on start (at least 1).
         #[arg(long, env = "ORDER_API_IDEMPOTENCY_WINDOW_HOURS", default_value_t = 24)]
         idempotency_window_hours: u64,
+        /// Orders whose history `GET /orders/{id}` answers from memory, at most: past it the
+        /// view forgets the order finished longest ago (the oldest open one when none is
+        /// finished) and answers it 404 `unknown_order`.
+        #[arg(long, env = "ORDER_API_VIEW_ORDERS", default_value_t = grocery_store::DEFAULT_VIEW_ORDERS as u64, value_parser = clap::value_parser!(u64).range(1..))]
+        view_orders: u64,
+        /// Where the history view starts: `state` reads the compacted latest-state topic
+        /// grocery.order-state.v1 (one record per order), then the statuses after it, and
+        /// writes the state as statuses arrive; `history` reads every status from the
+        /// beginning and writes no state.
+        #[arg(long, env = "ORDER_API_VIEW_FROM", value_enum, default_value_t = ViewFrom::State)]
+        view_from: ViewFrom,
+        /// `transactional.id` of the latest-state writer: the same for every instance, so the
+        /// one started last fences the others and writes alone.
+        #[arg(long, env = "ORDER_API_STATE_TRANSACTIONAL_ID", default_value = service_kit::order_state::DEFAULT_TRANSACTIONAL_ID)]
+        state_transactional_id: String,
     },
+}
+
+/// `--view-from`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ViewFrom {
+    State,
+    History,
 }
 
 /// Where `serve` listens unless told otherwise.
@@ -119,6 +142,9 @@ fn main() -> ExitCode {
                     deadline_ms,
                     transactional_id,
                     idempotency_window_hours,
+                    view_orders,
+                    view_from,
+                    state_transactional_id,
                 }) => {
                     if idempotency_window_hours == 0 {
                         return Err(service_kit::BadConfig(
@@ -141,6 +167,13 @@ fn main() -> ExitCode {
                         key_window: std::time::Duration::from_secs(
                             idempotency_window_hours.saturating_mul(3600),
                         ),
+                        view_orders: usize::try_from(view_orders).unwrap_or(usize::MAX),
+                        view_from: match view_from {
+                            ViewFrom::State => view::Start::State {
+                                transactional_id: state_transactional_id,
+                            },
+                            ViewFrom::History => view::Start::History,
+                        },
                         guard,
                     };
                     api::serve(options, client, producer, catalog, shutdown).await

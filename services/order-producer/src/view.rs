@@ -1,15 +1,30 @@
-//! The Order API's view of order histories: rebuilt on start from `grocery.order-status.v1`
-//! (every partition from the beginning, [`grocery_events::Replay`]), then kept up to date by
-//! following the topic. Kafka is the source of truth; nothing of the view is stored locally.
+//! The Order API's view of order histories. On start it reads the compacted latest-state topic
+//! `grocery.order-state.v1` to its end (one record per order: its whole history), then follows
+//! `grocery.order-status.v1` from where the state left off ([`service_kit::order_state`] says
+//! why that hand-over neither misses a status nor folds one twice). Each status that adds a
+//! change is followed by the order's new state record, written by this instance's
+//! [`StateWriter`] (one writer at a time: the instance started last fences the others). With
+//! `--view-from history` it reads the status topic from the beginning instead and writes no
+//! state (how every start worked before the state topic; kept for the restart bench and as a
+//! way back). Partitions are assigned by hand ([`grocery_events::Replay`]); nothing of the view
+//! is stored locally.
 //!
-//! Until the records that were on the topic at start have all been read, the view is not
+//! The view is bounded: at most `--view-orders` orders ([`grocery_store::DEFAULT_VIEW_ORDERS`]
+//! by default), finished ones forgotten first ([`grocery_store::HistoryView`] says how), and at
+//! most as many orders placed here and not yet seen on the status topic. An order the view no
+//! longer holds is answered 404 `unknown_order`, whose detail names the bound. An open order
+//! forgotten past the bound that changes later gets a state record holding only the changes
+//! seen since: keep the bound above the store's backlog of open orders
+//! (`order_api_view_evicted_open_total` says when it is not).
+//!
+//! Until the records that were on the topics at start have all been read, the view is not
 //! *ready*: `GET /orders/{id}` and `/health` answer 503 rather than a partial history.
 //! Undecodable records are passed over with a warning and counted: a replay never writes to
 //! the dead-letter topic (that would copy the same records again at every start of every
 //! instance) nor commits offsets.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{
         Arc, Mutex, RwLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -17,8 +32,9 @@ use std::{
     time::Duration,
 };
 
-use grocery_events::{Client, ConsumerOptions, OrderStatus, Record};
-use grocery_store::HistoryView;
+use grocery_events::{Client, ConsumerOptions, OrderLatestState, OrderStatus, Record};
+use grocery_store::{HistoryView, OrderHistory, state::to_state};
+use service_kit::order_state::{self, StateWriter};
 use uuid::Uuid;
 
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
@@ -50,16 +66,52 @@ pub(crate) struct Placed {
     pub(crate) time: i64,
 }
 
+/// Orders placed here and not yet seen on the status topic, oldest first, at most `limit`.
+#[derive(Debug, Default)]
+struct PlacedOrders {
+    by_id: HashMap<Uuid, Placed>,
+    order: VecDeque<Uuid>,
+    limit: usize,
+}
+
+impl PlacedOrders {
+    fn insert(&mut self, order_id: Uuid, placed: Placed) {
+        if self.by_id.insert(order_id, placed).is_none() {
+            self.order.push_back(order_id);
+        }
+        while self.by_id.len() > self.limit {
+            match self.order.pop_front() {
+                Some(oldest) => {
+                    self.by_id.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+        // Ids removed since (their first status arrived) are swept out once they are most of
+        // the queue.
+        if self.order.len() > 2 * self.limit.max(16) {
+            let by_id = &self.by_id;
+            self.order.retain(|id| by_id.contains_key(id));
+        }
+    }
+
+    fn remove(&mut self, order_id: &Uuid) {
+        self.by_id.remove(order_id);
+    }
+}
+
 /// The histories and what is known about rebuilding them.
 #[derive(Debug, Default)]
 pub(crate) struct View {
     histories: RwLock<HistoryView>,
-    placed: Mutex<HashMap<Uuid, Placed>>,
+    placed: Mutex<PlacedOrders>,
     ready: AtomicBool,
     /// Records still to read before the view is ready (an upper bound); `u64::MAX` before
     /// the topic's end offsets are known.
     remaining: AtomicU64,
     records: AtomicU64,
+    state_records: AtomicU64,
+    state_written: AtomicU64,
     repeats: AtomicU64,
     undecodable: AtomicU64,
 }
@@ -75,11 +127,32 @@ pub(crate) enum Lookup {
 }
 
 impl View {
-    pub(crate) fn new() -> Self {
+    /// An empty view holding at most `limit` orders.
+    pub(crate) fn new(limit: usize) -> Self {
         Self {
+            histories: RwLock::new(HistoryView::with_limit(limit)),
+            placed: Mutex::new(PlacedOrders {
+                limit: limit.max(1),
+                ..PlacedOrders::default()
+            }),
             remaining: AtomicU64::new(u64::MAX),
             ..Self::default()
         }
+    }
+
+    /// The detail of the 404 for an order the view does not hold.
+    pub(crate) fn unknown(&self, order_id: Uuid) -> String {
+        let limit = self
+            .histories
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .limit()
+            .unwrap_or(usize::MAX);
+        format!(
+            "no order {order_id} is known: this view holds the {limit} most recent orders \
+             (open ones first, then the most recently finished); an older order's statuses \
+             are on grocery.order-status.v1"
+        )
     }
 
     /// Whether the view holds everything the topic held at start.
@@ -136,6 +209,7 @@ impl View {
             .placed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .by_id
             .get(&order_id)
         {
             Some(placed) => Lookup::Found(serde_json::json!({
@@ -154,17 +228,39 @@ impl View {
         }
     }
 
-    fn apply(&self, change: OrderStatus) {
+    /// Folds a status in; when it added a change and `source` (its partition and offset) is
+    /// given, returns the order's new state record.
+    fn apply(&self, change: OrderStatus, source: Option<(i32, i64)>) -> Option<OrderLatestState> {
         let order_id = change.order_id;
         self.records.fetch_add(1, Ordering::Relaxed);
-        let added = self
-            .histories
+        let state = {
+            let mut histories = self.histories.write().unwrap_or_else(|e| e.into_inner());
+            if histories.apply(change) {
+                source.and_then(|(partition, offset)| {
+                    histories
+                        .get(order_id)
+                        .map(|history| to_state(history, partition, offset))
+                })
+            } else {
+                self.repeats.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        };
+        self.placed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&order_id);
+        state
+    }
+
+    /// Puts back a history read from the state topic.
+    fn restore(&self, history: OrderHistory) {
+        let order_id = history.order_id();
+        self.state_records.fetch_add(1, Ordering::Relaxed);
+        self.histories
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .apply(change);
-        if !added {
-            self.repeats.fetch_add(1, Ordering::Relaxed);
-        }
+            .insert(history);
         self.placed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -178,6 +274,10 @@ impl View {
         let records = Counter::default();
         let repeats = Counter::default();
         let undecodable = Counter::default();
+        let evicted = Counter::default();
+        let evicted_open = Counter::default();
+        let state_records = Counter::default();
+        let state_written = Counter::default();
         let orders: Gauge = Gauge::default();
         let changes: Gauge = Gauge::default();
         let ready: Gauge = Gauge::default();
@@ -196,6 +296,26 @@ impl View {
                 "order_api_status_undecodable",
                 "Order status records that could not be decoded, passed over (logged; a replay does not dead-letter)",
                 &undecodable,
+            ),
+            (
+                "order_api_state_records",
+                "Latest-state records read from grocery.order-state.v1 at start",
+                &state_records,
+            ),
+            (
+                "order_api_state_written",
+                "Latest-state records this instance wrote to grocery.order-state.v1 (committed)",
+                &state_written,
+            ),
+            (
+                "order_api_view_evicted",
+                "Orders forgotten by the view past its bound (--view-orders)",
+                &evicted,
+            ),
+            (
+                "order_api_view_evicted_open",
+                "Open (not READY) orders forgotten past the bound: raise --view-orders",
+                &evicted_open,
             ),
         ] {
             registry.register(name, help, counter.clone());
@@ -224,8 +344,12 @@ impl View {
             raise_to(&records, view.records.load(Ordering::Relaxed));
             raise_to(&repeats, view.repeats.load(Ordering::Relaxed));
             raise_to(&undecodable, view.undecodable.load(Ordering::Relaxed));
+            raise_to(&state_records, view.state_records.load(Ordering::Relaxed));
+            raise_to(&state_written, view.state_written.load(Ordering::Relaxed));
             let (count, changed) = {
                 let histories = view.histories.read().unwrap_or_else(|e| e.into_inner());
+                raise_to(&evicted, histories.evicted());
+                raise_to(&evicted_open, histories.evicted_open());
                 (histories.orders(), histories.changes())
             };
             orders.set(i64::try_from(count).unwrap_or(i64::MAX));
@@ -235,40 +359,102 @@ impl View {
     }
 }
 
-/// Rebuilds the view from the beginning of the topic, then follows it until `shutdown`.
-/// Reading the partitions is retried while the brokers cannot be reached.
+/// Where the view starts from.
+#[derive(Debug, Clone)]
+pub(crate) enum Start {
+    /// The latest-state topic, then the statuses after it; the state is written with this
+    /// `transactional.id`.
+    State { transactional_id: String },
+    /// Every status from the beginning; no state written.
+    History,
+}
+
+/// What a start opened: the statuses to follow and, from the state, the writer.
+struct Opened {
+    statuses: grocery_events::Replay<OrderStatus>,
+    writer: Option<(StateWriter, tokio::task::JoinHandle<()>)>,
+}
+
+/// Opens the view's sources as `start` says: for [`Start::State`] the writer first (fencing an
+/// earlier writer), then the state topic read into `view`, then the statuses after it.
+async fn open(client: &Client, view: &View, start: &Start) -> grocery_events::Result<Opened> {
+    match start {
+        Start::History => Ok(Opened {
+            statuses: client
+                .replay::<OrderStatus>(ConsumerOptions::new(GROUP), ASSIGN_TIMEOUT)
+                .await?,
+            writer: None,
+        }),
+        Start::State { transactional_id } => {
+            let writer = StateWriter::start(client, transactional_id).await?;
+            let (resume, records) =
+                order_state::read_state(client, GROUP, ASSIGN_TIMEOUT, |history| {
+                    view.restore(history)
+                })
+                .await?;
+            tracing::info!(records, resume = ?resume.next_offsets(), "order states read from grocery.order-state.v1");
+            let statuses =
+                order_state::statuses_after(client, GROUP, ASSIGN_TIMEOUT, &resume).await?;
+            Ok(Opened {
+                statuses,
+                writer: Some(writer),
+            })
+        }
+    }
+}
+
+/// Rebuilds the view as `start` says, then follows the status topic until `shutdown`.
+/// Opening is retried while the brokers cannot be reached.
 ///
 /// # Errors
 /// When the consumer fails for good (credentials or authorization refused, a fatal error).
 pub(crate) async fn follow(
     client: Client,
     view: std::sync::Arc<View>,
+    start: Start,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let stop = shutdown.requested();
     tokio::pin!(stop);
     let started = std::time::Instant::now();
     // A topic not created yet fails at once: each attempt waits longer before the next.
-    let replay = service_kit::retry::until_shutdown(
-        "cannot read the order status topic yet",
+    let opened = service_kit::retry::until_shutdown(
+        "cannot read the order state and status topics yet",
         service_kit::retry::backoff(RETRY_FIRST, RETRY_MAX),
         grocery_events::Error::is_refused,
         &mut stop,
-        || client.replay::<OrderStatus>(ConsumerOptions::new(GROUP), ASSIGN_TIMEOUT),
+        || open(&client, &view, &start),
     )
     .await?;
-    let Some(mut replay) = replay else {
+    let Some(Opened {
+        statuses: mut replay,
+        writer,
+    }) = opened
+    else {
         return Ok(());
     };
+    let (writer, writer_task) = writer.unzip();
     let mut check = tokio::time::interval(CATCH_UP_CHECK);
-    loop {
+    let followed = loop {
         tokio::select! {
-            () = &mut stop => return Ok(()),
-            record = replay.recv_record() => match record? {
-                Record::Event(received) => view.apply(received.event),
-                Record::Tombstone(_) => {}
+            () = &mut stop => break Ok(()),
+            record = replay.recv_record() => match record {
+                Ok(Record::Event(received)) => {
+                    let source = writer.as_ref().map(|_| (received.meta.partition, received.meta.offset));
+                    if let (Some(state), Some(writer)) = (view.apply(received.event, source), &writer) {
+                        writer.push(state).await;
+                    }
+                }
+                Ok(Record::Tombstone(_)) => {}
+                Err(error) => break Err(error),
             },
             _ = check.tick() => {}
+        }
+        if let Some(writer) = &writer {
+            view.state_written.store(
+                writer.stats().written.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
         }
         view.undecodable
             .store(replay.consumer().undecodable_passed(), Ordering::Relaxed);
@@ -277,13 +463,25 @@ pub(crate) async fn follow(
                 view.remaining.store(0, Ordering::Relaxed);
                 view.ready.store(true, Ordering::Release);
                 tracing::info!(
-                    records = view.records.load(Ordering::Relaxed),
+                    state_records = view.state_records.load(Ordering::Relaxed),
+                    status_records = view.records.load(Ordering::Relaxed),
                     elapsed_ms = started.elapsed().as_millis() as u64,
-                    "order history rebuilt from grocery.order-status.v1"
+                    from = match start {
+                        Start::State { .. } => "state",
+                        Start::History => "history",
+                    },
+                    "order history rebuilt"
                 );
             } else {
                 view.remaining.store(replay.remaining(), Ordering::Relaxed);
             }
         }
+    };
+    // The records queued are committed before the writer ends.
+    drop(writer);
+    if let Some(task) = writer_task {
+        let _ = task.await;
     }
+    followed?;
+    Ok(())
 }

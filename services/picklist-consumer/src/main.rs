@@ -8,6 +8,10 @@
 //! at start, `live` what the open pages are told (through a `service_kit::sse::Hub`) and
 //! `/metrics`' counts, `web` the page and its routes.
 //!
+//! On start, the lists not yet READY are put back on the page from the pick-list topic and
+//! the order states: the latest-state topic `grocery.order-state.v1` and the statuses after it,
+//! or every status with `--restore-from history` (`staff::restore`).
+//!
 //! Flags and their environment variables: `--help`. Start-up, configuration errors (exit 2),
 //! logging and the bounded shutdown are every service's: [`service_kit::run`].
 
@@ -65,10 +69,22 @@ struct Cli {
     /// `picklist_consumer_board_dropped_total` (it stays on the topic).
     #[arg(long, env = "PICKLIST_BOARD_OPEN_LISTS", default_value_t = grocery_store::DEFAULT_OPEN_LISTS as u64, value_parser = clap::value_parser!(u64).range(1..))]
     board_open_lists: u64,
+    /// Where a start takes the orders' states from to put the open pick lists back: `state`
+    /// reads the compacted latest-state topic grocery.order-state.v1 (one record per order,
+    /// written by the Order API), then the statuses after it; `history` reads every status.
+    #[arg(long, env = "PICKLIST_RESTORE_FROM", value_enum, default_value_t = RestoreFrom::State)]
+    restore_from: RestoreFrom,
     #[command(flatten)]
     web: service_kit::web_guard::WebGuardArgs,
     #[command(flatten)]
     shutdown: service_kit::ShutdownArgs,
+}
+
+/// `--restore-from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RestoreFrom {
+    State,
+    History,
 }
 
 fn main() -> ExitCode {
@@ -108,6 +124,7 @@ fn main() -> ExitCode {
                 board.clone(),
                 live.clone(),
                 cli.group.clone(),
+                cli.restore_from == RestoreFrom::State,
                 shutdown.receiver(),
             ));
             let server = web::spawn(

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use crate::live::{Live, page_json, status_json};
-use service_kit::{now_ms, sse::Update};
+use service_kit::{now_ms, order_state, sse::Update};
 
 /// Why a step was not taken.
 #[derive(Debug)]
@@ -396,11 +396,14 @@ async fn simulate(
 }
 
 /// Puts back on `board` (and on the live page) the pick lists not yet READY, as
-/// `grocery.picklist.v1` and `grocery.order-status.v1` hold them: the topics are read whole
-/// ([`Client::replay`], group `group`: nothing committed to it, nothing dead-lettered, an
-/// undecodable record passed over with a warning), so a restarted screen shows the lists its
-/// group had already read, in their states, and staff take them on where they were; the live
-/// consumer's committed offsets are left as they were. Returns how many lists were put back.
+/// `grocery.picklist.v1` and the order states hold them: each order's latest state comes from
+/// the compacted `grocery.order-state.v1` and the statuses written after it
+/// ([`service_kit::order_state`]; with `from_state` false, from every record of
+/// `grocery.order-status.v1`), the pick lists from their topic read whole ([`Client::replay`],
+/// group `group`: nothing committed to it, nothing dead-lettered, an undecodable record passed
+/// over with a warning), so a restarted screen shows the lists its group had already read, in
+/// their states, and staff take them on where they were; the live consumer's committed offsets
+/// are left as they were. Returns how many lists were put back.
 ///
 /// # Errors
 /// When a topic cannot be read (brokers unreachable for `timeout`, no right to read it).
@@ -409,11 +412,24 @@ pub(crate) async fn restore(
     board: &Board,
     live: &Live,
     group: &str,
+    from_state: bool,
     timeout: Duration,
 ) -> anyhow::Result<usize> {
     // Each order's latest change (the furthest state; staff's steps are the last three).
     let mut latest = LatestStatus::default();
-    let mut statuses = client.replay::<OrderStatus>(group, timeout).await?;
+    let mut statuses = if from_state {
+        let (resume, records) = order_state::read_state(client, group, timeout, |history| {
+            // A history is in the order of the states: its last change is the furthest.
+            if let Some(furthest) = history.changes().last() {
+                latest.apply(furthest.clone());
+            }
+        })
+        .await?;
+        tracing::info!(records, resume = ?resume.next_offsets(), "order states read from grocery.order-state.v1");
+        order_state::statuses_after(client, group, timeout, &resume).await?
+    } else {
+        client.replay::<OrderStatus>(group, timeout).await?
+    };
     replay_all(&mut statuses, |received| {
         latest.apply(received.event);
     })
@@ -462,22 +478,36 @@ pub(crate) async fn restore_until_done(
     board: Board,
     live: Live,
     group: String,
+    from_state: bool,
     shutdown: watch::Receiver<bool>,
 ) {
+    let started = std::time::Instant::now();
     let restored = service_kit::retry::until_shutdown(
         "cannot put back the pick lists shown before the start yet",
         service_kit::retry::backoff(Duration::from_millis(500), Duration::from_secs(30)),
         |_| false,
         service_kit::http::stopped(shutdown),
         || async {
-            restore(&client, &board, &live, &group, Duration::from_secs(10))
-                .await
-                .map_err(|error| format!("{error:#}"))
+            restore(
+                &client,
+                &board,
+                &live,
+                &group,
+                from_state,
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|error| format!("{error:#}"))
         },
     )
     .await;
     if let Ok(Some(restored)) = restored {
-        tracing::info!(restored, "pick lists not yet ready put back on the board");
+        tracing::info!(
+            restored,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            from = if from_state { "state" } else { "history" },
+            "pick lists not yet ready put back on the board"
+        );
     }
 }
 

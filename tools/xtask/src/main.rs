@@ -13,6 +13,12 @@
 //!   [--properties-out PATH]`: runs the local stack (the mock cluster or a real Apache Kafka
 //!   broker — with `--brokers 3` a KRaft cluster of three, replication factor 3 — and the
 //!   Schema Registry) until Ctrl-C or SIGTERM, which remove the properties files it wrote.
+//! - `cargo xtask load [--url URL] [--rate N] [--seconds S] [--connections C]`: HTTP load on
+//!   the Order API (`POST /orders`, a fresh `Idempotency-Key` each) at a fixed rate, progress
+//!   and latency printed (`scripts/soak-rss.sh` drives it).
+//! - `cargo xtask restart-bench [--records N] [--broker kafka|mock] [--debug]`: the Order
+//!   API's and picklist-consumer's time from start to a complete view, reading every status
+//!   and reading the latest-state topic (figures printed; see `restart.rs`).
 //! - `cargo xtask schemas check [--base REV] [--level LEVEL] [--registry-config FILE]`: checks
 //!   `schemas/*.avsc` against their previous versions (the `schema-check` tool, which CI runs
 //!   as `cargo run -p schema-check -- check`).
@@ -21,6 +27,8 @@ mod bench;
 mod broker;
 mod control;
 mod demo;
+mod load;
+mod restart;
 mod stack;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +48,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// The control room: a page that starts and stops the services and shows them live.
     Control(control::ControlArgs),
+    /// HTTP load on the Order API at a fixed rate (POST /orders, a fresh Idempotency-Key each).
+    Load(load::LoadArgs),
+    /// Time the views' restarts: every status vs the latest-state topic.
+    RestartBench(restart::RestartArgs),
     /// Run the local stack (mock or real Kafka broker, Schema Registry) until Ctrl-C or SIGTERM.
     Stack(stack::StackArgs),
     /// Schema tools: `schemas check` compares schemas/ with git history or a registry.
@@ -52,6 +64,8 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => runtime.block_on(bench::run(args)),
         Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::Control(args) => runtime.block_on(control::run(args)),
+        Command::RestartBench(args) => runtime.block_on(restart::run(args)),
+        Command::Load(args) => runtime.block_on(load::run(args)),
         Command::Stack(args) => runtime.block_on(stack::run(args)),
         Command::Schemas(args) => runtime.block_on(schema_check::run(args)),
     }

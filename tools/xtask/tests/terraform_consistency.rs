@@ -19,9 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use grocery_events::{
-    topics, topics::ORDER_STATUS, topics::ORDERS, topics::PARTITIONS, topics::PICKLISTS,
-};
+use grocery_events::topics::{self, ORDER_STATE, ORDER_STATUS, ORDERS, PARTITIONS, PICKLISTS};
 use hcl::{Body, Expression, TraversalOperator, Value};
 use terraform_hcl::{Config, repo_root};
 
@@ -31,6 +29,8 @@ const FULFILLMENT_GROUP: &str = "fulfillment-service";
 const PICKLIST_GROUP: &str = "picklist-consumer";
 /// Consumer group of the Order API's history view.
 const ORDER_API_GROUP: &str = "order-api";
+/// The Order API's latest-state writer's transactional id (one for every instance).
+const ORDER_API_STATE_TRANSACTIONAL_ID: &str = service_kit::order_state::DEFAULT_TRANSACTIONAL_ID;
 /// Prefix of fulfillment-service's transactional ids; the binding covers `<prefix>*`.
 const FULFILLMENT_TRANSACTIONAL_ID_PREFIX: &str = "fulfillment-service-";
 /// Prefix of the Order API's transactional ids (`order-producer serve --transactional-id`,
@@ -154,6 +154,7 @@ fn topics_agree_with_grocery_events_topics() {
         ("orders_dlq", topics::dead_letter(ORDERS)),
         ("picklist_dlq", topics::dead_letter(PICKLISTS)),
         ("order_status_dlq", topics::dead_letter(ORDER_STATUS)),
+        ("order_state", ORDER_STATE.to_string()),
     ]
     .into_iter()
     .collect();
@@ -271,6 +272,7 @@ fn subjects_and_schema_files_agree_with_schemas_dir() {
         (ORDERS, "io.groceryevents.Order"),
         (PICKLISTS, "io.groceryevents.PickList"),
         (ORDER_STATUS, "io.groceryevents.OrderStatus"),
+        (ORDER_STATE, "io.groceryevents.OrderLatestState"),
     ]
     .into_iter()
     .collect();
@@ -488,9 +490,15 @@ fn role_bindings_grant_each_service_what_it_uses() {
     let picklist_dlq = topics::dead_letter(PICKLISTS);
     let status_subject = value_subject(ORDER_STATUS);
     let status_dlq = topics::dead_letter(ORDER_STATUS);
+    let state_subject = value_subject(ORDER_STATE);
     let transactional_ids = format!("{FULFILLMENT_TRANSACTIONAL_ID_PREFIX}*");
     let dlq_reader_groups = format!("{DLQ_READER_GROUP_PREFIX}*");
     let order_api_transactional_ids = format!("{ORDER_API_TRANSACTIONAL_ID_PREFIX}*");
+    // The latest-state writer's id is covered by the Order API's transactional-id binding.
+    assert!(
+        ORDER_API_STATE_TRANSACTIONAL_ID.starts_with(ORDER_API_TRANSACTIONAL_ID_PREFIX),
+        "{ORDER_API_STATE_TRANSACTIONAL_ID} is outside {order_api_transactional_ids}"
+    );
 
     // Service (key of local.services and local.service_grants) -> exactly the grants it needs.
     let expected: BTreeMap<&str, BTreeSet<Grant>> = [
@@ -513,6 +521,11 @@ fn role_bindings_grant_each_service_what_it_uses() {
                 grant("DeveloperRead", "subject", &status_subject),
                 // No write on the status dead-letter topic: the view reads as a replay, which
                 // never dead-letters.
+                // The view starts from each order's latest state and writes it, under one
+                // transactional id.
+                grant("DeveloperWrite", "topic", ORDER_STATE),
+                grant("DeveloperRead", "topic", ORDER_STATE),
+                grant("DeveloperRead", "subject", &state_subject),
             ]
             .into(),
         ),
@@ -546,6 +559,9 @@ fn role_bindings_grant_each_service_what_it_uses() {
                 grant("DeveloperRead", "topic", ORDER_STATUS),
                 grant("DeveloperRead", "subject", &status_subject),
                 // Read back as a replay: no write on the status dead-letter topic.
+                // The restore starts from each order's latest state.
+                grant("DeveloperRead", "topic", ORDER_STATE),
+                grant("DeveloperRead", "subject", &state_subject),
             ]
             .into(),
         ),

@@ -183,7 +183,7 @@ async fn services_with_terraforms_settings_run_under_read_only_subjects() {
     );
     api.stderr()
         .wait_for(Duration::from_secs(60), |line| {
-            line.contains("order history rebuilt from grocery.order-status.v1")
+            line.contains("order history rebuilt")
         })
         .unwrap();
 

@@ -9,7 +9,7 @@ use test_support::{Output, Process};
 pub const BIN: &str = env!("CARGO_BIN_EXE_order-producer");
 
 /// The log line the Order API writes once its history view is rebuilt.
-pub const REBUILT: &str = "order history rebuilt from grocery.order-status.v1";
+pub const REBUILT: &str = "order history rebuilt";
 
 /// Starts `order-producer serve` on a free port with `config` and `extra` arguments; returns
 /// the process and its base URL.
