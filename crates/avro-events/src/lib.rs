@@ -173,6 +173,7 @@ pub mod registry;
 #[cfg(feature = "kafka")]
 pub mod replay;
 mod resolve;
+mod resolving;
 #[cfg(feature = "kafka")]
 mod retry;
 #[cfg(feature = "kafka")]
