@@ -224,6 +224,9 @@ impl<'s> Gen<'s> {
         let mut encode = String::new();
         let mut decode = String::new();
         let mut build = String::new();
+        let mut slots = String::new();
+        let mut arms = String::new();
+        let mut filled = String::new();
         for (i, field) in record.fields.iter().enumerate() {
             let rust = rust_field(&field.name);
             let _ = writeln!(
@@ -238,6 +241,30 @@ impl<'s> Gen<'s> {
                 field.name,
             );
             let _ = write!(build, "{rust}: f{i}, ");
+            // The resolving decoder: one slot per reader field, filled where the writer's
+            // field lies; a record field may itself be resolved field by field.
+            let _ = writeln!(slots, "        let mut f{i} = ::std::option::Option::None;");
+            let read = if matches!(self.resolve(&field.schema), Schema::Record(_)) {
+                format!(
+                    "match nested {{\n                    ::std::option::Option::Some(nested) => \
+                     {b}::AvroDatum::decode_resolving(input, nested),\n                    \
+                     ::std::option::Option::None => {b}::AvroDatum::decode(input),\n                \
+                     }}"
+                )
+            } else {
+                self.decode(&field.schema)
+            };
+            let _ = writeln!(
+                arms,
+                "                {i} => f{i} = ::std::option::Option::Some({read}\n                    \
+                 .map_err(|e| e.in_field({full_name:?}, {:?}))?),",
+                field.name,
+            );
+            let _ = write!(
+                filled,
+                "{rust}: f{i}.ok_or({b}::DecodeError::MissingField {{ record: {full_name:?}, field: {:?} }})?, ",
+                field.name
+            );
         }
         let _ = write!(
             out,
@@ -251,6 +278,24 @@ impl {b}::AvroDatum for {ty} {{
     #[inline]
     fn decode(input: &mut &[u8]) -> ::std::result::Result<Self, {b}::DecodeError> {{
 {decode}        ::std::result::Result::Ok(Self {{ {build}}})
+    }}
+
+    fn decode_resolving(
+        input: &mut &[u8],
+        resolving: &{b}::Resolving<'_>,
+    ) -> ::std::result::Result<Self, {b}::DecodeError> {{
+{slots}        resolving.fields(input, |field, input, nested| {{
+            let _ = &nested;
+            match field {{
+{arms}                _ => {{
+                    return ::std::result::Result::Err({b}::DecodeError::Unresolvable(
+                        ::std::format!(\"{full_name} has no field {{field}}\"),
+                    ));
+                }}
+            }}
+            ::std::result::Result::Ok(())
+        }})?;
+        ::std::result::Result::Ok(Self {{ {filled}}})
     }}
 }}
 "

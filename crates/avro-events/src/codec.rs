@@ -12,6 +12,7 @@ use tracing::{debug, instrument};
 
 use crate::{
     Error, Event, EventReference, Result, SubjectNameStrategy,
+    binary::{DatumCodec, Resolving},
     event::KeyOf,
     registry::{RegistryClient, RegistryConfig, SchemaReference},
     resolve::Plan,
@@ -34,13 +35,15 @@ use references::Whole;
 ///
 /// Decoding takes one of two paths. When a generated type reads a body whose writer schema has
 /// the same Parsing Canonical Form as its own (the common case: both sides run the same schema
-/// version) its decoder reads the body straight. Otherwise the body is first rewritten into
-/// the reader schema's encoding by a resolution plan (defaults for added fields, dropped
-/// removed fields, promotions, renumbered enum symbols and union branches, strings checked to
-/// be UTF-8) compiled once per (writer schema id, reader type) and cached, and the result is
-/// decoded; hand-written types always take this path (for the same schema the plan is a
-/// checking copy), so apache-avro's deserializer only sees well-formed bytes within the
-/// allocation bound. Encoding with `use.latest.version` runs the same kind of plan from the
+/// version) its decoder reads the body straight. Otherwise a resolution plan (defaults for
+/// added fields, dropped removed fields, promotions, renumbered enum symbols and union
+/// branches) is compiled once per (writer schema id, reader type) and cached, and the
+/// generated decoder follows it, reading the writer's bytes field by field where they lie
+/// (`crate::resolving`: unchanged fields straight, changed ones rewritten alone by the plan,
+/// added ones from their pre-encoded defaults). Hand-written types have the whole body
+/// rewritten into the reader schema's encoding by the plan first (for the same schema a
+/// checking copy, strings checked to be UTF-8), so apache-avro's deserializer only sees
+/// well-formed bytes within the allocation bound. Encoding with `use.latest.version` runs the same kind of plan from the
 /// type's schema to the latest one.
 ///
 /// The codec does not depend on apache-avro's process-wide switches: it asks for
@@ -712,8 +715,7 @@ impl Codec {
             }
             return (dispatch.decode)(crate::CodecRef::new(self), payload).await;
         }
-        let direct = E::AVRO_DATUM.map(|datum| datum.decode);
-        self.decode_part::<E, E>(payload, schema_id_header, Part::Value, direct)
+        self.decode_part::<E, E>(payload, schema_id_header, Part::Value, E::AVRO_DATUM)
             .await
     }
 
@@ -745,7 +747,7 @@ impl Codec {
         payload: &[u8],
         schema_id_header: Option<&[u8]>,
         part: Part,
-        direct: Option<DirectDecode<T>>,
+        datum: Option<DatumCodec<T>>,
     ) -> Result<T> {
         let (writer_id, body) = wire::locate(payload, schema_id_header)?;
         let writer = self.writer_for(writer_id).await?;
@@ -775,7 +777,7 @@ impl Codec {
             &reader,
             || self.plan::<E>(writer_id, part, &writer, &reader),
             self.options.max_allocation_bytes,
-            direct,
+            datum,
         )
         .map_err(decode_err)
     }
@@ -1102,37 +1104,42 @@ impl Codec {
     }
 }
 
-/// A generated decoder ([`AvroDatum::decode`](crate::binary::AvroDatum::decode)).
-pub(crate) type DirectDecode<T> =
-    fn(&mut &[u8]) -> std::result::Result<T, crate::binary::DecodeError>;
-
 /// Decodes `body`, written with `writer`, into `T` as `reader` reads it, with the generated
-/// decoder `direct` when there is one, else through serde. The one decoding path of
+/// decoders of `datum` when there are some, else through serde. The one decoding path of
 /// [`Codec::decode`] and [`Codec::check_decode`](crate::Codec::check_decode).
 ///
-/// With a generated decoder and schemas of the same Parsing Canonical Form, the body is
-/// decoded straight; otherwise the resolution `plan` first rewrites it into the reader's
-/// encoding (at most `limit` bytes). The serde path always runs the plan (for the same schema,
-/// a copy that checks the body, so that apache-avro's deserializer only ever sees well-formed
-/// bytes within the limit).
+/// With a generated codec and schemas of the same Parsing Canonical Form, the body is
+/// decoded straight. With different schemas, a generated record decoder reads the writer's
+/// bytes field by field as the resolution `plan` says ([`crate::resolving`]); anything else
+/// (a writer union around the record, a serde type) has the body rewritten into the reader's
+/// encoding by the plan first (at most `limit` bytes), then decoded. The serde path always
+/// runs the plan (for the same schema, a copy that checks the body, so that apache-avro's
+/// deserializer only ever sees well-formed bytes within the limit).
 pub(crate) fn decode_body<T: DeserializeOwned>(
     body: &[u8],
     writer: &WriterSchema,
     reader: &ReaderSchema,
     plan: impl FnOnce() -> CachedPlan,
     limit: usize,
-    direct: Option<DirectDecode<T>>,
+    datum: Option<DatumCodec<T>>,
 ) -> std::result::Result<T, String> {
-    if let Some(decode) = direct
-        && writer.canonical == reader.canonical
-    {
-        return decode(&mut &body[..]).map_err(|e| e.to_string());
+    if let Some(datum) = datum {
+        if writer.canonical == reader.canonical {
+            return (datum.decode)(&mut &body[..]).map_err(|e| e.to_string());
+        }
+        let plan = plan();
+        let plan = plan.as_ref().as_ref().map_err(Clone::clone)?;
+        let resolving = Resolving::root(plan, limit);
+        if resolving.is_record() {
+            return (datum.decode_resolving)(&mut &body[..], &resolving).map_err(|e| e.to_string());
+        }
+        let resolved = resolving
+            .rewrite(&mut &body[..])
+            .map_err(|e| e.to_string())?;
+        return (datum.decode)(&mut &resolved[..]).map_err(|e| e.to_string());
     }
     let resolved = resolve_body(body, plan, limit)?;
-    match direct {
-        Some(decode) => decode(&mut &resolved[..]).map_err(|e| e.to_string()),
-        None => crate::value::decode(&resolved, &reader.avro),
-    }
+    crate::value::decode(&resolved, &reader.avro)
 }
 
 /// `body` rewritten into the reader's encoding by `plan`, in at most `limit` bytes.

@@ -12,6 +12,7 @@
 
 use crate::{
     Codec, Error, Result,
+    binary::{AvroDatum, Resolving},
     codec::{ReaderSchema, WriterSchema, check_array_items, resolve_body},
     resolve::Plan,
     wire,
@@ -179,5 +180,38 @@ impl Resolution {
                 reason,
             }
         })
+    }
+
+    /// Decodes `body` into `T`, a generated type whose schema is this resolution's reader
+    /// schema, as the codec decodes a record written with another schema: `T`'s generated
+    /// decoder reads the writer's bytes field by field ([`AvroDatum::decode_resolving`]); a
+    /// body that is not a record's (a writer union around the record) is rewritten by the
+    /// plan first and decoded. Rewritten parts are at most `max_allocation_bytes`.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] (schema id 0) for a body that does not decode with the writer
+    /// schema, a value the reader cannot take, or a rewritten part beyond
+    /// `max_allocation_bytes`.
+    pub fn decode<T: AvroDatum>(&self, body: &[u8], max_allocation_bytes: usize) -> Result<T> {
+        let decode_err = |reason: String| Error::Decode {
+            schema_id: 0,
+            reader: self.reader.clone(),
+            location: None,
+            reason,
+        };
+        let plan = self
+            .plan
+            .as_ref()
+            .as_ref()
+            .map_err(|e| decode_err(e.clone()))?;
+        let resolving = Resolving::root(plan, max_allocation_bytes);
+        let decoded = if resolving.is_record() {
+            T::decode_resolving(&mut &body[..], &resolving)
+        } else {
+            resolving
+                .rewrite(&mut &body[..])
+                .and_then(|resolved| T::decode(&mut &resolved[..]))
+        };
+        decoded.map_err(|e| decode_err(e.to_string()))
     }
 }

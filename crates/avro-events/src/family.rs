@@ -179,7 +179,7 @@ impl Written<'_> {
                     .plan::<V>(SchemaId::Id(self.schema_id), Part::Value, &writer, &reader)
             },
             self.codec.options().max_allocation_bytes,
-            V::AVRO_DATUM.map(|datum| datum.decode),
+            V::AVRO_DATUM,
         )
         .map_err(|reason| Error::Decode {
             schema_id: self.schema_id,

@@ -76,6 +76,27 @@ struct RecordPlan {
     steps: Vec<Step>,
     /// Set when the reader's order differs from the writer's: each step's reader position.
     reorder: Option<Vec<Option<usize>>>,
+    /// Each step's reader field position (`None` for a skipped writer field), whatever the
+    /// order: what a generated decoder fills ([`Plan::field_step`]).
+    targets: Vec<Option<usize>>,
+}
+
+/// One step of a record's resolution as a generated decoder follows it, in the writer's field
+/// order ([`Plan::field_step`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FieldStep<'p> {
+    /// Reader field `field` is encoded exactly as the writer wrote it: decode it straight.
+    Read(usize),
+    /// Reader field `field`, a record whose writer record differs: resolved field by field by
+    /// the record plan `op`.
+    Nested(usize, usize),
+    /// Reader field `field`, rewritten into the reader's encoding by plan `op` first (a
+    /// promotion, renumbered symbols or branches, an array of changed records).
+    Rewrite(usize, usize),
+    /// A writer field the reader lacks: read past it with plan `op`.
+    Skip(usize),
+    /// Reader field `field`, absent from the writer: its default, in the reader's encoding.
+    Default(usize, &'p [u8]),
 }
 
 #[derive(Debug)]
@@ -234,6 +255,67 @@ impl Plan {
         // Bytes after the value are ignored, as Avro's own decoders and the same-schema path do.
         self.exec(self.root, &mut input, &mut out, 0)?;
         Ok(out.buf)
+    }
+
+    /// The plan's root op.
+    pub(crate) fn root(&self) -> usize {
+        self.root
+    }
+
+    /// How many steps the record plan `op` has (`None` when `op` is not a record plan).
+    pub(crate) fn record_len(&self, op: usize) -> Option<usize> {
+        match &self.ops[op] {
+            Op::Record(record) => Some(record.steps.len()),
+            _ => None,
+        }
+    }
+
+    /// Step `index` of the record plan `op` (see [`Plan::record_len`]).
+    pub(crate) fn field_step(&self, op: usize, index: usize) -> FieldStep<'_> {
+        let Op::Record(record) = &self.ops[op] else {
+            unreachable!("field_step of an op that is not a record plan");
+        };
+        let target = record.targets[index];
+        match (&record.steps[index], target) {
+            (Step::Take(plan), Some(field)) => match &self.ops[*plan] {
+                Op::Copy(_) => FieldStep::Read(field),
+                Op::Record(_) | Op::Pending => FieldStep::Nested(field, *plan),
+                _ => FieldStep::Rewrite(field, *plan),
+            },
+            (Step::Default(bytes), Some(field)) => FieldStep::Default(field, bytes),
+            (Step::Skip(plan), _) | (Step::Take(plan), None) => FieldStep::Skip(*plan),
+            (Step::Default(_), None) => unreachable!("a default always has a reader field"),
+        }
+    }
+
+    /// Reads past one value of op `op` off the front of `input`.
+    pub(crate) fn skip_value(&self, op: usize, input: &mut &[u8]) -> Result<(), Failure> {
+        let mut read = Input { bytes: input };
+        self.exec(op, &mut read, &mut Discard, 0)?;
+        *input = read.bytes;
+        Ok(())
+    }
+
+    /// Rewrites one value off the front of `input` with op `op`, into `out` (cleared first),
+    /// which may grow to at most `limit` bytes.
+    pub(crate) fn rewrite_value(
+        &self,
+        op: usize,
+        input: &mut &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), Failure> {
+        let mut read = Input { bytes: input };
+        out.clear();
+        let mut sink = Out {
+            buf: std::mem::take(out),
+            limit,
+        };
+        let result = self.exec(op, &mut read, &mut sink, 0);
+        *out = sink.buf;
+        result?;
+        *input = read.bytes;
+        Ok(())
     }
 
     fn exec(
@@ -704,6 +786,7 @@ impl<'s> Compiler<'s> {
         Ok(RecordPlan {
             name: reader.name.to_string(),
             steps,
+            targets: positions.clone(),
             reorder: (!in_order).then_some(positions),
         })
     }

@@ -25,15 +25,13 @@
 //! shelf location, then SKU, then the line's position in the order. Lines whose SKU is not in
 //! the catalog come last with status UNKNOWN_SKU, aisle [`UNKNOWN_AISLE`] and nothing to pick.
 
-use std::collections::HashMap;
-
 use grocery_events::{
     Order, OrderState, OrderStatus, PickLine, PickList, PickListDeliveryWindow, StatusLine,
     StockStatus, SubstitutionPreference,
 };
 use uuid::Uuid;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogItem};
 use crate::roster::PickerRoster;
 
 /// Namespace of pick list ids: fixed for this project, never change it (every pick list id
@@ -128,6 +126,10 @@ fn with_substitution(
     check
 }
 
+/// An order line as the walk sorts it: walk rank, shelf location, SKU, position in the order,
+/// and its catalog item (`None`: not in the catalog).
+type SortedLine<'a> = (u32, &'a str, &'a str, usize, Option<&'a CatalogItem>);
+
 /// Builds pick lists from orders against one catalog snapshot and picker roster.
 #[derive(Debug, Clone)]
 pub struct PickListBuilder<'a> {
@@ -148,36 +150,38 @@ impl<'a> PickListBuilder<'a> {
 
     /// The one pick list for `order`, created at `created_time_millis`.
     pub fn build(&self, order: &Order, created_time_millis: i64) -> PickList {
-        // Sort keys: (walk rank, location, sku, original position); unknown SKUs last.
-        let mut lines: Vec<(u32, &str, &str, usize)> = order
+        // Sort keys: (walk rank, location, sku, original position), each line's catalog item
+        // looked up once; unknown SKUs last.
+        let mut lines: Vec<SortedLine<'_>> = order
             .items
             .iter()
             .enumerate()
-            .map(|(position, line)| match self.catalog.get(&line.sku) {
-                Some(item) => (
-                    item.walk_rank,
-                    item.location.as_str(),
-                    line.sku.as_str(),
-                    position,
-                ),
-                None => (u32::MAX, "", line.sku.as_str(), position),
+            .map(|(position, line)| {
+                let item = self.catalog.get(&line.sku);
+                let (rank, location) =
+                    item.map_or((u32::MAX, ""), |i| (i.walk_rank, i.location.as_str()));
+                (rank, location, line.sku.as_str(), position, item)
             })
             .collect();
-        lines.sort_unstable();
+        lines.sort_unstable_by(|a, b| (a.0, a.1, a.2, a.3).cmp(&(b.0, b.1, b.2, b.3)));
 
-        // Stock left per SKU within this order only (see the module docs).
-        let mut remaining: HashMap<&str, u32> = HashMap::new();
+        // Stock left of the SKU being walked, within this order only (see the module docs):
+        // the lines of one SKU are adjacent once sorted (same item, so same rank and location).
+        let mut left: Option<(&str, u32)> = None;
         let items_to_pick = lines
             .into_iter()
             .enumerate()
-            .map(|(index, (_, _, sku, position))| {
+            .map(|(index, (_, _, sku, position, item))| {
                 let line = &order.items[position];
-                let item = self.catalog.get(sku);
-                let available = item.map(|i| *remaining.entry(sku).or_insert(i.stock));
+                let available = item.map(|i| match left {
+                    Some((walked, stock)) if walked == sku => stock,
+                    _ => i.stock,
+                });
                 let check =
                     with_substitution(check_stock(available, line.quantity), order.substitution);
-                if let Some(left) = remaining.get_mut(sku) {
-                    *left -= u32::try_from(check.quantity_to_pick).unwrap_or(0);
+                if let Some(available) = available {
+                    let picked = u32::try_from(check.quantity_to_pick).unwrap_or(0);
+                    left = Some((sku, available.saturating_sub(picked)));
                 }
                 PickLine {
                     sku: line.sku.clone(),

@@ -92,6 +92,30 @@ impl ::avro_events::binary::AvroDatum for Address {
             .map_err(|e| e.in_field("org.example.library.Address", "city"))?;
         ::std::result::Result::Ok(Self { street: f0, city: f1, })
     }
+
+    fn decode_resolving(
+        input: &mut &[u8],
+        resolving: &::avro_events::binary::Resolving<'_>,
+    ) -> ::std::result::Result<Self, ::avro_events::binary::DecodeError> {
+        let mut f0 = ::std::option::Option::None;
+        let mut f1 = ::std::option::Option::None;
+        resolving.fields(input, |field, input, nested| {
+            let _ = &nested;
+            match field {
+                0 => f0 = ::std::option::Option::Some(::avro_events::binary::get_string(input)
+                    .map_err(|e| e.in_field("org.example.library.Address", "street"))?),
+                1 => f1 = ::std::option::Option::Some(::avro_events::binary::get_string(input)
+                    .map_err(|e| e.in_field("org.example.library.Address", "city"))?),
+                _ => {
+                    return ::std::result::Result::Err(::avro_events::binary::DecodeError::Unresolvable(
+                        ::std::format!("org.example.library.Address has no field {field}"),
+                    ));
+                }
+            }
+            ::std::result::Result::Ok(())
+        })?;
+        ::std::result::Result::Ok(Self { street: f0.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Address", field: "street" })?, city: f1.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Address", field: "city" })?, })
+    }
 }
 
 /// The Avro binary encoding of `org.example.library.Loan`, field by field in schema order.
@@ -131,6 +155,45 @@ impl ::avro_events::binary::AvroDatum for Loan {
         let f6 = ::avro_events::binary::get_array(input, |input| ::avro_events::binary::AvroDatum::decode(input))
             .map_err(|e| e.in_field("org.example.library.Loan", "renewals"))?;
         ::std::result::Result::Ok(Self { loan_id: f0, isbn: f1, copies: f2, kind: f3, due: f4, note: f5, renewals: f6, })
+    }
+
+    fn decode_resolving(
+        input: &mut &[u8],
+        resolving: &::avro_events::binary::Resolving<'_>,
+    ) -> ::std::result::Result<Self, ::avro_events::binary::DecodeError> {
+        let mut f0 = ::std::option::Option::None;
+        let mut f1 = ::std::option::Option::None;
+        let mut f2 = ::std::option::Option::None;
+        let mut f3 = ::std::option::Option::None;
+        let mut f4 = ::std::option::Option::None;
+        let mut f5 = ::std::option::Option::None;
+        let mut f6 = ::std::option::Option::None;
+        resolving.fields(input, |field, input, nested| {
+            let _ = &nested;
+            match field {
+                0 => f0 = ::std::option::Option::Some(::avro_events::binary::get_uuid(input)
+                    .map_err(|e| e.in_field("org.example.library.Loan", "loan_id"))?),
+                1 => f1 = ::std::option::Option::Some(::avro_events::binary::get_string(input)
+                    .map_err(|e| e.in_field("org.example.library.Loan", "isbn"))?),
+                2 => f2 = ::std::option::Option::Some(::avro_events::binary::get_int(input)
+                    .map_err(|e| e.in_field("org.example.library.Loan", "copies"))?),
+                3 => f3 = ::std::option::Option::Some(::avro_events::binary::AvroDatum::decode(input)
+                    .map_err(|e| e.in_field("org.example.library.Loan", "kind"))?),
+                4 => f4 = ::std::option::Option::Some(::avro_events::binary::get_long(input)
+                    .map_err(|e| e.in_field("org.example.library.Loan", "due"))?),
+                5 => f5 = ::std::option::Option::Some(::avro_events::binary::get_option(input, |input| ::avro_events::binary::get_string(input))
+                    .map_err(|e| e.in_field("org.example.library.Loan", "note"))?),
+                6 => f6 = ::std::option::Option::Some(::avro_events::binary::get_array(input, |input| ::avro_events::binary::AvroDatum::decode(input))
+                    .map_err(|e| e.in_field("org.example.library.Loan", "renewals"))?),
+                _ => {
+                    return ::std::result::Result::Err(::avro_events::binary::DecodeError::Unresolvable(
+                        ::std::format!("org.example.library.Loan has no field {field}"),
+                    ));
+                }
+            }
+            ::std::result::Result::Ok(())
+        })?;
+        ::std::result::Result::Ok(Self { loan_id: f0.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Loan", field: "loan_id" })?, isbn: f1.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Loan", field: "isbn" })?, copies: f2.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Loan", field: "copies" })?, kind: f3.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Loan", field: "kind" })?, due: f4.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Loan", field: "due" })?, note: f5.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Loan", field: "note" })?, renewals: f6.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Loan", field: "renewals" })?, })
     }
 }
 
@@ -186,6 +249,39 @@ impl ::avro_events::binary::AvroDatum for Member {
             .map_err(|e| e.in_field("org.example.library.Member", "card"))?;
         ::std::result::Result::Ok(Self { r#type: f0, name: f1, photo: f2, signature: f3, card: f4, })
     }
+
+    fn decode_resolving(
+        input: &mut &[u8],
+        resolving: &::avro_events::binary::Resolving<'_>,
+    ) -> ::std::result::Result<Self, ::avro_events::binary::DecodeError> {
+        let mut f0 = ::std::option::Option::None;
+        let mut f1 = ::std::option::Option::None;
+        let mut f2 = ::std::option::Option::None;
+        let mut f3 = ::std::option::Option::None;
+        let mut f4 = ::std::option::Option::None;
+        resolving.fields(input, |field, input, nested| {
+            let _ = &nested;
+            match field {
+                0 => f0 = ::std::option::Option::Some(::avro_events::binary::get_long(input)
+                    .map_err(|e| e.in_field("org.example.library.Member", "type"))?),
+                1 => f1 = ::std::option::Option::Some(::avro_events::binary::get_string(input)
+                    .map_err(|e| e.in_field("org.example.library.Member", "name"))?),
+                2 => f2 = ::std::option::Option::Some(::avro_events::binary::get_byte_vec(input)
+                    .map_err(|e| e.in_field("org.example.library.Member", "photo"))?),
+                3 => f3 = ::std::option::Option::Some(::avro_events::binary::get_option(input, |input| ::avro_events::binary::get_byte_vec(input))
+                    .map_err(|e| e.in_field("org.example.library.Member", "signature"))?),
+                4 => f4 = ::std::option::Option::Some(::avro_events::binary::get_fixed(input)
+                    .map_err(|e| e.in_field("org.example.library.Member", "card"))?),
+                _ => {
+                    return ::std::result::Result::Err(::avro_events::binary::DecodeError::Unresolvable(
+                        ::std::format!("org.example.library.Member has no field {field}"),
+                    ));
+                }
+            }
+            ::std::result::Result::Ok(())
+        })?;
+        ::std::result::Result::Ok(Self { r#type: f0.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Member", field: "type" })?, name: f1.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Member", field: "name" })?, photo: f2.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Member", field: "photo" })?, signature: f3.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Member", field: "signature" })?, card: f4.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Member", field: "card" })?, })
+    }
 }
 
 /// The Avro binary encoding of `org.example.library.Renewal`, field by field in schema order.
@@ -205,6 +301,30 @@ impl ::avro_events::binary::AvroDatum for Renewal {
             .map_err(|e| e.in_field("org.example.library.Renewal", "days"))?;
         ::std::result::Result::Ok(Self { at: f0, days: f1, })
     }
+
+    fn decode_resolving(
+        input: &mut &[u8],
+        resolving: &::avro_events::binary::Resolving<'_>,
+    ) -> ::std::result::Result<Self, ::avro_events::binary::DecodeError> {
+        let mut f0 = ::std::option::Option::None;
+        let mut f1 = ::std::option::Option::None;
+        resolving.fields(input, |field, input, nested| {
+            let _ = &nested;
+            match field {
+                0 => f0 = ::std::option::Option::Some(::avro_events::binary::get_long(input)
+                    .map_err(|e| e.in_field("org.example.library.Renewal", "at"))?),
+                1 => f1 = ::std::option::Option::Some(::avro_events::binary::get_int(input)
+                    .map_err(|e| e.in_field("org.example.library.Renewal", "days"))?),
+                _ => {
+                    return ::std::result::Result::Err(::avro_events::binary::DecodeError::Unresolvable(
+                        ::std::format!("org.example.library.Renewal has no field {field}"),
+                    ));
+                }
+            }
+            ::std::result::Result::Ok(())
+        })?;
+        ::std::result::Result::Ok(Self { at: f0.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Renewal", field: "at" })?, days: f1.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Renewal", field: "days" })?, })
+    }
 }
 
 /// The Avro binary encoding of `org.example.library.Visit`, field by field in schema order.
@@ -223,6 +343,33 @@ impl ::avro_events::binary::AvroDatum for Visit {
         let f1 = ::avro_events::binary::AvroDatum::decode(input)
             .map_err(|e| e.in_field("org.example.library.Visit", "address"))?;
         ::std::result::Result::Ok(Self { member: f0, address: f1, })
+    }
+
+    fn decode_resolving(
+        input: &mut &[u8],
+        resolving: &::avro_events::binary::Resolving<'_>,
+    ) -> ::std::result::Result<Self, ::avro_events::binary::DecodeError> {
+        let mut f0 = ::std::option::Option::None;
+        let mut f1 = ::std::option::Option::None;
+        resolving.fields(input, |field, input, nested| {
+            let _ = &nested;
+            match field {
+                0 => f0 = ::std::option::Option::Some(::avro_events::binary::get_long(input)
+                    .map_err(|e| e.in_field("org.example.library.Visit", "member"))?),
+                1 => f1 = ::std::option::Option::Some(match nested {
+                    ::std::option::Option::Some(nested) => ::avro_events::binary::AvroDatum::decode_resolving(input, nested),
+                    ::std::option::Option::None => ::avro_events::binary::AvroDatum::decode(input),
+                }
+                    .map_err(|e| e.in_field("org.example.library.Visit", "address"))?),
+                _ => {
+                    return ::std::result::Result::Err(::avro_events::binary::DecodeError::Unresolvable(
+                        ::std::format!("org.example.library.Visit has no field {field}"),
+                    ));
+                }
+            }
+            ::std::result::Result::Ok(())
+        })?;
+        ::std::result::Result::Ok(Self { member: f0.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Visit", field: "member" })?, address: f1.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Visit", field: "address" })?, })
     }
 }
 

@@ -69,6 +69,44 @@ pub(crate) enum Flow {
     PassThrough,
 }
 
+/// How fulfillment-service (and the pass-through) commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Mode {
+    /// Outputs acknowledged, then the input's offset stored and auto-committed.
+    AtLeastOnce,
+    /// Outputs and input offsets committed together in Kafka transactions (`transactional.id`).
+    Transactional,
+}
+
+impl Mode {
+    pub(crate) const ALL: [Mode; 2] = [Mode::AtLeastOnce, Mode::Transactional];
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Mode::AtLeastOnce => "at-least-once",
+            Mode::Transactional => "transactional",
+        }
+    }
+
+    fn tag(self) -> &'static str {
+        match self {
+            Mode::AtLeastOnce => "alo",
+            Mode::Transactional => "txn",
+        }
+    }
+}
+
+/// One delivery mode's comparisons.
+#[derive(Debug, Serialize)]
+pub(crate) struct ModeReport {
+    pub(crate) mode: Mode,
+    /// Typed pipeline vs pass-through, backlog drained.
+    pub(crate) saturation: Comparison,
+    /// Typed pipeline vs pass-through, orders sent → pick lists (copies) shown.
+    pub(crate) end_to_end: Comparison,
+}
+
 /// One timed run of a comparison.
 #[derive(Debug, Serialize)]
 pub(crate) struct FlowRun {
@@ -171,10 +209,11 @@ pub(crate) struct PeakRss {
 pub(crate) struct PipelineReport {
     /// Orders of the saturation backlog.
     pub(crate) backlog: usize,
-    /// Typed pipeline vs pass-through, backlog drained.
-    pub(crate) saturation: Comparison,
-    /// Typed pipeline vs pass-through, orders sent → pick lists (copies) shown.
-    pub(crate) end_to_end: Comparison,
+    /// Bytes of the records each order turns into: pick list, RECEIVED, PICKLIST_CREATED
+    /// (the pass-through's, averaged over its pool).
+    pub(crate) output_bytes: [usize; 3],
+    /// At-least-once, then transactional.
+    pub(crate) modes: Vec<ModeReport>,
     pub(crate) latency: Vec<Latency>,
     pub(crate) peak_rss: PeakRss,
 }
@@ -199,13 +238,31 @@ struct Env {
     /// Environment overrides (`GROCERY_<KEY>`) given to every service.
     overrides: &'static [(&'static str, &'static str)],
     config: String,
+    /// fulfillment-service's own client.properties (with a `transactional.id` in the
+    /// transactional mode), else `config`.
+    fulfillment_config: Option<String>,
     dir: std::path::PathBuf,
     log: std::path::PathBuf,
 }
 
 impl Env {
+    /// This environment with fulfillment-service in `mode` (`transactional.id` `id`).
+    fn in_mode(mut self, mode: Mode, id: &str) -> anyhow::Result<Self> {
+        if mode == Mode::Transactional {
+            let properties = std::fs::read_to_string(&self.config)?;
+            let path = self.dir.join(format!("fulfillment-{id}.properties"));
+            std::fs::write(&path, format!("{properties}\ntransactional.id={id}\n"))?;
+            self.fulfillment_config = Some(path.display().to_string());
+        }
+        Ok(self)
+    }
+
     fn service(&self, name: &str, program: &Path, args: &[&str]) -> anyhow::Result<Process> {
-        let mut all = vec!["--config".to_owned(), self.config.clone()];
+        let config = match (&self.fulfillment_config, name) {
+            (Some(config), "fulfillment-service") => config,
+            _ => &self.config,
+        };
+        let mut all = vec!["--config".to_owned(), config.clone()];
         all.extend(args.iter().map(|a| (*a).to_owned()));
         let mut env = vec![("RUST_LOG", "warn,avro_events::context=info")];
         env.extend_from_slice(self.overrides);
@@ -276,10 +333,29 @@ pub(crate) async fn pipeline_bench(
     let mut peak = PeakRss::default();
     let properties = stack.client_properties();
 
+    // What the pass-through writes per input: fulfillment's records for simulated orders.
+    let pool = output_pool(&properties).await?;
+    let output_bytes = [0, 1, 2]
+        .map(|i| pool.iter().map(|records| records[i].len()).sum::<usize>() / pool.len().max(1));
+    let outputs = |name: &'static str| {
+        let pool = pool.clone();
+        async move {
+            anyhow::Ok(passthrough::Outputs {
+                picklists: stack
+                    .create_unique_topic(&format!("{name}-picklists"), topics::PARTITIONS)
+                    .await?,
+                statuses: stack
+                    .create_unique_topic(&format!("{name}-statuses"), topics::PARTITIONS)
+                    .await?,
+                records: pool,
+            })
+        }
+    };
+
     // Saturation: a backlog of orders, then each round drains all of it once with the typed
-    // pipeline and once with the pass-through, each as a new consumer group.
+    // pipeline and once with the pass-through, each as a new consumer group, in each mode.
     eprintln!(
-        "{} saturation: {} orders backlog, {} rounds…",
+        "{} saturation: {} orders backlog, {} rounds per mode…",
         at(),
         args.saturation_orders,
         args.pipeline_rounds
@@ -296,83 +372,99 @@ pub(crate) async fn pipeline_bench(
         peak.order_producer_mib = peak.order_producer_mib.max(rss);
         (env, orders.len())
     };
-    let mut runs = Vec::new();
-    for round in 0..args.pipeline_rounds {
-        for flow in flows(round) {
-            let seconds = match flow {
-                Flow::Typed => {
-                    let env = env.clone();
-                    let group = format!("bench-saturation-typed-{round}");
-                    let quick = args.quick;
-                    let (seconds, rss) = tokio::task::spawn_blocking(move || {
-                        drain_typed(&env, &group, backlog, quick)
-                    })
-                    .await??;
-                    peak.fulfillment_service_mib = peak.fulfillment_service_mib.max(rss);
-                    seconds
-                }
-                Flow::PassThrough => {
-                    let to = stack
-                        .create_unique_topic("bench-copy", topics::PARTITIONS)
+    let mut saturation = Vec::new();
+    for mode in Mode::ALL {
+        let mut runs = Vec::new();
+        for round in 0..args.pipeline_rounds {
+            for flow in flows(round) {
+                let tag = format!("{}-{round}", mode.tag());
+                let seconds = match flow {
+                    Flow::Typed => {
+                        let env = env.clone().in_mode(mode, &format!("bench-sat-{tag}"))?;
+                        let group = format!("bench-saturation-typed-{tag}");
+                        let quick = args.quick;
+                        let (seconds, rss) = tokio::task::spawn_blocking(move || {
+                            drain_typed(&env, &group, backlog, quick)
+                        })
+                        .await??;
+                        peak.fulfillment_service_mib = peak.fulfillment_service_mib.max(rss);
+                        seconds
+                    }
+                    Flow::PassThrough => {
+                        let copied = passthrough::copy(
+                            properties.clone(),
+                            format!("bench-saturation-copy-{tag}"),
+                            topics::ORDERS.to_owned(),
+                            outputs("bench-copy").await?,
+                            backlog as u64,
+                            None,
+                            (mode == Mode::Transactional).then(|| format!("bench-sat-copy-{tag}")),
+                        )
                         .await?;
-                    let copied = passthrough::copy(
-                        properties.clone(),
-                        format!("bench-saturation-copy-{round}"),
-                        topics::ORDERS.to_owned(),
-                        to,
-                        backlog as u64,
-                        None,
-                    )
-                    .await?;
-                    (copied.last - copied.first).as_secs_f64()
-                }
-            };
-            // Timed from the first output acknowledged to the last: one output fewer.
-            let timed = backlog.saturating_sub(1).max(1);
-            runs.push(FlowRun {
-                round,
-                flow,
-                orders: timed,
-                seconds,
-                orders_per_sec: timed as f64 / seconds,
-            });
+                        copied.seconds(backlog as u64)
+                    }
+                };
+                // Timed from the first output acknowledged to the last: one output fewer.
+                let timed = backlog.saturating_sub(1).max(1);
+                runs.push(FlowRun {
+                    round,
+                    flow,
+                    orders: timed,
+                    seconds,
+                    orders_per_sec: timed as f64 / seconds,
+                });
+            }
         }
+        saturation.push(Comparison::new(runs)?);
     }
-    let saturation = Comparison::new(runs)?;
 
     // End to end: all groups assigned, then orders as fast as order-producer sends them,
     // until every order's pick list (copy) is shown.
     eprintln!(
-        "{} end to end: {} orders per run, {} rounds…",
+        "{} end to end: {} orders per run, {} rounds per mode…",
         at(),
         args.e2e_orders,
         args.pipeline_rounds
     );
-    let mut runs = Vec::new();
-    for round in 0..args.pipeline_rounds {
-        for flow in flows(round) {
-            let env = run_env(&bins, &properties, dir, &format!("e2e-{round}-{flow:?}"))?;
-            let count = args.e2e_orders;
-            let (orders, seconds) = match flow {
-                Flow::Typed => {
-                    let (seconds, rss) =
-                        tokio::task::spawn_blocking(move || e2e_typed(&env, round, count))
-                            .await??;
-                    peak.max(&rss);
-                    (count, seconds)
-                }
-                Flow::PassThrough => e2e_passthrough(stack, env, round, count).await?,
-            };
-            runs.push(FlowRun {
-                round,
-                flow,
-                orders,
-                seconds,
-                orders_per_sec: orders as f64 / seconds,
-            });
+    let mut modes = Vec::new();
+    for (mode, saturation) in Mode::ALL.into_iter().zip(saturation) {
+        let mut runs = Vec::new();
+        for round in 0..args.pipeline_rounds {
+            for flow in flows(round) {
+                let tag = format!("{}-{round}", mode.tag());
+                let env = run_env(&bins, &properties, dir, &format!("e2e-{tag}-{flow:?}"))?
+                    .in_mode(mode, &format!("bench-e2e-{tag}"))?;
+                let count = args.e2e_orders;
+                let (orders, seconds) = match flow {
+                    Flow::Typed => {
+                        let (seconds, rss) =
+                            tokio::task::spawn_blocking(move || e2e_typed(&env, &tag, count))
+                                .await??;
+                        peak.max(&rss);
+                        (count, seconds)
+                    }
+                    Flow::PassThrough => {
+                        let outputs = outputs("bench-e2e-copy").await?;
+                        let transactional_id =
+                            (mode == Mode::Transactional).then(|| format!("bench-e2e-copy-{tag}"));
+                        e2e_passthrough(env, &tag, count, outputs, transactional_id).await?
+                    }
+                };
+                runs.push(FlowRun {
+                    round,
+                    flow,
+                    orders,
+                    seconds,
+                    orders_per_sec: orders as f64 / seconds,
+                });
+            }
         }
+        modes.push(ModeReport {
+            mode,
+            saturation,
+            end_to_end: Comparison::new(runs)?,
+        });
     }
-    let end_to_end = Comparison::new(runs)?;
 
     // Latency: all three services, orders at a fixed rate, order time to display time.
     let mut latency = Vec::new();
@@ -398,8 +490,8 @@ pub(crate) async fn pipeline_bench(
     eprintln!("{} pipeline bench done", at());
     Ok(PipelineReport {
         backlog,
-        saturation,
-        end_to_end,
+        output_bytes,
+        modes,
         latency,
         peak_rss: peak,
     })
@@ -483,11 +575,11 @@ fn span_seconds(orders: &std::collections::HashMap<String, i64>, last_shown_ms: 
 
 /// Typed end to end: fulfillment-service and picklist-consumer (new groups starting at the
 /// topics' ends) assigned, then `count` orders at full speed until every pick list is shown.
-fn e2e_typed(env: &Env, round: usize, count: usize) -> anyhow::Result<(f64, PeakRss)> {
+fn e2e_typed(env: &Env, tag: &str, count: usize) -> anyhow::Result<(f64, PeakRss)> {
     let properties = std::fs::read_to_string(&env.config)?;
     let (fulfillment_group, display_group) = (
-        format!("bench-e2e-typed-{round}"),
-        format!("bench-e2e-display-{round}"),
+        format!("bench-e2e-typed-{tag}"),
+        format!("bench-e2e-display-{tag}"),
     );
     commit_to_end(&properties, &fulfillment_group, topics::ORDERS)?;
     commit_to_end(&properties, &display_group, topics::PICKLISTS)?;
@@ -550,25 +642,24 @@ fn read_pick_lists(
     Ok((shown.len(), last))
 }
 
-/// Pass-through end to end: the copy and a reader of the copies (new groups, the copy's
-/// starting at the orders topic's end) assigned, then `count` orders at full speed until every
-/// copy was read.
+/// Pass-through end to end: the pass-through and a reader of its pick lists (new groups, the
+/// pass-through's starting at the orders topic's end) assigned, then `count` orders at full
+/// speed until every order's pick list was read.
 async fn e2e_passthrough(
-    stack: &Stack,
     env: Env,
-    round: usize,
+    tag: &str,
     count: usize,
+    outputs: passthrough::Outputs,
+    transactional_id: Option<String>,
 ) -> anyhow::Result<(usize, f64)> {
     let properties = std::fs::read_to_string(&env.config)?;
-    let group = format!("bench-e2e-copy-{round}");
+    let group = format!("bench-e2e-copy-{tag}");
     {
         let (properties, group) = (properties.clone(), group.clone());
         tokio::task::spawn_blocking(move || commit_to_end(&properties, &group, topics::ORDERS))
             .await??;
     }
-    let to = stack
-        .create_unique_topic("bench-e2e-copy", topics::PARTITIONS)
-        .await?;
+    let picklists = outputs.picklists.clone();
     let (copy_ready, copy_assigned) = oneshot::channel();
     let (reader_ready, reader_assigned) = oneshot::channel();
     let (send_keys, keys) = oneshot::channel();
@@ -576,20 +667,21 @@ async fn e2e_passthrough(
         properties.clone(),
         group,
         topics::ORDERS.to_owned(),
-        to.clone(),
+        outputs,
         count as u64,
         Some(copy_ready),
+        transactional_id,
     ));
     let reader = tokio::spawn(passthrough::count_keys(
         properties,
-        format!("bench-e2e-reader-{round}"),
-        to,
+        format!("bench-e2e-reader-{tag}"),
+        picklists,
         reader_ready,
         keys,
     ));
     copy_assigned
         .await
-        .context("the copy ended before its assignment")?;
+        .context("the pass-through ended before its assignment")?;
     reader_assigned
         .await
         .context("the reader ended before its assignment")?;
@@ -602,11 +694,39 @@ async fn e2e_passthrough(
     let limit = Duration::from_secs(120);
     tokio::time::timeout(limit, copy)
         .await
-        .context("the pass-through did not copy every order in 120 s")???;
+        .context("the pass-through did not write every order's records in 120 s")???;
     let last = tokio::time::timeout(limit, reader)
         .await
-        .context("the copies were not all read in 120 s")???;
+        .context("the pass-through's pick lists were not all read in 120 s")???;
     Ok((orders.len(), span_seconds(&orders, last)))
+}
+
+/// Encoded (pick list, RECEIVED, PICKLIST_CREATED) records of simulated orders, as
+/// fulfillment-service builds and encodes them (same catalog, roster, schemas and ids): what the
+/// pass-through writes per input.
+async fn output_pool(properties: &str) -> anyhow::Result<std::sync::Arc<Vec<[Vec<u8>; 3]>>> {
+    use grocery_store::{Catalog, OrderSimulator, PickListBuilder, PickerRoster};
+    const POOL: usize = 2_000;
+    let client = grocery_events::Client::from_config(grocery_events::Config::from_properties_str(
+        properties,
+    )?)?;
+    let codec = client.codec();
+    let catalog = Catalog::builtin();
+    let builder = PickListBuilder::new(&catalog, PickerRoster::default());
+    let mut simulator = OrderSimulator::new(19, &catalog);
+    let now = passthrough::epoch_ms();
+    let mut pool = Vec::with_capacity(POOL);
+    for _ in 0..POOL {
+        let order = simulator.next_order(now);
+        let pick_list = builder.build(&order, now);
+        let [received, created] = grocery_store::fulfillment_statuses(&order, &pick_list, now);
+        pool.push([
+            codec.encode(&pick_list).await?,
+            codec.encode(&received).await?,
+            codec.encode(&created).await?,
+        ]);
+    }
+    Ok(std::sync::Arc::new(pool))
 }
 
 fn run_env(bins: &Binaries, properties: &str, dir: &Path, name: &str) -> anyhow::Result<Env> {
@@ -620,6 +740,7 @@ fn run_env(bins: &Binaries, properties: &str, dir: &Path, name: &str) -> anyhow:
         bins: bins.clone(),
         overrides: &[],
         config: config.display().to_string(),
+        fulfillment_config: None,
         dir: run_dir,
         log,
     })

@@ -207,16 +207,21 @@ fn print(report: &Report) {
         ratio(&s.anchor_vs_raw)
     );
     let l = &report.pipeline;
-    println!(
-        "| saturation ({} orders backlog): fulfillment-service / pass-through copy | {} | ≥ {PIPELINE_TARGET}× |",
-        l.backlog,
-        comparison(&l.saturation)
-    );
-    println!(
-        "| end to end ({} orders, sent → shown): typed services / pass-through copy | {} | ≥ {PIPELINE_TARGET}× |",
-        l.end_to_end.runs.first().map_or(0, |r| r.orders),
-        comparison(&l.end_to_end)
-    );
+    let [pick_list, received, created] = l.output_bytes;
+    for m in &l.modes {
+        println!(
+            "| saturation, {} ({} orders backlog): fulfillment-service / pass-through writing the same records ({pick_list} + {received} + {created} B per order) | {} | ≥ {PIPELINE_TARGET}× |",
+            m.mode.label(),
+            l.backlog,
+            comparison(&m.saturation)
+        );
+        println!(
+            "| end to end, {} ({} orders, sent → shown): typed services / pass-through | {} | ≥ {PIPELINE_TARGET}× |",
+            m.mode.label(),
+            m.end_to_end.runs.first().map_or(0, |r| r.orders),
+            comparison(&m.end_to_end)
+        );
+    }
     for l in &report.pipeline.latency {
         println!(
             "| order → display, {}, {} orders/s ({} orders) | p50 {} · p99 {} · p999 {} | p99 ≤ 20 ms at 1,000/s |",

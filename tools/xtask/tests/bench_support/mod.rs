@@ -28,8 +28,10 @@ pub(crate) fn run_quick(args: &[&str]) -> Value {
     for row in [
         "| producer msgs/s (1 rounds × 200 msgs",
         "| producer: typed / anchor (rdkafka + schema_registry_converter) |",
-        "| saturation (2000 orders backlog)",
-        "| end to end (500 orders, sent → shown)",
+        "| saturation, at-least-once (2000 orders backlog)",
+        "| saturation, transactional (2000 orders backlog)",
+        "| end to end, at-least-once (500 orders, sent → shown)",
+        "| end to end, transactional (500 orders, sent → shown)",
         "| order → display, local defaults, 200 orders/s (200 orders)",
         "| peak RSS:",
     ] {
@@ -48,14 +50,23 @@ pub(crate) fn run_quick(args: &[&str]) -> Value {
     assert_eq!(sides, ["typed", "anchor", "raw"]);
     let pipeline = &report["pipeline"];
     assert_eq!(pipeline["backlog"], 2000);
-    for comparison in ["saturation", "end_to_end"] {
-        let flows: Vec<&str> = pipeline[comparison]["runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|run| run["flow"].as_str().unwrap())
-            .collect();
-        assert_eq!(flows, ["typed", "pass_through"], "{comparison}");
+    let modes = pipeline["modes"].as_array().unwrap();
+    let names: Vec<&str> = modes.iter().map(|m| m["mode"].as_str().unwrap()).collect();
+    assert_eq!(names, ["at_least_once", "transactional"]);
+    for mode in modes {
+        for comparison in ["saturation", "end_to_end"] {
+            let flows: Vec<&str> = mode[comparison]["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|run| run["flow"].as_str().unwrap())
+                .collect();
+            assert_eq!(flows, ["typed", "pass_through"], "{comparison}");
+        }
+    }
+    // The pass-through writes a pick list and two statuses per order.
+    for bytes in pipeline["output_bytes"].as_array().unwrap() {
+        assert!(bytes.as_u64().unwrap() > 0, "{}", pipeline["output_bytes"]);
     }
     let latency = pipeline["latency"].as_array().unwrap();
     assert_eq!(latency.len(), 2, "{latency:?}");
