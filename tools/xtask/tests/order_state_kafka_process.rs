@@ -11,11 +11,11 @@
 use std::{collections::BTreeMap, path::PathBuf, process::Command, time::Duration};
 
 use grocery_events::{Client, Config, OrderLatestState, OrderStatus, PickList, Record};
+use grocery_stack::{ADMIN, ORDER_PRODUCER, PICKLIST_CONSUMER};
 use grocery_store::{
     Catalog, OrderSimulator, PickListBuilder, PickerRoster, StaffStep, fulfillment_statuses,
     picked_status, staff_status,
 };
-use grocery_stack::{ADMIN, ORDER_PRODUCER, PICKLIST_CONSUMER};
 use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions};
 use serde_json::Value;
 use test_support::{Output, Process, http_get, metric, wait_metric};
