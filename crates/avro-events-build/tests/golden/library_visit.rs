@@ -34,6 +34,30 @@ impl ::avro_events::binary::AvroDatum for Address {
             .map_err(|e| e.in_field("org.example.library.Address", "city"))?;
         ::std::result::Result::Ok(Self { street: f0, city: f1, })
     }
+
+    fn decode_resolving(
+        input: &mut &[u8],
+        resolving: &::avro_events::binary::Resolving<'_>,
+    ) -> ::std::result::Result<Self, ::avro_events::binary::DecodeError> {
+        let mut f0 = ::std::option::Option::None;
+        let mut f1 = ::std::option::Option::None;
+        resolving.fields(input, |field, input, nested| {
+            let _ = &nested;
+            match field {
+                0 => f0 = ::std::option::Option::Some(::avro_events::binary::get_string(input)
+                    .map_err(|e| e.in_field("org.example.library.Address", "street"))?),
+                1 => f1 = ::std::option::Option::Some(::avro_events::binary::get_string(input)
+                    .map_err(|e| e.in_field("org.example.library.Address", "city"))?),
+                _ => {
+                    return ::std::result::Result::Err(::avro_events::binary::DecodeError::Unresolvable(
+                        ::std::format!("org.example.library.Address has no field {field}"),
+                    ));
+                }
+            }
+            ::std::result::Result::Ok(())
+        })?;
+        ::std::result::Result::Ok(Self { street: f0.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Address", field: "street" })?, city: f1.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Address", field: "city" })?, })
+    }
 }
 
 /// The Avro binary encoding of `org.example.library.Visit`, field by field in schema order.
@@ -52,6 +76,33 @@ impl ::avro_events::binary::AvroDatum for Visit {
         let f1 = ::avro_events::binary::AvroDatum::decode(input)
             .map_err(|e| e.in_field("org.example.library.Visit", "address"))?;
         ::std::result::Result::Ok(Self { member: f0, address: f1, })
+    }
+
+    fn decode_resolving(
+        input: &mut &[u8],
+        resolving: &::avro_events::binary::Resolving<'_>,
+    ) -> ::std::result::Result<Self, ::avro_events::binary::DecodeError> {
+        let mut f0 = ::std::option::Option::None;
+        let mut f1 = ::std::option::Option::None;
+        resolving.fields(input, |field, input, nested| {
+            let _ = &nested;
+            match field {
+                0 => f0 = ::std::option::Option::Some(::avro_events::binary::get_long(input)
+                    .map_err(|e| e.in_field("org.example.library.Visit", "member"))?),
+                1 => f1 = ::std::option::Option::Some(match nested {
+                    ::std::option::Option::Some(nested) => ::avro_events::binary::AvroDatum::decode_resolving(input, nested),
+                    ::std::option::Option::None => ::avro_events::binary::AvroDatum::decode(input),
+                }
+                    .map_err(|e| e.in_field("org.example.library.Visit", "address"))?),
+                _ => {
+                    return ::std::result::Result::Err(::avro_events::binary::DecodeError::Unresolvable(
+                        ::std::format!("org.example.library.Visit has no field {field}"),
+                    ));
+                }
+            }
+            ::std::result::Result::Ok(())
+        })?;
+        ::std::result::Result::Ok(Self { member: f0.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Visit", field: "member" })?, address: f1.ok_or(::avro_events::binary::DecodeError::MissingField { record: "org.example.library.Visit", field: "address" })?, })
     }
 }
 
