@@ -104,6 +104,12 @@ pub(crate) fn load(paths: &[PathBuf]) -> Result<Vec<SchemaFile>, Error> {
     let schemas = match together {
         Ok(schemas) => schemas,
         Err(list_error) => {
+            // apache-avro resolves the files in a random order, so a file that uses a type
+            // defined inside another one may or may not parse with the set: say the same thing
+            // either way (references::order does when the set parses).
+            if let Some(error) = uses_a_nested_type(paths, &texts, &alone) {
+                return Err(error);
+            }
             // The first file that fails alone is at fault; if every file parses alone, the set
             // does not fit together (two files define the same type).
             if let Some((path, Err(message))) =
@@ -212,6 +218,49 @@ pub(crate) fn named_types(schema: &Schema, out: &mut Vec<Name>) {
         }
         _ => {}
     }
+}
+
+/// The error for the first file that failed alone for want of a type that another file
+/// defines inside its own (not as its top-level type), if there is one: a schema reference
+/// names a whole file.
+fn uses_a_nested_type(
+    paths: &[PathBuf],
+    texts: &[String],
+    alone: &[Result<Schema, String>],
+) -> Option<Error> {
+    let mut nested: Vec<(String, usize)> = Vec::new();
+    for (index, parsed) in alone.iter().enumerate() {
+        if let Ok(schema) = parsed {
+            let mut names = Vec::new();
+            named_types(schema, &mut names);
+            // The first is the file's top-level type.
+            nested.extend(names.iter().skip(1).map(|n| (n.fullname(None), index)));
+        }
+    }
+    alone.iter().enumerate().find_map(|(index, parsed)| {
+        let name = parsed
+            .as_ref()
+            .err()?
+            .strip_prefix("Unknown primitive type: ")?
+            .trim();
+        let (_, definer) = nested.iter().find(|(defined, _)| defined == name)?;
+        let json: serde_json::Value = serde_json::from_str(&texts[index]).ok()?;
+        let short = json.get("name").and_then(serde_json::Value::as_str)?;
+        let record = match json.get("namespace").and_then(serde_json::Value::as_str) {
+            Some(namespace) if !short.contains('.') => format!("{namespace}.{short}"),
+            _ => short.to_owned(),
+        };
+        Some(Error::NotSelfContained {
+            record,
+            path: paths[index].clone(),
+            message: format!(
+                "it uses {name}, which is not the top-level type of a schema file (it is defined \
+                 inside {}): a schema reference names a whole file (move {name} into a file of \
+                 its own)",
+                paths[*definer].display()
+            ),
+        })
+    })
 }
 
 /// A short description of a field's Avro type, for error messages.
