@@ -39,7 +39,7 @@ use references::Whole;
 /// added fields, dropped removed fields, promotions, renumbered enum symbols and union
 /// branches) is compiled once per (writer schema id, reader type) and cached, and the
 /// generated decoder follows it, reading the writer's bytes field by field where they lie
-/// (`crate::resolving`: unchanged fields straight, changed ones rewritten alone by the plan,
+/// (`binary::Resolving`: unchanged fields straight, changed ones rewritten alone by the plan,
 /// added ones from their pre-encoded defaults). Hand-written types have the whole body
 /// rewritten into the reader schema's encoding by the plan first (for the same schema a
 /// checking copy, strings checked to be UTF-8), so apache-avro's deserializer only sees
@@ -1110,7 +1110,7 @@ impl Codec {
 ///
 /// With a generated codec and schemas of the same Parsing Canonical Form, the body is
 /// decoded straight. With different schemas, a generated record decoder reads the writer's
-/// bytes field by field as the resolution `plan` says ([`crate::resolving`]); anything else
+/// bytes field by field as the resolution `plan` says ([`Resolving`](crate::binary::Resolving)); anything else
 /// (a writer union around the record, a serde type) has the body rewritten into the reader's
 /// encoding by the plan first (at most `limit` bytes), then decoded. The serde path always
 /// runs the plan (for the same schema, a copy that checks the body, so that apache-avro's

@@ -198,7 +198,6 @@ pub mod registry;
 #[cfg(feature = "kafka")]
 mod replay;
 mod resolve;
-mod resolving;
 #[cfg(feature = "kafka")]
 mod retry;
 pub mod rules;
