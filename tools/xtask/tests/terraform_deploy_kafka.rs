@@ -120,7 +120,8 @@ async fn services_with_terraforms_settings_run_under_read_only_subjects() {
     let http = reqwest::Client::new();
     let registry = stack.registry_url();
     let subjects = terraform_subjects(&terraform);
-    assert_eq!(subjects.len(), 3, "{subjects:?}");
+    // Orders, pick lists, statuses and the orders' latest states.
+    assert_eq!(subjects.len(), 4, "{subjects:?}");
     for (subject, schema) in &subjects {
         let response = http
             .post(format!("{registry}/subjects/{subject}/versions"))
