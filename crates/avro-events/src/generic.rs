@@ -1,33 +1,4 @@
-//! Generic records: values of whatever schema the writer used, with no Rust type for it, as
-//! Confluent's `GenericRecord` (Java) or a deserialized `dict` (Python).
-//!
-//! A [`GenericRecord`] is apache-avro's [`Value`] (records, unions, enums, arrays, maps,
-//! fixed, and logical types as apache-avro's logical values: `Value::Date`,
-//! `Value::TimestampMillis`, `Value::Decimal`, `Value::Uuid`, …) with the registered schema it
-//! was written with ([`GenericSchema`]). It implements [`Event`], so a
-//! [`Consumer`](crate::Consumer), [`Pipeline`](crate::Pipeline) input or
-//! [`Producer`](crate::Producer) takes it like any event: decoding reads the record with its
-//! writer schema (no resolution into another schema), encoding writes the value with the
-//! schema id it carries. It has no default topic ([`Event::TOPIC`] is empty): subscribe with
-//! [`Client::consumer_subscribed_to`](crate::Client::consumer_subscribed_to) and produce with
-//! [`Producer::send_to`](crate::Producer::send_to).
-//!
-//! [`GenericRecord::to_json`] and [`GenericSchema::record_from_json`] convert to and from
-//! Avro's JSON encoding (what `kafka-avro-console-consumer` prints and
-//! `kafka-avro-console-producer` reads: unions as `{"branch": value}`, bytes as strings of
-//! code points U+0000–U+00FF).
-//!
-//! ```
-//! use avro_events::{GenericSchema, registry::{RegistryConfig}};
-//!
-//! let schema = GenericSchema::parse(7, r#"{"type": "record", "name": "Reading", "fields": [
-//!     {"name": "sensor", "type": "string"}, {"name": "celsius", "type": ["null", "double"]}]}"#)?;
-//! let record = schema.record_from_json(&serde_json::json!(
-//!     {"sensor": "fridge-1", "celsius": {"double": 3.5}}))?;
-//! assert_eq!(record.schema_id(), 7);
-//! assert_eq!(record.to_json()?["celsius"], serde_json::json!({"double": 3.5}));
-//! # Ok::<(), avro_events::Error>(())
-//! ```
+//! Generic records ([`GenericRecord`], documented there) and their schemas.
 
 use std::sync::Arc;
 
@@ -84,8 +55,8 @@ impl GenericSchema {
         &self.schema.canonical
     }
 
-    /// A record of this schema from `json`, in Avro's JSON encoding (see the
-    /// [module](crate::generic) docs); missing fields take their defaults.
+    /// A record of this schema from `json`, in Avro's JSON encoding (see
+    /// [`GenericRecord`]); missing fields take their defaults.
     ///
     /// # Errors
     /// [`Error::Encode`] naming the path of the first value that does not fit the schema.
@@ -129,8 +100,36 @@ impl GenericSchema {
     }
 }
 
-/// A record of any schema: the value and the registered schema it was written with (see the
-/// [module](crate::generic) docs).
+/// Generic records: values of whatever schema the writer used, with no Rust type for it, as
+/// Confluent's `GenericRecord` (Java) or a deserialized `dict` (Python).
+///
+/// A [`GenericRecord`] is apache-avro's [`Value`] (records, unions, enums, arrays, maps,
+/// fixed, and logical types as apache-avro's logical values: `Value::Date`,
+/// `Value::TimestampMillis`, `Value::Decimal`, `Value::Uuid`, …) with the registered schema it
+/// was written with ([`GenericSchema`]). It implements [`Event`], so a
+/// [`Consumer`](crate::Consumer), [`Pipeline`](crate::Pipeline) input or
+/// [`Producer`](crate::Producer) takes it like any event: decoding reads the record with its
+/// writer schema (no resolution into another schema), encoding writes the value with the
+/// schema id it carries. It has no default topic ([`Event::TOPIC`] is empty): subscribe with
+/// [`Client::consumer_subscribed_to`](crate::Client::consumer_subscribed_to) and produce with
+/// [`Producer::send_to`](crate::Producer::send_to).
+///
+/// [`GenericRecord::to_json`] and [`GenericSchema::record_from_json`] convert to and from
+/// Avro's JSON encoding (what `kafka-avro-console-consumer` prints and
+/// `kafka-avro-console-producer` reads: unions as `{"branch": value}`, bytes as strings of
+/// code points U+0000–U+00FF).
+///
+/// ```
+/// use avro_events::{GenericSchema, registry::{RegistryConfig}};
+///
+/// let schema = GenericSchema::parse(7, r#"{"type": "record", "name": "Reading", "fields": [
+///     {"name": "sensor", "type": "string"}, {"name": "celsius", "type": ["null", "double"]}]}"#)?;
+/// let record = schema.record_from_json(&serde_json::json!(
+///     {"sensor": "fridge-1", "celsius": {"double": 3.5}}))?;
+/// assert_eq!(record.schema_id(), 7);
+/// assert_eq!(record.to_json()?["celsius"], serde_json::json!({"double": 3.5}));
+/// # Ok::<(), avro_events::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct GenericRecord {
     schema: GenericSchema,

@@ -5,7 +5,7 @@
 //! `scripts/interop/requirements.txt` the first time it is needed (or when the requirements
 //! change). It is built in a temporary directory and renamed into place, so tests running in
 //! parallel processes never see a half-built environment. A second one,
-//! `<target dir>/interop-rules-venv` ([`rules_venv`]), from
+//! `<target dir>/interop-rules-venv` ([`rules_venv`](crate::python::rules_venv)), from
 //! `scripts/interop/rules-requirements.txt`, has Confluent's client with its `rules` extra for
 //! the data-contract rules.
 

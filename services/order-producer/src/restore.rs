@@ -1,7 +1,7 @@
 //! Reading back, on start, the idempotency keys of the orders accepted within the key window:
 //! `grocery.orders.v1` read_committed from the first offset at or after *now − window*
 //! (`Client::replay_since`), each keyed order's body digest (its
-//! [`BODY_DIGEST`](crate::idempotency::BODY_DIGEST) header) and first answer remembered in
+//! [`BODY_DIGEST`] header) and first answer remembered in
 //! [`Keys`]. See [`crate::idempotency`] for why this is exact.
 
 use std::time::Duration;
