@@ -963,18 +963,21 @@ impl Codec {
         let mut contract = None;
         // Keys are always written with their own schema (Confluent's `use.schema.id` and
         // `use.latest.version` concern values).
-        let target = if let (Some(id), Part::Value) = (self.options.use_schema_id, part) {
+        // The registered schema written with instead of the type's own, if any: its id and
+        // GUID, text, references, metadata, rule set, and where it came from (for errors).
+        let registered = if let (Some(id), Part::Value) = (self.options.use_schema_id, part) {
             let fetched = self.registry.schema_by_id(id).await?;
-            let written = Written {
-                id,
-                guid: fetched.guid,
-            };
-            let origin = format!("schema id {id}");
-            contract = Contract::of(&fetched.schema, fetched.metadata, fetched.rule_set, &origin)?;
-            let schema = self
-                .registered_schema(&fetched.schema, &fetched.references, &origin)
-                .await?;
-            self.resolved_target::<E>(&subject, written, &schema, &origin)?
+            Some((
+                Written {
+                    id,
+                    guid: fetched.guid,
+                },
+                fetched.schema,
+                fetched.references,
+                fetched.metadata,
+                fetched.rule_set,
+                format!("schema id {id}"),
+            ))
         } else if let (Some(properties), Part::Value) = (&self.latest_metadata, part) {
             let ttl = self.registry.latest_cache_ttl();
             expires = std::time::Instant::now().checked_add(ttl);
@@ -986,15 +989,17 @@ impl Codec {
                 "the latest version (id {}) of subject '{subject}' with metadata {properties:?}",
                 latest.id
             );
-            contract = Contract::of(&latest.schema, latest.metadata, latest.rule_set, &origin)?;
-            let written = Written {
-                id: latest.id,
-                guid: latest.guid,
-            };
-            let schema = self
-                .registered_schema(&latest.schema, &latest.references, &origin)
-                .await?;
-            self.resolved_target::<E>(&subject, written, &schema, &origin)?
+            Some((
+                Written {
+                    id: latest.id,
+                    guid: latest.guid,
+                },
+                latest.schema,
+                latest.references,
+                latest.metadata,
+                latest.rule_set,
+                origin,
+            ))
         } else if self.options.use_latest_version && part == Part::Value {
             let ttl = self.registry.latest_cache_ttl();
             // A TTL too long to add (Confluent's -1) never expires.
@@ -1004,46 +1009,58 @@ impl Codec {
                 "the latest version (id {}) of subject '{subject}'",
                 latest.id
             );
-            contract = Contract::of(&latest.schema, latest.metadata, latest.rule_set, &origin)?;
-            let written = Written {
-                id: latest.id,
-                guid: latest.guid,
-            };
-            let schema = self
-                .registered_schema(&latest.schema, &latest.references, &origin)
-                .await?;
-            self.resolved_target::<E>(&subject, written, &schema, &origin)?
+            Some((
+                Written {
+                    id: latest.id,
+                    guid: latest.guid,
+                },
+                latest.schema,
+                latest.references,
+                latest.metadata,
+                latest.rule_set,
+                origin,
+            ))
         } else {
-            // Keys have no references.
-            let references = match part {
-                Part::Value => E::REFERENCES,
-                Part::Key => &[],
-            };
-            if self.options.auto_register {
-                self.register_references::<E>(references).await?;
-            }
-            let as_registry: Vec<SchemaReference> =
-                references.iter().map(EventReference::to_registry).collect();
-            WriteTarget::Own(if self.options.auto_register {
-                let registered = self
-                    .registry
-                    .register_with_references(&subject, text, &as_registry, normalize)
-                    .await?;
-                Written {
-                    id: registered.id,
-                    guid: registered.guid,
-                }
-            } else {
-                let found = self
-                    .registry
-                    .lookup_with_references(&subject, text, &as_registry, normalize)
-                    .await?;
-                Written {
-                    id: found.id,
-                    guid: found.guid,
-                }
-            })
+            None
         };
+        let target =
+            if let Some((written, schema, references, metadata, rule_set, origin)) = registered {
+                contract = Contract::of(&schema, metadata, rule_set, &origin)?;
+                let schema = self
+                    .registered_schema(&schema, &references, &origin)
+                    .await?;
+                self.resolved_target::<E>(&subject, written, &schema, &origin)?
+            } else {
+                // Keys have no references.
+                let references = match part {
+                    Part::Value => E::REFERENCES,
+                    Part::Key => &[],
+                };
+                if self.options.auto_register {
+                    self.register_references::<E>(references).await?;
+                }
+                let as_registry: Vec<SchemaReference> =
+                    references.iter().map(EventReference::to_registry).collect();
+                WriteTarget::Own(if self.options.auto_register {
+                    let registered = self
+                        .registry
+                        .register_with_references(&subject, text, &as_registry, normalize)
+                        .await?;
+                    Written {
+                        id: registered.id,
+                        guid: registered.guid,
+                    }
+                } else {
+                    let found = self
+                        .registry
+                        .lookup_with_references(&subject, text, &as_registry, normalize)
+                        .await?;
+                    Written {
+                        id: found.id,
+                        guid: found.guid,
+                    }
+                })
+            };
         debug!(%subject, ?target, "resolved write schema");
         let target = Arc::new(target);
         write_lock(&self.targets).entry(key).or_default().insert(
