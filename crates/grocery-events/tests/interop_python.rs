@@ -25,30 +25,6 @@ fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python")
 }
 
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let dir = std::env::temp_dir().join(format!(
-            "grocery-interop-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 async fn registry() -> RegistryHandle {
     SchemaRegistry::start(([127, 0, 0, 1], 0).into(), None)
         .await
@@ -219,12 +195,15 @@ async fn decode_and_compare_with(
 #[tokio::test(flavor = "multi_thread")]
 async fn python_serializer_bytes_decode_with_the_codec() {
     let registry = registry().await;
-    let dir = TempDir::new("py-to-rust");
-    let stdout = python("serialize", &registry.url(), &dir.0).await;
+    let dir = tempfile::Builder::new()
+        .prefix("py-to-rust")
+        .tempdir()
+        .expect("temp dir");
+    let stdout = python("serialize", &registry.url(), dir.path()).await;
     assert!(stdout.contains("codec_fixtures: OK"), "{stdout}");
 
-    let order_bytes = read_hex(&dir.0.join("order.hex"));
-    let pick_bytes = read_hex(&dir.0.join("picklist.hex"));
+    let order_bytes = read_hex(&dir.path().join("order.hex"));
+    let pick_bytes = read_hex(&dir.path().join("picklist.hex"));
 
     // The header carries the id the registry assigned to the subject's schema.
     let client = RegistryClient::new(&RegistryConfig::new(registry.url())).expect("client");
@@ -238,17 +217,23 @@ async fn python_serializer_bytes_decode_with_the_codec() {
         .expect("Python registered the pick list schema");
     assert_eq!(header_id(&order_bytes), order_id, "order schema id");
     assert_eq!(header_id(&pick_bytes), pick_id, "pick list schema id");
-    let expected = read_json(&dir.0.join("expected.json"));
+    let expected = read_json(&dir.path().join("expected.json"));
     assert_eq!(expected["schema_ids"]["order"], order_id);
     assert_eq!(expected["schema_ids"]["picklist"], pick_id);
 
-    decode_and_compare(&codec(&registry.url()), &dir.0, &order_bytes, &pick_bytes).await;
+    decode_and_compare(
+        &codec(&registry.url()),
+        dir.path(),
+        &order_bytes,
+        &pick_bytes,
+    )
+    .await;
 
     if std::env::var_os("GROCERY_REGENERATE_PYTHON_FIXTURES").is_some() {
         let fixtures = fixtures_dir();
         std::fs::create_dir_all(&fixtures).expect("fixtures dir");
         for name in ["order.hex", "picklist.hex", "expected.json"] {
-            std::fs::copy(dir.0.join(name), fixtures.join(name)).expect("copy fixture");
+            std::fs::copy(dir.path().join(name), fixtures.join(name)).expect("copy fixture");
         }
         eprintln!("rewrote {}", fixtures.display());
     }
@@ -328,11 +313,14 @@ async fn codec_bytes_decode_with_the_python_deserializer() {
     let pick = rust_pick_list();
     let order_bytes = codec.encode(&order).await.expect("encode order");
     let pick_bytes = codec.encode(&pick).await.expect("encode pick list");
-    let dir = TempDir::new("rust-to-py");
-    write_hex(&dir.0.join("order.hex"), &order_bytes);
-    write_hex(&dir.0.join("picklist.hex"), &pick_bytes);
+    let dir = tempfile::Builder::new()
+        .prefix("rust-to-py")
+        .tempdir()
+        .expect("temp dir");
+    write_hex(&dir.path().join("order.hex"), &order_bytes);
+    write_hex(&dir.path().join("picklist.hex"), &pick_bytes);
 
-    let stdout = python("deserialize", &registry.url(), &dir.0).await;
+    let stdout = python("deserialize", &registry.url(), dir.path()).await;
     let decoded: Value = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("Python printed no JSON ({e}): {stdout}"));
 

@@ -26,7 +26,7 @@ use rdkafka::{
 };
 use serde_json::{Value, json};
 
-use interop::{TempDir, python, read_hex_lines, registry};
+use interop::{python, read_hex_lines, registry};
 
 #[allow(missing_docs, unreachable_pub, dead_code, clippy::all)]
 mod library {
@@ -90,19 +90,22 @@ fn codec(url: &str, strategy: SubjectNameStrategy) -> Codec {
 async fn the_family_reads_every_type_python_writes_on_one_topic() {
     let registry = registry().await;
     let url = registry.url();
-    let dir = TempDir::new("families-write");
-    python("families-write", &url, &dir.0).await;
+    let dir = tempfile::Builder::new()
+        .prefix("families-write")
+        .tempdir()
+        .expect("temp dir");
+    python("families-write", &url, dir.path()).await;
     let codec = codec(&url, SubjectNameStrategy::TopicName);
 
     for file in ["topic_record.hex", "record.hex", "union.hex"] {
         let mut decoded = Vec::new();
-        for payload in read_hex_lines(&dir.0.join(file)) {
+        for payload in read_hex_lines(&dir.path().join(file)) {
             decoded.push(codec.decode::<LibraryEvents>(&payload).await.unwrap());
         }
         assert_eq!(decoded, both(), "{file}");
     }
 
-    let unknown = &read_hex_lines(&dir.0.join("unknown.hex"))[0];
+    let unknown = &read_hex_lines(&dir.path().join("unknown.hex"))[0];
     let err = codec.decode::<LibraryEvents>(unknown).await.unwrap_err();
     assert!(
         matches!(&err, Error::UnknownEventType { record, family, .. }
@@ -124,7 +127,10 @@ async fn the_family_reads_every_type_python_writes_on_one_topic() {
 async fn python_reads_every_type_the_family_writes_under_each_strategy() {
     let registry = registry().await;
     let url = registry.url();
-    let dir = TempDir::new("families-read");
+    let dir = tempfile::Builder::new()
+        .prefix("families-read")
+        .tempdir()
+        .expect("temp dir");
     let cases = [
         (
             SubjectNameStrategy::TopicRecordName,
@@ -158,8 +164,8 @@ async fn python_reads_every_type_the_family_writes_under_each_strategy() {
             lines.push_str(&hex(&payload));
             lines.push('\n');
         }
-        std::fs::write(dir.0.join("rust_family.hex"), lines).unwrap();
-        let out = python("families-read", &url, &dir.0).await;
+        std::fs::write(dir.path().join("rust_family.hex"), lines).unwrap();
+        let out = python("families-read", &url, dir.path()).await;
         let read: Vec<Value> = out
             .lines()
             .filter(|l| l.starts_with('{'))
@@ -204,8 +210,11 @@ async fn a_family_consumer_reads_python_records_and_dead_letters_unknown_types()
     let topic = stack.unique_topic("library-events", 1).unwrap();
     let dlq = format!("{topic}.dlq");
     stack.kafka().create_topic(&dlq, 1).unwrap();
-    let dir = TempDir::new("families-consumer");
-    python("families-write", &stack.registry_url(), &dir.0).await;
+    let dir = tempfile::Builder::new()
+        .prefix("families-consumer")
+        .tempdir()
+        .expect("temp dir");
+    python("families-write", &stack.registry_url(), dir.path()).await;
 
     // Python's bytes, produced as they are: a Loan and a Member with each record-name strategy,
     // a Fine (unknown to the family) between them.
@@ -213,9 +222,9 @@ async fn a_family_consumer_reads_python_records_and_dead_letters_unknown_types()
         .set("bootstrap.servers", stack.bootstrap_servers())
         .create()
         .unwrap();
-    let mut payloads = read_hex_lines(&dir.0.join("topic_record.hex"));
-    payloads.extend(read_hex_lines(&dir.0.join("unknown.hex")));
-    payloads.extend(read_hex_lines(&dir.0.join("record.hex")));
+    let mut payloads = read_hex_lines(&dir.path().join("topic_record.hex"));
+    payloads.extend(read_hex_lines(&dir.path().join("unknown.hex")));
+    payloads.extend(read_hex_lines(&dir.path().join("record.hex")));
     for (i, payload) in payloads.iter().enumerate() {
         raw.send(
             FutureRecord::to(&topic)
@@ -300,15 +309,18 @@ async fn a_family_is_a_pipeline_input_and_its_unknown_types_are_dead_lettered() 
     for topic in [TOPIC, "library.events.v1.dlq", Loan::TOPIC] {
         stack.kafka().create_topic(topic, 1).unwrap();
     }
-    let dir = TempDir::new("families-pipeline");
-    python("families-write", &stack.registry_url(), &dir.0).await;
+    let dir = tempfile::Builder::new()
+        .prefix("families-pipeline")
+        .tempdir()
+        .expect("temp dir");
+    python("families-write", &stack.registry_url(), dir.path()).await;
     let raw: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", stack.bootstrap_servers())
         .create()
         .unwrap();
-    let mut payloads = read_hex_lines(&dir.0.join("topic_record.hex"));
-    payloads.extend(read_hex_lines(&dir.0.join("unknown.hex")));
-    payloads.extend(read_hex_lines(&dir.0.join("union.hex")));
+    let mut payloads = read_hex_lines(&dir.path().join("topic_record.hex"));
+    payloads.extend(read_hex_lines(&dir.path().join("unknown.hex")));
+    payloads.extend(read_hex_lines(&dir.path().join("union.hex")));
     for payload in &payloads {
         raw.send(FutureRecord::<(), _>::to(TOPIC).payload(payload), WAIT)
             .await

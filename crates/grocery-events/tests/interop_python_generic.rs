@@ -12,7 +12,7 @@ mod interop;
 use avro_events::{Codec, CodecOptions, Event, GenericRecord, registry::RegistryConfig};
 use serde_json::{Value, json};
 
-use interop::{TempDir, from_hex, python, registry};
+use interop::{from_hex, python, registry};
 
 /// The lines of `generic.jsonl`: topic, payload, value in Avro's JSON encoding.
 fn written(dir: &std::path::Path) -> Vec<(String, Vec<u8>, Value)> {
@@ -34,11 +34,14 @@ fn written(dir: &std::path::Path) -> Vec<(String, Vec<u8>, Value)> {
 async fn generic_records_read_what_python_writes_with_any_schema() {
     let registry = registry().await;
     let url = registry.url();
-    let dir = TempDir::new("generic-write");
-    python("generic-write", &url, &dir.0).await;
+    let dir = tempfile::Builder::new()
+        .prefix("generic-write")
+        .tempdir()
+        .expect("temp dir");
+    python("generic-write", &url, dir.path()).await;
     let codec = Codec::new(&RegistryConfig::new(&url), CodecOptions::default()).unwrap();
 
-    let written = written(&dir.0);
+    let written = written(dir.path());
     assert_eq!(written.len(), 8, "every value of the script");
     for (topic, payload, json) in &written {
         let record = codec.decode_generic(payload).await.unwrap();
@@ -80,14 +83,17 @@ async fn generic_records_read_what_python_writes_with_any_schema() {
 async fn python_reads_the_generic_records_the_codec_writes_from_json() {
     let registry = registry().await;
     let url = registry.url();
-    let dir = TempDir::new("generic-read");
+    let dir = tempfile::Builder::new()
+        .prefix("generic-read")
+        .tempdir()
+        .expect("temp dir");
     // Python registers the schemas (and writes its own payloads, unused here).
-    python("generic-write", &url, &dir.0).await;
+    python("generic-write", &url, dir.path()).await;
     let codec = Codec::new(&RegistryConfig::new(&url), CodecOptions::default()).unwrap();
 
     let mut lines = String::new();
     let mut sent = Vec::new();
-    for (topic, _, json) in written(&dir.0) {
+    for (topic, _, json) in written(dir.path()) {
         let schema = codec
             .generic_schema_of(&format!("{topic}-value"), None)
             .await
@@ -101,8 +107,8 @@ async fn python_reads_the_generic_records_the_codec_writes_from_json() {
         lines.push('\n');
         sent.push(json);
     }
-    std::fs::write(dir.0.join("rust_generic.jsonl"), lines).unwrap();
-    let out = python("generic-read", &url, &dir.0).await;
+    std::fs::write(dir.path().join("rust_generic.jsonl"), lines).unwrap();
+    let out = python("generic-read", &url, dir.path()).await;
     let read: Vec<Value> = out
         .lines()
         .filter(|l| !l.starts_with("generic_and_families"))
@@ -115,10 +121,13 @@ async fn python_reads_the_generic_records_the_codec_writes_from_json() {
 async fn json_that_does_not_fit_the_schema_is_refused_with_its_path() {
     let registry = registry().await;
     let url = registry.url();
-    let dir = TempDir::new("generic-refused");
-    python("generic-write", &url, &dir.0).await;
+    let dir = tempfile::Builder::new()
+        .prefix("generic-refused")
+        .tempdir()
+        .expect("temp dir");
+    python("generic-write", &url, dir.path()).await;
     let codec = Codec::new(&RegistryConfig::new(&url), CodecOptions::default()).unwrap();
-    let (topic, _, mut json) = written(&dir.0).remove(0);
+    let (topic, _, mut json) = written(dir.path()).remove(0);
     let schema = codec
         .generic_schema_of(&format!("{topic}-value"), Some(1))
         .await

@@ -6,7 +6,7 @@
 //! registered under their own subjects, and a record key `shop.OrderKey`), written by hand as
 //! a user of the library would.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use avro_events::dlq::headers as dlq_headers;
 use avro_events::registry::{RegistryClient, RegistryConfig};
@@ -111,30 +111,6 @@ impl Event for OrderWithNote {
 
     fn key(&self) -> String {
         self.id.clone()
-    }
-}
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let dir = std::env::temp_dir().join(format!(
-            "interop-refs-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -243,16 +219,19 @@ fn zero() -> Order {
 #[tokio::test(flavor = "multi_thread")]
 async fn python_records_with_references_and_header_guids_decode_with_the_codec() {
     let registry = registry().await;
-    let dir = TempDir::new("py-to-rust");
-    python("write", &registry.url(), &dir.0).await;
+    let dir = tempfile::Builder::new()
+        .prefix("py-to-rust")
+        .tempdir()
+        .expect("temp dir");
+    python("write", &registry.url(), dir.path()).await;
     let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.0.join("expected.json")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("expected.json")).unwrap())
             .unwrap();
     let codec = codec(&registry.url(), SchemaIdPlacement::Prefix);
 
     for name in ["prefix_value", "header_value", "zero_value"] {
-        let payload = read_hex(&dir.0.join(format!("{name}.hex")));
-        let header = optional_hex(&dir.0.join(format!("{name}.header.hex")));
+        let payload = read_hex(&dir.path().join(format!("{name}.hex")));
+        let header = optional_hex(&dir.path().join(format!("{name}.header.hex")));
         let order: Order = codec
             .decode_record(&payload, header.as_deref())
             .await
@@ -265,7 +244,7 @@ async fn python_records_with_references_and_header_guids_decode_with_the_codec()
     }
     assert_eq!(
         codec
-            .decode_record::<Order>(&read_hex(&dir.0.join("prefix_value.hex")), None)
+            .decode_record::<Order>(&read_hex(&dir.path().join("prefix_value.hex")), None)
             .await
             .unwrap(),
         sample()
@@ -274,8 +253,8 @@ async fn python_records_with_references_and_header_guids_decode_with_the_codec()
     for name in ["prefix_value", "header_value"] {
         let newer: OrderWithNote = codec
             .decode_record(
-                &read_hex(&dir.0.join(format!("{name}.hex"))),
-                optional_hex(&dir.0.join(format!("{name}.header.hex"))).as_deref(),
+                &read_hex(&dir.path().join(format!("{name}.hex"))),
+                optional_hex(&dir.path().join(format!("{name}.header.hex"))).as_deref(),
             )
             .await
             .unwrap_or_else(|e| panic!("{name} into the newer order: {e}"));
@@ -287,14 +266,14 @@ async fn python_records_with_references_and_header_guids_decode_with_the_codec()
     }
     // The bare body starting with 0x00, read without its header, is misread as a prefix: the
     // header is what tells them apart.
-    let zero_body = read_hex(&dir.0.join("zero_value.hex"));
+    let zero_body = read_hex(&dir.path().join("zero_value.hex"));
     assert_eq!(zero_body[0], 0);
     assert!(codec.decode::<Order>(&zero_body).await.is_err());
 
     let key: OrderKey = codec
         .decode_record_key::<Order, OrderKey>(
-            &read_hex(&dir.0.join("header_key.hex")),
-            Some(&read_hex(&dir.0.join("header_key.header.hex"))),
+            &read_hex(&dir.path().join("header_key.hex")),
+            Some(&read_hex(&dir.path().join("header_key.header.hex"))),
         )
         .await
         .expect("decode Python's key");
@@ -318,7 +297,7 @@ async fn python_records_with_references_and_header_guids_decode_with_the_codec()
         client.referenced_by("shop.Product", 1).await.unwrap(),
         [order.id]
     );
-    let header = read_hex(&dir.0.join("header_value.header.hex"));
+    let header = read_hex(&dir.path().join("header_value.header.hex"));
     assert_eq!(
         wire::parse_header(&header).unwrap(),
         SchemaId::Guid(order.guid.expect("a GUID"))
@@ -334,7 +313,7 @@ async fn python_records_with_references_and_header_guids_decode_with_the_codec()
         assert_eq!(wire::split(&bytes).unwrap().0, order.id, "{options:?}");
         assert_eq!(
             bytes,
-            read_hex(&dir.0.join("prefix_value.hex")),
+            read_hex(&dir.path().join("prefix_value.hex")),
             "{options:?}"
         );
     }
@@ -347,19 +326,22 @@ async fn python_records_with_references_and_header_guids_decode_with_the_codec()
 #[tokio::test(flavor = "multi_thread")]
 async fn codec_records_with_references_and_header_guids_decode_with_python() {
     let registry = registry().await;
-    let dir = TempDir::new("rust-to-py");
+    let dir = tempfile::Builder::new()
+        .prefix("rust-to-py")
+        .tempdir()
+        .expect("temp dir");
     let prefixed = codec(&registry.url(), SchemaIdPlacement::Prefix);
     let by_header = codec(&registry.url(), SchemaIdPlacement::Header);
 
     let framed = prefixed.encode_record(TOPIC, &sample()).await.unwrap();
     assert!(framed.schema_id_header.is_none());
-    write_hex(&dir.0.join("prefix_value.hex"), &framed.payload);
+    write_hex(&dir.path().join("prefix_value.hex"), &framed.payload);
     for (name, order) in [("header_value", sample()), ("zero_value", zero())] {
         let framed = by_header.encode_record(TOPIC, &order).await.unwrap();
         let (header, value) = framed.schema_id_header.expect("a schema id header");
         assert_eq!(header, wire::VALUE_SCHEMA_ID_HEADER);
-        write_hex(&dir.0.join(format!("{name}.hex")), &framed.payload);
-        write_hex(&dir.0.join(format!("{name}.header.hex")), &value);
+        write_hex(&dir.path().join(format!("{name}.hex")), &framed.payload);
+        write_hex(&dir.path().join(format!("{name}.header.hex")), &value);
         // And the codec reads its own.
         let back: Order = by_header
             .decode_record(&framed.payload, Some(&value))
@@ -370,17 +352,17 @@ async fn codec_records_with_references_and_header_guids_decode_with_python() {
     let key = by_header.encode_record_key(TOPIC, &sample()).await.unwrap();
     let (header, value) = key.schema_id_header.expect("a key schema id header");
     assert_eq!(header, wire::KEY_SCHEMA_ID_HEADER);
-    write_hex(&dir.0.join("header_key.hex"), &key.payload);
-    write_hex(&dir.0.join("header_key.header.hex"), &value);
+    write_hex(&dir.path().join("header_key.hex"), &key.payload);
+    write_hex(&dir.path().join("header_key.header.hex"), &value);
     let expected = serde_json::json!({
         "prefix_value": sample(),
         "header_value": sample(),
         "zero_value": zero(),
         "header_key": OrderKey { id: "order-0001".into() },
     });
-    std::fs::write(dir.0.join("expected.json"), expected.to_string()).unwrap();
+    std::fs::write(dir.path().join("expected.json"), expected.to_string()).unwrap();
 
-    let stdout = python("read", &registry.url(), &dir.0).await;
+    let stdout = python("read", &registry.url(), dir.path()).await;
     println!("{stdout}");
 
     // The references went first, under their own subjects, at the versions declared.
@@ -442,16 +424,19 @@ fn stack_config(stack: &Stack) -> Config {
 async fn python_producer_records_reach_the_consumer() {
     let stack = Stack::start().await.unwrap();
     let topic = stack.unique_topic("refs-from-python", 1).unwrap();
-    let dir = TempDir::new("py-produce");
+    let dir = tempfile::Builder::new()
+        .prefix("py-produce")
+        .tempdir()
+        .expect("temp dir");
     python_with(
         "produce",
         &stack.registry_url(),
-        &dir.0,
+        dir.path(),
         &[stack.bootstrap_servers(), &topic],
     )
     .await;
     let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.0.join("expected.json")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("expected.json")).unwrap())
             .unwrap();
     let dlq = format!("{topic}.dlq");
     stack.kafka().create_topic(&dlq, 1).unwrap();
@@ -540,16 +525,19 @@ async fn producer_records_with_header_guids_reach_the_python_consumer() {
     for order in [sample(), zero()] {
         producer.send_to(&topic, &order).await.unwrap();
     }
-    let dir = TempDir::new("py-consume");
+    let dir = tempfile::Builder::new()
+        .prefix("py-consume")
+        .tempdir()
+        .expect("temp dir");
     std::fs::write(
-        dir.0.join("expected.json"),
+        dir.path().join("expected.json"),
         serde_json::json!([sample(), zero()]).to_string(),
     )
     .unwrap();
     let stdout = python_with(
         "consume",
         &stack.registry_url(),
-        &dir.0,
+        dir.path(),
         &[stack.bootstrap_servers(), &topic],
     )
     .await;

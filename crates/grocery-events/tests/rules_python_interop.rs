@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use avro_events::{
     registry::{RegistryClient, RegistryConfig},
@@ -22,30 +22,6 @@ use local_stack::{
 use serde_json::{Value, json};
 
 const SCRIPT: &str = "scripts/interop/rules_check.py";
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "grocery-rules-{name}-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        Self(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Runs `rules_check.py` with `args`; its exit status must be 0.
 async fn python(args: &[&str]) {
@@ -85,9 +61,15 @@ async fn python_writes(
     orders: &[&Order],
     metadata: Option<&Value>,
 ) -> Vec<Result<Vec<u8>, String>> {
-    let dir = TempDir::new("write");
-    let input = write_json(&dir.path("in.json"), &serde_json::to_value(orders).unwrap());
-    let output = dir.path("out.json");
+    let dir = tempfile::Builder::new()
+        .prefix("write")
+        .tempdir()
+        .expect("temp dir");
+    let input = write_json(
+        &dir.path().join("in.json"),
+        &serde_json::to_value(orders).unwrap(),
+    );
+    let output = dir.path().join("out.json");
     let url = stack.registry_url();
     let mut args = vec![
         "write",
@@ -127,10 +109,13 @@ async fn python_reads_with(
     payloads: &[&[u8]],
     dlq: bool,
 ) -> Vec<Result<Value, String>> {
-    let dir = TempDir::new("read");
+    let dir = tempfile::Builder::new()
+        .prefix("read")
+        .tempdir()
+        .expect("temp dir");
     let hex: Vec<String> = payloads.iter().map(|p| to_hex(p)).collect();
-    let input = write_json(&dir.path("in.json"), &json!(hex));
-    let output = dir.path("out.json");
+    let input = write_json(&dir.path().join("in.json"), &json!(hex));
+    let output = dir.path().join("out.json");
     let url = stack.registry_url();
     let mut args = vec!["read", &url, topic, &input, output.to_str().unwrap()];
     if dlq {
@@ -148,8 +133,11 @@ async fn python_reads_with(
 
 /// The first `count` records of `topic`, read by Python's consumer.
 async fn dead_letters(stack: &Stack, topic: &str, count: usize) -> Vec<Value> {
-    let dir = TempDir::new("dlq");
-    let output = dir.path("dlq.json");
+    let dir = tempfile::Builder::new()
+        .prefix("dlq")
+        .tempdir()
+        .expect("temp dir");
+    let output = dir.path().join("dlq.json");
     let count_text = count.to_string();
     python(&[
         "dlq",

@@ -2,33 +2,12 @@
 //! interop tests of generic records and families of events.
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use local_stack::python::{interop_venv, workspace_dir};
 use local_stack::registry::{RegistryHandle, SchemaRegistry};
 
 const SCRIPT: &str = "scripts/interop/generic_and_families.py";
-
-/// A directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "grocery-interop-{name}-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A fresh local Schema Registry.
 pub async fn registry() -> RegistryHandle {
