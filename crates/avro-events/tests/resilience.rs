@@ -12,7 +12,6 @@ use local_stack::Stack;
 use rdkafka::{
     ClientConfig,
     consumer::{BaseConsumer, Consumer as _},
-    producer::{FutureProducer, FutureRecord},
 };
 use utils::{
     fake_registry::FakeRegistry,
@@ -20,7 +19,7 @@ use utils::{
 };
 use uuid::Uuid;
 
-use utils::events::{self, group, stack};
+use utils::events::{self, group, produce_raw, stack};
 /// The made-up events of these tests: a reading in, an alert out.
 type Order = events::Reading;
 type PickList = events::Alert;
@@ -35,21 +34,6 @@ fn order(n: u32) -> Order {
 
 fn pick_list(order: &Order) -> PickList {
     events::alert_for(order)
-}
-
-/// Raw bytes straight to `topic`, bypassing the codec.
-async fn produce_raw(stack: &Stack, topic: &str, key: &str, payload: &[u8]) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", stack.bootstrap_servers())
-        .create()
-        .unwrap();
-    producer
-        .send(
-            FutureRecord::to(topic).key(key).payload(payload),
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
 }
 
 /// Counts the records on `topic` (all partitions) by reading it from the start.

@@ -13,35 +13,16 @@ mod utils;
 use std::{sync::Arc, time::Duration};
 
 use avro_events::SchemaUnavailable;
-use utils::events::{self, PARTITIONS, config, group, stack};
+use utils::events::{self, PARTITIONS, config, group, produce_raw, stack};
 /// The made-up events of these tests: a reading in, an alert out.
 type Order = events::Reading;
 type PickList = events::Alert;
 
 use avro_events::{Client, Consumer, Error, Event as _, PipelineOptions};
 use local_stack::{Stack, late_schema, verify};
-use rdkafka::{
-    ClientConfig, Offset,
-    consumer::Consumer as _,
-    producer::{FutureProducer, FutureRecord},
-};
+use rdkafka::{Offset, consumer::Consumer as _};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Raw bytes straight to `topic`, bypassing the codec.
-async fn produce_raw(stack: &Stack, topic: &str, key: &str, payload: &[u8]) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", stack.bootstrap_servers())
-        .create()
-        .unwrap();
-    producer
-        .send(
-            FutureRecord::to(topic).key(key).payload(payload),
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
-}
 
 /// Records on `topic` (partitions `0..partitions`), from the watermarks.
 fn records_on(stack: &Stack, topic: &str, partitions: i32) -> i64 {

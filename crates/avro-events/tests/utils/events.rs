@@ -97,3 +97,20 @@ pub fn config(stack: &Stack) -> Config {
 pub fn group(name: &str) -> ConsumerOptions {
     ConsumerOptions::new(format!("{name}-{}", Uuid::new_v4().simple()))
 }
+
+/// Raw bytes straight to `topic`, bypassing the codec.
+pub async fn produce_raw(stack: &Stack, topic: &str, key: &str, payload: &[u8]) {
+    let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", stack.bootstrap_servers())
+        .create()
+        .unwrap();
+    producer
+        .send(
+            rdkafka::producer::FutureRecord::to(topic)
+                .key(key)
+                .payload(payload),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+}
