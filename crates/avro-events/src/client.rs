@@ -225,6 +225,22 @@ impl Client {
         Pipeline::create(&self.inner, options.into()).await
     }
 
+    /// A new pipeline like [`Client::pipeline`] whose inputs are decoded and outputs encoded
+    /// with `format` instead of the client's Avro [`Codec`] (see
+    /// [`Client::producer_with_format`]): the transform returns [`Outputs<F>`](crate::Outputs)
+    /// (or a `Vec` or `Option` of events), and everything else (transactions, dead letters,
+    /// traces, backoff while the format cannot encode yet) is as for an Avro pipeline.
+    ///
+    /// # Errors
+    /// As [`Client::pipeline`].
+    pub async fn pipeline_with_format<In: Event, F: Format>(
+        &self,
+        options: impl Into<PipelineOptions>,
+        format: Arc<F>,
+    ) -> Result<Pipeline<In, F>> {
+        Pipeline::create_with(&self.inner, format, options.into()).await
+    }
+
     /// A [`Replay`] of [`Event::TOPIC`]: every partition assigned from its beginning, and the
     /// end offsets of that moment noted. `options` names the group (used for nothing but
     /// librdkafka's `group.id`; no offsets are read from it or committed to it); its

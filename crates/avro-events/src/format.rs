@@ -8,8 +8,15 @@
 //! [`Consumer`](crate::Consumer) encode and decode only through this trait, with the codec as
 //! their default; [`Client::producer_with_format`](crate::Client::producer_with_format) and
 //! [`Client::consumer_with_format`](crate::Client::consumer_with_format) give them another
-//! implementation (JSON Schema, Protobuf) without a change to either. Pipelines and replays use
-//! the client's Avro codec.
+//! implementation (JSON Schema, Protobuf) without a change to either. A [`Pipeline`](crate::Pipeline)
+//! decodes its inputs and encodes its outputs ([`Outputs<F>`](crate::Outputs)) through one
+//! too ([`Client::pipeline_with_format`](crate::Client::pipeline_with_format)), and a
+//! [`Replay`](crate::Replay) decodes through one
+//! ([`Client::replay_with_format`](crate::Client::replay_with_format)).
+//!
+//! An encode that needs nothing the format has not cached should complete at its first poll
+//! and have no effect outside the format's caches: a pipeline polls it once in place and, when
+//! it would wait (a registry round trip), drops it and makes it again as a boxed future.
 //!
 //! ```
 //! use avro_events::{Codec, Format, registry::{RegistryConfig, SchemaType}};

@@ -18,8 +18,9 @@
 //!   client is built. `Debug` redacts secrets.
 //! - [`Codec`]: encode to and decode from the wire format. The writer schema is fetched by id
 //!   (and cached) and resolved into the reader type, so v1 data reads into a v2 type and back.
-//!   [`Codec`] is the Avro implementation of [`Format`], the seam producers and consumers
-//!   encode and decode through (the registry's `schemaType`, schema parsing, encode, decode).
+//!   [`Codec`] is the Avro implementation of [`Format`], the seam producers, consumers,
+//!   pipelines and replays encode and decode through (the registry's `schemaType`, schema
+//!   parsing, encode, decode).
 //!   [`dynamic`]: the same decoding with a reader schema known only at run time (tools, the
 //!   hostile-input tests and the `fuzz/` targets).
 //! - [`Producer`] and [`Consumer`] ([`Client::producer`], [`Client::consumer`]): typed, idempotent, at-least-once; undecodable records go to

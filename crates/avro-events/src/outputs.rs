@@ -1,6 +1,12 @@
-use std::{fmt, pin::Pin};
+use std::{fmt, marker::PhantomData, pin::Pin};
 
-use crate::{Event, Headers, Producer, Result, TraceContext, producer::PendingDelivery};
+use futures::FutureExt as _;
+use tracing::{Instrument as _, debug_span};
+
+use crate::{
+    Codec, Event, Format, Headers, Producer, Result, TraceContext, codec::Framed,
+    producer::PendingDelivery,
+};
 
 /// The events one input turns into, in the order they are written. Events of different types
 /// go to their own [`Event::TOPIC`]s.
@@ -8,7 +14,9 @@ use crate::{Event, Headers, Producer, Result, TraceContext, producer::PendingDel
 /// # Outputs in detail
 ///
 /// What a [`Pipeline`](crate::Pipeline) writes for one input: [`Outputs`], events of any
-/// [`Event`] types, each to its own topic.
+/// [`Event`] types, each to its own topic, encoded with the pipeline's [`Format`] (`F`, Avro's
+/// [`Codec`] unless the pipeline was made with
+/// [`Client::pipeline_with_format`](crate::Client::pipeline_with_format)).
 ///
 /// A transform returns anything [`IntoOutputs`]: a `Vec<E>` of one event type (the common
 /// case), an `Option<E>`, or [`Outputs`] when one input turns into events of several types:
@@ -24,12 +32,19 @@ use crate::{Event, Headers, Producer, Result, TraceContext, producer::PendingDel
 ///
 /// All of an input's outputs go into the same transaction (transactional mode), or are all
 /// acknowledged before the input is marked done (at-least-once mode).
-#[derive(Default)]
-pub struct Outputs {
-    records: Vec<Box<dyn Output>>,
+pub struct Outputs<F = Codec> {
+    records: Vec<Box<dyn Output<F>>>,
 }
 
-impl Outputs {
+impl<F> Default for Outputs<F> {
+    fn default() -> Self {
+        Self {
+            records: Vec::new(),
+        }
+    }
+}
+
+impl<F: Format> Outputs<F> {
     /// No outputs.
     pub fn new() -> Self {
         Self::default()
@@ -37,18 +52,20 @@ impl Outputs {
 
     /// Adds `event`, written to [`Event::TOPIC`].
     pub fn push<E: Event>(&mut self, event: E) -> &mut Self {
-        self.records.push(Box::new(Typed {
+        self.records.push(Box::new(Typed::<E, F> {
             event,
             headers: None,
+            format: PhantomData,
         }));
         self
     }
 
     /// Adds `event` with record `headers`.
     pub fn push_with<E: Event>(&mut self, event: E, headers: Headers) -> &mut Self {
-        self.records.push(Box::new(Typed {
+        self.records.push(Box::new(Typed::<E, F> {
             event,
             headers: Some(headers),
+            format: PhantomData,
         }));
         self
     }
@@ -59,7 +76,9 @@ impl Outputs {
         self.push(event);
         self
     }
+}
 
+impl<F> Outputs<F> {
     /// How many outputs there are.
     pub fn len(&self) -> usize {
         self.records.len()
@@ -75,18 +94,18 @@ impl Outputs {
         self.records.iter().map(|r| r.topic())
     }
 
-    pub(crate) fn into_records(self) -> Vec<Box<dyn Output>> {
+    pub(crate) fn into_records(self) -> Vec<Box<dyn Output<F>>> {
         self.records
     }
 }
 
-impl fmt::Debug for Outputs {
+impl<F> fmt::Debug for Outputs<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.topics()).finish()
     }
 }
 
-impl<E: Event> Extend<E> for Outputs {
+impl<E: Event, F: Format> Extend<E> for Outputs<F> {
     fn extend<I: IntoIterator<Item = E>>(&mut self, events: I) {
         for event in events {
             self.push(event);
@@ -94,20 +113,21 @@ impl<E: Event> Extend<E> for Outputs {
     }
 }
 
-/// What a pipeline's transform may return: converts into [`Outputs`].
-pub trait IntoOutputs {
+/// What a pipeline's transform may return: converts into [`Outputs`] encoded with the
+/// pipeline's [`Format`] `F` (Avro's [`Codec`] unless said otherwise).
+pub trait IntoOutputs<F = Codec> {
     /// The outputs.
-    fn into_outputs(self) -> Outputs;
+    fn into_outputs(self) -> Outputs<F>;
 }
 
-impl IntoOutputs for Outputs {
-    fn into_outputs(self) -> Outputs {
+impl<F> IntoOutputs<F> for Outputs<F> {
+    fn into_outputs(self) -> Outputs<F> {
         self
     }
 }
 
-impl<E: Event> IntoOutputs for Vec<E> {
-    fn into_outputs(self) -> Outputs {
+impl<E: Event, F: Format> IntoOutputs<F> for Vec<E> {
+    fn into_outputs(self) -> Outputs<F> {
         let mut outputs = Outputs {
             records: Vec::with_capacity(self.len()),
         };
@@ -116,45 +136,108 @@ impl<E: Event> IntoOutputs for Vec<E> {
     }
 }
 
-impl<E: Event> IntoOutputs for Option<E> {
-    fn into_outputs(self) -> Outputs {
+impl<E: Event, F: Format> IntoOutputs<F> for Option<E> {
+    fn into_outputs(self) -> Outputs<F> {
         let mut outputs = Outputs::new();
         outputs.extend(self);
         outputs
     }
 }
 
-/// A future queuing one output.
-pub(crate) type Enqueue<'a> = Pin<Box<dyn Future<Output = Result<PendingDelivery>> + Send + 'a>>;
+/// An output's record key and, when the key encoded, its value (or why the value did not:
+/// a data-contract rule's dead letter is keyed by the key).
+pub(crate) type Encoded = Result<(Framed, Result<Framed>)>;
 
-/// One output with its type erased: its topic and how to encode and queue it.
-pub(crate) trait Output: Send + Sync {
+/// An output being encoded: done at once when the format had everything it needs (the usual
+/// case once its schemas are cached), or a future when it has to wait (the registry).
+pub(crate) enum Encoding<'a> {
+    /// Encoded without waiting: nothing was boxed.
+    Ready(Encoded),
+    /// Waits, e.g. for the registry to register or serve a schema (once per type and topic).
+    Waiting(Pin<Box<dyn Future<Output = Encoded> + Send + 'a>>),
+}
+
+impl Encoding<'_> {
+    /// The encoded output.
+    async fn finish(self) -> Encoded {
+        match self {
+            Self::Ready(encoded) => encoded,
+            Self::Waiting(waiting) => waiting.await,
+        }
+    }
+}
+
+/// One output with its type erased: its topic, its headers and how the pipeline's format `F`
+/// encodes it.
+pub(crate) trait Output<F>: Send + Sync {
     /// The topic it is written to.
     fn topic(&self) -> &'static str;
-    /// Encodes it and hands it to `producer`, continuing `parent`'s trace (see
-    /// [`Producer::enqueue_traced`]); may be called again after a transient error.
-    fn enqueue<'a>(
-        &'a self,
-        producer: &'a Producer,
-        parent: Option<&'a TraceContext>,
-    ) -> Enqueue<'a>;
+    /// The event's type ([`Event::FULL_NAME`]).
+    fn event_name(&self) -> &'static str;
+    /// The record headers it was pushed with.
+    fn headers(&self) -> Option<&Headers>;
+    /// Encodes its key and value with `format`; may be called again after a transient error.
+    fn encode<'a>(&'a self, format: &'a F) -> Encoding<'a>;
 }
 
-struct Typed<E> {
+struct Typed<E, F> {
     event: E,
     headers: Option<Headers>,
+    format: PhantomData<fn(&F)>,
 }
 
-impl<E: Event> Output for Typed<E> {
+impl<E: Event, F: Format> Output<F> for Typed<E, F> {
     fn topic(&self) -> &'static str {
         E::TOPIC
     }
 
-    fn enqueue<'a>(
-        &'a self,
-        producer: &'a Producer,
-        parent: Option<&'a TraceContext>,
-    ) -> Enqueue<'a> {
-        Box::pin(producer.enqueue_traced(E::TOPIC, &self.event, self.headers.as_ref(), parent))
+    fn event_name(&self) -> &'static str {
+        E::FULL_NAME
     }
+
+    fn headers(&self) -> Option<&Headers> {
+        self.headers.as_ref()
+    }
+
+    fn encode<'a>(&'a self, format: &'a F) -> Encoding<'a> {
+        // A format's encode has no effect outside its caches (registering a schema is
+        // idempotent), so a first attempt that would wait is dropped and made again as a
+        // future of its own: only that rare attempt is boxed.
+        match encode_typed(format, &self.event).now_or_never() {
+            Some(encoded) => Encoding::Ready(encoded),
+            None => Encoding::Waiting(Box::pin(encode_typed(format, &self.event))),
+        }
+    }
+}
+
+async fn encode_typed<E: Event, F: Format>(format: &F, event: &E) -> Encoded {
+    let key = format.encode_record_key(E::TOPIC, event).await?;
+    let value = format.encode_record(E::TOPIC, event).await;
+    Ok((key, value))
+}
+
+/// Encodes `out` with `producer`'s format and queues it in `producer` as the next span of
+/// `parent`'s trace (see [`Producer::enqueue_traced`], whose behaviour this is: headers, schema
+/// id headers, a data-contract rule's dead letter). Awaited in place by the pipeline: no boxed
+/// future per output once the format's schemas are cached.
+pub(crate) async fn enqueue<F: Format>(
+    out: &dyn Output<F>,
+    producer: &Producer<F>,
+    parent: Option<&TraceContext>,
+) -> Result<PendingDelivery> {
+    let topic = out.topic();
+    let span = debug_span!("send", topic, event = out.event_name());
+    let (key, value) = out
+        .encode(producer.codec())
+        .finish()
+        .instrument(span.clone())
+        .await?;
+    let value = match value {
+        Ok(value) => value,
+        Err(error) => return Err(producer.rule_dead_letter(&key.payload, error).await),
+    };
+    producer
+        .enqueue_framed(topic, &key, &value, out.headers(), parent)
+        .instrument(span)
+        .await
 }

@@ -18,12 +18,12 @@ mod replace;
 mod watchdog;
 
 use crate::{
-    Consumer, ConsumerOptions, Error, Event, IntoOutputs, Outputs, Producer, Received, RecordMeta,
-    Result,
+    Codec, Consumer, ConsumerOptions, Error, Event, Format, IntoOutputs, Outputs, Producer,
+    Received, RecordMeta, Result,
     consumer::{Mode, Polled},
     context::{DeadLettered, KafkaContext},
     error::KafkaOperation,
-    outputs::Output,
+    outputs::{self, Output},
     producer::PendingDelivery,
     shared::Shared,
     trace::{self, SpanKind, TraceContext},
@@ -107,12 +107,17 @@ impl From<String> for PipelineOptions {
     }
 }
 
-/// A consume-transform-produce loop from `In` to `Out` events.
+/// A consume-transform-produce loop from `In` events to [`Outputs`], decoded and encoded with
+/// the [`Format`] `F` (Avro's [`Codec`] unless made with
+/// [`Client::pipeline_with_format`](crate::Client::pipeline_with_format)).
 ///
 /// # Pipeline in detail
 ///
 /// Consume-transform-produce: read `In` events, turn each into output events ([`Outputs`]:
 /// one or more, of one or several types), write them, and only then mark the input done.
+/// Inputs, outputs and their keys go through the format only: whatever follows (transactions,
+/// dead letters, traces, backoff while an output cannot be encoded yet) is the same for every
+/// format.
 ///
 /// Without `transactional.id` the pipeline is at-least-once: outputs are produced
 /// idempotently and an input's offset is stored only after all its outputs are acknowledged,
@@ -175,12 +180,14 @@ impl From<String> for PipelineOptions {
 /// span id, the input's span as parent; the transform runs inside a `process` span (DEBUG)
 /// carrying the input's `trace_id`.
 #[derive(Debug)]
-pub struct Pipeline<In: Event> {
+pub struct Pipeline<In: Event, F: Format = Codec> {
     shared: Arc<Shared>,
-    consumer: Consumer<In>,
+    /// What the inputs are decoded and the outputs encoded with.
+    format: Arc<F>,
+    consumer: Consumer<In, F>,
     /// The producer the outputs go through; in transactional mode replaced when a transaction
     /// call is stuck.
-    producer: RwLock<Arc<Producer>>,
+    producer: RwLock<Arc<Producer<F>>>,
     /// Bounds the blocking transaction calls.
     watchdog: watchdog::Watchdog,
     options: PipelineOptions,
@@ -209,8 +216,28 @@ struct Finished {
     dead_lettered: bool,
 }
 
-/// An input waiting for its acknowledgements, in the ordered in-flight queue.
-type InFlight = std::pin::Pin<Box<dyn Future<Output = Result<Finished>> + Send>>;
+/// Waits for the acknowledgements of an input's outputs (each with its topic) or of its
+/// dead-letter copy: an input in the ordered in-flight queue. One future type for every input,
+/// so the queue holds them unboxed.
+async fn settle(
+    meta: RecordMeta,
+    mut deliveries: Vec<(PendingDelivery, &'static str)>,
+    dead_letter: Option<PendingDelivery>,
+) -> Result<Finished> {
+    for (delivery, _) in &mut deliveries {
+        delivery.await?;
+    }
+    let dead_lettered = dead_letter.is_some();
+    if let Some(delivery) = dead_letter {
+        delivery.await?;
+    }
+    Ok(Finished {
+        meta,
+        // Collected in place: the deliveries' allocation holds the topics.
+        topics: deliveries.into_iter().map(|(_, topic)| topic).collect(),
+        dead_lettered,
+    })
+}
 
 /// Longest wait between two attempts at inputs whose outputs cannot be written yet.
 const MAX_OUTPUT_BACKOFF: Duration = Duration::from_secs(10);
@@ -345,21 +372,40 @@ fn refused_for_good(error: &Error) -> bool {
 
 impl<In: Event> Pipeline<In> {
     /// Creates the consumer and the producer from `shared`
-    /// ([`Client::pipeline`](crate::Client::pipeline)). Transactions are used when the
-    /// configuration has a `transactional.id`.
+    /// ([`Client::pipeline`](crate::Client::pipeline)), with the client's Avro codec.
     pub(crate) async fn create(shared: &Arc<Shared>, options: PipelineOptions) -> Result<Self> {
+        Self::create_with(shared, shared.codec.clone(), options).await
+    }
+}
+
+impl<In: Event, F: Format> Pipeline<In, F> {
+    /// Creates the consumer and the producer from `shared`, decoding the inputs and encoding
+    /// the outputs with `format` ([`Client::pipeline_with_format`](crate::Client::pipeline_with_format)).
+    /// Transactions are used when the configuration has a `transactional.id`.
+    pub(crate) async fn create_with(
+        shared: &Arc<Shared>,
+        format: Arc<F>,
+        options: PipelineOptions,
+    ) -> Result<Self> {
         let transactional = shared.settings.kafka.transactional();
         let mode = if transactional {
             Mode::Transactional
         } else {
             Mode::Pipelined
         };
-        let producer = Producer::create(shared, transactional).await?;
-        let consumer =
-            Consumer::<In>::create(shared, options.consumer.clone(), &[In::TOPIC], mode).await?;
-        info!(transactional, "pipeline ready");
+        let producer = Producer::create_with(shared, format.clone(), transactional).await?;
+        let consumer = Consumer::<In, F>::create_with(
+            shared,
+            format.clone(),
+            options.consumer.clone(),
+            &[In::TOPIC],
+            mode,
+        )
+        .await?;
+        info!(transactional, format = %format.schema_type(), "pipeline ready");
         Ok(Self {
             shared: shared.clone(),
+            format,
             consumer,
             producer: RwLock::new(Arc::new(producer)),
             watchdog: watchdog::Watchdog::default(),
@@ -405,7 +451,7 @@ impl<In: Event> Pipeline<In> {
     }
 
     /// The consumer (for lag, owned partitions and dead-letter counts).
-    pub fn consumer(&self) -> &Consumer<In> {
+    pub fn consumer(&self) -> &Consumer<In, F> {
         &self.consumer
     }
 
@@ -418,7 +464,7 @@ impl<In: Event> Pipeline<In> {
     /// The producer the outputs go through now (e.g. to count the records still in flight).
     /// In transactional mode a producer whose transaction call is stuck is replaced by a new
     /// one (see [`Pipeline`]): ask again rather than keep the answer.
-    pub fn producer(&self) -> Arc<Producer> {
+    pub fn producer(&self) -> Arc<Producer<F>> {
         self.producer
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -460,10 +506,10 @@ impl<In: Event> Pipeline<In> {
     /// delivery in at-least-once mode, or a transient error that outlasted the consumer's
     /// retries. Nothing is committed past the input concerned: inputs not yet committed are
     /// read again after a restart.
-    pub async fn run<O, F, S>(&self, transform: F, shutdown: S) -> Result<()>
+    pub async fn run<O, T, S>(&self, transform: T, shutdown: S) -> Result<()>
     where
-        O: IntoOutputs,
-        F: FnMut(&Received<In>) -> O,
+        O: IntoOutputs<F>,
+        T: FnMut(&Received<In>) -> O,
         S: Future<Output = ()>,
     {
         if self.transactional {
@@ -473,10 +519,10 @@ impl<In: Event> Pipeline<In> {
         }
     }
 
-    async fn run_pipelined<O, F, S>(&self, mut transform: F, shutdown: S) -> Result<()>
+    async fn run_pipelined<O, T, S>(&self, mut transform: T, shutdown: S) -> Result<()>
     where
-        O: IntoOutputs,
-        F: FnMut(&Received<In>) -> O,
+        O: IntoOutputs<F>,
+        T: FnMut(&Received<In>) -> O,
         S: Future<Output = ()>,
     {
         tokio::pin!(shutdown);
@@ -518,30 +564,12 @@ impl<In: Event> Pipeline<In> {
                         stopping = true;
                         continue;
                     };
-                    let topics = records.iter().map(|out| out.topic()).collect();
-                    let meta = received.meta;
-                    in_flight.push_back(Box::pin(async move {
-                        for delivery in deliveries {
-                            delivery.await?;
-                        }
-                        Ok(Finished {
-                            meta,
-                            topics,
-                            dead_lettered: false,
-                        })
-                    }) as InFlight);
+                    in_flight.push_back(settle(received.meta, deliveries, None));
                 }
                 Step::Polled(Polled::Tombstone(tombstone)) => {
                     debug!(topic = %tombstone.meta.topic, partition = tombstone.meta.partition, offset = tombstone.meta.offset, "tombstone passed over");
                     self.consumer.count_tombstone_passed();
-                    let meta = tombstone.meta;
-                    in_flight.push_back(Box::pin(async move {
-                        Ok(Finished {
-                            meta,
-                            topics: Vec::new(),
-                            dead_lettered: false,
-                        })
-                    }) as InFlight);
+                    in_flight.push_back(settle(tombstone.meta, Vec::new(), None));
                 }
                 Step::Polled(Polled::Poison {
                     message,
@@ -562,14 +590,7 @@ impl<In: Event> Pipeline<In> {
                             error: &error,
                             transactional: false,
                         });
-                    in_flight.push_back(Box::pin(async move {
-                        pending.await?;
-                        Ok(Finished {
-                            meta,
-                            topics: Vec::new(),
-                            dead_lettered: true,
-                        })
-                    }) as InFlight);
+                    in_flight.push_back(settle(meta, Vec::new(), Some(pending)));
                 }
             }
             if stopping && in_flight.is_empty() {
@@ -582,14 +603,14 @@ impl<In: Event> Pipeline<In> {
 
     /// Runs `transform` on `received` inside its `process` span (with the input's `trace_id`);
     /// returns the input's trace context, which the outputs continue, and the outputs.
-    fn transform_traced<O, F>(
+    fn transform_traced<O, T>(
         &self,
         received: &Received<In>,
-        transform: &mut F,
-    ) -> (Option<TraceContext>, Outputs)
+        transform: &mut T,
+    ) -> (Option<TraceContext>, Outputs<F>)
     where
-        O: IntoOutputs,
-        F: FnMut(&Received<In>) -> O,
+        O: IntoOutputs<F>,
+        T: FnMut(&Received<In>) -> O,
     {
         let parent = received.trace();
         let meta = &received.meta;
@@ -614,14 +635,14 @@ impl<In: Event> Pipeline<In> {
     /// until its outputs can be encoded.
     async fn enqueue_waiting(
         &self,
-        records: &[Box<dyn Output>],
+        records: &[Box<dyn Output<F>>],
         parent: Option<&TraceContext>,
-    ) -> Result<Vec<PendingDelivery>> {
+    ) -> Result<Vec<(PendingDelivery, &'static str)>> {
         let mut deliveries = Vec::with_capacity(records.len());
         let producer = self.producer();
         for out in records {
             let out = out.as_ref();
-            let pending = (|| out.enqueue(&producer, parent))
+            let pending = (|| outputs::enqueue(out, &producer, parent))
                 .retry(self.output_backoff())
                 .when(may_pass)
                 .notify(|error, wait| {
@@ -629,16 +650,16 @@ impl<In: Event> Pipeline<In> {
                     self.set_stall(Some(format!("cannot write to {}: {error}", out.topic())));
                 })
                 .await?;
-            deliveries.push(pending);
+            deliveries.push((pending, out.topic()));
         }
         self.set_stall(None);
         Ok(deliveries)
     }
 
-    async fn run_transactional<O, F, S>(&self, mut transform: F, shutdown: S) -> Result<()>
+    async fn run_transactional<O, T, S>(&self, mut transform: T, shutdown: S) -> Result<()>
     where
-        O: IntoOutputs,
-        F: FnMut(&Received<In>) -> O,
+        O: IntoOutputs<F>,
+        T: FnMut(&Received<In>) -> O,
         S: Future<Output = ()>,
     {
         tokio::pin!(shutdown);
@@ -744,16 +765,16 @@ impl<In: Event> Pipeline<In> {
     /// outputs and dead-letter records in `producer`'s open transaction, and waits for the
     /// acknowledgements. Each input's partition is entered in `batch` before anything is
     /// written for it, so that an abort after any error rewinds it.
-    async fn fill_batch<O, F>(
+    async fn fill_batch<O, T>(
         &self,
-        producer: &Producer,
+        producer: &Producer<F>,
         first: Polled<In>,
-        transform: &mut F,
+        transform: &mut T,
         batch: &mut Batch,
     ) -> Result<()>
     where
-        O: IntoOutputs,
-        F: FnMut(&Received<In>) -> O,
+        O: IntoOutputs<F>,
+        T: FnMut(&Received<In>) -> O,
     {
         let deadline = tokio::time::Instant::now() + self.options.batch_linger;
         let context = self.consumer.context();
@@ -775,7 +796,8 @@ impl<In: Event> Pipeline<In> {
                     for out in outputs.into_records() {
                         // No waiting inside the transaction: an error that may pass aborts the
                         // batch, which is read again after a backoff.
-                        deliveries.push(out.enqueue(producer, parent.as_ref()).await?);
+                        deliveries
+                            .push(outputs::enqueue(out.as_ref(), producer, parent.as_ref()).await?);
                         batch.produced.push(out.topic());
                     }
                 }
@@ -826,7 +848,7 @@ impl<In: Event> Pipeline<In> {
 
     /// Sends the batch's offsets to the transaction and commits it; aborts instead when one of
     /// its partitions was revoked (or revoked and assigned again) while it was filled.
-    async fn commit_batch(&self, producer: &Producer, batch: &Batch) -> Result<(), Failure> {
+    async fn commit_batch(&self, producer: &Producer<F>, batch: &Batch) -> Result<(), Failure> {
         let context = self.consumer.context();
         if let Some((topic, partition)) =
             batch.still_owned(|topic, partition| context.assignment_of(topic, partition))
@@ -863,7 +885,7 @@ impl<In: Event> Pipeline<In> {
     /// Aborts the open transaction and rewinds the consumer to the batch's first inputs, in the
     /// partitions whose assignment is still the one the batch read them under. An abort that
     /// does not return in time replaces the producer instead.
-    async fn abort(&self, producer: &Producer, batch: &Batch) -> Result<()> {
+    async fn abort(&self, producer: &Producer<F>, batch: &Batch) -> Result<()> {
         let aborted = self
             .retrying(producer, KafkaOperation::AbortTransaction, |p| {
                 p.abort_transaction(watchdog::CALL_TIMEOUT)
@@ -883,14 +905,14 @@ impl<In: Event> Pipeline<In> {
     }
 
     /// Runs a transaction call, retrying it while Kafka calls its failure retriable.
-    async fn retrying<F>(
+    async fn retrying<C>(
         &self,
-        producer: &Producer,
+        producer: &Producer<F>,
         operation: KafkaOperation,
-        call: F,
+        call: C,
     ) -> Result<(), Failure>
     where
-        F: Fn(&TxnProducer) -> rdkafka::error::KafkaResult<()> + Send + Sync + 'static,
+        C: Fn(&TxnProducer) -> rdkafka::error::KafkaResult<()> + Send + Sync + 'static,
     {
         let call = Arc::new(call);
         (|| {
@@ -913,15 +935,15 @@ impl<In: Event> Pipeline<In> {
 
     /// Runs a blocking transaction call of `producer` on the blocking pool, under the
     /// watchdog, and classifies its failure.
-    async fn txn<T, F>(
+    async fn txn<T, C>(
         &self,
-        producer: &Producer,
+        producer: &Producer<F>,
         operation: KafkaOperation,
-        call: F,
+        call: C,
     ) -> Result<T, Failure>
     where
         T: Send + 'static,
-        F: FnOnce(&TxnProducer) -> rdkafka::error::KafkaResult<T> + Send + 'static,
+        C: FnOnce(&TxnProducer) -> rdkafka::error::KafkaResult<T> + Send + 'static,
     {
         let native = producer.rdkafka().clone();
         let late = || {

@@ -10,6 +10,7 @@ use tracing::{Instrument, debug, debug_span};
 
 use crate::{
     Codec, Error, Event, Format, Headers, RecordLocation, Result,
+    codec::Framed,
     context::KafkaContext,
     error::KafkaOperation,
     shared::{AuthGuard, Shared},
@@ -287,6 +288,21 @@ impl<F: Format> Producer<F> {
         }
         .instrument(span.clone())
         .await?;
+        self.enqueue_framed(topic, &key, &value, headers, parent)
+            .instrument(span)
+            .await
+    }
+
+    /// Queues an encoded record (see [`Producer::enqueue_traced`]): with header framing its
+    /// schema id headers join `headers`, replacing any of the same name.
+    pub(crate) async fn enqueue_framed(
+        &self,
+        topic: &str,
+        key: &Framed,
+        value: &Framed,
+        headers: Option<&Headers>,
+        parent: Option<&TraceContext>,
+    ) -> Result<PendingDelivery> {
         // With header framing (`value.schema.id.serializer`, `key.schema.id.serializer`), the
         // schema ids travel in headers of their own, replacing any of the same name.
         let ids: Vec<&(&str, Vec<u8>)> = [&key.schema_id_header, &value.schema_id_header]
@@ -312,7 +328,6 @@ impl<F: Format> Producer<F> {
             headers,
             parent,
         )
-        .instrument(span)
         .await
     }
 
@@ -321,7 +336,7 @@ impl<F: Format> Producer<F> {
     /// keyed by `key`, with the `__rule.*` headers) to the rule's `dlq.topic` and waits for
     /// the broker, as Confluent's serializers do; then (whether that worked or not, which is
     /// logged) the error is returned as it is.
-    async fn rule_dead_letter(&self, key: &[u8], error: Error) -> Error {
+    pub(crate) async fn rule_dead_letter(&self, key: &[u8], error: Error) -> Error {
         let Error::RuleFailed {
             dead_letter: Some(letter),
             ..

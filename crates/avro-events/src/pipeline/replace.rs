@@ -20,12 +20,12 @@ use rdkafka::{Offset, TopicPartitionList, consumer::Consumer as _};
 use tracing::{info, warn};
 
 use super::{Batch, Pipeline, watchdog};
-use crate::{Error, Event, Producer, Result, error::KafkaOperation};
+use crate::{Error, Event, Format, Producer, Result, error::KafkaOperation};
 
 /// The timeout of each committed-offsets request while rewinding.
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);
 
-impl<In: Event> Pipeline<In> {
+impl<In: Event, F: Format> Pipeline<In, F> {
     /// Replaces `stuck_producer`, whose call `stuck` did not return, with a new transactional
     /// producer, and rewinds the batch's partitions to their committed offsets.
     ///
@@ -59,7 +59,7 @@ impl<In: Event> Pipeline<In> {
             stuck.operation,
             stuck.waited.as_secs()
         )));
-        let producer = (|| Producer::create(&self.shared, true))
+        let producer = (|| Producer::create_with(&self.shared, self.format.clone(), true))
             .retry(self.output_backoff())
             .when(|error| {
                 !matches!(
