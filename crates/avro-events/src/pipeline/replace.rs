@@ -19,7 +19,7 @@ use backon::Retryable as _;
 use rdkafka::{Offset, TopicPartitionList, consumer::Consumer as _};
 use tracing::{info, warn};
 
-use super::{Batch, Pipeline, watchdog};
+use super::{Pipeline, transactional::Batch, watchdog};
 use crate::{Error, Event, Format, Producer, Result, error::KafkaOperation};
 
 /// The timeout of each committed-offsets request while rewinding.

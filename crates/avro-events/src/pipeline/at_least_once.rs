@@ -1,0 +1,171 @@
+//! The at-least-once loop (no `transactional.id`): outputs produced idempotently, each
+//! input's offset stored once its outputs (or its dead-letter copy) are acknowledged, in input
+//! order, with up to `max_in_flight` inputs waiting for their acknowledgements.
+
+use std::{sync::atomic::Ordering, time::Duration};
+
+use backon::Retryable as _;
+use futures::{StreamExt, stream::FuturesOrdered};
+use tracing::{debug, error, warn};
+
+use super::{Pipeline, may_pass};
+use crate::{
+    Event, Format, IntoOutputs, Received, RecordMeta, Result,
+    consumer::Polled,
+    context::DeadLettered,
+    outputs::{self, Output},
+    producer::PendingDelivery,
+    trace::TraceContext,
+};
+
+/// What the at-least-once loop does next.
+enum Step<P> {
+    /// Shutdown was asked for.
+    Stop,
+    /// The next input.
+    Polled(P),
+    /// The oldest input in flight is finished (or failed).
+    Done(Result<Finished>),
+}
+
+/// An input whose outputs (or dead-letter copy) are all acknowledged.
+struct Finished {
+    meta: RecordMeta,
+    /// The topic of each output.
+    topics: Vec<&'static str>,
+    /// Whether it was written to the dead-letter topic.
+    dead_lettered: bool,
+}
+
+/// Waits for the acknowledgements of an input's outputs (each with its topic) or of its
+/// dead-letter copy: an input in the ordered in-flight queue. One future type for every input,
+/// so the queue holds them unboxed.
+async fn settle(
+    meta: RecordMeta,
+    mut deliveries: Vec<(PendingDelivery, &'static str)>,
+    dead_letter: Option<PendingDelivery>,
+) -> Result<Finished> {
+    for (delivery, _) in &mut deliveries {
+        delivery.await?;
+    }
+    let dead_lettered = dead_letter.is_some();
+    if let Some(delivery) = dead_letter {
+        delivery.await?;
+    }
+    Ok(Finished {
+        meta,
+        // Collected in place: the deliveries' allocation holds the topics.
+        topics: deliveries.into_iter().map(|(_, topic)| topic).collect(),
+        dead_lettered,
+    })
+}
+
+impl<In: Event, F: Format> Pipeline<In, F> {
+    pub(super) async fn run_pipelined<O, T, S>(&self, mut transform: T, shutdown: S) -> Result<()>
+    where
+        O: IntoOutputs<F>,
+        T: FnMut(&Received<In>) -> O,
+        S: Future<Output = ()>,
+    {
+        tokio::pin!(shutdown);
+        // Every input, whatever its fate (outputs, dead-letter copy, tombstone), goes through
+        // this queue, so that offsets are stored in input order.
+        let mut in_flight = FuturesOrdered::new();
+        let mut stopping = false;
+        loop {
+            let can_read = !stopping && in_flight.len() < self.options.max_in_flight;
+            let step = tokio::select! {
+                () = &mut shutdown, if !stopping => Step::Stop,
+                polled = self.consumer.poll(), if can_read => Step::Polled(polled?),
+                Some(done) = in_flight.next() => Step::Done(done),
+                else => break,
+            };
+            match step {
+                Step::Stop => stopping = true,
+                Step::Done(done) => {
+                    let finished: Finished = done.inspect_err(|error| {
+                        error!(%error, "an output was not delivered; stopping without acknowledging its input");
+                    })?;
+                    self.stats.count_produced(&finished.topics);
+                    if finished.dead_lettered {
+                        self.consumer.count_dead_lettered();
+                    }
+                    self.consumer.ack(&finished.meta)?;
+                }
+                Step::Polled(Polled::Event(received)) => {
+                    self.stats.consumed.fetch_add(1, Ordering::Relaxed);
+                    let (parent, outputs) = self.transform_traced(&received, &mut transform);
+                    let records = outputs.into_records();
+                    let queued = tokio::select! {
+                        queued = self.enqueue_waiting(&records, parent.as_ref()) => Some(queued?),
+                        () = &mut shutdown, if !stopping => None,
+                    };
+                    let Some(deliveries) = queued else {
+                        // Shutdown during an outage: the input stays unacknowledged and is
+                        // read again after a restart.
+                        stopping = true;
+                        continue;
+                    };
+                    in_flight.push_back(settle(received.meta, deliveries, None));
+                }
+                Step::Polled(Polled::Tombstone(tombstone)) => {
+                    debug!(topic = %tombstone.meta.topic, partition = tombstone.meta.partition, offset = tombstone.meta.offset, "tombstone passed over");
+                    self.consumer.count_tombstone_passed();
+                    in_flight.push_back(settle(tombstone.meta, Vec::new(), None));
+                }
+                Step::Polled(Polled::Poison {
+                    message,
+                    meta,
+                    error,
+                }) => {
+                    let dlq_topic = self.consumer.dead_letter_topic(&meta.topic);
+                    let pending = self
+                        .producer()
+                        .enqueue_dead_letter(&dlq_topic, &message, &meta.location(), &error)
+                        .await?;
+                    self.consumer
+                        .context()
+                        .hooks()
+                        .dead_lettered(&DeadLettered {
+                            meta: &meta,
+                            dlq_topic: &dlq_topic,
+                            error: &error,
+                            transactional: false,
+                        });
+                    in_flight.push_back(settle(meta, Vec::new(), Some(pending)));
+                }
+            }
+            if stopping && in_flight.is_empty() {
+                break;
+            }
+        }
+        self.producer().flush(Duration::from_secs(30)).await?;
+        self.consumer.close().await
+    }
+
+    /// Encodes and queues `records` as the next spans of `parent`'s trace (at-least-once mode),
+    /// waiting out, with backoff, errors that may pass: the input is held, unacknowledged,
+    /// until its outputs can be encoded.
+    async fn enqueue_waiting(
+        &self,
+        records: &[Box<dyn Output<F>>],
+        parent: Option<&TraceContext>,
+    ) -> Result<Vec<(PendingDelivery, &'static str)>> {
+        let mut deliveries = Vec::with_capacity(records.len());
+        let producer = self.producer();
+        for out in records {
+            let out = out.as_ref();
+            let pending = (|| outputs::enqueue(out, &producer, parent))
+                .retry(self.output_backoff())
+                .when(may_pass)
+                .notify(|error, wait| {
+                    warn!(%error, topic = out.topic(), backoff_ms = wait.as_millis() as u64, "cannot encode an output yet; its input waits");
+                    self.set_stall(Some(format!("cannot write to {}: {error}", out.topic())));
+                })
+                .await?;
+            deliveries.push((pending, out.topic()));
+        }
+        self.set_stall(None);
+        Ok(deliveries)
+    }
+}
