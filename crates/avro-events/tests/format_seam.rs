@@ -357,6 +357,8 @@ async fn pipeline_through_json(transactional: bool) {
         .unwrap()
         .unwrap();
 
+    // No batch was aborted (which would read and encode its inputs again).
+    assert_eq!(stats.aborted.load(Ordering::SeqCst), 0);
     assert_eq!(stats.produced_to(Alert::TOPIC), u64::from(COUNT));
     assert_eq!(stats.produced_to(Seen::TOPIC), u64::from(COUNT));
     assert_eq!(stats.consumed.load(Ordering::SeqCst), u64::from(COUNT));
