@@ -843,26 +843,23 @@ impl Codec {
         Ok(compiled)
     }
 
-    /// Branch `index` of the top-level union writer schema `schema_id`, as a writer schema of
-    /// its own (cached).
+    /// Branch `index` of the top-level union writer schema `union` (global id `schema_id`), as
+    /// a writer schema of its own (cached): the named types it takes from other branches (a
+    /// union of references defines each where first used) written out.
     pub(crate) fn union_branch(
         &self,
         schema_id: u32,
         index: usize,
-        branch: &Schema,
+        union: &Schema,
     ) -> std::result::Result<Arc<WriterSchema>, String> {
         if let Some(found) = read_lock(&self.branches).get(&(schema_id, index)) {
             return Ok(found.clone());
         }
-        if let Schema::Ref { name } = branch {
-            return Err(format!(
-                "branch {index} of the union names '{name}', a type defined elsewhere in the \
-                 schema; a union branch must be the record itself"
-            ));
-        }
+        let branch = crate::referenced::union_branch(union, index)
+            .map_err(|reason| format!("branch {index} of the union: {reason}"))?;
         let writer = Arc::new(WriterSchema {
-            avro: branch.clone(),
             canonical: branch.canonical_form(),
+            avro: branch,
             contract: None,
         });
         write_lock(&self.branches).insert((schema_id, index), writer.clone());
