@@ -824,7 +824,10 @@ impl Codec {
         if let Some(found) = read_lock(&self.readers).get(&key) {
             return Ok(found.clone());
         }
-        let referenced = EventReference::texts(E::REFERENCES);
+        let referenced = EventReference::texts(match part {
+            Part::Value => E::REFERENCES,
+            Part::Key => E::KEY_REFERENCES,
+        });
         let (text, origin) = match part {
             Part::Value => (E::SCHEMA, format!("type {}", E::FULL_NAME)),
             Part::Key => (
@@ -835,10 +838,7 @@ impl Codec {
                 format!("key schema of type {}", E::FULL_NAME),
             ),
         };
-        let compiled = Arc::new(match part {
-            Part::Value => ReaderSchema::parse_with(text, &referenced, &origin)?,
-            Part::Key => ReaderSchema::parse(text, &origin)?,
-        });
+        let compiled = Arc::new(ReaderSchema::parse_with(text, &referenced, &origin)?);
         write_lock(&self.readers).insert(key, compiled.clone());
         Ok(compiled)
     }
@@ -1028,10 +1028,9 @@ impl Codec {
                     .await?;
                 self.resolved_target::<E>(&subject, written, &schema, &origin)?
             } else {
-                // Keys have no references.
                 let references = match part {
                     Part::Value => E::REFERENCES,
-                    Part::Key => &[],
+                    Part::Key => E::KEY_REFERENCES,
                 };
                 if self.options.auto_register {
                     self.register_references::<E>(references).await?;
