@@ -7,7 +7,8 @@
 //! from the status history `view`, which starts from the latest-state topic
 //! `grocery.order-state.v1` and writes it). The Order API's orders go out in Kafka transactions
 //! and its keys are read back from `grocery.orders.v1` on start: `docs/guarantees.md`, "No
-//! second order".
+//! second order". Both modes write orders with the order schema registered with its data
+//! contract (`contract`), so its rule `order_has_lines` runs in the producer.
 //!
 //! Flags and their environment variables: `--help`. Start-up, configuration errors (exit 2),
 //! logging and the bounded shutdown are every service's: [`service_kit::run`].
