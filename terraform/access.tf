@@ -42,6 +42,9 @@ locals {
     order_producer = [
       { role = "DeveloperWrite", kind = "topic", name = local.orders_topic },
       { role = "DeveloperRead", kind = "subject", name = local.orders_subject },
+      # Orders are written with the registered order contract: one its rule order_has_lines
+      # refuses goes to the orders' dead-letter topic (the rule's DLQ action, in the producer).
+      { role = "DeveloperWrite", kind = "topic", name = local.orders_dlq_topic },
       # The Order API sends each order in a Kafka transaction under the transactional id
       # "order-api-<instance>" (a restart aborts what the previous run left open), and reads
       # back on start the idempotency keys of the orders it accepted within its key window.

@@ -14,6 +14,9 @@ locals {
   #   types were generated from, the one registered from the same files, which the lookup
   #   finds; an older build still finds its own version after the schema evolves. Set it to
   #   true only for a build whose schema was never registered, to write the latest version.
+  #   order-producer writes its orders with the latest registered version whatever this says
+  #   (its order contract's rule order_has_lines runs only then; services/order-producer's
+  #   contract.rs), so the order schema must be registered with its contract (main.tf does).
   # - dlq.topic.suffix: the dead-letter topics main.tf creates (`<topic>.dlq`), on which the
   #   services have DeveloperWrite.
   client_settings = [

@@ -24,6 +24,20 @@ Usage (each against a local Schema Registry at <url>, bytes exchanged through fi
       line per payload: {"record": the record's full name (the union branch for a union
       writer schema), "subjects": where its schema id is registered, "json": the value in
       Avro's JSON encoding}.
+  union-refs-write <url> <dir>
+      Confluent's documented way to put several types on one topic: registers LOAN's schema
+      under subject org.example.library.Loan, a Member schema whose new field last_loan names
+      that Loan (a reference) under org.example.library.MemberWithLoan, and under
+      library.refs.v1-value the union ["org.example.library.Member",
+      "org.example.library.Loan"] of the two, by references only. Serializes a Loan, a Member
+      with a last loan and one without with use.latest.version (nothing auto-registered) and
+      writes <dir>/union_refs.jsonl: one {"payload" (hex), "record" (the branch's full name),
+      "json" (the value in Avro's JSON encoding of the union)} per value.
+  union-refs-read <url> <dir>
+      Decodes every line of <dir>/rust_union_refs.hex with AvroDeserializer (references
+      resolved by the client) and fastavro (the union as registered, its references resolved),
+      checks both agree, and prints one {"record", "json"} line per payload as
+      union-refs-write describes them.
 Prints "generic_and_families: OK" last on success.
 """
 
@@ -34,6 +48,8 @@ import sys
 
 import fastavro
 from confluent_kafka.schema_registry import (
+    Schema,
+    SchemaReference,
     SchemaRegistryClient,
     record_subject_name_strategy,
     topic_record_subject_name_strategy,
@@ -262,13 +278,79 @@ def families_read(client, inp):
                           "json": json_encoding(branch, value)}, ensure_ascii=False))
 
 
+REFS_TOPIC = "library.refs.v1"
+MEMBER_WITH_LOAN = {
+    "type": "record", "name": "Member", "namespace": "org.example.library",
+    "fields": [*json.loads(fixture("library.member.v1.avsc"))["fields"],
+               {"name": "last_loan", "type": ["null", "org.example.library.Loan"],
+                "default": None}]}
+
+
+def register_union_of_references(client):
+    """The three subjects union-refs-write describes; returns the union's parsed schema (for
+    fastavro, its references resolved)."""
+    loan_text = fixture("library.loan.v1.avsc")
+    loan_ref = SchemaReference("org.example.library.Loan", "org.example.library.Loan", 1)
+    client.register_schema("org.example.library.Loan", Schema(loan_text, "AVRO"))
+    client.register_schema("org.example.library.MemberWithLoan",
+                           Schema(json.dumps(MEMBER_WITH_LOAN), "AVRO", [loan_ref]))
+    member_ref = SchemaReference("org.example.library.Member",
+                                 "org.example.library.MemberWithLoan", 1)
+    union = json.dumps(["org.example.library.Member", "org.example.library.Loan"])
+    client.register_schema(f"{REFS_TOPIC}-value", Schema(union, "AVRO", [member_ref, loan_ref]))
+    # The same union written out by hand: Loan defined where first used, named after.
+    member = {**MEMBER_WITH_LOAN, "fields": [
+        *MEMBER_WITH_LOAN["fields"][:-1],
+        {"name": "last_loan", "type": ["null", json.loads(loan_text)], "default": None}]}
+    return fastavro.parse_schema([member, "org.example.library.Loan"])
+
+
+def union_json(parsed, value):
+    out = io.StringIO()
+    fastavro.json_writer(out, parsed, [value])
+    return json.loads(out.getvalue())
+
+
+def union_refs_write(client, out):
+    parsed = register_union_of_references(client)
+    serializer = AvroSerializer(client, None, conf={"auto.register.schemas": False,
+                                                    "use.latest.version": True})
+    values = [("org.example.library.Loan", LOAN),
+              ("org.example.library.Member", {**MEMBER, "last_loan": LOAN}),
+              ("org.example.library.Member", {**MEMBER, "last_loan": None})]
+    with open(out / "union_refs.jsonl", "w") as f:
+        for record, value in values:
+            data = serializer(value, SerializationContext(REFS_TOPIC, MessageField.VALUE))
+            read = fastavro.schemaless_reader(io.BytesIO(data[5:]), parsed, None,
+                                              return_named_type=True)
+            line = {"payload": data.hex(), "record": record, "json": union_json(parsed, read)}
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+def union_refs_read(client, inp):
+    parsed = register_union_of_references(client)
+    deserializer = AvroDeserializer(client)
+    for line in (inp / "rust_union_refs.hex").read_text().split():
+        data = bytes.fromhex(line)
+        confluent = deserializer(data, SerializationContext(REFS_TOPIC, MessageField.VALUE))
+        plain = fastavro.schemaless_reader(io.BytesIO(data[5:]), parsed, None)
+        if plain != confluent:
+            sys.exit(f"AvroDeserializer and fastavro disagree: {confluent!r} != {plain!r}")
+        named = fastavro.schemaless_reader(io.BytesIO(data[5:]), parsed, None,
+                                           return_named_type=True)
+        print(json.dumps({"record": named[0], "json": union_json(parsed, named)},
+                         ensure_ascii=False))
+
+
 def main():
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     mode, url, directory = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
     client = SchemaRegistryClient({"url": url})
     {"generic-write": generic_write, "generic-read": generic_read,
-     "families-write": families_write, "families-read": families_read}[mode](client, directory)
+     "families-write": families_write, "families-read": families_read,
+     "union-refs-write": union_refs_write, "union-refs-read": union_refs_read,
+     }[mode](client, directory)
     print("generic_and_families: OK")
 
 

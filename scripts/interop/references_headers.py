@@ -28,6 +28,14 @@ consume: reads as many records as <dir>/expected.json lists (written by the Rust
 <topic> with confluent_kafka's Consumer, decodes values and keys with AvroDeserializer from each
 record's headers, and compares.
 
+key-refs-write: registers shop.Unit and, under shop.shelved-key, a key schema shop.ShelfKey
+whose field unit names shop.Unit (a reference), and writes SHELF_KEY serialized as a key of
+topic shop.shelved with use.latest.version (id in the prefix) to <dir>/key_refs.hex.
+
+key-refs-read: decodes <dir>/rust_key_refs.hex (a key of topic shop.shelved, written by another
+client) with AvroDeserializer, checks it is SHELF_KEY and that its schema id is the one
+registered under shop.shelved-key with the reference to shop.Unit.
+
 Prints "references_headers: OK" on success; exits non-zero on the first difference.
 """
 
@@ -214,9 +222,45 @@ def consume(url, out, bootstrap, topic):
     check(got == expected, f"got {got}, expected {expected}")
 
 
+SHELVED_TOPIC = "shop.shelved"
+SHELF_KEY_SCHEMA = {"type": "record", "name": "ShelfKey", "namespace": "shop",
+                    "fields": [{"name": "unit", "type": "Unit"}, {"name": "id", "type": "string"}]}
+SHELF_KEY = {"unit": "KG", "id": "shelf-0001"}
+
+
+def register_key_with_reference(client):
+    """The key schema under shop.shelved-key, its reference registered first; its id."""
+    client.register_schema("shop.Unit", Schema(json.dumps(UNIT), "AVRO"))
+    return client.register_schema(f"{SHELVED_TOPIC}-key", Schema(
+        json.dumps(SHELF_KEY_SCHEMA), "AVRO", [SchemaReference("shop.Unit", "shop.Unit", 1)]))
+
+
+def key_refs_write(url, out):
+    client = SchemaRegistryClient({"url": url})
+    register_key_with_reference(client)
+    serializer = AvroSerializer(client, None, conf={"auto.register.schemas": False,
+                                                    "use.latest.version": True})
+    body = serializer(SHELF_KEY, SerializationContext(SHELVED_TOPIC, MessageField.KEY))
+    hexfile(out / "key_refs.hex", body)
+
+
+def key_refs_read(url, out):
+    client = SchemaRegistryClient({"url": url})
+    latest = client.get_latest_version(f"{SHELVED_TOPIC}-key")
+    check([(r.name, r.subject, r.version) for r in latest.schema.references]
+          == [("shop.Unit", "shop.Unit", 1)], f"references: {latest.schema.references}")
+    data = unhex(out / "rust_key_refs.hex")
+    check(data[0] == 0 and int.from_bytes(data[1:5], "big") == latest.schema_id,
+          f"key schema id {data[1:5].hex()}, registered {latest.schema_id}")
+    key = AvroDeserializer(client)(data, SerializationContext(SHELVED_TOPIC, MessageField.KEY))
+    check(key == SHELF_KEY, f"key {key}")
+    print(json.dumps(key))
+
+
 def main():
     mode, url, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
-    modes = {"write": write, "read": read, "produce": produce, "consume": consume}
+    modes = {"write": write, "read": read, "produce": produce, "consume": consume,
+             "key-refs-write": key_refs_write, "key-refs-read": key_refs_read}
     modes[mode](url, out, *sys.argv[4:])
     print("references_headers: OK")
 

@@ -99,6 +99,7 @@ variables {
   expected_role_bindings = {
     "order_producer/topic=grocery.orders.v1"                  = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.orders.v1" }
     "order_producer/subject=grocery.orders.v1-value"          = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/schema-registry=lsrc-mock/subject=grocery.orders.v1-value" }
+    "order_producer/topic=grocery.orders.v1.dlq"              = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.orders.v1.dlq" }
     "fulfillment/topic=grocery.orders.v1"                     = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.orders.v1" }
     "fulfillment/group=fulfillment-service"                   = { role = "DeveloperRead", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/group=fulfillment-service" }
     "fulfillment/topic=grocery.picklist.v1"                   = { role = "DeveloperWrite", crn = "crn://confluent.cloud/organization=org-mock/environment=env-mock/cloud-cluster=lkc-mock/kafka=lkc-mock/topic=grocery.picklist.v1" }

@@ -824,7 +824,10 @@ impl Codec {
         if let Some(found) = read_lock(&self.readers).get(&key) {
             return Ok(found.clone());
         }
-        let referenced = EventReference::texts(E::REFERENCES);
+        let referenced = EventReference::texts(match part {
+            Part::Value => E::REFERENCES,
+            Part::Key => E::KEY_REFERENCES,
+        });
         let (text, origin) = match part {
             Part::Value => (E::SCHEMA, format!("type {}", E::FULL_NAME)),
             Part::Key => (
@@ -835,34 +838,28 @@ impl Codec {
                 format!("key schema of type {}", E::FULL_NAME),
             ),
         };
-        let compiled = Arc::new(match part {
-            Part::Value => ReaderSchema::parse_with(text, &referenced, &origin)?,
-            Part::Key => ReaderSchema::parse(text, &origin)?,
-        });
+        let compiled = Arc::new(ReaderSchema::parse_with(text, &referenced, &origin)?);
         write_lock(&self.readers).insert(key, compiled.clone());
         Ok(compiled)
     }
 
-    /// Branch `index` of the top-level union writer schema `schema_id`, as a writer schema of
-    /// its own (cached).
+    /// Branch `index` of the top-level union writer schema `union` (global id `schema_id`), as
+    /// a writer schema of its own (cached): the named types it takes from other branches (a
+    /// union of references defines each where first used) written out.
     pub(crate) fn union_branch(
         &self,
         schema_id: u32,
         index: usize,
-        branch: &Schema,
+        union: &Schema,
     ) -> std::result::Result<Arc<WriterSchema>, String> {
         if let Some(found) = read_lock(&self.branches).get(&(schema_id, index)) {
             return Ok(found.clone());
         }
-        if let Schema::Ref { name } = branch {
-            return Err(format!(
-                "branch {index} of the union names '{name}', a type defined elsewhere in the \
-                 schema; a union branch must be the record itself"
-            ));
-        }
+        let branch = crate::referenced::union_branch(union, index)
+            .map_err(|reason| format!("branch {index} of the union: {reason}"))?;
         let writer = Arc::new(WriterSchema {
-            avro: branch.clone(),
             canonical: branch.canonical_form(),
+            avro: branch,
             contract: None,
         });
         write_lock(&self.branches).insert((schema_id, index), writer.clone());
@@ -1031,10 +1028,9 @@ impl Codec {
                     .await?;
                 self.resolved_target::<E>(&subject, written, &schema, &origin)?
             } else {
-                // Keys have no references.
                 let references = match part {
                     Part::Value => E::REFERENCES,
-                    Part::Key => &[],
+                    Part::Key => E::KEY_REFERENCES,
                 };
                 if self.options.auto_register {
                     self.register_references::<E>(references).await?;

@@ -67,6 +67,12 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// ```
     const REFERENCES: &'static [EventReference] = &[];
 
+    /// The schemas registered under other subjects whose named types [`Event::KEY_SCHEMA`]
+    /// uses, as [`Event::REFERENCES`] are for [`Event::SCHEMA`]; none by default. The codec
+    /// reads the key schema with their types written out, registers them before it, and
+    /// registers or looks up the key schema with these references.
+    const KEY_REFERENCES: &'static [EventReference] = &[];
+
     /// How the [`Codec`](crate::Codec) decodes and encodes the type when it is not one record
     /// schema: a family of event types on one topic (generated from `[families.<Name>]` in
     /// `events.toml`) or [`GenericRecord`](crate::GenericRecord). `None`, the default, for

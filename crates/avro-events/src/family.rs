@@ -29,7 +29,10 @@ use crate::{
 /// - **A top-level union** under the topic's subject (`TopicNameStrategy`): the writer schema
 ///   is a union of the records; the body starts with the branch index. A family member is
 ///   encoded with the family's [`Event::SCHEMA`] (the union of its members, registered under
-///   `<topic>-value`) and its branch index.
+///   `<topic>-value`) and its branch index. The union may be a union of references
+///   (Confluent's documented form: each branch names a record registered under another
+///   subject); a branch that uses types defined in another branch is read with them written
+///   out.
 ///
 /// Either way decoding reads the writer schema's record name (a union's: the branch the body
 /// names) and decodes into the member declared for it; a name the family does not know is
@@ -217,12 +220,11 @@ impl Written<'_> {
             return Ok((self.writer.clone(), self.body));
         };
         let mut body = self.body;
-        let branches = union.variants();
-        let index = crate::binary::get_index(&mut body, "union", branches.len())
+        let index = crate::binary::get_index(&mut body, "union", union.variants().len())
             .map_err(|e| self.error(family, e.to_string()))?;
         let branch = self
             .codec
-            .union_branch(self.schema_id, index, &branches[index])
+            .union_branch(self.schema_id, index, &self.writer.avro)
             .map_err(|reason| self.error(family, reason))?;
         Ok((branch, body))
     }

@@ -34,13 +34,63 @@ pub(crate) fn self_contained(
         .into_iter()
         .map(|r| r.as_ref().to_owned())
         .collect();
+    on_parse_stack(move || write_out_all(&schema, &referenced))
+}
+
+/// Branch `index` of the union `union` as a schema of its own: the named types it uses that
+/// the union defines elsewhere (in an earlier branch, or the branch is itself only a name)
+/// written out, as [`self_contained`] writes out a reference. A union of references, once made
+/// whole, defines each type where first used, so a later branch may be a bare name.
+///
+/// # Errors
+/// Why not, in words: `union` is not a union or has no branch `index`, a name it does not
+/// define, or the branch written out nested deeper than a schema may be.
+pub(crate) fn union_branch(union: &Schema, index: usize) -> std::result::Result<Schema, String> {
+    let union = union.clone();
+    on_parse_stack(move || {
+        let Schema::Union(variants) = &union else {
+            return Err("the schema is not a union".into());
+        };
+        let branch = variants
+            .variants()
+            .get(index)
+            .ok_or_else(|| format!("the union has no branch {index}"))?;
+        let resolved =
+            apache_avro::schema::ResolvedSchema::try_from(&union).map_err(|e| e.to_string())?;
+        let definitions: HashMap<Name, &Schema> = resolved
+            .get_names()
+            .iter()
+            .map(|(name, schema)| (name.clone(), *schema))
+            .collect();
+        let whole = write_out(branch, &definitions, &mut HashSet::new())?;
+        reparsed(&whole)
+    })
+}
+
+/// `work` on a thread whose stack is [`PARSE_STACK`].
+fn on_parse_stack(
+    work: impl FnOnce() -> std::result::Result<Schema, String> + Send + 'static,
+) -> std::result::Result<Schema, String> {
     std::thread::Builder::new()
         .name("avro-references".into())
         .stack_size(PARSE_STACK)
-        .spawn(move || write_out_all(&schema, &referenced))
+        .spawn(work)
         .map_err(|e| format!("cannot start the thread that reads references: {e}"))?
         .join()
         .unwrap_or_else(|_| Err("reading the schema with its references failed".into()))
+}
+
+/// `whole` parsed again from its own text: a schema that stands alone, as a registry or the
+/// generated code would hand it over, and no deeper than [`Schema::parse_str`] accepts.
+fn reparsed(whole: &Schema) -> std::result::Result<Schema, String> {
+    let text = serde_json::to_string(whole).map_err(|e| e.to_string())?;
+    Schema::parse_str(&text).map_err(|e| {
+        format!(
+            "{e} (the schema written out with its references, {} bytes, nested too deep or \
+             invalid)",
+            text.len()
+        )
+    })
 }
 
 /// The stack of the thread [`self_contained`] parses on: 64 MiB of address space, of which
@@ -60,16 +110,7 @@ fn write_out_all(schema: &str, referenced: &[String]) -> std::result::Result<Sch
         .collect();
     let mut defined = HashSet::new();
     let whole = write_out(&main, &definitions, &mut defined)?;
-    // Parsed again from its own text: a schema that stands alone, as a registry or the
-    // generated code would hand it over.
-    let text = serde_json::to_string(&whole).map_err(|e| e.to_string())?;
-    Schema::parse_str(&text).map_err(|e| {
-        format!(
-            "{e} (the schema written out with its references, {} bytes, nested too deep or \
-             invalid)",
-            text.len()
-        )
-    })
+    reparsed(&whole)
 }
 
 fn write_out(
@@ -188,6 +229,32 @@ mod tests {
         // A short chain is fine.
         let short: Vec<String> = (0..5).map(text).collect();
         self_contained(&text(5), &short).unwrap();
+    }
+
+    /// A union of references made whole defines each type where first used: a later branch
+    /// may be only a name, or use a type an earlier branch defines. Each branch comes out whole.
+    #[test]
+    fn a_union_branch_is_written_out_on_its_own() {
+        let union = self_contained(
+            r#"["shop.Order", "shop.Product", "shop.Unit"]"#,
+            [UNIT, PRODUCT, ORDER],
+        )
+        .unwrap();
+        let Schema::Union(variants) = &union else {
+            panic!("{union:?}")
+        };
+        assert!(matches!(variants.variants()[1], Schema::Ref { .. }));
+        for (index, text) in [ORDER, PRODUCT, UNIT].into_iter().enumerate() {
+            let branch = union_branch(&union, index).unwrap();
+            let expected = self_contained(text, [UNIT, PRODUCT]).unwrap();
+            assert_eq!(
+                branch.canonical_form(),
+                expected.canonical_form(),
+                "{index}"
+            );
+        }
+        let err = union_branch(&union, 3).unwrap_err();
+        assert!(err.contains("no branch 3"), "{err}");
     }
 
     #[test]

@@ -14,8 +14,8 @@ mod interop;
 use std::{collections::BTreeMap, time::Duration};
 
 use avro_events::{
-    Client, Codec, CodecOptions, Config, ConsumerOptions, Error, Event, PipelineOptions,
-    SubjectNameStrategy, dlq::headers as dlq_headers, registry::RegistryConfig,
+    Client, Codec, CodecOptions, Config, ConsumerOptions, Error, Event, GenericRecord,
+    PipelineOptions, SubjectNameStrategy, dlq::headers as dlq_headers, registry::RegistryConfig,
 };
 use local_stack::Stack;
 use rdkafka::{
@@ -37,6 +37,7 @@ use library::{LibraryEvents, Loan, LoanKind, Member, Renewal};
 
 const TOPIC: &str = "library.events.v1";
 const UNION_TOPIC: &str = "library.union.v1";
+const REFS_TOPIC: &str = "library.refs.v1";
 const WAIT: Duration = Duration::from_secs(30);
 
 /// The values `families-write` serializes (LOAN and MEMBER in the script).
@@ -376,6 +377,92 @@ async fn a_family_is_a_pipeline_input_and_its_unknown_types_are_dead_lettered() 
         .unwrap();
     assert_eq!(dead_lettered, 1, "the Fine");
     loans.close().await.unwrap();
+}
+
+/// Confluent's documented way to carry several types on one topic: the topic's subject holds a
+/// union whose branches are references to other subjects. Python writes it (a Member schema
+/// whose `last_loan` names the Loan of another branch, so a branch is not whole on its own);
+/// the family and [`GenericRecord`] read it; the family and a generic record written with
+/// `use.latest.version` are read by Python.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_union_of_references_is_read_and_written_both_ways() {
+    let registry = registry().await;
+    let url = registry.url();
+    let dir = tempfile::Builder::new()
+        .prefix("union-refs")
+        .tempdir()
+        .expect("temp dir");
+    python("union-refs-write", &url, dir.path()).await;
+    let written: Vec<Value> = std::fs::read_to_string(dir.path().join("union_refs.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(written.len(), 3);
+    let codec = codec(&url, SubjectNameStrategy::TopicName);
+    let mut family = Vec::new();
+    for line in &written {
+        let payload = interop::from_hex(line["payload"].as_str().unwrap());
+        family.push(codec.decode::<LibraryEvents>(&payload).await.unwrap());
+        let generic = codec.decode::<GenericRecord>(&payload).await.unwrap();
+        assert_eq!(
+            generic.to_json().unwrap(),
+            line["json"],
+            "{}",
+            line["record"]
+        );
+    }
+    // The family's Member has no last_loan: resolution leaves it out.
+    assert_eq!(
+        family,
+        [loan().into(), member().into(), member().into()] as [LibraryEvents; 3]
+    );
+
+    // The other way: the family and a generic record, written with the registered union.
+    let latest = Codec::new(
+        &RegistryConfig::new(&url),
+        CodecOptions::default()
+            .with_auto_register(false)
+            .with_use_latest_version(true),
+    )
+    .unwrap();
+    let mut lines = String::new();
+    for event in both() {
+        lines.push_str(&hex(&latest.encode_for(REFS_TOPIC, &event).await.unwrap()));
+        lines.push('\n');
+    }
+    let schema = latest
+        .generic_schema_of(&format!("{REFS_TOPIC}-value"), None)
+        .await
+        .unwrap();
+    let record = schema.record_from_json(&written[1]["json"]).unwrap();
+    lines.push_str(&hex(&latest.encode_for(REFS_TOPIC, &record).await.unwrap()));
+    std::fs::write(dir.path().join("rust_union_refs.hex"), lines).unwrap();
+    let out = python("union-refs-read", &url, dir.path()).await;
+    let read: Vec<Value> = out
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(read.len(), 3, "{out}");
+    let [loan_json, member_json] = both_json();
+    let mut member_json = member_json;
+    member_json["last_loan"] = Value::Null;
+    let expected = [
+        (
+            "org.example.library.Loan",
+            json!({"org.example.library.Loan": loan_json}),
+        ),
+        (
+            "org.example.library.Member",
+            json!({"org.example.library.Member": member_json}),
+        ),
+        ("org.example.library.Member", written[1]["json"].clone()),
+    ];
+    for (read, (record, json)) in read.iter().zip(expected) {
+        assert_eq!(read["record"], record);
+        assert_eq!(read["json"], json, "{record}");
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -3,8 +3,9 @@
 //! both ways, through the local Schema Registry: `scripts/interop/references_headers.py`.
 //!
 //! The types are made up (a `shop.Order` using `shop.Product` and `shop.Unit` from schemas
-//! registered under their own subjects, and a record key `shop.OrderKey`), written by hand as
-//! a user of the library would.
+//! registered under their own subjects, a record key `shop.OrderKey`, and a key
+//! `shop.ShelfKey` whose schema references `shop.Unit`), written by hand as a user of the
+//! library would.
 
 use std::path::Path;
 
@@ -543,4 +544,102 @@ async fn producer_records_with_header_guids_reach_the_python_consumer() {
     .await;
     println!("{stdout}");
     stack.shutdown().await;
+}
+
+/// A key whose schema uses a type registered under another subject (`shop.ShelfKey`'s `unit`
+/// is `shop.Unit`): declared with [`Event::KEY_REFERENCES`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ShelfKey {
+    unit: Unit,
+    id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Shelved {
+    sku: String,
+    shelf: String,
+}
+
+impl Event for Shelved {
+    const TOPIC: &'static str = "shop.shelved";
+    const SCHEMA: &'static str = r#"{"type": "record", "name": "Shelved", "namespace": "shop", "fields": [{"name": "sku", "type": "string"}, {"name": "shelf", "type": "string"}]}"#;
+    const FULL_NAME: &'static str = "shop.Shelved";
+    // The same text Python registers under shop.shelved-key.
+    const KEY_SCHEMA: Option<&'static str> = Some(
+        r#"{"type": "record", "name": "ShelfKey", "namespace": "shop", "fields": [{"name": "unit", "type": "Unit"}, {"name": "id", "type": "string"}]}"#,
+    );
+    const KEY_REFERENCES: &'static [EventReference] = &[UNIT];
+
+    fn key(&self) -> String {
+        self.shelf.clone()
+    }
+
+    fn serialize_key<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ShelfKey {
+            unit: Unit::Kg,
+            id: self.shelf.clone(),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// Key schemas with references, both ways: Python's key (written with the registered key
+/// schema, which references `shop.Unit`) decodes; the codec's key, its key schema registered
+/// with the reference, is read by Python's deserializer; on an empty registry the codec
+/// registers the referenced schema first, then the key schema with its reference.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_schema_with_references_both_ways() {
+    let first = registry().await;
+    let url = first.url();
+    let dir = tempfile::Builder::new()
+        .prefix("key-refs")
+        .tempdir()
+        .expect("temp dir");
+    python("key-refs-write", &url, dir.path()).await;
+    let codec = Codec::new(&RegistryConfig::new(&url), CodecOptions::default()).unwrap();
+    let expected = ShelfKey {
+        unit: Unit::Kg,
+        id: "shelf-0001".into(),
+    };
+    let key: ShelfKey = codec
+        .decode_key::<Shelved, ShelfKey>(&read_hex(&dir.path().join("key_refs.hex")))
+        .await
+        .expect("decode Python's key");
+    assert_eq!(key, expected);
+
+    let shelved = Shelved {
+        sku: "apple".into(),
+        shelf: "shelf-0001".into(),
+    };
+    let framed = codec
+        .encode_record_key(Shelved::TOPIC, &shelved)
+        .await
+        .expect("encode the key");
+    write_hex(&dir.path().join("rust_key_refs.hex"), &framed.payload);
+    let out = python("key-refs-read", &url, dir.path()).await;
+    assert!(
+        out.contains(r#"{"unit": "KG", "id": "shelf-0001"}"#),
+        "{out}"
+    );
+
+    let fresh = registry().await;
+    let codec = Codec::new(&RegistryConfig::new(fresh.url()), CodecOptions::default()).unwrap();
+    let framed = codec
+        .encode_record_key(Shelved::TOPIC, &shelved)
+        .await
+        .expect("encode the key, registering");
+    let key_subject = codec.registry().latest("shop.shelved-key").await.unwrap();
+    let references: Vec<_> = key_subject
+        .references
+        .iter()
+        .map(|r| (r.name.as_str(), r.subject.as_str(), r.version))
+        .collect();
+    assert_eq!(references, [("shop.Unit", "shop.Unit", 1)]);
+    assert_eq!(
+        codec
+            .decode_key::<Shelved, ShelfKey>(&framed.payload)
+            .await
+            .unwrap(),
+        expected
+    );
 }

@@ -16,7 +16,7 @@ pub mod sample;
 use grocery_events::topics;
 pub use local_stack::real_broker::ADMIN;
 use local_stack::{
-    Stack, StackError, StackOptions,
+    Stack, StackError, StackOptions, StackSchema,
     broker::{AclOperation as Op, AclResource as Res, AclRule},
 };
 
@@ -34,10 +34,23 @@ pub fn topics() -> Vec<(String, i32)> {
 pub fn options() -> StackOptions {
     StackOptions {
         topics: topics(),
+        schemas: schemas(),
         identities: SERVICES.iter().map(|id| (*id).to_owned()).collect(),
         acls: service_acls(),
         ..StackOptions::default()
     }
+}
+
+/// The schemas registered at start, as `terraform/main.tf` registers them with their
+/// contracts: the order schema under `grocery.orders.v1-value` with the order contract
+/// (`schemas/grocery.orders.v1.contract.json`, rule `order_has_lines`), which order-producer
+/// writes orders with. The other subjects are registered by the services' first sends.
+pub fn schemas() -> Vec<StackSchema> {
+    vec![StackSchema {
+        subject: format!("{}-value", topics::ORDERS),
+        schema: <grocery_events::Order as grocery_events::Event>::SCHEMA.to_owned(),
+        contract: Some(grocery_events::contracts::order_contract()),
+    }]
 }
 
 /// Starts the stack with [`options`]: the mock cluster with the grocery topics.
@@ -84,6 +97,13 @@ pub fn service_acls() -> Vec<AclRule> {
         ORDER_PRODUCER,
         topics::ORDER_STATUS,
         &[Op::Read, Op::Describe],
+    );
+    // An order the order contract's rule (order_has_lines) refuses goes to the orders'
+    // dead-letter topic, written by the producer (the rule's `DLQ` action).
+    topic(
+        ORDER_PRODUCER,
+        &dlq(topics::ORDERS),
+        &[Op::Write, Op::Describe],
     );
     // The latest state of each order: the Order API writes it (transactional id
     // `order-api-state`, within the `order-api-` prefix below) and starts its view from it;

@@ -18,4 +18,4 @@ pub mod stack;
 pub mod verify;
 
 pub use real_broker::KafkaAuth;
-pub use stack::{BrokerKind, Stack, StackError, StackOptions};
+pub use stack::{BrokerKind, Stack, StackError, StackOptions, StackSchema};

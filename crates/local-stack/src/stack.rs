@@ -43,6 +43,27 @@ pub enum StackError {
     /// The identity provider could not start.
     #[error("identity provider: {0}")]
     Idp(std::io::Error),
+    /// A schema of [`StackOptions::schemas`] could not be registered.
+    #[error("registering the schema of subject '{subject}': {source}")]
+    Schema {
+        /// The subject.
+        subject: String,
+        /// What the registry said.
+        source: Box<avro_events::Error>,
+    },
+}
+
+/// A schema the stack registers in its Schema Registry at start, as an application's
+/// deployment (`terraform/`) registers it: `schema` under `subject`, with its data contract
+/// (Confluent's `metadata` and `ruleSet`) when there is one.
+#[derive(Debug, Clone)]
+pub struct StackSchema {
+    /// The subject.
+    pub subject: String,
+    /// The Avro schema, as JSON text.
+    pub schema: String,
+    /// The metadata and rule set registered with it.
+    pub contract: Option<avro_events::rules::Contract>,
 }
 
 /// Which broker the stack runs.
@@ -82,6 +103,8 @@ pub struct StackOptions {
     pub broker: BrokerKind,
     /// Real broker only: `connections.max.reauth.ms`, how often SASL connections re-authenticate.
     pub max_reauth: Duration,
+    /// The application's schemas, registered at start (none by default).
+    pub schemas: Vec<StackSchema>,
 }
 
 impl Default for StackOptions {
@@ -95,6 +118,7 @@ impl Default for StackOptions {
             acls: Vec::new(),
             broker: BrokerKind::Mock,
             max_reauth: Duration::from_secs(10),
+            schemas: Vec::new(),
         }
     }
 }
@@ -145,6 +169,7 @@ impl Stack {
             Broker::Real(real) => real.broker.plaintext_bootstrap(),
         };
         let registry = SchemaRegistry::start(options.registry_addr, options.registry_file).await?;
+        register_schemas(&registry.url(), &options.schemas).await?;
         info!(
             %bootstrap_servers,
             registry = %registry.url(),
@@ -310,4 +335,37 @@ impl Stack {
         }
         drop(self.broker);
     }
+}
+
+/// Registers `schemas` (with their contracts) in the registry at `url`.
+async fn register_schemas(url: &str, schemas: &[StackSchema]) -> Result<(), StackError> {
+    if schemas.is_empty() {
+        return Ok(());
+    }
+    let failed = |subject: &str| {
+        let subject = subject.to_owned();
+        move |e: avro_events::Error| StackError::Schema {
+            subject,
+            source: Box::new(e),
+        }
+    };
+    let client = avro_events::registry::RegistryClient::new(
+        &avro_events::registry::RegistryConfig::new(url),
+    )
+    .map_err(failed(""))?;
+    for schema in schemas {
+        let contract = schema.contract.as_ref();
+        let id = client
+            .register_contract(
+                &schema.subject,
+                &schema.schema,
+                contract.and_then(|c| c.metadata.as_ref()),
+                contract.and_then(|c| c.rule_set.as_ref()),
+                false,
+            )
+            .await
+            .map_err(failed(&schema.subject))?;
+        info!(subject = %schema.subject, id, contract = contract.is_some(), "registered schema");
+    }
+    Ok(())
 }

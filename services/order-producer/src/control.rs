@@ -30,6 +30,8 @@ pub(crate) struct Counters {
     pub(crate) failed: Counter,
     /// Order API requests answered with an earlier answer (same `Idempotency-Key`).
     pub(crate) replayed: Counter,
+    /// Simulated orders the order contract refused, sent to the orders' dead-letter topic.
+    pub(crate) dead_lettered: Counter,
 }
 
 impl Counters {
@@ -47,6 +49,13 @@ impl Counters {
             "Orders not sent or not acknowledged",
             self.failed.clone(),
         );
+        if !api {
+            registry.register(
+                "order_producer_orders_dead_lettered",
+                "Simulated orders the order contract (order_has_lines) refused, sent to the orders' dead-letter topic",
+                self.dead_lettered.clone(),
+            );
+        }
         if api {
             registry.register(
                 "order_producer_orders_replayed",

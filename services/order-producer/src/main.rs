@@ -7,12 +7,14 @@
 //! from the status history `view`, which starts from the latest-state topic
 //! `grocery.order-state.v1` and writes it). The Order API's orders go out in Kafka transactions
 //! and its keys are read back from `grocery.orders.v1` on start: `docs/guarantees.md`, "No
-//! second order".
+//! second order". Both modes write orders with the order schema registered with its data
+//! contract (`contract`), so its rule `order_has_lines` runs in the producer.
 //!
 //! Flags and their environment variables: `--help`. Start-up, configuration errors (exit 2),
 //! logging and the bounded shutdown are every service's: [`service_kit::run`].
 
 mod api;
+mod contract;
 mod control;
 mod failpoint;
 mod idempotency;
@@ -45,6 +47,12 @@ struct Cli {
     /// random seed, so that every run places new orders; the seed used is logged at start.
     #[arg(long, env = "ORDER_PRODUCER_SEED")]
     seed: Option<u64>,
+    /// Make every N-th simulated order invalid (its first line's quantity 0), to see the order
+    /// contract at work: the producer's `order_has_lines` rule refuses such an order and sends
+    /// it to grocery.orders.v1.dlq (counted as dead-lettered, not failed). 0, the default:
+    /// every order is valid.
+    #[arg(long, env = "ORDER_PRODUCER_INVALID_EVERY", default_value_t = 0)]
+    invalid_every: u64,
     /// Write `{"order_id":…,"order_time_ms":…}` per acknowledged order to this file.
     #[arg(long, env = "ORDER_PRODUCER_REPORT")]
     report: Option<PathBuf>,
@@ -153,11 +161,10 @@ fn main() -> ExitCode {
                         .into());
                     }
                     let transactional = grocery_events::Client::from_config(
-                        client
-                            .config()
-                            .clone()
+                        contract::orders_config(client.config())
                             .set("transactional.id", transactional_id.clone()),
                     )?;
+                    contract::check_registered(&transactional).await?;
                     // Initialised by the API once it listens (it waits for the brokers).
                     let producer = transactional.transactional_producer().await?;
                     shutdown.account_producer("order producer", &producer);
@@ -179,13 +186,18 @@ fn main() -> ExitCode {
                     api::serve(options, client, producer, catalog, shutdown).await
                 }
                 None => {
-                    let producer = client.producer().await?;
+                    let orders = grocery_events::Client::from_config(contract::orders_config(
+                        client.config(),
+                    ))?;
+                    contract::check_registered(&orders).await?;
+                    let producer = orders.producer().await?;
                     shutdown.account_producer("order producer", &producer);
                     let options = simulate::Options {
                         count: cli.count,
                         rate: cli.rate,
                         seed: cli.seed.unwrap_or_else(random_seed),
                         report: cli.report,
+                        invalid_every: cli.invalid_every,
                         listen: cli.listen,
                         guard,
                     };

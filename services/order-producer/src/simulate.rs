@@ -38,6 +38,9 @@ pub(crate) struct Options {
     pub(crate) rate: f64,
     pub(crate) seed: u64,
     pub(crate) report: Option<PathBuf>,
+    /// Every `invalid_every`-th order is made invalid (its first line's quantity 0), for the
+    /// order contract to refuse; 0: none.
+    pub(crate) invalid_every: u64,
     /// Serve `/health`, `/metrics` and `PUT /rate` here while the simulation runs.
     pub(crate) listen: SocketAddr,
     /// The guard in front of those endpoints.
@@ -68,7 +71,7 @@ enum Turn {
 }
 
 /// Sends the simulated orders, writes the report and the summary. Exit status 1 when any
-/// order failed; a refusal by the broker (credentials, rights) ends the run with that error.
+/// order failed (an order the order contract refused and dead-lettered is not a failure); a refusal by the broker (credentials, rights) ends the run with that error.
 pub(crate) async fn run(
     options: &Options,
     producer: &Producer,
@@ -135,7 +138,13 @@ pub(crate) async fn run(
             }
             Turn::Send => attempted += 1,
         }
-        let order = simulator.next_order(now_ms());
+        let mut order = simulator.next_order(now_ms());
+        if options.invalid_every > 0
+            && attempted % options.invalid_every == 0
+            && let Some(line) = order.items.first_mut()
+        {
+            line.quantity = 0;
+        }
         // A trace per order: the customer's checkout, which the order record continues.
         let trace = TraceContext::new_root();
         let enqueued = tokio::select! {
@@ -152,6 +161,17 @@ pub(crate) async fn run(
             // The broker refused the credentials or the rights: every further order would fail
             // the same way, so stop with that error (exit status 3) instead of counting them.
             Err(error) if error.is_refused() => return Err(error.into()),
+            // The order contract refused it and the producer sent it to the rule's dead-letter
+            // topic (a failure to send it there is logged by the producer).
+            Err(
+                error @ grocery_events::Error::RuleFailed {
+                    dead_letter: Some(_),
+                    ..
+                },
+            ) => {
+                tracing::warn!(order_id = %order.order_id, %error, "order refused by the order contract, dead-lettered");
+                tally.dead_lettered.inc();
+            }
             Err(error) => {
                 tracing::error!(order_id = %order.order_id, %error, "order not sent");
                 tally.failed.inc();
@@ -168,15 +188,26 @@ pub(crate) async fn run(
         report.flush().context("cannot write the report")?;
     }
     server.abort();
-    let (acked, failed) = (tally.acked.get(), tally.failed.get());
+    let (acked, failed, dead) = (
+        tally.acked.get(),
+        tally.failed.get(),
+        tally.dead_lettered.get(),
+    );
     let seconds = started.elapsed().as_secs_f64();
     let per_second = if seconds > 0.0 {
         acked as f64 / seconds
     } else {
         0.0
     };
-    println!("sent {acked} orders in {seconds:.2} s ({per_second:.1} orders/s), {failed} failed");
-    tracing::info!(sent = acked, failed, seconds, "done");
+    let dead_lettered = if dead > 0 {
+        format!(", {dead} refused by the order contract (dead-lettered)")
+    } else {
+        String::new()
+    };
+    println!(
+        "sent {acked} orders in {seconds:.2} s ({per_second:.1} orders/s), {failed} failed{dead_lettered}"
+    );
+    tracing::info!(sent = acked, failed, dead_lettered = dead, seconds, "done");
     Ok(if failed > 0 {
         ExitCode::FAILURE
     } else {

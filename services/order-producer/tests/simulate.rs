@@ -309,3 +309,139 @@ async fn the_rate_changes_while_it_runs() {
 fn counter(text: &str, name: &str) -> u64 {
     test_support::metric(text, name).unwrap_or(0.0) as u64
 }
+
+/// The order contract runs in the producer: order-producer writes orders with the schema
+/// registered under `grocery.orders.v1-value` with its contract (the local stack registers it,
+/// as Terraform does), so an order without lines or with a quantity below 1 is refused by
+/// `order_has_lines` and goes to `grocery.orders.v1.dlq` with Confluent's `__rule.*` headers,
+/// never to the orders topic. The Order API refuses such an order before it reaches the
+/// producer (400), so the simulator makes them: `--invalid-every 4` zeroes the first line's
+/// quantity of every fourth order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_the_contract_refuses_go_to_the_dead_letter_topic() {
+    use grocery_events::{Client, Config, ConsumerOptions, Order, topics};
+    use rdkafka::{
+        Message as _,
+        consumer::{BaseConsumer, Consumer as _},
+        message::Headers as _,
+    };
+
+    let stack = grocery_stack::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
+    let report = dir.path().join("report.jsonl");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["--count", "12", "--rate", "0", "--invalid-every", "4"])
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with(", 0 failed, 3 refused by the order contract (dead-lettered)"),
+        "{stdout}"
+    );
+    let accepted: BTreeSet<String> = report_ids(&report).into_iter().collect();
+    assert_eq!(
+        accepted.len(),
+        9,
+        "the report lists the orders acknowledged"
+    );
+
+    // The orders topic holds the nine, every line with a positive quantity.
+    let client =
+        Client::from_config(Config::from_properties_str(&stack.client_properties()).unwrap())
+            .unwrap();
+    let consumer = client
+        .consumer::<Order>(ConsumerOptions::new("contract-orders"))
+        .await
+        .unwrap();
+    let mut on_topic = BTreeSet::new();
+    while on_topic.len() < accepted.len() {
+        let received = tokio::time::timeout(std::time::Duration::from_secs(30), consumer.recv())
+            .await
+            .expect("the acknowledged orders on the topic")
+            .unwrap();
+        assert!(
+            !received.event.items.is_empty()
+                && received.event.items.iter().all(|line| line.quantity > 0),
+            "{:?}",
+            received.event
+        );
+        on_topic.insert(received.event.order_id.to_string());
+        consumer.ack(&received.meta).unwrap();
+    }
+    assert_eq!(on_topic, accepted);
+    consumer.close().await.unwrap();
+
+    // The three refused ones are on the dead-letter topic, as JSON with the rule's headers.
+    let dlq: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", stack.bootstrap_servers())
+        .set("group.id", "contract-dlq")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    dlq.subscribe(&[&topics::dead_letter(topics::ORDERS)])
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut refused = BTreeSet::new();
+    while refused.len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "three dead letters, got {refused:?}"
+        );
+        let Some(message) = dlq.poll(std::time::Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = message.unwrap();
+        let header = |name: &str| {
+            message
+                .headers()
+                .and_then(|h| h.iter().find(|h| h.key == name))
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        assert_eq!(header("__rule.name").as_deref(), Some("order_has_lines"));
+        assert_eq!(header("__rule.topic").as_deref(), Some(topics::ORDERS));
+        let value: serde_json::Value = serde_json::from_slice(message.payload().unwrap()).unwrap();
+        assert_eq!(value["items"][0]["quantity"], 0, "{value}");
+        let id = value["order_id"].as_str().unwrap().to_owned();
+        assert!(!accepted.contains(&id), "{id} is not on the orders topic");
+        refused.insert(id);
+    }
+}
+
+/// Without the order schema registered no order can be written with the contract: a
+/// configuration error at start (exit status 2) naming the subject and how to register it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unregistered_order_schema_is_a_configuration_error() {
+    let stack = local_stack::Stack::start_with(local_stack::StackOptions {
+        schemas: Vec::new(),
+        ..grocery_stack::options()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &stack.client_properties()).unwrap();
+    for serve in [false, true] {
+        let mut command = Command::new(BIN);
+        command.arg("--config").arg(&config);
+        if serve {
+            command.args(["serve", "--listen", "127.0.0.1:0"]);
+        } else {
+            command.args(["--count", "1", "--rate", "0"]);
+        }
+        let out = command.output().unwrap();
+        test_support::assert_config_refused(&out, "'grocery.orders.v1-value'");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("grocery.orders.v1.contract.json"),
+            "{stderr}"
+        );
+    }
+}

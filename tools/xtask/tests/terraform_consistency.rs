@@ -507,6 +507,8 @@ fn role_bindings_grant_each_service_what_it_uses() {
             [
                 grant("DeveloperWrite", "topic", ORDERS),
                 grant("DeveloperRead", "subject", &orders_subject),
+                // An order the order contract's rule refuses goes to the orders' DLQ.
+                grant("DeveloperWrite", "topic", &orders_dlq),
                 // Each order in a transaction of the instance's transactional id, and the
                 // idempotency keys of the accepted orders read back on start.
                 grant(
