@@ -3,10 +3,14 @@
 //! `grocery.order-status.v1` from where the state left off ([`service_kit::order_state`] says
 //! why that hand-over neither misses a status nor folds one twice). Each status that adds a
 //! change is followed by the order's new state record, written by this instance's
-//! [`StateWriter`] (one writer at a time: the instance started last fences the others). With
-//! `--view-from history` it reads the status topic from the beginning instead and writes no
-//! state (how every start worked before the state topic; kept for the restart bench and as a
-//! way back). Partitions are assigned by hand ([`grocery_events::Replay`]); nothing of the view
+//! [`StateWriter`] (one writer at a time: the instance started last fences the others). A
+//! writer fenced, refused or failed stops for good (`order_api_state_writer_stopped` 1, an
+//! ERROR line saying why); the view goes on following the statuses either way, and a state
+//! `transactional.id` refused at start leaves the instance up, writing no state. With
+//! `--view-from history`, or when the state and status topics' partition counts differ
+//! (`order_api_view_from_history` 1), it reads the status topic from the beginning instead and
+//! writes no state (how every start worked before the state topic; kept for the restart bench
+//! and as a way back). Partitions are assigned by hand ([`grocery_events::Replay`]); nothing of the view
 //! is stored locally.
 //!
 //! The view is bounded: at most `--view-orders` orders ([`grocery_store::DEFAULT_VIEW_ORDERS`]
@@ -34,7 +38,7 @@ use std::{
 
 use grocery_events::{Client, ConsumerOptions, OrderLatestState, OrderStatus, Record};
 use grocery_store::{HistoryView, OrderHistory, state::to_state};
-use service_kit::order_state::{self, StateWriter};
+use service_kit::order_state::{self, StateRead, StateWriter};
 use uuid::Uuid;
 
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
@@ -112,6 +116,10 @@ pub(crate) struct View {
     records: AtomicU64,
     state_records: AtomicU64,
     state_written: AtomicU64,
+    /// The state writer stopped or could not start: this instance writes no more state.
+    writer_stopped: AtomicBool,
+    /// The view read every status (asked for, or the state could not be used).
+    from_history: AtomicBool,
     repeats: AtomicU64,
     undecodable: AtomicU64,
 }
@@ -281,6 +289,8 @@ impl View {
         let orders: Gauge = Gauge::default();
         let changes: Gauge = Gauge::default();
         let ready: Gauge = Gauge::default();
+        let writer_stopped: Gauge = Gauge::default();
+        let from_history: Gauge = Gauge::default();
         for (name, help, counter) in [
             (
                 "order_api_status_records",
@@ -336,6 +346,16 @@ impl View {
                 "1 once the view holds everything the topic held at start",
                 &ready,
             ),
+            (
+                "order_api_state_writer_stopped",
+                "1 once this instance writes no more grocery.order-state.v1 records: its writer was fenced by a newer instance, its transactional.id refused, failed, or the state could not be used (logged at ERROR or WARN)",
+                &writer_stopped,
+            ),
+            (
+                "order_api_view_from_history",
+                "1 when the view was rebuilt from every status (--view-from history, or the state and status topics' partition counts differ)",
+                &from_history,
+            ),
         ] {
             registry.register(name, help, gauge.clone());
         }
@@ -355,6 +375,8 @@ impl View {
             orders.set(i64::try_from(count).unwrap_or(i64::MAX));
             changes.set(i64::try_from(changed).unwrap_or(i64::MAX));
             ready.set(i64::from(view.is_ready()));
+            writer_stopped.set(i64::from(view.writer_stopped.load(Ordering::Relaxed)));
+            from_history.set(i64::from(view.from_history.load(Ordering::Relaxed)));
         });
     }
 }
@@ -376,29 +398,68 @@ struct Opened {
 }
 
 /// Opens the view's sources as `start` says: for [`Start::State`] the writer first (fencing an
-/// earlier writer), then the state topic read into `view`, then the statuses after it.
+/// earlier writer), then the state topic read into `view`, then the statuses after it. A
+/// writer whose `transactional.id` the brokers refuse is not started (logged, counted): the
+/// view still starts from the state. When the state and status topics' partition counts
+/// differ, the state is not used: the view reads every status and the writer is dropped.
 async fn open(client: &Client, view: &View, start: &Start) -> grocery_events::Result<Opened> {
+    let history = || async {
+        client
+            .replay::<OrderStatus>(ConsumerOptions::new(GROUP), ASSIGN_TIMEOUT)
+            .await
+    };
     match start {
-        Start::History => Ok(Opened {
-            statuses: client
-                .replay::<OrderStatus>(ConsumerOptions::new(GROUP), ASSIGN_TIMEOUT)
-                .await?,
-            writer: None,
-        }),
-        Start::State { transactional_id } => {
-            let writer = StateWriter::start(client, transactional_id).await?;
-            let (resume, records) =
-                order_state::read_state(client, GROUP, ASSIGN_TIMEOUT, |history| {
-                    view.restore(history)
-                })
-                .await?;
-            tracing::info!(records, resume = ?resume.next_offsets(), "order states read from grocery.order-state.v1");
-            let statuses =
-                order_state::statuses_after(client, GROUP, ASSIGN_TIMEOUT, &resume).await?;
+        Start::History => {
+            view.from_history.store(true, Ordering::Relaxed);
             Ok(Opened {
-                statuses,
-                writer: Some(writer),
+                statuses: history().await?,
+                writer: None,
             })
+        }
+        Start::State { transactional_id } => {
+            let writer = match StateWriter::start(client, transactional_id).await {
+                Ok(writer) => Some(writer),
+                Err(error) if error.is_refused() => {
+                    tracing::error!(
+                        error = %error,
+                        transactional_id,
+                        "the order state writer cannot start: the brokers refuse its \
+                         transactional.id (the Order API's principal needs WRITE and DESCRIBE on \
+                         it); the view starts from grocery.order-state.v1 but this instance \
+                         writes no state"
+                    );
+                    view.writer_stopped.store(true, Ordering::Relaxed);
+                    None
+                }
+                Err(error) => return Err(error),
+            };
+            let read = order_state::read_state(client, GROUP, ASSIGN_TIMEOUT, |history| {
+                view.restore(history)
+            })
+            .await?;
+            match read {
+                StateRead::Read { resume, records } => {
+                    tracing::info!(records, resume = ?resume.next_offsets(), "order states read from grocery.order-state.v1");
+                    let statuses =
+                        order_state::statuses_after(client, GROUP, ASSIGN_TIMEOUT, &resume).await?;
+                    Ok(Opened { statuses, writer })
+                }
+                StateRead::Mismatch(_) => {
+                    // read_state logged both counts. A state written now would be as unusable.
+                    if writer.is_some() {
+                        tracing::warn!(
+                            "the order state writer is not used: grocery.order-state.v1's \
+                             partitions do not match grocery.order-status.v1's"
+                        );
+                    }
+                    view.writer_stopped.store(true, Ordering::Relaxed);
+                    view.from_history.store(true, Ordering::Relaxed);
+                    Ok(Opened {
+                        statuses: history().await?,
+                        writer: None,
+                    })
+                }
+            }
         }
     }
 }
@@ -451,10 +512,12 @@ pub(crate) async fn follow(
             _ = check.tick() => {}
         }
         if let Some(writer) = &writer {
-            view.state_written.store(
-                writer.stats().written.load(Ordering::Relaxed),
-                Ordering::Relaxed,
-            );
+            let stats = writer.stats();
+            view.state_written
+                .store(stats.written.load(Ordering::Relaxed), Ordering::Relaxed);
+            if stats.stopped.load(Ordering::Relaxed) {
+                view.writer_stopped.store(true, Ordering::Relaxed);
+            }
         }
         view.undecodable
             .store(replay.consumer().undecodable_passed(), Ordering::Relaxed);
