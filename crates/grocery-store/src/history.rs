@@ -436,7 +436,7 @@ mod tests {
     }
 
     #[test]
-    fn a_whole_history_put_back_replaces_what_was_there() {
+    fn a_whole_history_put_back_holds_every_change() {
         let order_id = Uuid::from_u128(7);
         let mut view = HistoryView::with_limit(2);
         view.apply(change(order_id, OrderState::Received, 1));
