@@ -143,6 +143,50 @@ pub async fn read_state(
     Ok(StateRead::Read { resume, records })
 }
 
+/// Assigns `replay` the partitions of `grocery.order-status.v1` it does not read yet, from their
+/// beginning: partitions added since it started (the topic repartitioned while it runs; a
+/// [`Replay`] is assigned its partitions by hand, so it would never see them otherwise).
+/// Returns the partition counts before and after when any were added. A caller writing the
+/// state should stop: its records of the new partitions' statuses would not land on their
+/// partition numbers (see [`PartitionMismatch`]).
+///
+/// # Errors
+/// When the topic's partitions or the assignment cannot be read or changed within `timeout`.
+pub fn follow_new_partitions(
+    replay: &Replay<OrderStatus>,
+    timeout: Duration,
+) -> grocery_events::Result<Option<(usize, usize)>> {
+    use rdkafka::consumer::Consumer as _;
+    let topic = topics::ORDER_STATUS;
+    let fail = |source| grocery_events::Error::Kafka {
+        operation: avro_events::KafkaOperation::Assign,
+        topic: Some(topic.to_owned()),
+        source,
+    };
+    let native = replay.consumer().rdkafka();
+    blocking(|| {
+        let count = partition_count(native, topic, timeout)?;
+        let assigned = native.assignment().map_err(fail)?;
+        let read: std::collections::BTreeSet<i32> = assigned
+            .elements_for_topic(topic)
+            .iter()
+            .map(|element| element.partition())
+            .collect();
+        let mut added = rdkafka::TopicPartitionList::new();
+        for partition in (0..i32::try_from(count).unwrap_or(i32::MAX)).filter(|p| !read.contains(p))
+        {
+            added
+                .add_partition_offset(topic, partition, rdkafka::Offset::Beginning)
+                .map_err(fail)?;
+        }
+        if added.count() == 0 {
+            return Ok(None);
+        }
+        native.incremental_assign(&added).map_err(fail)?;
+        Ok(Some((read.len(), count)))
+    })
+}
+
 /// Runs `work`, which blocks on the network, without stalling the other tasks of a
 /// multi-threaded runtime (a current-thread runtime runs it in place).
 fn blocking<T>(work: impl FnOnce() -> T) -> T {

@@ -10,8 +10,9 @@
 //! `--view-from history`, or when the state and status topics' partition counts differ
 //! (`order_api_view_from_history` 1), it reads the status topic from the beginning instead and
 //! writes no state (how every start worked before the state topic; kept for the restart bench
-//! and as a way back). Partitions are assigned by hand ([`grocery_events::Replay`]); nothing of the view
-//! is stored locally.
+//! and as a way back). Partitions are assigned by hand ([`grocery_events::Replay`]): those
+//! added to the status topic while the view runs are found within [`PARTITION_CHECK`] and read
+//! from their beginning (the writer then stops). Nothing of the view is stored locally.
 //!
 //! The view is bounded: at most `--view-orders` orders ([`grocery_store::DEFAULT_VIEW_ORDERS`]
 //! by default), finished ones forgotten first ([`grocery_store::HistoryView`] says how), and at
@@ -61,6 +62,9 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 /// How often the view checks whether it has caught up when no record arrives (a record
 /// passed over last moves only the consumer's position).
 const CATCH_UP_CHECK: Duration = Duration::from_millis(250);
+
+/// How often the view looks for partitions added to the status topic while it runs.
+const PARTITION_CHECK: Duration = Duration::from_secs(10);
 
 /// An order this process placed (acknowledged by the broker), shown as `PLACED` until its
 /// first status change arrives.
@@ -494,8 +498,12 @@ pub(crate) async fn follow(
     else {
         return Ok(());
     };
-    let (writer, writer_task) = writer.unzip();
+    let (mut writer, writer_task) = writer.unzip();
     let mut check = tokio::time::interval(CATCH_UP_CHECK);
+    let mut partitions = tokio::time::interval_at(
+        tokio::time::Instant::now() + PARTITION_CHECK,
+        PARTITION_CHECK,
+    );
     let followed = loop {
         tokio::select! {
             () = &mut stop => break Ok(()),
@@ -510,6 +518,28 @@ pub(crate) async fn follow(
                 Err(error) => break Err(error),
             },
             _ = check.tick() => {}
+            _ = partitions.tick() => match order_state::follow_new_partitions(&replay, ASSIGN_TIMEOUT) {
+                Ok(Some((before, after))) => {
+                    tracing::warn!(
+                        before,
+                        after,
+                        "grocery.order-status.v1 now has {after} partitions ({before} read so far): \
+                         the view reads the new ones from their beginning"
+                    );
+                    // The state of the new partitions' statuses would not land on their
+                    // partition numbers: no more state from this instance (the queued records
+                    // are committed; the next start sees the counts differ).
+                    if writer.take().is_some() {
+                        tracing::warn!(
+                            "the order state writer stopped: grocery.order-status.v1 was \
+                             repartitioned while this instance ran"
+                        );
+                        view.writer_stopped.store(true, Ordering::Relaxed);
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "cannot check grocery.order-status.v1's partitions"),
+            },
         }
         if let Some(writer) = &writer {
             let stats = writer.stats();

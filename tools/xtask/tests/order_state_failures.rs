@@ -9,9 +9,10 @@
 //!   its view starts from the state, it says why it writes none, and the running writer is not
 //!   disturbed;
 //! - after `grocery.order-status.v1` is repartitioned (3 → 6 partitions, the state topic left at
-//!   3), the Order API and picklist-consumer see the two counts differ at start, say so naming
-//!   both, and read every status instead of the state: their views equal those of instances
-//!   asked to read every status, and no state is written.
+//!   3), an Order API running across it finds the new partitions and reads them (its writer
+//!   stops), and the Order API and picklist-consumer started afterwards see the two counts
+//!   differ, say so naming both, and read every status instead of the state: their views equal
+//!   those of instances asked to read every status, and no state is written.
 //!
 //! Built only with the `real-broker` feature:
 //! `cargo test -p xtask --features real-broker --test order_state_failures`.
@@ -363,16 +364,16 @@ async fn a_repartitioned_status_topic_is_read_whole_not_handed_over_from_the_sta
     let ids = shop.ids();
     shop.send(0..ORDERS / 2, true, |i| i % 3).await;
 
-    // The state written while both topics have 3 partitions.
+    // The state written while both topics have 3 partitions, by an instance that goes on
+    // running across the repartition.
     let args = api_args(&api_props, "order-api-a", "state", "order-api-state");
-    let (first, addr) = start("order-api-first", &binaries.order_producer, &args);
-    ready(&addr);
-    read(&addr, shop.sent as f64);
-    wait_metric(&addr, "order_api_state_written_total", TIMEOUT, |n| {
+    let (live, live_addr) = start("order-api-live", &binaries.order_producer, &args);
+    ready(&live_addr);
+    read(&live_addr, shop.sent as f64);
+    wait_metric(&live_addr, "order_api_state_written_total", TIMEOUT, |n| {
         n >= (ORDERS / 2) as f64
     })
     .unwrap();
-    stop(first);
 
     // The status topic grows to 6 partitions; the state topic stays at 3.
     let kafka: AdminClient<DefaultClientContext> = ClientConfig::new()
@@ -392,6 +393,38 @@ async fn a_repartitioned_status_topic_is_read_whole_not_handed_over_from_the_sta
     // Statuses after the repartition: old orders moving on and new orders, some on the new
     // partitions.
     shop.send(ORDERS / 4..ORDERS, true, |i| (i + 1) % 4).await;
+    let on_new: i64 = {
+        use rdkafka::consumer::{BaseConsumer, Consumer as _};
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", stack.bootstrap_servers())
+            .create()
+            .unwrap();
+        (3..6)
+            .map(|p| {
+                let (low, high) = consumer
+                    .fetch_watermarks(topics::ORDER_STATUS, p, Duration::from_secs(30))
+                    .unwrap();
+                high - low
+            })
+            .sum()
+    };
+    assert!(on_new > 0, "no status on the new partitions");
+
+    // The instance that ran across the repartition finds the new partitions and reads them;
+    // its writer stops (its records of their statuses would not land on their numbers).
+    let line = live
+        .stderr()
+        .wait_for(TIMEOUT, |l| {
+            l.contains("grocery.order-status.v1 now has 6 partitions")
+        })
+        .unwrap();
+    assert!(line.contains("WARN"), "{line}");
+    read(&live_addr, shop.sent as f64);
+    assert!(
+        live.stderr()
+            .contains("the order state writer stopped: grocery.order-status.v1 was repartitioned")
+    );
+    assert_eq!(value(&live_addr, "order_api_state_writer_stopped"), 1.0);
 
     // From state and from history, side by side.
     let args = api_args(&api_props, "order-api-b", "state", "order-api-state");
@@ -422,8 +455,10 @@ async fn a_repartitioned_status_topic_is_read_whole_not_handed_over_from_the_sta
     assert_eq!(value(&state_addr, "order_api_state_written_total"), 0.0);
     let want = histories(&history_addr, &ids);
     assert_eq!(histories(&state_addr, &ids), want);
+    assert_eq!(histories(&live_addr, &ids), want);
     stop(from_state);
     stop(from_history);
+    stop(live);
 
     // picklist-consumer: the same check at its restore, the board equal to a history restore.
     let mut boards = Vec::new();
