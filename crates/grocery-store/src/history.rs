@@ -209,10 +209,18 @@ impl HistoryView {
         added
     }
 
-    /// Puts back a whole history (e.g. read from the latest-state topic); replaces what the
-    /// view held for the order. Counts as the order's arrival for the limit.
-    pub fn insert(&mut self, history: OrderHistory) {
+    /// Puts back a whole history (e.g. read from the latest-state topic), merged with what the
+    /// view held for the order: a change either holds is kept, once (by `status_id`). So two
+    /// state records of one order (on two partitions of a state topic whose partition count
+    /// changed) give the same history whichever is read first, never the older one alone.
+    /// Counts as the order's arrival for the limit.
+    pub fn insert(&mut self, mut history: OrderHistory) {
         let order_id = history.order_id;
+        if let Some(held) = self.orders.get(&order_id) {
+            for change in &held.changes {
+                history.add(change.clone());
+            }
+        }
         let finished = history.current() == OrderState::Ready;
         let previous = self.orders.insert(order_id, history.clone());
         self.changes = self.changes + history.changes.len() as u64
@@ -403,7 +411,32 @@ mod tests {
     }
 
     #[test]
-    fn a_whole_history_put_back_replaces_what_was_there() {
+    fn an_older_history_put_back_after_a_newer_one_loses_nothing() {
+        let order_id = Uuid::from_u128(8);
+        let older = OrderHistory::from_changes(
+            order_id,
+            vec![
+                change(order_id, OrderState::Received, 1),
+                change(order_id, OrderState::PicklistCreated, 2),
+            ],
+        )
+        .unwrap();
+        let mut newer = older.clone();
+        newer.add(change(order_id, OrderState::PickingStarted, 3));
+        let mut view = HistoryView::with_limit(4);
+        view.insert(newer.clone());
+        view.insert(older.clone());
+        assert_eq!(view.get(order_id), Some(&newer));
+        assert_eq!(
+            view.get(order_id).unwrap().current(),
+            OrderState::PickingStarted
+        );
+        assert_eq!(view.changes(), 3);
+        assert_eq!(view.orders(), 1);
+    }
+
+    #[test]
+    fn a_whole_history_put_back_holds_every_change() {
         let order_id = Uuid::from_u128(7);
         let mut view = HistoryView::with_limit(2);
         view.apply(change(order_id, OrderState::Received, 1));

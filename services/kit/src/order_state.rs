@@ -6,8 +6,9 @@
 //! a change to an order's history is followed by the order's [`OrderLatestState`] (its whole
 //! history, and the status's partition and offset). Writes go through a transactional
 //! producer with one `transactional.id` for all instances (`order-api-state` by default): the
-//! instance that starts last fences the earlier ones, whose writer stops (logged, counted),
-//! so there is one writer at a time, and it reads the state topic only after fencing: nothing
+//! instance that starts last fences the earlier ones, whose writer stops at its next write
+//! ([`WriterStats::stopped`], an ERROR line saying it was fenced) while their views go on, so
+//! there is one writer at a time, and it reads the state topic only after fencing: nothing
 //! is written behind its back while it starts. One writer, statuses folded in offset order
 //! per partition, the state keyed and partitioned like the statuses: the hand-over argument of
 //! [`grocery_store::state::Resume`] holds. A writer that stopped (fenced, or an error) leaves
@@ -15,7 +16,9 @@
 //! read after the state), never a status.
 //!
 //! **Who reads.** The Order API (its view) and picklist-consumer (its restore): the state
-//! topic to its end, then `grocery.order-status.v1` from [`Resume::next_offsets`].
+//! topic to its end, then `grocery.order-status.v1` from [`Resume::next_offsets`]. Both topics'
+//! partition counts are compared first: when they differ ([`PartitionMismatch`], e.g. the status
+//! topic repartitioned) the state is not read, and the reader reads every status instead.
 
 use std::{
     collections::BTreeMap,
@@ -45,20 +48,79 @@ const BATCH: usize = 2000;
 /// How long a transaction's commit may take.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// `grocery.order-state.v1` and `grocery.order-status.v1` have different partition counts
+/// (one of them created or repartitioned on its own): the hand-over from the state is exact only
+/// when an order's state record lands on the partition number of its statuses, so the state is
+/// not used; the reader reads every status instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{state_topic} has {state} partitions and {status_topic} has {status}: the state cannot be \
+     handed over exactly with different counts; reading every status of {status_topic} instead \
+     (recreate {state_topic}, empty, with {status} partitions to start from the state again)",
+    state_topic = topics::ORDER_STATE,
+    status_topic = topics::ORDER_STATUS
+)]
+#[non_exhaustive]
+pub struct PartitionMismatch {
+    /// Partitions of `grocery.order-state.v1`.
+    pub state: usize,
+    /// Partitions of `grocery.order-status.v1`.
+    pub status: usize,
+}
+
+/// What [`read_state`] found.
+#[derive(Debug)]
+pub enum StateRead {
+    /// The state topic was read to its end: follow the statuses from `resume`.
+    Read {
+        /// Where to follow the status topic from ([`statuses_after`]).
+        resume: Resume,
+        /// State records read.
+        records: u64,
+    },
+    /// The two topics' partition counts differ: no state record was read (nothing was handed
+    /// to `apply`); read every status instead.
+    Mismatch(PartitionMismatch),
+}
+
 /// Reads `grocery.order-state.v1` to its end (a [`Replay`] in group `group`), handing each
-/// order's history to `apply`, and returns where to follow the status topic from.
+/// order's history to `apply`, and says where to follow the status topic from; first it
+/// compares the two topics' partition counts and, when they differ, reads nothing
+/// ([`StateRead::Mismatch`], logged at WARN with both counts).
 ///
 /// # Errors
-/// When the topic cannot be read (as [`Client::replay`]).
+/// When the topic cannot be read (as [`Client::replay`]), or either topic's partition count
+/// cannot be read within `timeout`.
 pub async fn read_state(
     client: &Client,
     group: &str,
     timeout: Duration,
     mut apply: impl FnMut(OrderHistory),
-) -> grocery_events::Result<(Resume, u64)> {
+) -> grocery_events::Result<StateRead> {
     let mut replay = client
         .replay::<OrderLatestState>(ConsumerOptions::new(group), timeout)
         .await?;
+    let counts = {
+        let native = replay.consumer().rdkafka();
+        blocking(|| {
+            Ok::<_, grocery_events::Error>((
+                partition_count(native, topics::ORDER_STATE, timeout)?,
+                partition_count(native, topics::ORDER_STATUS, timeout)?,
+            ))
+        })?
+    };
+    if counts.0 != counts.1 {
+        let mismatch = PartitionMismatch {
+            state: counts.0,
+            status: counts.1,
+        };
+        tracing::warn!(
+            state_partitions = mismatch.state,
+            status_partitions = mismatch.status,
+            "{mismatch}"
+        );
+        return Ok(StateRead::Mismatch(mismatch));
+    }
     let mut resume = Resume::default();
     let mut records = 0;
     while let Some(record) = replay.recv_until_caught_up().await? {
@@ -78,7 +140,91 @@ pub async fn read_state(
              grocery.order-state.v1 must have as many partitions as grocery.order-status.v1"
         );
     }
-    Ok((resume, records))
+    Ok(StateRead::Read { resume, records })
+}
+
+/// Assigns `replay` the partitions of `grocery.order-status.v1` it does not read yet, from their
+/// beginning: partitions added since it started (the topic repartitioned while it runs; a
+/// [`Replay`] is assigned its partitions by hand, so it would never see them otherwise).
+/// Returns the partition counts before and after when any were added. A caller writing the
+/// state should stop: its records of the new partitions' statuses would not land on their
+/// partition numbers (see [`PartitionMismatch`]).
+///
+/// # Errors
+/// When the topic's partitions or the assignment cannot be read or changed within `timeout`.
+pub fn follow_new_partitions(
+    replay: &Replay<OrderStatus>,
+    timeout: Duration,
+) -> grocery_events::Result<Option<(usize, usize)>> {
+    use rdkafka::consumer::Consumer as _;
+    let topic = topics::ORDER_STATUS;
+    let fail = |source| grocery_events::Error::Kafka {
+        operation: avro_events::KafkaOperation::Assign,
+        topic: Some(topic.to_owned()),
+        source,
+    };
+    let native = replay.consumer().rdkafka();
+    blocking(|| {
+        let count = partition_count(native, topic, timeout)?;
+        let assigned = native.assignment().map_err(fail)?;
+        let read: std::collections::BTreeSet<i32> = assigned
+            .elements_for_topic(topic)
+            .iter()
+            .map(|element| element.partition())
+            .collect();
+        let mut added = rdkafka::TopicPartitionList::new();
+        for partition in (0..i32::try_from(count).unwrap_or(i32::MAX)).filter(|p| !read.contains(p))
+        {
+            added
+                .add_partition_offset(topic, partition, rdkafka::Offset::Beginning)
+                .map_err(fail)?;
+        }
+        if added.count() == 0 {
+            return Ok(None);
+        }
+        native.incremental_assign(&added).map_err(fail)?;
+        Ok(Some((read.len(), count)))
+    })
+}
+
+/// Runs `work`, which blocks on the network, without stalling the other tasks of a
+/// multi-threaded runtime (a current-thread runtime runs it in place).
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
+/// `topic`'s partition count as the brokers describe it.
+fn partition_count<C: rdkafka::consumer::ConsumerContext, K: rdkafka::consumer::Consumer<C>>(
+    consumer: &K,
+    topic: &str,
+    timeout: Duration,
+) -> grocery_events::Result<usize> {
+    let fail = |source| grocery_events::Error::Kafka {
+        operation: avro_events::KafkaOperation::Assign,
+        topic: Some(topic.to_owned()),
+        source,
+    };
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(fail)?;
+    let described = metadata.topics().iter().find(|t| t.name() == topic);
+    match described {
+        Some(described) if described.error().is_none() && !described.partitions().is_empty() => {
+            Ok(described.partitions().len())
+        }
+        Some(described) => Err(fail(rdkafka::error::KafkaError::MetadataFetch(
+            described
+                .error()
+                .map(Into::into)
+                .unwrap_or(rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition),
+        ))),
+        None => Err(fail(rdkafka::error::KafkaError::MetadataFetch(
+            rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+        ))),
+    }
 }
 
 /// A [`Replay`] of `grocery.order-status.v1` from where `resume` says the state left off
@@ -104,7 +250,8 @@ pub struct WriterStats {
     /// State records committed (an order's earlier records in one transaction are left out:
     /// its last supersedes them).
     pub written: AtomicU64,
-    /// The writer stopped (fenced by a newer instance, or an error): nothing more is written.
+    /// The writer stopped (fenced by a newer instance, its write refused, or another error):
+    /// nothing more is written.
     pub stopped: AtomicBool,
 }
 
@@ -174,13 +321,25 @@ async fn write(
         let written = match commit(&producer, &batch).await {
             Ok(written) => written,
             Err(error) => {
-                tracing::error!(
-                    %error,
-                    "the order state writer stopped (another Order API instance may have taken over \
-                     with the same transactional.id); grocery.order-state.v1 is no longer written \
-                     by this instance"
-                );
                 stats.stopped.store(true, Ordering::Relaxed);
+                let fenced = is_fenced(&error);
+                if fenced {
+                    tracing::error!(
+                        error = %format!("{error:#}"),
+                        fenced,
+                        "the order state writer stopped: fenced by a newer Order API instance \
+                         with the same transactional.id, which writes grocery.order-state.v1 \
+                         from now on; this instance's view goes on answering"
+                    );
+                } else {
+                    tracing::error!(
+                        error = %format!("{error:#}"),
+                        fenced,
+                        "the order state writer stopped: grocery.order-state.v1 is no longer \
+                         written by this instance (the next start reads more statuses); its \
+                         view goes on answering"
+                    );
+                }
                 let native = producer.rdkafka().clone();
                 let _ =
                     tokio::task::spawn_blocking(move || native.abort_transaction(COMMIT_TIMEOUT))
@@ -190,6 +349,30 @@ async fn write(
         };
         stats.written.fetch_add(written, Ordering::Relaxed);
     }
+}
+
+/// Whether `error` says a newer producer with the same `transactional.id` fenced this one.
+fn is_fenced(error: &anyhow::Error) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    error.chain().any(|cause| {
+        let code = if let Some(error) = cause.downcast_ref::<rdkafka::error::KafkaError>() {
+            error.rdkafka_error_code()
+        } else if let Some(grocery_events::Error::Kafka { source, .. }) =
+            cause.downcast_ref::<grocery_events::Error>()
+        {
+            source.rdkafka_error_code()
+        } else if let Some(grocery_events::Error::Fatal { reason, .. }) =
+            cause.downcast_ref::<grocery_events::Error>()
+        {
+            return reason.contains("fenced");
+        } else {
+            None
+        };
+        matches!(
+            code,
+            Some(Code::ProducerFenced | Code::InvalidProducerEpoch | Code::Fenced)
+        )
+    })
 }
 
 /// `batch` with only the last record of each order, in the order of those last records: within
@@ -243,6 +426,22 @@ mod tests {
             status_partition: 0,
             status_offset: offset,
         }
+    }
+
+    #[test]
+    fn a_partition_mismatch_names_both_topics_and_counts() {
+        let message = PartitionMismatch {
+            state: 3,
+            status: 6,
+        }
+        .to_string();
+        assert!(
+            message.starts_with(
+                "grocery.order-state.v1 has 3 partitions and grocery.order-status.v1 has 6"
+            ),
+            "{message}"
+        );
+        assert!(message.contains("with 6 partitions"), "{message}");
     }
 
     #[test]

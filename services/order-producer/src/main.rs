@@ -100,12 +100,14 @@ enum Command {
         view_orders: u64,
         /// Where the history view starts: `state` reads the compacted latest-state topic
         /// grocery.order-state.v1 (one record per order), then the statuses after it, and
-        /// writes the state as statuses arrive; `history` reads every status from the
+        /// writes the state as statuses arrive (when the two topics' partition counts differ,
+        /// as `history`, with a warning naming both); `history` reads every status from the
         /// beginning and writes no state.
         #[arg(long, env = "ORDER_API_VIEW_FROM", value_enum, default_value_t = ViewFrom::State)]
         view_from: ViewFrom,
         /// `transactional.id` of the latest-state writer: the same for every instance, so the
-        /// one started last fences the others and writes alone.
+        /// one started last fences the others and writes alone (a fenced writer stops, its
+        /// view goes on; an id the brokers refuse leaves the instance up, writing no state).
         #[arg(long, env = "ORDER_API_STATE_TRANSACTIONAL_ID", default_value = service_kit::order_state::DEFAULT_TRANSACTIONAL_ID)]
         state_transactional_id: String,
     },

@@ -71,7 +71,8 @@ struct Cli {
     board_open_lists: u64,
     /// Where a start takes the orders' states from to put the open pick lists back: `state`
     /// reads the compacted latest-state topic grocery.order-state.v1 (one record per order,
-    /// written by the Order API), then the statuses after it; `history` reads every status.
+    /// written by the Order API), then the statuses after it (when the two topics' partition
+    /// counts differ, as `history`, with a warning naming both); `history` reads every status.
     #[arg(long, env = "PICKLIST_RESTORE_FROM", value_enum, default_value_t = RestoreFrom::State)]
     restore_from: RestoreFrom,
     #[command(flatten)]

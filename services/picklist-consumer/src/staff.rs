@@ -417,18 +417,29 @@ pub(crate) async fn restore(
 ) -> anyhow::Result<usize> {
     // Each order's latest change (the furthest state; staff's steps are the last three).
     let mut latest = LatestStatus::default();
-    let mut statuses = if from_state {
-        let (resume, records) = order_state::read_state(client, group, timeout, |history| {
+    let resume = if from_state {
+        let read = order_state::read_state(client, group, timeout, |history| {
             // A history is in the order of the states: its last change is the furthest.
             if let Some(furthest) = history.changes().last() {
                 latest.apply(furthest.clone());
             }
         })
         .await?;
-        tracing::info!(records, resume = ?resume.next_offsets(), "order states read from grocery.order-state.v1");
-        order_state::statuses_after(client, group, timeout, &resume).await?
+        match read {
+            order_state::StateRead::Read { resume, records } => {
+                tracing::info!(records, resume = ?resume.next_offsets(), "order states read from grocery.order-state.v1");
+                Some(resume)
+            }
+            // The state's partitions do not match the statuses' (read_state logged both
+            // counts and read no state record): every status, as with `--restore-from history`.
+            order_state::StateRead::Mismatch(_) => None,
+        }
     } else {
-        client.replay::<OrderStatus>(group, timeout).await?
+        None
+    };
+    let mut statuses = match resume {
+        Some(resume) => order_state::statuses_after(client, group, timeout, &resume).await?,
+        None => client.replay::<OrderStatus>(group, timeout).await?,
     };
     replay_all(&mut statuses, |received| {
         latest.apply(received.event);

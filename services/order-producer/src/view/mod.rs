@@ -3,11 +3,16 @@
 //! `grocery.order-status.v1` from where the state left off ([`service_kit::order_state`] says
 //! why that hand-over neither misses a status nor folds one twice). Each status that adds a
 //! change is followed by the order's new state record, written by this instance's
-//! [`StateWriter`] (one writer at a time: the instance started last fences the others). With
-//! `--view-from history` it reads the status topic from the beginning instead and writes no
-//! state (how every start worked before the state topic; kept for the restart bench and as a
-//! way back). Partitions are assigned by hand ([`grocery_events::Replay`]); nothing of the view
-//! is stored locally.
+//! [`StateWriter`](service_kit::order_state::StateWriter) (one writer at a time: the instance
+//! started last fences the others). A writer fenced, refused or failed stops for good
+//! (`order_api_state_writer_stopped` 1, an ERROR line saying why); the view goes on following the statuses either way, and a state
+//! `transactional.id` refused at start leaves the instance up, writing no state. With
+//! `--view-from history`, or when the state and status topics' partition counts differ
+//! (`order_api_view_from_history` 1), it reads the status topic from the beginning instead and
+//! writes no state (how every start worked before the state topic; kept for the restart bench
+//! and as a way back). Partitions are assigned by hand ([`grocery_events::Replay`]): those
+//! added to the status topic while the view runs are found within 10 s ([`follow()`]) and read
+//! from their beginning (the writer then stops). Nothing of the view is stored locally.
 //!
 //! The view is bounded: at most `--view-orders` orders ([`grocery_store::DEFAULT_VIEW_ORDERS`]
 //! by default), finished ones forgotten first ([`grocery_store::HistoryView`] says how), and at
@@ -29,34 +34,22 @@ use std::{
         Arc, Mutex, RwLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::Duration,
 };
 
-use grocery_events::{Client, ConsumerOptions, OrderLatestState, OrderStatus, Record};
+use grocery_events::{OrderLatestState, OrderStatus};
 use grocery_store::{HistoryView, OrderHistory, state::to_state};
-use service_kit::order_state::{self, StateWriter};
 use uuid::Uuid;
 
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
-use service_kit::{
-    Shutdown,
-    metrics::{Metrics, raise_to},
-};
+use service_kit::metrics::{Metrics, raise_to};
+
+mod follow;
+
+pub(crate) use follow::{Start, follow};
 
 /// The consumer group named in the view's consumer configuration (Terraform grants the Order
 /// API's principal this group); no offsets are committed or read from it.
 pub(crate) const GROUP: &str = "order-api";
-
-/// How long one attempt to read the topic's partitions and end offsets may take.
-const ASSIGN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// First and longest wait between attempts to read the topic's partitions.
-const RETRY_FIRST: Duration = Duration::from_millis(500);
-const RETRY_MAX: Duration = Duration::from_secs(10);
-
-/// How often the view checks whether it has caught up when no record arrives (a record
-/// passed over last moves only the consumer's position).
-const CATCH_UP_CHECK: Duration = Duration::from_millis(250);
 
 /// An order this process placed (acknowledged by the broker), shown as `PLACED` until its
 /// first status change arrives.
@@ -112,6 +105,10 @@ pub(crate) struct View {
     records: AtomicU64,
     state_records: AtomicU64,
     state_written: AtomicU64,
+    /// The state writer stopped or could not start: this instance writes no more state.
+    writer_stopped: AtomicBool,
+    /// The view read every status (asked for, or the state could not be used).
+    from_history: AtomicBool,
     repeats: AtomicU64,
     undecodable: AtomicU64,
 }
@@ -281,6 +278,8 @@ impl View {
         let orders: Gauge = Gauge::default();
         let changes: Gauge = Gauge::default();
         let ready: Gauge = Gauge::default();
+        let writer_stopped: Gauge = Gauge::default();
+        let from_history: Gauge = Gauge::default();
         for (name, help, counter) in [
             (
                 "order_api_status_records",
@@ -336,6 +335,16 @@ impl View {
                 "1 once the view holds everything the topic held at start",
                 &ready,
             ),
+            (
+                "order_api_state_writer_stopped",
+                "1 once this instance writes no more grocery.order-state.v1 records: its writer was fenced by a newer instance, its transactional.id refused, failed, or the state could not be used (logged at ERROR or WARN)",
+                &writer_stopped,
+            ),
+            (
+                "order_api_view_from_history",
+                "1 when the view was rebuilt from every status (--view-from history, or the state and status topics' partition counts differ)",
+                &from_history,
+            ),
         ] {
             registry.register(name, help, gauge.clone());
         }
@@ -355,133 +364,8 @@ impl View {
             orders.set(i64::try_from(count).unwrap_or(i64::MAX));
             changes.set(i64::try_from(changed).unwrap_or(i64::MAX));
             ready.set(i64::from(view.is_ready()));
+            writer_stopped.set(i64::from(view.writer_stopped.load(Ordering::Relaxed)));
+            from_history.set(i64::from(view.from_history.load(Ordering::Relaxed)));
         });
     }
-}
-
-/// Where the view starts from.
-#[derive(Debug, Clone)]
-pub(crate) enum Start {
-    /// The latest-state topic, then the statuses after it; the state is written with this
-    /// `transactional.id`.
-    State { transactional_id: String },
-    /// Every status from the beginning; no state written.
-    History,
-}
-
-/// What a start opened: the statuses to follow and, from the state, the writer.
-struct Opened {
-    statuses: grocery_events::Replay<OrderStatus>,
-    writer: Option<(StateWriter, tokio::task::JoinHandle<()>)>,
-}
-
-/// Opens the view's sources as `start` says: for [`Start::State`] the writer first (fencing an
-/// earlier writer), then the state topic read into `view`, then the statuses after it.
-async fn open(client: &Client, view: &View, start: &Start) -> grocery_events::Result<Opened> {
-    match start {
-        Start::History => Ok(Opened {
-            statuses: client
-                .replay::<OrderStatus>(ConsumerOptions::new(GROUP), ASSIGN_TIMEOUT)
-                .await?,
-            writer: None,
-        }),
-        Start::State { transactional_id } => {
-            let writer = StateWriter::start(client, transactional_id).await?;
-            let (resume, records) =
-                order_state::read_state(client, GROUP, ASSIGN_TIMEOUT, |history| {
-                    view.restore(history)
-                })
-                .await?;
-            tracing::info!(records, resume = ?resume.next_offsets(), "order states read from grocery.order-state.v1");
-            let statuses =
-                order_state::statuses_after(client, GROUP, ASSIGN_TIMEOUT, &resume).await?;
-            Ok(Opened {
-                statuses,
-                writer: Some(writer),
-            })
-        }
-    }
-}
-
-/// Rebuilds the view as `start` says, then follows the status topic until `shutdown`.
-/// Opening is retried while the brokers cannot be reached.
-///
-/// # Errors
-/// When the consumer fails for good (credentials or authorization refused, a fatal error).
-pub(crate) async fn follow(
-    client: Client,
-    view: std::sync::Arc<View>,
-    start: Start,
-    shutdown: Shutdown,
-) -> anyhow::Result<()> {
-    let stop = shutdown.requested();
-    tokio::pin!(stop);
-    let started = std::time::Instant::now();
-    // A topic not created yet fails at once: each attempt waits longer before the next.
-    let opened = service_kit::retry::until_shutdown(
-        "cannot read the order state and status topics yet",
-        service_kit::retry::backoff(RETRY_FIRST, RETRY_MAX),
-        grocery_events::Error::is_refused,
-        &mut stop,
-        || open(&client, &view, &start),
-    )
-    .await?;
-    let Some(Opened {
-        statuses: mut replay,
-        writer,
-    }) = opened
-    else {
-        return Ok(());
-    };
-    let (writer, writer_task) = writer.unzip();
-    let mut check = tokio::time::interval(CATCH_UP_CHECK);
-    let followed = loop {
-        tokio::select! {
-            () = &mut stop => break Ok(()),
-            record = replay.recv_record() => match record {
-                Ok(Record::Event(received)) => {
-                    let source = writer.as_ref().map(|_| (received.meta.partition, received.meta.offset));
-                    if let (Some(state), Some(writer)) = (view.apply(received.event, source), &writer) {
-                        writer.push(state).await;
-                    }
-                }
-                Ok(Record::Tombstone(_)) => {}
-                Err(error) => break Err(error),
-            },
-            _ = check.tick() => {}
-        }
-        if let Some(writer) = &writer {
-            view.state_written.store(
-                writer.stats().written.load(Ordering::Relaxed),
-                Ordering::Relaxed,
-            );
-        }
-        view.undecodable
-            .store(replay.consumer().undecodable_passed(), Ordering::Relaxed);
-        if !view.is_ready() {
-            if replay.is_caught_up() {
-                view.remaining.store(0, Ordering::Relaxed);
-                view.ready.store(true, Ordering::Release);
-                tracing::info!(
-                    state_records = view.state_records.load(Ordering::Relaxed),
-                    status_records = view.records.load(Ordering::Relaxed),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    from = match start {
-                        Start::State { .. } => "state",
-                        Start::History => "history",
-                    },
-                    "order history rebuilt"
-                );
-            } else {
-                view.remaining.store(replay.remaining(), Ordering::Relaxed);
-            }
-        }
-    };
-    // The records queued are committed before the writer ends.
-    drop(writer);
-    if let Some(task) = writer_task {
-        let _ = task.await;
-    }
-    followed?;
-    Ok(())
 }
