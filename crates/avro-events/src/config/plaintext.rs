@@ -69,7 +69,9 @@ fn is_loopback_server(server: &str) -> bool {
         // A bare IPv6 address without a port.
         authority
     } else {
-        authority.split_once(':').map_or(authority, |(host, _)| host)
+        authority
+            .split_once(':')
+            .map_or(authority, |(host, _)| host)
     };
     let host = host.trim_end_matches('.');
     host.eq_ignore_ascii_case("localhost")
@@ -128,9 +130,13 @@ mod tests {
         // Allowed explicitly; other protocols are not concerned.
         let remote = "bootstrap.servers=broker-2:9092\n";
         assert!(validate(&format!("{remote}{sasl}{ALLOW_REMOTE_KEY}=true\n")).is_ok());
-        assert!(refused(&format!("{remote}{sasl}{ALLOW_REMOTE_KEY}=false\n")));
+        assert!(refused(&format!(
+            "{remote}{sasl}{ALLOW_REMOTE_KEY}=false\n"
+        )));
         assert!(validate(&format!("{remote}security.protocol=SASL_SSL\n")).is_ok());
-        assert!(refused(&format!("{remote}security.protocol=sasl_plaintext\n")));
+        assert!(refused(&format!(
+            "{remote}security.protocol=sasl_plaintext\n"
+        )));
         let err = validate(&format!("{remote}{sasl}{ALLOW_REMOTE_KEY}=yes\n")).unwrap_err();
         assert!(
             matches!(err, Error::Config { ref key, .. } if key == ALLOW_REMOTE_KEY),

@@ -26,6 +26,10 @@
 //!   found for subject …"); deleting a version (or subject) another schema refers to with
 //!   42206. A request without references that is a stored schema with its references written
 //!   out (same metadata and rule set) finds that version, as Confluent's `canLookup` does.
+//!   A schema that, its references written out, nests types more than 128 levels deep (a
+//!   chain of 129 schemas each holding the previous one) is refused with 42201 naming the
+//!   bound, as is a closure of more than 1,000 referenced schemas; the store's work runs on a
+//!   thread of its own with a 64 MiB stack, so what is accepted never overflows it.
 //! - **Schema GUIDs**: each schema's GUID is the MD5 of its canonical text, references,
 //!   metadata and rule set as Confluent computes it, written as a UUID (the same schema has the
 //!   same GUID anywhere). Registrations and lookups return it (`guid`), and
@@ -55,6 +59,7 @@ mod candidate;
 mod canonical;
 mod contract;
 mod error;
+mod large_stack;
 mod references;
 mod routes;
 mod store;
@@ -112,7 +117,9 @@ impl RegistryState {
                         format!("{}: {e}", path.display()),
                     )
                 })?;
-                store.rebuild().map_err(|e| {
+                let rebuilt = large_stack::run(|| store.rebuild().map(|()| store))
+                    .map_err(|e| io::Error::other(e.message))?;
+                let store = rebuilt.map_err(|e| {
                     io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!("{}: {e}", path.display()),
@@ -156,32 +163,57 @@ impl RegistryState {
         Ok(())
     }
 
-    pub(crate) async fn read<T>(
+    pub(crate) async fn read<T: Send>(
         &self,
-        f: impl FnOnce(&Store) -> Result<T, ApiError>,
+        f: impl FnOnce(&Store) -> Result<T, ApiError> + Send,
     ) -> Result<T, ApiError> {
         let store = self.inner.store.lock().await;
-        f(&store)
+        let store: &Store = &store;
+        large_stack::run(|| f(store))?
     }
 
     /// Applies a change to a copy of the store, persists the copy if the change says so, and
-    /// only then makes it current: a failed write leaves the registry as it was.
+    /// only then makes it current: a failed write leaves the registry as it was. Reads and
+    /// changes run on the store's own thread ([`large_stack`]), so do the copy and dropping
+    /// the store replaced.
     pub(crate) async fn write<T>(
         &self,
-        f: impl FnOnce(&mut Store) -> Result<(T, bool), ApiError>,
-    ) -> Result<T, ApiError> {
+        f: impl FnOnce(&mut Store) -> Result<(T, bool), ApiError> + Send,
+    ) -> Result<T, ApiError>
+    where
+        T: Send,
+    {
         let mut store = self.inner.store.lock().await;
-        let mut next = store.clone();
-        let (out, changed) = f(&mut next)?;
-        if changed && let Some(path) = &self.inner.persist {
-            let bytes = serde_json::to_vec_pretty(&next).map_err(ApiError::store)?;
-            let path = path.clone();
-            tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
-                .await
-                .map_err(ApiError::store)?
-                .map_err(ApiError::store)?;
-        }
-        *store = next;
+        let current: &Store = &store;
+        let (out, next) = large_stack::run(|| {
+            let mut next = current.clone();
+            let (out, changed) = f(&mut next)?;
+            Ok::<_, ApiError>((out, changed.then_some(next)))
+        })??;
+        let Some(next) = next else {
+            return Ok(out);
+        };
+        let persisted = match &self.inner.persist {
+            Some(path) => match serde_json::to_vec_pretty(&next) {
+                Ok(bytes) => {
+                    let path = path.clone();
+                    tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+                        .await
+                        .map_err(ApiError::store)
+                        .and_then(|written| written.map_err(ApiError::store))
+                }
+                Err(e) => Err(ApiError::store(e)),
+            },
+            None => Ok(()),
+        };
+        let replaced = match persisted {
+            Ok(()) => std::mem::replace(&mut *store, next),
+            Err(e) => {
+                large_stack::run(move || drop(next))?;
+                return Err(e);
+            }
+        };
+        large_stack::run(move || drop(replaced))?;
         Ok(out)
     }
 }
