@@ -185,15 +185,13 @@ impl RegistryState {
     {
         let mut store = self.inner.store.lock().await;
         let current: &Store = &store;
-        let (out, next) = large_stack::run(|| {
+        let (out, changed, next) = large_stack::run(|| {
             let mut next = current.clone();
             let (out, changed) = f(&mut next)?;
-            Ok::<_, ApiError>((out, changed.then_some(next)))
+            Ok::<_, ApiError>((out, changed, next))
         })??;
-        let Some(next) = next else {
-            return Ok(out);
-        };
         let persisted = match &self.inner.persist {
+            Some(_) if !changed => Ok(()),
             Some(path) => match serde_json::to_vec_pretty(&next) {
                 Ok(bytes) => {
                     let path = path.clone();
@@ -206,15 +204,15 @@ impl RegistryState {
             },
             None => Ok(()),
         };
-        let replaced = match persisted {
-            Ok(()) => std::mem::replace(&mut *store, next),
-            Err(e) => {
-                large_stack::run(move || drop(next))?;
-                return Err(e);
-            }
+        let (unused, result) = match persisted {
+            Ok(()) => (std::mem::replace(&mut *store, next), Ok(out)),
+            Err(e) => (next, Err(e)),
         };
-        large_stack::run(move || drop(replaced))?;
-        Ok(out)
+        // Without a thread the store is dropped here (the work is done either way).
+        if let Err(e) = large_stack::run(move || drop(unused)) {
+            tracing::warn!(error = %e.message, "the replaced store was dropped in place");
+        }
+        result
     }
 }
 
