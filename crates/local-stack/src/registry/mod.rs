@@ -59,7 +59,6 @@ mod candidate;
 mod canonical;
 mod contract;
 mod error;
-mod large_stack;
 mod references;
 mod routes;
 mod store;
@@ -117,7 +116,7 @@ impl RegistryState {
                         format!("{}: {e}", path.display()),
                     )
                 })?;
-                let rebuilt = large_stack::run(|| store.rebuild().map(|()| store))
+                let rebuilt = on_large_stack(|| store.rebuild().map(|()| store))
                     .map_err(|e| io::Error::other(e.message))?;
                 let store = rebuilt.map_err(|e| {
                     io::Error::new(
@@ -169,12 +168,12 @@ impl RegistryState {
     ) -> Result<T, ApiError> {
         let store = self.inner.store.lock().await;
         let store: &Store = &store;
-        large_stack::run(|| f(store))?
+        on_large_stack(|| f(store))?
     }
 
     /// Applies a change to a copy of the store, persists the copy if the change says so, and
     /// only then makes it current: a failed write leaves the registry as it was. Reads and
-    /// changes run on the store's own thread ([`large_stack`]), so do the copy and dropping
+    /// changes run on the store's own thread ([`on_large_stack`]), so do the copy and dropping
     /// the store replaced.
     pub(crate) async fn write<T>(
         &self,
@@ -185,7 +184,7 @@ impl RegistryState {
     {
         let mut store = self.inner.store.lock().await;
         let current: &Store = &store;
-        let (out, changed, next) = large_stack::run(|| {
+        let (out, changed, next) = on_large_stack(|| {
             let mut next = current.clone();
             let (out, changed) = f(&mut next)?;
             Ok::<_, ApiError>((out, changed, next))
@@ -209,11 +208,41 @@ impl RegistryState {
             Err(e) => (next, Err(e)),
         };
         // Without a thread the store is dropped here (the work is done either way).
-        if let Err(e) = large_stack::run(move || drop(unused)) {
+        if let Err(e) = on_large_stack(move || drop(unused)) {
             tracing::warn!(error = %e.message, "the replaced store was dropped in place");
         }
         result
     }
+}
+
+/// The stack of the thread the store's work runs on: room for
+/// [`MAX_NESTING`](references::MAX_NESTING) levels with a wide margin (the memory is
+/// reserved, only what is used is committed).
+const STACK_BYTES: usize = 64 << 20;
+
+/// Runs `f` on a thread with a [`STACK_BYTES`] stack and waits for it (the store's
+/// operations take milliseconds; the caller holds the store's lock meanwhile anyway). The
+/// store's work runs there: parsing a schema with its references written out, checking
+/// compatibility, cloning and dropping parsed schemas all recurse once per level of nesting,
+/// and a chain of references nests up to [`MAX_NESTING`](references::MAX_NESTING) levels,
+/// more than a runtime thread's stack holds (a debug build overflowed 2 MiB at about 93).
+///
+/// # Errors
+/// 50001 when the thread cannot be started.
+///
+/// # Panics
+/// When `f` panics, with its panic.
+fn on_large_stack<R: Send>(f: impl FnOnce() -> R + Send) -> Result<R, ApiError> {
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("registry-store".into())
+            .stack_size(STACK_BYTES)
+            .spawn_scoped(scope, f)
+            .map_err(|e| ApiError::store(format!("cannot start the store's thread: {e}")))?;
+        thread
+            .join()
+            .map_err(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// Writes `bytes` to a sibling temporary file, syncs it and renames it over `path`.
