@@ -20,6 +20,7 @@ use tracing::{Instrument, debug, debug_span, info, warn};
 use crate::{
     Codec, Error, Event, Format, Headers, Producer, Received, Record, RecordMeta, Result,
     SchemaUnavailable, Tombstone,
+    closing::ClosingConsumer,
     context::{DeadLettered, KafkaContext},
     error::KafkaOperation,
     producer::PendingDelivery,
@@ -174,7 +175,8 @@ pub(crate) enum Polled<E> {
 /// on its own, which could commit past records still being handled: the next acknowledged
 /// record of its partition covers it, and one read again after a restart is passed over again.
 pub struct Consumer<E, Fmt = Codec> {
-    inner: Arc<StreamConsumer<KafkaContext>>,
+    /// Closed within [`CLOSE_WAIT`](crate::closing::CLOSE_WAIT) when dropped.
+    inner: ClosingConsumer,
     codec: Arc<Fmt>,
     /// Writes dead-letter records ([`Mode::AtLeastOnce`] only: a pipeline writes its own).
     dlq: Option<Producer<Fmt>>,
@@ -254,7 +256,7 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
             info!(group = %options.group_id, ?topics, ?mode, "consumer subscribed");
         }
         Ok(Self {
-            inner,
+            inner: ClosingConsumer::new(inner),
             codec: format,
             dlq,
             dlq_suffix: settings.dlq_suffix.clone(),
@@ -335,7 +337,7 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
 
     /// The underlying rdkafka consumer (for group metadata, positions and lag).
     pub fn rdkafka(&self) -> &StreamConsumer<KafkaContext> {
-        &self.inner
+        self.inner.as_ref()
     }
 
     /// Whether no record is parked (taken from librdkafka but not yet handed out or
@@ -861,7 +863,8 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
     }
 
     /// Commits what was acknowledged, before shutdown (the group is left when the consumer is
-    /// dropped).
+    /// dropped: the drop waits for librdkafka's close at most 10 s, so a consumer dropped after
+    /// its brokers went away does not hold the thread for the group's session timeout).
     ///
     /// # Errors
     /// [`Error::Kafka`] when the final commit fails.

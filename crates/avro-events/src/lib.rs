@@ -169,6 +169,8 @@ pub mod auth;
 pub mod binary;
 #[cfg(feature = "kafka")]
 mod client;
+#[cfg(feature = "kafka")]
+mod closing;
 mod codec;
 #[cfg(feature = "kafka")]
 pub mod config;

@@ -246,3 +246,78 @@ async fn references_and_guids_through_the_client() {
     );
     registry.shutdown().await.expect("shutdown");
 }
+
+/// A chain of schemas, each a record holding the previous one and referencing its subject:
+/// the registry writes the references out into one nested schema to parse and check it. A
+/// chain nested deeper than the registry's bound is refused with 42201 naming the depth (as
+/// Confluent's registry refuses a schema it cannot parse), not a crash of the registry (its
+/// recursive parsers overflowed a debug build's 2 MiB stack at link 93), and the registry
+/// keeps answering.
+#[tokio::test]
+async fn a_chain_of_references_nested_too_deep_is_refused_not_a_crash() {
+    use avro_events::registry::SchemaReference;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("registry.json");
+    let registry = SchemaRegistry::start(([127, 0, 0, 1], 0).into(), Some(file.clone()))
+        .await
+        .expect("start registry");
+    let client = RegistryClient::new(&RegistryConfig::new(registry.url())).expect("client");
+    let subject = |i: usize| format!("io.test.Link{i}");
+    let mut refused = None;
+    for i in 0..200 {
+        let (field, references) = if i == 0 {
+            ("\"int\"".to_owned(), Vec::new())
+        } else {
+            let previous = subject(i - 1);
+            (
+                format!("\"{previous}\""),
+                vec![SchemaReference::new(&previous, &previous, 1)],
+            )
+        };
+        let text = format!(
+            r#"{{"type":"record","name":"Link{i}","namespace":"io.test","fields":[{{"name":"previous","type":{field}}}]}}"#
+        );
+        match client
+            .register_with_references(&subject(i), &text, &references, false)
+            .await
+        {
+            Ok(_) => {}
+            Err(err) => {
+                refused = Some((i, err));
+                break;
+            }
+        }
+    }
+    let (at, err) = refused.expect("a chain of 200 nested records is refused somewhere");
+    // Link i nests i + 1 levels (its records and the last one's int): 128 is the bound.
+    assert_eq!(at, 128, "{err}");
+    assert!(
+        matches!(
+            &err,
+            Error::RegistryRejected { error_code: Some(42201), reason, .. }
+                if reason.contains("nested deeper than")
+        ),
+        "{err:?}"
+    );
+    // The registry still answers, and a restart parses the deepest chain again from its file.
+    let id = client
+        .register("after-value", V1)
+        .await
+        .expect("register after");
+    assert_eq!(client.schema_by_id(id).await.unwrap().id, id);
+    let deepest = client
+        .latest(&subject(127))
+        .await
+        .expect("the deepest link");
+    registry.shutdown().await.expect("shutdown");
+    let registry = SchemaRegistry::start(([127, 0, 0, 1], 0).into(), Some(file))
+        .await
+        .expect("restart from the file");
+    let client = RegistryClient::new(&RegistryConfig::new(registry.url())).expect("client");
+    let again = client
+        .latest(&subject(127))
+        .await
+        .expect("after the restart");
+    assert_eq!((again.id, again.schema), (deepest.id, deepest.schema));
+    registry.shutdown().await.expect("shutdown");
+}

@@ -11,6 +11,14 @@
 //! | `kafka_client_broker_rtt_avg_seconds` | gauge | `client`, `broker` | `brokers[].rtt.avg` |
 //! | `kafka_client_broker_rtt_p99_seconds` | gauge | `client`, `broker` | `brokers[].rtt.p99` |
 //! | `kafka_consumer_lag` | gauge | `client`, `topic`, `partition` | per assigned partition: `ls_offset` (else `hi_offset`) − `app_offset` (else `committed_offset`, else `lo_offset`) |
+//!
+//! The counters stay monotonic when a client is replaced ([`ClientMetrics::with_current`], as
+//! a pipeline's watchdog replaces a stuck transactional producer): librdkafka's counts start
+//! from zero in the new client (known by its statistics' `name`), so the last counts scraped
+//! from the clients before it are added to its own. What an old client sent after its last
+//! statistics sample was scraped is not counted.
+
+use std::sync::{Mutex, PoisonError};
 
 use avro_events::{KafkaContext, Statistics};
 use prometheus_client::{
@@ -133,18 +141,56 @@ const COUNTERS: [CounterFamily; 4] = [
 /// Where a client's context comes from at a scrape.
 type Source = Box<dyn Fn() -> KafkaContext + Send + Sync>;
 
+/// A labelled client's counters across replacements: the librdkafka client last scraped (its
+/// statistics' `name`), its counts then, and the counts of the clients before it.
+#[derive(Debug, Default)]
+struct Tally {
+    client: Option<String>,
+    last: [u64; COUNTERS.len()],
+    before: [u64; COUNTERS.len()],
+}
+
+impl Tally {
+    /// The monotonic counts with `statistics` the labelled client's latest.
+    fn counts(&mut self, statistics: &Statistics) -> [u64; COUNTERS.len()] {
+        if self.client.as_deref() != Some(statistics.name.as_str()) {
+            if self.client.is_some() {
+                for (before, last) in self.before.iter_mut().zip(self.last) {
+                    *before = before.saturating_add(last);
+                }
+            }
+            self.client = Some(statistics.name.clone());
+            self.last = [0; COUNTERS.len()];
+        }
+        let mut counts = [0; COUNTERS.len()];
+        for (i, (_, _, value)) in COUNTERS.iter().enumerate() {
+            // A client's own counts never go down; keep the highest seen.
+            self.last[i] = self.last[i].max(u64::try_from(value(statistics)).unwrap_or(0));
+            counts[i] = self.before[i].saturating_add(self.last[i]);
+        }
+        counts
+    }
+}
+
+/// A client of [`ClientMetrics`]: its label, where its context comes from, its counters.
+struct Labelled {
+    label: &'static str,
+    current: Source,
+    tally: Mutex<Tally>,
+}
+
 /// The client metrics of a service's Kafka clients (see the table above), as a
 /// `prometheus-client` [`Collector`]: register it with
 /// [`Metrics::clients`](crate::metrics::Metrics::clients). Each scrape reads every client's
 /// latest statistics; a client with no statistics yet adds no sample.
 #[derive(Default)]
 pub struct ClientMetrics {
-    clients: Vec<(&'static str, Source)>,
+    clients: Vec<Labelled>,
 }
 
 impl std::fmt::Debug for ClientMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let labels: Vec<_> = self.clients.iter().map(|(label, _)| *label).collect();
+        let labels: Vec<_> = self.clients.iter().map(|c| c.label).collect();
         f.debug_struct("ClientMetrics")
             .field("clients", &labels)
             .finish()
@@ -163,13 +209,18 @@ impl ClientMetrics {
     }
 
     /// Adds the client labelled `label` whose context is `current()` at each scrape (a
-    /// client that can be replaced, as a pipeline's transactional producer).
+    /// client that can be replaced, as a pipeline's transactional producer). Its counters
+    /// go on from the replaced client's last scraped counts, never back to zero.
     pub fn with_current(
         mut self,
         label: &'static str,
         current: impl Fn() -> KafkaContext + Send + Sync + 'static,
     ) -> Self {
-        self.clients.push((label, Box::new(current)));
+        self.clients.push(Labelled {
+            label,
+            current: Box::new(current),
+            tally: Mutex::default(),
+        });
         self
     }
 }
@@ -179,15 +230,23 @@ impl Collector for ClientMetrics {
         let snapshots: Vec<_> = self
             .clients
             .iter()
-            .filter_map(|(label, context)| Some((*label, context().statistics()?)))
+            .filter_map(|client| {
+                let statistics = (client.current)().statistics()?;
+                let counts = client
+                    .tally
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .counts(&statistics);
+                Some((client.label, statistics, counts))
+            })
             .collect();
         if snapshots.is_empty() {
             return Ok(());
         }
-        for (family, help, value) in COUNTERS {
+        for (i, (family, help, _)) in COUNTERS.iter().enumerate() {
             let mut metric = encoder.encode_descriptor(family, help, None, MetricType::Counter)?;
-            for (label, s) in &snapshots {
-                let sample = ConstCounter::new(u64::try_from(value(s)).unwrap_or(0));
+            for (label, _, counts) in &snapshots {
+                let sample = ConstCounter::new(counts[i]);
                 sample.encode(metric.encode_family(&[("client", *label)])?)?;
             }
         }
@@ -197,7 +256,7 @@ impl Collector for ClientMetrics {
             None,
             MetricType::Gauge,
         )?;
-        for (label, s) in &snapshots {
+        for (label, s, _) in &snapshots {
             ConstGauge::new(s.msg_cnt).encode(metric.encode_family(&[("client", *label)])?)?;
         }
         for (family, help, pick) in [
@@ -213,7 +272,7 @@ impl Collector for ClientMetrics {
             ),
         ] {
             let mut metric = encoder.encode_descriptor(family, help, None, MetricType::Gauge)?;
-            for (label, s) in &snapshots {
+            for (label, s, _) in &snapshots {
                 let mut brokers: Vec<_> = s
                     .brokers
                     .values()
@@ -234,7 +293,7 @@ impl Collector for ClientMetrics {
             None,
             MetricType::Gauge,
         )?;
-        for (label, s) in &snapshots {
+        for (label, s, _) in &snapshots {
             let mut lags: Vec<_> = assigned_lags(s).collect();
             lags.sort();
             for (topic, partition, lag) in lags {

@@ -3,11 +3,15 @@
 //!
 //! [`WebGuard::protect`] wraps a router with a layer that checks each request before its
 //! route sees it:
-//! - **`Host`** (or, over HTTP/2, the URI's authority) must name this server: an IP address,
-//!   `localhost` (or a name under `.localhost`), or one of the names given with
-//!   `--allowed-hosts` / `GROCERY_ALLOWED_HOSTS` ([`WebGuardArgs`]). A page that reaches the
-//!   server through DNS rebinding does so under its own DNS name, never under an IP address,
-//!   so reading `/api/state` or `/events` that way is refused.
+//! - **`Host`** (or, over HTTP/2, the URI's authority) must name this server: a loopback
+//!   address (`127.0.0.0/8`, `::1`, also IPv4-mapped), `localhost` (or a name under
+//!   `.localhost`), or one of the names or IP addresses given with `--allowed-hosts` /
+//!   `GROCERY_ALLOWED_HOSTS` ([`WebGuardArgs`]). A page that reaches the server through DNS
+//!   rebinding does so under its own DNS name, so reading `/api/state` or `/events` that way is
+//!   refused. Other IP addresses are refused unless listed: `0.0.0.0` (which browsers on Linux
+//!   and macOS send to the local machine, so any web site could use it) and the machine's LAN
+//!   addresses (reachable from every page the user has open); a server meant to be reached
+//!   under its LAN address lists that address.
 //! - **`Origin`**, when the request has one, must be this server's own origin (the same host
 //!   and port as `Host`) or one of the allowed names; `Origin: null` is refused.
 //! - **State-changing requests** (`POST`, `PUT`, `PATCH`, `DELETE`) must carry
@@ -36,9 +40,10 @@ pub const REQUESTED_WITH: &str = "x-requested-with";
 /// The command-line setting of the guard, flattened into each service's flags.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WebGuardArgs {
-    /// Host names (besides IP addresses and `localhost`) under which the web server may be
-    /// reached, comma-separated, e.g. `picklist.store.internal`; requests naming any other
-    /// host are refused (403), so are state-changing requests from pages of other origins.
+    /// Host names or IP addresses (besides loopback addresses and `localhost`) under which the
+    /// web server may be reached, comma-separated, e.g. `picklist.store.internal,10.0.0.7`;
+    /// requests naming any other host are refused (403), so are state-changing requests from
+    /// pages of other origins.
     #[arg(
         long = "allowed-hosts",
         env = "GROCERY_ALLOWED_HOSTS",
@@ -57,8 +62,8 @@ pub enum Refusal {
     MissingHost,
     /// The `Host` is not one this server answers to.
     #[error(
-        "Host {0:?} is not a name of this server (IP addresses, localhost and the names in \
-         --allowed-hosts / GROCERY_ALLOWED_HOSTS are)"
+        "Host {0:?} is not a name of this server (loopback addresses, localhost and the names \
+         and addresses in --allowed-hosts / GROCERY_ALLOWED_HOSTS are)"
     )]
     HostNotAllowed(String),
     /// The request comes from a page of another origin.
@@ -94,19 +99,21 @@ impl Refusal {
     }
 }
 
-/// The checks of the module documentation, with the names allowed besides IP addresses and
-/// `localhost`.
+/// The checks of the module documentation, with the names and addresses allowed besides
+/// loopback addresses and `localhost`.
 #[derive(Debug, Clone, Default)]
 pub struct WebGuard {
     names: Arc<[String]>,
 }
 
 impl WebGuard {
-    /// A guard allowing, besides IP addresses and `localhost`, the host names `allowed`
-    /// (compared without case, a trailing dot and a port ignored).
+    /// A guard allowing, besides loopback addresses and `localhost`, the host names or IP
+    /// addresses `allowed` (names compared without case, a trailing dot ignored; IPv6 with or
+    /// without brackets).
     ///
     /// # Errors
-    /// [`crate::BadConfig`] naming an entry that is not a host name (a URL, a path, a space).
+    /// [`crate::BadConfig`] naming an entry that is neither a host name nor an IP address (a
+    /// URL, a path, a port, a space).
     pub fn new<I>(allowed: I) -> Result<Self, crate::BadConfig>
     where
         I: IntoIterator,
@@ -118,16 +125,21 @@ impl WebGuard {
             if entry.is_empty() {
                 continue;
             }
-            let valid = entry
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            let bare = entry
+                .strip_prefix('[')
+                .and_then(|e| e.strip_suffix(']'))
+                .unwrap_or(entry);
+            let valid = bare.parse::<IpAddr>().is_ok()
+                || entry
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
             if !valid {
                 return Err(crate::BadConfig(format!(
-                    "--allowed-hosts / GROCERY_ALLOWED_HOSTS: {entry:?} is not a host name \
-                     (letters, digits, '.', '-', '_'; no scheme, port or path)"
+                    "--allowed-hosts / GROCERY_ALLOWED_HOSTS: {entry:?} is neither a host name \
+                     (letters, digits, '.', '-', '_') nor an IP address; no scheme, port or path"
                 )));
             }
-            names.push(normalise(entry));
+            names.push(normalise(bare));
         }
         Ok(Self {
             names: names.into(),
@@ -195,7 +207,8 @@ impl WebGuard {
     }
 
     fn host_allowed(&self, name: &str) -> bool {
-        name.parse::<IpAddr>().is_ok()
+        name.parse::<IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
             || name == "localhost"
             || name.ends_with(".localhost")
             || self.names.iter().any(|allowed| allowed == name)
@@ -257,9 +270,13 @@ fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
-/// A host name in the form names are compared in: lower case, no trailing dot.
+/// A host name in the form names are compared in: lower case, no trailing dot; an IP address
+/// in its canonical text (so `0:0::1` and `::1` compare equal).
 fn normalise(name: &str) -> String {
-    name.trim_end_matches('.').to_ascii_lowercase()
+    match name.parse::<IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => name.trim_end_matches('.').to_ascii_lowercase(),
+    }
 }
 
 /// `host[:port]` (IPv6 in brackets) as its name (brackets removed, normalised) and port;
@@ -313,7 +330,7 @@ mod tests {
         for host in [
             "127.0.0.1:8080",
             "[::1]:80",
-            "10.1.2.3",
+            "127.1.2.3",
             "localhost:1",
             "app.localhost",
             "screens.store.internal:9000",
@@ -385,8 +402,64 @@ mod tests {
     }
 
     #[test]
+    fn only_loopback_addresses_pass_unless_an_address_is_listed() {
+        let host = |guard: &WebGuard, host: &str| {
+            guard.check(&Method::GET, None, &headers(&[("host", host)]))
+        };
+        let default = WebGuard::default();
+        // 0.0.0.0 reaches the local machine from a browser; LAN addresses reach it from every
+        // page open on the network's machines.
+        for refused in [
+            "0.0.0.0:8080",
+            "[::]:8080",
+            "10.1.2.3",
+            "192.168.1.20:8080",
+            "[fe80::1]:80",
+            "[::ffff:10.0.0.1]",
+        ] {
+            assert_eq!(
+                host(&default, refused),
+                Err(Refusal::HostNotAllowed(refused.to_owned())),
+                "{refused}"
+            );
+        }
+        for allowed in [
+            "127.0.0.1",
+            "127.255.0.9:1",
+            "[::1]",
+            "[::ffff:127.0.0.1]:80",
+        ] {
+            assert_eq!(host(&default, allowed), Ok(()), "{allowed}");
+        }
+        let listed = WebGuard::new(["192.168.1.20", "[fe80::1]", "FE80:0:0::2"]).unwrap();
+        for allowed in ["192.168.1.20:8080", "[fe80::1]:80", "[fe80::2]"] {
+            assert_eq!(host(&listed, allowed), Ok(()), "{allowed}");
+        }
+        assert!(host(&listed, "192.168.1.21").is_err());
+        assert_eq!(
+            listed.check(
+                &Method::POST,
+                None,
+                &headers(&[
+                    ("host", "192.168.1.20:8080"),
+                    ("content-type", "application/json"),
+                    ("origin", "http://192.168.1.20:8080"),
+                ])
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
     fn names_that_are_not_host_names_are_bad_configuration() {
-        for bad in ["http://a.example", "a.example/x", "a b", "a.example:80"] {
+        for bad in [
+            "http://a.example",
+            "a.example/x",
+            "a b",
+            "a.example:80",
+            "10.0.0.1:80",
+            "[fe80::1]:80",
+        ] {
             let error = WebGuard::new([bad]).unwrap_err();
             assert!(error.0.contains("GROCERY_ALLOWED_HOSTS"), "{error}");
         }

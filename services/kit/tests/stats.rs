@@ -110,3 +110,63 @@ async fn consumer_lag_and_traffic_come_from_librdkafka_statistics() {
     polling.abort();
     consumer.close().await.unwrap();
 }
+
+/// A replaced client (as a pipeline's watchdog replaces a stuck transactional producer):
+/// the new librdkafka client counts from zero, the metrics go on from the old one's counts.
+#[tokio::test(flavor = "multi_thread")]
+async fn client_counters_stay_monotonic_when_the_client_is_replaced() {
+    use std::sync::{Arc, Mutex};
+
+    let stack = grocery_stack::start().await.unwrap();
+    let topic = stack.unique_topic("stats-replaced", 1).unwrap();
+    let config = Config::from_properties_str(&stack.client_properties())
+        .unwrap()
+        .set("statistics.interval.ms", "100");
+    let client = Client::from_config(config).unwrap();
+    let first = client.producer().await.unwrap();
+    let current = Arc::new(Mutex::new(first.context().clone()));
+    let mut metrics = service_kit::metrics::Metrics::new();
+    metrics.client_metrics(service_kit::stats::ClientMetrics::default().with_current(
+        "producer",
+        {
+            let current = current.clone();
+            move || current.lock().unwrap().clone()
+        },
+    ));
+    let sent = |metrics: &service_kit::metrics::Metrics| {
+        let text = metrics.encode();
+        test_support::metric(&text, "kafka_client_tx_messages_total{client=\"producer\"}")
+            .unwrap_or_else(|| panic!("no producer counter in\n{text}"))
+    };
+
+    for n in 0..10 {
+        first.send_to(&topic, &order(n)).await.unwrap();
+    }
+    until(
+        "the first producer's statistics count its ten records",
+        || first.context().statistics().is_some_and(|s| s.txmsgs >= 10),
+    )
+    .await;
+    let before = sent(&metrics);
+    assert!(before >= 10.0, "{before}");
+
+    let second = client.producer().await.unwrap();
+    *current.lock().unwrap() = second.context().clone();
+    for n in 10..13 {
+        second.send_to(&topic, &order(n)).await.unwrap();
+    }
+    until(
+        "the second producer's statistics count its three records",
+        || second.context().statistics().is_some_and(|s| s.txmsgs >= 3),
+    )
+    .await;
+    let own = second.context().statistics().unwrap().txmsgs as f64;
+    let after = sent(&metrics);
+    assert_eq!(
+        after,
+        before + own,
+        "the counter goes on from the replaced client's {before}"
+    );
+    drop(first);
+    drop(second);
+}

@@ -16,8 +16,9 @@
 //! - `GET /health`: `ok`, or `503` with what is being rebuilt; `GET /metrics`: OpenMetrics
 //!   text (`service_kit::metrics`, with the client metrics of librdkafka's statistics).
 //!
-//! Every request passes the web guard first (`service_kit::web_guard`): its `Host` must be an
-//! IP address, `localhost` or a name in `--allowed-hosts` (env `GROCERY_ALLOWED_HOSTS`), its
+//! Every request passes the web guard first (`service_kit::web_guard`): its `Host` must be a
+//! loopback address, `localhost` or a name or address in `--allowed-hosts` (env
+//! `GROCERY_ALLOWED_HOSTS`), its
 //! `Origin` (when it has one) this server's own or an allowed name's, and a `POST` needs
 //! `Content-Type: application/json`; otherwise `403` with the `code` `host_not_allowed`,
 //! `origin_not_allowed` or `json_required`.

@@ -256,6 +256,7 @@ impl KafkaSettings {
     /// # Errors
     /// As [`Config::kafka_oauth`].
     pub(crate) fn parse(config: &Config) -> Result<Self> {
+        config.check_sasl_plaintext()?;
         let oauth = config.kafka_oauth()?;
         let mut producer = config.rdkafka_config_for(ClientRole::Producer);
         config.set_defaults(&mut producer, PRODUCER_DEFAULTS);

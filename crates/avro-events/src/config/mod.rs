@@ -15,7 +15,11 @@
 //! local test identity providers run. The same holds for `schema.registry.url` whenever
 //! credentials go to the registry (basic auth, an API key in the URL, a static or OAuth bearer
 //! token): an `http://` URL of another host is a configuration error naming
-//! `schema.registry.url`; without credentials any `http://` URL is accepted.
+//! `schema.registry.url`; without credentials any `http://` URL is accepted. Likewise
+//! `security.protocol=SASL_PLAINTEXT` (SASL credentials and records in clear text) is accepted
+//! only when every broker of `bootstrap.servers` is a loopback host, as the local stacks' are;
+//! towards any other broker it is a configuration error naming `security.protocol`, unless
+//! `sasl.plaintext.allow.remote=true` says the network is trusted.
 //!
 //! Environment variables override the file, under a prefix the application chooses
 //! ([`Config::with_env_overrides`]): with prefix `MYAPP_`, `MYAPP_BOOTSTRAP_SERVERS` sets
@@ -41,7 +45,8 @@
 //! The settings are parsed once, into the typed value every factory of a
 //! [`Client`](crate::Client) uses. The code is split by what it configures: which property
 //! names exist and which are secrets (`properties`), Kafka (`kafka`: the properties of each
-//! kind of client, the library's librdkafka defaults, OAuth), the Schema Registry and the
+//! kind of client, the library's librdkafka defaults, OAuth; `plaintext`: `SASL_PLAINTEXT`
+//! towards loopback brokers only), the Schema Registry and the
 //! serializer (`registry`), and the parsed settings with the consumer and dead-letter ones
 //! (`settings`).
 //!
@@ -52,6 +57,7 @@ use std::{collections::BTreeMap, fmt, fs::File, io::BufReader, path::Path};
 use crate::{Error, Result};
 
 mod kafka;
+mod plaintext;
 mod properties;
 mod registry;
 mod settings;

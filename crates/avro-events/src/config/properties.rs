@@ -35,6 +35,7 @@ pub(super) const LIBRARY_KEYS: &[&str] = &[
     "key.schema.id.serializer",
     "dlq.topic.suffix",
     "schema.unavailable.action",
+    super::plaintext::ALLOW_REMOTE_KEY,
 ];
 
 /// Kafka OAuth properties the library handles itself when `sasl.oauthbearer.method=oidc`.

@@ -51,14 +51,14 @@ impl Candidate {
             .map_err(|e| ApiError::invalid_schema(format!("not JSON: {e}")))?;
         let json: Json = serde_json::from_str(text)
             .map_err(|e| ApiError::invalid_schema(format!("not JSON: {e}")))?;
-        let whole = references::inline(&json, referenced, &[]);
+        let whole = references::inline(&json, referenced, &[])?;
         let parsed = Schema::parse(&whole.to_value()).map_err(ApiError::invalid_schema)?;
         let normalized = serde_json::to_value(&parsed).map_err(ApiError::invalid_schema)?;
         let normalized_key = sorted_json(&normalized);
         let (text, key) = if normalize && referenced.is_empty() {
             (normalized.to_string(), normalized_key.clone())
         } else {
-            let written = references::inline(&json, referenced, &referenced.top_level);
+            let written = references::inline(&json, referenced, &referenced.top_level)?;
             let canonical = canonical::canonical_of(&written, referenced.top_level.clone())
                 .unwrap_or_else(|reason| {
                     // A schema apache-avro takes but the canonical writer cannot follow:

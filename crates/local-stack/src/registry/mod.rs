@@ -26,6 +26,10 @@
 //!   found for subject …"); deleting a version (or subject) another schema refers to with
 //!   42206. A request without references that is a stored schema with its references written
 //!   out (same metadata and rule set) finds that version, as Confluent's `canLookup` does.
+//!   A schema that, its references written out, nests types more than 128 levels deep (a
+//!   chain of 129 schemas each holding the previous one) is refused with 42201 naming the
+//!   bound, as is a closure of more than 1,000 referenced schemas; the store's work runs on a
+//!   thread of its own with a 64 MiB stack, so what is accepted never overflows it.
 //! - **Schema GUIDs**: each schema's GUID is the MD5 of its canonical text, references,
 //!   metadata and rule set as Confluent computes it, written as a UUID (the same schema has the
 //!   same GUID anywhere). Registrations and lookups return it (`guid`), and
@@ -112,7 +116,9 @@ impl RegistryState {
                         format!("{}: {e}", path.display()),
                     )
                 })?;
-                store.rebuild().map_err(|e| {
+                let rebuilt = on_large_stack(|| store.rebuild().map(|()| store))
+                    .map_err(|e| io::Error::other(e.message))?;
+                let store = rebuilt.map_err(|e| {
                     io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!("{}: {e}", path.display()),
@@ -156,34 +162,87 @@ impl RegistryState {
         Ok(())
     }
 
-    pub(crate) async fn read<T>(
+    pub(crate) async fn read<T: Send>(
         &self,
-        f: impl FnOnce(&Store) -> Result<T, ApiError>,
+        f: impl FnOnce(&Store) -> Result<T, ApiError> + Send,
     ) -> Result<T, ApiError> {
         let store = self.inner.store.lock().await;
-        f(&store)
+        let store: &Store = &store;
+        on_large_stack(|| f(store))?
     }
 
     /// Applies a change to a copy of the store, persists the copy if the change says so, and
-    /// only then makes it current: a failed write leaves the registry as it was.
+    /// only then makes it current: a failed write leaves the registry as it was. Reads and
+    /// changes run on the store's own thread ([`on_large_stack`]), so do the copy and dropping
+    /// the store replaced.
     pub(crate) async fn write<T>(
         &self,
-        f: impl FnOnce(&mut Store) -> Result<(T, bool), ApiError>,
-    ) -> Result<T, ApiError> {
+        f: impl FnOnce(&mut Store) -> Result<(T, bool), ApiError> + Send,
+    ) -> Result<T, ApiError>
+    where
+        T: Send,
+    {
         let mut store = self.inner.store.lock().await;
-        let mut next = store.clone();
-        let (out, changed) = f(&mut next)?;
-        if changed && let Some(path) = &self.inner.persist {
-            let bytes = serde_json::to_vec_pretty(&next).map_err(ApiError::store)?;
-            let path = path.clone();
-            tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
-                .await
-                .map_err(ApiError::store)?
-                .map_err(ApiError::store)?;
+        let current: &Store = &store;
+        let (out, changed, next) = on_large_stack(|| {
+            let mut next = current.clone();
+            let (out, changed) = f(&mut next)?;
+            Ok::<_, ApiError>((out, changed, next))
+        })??;
+        let persisted = match &self.inner.persist {
+            Some(_) if !changed => Ok(()),
+            Some(path) => match serde_json::to_vec_pretty(&next) {
+                Ok(bytes) => {
+                    let path = path.clone();
+                    tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+                        .await
+                        .map_err(ApiError::store)
+                        .and_then(|written| written.map_err(ApiError::store))
+                }
+                Err(e) => Err(ApiError::store(e)),
+            },
+            None => Ok(()),
+        };
+        let (unused, result) = match persisted {
+            Ok(()) => (std::mem::replace(&mut *store, next), Ok(out)),
+            Err(e) => (next, Err(e)),
+        };
+        // Without a thread the store is dropped here (the work is done either way).
+        if let Err(e) = on_large_stack(move || drop(unused)) {
+            tracing::warn!(error = %e.message, "the replaced store was dropped in place");
         }
-        *store = next;
-        Ok(out)
+        result
     }
+}
+
+/// The stack of the thread the store's work runs on: room for
+/// [`MAX_NESTING`](references::MAX_NESTING) levels with a wide margin (the memory is
+/// reserved, only what is used is committed).
+const STACK_BYTES: usize = 64 << 20;
+
+/// Runs `f` on a thread with a [`STACK_BYTES`] stack and waits for it (the store's
+/// operations take milliseconds; the caller holds the store's lock meanwhile anyway). The
+/// store's work runs there: parsing a schema with its references written out, checking
+/// compatibility, cloning and dropping parsed schemas all recurse once per level of nesting,
+/// and a chain of references nests up to [`MAX_NESTING`](references::MAX_NESTING) levels,
+/// more than a runtime thread's stack holds (a debug build overflowed 2 MiB at about 93).
+///
+/// # Errors
+/// 50001 when the thread cannot be started.
+///
+/// # Panics
+/// When `f` panics, with its panic.
+fn on_large_stack<R: Send>(f: impl FnOnce() -> R + Send) -> Result<R, ApiError> {
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("registry-store".into())
+            .stack_size(STACK_BYTES)
+            .spawn_scoped(scope, f)
+            .map_err(|e| ApiError::store(format!("cannot start the store's thread: {e}")))?;
+        thread
+            .join()
+            .map_err(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// Writes `bytes` to a sibling temporary file, syncs it and renames it over `path`.

@@ -13,6 +13,14 @@ use super::error::ApiError;
 /// At most this many schemas in the transitive closure of one schema's references.
 const MAX_REFERENCED: usize = 1_000;
 
+/// At most this many levels of types within types (records in fields, arrays, maps, unions)
+/// in a schema with its references written out: as many as the JSON levels a schema's own
+/// text may have (serde_json's limit). A chain of schemas each holding the previous one nests
+/// one level per link, and the parsers that follow recurse once a level (apache-avro's also
+/// copies each nested record once a level, so the work grows with the square of the depth):
+/// a deeper schema is refused (42201) rather than overflowing the registry's stack.
+pub(crate) const MAX_NESTING: usize = 128;
+
 /// A registered subject version as reference resolution needs it.
 pub(crate) struct Found {
     /// The version number (a `-1` reference becomes this).
@@ -187,21 +195,37 @@ fn collect(schema: &Json, space: Option<&str>, pool: &mut HashMap<String, Json>)
 
 /// `schema` with each referenced type written out where it is first used, but for those in
 /// `keep` (left as names).
-pub(crate) fn inline(schema: &Json, referenced: &Referenced, keep: &[String]) -> Json {
+///
+/// # Errors
+/// 42201 when the result would nest types deeper than [`MAX_NESTING`] levels.
+pub(crate) fn inline(
+    schema: &Json,
+    referenced: &Referenced,
+    keep: &[String],
+) -> Result<Json, ApiError> {
     let mut out = schema.clone();
     if !referenced.pool.is_empty() {
         let mut inliner = Inliner {
             pool: &referenced.pool,
             defined: keep.iter().cloned().collect(),
+            too_deep: false,
         };
-        inliner.walk(&mut out, None, false);
+        inliner.walk(&mut out, None, false, 0);
+        if inliner.too_deep {
+            return Err(ApiError::invalid_schema(format!(
+                "with its references written out the schema is nested deeper than \
+                 {MAX_NESTING} levels (records, arrays, maps and unions within each other)"
+            )));
+        }
     }
-    out
+    Ok(out)
 }
 
 struct Inliner<'a> {
     pool: &'a HashMap<String, Json>,
     defined: HashSet<String>,
+    /// A type lay deeper than [`MAX_NESTING`]: the walk went no further.
+    too_deep: bool,
 }
 
 impl Inliner<'_> {
@@ -216,8 +240,9 @@ impl Inliner<'_> {
             .find(|full| self.defined.contains(full) || self.pool.contains_key(full))
     }
 
-    /// A type name: a referenced type not written out yet is replaced by its definition.
-    fn name(&mut self, slot: &mut Json, name: &str, space: Option<&str>) {
+    /// A type name at nesting level `depth`: a referenced type not written out yet is
+    /// replaced by its definition.
+    fn name(&mut self, slot: &mut Json, name: &str, space: Option<&str>, depth: usize) {
         if PRIMITIVES.contains(&name) {
             return;
         }
@@ -226,19 +251,28 @@ impl Inliner<'_> {
             && let Some(definition) = self.pool.get(&full)
         {
             *slot = definition.clone();
-            self.walk(slot, space, true);
+            self.walk(slot, space, true, depth);
         }
     }
 
-    fn walk(&mut self, schema: &mut Json, space: Option<&str>, inlined: bool) {
+    /// Writes out the referenced types in `schema`, which lies `depth` levels deep.
+    fn walk(&mut self, schema: &mut Json, space: Option<&str>, inlined: bool, depth: usize) {
+        if depth > MAX_NESTING {
+            self.too_deep = true;
+            return;
+        }
+        if self.too_deep {
+            return;
+        }
+        let inner = depth + 1;
         match schema {
             Json::String(name) => {
                 let name = name.clone();
-                self.name(schema, &name, space);
+                self.name(schema, &name, space, depth);
             }
             Json::Array(branches) => {
                 for branch in branches {
-                    self.walk(branch, space, inlined);
+                    self.walk(branch, space, inlined, inner);
                 }
             }
             Json::Object(_) => match schema.get("type").cloned() {
@@ -257,26 +291,26 @@ impl Inliner<'_> {
                     if let Some(Json::Array(fields)) = schema.get_mut("fields") {
                         for field in fields {
                             if let Some(ty) = field.get_mut("type") {
-                                self.walk(ty, ns.as_deref(), inlined);
+                                self.walk(ty, ns.as_deref(), inlined, inner);
                             }
                         }
                     }
                 }
                 Some(Json::String(ty)) if ty == "array" || ty == "map" => {
                     let part = if ty == "array" { "items" } else { "values" };
-                    if let Some(inner) = schema.get_mut(part) {
-                        self.walk(inner, space, inlined);
+                    if let Some(items) = schema.get_mut(part) {
+                        self.walk(items, space, inlined, inner);
                     }
                 }
                 Some(Json::String(name)) => {
                     // `{"type": "Name"}`.
                     if let Some(slot) = schema.get_mut("type") {
-                        self.name(slot, &name, space);
+                        self.name(slot, &name, space, depth);
                     }
                 }
                 Some(Json::Object(_) | Json::Array(_)) => {
                     if let Some(nested) = schema.get_mut("type") {
-                        self.walk(nested, space, inlined);
+                        self.walk(nested, space, inlined, inner);
                     }
                 }
                 _ => {}
@@ -299,7 +333,7 @@ mod tests {
                 {"name":"a","type":"Product"},{"name":"b","type":"shop.Product"}]}"#,
         )
         .unwrap();
-        let inlined = inline(&order, &pool, &[]).to_value();
+        let inlined = inline(&order, &pool, &[]).unwrap().to_value();
         assert_eq!(inlined["fields"][0]["type"]["name"], "shop.Product");
         assert_eq!(inlined["fields"][1]["type"], "shop.Product");
         apache_avro::Schema::parse(&inlined).expect("self-contained");
@@ -313,7 +347,7 @@ mod tests {
             r#"{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"m","type":"Money"}]}"#,
         )
         .unwrap();
-        let inlined = inline(&order, &pool, &[]).to_value();
+        let inlined = inline(&order, &pool, &[]).unwrap().to_value();
         assert_eq!(inlined["fields"][0]["type"]["namespace"], "");
         let parsed = apache_avro::Schema::parse(&inlined).expect("self-contained");
         let apache_avro::Schema::Record(record) = parsed else {

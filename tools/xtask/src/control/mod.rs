@@ -12,9 +12,9 @@
 //! charts are SVG drawn by the server; no page reloads, no CDN, no script but the page's own.
 //!
 //! No other web site can drive it (`service_kit::web_guard`): every request's `Host` must be
-//! an IP address, `localhost` or a name in `--allowed-hosts` (so a DNS-rebinding page cannot
-//! read `/api/state`), and the `POST`s need `Content-Type: application/json` and, when they
-//! carry an `Origin`, the page's own; refusals are `403` problem JSON, as every error of its API
+//! a loopback address, `localhost` or a name or address in `--allowed-hosts` (so a page using
+//! DNS rebinding, `0.0.0.0` or a LAN address cannot read `/api/state`), and the `POST`s need
+//! `Content-Type: application/json` and, when they carry an `Origin`, the page's own; refusals are `403` problem JSON, as every error of its API
 //! (`service_kit::problem`: `type`, `title`, `status`, `detail`, `code`).
 //!
 //! On SIGINT or SIGTERM the running services are stopped, every run's exit status is printed

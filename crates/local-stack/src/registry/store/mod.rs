@@ -2,6 +2,7 @@
 //! configuration. Pure and synchronous; the routes lock it and persist it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use avro_events_compat::{self as compat, CompatibilityLevel, Previous};
 use serde::{Deserialize, Serialize};
@@ -69,8 +70,10 @@ pub(crate) struct Store {
     subjects: BTreeMap<String, Subject>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     global: Option<CompatibilityLevel>,
+    /// The parsed form of each schema, shared between the copies a write makes (a write
+    /// clones the store; a parsed schema is never changed once made).
     #[serde(skip)]
-    cache: HashMap<u32, Stored>,
+    cache: HashMap<u32, Arc<Stored>>,
 }
 
 impl Default for Store {
@@ -95,7 +98,7 @@ impl Store {
             let candidate = self
                 .candidate(text, false, contract, true)
                 .map_err(|e| format!("schema {id} in the store: {}", e.message))?;
-            cache.insert(*id, candidate.into_stored());
+            cache.insert(*id, Arc::new(candidate.into_stored()));
         }
         self.cache = cache;
         Ok(())
@@ -365,7 +368,7 @@ impl Store {
                 if candidate.contract != Contract::default() {
                     self.contracts.insert(id, candidate.contract.clone());
                 }
-                self.cache.insert(id, candidate.into_stored());
+                self.cache.insert(id, Arc::new(candidate.into_stored()));
                 id
             }
         };
