@@ -38,7 +38,9 @@
 //!   removed while running): nothing of that transaction is committed, so its requests, every
 //!   order still queued and every later request are told [`Failure::TransactionalIdRefused`]
 //!   ([`Failure::TopicRefused`]) and the sender stops with an error the service reports with
-//!   exit status 3 (refused). A restart once the grant is back aborts whatever the broker
+//!   exit status 3 (refused). A topic refused when its partition is added to the transaction
+//!   shows only as purged records: the sender then asks the transaction's commit, which names
+//!   the error that doomed it (and never commits a transaction with a failed record). A restart once the grant is back aborts whatever the broker
 //!   still holds open and sends the retries.
 
 use std::time::Duration;
@@ -352,10 +354,13 @@ async fn commit_batch(
             }
             Ended::Purged(cause) if !again => {
                 tracing::warn!(orders = batch.len(), %cause, "transaction to abort for the producer's own state; sending its orders again once");
-                if abort(producer, cause.clone(), shutdown).await? {
-                    batches.push((batch, true));
-                } else {
-                    tell(batch, &NotSent::new(Failure::Unavailable, cause));
+                match abort(producer, cause.clone(), shutdown).await {
+                    Ok(true) => batches.push((batch, true)),
+                    aborted => {
+                        // Never committed (its records failed): its requests learn it.
+                        tell(batch, &NotSent::new(Failure::Unavailable, cause));
+                        aborted?;
+                    }
                 }
             }
             Ended::MustAbort(cause) | Ended::Purged(cause) => {
@@ -376,11 +381,14 @@ async fn commit_batch(
                 // Which order is too large (or whether only their record batch is) is known
                 // once each is alone in its transaction; the others are then accepted.
                 tracing::warn!(orders = batch.len(), %cause, "a record too large for the broker; sending the transaction's orders again one by one");
-                let aborted = abort(producer, cause.clone(), shutdown).await?;
-                if aborted {
-                    batches.extend(batch.into_iter().rev().map(|job| (vec![job], again)));
-                } else {
-                    tell(batch, &NotSent::new(Failure::Unavailable, cause));
+                match abort(producer, cause.clone(), shutdown).await {
+                    Ok(true) => {
+                        batches.extend(batch.into_iter().rev().map(|job| (vec![job], again)));
+                    }
+                    aborted => {
+                        tell(batch, &NotSent::new(Failure::Unavailable, cause));
+                        aborted?;
+                    }
                 }
             }
             Ended::Refused(error) => {
@@ -460,7 +468,12 @@ async fn transaction(producer: &Producer, batch: &[Job]) -> Result<Vec<Delivered
     while let Some((index, result)) = deliveries.next().await {
         match result {
             Ok(done) => delivered[index] = Some(done),
-            Err(error) => return Err(not_delivered(producer, &[error])),
+            Err(error) => {
+                return Err(match not_delivered(producer, &[error]) {
+                    Ended::Purged(cause) => why_purged(producer, cause).await,
+                    ended => ended,
+                });
+            }
         }
     }
     let delivered: Vec<Delivered> = delivered.into_iter().flatten().collect();
@@ -527,6 +540,30 @@ fn not_delivered(producer: &Producer, errors: &[grocery_events::Error]) -> Ended
         return Ended::Purged(errors[0].to_string());
     }
     Ended::MustAbort(errors[0].to_string())
+}
+
+/// Why the open transaction, whose records were purged (`cause`), must be aborted: a record's
+/// failure makes the transaction's commit fail with the error that doomed it (librdkafka's
+/// `rd_kafka_commit_transaction`: a transaction with a failed delivery is never committed),
+/// which names what a purge does not (the broker's refusal of the topic when the records'
+/// partitions were added to the transaction, a stale sequence number).
+async fn why_purged(producer: &Producer, cause: String) -> Ended {
+    let native = producer.rdkafka().clone();
+    let asked =
+        tokio::task::spawn_blocking(move || native.commit_transaction(TRANSACTION_TIMEOUT)).await;
+    match asked {
+        Ok(Err(error)) => {
+            let code = error.rdkafka_error_code();
+            refused(producer, code).unwrap_or_else(|| {
+                tracing::warn!(%error, "the transaction of the purged records must be aborted");
+                Ended::Purged(cause)
+            })
+        }
+        Ok(Ok(())) => Ended::Fatal(anyhow::anyhow!(
+            "a transaction with a failed record committed ({cause}): its orders' outcome is not known"
+        )),
+        Err(error) => Ended::Fatal(anyhow::anyhow!("the commit task failed: {error}")),
+    }
 }
 
 /// [`Ended::Refused`] when `code` (an error's), or the producer's fatal error, is the broker's

@@ -7,7 +7,8 @@
 //!   and an error naming the refusal; granted and then revoked while it runs, the request that
 //!   meets the refusal is answered `503 transactional_id_refused` (its order not stored), the
 //!   API stops with exit status 3, and once the grant is back a restarted API sends the retry
-//!   of that request once (`202`) and replays the order accepted before (`200`);
+//!   of that request once (`202`) and replays the order accepted before (`200`); the same
+//!   for its write on the orders topic revoked (`503 orders_topic_refused`, exit status 3);
 //! - **an order larger than the broker accepts** (`max.message.bytes` of the orders topic set
 //!   below it): `413 order_too_large`, retried the same; the API keeps accepting other orders,
 //!   also ones sent beside it (a transaction that meets a record too large is aborted and its
@@ -258,6 +259,10 @@ struct Answer {
 }
 
 async fn post(base: &str, key: Option<&str>, body: &Value) -> Answer {
+    try_post(base, key, body).await.expect("an answer")
+}
+
+async fn try_post(base: &str, key: Option<&str>, body: &Value) -> reqwest::Result<Answer> {
     let mut request = reqwest::Client::new()
         .post(format!("{base}/orders"))
         .header("client-id", "shop-web")
@@ -265,18 +270,18 @@ async fn post(base: &str, key: Option<&str>, body: &Value) -> Answer {
     if let Some(key) = key {
         request = request.header("idempotency-key", key);
     }
-    let response = request.send().await.expect("an answer");
+    let response = request.send().await?;
     let status = response.status().as_u16();
     let replayed = response
         .headers()
         .get("idempotent-replayed")
         .is_some_and(|v| v == "true");
-    let body = response.json().await.expect("a JSON answer");
-    Answer {
+    let body = response.json().await?;
+    Ok(Answer {
         status,
         replayed,
         body,
-    }
+    })
 }
 
 fn order_id(answer: &Answer) -> Uuid {
@@ -376,6 +381,59 @@ async fn a_transactional_id_revoked_while_running_is_answered_and_stops_the_api(
         (Some(&1), Some(&1)),
         "each order once read_committed: {counts:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_orders_topic_write_revoked_while_running_is_answered_and_stops_the_api() {
+    let mut run = Run::start(grocery_stack::service_acls()).await;
+    let (mut api, base) = run.ready_api(&[]);
+    let before = post(&base, Some("before-revoke"), &one_line(0)).await;
+    assert_eq!((before.status, before.replayed), (202, false), "{before:?}");
+    let write = AclRule::allow(
+        format!("User:{ORDER_PRODUCER}"),
+        AclResource::Topic,
+        grocery_events::topics::ORDERS,
+        AclOperation::Write,
+    );
+    run.stack
+        .kafka_broker()
+        .unwrap()
+        .revoke(vec![write])
+        .await
+        .unwrap();
+    // Each request until the broker's authorizer has the change is accepted (and counted).
+    let mut accepted = BTreeSet::from([order_id(&before)]);
+    let refused = loop {
+        let answer = try_post(&base, None, &one_line(1))
+            .await
+            .unwrap_or_else(|error| panic!("{error}: {:#?}", api.stderr().all()));
+        if answer.status != 202 {
+            break answer;
+        }
+        accepted.insert(order_id(&answer));
+        assert!(
+            accepted.len() < 100,
+            "the revocation never reached the broker"
+        );
+    };
+    assert_eq!(
+        (refused.status, &refused.body["code"]),
+        (503, &json!("orders_topic_refused")),
+        "{refused:?}; {:#?}",
+        problems(&api)
+    );
+    let status = api.wait(WAIT).unwrap();
+    assert_eq!(
+        status.code(),
+        Some(EXIT_REFUSED),
+        "exit status once the topic write is refused: {status:?}; {:#?}",
+        problems(&api)
+    );
+    let counts = run.committed(&accepted);
+    for id in &accepted {
+        assert_eq!(counts.get(id), Some(&1), "order {id}: {counts:?}");
+    }
+    assert_eq!(counts.len(), accepted.len(), "no refused order: {counts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
