@@ -67,9 +67,10 @@ use uuid::Uuid;
 use crate::{
     control::Counters,
     failpoint,
+    failure::Failure,
     idempotency::{self, Accepted, Claim, Keys, Outcome},
     restore,
-    sender::{self, Failure, Sender},
+    sender::{self, Sender},
     view::{self, Lookup, Placed, View},
 };
 

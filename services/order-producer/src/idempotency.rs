@@ -149,7 +149,7 @@ pub(crate) enum Outcome {
     Accepted(Accepted),
     /// The send failed and its transaction was aborted (not just late): a retry may send it
     /// again. Why, as the answer says it.
-    Failed(crate::sender::Failure),
+    Failed(crate::failure::Failure),
 }
 
 /// What a keyed request is to do.
@@ -303,7 +303,7 @@ mod tests {
             keys.claim(K, &json!({ "items": [] })),
             Claim::Conflict
         ));
-        keys.finish(K, Outcome::Failed(crate::sender::Failure::Unavailable));
+        keys.finish(K, Outcome::Failed(crate::failure::Failure::Unavailable));
         let Claim::Send(_) = keys.claim(K, &body) else {
             panic!("a failed send is sent again")
         };

@@ -15,6 +15,7 @@
 mod api;
 mod control;
 mod failpoint;
+mod failure;
 mod idempotency;
 mod restore;
 mod sender;
