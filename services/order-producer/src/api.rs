@@ -350,6 +350,7 @@ async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: By
     // A key this process has not seen may be a retry of a request an earlier run accepted:
     // the keys of earlier runs are read back first.
     let arrived = tokio::time::Instant::now();
+    tracing::debug!(%order_id, "keyed request: the keys of earlier runs first");
     let restored = tokio::select! {
         restored = state.keys.wait_restored(state.deadline) => restored,
         refused = state.sender.wait_refused() => return not_accepted(refused.failure),

@@ -13,6 +13,8 @@
 //! - `before-commit`: the broker has acknowledged the order's record inside its open
 //!   transaction, which is not committed;
 //! - `after-commit`: the transaction is committed, the HTTP answer not yet written.
+//!
+//! And `before-init` (for `hold:` only): the API listens, its transactions not yet initialised.
 
 /// The environment variable naming the failpoint to abort at.
 #[cfg(debug_assertions)]

@@ -86,6 +86,7 @@ pub(crate) async fn init(
     producer: &Producer,
     shutdown: &Shutdown,
 ) -> Result<bool, grocery_events::Error> {
+    failpoint::hold("before-init").await;
     let stop = shutdown.requested();
     tokio::pin!(stop);
     let mut backoff = INIT_RETRY_FIRST;

@@ -3,8 +3,10 @@
 //! with the local ACLs; `--view-from history`, so that no latest-state writer shares its
 //! transactional-id grant):
 //!
-//! - **its transactional id refused**: never granted, the API stops at once with exit status 3
-//!   and an error naming the refusal; granted and then revoked while it runs, the request that
+//! - **its transactional id refused**: never granted, the requests waiting (a keyed one for
+//!   the keys of earlier runs, one without a key in the sender's queue) are answered
+//!   `503 transactional_id_refused` and the API stops with exit status 3 and an error naming
+//!   the refusal; granted and then revoked while it runs, the request that
 //!   meets the refusal is answered `503 transactional_id_refused` (its order not stored), the
 //!   API stops with exit status 3, and once the grant is back a restarted API sends the retry
 //!   of that request once (`202`) and replays the order accepted before (`200`); the same
@@ -304,7 +306,42 @@ async fn a_transactional_id_never_granted_stops_the_api_with_an_error_naming_it(
         .filter(|rule| !grants.contains(rule))
         .collect();
     let mut run = Run::start(acls).await;
-    let (mut api, _base) = run.api(&[]);
+    // Held before its transactions are initialised, so that a keyed request (waiting for the
+    // keys of earlier runs) and one without a key (queued for the sender) are waiting when
+    // the broker refuses.
+    let (mut api, base) = run.api(&[
+        ("ORDER_API_FAILPOINT", "hold:before-init"),
+        ("RUST_LOG", "info,order_producer=debug"),
+    ]);
+    api.stderr()
+        .wait_for(WAIT, |line| line.contains("failpoint before-init holding"))
+        .unwrap();
+    let keyed = tokio::spawn({
+        let base = base.clone();
+        async move { try_post(&base, Some("keyed"), &one_line(0)).await }
+    });
+    api.stderr()
+        .wait_for(WAIT, |line| line.contains("the keys of earlier runs first"))
+        .unwrap();
+    let unkeyed = tokio::spawn({
+        let base = base.clone();
+        async move { try_post(&base, None, &one_line(1)).await }
+    });
+    api.stderr()
+        .wait_for(WAIT, |line| line.contains("order queued for the sender"))
+        .unwrap();
+    release(&api);
+    for (what, answer) in [("keyed", keyed), ("unkeyed", unkeyed)] {
+        let answer = answer
+            .await
+            .unwrap()
+            .unwrap_or_else(|error| panic!("{what}: {error}; {:#?}", problems(&api)));
+        assert_eq!(
+            (answer.status, &answer.body["code"]),
+            (503, &json!("transactional_id_refused")),
+            "{what}: {answer:?}"
+        );
+    }
     let status = api.wait(WAIT).unwrap();
     assert_eq!(
         status.code(),
