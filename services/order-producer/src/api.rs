@@ -35,7 +35,18 @@
 //! the send fails, the answer is `503 Service Unavailable` with a fixed message and a
 //! `Retry-After` header; the cause is logged, never sent to the caller. A record still queued
 //! at the deadline may be delivered later: a retry with the same `Idempotency-Key` then gets
-//! that order.
+//! that order. When the broker refuses the order itself, the answer names it, and the order
+//! was not stored ([`crate::sender`]):
+//! - `413 order_too_large`: its record is larger than the broker accepts on the orders topic
+//!   (`max.message.bytes`); the API goes on with the other orders;
+//! - `503 transactional_id_refused` (`503 orders_topic_refused`): the broker does not
+//!   authorize the API's transactional id (its writes on the orders topic); every request is
+//!   then answered so, and the API stops with exit status 3 (a restart once the grant is back
+//!   sends the retries).
+//!
+//! A client that leaves before its answer (the connection closed while its order is in its
+//! transaction) is logged (`client gone before the answer`, with the order id): the order is
+//! committed all the same, and a retry with the same `Idempotency-Key` gets it (`200`).
 
 use std::{net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
@@ -57,6 +68,7 @@ use uuid::Uuid;
 use crate::{
     control::Counters,
     failpoint,
+    failure::Failure,
     idempotency::{self, Accepted, Claim, Keys, Outcome},
     restore,
     sender::{self, Sender},
@@ -144,8 +156,13 @@ pub(crate) async fn serve(
         let shutdown = shutdown.clone();
         async move {
             let result = async {
-                if !sender::init(&producer, &shutdown).await? {
-                    return Ok(());
+                match sender::init(&producer, &shutdown).await {
+                    Ok(true) => {}
+                    Ok(false) => return Ok(()),
+                    Err(error) => {
+                        queue.refuse(&error);
+                        return Err(error.into());
+                    }
                 }
                 tracing::info!("transactions initialised");
                 restore::restore(&client, &keys, key_window, &shutdown).await?;
@@ -285,6 +302,9 @@ fn parse_body(
 }
 
 async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refused) = state.sender.refused() {
+        return not_accepted(refused.failure);
+    }
     let key = match headers.get(IDEMPOTENCY_KEY).map(idempotency::parse_key) {
         None => None,
         Some(Ok(key)) => Some(key),
@@ -331,7 +351,12 @@ async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: By
     // A key this process has not seen may be a retry of a request an earlier run accepted:
     // the keys of earlier runs are read back first.
     let arrived = tokio::time::Instant::now();
-    if !state.keys.wait_restored(state.deadline).await {
+    tracing::debug!(%order_id, "keyed request: the keys of earlier runs first");
+    let restored = tokio::select! {
+        restored = state.keys.wait_restored(state.deadline) => restored,
+        refused = state.sender.wait_refused() => return not_accepted(refused.failure),
+    };
+    if !restored {
         return with_retry_after(
             problem(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -391,9 +416,9 @@ fn spawn_send(
                     trace_id: u128::from_be_bytes(trace_id.to_bytes()),
                 }));
             }
-            Err(error) => {
-                tracing::error!(%order_id, %trace_id, %error, "order not acknowledged");
-                done(Outcome::Failed);
+            Err(not_sent) => {
+                tracing::error!(%order_id, %trace_id, failure = ?not_sent.failure, cause = %not_sent.cause, "order not acknowledged");
+                done(Outcome::Failed(not_sent.failure));
             }
         }
     });
@@ -409,12 +434,18 @@ async fn answer(
     replay: bool,
     arrived: tokio::time::Instant,
 ) -> Response {
+    // Logs a client that leaves (this future dropped) before the outcome.
+    let mut waiting = ClientWaiting {
+        order_id,
+        answered: false,
+    };
     let waited =
         tokio::time::timeout_at(arrived + state.deadline, outcome.wait_for(Option::is_some)).await;
+    waiting.answered = true;
     let finished = match waited {
         Ok(Ok(finished)) => finished.clone(),
         // The sender is gone only if the send task ended without an outcome (it panicked).
-        Ok(Err(_)) => Some(Outcome::Failed),
+        Ok(Err(_)) => Some(Outcome::Failed(Failure::Unavailable)),
         Err(_elapsed) => None,
     };
     match finished {
@@ -425,9 +456,9 @@ async fn answer(
         Some(Outcome::Accepted(accepted)) => {
             (StatusCode::ACCEPTED, Json(accepted.body())).into_response()
         }
-        Some(Outcome::Failed) => {
+        Some(Outcome::Failed(failure)) => {
             state.counters.failed.inc();
-            unavailable()
+            not_accepted(failure)
         }
         None if replay => with_retry_after(
             problem(
@@ -446,6 +477,61 @@ async fn answer(
             );
             unavailable()
         }
+    }
+}
+
+/// While a request waits for its order's outcome: dropped unanswered (the client closed the
+/// connection), it logs that the client left; the order's send goes on (`spawn_send`).
+struct ClientWaiting {
+    order_id: Uuid,
+    answered: bool,
+}
+
+impl Drop for ClientWaiting {
+    fn drop(&mut self) {
+        if !self.answered {
+            tracing::warn!(
+                order_id = %self.order_id,
+                "client gone before the answer; the order's send goes on (a retry with the same Idempotency-Key gets its outcome)"
+            );
+        }
+    }
+}
+
+/// The answer to an order not accepted, naming why.
+fn not_accepted(failure: Failure) -> Response {
+    match failure {
+        Failure::Unavailable => unavailable(),
+        Failure::TooLarge => problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "order_too_large",
+            format!(
+                "the order is larger than the broker accepts on {} (max.message.bytes); it was \
+                 not stored: send it in smaller orders",
+                grocery_events::topics::ORDERS
+            ),
+        ),
+        Failure::TransactionalIdRefused => with_retry_after(
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "transactional_id_refused",
+                "the Kafka broker does not authorize this Order API's transactional id: the \
+                 order was not stored, and none is until it is granted",
+            ),
+            RETRY_AFTER_SECONDS,
+        ),
+        Failure::TopicRefused => with_retry_after(
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "orders_topic_refused",
+                format!(
+                    "the Kafka broker does not authorize this Order API to write {}: the order \
+                     was not stored, and none is until it is granted",
+                    grocery_events::topics::ORDERS
+                ),
+            ),
+            RETRY_AFTER_SECONDS,
+        ),
     }
 }
 

@@ -148,8 +148,8 @@ pub(crate) enum Outcome {
     /// The broker acknowledged it and its transaction committed; the first answer.
     Accepted(Accepted),
     /// The send failed and its transaction was aborted (not just late): a retry may send it
-    /// again.
-    Failed,
+    /// again. Why, as the answer says it.
+    Failed(crate::failure::Failure),
 }
 
 /// What a keyed request is to do.
@@ -221,7 +221,7 @@ impl Keys {
             KeyClaim::New => Claim::Send(receiver.expect("a new key makes its channel")),
             KeyClaim::Conflict => Claim::Conflict,
             KeyClaim::Same(outcome) => {
-                let failed = matches!(*outcome.borrow(), Some(Outcome::Failed));
+                let failed = matches!(*outcome.borrow(), Some(Outcome::Failed(_)));
                 if !failed {
                     return Claim::Replay(outcome.subscribe());
                 }
@@ -303,7 +303,7 @@ mod tests {
             keys.claim(K, &json!({ "items": [] })),
             Claim::Conflict
         ));
-        keys.finish(K, Outcome::Failed);
+        keys.finish(K, Outcome::Failed(crate::failure::Failure::Unavailable));
         let Claim::Send(_) = keys.claim(K, &body) else {
             panic!("a failed send is sent again")
         };

@@ -17,6 +17,7 @@ mod api;
 mod contract;
 mod control;
 mod failpoint;
+mod failure;
 mod idempotency;
 mod restore;
 mod sender;

@@ -1,4 +1,4 @@
-//! ACLs for the broker's `StandardAuthorizer`, added through Kafka's own Admin client
+//! ACLs for the broker's `StandardAuthorizer`, added (and removed) through Kafka's own Admin client
 //! (`crates/local-stack/kafka/Acls.java`, run as a single-file Java program on the PLAINTEXT listener,
 //! whose principal is a super user). rdkafka 0.39 has no ACL calls.
 
@@ -101,6 +101,25 @@ impl AclRule {
 
 /// Adds `rules` to the broker at `bootstrap` (a PLAINTEXT listener) in one JVM run.
 pub(crate) fn add(classpath: &str, bootstrap: &str, rules: &[AclRule]) -> Result<(), BrokerError> {
+    run(classpath, bootstrap, rules, false)
+}
+
+/// Removes `rules` from the broker at `bootstrap` in one JVM run; an error when one of them
+/// matches no ACL.
+pub(crate) fn remove(
+    classpath: &str,
+    bootstrap: &str,
+    rules: &[AclRule],
+) -> Result<(), BrokerError> {
+    run(classpath, bootstrap, rules, true)
+}
+
+fn run(
+    classpath: &str,
+    bootstrap: &str,
+    rules: &[AclRule],
+    delete: bool,
+) -> Result<(), BrokerError> {
     if rules.is_empty() {
         return Ok(());
     }
@@ -121,6 +140,7 @@ pub(crate) fn add(classpath: &str, bootstrap: &str, rules: &[AclRule]) -> Result
         ])
         .arg(jars::acl_tool_source())
         .arg(bootstrap)
+        .args(delete.then_some("--delete"))
         .args(rules.iter().map(AclRule::spec))
         .stdin(Stdio::null())
         .output()

@@ -300,6 +300,18 @@ impl KafkaCluster {
         blocking(move || acl::add(&classpath, &bootstrap, &rules)).await
     }
 
+    /// Removes ACLs (allow rules added by [`allow`](Self::allow)) in one batch: what a
+    /// client was allowed, it is refused from then on.
+    ///
+    /// # Errors
+    /// [`BrokerError::Acl`] with the reason when a rule matches no ACL, the cluster refuses or
+    /// Java fails.
+    pub async fn revoke(&self, rules: Vec<AclRule>) -> Result<(), BrokerError> {
+        let classpath = self.inner.classpath.clone();
+        let bootstrap = self.plaintext_bootstrap();
+        blocking(move || acl::remove(&classpath, &bootstrap, &rules)).await
+    }
+
     /// Kills broker `id`'s JVM with SIGKILL; its data is kept for
     /// [`restart_broker`](Self::restart_broker).
     ///

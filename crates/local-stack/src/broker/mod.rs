@@ -310,6 +310,18 @@ impl KafkaBroker {
         blocking(move || acl::add(&classpath, &bootstrap, &rules)).await
     }
 
+    /// Removes ACLs (allow rules added by [`allow`](Self::allow)) in one batch: what a
+    /// client was allowed, it is refused from then on.
+    ///
+    /// # Errors
+    /// [`BrokerError::Acl`] with the reason when a rule matches no ACL, the broker refuses or
+    /// Java fails.
+    pub async fn revoke(&self, rules: Vec<AclRule>) -> Result<(), BrokerError> {
+        let classpath = self.inner.classpath.clone();
+        let bootstrap = self.plaintext_bootstrap();
+        blocking(move || acl::remove(&classpath, &bootstrap, &rules)).await
+    }
+
     /// Kills the JVM with SIGKILL (no clean shutdown); the data directory is kept for
     /// [`restart`](Self::restart).
     ///
