@@ -23,7 +23,8 @@ bin="$TARGET/$PROFILE"
 profile_flag=()
 [ "$PROFILE" = release ] && profile_flag=(--release)
 cargo build --quiet "${profile_flag[@]}" -p order-producer -p fulfillment-service
-cargo build --quiet -p xtask
+# The local stack from an xtask of the same profile (one build of the workspace, not two).
+cargo build --quiet "${profile_flag[@]}" -p xtask
 
 dir=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/callgrind.XXXXXX")}
 mkdir -p "$dir"
@@ -34,7 +35,7 @@ stop() {
 }
 trap stop EXIT
 
-"$TARGET/debug/xtask" stack --properties-out "$dir/client.properties" >"$dir/stack.log" 2>&1 &
+"$bin/xtask" stack --properties-out "$dir/client.properties" >"$dir/stack.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 600); do [ -s "$dir/client.properties" ] && break; sleep 0.1; done
 [ -s "$dir/client.properties" ] || { echo "the local stack did not start; see $dir/stack.log" >&2; exit 1; }

@@ -3,8 +3,13 @@ mod references;
 use std::{
     any::TypeId,
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
+
+use rustc_hash::FxHashMap;
 
 use apache_avro::Schema;
 use serde::{Serialize, de::DeserializeOwned};
@@ -339,16 +344,24 @@ impl Framed {
     }
 }
 
-/// A cached [`WriteTarget`]; one found through `use.latest.version` is asked again after
-/// `expires`.
+/// A cached [`WriteTarget`] with all an encode of its (type, topic) needs, found with one
+/// lookup; one found through `use.latest.version` is asked again after `expires`.
 #[derive(Debug)]
 struct CachedTarget {
-    target: Arc<WriteTarget>,
+    target: WriteTarget,
     expires: Option<std::time::Instant>,
     /// The data contract of the registered schema written with (`use.latest.version`,
     /// `use.latest.with.metadata`, `use.schema.id`), whose WRITE rules encoding runs.
     contract: Option<Arc<Contract>>,
+    /// The type's own schema (or its key schema), which the value is written in first.
+    reader: Arc<ReaderSchema>,
+    /// The largest payload written so far (capped at [`SIZE_HINT_MAX`]): the next one's
+    /// buffer is allocated at that size, not grown from a guess.
+    size_hint: AtomicUsize,
 }
+
+/// The largest buffer a [`CachedTarget`]'s size hint asks for ahead of the write.
+const SIZE_HINT_MAX: usize = 64 * 1024;
 
 /// Whether a schema is a type's value schema or its key schema ([`Event::KEY_SCHEMA`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -372,8 +385,9 @@ pub struct Codec {
     /// Resolution plans by (writer schema, reader type, value or key).
     plans: RwLock<HashMap<(SchemaId, TypeId, Part), CachedPlan>>,
     /// By type (and part), then by topic (looked up with the borrowed topic: no allocation per
-    /// encode).
-    targets: RwLock<HashMap<(TypeId, Part), TargetsByTopic>>,
+    /// encode). Every encode looks here, so with rustc-hash's Fx hasher rather than SipHash:
+    /// the keys are the application's types and topics, not a peer's input.
+    targets: RwLock<FxHashMap<(TypeId, Part), TargetsByTopic>>,
     /// The branches of top-level union writer schemas, by (schema id, branch index), for
     /// families ([`Written`](crate::Written)).
     branches: RwLock<HashMap<(u32, usize), Arc<WriterSchema>>>,
@@ -383,7 +397,7 @@ pub struct Codec {
 }
 
 /// The write targets of one type (or its key), by topic.
-type TargetsByTopic = HashMap<String, CachedTarget>;
+type TargetsByTopic = FxHashMap<String, Arc<CachedTarget>>;
 
 impl Codec {
     /// A codec talking to the registry described by `config`.
@@ -599,15 +613,18 @@ impl Codec {
         placement: SchemaIdPlacement,
         write: impl FnOnce(&mut Vec<u8>, &ReaderSchema) -> std::result::Result<(), String>,
     ) -> Result<Framed> {
-        let (target, contract) = self.write_target::<E>(topic, part).await?;
-        let reader = self.reader::<E>(part)?;
+        let cached = match self.cached_target::<E>(topic, part) {
+            Some(cached) => cached,
+            None => self.write_target::<E>(topic, part).await?,
+        };
+        let (target, contract, reader) = (&cached.target, &cached.contract, &cached.reader);
         let encode_err = |reason: String| Error::Encode {
             reader: E::FULL_NAME.into(),
             subject: self.subject_of::<E>(topic, part),
             reason,
         };
         let written = target.written();
-        let mut buf = Vec::with_capacity(128);
+        let mut buf = Vec::with_capacity(cached.size_hint.load(Ordering::Relaxed).max(128));
         let schema_id_header = match placement {
             SchemaIdPlacement::Header => {
                 let guid = written.guid.ok_or_else(|| Error::Registry {
@@ -631,19 +648,23 @@ impl Codec {
                 None
             }
         };
-        let payload = match &*target {
+        let payload = match target {
             WriteTarget::Own(_) => {
-                write(&mut buf, &reader).map_err(encode_err)?;
+                write(&mut buf, reader).map_err(encode_err)?;
                 buf
             }
             WriteTarget::Resolved(_, plan) => {
-                let mut own = Vec::with_capacity(128);
-                write(&mut own, &reader).map_err(encode_err)?;
+                let mut own = Vec::with_capacity(buf.capacity());
+                write(&mut own, reader).map_err(encode_err)?;
                 plan.run(&own, buf, self.options.max_allocation_bytes)
                     .map_err(encode_err)?
             }
         };
         // WRITE rules of the registered schema's contract, on the body.
+        let written_len = payload.len().min(SIZE_HINT_MAX);
+        if written_len > cached.size_hint.load(Ordering::Relaxed) {
+            cached.size_hint.fetch_max(written_len, Ordering::Relaxed);
+        }
         let payload = match contract {
             None => payload,
             Some(contract) => {
@@ -931,25 +952,25 @@ impl Codec {
         Ok(writer)
     }
 
-    /// The schema id (and schema) encoding `E` (or its key) for `topic` writes with.
-    #[instrument(level = "debug", skip(self), fields(event = E::FULL_NAME))]
-    async fn write_target<E: Event>(
-        &self,
-        topic: &str,
-        part: Part,
-    ) -> Result<(Arc<WriteTarget>, Option<Arc<Contract>>)> {
-        let key = (TypeId::of::<E>(), part);
-        if let Some(found) = read_lock(&self.targets)
-            .get(&key)
+    /// What encoding `E` (or its key) for `topic` writes with, when it is cached and not
+    /// expired: the path of every encode after the first, one read lock and two Fx lookups.
+    fn cached_target<E: Event>(&self, topic: &str, part: Part) -> Option<Arc<CachedTarget>> {
+        read_lock(&self.targets)
+            .get(&(TypeId::of::<E>(), part))
             .and_then(|by_topic| by_topic.get(topic))
             .filter(|cached| {
                 cached
                     .expires
                     .is_none_or(|at| std::time::Instant::now() < at)
             })
-        {
-            return Ok((found.target.clone(), found.contract.clone()));
-        }
+            .cloned()
+    }
+
+    /// The schema id (and schema) encoding `E` (or its key) for `topic` writes with, asked of
+    /// the registry (the first encode, or one after `use.latest.version`'s TTL) and cached.
+    #[instrument(level = "debug", skip(self), fields(event = E::FULL_NAME))]
+    async fn write_target<E: Event>(&self, topic: &str, part: Part) -> Result<Arc<CachedTarget>> {
+        let key = (TypeId::of::<E>(), part);
         let subject = self.subject_of::<E>(topic, part);
         let text = match part {
             Part::Value => E::SCHEMA,
@@ -1058,16 +1079,18 @@ impl Codec {
                 })
             };
         debug!(%subject, ?target, "resolved write schema");
-        let target = Arc::new(target);
-        write_lock(&self.targets).entry(key).or_default().insert(
-            topic.to_owned(),
-            CachedTarget {
-                target: target.clone(),
-                expires,
-                contract: contract.clone(),
-            },
-        );
-        Ok((target, contract))
+        let cached = Arc::new(CachedTarget {
+            target,
+            expires,
+            contract,
+            reader: self.reader::<E>(part)?,
+            size_hint: AtomicUsize::new(0),
+        });
+        write_lock(&self.targets)
+            .entry(key)
+            .or_default()
+            .insert(topic.to_owned(), cached.clone());
+        Ok(cached)
     }
 
     /// Writing `E` with the registered `schema` (`written`): as `E`'s own schema when it is the

@@ -385,9 +385,10 @@ impl<F: Format> Producer<F> {
         }
         let (context, mut otel) =
             trace::start_span(&self.spans, "send", SpanKind::Producer, topic, parent);
-        let fields = context.fields();
+        // The trace headers written straight from the context (the `traceparent` text built
+        // on the stack), no list of fields or header texts allocated per record.
         let user = headers.map_or(0, Headers::len);
-        let mut rd = OwnedHeaders::new_with_capacity(user + fields.len());
+        let mut rd = OwnedHeaders::new_with_capacity(user + 2);
         for h in headers.into_iter().flatten() {
             if h.key != trace::TRACEPARENT && h.key != trace::TRACESTATE {
                 rd = rd.insert(rdkafka::message::Header {
@@ -396,10 +397,15 @@ impl<F: Format> Producer<F> {
                 });
             }
         }
-        for (key, value) in &fields {
+        let traceparent = context.traceparent_bytes();
+        rd = rd.insert(rdkafka::message::Header {
+            key: trace::TRACEPARENT,
+            value: Some(&traceparent[..]),
+        });
+        if !context.state().is_empty() {
             rd = rd.insert(rdkafka::message::Header {
-                key,
-                value: Some(value.as_bytes()),
+                key: trace::TRACESTATE,
+                value: Some(context.state().as_bytes()),
             });
         }
         let pending = match self.enqueue_raw(topic, key, payload, Some(rd)).await {

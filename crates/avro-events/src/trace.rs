@@ -46,9 +46,10 @@ pub(crate) const TRACESTATE: &str = "tracestate";
 ///   [`Producer::send_traced`](crate::Producer::send_traced).
 ///
 /// Trace propagation needs no OpenTelemetry crate: the library writes and reads `traceparent`
-/// and `tracestate` as W3C trace context defines them and draws span ids itself (from the
-/// operating system's random source). That is the default build: records carry and continue
-/// traces, pipelines continue each input's trace, and no span is recorded anywhere.
+/// and `tracestate` as W3C trace context defines them and draws span ids itself (from a
+/// thread-local generator seeded from the operating system's random source). That is the
+/// default build: records carry and continue traces, pipelines continue each input's trace,
+/// and no span is recorded anywhere.
 ///
 /// With the `opentelemetry` feature (off by default), the library also speaks OpenTelemetry's
 /// API crate (`opentelemetry`, never an SDK: that is the application's choice, in the version
@@ -193,6 +194,17 @@ impl TraceContext {
     /// The `tracestate` text, `None` when the state is empty.
     pub fn tracestate(&self) -> Option<String> {
         (!self.state.is_empty()).then(|| self.state.clone())
+    }
+
+    /// [`TraceContext::traceparent`] as the header's bytes, built on the stack: what a
+    /// producer puts in each record without allocating the text.
+    pub(crate) fn traceparent_bytes(&self) -> [u8; w3c::TRACEPARENT_LEN] {
+        w3c::traceparent_bytes(self.trace_id, self.span_id, self.sampled)
+    }
+
+    /// The `tracestate` text, borrowed; empty when there is none.
+    pub(crate) fn state(&self) -> &str {
+        &self.state
     }
 
     /// Records a step of this trace that is not a record (showing a pick list, handling a

@@ -9,6 +9,8 @@
 //!   rdkafka + schema_registry_converter anchor, raw bytes), the pipeline beside a pass-through
 //!   copy, latency and memory figures (table and JSON); `--quick`: one small round, as CI runs
 //!   it.
+//! - `cargo xtask producer-profile --side typed|raw [--messages N]`: one side of the producer
+//!   comparison alone on the mock cluster, for `scripts/callgrind-producer.sh`.
 //! - `cargo xtask stack [--broker mock|kafka] [--brokers N] [--auth none|oauth|plain]
 //!   [--properties-out PATH]`: runs the local stack (the mock cluster or a real Apache Kafka
 //!   broker — with `--brokers 3` a KRaft cluster of three, replication factor 3 — and the
@@ -44,6 +46,9 @@ struct Cli {
 enum Command {
     /// Measure: typed producer vs raw rdkafka, fulfillment throughput, latency, memory.
     Bench(bench::BenchArgs),
+    /// One side of the producer comparison alone on the mock cluster (for callgrind:
+    /// `scripts/callgrind-producer.sh`).
+    ProducerProfile(bench::profile::ProfileArgs),
     /// Run the three services on the local stack, send orders, show the pick lists.
     Demo(demo::DemoArgs),
     /// The control room: a page that starts and stops the services and shows them live.
@@ -62,6 +67,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = schema_check::cli_runtime()?;
     match Cli::parse().command {
         Command::Bench(args) => runtime.block_on(bench::run(args)),
+        Command::ProducerProfile(args) => runtime.block_on(bench::profile::run(args)),
         Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::Control(args) => runtime.block_on(control::run(args)),
         Command::RestartBench(args) => runtime.block_on(restart::run(args)),

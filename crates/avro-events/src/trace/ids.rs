@@ -1,11 +1,6 @@
 //! Trace and span ids: their bytes, their lowercase hex text, and random new ones.
 
-use std::{
-    collections::hash_map::RandomState,
-    fmt,
-    hash::{BuildHasher as _, Hasher as _},
-    sync::atomic::{AtomicU64, Ordering},
-};
+use std::fmt;
 
 /// The 16-byte id of a trace, shown as 32 lowercase hex digits (as in `traceparent`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -75,25 +70,17 @@ fn lower_hex_digit(digit: u8) -> Option<u8> {
     }
 }
 
-/// `N` random bytes, never all zero (an all-zero id is invalid): from the operating system's
-/// source, or, should it fail, from std's randomly keyed SipHash over a counter.
+/// `N` random bytes, never all zero (an all-zero id is invalid), from rand's thread-local
+/// generator (ChaCha12, seeded from the operating system's source and reseeded by rand): one
+/// system call per thread rather than one per id, which a record's trace context needs two of.
 fn random<const N: usize>() -> [u8; N] {
+    use rand::Rng as _;
     let mut bytes = [0; N];
+    let mut rng = rand::rng();
     while bytes.iter().all(|b| *b == 0) {
-        if getrandom::fill(&mut bytes).is_err() {
-            fallback(&mut bytes);
-        }
+        rng.fill_bytes(&mut bytes);
     }
     bytes
-}
-
-fn fallback(bytes: &mut [u8]) {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    for chunk in bytes.chunks_mut(8) {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-        chunk.copy_from_slice(&hasher.finish().to_le_bytes()[..chunk.len()]);
-    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,40 @@ const VERSION: &str = "00";
 /// The most list members a `tracestate` may hold.
 const MAX_MEMBERS: usize = 32;
 
+/// The length of a version 00 `traceparent`: `00-` 32 hex digits `-` 16 hex digits `-01`.
+pub(super) const TRACEPARENT_LEN: usize = 55;
+
 pub(super) fn traceparent(trace_id: TraceId, span_id: SpanId, sampled: bool) -> String {
-    format!("{VERSION}-{trace_id}-{span_id}-{:02x}", u8::from(sampled))
+    let bytes = traceparent_bytes(trace_id, span_id, sampled);
+    // Hex digits and dashes only.
+    bytes.iter().map(|b| char::from(*b)).collect()
+}
+
+/// [`traceparent`]'s text as bytes, written without formatting machinery or an allocation:
+/// every record a producer sends carries one.
+pub(super) fn traceparent_bytes(
+    trace_id: TraceId,
+    span_id: SpanId,
+    sampled: bool,
+) -> [u8; TRACEPARENT_LEN] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'-'; TRACEPARENT_LEN];
+    out[..2].copy_from_slice(VERSION.as_bytes());
+    let mut at = 3;
+    for byte in trace_id.to_bytes() {
+        out[at] = HEX[usize::from(byte >> 4)];
+        out[at + 1] = HEX[usize::from(byte & 0xf)];
+        at += 2;
+    }
+    at += 1;
+    for byte in span_id.to_bytes() {
+        out[at] = HEX[usize::from(byte >> 4)];
+        out[at + 1] = HEX[usize::from(byte & 0xf)];
+        at += 2;
+    }
+    out[at + 1] = b'0';
+    out[at + 2] = if sampled { b'1' } else { b'0' };
+    out
 }
 
 /// The trace id, span id and sampled flag of `text`; `None` when it is not a valid
@@ -99,6 +131,23 @@ fn valid_value(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn traceparent_bytes_are_the_formatted_text() {
+        for sampled in [true, false] {
+            for _ in 0..64 {
+                let (trace_id, span_id) = (TraceId::random(), SpanId::random());
+                let formatted = format!("{VERSION}-{trace_id}-{span_id}-{:02x}", u8::from(sampled));
+                let bytes = traceparent_bytes(trace_id, span_id, sampled);
+                assert_eq!(std::str::from_utf8(&bytes).unwrap(), formatted);
+                assert_eq!(traceparent(trace_id, span_id, sampled), formatted);
+                assert_eq!(
+                    parse_traceparent(&formatted),
+                    Some((trace_id, span_id, sampled))
+                );
+            }
+        }
+    }
 
     #[test]
     fn tracestate_is_checked_as_w3c_defines_it() {

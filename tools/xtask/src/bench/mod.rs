@@ -10,6 +10,7 @@
 pub(crate) mod passthrough;
 pub(crate) mod pipeline;
 pub(crate) mod producer;
+pub(crate) mod profile;
 mod report;
 
 pub(crate) use report::{BenchArgs, run};

@@ -77,8 +77,9 @@ pub(crate) struct Outputs {
 }
 
 impl Outputs {
-    /// Queues input `index`'s three records (key and headers of `message`).
-    fn send(
+    /// Queues input `index`'s three records (key and headers of `message`); a full queue is
+    /// waited out without blocking the runtime, as the library's producer does.
+    async fn send(
         &self,
         producer: &FutureProducer,
         message: &OwnedMessage,
@@ -100,7 +101,7 @@ impl Outputs {
                     Ok(delivery) => break delivery,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                         // librdkafka's queue is full: its own thread drains it meanwhile.
-                        std::thread::sleep(Duration::from_millis(5));
+                        tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                     Err((error, _)) => return Err(error),
                 }
@@ -171,8 +172,8 @@ pub(crate) async fn copy(
         rd.create().context("creating the pass-through producer")?
     };
     if transactional_id.is_some() {
-        producer
-            .init_transactions(Duration::from_secs(30))
+        blocking(&producer, |p| p.init_transactions(Duration::from_secs(30)))
+            .await
             .context("initializing the pass-through's transactions")?;
     }
     if let Some(ready) = ready {
@@ -199,7 +200,7 @@ async fn copy_pipelined(
         tokio::select! {
             message = consumer.recv(), if in_flight.len() < MAX_IN_FLIGHT => {
                 let message = message.context("pass-through consumer")?.detach();
-                let deliveries = outputs.send(producer, &message, read).context("queueing outputs")?;
+                let deliveries = outputs.send(producer, &message, read).await.context("queueing outputs")?;
                 read += 1;
                 let (partition, offset) = (message.partition(), message.offset());
                 in_flight.push_back(async move {
@@ -228,6 +229,20 @@ async fn copy_pipelined(
     }
 }
 
+/// Runs one of librdkafka's blocking transaction calls on tokio's blocking pool, as the
+/// pipeline does (`pipeline/watchdog.rs`), so that the pass-through's task does not hold a
+/// runtime thread while the coordinator answers: the consumer's and the deliveries' wakeups
+/// keep being served meanwhile.
+async fn blocking<T: Send + 'static>(
+    producer: &FutureProducer,
+    call: impl FnOnce(&FutureProducer) -> Result<T, KafkaError> + Send + 'static,
+) -> anyhow::Result<T> {
+    let producer = producer.clone();
+    Ok(tokio::task::spawn_blocking(move || call(&producer))
+        .await
+        .context("a transaction call of the pass-through did not finish")??)
+}
+
 async fn copy_transactional(
     consumer: &StreamConsumer,
     producer: &FutureProducer,
@@ -244,14 +259,14 @@ async fn copy_transactional(
             .await
             .context("pass-through consumer")?
             .detach();
-        producer.begin_transaction()?;
+        blocking(producer, |p| p.begin_transaction()).await?;
         let linger = Instant::now() + BATCH_LINGER;
         let mut offsets: BTreeMap<i32, i64> = BTreeMap::new();
         let mut deliveries = Vec::with_capacity(3 * BATCH_SIZE);
         let mut batch = 0u64;
         let mut next = Some(message);
         while let Some(message) = next.take() {
-            deliveries.extend(outputs.send(producer, &message, done + batch)?);
+            deliveries.extend(outputs.send(producer, &message, done + batch).await?);
             offsets.insert(message.partition(), message.offset() + 1);
             batch += 1;
             if batch as usize >= BATCH_SIZE || done + batch >= total {
@@ -270,8 +285,11 @@ async fn copy_transactional(
         let metadata = consumer
             .group_metadata()
             .context("the pass-through consumer's group metadata")?;
-        producer.send_offsets_to_transaction(&list, &metadata, timeout)?;
-        producer.commit_transaction(timeout)?;
+        blocking(producer, move |p| {
+            p.send_offsets_to_transaction(&list, &metadata, timeout)?;
+            p.commit_transaction(timeout)
+        })
+        .await?;
         for delivery in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}

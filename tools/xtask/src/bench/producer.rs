@@ -387,7 +387,7 @@ struct Anchor {
 }
 
 /// The `i`th benchmark order, with `lines` lines.
-fn order(i: usize, lines: usize) -> Order {
+pub(crate) fn order(i: usize, lines: usize) -> Order {
     let n = i as u128;
     Order {
         order_id: uuid::Uuid::from_u128(0x5f0c_8a52_7d4e_4b1a_9c31_0000_0000_0000 | n),
@@ -423,7 +423,7 @@ fn full_order() -> Order {
 
 /// Sends every order with the typed producer, all in flight, and waits for every
 /// acknowledgement.
-async fn send_typed(
+pub(crate) async fn send_typed(
     producer: &Producer,
     topic: &str,
     orders: &[Order],
@@ -459,7 +459,7 @@ async fn send_anchor(anchor: &Anchor, topic: &str, orders: &[Order]) -> anyhow::
 
 /// Sends every pre-encoded record with the raw producer, all in flight, and waits for every
 /// acknowledgement.
-async fn send_raw(
+pub(crate) async fn send_raw(
     producer: &FutureProducer,
     topic: &str,
     records: &[(String, Vec<u8>)],
