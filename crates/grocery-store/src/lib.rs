@@ -15,7 +15,8 @@
 //! - [`state`]: an order's latest state and history as `grocery.order-state.v1` carries it,
 //!   and where a reader follows `grocery.order-status.v1` from after reading it.
 //! - [`latest`]: each order's latest state, and how its pick list goes back on the staff board.
-//! - [`keys`]: the Order API's idempotency keys, their bodies' digests and outcomes, bounded.
+//! - [`keys`]: the Order API's idempotency keys, their bodies' digests and states, compact and
+//!   bounded.
 //! - [`board`]: the staff board, the pick lists a store screen shows and their states, in pick
 //!   order (earliest delivery window first) and within a fixed bound (the pick-list consumer).
 //! - [`view`]: showing pick lists to staff as text or JSON, once each (the pick-list consumer).
@@ -39,7 +40,7 @@ pub use board::{
 };
 pub use catalog::{Catalog, CatalogError, CatalogItem};
 pub use history::{DEFAULT_VIEW_ORDERS, HistoryView, OrderHistory};
-pub use keys::{BodyDigest, DEFAULT_MAX_KEYS, KeyClaim, KeyStore};
+pub use keys::{BodyDigest, DEFAULT_MAX_KEYS, KEPT_DIGEST_BYTES, KeyClaim, KeyState, KeyStore};
 pub use latest::LatestStatus;
 pub use lifecycle::{
     LifecycleError, PickedLine, StaffStep, picked_status, staff_status, state_name, status_id,

@@ -13,9 +13,13 @@
 //! pairs never name the same string.
 //!
 //! **What is kept.** For each key the SHA-256 digest of its request body's JSON
-//! ([`body_digest`]) and its outcome ([`Keys`], a [`KeyStore`] keyed by order id): a retry with
-//! the same body gets the first answer again (or waits for it while the order is in flight);
-//! one with another body is refused. The order's record on `grocery.orders.v1` carries the
+//! ([`body_digest`]; the store keeps and compares its first 128 bits, argued in
+//! [`grocery_store::keys`]) and its state ([`Keys`], a [`KeyStore`] keyed by order id): a retry
+//! with the same body gets the first answer again (or waits for it while the order is in
+//! flight); one with another body is refused. Only a key in flight has a channel its retries
+//! wait on; a finished one keeps a 28-byte [`Receipt`] of its answer (partition, offset, trace
+//! id; the order id is the key), about 120 bytes of heap per key in all (the channel each key
+//! used to keep made it some 520). The order's record on `grocery.orders.v1` carries the
 //! digest in its [`BODY_DIGEST`] header, in the same Kafka transaction as the order itself
 //! (`crate::sender`), so what an instance accepted is on the topic with everything needed to
 //! answer its retries.
@@ -31,7 +35,7 @@
 //! transaction committed is replayed.
 //!
 //! **Bound.** At most [`DEFAULT_MAX_KEYS`](grocery_store::DEFAULT_MAX_KEYS) finished keys
-//! (the oldest forgotten first; see [`KeyStore`]) plus the keys in flight. A key is honoured
+//! (the oldest forgotten first; see [`KeyStore`]) plus the keys in flight: some 12 MB. A key is honoured
 //! for the key window and while it is among the last that many keyed orders, whichever is
 //! shorter; past that a retry is a new order.
 
@@ -120,7 +124,7 @@ pub(crate) fn parse_digest_hex(text: &[u8]) -> Option<BodyDigest> {
     Some(digest)
 }
 
-/// The first answer to a key's request, kept to answer its retries: four fixed-size fields.
+/// The first answer to a key's request: what a retry with the same body is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Accepted {
     pub(crate) order_id: Uuid,
@@ -139,6 +143,34 @@ impl Accepted {
             "offset": self.offset,
             "trace_id": format!("{:032x}", self.trace_id),
         })
+    }
+}
+
+/// What the key store keeps of an [`Accepted`] (its order id is the key): 28 bytes of 8-byte
+/// alignment, so a finished key's map bucket is 72 bytes (see [`KeyStore`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Receipt {
+    offset: i64,
+    partition: i32,
+    trace_id: [u8; 16],
+}
+
+impl Receipt {
+    fn of(accepted: &Accepted) -> Self {
+        Receipt {
+            offset: accepted.offset,
+            partition: accepted.partition,
+            trace_id: accepted.trace_id.to_be_bytes(),
+        }
+    }
+
+    fn accepted(&self, order_id: Uuid) -> Accepted {
+        Accepted {
+            order_id,
+            partition: self.partition,
+            offset: self.offset,
+            trace_id: u128::from_be_bytes(self.trace_id),
+        }
     }
 }
 
@@ -162,13 +194,17 @@ pub(crate) enum Claim {
     Conflict,
 }
 
-/// How a key's request ended, for the requests waiting on it (`None`: in flight).
+/// How a key's request ended, for the requests waiting on it (`None`: in flight). Only a key
+/// in flight has one; a finished key keeps its [`Receipt`].
 type OutcomeSender = watch::Sender<Option<Outcome>>;
 
+/// The key store: by order id, the waiters of a key in flight, the receipt of an accepted one.
+type Store = KeyStore<Uuid, OutcomeSender, Receipt>;
+
 /// The keys this process knows (claimed here or read back at start), by order id, with their
-/// request bodies' digests and outcomes.
+/// request bodies' digests and states.
 pub(crate) struct Keys {
-    inner: Mutex<KeyStore<Uuid, OutcomeSender>>,
+    inner: Mutex<Store>,
     /// Whether the keys of earlier runs have been read back ([`crate::restore`]).
     restored: watch::Sender<bool>,
 }
@@ -182,9 +218,9 @@ impl Default for Keys {
     }
 }
 
-/// Whether a key's request has finished (a key in flight is never forgotten).
-fn finished(outcome: &OutcomeSender) -> bool {
-    outcome.borrow().is_some()
+/// A receiver already holding `outcome` (its sender dropped: `wait_for` answers at once).
+fn finished(outcome: Outcome) -> watch::Receiver<Option<Outcome>> {
+    watch::channel(Some(outcome)).1
 }
 
 impl Keys {
@@ -207,46 +243,43 @@ impl Keys {
         let digest = body_digest(body);
         let mut inner = self.lock();
         let mut receiver = None;
-        let claim = inner.claim(
-            &order_id,
-            digest,
-            || {
-                let (outcome, rx) = watch::channel(None);
-                receiver = Some(rx);
-                outcome
-            },
-            finished,
-        );
+        let claim = inner.claim(&order_id, &digest, || {
+            let (outcome, rx) = watch::channel(None);
+            receiver = Some(rx);
+            outcome
+        });
         match claim {
-            KeyClaim::New => Claim::Send(receiver.expect("a new key makes its channel")),
-            KeyClaim::Conflict => Claim::Conflict,
-            KeyClaim::Same(outcome) => {
-                let failed = matches!(*outcome.borrow(), Some(Outcome::Failed(_)));
-                if !failed {
-                    return Claim::Replay(outcome.subscribe());
-                }
-                // The earlier send failed: this request sends again, under the same order id.
-                outcome.send_replace(None);
-                Claim::Send(outcome.subscribe())
+            // New, or the earlier send failed: this request sends, under the same order id.
+            KeyClaim::Send => Claim::Send(receiver.expect("a claim to send makes its channel")),
+            KeyClaim::InFlight(outcome) => Claim::Replay(outcome.subscribe()),
+            KeyClaim::Accepted(receipt) => {
+                Claim::Replay(finished(Outcome::Accepted(receipt.accepted(order_id))))
             }
+            KeyClaim::Conflict => Claim::Conflict,
         }
     }
 
     /// Records how the order sent for `order_id`'s key ended, waking the requests waiting.
     pub(crate) fn finish(&self, order_id: Uuid, outcome: Outcome) {
-        if let Some(sender) = self.lock().get(&order_id) {
-            sender.send_replace(Some(outcome));
+        let receipt = match &outcome {
+            Outcome::Accepted(accepted) => Some(Receipt::of(accepted)),
+            Outcome::Failed(_) => None,
+        };
+        let waiters = self.lock().finish(&order_id, receipt);
+        // Told after the store's lock is released; a waiter sees the value even though the
+        // sender is dropped right after (the value's version changed before the close).
+        if let Some(waiters) = waiters {
+            waiters.send_replace(Some(outcome));
         }
     }
 
     /// Remembers an acceptance read back from the orders topic; whether it was new.
     pub(crate) fn remember(&self, digest: Option<BodyDigest>, accepted: Accepted) -> bool {
-        let (outcome, _) = watch::channel(Some(Outcome::Accepted(accepted)));
         self.lock()
-            .remember(&accepted.order_id, digest, outcome, finished)
+            .remember(&accepted.order_id, digest.as_ref(), Receipt::of(&accepted))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, KeyStore<Uuid, OutcomeSender>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -304,16 +337,25 @@ mod tests {
             Claim::Conflict
         ));
         keys.finish(K, Outcome::Failed(crate::failure::Failure::Unavailable));
+        assert!(
+            matches!(*waiting.borrow(), Some(Outcome::Failed(_))),
+            "the retry waiting is told"
+        );
         let Claim::Send(_) = keys.claim(K, &body) else {
             panic!("a failed send is sent again")
         };
+        let Claim::Replay(waiting) = keys.claim(K, &body) else {
+            panic!("same body replays")
+        };
+        // The answer names the key's order id (what the store keeps is the rest of it).
         let accepted = Accepted {
-            order_id: Uuid::from_u128(1),
+            order_id: K,
             partition: 2,
             offset: 3,
             trace_id: 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
         };
         keys.finish(K, Outcome::Accepted(accepted));
+        assert!(matches!(*waiting.borrow(), Some(Outcome::Accepted(a)) if a == accepted));
         let Claim::Replay(done) = keys.claim(K, &body) else {
             panic!("replay")
         };
@@ -321,7 +363,7 @@ mod tests {
         assert_eq!(
             accepted.body(),
             json!({
-                "order_id": "00000000-0000-0000-0000-000000000001",
+                "order_id": "00000000-0000-0000-0000-000000000007",
                 "partition": 2,
                 "offset": 3,
                 "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
@@ -367,6 +409,45 @@ mod tests {
         assert!(matches!(
             keys.claim(Uuid::from_u128(2), &big),
             Claim::Replay(_)
+        ));
+    }
+}
+
+/// The Order API under 64 MiB: what the key store holds per finished key, measured on the
+/// heap (the bound is 100,000 keys). Each key is remembered as after a restart (the same
+/// entry as a key whose request finished here), with a digest.
+#[cfg(test)]
+mod entry_size {
+    use super::*;
+
+    /// Heap bytes a finished key may hold, everything included (its map bucket at the map's
+    /// worst load, its place in the eviction order): 100,000 keys in at most ~12 MiB.
+    const MOST_PER_KEY: isize = 128;
+
+    #[test]
+    fn a_finished_key_holds_at_most_128_bytes() {
+        const KEYS: u128 = 100_000;
+        let before = counting::held();
+        let keys = Keys::default();
+        for n in 0..KEYS {
+            let accepted = Accepted {
+                order_id: Uuid::from_u128(n),
+                partition: 1,
+                offset: n as i64,
+                trace_id: n,
+            };
+            assert!(keys.remember(Some([n as u8; 32]), accepted));
+        }
+        let per_key = (counting::held() - before) / KEYS as isize;
+        assert!(
+            per_key <= MOST_PER_KEY,
+            "{KEYS} finished keys hold {per_key} bytes of heap each (at most {MOST_PER_KEY})"
+        );
+        // Still answered: the first, the last, another body.
+        let body = json!({ "items": [] });
+        assert!(matches!(
+            keys.claim(Uuid::from_u128(0), &body),
+            Claim::Conflict
         ));
     }
 }
