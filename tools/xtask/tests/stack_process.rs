@@ -80,8 +80,13 @@ fn a_client_in_another_process_produces_and_consumes_through_the_running_stack()
         ])
         .output()
         .unwrap();
+    // The stack registers the order schema with its contract at start (as terraform/ does),
+    // so order-producer writes with it; nothing else is registered until a client does.
     assert!(health.status.success());
-    assert_eq!(String::from_utf8_lossy(&health.stdout).trim(), "[]");
+    assert_eq!(
+        String::from_utf8_lossy(&health.stdout).trim(),
+        r#"["grocery.orders.v1-value"]"#
+    );
 
     // SIGTERM: exits 0 and leaves nothing behind.
     let status = stack.terminate(Duration::from_secs(20)).unwrap();
