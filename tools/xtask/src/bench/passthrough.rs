@@ -282,7 +282,9 @@ async fn copy_transactional(
         // (`fill_batch`): rdkafka's `commit_transaction` first flushes the producer, and with
         // a delivery still outstanding its flush polls the producer for a whole 100 ms
         // (`BaseProducer::flush` polls with `min(remaining, 100 ms)`, and `poll` returns only
-        // at its deadline), whatever the broker's speed.
+        // at its deadline), whatever the broker's speed. On Kafka, offsets sent while the
+        // batch's partitions are still being registered (`AddPartitionsToTxn`) are answered
+        // `CONCURRENT_TRANSACTIONS` and retried after `retry.backoff.ms` (100 ms).
         for delivery in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
