@@ -4,7 +4,8 @@
 //! pipeline's cadence and with the same librdkafka configuration: at-least-once (at most
 //! [`MAX_IN_FLIGHT`] inputs awaiting their outputs' acknowledgements, an input's offset stored
 //! once its outputs are acknowledged, auto commit) or transactional (batches of up to 500
-//! inputs or 100 ms, the inputs' offsets committed in the transaction).
+//! inputs or 100 ms, every output acknowledged, then the inputs' offsets committed in the
+//! transaction).
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -277,6 +278,20 @@ async fn copy_transactional(
                 next = Some(message.context("pass-through consumer")?.detach());
             }
         }
+        // Every output acknowledged before the offsets and the commit, as the pipeline waits
+        // (`fill_batch`): rdkafka's `commit_transaction` first flushes the producer, and with
+        // a delivery still outstanding its flush polls the producer for a whole 100 ms
+        // (`BaseProducer::flush` polls with `min(remaining, 100 ms)`, and `poll` returns only
+        // at its deadline), whatever the broker's speed. On Kafka, offsets sent while the
+        // batch's partitions are still being registered (`AddPartitionsToTxn`) are answered
+        // `CONCURRENT_TRANSACTIONS` and retried after `retry.backoff.ms` (100 ms).
+        for delivery in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((error, _))) => return Err(error).context("output not acknowledged"),
+                Err(_) => bail!("output delivery canceled"),
+            }
+        }
         let mut list = TopicPartitionList::new();
         for (partition, offset) in &offsets {
             // The next offset to read, as the pipeline commits it.
@@ -290,13 +305,6 @@ async fn copy_transactional(
             p.commit_transaction(timeout)
         })
         .await?;
-        for delivery in deliveries {
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => return Err(error).context("output not acknowledged"),
-                Err(_) => bail!("output delivery canceled"),
-            }
-        }
         done += batch;
         let now = Instant::now();
         let (first, done_at_first) = *first.get_or_insert((now, done));
