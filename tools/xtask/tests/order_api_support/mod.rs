@@ -1,8 +1,9 @@
 //! What the real-broker tests of the Order API and its views share: a stack on a real Apache
 //! Kafka broker (SASL PLAIN, the local ACLs), a client properties file per identity, the
-//! service binaries, and the views' checks (an order's statuses walked on, every
-//! `GET /orders/{id}`, picklist-consumer's board). Shared by `order_state_failures.rs` and
-//! `order_state_kafka_process.rs`; each uses part of it.
+//! service binaries, an Order API run (its starts and logs), a `POST /orders` and its answer,
+//! and the views' checks (an order's statuses walked on, every `GET /orders/{id}`,
+//! picklist-consumer's board). Shared by `order_idempotency.rs`, `order_sender_failures.rs`,
+//! `order_state_failures.rs` and `order_state_kafka_process.rs`; each uses part of it.
 #![allow(dead_code)]
 
 use std::{
@@ -11,6 +12,7 @@ use std::{
 };
 
 use grocery_events::{OrderStatus, PickList};
+use grocery_stack::ORDER_PRODUCER;
 use grocery_store::{
     PickListBuilder, StaffStep, fulfillment_statuses, picked_status, staff_status,
 };
@@ -18,10 +20,13 @@ use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions, broker::AclRule};
 use serde_json::Value;
 use test_support::{Output, Process, http_get};
 use uuid::Uuid;
-use xtask::services::Binaries;
+use xtask::services::{self, Binaries};
 
 /// How long a start, an answer or an exit may take on a loaded machine (a bound, not a pause).
 pub(crate) const WAIT: Duration = Duration::from_secs(120);
+
+/// The namespace of order ids made from idempotency keys (docs/services.md).
+const KEY_NAMESPACE: Uuid = uuid::uuid!("6f1d1c2e-3b0a-4c55-9e44-8d3a1f0b7c21");
 
 /// The service binaries, built once per test binary.
 pub(crate) fn binaries() -> &'static Binaries {
@@ -65,6 +70,124 @@ pub(crate) fn start<S: AsRef<OsStr>>(name: &str, bin: &Path, args: &[S]) -> (Pro
 pub(crate) fn stop(mut process: Process) {
     let status = process.terminate(WAIT).unwrap();
     assert!(status.success(), "{} exited with {status}", process.name());
+}
+
+/// The order id of `key` sent by `client` (`None`: no `Client-Id` header), as documented.
+pub(crate) fn order_id_of_key(client: Option<&str>, key: &str) -> Uuid {
+    let scoped = match client {
+        Some(client) => format!("{client}\n{key}"),
+        None => key.to_owned(),
+    };
+    Uuid::new_v5(&KEY_NAMESPACE, scoped.as_bytes())
+}
+
+/// A stack, and the Order API started on it as often as a test asks (each start with its own
+/// log in `dir`).
+pub(crate) struct Run {
+    pub(crate) stack: Stack,
+    pub(crate) dir: tempfile::TempDir,
+    /// The Order API's client properties.
+    pub(crate) props: PathBuf,
+    /// Order API starts so far.
+    pub(crate) starts: usize,
+}
+
+impl Run {
+    /// A stack on a real Apache Kafka broker with `acls`.
+    pub(crate) async fn start(acls: Vec<AclRule>) -> Self {
+        let stack = kafka_stack_with(acls).await;
+        let dir = tempfile::tempdir().unwrap();
+        let props = properties(&stack, dir.path(), ORDER_PRODUCER);
+        Self {
+            stack,
+            dir,
+            props,
+            starts: 0,
+        }
+    }
+
+    /// Starts the Order API (`serve` with `args`; `RUST_LOG=info` and `env`) and waits until
+    /// it listens: the process and its base URL.
+    pub(crate) fn start_api(&mut self, args: &[&str], env: &[(&str, &str)]) -> (Process, String) {
+        self.starts += 1;
+        let log = self
+            .dir
+            .path()
+            .join(format!("order-api.{}.log", self.starts));
+        let mut all_env = vec![("RUST_LOG", "info")];
+        all_env.extend_from_slice(env);
+        let mut all_args: Vec<String> = vec![
+            "--config".into(),
+            self.props.display().to_string(),
+            "serve".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+        ];
+        all_args.extend(args.iter().map(|arg| (*arg).to_owned()));
+        let api = services::start(
+            &format!("order-api.{}", self.starts),
+            &binaries().order_producer,
+            &all_args,
+            &all_env,
+            &log,
+        )
+        .unwrap();
+        let base = format!("http://{}", api.listening_addr(WAIT).unwrap());
+        (api, base)
+    }
+
+    /// [`start_api`](Self::start_api), then waits until it has restored its idempotency keys
+    /// (its transactions initialised: it sends and answers keyed requests from then on).
+    pub(crate) fn start_ready_api(
+        &mut self,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> (Process, String) {
+        let (api, base) = self.start_api(args, env);
+        api.stderr()
+            .wait_for(WAIT, |line| line.contains("idempotency keys restored"))
+            .unwrap();
+        (api, base)
+    }
+}
+
+/// An answer: status, whether it is a replay, the body.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) replayed: bool,
+    pub(crate) body: Value,
+}
+
+/// `POST /orders` with `body`, from `client` (`Client-Id`) and under `key`
+/// (`Idempotency-Key`) when given.
+pub(crate) async fn post_order(
+    base: &str,
+    client: Option<&str>,
+    key: Option<&str>,
+    body: &Value,
+) -> reqwest::Result<Answer> {
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}/orders"))
+        .json(body);
+    if let Some(client) = client {
+        request = request.header("client-id", client);
+    }
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
+    let body = response.json().await?;
+    Ok(Answer {
+        status,
+        replayed,
+        body,
+    })
 }
 
 /// The statuses of an order walked to `steps` staff steps (0 to 3), with the pick list.
