@@ -25,7 +25,8 @@ use grocery_events::{Client, Config, topics};
 use grocery_stack::{ADMIN, ORDER_PRODUCER, PICKLIST_CONSUMER};
 use grocery_store::{Catalog, OrderSimulator, PickListBuilder, PickerRoster};
 use order_api_support::{
-    WAIT, binaries, board, histories, kafka_stack, properties, start, stop, walk,
+    WAIT, binaries, histories, kafka_stack, properties, shown_board, start, start_picklist, stop,
+    walk,
 };
 use test_support::{http_get, metric, wait_metric};
 use uuid::Uuid;
@@ -342,31 +343,7 @@ async fn a_repartitioned_status_topic_is_read_whole_not_handed_over_from_the_sta
     // picklist-consumer: the same check at its restore, the board equal to a history restore.
     let mut boards = Vec::new();
     for from in ["state", "history"] {
-        let group = format!("picklist-consumer-{from}");
-        let args: Vec<String> = [
-            "--config",
-            picklist_props.to_str().unwrap(),
-            "--json",
-            "--listen",
-            "127.0.0.1:0",
-            "--group",
-            &group,
-            "--restore-from",
-            from,
-        ]
-        .map(str::to_owned)
-        .into();
-        let (consumer, addr) = start(
-            &format!("picklist-{from}"),
-            &binaries.picklist_consumer,
-            &args,
-        );
-        let restored = consumer
-            .stderr()
-            .wait_for(WAIT, |l| {
-                l.contains("pick lists not yet ready put back on the board")
-            })
-            .unwrap();
+        let (consumer, addr, restored) = start_picklist(&picklist_props, from);
         if from == "state" {
             assert!(
                 consumer.stderr().contains(
@@ -375,11 +352,7 @@ async fn a_repartitioned_status_topic_is_read_whole_not_handed_over_from_the_sta
                 "{restored}"
             );
         }
-        wait_metric(&addr, "picklist_consumer_shown_total", WAIT, |n| {
-            n >= ids.len() as f64
-        })
-        .unwrap();
-        boards.push(board(&addr, ids.len()).await);
+        boards.push(shown_board(&addr, ids.len()).await);
         stop(consumer);
     }
     assert_eq!(boards[0].len(), ids.len(), "{:?}", boards[0]);

@@ -14,7 +14,8 @@ use grocery_events::{Client, Config, OrderLatestState, Record};
 use grocery_stack::{ADMIN, ORDER_PRODUCER, PICKLIST_CONSUMER};
 use grocery_store::{Catalog, OrderSimulator, PickListBuilder, PickerRoster};
 use order_api_support::{
-    WAIT, binaries, board, histories, kafka_stack, properties, start, stop, walk,
+    WAIT, binaries, histories, kafka_stack, properties, shown_board, start, start_picklist, stop,
+    walk,
 };
 use test_support::{http_get, metric, wait_metric};
 use uuid::Uuid;
@@ -161,34 +162,8 @@ async fn views_restarted_from_the_state_topic_equal_a_full_replay() {
     // status, once the live consumer has shown every pick list too.
     let mut boards = Vec::new();
     for from in ["state", "history"] {
-        let group = format!("picklist-consumer-{from}");
-        let args = [
-            "--config",
-            picklist_props.to_str().unwrap(),
-            "--json",
-            "--listen",
-            "127.0.0.1:0",
-            "--group",
-            &group,
-            "--restore-from",
-            from,
-        ];
-        let (consumer, addr) = start(
-            &format!("picklist-{from}"),
-            &binaries.picklist_consumer,
-            &args,
-        );
-        consumer
-            .stderr()
-            .wait_for(WAIT, |l| {
-                l.contains("pick lists not yet ready put back on the board")
-            })
-            .unwrap();
-        wait_metric(&addr, "picklist_consumer_shown_total", WAIT, |n| {
-            n >= ids.len() as f64
-        })
-        .unwrap();
-        boards.push(board(&addr, ids.len()).await);
+        let (consumer, addr, _) = start_picklist(&picklist_props, from);
+        boards.push(shown_board(&addr, ids.len()).await);
         stop(consumer);
     }
     assert_eq!(boards[0].len(), ids.len(), "{:?}", boards[0]);

@@ -18,7 +18,7 @@ use grocery_store::{
 };
 use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions, broker::AclRule};
 use serde_json::Value;
-use test_support::{Output, Process, http_get};
+use test_support::{Output, Process, http_get, wait_metric};
 use uuid::Uuid;
 use xtask::services::{self, Binaries};
 
@@ -222,6 +222,46 @@ pub(crate) fn histories(addr: &str, orders: &[Uuid]) -> BTreeMap<Uuid, Value> {
             (*id, serde_json::from_str(&body).unwrap())
         })
         .collect()
+}
+
+/// Starts picklist-consumer (group `picklist-consumer-{from}`, `--restore-from {from}`) and
+/// waits until it has restored its board: the process, its address and the log line that
+/// says it restored.
+pub(crate) fn start_picklist(props: &Path, from: &str) -> (Process, String, String) {
+    let group = format!("picklist-consumer-{from}");
+    let args = [
+        "--config",
+        props.to_str().unwrap(),
+        "--json",
+        "--listen",
+        "127.0.0.1:0",
+        "--group",
+        &group,
+        "--restore-from",
+        from,
+    ];
+    let (consumer, addr) = start(
+        &format!("picklist-{from}"),
+        &binaries().picklist_consumer,
+        &args,
+    );
+    let restored = consumer
+        .stderr()
+        .wait_for(WAIT, |l| {
+            l.contains("pick lists not yet ready put back on the board")
+        })
+        .unwrap();
+    (consumer, addr, restored)
+}
+
+/// Waits until picklist-consumer at `addr` has shown `lists` pick lists, then returns the
+/// board a page is sent on opening.
+pub(crate) async fn shown_board(addr: &str, lists: usize) -> BTreeMap<String, String> {
+    wait_metric(addr, "picklist_consumer_shown_total", WAIT, |n| {
+        n >= lists as f64
+    })
+    .unwrap();
+    board(addr, lists).await
 }
 
 /// The board a page is sent on opening: each list's order id and state.
