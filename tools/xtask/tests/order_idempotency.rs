@@ -21,85 +21,35 @@
 //! Built only with the `real-broker` feature; run it with
 //! `cargo test -p xtask --features real-broker --test order_idempotency -- --nocapture`.
 
+mod order_api_support;
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     os::unix::process::ExitStatusExt as _,
-    path::PathBuf,
     process::ExitStatus,
-    sync::OnceLock,
     time::Duration,
 };
 
 use grocery_events::Order;
-use grocery_stack::ORDER_PRODUCER;
-use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions, verify};
+use local_stack::verify;
+use order_api_support::{Answer, Run, WAIT, order_id_of_key, post_order};
 use rdkafka::{
     ClientConfig, Message as _, Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer as _},
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
-use xtask::services::{self, Binaries, Process};
-
-fn binaries() -> &'static Binaries {
-    static BINARIES: OnceLock<Binaries> = OnceLock::new();
-    BINARIES.get_or_init(|| Binaries::build().expect("services build"))
-}
-
-/// How long a start, an answer or an exit may take on a loaded machine (a bound, not a pause).
-const WAIT: Duration = Duration::from_secs(120);
-
-/// The namespace of order ids made from idempotency keys (docs/services.md).
-const KEY_NAMESPACE: Uuid = uuid::uuid!("6f1d1c2e-3b0a-4c55-9e44-8d3a1f0b7c21");
-
-/// The order id of `key` sent by `client` (`None`: no `Client-Id` header), as documented.
-fn order_id(client: Option<&str>, key: &str) -> Uuid {
-    let scoped = match client {
-        Some(client) => format!("{client}\n{key}"),
-        None => key.to_owned(),
-    };
-    Uuid::new_v5(&KEY_NAMESPACE, scoped.as_bytes())
-}
-
-struct Run {
-    stack: Stack,
-    dir: tempfile::TempDir,
-    props: PathBuf,
-    starts: usize,
-}
+use xtask::services::Process;
 
 impl Run {
     /// Starts the Order API, with `failpoint` armed when given, and waits until it has
     /// restored its idempotency keys (it answers keyed requests from then on).
     fn api(&mut self, failpoint: Option<&str>) -> (Process, String) {
-        self.starts += 1;
-        let log = self
-            .dir
-            .path()
-            .join(format!("order-api.{}.log", self.starts));
-        let mut env = vec![("RUST_LOG", "info")];
-        if let Some(point) = failpoint {
-            env.push(("ORDER_API_FAILPOINT", point));
-        }
-        let api = services::start(
-            &format!("order-api.{}", self.starts),
-            &binaries().order_producer,
-            &[
-                "--config".into(),
-                self.props.display().to_string(),
-                "serve".into(),
-                "--listen".into(),
-                "127.0.0.1:0".into(),
-            ],
-            &env,
-            &log,
-        )
-        .unwrap();
-        let base = format!("http://{}", api.listening_addr(WAIT).unwrap());
-        api.stderr()
-            .wait_for(WAIT, |line| line.contains("idempotency keys restored"))
-            .unwrap();
-        (api, base)
+        let env: Vec<_> = failpoint
+            .map(|point| ("ORDER_API_FAILPOINT", point))
+            .into_iter()
+            .collect();
+        self.start_ready_api(&[], &env)
     }
 
     /// Per order id, every record of it on the log, committed or not (read_uncommitted, from
@@ -157,39 +107,14 @@ impl Run {
     }
 }
 
-/// An answer: status, whether it is a replay, the body.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    replayed: bool,
-    body: Value,
-}
-
+/// `POST /orders` from `client` under `key`.
 async fn post(
     base: &str,
     client: Option<&str>,
     key: &str,
     body: &Value,
 ) -> reqwest::Result<Answer> {
-    let mut request = reqwest::Client::new()
-        .post(format!("{base}/orders"))
-        .header("idempotency-key", key)
-        .json(body);
-    if let Some(client) = client {
-        request = request.header("client-id", client);
-    }
-    let response = request.send().await?;
-    let status = response.status().as_u16();
-    let replayed = response
-        .headers()
-        .get("idempotent-replayed")
-        .is_some_and(|v| v == "true");
-    let body = response.json().await?;
-    Ok(Answer {
-        status,
-        replayed,
-        body,
-    })
+    post_order(base, client, Some(key), body).await
 }
 
 fn assert_aborted(status: ExitStatus, what: &str) {
@@ -223,23 +148,7 @@ async fn abort_at(run: &mut Run, point: &str, client: &str, key: &str, body: &Va
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_order_per_key_whatever_the_restarts() {
-    let stack = Stack::start_with(StackOptions {
-        broker: BrokerKind::Kafka {
-            auth: KafkaAuth::Plain,
-        },
-        ..grocery_stack::options()
-    })
-    .await
-    .expect("real-broker stack starts");
-    let dir = tempfile::tempdir().unwrap();
-    let props = dir.path().join("order-producer.properties");
-    std::fs::write(&props, stack.client_properties_for(ORDER_PRODUCER).unwrap()).unwrap();
-    let mut run = Run {
-        stack,
-        dir,
-        props,
-        starts: 0,
-    };
+    let mut run = Run::start(grocery_stack::service_acls()).await;
     let catalog = grocery_store::Catalog::builtin();
     let items = catalog.items();
     let body = json!({ "items": [{ "sku": items[0].sku, "quantity": 2 }] });
@@ -251,7 +160,7 @@ async fn one_order_per_key_whatever_the_restarts() {
     // After the answer, before RECEIVED (no fulfillment runs): 202, SIGKILL, then the retry
     // is a replay of that acceptance.
     let key = "after-answer";
-    let id = order_id(Some(client), key);
+    let id = order_id_of_key(Some(client), key);
     let (mut api, base) = run.api(None);
     let first = post(&base, Some(client), key, &body).await.unwrap();
     assert_eq!((first.status, first.replayed), (202, false), "{first:?}");
@@ -278,7 +187,7 @@ async fn one_order_per_key_whatever_the_restarts() {
         (202, false),
         "{other_client:?}"
     );
-    let other_id = order_id(Some("shop-app"), key);
+    let other_id = order_id_of_key(Some("shop-app"), key);
     assert_eq!(other_client.body["order_id"], other_id.to_string());
     assert_ne!(other_id, id);
     wanted.extend([id, other_id]);
@@ -294,7 +203,7 @@ async fn one_order_per_key_whatever_the_restarts() {
         ("after-commit", true),
     ] {
         let key = format!("at-{point}");
-        let id = order_id(Some(client), &key);
+        let id = order_id_of_key(Some(client), &key);
         abort_at(&mut run, point, client, &key, &body).await;
         let (mut api, base) = run.api(None);
         let retry = post(&base, Some(client), &key, &body).await.unwrap();

@@ -25,19 +25,17 @@
 //! Built only with the `real-broker` feature; run it with
 //! `cargo test -p xtask --features real-broker --test order_sender_failures -- --test-threads=1 --nocapture`.
 
+mod order_api_support;
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     io::{Read as _, Write as _},
-    path::PathBuf,
-    sync::OnceLock,
     time::Duration,
 };
 
 use grocery_stack::ORDER_PRODUCER;
-use local_stack::{
-    BrokerKind, KafkaAuth, Stack, StackOptions,
-    broker::{AclOperation, AclResource, AclRule},
-};
+use local_stack::broker::{AclOperation, AclResource, AclRule};
+use order_api_support::{Answer, Run, WAIT, order_id_of_key, post_order};
 use rdkafka::{
     ClientConfig, Message as _,
     admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier},
@@ -47,15 +45,7 @@ use rdkafka::{
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
-use xtask::services::{self, Binaries, Process};
-
-fn binaries() -> &'static Binaries {
-    static BINARIES: OnceLock<Binaries> = OnceLock::new();
-    BINARIES.get_or_init(|| Binaries::build().expect("services build"))
-}
-
-/// How long a start, an answer or an exit may take on a loaded machine (a bound, not a pause).
-const WAIT: Duration = Duration::from_secs(120);
+use xtask::services::Process;
 
 /// The Order API's exit status when the brokers refuse it (service-kit's `EXIT_REFUSED`).
 const EXIT_REFUSED: i32 = 3;
@@ -76,65 +66,19 @@ fn transactional_id_grants() -> Vec<AclRule> {
         .collect()
 }
 
-struct Run {
-    stack: Stack,
-    dir: tempfile::TempDir,
-    props: PathBuf,
-    starts: usize,
-}
-
 impl Run {
-    async fn start(acls: Vec<AclRule>) -> Self {
-        let stack = Stack::start_with(StackOptions {
-            broker: BrokerKind::Kafka {
-                auth: KafkaAuth::Plain,
-            },
-            acls,
-            ..grocery_stack::options()
-        })
-        .await
-        .expect("real-broker stack starts");
-        let dir = tempfile::tempdir().unwrap();
-        let props = dir.path().join("order-producer.properties");
-        std::fs::write(&props, stack.client_properties_for(ORDER_PRODUCER).unwrap()).unwrap();
-        Self {
-            stack,
-            dir,
-            props,
-            starts: 0,
-        }
-    }
-
     /// Starts the Order API (with `env` besides `RUST_LOG`) and waits until it listens.
     fn api(&mut self, env: &[(&str, &str)]) -> (Process, String) {
-        self.starts += 1;
-        let log = self
-            .dir
-            .path()
-            .join(format!("order-api.{}.log", self.starts));
-        let mut all = vec![("RUST_LOG", "info")];
-        all.extend_from_slice(env);
-        let api = services::start(
-            &format!("order-api.{}", self.starts),
-            &binaries().order_producer,
+        self.start_api(
             &[
-                "--config".into(),
-                self.props.display().to_string(),
-                "serve".into(),
-                "--listen".into(),
-                "127.0.0.1:0".into(),
-                "--view-from".into(),
-                "history".into(),
+                "--view-from",
+                "history",
                 // Long enough that no answer below is the deadline's.
-                "--deadline-ms".into(),
-                "60000".into(),
+                "--deadline-ms",
+                "60000",
             ],
-            &all,
-            &log,
+            env,
         )
-        .unwrap();
-        let base = format!("http://{}", api.listening_addr(WAIT).unwrap());
-        (api, base)
     }
 
     /// [`api`](Self::api), then waits until it has restored its idempotency keys (its
@@ -252,38 +196,13 @@ impl Run {
     }
 }
 
-/// An answer: status, whether it is a replay, the body.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    replayed: bool,
-    body: Value,
-}
-
 async fn post(base: &str, key: Option<&str>, body: &Value) -> Answer {
     try_post(base, key, body).await.expect("an answer")
 }
 
+/// `POST /orders` from `shop-web`, under `key` when given.
 async fn try_post(base: &str, key: Option<&str>, body: &Value) -> reqwest::Result<Answer> {
-    let mut request = reqwest::Client::new()
-        .post(format!("{base}/orders"))
-        .header("client-id", "shop-web")
-        .json(body);
-    if let Some(key) = key {
-        request = request.header("idempotency-key", key);
-    }
-    let response = request.send().await?;
-    let status = response.status().as_u16();
-    let replayed = response
-        .headers()
-        .get("idempotent-replayed")
-        .is_some_and(|v| v == "true");
-    let body = response.json().await?;
-    Ok(Answer {
-        status,
-        replayed,
-        body,
-    })
+    post_order(base, Some("shop-web"), key, body).await
 }
 
 fn order_id(answer: &Answer) -> Uuid {
@@ -557,7 +476,7 @@ async fn an_order_too_large_for_the_broker_is_refused_and_the_others_go_on() {
     assert!(status.success(), "order-api stopped by SIGTERM: {status:?}");
 
     let counts = run.committed(&accepted);
-    let large_id = order_id_of_key("large");
+    let large_id = order_id_of_key(Some("shop-web"), "large");
     assert_eq!(counts.get(&large_id), None, "the large order is not stored");
     for id in &accepted {
         assert_eq!(counts.get(id), Some(&1), "order {id}: {counts:?}");
@@ -588,12 +507,6 @@ fn problems(process: &Process) -> Vec<String> {
         .collect()
 }
 
-/// The order id of a key sent by `shop-web` (as docs/services.md documents).
-fn order_id_of_key(key: &str) -> Uuid {
-    const KEY_NAMESPACE: Uuid = uuid::uuid!("6f1d1c2e-3b0a-4c55-9e44-8d3a1f0b7c21");
-    Uuid::new_v5(&KEY_NAMESPACE, format!("shop-web\n{key}").as_bytes())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_whose_client_leaves_before_the_commit_still_gets_its_order_once() {
     let run = &mut Run::start(grocery_stack::service_acls()).await;
@@ -601,7 +514,7 @@ async fn a_request_whose_client_leaves_before_the_commit_still_gets_its_order_on
     let address = base.trim_start_matches("http://").to_owned();
     let body = one_line(2).to_string();
     let key = "client-leaves";
-    let id = order_id_of_key(key);
+    let id = order_id_of_key(Some("shop-web"), key);
 
     // A raw connection, so that the test closes it exactly when the transaction is held.
     let mut connection = std::net::TcpStream::connect(&address).unwrap();

@@ -17,38 +17,19 @@
 //! Built only with the `real-broker` feature:
 //! `cargo test -p xtask --features real-broker --test order_state_failures`.
 
-use std::{collections::BTreeMap, path::PathBuf, process::Command, time::Duration};
+mod order_api_support;
 
-use grocery_events::{Client, Config, OrderStatus, PickList, topics};
+use std::time::Duration;
+
+use grocery_events::{Client, Config, topics};
 use grocery_stack::{ADMIN, ORDER_PRODUCER, PICKLIST_CONSUMER};
-use grocery_store::{
-    Catalog, OrderSimulator, PickListBuilder, PickerRoster, StaffStep, fulfillment_statuses,
-    picked_status, staff_status,
+use grocery_store::{Catalog, OrderSimulator, PickListBuilder, PickerRoster};
+use order_api_support::{
+    WAIT, binaries, histories, kafka_stack, properties, shown_board, start, start_picklist, stop,
+    walk,
 };
-use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions};
-use serde_json::Value;
-use test_support::{Output, Process, http_get, metric, wait_metric};
+use test_support::{http_get, metric, wait_metric};
 use uuid::Uuid;
-use xtask::services::Binaries;
-
-const TIMEOUT: Duration = Duration::from_secs(120);
-
-fn properties(stack: &Stack, dir: &std::path::Path, identity: &str) -> PathBuf {
-    let path = dir.join(format!("client.{identity}.properties"));
-    std::fs::write(&path, stack.client_properties_for(identity).unwrap()).unwrap();
-    path
-}
-
-fn start(name: &str, bin: &std::path::Path, args: &[String]) -> (Process, String) {
-    let process = Process::start(name, Command::new(bin).args(args), Output::default()).unwrap();
-    let addr = process.listening_addr(TIMEOUT).unwrap();
-    (process, addr)
-}
-
-fn stop(mut process: Process) {
-    let status = process.terminate(TIMEOUT).unwrap();
-    assert!(status.success(), "{} exited with {status}", process.name());
-}
 
 /// The Order API's arguments: its own orders' `transactional.id`, the view's start, and the
 /// state writer's `transactional.id`.
@@ -68,29 +49,6 @@ fn api_args(props: &std::path::Path, id: &str, from: &str, state_id: &str) -> Ve
     ]
     .map(str::to_owned)
     .into()
-}
-
-/// The statuses of an order walked to `steps` staff steps (0 to 3), with the pick list.
-fn walk(
-    order: &grocery_events::Order,
-    builder: &PickListBuilder,
-    steps: usize,
-) -> (PickList, Vec<OrderStatus>) {
-    let pick_list = builder.build(order, order.order_time + 1);
-    let mut statuses: Vec<OrderStatus> =
-        fulfillment_statuses(order, &pick_list, order.order_time).into();
-    for (n, step) in [StaffStep::StartPicking, StaffStep::Picked, StaffStep::Ready]
-        .into_iter()
-        .take(steps)
-        .enumerate()
-    {
-        let time = order.order_time + 10 + n as i64;
-        statuses.push(match step {
-            StaffStep::Picked => picked_status(&pick_list, None, time).unwrap(),
-            _ => staff_status(&pick_list, step, time),
-        });
-    }
-    (pick_list, statuses)
 }
 
 /// Orders and what sends their records.
@@ -141,46 +99,21 @@ impl<'a> Shop<'a> {
     }
 }
 
-/// Every order's `GET /orders/{id}` answer.
-fn histories(addr: &str, orders: &[Uuid]) -> BTreeMap<Uuid, Value> {
-    orders
-        .iter()
-        .map(|id| {
-            let body = http_get(addr, &format!("/orders/{id}")).unwrap();
-            (*id, serde_json::from_str(&body).unwrap())
-        })
-        .collect()
-}
-
 /// Waits until the Order API at `addr` is ready, then returns how many status records it has
 /// read (those on the topic at its start that the state did not cover).
 fn ready(addr: &str) -> f64 {
-    wait_metric(addr, "order_api_view_ready", TIMEOUT, |v| v == 1.0).unwrap();
+    wait_metric(addr, "order_api_view_ready", WAIT, |v| v == 1.0).unwrap();
     value(addr, "order_api_status_records_total")
 }
 
 /// Waits until the Order API at `addr` has read `count` status records in all.
 fn read(addr: &str, count: f64) {
-    wait_metric(addr, "order_api_status_records_total", TIMEOUT, |n| {
-        n >= count
-    })
-    .unwrap();
+    wait_metric(addr, "order_api_status_records_total", WAIT, |n| n >= count).unwrap();
 }
 
 fn value(addr: &str, series: &str) -> f64 {
     let text = http_get(addr, "/metrics").unwrap();
     metric(&text, series).unwrap_or_else(|| panic!("no {series} in\n{text}"))
-}
-
-async fn kafka_stack() -> Stack {
-    Stack::start_with(StackOptions {
-        broker: BrokerKind::Kafka {
-            auth: KafkaAuth::Plain,
-        },
-        ..grocery_stack::options()
-    })
-    .await
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,7 +126,7 @@ async fn a_fenced_or_refused_state_writer_stops_visibly_and_its_view_goes_on_ans
     let api_props = properties(&stack, dir.path(), ORDER_PRODUCER);
     let admin_props = properties(&stack, dir.path(), ADMIN);
     let admin = Client::from_config(Config::from_file(&admin_props).unwrap()).unwrap();
-    let binaries = Binaries::build().unwrap();
+    let binaries = binaries();
     let catalog = Catalog::builtin();
     let mut shop = Shop::new(&admin, &catalog, ORDERS + LATE).await;
     let all = shop.ids();
@@ -206,7 +139,7 @@ async fn a_fenced_or_refused_state_writer_stops_visibly_and_its_view_goes_on_ans
     let (first, first_addr) = start("order-api-first", &binaries.order_producer, &args);
     ready(&first_addr);
     read(&first_addr, shop.sent as f64);
-    wait_metric(&first_addr, "order_api_state_written_total", TIMEOUT, |n| {
+    wait_metric(&first_addr, "order_api_state_written_total", WAIT, |n| {
         n >= (ORDERS / 2) as f64
     })
     .unwrap();
@@ -221,16 +154,13 @@ async fn a_fenced_or_refused_state_writer_stops_visibly_and_its_view_goes_on_ans
     let sent_before = shop.sent;
     shop.send(ORDERS / 3..ORDERS, true, |_| 3).await;
     let tail = (shop.sent - sent_before) as f64;
-    wait_metric(
-        &first_addr,
-        "order_api_state_writer_stopped",
-        TIMEOUT,
-        |v| v == 1.0,
-    )
+    wait_metric(&first_addr, "order_api_state_writer_stopped", WAIT, |v| {
+        v == 1.0
+    })
     .unwrap();
     let line = first
         .stderr()
-        .wait_for(TIMEOUT, |l| l.contains("the order state writer stopped"))
+        .wait_for(WAIT, |l| l.contains("the order state writer stopped"))
         .unwrap();
     assert!(
         line.contains("ERROR") && line.contains("fenced by a newer Order API instance"),
@@ -239,12 +169,9 @@ async fn a_fenced_or_refused_state_writer_stops_visibly_and_its_view_goes_on_ans
     // The first's view goes on: it reads every status and answers as the second does.
     read(&first_addr, bases[0] + tail);
     read(&second_addr, bases[1] + tail);
-    wait_metric(
-        &second_addr,
-        "order_api_state_written_total",
-        TIMEOUT,
-        |n| n > written_before,
-    )
+    wait_metric(&second_addr, "order_api_state_written_total", WAIT, |n| {
+        n > written_before
+    })
     .unwrap();
     assert_eq!(value(&second_addr, "order_api_state_writer_stopped"), 0.0);
     let want = histories(&second_addr, ids);
@@ -260,9 +187,7 @@ async fn a_fenced_or_refused_state_writer_stops_visibly_and_its_view_goes_on_ans
     let (third, third_addr) = start("order-api-refused", &binaries.order_producer, &args);
     let line = third
         .stderr()
-        .wait_for(TIMEOUT, |l| {
-            l.contains("the order state writer cannot start")
-        })
+        .wait_for(WAIT, |l| l.contains("the order state writer cannot start"))
         .unwrap();
     assert!(
         line.contains("ERROR") && line.contains("state-not-granted"),
@@ -281,12 +206,9 @@ async fn a_fenced_or_refused_state_writer_stops_visibly_and_its_view_goes_on_ans
     let sent_before = shop.sent;
     shop.send(ORDERS..ORDERS + LATE, true, |i| i % 4).await;
     let late = (shop.sent - sent_before) as f64;
-    wait_metric(
-        &second_addr,
-        "order_api_state_written_total",
-        TIMEOUT,
-        |n| n >= written + LATE as f64,
-    )
+    wait_metric(&second_addr, "order_api_state_written_total", WAIT, |n| {
+        n >= written + LATE as f64
+    })
     .unwrap();
     assert_eq!(value(&second_addr, "order_api_state_writer_stopped"), 0.0);
     for (addr, base) in addrs.iter().zip(bases) {
@@ -299,48 +221,6 @@ async fn a_fenced_or_refused_state_writer_stops_visibly_and_its_view_goes_on_ans
     stop(second);
     stop(first);
     stack.shutdown().await;
-}
-
-/// The board a page is sent on opening: each list's order id and state.
-async fn board(addr: &str, lists: usize) -> BTreeMap<String, String> {
-    let mut response = reqwest::get(format!("http://{addr}/events")).await.unwrap();
-    let mut text = String::new();
-    let mut board = BTreeMap::new();
-    while text.matches("event: picklist").count() < lists {
-        let chunk = tokio::time::timeout(TIMEOUT, response.chunk())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    // The last list's state event is sent right after it, in the same write or the next.
-    if let Ok(Ok(Some(chunk))) =
-        tokio::time::timeout(Duration::from_millis(500), response.chunk()).await
-    {
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    let mut event = "";
-    for line in text.lines() {
-        if let Some(name) = line.strip_prefix("event: ") {
-            event = name;
-        } else if let Some(data) = line.strip_prefix("data: ") {
-            let json: Value = serde_json::from_str(data).unwrap();
-            let order_id = json["order_id"].as_str().unwrap().to_owned();
-            match event {
-                "picklist" => {
-                    board
-                        .entry(order_id)
-                        .or_insert("PICKLIST_CREATED".to_owned());
-                }
-                "status" => {
-                    board.insert(order_id, json["state"].as_str().unwrap().to_owned());
-                }
-                _ => {}
-            }
-        }
-    }
-    board
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -358,7 +238,7 @@ async fn a_repartitioned_status_topic_is_read_whole_not_handed_over_from_the_sta
     let picklist_props = properties(&stack, dir.path(), PICKLIST_CONSUMER);
     let admin_props = properties(&stack, dir.path(), ADMIN);
     let admin = Client::from_config(Config::from_file(&admin_props).unwrap()).unwrap();
-    let binaries = Binaries::build().unwrap();
+    let binaries = binaries();
     let catalog = Catalog::builtin();
     let mut shop = Shop::new(&admin, &catalog, ORDERS).await;
     let ids = shop.ids();
@@ -370,7 +250,7 @@ async fn a_repartitioned_status_topic_is_read_whole_not_handed_over_from_the_sta
     let (live, live_addr) = start("order-api-live", &binaries.order_producer, &args);
     ready(&live_addr);
     read(&live_addr, shop.sent as f64);
-    wait_metric(&live_addr, "order_api_state_written_total", TIMEOUT, |n| {
+    wait_metric(&live_addr, "order_api_state_written_total", WAIT, |n| {
         n >= (ORDERS / 2) as f64
     })
     .unwrap();
@@ -414,7 +294,7 @@ async fn a_repartitioned_status_topic_is_read_whole_not_handed_over_from_the_sta
     // its writer stops (its records of their statuses would not land on their numbers).
     let line = live
         .stderr()
-        .wait_for(TIMEOUT, |l| {
+        .wait_for(WAIT, |l| {
             l.contains("grocery.order-status.v1 now has 6 partitions")
         })
         .unwrap();
@@ -433,7 +313,7 @@ async fn a_repartitioned_status_topic_is_read_whole_not_handed_over_from_the_sta
     let (from_history, history_addr) = start("order-api-history", &binaries.order_producer, &args);
     let line = from_state
         .stderr()
-        .wait_for(TIMEOUT, |l| {
+        .wait_for(WAIT, |l| {
             l.contains("partitions and grocery.order-status.v1 has")
         })
         .unwrap();
@@ -463,31 +343,7 @@ async fn a_repartitioned_status_topic_is_read_whole_not_handed_over_from_the_sta
     // picklist-consumer: the same check at its restore, the board equal to a history restore.
     let mut boards = Vec::new();
     for from in ["state", "history"] {
-        let group = format!("picklist-consumer-{from}");
-        let args: Vec<String> = [
-            "--config",
-            picklist_props.to_str().unwrap(),
-            "--json",
-            "--listen",
-            "127.0.0.1:0",
-            "--group",
-            &group,
-            "--restore-from",
-            from,
-        ]
-        .map(str::to_owned)
-        .into();
-        let (consumer, addr) = start(
-            &format!("picklist-{from}"),
-            &binaries.picklist_consumer,
-            &args,
-        );
-        let restored = consumer
-            .stderr()
-            .wait_for(TIMEOUT, |l| {
-                l.contains("pick lists not yet ready put back on the board")
-            })
-            .unwrap();
+        let (consumer, addr, restored) = start_picklist(&picklist_props, from);
         if from == "state" {
             assert!(
                 consumer.stderr().contains(
@@ -496,11 +352,7 @@ async fn a_repartitioned_status_topic_is_read_whole_not_handed_over_from_the_sta
                 "{restored}"
             );
         }
-        wait_metric(&addr, "picklist_consumer_shown_total", TIMEOUT, |n| {
-            n >= ids.len() as f64
-        })
-        .unwrap();
-        boards.push(board(&addr, ids.len()).await);
+        boards.push(shown_board(&addr, ids.len()).await);
         stop(consumer);
     }
     assert_eq!(boards[0].len(), ids.len(), "{:?}", boards[0]);

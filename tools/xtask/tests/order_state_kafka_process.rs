@@ -8,138 +8,32 @@
 //! Built only with the `real-broker` feature:
 //! `cargo test -p xtask --features real-broker --test order_state_kafka_process`.
 
-use std::{collections::BTreeMap, path::PathBuf, process::Command, time::Duration};
+mod order_api_support;
 
-use grocery_events::{Client, Config, OrderLatestState, OrderStatus, PickList, Record};
+use grocery_events::{Client, Config, OrderLatestState, Record};
 use grocery_stack::{ADMIN, ORDER_PRODUCER, PICKLIST_CONSUMER};
-use grocery_store::{
-    Catalog, OrderSimulator, PickListBuilder, PickerRoster, StaffStep, fulfillment_statuses,
-    picked_status, staff_status,
+use grocery_store::{Catalog, OrderSimulator, PickListBuilder, PickerRoster};
+use order_api_support::{
+    WAIT, binaries, histories, kafka_stack, properties, shown_board, start, start_picklist, stop,
+    walk,
 };
-use local_stack::{BrokerKind, KafkaAuth, Stack, StackOptions};
-use serde_json::Value;
-use test_support::{Output, Process, http_get, metric, wait_metric};
+use test_support::{http_get, metric, wait_metric};
 use uuid::Uuid;
-use xtask::services::Binaries;
-
-const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Orders in the first part (before the state is written) and in the tail (after it).
 const ORDERS: usize = 40;
 const TAIL_ORDERS: usize = 10;
 
-fn properties(stack: &Stack, dir: &std::path::Path, identity: &str) -> PathBuf {
-    let path = dir.join(format!("client.{identity}.properties"));
-    std::fs::write(&path, stack.client_properties_for(identity).unwrap()).unwrap();
-    path
-}
-
-fn start(name: &str, bin: &std::path::Path, args: &[&str]) -> (Process, String) {
-    let process = Process::start(name, Command::new(bin).args(args), Output::default()).unwrap();
-    let addr = process.listening_addr(TIMEOUT).unwrap();
-    (process, addr)
-}
-
-fn stop(mut process: Process) {
-    let status = process.terminate(TIMEOUT).unwrap();
-    assert!(status.success(), "{} exited with {status}", process.name());
-}
-
-/// The statuses of an order walked to `steps` staff steps (0 to 3), with the pick list.
-fn walk(
-    order: &grocery_events::Order,
-    builder: &PickListBuilder,
-    steps: usize,
-) -> (PickList, Vec<OrderStatus>) {
-    let pick_list = builder.build(order, order.order_time + 1);
-    let mut statuses: Vec<OrderStatus> =
-        fulfillment_statuses(order, &pick_list, order.order_time).into();
-    for (n, step) in [StaffStep::StartPicking, StaffStep::Picked, StaffStep::Ready]
-        .into_iter()
-        .take(steps)
-        .enumerate()
-    {
-        let time = order.order_time + 10 + n as i64;
-        statuses.push(match step {
-            StaffStep::Picked => picked_status(&pick_list, None, time).unwrap(),
-            _ => staff_status(&pick_list, step, time),
-        });
-    }
-    (pick_list, statuses)
-}
-
-/// Every order's `GET /orders/{id}` answer.
-fn histories(addr: &str, orders: &[Uuid]) -> BTreeMap<Uuid, Value> {
-    orders
-        .iter()
-        .map(|id| {
-            let body = http_get(addr, &format!("/orders/{id}")).unwrap();
-            (*id, serde_json::from_str(&body).unwrap())
-        })
-        .collect()
-}
-
-/// The board a page is sent on opening: each list's order id and state.
-async fn board(addr: &str, lists: usize) -> BTreeMap<String, String> {
-    let mut response = reqwest::get(format!("http://{addr}/events")).await.unwrap();
-    let mut text = String::new();
-    let mut board = BTreeMap::new();
-    // The snapshot: one picklist event per list, each followed by its state when staff moved
-    // it on; read until every list came.
-    while text.matches("event: picklist").count() < lists {
-        let chunk = tokio::time::timeout(TIMEOUT, response.chunk())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    // The last list's state event is sent right after it, in the same write or the next.
-    if let Ok(Ok(Some(chunk))) =
-        tokio::time::timeout(Duration::from_millis(500), response.chunk()).await
-    {
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    let mut event = "";
-    for line in text.lines() {
-        if let Some(name) = line.strip_prefix("event: ") {
-            event = name;
-        } else if let Some(data) = line.strip_prefix("data: ") {
-            let json: Value = serde_json::from_str(data).unwrap();
-            let order_id = json["order_id"].as_str().unwrap().to_owned();
-            match event {
-                "picklist" => {
-                    board
-                        .entry(order_id)
-                        .or_insert("PICKLIST_CREATED".to_owned());
-                }
-                "status" => {
-                    board.insert(order_id, json["state"].as_str().unwrap().to_owned());
-                }
-                _ => {}
-            }
-        }
-    }
-    board
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn views_restarted_from_the_state_topic_equal_a_full_replay() {
-    let stack = Stack::start_with(StackOptions {
-        broker: BrokerKind::Kafka {
-            auth: KafkaAuth::Plain,
-        },
-        ..grocery_stack::options()
-    })
-    .await
-    .unwrap();
+    let stack = kafka_stack().await;
     let dir = tempfile::tempdir().unwrap();
     let api_props = properties(&stack, dir.path(), ORDER_PRODUCER);
     let picklist_props = properties(&stack, dir.path(), PICKLIST_CONSUMER);
     let admin_props = properties(&stack, dir.path(), ADMIN);
     let admin = Client::from_config(Config::from_file(&admin_props).unwrap()).unwrap();
     let producer = admin.producer().await.unwrap();
-    let binaries = Binaries::build().unwrap();
+    let binaries = binaries();
 
     let catalog = Catalog::builtin();
     let builder = PickListBuilder::new(&catalog, PickerRoster::default());
@@ -184,13 +78,13 @@ async fn views_restarted_from_the_state_topic_equal_a_full_replay() {
     let args = api_args("state");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (first, addr) = start("order-api-first", &binaries.order_producer, &args);
-    wait_metric(&addr, "order_api_view_ready", TIMEOUT, |v| v == 1.0).unwrap();
+    wait_metric(&addr, "order_api_view_ready", WAIT, |v| v == 1.0).unwrap();
     // Every status folded: the view has read them all and the writer has caught up.
-    wait_metric(&addr, "order_api_status_records_total", TIMEOUT, |n| {
+    wait_metric(&addr, "order_api_status_records_total", WAIT, |n| {
         n >= f64::from(sent + sent / 5)
     })
     .unwrap();
-    wait_metric(&addr, "order_api_state_written_total", TIMEOUT, |n| {
+    wait_metric(&addr, "order_api_state_written_total", WAIT, |n| {
         n >= ORDERS as f64
     })
     .unwrap();
@@ -198,7 +92,7 @@ async fn views_restarted_from_the_state_topic_equal_a_full_replay() {
     stop(first);
     let written = {
         let mut replay = admin
-            .replay::<OrderLatestState>("order-state-test-reader", TIMEOUT)
+            .replay::<OrderLatestState>("order-state-test-reader", WAIT)
             .await
             .unwrap();
         let mut records = 0u32;
@@ -237,7 +131,7 @@ async fn views_restarted_from_the_state_topic_equal_a_full_replay() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (from_history, history_addr) = start("order-api-history", &binaries.order_producer, &args);
     for addr in [&state_addr, &history_addr] {
-        wait_metric(addr, "order_api_view_ready", TIMEOUT, |v| v == 1.0).unwrap();
+        wait_metric(addr, "order_api_view_ready", WAIT, |v| v == 1.0).unwrap();
     }
     let state_metrics = http_get(&state_addr, "/metrics").unwrap();
     // Every state record the first instance wrote (no compaction yet on a fresh topic), and
@@ -268,34 +162,8 @@ async fn views_restarted_from_the_state_topic_equal_a_full_replay() {
     // status, once the live consumer has shown every pick list too.
     let mut boards = Vec::new();
     for from in ["state", "history"] {
-        let group = format!("picklist-consumer-{from}");
-        let args = [
-            "--config",
-            picklist_props.to_str().unwrap(),
-            "--json",
-            "--listen",
-            "127.0.0.1:0",
-            "--group",
-            &group,
-            "--restore-from",
-            from,
-        ];
-        let (consumer, addr) = start(
-            &format!("picklist-{from}"),
-            &binaries.picklist_consumer,
-            &args,
-        );
-        consumer
-            .stderr()
-            .wait_for(TIMEOUT, |l| {
-                l.contains("pick lists not yet ready put back on the board")
-            })
-            .unwrap();
-        wait_metric(&addr, "picklist_consumer_shown_total", TIMEOUT, |n| {
-            n >= ids.len() as f64
-        })
-        .unwrap();
-        boards.push(board(&addr, ids.len()).await);
+        let (consumer, addr, _) = start_picklist(&picklist_props, from);
+        boards.push(shown_board(&addr, ids.len()).await);
         stop(consumer);
     }
     assert_eq!(boards[0].len(), ids.len(), "{:?}", boards[0]);
