@@ -27,9 +27,9 @@ use rdkafka::{
 use tracing::info;
 
 use super::{
-    AclRule, BrokerError, KafkaBrokerOptions, acl, blocking, cluster_id,
+    AclRule, BrokerError, FreePorts, KafkaBrokerOptions, acl, blocking, cluster_id,
     config::{self, Ports, Role},
-    create_topic, free_port, io, jars, jvm,
+    create_topic, io, jars, jvm,
     node::Node,
 };
 
@@ -122,7 +122,9 @@ impl KafkaCluster {
             .prefix("kafka-cluster-")
             .tempdir()
             .map_err(io("creating the data directory"))?;
-        let controller_port = free_port()?;
+        // Held until every node's ports are picked, so no two listeners share a port.
+        let mut free = FreePorts::default();
+        let controller_port = free.next()?;
         let voters = format!("0@127.0.0.1:{controller_port}");
         let jwks = options.jwks_url.as_deref();
         let node = |role: Role, id: i32, ports: Ports, heap: u32, label: String| {
@@ -161,9 +163,9 @@ impl KafkaCluster {
         let mut members = Vec::new();
         for id in 1..=i32::from(brokers) {
             let ports = Ports {
-                plaintext: free_port()?,
-                oauth: free_port()?,
-                plain: free_port()?,
+                plaintext: free.next()?,
+                oauth: free.next()?,
+                plain: free.next()?,
                 controller: 0,
             };
             members.push(ClusterBroker {
@@ -178,6 +180,8 @@ impl KafkaCluster {
                 )?,
             });
         }
+        // The nodes bind their ports themselves.
+        drop(free);
         let cluster = cluster_id();
         let nodes: Vec<&Node> = std::iter::once(&controller)
             .chain(members.iter().map(|b| &b.node))

@@ -196,12 +196,14 @@ impl KafkaBroker {
     fn start_blocking(options: KafkaBrokerOptions) -> Result<Self, BrokerError> {
         let started = Instant::now();
         let classpath = jars::classpath()?;
+        let mut free = FreePorts::default();
         let ports = Ports {
-            plaintext: free_port()?,
-            oauth: free_port()?,
-            plain: free_port()?,
-            controller: free_port()?,
+            plaintext: free.next()?,
+            oauth: free.next()?,
+            plain: free.next()?,
+            controller: free.next()?,
         };
+        drop(free);
         let dir = tempfile::Builder::new()
             .prefix("kafka-broker-")
             .tempdir()
@@ -394,12 +396,25 @@ async fn create_topic(
     Ok(())
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> Result<u16, BrokerError> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(io("picking a free port"))
+/// Ports that were free a moment ago on 127.0.0.1, each distinct from the others picked by
+/// the same picker: every listener is held until the picker is dropped, so the kernel cannot
+/// hand one port out twice (two listeners of one broker on one port stop it at start).
+#[derive(Default)]
+struct FreePorts {
+    held: Vec<TcpListener>,
+}
+
+impl FreePorts {
+    /// Another free port, distinct from those this picker gave before.
+    fn next(&mut self) -> Result<u16, BrokerError> {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(io("picking a free port"))?;
+        let port = listener
+            .local_addr()
+            .map_err(io("picking a free port"))?
+            .port();
+        self.held.push(listener);
+        Ok(port)
+    }
 }
 
 /// A random KRaft cluster id: 16 bytes in URL-safe base64 without padding, not starting with
@@ -412,5 +427,20 @@ fn cluster_id() -> String {
         if !id.starts_with('-') {
             return id;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FreePorts;
+
+    #[test]
+    fn one_picker_never_gives_a_port_twice() {
+        let mut free = FreePorts::default();
+        let ports: Vec<u16> = (0..512).map(|_| free.next().unwrap()).collect();
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), ports.len(), "a port picked twice: {ports:?}");
     }
 }
