@@ -441,6 +441,10 @@ mod tests {
         let mut distinct = ports.clone();
         distinct.sort_unstable();
         distinct.dedup();
-        assert_eq!(distinct.len(), ports.len(), "a port picked twice: {ports:?}");
+        assert_eq!(
+            distinct.len(),
+            ports.len(),
+            "a port picked twice: {ports:?}"
+        );
     }
 }
