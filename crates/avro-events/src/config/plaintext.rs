@@ -21,17 +21,7 @@ impl Config {
     /// [`Error::Config`] naming `security.protocol` and the first broker that is not on
     /// loopback, or naming `sasl.plaintext.allow.remote` when it is neither `true` nor `false`.
     pub(super) fn check_sasl_plaintext(&self) -> Result<()> {
-        let allow_remote = match self.get(ALLOW_REMOTE_KEY).map(str::trim) {
-            None => false,
-            Some(v) if v.eq_ignore_ascii_case("true") => true,
-            Some(v) if v.eq_ignore_ascii_case("false") => false,
-            Some(v) => {
-                return Err(Error::Config {
-                    key: ALLOW_REMOTE_KEY.into(),
-                    reason: format!("'{v}' is neither 'true' nor 'false'"),
-                });
-            }
-        };
+        let allow_remote = self.flag(ALLOW_REMOTE_KEY, false)?;
         let sasl_plaintext = self
             .get("security.protocol")
             .is_some_and(|p| p.trim().eq_ignore_ascii_case("SASL_PLAINTEXT"));
