@@ -77,19 +77,15 @@ pub(crate) enum Ended {
 /// (the broker's authorization, here or as the producer's fatal error) before too large
 /// before any other failure.
 pub(crate) fn not_delivered(producer: &Producer, errors: &[grocery_events::Error]) -> Ended {
-    let code = |error: &grocery_events::Error| match error {
-        grocery_events::Error::Kafka { source, .. } => source.rdkafka_error_code(),
-        _ => None,
-    };
     if let Some(refused) = errors
         .iter()
-        .find_map(|error| refused(producer, code(error)))
+        .find_map(|error| refused(producer, error_code(error)))
     {
         return refused;
     }
     if let Some(error) = errors.iter().find(|error| {
         matches!(
-            code(error),
+            error_code(error),
             Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge)
         )
     }) {
@@ -97,7 +93,7 @@ pub(crate) fn not_delivered(producer: &Producer, errors: &[grocery_events::Error
     }
     let purged = errors.iter().all(|error| {
         matches!(
-            code(error),
+            error_code(error),
             Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
         )
     });
@@ -133,8 +129,8 @@ fn is_authorization(code: RDKafkaErrorCode) -> bool {
     )
 }
 
-/// The code of a refusal the sender stopped with.
-fn refused_code(error: &grocery_events::Error) -> Option<RDKafkaErrorCode> {
+/// The librdkafka code of a Kafka error (a refusal, a record too large), if it has one.
+fn error_code(error: &grocery_events::Error) -> Option<RDKafkaErrorCode> {
     match error {
         grocery_events::Error::Kafka { source, .. } => source.rdkafka_error_code(),
         _ => None,
@@ -143,7 +139,7 @@ fn refused_code(error: &grocery_events::Error) -> Option<RDKafkaErrorCode> {
 
 /// What a request is told when the broker refused the sender with `error`.
 pub(crate) fn refused_failure(error: &grocery_events::Error) -> Failure {
-    match refused_code(error) {
+    match error_code(error) {
         Some(RDKafkaErrorCode::TopicAuthorizationFailed) => Failure::TopicRefused,
         _ => Failure::TransactionalIdRefused,
     }

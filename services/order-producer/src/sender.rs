@@ -434,12 +434,13 @@ async fn transaction(producer: &Producer, batch: &[Job]) -> Result<Vec<Delivered
             tokio::task::spawn_blocking(move || native.commit_transaction(TRANSACTION_TIMEOUT))
                 .await
                 .map_err(|e| Ended::Fatal(anyhow::anyhow!("the commit task failed: {e}")))?;
+        if let Err(error) = &committed
+            && let Some(refusal) = refused(producer, error.rdkafka_error_code())
+        {
+            return Err(refusal);
+        }
         match committed {
             Ok(()) => break,
-            Err(error) if refused(producer, error.rdkafka_error_code()).is_some() => {
-                return Err(refused(producer, error.rdkafka_error_code())
-                    .unwrap_or_else(|| Ended::MustAbort(error.to_string())));
-            }
             Err(KafkaError::Transaction(error)) if error.txn_requires_abort() => {
                 return Err(Ended::MustAbort(format!("commit refused: {error}")));
             }
