@@ -352,7 +352,8 @@ async fn register_schemas(url: &str, schemas: &[StackSchema]) -> Result<(), Stac
     let client = avro_events::registry::RegistryClient::new(
         &avro_events::registry::RegistryConfig::new(url),
     )
-    .map_err(failed(""))?;
+    // A client that cannot be made fails the first registration.
+    .map_err(failed(&schemas[0].subject))?;
     for schema in schemas {
         let contract = schema.contract.as_ref();
         let id = client
