@@ -24,7 +24,7 @@ use rdkafka::{
     ClientConfig,
     consumer::{BaseConsumer, Consumer as _},
 };
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{
     AclRule, BrokerError, FreePorts, KafkaBrokerOptions, acl, blocking, cluster_id,
@@ -379,16 +379,24 @@ impl KafkaCluster {
     /// and all its replicas in sync, e.g. after a restarted broker caught up.
     ///
     /// # Errors
-    /// [`BrokerError::Admin`] naming a partition still short after `timeout`.
+    /// [`BrokerError::Admin`] naming a partition still short after `timeout`, or the last
+    /// metadata error when no broker answered until then (a metadata request that fails while
+    /// a restarted broker loads its logs on a loaded machine is asked again).
     pub async fn wait_in_sync(&self, timeout: Duration) -> Result<(), BrokerError> {
         let deadline = Instant::now() + timeout;
         loop {
-            let short: Vec<PartitionReplicas> = self
-                .partitions(None)
-                .await?
-                .into_iter()
-                .filter(|p| p.leader < 0 || p.isr.len() < p.replicas.len())
-                .collect();
+            let short: Vec<PartitionReplicas> = match self.partitions(None).await {
+                Ok(partitions) => partitions
+                    .into_iter()
+                    .filter(|p| p.leader < 0 || p.isr.len() < p.replicas.len())
+                    .collect(),
+                Err(error) if Instant::now() < deadline => {
+                    warn!(%error, "no metadata while waiting for the replicas; asking again");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             let Some(first) = short.first() else {
                 return Ok(());
             };

@@ -160,8 +160,21 @@ impl Node {
                     self.label, self.jvm.start_timeout
                 ),
             },
-            log_tail: self.log.tail(60),
+            log_tail: format!(
+                "problems logged since the start:\n{}\n--- last lines:\n{}\n--- {}",
+                self.log.problems(from, 40),
+                self.log.tail(20),
+                self.disk_space()
+            ),
         })
+    }
+
+    /// `df` of the node's directory, for a start error (a full disk fails the log dirs).
+    fn disk_space(&self) -> String {
+        match Command::new("df").arg("-h").arg(&self.dir).output() {
+            Ok(out) => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            Err(error) => format!("df failed: {error}"),
+        }
     }
 
     /// Whether the JVM runs now.

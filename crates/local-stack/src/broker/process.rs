@@ -56,6 +56,28 @@ impl LogBook {
         state.lines[state.lines.len().saturating_sub(n)..].join("\n")
     }
 
+    /// The lines from `from` on that report a problem (`ERROR`, `FATAL`, an exception or a
+    /// stack frame), at most `n` of them, joined: what a failed start is explained by, which
+    /// the tail of a start log (its configuration dump) does not show.
+    pub(crate) fn problems(&self, from: usize, n: usize) -> String {
+        let state = self.lock();
+        state
+            .lines
+            .iter()
+            .skip(from)
+            .filter(|l| {
+                l.contains(" ERROR ")
+                    || l.contains(" FATAL ")
+                    || l.contains("Exception")
+                    || l.trim_start().starts_with("at ")
+                    || l.trim_start().starts_with("Caused by")
+            })
+            .take(n)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// Waits until `count` lines from `from` on contain `needle` (true), or until the JVM's
     /// output closed or `timeout` passed (false).
     pub(crate) fn wait_for(
@@ -259,5 +281,33 @@ pub(crate) fn wait_timeout(
         child.wait().map(Some)
     } else {
         child.try_wait()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogBook;
+
+    #[test]
+    fn problems_are_the_error_lines_and_stack_frames_after_the_start() {
+        let log = LogBook::default();
+        log.push("[2026-12-07 14:35:15,000] ERROR an earlier run (kafka.Kafka)".into());
+        let from = log.len();
+        for line in [
+            "\tsocket.send.buffer.bytes = 102400",
+            "[2026-12-07 14:35:15,380] ERROR Disk error while locking directory /d (x)",
+            "java.io.IOException: No space left on device",
+            "\tat kafka.log.LogManager.lockLogDirs(LogManager.scala:1)",
+            "[2026-12-07 14:35:15,381] INFO loading (kafka.log.LogManager)",
+        ] {
+            log.push(line.into());
+        }
+        assert_eq!(
+            log.problems(from, 40),
+            "[2026-12-07 14:35:15,380] ERROR Disk error while locking directory /d (x)\n\
+             java.io.IOException: No space left on device\n\
+             \tat kafka.log.LogManager.lockLogDirs(LogManager.scala:1)"
+        );
+        assert_eq!(log.problems(from, 1).lines().count(), 1);
     }
 }
