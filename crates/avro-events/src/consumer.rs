@@ -123,8 +123,19 @@ struct Parked {
     message: Arc<OwnedMessage>,
     /// The assignment of its partition when it was fetched.
     assignment: Option<u64>,
-    /// Its dead-letter copy, handed to the producer and not yet acknowledged.
-    dead_letter: Option<PendingDelivery>,
+    /// Its dead-letter copy, handed to the producer and not yet acknowledged, and why it is
+    /// dead-lettered.
+    dead_letter: Option<(PendingDelivery, Error)>,
+}
+
+/// The error of a poison record (`cause`) whose dead letter to `topic` failed (`source`):
+/// the record stays where it is, unacknowledged.
+fn dead_letter_failed(cause: Error, topic: String, source: Error) -> Error {
+    Error::DeadLetterFailed {
+        cause: Box::new(cause),
+        topic,
+        source: Box::new(source),
+    }
 }
 
 /// The next record, decoded or not.
@@ -403,9 +414,10 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
     ///
     /// # Errors
     /// [`Error::Authentication`] when a broker refuses the credentials, [`Error::Kafka`] for an
-    /// authorization failure (naming the topic) or a failure to write a dead-letter record (the
-    /// record is then not acknowledged), [`Error::Fatal`], or a transient error that outlasted
-    /// the retries.
+    /// authorization failure (naming the topic), [`Error::DeadLetterFailed`] when a record's
+    /// dead-letter copy cannot be written (naming why the record was dead-lettered and why the
+    /// write failed; the record is then not acknowledged, and the next call writes it again),
+    /// [`Error::Fatal`], or a transient error that outlasted the retries.
     pub async fn recv(&self) -> Result<Received<E>> {
         match self.next_record(false).await? {
             Record::Event(received) => Ok(received),
@@ -487,10 +499,14 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
                     return Err(error);
                 };
                 let dlq_topic = self.dead_letter_topic(&meta.topic);
-                let pending = dlq
+                let pending = match dlq
                     .enqueue_dead_letter(&dlq_topic, &parked.message, &meta.location(), &error)
                     .instrument(span.clone())
-                    .await?;
+                    .await
+                {
+                    Ok(pending) => pending,
+                    Err(source) => return Err(dead_letter_failed(error, dlq_topic, source)),
+                };
                 span.in_scope(|| {
                     self.context().hooks().dead_lettered(&DeadLettered {
                         meta: &meta,
@@ -499,9 +515,9 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
                         transactional: false,
                     });
                 });
-                parked.dead_letter = Some(pending);
+                parked.dead_letter = Some((pending, error));
             }
-            let pending = parked.dead_letter.as_mut().expect("set above");
+            let (pending, _) = parked.dead_letter.as_mut().expect("set above");
             match pending.await {
                 Ok(delivered) => {
                     *slot = None;
@@ -509,10 +525,11 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
                     debug!(parent: &span, dlq_partition = delivered.partition, dlq_offset = delivered.offset, "dead-letter record acknowledged");
                     self.ack(&meta)?;
                 }
-                Err(error) => {
+                Err(source) => {
                     // The next call writes the dead-letter copy again.
-                    parked.dead_letter = None;
-                    return Err(error);
+                    let (_, cause) = parked.dead_letter.take().expect("set above");
+                    let dlq_topic = self.dead_letter_topic(&meta.topic);
+                    return Err(dead_letter_failed(cause, dlq_topic, source));
                 }
             }
         }
