@@ -362,6 +362,27 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
         self.inner.clone()
     }
 
+    /// How many partitions `topic` has, as the brokers describe it now (asked through this
+    /// consumer's connection, within `timeout`).
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] ([`KafkaOperation::Assign`], naming the topic) when the metadata cannot
+    /// be read within `timeout`, or the brokers do not know the topic or describe it with an
+    /// error or no partition.
+    pub async fn partition_count(&self, topic: &str, timeout: Duration) -> Result<usize> {
+        let native = self.rdkafka_arc();
+        let name = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            crate::replay::partitions_of(native.as_ref(), &name, timeout).map(|ids| ids.len())
+        })
+        .await
+        .map_err(|_| Error::Kafka {
+            operation: KafkaOperation::Assign,
+            topic: Some(topic.to_owned()),
+            source: KafkaError::Canceled,
+        })?
+    }
+
     /// The client context: owned partitions, broker reachability, refusals.
     pub fn context(&self) -> &KafkaContext {
         self.inner.context()
