@@ -128,6 +128,39 @@ struct Parked {
     dead_letter: Option<(PendingDelivery, Error)>,
 }
 
+/// The ids of `topic`'s partitions as the brokers describe them (metadata within `timeout`;
+/// blocks). A topic the brokers do not know, or describe with an error or no partition, is
+/// [`Error::Kafka`] ([`KafkaOperation::Assign`], naming the topic).
+pub(crate) fn partitions_of<C: rdkafka::consumer::ConsumerContext>(
+    native: &impl rdkafka::consumer::Consumer<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<i32>> {
+    let fail = |source| Error::Kafka {
+        operation: KafkaOperation::Assign,
+        topic: Some(topic.to_owned()),
+        source,
+    };
+    let unknown = || {
+        fail(KafkaError::MetadataFetch(
+            rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+        ))
+    };
+    let metadata = native.fetch_metadata(Some(topic), timeout).map_err(fail)?;
+    let described = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(unknown)?;
+    if let Some(error) = described.error() {
+        return Err(fail(KafkaError::MetadataFetch(error.into())));
+    }
+    if described.partitions().is_empty() {
+        return Err(unknown());
+    }
+    Ok(described.partitions().iter().map(|p| p.id()).collect())
+}
+
 /// The error of a poison record (`cause`) whose dead letter to `topic` failed (`source`):
 /// the record stays where it is, unacknowledged.
 fn dead_letter_failed(cause: Error, topic: String, source: Error) -> Error {
@@ -373,7 +406,7 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
         let native = self.rdkafka_arc();
         let name = topic.to_owned();
         tokio::task::spawn_blocking(move || {
-            crate::replay::partitions_of(native.as_ref(), &name, timeout).map(|ids| ids.len())
+            partitions_of(native.as_ref(), &name, timeout).map(|ids| ids.len())
         })
         .await
         .map_err(|_| Error::Kafka {

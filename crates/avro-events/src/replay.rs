@@ -125,39 +125,6 @@ impl<E: Event> Replay<E> {
     }
 }
 
-/// The ids of `topic`'s partitions as the brokers describe them (metadata within `timeout`;
-/// blocks). A topic the brokers do not know, or describe with an error or no partition, is
-/// [`Error::Kafka`] ([`KafkaOperation::Assign`], naming the topic).
-pub(crate) fn partitions_of<C: rdkafka::consumer::ConsumerContext>(
-    native: &impl rdkafka::consumer::Consumer<C>,
-    topic: &str,
-    timeout: Duration,
-) -> Result<Vec<i32>> {
-    let fail = |source| Error::Kafka {
-        operation: KafkaOperation::Assign,
-        topic: Some(topic.to_owned()),
-        source,
-    };
-    let unknown = || {
-        fail(KafkaError::MetadataFetch(
-            rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
-        ))
-    };
-    let metadata = native.fetch_metadata(Some(topic), timeout).map_err(fail)?;
-    let described = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .ok_or_else(unknown)?;
-    if let Some(error) = described.error() {
-        return Err(fail(KafkaError::MetadataFetch(error.into())));
-    }
-    if described.partitions().is_empty() {
-        return Err(unknown());
-    }
-    Ok(described.partitions().iter().map(|p| p.id()).collect())
-}
-
 impl<E: Event, F: Format> Replay<E, F> {
     /// How many partitions of its topic the replay reads: the topic's partition count when it
     /// started.
@@ -193,7 +160,7 @@ impl<E: Event, F: Format> Replay<E, F> {
             let topic = topic.clone();
             let fail = fail.clone();
             let blocking = move || {
-                let ids = partitions_of(native.as_ref(), &topic, timeout)?;
+                let ids = crate::consumer::partitions_of(native.as_ref(), &topic, timeout)?;
                 // With `since_ms`, the first offset of each partition at or after that time.
                 let firsts = match since_ms {
                     None => None,
