@@ -123,8 +123,52 @@ struct Parked {
     message: Arc<OwnedMessage>,
     /// The assignment of its partition when it was fetched.
     assignment: Option<u64>,
-    /// Its dead-letter copy, handed to the producer and not yet acknowledged.
-    dead_letter: Option<PendingDelivery>,
+    /// Its dead-letter copy, handed to the producer and not yet acknowledged, and why it is
+    /// dead-lettered.
+    dead_letter: Option<(PendingDelivery, Error)>,
+}
+
+/// The ids of `topic`'s partitions as the brokers describe them (metadata within `timeout`;
+/// blocks). A topic the brokers do not know, or describe with an error or no partition, is
+/// [`Error::Kafka`] ([`KafkaOperation::Assign`], naming the topic).
+pub(crate) fn partitions_of<C: rdkafka::consumer::ConsumerContext>(
+    native: &impl rdkafka::consumer::Consumer<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<i32>> {
+    let fail = |source| Error::Kafka {
+        operation: KafkaOperation::Assign,
+        topic: Some(topic.to_owned()),
+        source,
+    };
+    let unknown = || {
+        fail(KafkaError::MetadataFetch(
+            rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+        ))
+    };
+    let metadata = native.fetch_metadata(Some(topic), timeout).map_err(fail)?;
+    let described = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(unknown)?;
+    if let Some(error) = described.error() {
+        return Err(fail(KafkaError::MetadataFetch(error.into())));
+    }
+    if described.partitions().is_empty() {
+        return Err(unknown());
+    }
+    Ok(described.partitions().iter().map(|p| p.id()).collect())
+}
+
+/// The error of a poison record (`cause`) whose dead letter to `topic` failed (`source`):
+/// the record stays where it is, unacknowledged.
+fn dead_letter_failed(cause: Error, topic: String, source: Error) -> Error {
+    Error::DeadLetterFailed {
+        cause: Box::new(cause),
+        topic,
+        source: Box::new(source),
+    }
 }
 
 /// The next record, decoded or not.
@@ -351,6 +395,27 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
         self.inner.clone()
     }
 
+    /// How many partitions `topic` has, as the brokers describe it now (asked through this
+    /// consumer's connection, within `timeout`).
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] ([`KafkaOperation::Assign`], naming the topic) when the metadata cannot
+    /// be read within `timeout`, or the brokers do not know the topic or describe it with an
+    /// error or no partition.
+    pub async fn partition_count(&self, topic: &str, timeout: Duration) -> Result<usize> {
+        let native = self.rdkafka_arc();
+        let name = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            partitions_of(native.as_ref(), &name, timeout).map(|ids| ids.len())
+        })
+        .await
+        .map_err(|_| Error::Kafka {
+            operation: KafkaOperation::Assign,
+            topic: Some(topic.to_owned()),
+            source: KafkaError::Canceled,
+        })?
+    }
+
     /// The client context: owned partitions, broker reachability, refusals.
     pub fn context(&self) -> &KafkaContext {
         self.inner.context()
@@ -403,9 +468,10 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
     ///
     /// # Errors
     /// [`Error::Authentication`] when a broker refuses the credentials, [`Error::Kafka`] for an
-    /// authorization failure (naming the topic) or a failure to write a dead-letter record (the
-    /// record is then not acknowledged), [`Error::Fatal`], or a transient error that outlasted
-    /// the retries.
+    /// authorization failure (naming the topic), [`Error::DeadLetterFailed`] when a record's
+    /// dead-letter copy cannot be written (naming why the record was dead-lettered and why the
+    /// write failed; the record is then not acknowledged, and the next call writes it again),
+    /// [`Error::Fatal`], or a transient error that outlasted the retries.
     pub async fn recv(&self) -> Result<Received<E>> {
         match self.next_record(false).await? {
             Record::Event(received) => Ok(received),
@@ -487,10 +553,14 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
                     return Err(error);
                 };
                 let dlq_topic = self.dead_letter_topic(&meta.topic);
-                let pending = dlq
+                let pending = match dlq
                     .enqueue_dead_letter(&dlq_topic, &parked.message, &meta.location(), &error)
                     .instrument(span.clone())
-                    .await?;
+                    .await
+                {
+                    Ok(pending) => pending,
+                    Err(source) => return Err(dead_letter_failed(error, dlq_topic, source)),
+                };
                 span.in_scope(|| {
                     self.context().hooks().dead_lettered(&DeadLettered {
                         meta: &meta,
@@ -499,9 +569,9 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
                         transactional: false,
                     });
                 });
-                parked.dead_letter = Some(pending);
+                parked.dead_letter = Some((pending, error));
             }
-            let pending = parked.dead_letter.as_mut().expect("set above");
+            let (pending, _) = parked.dead_letter.as_mut().expect("set above");
             match pending.await {
                 Ok(delivered) => {
                     *slot = None;
@@ -509,10 +579,11 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
                     debug!(parent: &span, dlq_partition = delivered.partition, dlq_offset = delivered.offset, "dead-letter record acknowledged");
                     self.ack(&meta)?;
                 }
-                Err(error) => {
+                Err(source) => {
                     // The next call writes the dead-letter copy again.
-                    parked.dead_letter = None;
-                    return Err(error);
+                    let (_, cause) = parked.dead_letter.take().expect("set above");
+                    let dlq_topic = self.dead_letter_topic(&meta.topic);
+                    return Err(dead_letter_failed(cause, dlq_topic, source));
                 }
             }
         }

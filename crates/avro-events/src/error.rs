@@ -166,8 +166,9 @@ pub enum Error {
     /// A data-contract rule of the schema failed (a `CONDITION` that did not hold, a `TRANSFORM`
     /// whose result does not fit the schema, or an expression that raised an error) and its
     /// action is `ERROR` or `DLQ` (see [`crate::rules`]). With `DLQ` on the producer side,
-    /// `dead_letter` is the record the producer sent to the rule's `dlq.topic`; on the consumer
-    /// side the record is poison ([`Error::is_poison`]) and is dead-lettered as it is.
+    /// `dead_letter` is the record the producer sent to the rule's `dlq.topic` (when that write
+    /// fails, the producer returns [`Error::DeadLetterFailed`] instead); on the consumer side
+    /// the record is poison ([`Error::is_poison`]) and is dead-lettered as it is.
     #[error("rule '{rule}' of subject '{subject}' failed on {mode}: {reason}")]
     RuleFailed {
         /// The subject whose schema carries the rule (empty when decoding without a topic).
@@ -182,6 +183,22 @@ pub enum Error {
         dlq: bool,
         /// For the `DLQ` action on encoding: what goes to the dead-letter topic.
         dead_letter: Option<Box<DeadLetter>>,
+    },
+    /// A record was to go to a dead-letter topic (`cause`: why) and could not be written there
+    /// (`source`: the broker refused the write, the record was too large, the delivery timed
+    /// out). On the producer side `cause` is a data-contract rule's failure with the `DLQ`
+    /// action ([`Error::RuleFailed`]): the record is on neither topic. On the consumer side it
+    /// is the poison record's error ([`Error::is_poison`]): the record is neither acknowledged
+    /// nor passed over, and the next receive writes its dead letter again.
+    /// [`Error::is_refused`] answers for the dead-letter write (`source`).
+    #[error("{cause}; its dead letter could not be written to '{topic}': {source}")]
+    DeadLetterFailed {
+        /// Why the record was to be dead-lettered.
+        cause: Box<Error>,
+        /// The dead-letter topic.
+        topic: String,
+        /// Why the dead letter was not written.
+        source: Box<Error>,
     },
     /// A schema's rule set has a rule this library does not run (migration rules, encoding
     /// rules, rule types other than CEL and CEL_FIELD, unknown actions, or any domain rule in a
@@ -451,6 +468,7 @@ impl Error {
         use rdkafka::types::RDKafkaErrorCode as Code;
         match self {
             Self::Authentication { .. } => true,
+            Self::DeadLetterFailed { source, .. } => source.is_refused(),
             #[cfg(feature = "kafka")]
             Self::Kafka { source, .. } => matches!(
                 source.rdkafka_error_code(),
@@ -488,6 +506,7 @@ impl Error {
             Self::Decode { .. } => "decode",
             Self::UnknownEventType { .. } => "unknown_event_type",
             Self::RuleFailed { .. } => "rule_failed",
+            Self::DeadLetterFailed { .. } => "dead_letter_failed",
             Self::UnsupportedRule { .. } => "unsupported_rule",
             Self::Encode { .. } => "encode",
             Self::Config { .. } => "config",

@@ -334,8 +334,9 @@ impl<F: Format> Producer<F> {
     /// When `error` is a failed data-contract rule whose action is `DLQ`
     /// ([`Error::RuleFailed`] with a dead letter), sends the dead letter (the value as JSON,
     /// keyed by `key`, with the `__rule.*` headers) to the rule's `dlq.topic` and waits for
-    /// the broker, as Confluent's serializers do; then (whether that worked or not, which is
-    /// logged) the error is returned as it is.
+    /// the broker, as Confluent's serializers do; then returns the error as it is, or, when the
+    /// dead letter could not be written, [`Error::DeadLetterFailed`] naming both failures (the
+    /// record is then on neither topic).
     pub(crate) async fn rule_dead_letter(&self, key: &[u8], error: Error) -> Error {
         let Error::RuleFailed {
             dead_letter: Some(letter),
@@ -360,13 +361,18 @@ impl<F: Format> Producer<F> {
         };
         match sent {
             Ok(()) => {
-                debug!(topic = %letter.topic, %error, "rule failure sent to its dead-letter topic")
+                debug!(topic = %letter.topic, %error, "rule failure sent to its dead-letter topic");
+                error
             }
-            Err(e) => {
-                tracing::warn!(topic = %letter.topic, %error, send_error = %e, "could not send a rule failure to its dead-letter topic")
+            Err(send_error) => {
+                debug!(topic = %letter.topic, %error, %send_error, "rule failure not written to its dead-letter topic");
+                Error::DeadLetterFailed {
+                    topic: letter.topic.clone(),
+                    cause: Box::new(error),
+                    source: Box::new(send_error),
+                }
             }
         }
-        error
     }
 
     /// Queues a record with its trace context (see [`Producer::enqueue_traced`]); the

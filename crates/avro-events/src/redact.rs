@@ -41,17 +41,25 @@ pub(crate) fn split_userinfo(url: &str) -> (String, Option<(String, String)>) {
     (bare, Some((user, password)))
 }
 
-/// Whether `url` names a loopback host (`localhost`, `127.0.0.0/8`, `::1`): the only hosts to
-/// which the library sends credentials over `http://`.
+/// Whether `url` names a loopback host ([`is_loopback_host`]): the only hosts to which the
+/// library sends credentials over `http://`.
 pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    url.host_str().is_some_and(is_loopback_host)
+}
+
+/// Whether `host` (a name or an address, IPv6 with or without brackets) is loopback:
+/// `localhost`, `127.0.0.0/8`, `::1` or an IPv4-mapped loopback address (`::ffff:127.0.0.1`),
+/// a trailing dot allowed (`localhost.`). The one loopback check of the library: credentials
+/// over `http://` and SASL_PLAINTEXT brokers (`config::plaintext`) both ask it.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.');
     host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 fn percent_decode(s: &str) -> String {
@@ -90,6 +98,32 @@ mod tests {
             "https://idp.example/oauth2/token"
         );
         assert_eq!(redact_url("u:p@host:1"), "[REDACTED]@host:1");
+    }
+
+    /// One check for credentials over `http://` and for SASL_PLAINTEXT brokers: the two used
+    /// to differ on IPv4-mapped loopback addresses and a trailing dot.
+    #[test]
+    fn loopback_hosts_are_this_machine_only() {
+        for url in [
+            "http://localhost:8081",
+            "http://LOCALHOST.:8081",
+            "http://127.0.0.1",
+            "http://127.9.8.7:1",
+            "http://[::1]:8081",
+            "http://[::ffff:127.0.0.1]:8081",
+        ] {
+            assert!(is_loopback(&url.parse().unwrap()), "{url}");
+        }
+        for url in [
+            "http://10.0.0.1",
+            "http://0.0.0.0:8081",
+            "http://[::]:8081",
+            "http://[::ffff:10.0.0.1]",
+            "http://localhost.example",
+            "http://psrc.example",
+        ] {
+            assert!(!is_loopback(&url.parse().unwrap()), "{url}");
+        }
     }
 
     #[test]

@@ -57,12 +57,7 @@ pub(crate) fn union_branch(union: &Schema, index: usize) -> std::result::Result<
             .ok_or_else(|| format!("the union has no branch {index}"))?;
         let resolved =
             apache_avro::schema::ResolvedSchema::try_from(&union).map_err(|e| e.to_string())?;
-        let definitions: HashMap<Name, &Schema> = resolved
-            .get_names()
-            .iter()
-            .map(|(name, schema)| (name.clone(), *schema))
-            .collect();
-        let whole = write_out(branch, &definitions, &mut HashSet::new())?;
+        let whole = write_out(branch, resolved.get_names(), &mut HashSet::new())?;
         reparsed(&whole)
     })
 }
@@ -103,13 +98,8 @@ fn write_out_all(schema: &str, referenced: &[String]) -> std::result::Result<Sch
         Schema::parse_str_with_list(schema, referenced).map_err(|e| e.to_string())?;
     let resolved = apache_avro::schema::ResolvedSchema::new_with_schemata(list.iter().collect())
         .map_err(|e| e.to_string())?;
-    let definitions: HashMap<Name, &Schema> = resolved
-        .get_names()
-        .iter()
-        .map(|(name, schema)| (name.clone(), *schema))
-        .collect();
     let mut defined = HashSet::new();
-    let whole = write_out(&main, &definitions, &mut defined)?;
+    let whole = write_out(&main, resolved.get_names(), &mut defined)?;
     reparsed(&whole)
 }
 

@@ -126,6 +126,12 @@ impl<E: Event> Replay<E> {
 }
 
 impl<E: Event, F: Format> Replay<E, F> {
+    /// How many partitions of its topic the replay reads: the topic's partition count when it
+    /// started.
+    pub fn partition_count(&self) -> usize {
+        self.partitions.len()
+    }
+
     /// [`Replay::create_since`] decoding with `format`
     /// ([`Client::replay_with_format`](crate::Client::replay_with_format)); the partitions
     /// `from` names start at that offset instead (as [`Replay::create`]).
@@ -154,34 +160,15 @@ impl<E: Event, F: Format> Replay<E, F> {
             let topic = topic.clone();
             let fail = fail.clone();
             let blocking = move || {
-                let metadata = native
-                    .fetch_metadata(Some(&topic), timeout)
-                    .map_err(&fail)?;
-                let described = metadata
-                    .topics()
-                    .iter()
-                    .find(|t| t.name() == topic)
-                    .ok_or_else(|| {
-                        fail(KafkaError::MetadataFetch(
-                            rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
-                        ))
-                    })?;
-                if let Some(error) = described.error() {
-                    return Err(fail(KafkaError::MetadataFetch(error.into())));
-                }
-                if described.partitions().is_empty() {
-                    return Err(fail(KafkaError::MetadataFetch(
-                        rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
-                    )));
-                }
+                let ids = crate::consumer::partitions_of(native.as_ref(), &topic, timeout)?;
                 // With `since_ms`, the first offset of each partition at or after that time.
                 let firsts = match since_ms {
                     None => None,
                     Some(since) => {
                         let mut times = TopicPartitionList::new();
-                        for partition in described.partitions() {
+                        for &id in &ids {
                             times
-                                .add_partition_offset(&topic, partition.id(), Offset::Offset(since))
+                                .add_partition_offset(&topic, id, Offset::Offset(since))
                                 .map_err(&fail)?;
                         }
                         Some(native.offsets_for_times(times, timeout).map_err(&fail)?)
@@ -189,8 +176,7 @@ impl<E: Event, F: Format> Replay<E, F> {
                 };
                 let mut progress = Vec::new();
                 let mut assignment = TopicPartitionList::new();
-                for partition in described.partitions() {
-                    let id = partition.id();
+                for id in ids {
                     let (low, end) = native
                         .fetch_watermarks(&topic, id, timeout)
                         .map_err(&fail)?;

@@ -1,7 +1,6 @@
 //! Small helpers around the services' HTTP endpoints and configuration files.
 
 use std::{
-    net::TcpListener,
     path::{Path, PathBuf},
     sync::OnceLock,
     time::Duration,
@@ -55,14 +54,6 @@ pub fn http_get(addr: &str, path: &str) -> anyhow::Result<String> {
     Ok(body)
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released; good enough for a child to bind next).
-///
-/// # Errors
-/// When no port can be bound.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// Writes `properties` to `client.properties` in `dir` and returns its path.
 ///
 /// # Errors
@@ -81,7 +72,7 @@ mod tests {
     /// blocking client panics when it is dropped there).
     #[tokio::test(flavor = "multi_thread")]
     async fn get_works_inside_an_async_runtime_and_names_a_refused_address() {
-        let port = free_port().unwrap();
+        let port = crate::FreePorts::default().pick().unwrap();
         let error = http_get(&format!("127.0.0.1:{port}"), "/health")
             .unwrap_err()
             .to_string();

@@ -1,7 +1,7 @@
 //! Dev-only support for the workspace's tests, the local stack and `xtask`: the one process
 //! harness ([`Process`]: start a program, read its output lines as they come, signal it, wait
 //! for its exit status), the jars of JVM tools ([`maven::classpath`]) and small helpers
-//! ([`http_get`], [`free_port`], [`write_config`]), and the import graph of a crate's modules
+//! ([`http_get`], [`FreePorts`], [`write_config`]), and the import graph of a crate's modules
 //! ([`ImportGraph`], which every crate's `tests/import_graph.rs` checks for circles).
 //!
 //! Waiting is on events, never on sleeps: a line arriving, a stream closing, the child exiting.
@@ -21,12 +21,14 @@ mod http;
 mod import_graph;
 mod lines;
 pub mod maven;
+mod ports;
 mod process;
 
-pub use http::{free_port, http_get, write_config};
+pub use http::{http_get, write_config};
 pub use import_graph::ImportGraph;
 pub use lines::Lines;
 pub use nix::sys::signal::Signal;
+pub use ports::FreePorts;
 pub use process::{Output, Process};
 
 /// The whole number that follows the first `prefix` in `text`, e.g. `number_after(line,

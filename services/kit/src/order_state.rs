@@ -100,15 +100,13 @@ pub async fn read_state(
     let mut replay = client
         .replay::<OrderLatestState>(ConsumerOptions::new(group), timeout)
         .await?;
-    let counts = {
-        let native = replay.consumer().rdkafka();
-        blocking(|| {
-            Ok::<_, grocery_events::Error>((
-                partition_count(native, topics::ORDER_STATE, timeout)?,
-                partition_count(native, topics::ORDER_STATUS, timeout)?,
-            ))
-        })?
-    };
+    let counts = (
+        replay.partition_count(),
+        replay
+            .consumer()
+            .partition_count(topics::ORDER_STATUS, timeout)
+            .await?,
+    );
     if counts.0 != counts.1 {
         let mismatch = PartitionMismatch {
             state: counts.0,
@@ -152,7 +150,7 @@ pub async fn read_state(
 ///
 /// # Errors
 /// When the topic's partitions or the assignment cannot be read or changed within `timeout`.
-pub fn follow_new_partitions(
+pub async fn follow_new_partitions(
     replay: &Replay<OrderStatus>,
     timeout: Duration,
 ) -> grocery_events::Result<Option<(usize, usize)>> {
@@ -163,9 +161,9 @@ pub fn follow_new_partitions(
         topic: Some(topic.to_owned()),
         source,
     };
+    let count = replay.consumer().partition_count(topic, timeout).await?;
     let native = replay.consumer().rdkafka();
     blocking(|| {
-        let count = partition_count(native, topic, timeout)?;
         let assigned = native.assignment().map_err(fail)?;
         let read: std::collections::BTreeSet<i32> = assigned
             .elements_for_topic(topic)
@@ -193,37 +191,6 @@ fn blocking<T>(work: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
         _ => work(),
-    }
-}
-
-/// `topic`'s partition count as the brokers describe it.
-fn partition_count<C: rdkafka::consumer::ConsumerContext, K: rdkafka::consumer::Consumer<C>>(
-    consumer: &K,
-    topic: &str,
-    timeout: Duration,
-) -> grocery_events::Result<usize> {
-    let fail = |source| grocery_events::Error::Kafka {
-        operation: avro_events::KafkaOperation::Assign,
-        topic: Some(topic.to_owned()),
-        source,
-    };
-    let metadata = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(fail)?;
-    let described = metadata.topics().iter().find(|t| t.name() == topic);
-    match described {
-        Some(described) if described.error().is_none() && !described.partitions().is_empty() => {
-            Ok(described.partitions().len())
-        }
-        Some(described) => Err(fail(rdkafka::error::KafkaError::MetadataFetch(
-            described
-                .error()
-                .map(Into::into)
-                .unwrap_or(rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition),
-        ))),
-        None => Err(fail(rdkafka::error::KafkaError::MetadataFetch(
-            rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
-        ))),
     }
 }
 

@@ -32,6 +32,9 @@ pub(crate) struct Counters {
     pub(crate) replayed: Counter,
     /// Simulated orders the order contract refused, sent to the orders' dead-letter topic.
     pub(crate) dead_lettered: Counter,
+    /// Simulated orders the order contract refused whose dead letter was not written (also
+    /// counted in `failed`): on neither topic.
+    pub(crate) dead_letter_failed: Counter,
 }
 
 impl Counters {
@@ -54,6 +57,11 @@ impl Counters {
                 "order_producer_orders_dead_lettered",
                 "Simulated orders the order contract (order_has_lines) refused, sent to the orders' dead-letter topic",
                 self.dead_lettered.clone(),
+            );
+            registry.register(
+                "order_producer_orders_dead_letter_failed",
+                "Simulated orders the order contract refused whose dead letter was not written (refused, too large, timed out): on neither topic, also counted as failed",
+                self.dead_letter_failed.clone(),
             );
         }
         if api {

@@ -50,8 +50,9 @@ struct Cli {
     seed: Option<u64>,
     /// Make every N-th simulated order invalid (its first line's quantity 0), to see the order
     /// contract at work: the producer's `order_has_lines` rule refuses such an order and sends
-    /// it to grocery.orders.v1.dlq (counted as dead-lettered, not failed). 0, the default:
-    /// every order is valid.
+    /// it to grocery.orders.v1.dlq (counted as dead-lettered, not failed; when that write fails
+    /// too, the order is on neither topic: logged at ERROR and counted as failed). 0, the
+    /// default: every order is valid.
     #[arg(long, env = "ORDER_PRODUCER_INVALID_EVERY", default_value_t = 0)]
     invalid_every: u64,
     /// Write `{"order_id":…,"order_time_ms":…}` per acknowledged order to this file.

@@ -71,7 +71,9 @@ enum Turn {
 }
 
 /// Sends the simulated orders, writes the report and the summary. Exit status 1 when any
-/// order failed (an order the order contract refused and dead-lettered is not a failure); a refusal by the broker (credentials, rights) ends the run with that error.
+/// order failed (an order the order contract refused and dead-lettered is not a failure; one
+/// whose dead letter was not written is); a refusal by the broker (credentials, rights) of an
+/// order's own write ends the run with that error.
 pub(crate) async fn run(
     options: &Options,
     producer: &Producer,
@@ -158,11 +160,19 @@ pub(crate) async fn run(
                 trace,
                 pending,
             )),
+            // The order contract refused it and its dead letter was not written either (its
+            // write refused, too large, timed out): the order is on neither topic. Counted as
+            // failed (exit status 1) and apart, and logged with the order id; valid orders go on.
+            Err(error @ grocery_events::Error::DeadLetterFailed { .. }) => {
+                tracing::error!(order_id = %order.order_id, %error, "order refused by the order contract and not dead-lettered: it is on neither topic");
+                tally.dead_letter_failed.inc();
+                tally.failed.inc();
+            }
             // The broker refused the credentials or the rights: every further order would fail
             // the same way, so stop with that error (exit status 3) instead of counting them.
             Err(error) if error.is_refused() => return Err(error.into()),
             // The order contract refused it and the producer sent it to the rule's dead-letter
-            // topic (a failure to send it there is logged by the producer).
+            // topic.
             Err(
                 error @ grocery_events::Error::RuleFailed {
                     dead_letter: Some(_),
@@ -188,10 +198,11 @@ pub(crate) async fn run(
         report.flush().context("cannot write the report")?;
     }
     server.abort();
-    let (acked, failed, dead) = (
+    let (acked, failed, dead, lost) = (
         tally.acked.get(),
         tally.failed.get(),
         tally.dead_lettered.get(),
+        tally.dead_letter_failed.get(),
     );
     let seconds = started.elapsed().as_secs_f64();
     let per_second = if seconds > 0.0 {
@@ -199,15 +210,27 @@ pub(crate) async fn run(
     } else {
         0.0
     };
-    let dead_lettered = if dead > 0 {
+    let mut dead_lettered = if dead > 0 {
         format!(", {dead} refused by the order contract (dead-lettered)")
     } else {
         String::new()
     };
+    if lost > 0 {
+        dead_lettered.push_str(&format!(
+            ", {lost} of the failed refused by the order contract and not dead-lettered (on neither topic)"
+        ));
+    }
     println!(
         "sent {acked} orders in {seconds:.2} s ({per_second:.1} orders/s), {failed} failed{dead_lettered}"
     );
-    tracing::info!(sent = acked, failed, dead_lettered = dead, seconds, "done");
+    tracing::info!(
+        sent = acked,
+        failed,
+        dead_lettered = dead,
+        dead_letter_failed = lost,
+        seconds,
+        "done"
+    );
     Ok(if failed > 0 {
         ExitCode::FAILURE
     } else {

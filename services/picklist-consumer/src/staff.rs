@@ -417,7 +417,9 @@ pub(crate) async fn restore(
 ) -> anyhow::Result<usize> {
     // Each order's latest change (the furthest state; staff's steps are the last three).
     let mut latest = LatestStatus::default();
-    let resume = if from_state {
+    // Where the statuses are read from: after the state, or (nothing resumed) every status.
+    let mut resume = grocery_store::state::Resume::default();
+    if from_state {
         let read = order_state::read_state(client, group, timeout, |history| {
             // A history is in the order of the states: its last change is the furthest.
             if let Some(furthest) = history.changes().last() {
@@ -426,21 +428,19 @@ pub(crate) async fn restore(
         })
         .await?;
         match read {
-            order_state::StateRead::Read { resume, records } => {
-                tracing::info!(records, resume = ?resume.next_offsets(), "order states read from grocery.order-state.v1");
-                Some(resume)
+            order_state::StateRead::Read {
+                resume: after,
+                records,
+            } => {
+                tracing::info!(records, resume = ?after.next_offsets(), "order states read from grocery.order-state.v1");
+                resume = after;
             }
             // The state's partitions do not match the statuses' (read_state logged both
             // counts and read no state record): every status, as with `--restore-from history`.
-            order_state::StateRead::Mismatch(_) => None,
+            order_state::StateRead::Mismatch(_) => {}
         }
-    } else {
-        None
-    };
-    let mut statuses = match resume {
-        Some(resume) => order_state::statuses_after(client, group, timeout, &resume).await?,
-        None => client.replay::<OrderStatus>(group, timeout).await?,
-    };
+    }
+    let mut statuses = order_state::statuses_after(client, group, timeout, &resume).await?;
     replay_all(&mut statuses, |received| {
         latest.apply(received.event);
     })

@@ -184,7 +184,7 @@ fn run_services(
     let log = dir.join("services.log");
     std::fs::write(&log, "")?;
     let config_arg = config.display().to_string();
-    let metrics_addr = format!("127.0.0.1:{}", services::free_port()?);
+    let metrics_addr = format!("127.0.0.1:{}", services::FreePorts::default().pick()?);
     let stats = dir.join("picklist-consumer.stats.json");
     let report = dir.join("orders.jsonl");
     let _ = std::fs::remove_file(&stats);

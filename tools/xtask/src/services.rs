@@ -79,7 +79,7 @@ impl Binaries {
     }
 }
 
-pub use test_support::{Output, Process, Signal, free_port, http_get};
+pub use test_support::{FreePorts, Output, Process, Signal, http_get};
 
 /// Starts the service binary `program` with `args` and `env` as a [`Process`] named `name`,
 /// its stderr (the service's log) appended to `log`.

@@ -243,7 +243,10 @@ fn metrics(addr: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_orders_become_a_thousand_correct_pick_lists() {
     let run = Run::start("thousand").await;
-    let metrics_addr = format!("127.0.0.1:{}", services::free_port().unwrap());
+    let metrics_addr = format!(
+        "127.0.0.1:{}",
+        services::FreePorts::default().pick().unwrap()
+    );
     let mut fulfillment = run.fulfillment(&metrics_addr);
     let mut consumer = run.picklist_consumer();
     let orders = run.produce(1000, 500);
@@ -290,7 +293,10 @@ async fn pick_lists_survive_the_fulfillment_service_being_killed_repeatedly() {
     let mut kills = 0;
     let started = Instant::now();
     while !producing.is_finished() || kills < 3 {
-        let metrics_addr = format!("127.0.0.1:{}", services::free_port().unwrap());
+        let metrics_addr = format!(
+            "127.0.0.1:{}",
+            services::FreePorts::default().pick().unwrap()
+        );
         let mut fulfillment = run.fulfillment(&metrics_addr);
         std::thread::sleep(Duration::from_millis(1500 + 500 * (kills % 3)));
         fulfillment.kill().unwrap();
@@ -301,7 +307,10 @@ async fn pick_lists_survive_the_fulfillment_service_being_killed_repeatedly() {
         );
     }
     let orders = producing.join().unwrap();
-    let metrics_addr = format!("127.0.0.1:{}", services::free_port().unwrap());
+    let metrics_addr = format!(
+        "127.0.0.1:{}",
+        services::FreePorts::default().pick().unwrap()
+    );
     let mut fulfillment = run.fulfillment(&metrics_addr);
     let shown = collect(
         &mut consumer,
@@ -322,8 +331,11 @@ async fn pick_lists_survive_the_fulfillment_service_being_killed_repeatedly() {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_fulfillment_instances_share_the_work_without_duplicates() {
     let run = Run::start("two").await;
-    let a_addr = format!("127.0.0.1:{}", services::free_port().unwrap());
-    let b_addr = format!("127.0.0.1:{}", services::free_port().unwrap());
+    // Both ports from one picker, so that they differ.
+    let mut free = services::FreePorts::default();
+    let a_addr = format!("127.0.0.1:{}", free.pick().unwrap());
+    let b_addr = format!("127.0.0.1:{}", free.pick().unwrap());
+    drop(free);
     let mut a = run.fulfillment(&a_addr);
     let mut b = run.fulfillment(&b_addr);
     let mut consumer = run.picklist_consumer();
@@ -371,7 +383,10 @@ async fn two_fulfillment_instances_share_the_work_without_duplicates() {
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_orders_go_to_the_dead_letter_topic_and_the_services_keep_running() {
     let run = Run::start("poison").await;
-    let metrics_addr = format!("127.0.0.1:{}", services::free_port().unwrap());
+    let metrics_addr = format!(
+        "127.0.0.1:{}",
+        services::FreePorts::default().pick().unwrap()
+    );
     let mut fulfillment = run.fulfillment(&metrics_addr);
     let mut consumer = run.picklist_consumer();
     let raw: FutureProducer = ClientConfig::new()

@@ -23,7 +23,10 @@ async fn a_pick_list_produced_after_the_page_opened_appears_on_it() {
     std::fs::create_dir_all(&dir).unwrap();
     let config_path = dir.join("client.properties");
     std::fs::write(&config_path, stack.client_properties()).unwrap();
-    let addr = format!("127.0.0.1:{}", services::free_port().unwrap());
+    let addr = format!(
+        "127.0.0.1:{}",
+        services::FreePorts::default().pick().unwrap()
+    );
     let mut consumer = services::start(
         "picklist-consumer",
         &bins.picklist_consumer,

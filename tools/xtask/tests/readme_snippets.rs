@@ -180,10 +180,14 @@ struct Run {
 
 impl Run {
     fn new(target: &Path) -> Self {
+        // Every port from one picker, so that no two are the same; released before the
+        // commands bind them.
+        let mut free = test_support::FreePorts::default();
         let ports = PORTS
             .iter()
-            .map(|&port| (port, test_support::free_port().unwrap()))
+            .map(|&port| (port, free.pick().unwrap()))
             .collect();
+        drop(free);
         Self {
             dir: tempfile::tempdir().unwrap(),
             xtask: PathBuf::from(env!("CARGO_BIN_EXE_xtask")),

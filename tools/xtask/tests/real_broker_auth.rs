@@ -80,7 +80,10 @@ impl Run {
     }
 
     fn fulfillment(&self, props: &Path, group: &str, log: &Path) -> Process {
-        let listen = format!("127.0.0.1:{}", services::free_port().unwrap());
+        let listen = format!(
+            "127.0.0.1:{}",
+            services::FreePorts::default().pick().unwrap()
+        );
         services::start(
             "fulfillment-service",
             &binaries().fulfillment_service,

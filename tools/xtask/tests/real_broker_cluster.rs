@@ -397,7 +397,10 @@ async fn fail_over(name: &str, transactional: bool, seed: u64) -> (usize, usize,
     );
     let start = |service: &str, program: &Path, mut args: Vec<String>, env: &[(&str, &str)]| {
         let log = dir.join(format!("{service}.log"));
-        let listen = format!("127.0.0.1:{}", services::free_port().unwrap());
+        let listen = format!(
+            "127.0.0.1:{}",
+            services::FreePorts::default().pick().unwrap()
+        );
         args.extend([
             "--config".into(),
             config.display().to_string(),

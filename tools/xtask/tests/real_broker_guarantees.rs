@@ -124,7 +124,10 @@ impl Suite {
             .count();
         let log = self.dir.join(format!("{name}.{generation}.log"));
         std::fs::write(&log, "").unwrap();
-        let metrics = format!("127.0.0.1:{}", services::free_port().unwrap());
+        let metrics = format!(
+            "127.0.0.1:{}",
+            services::FreePorts::default().pick().unwrap()
+        );
         let mut env = vec![("RUST_LOG", "info")];
         if let Some(id) = transactional_id {
             env.push(("GROCERY_TRANSACTIONAL_ID", id));

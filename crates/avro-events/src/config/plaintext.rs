@@ -3,8 +3,6 @@
 //! refused for any other broker unless `sasl.plaintext.allow.remote=true` says the network is
 //! trusted.
 
-use std::net::IpAddr;
-
 use crate::{Error, Result};
 
 use super::Config;
@@ -63,11 +61,7 @@ fn is_loopback_server(server: &str) -> bool {
             .split_once(':')
             .map_or(authority, |(host, _)| host)
     };
-    let host = host.trim_end_matches('.');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+    crate::redact::is_loopback_host(host)
 }
 
 #[cfg(test)]

@@ -33,9 +33,12 @@
 //! - `DLQ`: as `ERROR`, and the record goes to the topic the rule's `dlq.topic` parameter
 //!   names: on the producer side the value as JSON (before any transform), with Confluent's
 //!   `__rule.name`, `__rule.mode`, `__rule.subject`, `__rule.topic` and `__rule.exception`
-//!   headers ([`DeadLetter`]); on the consumer side the record is poison
-//!   ([`Error::is_poison`]) and goes with its original bytes to the
-//!   consumer's dead-letter topic.
+//!   headers ([`DeadLetter`]); when that write fails (refused, too large, timed out), the
+//!   send fails with [`Error::DeadLetterFailed`] naming both the rule's failure and the
+//!   write's, since the record is then on neither topic. On the consumer side the record is
+//!   poison ([`Error::is_poison`]) and goes with its original bytes to the consumer's
+//!   dead-letter topic; when that write fails the receive returns its error and the record is
+//!   neither acknowledged nor passed over (the next receive writes it again).
 //!
 //! In CEL, Avro values are: records and maps as maps with string keys, arrays as lists, `int`
 //! and `long` (and the logical types over them: dates, times, timestamps) as `int`, `float` and

@@ -24,24 +24,22 @@ pub(super) fn traceparent_bytes(
     span_id: SpanId,
     sampled: bool,
 ) -> [u8; TRACEPARENT_LEN] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [b'-'; TRACEPARENT_LEN];
     out[..2].copy_from_slice(VERSION.as_bytes());
-    let mut at = 3;
-    for byte in trace_id.to_bytes() {
-        out[at] = HEX[usize::from(byte >> 4)];
-        out[at + 1] = HEX[usize::from(byte & 0xf)];
-        at += 2;
-    }
-    at += 1;
-    for byte in span_id.to_bytes() {
-        out[at] = HEX[usize::from(byte >> 4)];
-        out[at + 1] = HEX[usize::from(byte & 0xf)];
-        at += 2;
-    }
-    out[at + 1] = b'0';
-    out[at + 2] = if sampled { b'1' } else { b'0' };
+    write_hex(&mut out[3..35], &trace_id.to_bytes());
+    write_hex(&mut out[36..52], &span_id.to_bytes());
+    out[53] = b'0';
+    out[54] = if sampled { b'1' } else { b'0' };
     out
+}
+
+/// Writes `bytes` into `out` as lowercase hex digits, two per byte.
+fn write_hex(out: &mut [u8], bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xf)];
+    }
 }
 
 /// The trace id, span id and sampled flag of `text`; `None` when it is not a valid

@@ -24,13 +24,15 @@ use rdkafka::{
     ClientConfig,
     consumer::{BaseConsumer, Consumer as _},
 };
+use test_support::FreePorts;
 use tracing::{info, warn};
 
 use super::{
-    AclRule, BrokerError, FreePorts, KafkaBrokerOptions, acl, blocking, cluster_id,
+    AclRule, BrokerError, KafkaBrokerOptions, acl, blocking, cluster_id,
     config::{self, Ports, Role},
     create_topic, io, jars, jvm,
     node::Node,
+    pick_port,
 };
 
 /// The controller's heap: it holds only the metadata log.
@@ -124,7 +126,7 @@ impl KafkaCluster {
             .map_err(io("creating the data directory"))?;
         // Held until every node's ports are picked, so no two listeners share a port.
         let mut free = FreePorts::default();
-        let controller_port = free.next()?;
+        let controller_port = pick_port(&mut free)?;
         let voters = format!("0@127.0.0.1:{controller_port}");
         let jwks = options.jwks_url.as_deref();
         let node = |role: Role, id: i32, ports: Ports, heap: u32, label: String| {
@@ -163,9 +165,9 @@ impl KafkaCluster {
         let mut members = Vec::new();
         for id in 1..=i32::from(brokers) {
             let ports = Ports {
-                plaintext: free.next()?,
-                oauth: free.next()?,
-                plain: free.next()?,
+                plaintext: pick_port(&mut free)?,
+                oauth: pick_port(&mut free)?,
+                plain: pick_port(&mut free)?,
                 controller: 0,
             };
             members.push(ClusterBroker {

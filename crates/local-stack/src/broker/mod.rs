@@ -35,7 +35,6 @@ mod process;
 
 use std::{
     fmt,
-    net::TcpListener,
     path::PathBuf,
     process::ExitStatus,
     sync::Arc,
@@ -47,6 +46,7 @@ use rdkafka::{
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
 };
+use test_support::FreePorts;
 use tracing::info;
 
 pub use acl::{AclOperation, AclResource, AclRule};
@@ -198,10 +198,10 @@ impl KafkaBroker {
         let classpath = jars::classpath()?;
         let mut free = FreePorts::default();
         let ports = Ports {
-            plaintext: free.next()?,
-            oauth: free.next()?,
-            plain: free.next()?,
-            controller: free.next()?,
+            plaintext: pick_port(&mut free)?,
+            oauth: pick_port(&mut free)?,
+            plain: pick_port(&mut free)?,
+            controller: pick_port(&mut free)?,
         };
         drop(free);
         let dir = tempfile::Builder::new()
@@ -396,25 +396,10 @@ async fn create_topic(
     Ok(())
 }
 
-/// Ports that were free a moment ago on 127.0.0.1, each distinct from the others picked by
-/// the same picker: every listener is held until the picker is dropped, so the kernel cannot
-/// hand one port out twice (two listeners of one broker on one port stop it at start).
-#[derive(Default)]
-struct FreePorts {
-    held: Vec<TcpListener>,
-}
-
-impl FreePorts {
-    /// Another free port, distinct from those this picker gave before.
-    fn next(&mut self) -> Result<u16, BrokerError> {
-        let listener = TcpListener::bind("127.0.0.1:0").map_err(io("picking a free port"))?;
-        let port = listener
-            .local_addr()
-            .map_err(io("picking a free port"))?
-            .port();
-        self.held.push(listener);
-        Ok(port)
-    }
+/// Another port from `free` (see [`FreePorts`]: a broker's or a cluster's ports are all
+/// picked from one picker, so none is handed out twice).
+fn pick_port(free: &mut FreePorts) -> Result<u16, BrokerError> {
+    free.pick().map_err(io("picking a free port"))
 }
 
 /// A random KRaft cluster id: 16 bytes in URL-safe base64 without padding, not starting with
@@ -427,24 +412,5 @@ fn cluster_id() -> String {
         if !id.starts_with('-') {
             return id;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::FreePorts;
-
-    #[test]
-    fn one_picker_never_gives_a_port_twice() {
-        let mut free = FreePorts::default();
-        let ports: Vec<u16> = (0..512).map(|_| free.next().unwrap()).collect();
-        let mut distinct = ports.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        assert_eq!(
-            distinct.len(),
-            ports.len(),
-            "a port picked twice: {ports:?}"
-        );
     }
 }

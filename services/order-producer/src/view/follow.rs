@@ -161,7 +161,7 @@ pub(crate) async fn follow(
                 Err(error) => break Err(error),
             },
             _ = check.tick() => {}
-            _ = partitions.tick() => match order_state::follow_new_partitions(&replay, ASSIGN_TIMEOUT) {
+            _ = partitions.tick() => match order_state::follow_new_partitions(&replay, ASSIGN_TIMEOUT).await {
                 Ok(Some((before, after))) => {
                     tracing::warn!(
                         before,

@@ -512,7 +512,7 @@ impl PeakRss {
 /// `total - 1` outputs as the pass-through is timed; and its peak RSS. A backlog half drained
 /// at the first scrape fails the run, unless `quick` (then it is only reported).
 fn drain_typed(env: &Env, group: &str, total: usize, quick: bool) -> anyhow::Result<(f64, f64)> {
-    let metrics = format!("127.0.0.1:{}", services::free_port()?);
+    let metrics = format!("127.0.0.1:{}", services::FreePorts::default().pick()?);
     let mut fulfillment = env.service(
         "fulfillment-service",
         &env.bins.fulfillment_service,
@@ -588,7 +588,7 @@ fn e2e_typed(env: &Env, tag: &str, count: usize) -> anyhow::Result<(f64, PeakRss
         &env.bins.fulfillment_service,
         &[
             "--listen",
-            &format!("127.0.0.1:{}", services::free_port()?),
+            &format!("127.0.0.1:{}", services::FreePorts::default().pick()?),
             "--group",
             &fulfillment_group,
         ],
@@ -759,7 +759,7 @@ fn latency_run(
     );
     commit_to_end(&properties, &fulfillment_group, topics::ORDERS)?;
     commit_to_end(&properties, &display_group, topics::PICKLISTS)?;
-    let metrics = format!("127.0.0.1:{}", services::free_port()?);
+    let metrics = format!("127.0.0.1:{}", services::FreePorts::default().pick()?);
     let mut fulfillment = env.service(
         "fulfillment-service",
         &env.bins.fulfillment_service,
