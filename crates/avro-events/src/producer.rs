@@ -8,6 +8,7 @@ use rdkafka::{
 };
 use tracing::{Instrument, debug, debug_span};
 
+pub use crate::delivery::{Delivered, PendingDelivery};
 use crate::{
     Codec, Error, Event, Format, Headers, RecordLocation, Result,
     codec::Framed,
@@ -16,20 +17,6 @@ use crate::{
     shared::{AuthGuard, Shared},
     trace::{self, SpanKind, Spans, TraceContext},
 };
-
-/// Where the broker stored a record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivered {
-    /// The topic.
-    pub topic: String,
-    /// The partition.
-    pub partition: i32,
-    /// The offset in the partition.
-    pub offset: i64,
-}
-
-/// A record handed to librdkafka, acknowledged when awaited.
-pub type PendingDelivery = std::pin::Pin<Box<dyn Future<Output = Result<Delivered>> + Send>>;
 
 /// A typed, idempotent Kafka producer.
 ///
@@ -418,7 +405,7 @@ impl<F: Format> Producer<F> {
         if !otel.is_recording() {
             return Ok(pending);
         }
-        Ok(Box::pin(async move {
+        Ok(PendingDelivery::boxed(async move {
             let delivered = pending.await;
             match &delivered {
                 Ok(d) => otel.delivered(d.partition, d.offset),
@@ -517,43 +504,8 @@ impl<F: Format> Producer<F> {
                 record = record.headers(h);
             }
             match self.inner.send_result(record) {
-                Ok(future) => {
-                    let topic = topic.to_owned();
-                    let context = self.context.clone();
-                    return Ok(Box::pin(async move {
-                        let delivered = tokio::select! {
-                            biased;
-                            delivered = future => delivered,
-                            refusal = context.refused() => {
-                                return Err(context.refusal_error(refusal, KafkaOperation::Produce));
-                            }
-                        };
-                        match delivered {
-                            Ok(Ok(d)) => {
-                                debug!(
-                                    topic,
-                                    partition = d.partition,
-                                    offset = d.offset,
-                                    "delivered"
-                                );
-                                Ok(Delivered {
-                                    topic,
-                                    partition: d.partition,
-                                    offset: d.offset,
-                                })
-                            }
-                            Ok(Err((source, _))) => Err(Error::Kafka {
-                                operation: KafkaOperation::Produce,
-                                topic: Some(topic),
-                                source,
-                            }),
-                            Err(_) => Err(Error::Kafka {
-                                operation: KafkaOperation::Produce,
-                                topic: Some(topic),
-                                source: KafkaError::Canceled,
-                            }),
-                        }
-                    }));
+                Ok(delivery) => {
+                    return Ok(PendingDelivery::queued(delivery, topic, &self.context));
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
                     headers = record.headers;
