@@ -18,9 +18,9 @@ use crate::broker::{BrokerArg, start_stack};
 /// Arguments of `cargo xtask producer-profile`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ProfileArgs {
-    /// Which producer: typed or raw (the anchor is not profiled).
-    #[arg(long, value_parser = ["typed", "raw"])]
-    side: String,
+    /// Which producer (the anchor is not profiled).
+    #[arg(long, value_enum)]
+    side: ProfiledSide,
     /// Messages sent after the warm-up.
     #[arg(long, default_value_t = 10_000)]
     messages: usize,
@@ -29,15 +29,23 @@ pub(crate) struct ProfileArgs {
     lines: usize,
 }
 
+/// The sides `producer-profile` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ProfiledSide {
+    /// The typed `Producer`, encoding as it sends.
+    Typed,
+    /// rdkafka's `FutureProducer` with bytes encoded beforehand.
+    Raw,
+}
+
 /// Runs one side once on the mock cluster and prints its rate.
 ///
 /// # Errors
 /// When the stack or the producer cannot start, or a record is not acknowledged.
 pub(crate) async fn run(args: ProfileArgs) -> anyhow::Result<()> {
-    let side = if args.side == "typed" {
-        Side::Typed
-    } else {
-        Side::Raw
+    let side = match args.side {
+        ProfiledSide::Typed => Side::Typed,
+        ProfiledSide::Raw => Side::Raw,
     };
     let stack = start_stack(BrokerArg::Mock, local_stack::KafkaAuth::None).await?;
     let result = async {
