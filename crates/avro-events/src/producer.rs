@@ -264,20 +264,20 @@ impl<F: Format> Producer<F> {
         headers: Option<&Headers>,
         parent: Option<&TraceContext>,
     ) -> Result<PendingDelivery> {
-        let span = debug_span!("send", topic, event = E::FULL_NAME);
-        let (key, value) = async {
+        async {
             let key = self.codec.encode_record_key(topic, event).await?;
             let value = match self.codec.encode_record(topic, event).await {
                 Ok(value) => value,
-                Err(error) => return Err(self.rule_dead_letter(&key.payload, error).await),
+                // Boxed, as the rare path it is: the send's future stays small.
+                Err(error) => {
+                    return Err(Box::pin(self.rule_dead_letter(&key.payload, error)).await);
+                }
             };
-            Ok::<_, Error>((key, value))
+            self.enqueue_framed(topic, &key, &value, headers, parent)
+                .await
         }
-        .instrument(span.clone())
-        .await?;
-        self.enqueue_framed(topic, &key, &value, headers, parent)
-            .instrument(span)
-            .await
+        .instrument(debug_span!("send", topic, event = E::FULL_NAME))
+        .await
     }
 
     /// Queues an encoded record (see [`Producer::enqueue_traced`]): with header framing its
