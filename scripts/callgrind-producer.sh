@@ -46,7 +46,7 @@ total() {
 caller() {
     callgrind_annotate --inclusive=yes "$dir/callgrind.$1.$2.out" |
         awk -v f="xtask::bench::producer::send_$1::{{closure}}" \
-            '$0 ~ /[?][?][?]:/ && index($0, f " [") { gsub(",", "", $1); print $1; exit }'
+            '!found && $0 ~ /[?][?][?]:/ && index($0, f " [") { gsub(",", "", $1); print $1; found = 1 }'
 }
 
 declare -A per on_caller
