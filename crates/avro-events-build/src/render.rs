@@ -21,10 +21,21 @@ pub(crate) struct Binding<'a> {
     full_name: String,
     topic: String,
     key_field: String,
-    key_is_string: bool,
+    key: KeyType,
     file: &'a SchemaFile,
     /// The files its file refers to (indices into the files).
     references: Vec<usize>,
+}
+
+/// The Avro type of a record's key field, which decides how its text is made.
+#[derive(Debug, Clone, Copy)]
+enum KeyType {
+    /// `string`: cloned.
+    String,
+    /// `uuid`: written hyphenated without `Display` (`avro_events::binary::uuid_text`).
+    Uuid,
+    /// `int` or `long`: `to_string`.
+    Integer,
 }
 
 /// The bindings and the referenced files they need.
@@ -82,9 +93,10 @@ pub(crate) fn bind<'a>(
                 declared_in: declaration.declared_in.clone(),
             });
         };
-        let key_is_string = match &field.schema {
-            Schema::String => true,
-            Schema::Uuid | Schema::Int | Schema::Long => false,
+        let key = match &field.schema {
+            Schema::String => KeyType::String,
+            Schema::Uuid => KeyType::Uuid,
+            Schema::Int | Schema::Long => KeyType::Integer,
             other => {
                 return Err(Error::UnsupportedKeyType {
                     record: declaration.record.clone(),
@@ -99,7 +111,7 @@ pub(crate) fn bind<'a>(
             full_name: declaration.record.clone(),
             topic: declaration.topic.clone(),
             key_field: rust_field(&field.name),
-            key_is_string,
+            key,
             file,
             references: used,
         });
@@ -230,13 +242,16 @@ pub(crate) fn file(
         } else {
             String::new()
         };
-        let key = if binding.key_is_string {
-            format!("::std::clone::Clone::clone(&self.{})", binding.key_field)
-        } else {
-            format!(
+        let key = match binding.key {
+            KeyType::String => format!("::std::clone::Clone::clone(&self.{})", binding.key_field),
+            KeyType::Uuid => format!(
+                "{crate_path}::binary::uuid_text(&self.{})",
+                binding.key_field
+            ),
+            KeyType::Integer => format!(
                 "::std::string::ToString::to_string(&self.{})",
                 binding.key_field
-            )
+            ),
         };
         let _ = write!(
             out,

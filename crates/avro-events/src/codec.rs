@@ -615,7 +615,9 @@ impl Codec {
     ) -> Result<Framed> {
         let cached = match self.cached_target::<E>(topic, part) {
             Some(cached) => cached,
-            None => self.write_target::<E>(topic, part).await?,
+            // Boxed: the registry round trips of the first encode would otherwise make every
+            // encode's future (and every send's) as large as theirs, copied on each call.
+            None => Box::pin(self.write_target::<E>(topic, part)).await?,
         };
         let (target, contract, reader) = (&cached.target, &cached.contract, &cached.reader);
         let encode_err = |reason: String| Error::Encode {

@@ -178,6 +178,8 @@ pub mod config;
 mod consumer;
 #[cfg(feature = "kafka")]
 mod context;
+#[cfg(feature = "kafka")]
+mod delivery;
 pub mod dlq;
 pub mod dynamic;
 mod error;

@@ -8,6 +8,7 @@ use rdkafka::{
 };
 use tracing::{Instrument, debug, debug_span};
 
+pub use crate::delivery::{Delivered, PendingDelivery};
 use crate::{
     Codec, Error, Event, Format, Headers, RecordLocation, Result,
     codec::Framed,
@@ -16,20 +17,6 @@ use crate::{
     shared::{AuthGuard, Shared},
     trace::{self, SpanKind, Spans, TraceContext},
 };
-
-/// Where the broker stored a record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivered {
-    /// The topic.
-    pub topic: String,
-    /// The partition.
-    pub partition: i32,
-    /// The offset in the partition.
-    pub offset: i64,
-}
-
-/// A record handed to librdkafka, acknowledged when awaited.
-pub type PendingDelivery = std::pin::Pin<Box<dyn Future<Output = Result<Delivered>> + Send>>;
 
 /// A typed, idempotent Kafka producer.
 ///
@@ -277,20 +264,20 @@ impl<F: Format> Producer<F> {
         headers: Option<&Headers>,
         parent: Option<&TraceContext>,
     ) -> Result<PendingDelivery> {
-        let span = debug_span!("send", topic, event = E::FULL_NAME);
-        let (key, value) = async {
+        async {
             let key = self.codec.encode_record_key(topic, event).await?;
             let value = match self.codec.encode_record(topic, event).await {
                 Ok(value) => value,
-                Err(error) => return Err(self.rule_dead_letter(&key.payload, error).await),
+                // Boxed, as the rare path it is: the send's future stays small.
+                Err(error) => {
+                    return Err(Box::pin(self.rule_dead_letter(&key.payload, error)).await);
+                }
             };
-            Ok::<_, Error>((key, value))
+            self.enqueue_framed(topic, &key, &value, headers, parent)
+                .await
         }
-        .instrument(span.clone())
-        .await?;
-        self.enqueue_framed(topic, &key, &value, headers, parent)
-            .instrument(span)
-            .await
+        .instrument(debug_span!("send", topic, event = E::FULL_NAME))
+        .await
     }
 
     /// Queues an encoded record (see [`Producer::enqueue_traced`]): with header framing its
@@ -424,7 +411,7 @@ impl<F: Format> Producer<F> {
         if !otel.is_recording() {
             return Ok(pending);
         }
-        Ok(Box::pin(async move {
+        Ok(PendingDelivery::boxed(async move {
             let delivered = pending.await;
             match &delivered {
                 Ok(d) => otel.delivered(d.partition, d.offset),
@@ -523,43 +510,8 @@ impl<F: Format> Producer<F> {
                 record = record.headers(h);
             }
             match self.inner.send_result(record) {
-                Ok(future) => {
-                    let topic = topic.to_owned();
-                    let context = self.context.clone();
-                    return Ok(Box::pin(async move {
-                        let delivered = tokio::select! {
-                            biased;
-                            delivered = future => delivered,
-                            refusal = context.refused() => {
-                                return Err(context.refusal_error(refusal, KafkaOperation::Produce));
-                            }
-                        };
-                        match delivered {
-                            Ok(Ok(d)) => {
-                                debug!(
-                                    topic,
-                                    partition = d.partition,
-                                    offset = d.offset,
-                                    "delivered"
-                                );
-                                Ok(Delivered {
-                                    topic,
-                                    partition: d.partition,
-                                    offset: d.offset,
-                                })
-                            }
-                            Ok(Err((source, _))) => Err(Error::Kafka {
-                                operation: KafkaOperation::Produce,
-                                topic: Some(topic),
-                                source,
-                            }),
-                            Err(_) => Err(Error::Kafka {
-                                operation: KafkaOperation::Produce,
-                                topic: Some(topic),
-                                source: KafkaError::Canceled,
-                            }),
-                        }
-                    }));
+                Ok(delivery) => {
+                    return Ok(PendingDelivery::queued(delivery, topic, &self.context));
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
                     headers = record.headers;

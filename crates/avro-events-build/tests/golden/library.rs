@@ -401,7 +401,7 @@ impl ::avro_events::Event for Loan {
 
     /// The `loan_id` field.
     fn key(&self) -> ::std::string::String {
-        ::std::string::ToString::to_string(&self.loan_id)
+        ::avro_events::binary::uuid_text(&self.loan_id)
     }
 }
 
