@@ -4,7 +4,7 @@
 
 use std::{sync::atomic::Ordering, time::Duration};
 
-use backon::Retryable as _;
+use backon::BackoffBuilder as _;
 use futures::{StreamExt, stream::FuturesOrdered};
 use tracing::{debug, error, warn};
 
@@ -159,14 +159,25 @@ impl<In: Event, F: Format> Pipeline<In, F> {
         let mut deliveries = Vec::with_capacity(records.len());
         for out in records {
             let out = out.as_ref();
-            let pending = (|| outputs::enqueue(out, producer, parent))
-                .retry(self.output_backoff())
-                .when(may_pass)
-                .notify(|error, wait| {
-                    warn!(%error, topic = out.topic(), backoff_ms = wait.as_millis() as u64, "cannot encode an output yet; its input waits");
-                    self.set_stall(Some(format!("cannot write to {}: {error}", out.topic())));
-                })
-                .await?;
+            // The backoff is made at the first error only: an output that is queued at once
+            // (the usual case) costs no retry machinery.
+            let mut backoff = None;
+            let pending = loop {
+                match outputs::enqueue(out, producer, parent).await {
+                    Err(error) if may_pass(&error) => {
+                        let next = backoff
+                            .get_or_insert_with(|| self.output_backoff().build())
+                            .next();
+                        let Some(wait) = next else {
+                            return Err(error);
+                        };
+                        warn!(%error, topic = out.topic(), backoff_ms = wait.as_millis() as u64, "cannot encode an output yet; its input waits");
+                        self.set_stall(Some(format!("cannot write to {}: {error}", out.topic())));
+                        tokio::time::sleep(wait).await;
+                    }
+                    queued => break queued?,
+                }
+            };
             deliveries.push((pending, out.topic()));
         }
         self.set_stall(None);
