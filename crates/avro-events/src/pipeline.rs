@@ -368,10 +368,12 @@ impl<In: Event, F: Format> Pipeline<In, F> {
         }
     }
 
-    /// Runs `transform` on `received` inside its `process` span (with the input's `trace_id`);
-    /// returns the input's trace context, which the outputs continue, and the outputs.
+    /// Runs `transform` on `received` inside its `process` span (with the input's `trace_id`),
+    /// recorded with the spans of `producer` (the one its outputs go through); returns the
+    /// input's trace context, which the outputs continue, and the outputs.
     fn transform_traced<O, T>(
         &self,
+        producer: &Producer<F>,
         received: &Received<In>,
         transform: &mut T,
     ) -> (Option<TraceContext>, Outputs<F>)
@@ -386,7 +388,7 @@ impl<In: Event, F: Format> Pipeline<In, F> {
             span.record("trace_id", tracing::field::display(parent.trace_id()));
         }
         let (_, otel) = trace::start_span(
-            self.producer().spans(),
+            producer.spans(),
             "process",
             SpanKind::Consumer,
             &meta.topic,

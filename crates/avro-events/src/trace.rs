@@ -60,7 +60,9 @@ pub(crate) const TRACESTATE: &str = "tracestate";
 /// span id is the one in the record's `traceparent`, and a `process` span (kind consumer) per
 /// record a pipeline handles, so an exporter sees the whole trace. The application's
 /// `opentelemetry` must be the version this crate's feature uses (0.33), or the two do not
-/// share a global provider.
+/// share a global provider. Without a provider (OpenTelemetry's no-op tracer), the library
+/// stops asking the tracer after its first span and only draws span ids: a record costs no
+/// OpenTelemetry call.
 ///
 /// ```
 /// use avro_events::{Headers, TraceContext};

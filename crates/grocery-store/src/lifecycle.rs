@@ -40,9 +40,12 @@ pub fn state_name(state: OrderState) -> &'static str {
 /// The id of `order_id`'s change into `state`: UUIDv5 in [`STATUS_NAMESPACE`] of the order
 /// id's 16 bytes followed by the state's Avro symbol.
 pub fn status_id(order_id: Uuid, state: OrderState) -> Uuid {
-    let mut name = order_id.as_bytes().to_vec();
-    name.extend_from_slice(state_name(state).as_bytes());
-    Uuid::new_v5(&STATUS_NAMESPACE, &name)
+    // The name built on the stack: the longest symbol, PICKLIST_CREATED, has 16 bytes.
+    let symbol = state_name(state).as_bytes();
+    let mut name = [0u8; 32];
+    name[..16].copy_from_slice(order_id.as_bytes());
+    name[16..16 + symbol.len()].copy_from_slice(symbol);
+    Uuid::new_v5(&STATUS_NAMESPACE, &name[..16 + symbol.len()])
 }
 
 /// The actor of a change made by store employee `picker`: `staff:<picker>`.
@@ -268,6 +271,17 @@ mod tests {
             status_id(order, OrderState::Ready),
             status_id(Uuid::from_u128(2), OrderState::Ready)
         );
+        // The ids records already carry: the order id's bytes, then the symbol.
+        let order = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        for state in STATES {
+            let mut name = order.as_bytes().to_vec();
+            name.extend_from_slice(state_name(state).as_bytes());
+            assert_eq!(
+                status_id(order, state),
+                Uuid::new_v5(&STATUS_NAMESPACE, &name),
+                "{state:?}"
+            );
+        }
     }
 
     #[test]

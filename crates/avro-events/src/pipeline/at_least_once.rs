@@ -4,13 +4,13 @@
 
 use std::{sync::atomic::Ordering, time::Duration};
 
-use backon::Retryable as _;
+use backon::BackoffBuilder as _;
 use futures::{StreamExt, stream::FuturesOrdered};
 use tracing::{debug, error, warn};
 
 use super::{Pipeline, may_pass};
 use crate::{
-    Event, Format, IntoOutputs, Received, RecordMeta, Result,
+    Event, Format, IntoOutputs, Producer, Received, RecordMeta, Result,
     consumer::Polled,
     context::DeadLettered,
     outputs::{self, Output},
@@ -94,10 +94,13 @@ impl<In: Event, F: Format> Pipeline<In, F> {
                 }
                 Step::Polled(Polled::Event(received)) => {
                     self.stats.consumed.fetch_add(1, Ordering::Relaxed);
-                    let (parent, outputs) = self.transform_traced(&received, &mut transform);
+                    // Looked up once per input: the process span and the outputs.
+                    let producer = self.producer();
+                    let (parent, outputs) =
+                        self.transform_traced(&producer, &received, &mut transform);
                     let records = outputs.into_records();
                     let queued = tokio::select! {
-                        queued = self.enqueue_waiting(&records, parent.as_ref()) => Some(queued?),
+                        queued = self.enqueue_waiting(&producer, &records, parent.as_ref()) => Some(queued?),
                         () = &mut shutdown, if !stopping => None,
                     };
                     let Some(deliveries) = queued else {
@@ -143,26 +146,38 @@ impl<In: Event, F: Format> Pipeline<In, F> {
         self.consumer.close().await
     }
 
-    /// Encodes and queues `records` as the next spans of `parent`'s trace (at-least-once mode),
+    /// Encodes and queues `records` in `producer` as the next spans of `parent`'s trace
+    /// (at-least-once mode),
     /// waiting out, with backoff, errors that may pass: the input is held, unacknowledged,
     /// until its outputs can be encoded.
     async fn enqueue_waiting(
         &self,
+        producer: &Producer<F>,
         records: &[Box<dyn Output<F>>],
         parent: Option<&TraceContext>,
     ) -> Result<Vec<(PendingDelivery, &'static str)>> {
         let mut deliveries = Vec::with_capacity(records.len());
-        let producer = self.producer();
         for out in records {
             let out = out.as_ref();
-            let pending = (|| outputs::enqueue(out, &producer, parent))
-                .retry(self.output_backoff())
-                .when(may_pass)
-                .notify(|error, wait| {
-                    warn!(%error, topic = out.topic(), backoff_ms = wait.as_millis() as u64, "cannot encode an output yet; its input waits");
-                    self.set_stall(Some(format!("cannot write to {}: {error}", out.topic())));
-                })
-                .await?;
+            // The backoff is made at the first error only: an output that is queued at once
+            // (the usual case) costs no retry machinery.
+            let mut backoff = None;
+            let pending = loop {
+                match outputs::enqueue(out, producer, parent).await {
+                    Err(error) if may_pass(&error) => {
+                        let next = backoff
+                            .get_or_insert_with(|| self.output_backoff().build())
+                            .next();
+                        let Some(wait) = next else {
+                            return Err(error);
+                        };
+                        warn!(%error, topic = out.topic(), backoff_ms = wait.as_millis() as u64, "cannot encode an output yet; its input waits");
+                        self.set_stall(Some(format!("cannot write to {}: {error}", out.topic())));
+                        tokio::time::sleep(wait).await;
+                    }
+                    queued => break queued?,
+                }
+            };
             deliveries.push((pending, out.topic()));
         }
         self.set_stall(None);

@@ -268,7 +268,7 @@ impl<In: Event, F: Format> Pipeline<In, F> {
             match polled {
                 Polled::Event(received) => {
                     self.stats.consumed.fetch_add(1, Ordering::Relaxed);
-                    let (parent, outputs) = self.transform_traced(&received, transform);
+                    let (parent, outputs) = self.transform_traced(producer, &received, transform);
                     for out in outputs.into_records() {
                         // No waiting inside the transaction: an error that may pass aborts the
                         // batch, which is read again after a backoff.

@@ -61,6 +61,8 @@ mod imp {
 
 #[cfg(feature = "opentelemetry")]
 mod imp {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use opentelemetry::{
         KeyValue,
         global::{BoxedSpan, BoxedTracer},
@@ -71,35 +73,58 @@ mod imp {
 
     /// The library's OpenTelemetry tracer, taken from the global provider when a client is
     /// created (a no-op one unless the application installed a provider before).
-    pub(crate) struct Spans(BoxedTracer);
+    pub(crate) struct Spans {
+        tracer: BoxedTracer,
+        /// Set once the tracer handed back a span without ids of its own: OpenTelemetry's
+        /// no-op tracer (no provider was installed when it was taken) or a provider shut
+        /// down. Neither ever records again, so later spans skip OpenTelemetry altogether
+        /// and only draw their ids (the trace propagates all the same).
+        inert: AtomicBool,
+    }
 
     impl Spans {
         pub(crate) fn new() -> Self {
-            Self(opentelemetry::global::tracer("avro-events"))
+            Self {
+                tracer: opentelemetry::global::tracer("avro-events"),
+                inert: AtomicBool::new(false),
+            }
+        }
+
+        /// Whether spans skip OpenTelemetry now (see the `inert` field).
+        #[cfg(test)]
+        pub(crate) fn is_inert(&self) -> bool {
+            self.inert.load(Ordering::Relaxed)
         }
     }
 
-    /// An OpenTelemetry span; ended when dropped if not before.
-    pub(crate) struct Span(BoxedSpan);
+    /// An OpenTelemetry span (none when the tracer records nothing); ended when dropped if
+    /// not before.
+    pub(crate) struct Span(Option<BoxedSpan>);
 
     impl Span {
         pub(crate) fn is_recording(&self) -> bool {
-            self.0.is_recording()
+            self.0.as_ref().is_some_and(|span| span.is_recording())
         }
 
         pub(crate) fn delivered(&mut self, partition: i32, offset: i64) {
-            self.0.set_attributes([
-                KeyValue::new("messaging.destination.partition.id", partition.to_string()),
-                KeyValue::new("messaging.kafka.offset", offset),
-            ]);
+            if let Some(span) = &mut self.0 {
+                span.set_attributes([
+                    KeyValue::new("messaging.destination.partition.id", partition.to_string()),
+                    KeyValue::new("messaging.kafka.offset", offset),
+                ]);
+            }
         }
 
         pub(crate) fn failed(&mut self, error: &dyn std::fmt::Display) {
-            self.0.set_status(Status::error(error.to_string()));
+            if let Some(span) = &mut self.0 {
+                span.set_status(Status::error(error.to_string()));
+            }
         }
 
-        pub(crate) fn end(mut self) {
-            self.0.end();
+        pub(crate) fn end(self) {
+            if let Some(mut span) = self.0 {
+                span.end();
+            }
         }
     }
 
@@ -110,6 +135,13 @@ mod imp {
         topic: &str,
         parent: Option<&TraceContext>,
     ) -> (TraceContext, Span) {
+        if spans.inert.load(Ordering::Relaxed) {
+            let context = match parent {
+                Some(parent) => parent.child(),
+                None => TraceContext::current().map_or_else(TraceContext::new_root, |p| p.child()),
+            };
+            return (context, Span(None));
+        }
         let parent = match parent {
             Some(parent) => Some(parent.clone()),
             None => TraceContext::current(),
@@ -123,19 +155,23 @@ mod imp {
             SpanKind::Internal => opentelemetry::trace::SpanKind::Internal,
         };
         let mut span = spans
-            .0
+            .tracer
             .span_builder(name)
             .with_kind(kind)
-            .start_with_context(&spans.0, &parent_cx);
+            .start_with_context(&spans.tracer, &parent_cx);
         let parent_id = parent.as_ref().map(TraceContext::span_id);
         // A no-op tracer hands back the parent's context (or an invalid one): then the ids
-        // are drawn here.
+        // are drawn here, and so from now on without asking the tracer (a tracer that gives
+        // no span ids of its own never will: it is the no-op one or its provider is shut down).
         let context = match TraceContext::from_span_context(span.span_context().clone()) {
             Some(made) if Some(made.span_id()) != parent_id => TraceContext {
                 parent: parent_id,
                 ..made
             },
-            _ => parent.map_or_else(TraceContext::new_root, |p| p.child()),
+            _ => {
+                spans.inert.store(true, Ordering::Relaxed);
+                parent.map_or_else(TraceContext::new_root, |p| p.child())
+            }
         };
         if span.is_recording() && !topic.is_empty() {
             span.set_attributes([
@@ -143,7 +179,7 @@ mod imp {
                 KeyValue::new("messaging.destination.name", topic.to_owned()),
             ]);
         }
-        (context, Span(span))
+        (context, Span(Some(span)))
     }
 }
 
@@ -211,7 +247,11 @@ impl TraceContext {
             TraceFlags::default()
         };
         // The state was checked as W3C defines it when it was read.
-        let state = self.state.parse::<TraceState>().unwrap_or_default();
+        let state = if self.state.is_empty() {
+            TraceState::default()
+        } else {
+            self.state.parse::<TraceState>().unwrap_or_default()
+        };
         SpanContext::new(
             opentelemetry::trace::TraceId::from_bytes(self.trace_id.to_bytes()),
             opentelemetry::trace::SpanId::from_bytes(self.span_id.to_bytes()),
@@ -227,5 +267,44 @@ impl TraceContext {
     pub fn to_context(&self) -> opentelemetry::Context {
         use opentelemetry::trace::TraceContextExt as _;
         opentelemetry::Context::new().with_remote_span_context(self.span_context())
+    }
+}
+
+#[cfg(all(test, feature = "opentelemetry"))]
+mod tests {
+    use super::*;
+
+    /// No tracer provider is installed in this test binary: the global tracer is
+    /// OpenTelemetry's no-op one.
+    #[test]
+    fn without_a_tracer_provider_spans_skip_opentelemetry_and_still_continue_the_trace() {
+        let spans = Spans::new();
+        let order = TraceContext::from_traceparent(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            Some("vendor=abc"),
+        )
+        .unwrap();
+        assert!(!spans.is_inert());
+        for round in 0..2 {
+            let (context, span) = start_span(&spans, "send", SpanKind::Producer, "t", Some(&order));
+            assert!(!span.is_recording(), "round {round}");
+            assert_eq!(context.trace_id(), order.trace_id(), "round {round}");
+            assert_ne!(context.span_id(), order.span_id(), "round {round}");
+            assert_eq!(
+                context.parent_span_id(),
+                Some(order.span_id()),
+                "round {round}"
+            );
+            assert_eq!(context.state(), "vendor=abc", "round {round}");
+            assert!(context.is_sampled(), "round {round}");
+            span.end();
+            // The first span showed the tracer draws no ids of its own.
+            assert!(spans.is_inert(), "round {round}");
+        }
+        // No parent and no current span: a new trace each time.
+        let (a, _) = start_span(&spans, "send", SpanKind::Producer, "t", None);
+        let (b, _) = start_span(&spans, "send", SpanKind::Producer, "t", None);
+        assert_ne!(a.trace_id(), b.trace_id());
+        assert_eq!(a.parent_span_id(), None);
     }
 }
