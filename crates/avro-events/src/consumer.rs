@@ -163,7 +163,7 @@ pub(crate) fn partitions_of<C: rdkafka::consumer::ConsumerContext>(
 
 /// The error of a poison record (`cause`) whose dead letter to `topic` failed (`source`):
 /// the record stays where it is, unacknowledged.
-fn dead_letter_failed(cause: Error, topic: String, source: Error) -> Error {
+pub(crate) fn dead_letter_failed(cause: Error, topic: String, source: Error) -> Error {
     Error::DeadLetterFailed {
         cause: Box::new(cause),
         topic,

@@ -142,6 +142,24 @@ impl From<String> for PipelineOptions {
 /// nothing is committed past the input, which is read again once the limit or the right is
 /// changed and the pipeline restarted.
 ///
+/// ### A dead letter that cannot be written
+///
+/// An input that can never be decoded goes to the consumer's dead-letter topic. When that
+/// write is refused for good (no right to write the dead-letter topic, a record larger than it
+/// takes), both modes stop [`Pipeline::run`] with [`Error::DeadLetterFailed`], naming why the
+/// input was dead-lettered and why the write failed: at-least-once, the input is not
+/// acknowledged (nor any after it); transactional, the batch is aborted (the dead letter is
+/// acknowledged before the batch reads on: a dead-letter topic the identity may describe but
+/// not write makes the transaction abortable, and the transaction names the refusal). Nothing
+/// is committed past the input and nothing of its batch is visible to `read_committed`
+/// readers; once the right (or the limit) is changed, a restarted pipeline of the same group
+/// writes its dead letter once and goes on. A dead-letter write that fails otherwise (timed
+/// out) is handled like any other delivery: it ends an at-least-once run with
+/// [`Error::DeadLetterFailed`], and aborts a transactional batch, which is read again after the
+/// backoff. An output failing a data-contract rule whose action is `DLQ` goes to the rule's
+/// `dlq.topic` through the output's producer; when that write fails the output's error is
+/// [`Error::DeadLetterFailed`] too, handled as an output's refusal above.
+///
 /// ### A transaction call that never returns
 ///
 /// Each blocking transaction call gets a 30 s timeout, but librdkafka does not always honour
@@ -214,6 +232,9 @@ fn may_pass(error: &Error) -> bool {
 /// the topic. Trying again cannot help until someone changes the limit or the right.
 fn refused_for_good(error: &Error) -> bool {
     use rdkafka::types::RDKafkaErrorCode as Code;
+    if let Error::DeadLetterFailed { source, .. } = error {
+        return refused_for_good(source);
+    }
     error.is_refused()
         || matches!(error, Error::Kafka { operation: KafkaOperation::Produce, source, .. }
             if matches!(source.rdkafka_error_code(), Some(Code::MessageSizeTooLarge | Code::InvalidRecord)))
@@ -351,10 +372,11 @@ impl<In: Event, F: Format> Pipeline<In, F> {
     ///
     /// # Errors
     /// A refusal by the broker (credentials, rights, e.g. on an output topic), an output larger
-    /// than the topic or `message.max.bytes` takes, a fatal producer error (fenced), a failed
-    /// delivery in at-least-once mode, or a transient error that outlasted the consumer's
-    /// retries. Nothing is committed past the input concerned: inputs not yet committed are
-    /// read again after a restart.
+    /// than the topic or `message.max.bytes` takes, [`Error::DeadLetterFailed`] when an input's
+    /// dead letter is refused (or, at-least-once, not delivered) or an output's is not written, a fatal
+    /// producer error (fenced), a failed delivery in at-least-once mode, or a transient error
+    /// that outlasted the consumer's retries. Nothing is committed past the input concerned:
+    /// inputs not yet committed are read again after a restart.
     pub async fn run<O, T, S>(&self, transform: T, shutdown: S) -> Result<()>
     where
         O: IntoOutputs<F>,

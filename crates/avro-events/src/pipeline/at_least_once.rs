@@ -10,8 +10,8 @@ use tracing::{debug, error, warn};
 
 use super::{Pipeline, may_pass};
 use crate::{
-    Event, Format, IntoOutputs, Producer, Received, RecordMeta, Result,
-    consumer::Polled,
+    Error, Event, Format, IntoOutputs, Producer, Received, RecordMeta, Result,
+    consumer::{Polled, dead_letter_failed},
     context::DeadLettered,
     outputs::{self, Output},
     producer::PendingDelivery,
@@ -37,20 +37,36 @@ struct Finished {
     dead_lettered: bool,
 }
 
+/// A poison input's dead-letter copy in flight: its delivery, its topic and why the input is
+/// dead-lettered (which a failed delivery names, [`Error::DeadLetterFailed`]).
+struct DeadLetterWrite {
+    delivery: PendingDelivery,
+    topic: String,
+    cause: Error,
+}
+
 /// Waits for the acknowledgements of an input's outputs (each with its topic) or of its
 /// dead-letter copy: an input in the ordered in-flight queue. One future type for every input,
-/// so the queue holds them unboxed.
+/// so the queue holds them unboxed (the rare dead-letter copy is boxed).
 async fn settle(
     meta: RecordMeta,
     mut deliveries: Vec<(PendingDelivery, &'static str)>,
-    dead_letter: Option<PendingDelivery>,
+    dead_letter: Option<Box<DeadLetterWrite>>,
 ) -> Result<Finished> {
     for (delivery, _) in &mut deliveries {
         delivery.await?;
     }
     let dead_lettered = dead_letter.is_some();
-    if let Some(delivery) = dead_letter {
-        delivery.await?;
+    if let Some(write) = dead_letter {
+        let DeadLetterWrite {
+            delivery,
+            topic,
+            cause,
+        } = *write;
+        // Not written: the input is not acknowledged and the pipeline stops with both causes.
+        delivery
+            .await
+            .map_err(|source| dead_letter_failed(cause, topic, source))?;
     }
     Ok(Finished {
         meta,
@@ -122,10 +138,18 @@ impl<In: Event, F: Format> Pipeline<In, F> {
                     error,
                 }) => {
                     let dlq_topic = self.consumer.dead_letter_topic(&meta.topic);
-                    let pending = self
+                    let queued = self
                         .producer()
                         .enqueue_dead_letter(&dlq_topic, &message, &meta.location(), &error)
-                        .await?;
+                        .await;
+                    let delivery = match queued {
+                        Ok(delivery) => delivery,
+                        Err(source) => {
+                            let error = dead_letter_failed(error, dlq_topic, source);
+                            error!(%error, "an input's dead letter was not written; stopping without acknowledging it");
+                            return Err(error);
+                        }
+                    };
                     self.consumer
                         .context()
                         .hooks()
@@ -135,7 +159,12 @@ impl<In: Event, F: Format> Pipeline<In, F> {
                             error: &error,
                             transactional: false,
                         });
-                    in_flight.push_back(settle(meta, Vec::new(), Some(pending)));
+                    let write = DeadLetterWrite {
+                        delivery,
+                        topic: dlq_topic,
+                        cause: error,
+                    };
+                    in_flight.push_back(settle(meta, Vec::new(), Some(Box::new(write))));
                 }
             }
             if stopping && in_flight.is_empty() {

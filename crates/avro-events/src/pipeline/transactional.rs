@@ -17,11 +17,17 @@ use tracing::{debug, error, warn};
 use super::{MAX_OUTPUT_BACKOFF, Pipeline, may_pass, refused_for_good, watchdog};
 use crate::{
     Error, Event, Format, IntoOutputs, Producer, Received, RecordMeta, Result,
-    consumer::Polled,
+    consumer::{Polled, dead_letter_failed},
     context::{DeadLettered, KafkaContext},
     error::KafkaOperation,
     outputs,
 };
+
+/// Whether a record was purged from the producer's queue (its transaction became abortable).
+fn is_purged(error: &Error) -> bool {
+    matches!(error, Error::Kafka { source, .. }
+        if source.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::PurgeQueue))
+}
 
 /// What a transaction call's failure calls for, as Kafka classifies it.
 enum Failure {
@@ -293,11 +299,27 @@ impl<In: Event, F: Format> Pipeline<In, F> {
                         error: &error,
                         transactional: true,
                     });
-                    deliveries.push(
-                        producer
-                            .enqueue_dead_letter(&dlq_topic, &message, &meta.location(), &error)
-                            .await?,
-                    );
+                    // Acknowledged before the next input. A dead-letter topic the identity
+                    // may describe but not write makes the transaction abortable (its partition
+                    // is refused to the transaction) and the record is purged: the transaction
+                    // says why, and the batch stops there.
+                    let written = match producer
+                        .enqueue_dead_letter(&dlq_topic, &message, &meta.location(), &error)
+                        .await
+                    {
+                        Ok(delivery) => match delivery.await {
+                            Ok(_) => Ok(()),
+                            Err(purged) if is_purged(&purged) => Err(self
+                                .abortable_cause(producer, batch)
+                                .await
+                                .unwrap_or(purged)),
+                            Err(source) => Err(source),
+                        },
+                        Err(source) => Err(source),
+                    };
+                    if let Err(source) = written {
+                        return Err(dead_letter_failed(error, dlq_topic, source));
+                    }
                     batch.dead_lettered += 1;
                 }
             }
@@ -407,6 +429,27 @@ impl<In: Event, F: Format> Pipeline<In, F> {
             }
         })
         .await
+    }
+
+    /// Why `producer`'s open transaction can no longer commit, when it cannot (a partition was
+    /// refused to it): asked by sending it the batch's offsets, which go nowhere since the
+    /// caller aborts the transaction.
+    async fn abortable_cause(&self, producer: &Producer<F>, batch: &Batch) -> Option<Error> {
+        let metadata = self.consumer.rdkafka().group_metadata()?;
+        let tpl = offsets_tpl(&batch.next).ok()?;
+        let asked = self
+            .txn(
+                producer,
+                KafkaOperation::SendOffsetsToTransaction,
+                move |p| p.send_offsets_to_transaction(&tpl, &metadata, watchdog::CALL_TIMEOUT),
+            )
+            .await;
+        match asked {
+            Err(Failure::Abort(error) | Failure::Retry(error) | Failure::Fatal(error)) => {
+                Some(error)
+            }
+            Ok(()) | Err(Failure::Stuck(_)) => None,
+        }
     }
 
     /// Runs a blocking transaction call of `producer` on the blocking pool, under the
