@@ -37,6 +37,73 @@ pub async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
+/// A reader of `topic` outside any group that commits: `read_committed`, from the beginning,
+/// subscribed.
+///
+/// # Panics
+/// When the client cannot be made or subscribed.
+pub fn read_committed_reader(bootstrap: &str, topic: &str) -> BaseConsumer {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("verify-{}", Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("a read_committed reader");
+    consumer
+        .subscribe(&[topic])
+        .unwrap_or_else(|e| panic!("subscribing to {topic}: {e}"));
+    consumer
+}
+
+/// The records of `topic` up to its end offsets (taken first), read back `read_committed`:
+/// each record's key and value, in each partition's order.
+///
+/// # Panics
+/// When the topic cannot be read, or is not read to its end offsets within `timeout`.
+pub fn records_to_end(bootstrap: &str, topic: &str, timeout: Duration) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let consumer = read_committed_reader(bootstrap, topic);
+    let metadata = consumer
+        .fetch_metadata(Some(topic), WAIT)
+        .unwrap_or_else(|e| panic!("metadata of {topic}: {e}"));
+    let mut ends = Vec::new();
+    for partition in metadata.topics()[0].partitions() {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, partition.id(), WAIT)
+            .unwrap_or_else(|e| panic!("watermarks of {topic}[{}]: {e}", partition.id()));
+        ends.push((partition.id(), high));
+    }
+    let mut records = Vec::new();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let position = consumer
+            .position()
+            .unwrap_or_else(|e| panic!("position on {topic}: {e}"));
+        let done = ends.iter().all(|(partition, high)| {
+            *high == 0
+                || position
+                    .find_partition(topic, *partition)
+                    .is_some_and(|p| matches!(p.offset(), Offset::Offset(o) if o >= *high))
+        });
+        if done {
+            return records;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{topic} not read to {ends:?}: {} records",
+            records.len()
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(500)) {
+            let message = message.unwrap_or_else(|e| panic!("reading {topic}: {e}"));
+            records.push((
+                message.key().unwrap_or_default().to_vec(),
+                message.payload().unwrap_or_default().to_vec(),
+            ));
+        }
+    }
+}
+
 /// Per wanted key, how many records of `E` on its topic a `read_committed` reader sees, read
 /// from the beginning until every wanted key is there and the topic stays quiet for two
 /// seconds (or three minutes pass). Records of other keys are not counted. Call it from a
@@ -50,17 +117,7 @@ pub fn committed_counts<E: Event>(
     wanted: &BTreeSet<Uuid>,
     key: impl Fn(&E) -> Uuid,
 ) -> BTreeMap<Uuid, u32> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("verify-{}", Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .expect("a read_committed reader");
-    consumer
-        .subscribe(&[E::TOPIC])
-        .expect("subscribed to the topic");
+    let consumer = read_committed_reader(bootstrap, E::TOPIC);
     let runtime = tokio::runtime::Handle::current();
     let mut counts = BTreeMap::<Uuid, u32>::new();
     let deadline = Instant::now() + Duration::from_secs(180);

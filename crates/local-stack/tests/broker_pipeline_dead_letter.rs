@@ -27,11 +27,10 @@ use grocery_stack::FULFILLMENT;
 use local_stack::{
     BrokerKind, KafkaAuth, Stack, StackOptions,
     broker::{AclOperation, AclResource, AclRule},
-    verify::{committed_counts, committed_offsets},
+    verify::{committed_counts, committed_offsets, records_to_end},
 };
 use rdkafka::{
-    ClientConfig, Message as _, Offset,
-    consumer::{BaseConsumer, Consumer as _},
+    ClientConfig, Offset,
     producer::{FutureProducer, FutureRecord},
 };
 use tokio::sync::oneshot;
@@ -61,45 +60,13 @@ fn committed(stack: &Stack, group: &str, partition: i32) -> Option<i64> {
     }
 }
 
-/// The records on the orders' dead-letter topic, read back `read_committed` up to its end.
+/// The values on the orders' dead-letter topic, read back `read_committed` up to its end.
 fn dead_letters(stack: &Stack) -> Vec<Vec<u8>> {
     let topic = topics::dead_letter(topics::ORDERS);
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", plaintext(stack))
-        .set("group.id", format!("verify-{}", Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
-        .create()
-        .unwrap();
-    let mut ends = Vec::new();
-    for partition in 0..topics::PARTITIONS {
-        let (_, high) = consumer
-            .fetch_watermarks(&topic, partition, Duration::from_secs(30))
-            .unwrap();
-        ends.push((partition, high));
-    }
-    consumer.subscribe(&[&topic]).unwrap();
-    let mut records = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let position = consumer.position().unwrap();
-        let done = ends.iter().all(|(partition, high)| {
-            *high == 0
-                || position
-                    .find_partition(&topic, *partition)
-                    .is_some_and(|p| matches!(p.offset(), Offset::Offset(o) if o >= *high))
-        });
-        if done {
-            return records;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{topic} not read to {ends:?}"
-        );
-        if let Some(message) = consumer.poll(Duration::from_millis(500)) {
-            records.push(message.unwrap().payload().unwrap_or_default().to_vec());
-        }
-    }
+    records_to_end(&plaintext(stack), &topic, Duration::from_secs(60))
+        .into_iter()
+        .map(|(_, value)| value)
+        .collect()
 }
 
 /// Runs a pipeline of `group` writing each order's pick list until it ends by itself (an

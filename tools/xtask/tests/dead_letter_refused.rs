@@ -19,19 +19,19 @@
 
 mod order_api_support;
 
-use std::{collections::BTreeSet, time::Duration};
+use std::collections::BTreeSet;
 
 use avro_events::rules::{Rule, RuleKind, RuleMode, RuleSet};
 use grocery_events::{
     Client, Config, ConsumerOptions, Error, Event as _, Order, OrderLine, topics,
 };
 use grocery_stack::{FULFILLMENT, ORDER_PRODUCER};
-use local_stack::broker::{AclOperation, AclResource, AclRule};
-use order_api_support::{WAIT, binaries, kafka_stack_with, properties};
-use rdkafka::{
-    ClientConfig, Message as _, Offset, TopicPartitionList,
-    consumer::{BaseConsumer, Consumer as _},
+use local_stack::{
+    broker::{AclOperation, AclResource, AclRule},
+    verify::{committed_offsets, records_to_end},
 };
+use order_api_support::{WAIT, binaries, kafka_stack_with, properties};
+use rdkafka::Offset;
 use uuid::Uuid;
 use xtask::services;
 
@@ -58,63 +58,6 @@ fn acls_without_dead_letter_write(who: &str) -> Vec<AclRule> {
         "the services' ACLs grant {who} the dead-letter write"
     );
     acls
-}
-
-/// A reader of `topic` as the stack's admin, read_committed, from the beginning.
-fn reader(stack: &local_stack::Stack, topic: &str) -> BaseConsumer {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", stack.bootstrap_servers())
-        .set("group.id", format!("verify-{}", Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .expect("a read_committed reader");
-    consumer.subscribe(&[topic]).unwrap();
-    consumer
-}
-
-/// The records of `topic` up to its end offsets (taken first), read back read_committed:
-/// each record's key and value.
-fn read_to_end(stack: &local_stack::Stack, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let consumer = reader(stack, topic);
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(30))
-        .unwrap();
-    let mut ends = Vec::new();
-    for partition in metadata.topics()[0].partitions() {
-        let (_, high) = consumer
-            .fetch_watermarks(topic, partition.id(), Duration::from_secs(30))
-            .unwrap();
-        ends.push((partition.id(), high));
-    }
-    let mut records = Vec::new();
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let done = ends.iter().all(|(partition, high)| {
-            *high == 0
-                || consumer
-                    .position()
-                    .unwrap()
-                    .find_partition(topic, *partition)
-                    .is_some_and(|p| matches!(p.offset(), Offset::Offset(o) if o >= *high))
-        });
-        if done {
-            return records;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{topic} not read to {ends:?}: {} records",
-            records.len()
-        );
-        if let Some(message) = consumer.poll(Duration::from_millis(500)) {
-            let message = message.unwrap();
-            records.push((
-                message.key().unwrap_or_default().to_vec(),
-                message.payload().unwrap_or_default().to_vec(),
-            ));
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,14 +143,14 @@ async fn orders_the_contract_refuses_whose_dead_letters_are_refused_are_failures
         })
         .collect();
     assert_eq!(accepted.len(), 9, "{accepted:?}");
-    let on_topic: BTreeSet<Uuid> = read_to_end(&stack, topics::ORDERS)
+    let on_topic: BTreeSet<Uuid> = records_to_end(stack.bootstrap_servers(), topics::ORDERS, WAIT)
         .iter()
         .map(|(key, _)| Uuid::try_parse_ascii(key).expect("an order keyed by its id"))
         .collect();
     assert_eq!(on_topic, accepted);
     assert!(on_topic.is_disjoint(&lost_ids), "{on_topic:?} {lost_ids:?}");
     assert!(
-        read_to_end(&stack, &dlq).is_empty(),
+        records_to_end(stack.bootstrap_servers(), &dlq, WAIT).is_empty(),
         "nothing reached {dlq}"
     );
     stack.shutdown().await;
@@ -235,21 +178,13 @@ fn order(quantity: i32, time: i64) -> Order {
 
 /// The offset `group` committed on `topic`'s `partition` (`None`: none).
 fn committed(stack: &local_stack::Stack, group: &str, partition: i32) -> Option<i64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", stack.bootstrap_servers())
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let mut list = TopicPartitionList::new();
-    list.add_partition(topics::ORDERS, partition);
-    let offsets = consumer
-        .committed_offsets(list, Duration::from_secs(30))
-        .unwrap();
-    match offsets
-        .find_partition(topics::ORDERS, partition)
-        .unwrap()
-        .offset()
-    {
+    let offsets = committed_offsets(
+        stack.bootstrap_servers(),
+        group,
+        topics::ORDERS,
+        partition + 1,
+    );
+    match offsets.iter().find(|(p, _)| *p == partition).unwrap().1 {
         Offset::Offset(offset) => Some(offset),
         _ => None,
     }
@@ -375,7 +310,7 @@ async fn a_record_whose_dead_letter_is_refused_is_not_committed_past_and_is_dead
     consumer.close().await.unwrap();
     drop(consumer);
     assert_eq!(committed(&stack, group, partition), Some(offsets[2].1 + 1));
-    let letters = read_to_end(&stack, &dlq);
+    let letters = records_to_end(stack.bootstrap_servers(), &dlq, WAIT);
     assert_eq!(letters.len(), 1, "one dead letter");
     drop((producer, admin, fulfillment));
     stack.shutdown().await;

@@ -40,7 +40,6 @@ use rdkafka::{
     ClientConfig, Message as _,
     admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier},
     client::DefaultClientContext,
-    consumer::{BaseConsumer, Consumer as _},
     producer::{BaseProducer, Producer as _},
 };
 use serde_json::{Value, json};
@@ -159,17 +158,10 @@ impl Run {
     /// beginning, every key counted: until each of `present` has been seen and the topic has
     /// stayed quiet for two seconds.
     fn committed(&self, present: &BTreeSet<Uuid>) -> BTreeMap<Uuid, u32> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", self.stack.bootstrap_servers())
-            .set("group.id", format!("verify-{}", Uuid::new_v4()))
-            .set("auto.offset.reset", "earliest")
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .create()
-            .expect("a read_committed reader");
-        consumer
-            .subscribe(&[grocery_events::topics::ORDERS])
-            .unwrap();
+        let consumer = local_stack::verify::read_committed_reader(
+            self.stack.bootstrap_servers(),
+            grocery_events::topics::ORDERS,
+        );
         let mut counts = BTreeMap::<Uuid, u32>::new();
         let mut quiet = 0;
         let deadline = std::time::Instant::now() + WAIT;
