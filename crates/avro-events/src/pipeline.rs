@@ -39,6 +39,10 @@ pub struct PipelineStats {
     /// Transactional producers replaced because a transaction call did not return (see
     /// [`Pipeline`]); their transactions' inputs were read again.
     pub producers_replaced: AtomicU64,
+    /// Outputs a data-contract rule refused with the `DLQ` action and whose dead letter is
+    /// written to the rule's `dlq.topic` instead (acknowledged; in transactional mode:
+    /// committed). Not counted in `produced`.
+    pub outputs_dead_lettered: AtomicU64,
     /// Outputs counted in `produced`, per topic.
     per_topic: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -140,7 +144,14 @@ impl From<String> for PipelineOptions {
 /// An output the broker refuses for good (a record larger than the topic or the client takes,
 /// no right to write the topic) ends [`Pipeline::run`] with that error after the abort:
 /// nothing is committed past the input, which is read again once the limit or the right is
-/// changed and the pipeline restarted.
+/// changed and the pipeline restarted. A topic the identity may describe but not write shows
+/// in a transaction only as records purged ([`Error::is_purged`]: the broker refused the
+/// topic's partition to the transaction, which became abortable): the pipeline then asks the
+/// transaction why (sending it the batch's offsets, which go nowhere since it is aborted) and
+/// puts the transaction's error, a refusal, on the purged record's topic. Librdkafka's error
+/// does not name the refused partition: with outputs to several topics in the batch, the
+/// topic named is the first purged record's (the client's `ERROR` log line `Failed to add
+/// partition "<topic>" [<partition>] to transaction` names the refused one).
 ///
 /// ### A dead letter that cannot be written
 ///
@@ -156,9 +167,17 @@ impl From<String> for PipelineOptions {
 /// writes its dead letter once and goes on. A dead-letter write that fails otherwise (timed
 /// out) is handled like any other delivery: it ends an at-least-once run with
 /// [`Error::DeadLetterFailed`], and aborts a transactional batch, which is read again after the
-/// backoff. An output failing a data-contract rule whose action is `DLQ` goes to the rule's
-/// `dlq.topic` through the output's producer; when that write fails the output's error is
-/// [`Error::DeadLetterFailed`] too, handled as an output's refusal above.
+/// backoff.
+///
+/// An output failing a data-contract rule whose action is `DLQ` (a `WRITE` rule of the
+/// output's registered contract, with `use.latest.version`) goes to the rule's `dlq.topic`
+/// through the output's producer, as [`Producer`]'s sends do: in transactional mode inside the
+/// batch's transaction, committed with the input's offset. Once that dead letter is
+/// acknowledged the output is done: the input's other outputs are written and the input goes
+/// on; [`PipelineStats::outputs_dead_lettered`] counts them. When the dead letter cannot be
+/// written the output's error is [`Error::DeadLetterFailed`] (naming the rule's failure and
+/// the refused write), handled as an output's refusal above: a refusal for good ends the run,
+/// nothing committed past the input, in both modes.
 ///
 /// ### A transaction call that never returns
 ///
@@ -183,8 +202,10 @@ impl From<String> for PipelineOptions {
 /// mode the batch is aborted and rewound and, after a backoff, read again in a new transaction
 /// (no transaction stays open through the wait, so `transaction.timeout.ms` is never reached);
 /// in at-least-once mode the input waits, unacknowledged, and its outputs are encoded again
-/// after the backoff. Other batch failures (an abortable Kafka error, an output that does not
-/// fit its schema) are retried the same way. The backoff is exponential with jitter, from
+/// after the backoff. Other batch failures (an abortable Kafka error, an output topic that does
+/// not exist yet, an output that does not fit its schema) are retried the same way, and
+/// [`Pipeline::stalled`] says so too while they last (`transaction aborted, its inputs are read
+/// again …` with the error), until the next commit. The backoff is exponential with jitter, from
 /// [`ConsumerOptions::initial_backoff`] up to 10 s, one `WARN` line per step; while it lasts
 /// [`Pipeline::stalled`] says why (a service answers its health check with it), and the first
 /// input that gets through clears it. Shutdown is honoured during the wait.
@@ -225,6 +246,20 @@ fn may_pass(error: &Error) -> bool {
                 | Error::SubjectNotFound { .. }
                 | Error::VersionNotFound { .. }
         )
+}
+
+/// Whether `error` is an output's data-contract rule failure with the `DLQ` action whose dead
+/// letter was written (to the rule's `dlq.topic`, through the output's producer: in its
+/// transaction when there is one). The output is done: its input goes on. When the dead
+/// letter could not be written the error is [`Error::DeadLetterFailed`] instead.
+fn dead_lettered_by_rule(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::RuleFailed {
+            dead_letter: Some(_),
+            ..
+        }
+    )
 }
 
 /// Whether the broker refused an output for good: the record is larger than the client
@@ -293,8 +328,12 @@ impl<In: Event, F: Format> Pipeline<In, F> {
 
     /// Why no input gets through now, while it lasts: its outputs cannot be encoded (their
     /// subject not registered, the registry unreachable or refusing the credentials) and the
-    /// pipeline is backing off before it tries again. `None` while inputs flow. A service's
-    /// health check answers 503 with it.
+    /// pipeline is backing off before it tries again; in transactional mode also any other
+    /// reason a batch was aborted and is read again after a backoff (an abortable Kafka error,
+    /// a delivery that failed), or a transaction call that is late. Cleared by the next
+    /// input that gets through (the next commit). A partition revoked during a batch aborts it
+    /// without a reason here (its new owner reads the inputs). `None` while inputs flow. A
+    /// service's health check answers 503 with it.
     ///
     /// The consumer's own reasons (an input that cannot be decoded yet) are the consumer's
     /// to report; a health check asks both.
@@ -452,10 +491,49 @@ mod tests {
         };
         assert!(!may_pass(&too_large));
         assert!(refused_for_good(&too_large));
+        assert!(!too_large.is_purged());
         assert!(!refused_for_good(&Error::Encode {
             reader: "PickList".into(),
             subject: "grocery.picklist.v1-value".into(),
             reason: "bad".into(),
         }));
+    }
+
+    #[test]
+    fn records_lost_to_a_failed_transaction_are_purged_whatever_the_way() {
+        use rdkafka::{error::KafkaError, types::RDKafkaErrorCode as Code};
+        let produce = |source| Error::Kafka {
+            operation: KafkaOperation::Produce,
+            topic: Some("grocery.picklist.v1".into()),
+            source,
+        };
+        for code in [Code::PurgeQueue, Code::PurgeInflight] {
+            assert!(
+                produce(KafkaError::MessageProduction(code)).is_purged(),
+                "{code:?}"
+            );
+        }
+        // Refused at the queue: the transaction must be aborted.
+        assert!(produce(KafkaError::MessageProduction(Code::State)).is_purged());
+        let refused = produce(KafkaError::MessageProduction(
+            Code::TopicAuthorizationFailed,
+        ));
+        assert!(!refused.is_purged());
+        let dead_letter = |source| Error::DeadLetterFailed {
+            cause: Box::new(Error::EmptyPayload),
+            topic: "grocery.orders.v1.dlq".into(),
+            source: Box::new(source),
+        };
+        assert!(dead_letter(produce(KafkaError::MessageProduction(Code::PurgeQueue))).is_purged());
+        assert!(!dead_letter(refused).is_purged());
+        // Not a produce: a transaction call's own state error is not a lost record.
+        assert!(
+            !Error::Kafka {
+                operation: KafkaOperation::CommitTransaction,
+                topic: None,
+                source: KafkaError::MessageProduction(Code::State),
+            }
+            .is_purged()
+        );
     }
 }
