@@ -10,16 +10,16 @@ use std::{
 use tracing::{debug_span, info};
 
 mod at_least_once;
+mod failure;
 mod replace;
 mod transactional;
 mod watchdog;
 
 use crate::{
-    Codec, Consumer, ConsumerOptions, Error, Event, Format, IntoOutputs, Outputs, Producer,
-    Received, Result,
+    Codec, Consumer, ConsumerOptions, Event, Format, IntoOutputs, Outputs, Producer, Received,
+    Result,
     consumer::Mode,
     context::KafkaContext,
-    error::KafkaOperation,
     shared::Shared,
     trace::{self, SpanKind, TraceContext},
 };
@@ -145,7 +145,7 @@ impl From<String> for PipelineOptions {
 /// no right to write the topic) ends [`Pipeline::run`] with that error after the abort:
 /// nothing is committed past the input, which is read again once the limit or the right is
 /// changed and the pipeline restarted. A topic the identity may describe but not write shows
-/// in a transaction only as records purged ([`Error::is_purged`]: the broker refused the
+/// in a transaction only as records purged ([`Error::is_purged`](crate::Error::is_purged): the broker refused the
 /// topic's partition to the transaction, which became abortable): the pipeline then asks the
 /// transaction why (sending it the batch's offsets, which go nowhere since it is aborted) and
 /// puts the transaction's error, a refusal, on the purged record's topic. Librdkafka's error
@@ -157,7 +157,7 @@ impl From<String> for PipelineOptions {
 ///
 /// An input that can never be decoded goes to the consumer's dead-letter topic. When that
 /// write is refused for good (no right to write the dead-letter topic, a record larger than it
-/// takes), both modes stop [`Pipeline::run`] with [`Error::DeadLetterFailed`], naming why the
+/// takes), both modes stop [`Pipeline::run`] with [`Error::DeadLetterFailed`](crate::Error::DeadLetterFailed), naming why the
 /// input was dead-lettered and why the write failed: at-least-once, the input is not
 /// acknowledged (nor any after it); transactional, the batch is aborted (the dead letter is
 /// acknowledged before the batch reads on: a dead-letter topic the identity may describe but
@@ -166,7 +166,7 @@ impl From<String> for PipelineOptions {
 /// readers; once the right (or the limit) is changed, a restarted pipeline of the same group
 /// writes its dead letter once and goes on. A dead-letter write that fails otherwise (timed
 /// out) is handled like any other delivery: it ends an at-least-once run with
-/// [`Error::DeadLetterFailed`], and aborts a transactional batch, which is read again after the
+/// [`Error::DeadLetterFailed`](crate::Error::DeadLetterFailed), and aborts a transactional batch, which is read again after the
 /// backoff.
 ///
 /// An output failing a data-contract rule whose action is `DLQ` (a `WRITE` rule of the
@@ -175,7 +175,7 @@ impl From<String> for PipelineOptions {
 /// batch's transaction, committed with the input's offset. Once that dead letter is
 /// acknowledged the output is done: the input's other outputs are written and the input goes
 /// on; [`PipelineStats::outputs_dead_lettered`] counts them. When the dead letter cannot be
-/// written the output's error is [`Error::DeadLetterFailed`] (naming the rule's failure and
+/// written the output's error is [`Error::DeadLetterFailed`](crate::Error::DeadLetterFailed) (naming the rule's failure and
 /// the refused write), handled as an output's refusal above: a refusal for good ends the run,
 /// nothing committed past the input, in both modes.
 ///
@@ -192,7 +192,7 @@ impl From<String> for PipelineOptions {
 /// call is late until the next commit, and [`PipelineStats::producers_replaced`] counts the
 /// replacements. The abandoned call keeps a thread and its producer's resources until it
 /// returns (usually once the lost broker is back); with more than two still stuck the
-/// pipeline stops with [`Error::Fatal`] instead of abandoning more.
+/// pipeline stops with [`Error::Fatal`](crate::Error::Fatal) instead of abandoning more.
 ///
 /// ### Outages of the outputs' registry
 ///
@@ -233,47 +233,6 @@ pub struct Pipeline<In: Event, F: Format = Codec> {
 
 /// Longest wait between two attempts at inputs whose outputs cannot be written yet.
 const MAX_OUTPUT_BACKOFF: Duration = Duration::from_secs(10);
-
-/// Whether an output's encoding failed for a reason that may pass: the registry unreachable
-/// or failing, refusing the credentials (401/403: a token refresh or a new role binding mends
-/// it), or the output's subject (or version) not registered yet.
-fn may_pass(error: &Error) -> bool {
-    error.is_transient()
-        || matches!(
-            error,
-            Error::RegistryUnauthorized { .. }
-                | Error::SchemaNotRegistered { .. }
-                | Error::SubjectNotFound { .. }
-                | Error::VersionNotFound { .. }
-        )
-}
-
-/// Whether `error` is an output's data-contract rule failure with the `DLQ` action whose dead
-/// letter was written (to the rule's `dlq.topic`, through the output's producer: in its
-/// transaction when there is one). The output is done: its input goes on. When the dead
-/// letter could not be written the error is [`Error::DeadLetterFailed`] instead.
-fn dead_lettered_by_rule(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::RuleFailed {
-            dead_letter: Some(_),
-            ..
-        }
-    )
-}
-
-/// Whether the broker refused an output for good: the record is larger than the client
-/// (`message.max.bytes`) or the topic (`max.message.bytes`) takes, or the client may not write
-/// the topic. Trying again cannot help until someone changes the limit or the right.
-fn refused_for_good(error: &Error) -> bool {
-    use rdkafka::types::RDKafkaErrorCode as Code;
-    if let Error::DeadLetterFailed { source, .. } = error {
-        return refused_for_good(source);
-    }
-    error.is_refused()
-        || matches!(error, Error::Kafka { operation: KafkaOperation::Produce, source, .. }
-            if matches!(source.rdkafka_error_code(), Some(Code::MessageSizeTooLarge | Code::InvalidRecord)))
-}
 
 impl<In: Event> Pipeline<In> {
     /// Creates the consumer and the producer from `shared`
@@ -411,7 +370,7 @@ impl<In: Event, F: Format> Pipeline<In, F> {
     ///
     /// # Errors
     /// A refusal by the broker (credentials, rights, e.g. on an output topic), an output larger
-    /// than the topic or `message.max.bytes` takes, [`Error::DeadLetterFailed`] when an input's
+    /// than the topic or `message.max.bytes` takes, [`Error::DeadLetterFailed`](crate::Error::DeadLetterFailed) when an input's
     /// dead letter is refused (or, at-least-once, not delivered) or an output's is not written, a fatal
     /// producer error (fenced), a failed delivery in at-least-once mode, or a transient error
     /// that outlasted the consumer's retries. Nothing is committed past the input concerned:
@@ -458,82 +417,5 @@ impl<In: Event, F: Format> Pipeline<In, F> {
         let outputs = span.in_scope(|| transform(received).into_outputs());
         otel.end();
         (parent, outputs)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_missing_subject_and_registry_outages_may_pass_and_oversized_records_do_not() {
-        let registry = "http://registry".to_owned();
-        assert!(may_pass(&Error::SchemaNotRegistered {
-            subject: "grocery.picklist.v1-value".into(),
-            registry: registry.clone(),
-            reason: "Subject not found".into(),
-        }));
-        assert!(may_pass(&Error::RegistryUnreachable {
-            registry: registry.clone(),
-            reason: "connection refused".into(),
-        }));
-        assert!(may_pass(&Error::RegistryUnauthorized {
-            registry,
-            status: 403,
-            reason: "forbidden".into(),
-        }));
-        let too_large = Error::Kafka {
-            operation: KafkaOperation::Produce,
-            topic: Some("grocery.picklist.v1".into()),
-            source: rdkafka::error::KafkaError::MessageProduction(
-                rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge,
-            ),
-        };
-        assert!(!may_pass(&too_large));
-        assert!(refused_for_good(&too_large));
-        assert!(!too_large.is_purged());
-        assert!(!refused_for_good(&Error::Encode {
-            reader: "PickList".into(),
-            subject: "grocery.picklist.v1-value".into(),
-            reason: "bad".into(),
-        }));
-    }
-
-    #[test]
-    fn records_lost_to_a_failed_transaction_are_purged_whatever_the_way() {
-        use rdkafka::{error::KafkaError, types::RDKafkaErrorCode as Code};
-        let produce = |source| Error::Kafka {
-            operation: KafkaOperation::Produce,
-            topic: Some("grocery.picklist.v1".into()),
-            source,
-        };
-        for code in [Code::PurgeQueue, Code::PurgeInflight] {
-            assert!(
-                produce(KafkaError::MessageProduction(code)).is_purged(),
-                "{code:?}"
-            );
-        }
-        // Refused at the queue: the transaction must be aborted.
-        assert!(produce(KafkaError::MessageProduction(Code::State)).is_purged());
-        let refused = produce(KafkaError::MessageProduction(
-            Code::TopicAuthorizationFailed,
-        ));
-        assert!(!refused.is_purged());
-        let dead_letter = |source| Error::DeadLetterFailed {
-            cause: Box::new(Error::EmptyPayload),
-            topic: "grocery.orders.v1.dlq".into(),
-            source: Box::new(source),
-        };
-        assert!(dead_letter(produce(KafkaError::MessageProduction(Code::PurgeQueue))).is_purged());
-        assert!(!dead_letter(refused).is_purged());
-        // Not a produce: a transaction call's own state error is not a lost record.
-        assert!(
-            !Error::Kafka {
-                operation: KafkaOperation::CommitTransaction,
-                topic: None,
-                source: KafkaError::MessageProduction(Code::State),
-            }
-            .is_purged()
-        );
     }
 }

@@ -8,7 +8,10 @@ use backon::BackoffBuilder as _;
 use futures::{StreamExt, stream::FuturesOrdered};
 use tracing::{debug, error, warn};
 
-use super::{Pipeline, dead_lettered_by_rule, may_pass};
+use super::{
+    Pipeline,
+    failure::{dead_lettered_by_rule, may_pass},
+};
 use crate::{
     Error, Event, Format, IntoOutputs, Producer, Received, RecordMeta, Result,
     consumer::{Polled, dead_letter_failed},

@@ -15,7 +15,9 @@ use rdkafka::{
 use tracing::{debug, error, warn};
 
 use super::{
-    MAX_OUTPUT_BACKOFF, Pipeline, dead_lettered_by_rule, may_pass, refused_for_good, watchdog,
+    MAX_OUTPUT_BACKOFF, Pipeline,
+    failure::{Failure, dead_lettered_by_rule, may_pass, on_record, refused_for_good},
+    watchdog,
 };
 use crate::{
     Error, Event, Format, IntoOutputs, Producer, Received, RecordMeta, Result,
@@ -24,27 +26,6 @@ use crate::{
     error::KafkaOperation,
     outputs,
 };
-
-/// What a transaction call's failure calls for, as Kafka classifies it.
-enum Failure {
-    /// Try the same call again.
-    Retry(Error),
-    /// Abort the transaction and process its inputs again.
-    Abort(Error),
-    /// The producer cannot go on.
-    Fatal(Error),
-    /// The call did not return within the watchdog's bound: replace the producer.
-    Stuck(watchdog::Stuck),
-}
-
-impl Failure {
-    fn into_error(self) -> Error {
-        match self {
-            Self::Retry(e) | Self::Abort(e) | Self::Fatal(e) => e,
-            Self::Stuck(stuck) => stuck.into_error(),
-        }
-    }
-}
 
 impl watchdog::Stuck {
     /// The error of a stuck call the pipeline cannot recover from.
@@ -566,23 +547,6 @@ impl<In: Event, F: Format> Pipeline<In, F> {
                 Failure::Fatal(error)
             }
         })
-    }
-}
-
-/// The transaction's error `cause` on the purged record's operation and topic.
-fn on_record(purged: Error, cause: Error) -> Error {
-    match (purged, cause) {
-        (
-            Error::Kafka {
-                operation, topic, ..
-            },
-            Error::Kafka { source, .. },
-        ) => Error::Kafka {
-            operation,
-            topic,
-            source,
-        },
-        (_, cause) => cause,
     }
 }
 
