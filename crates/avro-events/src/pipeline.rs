@@ -148,10 +148,12 @@ impl From<String> for PipelineOptions {
 /// in a transaction only as records purged ([`Error::is_purged`](crate::Error::is_purged): the broker refused the
 /// topic's partition to the transaction, which became abortable): the pipeline then asks the
 /// transaction why (sending it the batch's offsets, which go nowhere since it is aborted) and
-/// puts the transaction's error, a refusal, on the purged record's topic. Librdkafka's error
-/// does not name the refused partition: with outputs to several topics in the batch, the
-/// topic named is the first purged record's (the client's `ERROR` log line `Failed to add
-/// partition "<topic>" [<partition>] to transaction` names the refused one).
+/// puts the transaction's error, a refusal, on the refused topic. The transaction's error does
+/// not name the partition it refused: the topic is read from librdkafka's `ERROR` log line
+/// (`Failed to add partition "<topic>" [<partition>] to transaction: …`, which the client's
+/// context sees whatever the [`Hooks`](crate::Hooks) do with it); without that line (another
+/// librdkafka's wording) it is the purged record's topic, which in a batch with outputs to
+/// several topics may be another output's.
 ///
 /// ### A dead letter that cannot be written
 ///

@@ -68,8 +68,9 @@ impl Failure {
     }
 }
 
-/// The transaction's error `cause` on the purged record's operation and topic.
-pub(super) fn on_record(purged: Error, cause: Error) -> Error {
+/// The transaction's error `cause` on the purged record's operation and on `refused`, the
+/// topic whose partition the transaction refused when known, else the purged record's topic.
+pub(super) fn on_record(purged: Error, cause: Error, refused: Option<String>) -> Error {
     match (purged, cause) {
         (
             Error::Kafka {
@@ -78,7 +79,7 @@ pub(super) fn on_record(purged: Error, cause: Error) -> Error {
             Error::Kafka { source, .. },
         ) => Error::Kafka {
             operation,
-            topic,
+            topic: refused.or(topic),
             source,
         },
         (_, cause) => cause,

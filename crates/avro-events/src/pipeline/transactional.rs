@@ -358,7 +358,14 @@ impl<In: Event, F: Format> Pipeline<In, F> {
         let Some(cause) = self.abortable_cause(producer, batch).await else {
             return error;
         };
-        debug!(%error, %cause, "a record was purged; the transaction names why");
+        // The transaction's error does not name the partition it refused; librdkafka's log
+        // line does (the purged record may be another topic's).
+        let refused = producer
+            .context()
+            .take_refused_partition()
+            .filter(|_| cause.is_refused())
+            .map(|(topic, _)| topic);
+        debug!(%error, %cause, ?refused, "a record was purged; the transaction names why");
         match error {
             Error::DeadLetterFailed {
                 cause: why,
@@ -367,9 +374,9 @@ impl<In: Event, F: Format> Pipeline<In, F> {
             } => Error::DeadLetterFailed {
                 cause: why,
                 topic,
-                source: Box::new(on_record(*source, cause)),
+                source: Box::new(on_record(*source, cause, refused)),
             },
-            purged => on_record(purged, cause),
+            purged => on_record(purged, cause, refused),
         }
     }
 
