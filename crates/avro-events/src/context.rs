@@ -54,6 +54,9 @@ struct Shared {
     /// Brokers whose connection failed, by address (`host:port`), since the statistics last
     /// showed them connected. One entry per broker of the cluster at most.
     lost: Mutex<HashMap<String, Lost>>,
+    /// The topic of the last partition a transaction coordinator refused to add to this
+    /// producer's transaction (librdkafka's `ADDPARTS` error line), with the reason.
+    refused_partition: Mutex<Option<(String, String)>>,
 }
 
 /// A broker connection that failed, as kept in [`Shared::lost`].
@@ -329,6 +332,7 @@ impl KafkaContext {
                 waiting: Mutex::new(None),
                 is_waiting: AtomicBool::new(false),
                 lost: Mutex::default(),
+                refused_partition: Mutex::new(None),
             }),
             hooks,
         }
@@ -535,6 +539,14 @@ impl KafkaContext {
         }
     }
 
+    /// Takes the topic (and librdkafka's reason) of the last partition the transaction
+    /// coordinator refused to add to this producer's transaction since the last call: the
+    /// partition an abortable transaction error (`Failed to add partition(s) to transaction`)
+    /// does not name. librdkafka says it only in an `ERROR` log line (`ADDPARTS`).
+    pub(crate) fn take_refused_partition(&self) -> Option<(String, String)> {
+        lock(&self.shared.refused_partition).take()
+    }
+
     /// Records the first refusal; returns this one.
     fn refuse(&self, code: RDKafkaErrorCode, reason: &str) -> Refusal {
         let refusal = Refusal {
@@ -550,6 +562,17 @@ impl KafkaContext {
         });
         refusal
     }
+}
+
+/// The topic and reason of librdkafka's `ADDPARTS` line `[thrd:…]: <broker>: Failed to add
+/// partition "<topic>" [<partition>] to transaction: <reason>`, unless the partition was only not attempted
+/// because another one failed.
+fn refused_partition(message: &str) -> Option<(String, String)> {
+    // After librdkafka's `[thrd:…]: <broker>: ` prefix.
+    let (_, rest) = message.split_once("Failed to add partition \"")?;
+    let (topic, rest) = rest.split_once('"')?;
+    let (_, reason) = rest.split_once("to transaction: ")?;
+    (!reason.contains("not attempted")).then(|| (topic.to_owned(), reason.to_owned()))
 }
 
 /// Whether librdkafka's error text says a broker refused the SASL credentials (as opposed to
@@ -569,6 +592,11 @@ impl ClientContext for KafkaContext {
     }
 
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        if fac == "ADDPARTS"
+            && let Some(refused) = refused_partition(message)
+        {
+            *lock(&self.shared.refused_partition) = Some(refused);
+        }
         self.hooks.log(self.client, level, fac, message);
     }
 
@@ -695,6 +723,36 @@ mod tests {
     use rdkafka::{ClientConfig, Offset, types::RDKafkaRespErr};
 
     use super::*;
+
+    #[test]
+    fn the_partition_a_transaction_refused_is_read_from_librdkafkas_line() {
+        let context = KafkaContext::new("producer");
+        context.log(
+            RDKafkaLogLevel::Error,
+            "ADDPARTS",
+            "Failed to add partition \"grocery.order-status.v1\" [0] to transaction: \
+             Broker: Operation not attempted",
+        );
+        assert_eq!(
+            context.take_refused_partition(),
+            None,
+            "not attempted: not the refused one"
+        );
+        context.log(
+            RDKafkaLogLevel::Error,
+            "ADDPARTS",
+            "[thrd:TxnCoordinator]: TxnCoordinator/1: Failed to add partition \
+             \"grocery.picklist.v1\" [2] to transaction: Broker: Topic authorization failed",
+        );
+        assert_eq!(
+            context.take_refused_partition(),
+            Some((
+                "grocery.picklist.v1".to_owned(),
+                "Broker: Topic authorization failed".to_owned()
+            ))
+        );
+        assert_eq!(context.take_refused_partition(), None, "taken");
+    }
 
     /// A failed rebalance makes rdkafka unassign (everything, with the eager protocol): the
     /// context's owned partitions must follow, or a later rewind seeks partitions this consumer

@@ -461,6 +461,33 @@ impl Error {
         )
     }
 
+    /// Whether a record was not written because its producer's transaction had already failed
+    /// for a reason the record does not name: purged from the producer's queue or in flight
+    /// (`PurgeQueue`, `PurgeInflight`: the transaction became abortable, e.g. the broker
+    /// refused one of its partitions), or refused at the queue because the transaction must be
+    /// aborted (`Local: Erroneous state` while producing). The transaction itself says why
+    /// (its next call, e.g. `send_offsets_to_transaction` or `commit_transaction`, fails with
+    /// that error); a [`Pipeline`](crate::Pipeline) asks it. For
+    /// [`Error::DeadLetterFailed`], answers for the dead-letter write (`source`).
+    pub fn is_purged(&self) -> bool {
+        match self {
+            Self::DeadLetterFailed { source, .. } => source.is_purged(),
+            #[cfg(feature = "kafka")]
+            Self::Kafka {
+                operation: KafkaOperation::Produce,
+                source,
+                ..
+            } => {
+                use rdkafka::types::RDKafkaErrorCode as Code;
+                matches!(
+                    source.rdkafka_error_code(),
+                    Some(Code::PurgeQueue | Code::PurgeInflight | Code::State)
+                )
+            }
+            _ => false,
+        }
+    }
+
     /// Whether a broker refused the client: its credentials (authentication) or its rights on
     /// a topic, group, transactional id or the cluster (authorization, from the ACLs or RBAC).
     pub fn is_refused(&self) -> bool {

@@ -10,16 +10,16 @@ use std::{
 use tracing::{debug_span, info};
 
 mod at_least_once;
+mod failure;
 mod replace;
 mod transactional;
 mod watchdog;
 
 use crate::{
-    Codec, Consumer, ConsumerOptions, Error, Event, Format, IntoOutputs, Outputs, Producer,
-    Received, Result,
+    Codec, Consumer, ConsumerOptions, Event, Format, IntoOutputs, Outputs, Producer, Received,
+    Result,
     consumer::Mode,
     context::KafkaContext,
-    error::KafkaOperation,
     shared::Shared,
     trace::{self, SpanKind, TraceContext},
 };
@@ -39,6 +39,10 @@ pub struct PipelineStats {
     /// Transactional producers replaced because a transaction call did not return (see
     /// [`Pipeline`]); their transactions' inputs were read again.
     pub producers_replaced: AtomicU64,
+    /// Outputs a data-contract rule refused with the `DLQ` action and whose dead letter is
+    /// written to the rule's `dlq.topic` instead (acknowledged; in transactional mode:
+    /// committed). Not counted in `produced`.
+    pub outputs_dead_lettered: AtomicU64,
     /// Outputs counted in `produced`, per topic.
     per_topic: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -140,13 +144,22 @@ impl From<String> for PipelineOptions {
 /// An output the broker refuses for good (a record larger than the topic or the client takes,
 /// no right to write the topic) ends [`Pipeline::run`] with that error after the abort:
 /// nothing is committed past the input, which is read again once the limit or the right is
-/// changed and the pipeline restarted.
+/// changed and the pipeline restarted. A topic the identity may describe but not write shows
+/// in a transaction only as records purged ([`Error::is_purged`](crate::Error::is_purged): the broker refused the
+/// topic's partition to the transaction, which became abortable): the pipeline then asks the
+/// transaction why (sending it the batch's offsets, which go nowhere since it is aborted) and
+/// puts the transaction's error, a refusal, on the refused topic. The transaction's error does
+/// not name the partition it refused: the topic is read from librdkafka's `ERROR` log line
+/// (`Failed to add partition "<topic>" [<partition>] to transaction: …`, which the client's
+/// context sees whatever the [`Hooks`](crate::Hooks) do with it); without that line (another
+/// librdkafka's wording) it is the purged record's topic, which in a batch with outputs to
+/// several topics may be another output's.
 ///
 /// ### A dead letter that cannot be written
 ///
 /// An input that can never be decoded goes to the consumer's dead-letter topic. When that
 /// write is refused for good (no right to write the dead-letter topic, a record larger than it
-/// takes), both modes stop [`Pipeline::run`] with [`Error::DeadLetterFailed`], naming why the
+/// takes), both modes stop [`Pipeline::run`] with [`Error::DeadLetterFailed`](crate::Error::DeadLetterFailed), naming why the
 /// input was dead-lettered and why the write failed: at-least-once, the input is not
 /// acknowledged (nor any after it); transactional, the batch is aborted (the dead letter is
 /// acknowledged before the batch reads on: a dead-letter topic the identity may describe but
@@ -155,10 +168,18 @@ impl From<String> for PipelineOptions {
 /// readers; once the right (or the limit) is changed, a restarted pipeline of the same group
 /// writes its dead letter once and goes on. A dead-letter write that fails otherwise (timed
 /// out) is handled like any other delivery: it ends an at-least-once run with
-/// [`Error::DeadLetterFailed`], and aborts a transactional batch, which is read again after the
-/// backoff. An output failing a data-contract rule whose action is `DLQ` goes to the rule's
-/// `dlq.topic` through the output's producer; when that write fails the output's error is
-/// [`Error::DeadLetterFailed`] too, handled as an output's refusal above.
+/// [`Error::DeadLetterFailed`](crate::Error::DeadLetterFailed), and aborts a transactional batch, which is read again after the
+/// backoff.
+///
+/// An output failing a data-contract rule whose action is `DLQ` (a `WRITE` rule of the
+/// output's registered contract, with `use.latest.version`) goes to the rule's `dlq.topic`
+/// through the output's producer, as [`Producer`]'s sends do: in transactional mode inside the
+/// batch's transaction, committed with the input's offset. Once that dead letter is
+/// acknowledged the output is done: the input's other outputs are written and the input goes
+/// on; [`PipelineStats::outputs_dead_lettered`] counts them. When the dead letter cannot be
+/// written the output's error is [`Error::DeadLetterFailed`](crate::Error::DeadLetterFailed) (naming the rule's failure and
+/// the refused write), handled as an output's refusal above: a refusal for good ends the run,
+/// nothing committed past the input, in both modes.
 ///
 /// ### A transaction call that never returns
 ///
@@ -173,7 +194,7 @@ impl From<String> for PipelineOptions {
 /// call is late until the next commit, and [`PipelineStats::producers_replaced`] counts the
 /// replacements. The abandoned call keeps a thread and its producer's resources until it
 /// returns (usually once the lost broker is back); with more than two still stuck the
-/// pipeline stops with [`Error::Fatal`] instead of abandoning more.
+/// pipeline stops with [`Error::Fatal`](crate::Error::Fatal) instead of abandoning more.
 ///
 /// ### Outages of the outputs' registry
 ///
@@ -183,8 +204,10 @@ impl From<String> for PipelineOptions {
 /// mode the batch is aborted and rewound and, after a backoff, read again in a new transaction
 /// (no transaction stays open through the wait, so `transaction.timeout.ms` is never reached);
 /// in at-least-once mode the input waits, unacknowledged, and its outputs are encoded again
-/// after the backoff. Other batch failures (an abortable Kafka error, an output that does not
-/// fit its schema) are retried the same way. The backoff is exponential with jitter, from
+/// after the backoff. Other batch failures (an abortable Kafka error, an output topic that does
+/// not exist yet, an output that does not fit its schema) are retried the same way, and
+/// [`Pipeline::stalled`] says so too while they last (`transaction aborted, its inputs are read
+/// again …` with the error), until the next commit. The backoff is exponential with jitter, from
 /// [`ConsumerOptions::initial_backoff`] up to 10 s, one `WARN` line per step; while it lasts
 /// [`Pipeline::stalled`] says why (a service answers its health check with it), and the first
 /// input that gets through clears it. Shutdown is honoured during the wait.
@@ -212,33 +235,6 @@ pub struct Pipeline<In: Event, F: Format = Codec> {
 
 /// Longest wait between two attempts at inputs whose outputs cannot be written yet.
 const MAX_OUTPUT_BACKOFF: Duration = Duration::from_secs(10);
-
-/// Whether an output's encoding failed for a reason that may pass: the registry unreachable
-/// or failing, refusing the credentials (401/403: a token refresh or a new role binding mends
-/// it), or the output's subject (or version) not registered yet.
-fn may_pass(error: &Error) -> bool {
-    error.is_transient()
-        || matches!(
-            error,
-            Error::RegistryUnauthorized { .. }
-                | Error::SchemaNotRegistered { .. }
-                | Error::SubjectNotFound { .. }
-                | Error::VersionNotFound { .. }
-        )
-}
-
-/// Whether the broker refused an output for good: the record is larger than the client
-/// (`message.max.bytes`) or the topic (`max.message.bytes`) takes, or the client may not write
-/// the topic. Trying again cannot help until someone changes the limit or the right.
-fn refused_for_good(error: &Error) -> bool {
-    use rdkafka::types::RDKafkaErrorCode as Code;
-    if let Error::DeadLetterFailed { source, .. } = error {
-        return refused_for_good(source);
-    }
-    error.is_refused()
-        || matches!(error, Error::Kafka { operation: KafkaOperation::Produce, source, .. }
-            if matches!(source.rdkafka_error_code(), Some(Code::MessageSizeTooLarge | Code::InvalidRecord)))
-}
 
 impl<In: Event> Pipeline<In> {
     /// Creates the consumer and the producer from `shared`
@@ -293,8 +289,12 @@ impl<In: Event, F: Format> Pipeline<In, F> {
 
     /// Why no input gets through now, while it lasts: its outputs cannot be encoded (their
     /// subject not registered, the registry unreachable or refusing the credentials) and the
-    /// pipeline is backing off before it tries again. `None` while inputs flow. A service's
-    /// health check answers 503 with it.
+    /// pipeline is backing off before it tries again; in transactional mode also any other
+    /// reason a batch was aborted and is read again after a backoff (an abortable Kafka error,
+    /// a delivery that failed), or a transaction call that is late. Cleared by the next
+    /// input that gets through (the next commit). A partition revoked during a batch aborts it
+    /// without a reason here (its new owner reads the inputs). `None` while inputs flow. A
+    /// service's health check answers 503 with it.
     ///
     /// The consumer's own reasons (an input that cannot be decoded yet) are the consumer's
     /// to report; a health check asks both.
@@ -372,7 +372,7 @@ impl<In: Event, F: Format> Pipeline<In, F> {
     ///
     /// # Errors
     /// A refusal by the broker (credentials, rights, e.g. on an output topic), an output larger
-    /// than the topic or `message.max.bytes` takes, [`Error::DeadLetterFailed`] when an input's
+    /// than the topic or `message.max.bytes` takes, [`Error::DeadLetterFailed`](crate::Error::DeadLetterFailed) when an input's
     /// dead letter is refused (or, at-least-once, not delivered) or an output's is not written, a fatal
     /// producer error (fenced), a failed delivery in at-least-once mode, or a transient error
     /// that outlasted the consumer's retries. Nothing is committed past the input concerned:
@@ -419,43 +419,5 @@ impl<In: Event, F: Format> Pipeline<In, F> {
         let outputs = span.in_scope(|| transform(received).into_outputs());
         otel.end();
         (parent, outputs)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_missing_subject_and_registry_outages_may_pass_and_oversized_records_do_not() {
-        let registry = "http://registry".to_owned();
-        assert!(may_pass(&Error::SchemaNotRegistered {
-            subject: "grocery.picklist.v1-value".into(),
-            registry: registry.clone(),
-            reason: "Subject not found".into(),
-        }));
-        assert!(may_pass(&Error::RegistryUnreachable {
-            registry: registry.clone(),
-            reason: "connection refused".into(),
-        }));
-        assert!(may_pass(&Error::RegistryUnauthorized {
-            registry,
-            status: 403,
-            reason: "forbidden".into(),
-        }));
-        let too_large = Error::Kafka {
-            operation: KafkaOperation::Produce,
-            topic: Some("grocery.picklist.v1".into()),
-            source: rdkafka::error::KafkaError::MessageProduction(
-                rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge,
-            ),
-        };
-        assert!(!may_pass(&too_large));
-        assert!(refused_for_good(&too_large));
-        assert!(!refused_for_good(&Error::Encode {
-            reader: "PickList".into(),
-            subject: "grocery.picklist.v1-value".into(),
-            reason: "bad".into(),
-        }));
     }
 }

@@ -511,6 +511,15 @@ fn not_accepted(failure: Failure) -> Response {
                 grocery_events::topics::ORDERS
             ),
         ),
+        Failure::RefusedByContract => problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "order_refused_by_contract",
+            format!(
+                "the order breaks a rule of the order contract registered for {}; it was not \
+                 stored (nor dead-lettered): correct it before sending it again",
+                grocery_events::topics::ORDERS
+            ),
+        ),
         Failure::TransactionalIdRefused => with_retry_after(
             problem(
                 StatusCode::SERVICE_UNAVAILABLE,

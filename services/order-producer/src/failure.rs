@@ -6,10 +6,15 @@
 //! What counts as what:
 //! - **refused** ([`refused`]): the broker's authorization of the transactional id, the cluster
 //!   or the topic, in an error's code or as the producer's fatal error;
+//! - **refused by the contract**: a rule of the registered order contract failed on the order
+//!   (`Error::RuleFailed`; `Error::DeadLetterFailed` when its dead letter was not written
+//!   either): the order itself is at fault, not the broker;
 //! - **too large**: `MSG_SIZE_TOO_LARGE` (a record over the topic's `max.message.bytes` or
 //!   the client's `message.max.bytes`), `MESSAGE_BATCH_TOO_LARGE`;
-//! - **purged**: the record was purged (`PurgeQueue`, `PurgeInflight`) because the
-//!   transaction had to be aborted for another reason, which the record does not name;
+//! - **purged** (the library's `Error::is_purged`, as the pipeline classifies it): the record
+//!   was purged (`PurgeQueue`, `PurgeInflight`) or refused at the queue (`Local: Erroneous
+//!   state`) because the transaction had to be aborted for another reason, which the record
+//!   does not name;
 //! - anything else must be aborted, and is answered as unavailable.
 
 use avro_events::KafkaOperation;
@@ -33,6 +38,12 @@ pub(crate) enum Failure {
     TransactionalIdRefused,
     /// The broker refuses the Order API writes on the orders topic: as above.
     TopicRefused,
+    /// The order breaks a rule of the order contract registered for the orders topic (the
+    /// producer writes with it): it is not stored anywhere, neither on the orders topic nor on
+    /// the contract's dead-letter topic (a dead letter written in the order's transaction is
+    /// aborted with it; the client is told instead). A retry of the same order meets the same
+    /// rule.
+    RefusedByContract,
 }
 
 /// An order not accepted: why, and the cause for the log.
@@ -61,6 +72,10 @@ pub(crate) enum Ended {
     MustAbort(String),
     /// A record of it is too large for the broker: to be aborted, never committed.
     TooLarge(String),
+    /// An order of it breaks a rule of the order contract (`Error::RuleFailed`, or
+    /// `Error::DeadLetterFailed` when the rule's dead letter was not written either): to be
+    /// aborted, never committed.
+    RefusedByContract(String),
     /// Its records were purged, not refused: the producer must abort it for a reason of its
     /// own (after a record refused as too large, librdkafka keeps that record's sequence
     /// numbers, and the next transaction on the partition fails with
@@ -91,16 +106,24 @@ pub(crate) fn not_delivered(producer: &Producer, errors: &[grocery_events::Error
     }) {
         return Ended::TooLarge(error.to_string());
     }
-    let purged = errors.iter().all(|error| {
-        matches!(
-            error_code(error),
-            Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
-        )
-    });
-    if purged {
+    if let Some(error) = errors.iter().find(|error| refused_by_contract(error)) {
+        return Ended::RefusedByContract(error.to_string());
+    }
+    if errors.iter().all(grocery_events::Error::is_purged) {
         return Ended::Purged(errors[0].to_string());
     }
     Ended::MustAbort(errors[0].to_string())
+}
+
+/// Whether `error` is the order contract's refusal of an order: one of its rules failed
+/// (whether or not the rule's dead letter was then written).
+fn refused_by_contract(error: &grocery_events::Error) -> bool {
+    use grocery_events::Error;
+    match error {
+        Error::RuleFailed { .. } => true,
+        Error::DeadLetterFailed { cause, .. } => matches!(**cause, Error::RuleFailed { .. }),
+        _ => false,
+    }
 }
 
 /// [`Ended::Refused`] when `code` (an error's), or the producer's fatal error, is the broker's

@@ -34,6 +34,13 @@
 //!   a record the broker refused, so the next transaction on that partition fails
 //!   (`OUT_OF_ORDER_SEQUENCE_NUMBER`, its records purged) until an abort bumps the producer's
 //!   epoch: a transaction whose records were only purged is sent again once after its abort.
+//! - **an order the registered order contract refuses** (a rule failed on it; the API's own
+//!   validation answers `400` for what the contract checks today, so only a contract stricter
+//!   than the API meets this): handled as a record too large, above: alone in its
+//!   transaction it is told [`Failure::RefusedByContract`] and stored nowhere (the rule's
+//!   dead letter, written in the transaction, is aborted with it), the others of its
+//!   transaction are sent again one by one. A dead letter the broker refuses does not change
+//!   that answer: the order is at fault, not the API.
 //! - **the transactional id (or the orders topic) not authorized** (never granted, or the ACL
 //!   removed while running): nothing of that transaction is committed, so its requests, every
 //!   order still queued and every later request are told [`Failure::TransactionalIdRefused`]
@@ -340,6 +347,28 @@ async fn commit_batch(
                 tracing::warn!(orders = batch.len(), %cause, "transaction to abort; its orders are not accepted");
                 tell(batch, &NotSent::new(Failure::Unavailable, cause.clone()));
                 abort(producer, cause, shutdown).await?;
+            }
+            Ended::RefusedByContract(cause) if batch.len() == 1 => {
+                tracing::warn!(%cause, "an order the order contract refuses; not accepted");
+                tell(
+                    batch,
+                    &NotSent::new(Failure::RefusedByContract, cause.clone()),
+                );
+                abort(producer, cause, shutdown).await?;
+            }
+            Ended::RefusedByContract(cause) => {
+                // Which order breaks the contract is known once each is alone in its
+                // transaction; the others are then accepted.
+                tracing::warn!(orders = batch.len(), %cause, "an order the order contract refuses; sending the transaction's orders again one by one");
+                match abort(producer, cause.clone(), shutdown).await {
+                    Ok(true) => {
+                        batches.extend(batch.into_iter().rev().map(|job| (vec![job], again)));
+                    }
+                    aborted => {
+                        tell(batch, &NotSent::new(Failure::Unavailable, cause));
+                        aborted?;
+                    }
+                }
             }
             Ended::TooLarge(cause) if batch.len() == 1 => {
                 tracing::warn!(%cause, "an order too large for the broker; not accepted");

@@ -537,3 +537,96 @@ async fn late_delivery_answers_the_retry() {
     let status = server.terminate(Duration::from_secs(60)).unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// An order the registered order contract refuses is answered `422 order_refused_by_contract`
+/// and stored nowhere, while the orders sent with it are accepted. The API's own validation
+/// answers 400 for what the order contract checks today, so the test registers a stricter
+/// version (at most 50 of a line, dead-lettered) before the API starts. (The refused order
+/// used to be answered `503 unavailable`, as if a retry could succeed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_the_registered_contract_refuses_is_unprocessable_and_not_stored() {
+    let stack = grocery_stack::start().await.unwrap();
+    let config = Config::from_properties_str(&stack.client_properties()).unwrap();
+    let client = Client::from_config(config).unwrap();
+    let stricter = avro_events::rules::Contract::from_json(
+        r#"{"ruleSet": {"domainRules": [{
+            "name": "at_most_50", "kind": "CONDITION", "mode": "WRITE", "type": "CEL",
+            "expr": "message.items.all(line, line.quantity <= 50)",
+            "params": {"dlq.topic": "grocery.orders.v1.dlq"}, "onFailure": "DLQ"}]}}"#,
+        "the test's stricter order contract",
+    )
+    .unwrap();
+    client
+        .codec()
+        .registry()
+        .register_contract(
+            "grocery.orders.v1-value",
+            <Order as grocery_events::Event>::SCHEMA,
+            stricter.metadata.as_ref(),
+            stricter.rule_set.as_ref(),
+            false,
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = write_config(dir.path(), &stack.client_properties()).unwrap();
+    let (mut server, base) = start_api("order-producer", &config_file, &[]);
+    wait_rebuilt(&server, Duration::from_secs(60));
+    let http = reqwest::Client::new();
+    let sku = grocery_store::Catalog::builtin().items()[0].sku.clone();
+
+    // Sent together, so that they may share a transaction: the refused order is told so, the
+    // others are accepted.
+    let quantities = [2, 60, 3, 4];
+    let answers = futures::future::join_all(quantities.map(|quantity| {
+        let request = http
+            .post(format!("{base}/orders"))
+            .json(&json!({ "items": [{ "sku": sku, "quantity": quantity }] }));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    }))
+    .await;
+    let mut accepted = Vec::new();
+    for (quantity, (status, body)) in quantities.iter().zip(&answers) {
+        if *quantity > 50 {
+            assert_eq!(status, &422, "{body}");
+            assert_eq!(body["code"], "order_refused_by_contract", "{body}");
+            assert!(
+                body["detail"].as_str().unwrap().contains("not stored"),
+                "{body}"
+            );
+        } else {
+            assert_eq!(status, &202, "quantity {quantity}: {body}");
+            accepted.push(body["order_id"].as_str().unwrap().to_owned());
+        }
+    }
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\norder_producer_orders_failed_total 1\n"),
+        "{metrics}"
+    );
+    // The mock broker keeps an aborted transaction's records visible (the transaction that
+    // met the refused order, when the others shared it, is aborted and its orders sent again):
+    // the orders on the topic are the accepted ones, the refused one is not among them.
+    // Exactly once read_committed is the real broker's to show (order_sender_failures, whose
+    // too-large orders take the same path).
+    let on_topic: std::collections::BTreeSet<String> = read_all::<Order>(&client)
+        .await
+        .iter()
+        .map(|order| order.order_id.to_string())
+        .collect();
+    let accepted: std::collections::BTreeSet<String> = accepted.into_iter().collect();
+    assert_eq!(on_topic, accepted, "the accepted orders only");
+    let status = server.terminate(Duration::from_secs(60)).unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -8,7 +8,10 @@ use backon::BackoffBuilder as _;
 use futures::{StreamExt, stream::FuturesOrdered};
 use tracing::{debug, error, warn};
 
-use super::{Pipeline, may_pass};
+use super::{
+    Pipeline,
+    failure::{dead_lettered_by_rule, may_pass},
+};
 use crate::{
     Error, Event, Format, IntoOutputs, Producer, Received, RecordMeta, Result,
     consumer::{Polled, dead_letter_failed},
@@ -100,7 +103,11 @@ impl<In: Event, F: Format> Pipeline<In, F> {
                 Step::Stop => stopping = true,
                 Step::Done(done) => {
                     let finished: Finished = done.inspect_err(|error| {
-                        error!(%error, "an output was not delivered; stopping without acknowledging its input");
+                        if matches!(error, Error::DeadLetterFailed { .. }) {
+                            error!(%error, "an input's dead letter was not written; stopping without acknowledging it");
+                        } else {
+                            error!(%error, "an output was not delivered; stopping without acknowledging its input");
+                        }
                     })?;
                     self.stats.count_produced(&finished.topics);
                     if finished.dead_lettered {
@@ -193,6 +200,14 @@ impl<In: Event, F: Format> Pipeline<In, F> {
             let mut backoff = None;
             let pending = loop {
                 match outputs::enqueue(out, producer, parent).await {
+                    // Its dead letter is acknowledged: the output is done.
+                    Err(error) if dead_lettered_by_rule(&error) => {
+                        warn!(%error, topic = out.topic(), "an output refused by its contract is dead-lettered");
+                        self.stats
+                            .outputs_dead_lettered
+                            .fetch_add(1, Ordering::Relaxed);
+                        break None;
+                    }
                     Err(error) if may_pass(&error) => {
                         let next = backoff
                             .get_or_insert_with(|| self.output_backoff().build())
@@ -204,10 +219,12 @@ impl<In: Event, F: Format> Pipeline<In, F> {
                         self.set_stall(Some(format!("cannot write to {}: {error}", out.topic())));
                         tokio::time::sleep(wait).await;
                     }
-                    queued => break queued?,
+                    queued => break Some(queued?),
                 }
             };
-            deliveries.push((pending, out.topic()));
+            if let Some(pending) = pending {
+                deliveries.push((pending, out.topic()));
+            }
         }
         self.set_stall(None);
         Ok(deliveries)

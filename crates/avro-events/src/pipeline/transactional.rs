@@ -14,7 +14,11 @@ use rdkafka::{
 };
 use tracing::{debug, error, warn};
 
-use super::{MAX_OUTPUT_BACKOFF, Pipeline, may_pass, refused_for_good, watchdog};
+use super::{
+    MAX_OUTPUT_BACKOFF, Pipeline,
+    failure::{Failure, dead_lettered_by_rule, may_pass, on_record, refused_for_good},
+    watchdog,
+};
 use crate::{
     Error, Event, Format, IntoOutputs, Producer, Received, RecordMeta, Result,
     consumer::{Polled, dead_letter_failed},
@@ -22,33 +26,6 @@ use crate::{
     error::KafkaOperation,
     outputs,
 };
-
-/// Whether a record was purged from the producer's queue (its transaction became abortable).
-fn is_purged(error: &Error) -> bool {
-    matches!(error, Error::Kafka { source, .. }
-        if source.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::PurgeQueue))
-}
-
-/// What a transaction call's failure calls for, as Kafka classifies it.
-enum Failure {
-    /// Try the same call again.
-    Retry(Error),
-    /// Abort the transaction and process its inputs again.
-    Abort(Error),
-    /// The producer cannot go on.
-    Fatal(Error),
-    /// The call did not return within the watchdog's bound: replace the producer.
-    Stuck(watchdog::Stuck),
-}
-
-impl Failure {
-    fn into_error(self) -> Error {
-        match self {
-            Self::Retry(e) | Self::Abort(e) | Self::Fatal(e) => e,
-            Self::Stuck(stuck) => stuck.into_error(),
-        }
-    }
-}
 
 impl watchdog::Stuck {
     /// The error of a stuck call the pipeline cannot recover from.
@@ -80,6 +57,8 @@ pub(super) struct Batch {
     /// The topic of each output queued in the transaction.
     produced: Vec<&'static str>,
     dead_lettered: u64,
+    /// Outputs a data-contract rule sent to its dead-letter topic in the transaction.
+    outputs_dead_lettered: u64,
 }
 
 impl Batch {
@@ -200,6 +179,9 @@ impl<In: Event, F: Format> Pipeline<In, F> {
                     for _ in 0..batch.dead_lettered {
                         self.consumer.count_dead_lettered();
                     }
+                    self.stats
+                        .outputs_dead_lettered
+                        .fetch_add(batch.outputs_dead_lettered, Ordering::Relaxed);
                     self.set_stall(None);
                     backoff = self.output_backoff().build();
                     debug!(
@@ -217,8 +199,21 @@ impl<In: Event, F: Format> Pipeline<In, F> {
                     aborted?;
                     let wait = backoff.next().unwrap_or(MAX_OUTPUT_BACKOFF);
                     warn!(%error, backoff_ms = wait.as_millis() as u64, "transaction aborted; its inputs are read again after the backoff");
+                    // Said until the next commit; a partition revoked during the batch is no
+                    // failure (its new owner reads the inputs).
                     if may_pass(&error) {
                         self.set_stall(Some(format!("outputs cannot be written: {error}")));
+                    } else if !matches!(
+                        &error,
+                        Error::Kafka {
+                            source: KafkaError::Rebalance(_),
+                            ..
+                        }
+                    ) {
+                        self.set_stall(Some(format!(
+                            "transaction aborted, its inputs are read again after {} ms: {error}",
+                            wait.as_millis()
+                        )));
                     }
                     tokio::select! {
                         () = &mut shutdown => break,
@@ -278,9 +273,20 @@ impl<In: Event, F: Format> Pipeline<In, F> {
                     for out in outputs.into_records() {
                         // No waiting inside the transaction: an error that may pass aborts the
                         // batch, which is read again after a backoff.
-                        deliveries
-                            .push(outputs::enqueue(out.as_ref(), producer, parent.as_ref()).await?);
-                        batch.produced.push(out.topic());
+                        match outputs::enqueue(out.as_ref(), producer, parent.as_ref()).await {
+                            Ok(delivery) => {
+                                deliveries.push(delivery);
+                                batch.produced.push(out.topic());
+                            }
+                            // Its dead letter is in the transaction: the output is done.
+                            Err(error) if dead_lettered_by_rule(&error) => {
+                                warn!(%error, topic = out.topic(), "an output refused by its contract is dead-lettered");
+                                batch.outputs_dead_lettered += 1;
+                            }
+                            Err(error) => {
+                                return Err(self.why_purged(producer, batch, error).await);
+                            }
+                        }
                     }
                 }
                 Polled::Tombstone(tombstone) => {
@@ -307,17 +313,11 @@ impl<In: Event, F: Format> Pipeline<In, F> {
                         .enqueue_dead_letter(&dlq_topic, &message, &meta.location(), &error)
                         .await
                     {
-                        Ok(delivery) => match delivery.await {
-                            Ok(_) => Ok(()),
-                            Err(purged) if is_purged(&purged) => Err(self
-                                .abortable_cause(producer, batch)
-                                .await
-                                .unwrap_or(purged)),
-                            Err(source) => Err(source),
-                        },
+                        Ok(delivery) => delivery.await.map(drop),
                         Err(source) => Err(source),
                     };
                     if let Err(source) = written {
+                        let source = self.why_purged(producer, batch, source).await;
                         return Err(dead_letter_failed(error, dlq_topic, source));
                     }
                     batch.dead_lettered += 1;
@@ -341,7 +341,43 @@ impl<In: Event, F: Format> Pipeline<In, F> {
                 }
             }
         }
-        failed.map_or(Ok(()), Err)
+        match failed {
+            None => Ok(()),
+            Some(error) => Err(self.why_purged(producer, batch, error).await),
+        }
+    }
+
+    /// `error` as it is, or, when it is a record lost because the open transaction had failed
+    /// for another reason ([`Error::is_purged`]: e.g. the broker refused one of its partitions,
+    /// which a topic the identity may describe but not write does), the transaction's own
+    /// error in its place, kept on the record's topic: a refusal for good then stops the run.
+    async fn why_purged(&self, producer: &Producer<F>, batch: &Batch, error: Error) -> Error {
+        if !error.is_purged() {
+            return error;
+        }
+        let Some(cause) = self.abortable_cause(producer, batch).await else {
+            return error;
+        };
+        // The transaction's error does not name the partition it refused; librdkafka's log
+        // line does (the purged record may be another topic's).
+        let refused = producer
+            .context()
+            .take_refused_partition()
+            .filter(|_| cause.is_refused())
+            .map(|(topic, _)| topic);
+        debug!(%error, %cause, ?refused, "a record was purged; the transaction names why");
+        match error {
+            Error::DeadLetterFailed {
+                cause: why,
+                topic,
+                source,
+            } => Error::DeadLetterFailed {
+                cause: why,
+                topic,
+                source: Box::new(on_record(*source, cause, refused)),
+            },
+            purged => on_record(purged, cause, refused),
+        }
     }
 
     /// Sends the batch's offsets to the transaction and commits it; aborts instead when one of
