@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use backon::Retryable as _;
+use backon::{BackoffBuilder as _, Retryable as _};
 use rdkafka::{
     Message,
     consumer::{CommitMode, Consumer as _, StreamConsumer},
@@ -789,33 +789,54 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
         let mut attempt = 0_u32;
         // As Confluent's dual deserializer: the schema id header first, then the prefix.
         let schema_id_header = schema_id_header(message, crate::wire::VALUE_SCHEMA_ID_HEADER);
-        let result = (|| self.codec.decode_record::<E>(payload, schema_id_header))
-            .retry(crate::retry::exponential(
-                self.options.initial_backoff,
-                MAX_DECODE_BACKOFF,
-                retries,
-            ))
-            .when(|error| may_pass(error) || (wait_for_schema && error.is_schema_unavailable()))
-            .notify(|error, wait| {
-                attempt += 1;
-                let backoff_ms = wait.as_millis() as u64;
-                context.set_waiting(Some(format!(
-                    "record {} cannot be decoded yet ({error}); attempt {attempt} failed, the \
-                     next in {backoff_ms} ms",
-                    meta.location()
-                )));
-                warn!(
-                    topic = %meta.topic,
-                    partition = meta.partition,
-                    offset = meta.offset,
-                    error_kind = error.kind(),
-                    %error,
-                    attempt,
-                    backoff_ms,
-                    "decode failed for a reason that may pass; waiting, then trying the record again"
-                );
-            })
-            .await;
+        // The backoff is made at the first error only: a record that decodes at once (the
+        // usual case) costs no retry machinery.
+        let mut backoff = None;
+        let result = loop {
+            let error = match self
+                .codec
+                .decode_record::<E>(payload, schema_id_header)
+                .await
+            {
+                Err(error)
+                    if may_pass(&error) || (wait_for_schema && error.is_schema_unavailable()) =>
+                {
+                    error
+                }
+                decoded => break decoded,
+            };
+            let next = backoff
+                .get_or_insert_with(|| {
+                    crate::retry::exponential(
+                        self.options.initial_backoff,
+                        MAX_DECODE_BACKOFF,
+                        retries,
+                    )
+                    .build()
+                })
+                .next();
+            let Some(wait) = next else {
+                break Err(error);
+            };
+            attempt += 1;
+            let backoff_ms = wait.as_millis() as u64;
+            context.set_waiting(Some(format!(
+                "record {} cannot be decoded yet ({error}); attempt {attempt} failed, the \
+                 next in {backoff_ms} ms",
+                meta.location()
+            )));
+            warn!(
+                topic = %meta.topic,
+                partition = meta.partition,
+                offset = meta.offset,
+                error_kind = error.kind(),
+                %error,
+                attempt,
+                backoff_ms,
+                "decode failed for a reason that may pass; waiting, then trying the record again"
+            );
+            tokio::time::sleep(wait).await;
+        };
         // Also after a wait that an earlier, cancelled call began on the same record.
         context.set_waiting(None);
         result.map_err(|error| error.at(meta.location()))
