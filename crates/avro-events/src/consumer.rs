@@ -120,7 +120,7 @@ impl Mode {
 
 /// A record taken from librdkafka and not yet handed out (see [`Consumer::recv`]).
 struct Parked {
-    message: Arc<OwnedMessage>,
+    message: OwnedMessage,
     /// The assignment of its partition when it was fetched.
     assignment: Option<u64>,
     /// Its dead-letter copy, handed to the producer and not yet acknowledged, and why it is
@@ -180,7 +180,7 @@ pub(crate) enum Polled<E> {
     /// A record that can never be decoded: it belongs in the dead-letter topic.
     Poison {
         /// The record as read.
-        message: Arc<OwnedMessage>,
+        message: OwnedMessage,
         /// Where it came from.
         meta: RecordMeta,
         /// Why it does not decode.
@@ -608,8 +608,9 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
                 Ok(Polled::Event(received))
             }
             Err(error) if error.is_poison() => {
-                let message = parked.message.clone();
-                *slot = None;
+                let Some(Parked { message, .. }) = slot.take() else {
+                    unreachable!("a record was parked above")
+                };
                 Ok(Polled::Poison {
                     message,
                     meta,
@@ -697,7 +698,7 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
             let message = self.next_message().await?;
             let assignment = context.assignment_of(message.topic(), message.partition());
             *slot = Some(Parked {
-                message: Arc::new(message),
+                message,
                 assignment,
                 dead_letter: None,
             });
