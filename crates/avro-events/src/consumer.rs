@@ -8,6 +8,7 @@ use std::{
 };
 
 use backon::{BackoffBuilder as _, Retryable as _};
+use futures::FutureExt as _;
 use rdkafka::{
     Message,
     consumer::{CommitMode, Consumer as _, StreamConsumer},
@@ -714,10 +715,19 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
     async fn next_message(&self) -> Result<OwnedMessage> {
         let context = self.inner.context();
         loop {
-            let result = tokio::select! {
-                biased;
-                refusal = context.refused() => return Err(context.refusal_error(refusal, KafkaOperation::Consume)),
-                result = self.inner.recv() => result,
+            // A refusal first, then a record librdkafka already holds: neither waits, so the
+            // wait for a refusal (a watch subscription and its waiter) is made only when no
+            // record is there yet. The same order as the biased `select!` below.
+            if let Some(refusal) = context.refusal() {
+                return Err(context.refusal_error(refusal, KafkaOperation::Consume));
+            }
+            let result = match self.inner.recv().now_or_never() {
+                Some(result) => result,
+                None => tokio::select! {
+                    biased;
+                    refusal = context.refused() => return Err(context.refusal_error(refusal, KafkaOperation::Consume)),
+                    result = self.inner.recv() => result,
+                },
             };
             match result {
                 Ok(message) => {
