@@ -12,19 +12,25 @@
 #
 # Settings: ORDERS (5000), PROFILE (release), CARGO_TARGET_DIR (target), FULFILLMENT_BIN
 # (another fulfillment-service binary, e.g. one built from an earlier commit), TRANSACTIONAL
-# (1: fulfillment with a transactional.id, exactly-once mode), OUT (the run's directory).
+# (1: fulfillment with a transactional.id, exactly-once mode), OUT (the run's directory),
+# STATISTICS_MS (fulfillment's `statistics.interval.ms`; 0 leaves librdkafka's statistics out,
+# whose emissions, about 4.7 M instructions each, make the count depend on how long the run
+# takes), BUILD (0: build nothing, use the binaries already in BIN_DIR), BIN_DIR (where
+# xtask, order-producer and fulfillment-service are; $CARGO_TARGET_DIR/$PROFILE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ORDERS=${ORDERS:-5000}
 PROFILE=${PROFILE:-release}
 TARGET=${CARGO_TARGET_DIR:-target}
-bin="$TARGET/$PROFILE"
+bin=${BIN_DIR:-$TARGET/$PROFILE}
 profile_flag=()
 [ "$PROFILE" = release ] && profile_flag=(--release)
-cargo build --quiet "${profile_flag[@]}" -p order-producer -p fulfillment-service
-# The local stack from an xtask of the same profile (one build of the workspace, not two).
-cargo build --quiet "${profile_flag[@]}" -p xtask
+if [ "${BUILD:-1}" != 0 ]; then
+    cargo build --quiet "${profile_flag[@]}" -p order-producer -p fulfillment-service
+    # The local stack from an xtask of the same profile (one build of the workspace, not two).
+    cargo build --quiet "${profile_flag[@]}" -p xtask
+fi
 
 dir=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/callgrind.XXXXXX")}
 mkdir -p "$dir"
@@ -40,11 +46,14 @@ pids+=($!)
 for _ in $(seq 1 600); do [ -s "$dir/client.properties" ] && break; sleep 0.1; done
 [ -s "$dir/client.properties" ] || { echo "the local stack did not start; see $dir/stack.log" >&2; exit 1; }
 config="$dir/client.properties"
+cp "$config" "$dir/fulfillment.properties"
 if [ "${TRANSACTIONAL:-0}" = 1 ]; then
-    cp "$config" "$dir/fulfillment.properties"
     echo "transactional.id=fulfillment-callgrind" >>"$dir/fulfillment.properties"
-    config="$dir/fulfillment.properties"
 fi
+if [ -n "${STATISTICS_MS:-}" ]; then
+    echo "statistics.interval.ms=$STATISTICS_MS" >>"$dir/fulfillment.properties"
+fi
+config="$dir/fulfillment.properties"
 
 "$bin/order-producer" --config "$dir/client.properties" --rate 1000000 --count "$ORDERS" \
     --seed 7 2>"$dir/order-producer.log" >/dev/null

@@ -380,10 +380,13 @@ pub(crate) type CachedPlan = Arc<std::result::Result<Plan, String>>;
 pub struct Codec {
     registry: RegistryClient,
     options: CodecOptions,
-    readers: RwLock<HashMap<(TypeId, Part), Arc<ReaderSchema>>>,
-    writers: RwLock<HashMap<SchemaId, Arc<WriterSchema>>>,
+    /// Every decode looks up its reader and writer schemas (and an encode its reader), so
+    /// these maps use the Fx hasher too: their keys are the application's types and schema
+    /// ids the registry assigned and answered for, not values a peer chooses freely.
+    readers: RwLock<FxHashMap<(TypeId, Part), Arc<ReaderSchema>>>,
+    writers: RwLock<FxHashMap<SchemaId, Arc<WriterSchema>>>,
     /// Resolution plans by (writer schema, reader type, value or key).
-    plans: RwLock<HashMap<(SchemaId, TypeId, Part), CachedPlan>>,
+    plans: RwLock<FxHashMap<(SchemaId, TypeId, Part), CachedPlan>>,
     /// By type (and part), then by topic (looked up with the borrowed topic: no allocation per
     /// encode). Every encode looks here, so with rustc-hash's Fx hasher rather than SipHash:
     /// the keys are the application's types and topics, not a peer's input.

@@ -7,7 +7,8 @@ use std::{
     time::Duration,
 };
 
-use backon::Retryable as _;
+use backon::{BackoffBuilder as _, Retryable as _};
+use futures::FutureExt as _;
 use rdkafka::{
     Message,
     consumer::{CommitMode, Consumer as _, StreamConsumer},
@@ -120,7 +121,7 @@ impl Mode {
 
 /// A record taken from librdkafka and not yet handed out (see [`Consumer::recv`]).
 struct Parked {
-    message: Arc<OwnedMessage>,
+    message: OwnedMessage,
     /// The assignment of its partition when it was fetched.
     assignment: Option<u64>,
     /// Its dead-letter copy, handed to the producer and not yet acknowledged, and why it is
@@ -180,7 +181,7 @@ pub(crate) enum Polled<E> {
     /// A record that can never be decoded: it belongs in the dead-letter topic.
     Poison {
         /// The record as read.
-        message: Arc<OwnedMessage>,
+        message: OwnedMessage,
         /// Where it came from.
         meta: RecordMeta,
         /// Why it does not decode.
@@ -608,8 +609,9 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
                 Ok(Polled::Event(received))
             }
             Err(error) if error.is_poison() => {
-                let message = parked.message.clone();
-                *slot = None;
+                let Some(Parked { message, .. }) = slot.take() else {
+                    unreachable!("a record was parked above")
+                };
                 Ok(Polled::Poison {
                     message,
                     meta,
@@ -697,7 +699,7 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
             let message = self.next_message().await?;
             let assignment = context.assignment_of(message.topic(), message.partition());
             *slot = Some(Parked {
-                message: Arc::new(message),
+                message,
                 assignment,
                 dead_letter: None,
             });
@@ -713,10 +715,19 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
     async fn next_message(&self) -> Result<OwnedMessage> {
         let context = self.inner.context();
         loop {
-            let result = tokio::select! {
-                biased;
-                refusal = context.refused() => return Err(context.refusal_error(refusal, KafkaOperation::Consume)),
-                result = self.inner.recv() => result,
+            // A refusal first, then a record librdkafka already holds: neither waits, so the
+            // wait for a refusal (a watch subscription and its waiter) is made only when no
+            // record is there yet. The same order as the biased `select!` below.
+            if let Some(refusal) = context.refusal() {
+                return Err(context.refusal_error(refusal, KafkaOperation::Consume));
+            }
+            let result = match self.inner.recv().now_or_never() {
+                Some(result) => result,
+                None => tokio::select! {
+                    biased;
+                    refusal = context.refused() => return Err(context.refusal_error(refusal, KafkaOperation::Consume)),
+                    result = self.inner.recv() => result,
+                },
             };
             match result {
                 Ok(message) => {
@@ -789,33 +800,54 @@ impl<E: Event, Fmt: Format> Consumer<E, Fmt> {
         let mut attempt = 0_u32;
         // As Confluent's dual deserializer: the schema id header first, then the prefix.
         let schema_id_header = schema_id_header(message, crate::wire::VALUE_SCHEMA_ID_HEADER);
-        let result = (|| self.codec.decode_record::<E>(payload, schema_id_header))
-            .retry(crate::retry::exponential(
-                self.options.initial_backoff,
-                MAX_DECODE_BACKOFF,
-                retries,
-            ))
-            .when(|error| may_pass(error) || (wait_for_schema && error.is_schema_unavailable()))
-            .notify(|error, wait| {
-                attempt += 1;
-                let backoff_ms = wait.as_millis() as u64;
-                context.set_waiting(Some(format!(
-                    "record {} cannot be decoded yet ({error}); attempt {attempt} failed, the \
-                     next in {backoff_ms} ms",
-                    meta.location()
-                )));
-                warn!(
-                    topic = %meta.topic,
-                    partition = meta.partition,
-                    offset = meta.offset,
-                    error_kind = error.kind(),
-                    %error,
-                    attempt,
-                    backoff_ms,
-                    "decode failed for a reason that may pass; waiting, then trying the record again"
-                );
-            })
-            .await;
+        // The backoff is made at the first error only: a record that decodes at once (the
+        // usual case) costs no retry machinery.
+        let mut backoff = None;
+        let result = loop {
+            let error = match self
+                .codec
+                .decode_record::<E>(payload, schema_id_header)
+                .await
+            {
+                Err(error)
+                    if may_pass(&error) || (wait_for_schema && error.is_schema_unavailable()) =>
+                {
+                    error
+                }
+                decoded => break decoded,
+            };
+            let next = backoff
+                .get_or_insert_with(|| {
+                    crate::retry::exponential(
+                        self.options.initial_backoff,
+                        MAX_DECODE_BACKOFF,
+                        retries,
+                    )
+                    .build()
+                })
+                .next();
+            let Some(wait) = next else {
+                break Err(error);
+            };
+            attempt += 1;
+            let backoff_ms = wait.as_millis() as u64;
+            context.set_waiting(Some(format!(
+                "record {} cannot be decoded yet ({error}); attempt {attempt} failed, the \
+                 next in {backoff_ms} ms",
+                meta.location()
+            )));
+            warn!(
+                topic = %meta.topic,
+                partition = meta.partition,
+                offset = meta.offset,
+                error_kind = error.kind(),
+                %error,
+                attempt,
+                backoff_ms,
+                "decode failed for a reason that may pass; waiting, then trying the record again"
+            );
+            tokio::time::sleep(wait).await;
+        };
         // Also after a wait that an earlier, cancelled call began on the same record.
         context.set_waiting(None);
         result.map_err(|error| error.at(meta.location()))

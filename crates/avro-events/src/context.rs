@@ -18,6 +18,7 @@ use rdkafka::{
     error::{KafkaError, KafkaResult},
     types::RDKafkaErrorCode,
 };
+use rustc_hash::FxHashMap;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
@@ -93,8 +94,9 @@ const LOST_BROKER_FORGOTTEN_AFTER: Duration = Duration::from_secs(60);
 struct Owned {
     next: u64,
     /// Topic → partition → assignment; keyed by topic first so that the per-record lookup
-    /// borrows the topic instead of allocating a key.
-    partitions: HashMap<String, HashMap<i32, u64>>,
+    /// borrows the topic instead of allocating a key. Looked up for every record, so with
+    /// rustc-hash's Fx hasher rather than SipHash: the keys are the group's assignment.
+    partitions: FxHashMap<String, FxHashMap<i32, u64>>,
 }
 
 /// How a client's credentials failed, as told to [`Hooks::auth_failed`].
@@ -674,7 +676,7 @@ impl ConsumerContext for KafkaContext {
             // kept.
             let assigned = consumer.assignment().ok();
             let mut owned = lock(&self.shared.owned);
-            let before = owned.partitions.values().map(HashMap::len).sum::<usize>();
+            let before = owned.partitions.values().map(FxHashMap::len).sum::<usize>();
             owned.partitions.retain(|topic, partitions| {
                 partitions.retain(|partition, _| {
                     assigned
@@ -683,7 +685,7 @@ impl ConsumerContext for KafkaContext {
                 });
                 !partitions.is_empty()
             });
-            let after = owned.partitions.values().map(HashMap::len).sum::<usize>();
+            let after = owned.partitions.values().map(FxHashMap::len).sum::<usize>();
             if before != after {
                 warn!(
                     client = self.client,

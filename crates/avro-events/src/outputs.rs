@@ -157,16 +157,6 @@ pub(crate) enum Encoding<'a> {
     Waiting(Pin<Box<dyn Future<Output = Encoded> + Send + 'a>>),
 }
 
-impl Encoding<'_> {
-    /// The encoded output.
-    async fn finish(self) -> Encoded {
-        match self {
-            Self::Ready(encoded) => encoded,
-            Self::Waiting(waiting) => waiting.await,
-        }
-    }
-}
-
 /// One output with its type erased: its topic, its headers and how the pipeline's format `F`
 /// encodes it.
 pub(crate) trait Output<F>: Send + Sync {
@@ -219,7 +209,8 @@ async fn encode_typed<E: Event, F: Format>(format: &F, event: &E) -> Encoded {
 /// Encodes `out` with `producer`'s format and queues it in `producer` as the next span of
 /// `parent`'s trace (see [`Producer::enqueue_traced`], whose behaviour this is: headers, schema
 /// id headers, a data-contract rule's dead letter). Awaited in place by the pipeline: no boxed
-/// future per output once the format's schemas are cached.
+/// future per output once the format's schemas are cached, and the `send` span (DEBUG) is
+/// entered around the encode and the queueing only when it is enabled.
 pub(crate) async fn enqueue<F: Format>(
     out: &dyn Output<F>,
     producer: &Producer<F>,
@@ -227,17 +218,15 @@ pub(crate) async fn enqueue<F: Format>(
 ) -> Result<PendingDelivery> {
     let topic = out.topic();
     let span = debug_span!("send", topic, event = out.event_name());
-    let (key, value) = out
-        .encode(producer.codec())
-        .finish()
-        .instrument(span.clone())
-        .await?;
-    let value = match value {
-        Ok(value) => value,
-        Err(error) => return Err(producer.rule_dead_letter(&key.payload, error).await),
+    let encoded = match span.in_scope(|| out.encode(producer.codec())) {
+        Encoding::Ready(encoded) => encoded,
+        Encoding::Waiting(waiting) => waiting.instrument(span.clone()).await,
     };
-    producer
-        .enqueue_framed(topic, &key, &value, out.headers(), parent)
-        .instrument(span)
-        .await
+    let (key, value) = encoded?;
+    let queued = producer.enqueue_encoded(topic, &key, value, out.headers(), parent);
+    if span.is_disabled() {
+        queued.await
+    } else {
+        queued.instrument(span).await
+    }
 }

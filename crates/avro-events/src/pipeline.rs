@@ -1,5 +1,4 @@
 use std::{
-    collections::BTreeMap,
     sync::{
         Arc, Mutex, RwLock,
         atomic::{AtomicU64, Ordering},
@@ -43,15 +42,20 @@ pub struct PipelineStats {
     /// written to the rule's `dlq.topic` instead (acknowledged; in transactional mode:
     /// committed). Not counted in `produced`.
     pub outputs_dead_lettered: AtomicU64,
-    /// Outputs counted in `produced`, per topic.
-    per_topic: Mutex<BTreeMap<&'static str, u64>>,
+    /// Outputs counted in `produced`, per topic: one entry per output topic (the outputs'
+    /// [`Event::TOPIC`]s, so bounded by the output types), counted without a lock held for
+    /// writing once the topic has its entry.
+    per_topic: RwLock<Vec<(&'static str, AtomicU64)>>,
 }
 
 impl PipelineStats {
     /// Outputs written to `topic` and acknowledged (in transactional mode: committed).
     pub fn produced_to(&self, topic: &str) -> u64 {
-        let per_topic = self.per_topic.lock().unwrap_or_else(|p| p.into_inner());
-        per_topic.get(topic).copied().unwrap_or(0)
+        let per_topic = self.per_topic.read().unwrap_or_else(|p| p.into_inner());
+        per_topic
+            .iter()
+            .find(|(counted, _)| *counted == topic)
+            .map_or(0, |(_, count)| count.load(Ordering::Relaxed))
     }
 
     /// Counts `topics` (one entry per output) as produced.
@@ -59,9 +63,28 @@ impl PipelineStats {
         if topics.is_empty() {
             return;
         }
-        let mut per_topic = self.per_topic.lock().unwrap_or_else(|p| p.into_inner());
-        for topic in topics {
-            *per_topic.entry(topic).or_default() += 1;
+        let mut new = Vec::new();
+        {
+            let per_topic = self.per_topic.read().unwrap_or_else(|p| p.into_inner());
+            for topic in topics {
+                match per_topic.iter().find(|(counted, _)| counted == topic) {
+                    Some((_, count)) => {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                    None => new.push(*topic),
+                }
+            }
+        }
+        if !new.is_empty() {
+            let mut per_topic = self.per_topic.write().unwrap_or_else(|p| p.into_inner());
+            for topic in new {
+                match per_topic.iter().find(|(counted, _)| *counted == topic) {
+                    Some((_, count)) => {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                    None => per_topic.push((topic, AtomicU64::new(1))),
+                }
+            }
         }
         self.produced
             .fetch_add(topics.len() as u64, Ordering::Relaxed);
@@ -419,5 +442,25 @@ impl<In: Event, F: Format> Pipeline<In, F> {
         let outputs = span.in_scope(|| transform(received).into_outputs());
         otel.end();
         (parent, outputs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_are_counted_per_topic() {
+        let stats = PipelineStats::default();
+        stats.count_produced(&[]);
+        // A topic's first outputs, twice in one input, then the next inputs.
+        stats.count_produced(&["statuses", "statuses", "pick-lists"]);
+        stats.count_produced(&["statuses", "pick-lists"]);
+        stats.count_produced(&["dead-letters"]);
+        assert_eq!(stats.produced_to("statuses"), 3);
+        assert_eq!(stats.produced_to("pick-lists"), 2);
+        assert_eq!(stats.produced_to("dead-letters"), 1);
+        assert_eq!(stats.produced_to("elsewhere"), 0);
+        assert_eq!(stats.produced.load(Ordering::Relaxed), 6);
     }
 }

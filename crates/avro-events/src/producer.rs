@@ -266,23 +266,39 @@ impl<F: Format> Producer<F> {
     ) -> Result<PendingDelivery> {
         async {
             let key = self.codec.encode_record_key(topic, event).await?;
-            let value = match self.codec.encode_record(topic, event).await {
-                Ok(value) => value,
-                // Boxed, as the rare path it is: the send's future stays small.
-                Err(error) => {
-                    return Err(Box::pin(self.rule_dead_letter(&key.payload, error)).await);
-                }
-            };
-            self.enqueue_framed(topic, &key, &value, headers, parent)
+            let value = self.codec.encode_record(topic, event).await;
+            self.enqueue_encoded(topic, &key, value, headers, parent)
                 .await
         }
         .instrument(debug_span!("send", topic, event = E::FULL_NAME))
         .await
     }
 
+    /// Queues a record whose key and value the format encoded (see
+    /// [`Producer::enqueue_traced`], whose second half this is): a value that failed a
+    /// data-contract rule whose action is `DLQ` goes to the rule's dead-letter topic
+    /// ([`Producer::rule_dead_letter`]) and the rule's error is returned; otherwise the record
+    /// is queued with `headers` as the next span of `parent`'s trace.
+    pub(crate) async fn enqueue_encoded(
+        &self,
+        topic: &str,
+        key: &Framed,
+        value: Result<Framed>,
+        headers: Option<&Headers>,
+        parent: Option<&TraceContext>,
+    ) -> Result<PendingDelivery> {
+        let value = match value {
+            Ok(value) => value,
+            // Boxed, as the rare path it is: the send's future stays small.
+            Err(error) => return Err(Box::pin(self.rule_dead_letter(&key.payload, error)).await),
+        };
+        self.enqueue_framed(topic, key, &value, headers, parent)
+            .await
+    }
+
     /// Queues an encoded record (see [`Producer::enqueue_traced`]): with header framing its
     /// schema id headers join `headers`, replacing any of the same name.
-    pub(crate) async fn enqueue_framed(
+    async fn enqueue_framed(
         &self,
         topic: &str,
         key: &Framed,
@@ -496,35 +512,48 @@ impl<F: Format> Producer<F> {
     ) -> Result<PendingDelivery> {
         let mut headers = headers;
         loop {
-            if let Some(refusal) = self.context.refusal() {
-                return Err(self.context.refusal_error(refusal, KafkaOperation::Produce));
+            match self.try_enqueue_raw(topic, key, payload, headers)? {
+                Ok(pending) => return Ok(pending),
+                Err(back) => headers = back,
             }
-            let mut record = FutureRecord::<[u8], [u8]>::to(topic);
-            if let Some(payload) = payload {
-                record = record.payload(payload);
+            // librdkafka's queue is full. Boxed, as the rare wait it is: the future of every
+            // send stays small (it is moved into each caller's).
+            Box::pin(tokio::time::sleep(Duration::from_millis(5))).await;
+        }
+    }
+
+    /// One attempt at [`Producer::enqueue_raw`]: the delivery, or (`Err` inside) the headers
+    /// back when librdkafka's queue is full.
+    fn try_enqueue_raw(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        headers: Option<OwnedHeaders>,
+    ) -> Result<std::result::Result<PendingDelivery, Option<OwnedHeaders>>> {
+        if let Some(refusal) = self.context.refusal() {
+            return Err(self.context.refusal_error(refusal, KafkaOperation::Produce));
+        }
+        let mut record = FutureRecord::<[u8], [u8]>::to(topic);
+        if let Some(payload) = payload {
+            record = record.payload(payload);
+        }
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(h) = headers {
+            record = record.headers(h);
+        }
+        match self.inner.send_result(record) {
+            Ok(delivery) => Ok(Ok(PendingDelivery::queued(delivery, topic, &self.context))),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
+                Ok(Err(record.headers))
             }
-            if let Some(key) = key {
-                record = record.key(key);
-            }
-            if let Some(h) = headers.take() {
-                record = record.headers(h);
-            }
-            match self.inner.send_result(record) {
-                Ok(delivery) => {
-                    return Ok(PendingDelivery::queued(delivery, topic, &self.context));
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
-                    headers = record.headers;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err((source, _)) => {
-                    return Err(Error::Kafka {
-                        operation: KafkaOperation::Produce,
-                        topic: Some(topic.to_owned()),
-                        source,
-                    });
-                }
-            }
+            Err((source, _)) => Err(Error::Kafka {
+                operation: KafkaOperation::Produce,
+                topic: Some(topic.to_owned()),
+                source,
+            }),
         }
     }
 

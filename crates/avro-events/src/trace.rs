@@ -288,6 +288,10 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01".to_owned(),
             format!("00-{ids}-1"),
             format!("00-{ids}"),
+            format!("cc-{ids}-01x"),
+            format!("00-{ids}-0é"),
+            format!("00é{ids}-01"),
+            format!("00-{ids}_01"),
         ] {
             assert!(
                 TraceContext::from_traceparent(&bad, None).is_none(),

@@ -45,7 +45,21 @@ pub fn status_id(order_id: Uuid, state: OrderState) -> Uuid {
     let mut name = [0u8; 32];
     name[..16].copy_from_slice(order_id.as_bytes());
     name[16..16 + symbol.len()].copy_from_slice(symbol);
-    Uuid::new_v5(&STATUS_NAMESPACE, &name[..16 + symbol.len()])
+    uuid_v5(&STATUS_NAMESPACE, &name[..16 + symbol.len()])
+}
+
+/// [`Uuid::new_v5`], the same id, with the `sha1` crate's SHA-1 (its block function is about
+/// a third cheaper than the one `uuid` uses, and uses the CPU's SHA instructions where it has
+/// them): fulfillment derives three ids per order this way.
+pub(crate) fn uuid_v5(namespace: &Uuid, name: &[u8]) -> Uuid {
+    use sha1::Digest as _;
+    let digest = sha1::Sha1::new()
+        .chain_update(namespace.as_bytes())
+        .chain_update(name)
+        .finalize();
+    let mut bytes = [0; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_sha1_bytes(bytes).into_uuid()
 }
 
 /// The actor of a change made by store employee `picker`: `staff:<picker>`.
@@ -254,6 +268,26 @@ mod tests {
             assigned_picker: "Ana".into(),
             created_time: 5,
             delivery_window: None,
+        }
+    }
+
+    #[test]
+    fn uuid_v5_is_uuids_own() {
+        let namespaces = [STATUS_NAMESPACE, crate::PICKLIST_NAMESPACE, Uuid::nil()];
+        // Names of one SHA-1 block and over (55 bytes and more take a second block).
+        let names: Vec<Vec<u8>> = [0, 1, 16, 31, 32, 40, 47, 48, 55, 56, 64, 100, 200]
+            .iter()
+            .map(|len| (0..*len).map(|i: usize| (i * 7 + len) as u8).collect())
+            .collect();
+        for namespace in &namespaces {
+            for name in &names {
+                assert_eq!(
+                    uuid_v5(namespace, name),
+                    Uuid::new_v5(namespace, name),
+                    "{} bytes",
+                    name.len()
+                );
+            }
         }
     }
 

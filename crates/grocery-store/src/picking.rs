@@ -44,7 +44,7 @@ pub const UNKNOWN_AISLE: &str = "?? Not in catalog";
 /// The id of the pick list for `order_id`: UUIDv5 of the order id's 16 bytes in
 /// [`PICKLIST_NAMESPACE`].
 pub fn picklist_id(order_id: Uuid) -> Uuid {
-    Uuid::new_v5(&PICKLIST_NAMESPACE, order_id.as_bytes())
+    crate::lifecycle::uuid_v5(&PICKLIST_NAMESPACE, order_id.as_bytes())
 }
 
 /// Outcome of checking one line against the stock on hand.

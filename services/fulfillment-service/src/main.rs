@@ -17,7 +17,9 @@ mod metrics;
 
 /// The allocator: every order's strings, the pick list's and the statuses' are allocations of
 /// their own, and mimalloc's are cheaper than the system allocator's (instructions per order:
-/// `docs/performance.md`). A choice of this binary; the libraries impose none.
+/// `docs/performance.md`). With mimalloc's `override` feature librdkafka's C allocations (each
+/// queued record, its header list, each request) use it too, instead of the C library's
+/// `malloc`. A choice of this binary; the libraries impose none.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -2,10 +2,15 @@
 //! input's offset stored once its outputs (or its dead-letter copy) are acknowledged, in input
 //! order, with up to `max_in_flight` inputs waiting for their acknowledgements.
 
-use std::{sync::atomic::Ordering, time::Duration};
+use std::{
+    collections::VecDeque,
+    pin::Pin,
+    sync::atomic::Ordering,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
 
 use backon::BackoffBuilder as _;
-use futures::{StreamExt, stream::FuturesOrdered};
 use tracing::{debug, error, warn};
 
 use super::{
@@ -49,34 +54,86 @@ struct DeadLetterWrite {
 }
 
 /// Waits for the acknowledgements of an input's outputs (each with its topic) or of its
-/// dead-letter copy: an input in the ordered in-flight queue. One future type for every input,
-/// so the queue holds them unboxed (the rare dead-letter copy is boxed).
-async fn settle(
-    meta: RecordMeta,
-    mut deliveries: Vec<(PendingDelivery, &'static str)>,
+/// dead-letter copy: an input in the in-flight queue. A named future, [`Unpin`] (its
+/// deliveries are), so the queue holds the inputs in a `VecDeque` without a task or a box per
+/// input; only the oldest is polled, as offsets are stored in input order (the deliveries of
+/// later inputs are reported meanwhile, and read when their turn comes).
+struct Settle {
+    /// The input; taken when it is finished.
+    meta: Option<RecordMeta>,
+    deliveries: Vec<(PendingDelivery, &'static str)>,
+    /// How many of `deliveries` are acknowledged.
+    acknowledged: usize,
+    /// The rare dead-letter copy, boxed.
     dead_letter: Option<Box<DeadLetterWrite>>,
-) -> Result<Finished> {
-    for (delivery, _) in &mut deliveries {
-        delivery.await?;
+}
+
+impl Settle {
+    fn new(
+        meta: RecordMeta,
+        deliveries: Vec<(PendingDelivery, &'static str)>,
+        dead_letter: Option<Box<DeadLetterWrite>>,
+    ) -> Self {
+        Self {
+            meta: Some(meta),
+            deliveries,
+            acknowledged: 0,
+            dead_letter,
+        }
     }
-    let dead_lettered = dead_letter.is_some();
-    if let Some(write) = dead_letter {
-        let DeadLetterWrite {
-            delivery,
-            topic,
-            cause,
-        } = *write;
-        // Not written: the input is not acknowledged and the pipeline stops with both causes.
-        delivery
-            .await
-            .map_err(|source| dead_letter_failed(cause, topic, source))?;
+}
+
+impl Future for Settle {
+    type Output = Result<Finished>;
+
+    /// The outputs' acknowledgements in order (the first failure is the input's), then the
+    /// dead-letter copy's. Not polled again once it is ready.
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        while let Some((delivery, _)) = this.deliveries.get_mut(this.acknowledged) {
+            if let Err(error) = ready!(Pin::new(delivery).poll(cx)) {
+                return Poll::Ready(Err(error));
+            }
+            this.acknowledged += 1;
+        }
+        let dead_lettered = this.dead_letter.is_some();
+        if let Some(write) = this.dead_letter.as_mut() {
+            let delivered = ready!(Pin::new(&mut write.delivery).poll(cx));
+            let DeadLetterWrite { topic, cause, .. } =
+                *this.dead_letter.take().expect("polled above");
+            // Not written: the input is not acknowledged and the pipeline stops with both
+            // causes.
+            if let Err(source) = delivered {
+                return Poll::Ready(Err(dead_letter_failed(cause, topic, source)));
+            }
+        }
+        Poll::Ready(Ok(Finished {
+            meta: this
+                .meta
+                .take()
+                .expect("a Settle is not polled after it is ready"),
+            // Collected in place: the deliveries' allocation holds the topics.
+            topics: std::mem::take(&mut this.deliveries)
+                .into_iter()
+                .map(|(_, topic)| topic)
+                .collect(),
+            dead_lettered,
+        }))
     }
-    Ok(Finished {
-        meta,
-        // Collected in place: the deliveries' allocation holds the topics.
-        topics: deliveries.into_iter().map(|(_, topic)| topic).collect(),
-        dead_lettered,
-    })
+}
+
+/// The oldest input in flight once it is finished (or failed), taken off the queue; `None`
+/// when nothing is in flight.
+fn poll_oldest(
+    in_flight: &mut VecDeque<Settle>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Finished>>> {
+    let Some(oldest) = in_flight.front_mut() else {
+        return Poll::Ready(None);
+    };
+    let finished = ready!(Pin::new(oldest).poll(cx));
+    in_flight.pop_front();
+    Poll::Ready(Some(finished))
 }
 
 impl<In: Event, F: Format> Pipeline<In, F> {
@@ -89,14 +146,14 @@ impl<In: Event, F: Format> Pipeline<In, F> {
         tokio::pin!(shutdown);
         // Every input, whatever its fate (outputs, dead-letter copy, tombstone), goes through
         // this queue, so that offsets are stored in input order.
-        let mut in_flight = FuturesOrdered::new();
+        let mut in_flight = VecDeque::new();
         let mut stopping = false;
         loop {
             let can_read = !stopping && in_flight.len() < self.options.max_in_flight;
             let step = tokio::select! {
                 () = &mut shutdown, if !stopping => Step::Stop,
                 polled = self.consumer.poll(), if can_read => Step::Polled(polled?),
-                Some(done) = in_flight.next() => Step::Done(done),
+                Some(done) = std::future::poll_fn(|cx| poll_oldest(&mut in_flight, cx)) => Step::Done(done),
                 else => break,
             };
             match step {
@@ -132,12 +189,12 @@ impl<In: Event, F: Format> Pipeline<In, F> {
                         stopping = true;
                         continue;
                     };
-                    in_flight.push_back(settle(received.meta, deliveries, None));
+                    in_flight.push_back(Settle::new(received.meta, deliveries, None));
                 }
                 Step::Polled(Polled::Tombstone(tombstone)) => {
                     debug!(topic = %tombstone.meta.topic, partition = tombstone.meta.partition, offset = tombstone.meta.offset, "tombstone passed over");
                     self.consumer.count_tombstone_passed();
-                    in_flight.push_back(settle(tombstone.meta, Vec::new(), None));
+                    in_flight.push_back(Settle::new(tombstone.meta, Vec::new(), None));
                 }
                 Step::Polled(Polled::Poison {
                     message,
@@ -171,7 +228,7 @@ impl<In: Event, F: Format> Pipeline<In, F> {
                         topic: dlq_topic,
                         cause: error,
                     };
-                    in_flight.push_back(settle(meta, Vec::new(), Some(Box::new(write))));
+                    in_flight.push_back(Settle::new(meta, Vec::new(), Some(Box::new(write))));
                 }
             }
             if stopping && in_flight.is_empty() {

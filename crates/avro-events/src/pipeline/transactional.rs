@@ -64,8 +64,22 @@ pub(super) struct Batch {
 impl Batch {
     /// Enters the input at `offset` of `partition`, read under `assignment`, before anything
     /// is written for it: whatever happens next, an abort rewinds its partition.
-    fn enter(&mut self, partition: (String, i32), offset: i64, assignment: Option<u64>) {
-        match self.first.entry(partition.clone()) {
+    fn enter(&mut self, topic: &str, partition: i32, offset: i64, assignment: Option<u64>) {
+        // A partition already in the batch (nearly every input) is updated in place: found by
+        // a scan of the batch's few partitions, with no owned key made for the lookup.
+        let entered = |(t, p): &&(String, i32)| t == topic && *p == partition;
+        if let Some((_, next)) = self.next.iter_mut().find(|(tp, _)| entered(tp))
+            && let Some((_, first)) = self.first.iter_mut().find(|(tp, _)| entered(tp))
+        {
+            if first.1 != assignment {
+                self.reassigned = true;
+                *first = (offset, assignment);
+            }
+            *next = offset + 1;
+            return;
+        }
+        let key = (topic.to_owned(), partition);
+        match self.first.entry(key.clone()) {
             btree_map::Entry::Vacant(entry) => {
                 entry.insert((offset, assignment));
             }
@@ -76,7 +90,7 @@ impl Batch {
                 }
             }
         }
-        self.next.insert(partition, offset + 1);
+        self.next.insert(key, offset + 1);
     }
 
     /// Whether the batch may commit: each partition still has the assignment its inputs were
@@ -143,7 +157,8 @@ impl<In: Event, F: Format> Pipeline<In, F> {
                 Err(Failure::Stuck(stuck)) => {
                     let meta = polled_meta(&first);
                     batch.enter(
-                        (meta.topic.clone(), meta.partition),
+                        &meta.topic,
+                        meta.partition,
                         meta.offset,
                         self.consumer
                             .context()
@@ -257,12 +272,13 @@ impl<In: Event, F: Format> Pipeline<In, F> {
         let context = self.consumer.context();
         let mut next = Some(first);
         let mut count = 0;
-        let mut deliveries = Vec::new();
+        let mut deliveries = Vec::with_capacity(self.options.batch_size);
         while let Some(polled) = next.take() {
             count += 1;
             let meta = polled_meta(&polled);
             batch.enter(
-                (meta.topic.clone(), meta.partition),
+                &meta.topic,
+                meta.partition,
                 meta.offset,
                 context.assignment_of(&meta.topic, meta.partition),
             );
@@ -601,10 +617,10 @@ mod tests {
     #[test]
     fn an_abort_rewinds_only_partitions_still_under_the_batch_assignment() {
         let mut batch = Batch::default();
-        batch.enter(tp(0), 10, Some(1));
-        batch.enter(tp(0), 11, Some(1));
-        batch.enter(tp(1), 20, Some(2));
-        batch.enter(tp(2), 30, Some(3));
+        batch.enter("orders", 0, 10, Some(1));
+        batch.enter("orders", 0, 11, Some(1));
+        batch.enter("orders", 1, 20, Some(2));
+        batch.enter("orders", 2, 30, Some(3));
         // Partition 0 still owned through assignment 1; 1 revoked; 2 revoked and given back
         // (assignment 7), after which another member may have committed past offset 30.
         let now = [(0, 1), (2, 7)];
@@ -614,12 +630,28 @@ mod tests {
     }
 
     #[test]
+    fn inputs_are_entered_per_topic_and_partition() {
+        let mut batch = Batch::default();
+        batch.enter("orders", 0, 10, Some(1));
+        batch.enter("returns", 0, 40, Some(2));
+        batch.enter("orders", 0, 11, Some(1));
+        batch.enter("returns", 0, 41, Some(2));
+        batch.enter("orders", 1, 7, Some(1));
+        assert!(!batch.reassigned);
+        assert_eq!(batch.next[&tp(0)], 12);
+        assert_eq!(batch.next[&("returns".to_owned(), 0)], 42);
+        assert_eq!(batch.next[&tp(1)], 8);
+        assert_eq!(batch.first[&tp(0)], (10, Some(1)));
+        assert_eq!(batch.first[&("returns".to_owned(), 0)], (40, Some(2)));
+    }
+
+    #[test]
     fn a_partition_read_again_under_a_new_assignment_is_rewound_to_its_new_first_input() {
         let mut batch = Batch::default();
-        batch.enter(tp(0), 10, Some(1));
+        batch.enter("orders", 0, 10, Some(1));
         // Revoked and given back within the batch: read on from the committed offset, 14.
-        batch.enter(tp(0), 14, Some(5));
-        batch.enter(tp(0), 15, Some(5));
+        batch.enter("orders", 0, 14, Some(5));
+        batch.enter("orders", 0, 15, Some(5));
         assert!(batch.reassigned);
         assert_eq!(batch.next[&tp(0)], 16);
         // The inputs of the aborted batch read under assignment 5 are read again; offset 10

@@ -172,7 +172,9 @@ pub(super) enum About<'a> {
 }
 
 impl RegistryClient {
-    /// Builds the HTTP client. No request is sent until a call is made.
+    /// Builds the HTTP client. No request is sent until a call is made. With `https://` URLs
+    /// the platform's trust roots verify the registry; with `http://` URLs only they are not
+    /// loaded (no TLS connection is made; a redirect to `https://` is refused as untrusted).
     ///
     /// # Errors
     /// [`Error::Config`] when a URL is missing or not http(s), credentials would be sent over
@@ -266,10 +268,24 @@ impl RegistryClient {
                 Credentials::Bearer(source.clone())
             }
         };
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| config_err(format!("cannot build the HTTP client: {e}")))?;
+        let mut http = reqwest::Client::builder().timeout(config.timeout);
+        if urls.iter().all(|url| url.scheme() == "http") {
+            // No `https://` URL: no TLS connection is ever made, so the platform's trust roots
+            // are not loaded (reqwest's rustls verifier reads every system certificate when
+            // the client is built, and fails when the system has none, as in a minimal
+            // container image). A redirect to `https://` is then refused as untrusted.
+            http = http.tls_certs_only([]);
+        }
+        let http = http.build().map_err(|e| {
+            // reqwest says only "builder error"; the cause (e.g. no trust roots) follows.
+            let mut reason = format!("cannot build the HTTP client: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                reason.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            config_err(reason)
+        })?;
         let backoff = ExponentialBuilder::default()
             .with_min_delay(config.retry_wait)
             .with_max_delay(config.retry_max_wait)

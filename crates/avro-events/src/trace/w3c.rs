@@ -47,11 +47,23 @@ fn write_hex(out: &mut [u8], bytes: &[u8]) {
 /// with more than four fields, ids of the wrong length, not lowercase hex or all zero.
 /// Versions above 00 are read as 00 (their extra fields ignored), as the standard asks.
 pub(super) fn parse_traceparent(text: &str) -> Option<(TraceId, SpanId, bool)> {
-    let mut parts = text.trim().split('-');
-    let version = parts.next()?;
-    let (trace_id, span_id, flags) = (parts.next()?, parts.next()?, parts.next()?);
-    if !hex_of_len(version, 2) || version == "ff" || (version == VERSION && parts.next().is_some())
-    {
+    // Read at fixed positions (every record a pipeline reads has one): the version's two
+    // digits, then `-` and the trace id, `-` and the span id, `-` and the flags' two digits.
+    let text = text.trim();
+    let field = |range: std::ops::Range<usize>| text.get(range);
+    let dash = |at: usize| text.as_bytes().get(at) == Some(&b'-');
+    let (version, trace_id, span_id, flags) =
+        (field(0..2)?, field(3..35)?, field(36..52)?, field(53..55)?);
+    if !(dash(2) && dash(35) && dash(52)) {
+        return None;
+    }
+    if !hex_of_len(version, 2) || version == "ff" {
+        return None;
+    }
+    // After the flags: nothing in version 00; a later version's further fields, each after
+    // a `-`.
+    let rest = &text[TRACEPARENT_LEN..];
+    if (version == VERSION && !rest.is_empty()) || !(rest.is_empty() || dash(TRACEPARENT_LEN)) {
         return None;
     }
     if !hex_of_len(flags, 2) {
