@@ -194,6 +194,12 @@ impl From<String> for PipelineOptions {
 /// [`Error::DeadLetterFailed`](crate::Error::DeadLetterFailed), and aborts a transactional batch, which is read again after the
 /// backoff.
 ///
+/// An output that can never be encoded (it does not fit its schema: [`Error::Encode`](crate::Error::Encode); a
+/// data-contract rule without the `DLQ` action refuses it: [`Error::RuleFailed`](crate::Error::RuleFailed)) ends
+/// [`Pipeline::run`] with that error in both modes, nothing committed past its input: the same
+/// input would make the same output, so reading it again cannot help (a fixed transform or
+/// contract, then a restart, does).
+///
 /// An output failing a data-contract rule whose action is `DLQ` (a `WRITE` rule of the
 /// output's registered contract, with `use.latest.version`) goes to the rule's `dlq.topic`
 /// through the output's producer, as [`Producer`]'s sends do: in transactional mode inside the
@@ -228,7 +234,7 @@ impl From<String> for PipelineOptions {
 /// (no transaction stays open through the wait, so `transaction.timeout.ms` is never reached);
 /// in at-least-once mode the input waits, unacknowledged, and its outputs are encoded again
 /// after the backoff. Other batch failures (an abortable Kafka error, an output topic that does
-/// not exist yet, an output that does not fit its schema) are retried the same way, and
+/// not exist yet) are retried the same way, and
 /// [`Pipeline::stalled`] says so too while they last (`transaction aborted, its inputs are read
 /// again …` with the error), until the next commit. The backoff is exponential with jitter, from
 /// [`ConsumerOptions::initial_backoff`] up to 10 s, one `WARN` line per step; while it lasts

@@ -34,6 +34,9 @@ struct Json {
     warm: AtomicBool,
     /// Value encodes that had to wait.
     waited: AtomicUsize,
+    /// The event type (full name) whose values this format refuses to encode, as a value that
+    /// does not fit its schema is refused: the same value every time.
+    refuse: Option<&'static str>,
 }
 
 fn fault(reader: &str, reason: impl ToString) -> Error {
@@ -63,7 +66,11 @@ impl Format for Json {
         _topic: &str,
         event: &E,
     ) -> impl Future<Output = avro_events::Result<Vec<u8>>> + Send {
-        let encoded = serde_json::to_vec(event).map_err(|e| fault(E::FULL_NAME, e));
+        let encoded = if self.refuse == Some(E::FULL_NAME) {
+            Err(fault(E::FULL_NAME, "this value does not fit its schema"))
+        } else {
+            serde_json::to_vec(event).map_err(|e| fault(E::FULL_NAME, e))
+        };
         async move {
             if !self.warm.load(Ordering::SeqCst) {
                 self.waited.fetch_add(1, Ordering::SeqCst);
@@ -403,4 +410,74 @@ async fn a_pipeline_reads_and_writes_through_the_format_it_is_given() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_transactional_pipeline_reads_and_writes_through_the_format_it_is_given() {
     pipeline_through_json(true).await;
+}
+
+/// An output that can never be encoded (the format refuses it, as a value that does not fit
+/// its schema or a contract rule with the `ERROR` action is refused: the same input makes the
+/// same output) ends the run with that error in both modes, instead of its input being read
+/// again for ever in transactions.
+async fn an_output_that_cannot_be_encoded_ends_the_run(transactional: bool) {
+    let stack = pipeline_stack().await;
+    let mut config = config(&stack);
+    if transactional {
+        config = config.set(
+            "transactional.id",
+            format!("format-seam-refused-{}", Uuid::new_v4().simple()),
+        );
+    }
+    let client = Client::from_config(config).unwrap();
+    let producer = client
+        .producer_with_format(Arc::new(Json::default()))
+        .await
+        .unwrap();
+    producer.send(&reading(1)).await.unwrap();
+
+    let json = Arc::new(Json {
+        refuse: Some(Seen::FULL_NAME),
+        ..Json::default()
+    });
+    let pipeline = client
+        .pipeline_with_format::<Reading, _>(
+            PipelineOptions::new(format!("format-seam-refused-{}", Uuid::new_v4().simple())),
+            json.clone(),
+        )
+        .await
+        .unwrap();
+    let run = pipeline.run(
+        |received| {
+            let input = &received.event;
+            let mut outputs = Outputs::new();
+            outputs.push(alert_for(input)).push(Seen {
+                reading_id: input.id,
+                sensor: input.sensor.clone(),
+            });
+            outputs
+        },
+        std::future::pending::<()>(),
+    );
+    let ended = tokio::time::timeout(WAIT, run)
+        .await
+        .expect("the run ended with the output's error (it read the input again for ever)");
+    match ended {
+        Err(Error::Encode { reader, .. }) => assert_eq!(reader, Seen::FULL_NAME),
+        other => panic!("expected the output's encode error, got {other:?}"),
+    }
+    // It was not read again: one input, one attempt at its refused output.
+    assert_eq!(
+        json.encoded.load(Ordering::SeqCst),
+        2,
+        "the alert and the refused output, once each"
+    );
+    assert_eq!(pipeline.stats().consumed.load(Ordering::SeqCst), 1);
+    assert_eq!(pipeline.stats().produced_to(Seen::TOPIC), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_output_that_cannot_be_encoded_ends_an_at_least_once_run() {
+    an_output_that_cannot_be_encoded_ends_the_run(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_output_that_cannot_be_encoded_ends_a_transactional_run() {
+    an_output_that_cannot_be_encoded_ends_the_run(true).await;
 }

@@ -47,6 +47,21 @@ pub(super) fn refused_for_good(error: &Error) -> bool {
             if matches!(source.rdkafka_error_code(), Some(Code::MessageSizeTooLarge | Code::InvalidRecord)))
 }
 
+/// Whether an output can never be encoded: it does not fit its schema, or a data-contract
+/// rule without the `DLQ` action refuses it. The same input makes the same output, so reading
+/// the input again cannot help: both modes end the run with the error, nothing committed past
+/// the input (at-least-once does so as it meets any error that may not pass).
+pub(super) fn unencodable(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Encode { .. }
+            | Error::RuleFailed {
+                dead_letter: None,
+                ..
+            }
+    )
+}
+
 /// What a transaction call's failure calls for, as Kafka classifies it.
 pub(super) enum Failure {
     /// Try the same call again.

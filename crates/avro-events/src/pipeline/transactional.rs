@@ -16,7 +16,7 @@ use tracing::{debug, error, warn};
 
 use super::{
     MAX_OUTPUT_BACKOFF, Pipeline,
-    failure::{Failure, dead_lettered_by_rule, may_pass, on_record, refused_for_good},
+    failure::{Failure, dead_lettered_by_rule, may_pass, on_record, refused_for_good, unencodable},
     watchdog,
 };
 use crate::{
@@ -176,8 +176,11 @@ impl<In: Event, F: Format> Pipeline<In, F> {
                         // An input whose schema cannot be fetched or used, with
                         // `schema.unavailable.action=fail`, ends the pipeline as it ends a
                         // consumer.
+                        // An output that can never be encoded ends it too: its input would make it
+                        // again.
                         Err(error)
                             if refused_for_good(&error)
+                                || unencodable(&error)
                                 || error.is_schema_unavailable()
                                 || matches!(error, Error::Fatal { .. }) =>
                         {
