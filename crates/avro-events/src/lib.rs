@@ -188,6 +188,7 @@ mod family;
 mod format;
 mod generic;
 mod headers;
+mod http;
 mod json;
 #[cfg(feature = "kafka")]
 mod outputs;

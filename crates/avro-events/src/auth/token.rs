@@ -206,20 +206,22 @@ impl TokenProvider {
     /// use; a client secret never crosses a network in clear text) or the HTTP client cannot be
     /// built.
     pub fn new(credentials: OAuthClientCredentials) -> Result<Self> {
-        check_token_endpoint(
+        let endpoint = check_token_endpoint(
             "sasl.oauthbearer.token.endpoint.url",
             &credentials.token_endpoint,
         )?;
-        let client = reqwest::Client::builder()
-            // The token endpoint must answer itself: following redirects would send the
-            // credentials elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| Error::Config {
-                key: "sasl.oauthbearer.token.endpoint.url".into(),
-                reason: format!("cannot build the HTTP client: {e}"),
-            })?;
+        let client = crate::http::build(
+            reqwest::Client::builder()
+                // The token endpoint must answer itself: following redirects would send the
+                // credentials elsewhere.
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30)),
+            [&endpoint],
+        )
+        .map_err(|reason| Error::Config {
+            key: "sasl.oauthbearer.token.endpoint.url".into(),
+            reason,
+        })?;
         Ok(Self {
             shown_endpoint: redact_url(&credentials.token_endpoint),
             credentials,
@@ -464,11 +466,11 @@ fn jwt_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>>
 
 /// Checks a token endpoint URL read from `key`: an `https://` URL, or `http://` on a loopback
 /// host (`localhost`, `127.0.0.0/8`, `::1`), as local test identity providers use. A client
-/// secret never crosses a network in clear text.
+/// secret never crosses a network in clear text. Returns the parsed URL.
 ///
 /// # Errors
 /// [`Error::Config`] naming `key`.
-pub(crate) fn check_token_endpoint(key: &str, endpoint: &str) -> Result<()> {
+pub(crate) fn check_token_endpoint(key: &str, endpoint: &str) -> Result<reqwest::Url> {
     let shown = redact_url(endpoint);
     let config_err = |reason: String| Error::Config {
         key: key.into(),
@@ -477,8 +479,8 @@ pub(crate) fn check_token_endpoint(key: &str, endpoint: &str) -> Result<()> {
     let url = reqwest::Url::parse(endpoint)
         .map_err(|e| config_err(format!("'{shown}' is not a valid URL: {e}")))?;
     match url.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback(&url) => Ok(()),
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
         "http" => Err(config_err(format!(
             "'{shown}' is http://: the client secret would cross the network in clear text; \
              use https:// (http:// is accepted for localhost, 127.0.0.0/8 and ::1 only)"

@@ -268,24 +268,13 @@ impl RegistryClient {
                 Credentials::Bearer(source.clone())
             }
         };
-        let mut http = reqwest::Client::builder().timeout(config.timeout);
-        if urls.iter().all(|url| url.scheme() == "http") {
-            // No `https://` URL: no TLS connection is ever made, so the platform's trust roots
-            // are not loaded (reqwest's rustls verifier reads every system certificate when
-            // the client is built, and fails when the system has none, as in a minimal
-            // container image). A redirect to `https://` is then refused as untrusted.
-            http = http.tls_certs_only([]);
-        }
-        let http = http.build().map_err(|e| {
-            // reqwest says only "builder error"; the cause (e.g. no trust roots) follows.
-            let mut reason = format!("cannot build the HTTP client: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                reason.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            config_err(reason)
-        })?;
+        // Without an `https://` URL the platform's trust roots are not loaded (no TLS
+        // connection is made; a redirect to `https://` is refused as untrusted).
+        let http = crate::http::build(
+            reqwest::Client::builder().timeout(config.timeout),
+            urls.iter(),
+        )
+        .map_err(config_err)?;
         let backoff = ExponentialBuilder::default()
             .with_min_delay(config.retry_wait)
             .with_max_delay(config.retry_max_wait)

@@ -1,14 +1,18 @@
-//! The registry client and the platform's trust roots: a client of `http://` registries only
-//! never makes a TLS connection, so it builds on a system without CA certificates (a minimal
-//! container image) and does not read them at start; an `https://` registry still needs them.
+//! The library's HTTP clients and the platform's trust roots: a registry client of `http://`
+//! registries only, and a token provider of a loopback `http://` identity provider, never make
+//! a TLS connection, so they build on a system without CA certificates (a minimal container
+//! image) and do not read them at start; `https://` URLs still need them.
 //!
 //! A test binary of its own: it points `SSL_CERT_FILE` and `SSL_CERT_DIR`, which the platform
 //! verifier reads, at paths that do not exist, for the whole process.
 
-use avro_events::{Codec, Config, Error};
+use avro_events::{
+    Codec, Config, Error,
+    auth::{OAuthClientCredentials, TokenProvider},
+};
 
 #[test]
-fn a_plain_http_registry_needs_no_system_trust_roots_and_https_still_does() {
+fn plain_http_clients_need_no_system_trust_roots_and_https_ones_still_do() {
     let missing = std::env::temp_dir().join(format!("no-trust-roots-{}", std::process::id()));
     // SAFETY: the only test of this binary, set before anything else runs or reads the
     // environment.
@@ -54,4 +58,29 @@ fn a_plain_http_registry_needs_no_system_trust_roots_and_https_still_does() {
         )),
         Err(Error::Config { .. })
     ));
+
+    // The token provider of a local identity provider (loopback http://) likewise; an https://
+    // identity provider is refused the same way.
+    let provider = |endpoint: &str| {
+        TokenProvider::new(OAuthClientCredentials::new(endpoint, "client", "secret"))
+    };
+    let local = provider("http://127.0.0.1:8080/token");
+    assert!(
+        local.is_ok(),
+        "a loopback http:// identity provider needs no trust roots: {:?}",
+        local.err()
+    );
+    match provider("https://idp.example.com/token") {
+        Err(Error::Config { key, reason }) => {
+            assert_eq!(key, "sasl.oauthbearer.token.endpoint.url");
+            assert!(
+                reason.contains("certificate"),
+                "unexpected reason: {reason}"
+            );
+        }
+        other => panic!(
+            "an https:// identity provider without trust roots must be refused: {:?}",
+            other.err()
+        ),
+    }
 }
