@@ -47,7 +47,7 @@ use rdkafka::{
     client::DefaultClientContext,
 };
 use test_support::FreePorts;
-use tracing::info;
+use tracing::{info, warn};
 
 pub use acl::{AclOperation, AclResource, AclRule};
 pub use cluster::{Coordinator, CoordinatorKind, KafkaCluster, PartitionReplicas};
@@ -369,31 +369,55 @@ fn jvm(options: &KafkaBrokerOptions, classpath: String, heap_mib: u32) -> Jvm {
 }
 
 /// Creates `name` with `partitions` partitions and `replication` replicas through the
-/// (PLAINTEXT) `bootstrap` servers.
+/// (PLAINTEXT) `bootstrap` servers. A request that times out (a broker just started, on a
+/// loaded machine, can take longer than the request's timeout to answer its first
+/// administrative request) is sent again, up to three times; a topic that then already exists
+/// was created by an earlier attempt.
 async fn create_topic(
     bootstrap: &str,
     name: &str,
     partitions: i32,
     replication: i32,
 ) -> Result<(), BrokerError> {
+    use rdkafka::{error::KafkaError, types::RDKafkaErrorCode as Code};
+    const ATTEMPTS: u32 = 3;
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .map_err(|e| BrokerError::Admin(format!("admin client: {e}")))?;
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin
-        .create_topics([&topic], &options)
-        .await
-        .map_err(|e| BrokerError::Admin(format!("creating topic {name}: {e}")))?;
-    for result in results {
-        if let Err((topic, code)) = result {
-            return Err(BrokerError::Admin(format!(
-                "creating topic {topic}: {code}"
-            )));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let results = match admin.create_topics([&topic], &options).await {
+            Ok(results) => results,
+            Err(KafkaError::AdminOp(Code::OperationTimedOut | Code::RequestTimedOut))
+                if attempt < ATTEMPTS =>
+            {
+                warn!(topic = %name, attempt, "creating the topic timed out; asking again");
+                continue;
+            }
+            Err(e) => {
+                return Err(BrokerError::Admin(format!(
+                    "creating topic {name} (attempt {attempt} of {ATTEMPTS}): {e}"
+                )));
+            }
+        };
+        for result in results {
+            match result {
+                Ok(_) => {}
+                // An earlier attempt's request reached the broker after all.
+                Err((_, Code::TopicAlreadyExists)) if attempt > 1 => {}
+                Err((topic, code)) => {
+                    return Err(BrokerError::Admin(format!(
+                        "creating topic {topic}: {code}"
+                    )));
+                }
+            }
         }
+        return Ok(());
     }
-    Ok(())
 }
 
 /// Another port from `free` (see [`FreePorts`]: a broker's or a cluster's ports are all
