@@ -6,10 +6,12 @@
 //! back on the board: in which state, with which staff status to answer a repeated step, or not
 //! at all once READY.
 //!
-//! It holds one change per order folded in, so it is as large as the topic it is folded from
+//! It holds one entry per order folded in, so it is as large as the topic it is folded from
 //! has orders: picklist-consumer builds it once at start and drops it when its pick lists are
 //! back on the board. Reading a compacted latest-state topic instead of the whole history is
-//! what would bound that start.
+//! what would bound that start. An entry is the order's furthest state (about 40 bytes with
+//! the map's own), plus the change itself only once staff took a step (the status a repeated
+//! step is answered with); fulfillment's changes, most of a history, are not kept whole.
 
 use std::collections::HashMap;
 
@@ -19,7 +21,15 @@ use uuid::Uuid;
 /// Each order's change to the furthest state seen.
 #[derive(Debug, Clone, Default)]
 pub struct LatestStatus {
-    by_order: HashMap<Uuid, OrderStatus>,
+    by_order: HashMap<Uuid, Latest>,
+}
+
+/// An order's furthest state, and the change to it when staff made it (PICKING_STARTED or
+/// later: what [`LatestStatus::board_state`] answers a repeated step with).
+#[derive(Debug, Clone)]
+struct Latest {
+    state: OrderState,
+    staff: Option<Box<OrderStatus>>,
 }
 
 impl LatestStatus {
@@ -31,14 +41,16 @@ impl LatestStatus {
             .get(&status.order_id)
             .is_none_or(|known| known.state < status.state);
         if further {
-            self.by_order.insert(status.order_id, status);
+            let (order_id, state) = (status.order_id, status.state);
+            let staff = (state >= OrderState::PickingStarted).then(|| Box::new(status));
+            self.by_order.insert(order_id, Latest { state, staff });
         }
         further
     }
 
-    /// The latest change of `order_id`, when one was seen.
-    pub fn get(&self, order_id: Uuid) -> Option<&OrderStatus> {
-        self.by_order.get(&order_id)
+    /// The furthest state of `order_id`, when a change was seen.
+    pub fn state(&self, order_id: Uuid) -> Option<OrderState> {
+        self.by_order.get(&order_id).map(|latest| latest.state)
     }
 
     /// Orders with a change.
@@ -57,14 +69,12 @@ impl LatestStatus {
     pub fn board_state(&self, order_id: Uuid) -> Option<(OrderState, Option<OrderStatus>)> {
         let latest = self.by_order.get(&order_id);
         let state = latest
-            .map_or(OrderState::PicklistCreated, |status| status.state)
+            .map_or(OrderState::PicklistCreated, |latest| latest.state)
             .max(OrderState::PicklistCreated);
         if state == OrderState::Ready {
             return None;
         }
-        let last = latest
-            .filter(|status| status.state >= OrderState::PickingStarted)
-            .cloned();
+        let last = latest.and_then(|latest| latest.staff.as_deref().cloned());
         Some((state, last))
     }
 }
@@ -86,7 +96,7 @@ mod tests {
         assert!(latest.apply(status(order, OrderState::Picked, 3, "staff:Ana")));
         assert!(!latest.apply(status(order, OrderState::Received, 1, "fulfillment")));
         assert!(!latest.apply(status(order, OrderState::PickingStarted, 2, "staff:Ana")));
-        assert_eq!(latest.get(order).map(|s| s.state), Some(OrderState::Picked));
+        assert_eq!(latest.state(order), Some(OrderState::Picked));
         let (state, last) = latest.board_state(order).unwrap();
         assert_eq!(state, OrderState::Picked);
         assert_eq!(last.map(|s| s.time), Some(3));

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use grocery_events::{OrderState, PickList, TraceContext};
-use grocery_store::to_json;
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
+use serde::Serialize;
 use service_kit::{
     metrics::{Metrics, raise_to},
     sse::Hub,
@@ -113,23 +113,35 @@ pub(crate) fn status_json(order_id: Uuid, state: OrderState) -> String {
 /// A pick list as the JSON lines and the live page show it: its fields (the delivery window
 /// among them), `displayed_at_ms`, `arrival` (its place in arrival order on the board, which
 /// the page sorts by after the window; absent when it is not on the board) and its record's
-/// trace as `trace_id` and `traceparent`.
+/// trace as `trace_id` and `traceparent`: one JSON object, serialized once here (the JSON line
+/// and the page's event are the same text).
 pub(crate) fn page_json(
     pick_list: &PickList,
     trace: Option<&TraceContext>,
     displayed_at_ms: i64,
     arrival: Option<u64>,
-) -> serde_json::Value {
-    let mut json = to_json(pick_list);
-    if let Some(object) = json.as_object_mut() {
-        object.insert("displayed_at_ms".into(), displayed_at_ms.into());
-        if let Some(arrival) = arrival {
-            object.insert("arrival".into(), arrival.into());
-        }
-        if let Some(trace) = trace {
-            object.insert("trace_id".into(), trace.trace_id().to_string().into());
-            object.insert("traceparent".into(), trace.traceparent().into());
-        }
-    }
-    json
+) -> String {
+    let page = Page {
+        pick_list,
+        displayed_at_ms,
+        arrival,
+        trace_id: trace.map(|trace| trace.trace_id().to_string()),
+        traceparent: trace.map(TraceContext::traceparent),
+    };
+    // Only strings, numbers and maps with string keys: serializing to JSON cannot fail.
+    serde_json::to_string(&page).expect("a page's pick list always serializes to JSON")
+}
+
+/// [`page_json`]'s object: the pick list's own fields, then what the page adds.
+#[derive(Serialize)]
+struct Page<'a> {
+    #[serde(flatten)]
+    pick_list: &'a PickList,
+    displayed_at_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arrival: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<String>,
 }

@@ -77,7 +77,7 @@ pub(crate) async fn run(
                 let json = board
                     .add(pick_list, trace.clone())
                     .unwrap_or_else(|| page_json(pick_list, trace.as_ref(), now_ms(), None));
-                show(pick_list, &json, trace.as_ref(), format, live)?;
+                show(pick_list, json, trace.as_ref(), format, live)?;
                 // The display, a step of the order's trace (exported when OTLP is on).
                 if let Some(trace) = &trace {
                     trace.record_child("display");
@@ -107,27 +107,31 @@ pub(crate) async fn run(
 }
 
 /// Shows a pick list (with its trace, which the JSON carries as `trace_id` and `traceparent`
-/// and the log line names).
+/// and the log line names): on stdout, then to the open pages as `json`, its page JSON.
 fn show(
     pick_list: &PickList,
-    json: &serde_json::Value,
+    mut json: String,
     trace: Option<&TraceContext>,
     format: Format,
     live: &Live,
 ) -> anyhow::Result<()> {
-    let trace_id = trace.map(|t| t.trace_id().to_string());
     tracing::info!(
         picklist_id = %pick_list.picklist_id,
         order_id = %pick_list.order_id,
-        trace_id = %trace_id.as_deref().unwrap_or(""),
+        trace_id = %trace.map(|t| t.trace_id().to_string()).unwrap_or_default(),
         "pick list shown"
     );
     let mut stdout = std::io::stdout().lock();
     match format {
         Format::Text => writeln!(stdout, "{}", render_text(pick_list))?,
-        Format::Json => writeln!(stdout, "{json}")?,
+        Format::Json => {
+            // The line in one write: stdout writes through to the pipe at each newline.
+            json.push('\n');
+            stdout.write_all(json.as_bytes())?;
+            json.pop();
+        }
     }
     stdout.flush()?;
-    live.publish(json.to_string());
+    live.publish(json);
     Ok(())
 }

@@ -105,11 +105,7 @@ impl Board {
     /// Remembers a pick list just shown (state PICKLIST_CREATED), with the trace of its
     /// record, and returns its page JSON (with its arrival on the board); `None` when the list
     /// is on the board already (it keeps its state).
-    pub(crate) fn add(
-        &self,
-        pick_list: &PickList,
-        trace: Option<TraceContext>,
-    ) -> Option<serde_json::Value> {
+    pub(crate) fn add(&self, pick_list: &PickList, trace: Option<TraceContext>) -> Option<String> {
         self.insert(pick_list, OrderState::PicklistCreated, None, trace)
     }
 
@@ -123,7 +119,7 @@ impl Board {
         state: OrderState,
         last: Option<OrderStatus>,
         trace: Option<TraceContext>,
-    ) -> Option<serde_json::Value> {
+    ) -> Option<String> {
         {
             let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(entry) = lists.get(pick_list.order_id) {
@@ -162,7 +158,7 @@ impl Board {
                 entry.attachment.displayed_at_ms,
                 Some(entry.arrival()),
             );
-            updates.push(("picklist", json.to_string()));
+            updates.push(("picklist", json));
             if entry.state != OrderState::PicklistCreated {
                 updates.push(("status", status_json(entry.pick_list.order_id, entry.state)));
             }
@@ -181,7 +177,7 @@ impl Board {
         state: OrderState,
         last: Option<OrderStatus>,
         trace: Option<TraceContext>,
-    ) -> Option<serde_json::Value> {
+    ) -> Option<String> {
         let displayed_at_ms = now_ms();
         let json;
         {
@@ -458,7 +454,7 @@ pub(crate) async fn restore(
         };
         let trace = received.trace();
         if let Some(json) = board.restore(&received.event, state, last, trace) {
-            live.publish(json.to_string());
+            live.publish(json);
             if state != OrderState::PicklistCreated {
                 live.publish_status(order_id, state);
             }

@@ -180,12 +180,31 @@ const PRODUCER_DEFAULTS: &[(&str, &str)] = &[("enable.idempotence", "true")];
 
 /// The properties the library sets where the configuration says nothing, for every consumer:
 /// offsets committed automatically (of the records the application finished: see
-/// [`FORCED_CONSUMER`]), a new group starts at the beginning, and only committed transactional
-/// records are read.
+/// [`FORCED_CONSUMER`]), a new group starts at the beginning, only committed transactional
+/// records are read, and the records fetched ahead of the application are bounded
+/// ([`PREFETCH_DEFAULTS`]).
 const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.auto.commit", "true"),
     ("auto.offset.reset", "earliest"),
     ("isolation.level", "read_committed"),
+    PREFETCH_DEFAULTS[0],
+    PREFETCH_DEFAULTS[1],
+    PREFETCH_DEFAULTS[2],
+];
+
+/// How far a consumer (a typed consumer, a pipeline's, a replay) fetches ahead of the
+/// application. librdkafka's own defaults let each consumer queue 100,000 records per
+/// partition or 64 MiB (`queued.min.messages`, `queued.max.messages.kbytes`), plus its
+/// bookkeeping for each record, which the byte count leaves out: a consumer behind a backlog
+/// of small records held over 100 MiB. The library queues at most 10,000 records or 16 MB per
+/// consumer (librdkafka's "kbytes" are thousands of bytes; one fetch may overshoot either by
+/// up to `max.partition.fetch.bytes`), and fetches again 100 ms after the queue was full
+/// instead of 1 s (`fetch.queue.backoff.ms`), so that the smaller queue does not run dry
+/// while it waits. A `client.properties` that sets any of them keeps its value.
+const PREFETCH_DEFAULTS: [(&str, &str); 3] = [
+    ("queued.min.messages", "10000"),
+    ("queued.max.messages.kbytes", "16384"),
+    ("fetch.queue.backoff.ms", "100"),
 ];
 
 /// What every consumer gets whatever the configuration says: only offsets of finished records
@@ -196,7 +215,10 @@ impl Config {
     /// The rdkafka configuration of a consumer in group `group` (unless `group.id` is set),
     /// with the library's consumer defaults where the properties say nothing: offsets stored
     /// only for finished records and committed automatically (`enable.auto.offset.store=false`,
-    /// `enable.auto.commit=true`), `auto.offset.reset=earliest`, `isolation.level=read_committed`.
+    /// `enable.auto.commit=true`), `auto.offset.reset=earliest`, `isolation.level=read_committed`,
+    /// and a bounded prefetch (`queued.min.messages=10000`, `queued.max.messages.kbytes=16384`,
+    /// `fetch.queue.backoff.ms=100`: at most 10,000 records or 16 MB fetched ahead of the
+    /// application, where librdkafka's defaults allow 100,000 per partition or 64 MiB).
     pub fn rdkafka_consumer_config(&self, group: &str) -> rdkafka::ClientConfig {
         let mut rd = self.rdkafka_config_for(ClientRole::Consumer);
         if self.get("group.id").is_none() {
@@ -411,9 +433,14 @@ mod tests {
             ("auto.offset.reset", "earliest"),
             ("isolation.level", "read_committed"),
             ("session.timeout.ms", "6000"),
+            ("queued.min.messages", "10000"),
+            ("queued.max.messages.kbytes", "16384"),
+            ("fetch.queue.backoff.ms", "100"),
         ] {
             assert_eq!(consumer.get(key), Some(value), "{key}");
         }
+        // Producers get none of the consumers' defaults (librdkafka would warn).
+        assert_eq!(producer.get("queued.min.messages"), None);
         assert_eq!(
             kafka.consumer("g", false).get("enable.auto.commit"),
             Some("false")

@@ -3,6 +3,13 @@
 //! to end, order-to-display latency at fixed rates, and each service's peak resident memory.
 //! Every run uses fresh consumer groups; runs that must see only their own orders start from
 //! offsets committed at the topics' ends.
+//!
+//! End to end, each round runs three flows: fulfillment-service with picklist-consumer
+//! showing its pick lists (`--json` lines through a pipe, parsed here), fulfillment-service
+//! with its pick lists read by the pass-through's own key counter, and the pass-through with
+//! that key counter. Fulfillment's own ratio (issue 19's target) compares the last two, read
+//! alike; the whole chain's compares the first and the last; the first over the second is
+//! what the display chain costs.
 
 use std::{
     collections::HashSet,
@@ -63,8 +70,12 @@ impl PipelineBenchArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Flow {
-    /// fulfillment-service (decode, pick list, encode), the typed pipeline.
+    /// fulfillment-service (decode, pick list, encode), the typed pipeline; end to end, its
+    /// pick lists shown by picklist-consumer (decode, JSON lines through a pipe, parsed here).
     Typed,
+    /// End to end only: fulfillment-service, its pick lists read by the pass-through's own
+    /// reader ([`passthrough::count_keys`]), so that both sides are read alike.
+    TypedKeys,
     /// rdkafka copying bytes, no decode or encode.
     PassThrough,
 }
@@ -103,12 +114,20 @@ pub(crate) struct ModeReport {
     pub(crate) mode: Mode,
     /// Typed pipeline vs pass-through, backlog drained.
     pub(crate) saturation: Comparison,
-    /// Typed pipeline vs pass-through, orders sent → pick lists (copies) shown.
+    /// Typed services vs pass-through, orders sent → pick lists (copies) shown: the whole
+    /// chain, fulfillment-service and picklist-consumer against the pass-through and a key
+    /// counter.
     pub(crate) end_to_end: Comparison,
+    /// fulfillment-service vs pass-through, orders sent → pick lists (copies) read, both read
+    /// by the same key counter: fulfillment's own end-to-end ratio (issue 19's target).
+    pub(crate) end_to_end_same_reader: Comparison,
+    /// The display chain's share: the whole typed chain's throughput over fulfillment's
+    /// read by the key counter (1.0: picklist-consumer costs nothing end to end).
+    pub(crate) display_over_key_counter: Comparison,
 }
 
 /// One timed run of a comparison.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct FlowRun {
     pub(crate) round: usize,
     pub(crate) flow: Flow,
@@ -117,7 +136,8 @@ pub(crate) struct FlowRun {
     pub(crate) orders_per_sec: f64,
 }
 
-/// typed / pass-through: the median of the per-round ratios, and their range.
+/// One flow over another (typed / pass-through unless said): the median of the per-round
+/// ratios, and their range.
 #[derive(Debug, Serialize)]
 pub(crate) struct Comparison {
     pub(crate) runs: Vec<FlowRun>,
@@ -131,7 +151,13 @@ pub(crate) struct Comparison {
 pub(crate) const PIPELINE_TARGET: f64 = 0.8;
 
 impl Comparison {
-    fn new(runs: Vec<FlowRun>) -> anyhow::Result<Self> {
+    /// `typed` over `base` in each round of `runs` (the runs of other flows left out).
+    fn new(runs: &[FlowRun], typed: Flow, base: Flow) -> anyhow::Result<Self> {
+        let runs: Vec<FlowRun> = runs
+            .iter()
+            .filter(|r| r.flow == typed || r.flow == base)
+            .cloned()
+            .collect();
         let per = |flow: Flow| -> Vec<f64> {
             runs.iter()
                 .filter(|r| r.flow == flow)
@@ -140,18 +166,17 @@ impl Comparison {
         };
         let ratios: Vec<f64> = runs
             .iter()
-            .filter(|r| r.flow == Flow::Typed)
+            .filter(|r| r.flow == typed)
             .filter_map(|t| {
                 runs.iter()
-                    .find(|p| p.flow == Flow::PassThrough && p.round == t.round)
+                    .find(|p| p.flow == base && p.round == t.round)
                     .map(|p| t.orders_per_sec / p.orders_per_sec)
             })
             .collect();
         let median = super::producer::median;
         Ok(Self {
-            typed_median_per_sec: median(&per(Flow::Typed)).context("no typed run")?,
-            passthrough_median_per_sec: median(&per(Flow::PassThrough))
-                .context("no pass-through run")?,
+            typed_median_per_sec: median(&per(typed)).context("no typed run")?,
+            passthrough_median_per_sec: median(&per(base)).context("no pass-through run")?,
             ratio: median(&ratios).context("no complete round")?,
             ratio_range: (
                 ratios.iter().copied().fold(f64::INFINITY, f64::min),
@@ -169,6 +194,13 @@ fn flows(round: usize) -> [Flow; 2] {
     } else {
         [Flow::PassThrough, Flow::Typed]
     }
+}
+
+/// The end-to-end flows of round `round`, rotating which goes first.
+fn e2e_flows(round: usize) -> [Flow; 3] {
+    let mut flows = [Flow::Typed, Flow::TypedKeys, Flow::PassThrough];
+    flows.rotate_left(round % 3);
+    flows
 }
 
 /// Client settings of a latency run.
@@ -264,7 +296,14 @@ impl Env {
         };
         let mut all = vec!["--config".to_owned(), config.clone()];
         all.extend(args.iter().map(|a| (*a).to_owned()));
-        let mut env = vec![("RUST_LOG", "warn,avro_events::context=info")];
+        // Assignments (`avro_events::context`) and picklist-consumer's restore at start
+        // (`picklist_consumer::staff`) are waited for.
+        let log = if name == "picklist-consumer" {
+            "warn,avro_events::context=info,picklist_consumer::staff=info"
+        } else {
+            "warn,avro_events::context=info"
+        };
+        let mut env = vec![("RUST_LOG", log)];
         env.extend_from_slice(self.overrides);
         services::start(name, program, &all, &env, &self.log)
     }
@@ -390,6 +429,7 @@ pub(crate) async fn pipeline_bench(
                         peak.fulfillment_service_mib = peak.fulfillment_service_mib.max(rss);
                         seconds
                     }
+                    Flow::TypedKeys => unreachable!("an end-to-end flow"),
                     Flow::PassThrough => {
                         let copied = passthrough::copy(
                             properties.clone(),
@@ -415,7 +455,7 @@ pub(crate) async fn pipeline_bench(
                 });
             }
         }
-        saturation.push(Comparison::new(runs)?);
+        saturation.push(Comparison::new(&runs, Flow::Typed, Flow::PassThrough)?);
     }
 
     // End to end: all groups assigned, then orders as fast as order-producer sends them,
@@ -430,7 +470,7 @@ pub(crate) async fn pipeline_bench(
     for (mode, saturation) in Mode::ALL.into_iter().zip(saturation) {
         let mut runs = Vec::new();
         for round in 0..args.pipeline_rounds {
-            for flow in flows(round) {
+            for flow in e2e_flows(round) {
                 let tag = format!("{}-{round}", mode.tag());
                 let env = run_env(&bins, &properties, dir, &format!("e2e-{tag}-{flow:?}"))?
                     .in_mode(mode, &format!("bench-e2e-{tag}"))?;
@@ -442,6 +482,11 @@ pub(crate) async fn pipeline_bench(
                                 .await??;
                         peak.max(&rss);
                         (count, seconds)
+                    }
+                    Flow::TypedKeys => {
+                        let (orders, seconds, rss) = e2e_typed_keys(env, &tag, count).await?;
+                        peak.fulfillment_service_mib = peak.fulfillment_service_mib.max(rss);
+                        (orders, seconds)
                     }
                     Flow::PassThrough => {
                         let outputs = outputs("bench-e2e-copy").await?;
@@ -462,7 +507,9 @@ pub(crate) async fn pipeline_bench(
         modes.push(ModeReport {
             mode,
             saturation,
-            end_to_end: Comparison::new(runs)?,
+            end_to_end: Comparison::new(&runs, Flow::Typed, Flow::PassThrough)?,
+            end_to_end_same_reader: Comparison::new(&runs, Flow::TypedKeys, Flow::PassThrough)?,
+            display_over_key_counter: Comparison::new(&runs, Flow::Typed, Flow::TypedKeys)?,
         });
     }
 
@@ -599,6 +646,7 @@ fn e2e_typed(env: &Env, tag: &str, count: usize) -> anyhow::Result<(f64, PeakRss
         &["--json", "--group", &display_group],
     )?;
     services::wait_until_assigned(&[&fulfillment, &consumer], Duration::from_secs(60))?;
+    wait_until_restored(&consumer)?;
     let mut rss = PeakRss::default();
     let orders = env.produce(count, 0, &mut rss.order_producer_mib)?;
     let (shown, last) = read_pick_lists(&mut consumer, &orders)?;
@@ -618,6 +666,20 @@ fn e2e_typed(env: &Env, tag: &str, count: usize) -> anyhow::Result<(f64, PeakRss
         anyhow::ensure!(status.success(), "{name} exited with {status}");
     }
     Ok((span_seconds(&orders, last), rss))
+}
+
+/// Waits until picklist-consumer has put back the pick lists of earlier runs (its restore at
+/// start reads the whole pick-list and status topics: every earlier run's records), so that a
+/// run times the display of its own orders, not the start-up work beside it. Its peak RSS
+/// still counts the restore.
+fn wait_until_restored(consumer: &Process) -> anyhow::Result<()> {
+    consumer
+        .stderr()
+        .wait_for(Duration::from_secs(300), |line| {
+            line.contains("put back on the board")
+        })
+        .context("picklist-consumer did not finish putting back the earlier pick lists")?;
+    Ok(())
 }
 
 /// Reads picklist-consumer's JSON lines until every order in `orders` was shown (or 120 s
@@ -701,6 +763,76 @@ async fn e2e_passthrough(
     Ok((orders.len(), span_seconds(&orders, last)))
 }
 
+/// fulfillment-service end to end, its pick lists read by the pass-through's reader: both
+/// (new groups starting at the topics' ends) assigned, then `count` orders at full speed until
+/// every order's pick list was read. Returns the orders, the seconds and fulfillment's peak
+/// RSS.
+async fn e2e_typed_keys(env: Env, tag: &str, count: usize) -> anyhow::Result<(usize, f64, f64)> {
+    let properties = std::fs::read_to_string(&env.config)?;
+    let (fulfillment_group, reader_group) = (
+        format!("bench-e2e-typed-keys-{tag}"),
+        format!("bench-e2e-typed-reader-{tag}"),
+    );
+    {
+        let (properties, fulfillment_group, reader_group) = (
+            properties.clone(),
+            fulfillment_group.clone(),
+            reader_group.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            commit_to_end(&properties, &fulfillment_group, topics::ORDERS)?;
+            commit_to_end(&properties, &reader_group, topics::PICKLISTS)
+        })
+        .await??;
+    }
+    let fulfillment = env.service(
+        "fulfillment-service",
+        &env.bins.fulfillment_service,
+        &[
+            "--listen",
+            &format!("127.0.0.1:{}", services::FreePorts::default().pick()?),
+            "--group",
+            &fulfillment_group,
+        ],
+    )?;
+    let (reader_ready, reader_assigned) = oneshot::channel();
+    let (send_keys, keys) = oneshot::channel();
+    let reader = tokio::spawn(passthrough::count_keys(
+        properties,
+        reader_group,
+        topics::PICKLISTS.to_owned(),
+        reader_ready,
+        keys,
+    ));
+    reader_assigned
+        .await
+        .context("the reader ended before its assignment")?;
+    let (env, fulfillment, orders) = tokio::task::spawn_blocking(move || {
+        services::wait_until_assigned(&[&fulfillment], Duration::from_secs(60))?;
+        let mut rss = 0.0;
+        let orders = env.produce(count, 0, &mut rss)?;
+        anyhow::Ok((env, fulfillment, orders))
+    })
+    .await??;
+    let _ = send_keys.send(orders.keys().cloned().collect());
+    let last = tokio::time::timeout(Duration::from_secs(120), reader)
+        .await
+        .with_context(|| {
+            format!(
+                "fulfillment-service's pick lists were not all read in 120 s; see {}",
+                env.log.display()
+            )
+        })???;
+    let rss = peak_rss_mib(fulfillment.pid()).unwrap_or_default();
+    let status = tokio::task::spawn_blocking(move || {
+        let mut fulfillment = fulfillment;
+        fulfillment.terminate(Duration::from_secs(30))
+    })
+    .await??;
+    anyhow::ensure!(status.success(), "fulfillment-service exited with {status}");
+    Ok((orders.len(), span_seconds(&orders, last), rss))
+}
+
 /// Encoded (pick list, RECEIVED, PICKLIST_CREATED) records of simulated orders, as
 /// fulfillment-service builds and encodes them (same catalog, roster, schemas and ids): what the
 /// pass-through writes per input.
@@ -771,6 +903,7 @@ fn latency_run(
         &["--json", "--group", &display_group],
     )?;
     services::wait_until_assigned(&[&fulfillment, &consumer], Duration::from_secs(60))?;
+    wait_until_restored(&consumer)?;
     let mut rss = PeakRss::default();
     let orders = env.produce(count, rate, &mut rss.order_producer_mib)?;
     let mut shown = HashSet::new();

@@ -215,11 +215,21 @@ fn print(report: &Report) {
             l.backlog,
             comparison(&m.saturation)
         );
+        let orders = m.end_to_end.runs.first().map_or(0, |r| r.orders);
         println!(
-            "| end to end, {} ({} orders, sent → shown): typed services / pass-through | {} | ≥ {PIPELINE_TARGET}× |",
+            "| end to end, {} ({orders} orders, sent → read by the same key counter): fulfillment-service / pass-through | {} | ≥ {PIPELINE_TARGET}× |",
             m.mode.label(),
-            m.end_to_end.runs.first().map_or(0, |r| r.orders),
+            comparison(&m.end_to_end_same_reader)
+        );
+        println!(
+            "| end to end, {} ({orders} orders, sent → shown): fulfillment-service + picklist-consumer / pass-through + key counter | {} | |",
+            m.mode.label(),
             comparison(&m.end_to_end)
+        );
+        println!(
+            "| end to end, {} ({orders} orders): shown by picklist-consumer / read by the key counter, both after fulfillment-service | {} | |",
+            m.mode.label(),
+            comparison(&m.display_over_key_counter)
         );
     }
     for l in &report.pipeline.latency {

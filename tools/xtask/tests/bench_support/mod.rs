@@ -32,6 +32,9 @@ pub(crate) fn run_quick(args: &[&str]) -> Value {
         "| saturation, transactional (2000 orders backlog)",
         "| end to end, at-least-once (500 orders, sent → shown)",
         "| end to end, transactional (500 orders, sent → shown)",
+        "| end to end, at-least-once (500 orders, sent → read by the same key counter)",
+        "| end to end, transactional (500 orders, sent → read by the same key counter)",
+        "| end to end, at-least-once (500 orders): shown by picklist-consumer / read by the key counter",
         "| order → display, local defaults, 200 orders/s (200 orders)",
         "| peak RSS:",
     ] {
@@ -54,14 +57,20 @@ pub(crate) fn run_quick(args: &[&str]) -> Value {
     let names: Vec<&str> = modes.iter().map(|m| m["mode"].as_str().unwrap()).collect();
     assert_eq!(names, ["at_least_once", "transactional"]);
     for mode in modes {
-        for comparison in ["saturation", "end_to_end"] {
+        // Each comparison holds its two flows' runs, the one compared first.
+        for (comparison, expected) in [
+            ("saturation", ["typed", "pass_through"]),
+            ("end_to_end", ["typed", "pass_through"]),
+            ("end_to_end_same_reader", ["typed_keys", "pass_through"]),
+            ("display_over_key_counter", ["typed", "typed_keys"]),
+        ] {
             let flows: Vec<&str> = mode[comparison]["runs"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|run| run["flow"].as_str().unwrap())
                 .collect();
-            assert_eq!(flows, ["typed", "pass_through"], "{comparison}");
+            assert_eq!(flows, expected, "{comparison}");
         }
     }
     // The pass-through writes a pick list and two statuses per order.
