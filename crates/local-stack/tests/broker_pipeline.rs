@@ -232,20 +232,23 @@ async fn kip848_group_scales_under_load_exactly_once_in_transactions() {
     scale_run(true).await;
 }
 
-/// An event whose values do not fit its schema (a string where the schema has an int): encoding
-/// it fails, which aborts the transaction it was to join.
+/// An event whose subject is never registered: the pipeline's client does not register
+/// schemas (`auto.register.schemas=false`), so encoding it fails with `SchemaNotRegistered`, an
+/// error that may pass, which aborts the transaction it was to join (the batch is read again).
+/// An output that can never be encoded (a value that does not fit its schema) would end the
+/// run instead.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Unencodable {
-    n: String,
+struct Unregistered {
+    n: i32,
 }
 
-impl Event for Unencodable {
-    const TOPIC: &'static str = "broker-pipeline.unencodable";
+impl Event for Unregistered {
+    const TOPIC: &'static str = "broker-pipeline.unregistered";
     const SCHEMA: &'static str =
-        r#"{"type": "record", "name": "Unencodable", "fields": [{"name": "n", "type": "int"}]}"#;
-    const FULL_NAME: &'static str = "Unencodable";
+        r#"{"type": "record", "name": "Unregistered", "fields": [{"name": "n", "type": "int"}]}"#;
+    const FULL_NAME: &'static str = "Unregistered";
     fn key(&self) -> String {
-        self.n.clone()
+        self.n.to_string()
     }
 }
 
@@ -318,9 +321,24 @@ async fn an_aborted_transaction_hides_the_outputs_of_every_type() {
     .await
     .unwrap();
     let run = Uuid::new_v4();
+    // The outputs' subjects registered beforehand by a client that registers; the pipeline's
+    // does not, so the unregistered output's subject stays unregistered.
+    let registering =
+        Client::from_config(Config::from_properties_str(&stack.client_properties()).unwrap())
+            .unwrap();
+    for encoded in [
+        registering.codec().encode(&pick_list(&order(run, 0))).await,
+        registering
+            .codec()
+            .encode(&received_status(&order(run, 0)))
+            .await,
+    ] {
+        encoded.unwrap();
+    }
     let config = Config::from_properties_str(&stack.client_properties())
         .unwrap()
-        .set("transactional.id", format!("fulfillment-two-types-{run}"));
+        .set("transactional.id", format!("fulfillment-two-types-{run}"))
+        .set("auto.register.schemas", "false");
     let client = Client::from_config(config).unwrap();
     let producer = client.producer().await.unwrap();
     for n in 0..COUNT {
@@ -345,7 +363,7 @@ async fn an_aborted_transaction_hides_the_outputs_of_every_type() {
                         // The last order, the first time only: its batch cannot be written.
                         if order.order_id == failing && !failed {
                             failed = true;
-                            outputs.push(Unencodable { n: "x".into() });
+                            outputs.push(Unregistered { n: 1 });
                         }
                         outputs
                     },
