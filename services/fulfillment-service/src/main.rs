@@ -19,7 +19,8 @@ mod metrics;
 /// their own, and mimalloc's are cheaper than the system allocator's (instructions per order:
 /// `docs/performance.md`). librdkafka's C allocations stay with the C library's `malloc`:
 /// mimalloc's `override` feature would save about 7,600 instructions per order but raised the
-/// bench's peak RSS from about 50 to 92-94 MiB (not profiled). A choice of this binary; the libraries impose none.
+/// bench's peak RSS from about 50 to 92-94 MiB (not profiled). A choice of this binary; the
+/// libraries impose none.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
