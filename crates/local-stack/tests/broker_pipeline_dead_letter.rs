@@ -20,9 +20,7 @@ use std::{
     time::Duration,
 };
 
-use grocery_events::{
-    Client, Config, Error, Order, PickList, Pipeline, PipelineOptions, Result, topics,
-};
+use grocery_events::{Client, Config, Error, Order, PickList, Pipeline, Received, Result, topics};
 use grocery_stack::FULFILLMENT;
 use local_stack::{
     BrokerKind, KafkaAuth, Stack, StackOptions,
@@ -33,13 +31,10 @@ use rdkafka::{
     ClientConfig, Offset,
     producer::{FutureProducer, FutureRecord},
 };
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
-/// The broker's listener without authentication (the test's own clients are its admin).
-fn plaintext(stack: &Stack) -> String {
-    stack.kafka_broker().unwrap().plaintext_bootstrap()
-}
+mod pipelines;
+use pipelines::{plaintext, run_until};
 
 /// Fulfillment's write on the orders' dead-letter topic.
 fn dead_letter_write() -> AclRule {
@@ -73,49 +68,21 @@ fn dead_letters(stack: &Stack) -> Vec<Vec<u8>> {
 /// error) or, once it has dead-lettered one input and transformed the order `last`, is stopped
 /// (which commits what it read); returns how it ended.
 async fn run(client: &Client, group: &str, last: Option<Uuid>) -> Result<Arc<Pipeline<Order>>> {
-    let mut options = PipelineOptions::new(group);
-    options.consumer.initial_backoff = Duration::from_millis(100);
-    let pipeline = Arc::new(client.pipeline::<Order>(options).await?);
-    let (stop, stopped) = oneshot::channel::<()>();
     let saw_last = Arc::new(AtomicBool::new(false));
-    let task = tokio::spawn({
-        let pipeline = pipeline.clone();
-        let saw_last = saw_last.clone();
-        async move {
-            pipeline
-                .run(
-                    |received| {
-                        if Some(received.event.order_id) == last {
-                            saw_last.store(true, Ordering::SeqCst);
-                        }
-                        vec![grocery_stack::sample::pick_list_for(&received.event)]
-                    },
-                    async {
-                        let _ = stopped.await;
-                    },
-                )
-                .await
-        }
-    });
-    let got_through =
-        || saw_last.load(Ordering::SeqCst) && pipeline.consumer().dead_lettered() == 1;
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while !(task.is_finished() || got_through()) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the pipeline neither ended nor got through in 120 s: {} transactions aborted, \
-             stalled: {:?}",
-            pipeline.stats().aborted.load(Ordering::Relaxed),
-            pipeline.stalled()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(120), task)
-        .await
-        .expect("the pipeline ends within two minutes")
-        .expect("the task did not panic")?;
-    Ok(pipeline)
+    let seen = saw_last.clone();
+    run_until(
+        client,
+        group,
+        Duration::from_secs(120),
+        move |received: &Received<Order>| {
+            if Some(received.event.order_id) == last {
+                seen.store(true, Ordering::SeqCst);
+            }
+            vec![grocery_stack::sample::pick_list_for(&received.event)]
+        },
+        |pipeline| saw_last.load(Ordering::SeqCst) && pipeline.consumer().dead_lettered() == 1,
+    )
+    .await
 }
 
 async fn refused_dead_letter(transactional: bool) {

@@ -26,10 +26,10 @@ use std::{
     time::Duration,
 };
 
-use avro_events::{PipelineStats, rules::Contract};
+use avro_events::rules::Contract;
 use grocery_events::{
     Client, Config, Error, Event, Order, Outputs, PickList, Pipeline, PipelineOptions, Received,
-    Result, topics,
+    topics,
 };
 use grocery_stack::FULFILLMENT;
 use local_stack::{
@@ -40,6 +40,9 @@ use local_stack::{
 use rdkafka::Offset;
 use tokio::sync::oneshot;
 use uuid::Uuid;
+
+mod pipelines;
+use pipelines::{plaintext, run_until};
 
 /// An output of each order that its topic's contract checks: `lines` must be positive.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -96,64 +99,13 @@ fn fulfillment_may(operation: AclOperation, topic: &str) -> AclRule {
     )
 }
 
-/// The broker's listener without authentication (the test's own clients are its admin).
-fn plaintext(stack: &Stack) -> String {
-    stack.kafka_broker().unwrap().plaintext_bootstrap()
-}
-
-/// Runs a pipeline of `group` until it ends by itself (an error) or `done` holds for its
-/// counters, then stops it (which commits what it read); returns how it ended.
-async fn run<O, T>(
-    client: &Client,
-    group: &str,
-    transform: T,
-    done: impl Fn(&PipelineStats) -> bool,
-) -> Result<Arc<Pipeline<Order>>>
-where
-    O: avro_events::IntoOutputs + 'static,
-    T: FnMut(&Received<Order>) -> O + Send + 'static,
-{
-    let mut options = PipelineOptions::new(group);
-    options.consumer.initial_backoff = Duration::from_millis(100);
-    let pipeline = Arc::new(client.pipeline::<Order>(options).await?);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn({
-        let pipeline = pipeline.clone();
-        async move {
-            pipeline
-                .run(transform, async {
-                    let _ = stopped.await;
-                })
-                .await
-        }
-    });
-    let stats = pipeline.stats();
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    while !(task.is_finished() || done(&stats)) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the pipeline neither ended nor got through in 90 s: {} transactions aborted, \
-             stalled: {:?}",
-            stats.aborted.load(Ordering::Relaxed),
-            pipeline.stalled()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(120), task)
-        .await
-        .expect("the pipeline ends within two minutes")
-        .expect("the task did not panic")?;
-    Ok(pipeline)
-}
-
 /// Runs pipelines of `group` until one gets through: each run meets `refused` until the
 /// broker's authorizer has the grant the test just made.
 async fn run_once_granted<O, T>(
     client: &Client,
     group: &str,
     transform: impl Fn() -> T,
-    done: impl Fn(&PipelineStats) -> bool + Copy,
+    done: impl Fn(&Pipeline<Order>) -> bool + Copy,
     refused: impl Fn(&Error) -> bool,
 ) -> Arc<Pipeline<Order>>
 where
@@ -162,7 +114,7 @@ where
 {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
-        match run(client, group, transform(), done).await {
+        match run_until(client, group, Duration::from_secs(90), transform(), done).await {
             Ok(pipeline) => return pipeline,
             Err(error) if refused(&error) => assert!(
                 std::time::Instant::now() < deadline,
@@ -273,9 +225,15 @@ async fn refused_writes(transactional: bool) {
                 .with(grocery_stack::sample::pick_list_for(order))
         }
     };
-    let error = run(&client, &group, pick_lists(), |_| false)
-        .await
-        .expect_err("the pipeline stops when its output topic is refused");
+    let error = run_until(
+        &client,
+        &group,
+        Duration::from_secs(90),
+        pick_lists(),
+        |_| false,
+    )
+    .await
+    .expect_err("the pipeline stops when its output topic is refused");
     eprintln!("{mode}, output topic refused: the pipeline stopped: {error}");
     assert!(error.is_refused(), "{mode}: a refusal: {error:?}");
     assert!(
@@ -300,7 +258,7 @@ async fn refused_writes(transactional: bool) {
         &client,
         &group,
         pick_lists,
-        |stats| stats.produced_to(PickList::TOPIC) >= 2,
+        |pipeline| pipeline.stats().produced_to(PickList::TOPIC) >= 2,
         |error| error.is_refused(),
     )
     .await;
@@ -364,9 +322,11 @@ async fn refused_writes(transactional: bool) {
             outputs
         }
     };
-    let error = run(&client, &group, checked(), |_| false)
-        .await
-        .expect_err("the pipeline stops when an output's dead letter is refused");
+    let error = run_until(&client, &group, Duration::from_secs(90), checked(), |_| {
+        false
+    })
+    .await
+    .expect_err("the pipeline stops when an output's dead letter is refused");
     eprintln!("{mode}, rule dead letter refused: the pipeline stopped: {error}");
     match &error {
         Error::DeadLetterFailed {
@@ -403,7 +363,8 @@ async fn refused_writes(transactional: bool) {
         &client,
         &group,
         checked,
-        |stats| {
+        |pipeline| {
+            let stats = pipeline.stats();
             stats.produced_to(Checked::TOPIC) >= 1
                 && stats.outputs_dead_lettered.load(Ordering::Relaxed) >= 1
         },
